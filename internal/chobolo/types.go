@@ -1,0 +1,256 @@
+// Package chobolo loads, merges and validates Ch-obolos: the YAML files that declare a machine.
+//
+// A Ch-obolo is data only. The loader keeps the source position of every value so that any later
+// stage (validation, a role's delta, a compiler) can point the user at FILE:LINE:COL.
+package chobolo
+
+import (
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Pos is a position in a Ch-obolo source file. Line and Col are 1-based; the zero Pos means unknown.
+type Pos struct {
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.File == "" && p.Line == 0:
+		return "<unknown>"
+	case p.Line == 0:
+		return p.File
+	default:
+		return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+	}
+}
+
+// Chobolo is a loaded, merged and validated Ch-obolo. Optional scalars use the zero value for "not
+// declared"; Has tells whether a top-level section was declared at all (full-state roles only act on
+// sections that are present).
+type Chobolo struct {
+	// File is the path of the root file that was loaded.
+	File string `json:"-"`
+
+	// Core forces a core ("debian", "arch", "fedora") instead of detecting it from /etc/os-release.
+	Core         string    `json:"core,omitempty"`
+	Hostname     string    `json:"hostname,omitempty"`
+	Users        []User    `json:"users,omitempty"`
+	Packages     []Package `json:"packages,omitempty"`
+	BaseOverride []Package `json:"baseOverride,omitempty"`
+	Repos        Repos     `json:"repos,omitzero"`
+	Services     []Service `json:"services,omitempty"`
+	Region       Region    `json:"region,omitzero"`
+	Files        []File    `json:"files,omitempty"`
+
+	// Extra holds top-level sections owned by other parts of chaos (fleet, secrets, partitioning,
+	// bootloader, aurPackages, mirrors, dotfiles, ...), as merged YAML nodes with positions.
+	Extra map[string]*yaml.Node `json:"-"`
+
+	// Warnings are non-fatal diagnostics from loading (legacy spellings and the like).
+	Warnings []Diagnostic `json:"-"`
+
+	keys map[string]bool
+	pos  map[string]Pos
+}
+
+// Has reports whether the top-level key was declared (after imports and legacy aliases).
+func (c *Chobolo) Has(key string) bool { return c != nil && c.keys[key] }
+
+// Pos returns the source position of the value at path, e.g. "users[0].name" or "packages[3]". When
+// the exact path is unknown it falls back to the closest recorded ancestor, then to the file itself.
+func (c *Chobolo) Pos(path string) Pos {
+	if c == nil {
+		return Pos{}
+	}
+	for p := path; p != ""; p = parentPath(p) {
+		if pos, ok := c.pos[p]; ok {
+			return pos
+		}
+	}
+	return Pos{File: c.File}
+}
+
+// SetKey marks a top-level key as declared and records its position. It exists for tests and for
+// code that builds a Ch-obolo programmatically (for example `chaos init chobolo --from`).
+func (c *Chobolo) SetKey(key string, pos Pos) {
+	if c.keys == nil {
+		c.keys = map[string]bool{}
+	}
+	c.keys[key] = true
+	c.SetPos(key, pos)
+}
+
+// SetPos records the position of the value at path.
+func (c *Chobolo) SetPos(path string, pos Pos) {
+	if c.pos == nil {
+		c.pos = map[string]Pos{}
+	}
+	c.pos[path] = pos
+}
+
+// Keys returns the declared top-level keys.
+func (c *Chobolo) Keys() []string {
+	out := make([]string, 0, len(c.keys))
+	for k := range c.keys {
+		out = append(out, k)
+	}
+	return out
+}
+
+// parentPath strips the last element of a path: "users[0].name" -> "users[0]" -> "users" -> "".
+func parentPath(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		switch p[i] {
+		case '.':
+			return p[:i]
+		case '[':
+			return p[:i]
+		}
+	}
+	return ""
+}
+
+// User is one entry of `users`.
+type User struct {
+	Name   string   `json:"name"`
+	Shell  string   `json:"shell,omitempty"`  // bare name ("bash") or absolute path ("/usr/bin/zsh")
+	Home   string   `json:"home,omitempty"`   // default /home/NAME
+	Groups []string `json:"groups,omitempty"` // supplementary groups, created when missing
+	Sudo   bool     `json:"sudo,omitempty"`
+	UID    *int     `json:"uid,omitempty"`
+	System bool     `json:"system,omitempty"`
+	// State is "present" (default) or "absent".
+	State string `json:"state,omitempty"`
+	// PurgeHome removes the home directory when the user is removed.
+	PurgeHome bool `json:"purge_home,omitempty"`
+}
+
+// Package is one entry of `packages` or `baseOverride`: a distro-agnostic name resolved through the
+// package map, optionally with per-core overrides (`{name: ssh, debian: openssh-server, arch: openssh}`).
+type Package struct {
+	Name string `json:"name"`
+	// Overrides maps a core or compiler target ("debian", "arch", "fedora", "nix", "guix") to the
+	// package names to use there instead of the map's entry. An empty list means "nothing on that core".
+	Overrides map[string][]string `json:"overrides,omitempty"`
+}
+
+// Repos is the `repos` section. Each core reads the part in its own format; the rest is ignored there,
+// so one Ch-obolo can serve every core.
+type Repos struct {
+	// Apt are Debian/Ubuntu repositories, written as deb822 `.sources` files with their keyrings.
+	Apt []AptRepo `json:"apt,omitempty"`
+
+	// Pacman (Arch) keys of the original Ch-aronte.
+	Managed    map[string]bool  `json:"managed,omitempty"`
+	ThirdParty []PacmanRepo     `json:"third_party,omitempty"`
+	Options    string           `json:"i_know_exactly_what_im_doing,omitempty"`
+	Extra      map[string]*yaml.Node `json:"-"` // other formats (dnf, ...) owned by later cores
+}
+
+// AptRepo is one apt repository in deb822 form.
+type AptRepo struct {
+	Name          string   `json:"name"` // file /etc/apt/sources.list.d/chaos-NAME.sources
+	Types         []string `json:"types,omitempty"` // default [deb]
+	URIs          []string `json:"uris"`
+	Suites        []string `json:"suites"`
+	Components    []string `json:"components,omitempty"`
+	Architectures []string `json:"architectures,omitempty"`
+	// Key is an ASCII-armored OpenPGP public key (inline); KeyFile a path to one, relative to the
+	// Ch-obolo that declares it. Either becomes /etc/apt/keyrings/chaos-NAME.asc and Signed-By.
+	Key     string `json:"key,omitempty"`
+	KeyFile string `json:"key_file,omitempty"`
+	// Trusted sets `Trusted: yes` (unsigned local repositories).
+	Trusted bool `json:"trusted,omitempty"`
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// PacmanRepo is a third-party pacman repository (Arch core).
+type PacmanRepo struct {
+	Name     string `json:"name"`
+	URL      string `json:"url,omitempty"`
+	Include  string `json:"include,omitempty"`
+	SigLevel string `json:"siglevel,omitempty"`
+	Key      string `json:"key,omitempty"`
+	Priority string `json:"priority,omitempty"`
+}
+
+// Service is one entry of `services`.
+type Service struct {
+	Name string `json:"name"` // ".service" is appended when no unit suffix is given
+	// OnBoot and Running default to true when unset.
+	OnBoot  *bool `json:"on_boot,omitempty"`
+	Running *bool `json:"running,omitempty"`
+	// Dense treats Name as a prefix matching every non-template unit file that starts with it.
+	Dense bool `json:"dense_service,omitempty"`
+}
+
+// WantOnBoot is OnBoot with its default applied.
+func (s Service) WantOnBoot() bool { return s.OnBoot == nil || *s.OnBoot }
+
+// WantRunning is Running with its default applied.
+func (s Service) WantRunning() bool { return s.Running == nil || *s.Running }
+
+// Region is the `region` section.
+type Region struct {
+	Timezone string   `json:"timezone,omitempty"`
+	Locales  []string `json:"locale,omitempty"` // the first one becomes LANG
+	Keymap   string   `json:"keymap,omitempty"`
+	NTP      *bool    `json:"ntp,omitempty"`
+}
+
+// File is one entry of `files`.
+type File struct {
+	Path string `json:"path"`
+	// State is "present" (default), "absent", "directory" or "link".
+	State    string `json:"state,omitempty"`
+	Content  string `json:"content,omitempty"`
+	Template string `json:"template,omitempty"` // Go text/template over the Ch-obolo; path relative to the declaring file
+	// TemplateText is the template's source, read by the loader so that roles stay pure.
+	TemplateText string `json:"-"`
+	Target       string `json:"target,omitempty"` // for state: link
+	Mode         string `json:"mode,omitempty"`   // octal, e.g. "0644"
+	Owner        string `json:"owner,omitempty"`
+	Group        string `json:"group,omitempty"`
+}
+
+// Severity of a Diagnostic.
+type Severity int
+
+const (
+	SevError Severity = iota
+	SevWarning
+)
+
+// Diagnostic is an error or warning tied to a source position.
+type Diagnostic struct {
+	Pos      Pos      `json:"pos"`
+	Severity Severity `json:"-"`
+	Code     string   `json:"code,omitempty"`
+	Message  string   `json:"message"`
+}
+
+func (d Diagnostic) String() string {
+	kind := "error"
+	if d.Severity == SevWarning {
+		kind = "warning"
+	}
+	return fmt.Sprintf("%s: %s: %s", d.Pos, kind, d.Message)
+}
+
+// Errors is every error found in a Ch-obolo, reported together.
+type Errors []Diagnostic
+
+func (e Errors) Error() string {
+	s := ""
+	for i, d := range e {
+		if i > 0 {
+			s += "\n"
+		}
+		s += d.String()
+	}
+	return s
+}

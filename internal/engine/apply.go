@@ -1,0 +1,389 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// EventType names a progress event.
+type EventType string
+
+const (
+	EventProbed  EventType = "probed"
+	EventOpStart EventType = "op.start"
+	EventOpEnd   EventType = "op.end"
+	EventUndo    EventType = "undo"
+	EventDone    EventType = "host.done"
+)
+
+// Event is one step of progress, consumed by the terminal UI, --json and (later) the logbook.
+type Event struct {
+	Type     EventType     `json:"type"`
+	Target   string        `json:"target"`
+	Role     string        `json:"role,omitempty"`
+	Op       string        `json:"op,omitempty"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+func emit(f func(Event), ev Event) {
+	if f != nil {
+		f(ev)
+	}
+}
+
+// LedgerPath is where a host records the objects chaos created, so that full-state roles prune
+// only their own creations (files, repositories, ...).
+const LedgerPath = "/var/lib/chaos/ledger.json"
+
+type ledgerFile struct {
+	Version int                 `json:"version"`
+	Domains map[string][]string `json:"domains"`
+}
+
+// Result is the outcome of applying a HostPlan.
+type Result struct {
+	Target  string        `json:"target"`
+	Changed int           `json:"changed"`
+	Ops     int           `json:"ops"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// RolledBack is true when an op failed and the completed ops were undone.
+	RolledBack bool `json:"rolled_back,omitempty"`
+	// UndoErrors lists inverses that failed during the rollback (the host may need attention).
+	UndoErrors []string `json:"undo_errors,omitempty"`
+}
+
+// done is a completed op with what it takes to undo it.
+type done struct {
+	role string
+	op   Op
+	undo func(context.Context) error
+}
+
+// Apply executes a plan. When an op fails, the ops already done are undone in reverse order and the
+// error is returned together with a Result saying so.
+func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan, req Request) (*Result, error) {
+	start := time.Now()
+	res := &Result{Target: hp.Target}
+	ids := &idCache{t: t}
+	var log []done
+	fail := func(role string, op Op, err error) (*Result, error) {
+		err = fmt.Errorf("%s: role %s: %s: %w", hp.Target, role, op, err)
+		// Undo must run even when the apply was interrupted.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		defer cancel()
+		for i := len(log) - 1; i >= 0; i-- {
+			d := log[i]
+			if d.undo == nil {
+				continue
+			}
+			emit(req.Observe, Event{Type: EventUndo, Target: hp.Target, Role: d.role, Op: d.op.String()})
+			if uerr := d.undo(uctx); uerr != nil {
+				res.UndoErrors = append(res.UndoErrors, fmt.Sprintf("undo %s: %v", d.op, uerr))
+			}
+		}
+		res.RolledBack = true
+		res.Elapsed = time.Since(start)
+		emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed, Error: err.Error()})
+		return res, err
+	}
+	for _, rp := range hp.Roles {
+		for _, step := range rp.Steps {
+			for _, op := range step.Ops {
+				if err := ctx.Err(); err != nil {
+					return fail(rp.Role, op, err)
+				}
+				emit(req.Observe, Event{Type: EventOpStart, Target: hp.Target, Role: rp.Role, Op: op.String()})
+				t0 := time.Now()
+				undo, err := e.execute(ctx, t, ids, op)
+				ev := Event{Type: EventOpEnd, Target: hp.Target, Role: rp.Role, Op: op.String(), Duration: time.Since(t0)}
+				if err != nil {
+					ev.Error = err.Error()
+				}
+				emit(req.Observe, ev)
+				if err != nil {
+					return fail(rp.Role, op, err)
+				}
+				log = append(log, done{role: rp.Role, op: op, undo: undo})
+				res.Ops++
+			}
+			res.Changed += len(step.Changes)
+		}
+	}
+	if err := e.writeLedger(ctx, t, hp); err != nil {
+		return fail("ledger", Write(LedgerPath, nil, 0o644, "root", "root"), err)
+	}
+	res.Elapsed = time.Since(start)
+	emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed})
+	return res, nil
+}
+
+// writeLedger merges the roles' ledger domains into the host ledger when they changed it.
+func (e *Engine) writeLedger(ctx context.Context, t transport.Transport, hp *HostPlan) error {
+	next := maps.Clone(hp.ledger)
+	if next == nil {
+		next = map[string][]string{}
+	}
+	for _, rp := range hp.Roles {
+		for domain, items := range rp.Ledger {
+			items = slices.Clone(items)
+			slices.Sort(items)
+			items = slices.Compact(items)
+			if len(items) == 0 {
+				delete(next, domain)
+			} else {
+				next[domain] = items
+			}
+		}
+	}
+	if maps.EqualFunc(next, hp.ledger, slices.Equal) {
+		return nil
+	}
+	data, err := json.MarshalIndent(ledgerFile{Version: 1, Domains: next}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := t.Mkdir(ctx, "/var/lib/chaos", 0o755); err != nil {
+		return err
+	}
+	return t.WriteFile(ctx, LedgerPath, append(data, '\n'), 0o644, 0, 0, nil)
+}
+
+// execute runs one op and returns how to undo it.
+func (e *Engine) execute(ctx context.Context, t transport.Transport, ids *idCache, op Op) (func(context.Context) error, error) {
+	switch op.Kind {
+	case OpExec:
+		if err := runExec(ctx, t, op); err != nil {
+			return nil, err
+		}
+		if op.Undo == nil {
+			return nil, nil
+		}
+		u := *op.Undo
+		return func(ctx context.Context) error { _, err := e.execute(ctx, t, ids, u); return err }, nil
+	case OpWrite, OpSymlink, OpRemove, OpMkdir, OpChmod:
+		if !strings.HasPrefix(op.Path, "/") {
+			return nil, fmt.Errorf("%q: not an absolute path", op.Path)
+		}
+		prev, err := t.Stat(ctx, op.Path)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.fileOp(ctx, t, ids, op); err != nil {
+			return nil, err
+		}
+		if op.Undo != nil {
+			u := *op.Undo
+			return func(ctx context.Context) error { _, err := e.execute(ctx, t, ids, u); return err }, nil
+		}
+		return func(ctx context.Context) error { return restore(ctx, t, op.Path, prev) }, nil
+	}
+	return nil, fmt.Errorf("unknown op kind %q", op.Kind)
+}
+
+func runExec(ctx context.Context, t transport.Transport, op Op) error {
+	if len(op.Argv) == 0 {
+		return errors.New("empty command")
+	}
+	res, err := t.Run(ctx, transport.Cmd{Argv: op.Argv, Env: op.Env, Stdin: op.Stdin})
+	if err != nil {
+		return err
+	}
+	if res.Code != 0 && !slices.Contains(op.OkCodes, res.Code) {
+		msg := strings.TrimSpace(string(res.Stderr))
+		if msg == "" {
+			msg = strings.TrimSpace(string(res.Stdout))
+		}
+		return &transport.ExitError{Argv: op.Argv, Code: res.Code, Stderr: tail(msg, 4000)}
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+func (e *Engine) fileOp(ctx context.Context, t transport.Transport, ids *idCache, op Op) error {
+	uid, gid, err := ids.resolve(ctx, op.Owner, op.Group)
+	if err != nil {
+		return err
+	}
+	switch op.Kind {
+	case OpWrite:
+		mode := op.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		var validate func(string) error
+		if len(op.Validate) > 0 {
+			validate = func(tmp string) error {
+				argv := make([]string, len(op.Validate))
+				for i, a := range op.Validate {
+					argv[i] = strings.ReplaceAll(a, "%s", tmp)
+				}
+				return runExec(ctx, t, Op{Kind: OpExec, Argv: argv})
+			}
+		}
+		return t.WriteFile(ctx, op.Path, op.Content, mode, uid, gid, validate)
+	case OpSymlink:
+		if err := t.Symlink(ctx, op.Path, op.Target); err != nil {
+			return err
+		}
+		if uid >= 0 || gid >= 0 {
+			return t.Chown(ctx, op.Path, uid, gid)
+		}
+		return nil
+	case OpRemove:
+		return t.Remove(ctx, op.Path, op.Recursive)
+	case OpMkdir, OpChmod:
+		if op.Kind == OpMkdir {
+			mode := op.Mode
+			if mode == 0 {
+				mode = 0o755
+			}
+			if err := t.Mkdir(ctx, op.Path, mode); err != nil {
+				return err
+			}
+		}
+		if op.Mode != 0 {
+			if err := t.Chmod(ctx, op.Path, op.Mode); err != nil {
+				return err
+			}
+		}
+		if uid >= 0 || gid >= 0 {
+			return t.Chown(ctx, op.Path, uid, gid)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown file op %q", op.Kind)
+}
+
+// restore puts path back the way Stat saw it before an op changed it.
+func restore(ctx context.Context, t transport.Transport, path string, prev transport.FileInfo) error {
+	if !prev.Exists {
+		cur, err := t.Stat(ctx, path)
+		if err != nil {
+			return err
+		}
+		return t.Remove(ctx, path, cur.Mode.IsDir())
+	}
+	switch {
+	case prev.Mode&fs.ModeSymlink != 0:
+		if err := t.Symlink(ctx, path, prev.Target); err != nil {
+			return err
+		}
+		return t.Chown(ctx, path, prev.UID, prev.GID)
+	case prev.Mode.IsDir():
+		if err := t.Mkdir(ctx, path, prev.Mode.Perm()); err != nil {
+			return err
+		}
+		if err := t.Chmod(ctx, path, prev.Mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			return err
+		}
+		return t.Chown(ctx, path, prev.UID, prev.GID)
+	case prev.Mode.IsRegular():
+		return t.WriteFile(ctx, path, prev.Content, prev.Mode&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky),
+			prev.UID, prev.GID, nil)
+	}
+	return fmt.Errorf("%s: cannot restore a %s", path, prev.Mode.Type())
+}
+
+// idCache resolves user and group names on the target at execution time: an earlier op of the same
+// plan may have created them, so the lookup is refreshed on a miss.
+type idCache struct {
+	t      transport.Transport
+	users  map[string]int
+	groups map[string]int
+	ugid   map[string]int // a user's primary group
+}
+
+func (c *idCache) load(ctx context.Context) error {
+	c.users, c.groups, c.ugid = map[string]int{}, map[string]int{}, map[string]int{}
+	pw, err := c.t.Stat(ctx, "/etc/passwd")
+	if err != nil {
+		return err
+	}
+	for line := range strings.SplitSeq(string(pw.Content), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 {
+			uid, err1 := strconv.Atoi(f[2])
+			gid, err2 := strconv.Atoi(f[3])
+			if err1 == nil && err2 == nil {
+				c.users[f[0]] = uid
+				c.ugid[f[0]] = gid
+			}
+		}
+	}
+	gr, err := c.t.Stat(ctx, "/etc/group")
+	if err != nil {
+		return err
+	}
+	for line := range strings.SplitSeq(string(gr.Content), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 3 {
+			if gid, err := strconv.Atoi(f[2]); err == nil {
+				c.groups[f[0]] = gid
+			}
+		}
+	}
+	return nil
+}
+
+// resolve returns -1 for an empty name (leave as is). An owner without a group gets the owner's
+// primary group, as chown user: does.
+func (c *idCache) resolve(ctx context.Context, owner, group string) (int, int, error) {
+	if owner == "" && group == "" {
+		return -1, -1, nil
+	}
+	lookup := func(m func() map[string]int, name, what string) (int, error) {
+		if n, err := strconv.Atoi(name); err == nil {
+			return n, nil
+		}
+		if c.users == nil {
+			if err := c.load(ctx); err != nil {
+				return 0, err
+			}
+		}
+		if id, ok := m()[name]; ok {
+			return id, nil
+		}
+		if err := c.load(ctx); err != nil {
+			return 0, err
+		}
+		if id, ok := m()[name]; ok {
+			return id, nil
+		}
+		return 0, fmt.Errorf("no such %s %q on the target", what, name)
+	}
+	uid, gid := -1, -1
+	var err error
+	if owner != "" {
+		if uid, err = lookup(func() map[string]int { return c.users }, owner, "user"); err != nil {
+			return 0, 0, err
+		}
+		if group == "" {
+			if g, ok := c.ugid[owner]; ok {
+				gid = g
+			}
+		}
+	}
+	if group != "" {
+		if gid, err = lookup(func() map[string]int { return c.groups }, group, "group"); err != nil {
+			return 0, 0, err
+		}
+	}
+	return uid, gid, nil
+}

@@ -1,0 +1,284 @@
+// Package engine runs roles on a target: one probe, pure deltas and plans, then the plan's ops with
+// undo on failure. Roles never touch the target themselves.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// Request is one apply (or dry run) of a Ch-obolo.
+type Request struct {
+	Chobolo *chobolo.Chobolo
+	// Tags select roles by name or alias; empty means every role with data in the Ch-obolo.
+	Tags []string
+	// Core overrides core detection (also settable with the Ch-obolo's `core:` key).
+	Core string
+	// Assume is -y: do not ask before removals.
+	Assume bool
+	// PruneAll waives the large-prune guard.
+	PruneAll bool
+	// Observe receives progress events; may be nil.
+	Observe func(Event)
+}
+
+// HostPlan is the complete plan for one target: what --dry prints and what Apply executes.
+type HostPlan struct {
+	Target string      `json:"target"`
+	Core   string      `json:"core"`
+	OS     string      `json:"os,omitempty"`
+	Roles  []*RolePlan `json:"roles"`
+	Notes  []string    `json:"notes,omitempty"`
+	// ProbeTime is how long the single probe of the host took.
+	ProbeTime time.Duration `json:"probe_ns"`
+
+	env    *Env
+	ledger map[string][]string
+}
+
+// Env returns the environment the plan was computed for.
+func (p *HostPlan) Env() *Env { return p.env }
+
+// Changes counts the changes in the plan.
+func (p *HostPlan) Changes() int {
+	n := 0
+	for _, r := range p.Roles {
+		for _, s := range r.Steps {
+			n += len(s.Changes)
+		}
+	}
+	return n
+}
+
+// Empty reports whether the plan has nothing to do.
+func (p *HostPlan) Empty() bool {
+	for _, r := range p.Roles {
+		if !r.Empty() {
+			return false
+		}
+	}
+	return true
+}
+
+// Removes reports whether the plan removes anything.
+func (p *HostPlan) Removes() bool {
+	return slices.ContainsFunc(p.Roles, (*RolePlan).Removes)
+}
+
+// Guards returns the reasons that need an explicit confirmation even with -y.
+func (p *HostPlan) Guards() []string {
+	var out []string
+	for _, r := range p.Roles {
+		if r.Guard != "" {
+			out = append(out, r.Role+": "+r.Guard)
+		}
+	}
+	return out
+}
+
+// Engine plans and applies Ch-obolos with the roles of its registry.
+type Engine struct {
+	Registry *Registry
+}
+
+var sectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+
+// Plan probes the target once and computes every selected role's plan. It changes nothing.
+func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (*HostPlan, error) {
+	c := req.Chobolo
+	token := newToken()
+
+	// The core decides which roles (and so which probe sections) run. When it is known up front the
+	// engine's environment section rides along with the roles' sections in one probe; otherwise the
+	// environment is probed first to detect the core, which costs one extra round trip.
+	core := req.Core
+	if core == "" {
+		core = c.Core
+	}
+	envSection := ProbeSection{Name: "chaos.env", Script: envProbe}
+	var roles []Role
+	var notes []string
+	var err error
+	if core != "" {
+		if roles, notes, err = e.Registry.Select(req.Tags, c, core); err != nil {
+			return nil, err
+		}
+	}
+	pre := &Env{Core: core, Target: t.Name()}
+	if ch, ok := t.(chrooter); ok {
+		pre.Chroot = ch.IsChroot()
+	}
+	sections, err := e.sections(roles, pre, c)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	outs, err := runProbe(ctx, t, token, append([]ProbeSection{envSection}, sections...))
+	if err != nil {
+		return nil, err
+	}
+	env, ledger, err := parseEnv(t, outs["chaos.env"], core)
+	if err != nil {
+		return nil, err
+	}
+	env.Assume = req.Assume
+	if core == "" {
+		if roles, notes, err = e.Registry.Select(req.Tags, c, env.Core); err != nil {
+			return nil, err
+		}
+		if sections, err = e.sections(roles, env, c); err != nil {
+			return nil, err
+		}
+		more, err := runProbe(ctx, t, token, sections)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range more {
+			outs[k] = v
+		}
+	}
+	hp := &HostPlan{Target: t.Name(), Core: env.Core, OS: env.OS["PRETTY_NAME"], Notes: notes,
+		ProbeTime: time.Since(start), env: env, ledger: ledger}
+	emit(req.Observe, Event{Type: EventProbed, Target: t.Name(), Duration: hp.ProbeTime})
+
+	for _, role := range roles {
+		name := role.Meta().Name
+		facts := Facts{}
+		prefix := name + "."
+		for k, v := range outs {
+			if after, ok := strings.CutPrefix(k, prefix); ok {
+				facts[after] = v
+			}
+		}
+		rp, err := role.Plan(env, c, facts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: role %s: %w", t.Name(), name, err)
+		}
+		if rp == nil {
+			rp = &RolePlan{}
+		}
+		rp.Role = name
+		hp.Roles = append(hp.Roles, rp)
+	}
+	return hp, nil
+}
+
+func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSection, error) {
+	var out []ProbeSection
+	for _, role := range roles {
+		name := role.Meta().Name
+		for _, s := range role.Probe(env, c) {
+			if !sectionName.MatchString(s.Name) {
+				return nil, fmt.Errorf("role %s: bad probe section name %q", name, s.Name)
+			}
+			out = append(out, ProbeSection{Name: name + "." + s.Name, Script: s.Script})
+		}
+	}
+	return out, nil
+}
+
+func runProbe(ctx context.Context, t transport.Transport, token string, sections []ProbeSection) (map[string]Output, error) {
+	if len(sections) == 0 {
+		return map[string]Output{}, nil
+	}
+	script := probeScript(token, sections)
+	res, err := t.Run(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: probe: %w", t.Name(), err)
+	}
+	outs, err := parseProbe(token, string(res.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("%s: probe: %w (stderr: %s)", t.Name(), err, strings.TrimSpace(string(res.Stderr)))
+	}
+	for _, s := range sections {
+		if _, ok := outs[s.Name]; !ok {
+			return nil, fmt.Errorf("%s: probe: section %s missing (exit %d, stderr: %s)", t.Name(), s.Name, res.Code,
+				strings.TrimSpace(string(res.Stderr)))
+		}
+	}
+	return outs, nil
+}
+
+// chrooter is implemented by transports that are directory trees.
+type chrooter interface{ IsChroot() bool }
+
+func parseEnv(t transport.Transport, out Output, core string) (*Env, map[string][]string, error) {
+	env := &Env{Target: t.Name(), OS: map[string]string{}}
+	if c, ok := t.(chrooter); ok {
+		env.Chroot = c.IsChroot()
+	}
+	var ledgerJSON string
+	lines := strings.Split(out.Stdout, "\n")
+	for i, line := range lines {
+		switch {
+		case line == "@ledger":
+			ledgerJSON = strings.Join(lines[i+1:], "\n")
+		case strings.HasPrefix(line, "@user="):
+			addProtected(env, strings.TrimPrefix(line, "@user="))
+		case strings.HasPrefix(line, "@sudo_user="):
+			addProtected(env, strings.TrimPrefix(line, "@sudo_user="))
+		case strings.HasPrefix(line, "@ssh_user="):
+			addProtected(env, strings.TrimPrefix(line, "@ssh_user="))
+		case line == "@systemd=1":
+			env.Systemd = !env.Chroot
+		default:
+			if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(k, "@") {
+				env.OS[k] = strings.Trim(v, `"'`)
+			}
+		}
+		if ledgerJSON != "" {
+			break
+		}
+	}
+	ledger := map[string][]string{}
+	if strings.TrimSpace(ledgerJSON) != "" {
+		var l ledgerFile
+		if err := json.Unmarshal([]byte(ledgerJSON), &l); err != nil {
+			return nil, nil, fmt.Errorf("%s: %s is corrupt: %w", t.Name(), LedgerPath, err)
+		}
+		ledger = l.Domains
+	}
+	env.Ledger = ledger
+	if core == "" {
+		var err error
+		if core, err = DetectCore(env.OS); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+	}
+	env.Core = core
+	return env, ledger, nil
+}
+
+func addProtected(env *Env, user string) {
+	if user != "" && !slices.Contains(env.ProtectedUsers, user) {
+		env.ProtectedUsers = append(env.ProtectedUsers, user)
+	}
+}
+
+// DetectCore maps /etc/os-release fields to a core: ID first, then each ID_LIKE entry.
+func DetectCore(osr map[string]string) (string, error) {
+	ids := append([]string{osr["ID"]}, strings.Fields(osr["ID_LIKE"])...)
+	for _, id := range ids {
+		switch id {
+		case "debian", "ubuntu":
+			return "debian", nil
+		case "arch", "archlinux":
+			return "arch", nil
+		case "fedora", "rhel", "centos":
+			return "fedora", nil
+		}
+	}
+	if osr["ID"] == "" {
+		return "", fmt.Errorf("cannot detect the distribution: no /etc/os-release (set `core:` in the Ch-obolo or pass --core)")
+	}
+	return "", fmt.Errorf("unsupported distribution %q (ID_LIKE %q): set `core:` in the Ch-obolo or pass --core debian|arch|fedora",
+		osr["ID"], osr["ID_LIKE"])
+}

@@ -1,0 +1,68 @@
+// Package enginetest runs roles against real targets in tests: plan, apply, and re-plan to prove the
+// second run changes nothing.
+package enginetest
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// Chroot opens a chroot transport on root, closed at cleanup.
+func Chroot(t testing.TB, root string) transport.Transport {
+	t.Helper()
+	tr, err := transport.NewChroot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
+// Plan plans c with roles on tr and fails the test on error.
+func Plan(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles ...engine.Role) *engine.HostPlan {
+	t.Helper()
+	e := &engine.Engine{Registry: engine.NewRegistry(roles...)}
+	hp, err := e.Plan(context.Background(), tr, engine.Request{Chobolo: c, Assume: true})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	return hp
+}
+
+// Apply plans and applies c with roles on tr, failing the test on error. It returns the plan that ran.
+func Apply(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles ...engine.Role) *engine.HostPlan {
+	t.Helper()
+	e := &engine.Engine{Registry: engine.NewRegistry(roles...)}
+	req := engine.Request{Chobolo: c, Assume: true}
+	hp, err := e.Plan(context.Background(), tr, req)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if _, err := e.Apply(context.Background(), tr, hp, req); err != nil {
+		t.Fatalf("apply: %v\nplan was:\n%s", err, Render(hp))
+	}
+	return hp
+}
+
+// ApplyTwice applies c, then plans again and fails unless the second plan is empty. It returns the
+// first plan.
+func ApplyTwice(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles ...engine.Role) *engine.HostPlan {
+	t.Helper()
+	first := Apply(t, tr, c, roles...)
+	if second := Plan(t, tr, c, roles...); !second.Empty() {
+		t.Fatalf("second run is not a no-op:\n%s\nfirst run was:\n%s", Render(second), Render(first))
+	}
+	return first
+}
+
+// Render is the plain-text plan, for test failure messages.
+func Render(hp *engine.HostPlan) string {
+	var b bytes.Buffer
+	engine.RenderPlan(&b, hp, engine.Style{})
+	return b.String()
+}

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A probe script is every section of every selected role, framed so that one run of `sh -s` on the
+// host returns all facts at once. Each section runs in a subshell with stdin from /dev/null, so a
+// fragment can neither end the script early nor swallow the rest of it. The frame lines carry a
+// random token, so no output of a fragment can forge a frame.
+
+// probeScript assembles sections (already prefixed with their role name) into one script.
+func probeScript(token string, sections []ProbeSection) string {
+	var b strings.Builder
+	b.WriteString("LC_ALL=C.UTF-8; export LC_ALL\n")
+	for _, s := range sections {
+		fmt.Fprintf(&b, "printf '%%s begin %%s\\n' %s %s\n", token, s.Name)
+		b.WriteString("(\n")
+		b.WriteString(s.Script)
+		b.WriteString("\n) </dev/null\n")
+		fmt.Fprintf(&b, "printf '\\n%%s end %%s %%d\\n' %s %s \"$?\"\n", token, s.Name)
+	}
+	return b.String()
+}
+
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "@@chaos-" + hex.EncodeToString(b[:])
+}
+
+// parseProbe splits the probe's stdout into section outputs.
+func parseProbe(token string, out string) (map[string]Output, error) {
+	res := map[string]Output{}
+	begin := token + " begin "
+	for {
+		i := strings.Index(out, begin)
+		if i < 0 {
+			break
+		}
+		out = out[i+len(begin):]
+		nl := strings.IndexByte(out, '\n')
+		if nl < 0 {
+			return nil, fmt.Errorf("probe output truncated")
+		}
+		name := out[:nl]
+		out = out[nl+1:]
+		endMark := "\n" + token + " end " + name + " "
+		j := strings.Index(out, endMark)
+		if j < 0 {
+			return nil, fmt.Errorf("probe section %s: output truncated", name)
+		}
+		body := out[:j]
+		out = out[j+len(endMark):]
+		nl = strings.IndexByte(out, '\n')
+		if nl < 0 {
+			nl = len(out)
+		}
+		code, err := strconv.Atoi(strings.TrimSpace(out[:nl]))
+		if err != nil {
+			return nil, fmt.Errorf("probe section %s: bad exit status %q", name, out[:nl])
+		}
+		out = out[nl:]
+		res[name] = Output{Stdout: body, Code: code}
+	}
+	return res, nil
+}
+
+// envProbe is the engine's own section: what every role may need to know about the target.
+const envProbe = `cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
+echo "@user=$(id -un 2>/dev/null)"
+echo "@sudo_user=${SUDO_USER:-}"
+echo "@ssh_user=${CHAOS_SSH_USER:-}"
+[ -d /run/systemd/system ] && echo "@systemd=1"
+if [ -r /var/lib/chaos/ledger.json ]; then echo "@ledger"; cat /var/lib/chaos/ledger.json; fi
+true`

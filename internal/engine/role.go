@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+)
+
+// Meta describes a role to the registry, the CLI (`chaos check roles`, `explain`, `init chobolo`) and
+// the tag resolver.
+type Meta struct {
+	// Name is the tag that selects the role (`chaos apply users`).
+	Name string `json:"name"`
+	// Aliases are extra tags (`usr`, `pkgs`).
+	Aliases []string `json:"aliases,omitempty"`
+	// Keys are the top-level Ch-obolo keys the role reads. A role runs when no tag is given and any of
+	// its keys is declared.
+	Keys []string `json:"keys"`
+	// Cores the role supports ("debian", "arch", "fedora"); empty means every core.
+	Cores []string `json:"cores,omitempty"`
+	// Summary is one line for listings.
+	Summary string `json:"summary"`
+	// Order sorts roles in a plan: lower runs first (repos before packages before users, ...).
+	Order int `json:"order"`
+}
+
+// ProbeSection is one framed part of the host's probe script. Script is a POSIX sh fragment; its
+// stdout becomes the section's output. It must not read stdin and should exit 0 unless the facts
+// could not be read.
+type ProbeSection struct {
+	Name   string
+	Script string
+}
+
+// Output is what one probe section printed.
+type Output struct {
+	Stdout string
+	Code   int
+}
+
+// Facts are the outputs of a role's probe sections, by section name.
+type Facts map[string]Output
+
+// Role is a unit of configuration: it reads facts with a probe and turns facts plus the Ch-obolo into
+// a plan. Probe and Plan must not touch the target: the engine runs the probe and executes the plan,
+// which is what makes dry-run, undo and reporting uniform.
+type Role interface {
+	Meta() Meta
+	// Probe returns the sections this role needs in the host's probe script. The Env passed here has
+	// only Target, Core and Chroot set: the rest is learnt by the same probe. Fragments that depend
+	// on the host's state test for it in sh.
+	Probe(env *Env, c *chobolo.Chobolo) []ProbeSection
+	// Plan computes the changes from facts and the Ch-obolo. Roles keep the computation in pure
+	// functions (delta, then plan) so that it is testable from recorded facts.
+	Plan(env *Env, c *chobolo.Chobolo, facts Facts) (*RolePlan, error)
+}
+
+// Env is what the engine knows about the target before roles plan. It is filled from the engine's own
+// probe section.
+type Env struct {
+	// Target is the transport's name ("@local", "@chroot/srv/x").
+	Target string
+	// Core is the selected core: "debian", "arch" or "fedora".
+	Core string
+	// OS holds /etc/os-release fields (ID, ID_LIKE, VERSION_ID, VERSION_CODENAME, ...).
+	OS map[string]string
+	// Chroot is true when the target is a directory tree without its own running init.
+	Chroot bool
+	// Systemd is true when systemd is running as init on the target (start/stop are possible).
+	Systemd bool
+	// Protected names the users that must never be removed or locked: the user running chaos, the
+	// SUDO_USER, the user connected over SSH.
+	ProtectedUsers []string
+	// Ledger is the per-host record of objects chaos created, by domain ("files", "repos", ...). A
+	// role only prunes what it finds here.
+	Ledger map[string][]string
+	// Assume is true when the user passed -y.
+	Assume bool
+	// Secrets holds the decrypted secrets when the user asked for them (`chaos apply -s`); nil
+	// otherwise. Roles must never put a secret into argv, a change's text or a log.
+	Secrets SecretStore
+}
+
+// SecretStore gives roles read access to decrypted secrets by dotted path, e.g.
+// "user_secrets.alice.password".
+type SecretStore interface {
+	Get(path string) (value string, ok bool)
+}
+
+// Kind of a change, shown as +, - or ~.
+type Kind string
+
+const (
+	Add    Kind = "+"
+	Del    Kind = "-"
+	Modify Kind = "~"
+)
+
+// Change is one user-visible difference between the host and the Ch-obolo.
+type Change struct {
+	Kind Kind `json:"kind"`
+	// Subject is what changes: "package hello", "user alice", "/etc/hostname".
+	Subject string `json:"subject"`
+	// Detail says how: "shell /bin/sh -> /bin/bash".
+	Detail string `json:"detail,omitempty"`
+	// Pos is where the Ch-obolo declares it (zero for removals of undeclared things).
+	Pos chobolo.Pos `json:"pos,omitzero"`
+}
+
+// Step groups the ops that implement a set of changes: five packages, one apt transaction.
+type Step struct {
+	Changes []Change `json:"changes"`
+	Ops     []Op     `json:"ops"`
+}
+
+// RolePlan is a role's plan for one host.
+type RolePlan struct {
+	Role  string `json:"role"`
+	Steps []Step `json:"steps,omitempty"`
+	// Notes are informational lines shown with the plan (skipped items, protected objects kept).
+	Notes []string `json:"notes,omitempty"`
+	// Ledger replaces the role's domains in the host ledger after a successful apply, e.g.
+	// {"files": [...paths chaos now manages]}. Nil leaves the ledger alone.
+	Ledger map[string][]string `json:"ledger,omitempty"`
+	// Guard, when set, says why this plan needs an explicit yes even with -y (a prune that removes a
+	// large share of a domain). --prune-all waives it.
+	Guard string `json:"guard,omitempty"`
+}
+
+// Add appends a step.
+func (p *RolePlan) Add(changes []Change, ops ...Op) {
+	p.Steps = append(p.Steps, Step{Changes: changes, Ops: ops})
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *RolePlan) Empty() bool {
+	for _, s := range p.Steps {
+		if len(s.Ops) > 0 || len(s.Changes) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Removes reports whether the plan removes anything (the CLI asks before removals).
+func (p *RolePlan) Removes() bool {
+	for _, s := range p.Steps {
+		for _, c := range s.Changes {
+			if c.Kind == Del {
+				return true
+			}
+		}
+	}
+	return false
+}

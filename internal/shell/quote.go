@@ -1,0 +1,50 @@
+// Package shell quotes values for POSIX sh. It is the only place chaos turns data into shell text:
+// everything else passes argv slices.
+package shell
+
+import "strings"
+
+// Quote returns s as one POSIX sh word that expands to exactly s. Plain words are left bare for
+// readability; everything else is single-quoted, with embedded single quotes written as '\''.
+// NUL cannot be represented in a shell word: callers validate that values contain none (Quote drops
+// it rather than letting it truncate the word silently in the shell).
+func Quote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	s = strings.ReplaceAll(s, "\x00", "")
+	if s == "" {
+		return "''"
+	}
+	if isPlain(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Join quotes each element and joins them with spaces.
+func Join(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(Quote(a))
+	}
+	return b.String()
+}
+
+// isPlain reports whether s needs no quoting: only characters that are never special to sh, and not
+// starting with '~' or containing '=' in the first word position (kept quoted to be safe).
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == '/' || c == ',' || c == ':' || c == '+' || c == '@' || c == '%':
+		default:
+			return false
+		}
+	}
+	return true
+}
