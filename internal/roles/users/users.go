@@ -1,0 +1,190 @@
+// Package users is the `users` role (alias `usr`): accounts, supplementary groups, login shells,
+// homes, sudo rights through /etc/sudoers.d, and passwords from the secrets.
+//
+// The role is full-state when `users` is declared: accounts with a uid in the regular range
+// (UID_MIN..UID_MAX of /etc/login.defs, never below 1000) that the Ch-obolo does not declare are
+// removed, except the protected ones (the user running chaos, SUDO_USER, the SSH user).
+package users
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/shell"
+)
+
+// ExplainMD is the text of `chaos explain users`.
+//
+//go:embed explain.md
+var ExplainMD string
+
+// SudoersDir is where the role keeps one file per sudo user.
+const SudoersDir = "/etc/sudoers.d"
+
+// SudoPrefix names the files the role manages in SudoersDir; LegacySudoPrefix is the original
+// Ch-aOS's prefix, adopted (and replaced) by this role.
+const (
+	SudoPrefix       = "99-chaos-"
+	LegacySudoPrefix = "99-charonte-"
+)
+
+// SecretPath is where a user's password lives in the secrets: user_secrets.NAME.password. A value
+// starting with "$" is a crypt(3) hash used as is; anything else is a plaintext password that the
+// target hashes with its own configured method (chpasswd, ENCRYPT_METHOD / PAM).
+func SecretPath(user string) string { return "user_secrets." + user + ".password" }
+
+type role struct{}
+
+var _ engine.Capturer = role{}
+
+// New returns the users role. It works on every core whose accounts are managed with shadow-utils
+// (useradd, usermod, userdel, groupadd, chpasswd): Debian, Arch and Fedora alike.
+func New() engine.Role { return role{} }
+
+func (role) Meta() engine.Meta {
+	return engine.Meta{
+		Name:    "users",
+		Aliases: []string{"usr"},
+		Keys:    []string{"users"},
+		Summary: "accounts, groups, shells, homes, sudo rights and passwords (full-state for regular users)",
+		Order:   30,
+	}
+}
+
+// Probe reads passwd, group, shells, the UID range, the role's sudoers files (base64, with mode and
+// owner), which shell and home paths exist, and — only when the run has secrets — the shadow hash of
+// the declared users that have a password in the secrets (a locked/none/set status for the others).
+func (role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
+	return probeSections(c, env.Secrets)
+}
+
+func probeSections(c *chobolo.Chobolo, secrets engine.SecretStore) []engine.ProbeSection {
+	s := []engine.ProbeSection{
+		{Name: "passwd", Script: `cat /etc/passwd`},
+		{Name: "group", Script: `cat /etc/group`},
+		{Name: "shells", Script: `[ -f /etc/shells ] || exit 3; cat /etc/shells`},
+		{Name: "logindefs", Script: `[ -r /etc/login.defs ] || exit 0
+grep -E '^[[:space:]]*(UID_MIN|UID_MAX)[[:space:]]' /etc/login.defs
+exit 0`},
+		{Name: "sudoers", Script: `cd /etc/sudoers.d 2>/dev/null || exit 0
+for f in ` + SudoPrefix + `* ` + LegacySudoPrefix + `*; do
+  [ -f "$f" ] || continue
+  case "$f" in *'
+'*) continue;; esac
+  printf 'F %s %s\n' "$(stat -c '%a:%U:%G' "$f")" "$f"
+  base64 "$f" | tr -d '\n'; echo
+done
+exit 0`},
+	}
+	var paths, names []string
+	if c != nil {
+		for _, u := range c.Users {
+			if u.State == "absent" {
+				continue
+			}
+			paths = append(paths, shellCandidates(u.Shell)...)
+			paths = append(paths, homeOf(u))
+			names = append(names, u.Name)
+		}
+	}
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	var b strings.Builder
+	b.WriteString(`command -v visudo >/dev/null 2>&1 && echo visudo
+[ -d /etc/sudoers.d ] && echo sudoers.d
+[ -L /bin ] && echo merged-usr
+kind() { if [ -d "$1" ]; then echo "d $1"; elif [ -f "$1" ] && [ -x "$1" ]; then echo "x $1"; elif [ -e "$1" ] || [ -L "$1" ]; then echo "e $1"; fi; }
+`)
+	if len(paths) > 0 {
+		b.WriteString("for p in")
+		for _, p := range paths {
+			b.WriteString(" " + shell.Quote(p))
+		}
+		b.WriteString("; do kind \"$p\"; done\n")
+	}
+	if len(names) > 0 {
+		// The current homes of the declared users: usermod -m cannot move a home that is missing.
+		b.WriteString("for u in")
+		for _, n := range names {
+			b.WriteString(" " + shell.Quote(n))
+		}
+		b.WriteString("; do h=$(getent passwd \"$u\" | cut -d: -f6) && [ -n \"$h\" ] && kind \"$h\"; done\n")
+	}
+	b.WriteString("exit 0")
+	s = append(s, engine.ProbeSection{Name: "paths", Script: b.String()})
+
+	if secrets != nil && c != nil {
+		var sh strings.Builder
+		for _, u := range c.Users {
+			if u.State == "absent" || chobolo.ValidUserName(u.Name) != nil {
+				continue
+			}
+			q := shell.Quote(u.Name)
+			if _, ok := secrets.Get(SecretPath(u.Name)); ok {
+				fmt.Fprintf(&sh, "h=$(getent shadow %s) && printf 'hash %%s %%s\\n' %s \"$(printf '%%s' \"$h\" | cut -d: -f2)\"\n", q, q)
+			} else {
+				fmt.Fprintf(&sh, "h=$(getent shadow %s) && { case \"$(printf '%%s' \"$h\" | cut -d: -f2)\" in '') s=none;; '!'*|'*'*) s=locked;; *) s=set;; esac; printf 'status %%s %%s\\n' %s \"$s\"; }\n", q, q)
+			}
+		}
+		sh.WriteString("exit 0")
+		s = append(s, engine.ProbeSection{Name: "shadow", Script: sh.String()})
+	}
+	return s
+}
+
+func (role) Plan(env *engine.Env, c *chobolo.Chobolo, in engine.Facts) (*engine.RolePlan, error) {
+	if !c.Has("users") {
+		return &engine.RolePlan{Notes: []string{"no `users` declared: nothing to do (regular users are pruned only when `users` is declared)"}}, nil
+	}
+	f, err := ParseFacts(in)
+	if err != nil {
+		return nil, err
+	}
+	want, err := Desired(c, env.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	d, err := ComputeDelta(f, want, Options{
+		Protected:        env.ProtectedUsers,
+		PackagesDeclared: c.Has("packages"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return BuildPlan(d), nil
+}
+
+// Capture describes the target's regular users (the accounts the role would otherwise prune) as a
+// `users` section, for `chaos init chobolo --from`: uid, shell (absolute path), home, supplementary
+// groups and sudo (a 99-chaos-NAME or the original's 99-charonte-NAME file). Passwords are not
+// captured.
+func (role) Capture(_ *engine.Env, in engine.Facts, into *chobolo.Chobolo) error {
+	f, err := ParseFacts(in)
+	if err != nil {
+		return err
+	}
+	into.Users = CaptureUsers(f)
+	into.SetKey("users", chobolo.Pos{})
+	return nil
+}
+
+// CaptureUsers is Capture's pure part.
+func CaptureUsers(f *Facts) []chobolo.User {
+	var out []chobolo.User
+	for _, a := range f.Accounts {
+		if !f.Managed(a) {
+			continue
+		}
+		uid := a.UID
+		u := chobolo.User{Name: a.Name, UID: &uid, Shell: a.Shell, Home: a.Home, Groups: f.Supplementary(a.Name)}
+		_, sudo := f.Sudoers[SudoFileName(a.Name)]
+		_, legacy := f.Sudoers[LegacySudoPrefix+a.Name]
+		u.Sudo = sudo || legacy
+		out = append(out, u)
+	}
+	return out
+}
