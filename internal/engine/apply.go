@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,6 +180,13 @@ func (e *Engine) execute(ctx context.Context, t transport.Transport, ids *idCach
 		if err != nil {
 			return nil, err
 		}
+		undoPath := op.Path
+		if op.Kind == OpMkdir && !prev.Exists {
+			// Mkdir creates missing parents too: undo removes the topmost directory it created.
+			if undoPath, err = topMissing(ctx, t, op.Path); err != nil {
+				return nil, err
+			}
+		}
 		if err := e.fileOp(ctx, t, ids, op); err != nil {
 			return nil, err
 		}
@@ -186,7 +194,7 @@ func (e *Engine) execute(ctx context.Context, t transport.Transport, ids *idCach
 			u := *op.Undo
 			return func(ctx context.Context) error { _, err := e.execute(ctx, t, ids, u); return err }, nil
 		}
-		return func(ctx context.Context) error { return restore(ctx, t, op.Path, prev) }, nil
+		return func(ctx context.Context) error { return restore(ctx, t, undoPath, prev) }, nil
 	}
 	return nil, fmt.Errorf("unknown op kind %q", op.Kind)
 }
@@ -269,6 +277,22 @@ func (e *Engine) fileOp(ctx context.Context, t transport.Transport, ids *idCache
 		return nil
 	}
 	return fmt.Errorf("unknown file op %q", op.Kind)
+}
+
+// topMissing returns the highest ancestor of p (or p itself) that does not exist yet.
+func topMissing(ctx context.Context, t transport.Transport, p string) (string, error) {
+	top := p
+	for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
+		fi, err := t.Stat(ctx, dir)
+		if err != nil {
+			return "", err
+		}
+		if fi.Exists {
+			break
+		}
+		top = dir
+	}
+	return top, nil
 }
 
 // restore puts path back the way Stat saw it before an op changed it.

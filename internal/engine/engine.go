@@ -26,6 +26,9 @@ type Request struct {
 	Assume bool
 	// PruneAll waives the large-prune guard.
 	PruneAll bool
+	// Secrets are the decrypted secrets (`chaos apply -s`), or nil. Roles see them as Env.Secrets,
+	// in Probe too (to decide which facts they need, e.g. the shadow hash of users with a password).
+	Secrets SecretStore
 	// Observe receives progress events; may be nil.
 	Observe func(Event)
 }
@@ -112,7 +115,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 			return nil, err
 		}
 	}
-	pre := &Env{Core: core, Target: t.Name()}
+	pre := &Env{Core: core, Target: t.Name(), Secrets: req.Secrets}
 	if ch, ok := t.(chrooter); ok {
 		pre.Chroot = ch.IsChroot()
 	}
@@ -130,6 +133,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		return nil, err
 	}
 	env.Assume = req.Assume
+	env.Secrets = req.Secrets
 	if core == "" {
 		if roles, notes, err = e.Registry.Select(req.Tags, c, env.Core); err != nil {
 			return nil, err
@@ -151,14 +155,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 
 	for _, role := range roles {
 		name := role.Meta().Name
-		facts := Facts{}
-		prefix := name + "."
-		for k, v := range outs {
-			if after, ok := strings.CutPrefix(k, prefix); ok {
-				facts[after] = v
-			}
-		}
-		rp, err := role.Plan(env, c, facts)
+		rp, err := role.Plan(env, c, factsFor(name, outs))
 		if err != nil {
 			return nil, fmt.Errorf("%s: role %s: %w", t.Name(), name, err)
 		}
@@ -281,4 +278,16 @@ func DetectCore(osr map[string]string) (string, error) {
 	}
 	return "", fmt.Errorf("unsupported distribution %q (ID_LIKE %q): set `core:` in the Ch-obolo or pass --core debian|arch|fedora",
 		osr["ID"], osr["ID_LIKE"])
+}
+
+// factsFor picks a role's sections out of the probe output, without the role prefix.
+func factsFor(role string, outs map[string]Output) Facts {
+	facts := Facts{}
+	prefix := role + "."
+	for k, v := range outs {
+		if after, ok := strings.CutPrefix(k, prefix); ok {
+			facts[after] = v
+		}
+	}
+	return facts
 }

@@ -65,7 +65,10 @@ func Exec(argv ...string) Op { return Op{Kind: OpExec, Argv: argv} }
 func (o Op) WithUndo(u Op) Op { o.Undo = &u; return o }
 
 // WithEnv returns op with extra environment variables.
-func (o Op) WithEnv(env ...string) Op { o.Env = append(append([]string(nil), o.Env...), env...); return o }
+func (o Op) WithEnv(env ...string) Op {
+	o.Env = append(append([]string(nil), o.Env...), env...)
+	return o
+}
 
 // Write builds an atomic file write.
 func Write(path string, content []byte, mode fs.FileMode, owner, group string) Op {

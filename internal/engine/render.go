@@ -11,7 +11,8 @@ type Style struct {
 	Color bool
 }
 
-func (s Style) paint(code, text string) string {
+// Paint wraps text in an ANSI SGR code when colors are on.
+func (s Style) Paint(code, text string) string {
 	if !s.Color {
 		return text
 	}
@@ -21,11 +22,11 @@ func (s Style) paint(code, text string) string {
 func (s Style) kind(k Kind) string {
 	switch k {
 	case Add:
-		return s.paint("32", "+")
+		return s.Paint("32", "+")
 	case Del:
-		return s.paint("31", "-")
+		return s.Paint("31", "-")
 	default:
-		return s.paint("33", "~")
+		return s.Paint("33", "~")
 	}
 }
 
@@ -36,15 +37,15 @@ func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
 	if hp.OS != "" {
 		header += " (" + hp.OS + ", core " + hp.Core + ")"
 	}
-	fmt.Fprintln(w, st.paint("1", header))
+	fmt.Fprintln(w, st.Paint("1", header))
 	for _, n := range hp.Notes {
-		fmt.Fprintf(w, "  %s\n", st.paint("2", "note: "+n))
+		fmt.Fprintf(w, "  %s\n", st.Paint("2", "note: "+n))
 	}
 	if hp.Empty() {
-		fmt.Fprintf(w, "  %s\n", st.paint("2", "no changes"))
+		fmt.Fprintf(w, "  %s\n", st.Paint("2", "no changes"))
 		for _, rp := range hp.Roles {
 			for _, n := range rp.Notes {
-				fmt.Fprintf(w, "  %s\n", st.paint("2", rp.Role+": "+n))
+				fmt.Fprintf(w, "  %s\n", st.Paint("2", rp.Role+": "+n))
 			}
 		}
 		return
@@ -53,23 +54,24 @@ func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
 		if rp.Empty() && len(rp.Notes) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "  %s\n", st.paint("1;36", rp.Role))
+		fmt.Fprintf(w, "  %s\n", st.Paint("1;36", rp.Role))
 		for _, n := range rp.Notes {
-			fmt.Fprintf(w, "    %s\n", st.paint("2", "note: "+n))
+			fmt.Fprintf(w, "    %s\n", st.Paint("2", "note: "+n))
 		}
 		if rp.Guard != "" {
-			fmt.Fprintf(w, "    %s\n", st.paint("1;31", "guard: "+rp.Guard))
+			fmt.Fprintf(w, "    %s\n", st.Paint("1;31", "guard: "+rp.Guard))
 		}
 		for _, step := range rp.Steps {
 			for _, c := range step.Changes {
 				line := st.kind(c.Kind) + " " + c.Subject
 				if c.Detail != "" {
-					line += st.paint("2", ": "+c.Detail)
+					// multi-line details (a file's diff) are indented under their change
+					line += st.Paint("2", ": "+strings.ReplaceAll(c.Detail, "\n", "\n        "))
 				}
 				fmt.Fprintf(w, "    %s\n", line)
 			}
 			for _, op := range step.Ops {
-				fmt.Fprintf(w, "      %s\n", st.paint("2", "$ "+oneLine(op.String())))
+				fmt.Fprintf(w, "      %s\n", st.Paint("2", "$ "+oneLine(op.String())))
 			}
 		}
 	}

@@ -151,3 +151,10 @@ func (p *RolePlan) Removes() bool {
 	}
 	return false
 }
+
+// Capturer is implemented by roles that can describe the target's current state as Ch-obolo data,
+// for `chaos init chobolo --from TARGET`: a first apply of the captured Ch-obolo changes nothing.
+type Capturer interface {
+	// Capture fills the role's sections of into from facts probed with an empty Ch-obolo.
+	Capture(env *Env, facts Facts, into *chobolo.Chobolo) error
+}

@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// A plan whose last op fails must leave the tree exactly as it was. File ops need no programs in
+// the tree, so a bare directory is a real chroot target here.
+func TestApplyUndoesOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "etc/keep"), "old\n", 0o600)
+	mustWrite(t, filepath.Join(dir, "etc/gone"), "bye\n", 0o644)
+	if err := os.Symlink("/old/target", filepath.Join(dir, "etc/link")); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+
+	tr, err := transport.NewChroot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	hp := &HostPlan{Target: tr.Name(), Roles: []*RolePlan{{Role: "t", Steps: []Step{{Ops: []Op{
+		Write("/etc/keep", []byte("new\n"), 0o644, "", ""),
+		Write("/etc/new", []byte("x"), 0o600, "", ""),
+		Mkdir("/srv/a/b", 0o750, "", ""),
+		Remove("/etc/gone"),
+		Symlink("/etc/link", "/new/target"),
+		Exec("/nonexistent-program"),
+	}}}}}}
+	res, err := (&Engine{}).Apply(context.Background(), tr, hp, Request{})
+	if err == nil {
+		t.Fatal("apply succeeded, want failure")
+	}
+	if !res.RolledBack || len(res.UndoErrors) > 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if after := snapshot(t, dir); after != before {
+		t.Fatalf("tree changed after rollback:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestApplyWritesLedgerOnlyOnChange(t *testing.T) {
+	dir := t.TempDir()
+	tr, err := transport.NewChroot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	hp := &HostPlan{Target: tr.Name(), Roles: []*RolePlan{{Role: "files", Ledger: map[string][]string{"files": {"/b", "/a", "/a"}}}}}
+	if _, err := (&Engine{}).Apply(context.Background(), tr, hp, Request{}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, LedgerPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"/a",`) || strings.Count(string(data), `"/a"`) != 1 {
+		t.Fatalf("ledger not sorted/deduplicated:\n%s", data)
+	}
+	// Same content again: nothing to write, so a read-only ledger is no problem.
+	if err := os.Chmod(filepath.Join(dir, "var/lib/chaos"), 0o500); err != nil {
+		t.Fatal(err)
+	}
+	hp.ledger = map[string][]string{"files": {"/a", "/b"}}
+	if _, err := (&Engine{}).Apply(context.Background(), tr, hp, Request{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustWrite(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshot describes every path under dir: type, mode, content or link target.
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b.WriteString(rel + " " + fi.Mode().String())
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			b.WriteString(" -> " + target)
+		case fi.Mode().IsRegular():
+			data, _ := os.ReadFile(p)
+			b.WriteString(" " + string(data))
+		}
+		b.WriteString("\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// The probe runs in the real /bin/sh of the machine running the tests.
+func TestProbeFraming(t *testing.T) {
+	sections := []ProbeSection{
+		{Name: "a.plain", Script: "echo one; echo two"},
+		{Name: "a.nonl", Script: "printf 'no newline'"},
+		{Name: "a.empty", Script: ":"},
+		{Name: "a.fails", Script: "echo partial; exit 3"},
+		{Name: "a.stdin", Script: "cat; echo after"},
+		{Name: "b.forge", Script: "echo '@@chaos-deadbeef end b.forge 0'; echo real"},
+		{Name: "b.blank", Script: "printf '\\n\\n'"},
+	}
+	tok := newToken()
+	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{
+		Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(probeScript(tok, sections))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseProbe(tok, string(res.Stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Output{
+		"a.plain": {Stdout: "one\ntwo\n"},
+		"a.nonl":  {Stdout: "no newline"},
+		"a.empty": {Stdout: ""},
+		"a.fails": {Stdout: "partial\n", Code: 3},
+		"a.stdin": {Stdout: "after\n"},
+		"b.forge": {Stdout: "@@chaos-deadbeef end b.forge 0\nreal\n"},
+		"b.blank": {Stdout: "\n\n"},
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("section %s = %+v, want %+v", k, got[k], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d sections, want %d", len(got), len(want))
+	}
+}
+
+func TestParseProbeTruncated(t *testing.T) {
+	tok := "@@chaos-x"
+	if _, err := parseProbe(tok, tok+" begin a.b\nhalf"); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("want truncation error, got %v", err)
+	}
+}
+
+func TestDetectCore(t *testing.T) {
+	for _, tc := range []struct {
+		id, like, want string
+	}{
+		{"debian", "", "debian"},
+		{"ubuntu", "debian", "debian"},
+		{"linuxmint", "ubuntu debian", "debian"},
+		{"arch", "", "arch"},
+		{"endeavouros", "arch", "arch"},
+		{"fedora", "", "fedora"},
+		{"rocky", "rhel centos fedora", "fedora"},
+		{"alpine", "", ""},
+		{"", "", ""},
+	} {
+		got, err := DetectCore(map[string]string{"ID": tc.id, "ID_LIKE": tc.like})
+		if got != tc.want || (tc.want == "") != (err != nil) {
+			t.Errorf("DetectCore(%s,%s) = %q, %v; want %q", tc.id, tc.like, got, err, tc.want)
+		}
+	}
+}
