@@ -1,0 +1,266 @@
+package files
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/shell"
+)
+
+// Desired is one declared entry, validated and rendered.
+type Desired struct {
+	Index int
+	Path  string
+	State string // present, absent, directory, link
+	// Content is the file's content when ManageContent; without content or template a present file
+	// only has to exist (created empty) and its content is left alone.
+	Content       []byte
+	ManageContent bool
+	Target        string
+	Mode          uint32 // with ModeSet; otherwise kept on existing paths, 0644/0755 on new ones
+	ModeSet       bool
+	Owner, Group  string
+	Secret        bool
+	Pos           chobolo.Pos
+}
+
+// TemplateData is what a `template:` sees: the Ch-obolo's sections and the target.
+type TemplateData struct {
+	Hostname string
+	Users    []chobolo.User
+	Packages []chobolo.Package
+	Services []chobolo.Service
+	Region   chobolo.Region
+	Repos    chobolo.Repos
+	Files    []chobolo.File
+	// Core is the target's core ("debian"); Path the file being rendered.
+	Core string
+	Path string
+}
+
+// maxRender bounds a template's output, so that `{{range 1000000000}}` cannot eat the controller.
+const maxRender = 16 << 20
+
+var errTooBig = errors.New("template output exceeds 16 MiB")
+
+type limitedBuffer struct{ bytes.Buffer }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.Len()+len(p) > maxRender {
+		return 0, errTooBig
+	}
+	return l.Buffer.Write(p)
+}
+
+var funcs = template.FuncMap{
+	"join":       strings.Join,
+	"upper":      strings.ToUpper,
+	"lower":      strings.ToLower,
+	"trim":       strings.TrimSpace,
+	"trimPrefix": strings.TrimPrefix,
+	"trimSuffix": strings.TrimSuffix,
+	"replace":    strings.ReplaceAll,
+	"contains":   strings.Contains,
+	"hasPrefix":  strings.HasPrefix,
+	"hasSuffix":  strings.HasSuffix,
+	"split":      strings.Split,
+	"quote":      shell.Quote,
+}
+
+// Render executes a file's template over the Ch-obolo. Missing keys are errors.
+func Render(f chobolo.File, c *chobolo.Chobolo, core string) ([]byte, error) {
+	tmpl, err := template.New(f.Template).Funcs(funcs).Option("missingkey=error").Parse(f.TemplateText)
+	if err != nil {
+		return nil, err
+	}
+	data := TemplateData{Hostname: c.Hostname, Users: c.Users, Packages: c.Packages, Services: c.Services,
+		Region: c.Region, Repos: c.Repos, Files: c.Files, Core: core, Path: f.Path}
+	var out limitedBuffer
+	if err := tmpl.Execute(&out, data); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// ParseMode reads an octal mode: "0644", "644", "2755".
+func ParseMode(s string) (uint32, error) {
+	t := strings.TrimPrefix(s, "0o")
+	if len(t) < 3 || len(t) > 5 {
+		return 0, fmt.Errorf("invalid mode %q: write it in octal, e.g. \"0644\"", s)
+	}
+	v, err := strconv.ParseUint(t, 8, 32)
+	if err != nil || v > 0o7777 {
+		return 0, fmt.Errorf("invalid mode %q: write it in octal, e.g. \"0644\"", s)
+	}
+	return uint32(v), nil
+}
+
+// FileMode converts an octal mode to Go's fs.FileMode.
+func FileMode(m uint32) fs.FileMode {
+	fm := fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		fm |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		fm |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		fm |= fs.ModeSticky
+	}
+	return fm
+}
+
+// forbidden are trees chaos never manages files in: kernel interfaces and chaos's own state.
+var forbidden = []string{"/proc", "/sys", "/dev", "/var/lib/chaos"}
+
+// undeletable are paths chaos never removes (state: absent, or a prune): the root, the top-level
+// directories, and the files and directories a system cannot live without.
+var undeletable = map[string]bool{}
+
+func init() {
+	for _, p := range strings.Fields(`/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt
+	/proc /root /run /sbin /srv /sys /tmp /usr /var /usr/bin /usr/sbin /usr/lib /usr/lib64 /usr/lib32 /usr/libexec
+	/usr/share /usr/include /usr/src /usr/local /usr/local/bin /usr/local/sbin /usr/local/lib /usr/local/share
+	/var/lib /var/log /var/cache /var/tmp /var/spool /var/mail /var/backups /var/lib/dpkg /var/lib/apt
+	/etc/passwd /etc/shadow /etc/group /etc/gshadow /etc/sudoers /etc/sudoers.d /etc/fstab /etc/ssh /etc/pam.d
+	/etc/systemd /etc/apt /etc/default /etc/security /etc/hosts /etc/hostname /etc/resolv.conf /etc/os-release
+	/etc/shells /etc/login.defs /etc/nsswitch.conf /boot/efi /boot/grub /etc/ssh/sshd_config`) {
+		undeletable[p] = true
+	}
+}
+
+func underAny(p string, roots []string) bool {
+	for _, r := range roots {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate turns the declared files into Desired entries: paths, states, modes, owners and links
+// are checked and templates rendered, each error with its position.
+func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
+	var out []Desired
+	seen := map[string]int{}
+	for i, f := range c.Files {
+		at := func(k string) chobolo.Pos { return c.Pos(fmt.Sprintf("files[%d]%s", i, k)) }
+		d := Desired{Index: i, Path: f.Path, State: f.State, Owner: f.Owner, Group: f.Group, Pos: at("")}
+		if d.State == "" {
+			d.State = "present"
+		}
+		if err := chobolo.ValidAbsPath(f.Path); err != nil {
+			return nil, fmt.Errorf("%s: %w", at(".path"), err)
+		}
+		if f.Path == "/" || underAny(f.Path, forbidden) {
+			return nil, fmt.Errorf("%s: refusing to manage %s (chaos never manages /, /proc, /sys, /dev or its own /var/lib/chaos)", at(".path"), f.Path)
+		}
+		if j, dup := seen[f.Path]; dup {
+			return nil, fmt.Errorf("%s: %s is declared twice (also files[%d])", at(".path"), f.Path, j)
+		}
+		seen[f.Path] = i
+		switch d.State {
+		case "present", "directory", "link", "absent":
+		default:
+			return nil, fmt.Errorf("%s: invalid state %q: use present, absent, directory or link", at(".state"), f.State)
+		}
+		if f.Mode != "" {
+			m, err := ParseMode(f.Mode)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", at(".mode"), err)
+			}
+			d.Mode, d.ModeSet = m, true
+		}
+		if f.Owner != "" {
+			if _, err := strconv.Atoi(f.Owner); err != nil {
+				if err := chobolo.ValidUserName(f.Owner); err != nil {
+					return nil, fmt.Errorf("%s: %w", at(".owner"), err)
+				}
+			}
+		}
+		if f.Group != "" {
+			if _, err := strconv.Atoi(f.Group); err != nil {
+				if err := chobolo.ValidGroupName(f.Group); err != nil {
+					return nil, fmt.Errorf("%s: %w", at(".group"), err)
+				}
+			}
+		}
+		hasBody := f.Content != "" || f.Template != ""
+		switch d.State {
+		case "present":
+			if f.Content != "" && f.Template != "" {
+				return nil, fmt.Errorf("%s: give content or template, not both", at(".template"))
+			}
+			if f.Target != "" {
+				return nil, fmt.Errorf("%s: target is only for state: link", at(".target"))
+			}
+			switch {
+			case f.Template != "":
+				out, err := Render(f, c, core)
+				if err != nil {
+					return nil, fmt.Errorf("%s: template %s: %w", at(".template"), f.Template, err)
+				}
+				d.Content, d.ManageContent = out, true
+			case f.Content != "":
+				d.Content, d.ManageContent = []byte(f.Content), true
+			}
+		case "link":
+			if f.Target == "" {
+				return nil, fmt.Errorf("%s: state: link needs a target", at(""))
+			}
+			if strings.ContainsAny(f.Target, "\x00\n\r") {
+				return nil, fmt.Errorf("%s: invalid link target %q", at(".target"), f.Target)
+			}
+			if hasBody || f.Mode != "" {
+				return nil, fmt.Errorf("%s: a link has no content, template or mode", at(""))
+			}
+			d.Target = f.Target
+		case "directory", "absent":
+			if hasBody || f.Target != "" {
+				return nil, fmt.Errorf("%s: state: %s takes no content, template or target", at(".state"), d.State)
+			}
+			if d.State == "absent" {
+				if undeletable[f.Path] {
+					return nil, fmt.Errorf("%s: refusing to remove %s: it is a system path", at(".path"), f.Path)
+				}
+				if f.Mode != "" || f.Owner != "" || f.Group != "" {
+					return nil, fmt.Errorf("%s: state: absent takes no mode, owner or group", at(".state"))
+				}
+			}
+		}
+		d.Secret = secret(f, d)
+		out = append(out, d)
+	}
+	// a declared path below a path declared absent is a contradiction
+	for _, a := range out {
+		if a.State != "absent" {
+			continue
+		}
+		for _, d := range out {
+			if d.State != "absent" && strings.HasPrefix(d.Path, a.Path+"/") {
+				return nil, fmt.Errorf("%s: %s is declared below %s, which is declared absent", d.Pos, d.Path, a.Path)
+			}
+		}
+	}
+	return out, nil
+}
+
+// secret says whether a file's content must never be shown: its mode lets neither group nor others
+// read it. The hook for the secrets layer (a `secret:` flag or content from the secrets file) goes
+// here.
+func secret(f chobolo.File, d Desired) bool {
+	return d.ModeSet && d.Mode&0o044 == 0
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,115 @@
+// Package region is the `region` role: timezone, locales, keyboard layout and NTP (Debian core for
+// now; the file layout of other cores plugs in later).
+package region
+
+import (
+	_ "embed"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/roles/services"
+)
+
+// ExplainMD is the `chaos explain region` text.
+//
+//go:embed explain.md
+var ExplainMD string
+
+// Role is the region role.
+type Role struct{}
+
+// New returns the region role.
+func New() engine.Role { return Role{} }
+
+// Meta implements engine.Role.
+func (Role) Meta() engine.Meta {
+	return engine.Meta{
+		Name:    "region",
+		Keys:    []string{"region"},
+		Cores:   []string{"debian"},
+		Summary: "timezone, locales, keyboard layout and NTP (systemd-timesyncd)",
+		Order:   40,
+	}
+}
+
+// Probe implements engine.Role.
+func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
+	return []engine.ProbeSection{
+		{Name: "state", Script: probeState(safeZone(c.Region.Timezone), safeLocales(c.Region.Locales), env.Chroot)},
+		{Name: "localegen", Script: probeFile(localeGenFile)},
+		{Name: "deflocale", Script: probeFile(defaultLocale)},
+		{Name: "keyboard", Script: probeFile(keyboardFile)},
+	}
+}
+
+// safeZone keeps an invalid zone out of the probe (Plan reports it with its position).
+func safeZone(z string) string {
+	if chobolo.ValidTimezone(z) != nil {
+		return ""
+	}
+	return z
+}
+
+func safeLocales(ls []string) []string {
+	var out []string
+	for _, l := range ls {
+		if chobolo.ValidLocale(l) == nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Plan implements engine.Role.
+func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
+	f := ParseFacts(facts["state"].Stdout, facts["localegen"].Stdout, facts["deflocale"].Stdout, facts["keyboard"].Stdout)
+	t := Target{Live: env.Systemd && !env.Chroot && f.Live, Chroot: env.Chroot}
+	if c.Region.NTP != nil {
+		for _, s := range c.Services {
+			if !s.Dense && strings.TrimSuffix(services.UnitName(s.Name), ".service") == "systemd-timesyncd" {
+				t.ServicesDeclareTimesyncd = true
+			}
+		}
+	}
+	return Plan(c.Region, &f, t, c.Pos)
+}
+
+// Capture implements engine.Capturer: the timezone, the generated locales (LANG first), the keyboard
+// layout and whether timesyncd is enabled.
+func (Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
+	f := ParseFacts(facts["state"].Stdout, facts["localegen"].Stdout, facts["deflocale"].Stdout, facts["keyboard"].Stdout)
+	r := chobolo.Region{Timezone: f.Timezone}
+	if r.Timezone == "" {
+		r.Timezone = strings.TrimPrefix(f.Localtime, zoneinfo)
+	}
+	lang, _ := getVar(f.DefaultLocale, "LANG")
+	for l := range strings.SplitSeq(f.LocaleGen, "\n") {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		name := strings.Fields(t)[0]
+		if name == lang {
+			r.Locales = append([]string{name}, r.Locales...)
+		} else {
+			r.Locales = append(r.Locales, name)
+		}
+	}
+	if layout, ok := getVar(f.Keyboard, "XKBLAYOUT"); ok && layout != "" {
+		if v, _ := getVar(f.Keyboard, "XKBVARIANT"); v == "" {
+			r.Keymap = layout
+		} else {
+			r.Keymap = layout + "-" + v
+		}
+	}
+	if f.Timesyncd != "" {
+		on := f.Timesyncd == "enabled"
+		r.NTP = &on
+	}
+	if r.Timezone != "" || len(r.Locales) > 0 || r.Keymap != "" || r.NTP != nil {
+		into.Region = r
+		into.SetKey("region", chobolo.Pos{})
+	}
+	return nil
+}

@@ -1,0 +1,302 @@
+package services
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+)
+
+// unitSuffixes are systemd's unit types; a declared name without one is a service.
+var unitSuffixes = []string{".service", ".socket", ".timer", ".target", ".path", ".mount", ".automount",
+	".swap", ".slice", ".scope", ".device"}
+
+// UnitName applies the `.service` default to a declared name.
+func UnitName(name string) string {
+	for _, s := range unitSuffixes {
+		if strings.HasSuffix(name, s) {
+			return name
+		}
+	}
+	return name + ".service"
+}
+
+// Protected are the services that are never disabled or stopped because they are not declared: the
+// ways in (SSH, consoles), the network, the bus, logging, time, the init system's own daemons,
+// storage needed at boot and firewalls. Patterns use path.Match syntax against the unit name and
+// every alias of it.
+var Protected = []string{
+	// remote and console access
+	"ssh.service", "sshd.service", "dropbear.service", "getty@*.service", "serial-getty@*.service",
+	"console-getty.service", "container-getty@*.service", "autovt@*.service",
+	// network
+	"networking.service", "ifup@*.service", "ifupdown-pre.service", "NetworkManager.service",
+	"NetworkManager-*.service", "systemd-networkd.service", "systemd-networkd-wait-online.service",
+	"systemd-networkd-wait-online@*.service", "systemd-resolved.service", "wpa_supplicant.service",
+	"wpa_supplicant@*.service", "iwd.service", "connman.service",
+	"cloud-init.service", "cloud-init-*.service", "cloud-config.service", "cloud-final.service",
+	// the system's own daemons
+	"dbus.service", "dbus-broker.service", "systemd-journald.service", "systemd-logind.service",
+	"systemd-udevd.service", "systemd-timesyncd.service", "systemd-pstore.service",
+	"systemd-remount-fs.service", "systemd-sysusers.service", "polkit.service",
+	// scheduling and logging
+	"cron.service", "crond.service", "cronie.service", "anacron.service", "rsyslog.service",
+	"syslog.service", "syslog-ng.service", "auditd.service",
+	// storage needed to boot
+	"e2scrub_reap.service", "lvm2-monitor.service", "lvm2-lvmpolld.service", "mdmonitor.service",
+	"multipathd.service", "iscsid.service", "open-iscsi.service", "zfs-*.service", "blk-availability.service",
+	"cryptsetup*.service", "console-setup.service", "keyboard-setup.service",
+	// security
+	"apparmor.service", "ufw.service", "nftables.service", "netfilter-persistent.service",
+	"firewalld.service", "iptables.service", "ip6tables.service",
+}
+
+// critical are the SSH daemons: chaos refuses to disable or stop them on a running host even when
+// the Ch-obolo asks, because that is how the next run gets in.
+var critical = []string{"ssh.service", "sshd.service", "dropbear.service"}
+
+func matchAny(patterns []string, names []string) bool {
+	for _, p := range patterns {
+		for _, n := range names {
+			if ok, _ := path.Match(p, n); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Target is what the delta needs to know about the host besides its units.
+type Target struct {
+	// Live is true when systemd runs on the target and units can be started and stopped.
+	Live bool
+	// Chroot is true for directory targets.
+	Chroot bool
+	// Packages are the Debian package names the Ch-obolo installs in the same run: a declared unit
+	// that does not exist yet but is named like one of them is assumed to come with it.
+	Packages []string
+}
+
+// Want is one declared unit after name defaults, dense expansion and alias resolution.
+type Want struct {
+	Unit     string // canonical unit file (or instance) name
+	Declared string // the name as declared, when it differs
+	OnBoot   bool
+	Running  bool
+	Pos      chobolo.Pos
+	// Pending is true when the unit does not exist yet but a package of the same run should ship it.
+	Pending bool
+}
+
+// Action on one unit.
+type Action struct {
+	Unit     string
+	Declared string
+	Pos      chobolo.Pos
+	Unmask   bool
+	Enable   bool
+	Disable  bool
+	Start    bool
+	Stop     bool
+	// Prune is true for an undeclared unit that is being disabled.
+	Prune bool
+}
+
+// Delta is the typed difference between the host's units and the Ch-obolo.
+type Delta struct {
+	Actions []Action
+	Notes   []string
+	// Enabled counts the enabled services found (the denominator of the prune guard); Pruned the
+	// services the delta disables because they are not declared.
+	Enabled, Pruned int
+}
+
+// Wants expands and resolves the declared services. prefix is the Ch-obolo path of the list
+// ("services").
+func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobolo.Pos) ([]Want, error) {
+	var out []Want
+	byUnit := map[string]int{}
+	add := func(w Want, explicit bool) error {
+		if i, dup := byUnit[w.Unit]; dup {
+			prev := out[i]
+			if prev.OnBoot != w.OnBoot || prev.Running != w.Running {
+				if !explicit {
+					return nil // an explicit entry wins over a dense expansion
+				}
+				return fmt.Errorf("%s: unit %s is declared twice with different settings (also at %s)", w.Pos, w.Unit, prev.Pos)
+			}
+			return nil
+		}
+		byUnit[w.Unit] = len(out)
+		out = append(out, w)
+		return nil
+	}
+	// explicit entries first, so that they win over dense expansions
+	order := make([]int, 0, len(svcs))
+	for i, s := range svcs {
+		if !s.Dense {
+			order = append(order, i)
+		}
+	}
+	for i, s := range svcs {
+		if s.Dense {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
+		s := svcs[i]
+		p := posOf(fmt.Sprintf("[%d].name", i))
+		if err := chobolo.ValidUnitName(s.Name); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if s.Dense {
+			var matched []string
+			for name, st := range f.Units {
+				if strings.HasPrefix(name, s.Name) && strings.HasSuffix(name, ".service") && !strings.Contains(name, "@") &&
+					!strings.Contains(name, "initrd") && st != "alias" {
+					matched = append(matched, name)
+				}
+			}
+			if len(matched) == 0 {
+				return nil, fmt.Errorf("%s: dense_service %q matches no service unit file on the target", p, s.Name)
+			}
+			sort.Strings(matched)
+			for _, m := range matched {
+				if err := add(Want{Unit: m, OnBoot: s.WantOnBoot(), Running: s.WantRunning(), Pos: p}, false); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		name := UnitName(s.Name)
+		w := Want{OnBoot: s.WantOnBoot(), Running: s.WantRunning(), Pos: p}
+		unit, ok := f.Resolve(name)
+		if !ok {
+			base := strings.TrimSuffix(name, path.Ext(name))
+			if i := strings.IndexByte(base, '@'); i >= 0 {
+				base = base[:i]
+			}
+			if !slices.Contains(t.Packages, base) {
+				return nil, fmt.Errorf("%s: unit %s does not exist on the target: install the package that ships it "+
+					"(declare it under packages:, e.g. `- %s`) or fix the name", p, name, base)
+			}
+			unit, w.Pending = name, true
+		}
+		w.Unit = unit
+		if unit != name {
+			w.Declared = name
+		}
+		if err := add(w, true); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Compute is the pure delta: declared wants against the facts. full says whether undeclared
+// enabled services are disabled (the `services` key is declared).
+func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
+	d := &Delta{}
+	declared := map[string]bool{}
+	session := ""
+	if t.Live {
+		session = f.Session
+	}
+	runningNote := false
+	for _, w := range wants {
+		declared[w.Unit] = true
+		a := Action{Unit: w.Unit, Declared: w.Declared, Pos: w.Pos}
+		names := append(f.namesOf(w.Unit), w.Declared)
+		isCritical := matchAny(critical, names) || (session != "" && w.Unit == session)
+		st := f.State(w.Unit)
+		if w.Pending {
+			st = "pending"
+			d.Notes = append(d.Notes, fmt.Sprintf("%s does not exist yet: assumed to come with a package this run installs", w.Unit))
+		}
+		switch {
+		case w.OnBoot && (st == "masked" || st == "masked-runtime"):
+			a.Unmask, a.Enable = true, true
+		case w.OnBoot && (st == "disabled" || st == "pending" || st == "linked" || st == "enabled-runtime"):
+			a.Enable = true
+		case w.OnBoot && st != "enabled":
+			d.Notes = append(d.Notes, fmt.Sprintf("%s is %s: it has no [Install] section, so it starts through other units (on_boot has no effect)", w.Unit, st))
+		case !w.OnBoot && st == "enabled":
+			if isCritical && !t.Chroot {
+				return nil, fmt.Errorf("%s: refusing to disable %s: it is the SSH service this host is reached through (remove openssh-server from the packages instead, or apply to a chroot)", w.Pos, w.Unit)
+			}
+			a.Disable = true
+		case !w.OnBoot && (st == "static" || st == "indirect" || st == "generated"):
+			d.Notes = append(d.Notes, fmt.Sprintf("%s is %s: it cannot be disabled (mask it by hand if it must never start)", w.Unit, st))
+		}
+		if t.Live {
+			running := f.Running(w.Unit)
+			switch {
+			case w.Running && !running:
+				a.Start = true
+			case !w.Running && running:
+				if isCritical {
+					return nil, fmt.Errorf("%s: refusing to stop %s: it is the SSH service this host is reached through", w.Pos, w.Unit)
+				}
+				a.Stop = true
+			}
+		} else if w.Running {
+			runningNote = true
+		}
+		if a.Unmask || a.Enable || a.Disable || a.Start || a.Stop {
+			d.Actions = append(d.Actions, a)
+		}
+	}
+	if runningNote {
+		if t.Chroot {
+			d.Notes = append(d.Notes, "running is not enforced in a chroot (no systemd runs there): only on_boot is applied")
+		} else {
+			d.Notes = append(d.Notes, "systemd is not running on this target: only on_boot is applied, running is not enforced")
+		}
+	}
+	if !full {
+		return d, nil
+	}
+	// full state: enabled .service units (and enabled template instances) that are not declared
+	enabled := map[string]bool{}
+	for name, st := range f.Units {
+		if st == "enabled" && strings.HasSuffix(name, ".service") && !isTemplate(name) {
+			enabled[name] = true
+		}
+	}
+	for name := range f.Wants {
+		if isInstance(name) && strings.HasSuffix(name, ".service") {
+			if u, ok := f.Resolve(name); ok {
+				enabled[u] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(enabled))
+	for n := range enabled {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	d.Enabled = len(names)
+	var kept []string
+	for _, n := range names {
+		if declared[n] {
+			continue
+		}
+		if matchAny(Protected, f.namesOf(n)) || n == session {
+			kept = append(kept, n)
+			continue
+		}
+		a := Action{Unit: n, Disable: true, Prune: true}
+		if t.Live && f.Running(n) {
+			a.Stop = true
+		}
+		d.Actions = append(d.Actions, a)
+		d.Pruned++
+	}
+	if len(kept) > 0 {
+		d.Notes = append(d.Notes, "kept enabled (protected, not declared): "+strings.Join(kept, ", "))
+	}
+	return d, nil
+}

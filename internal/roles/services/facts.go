@@ -1,0 +1,208 @@
+package services
+
+import (
+	"path"
+	"strings"
+)
+
+// Facts is what the probe learnt about the target's systemd units.
+type Facts struct {
+	// NoSystemctl is true when the target has no systemctl at all.
+	NoSystemctl bool
+	// Units maps every unit file name to its state as `systemctl list-unit-files` reports it
+	// (enabled, disabled, static, masked, alias, indirect, generated, ...).
+	Units map[string]string
+	// Links maps a symlink in a unit directory (an alias, or a mask) to the base name of its target
+	// ("/dev/null" for masks). The first directory in systemd's search order wins.
+	Links map[string]string
+	// Aliases maps a name from an `Alias=` line of a unit file's [Install] section to that unit file:
+	// the alias only exists as a symlink while the unit is enabled (sshd.service -> ssh.service).
+	Aliases map[string]string
+	// Wants holds the units linked from /etc/systemd/system/*.wants and *.requires: for template
+	// instances (getty@tty1.service) this is their enablement.
+	Wants map[string]bool
+	// Active maps loaded units to their ACTIVE state; nil when no systemd runs (chroot, other init).
+	Active map[string]string
+	// Session is the system service the probe ran in (the SSH daemon serving this connection when
+	// sessions are not moved to a logind scope); empty when unknown.
+	Session string
+}
+
+// probe sections; the live ones are added only when the target is not a chroot.
+const probeUnits = `command -v systemctl >/dev/null 2>&1 || { echo '@nosystemctl'; exit 0; }
+systemctl --root=/ list-unit-files --no-legend --no-pager`
+
+// probeLinks lists, per unit directory in systemd's search order, the symlinks at its top level
+// (aliases, masks), the Alias= lines of its unit files, and the .wants/.requires links of /etc.
+const probeLinks = `for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+  [ -d "$d" ] || continue
+  find "$d" -maxdepth 1 -type l -printf 'L\t%f\t%l\n' 2>/dev/null
+  find "$d" -maxdepth 1 -type f -name '*.*' -exec awk '/^Alias=/{n=FILENAME; sub(/.*\//,"",n); v=$0; sub(/^Alias=/,"",v); print "A\t" n "\t" v}' {} + 2>/dev/null
+done
+find /etc/systemd/system -mindepth 2 -maxdepth 2 \( -path '*.wants/*' -o -path '*.requires/*' \) -printf 'W\t%f\n' 2>/dev/null
+true`
+
+const probeActive = `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  echo '@live'
+  systemctl list-units --all --no-legend --plain --no-pager 2>/dev/null
+  sed -n 's|.*/system\.slice/\([^/]*\.service\).*|@session \1|p' /proc/self/cgroup 2>/dev/null | head -n 1
+fi
+true`
+
+// ParseFacts reads the outputs of the probe sections (by section name: units, links, active).
+func ParseFacts(units, links, active string) Facts {
+	f := Facts{Units: map[string]string{}, Links: map[string]string{}, Aliases: map[string]string{}, Wants: map[string]bool{}}
+	for line := range strings.SplitSeq(units, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "@nosystemctl" {
+			f.NoSystemctl = true
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && strings.Contains(fields[0], ".") {
+			f.Units[fields[0]] = fields[1]
+		}
+	}
+	for line := range strings.SplitSeq(links, "\n") {
+		parts := strings.Split(line, "\t")
+		switch {
+		case len(parts) == 3 && parts[0] == "L":
+			if _, seen := f.Links[parts[1]]; !seen {
+				target := parts[2]
+				if target != "/dev/null" {
+					target = path.Base(target)
+				}
+				f.Links[parts[1]] = target
+			}
+		case len(parts) == 3 && parts[0] == "A":
+			for _, a := range strings.Fields(parts[2]) {
+				if _, seen := f.Aliases[a]; !seen && a != parts[1] {
+					f.Aliases[a] = parts[1]
+				}
+			}
+		case len(parts) == 2 && parts[0] == "W":
+			f.Wants[parts[1]] = true
+		}
+	}
+	for line := range strings.SplitSeq(active, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "@live":
+			if f.Active == nil {
+				f.Active = map[string]string{}
+			}
+			continue
+		case strings.HasPrefix(line, "@session "):
+			f.Session = strings.TrimSpace(strings.TrimPrefix(line, "@session "))
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) > 0 && (fields[0] == "●" || fields[0] == "*") {
+			fields = fields[1:]
+		}
+		if f.Active != nil && len(fields) >= 3 {
+			f.Active[fields[0]] = fields[2]
+		}
+	}
+	return f
+}
+
+// isTemplate reports whether name is a template unit file (getty@.service).
+func isTemplate(name string) bool { return strings.Contains(name, "@.") }
+
+// isInstance reports whether name is an instance of a template (getty@tty1.service).
+func isInstance(name string) bool { return strings.Contains(name, "@") && !isTemplate(name) }
+
+// templateOf returns the template of an instance: getty@tty1.service -> getty@.service.
+func templateOf(name string) string {
+	at := strings.IndexByte(name, '@')
+	dot := strings.LastIndexByte(name, '.')
+	if at < 0 || dot < at {
+		return ""
+	}
+	return name[:at+1] + name[dot:]
+}
+
+// Resolve maps a unit name to the unit file systemd would use for it, following alias symlinks and
+// Alias= declarations. ok is false when no such unit exists on the target.
+func (f *Facts) Resolve(name string) (canonical string, ok bool) {
+	cur := name
+	for range 8 {
+		if t, isLink := f.Links[cur]; isLink {
+			if t == "/dev/null" { // masked: the name itself is the unit
+				return cur, true
+			}
+			if t == cur {
+				break
+			}
+			cur = t
+			continue
+		}
+		if st, known := f.Units[cur]; known && st != "alias" {
+			return cur, true
+		}
+		if a, isAlias := f.Aliases[cur]; isAlias {
+			cur = a
+			continue
+		}
+		break
+	}
+	if _, known := f.Units[cur]; known && cur != name {
+		return cur, true
+	}
+	if isInstance(name) {
+		tmpl, ok := f.Resolve(templateOf(name))
+		if !ok {
+			return "", false
+		}
+		at := strings.IndexByte(name, '@')
+		dot := strings.LastIndexByte(name, '.')
+		return tmpl[:strings.IndexByte(tmpl, '@')+1] + name[at+1:dot] + tmpl[strings.LastIndexByte(tmpl, '.'):], true
+	}
+	return "", false
+}
+
+// State is the enablement state of a resolved unit: list-unit-files' state for unit files; for
+// template instances "enabled" when linked from a .wants/.requires directory, else the template's
+// state when it cannot be enabled (static) or "disabled".
+func (f *Facts) State(unit string) string {
+	if isInstance(unit) {
+		if f.Wants[unit] {
+			return "enabled"
+		}
+		switch st := f.Units[templateOf(unit)]; st {
+		case "static", "masked", "masked-runtime":
+			return st
+		}
+		return "disabled"
+	}
+	if f.Links[unit] == "/dev/null" {
+		return "masked"
+	}
+	return f.Units[unit]
+}
+
+// Running reports whether a unit is active (or on its way there) on a live systemd host.
+func (f *Facts) Running(unit string) bool {
+	switch f.Active[unit] {
+	case "active", "activating", "reloading", "refreshing":
+		return true
+	}
+	return false
+}
+
+// namesOf returns every name that designates unit: itself and the aliases that point at it.
+func (f *Facts) namesOf(unit string) []string {
+	out := []string{unit}
+	for a, t := range f.Links {
+		if t == unit {
+			out = append(out, a)
+		}
+	}
+	for a, t := range f.Aliases {
+		if t == unit {
+			out = append(out, a)
+		}
+	}
+	return out
+}

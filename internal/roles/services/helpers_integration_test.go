@@ -1,0 +1,15 @@
+package services_test
+
+import (
+	"context"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/roles/services"
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+func enginetestPlan(tr transport.Transport, c *chobolo.Chobolo) (*engine.HostPlan, error) {
+	e := &engine.Engine{Registry: engine.NewRegistry(services.New())}
+	return e.Plan(context.Background(), tr, engine.Request{Chobolo: c, Assume: true})
+}

@@ -1,0 +1,107 @@
+package services
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+)
+
+// systemctl builds a systemctl command: offline (`--root=/`, reads and writes unit symlinks without
+// a running manager) unless systemd runs on the target.
+func systemctl(live bool, verb string, units []string) engine.Op {
+	argv := []string{"systemctl"}
+	if !live {
+		argv = append(argv, "--root=/")
+	}
+	argv = append(argv, verb)
+	return engine.Exec(append(argv, units...)...)
+}
+
+// BuildPlan turns a delta into steps: first the prune (undeclared services disabled and stopped),
+// then the declared units, each verb as one systemctl call for all units.
+func BuildPlan(d *Delta, live bool) *engine.RolePlan {
+	rp := &engine.RolePlan{Notes: d.Notes}
+	var prune, declared []Action
+	for _, a := range d.Actions {
+		if a.Prune {
+			prune = append(prune, a)
+		} else {
+			declared = append(declared, a)
+		}
+	}
+	if len(prune) > 0 {
+		var changes []engine.Change
+		var disable, stop []string
+		for _, a := range prune {
+			detail := "disable (enabled but not declared)"
+			if a.Stop {
+				detail = "disable and stop (enabled but not declared)"
+				stop = append(stop, a.Unit)
+			}
+			disable = append(disable, a.Unit)
+			changes = append(changes, engine.Change{Kind: engine.Del, Subject: "service " + a.Unit, Detail: detail})
+		}
+		ops := []engine.Op{systemctl(live, "disable", disable).WithUndo(systemctl(live, "enable", disable))}
+		if len(stop) > 0 {
+			ops = append(ops, systemctl(live, "stop", stop).WithUndo(systemctl(live, "start", stop)))
+		}
+		rp.Add(changes, ops...)
+	}
+	if len(declared) > 0 {
+		var changes []engine.Change
+		var unmask, enable, disable, start, stop []string
+		for _, a := range declared {
+			var what []string
+			kind := engine.Add
+			if a.Unmask {
+				what = append(what, "unmask")
+				unmask = append(unmask, a.Unit)
+			}
+			if a.Enable {
+				what = append(what, "enable")
+				enable = append(enable, a.Unit)
+			}
+			if a.Disable {
+				what = append(what, "disable")
+				disable = append(disable, a.Unit)
+				kind = engine.Modify
+			}
+			if a.Start {
+				what = append(what, "start")
+				start = append(start, a.Unit)
+			}
+			if a.Stop {
+				what = append(what, "stop")
+				stop = append(stop, a.Unit)
+				kind = engine.Modify
+			}
+			subject := "service " + a.Unit
+			if a.Declared != "" {
+				subject += fmt.Sprintf(" (declared as %s)", a.Declared)
+			}
+			changes = append(changes, engine.Change{Kind: kind, Subject: subject, Detail: strings.Join(what, ", "), Pos: a.Pos})
+		}
+		var ops []engine.Op
+		if len(unmask) > 0 {
+			ops = append(ops, systemctl(live, "unmask", unmask).WithUndo(systemctl(live, "mask", unmask)))
+		}
+		if len(disable) > 0 {
+			ops = append(ops, systemctl(live, "disable", disable).WithUndo(systemctl(live, "enable", disable)))
+		}
+		if len(enable) > 0 {
+			ops = append(ops, systemctl(live, "enable", enable).WithUndo(systemctl(live, "disable", enable)))
+		}
+		if len(stop) > 0 {
+			ops = append(ops, systemctl(live, "stop", stop).WithUndo(systemctl(live, "start", stop)))
+		}
+		if len(start) > 0 {
+			ops = append(ops, systemctl(live, "start", start).WithUndo(systemctl(live, "stop", start)))
+		}
+		rp.Add(changes, ops...)
+	}
+	if d.Pruned > 3 && d.Pruned*2 > d.Enabled {
+		rp.Guard = fmt.Sprintf("this disables %d of the %d enabled services because they are not declared", d.Pruned, d.Enabled)
+	}
+	return rp
+}

@@ -1,0 +1,119 @@
+// Package services is the `services` role: systemd units enabled at boot and running, full-state
+// over enabled services (undeclared ones are disabled, except a protected set that keeps the host
+// reachable and bootable).
+package services
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+)
+
+// ExplainMD is the `chaos explain services` text.
+//
+//go:embed explain.md
+var ExplainMD string
+
+// Role is the services role. It works on every systemd core.
+type Role struct{}
+
+// New returns the services role.
+func New() engine.Role { return Role{} }
+
+// Meta implements engine.Role.
+func (Role) Meta() engine.Meta {
+	return engine.Meta{
+		Name:    "services",
+		Keys:    []string{"services"},
+		Summary: "systemd units enabled at boot and running; undeclared enabled services are disabled",
+		Order:   50,
+	}
+}
+
+// Probe implements engine.Role: unit files with their state, alias links and Alias= lines, and on a
+// running systemd the active units and the service this session runs in.
+func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
+	secs := []engine.ProbeSection{{Name: "units", Script: probeUnits}, {Name: "links", Script: probeLinks}}
+	if !env.Chroot {
+		secs = append(secs, engine.ProbeSection{Name: "active", Script: probeActive})
+	}
+	return secs
+}
+
+func factsOf(facts engine.Facts) (*Facts, error) {
+	u := facts["units"]
+	if u.Code != 0 {
+		return nil, fmt.Errorf("cannot list unit files (systemctl --root=/ list-unit-files exited %d)", u.Code)
+	}
+	f := ParseFacts(u.Stdout, facts["links"].Stdout, facts["active"].Stdout)
+	if f.NoSystemctl {
+		return nil, fmt.Errorf("systemctl is not installed on the target: the services role needs systemd")
+	}
+	return &f, nil
+}
+
+// targetOf derives what the delta needs from the environment and the Ch-obolo.
+func targetOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) Target {
+	t := Target{Live: env.Systemd && !env.Chroot && f.Active != nil, Chroot: env.Chroot}
+	for _, p := range c.Packages {
+		t.Packages = append(t.Packages, p.Name)
+		if o, ok := p.Overrides[env.Core]; ok {
+			t.Packages = append(t.Packages, o...)
+		}
+	}
+	return t
+}
+
+// Plan implements engine.Role.
+func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
+	f, err := factsOf(facts)
+	if err != nil {
+		return nil, err
+	}
+	t := targetOf(env, c, f)
+	wants, err := Wants(c.Services, f, t, func(sub string) chobolo.Pos { return c.Pos("services" + sub) })
+	if err != nil {
+		return nil, err
+	}
+	d, err := Compute(wants, f, t, c.Has("services"))
+	if err != nil {
+		return nil, err
+	}
+	return BuildPlan(d, t.Live), nil
+}
+
+// Capture implements engine.Capturer: every enabled, non-protected service (running as found on a
+// live host), so that applying the captured Ch-obolo changes nothing.
+func (Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
+	f, err := factsOf(facts)
+	if err != nil {
+		return err
+	}
+	t := targetOf(env, &chobolo.Chobolo{}, f)
+	d, err := Compute(nil, f, t, true)
+	if err != nil {
+		return err
+	}
+	no := false
+	for _, a := range d.Actions {
+		s := chobolo.Service{Name: a.Unit}
+		if t.Live && !f.Running(a.Unit) {
+			s.Running = &no
+		}
+		into.Services = append(into.Services, s)
+	}
+	slices.SortFunc(into.Services, func(a, b chobolo.Service) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	into.SetKey("services", chobolo.Pos{})
+	return nil
+}

@@ -1,0 +1,227 @@
+package services
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func bookworm(t *testing.T) *Facts {
+	t.Helper()
+	units, err := os.ReadFile("testdata/bookworm-units.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := os.ReadFile("testdata/bookworm-links.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ParseFacts(string(units), string(links), "")
+	return &f
+}
+
+func bp(b bool) *bool { return &b }
+
+func posOf(sub string) chobolo.Pos { return chobolo.Pos{File: "c.yml", Line: 1, Col: len(sub)} }
+
+func render(rp *engine.RolePlan) string {
+	var b strings.Builder
+	for _, n := range rp.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	if rp.Guard != "" {
+		fmt.Fprintf(&b, "guard: %s\n", rp.Guard)
+	}
+	for _, s := range rp.Steps {
+		for _, c := range s.Changes {
+			fmt.Fprintf(&b, "%s %s: %s\n", c.Kind, c.Subject, c.Detail)
+		}
+		for _, o := range s.Ops {
+			fmt.Fprintf(&b, "  $ %s\n", o)
+			if o.Undo != nil {
+				fmt.Fprintf(&b, "    undo: %s\n", o.Undo)
+			}
+		}
+	}
+	return b.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", p, got, want)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	f := bookworm(t)
+	cases := map[string]string{
+		"sshd.service":                           "ssh.service",
+		"ssh.service":                            "ssh.service",
+		"getty@tty2.service":                     "getty@tty2.service",
+		"autovt@tty3.service":                    "getty@tty3.service",
+		"dbus-org.freedesktop.timesync1.service": "systemd-timesyncd.service",
+		"hwclock.service":                        "hwclock.service",
+		"nope.service":                           "",
+		"nope@x.service":                         "",
+	}
+	for in, want := range cases {
+		got, ok := f.Resolve(in)
+		if want == "" {
+			if ok {
+				t.Errorf("Resolve(%s) = %s, want not found", in, got)
+			}
+			continue
+		}
+		if got != want || !ok {
+			t.Errorf("Resolve(%s) = %s %v, want %s", in, got, ok, want)
+		}
+	}
+	// with ssh disabled, the sshd.service link is gone: the Alias= line still resolves it
+	delete(f.Links, "sshd.service")
+	delete(f.Units, "sshd.service")
+	if got, ok := f.Resolve("sshd.service"); got != "ssh.service" || !ok {
+		t.Errorf("Resolve(sshd.service) without link = %s %v", got, ok)
+	}
+	if st := f.State("getty@tty1.service"); st != "enabled" {
+		t.Errorf("State(getty@tty1) = %s", st)
+	}
+	if st := f.State("getty@tty5.service"); st != "disabled" {
+		t.Errorf("State(getty@tty5) = %s", st)
+	}
+	if st := f.State("hwclock.service"); st != "masked" {
+		t.Errorf("State(hwclock) = %s", st)
+	}
+}
+
+func plan(t *testing.T, f *Facts, tg Target, svcs []chobolo.Service, full bool) (*engine.RolePlan, error) {
+	t.Helper()
+	wants, err := Wants(svcs, f, tg, posOf)
+	if err != nil {
+		return nil, err
+	}
+	d, err := Compute(wants, f, tg, full)
+	if err != nil {
+		return nil, err
+	}
+	return BuildPlan(d, tg.Live), nil
+}
+
+func TestPlans(t *testing.T) {
+	cases := []struct {
+		name string
+		tg   Target
+		svcs []chobolo.Service
+		edit func(f *Facts)
+		full bool
+	}{
+		{name: "chroot-noop", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "sshd"}, {Name: "systemd-timesyncd"}}},
+		{name: "chroot-enable-disable-prune", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "sshd"}, {Name: "systemd-networkd"}, {Name: "getty@tty2"},
+				{Name: "fstrim.timer", OnBoot: bp(false)}, {Name: "hwclock"}, {Name: "dbus", OnBoot: bp(false)}},
+			edit: func(f *Facts) {
+				f.Units["nginx.service"] = "enabled"
+				f.Units["apache2.service"] = "enabled"
+			}},
+		{name: "live-start-stop", tg: Target{Live: true}, full: true,
+			svcs: []chobolo.Service{{Name: "ssh"}, {Name: "systemd-networkd", Running: bp(false)},
+				{Name: "cron", OnBoot: bp(false), Running: bp(false)}},
+			edit: func(f *Facts) {
+				f.Units["cron.service"] = "enabled"
+				f.Units["nginx.service"] = "enabled"
+				f.Units["foo.service"] = "enabled"
+				f.Active = map[string]string{"ssh.service": "active", "systemd-networkd.service": "active",
+					"cron.service": "active", "nginx.service": "active", "foo.service": "failed"}
+				f.Session = "foo.service"
+			}},
+		{name: "dense", tg: Target{Chroot: true},
+			svcs: []chobolo.Service{{Name: "systemd-network", Dense: true, OnBoot: bp(false)},
+				{Name: "systemd-networkd"}}},
+		{name: "pending-package", tg: Target{Chroot: true, Packages: []string{"nginx"}},
+			svcs: []chobolo.Service{{Name: "nginx"}}},
+		{name: "guard", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{},
+			edit: func(f *Facts) {
+				for _, n := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+					f.Units[n+".service"] = "enabled"
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := bookworm(t)
+			if tc.edit != nil {
+				tc.edit(f)
+			}
+			rp, err := plan(t, f, tc.tg, tc.svcs, tc.full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name, render(rp))
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		tg   Target
+		svcs []chobolo.Service
+		want string
+	}{
+		{"unknown", Target{Chroot: true}, []chobolo.Service{{Name: "nginx"}}, "unit nginx.service does not exist"},
+		{"bad name", Target{Chroot: true}, []chobolo.Service{{Name: "x;rm -rf /"}}, "invalid unit name"},
+		{"leading dash", Target{Chroot: true}, []chobolo.Service{{Name: "--root=/x"}}, "invalid unit name"},
+		{"ssh disable live", Target{Live: true}, []chobolo.Service{{Name: "sshd", OnBoot: bp(false)}}, "refusing to disable ssh.service"},
+		{"ssh stop live", Target{Live: true}, []chobolo.Service{{Name: "ssh", Running: bp(false)}}, "refusing to stop ssh.service"},
+		{"dense none", Target{Chroot: true}, []chobolo.Service{{Name: "zzz", Dense: true}}, "matches no service"},
+		{"conflict", Target{Chroot: true}, []chobolo.Service{{Name: "ssh"}, {Name: "sshd", OnBoot: bp(false)}}, "declared twice"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := bookworm(t)
+			f.Active = map[string]string{"ssh.service": "active"}
+			_, err := plan(t, f, tc.tg, tc.svcs, true)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "c.yml:1:") {
+				t.Errorf("error has no position: %v", err)
+			}
+		})
+	}
+	// in a chroot, disabling ssh is allowed (building an image without sshd at boot)
+	f := bookworm(t)
+	if _, err := plan(t, f, Target{Chroot: true}, []chobolo.Service{{Name: "sshd", OnBoot: bp(false)}}, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseActive(t *testing.T) {
+	out := "@live\nssh.service loaded active running OpenBSD Secure Shell server\n" +
+		"● foo.service loaded failed failed Foo\n@session ssh.service\n"
+	f := ParseFacts("", "", out)
+	if !f.Running("ssh.service") || f.Running("foo.service") || f.Session != "ssh.service" {
+		t.Fatalf("%+v", f)
+	}
+}
