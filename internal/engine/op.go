@@ -53,6 +53,10 @@ type Op struct {
 	// file's path (e.g. visudo -c -f %s).
 	Validate []string `json:"validate,omitempty"`
 
+	// Label replaces the command line in human output when the argv is long machinery (an embedded
+	// check script); --json still carries the full argv.
+	Label string `json:"label,omitempty"`
+
 	// Undo is the role-supplied inverse of an exec op (e.g. remove what an install added). File ops get
 	// their inverse from the engine, which captures the previous state before it changes anything.
 	Undo *Op `json:"undo,omitempty"`
@@ -90,6 +94,9 @@ func Mkdir(path string, mode fs.FileMode, owner, group string) Op {
 func (o Op) String() string {
 	switch o.Kind {
 	case OpExec:
+		if o.Label != "" {
+			return o.Label
+		}
 		s := shell.Join(o.Argv)
 		if len(o.Env) > 0 {
 			s = shell.Join(o.Env) + " " + s

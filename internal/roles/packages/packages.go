@@ -1,0 +1,131 @@
+// Package packages is the Debian/Ubuntu `packages` role: declared packages are installed with apt in one
+// transaction, and (when `packages` is declared) manually installed packages that are not declared are
+// removed, except the base set, Essential and required/important packages, the protected set (no
+// lockout) and whatever a kept package depends on.
+package packages
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/debian"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+)
+
+// ExplainMD is the text of `chaos explain packages`.
+//
+//go:embed explain.md
+var ExplainMD string
+
+// Role is the Debian packages role.
+type Role struct {
+	// Resolve maps Ch-obolo packages to Debian names (the package map); nil uses names as-is.
+	Resolve Resolver
+}
+
+// New returns the role with the package map as resolver.
+func New() engine.Role { return &Role{Resolve: defaultResolver} }
+
+// Meta implements engine.Role.
+func (r *Role) Meta() engine.Meta {
+	return engine.Meta{
+		Name:    "packages",
+		Aliases: []string{"pkgs", "allPkgs"},
+		Keys:    []string{"packages", "baseOverride", "users"},
+		Cores:   []string{debian.Core},
+		Summary: "apt packages: install what is declared, prune undeclared manually installed packages",
+		Order:   20,
+	}
+}
+
+// Probe implements engine.Role.
+func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
+	secs := []engine.ProbeSection{
+		{Name: secStatus, Script: statusProbe},
+		{Name: secAuto, Script: autoProbe},
+		{Name: secHost, Script: hostProbe},
+	}
+	// What missing packages would pull in, so the prune keeps it. An invalid Ch-obolo is reported by
+	// Plan; the probe then just skips this section.
+	if want, _, err := Desired(c, r.Resolve); err == nil && c.Has("packages") && len(want) > 0 {
+		names := make([]string, len(want))
+		for i, w := range want {
+			names[i] = w.Name
+		}
+		secs = append(secs, engine.ProbeSection{Name: secMissing, Script: missingProbe(names)})
+	}
+	return secs
+}
+
+// Plan implements engine.Role.
+func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
+	want, notes, err := Desired(c, r.Resolve)
+	if err != nil {
+		return nil, err
+	}
+	base, overridden, err := BasePatterns(c, r.Resolve)
+	if err != nil {
+		return nil, err
+	}
+	f, err := parseEngineFacts(facts)
+	if err != nil {
+		return nil, err
+	}
+	in := Input{Want: want, Prune: c.Has("packages"), Base: base, BaseOverridden: overridden, Chroot: env.Chroot,
+		SudoUsed: slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
+	d := Compute(f, in)
+	d.Notes = append(notes, d.Notes...)
+	pin := PlanInput{Chroot: env.Chroot, PolicyRC: f.PolicyRC}
+	for _, w := range d.Install {
+		if p := f.Pkgs[strings.SplitN(w.Name, ":", 2)[0]]; p != nil && !p.Installed && len(p.Status) >= 2 && p.Status[1] == 'c' {
+			pin.HadConfig = append(pin.HadConfig, w.Name)
+		}
+	}
+	rp := BuildPlan(d, pin)
+	rp.Guard = guardLarge(d)
+	return rp, nil
+}
+
+func parseEngineFacts(facts engine.Facts) (*Facts, error) {
+	st, ok := facts[secStatus]
+	if !ok {
+		return nil, fmt.Errorf("probe: no dpkg status")
+	}
+	if st.Code != 0 {
+		return nil, fmt.Errorf("dpkg-query failed (exit %d): is this a Debian system? %s", st.Code, strings.TrimSpace(st.Stdout))
+	}
+	raw := map[string]string{}
+	for k, v := range facts {
+		raw[k] = v.Stdout
+	}
+	return ParseFacts(raw)
+}
+
+// Capture implements engine.Capturer: the manually installed packages outside the base set, so that a
+// first apply of the captured Ch-obolo changes nothing.
+func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
+	f, err := parseEngineFacts(facts)
+	if err != nil {
+		return err
+	}
+	for _, n := range CaptureNames(f, env.Chroot) {
+		p := chobolo.Package{Name: n}
+		if r.Resolve != nil {
+			if names, ok := r.Resolve(p, debian.Core); ok && !slices.Equal(names, []string{n}) {
+				p.Overrides = map[string][]string{debian.Core: {n}}
+			}
+		}
+		into.Packages = append(into.Packages, p)
+	}
+	into.SetKey("packages", chobolo.Pos{})
+	return nil
+}
+
+// CaptureNames lists the packages a Ch-obolo must declare so that its first apply removes nothing:
+// exactly what the prune would remove if nothing were declared.
+func CaptureNames(f *Facts, chroot bool) []string {
+	return Compute(f, Input{Prune: true, Base: debian.BaseSet, Chroot: chroot}).Remove
+}

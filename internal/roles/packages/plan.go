@@ -1,0 +1,135 @@
+package packages
+
+import (
+	"fmt"
+	"github.com/ch-aos-ch/chaos/internal/shell"
+	"slices"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/cores/debian"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+)
+
+// guardScript runs at apply time, right before an apt transaction: it simulates the transaction
+// (`apt-get -s`) and refuses it when apt would remove a package that the plan does not remove and that
+// is not automatically installed, i.e. something declared, in the base set, protected, or needed by
+// one of those. The plan's own dependency analysis should make this never fire; it is the backstop
+// that keeps apt's resolver from having the last word. Data only arrives as positional parameters:
+// PLANNED-REMOVALS... -- APT-GET-ARGS...
+const guardScript = `ok=' '
+while [ "$#" -gt 0 ] && [ "$1" != -- ]; do ok="$ok$1 "; shift; done
+shift
+ok="$ok$(awk '/^$/ {p = ""} /^Package:/ {p = $2} /^Auto-Installed: *1/ {printf "%s ", p}' /var/lib/apt/extended_states 2>/dev/null)"
+out=$(apt-get -s -q -o Debug::NoLocking=1 "$@" 2>&1) || { printf '%s\n' "$out" >&2; exit 1; }
+bad=$(printf '%s\n' "$out" | awk -v ok="$ok " '$1 == "Remv" {n = $2; sub(/:.*/, "", n); if (index(ok, " " n " ") == 0) printf "%s ", n}')
+[ -z "$bad" ] && exit 0
+echo "chaos: refusing apt-get $1: apt would also remove ${bad}which the plan keeps (declared, base set, protected, or needed by one of those)" >&2
+exit 1`
+
+// GuardOp returns the op that checks an apt transaction (args as given to apt-get) before it runs:
+// apt may remove the planned removals and automatically installed packages, nothing else.
+func GuardOp(planned []string, args ...string) engine.Op {
+	argv := append([]string{"sh", "-c", guardScript, "chaos-apt-guard"}, planned...)
+	argv = append(append(argv, "--"), args...)
+	op := engine.Exec(argv...).WithEnv(debian.AptEnv...)
+	op.Label = "check: apt-get -s " + shell.Join(args) + " removes nothing the plan keeps"
+	return op
+}
+
+// PlanInput is what the plan needs besides the delta.
+type PlanInput struct {
+	Chroot   bool
+	PolicyRC debian.PolicyRCState
+	// HadConfig lists packages to install that are in state config-files (removed, not purged): the
+	// undo removes them again instead of purging their configuration.
+	HadConfig []string
+}
+
+// BuildPlan turns a delta into steps: one apt-mark for the auto->manual marks (first, so that the
+// transactions' guards see them), one apt transaction for the installs, one apt transaction for the removals followed by autoremove.
+func BuildPlan(d *Delta, in PlanInput) *engine.RolePlan {
+	rp := &engine.RolePlan{Notes: slices.Clone(d.Notes)}
+	before, after := debian.NoServiceStarts(in.Chroot, in.PolicyRC)
+	transactions := len(d.Install) > 0 || len(d.Remove) > 0
+
+	if in.PolicyRC == debian.PolicyRCChaos && (!in.Chroot || !transactions) {
+		rp.Add([]engine.Change{{Kind: engine.Del, Subject: debian.PolicyRC,
+			Detail: "left behind by an interrupted chaos run; it blocks every service start"}},
+			engine.Remove(debian.PolicyRC))
+	}
+
+	var steps []engine.Step
+	if len(d.Mark) > 0 {
+		var ch []engine.Change
+		var names []string
+		for _, m := range d.Mark {
+			detail := "installed as a dependency; mark it manually installed"
+			if m.Pkg != m.Name {
+				detail = "provided by " + m.Pkg + ", installed as a dependency; mark " + m.Pkg + " manually installed"
+			}
+			ch = append(ch, engine.Change{Kind: engine.Modify, Subject: "package " + m.Name, Detail: detail, Pos: m.Pos})
+			names = append(names, m.Pkg)
+		}
+		steps = append(steps, engine.Step{Changes: ch, Ops: []engine.Op{
+			debian.AptMark(append([]string{"manual"}, names...)...).WithUndo(debian.AptMark(append([]string{"auto"}, names...)...)),
+		}})
+	}
+	if len(d.Install) > 0 {
+		var ch []engine.Change
+		var names []string
+		for _, w := range d.Install {
+			c := engine.Change{Kind: engine.Add, Subject: "package " + w.Name, Pos: w.Pos}
+			if !strings.HasPrefix(w.Why, "packages[") {
+				c.Detail = w.Why
+			}
+			ch = append(ch, c)
+			names = append(names, w.Name)
+		}
+		var ops []engine.Op
+		if d.Update {
+			ops = append(ops, debian.AptGet("update"))
+		}
+		args := append([]string{"install", "--no-install-recommends"}, names...)
+		undo := debian.AptGet(append([]string{"purge"}, names...)...)
+		if len(in.HadConfig) > 0 {
+			undo = debian.AptGet(append([]string{"remove"}, names...)...)
+		}
+		ops = append(ops, GuardOp(d.Remove, args...), debian.AptGet(args...).WithUndo(undo))
+		steps = append(steps, engine.Step{Changes: ch, Ops: ops})
+	}
+	if len(d.Remove) > 0 {
+		var ch []engine.Change
+		for _, n := range d.Remove {
+			ch = append(ch, engine.Change{Kind: engine.Del, Subject: "package " + n, Detail: "manually installed, not declared"})
+		}
+		args := append([]string{"remove"}, d.Remove...)
+		reinstall := debian.AptGet(append([]string{"install", "--no-install-recommends"}, d.Remove...)...)
+		steps = append(steps, engine.Step{Changes: ch, Ops: []engine.Op{
+			GuardOp(d.Remove, args...),
+			debian.AptGet(args...).WithUndo(reinstall),
+			debian.AptGet("autoremove"),
+		}})
+	}
+	if transactions && len(before) > 0 {
+		// The install step, else the removal step (apt-mark runs no maintainer scripts).
+		first, last := 0, len(steps)-1
+		if len(d.Mark) > 0 {
+			first = 1
+		}
+		if len(d.Install) == 0 {
+			first = last
+		}
+		steps[first].Ops = append(slices.Clone(before), steps[first].Ops...)
+		steps[last].Ops = append(steps[last].Ops, after...)
+	}
+	rp.Steps = append(rp.Steps, steps...)
+	return rp
+}
+
+// guardLarge returns the large-prune guard sentence, or "".
+func guardLarge(d *Delta) string {
+	if n := len(d.Remove); n > 3 && 2*n > d.Manual {
+		return fmt.Sprintf("the prune would remove %d of the %d manually installed packages", n, d.Manual)
+	}
+	return ""
+}

@@ -1,0 +1,6 @@
+package packages
+
+import "github.com/ch-aos-ch/chaos/internal/pkgmap"
+
+// defaultResolver is the curated package map.
+var defaultResolver Resolver = pkgmap.Resolve
