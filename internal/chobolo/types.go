@@ -33,28 +33,40 @@ func (p Pos) String() string {
 // sections that are present).
 type Chobolo struct {
 	// File is the path of the root file that was loaded.
-	File string `json:"-"`
+	File string `json:"-" yaml:"-"`
 
 	// Core forces a core ("debian", "arch", "fedora") instead of detecting it from /etc/os-release.
-	Core         string    `json:"core,omitempty"`
-	Hostname     string    `json:"hostname,omitempty"`
-	Users        []User    `json:"users,omitempty"`
-	Packages     []Package `json:"packages,omitempty"`
-	BaseOverride []Package `json:"baseOverride,omitempty"`
-	Repos        Repos     `json:"repos,omitzero"`
-	Services     []Service `json:"services,omitempty"`
-	Region       Region    `json:"region,omitzero"`
-	Files        []File    `json:"files,omitempty"`
+	Core         string    `json:"core,omitempty" yaml:"core,omitempty"`
+	Hostname     string    `json:"hostname,omitempty" yaml:"hostname,omitempty"`
+	Users        []User    `json:"users,omitempty" yaml:"users,omitempty"`
+	Packages     []Package `json:"packages,omitempty" yaml:"packages,omitempty"`
+	BaseOverride []Package `json:"baseOverride,omitempty" yaml:"baseOverride,omitempty"`
+	Repos        Repos     `json:"repos,omitzero" yaml:"repos,omitempty"`
+	Services     []Service `json:"services,omitempty" yaml:"services,omitempty"`
+	Region       Region    `json:"region,omitzero" yaml:"region,omitempty"`
+	Files        []File    `json:"files,omitempty" yaml:"files,omitempty"`
 
 	// Extra holds top-level sections owned by other parts of chaos (fleet, secrets, partitioning,
 	// bootloader, aurPackages, mirrors, dotfiles, ...), as merged YAML nodes with positions.
-	Extra map[string]*yaml.Node `json:"-"`
+	Extra map[string]*yaml.Node `json:"-" yaml:"-"`
 
 	// Warnings are non-fatal diagnostics from loading (legacy spellings and the like).
-	Warnings []Diagnostic `json:"-"`
+	Warnings []Diagnostic `json:"-" yaml:"-"`
 
 	keys map[string]bool
 	pos  map[string]Pos
+	// nodeFile maps every YAML node the loader kept (including those under Extra) to the file that
+	// declared it, because yaml.Node only knows its line and column.
+	nodeFile map[*yaml.Node]string
+}
+
+// NodePos returns the source position of a node held by this Ch-obolo (for example one under Extra),
+// so that code owning an Extra section can report FILE:LINE:COL too.
+func (c *Chobolo) NodePos(n *yaml.Node) Pos {
+	if c == nil || n == nil {
+		return Pos{}
+	}
+	return Pos{File: c.nodeFile[n], Line: n.Line, Col: n.Column}
 }
 
 // Has reports whether the top-level key was declared (after imports and legacy aliases).
@@ -116,76 +128,79 @@ func parentPath(p string) string {
 
 // User is one entry of `users`.
 type User struct {
-	Name   string   `json:"name"`
-	Shell  string   `json:"shell,omitempty"`  // bare name ("bash") or absolute path ("/usr/bin/zsh")
-	Home   string   `json:"home,omitempty"`   // default /home/NAME
-	Groups []string `json:"groups,omitempty"` // supplementary groups, created when missing
-	Sudo   bool     `json:"sudo,omitempty"`
-	UID    *int     `json:"uid,omitempty"`
-	System bool     `json:"system,omitempty"`
+	Name   string   `json:"name" yaml:"name"`
+	Shell  string   `json:"shell,omitempty" yaml:"shell,omitempty"`   // bare name ("bash") or absolute path ("/usr/bin/zsh")
+	Home   string   `json:"home,omitempty" yaml:"home,omitempty"`     // default /home/NAME
+	Groups []string `json:"groups,omitempty" yaml:"groups,omitempty"` // supplementary groups, created when missing
+	Sudo   bool     `json:"sudo,omitempty" yaml:"sudo,omitempty"`
+	UID    *int     `json:"uid,omitempty" yaml:"uid,omitempty"`
+	System bool     `json:"system,omitempty" yaml:"system,omitempty"`
 	// State is "present" (default) or "absent".
-	State string `json:"state,omitempty"`
+	State string `json:"state,omitempty" yaml:"state,omitempty"`
 	// PurgeHome removes the home directory when the user is removed.
-	PurgeHome bool `json:"purge_home,omitempty"`
+	PurgeHome bool `json:"purge_home,omitempty" yaml:"purge_home,omitempty"`
 }
 
 // Package is one entry of `packages` or `baseOverride`: a distro-agnostic name resolved through the
 // package map, optionally with per-core overrides (`{name: ssh, debian: openssh-server, arch: openssh}`).
 type Package struct {
-	Name string `json:"name"`
+	Name string `json:"name" yaml:"name"`
 	// Overrides maps a core or compiler target ("debian", "arch", "fedora", "nix", "guix") to the
 	// package names to use there instead of the map's entry. An empty list means "nothing on that core".
-	Overrides map[string][]string `json:"overrides,omitempty"`
+	Overrides map[string][]string `json:"overrides,omitempty" yaml:",inline"`
 }
 
 // Repos is the `repos` section. Each core reads the part in its own format; the rest is ignored there,
 // so one Ch-obolo can serve every core.
 type Repos struct {
 	// Apt are Debian/Ubuntu repositories, written as deb822 `.sources` files with their keyrings.
-	Apt []AptRepo `json:"apt,omitempty"`
+	Apt []AptRepo `json:"apt,omitempty" yaml:"apt,omitempty"`
 
 	// Pacman (Arch) keys of the original Ch-aronte.
-	Managed    map[string]bool  `json:"managed,omitempty"`
-	ThirdParty []PacmanRepo     `json:"third_party,omitempty"`
-	Options    string           `json:"i_know_exactly_what_im_doing,omitempty"`
-	Extra      map[string]*yaml.Node `json:"-"` // other formats (dnf, ...) owned by later cores
+	Managed    map[string]bool       `json:"managed,omitempty" yaml:"managed,omitempty"`
+	ThirdParty []PacmanRepo          `json:"third_party,omitempty" yaml:"third_party,omitempty"`
+	Options    string                `json:"i_know_exactly_what_im_doing,omitempty" yaml:"i_know_exactly_what_im_doing,omitempty"`
+	Extra      map[string]*yaml.Node `json:"-" yaml:"-"` // other formats (dnf, ...) owned by later cores
 }
 
 // AptRepo is one apt repository in deb822 form.
 type AptRepo struct {
-	Name          string   `json:"name"` // file /etc/apt/sources.list.d/chaos-NAME.sources
-	Types         []string `json:"types,omitempty"` // default [deb]
-	URIs          []string `json:"uris"`
-	Suites        []string `json:"suites"`
-	Components    []string `json:"components,omitempty"`
-	Architectures []string `json:"architectures,omitempty"`
+	Name          string   `json:"name" yaml:"name"`                       // file /etc/apt/sources.list.d/chaos-NAME.sources
+	Types         []string `json:"types,omitempty" yaml:"types,omitempty"` // default [deb]
+	URIs          []string `json:"uris" yaml:"uris,omitempty"`
+	Suites        []string `json:"suites" yaml:"suites,omitempty"`
+	Components    []string `json:"components,omitempty" yaml:"components,omitempty"`
+	Architectures []string `json:"architectures,omitempty" yaml:"architectures,omitempty"`
 	// Key is an ASCII-armored OpenPGP public key (inline); KeyFile a path to one, relative to the
 	// Ch-obolo that declares it. Either becomes /etc/apt/keyrings/chaos-NAME.asc and Signed-By.
-	Key     string `json:"key,omitempty"`
-	KeyFile string `json:"key_file,omitempty"`
+	Key     string `json:"key,omitempty" yaml:"key,omitempty"`
+	KeyFile string `json:"key_file,omitempty" yaml:"key_file,omitempty"`
+	// KeyText is the content of KeyFile, read by the loader (like File.TemplateText) so that roles
+	// stay pure. Use Key when set, else KeyText.
+	KeyText string `json:"-" yaml:"-"`
 	// Trusted sets `Trusted: yes` (unsigned local repositories).
-	Trusted bool `json:"trusted,omitempty"`
-	Enabled *bool `json:"enabled,omitempty"`
+	Trusted bool  `json:"trusted,omitempty" yaml:"trusted,omitempty"`
+	Enabled *bool `json:"enabled,omitempty" yaml:"enabled,omitempty"`
 }
 
 // PacmanRepo is a third-party pacman repository (Arch core).
 type PacmanRepo struct {
-	Name     string `json:"name"`
-	URL      string `json:"url,omitempty"`
-	Include  string `json:"include,omitempty"`
-	SigLevel string `json:"siglevel,omitempty"`
-	Key      string `json:"key,omitempty"`
-	Priority string `json:"priority,omitempty"`
+	Name     string `json:"name" yaml:"name"`
+	URL      string `json:"url,omitempty" yaml:"url,omitempty"`
+	Include  string `json:"include,omitempty" yaml:"include,omitempty"`
+	SigLevel string `json:"siglevel,omitempty" yaml:"siglevel,omitempty"`
+	Key      string `json:"key,omitempty" yaml:"key,omitempty"`
+	Priority string `json:"priority,omitempty" yaml:"priority,omitempty"`
 }
 
 // Service is one entry of `services`.
 type Service struct {
-	Name string `json:"name"` // ".service" is appended when no unit suffix is given
+	Name string `json:"name" yaml:"name"` // ".service" is appended when no unit suffix is given
 	// OnBoot and Running default to true when unset.
-	OnBoot  *bool `json:"on_boot,omitempty"`
-	Running *bool `json:"running,omitempty"`
+	OnBoot  *bool `json:"on_boot,omitempty" yaml:"on_boot,omitempty"`
+	Running *bool `json:"running,omitempty" yaml:"running,omitempty"`
 	// Dense treats Name as a prefix matching every non-template unit file that starts with it.
-	Dense bool `json:"dense_service,omitempty"`
+	Dense bool `json:"dense_service,omitempty" yaml:"dense_service,omitempty"`
 }
 
 // WantOnBoot is OnBoot with its default applied.
@@ -196,25 +211,25 @@ func (s Service) WantRunning() bool { return s.Running == nil || *s.Running }
 
 // Region is the `region` section.
 type Region struct {
-	Timezone string   `json:"timezone,omitempty"`
-	Locales  []string `json:"locale,omitempty"` // the first one becomes LANG
-	Keymap   string   `json:"keymap,omitempty"`
-	NTP      *bool    `json:"ntp,omitempty"`
+	Timezone string   `json:"timezone,omitempty" yaml:"timezone,omitempty"`
+	Locales  []string `json:"locale,omitempty" yaml:"locale,omitempty"` // the first one becomes LANG
+	Keymap   string   `json:"keymap,omitempty" yaml:"keymap,omitempty"`
+	NTP      *bool    `json:"ntp,omitempty" yaml:"ntp,omitempty"`
 }
 
 // File is one entry of `files`.
 type File struct {
-	Path string `json:"path"`
+	Path string `json:"path" yaml:"path"`
 	// State is "present" (default), "absent", "directory" or "link".
-	State    string `json:"state,omitempty"`
-	Content  string `json:"content,omitempty"`
-	Template string `json:"template,omitempty"` // Go text/template over the Ch-obolo; path relative to the declaring file
+	State    string `json:"state,omitempty" yaml:"state,omitempty"`
+	Content  string `json:"content,omitempty" yaml:"content,omitempty"`
+	Template string `json:"template,omitempty" yaml:"template,omitempty"` // Go text/template over the Ch-obolo; path relative to the declaring file
 	// TemplateText is the template's source, read by the loader so that roles stay pure.
-	TemplateText string `json:"-"`
-	Target       string `json:"target,omitempty"` // for state: link
-	Mode         string `json:"mode,omitempty"`   // octal, e.g. "0644"
-	Owner        string `json:"owner,omitempty"`
-	Group        string `json:"group,omitempty"`
+	TemplateText string `json:"-" yaml:"-"`
+	Target       string `json:"target,omitempty" yaml:"target,omitempty"` // for state: link
+	Mode         string `json:"mode,omitempty" yaml:"mode,omitempty"`     // octal, e.g. "0644"
+	Owner        string `json:"owner,omitempty" yaml:"owner,omitempty"`
+	Group        string `json:"group,omitempty" yaml:"group,omitempty"`
 }
 
 // Severity of a Diagnostic.

@@ -1,0 +1,260 @@
+package chobolo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxFileSize bounds one Ch-obolo file; real ones are a few kilobytes.
+const maxFileSize = 16 << 20
+
+// yamlLineRE extracts the line from the YAML library's syntax errors ("yaml: line 3: ...").
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parse reads one YAML document into a node tree with aliases and merge keys expanded. It returns
+// nil (and no error) for an empty document. Problems are reported to d, positioned in file.
+func (l *loader) parse(file string, data []byte) *yaml.Node {
+	if len(data) > maxFileSize {
+		l.d.errorf(Pos{File: file, Line: 1, Col: 1}, "file is larger than %d MiB", maxFileSize>>20)
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := decodeSafely(dec, &doc); err != nil {
+		if !errors.Is(err, io.EOF) {
+			l.d.errs = append(l.d.errs, syntaxError(file, data, err))
+		}
+		return nil
+	}
+	var next yaml.Node
+	switch err := decodeSafely(dec, &next); {
+	case err == nil:
+		l.d.errorf(Pos{File: file, Line: next.Line, Col: next.Column},
+			"a Ch-obolo is one YAML document; found another one here (use imports to combine files)")
+		return nil
+	case !errors.Is(err, io.EOF):
+		l.d.errs = append(l.d.errs, syntaxError(file, data, err))
+		return nil
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return nil // a document holding only "---" or "~"
+	}
+	l.checkDuplicates(file, root)
+	if n := expandedSize(root, map[*yaml.Node]int{}); n > 4*countNodes(root)+maxAliasNodes {
+		l.d.errorf(Pos{File: file, Line: root.Line, Col: root.Column},
+			"aliases expand to %d nodes; refusing a document this large (alias bomb?)", n)
+		return nil
+	}
+	return l.expand(file, root)
+}
+
+// decodeSafely turns a panic of the YAML library on hostile input into an error, so that a
+// malformed file can never crash chaos.
+func decodeSafely(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: cannot parse: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
+// syntaxError positions a YAML syntax error. The library's message carries the line where the
+// enclosing construct started, or no line at all; the line that breaks the document is found by
+// parsing ever longer prefixes of it (a binary search, on the error path only).
+func syntaxError(file string, data []byte, err error) Diagnostic {
+	pos := Pos{File: file, Line: 1, Col: 1}
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if n := breakingLine(data, msg); n > 0 {
+		pos.Line = n
+	}
+	return Diagnostic{Pos: pos, Severity: SevError, Message: "invalid YAML: " + msg}
+}
+
+// breakingLine returns the first line n such that lines 1..n alone fail with msg, or 0.
+func breakingLine(data []byte, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	same := func(n int) bool {
+		err := parseAll(bytes.Join(lines[:n], nil))
+		if err == nil {
+			return false
+		}
+		m := strings.TrimPrefix(err.Error(), "yaml: ")
+		if sub := yamlLineRE.FindStringSubmatch(err.Error()); sub != nil {
+			m = sub[2]
+		}
+		return m == msg
+	}
+	n := sort.Search(len(lines)+1, same)
+	if n == 0 || n > len(lines) || !same(n) {
+		return 0
+	}
+	return n
+}
+
+// parseAll parses every document of data and returns the first error.
+func parseAll(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := decodeSafely(dec, &n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// checkDuplicates reports repeated keys in every mapping of the document. The YAML library keeps
+// them in the node tree (and a decode would silently keep the last), so they are caught here.
+// Aliases are not followed: the anchored node is checked where it is written.
+func (l *loader) checkDuplicates(file string, n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		seen := map[string]*yaml.Node{}
+		out := n.Content[:0:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && !isMergeKey(k) {
+				if first, dup := seen[k.Value]; dup {
+					l.d.errorf(Pos{File: file, Line: k.Line, Col: k.Column}, "duplicate key %q (first at line %d, column %d)",
+						k.Value, first.Line, first.Column)
+					continue // dropped, so that later stages see one value
+				}
+				seen[k.Value] = k
+			}
+			out = append(out, k, n.Content[i+1])
+		}
+		n.Content = out
+	}
+	for _, c := range n.Content {
+		l.checkDuplicates(file, c)
+	}
+}
+
+// maxAliasNodes is how many nodes alias expansion may add beyond four times the document's own size.
+// Real Ch-obolos use a few anchors; a "billion laughs" document asks for billions.
+const maxAliasNodes = 100_000
+
+// expandedSize counts the nodes of n after alias expansion, memoized per node so that counting
+// itself stays linear, and saturating so that it cannot overflow.
+func expandedSize(n *yaml.Node, memo map[*yaml.Node]int) int {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return 1
+		}
+		n = n.Alias
+	}
+	if s, ok := memo[n]; ok {
+		return s
+	}
+	memo[n] = 1 // a self-referencing alias counts once; expand refuses it
+	s := 1
+	for _, c := range n.Content {
+		s = min(s+expandedSize(c, memo), 1<<40)
+	}
+	memo[n] = s
+	return s
+}
+
+func countNodes(n *yaml.Node) int {
+	s := 1
+	for _, c := range n.Content {
+		s += countNodes(c)
+	}
+	return s
+}
+
+func isMergeKey(k *yaml.Node) bool {
+	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.ShortTag() == "!!merge")
+}
+
+// expand copies n with every alias replaced by a copy of its anchor and every merge key ("<<")
+// applied, so that later stages see a plain tree. Copies keep the anchor's position, which is where
+// the value was written. Every node of the result is registered as declared in file.
+func (l *loader) expand(file string, n *yaml.Node) *yaml.Node {
+	return l.expandNode(file, n, map[*yaml.Node]bool{})
+}
+
+func (l *loader) expandNode(file string, n *yaml.Node, active map[*yaml.Node]bool) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil || active[n.Alias] {
+			l.d.errorf(Pos{File: file, Line: n.Line, Col: n.Column}, "alias *%s refers to itself", n.Value)
+			return l.node(file, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column})
+		}
+		return l.expandNode(file, n.Alias, active)
+	}
+	active[n] = true
+	defer delete(active, n)
+	c := *n
+	c.Anchor, c.Content = "", nil
+	if n.Kind != yaml.MappingNode {
+		for _, ch := range n.Content {
+			c.Content = append(c.Content, l.expandNode(file, ch, active))
+		}
+		return l.node(file, &c)
+	}
+	// Merge keys: the mapping's own keys win over merged ones, and earlier merged mappings win over
+	// later ones (YAML merge key spec).
+	var own, merged []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !isMergeKey(k) {
+			own = append(own, l.expandNode(file, k, active), l.expandNode(file, v, active))
+			continue
+		}
+		v = l.expandNode(file, v, active)
+		sources := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			sources = v.Content
+		}
+		for _, s := range sources {
+			if s.Kind != yaml.MappingNode {
+				l.d.errorf(Pos{File: file, Line: s.Line, Col: s.Column}, "merge key << needs a mapping or a list of mappings")
+				continue
+			}
+			merged = append(merged, s.Content...)
+		}
+	}
+	c.Content = own
+	for i := 0; i+1 < len(merged); i += 2 {
+		if mapValue(&c, merged[i].Value) == nil {
+			c.Content = append(c.Content, merged[i], merged[i+1])
+		}
+	}
+	return l.node(file, &c)
+}
+
+// node registers n as declared in file and returns it.
+func (l *loader) node(file string, n *yaml.Node) *yaml.Node {
+	l.files[n] = file
+	return n
+}
+
+// mapValue returns the value of key in mapping m, or nil.
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+type applyOpts struct {
+	targets  []string
+	dry      bool
+	yes      bool
+	json     bool
+	verbose  int
+	core     string
+	pruneAll bool
+}
+
+func (a *app) applyCmd() *cobra.Command {
+	var o applyOpts
+	cmd := &cobra.Command{
+		Use:   "apply [ROLES...]",
+		Short: "Make targets match the Ch-obolo (plan, confirm, apply)",
+		Long: `Apply probes each target once, computes every selected role's plan and executes it.
+Without ROLES, every role with data in the Ch-obolo runs. Roles may be given by name or alias.
+
+Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes are pending; 1 on error.`,
+		Example: `  chaos apply -c machine.yml --dry
+  chaos apply users packages -c machine.yml -y
+  chaos apply -c machine.yml --target @chroot/mnt`,
+		RunE: func(cmd *cobra.Command, args []string) error { return a.apply(cmd.Context(), args, o) },
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.targets, "target", nil, "target: @local (default) or @chroot/PATH; repeatable")
+	f.BoolVarP(&o.dry, "dry", "d", false, "show the plan and stop (exit 2 when changes are pending)")
+	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before removals")
+	f.BoolVar(&o.yes, "i-know-what-im-doing", false, "same as --yes")
+	f.BoolVar(&o.json, "json", false, "machine-readable output: the plan as JSON, events as JSON lines")
+	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
+	f.StringVar(&o.core, "core", "", "force the core: debian, arch or fedora")
+	f.BoolVar(&o.pruneAll, "prune-all", false, "allow prunes that remove a large share of a domain")
+	return cmd
+}
+
+func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
+	path, err := a.choboloPath()
+	if err != nil {
+		return nil, err
+	}
+	c, err := chobolo.Load(path, chobolo.LoadOptions{})
+	if c != nil {
+		for _, w := range c.Warnings {
+			fmt.Fprintln(a.stderr, w.String())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// resolveTags expands user aliases from config.yml (alias -> space-separated tags, recursively).
+func resolveTags(args []string, aliases map[string]string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(tag string, chain []string) error
+	walk = func(tag string, chain []string) error {
+		for _, c := range chain {
+			if c == tag {
+				return fmt.Errorf("alias cycle: %s -> %s", strings.Join(chain, " -> "), tag)
+			}
+		}
+		if exp, ok := aliases[tag]; ok {
+			for _, t := range strings.Fields(exp) {
+				if err := walk(t, append(chain, tag)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if !seen[tag] {
+			seen[tag] = true
+			out = append(out, tag)
+		}
+		return nil
+	}
+	for _, a := range args {
+		if err := walk(a, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := a.loadChobolo()
+	if err != nil {
+		return err
+	}
+	cfg, err := LoadConfig()
+	if err != nil {
+		return err
+	}
+	tags, err := resolveTags(args, cfg.Aliases)
+	if err != nil {
+		return err
+	}
+	targets := o.targets
+	if len(targets) == 0 {
+		targets = []string{"@local"}
+	}
+	eng := &engine.Engine{Registry: a.registry}
+	st := engine.Style{Color: a.color(a.stdout) && !o.json}
+	failed, pending := 0, false
+	for _, spec := range targets {
+		changed, err := a.applyTarget(ctx, eng, spec, c, tags, o, st)
+		if changed {
+			pending = true
+		}
+		if err != nil {
+			failed++
+			if o.json {
+				a.jsonLine(map[string]any{"type": "error", "target": spec, "error": err.Error()})
+			} else {
+				fmt.Fprintf(a.stderr, "chaos: %v\n", err)
+			}
+		}
+	}
+	switch {
+	case failed > 0:
+		return ExitError{Code: 1}
+	case o.dry && pending:
+		return ExitError{Code: 2}
+	}
+	return nil
+}
+
+func (a *app) jsonLine(v any) {
+	data, _ := json.Marshal(v)
+	fmt.Fprintln(a.stdout, string(data))
+}
+
+// applyTarget plans and (unless dry) applies one target. It reports whether changes were pending.
+func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, c *chobolo.Chobolo, tags []string,
+	o applyOpts, st engine.Style) (bool, error) {
+	t, err := transport.Open(ctx, spec)
+	if err != nil {
+		return false, err
+	}
+	defer t.Close()
+	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll}
+	if o.json {
+		req.Observe = func(ev engine.Event) { a.jsonLine(ev) }
+	} else {
+		req.Observe = a.progress(st, o.verbose)
+	}
+	hp, err := eng.Plan(ctx, t, req)
+	if err != nil {
+		return false, err
+	}
+	if o.json {
+		a.jsonLine(map[string]any{"type": "plan", "target": hp.Target, "changes": hp.Changes(), "plan": hp})
+	}
+	if hp.Empty() {
+		if !o.json {
+			fmt.Fprintf(a.stdout, "%s: no changes (probe %s)\n", hp.Target, hp.ProbeTime.Round(time.Millisecond))
+			if o.verbose > 0 {
+				engine.RenderPlan(a.stdout, hp, st)
+			}
+		}
+		return false, nil
+	}
+	if !o.json {
+		engine.RenderPlan(a.stdout, hp, st)
+		fmt.Fprintf(a.stdout, "%s: %s\n", hp.Target, engine.Summary(hp))
+	}
+	if o.dry {
+		return true, nil
+	}
+	if err := a.confirm(hp, o); err != nil {
+		return true, err
+	}
+	res, err := eng.Apply(ctx, t, hp, req)
+	if err != nil {
+		if res != nil && res.RolledBack {
+			msg := fmt.Sprintf("%s: failed, rolled back %s", hp.Target, plural(res.Ops, "op"))
+			if len(res.UndoErrors) > 0 {
+				msg += "; undo problems:\n  " + strings.Join(res.UndoErrors, "\n  ")
+			}
+			fmt.Fprintln(a.stderr, msg)
+		}
+		return true, err
+	}
+	if o.json {
+		a.jsonLine(map[string]any{"type": "result", "result": res})
+	} else {
+		fmt.Fprintf(a.stdout, "%s: applied %s (%s) in %s\n", hp.Target, plural(res.Changed, "change"),
+			plural(res.Ops, "op"), res.Elapsed.Round(time.Millisecond))
+	}
+	return true, nil
+}
+
+// confirm asks before removals (unless -y) and before guarded prunes (unless --prune-all).
+func (a *app) confirm(hp *engine.HostPlan, o applyOpts) error {
+	var reasons []string
+	if guards := hp.Guards(); len(guards) > 0 && !o.pruneAll {
+		reasons = append(reasons, guards...)
+	} else if hp.Removes() && !o.yes {
+		reasons = append(reasons, "the plan removes things")
+	}
+	if len(reasons) == 0 {
+		return nil
+	}
+	if !a.interactive() {
+		return fmt.Errorf("%s: %s; refusing without confirmation (use -y%s)", hp.Target, strings.Join(reasons, "; "),
+			map[bool]string{true: " and --prune-all", false: ""}[len(hp.Guards()) > 0])
+	}
+	fmt.Fprintf(a.stdout, "%s. Apply? [y/N] ", strings.Join(reasons, "; "))
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+		return fmt.Errorf("%s: not applied", hp.Target)
+	}
+	return nil
+}
+
+// progress prints one line per finished op (and per undo).
+func (a *app) progress(st engine.Style, verbose int) func(engine.Event) {
+	return func(ev engine.Event) {
+		switch ev.Type {
+		case engine.EventOpEnd:
+			mark := st.Paint("32", "ok")
+			if ev.Error != "" {
+				mark = st.Paint("31", "FAILED")
+			}
+			fmt.Fprintf(a.stdout, "  %s %s: %s (%s)\n", mark, ev.Role, ev.Op, ev.Duration.Round(time.Millisecond))
+			if ev.Error != "" && verbose > 0 {
+				fmt.Fprintf(a.stdout, "     %s\n", ev.Error)
+			}
+		case engine.EventUndo:
+			fmt.Fprintf(a.stdout, "  %s %s: %s\n", st.Paint("33", "undo"), ev.Role, ev.Op)
+		}
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) checkCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:       "check roles|aliases|explanations|chobolo",
+		Short:     "List roles, aliases and explanations, or validate a Ch-obolo",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"roles", "aliases", "explanations", "chobolo"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch args[0] {
+			case "roles":
+				return a.checkRoles(asJSON)
+			case "aliases":
+				return a.checkAliases(asJSON)
+			case "explanations":
+				return a.checkExplanations(asJSON)
+			case "chobolo", "ch", "c":
+				return a.checkChobolo(asJSON)
+			}
+			return fmt.Errorf("check: unknown %q (roles, aliases, explanations, chobolo)", args[0])
+		},
+	}
+	cmd.Flags().BoolVarP(&asJSON, "json", "j", false, "JSON output")
+	return cmd
+}
+
+func (a *app) printJSON(v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, string(data))
+	return nil
+}
+
+func (a *app) checkRoles(asJSON bool) error {
+	var metas []any
+	for _, r := range a.registry.All() {
+		m := r.Meta()
+		if asJSON {
+			metas = append(metas, m)
+			continue
+		}
+		cores := "all cores"
+		if len(m.Cores) > 0 {
+			cores = strings.Join(m.Cores, ",")
+		}
+		fmt.Fprintf(a.stdout, "%-12s %-40s keys: %s; %s\n", m.Name, m.Summary, strings.Join(m.Keys, ","), cores)
+	}
+	if asJSON {
+		return a.printJSON(metas)
+	}
+	return nil
+}
+
+func (a *app) aliases() (map[string]string, error) {
+	all := a.registry.Aliases()
+	cfg, err := LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range cfg.Aliases {
+		all[k] = v
+	}
+	return all, nil
+}
+
+func (a *app) checkAliases(asJSON bool) error {
+	all, err := a.aliases()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return a.printJSON(all)
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(a.stdout, "%-12s -> %s\n", k, all[k])
+	}
+	return nil
+}
+
+func (a *app) checkExplanations(asJSON bool) error {
+	lib, err := a.library()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out := map[string][]string{}
+		for _, n := range lib.Names() {
+			out[n] = lib[n].SectionNames()
+		}
+		return a.printJSON(out)
+	}
+	for _, n := range lib.Names() {
+		fmt.Fprintf(a.stdout, "%-12s %s\n", n, strings.Join(lib[n].SectionNames(), ", "))
+	}
+	return nil
+}
+
+func (a *app) checkChobolo(asJSON bool) error {
+	c, err := a.loadChobolo()
+	if err != nil {
+		if asJSON {
+			_ = a.printJSON(map[string]any{"valid": false, "errors": strings.Split(err.Error(), "\n")})
+			return ExitError{Code: 1}
+		}
+		return err
+	}
+	if asJSON {
+		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": len(c.Warnings)})
+	}
+	keys := c.Keys()
+	sort.Strings(keys)
+	fmt.Fprintf(a.stdout, "%s: valid (%s)\n", c.File, strings.Join(keys, ", "))
+	return nil
+}

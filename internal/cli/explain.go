@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ch-aos-ch/chaos/internal/explain"
+	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
+)
+
+func (a *app) library() (explain.Library, error) {
+	return explain.NewLibrary(builtin.Explanations())
+}
+
+func (a *app) explainCmd() *cobra.Command {
+	var details string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "explain TOPIC[.SUB]...",
+		Short: "Explain a role or concept (TOPIC.list lists its subtopics)",
+		Example: `  chaos explain users
+  chaos explain users.security
+  chaos explain packages --details advanced`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lib, err := a.library()
+			if err != nil {
+				return err
+			}
+			for _, ref := range args {
+				if name := a.registry.Canonical(ref); name != "" {
+					ref = name
+				}
+				t, err := lib.Lookup(ref, details)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					if err := a.printJSON(t); err != nil {
+						return err
+					}
+					continue
+				}
+				fmt.Fprint(a.stdout, t.Text())
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&details, "details", "d", "basic", "detail level: basic, intermediate, advanced")
+	cmd.Flags().BoolVarP(&asJSON, "json", "j", false, "JSON output")
+	return cmd
+}
