@@ -2,7 +2,6 @@ package files
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ch-aos-ch/chaos/internal/golden"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func render(rp *engine.RolePlan) string {
 	var b strings.Builder
@@ -36,24 +35,6 @@ func render(rp *engine.RolePlan) string {
 		fmt.Fprintf(&b, "ledger %s: %v\n", d, rp.Ledger[d])
 	}
 	return b.String()
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", p, got, want)
-	}
 }
 
 func chob(files ...chobolo.File) *chobolo.Chobolo {
@@ -130,7 +111,7 @@ func TestProbeAndPlan(t *testing.T) {
 	for _, id := range []string{fmt.Sprint(os.Getuid()), fmt.Sprint(os.Getgid())} {
 		got = strings.ReplaceAll(got, "owner "+id+":"+id, "owner ID:ID")
 	}
-	golden(t, "probe-and-plan", got)
+	golden.Check(t, "probe-and-plan", got)
 }
 
 func TestLedgerPrune(t *testing.T) {
@@ -152,7 +133,7 @@ func TestLedgerPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "ledger-prune", render(rp))
+	golden.Check(t, "ledger-prune", render(rp))
 }
 
 func TestValidate(t *testing.T) {

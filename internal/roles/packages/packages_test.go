@@ -1,9 +1,7 @@
 package packages
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ch-aos-ch/chaos/internal/golden"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // P describes one package of a synthetic dpkg database.
 type P struct {
@@ -355,20 +353,7 @@ func TestGoldenPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
-	golden := filepath.Join("testdata", "plan.golden")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	exp, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, exp) {
-		t.Errorf("plan differs from %s (run with -update to accept):\n%s", golden, got)
-	}
+	golden.Check(t, "plan", string(got)+"\n")
 }
 
 // planFrom is Plan without the engine's fact framing.

@@ -1,17 +1,14 @@
 package repos
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/golden"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const testKey = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBGQ=\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----"
 
@@ -41,20 +38,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, w := range want {
 		b.WriteString("==> " + w.Path + " (" + w.What + ", " + w.Pos.String() + ")\n" + w.Content)
 	}
-	golden := filepath.Join("testdata", "render.golden")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	exp, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != string(exp) {
-		t.Errorf("render differs from %s (-update to accept):\n%s", golden, b.String())
-	}
+	golden.Check(t, "render", b.String())
 }
 
 func TestDesiredRefusesHostileValues(t *testing.T) {

@@ -1,18 +1,16 @@
 package services
 
 import (
-	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/golden"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func bookworm(t *testing.T) *Facts {
 	t.Helper()
@@ -52,24 +50,6 @@ func render(rp *engine.RolePlan) string {
 		}
 	}
 	return b.String()
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("plan differs from %s:\n--- got\n%s--- want\n%s", p, got, want)
-	}
 }
 
 func TestResolve(t *testing.T) {
@@ -177,7 +157,7 @@ func TestPlans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, render(rp))
+			golden.Check(t, tc.name, render(rp))
 		})
 	}
 }

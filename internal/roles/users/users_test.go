@@ -2,7 +2,6 @@ package users
 
 import (
 	"encoding/base64"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ch-aos-ch/chaos/internal/golden"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // secrets is a map-backed engine.SecretStore.
 type secrets map[string]string
@@ -137,24 +136,6 @@ func render(p *engine.RolePlan) string {
 	return b.String()
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("plan differs from %s (go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func intp(i int) *int { return &i }
 
 // declared matches the recorded host exactly (alice, bob in sudo with his sudoers file, carol).
@@ -197,7 +178,7 @@ func TestGoldenFull(t *testing.T) {
 		chobolo.User{Name: "svc", System: true, Shell: "nologin", Home: "/var/lib/svc"},
 	)
 	c.SetKey("packages", chobolo.Pos{})
-	golden(t, "full", render(mustPlan(t, h, c, nil)))
+	golden.Check(t, "full", render(mustPlan(t, h, c, nil)))
 }
 
 func TestGoldenRemoveAndAbsent(t *testing.T) {
@@ -207,7 +188,7 @@ func TestGoldenRemoveAndAbsent(t *testing.T) {
 		chobolo.User{Name: "bob", State: "absent", PurgeHome: true},
 		chobolo.User{Name: "ghost", State: "absent"}, // not on the host: nothing to do
 	)
-	golden(t, "remove", render(mustPlan(t, h, c, nil)))
+	golden.Check(t, "remove", render(mustPlan(t, h, c, nil)))
 }
 
 func TestProtectedUsers(t *testing.T) {
