@@ -420,3 +420,14 @@ func TestValidateProgrammatic(t *testing.T) {
 		`gen.yml: error: packages[0].gentoo: unknown package target "gentoo": expected one of debian, arch, fedora, nix, guix`,
 	})
 }
+
+func TestExtraKeys(t *testing.T) {
+	src := []byte("chimera: {flake: true}\n")
+	if _, err := LoadBytes("c.yml", src, LoadOptions{}); err == nil {
+		t.Fatal("an undeclared top-level key loaded")
+	}
+	c, err := LoadBytes("c.yml", src, LoadOptions{ExtraKeys: []string{"chimera"}})
+	if err != nil || c.Extra["chimera"] == nil || !c.Has("chimera") {
+		t.Fatalf("ExtraKeys: %v, %v", c, err)
+	}
+}

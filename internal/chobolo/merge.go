@@ -24,19 +24,24 @@ func (l *loader) merge(base, over *yaml.Node, spec *key) *yaml.Node {
 
 func (l *loader) mergeMaps(base, over *yaml.Node, spec *key) *yaml.Node {
 	out := l.container(over)
+	overAt := map[string]int{}
+	for i := 0; i+1 < len(over.Content); i += 2 {
+		overAt[over.Content[i].Value] = i
+	}
 	for i := 0; i+1 < len(base.Content); i += 2 {
 		k, v := base.Content[i], base.Content[i+1]
-		if i, ok := mapIndex(over, k.Value); ok {
+		if j, ok := overAt[k.Value]; ok {
 			var f *key
 			if spec != nil {
 				f = field(spec.fields, k.Value)
 			}
-			k, v = over.Content[i], l.merge(v, over.Content[i+1], f)
+			k, v = over.Content[j], l.merge(v, over.Content[j+1], f)
 		}
 		out.Content = append(out.Content, k, v)
 	}
+	inBase := keySet(base.Content)
 	for i := 0; i+1 < len(over.Content); i += 2 {
-		if _, ok := mapIndex(base, over.Content[i].Value); !ok {
+		if !inBase[over.Content[i].Value] {
 			out.Content = append(out.Content, over.Content[i], over.Content[i+1])
 		}
 	}
@@ -91,8 +96,9 @@ func itemID(item *yaml.Node, mergeKey string) string {
 // `override` strategy, where the importing file's sections replace the import's entirely.
 func (l *loader) withoutKeys(m, drop *yaml.Node) *yaml.Node {
 	out := l.container(m)
+	dropped := keySet(drop.Content)
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if _, ok := mapIndex(drop, m.Content[i].Value); !ok {
+		if !dropped[m.Content[i].Value] {
 			out.Content = append(out.Content, m.Content[i], m.Content[i+1])
 		}
 	}

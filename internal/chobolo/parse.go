@@ -83,14 +83,15 @@ func syntaxError(file string, data []byte, err error) Diagnostic {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	if n := breakingLine(data, msg); n > 0 {
+	if n := breakingLine(data, msg, pos.Line-1); n > 0 {
 		pos.Line = n
 	}
 	return Diagnostic{Pos: pos, Severity: SevError, Message: "invalid YAML: " + msg}
 }
 
-// breakingLine returns the first line n such that lines 1..n alone fail with msg, or 0.
-func breakingLine(data []byte, msg string) int {
+// breakingLine returns the first line n such that lines 1..n alone fail with msg, or 0. The
+// library's line, where the failing construct started, bounds the search from below.
+func breakingLine(data []byte, msg string, from int) int {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	same := func(n int) bool {
 		err := parseAll(bytes.Join(lines[:n], nil))
@@ -103,7 +104,8 @@ func breakingLine(data []byte, msg string) int {
 		}
 		return m == msg
 	}
-	n := sort.Search(len(lines)+1, same)
+	from = max(0, min(from, len(lines)))
+	n := from + sort.Search(len(lines)+1-from, func(i int) bool { return same(from + i) })
 	if n == 0 || n > len(lines) || !same(n) {
 		return 0
 	}
@@ -235,8 +237,10 @@ func (l *loader) expandNode(file string, n *yaml.Node, active map[*yaml.Node]boo
 		}
 	}
 	c.Content = own
+	have := keySet(own)
 	for i := 0; i+1 < len(merged); i += 2 {
-		if mapValue(&c, merged[i].Value) == nil {
+		if k := merged[i].Value; !have[k] {
+			have[k] = true
 			c.Content = append(c.Content, merged[i], merged[i+1])
 		}
 	}
@@ -257,4 +261,13 @@ func mapValue(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// keySet returns the keys of a mapping's content, for lookups that must stay linear on big mappings.
+func keySet(content []*yaml.Node) map[string]bool {
+	set := make(map[string]bool, len(content)/2)
+	for i := 0; i+1 < len(content); i += 2 {
+		set[content[i].Value] = true
+	}
+	return set
 }

@@ -6,6 +6,8 @@ package chobolo
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -104,12 +106,13 @@ func (c *Chobolo) SetPos(path string, pos Pos) {
 	c.pos[path] = pos
 }
 
-// Keys returns the declared top-level keys.
+// Keys returns the declared top-level keys, sorted.
 func (c *Chobolo) Keys() []string {
 	out := make([]string, 0, len(c.keys))
 	for k := range c.keys {
 		out = append(out, k)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -260,12 +263,12 @@ func (d Diagnostic) String() string {
 type Errors []Diagnostic
 
 func (e Errors) Error() string {
-	s := ""
+	var b strings.Builder
 	for i, d := range e {
 		if i > 0 {
-			s += "\n"
+			b.WriteByte('\n')
 		}
-		s += d.String()
+		b.WriteString(d.String())
 	}
-	return s
+	return b.String()
 }
