@@ -240,6 +240,11 @@ func validURI(s string) error {
 
 // validAptWord checks a suite or component: a deb822 word (no whitespace), no leading "-".
 func validAptWord(s string) error {
+	for _, part := range strings.Split(s, "/") {
+		if part == ".." {
+			return fmt.Errorf("invalid suite or component %q: contains \"..\"", s)
+		}
+	}
 	return checkName("suite or component", s, 128, func(r rune) bool { return isAlnum(r) || r == '.' || r == '_' },
 		func(r rune) bool { return isAlnum(r) || strings.ContainsRune("._/+~-", r) }, "e.g. bookworm, main, ./")
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -29,10 +30,28 @@ func (a *app) explainCmd() *cobra.Command {
 				return err
 			}
 			for _, ref := range args {
-				if name := a.registry.Canonical(ref); name != "" {
-					ref = name
+				topic, sub, hasSub := strings.Cut(ref, ".")
+				if name := a.registry.Canonical(topic); name != "" {
+					topic = name
 				}
-				t, err := lib.Lookup(ref, details)
+				if sub == "list" {
+					t, err := lib.Lookup(topic, "advanced")
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						if err := a.printJSON(t.SectionNames()); err != nil {
+							return err
+						}
+						continue
+					}
+					fmt.Fprintf(a.stdout, "%s: %s\n", topic, strings.Join(t.SectionNames(), ", "))
+					continue
+				}
+				if hasSub {
+					topic += "." + sub
+				}
+				t, err := lib.Lookup(topic, details)
 				if err != nil {
 					return err
 				}

@@ -98,7 +98,7 @@ func MarshalChobolo(c *chobolo.Chobolo) ([]byte, error) {
 			}
 			putBool(m, "sudo", u.Sudo)
 			if u.UID != nil {
-				put(m, "uid", scalar(strconv.Itoa(*u.UID)))
+				put(m, "uid", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(*u.UID)})
 			}
 			putBool(m, "system", u.System)
 			seq.Content = append(seq.Content, m)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -187,6 +188,9 @@ func runProbe(ctx context.Context, t transport.Transport, token string, sections
 		return map[string]Output{}, nil
 	}
 	script := probeScript(token, sections)
+	if p := os.Getenv(DebugProbeEnv); p != "" {
+		debugProbe(p, script)
+	}
 	res, err := t.Run(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
 	if err != nil {
 		return nil, fmt.Errorf("%s: probe: %w", t.Name(), err)
@@ -202,6 +206,20 @@ func runProbe(ctx context.Context, t transport.Transport, token string, sections
 		}
 	}
 	return outs, nil
+}
+
+// DebugProbeEnv names a file to which every probe script chaos runs is appended, exactly as it is
+// sent to `sh -s` on the target (for benchmarks that time the raw probe, and for debugging). The
+// script holds no secrets.
+const DebugProbeEnv = "CHAOS_DEBUG_PROBE"
+
+func debugProbe(path, script string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString(script)
+	_ = f.Close()
 }
 
 // chrooter is implemented by transports that are directory trees.

@@ -64,9 +64,6 @@ func sectionKey(heading string) string {
 func (t Topic) Filter(sub, level string) (Topic, error) {
 	out := Topic{Name: t.Name, Title: t.Title}
 	if sub != "" {
-		if sub == "list" {
-			return t, nil
-		}
 		for _, s := range t.Sections {
 			if s.Name == sub {
 				out.Sections = []Section{s}

@@ -5,7 +5,7 @@ package shell
 import "strings"
 
 // Quote returns s as one POSIX sh word that expands to exactly s. Plain words are left bare for
-// readability; everything else is single-quoted, with embedded single quotes written as '\''.
+// readability; everything else is single-quoted, with embedded single quotes written as '\”.
 // NUL cannot be represented in a shell word: callers validate that values contain none (Quote drops
 // it rather than letting it truncate the word silently in the shell).
 func Quote(s string) string {

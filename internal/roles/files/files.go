@@ -5,6 +5,9 @@ package files
 
 import (
 	_ "embed"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
@@ -78,4 +81,68 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	// Probe skipped invalid paths, so its indexes count valid ones only; Validate refused those, so
 	// here every path is valid and the indexes line up.
 	return Compute(desired, f, env.Ledger, c.Has("files"))
+}
+
+var _ engine.Capturer = Role{}
+
+// Capture implements engine.Capturer, for `chaos init chobolo --from`: the paths chaos created (the
+// host ledger's "files" domain) as they are now, with their type, mode, owner and group, so that the
+// captured Ch-obolo keeps them managed (and prunable) and its first apply changes nothing. Content is
+// not captured: an entry without content or template leaves the file's content alone.
+func (Role) Capture(_ *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
+	f, err := ParseFacts(facts["paths"].Stdout)
+	if err != nil {
+		return err
+	}
+	if files := CaptureFiles(f); len(files) > 0 {
+		into.Files = append(into.Files, files...)
+		into.SetKey("files", chobolo.Pos{})
+	}
+	return nil
+}
+
+// CaptureFiles is Capture's pure part: ledger paths that exist as a file, directory or symlink,
+// parents first. Missing paths and other types (sockets, devices) are left out.
+func CaptureFiles(f *Facts) []chobolo.File {
+	paths := make([]string, 0, len(f.Ledger))
+	for p := range f.Ledger {
+		paths = append(paths, p)
+	}
+	slices.SortFunc(paths, pathLess)
+	var out []chobolo.File
+	for _, p := range paths {
+		s := f.Ledger[p]
+		if chobolo.ValidAbsPath(p) != nil || !s.Exists() {
+			continue
+		}
+		e := chobolo.File{Path: p, Owner: idName(s.User, s.UID), Group: idName(s.Group, s.GID)}
+		switch s.Type {
+		case "file":
+			e.Mode = octal(s.Mode)
+		case "dir":
+			e.State, e.Mode = "directory", octal(s.Mode)
+		case "link":
+			if s.Target == "" {
+				continue
+			}
+			e.State, e.Target = "link", s.Target
+		default:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// idName is a probed owner or group name, or its numeric id when the name is unknown on the host.
+func idName(name string, id int) string {
+	if name != "" && name != "?" && !strings.HasPrefix(name, "UNKNOWN") {
+		if _, err := strconv.Atoi(name); err != nil {
+			return name
+		}
+	}
+	if id < 0 {
+		return ""
+	}
+	return strconv.Itoa(id)
 }

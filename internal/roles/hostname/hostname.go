@@ -217,8 +217,10 @@ func stripComment(l string) string {
 	return l
 }
 
-// Capture sets `hostname` from /etc/hostname, for `chaos init chobolo --from`.
-func (role) Capture(_ *engine.Env, in engine.Facts, into *chobolo.Chobolo) error {
+// Capture sets `hostname` from /etc/hostname, for `chaos init chobolo --from`. The name is left out
+// when applying it would change the host (no 127.0.1.1 line for it in /etc/hosts, a running hostname
+// that differs), since a first apply of a captured Ch-obolo must change nothing.
+func (role) Capture(env *engine.Env, in engine.Facts, into *chobolo.Chobolo) error {
 	f, err := ParseFacts(in)
 	if err != nil {
 		return err
@@ -226,6 +228,9 @@ func (role) Capture(_ *engine.Env, in engine.Facts, into *chobolo.Chobolo) error
 	name := firstLine(f.Hostname)
 	if !f.HostnameExists || chobolo.ValidHostname(name) != nil {
 		return nil // nothing usable to capture: leave `hostname` out
+	}
+	if !PlanFor(f, Desired{Name: name, Live: env != nil && env.Systemd && !env.Chroot}).Empty() {
+		return nil
 	}
 	into.Hostname = name
 	into.SetKey("hostname", chobolo.Pos{})

@@ -140,10 +140,28 @@ func TestRefusals(t *testing.T) {
 
 func TestCapture(t *testing.T) {
 	c := &chobolo.Chobolo{}
-	if err := New().(engine.Capturer).Capture(&engine.Env{}, facts("web1\n", debianHosts, ""), c); err != nil {
+	hosts := "127.0.0.1\tlocalhost\n127.0.1.1\tweb1\n"
+	if err := New().(engine.Capturer).Capture(&engine.Env{}, facts("web1\n", hosts, ""), c); err != nil {
 		t.Fatal(err)
 	}
 	if !c.Has("hostname") || c.Hostname != "web1" {
 		t.Fatalf("captured %q", c.Hostname)
+	}
+	// Applying a captured name must change nothing: a name /etc/hosts lacks (a fresh root's
+	// "localhost") or that differs from the running one is left out.
+	for _, tc := range []struct {
+		env            *engine.Env
+		hosts, running string
+	}{
+		{&engine.Env{Chroot: true}, debianHosts, ""},
+		{&engine.Env{Systemd: true}, hosts, "other"},
+	} {
+		c := &chobolo.Chobolo{}
+		if err := New().(engine.Capturer).Capture(tc.env, facts("web1\n", tc.hosts, tc.running), c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Has("hostname") {
+			t.Errorf("hosts %q, running %q: captured %q, whose apply would change the host", tc.hosts, tc.running, c.Hostname)
+		}
 	}
 }

@@ -1,0 +1,116 @@
+#!/bin/bash
+# bench/noop-250.sh — DESIGN §7: "local no-change apply of a 250-package Ch-obolo: <= 3x the time of the
+# raw probe commands alone".
+#
+# Builds (once, cached) a Debian bookworm root with 250 tiny packages installed from a local apt
+# repository by chaos itself, then times, side by side:
+#   chaos   `chaos apply -c noop-250.yml --target @chroot/ROOT --dry` (no changes: exit 0)
+#   probe   the probe script that very command sends to `sh -s` on the target (captured with
+#           CHAOS_DEBUG_PROBE=FILE), run in the same root: `chroot ROOT /bin/sh -s < probe.sh`
+# and prints both medians and their ratio. hyperfine is used when installed (apt-get install hyperfine),
+# else a loop over `date +%s%N`.
+#
+# Run as root from the repository (make bench builds bin/chaos and the base root first).
+# Environment: CHAOS_BIN (default bin/chaos), CHAOS_BENCH_ROOT (default /var/tmp/chaos-bench-250),
+# CHAOS_BENCH_RUNS (default 20), CHAOS_BENCH_PKGS (default 250), CHAOS_BENCH_STRICT=1 (exit 1 when the
+# ratio misses the target), CHAOS_BENCH_REBUILD=1 (rebuild the cached root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHAOS=$(readlink -f "${CHAOS_BIN:-bin/chaos}")
+ROOT=${CHAOS_BENCH_ROOT:-/var/tmp/chaos-bench-250}
+RUNS=${CHAOS_BENCH_RUNS:-20}
+N=${CHAOS_BENCH_PKGS:-250}
+TARGET_RATIO=3
+
+log() { printf 'noop-250: %s\n' "$*" >&2; }
+[[ $(id -u) == 0 ]] || { log "must run as root (chroot)"; exit 1; }
+[[ -x $CHAOS ]] || { log "$CHAOS missing: run make build"; exit 1; }
+
+base=$(bash scripts/debian-root.sh | tail -n 1)
+# The cache key: the base root (itself keyed by its recipe), this script and the package count.
+key="$(basename "$base") $(sha256sum "$0" | cut -c1-12) n=$N"
+chobolo=$ROOT.yml
+
+setup() {
+    local start=$SECONDS work repo
+    log "building $ROOT with $N packages (one-time; cached under key '$key')"
+    rm -rf "$ROOT" "$chobolo"
+    cp -a --reflink=auto "$base" "$ROOT"
+    # No network: only the local repository below.
+    rm -f "$ROOT/etc/apt/sources.list" "$ROOT"/etc/apt/sources.list.d/*
+    repo=$ROOT/srv/bench-repo
+    work=$(mktemp -d)
+    mkdir -p "$repo"
+    for i in $(seq -w 1 "$N"); do
+        d=$work/p$i
+        mkdir -p "$d/DEBIAN" "$d/usr/share/chaos-bench"
+        printf 'Package: chaos-bench-%s\nVersion: 1.0\nArchitecture: all\nMaintainer: bench <bench@chaos.invalid>\nPriority: optional\nSection: misc\nDescription: chaos benchmark package %s\n' \
+            "$i" "$i" > "$d/DEBIAN/control"
+        echo "$i" > "$d/usr/share/chaos-bench/$i"
+    done
+    # dpkg-deb is the slow part: two at a time, gzip -1 (these are tiny).
+    (cd "$work" && ls -d p* | xargs -P 2 -I{} dpkg-deb --root-owner-group -Zgzip -z1 --build {} "$repo/{}.deb" >/dev/null)
+    rm -rf "$work"
+    (cd "$repo" && dpkg-scanpackages . /dev/null 2>/dev/null > Packages)
+    printf 'Types: deb\nURIs: file:/srv/bench-repo\nSuites: ./\nTrusted: yes\n' > "$ROOT/etc/apt/sources.list.d/chaos-bench.sources"
+    prlimit --nofile=1024: chroot "$ROOT" apt-get update -q >/dev/null
+    {
+        echo "# $N packages for bench/noop-250.sh"
+        echo "packages:"
+        for i in $(seq -w 1 "$N"); do echo "  - chaos-bench-$i"; done
+    } > "$chobolo"
+    log "installing them with chaos apply -y"
+    prlimit --nofile=1024: "$CHAOS" apply -c "$chobolo" --target "@chroot$ROOT" -y >/dev/null
+    echo "$key" > "$ROOT/.chaos-bench-key"
+    log "root ready in $((SECONDS - start)) s"
+}
+
+if [[ -n ${CHAOS_BENCH_REBUILD:-} || ! -f $ROOT/.chaos-bench-key || $(cat "$ROOT/.chaos-bench-key") != "$key" || ! -f $chobolo ]]; then
+    setup
+fi
+
+dry=("$CHAOS" apply -c "$chobolo" --target "@chroot$ROOT" --dry --no-color)
+rc=0; out=$("${dry[@]}") || rc=$?
+if [[ $rc != 0 ]]; then
+    log "expected a no-change plan (exit 0), got exit $rc:"; echo "$out" >&2; exit 1
+fi
+echo "$out"
+installed=$(chroot "$ROOT" dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 'chaos-bench-*' | grep -c '^ii ' || true)
+[[ $installed == "$N" ]] || { log "only $installed of $N packages are installed"; exit 1; }
+
+# The raw probe: exactly what chaos sends to the target for this Ch-obolo.
+probe=$(mktemp --suffix=.sh)
+trap 'rm -f "$probe" "$probe.json"' EXIT
+CHAOS_DEBUG_PROBE=$probe "${dry[@]}" >/dev/null
+log "probe script: $(grep -c '' "$probe") lines, $(grep -c ' begin ' "$probe") sections; sections:" \
+    "$(grep -o ' begin %s\\n'"'"' [^ ]* [^ ]*' "$probe" | awk '{print $NF}' | tr '\n' ' ')"
+raw="chroot $ROOT /bin/sh -s < $probe > /dev/null"
+chaos_cmd="${dry[*]} > /dev/null"
+
+median_loop() { # median wall time in seconds of RUNS runs of "$1" (after 3 warm-ups)
+    local i s e ts=()
+    for i in 1 2 3; do bash -c "$1"; done
+    for ((i = 0; i < RUNS; i++)); do
+        s=$(date +%s%N); bash -c "$1"; e=$(date +%s%N)
+        ts+=($((e - s)))
+    done
+    printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.6f\n", m / 1e9}'
+}
+
+if command -v hyperfine >/dev/null; then
+    hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$probe.json" \
+        -n "chaos apply --dry ($N packages, no change)" "$chaos_cmd" -n "raw probe (same script, sh -s)" "$raw" >&2
+    mapfile -t med < <(grep -o '"median": *[0-9.e+-]*' "$probe.json" | awk '{print $2}')
+    t_chaos=${med[0]} t_raw=${med[1]}
+else
+    log "hyperfine not installed (apt-get install hyperfine); timing with a date +%s%N loop"
+    t_chaos=$(median_loop "$chaos_cmd")
+    t_raw=$(median_loop "$raw")
+fi
+awk -v c="$t_chaos" -v r="$t_raw" -v n="$N" -v runs="$RUNS" -v goal="$TARGET_RATIO" 'BEGIN {
+    ratio = c / r
+    printf "noop-%d: chaos apply --dry median %.1f ms; raw probe median %.1f ms; ratio %.2fx (target <= %gx, %d runs) %s\n",
+        n, c * 1000, r * 1000, ratio, goal, runs, (ratio <= goal ? "OK" : "TARGET MISSED")
+    exit (ratio <= goal) ? 0 : 3
+}' || { [[ -z ${CHAOS_BENCH_STRICT:-} ]] || exit 1; }
