@@ -82,7 +82,6 @@ var hostileSlots = []hostileSlot{
 	{key: "repos.apt[0].components[0]", tmpl: "repos:\n  apt:\n    - name: extra\n      uris: [http://deb.example.org/debian]\n      suites: [bookworm]\n      components: [%s]\n"},
 }
 
-
 // TestHostileCorpus feeds hostile names to every role's keys through the CLI: each Ch-obolo must be
 // refused (exit 1) with the position of the bad value, before anything reaches the target; the root
 // must be unchanged (paths, modes, sizes, mtimes and content hashes) and no marker file may appear.
