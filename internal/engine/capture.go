@@ -13,8 +13,12 @@ import (
 func (e *Engine) Capture(ctx context.Context, t transport.Transport, core string) (*chobolo.Chobolo, error) {
 	empty := &chobolo.Chobolo{}
 	token := newToken()
-	outs, err := runProbe(ctx, t, token, []ProbeSection{{Name: "chaos.env", Script: envProbe}})
+	envSection := []ProbeSection{{Name: "chaos.env", Script: envProbe}}
+	outs, err := runProbe(ctx, t, token, probeScript(token, envSection))
 	if err != nil {
+		return nil, err
+	}
+	if err := expectSections(t, outs, envSection); err != nil {
 		return nil, err
 	}
 	env, _, err := parseEnv(t, outs["chaos.env"], core)
@@ -31,8 +35,13 @@ func (e *Engine) Capture(ctx context.Context, t transport.Transport, core string
 	if err != nil {
 		return nil, err
 	}
-	if outs, err = runProbe(ctx, t, token, sections); err != nil {
-		return nil, err
+	if len(sections) > 0 {
+		if outs, err = runProbe(ctx, t, token, probeScript(token, sections)); err != nil {
+			return nil, err
+		}
+		if err := expectSections(t, outs, sections); err != nil {
+			return nil, err
+		}
 	}
 	out := &chobolo.Chobolo{}
 	if core != "" {

@@ -99,34 +99,54 @@ var sectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (*HostPlan, error) {
 	c := req.Chobolo
 	token := newToken()
+	var err error
 
-	// The core decides which roles (and so which probe sections) run. When it is known up front the
-	// engine's environment section rides along with the roles' sections in one probe; otherwise the
-	// environment is probed first to detect the core, which costs one extra round trip.
+	// The core decides which roles (and so which probe sections) run. When it is not known up front,
+	// the script carries every core's sections and picks the right ones on the host, so detecting
+	// the core never costs a second round trip.
 	core := req.Core
 	if core == "" {
 		core = c.Core
 	}
-	envSection := ProbeSection{Name: "chaos.env", Script: envProbe}
-	var roles []Role
-	var notes []string
-	var err error
-	if core != "" {
-		if roles, notes, err = e.Registry.Select(req.Tags, c, core); err != nil {
-			return nil, err
-		}
+	candidates := []string{core}
+	if core == "" {
+		candidates = CoreNames()
 	}
-	pre := &Env{Core: core, Target: t.Name(), Secrets: req.Secrets}
+	pre := &Env{Target: t.Name(), Secrets: req.Secrets}
 	if ch, ok := t.(chrooter); ok {
 		pre.Chroot = ch.IsChroot()
 	}
-	sections, err := e.sections(roles, pre, c)
+	byCore := map[string]*coreSelection{}
+	var groups []coreSections
+	for _, k := range candidates {
+		sel := &coreSelection{}
+		sel.roles, sel.notes, sel.err = e.Registry.Select(req.Tags, c, k)
+		if sel.err == nil {
+			kenv := *pre
+			kenv.Core = k
+			if sel.sections, err = e.sections(sel.roles, &kenv, c); err != nil {
+				return nil, err
+			}
+		}
+		byCore[k] = sel
+		groups = append(groups, coreSections{core: k, sections: sel.sections})
+	}
+	if core != "" && byCore[core].err != nil {
+		return nil, byCore[core].err
+	}
+	envSection := ProbeSection{Name: "chaos.env", Script: envProbe}
+	var script string
+	if core != "" {
+		script = probeScript(token, append([]ProbeSection{envSection}, byCore[core].sections...))
+	} else {
+		script = probeScriptByCore(token, envSection, groups)
+	}
+	start := time.Now()
+	outs, err := runProbe(ctx, t, token, script)
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	outs, err := runProbe(ctx, t, token, append([]ProbeSection{envSection}, sections...))
-	if err != nil {
+	if err := expectSections(t, outs, []ProbeSection{envSection}); err != nil {
 		return nil, err
 	}
 	env, ledger, err := parseEnv(t, outs["chaos.env"], core)
@@ -135,21 +155,14 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	}
 	env.Assume = req.Assume
 	env.Secrets = req.Secrets
-	if core == "" {
-		if roles, notes, err = e.Registry.Select(req.Tags, c, env.Core); err != nil {
-			return nil, err
-		}
-		if sections, err = e.sections(roles, env, c); err != nil {
-			return nil, err
-		}
-		more, err := runProbe(ctx, t, token, sections)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range more {
-			outs[k] = v
-		}
+	sel := byCore[env.Core]
+	if sel.err != nil {
+		return nil, sel.err
 	}
+	if err := expectSections(t, outs, sel.sections); err != nil {
+		return nil, err
+	}
+	roles, notes := sel.roles, sel.notes
 	hp := &HostPlan{Target: t.Name(), Core: env.Core, OS: env.OS["PRETTY_NAME"], Notes: notes,
 		ProbeTime: time.Since(start), env: env, ledger: ledger}
 	emit(req.Observe, Event{Type: EventProbed, Target: t.Name(), Duration: hp.ProbeTime})
@@ -183,13 +196,17 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 	return out, nil
 }
 
-func runProbe(ctx context.Context, t transport.Transport, token string, sections []ProbeSection) (map[string]Output, error) {
-	if len(sections) == 0 {
-		return map[string]Output{}, nil
-	}
-	script := probeScript(token, sections)
-	if p := os.Getenv(DebugProbeEnv); p != "" {
-		debugProbe(p, script)
+// coreSelection is what the registry selected for one candidate core.
+type coreSelection struct {
+	roles    []Role
+	notes    []string
+	sections []ProbeSection
+	err      error
+}
+
+func runProbe(ctx context.Context, t transport.Transport, token, script string) (map[string]Output, error) {
+	if path := os.Getenv(DebugProbeEnv); path != "" {
+		debugProbe(path, script)
 	}
 	res, err := t.Run(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
 	if err != nil {
@@ -199,13 +216,20 @@ func runProbe(ctx context.Context, t transport.Transport, token string, sections
 	if err != nil {
 		return nil, fmt.Errorf("%s: probe: %w (stderr: %s)", t.Name(), err, strings.TrimSpace(string(res.Stderr)))
 	}
-	for _, s := range sections {
-		if _, ok := outs[s.Name]; !ok {
-			return nil, fmt.Errorf("%s: probe: section %s missing (exit %d, stderr: %s)", t.Name(), s.Name, res.Code,
-				strings.TrimSpace(string(res.Stderr)))
-		}
+	if len(outs) == 0 {
+		return nil, fmt.Errorf("%s: probe printed nothing (exit %d, stderr: %s)", t.Name(), res.Code,
+			strings.TrimSpace(string(res.Stderr)))
 	}
 	return outs, nil
+}
+
+func expectSections(t transport.Transport, outs map[string]Output, sections []ProbeSection) error {
+	for _, s := range sections {
+		if _, ok := outs[s.Name]; !ok {
+			return fmt.Errorf("%s: probe: section %s missing", t.Name(), s.Name)
+		}
+	}
+	return nil
 }
 
 // DebugProbeEnv names a file to which every probe script chaos runs is appended, exactly as it is
@@ -278,17 +302,34 @@ func addProtected(env *Env, user string) {
 	}
 }
 
+// coreIDs maps /etc/os-release IDs to cores. DetectCore and the probe's own detection (for a
+// probe that carries every core's sections) are both generated from it.
+var coreIDs = []struct {
+	core string
+	ids  []string
+}{
+	{"debian", []string{"debian", "ubuntu"}},
+	{"arch", []string{"arch", "archlinux"}},
+	{"fedora", []string{"fedora", "rhel", "centos"}},
+}
+
+// CoreNames lists the cores chaos knows.
+func CoreNames() []string {
+	var out []string
+	for _, c := range coreIDs {
+		out = append(out, c.core)
+	}
+	return out
+}
+
 // DetectCore maps /etc/os-release fields to a core: ID first, then each ID_LIKE entry.
 func DetectCore(osr map[string]string) (string, error) {
 	ids := append([]string{osr["ID"]}, strings.Fields(osr["ID_LIKE"])...)
 	for _, id := range ids {
-		switch id {
-		case "debian", "ubuntu":
-			return "debian", nil
-		case "arch", "archlinux":
-			return "arch", nil
-		case "fedora", "rhel", "centos":
-			return "fedora", nil
+		for _, c := range coreIDs {
+			if slices.Contains(c.ids, id) {
+				return c.core, nil
+			}
 		}
 	}
 	if osr["ID"] == "" {

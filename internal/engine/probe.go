@@ -27,6 +27,35 @@ func probeScript(token string, sections []ProbeSection) string {
 	return b.String()
 }
 
+// coreSections are the sections to run when the host turns out to be of this core.
+type coreSections struct {
+	core     string
+	sections []ProbeSection
+}
+
+// probeScriptByCore runs env, then detects the core on the host exactly as DetectCore does and runs
+// only that core's sections.
+func probeScriptByCore(token string, env ProbeSection, groups []coreSections) string {
+	var b strings.Builder
+	b.WriteString(probeScript(token, []ProbeSection{env}))
+	b.WriteString("__chaos_core=\n")
+	b.WriteString("for __chaos_id in $(. /etc/os-release 2>/dev/null || . /usr/lib/os-release 2>/dev/null; echo \"$ID $ID_LIKE\"); do\n")
+	b.WriteString("  case $__chaos_id in\n")
+	for _, c := range coreIDs {
+		fmt.Fprintf(&b, "    %s) __chaos_core=%s ;;\n", strings.Join(c.ids, "|"), c.core)
+	}
+	b.WriteString("  esac\n  [ -n \"$__chaos_core\" ] && break\ndone\n")
+	for _, g := range groups {
+		if len(g.sections) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "if [ \"$__chaos_core\" = %s ]; then\n", g.core)
+		b.WriteString(strings.TrimPrefix(probeScript(token, g.sections), "LC_ALL=C.UTF-8; export LC_ALL\n"))
+		b.WriteString("fi\n")
+	}
+	return b.String()
+}
+
 func newToken() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])

@@ -75,3 +75,29 @@ func TestDetectCore(t *testing.T) {
 		}
 	}
 }
+
+// Without a known core, one script carries every core's sections and the host runs only its own:
+// the shell's detection must agree with DetectCore on this (Debian) machine.
+func TestProbeScriptByCore(t *testing.T) {
+	tok := newToken()
+	script := probeScriptByCore(tok, ProbeSection{Name: "chaos.env", Script: envProbe}, []coreSections{
+		{core: "debian", sections: []ProbeSection{{Name: "d.x", Script: "echo debian"}}},
+		{core: "arch", sections: []ProbeSection{{Name: "a.x", Script: "echo arch"}}},
+		{core: "fedora"},
+	})
+	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := parseProbe(tok, string(res.Stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, err := parseEnv(transport.NewLocal(), outs["chaos.env"], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := outs[map[string]string{"debian": "d.x", "arch": "a.x"}[env.Core]]; !ok || len(outs) != 2 {
+		t.Fatalf("host core %s: sections run: %v", env.Core, outs)
+	}
+}
