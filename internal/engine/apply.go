@@ -2,11 +2,9 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -41,15 +39,6 @@ func emit(f func(Event), ev Event) {
 	if f != nil {
 		f(ev)
 	}
-}
-
-// LedgerPath is where a host records the objects chaos created, so that full-state roles prune
-// only their own creations (files, repositories, ...).
-const LedgerPath = "/var/lib/chaos/ledger.json"
-
-type ledgerFile struct {
-	Version int                 `json:"version"`
-	Domains map[string][]string `json:"domains"`
 }
 
 // Result is the outcome of applying a HostPlan.
@@ -127,37 +116,6 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 	res.Elapsed = time.Since(start)
 	emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed})
 	return res, nil
-}
-
-// writeLedger merges the roles' ledger domains into the host ledger when they changed it.
-func (e *Engine) writeLedger(ctx context.Context, t transport.Transport, hp *HostPlan) error {
-	next := maps.Clone(hp.ledger)
-	if next == nil {
-		next = map[string][]string{}
-	}
-	for _, rp := range hp.Roles {
-		for domain, items := range rp.Ledger {
-			items = slices.Clone(items)
-			slices.Sort(items)
-			items = slices.Compact(items)
-			if len(items) == 0 {
-				delete(next, domain)
-			} else {
-				next[domain] = items
-			}
-		}
-	}
-	if maps.EqualFunc(next, hp.ledger, slices.Equal) {
-		return nil
-	}
-	data, err := json.MarshalIndent(ledgerFile{Version: 1, Domains: next}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := t.Mkdir(ctx, "/var/lib/chaos", 0o755); err != nil {
-		return err
-	}
-	return t.WriteFile(ctx, LedgerPath, append(data, '\n'), 0o644, 0, 0, nil)
 }
 
 // execute runs one op and returns how to undo it.

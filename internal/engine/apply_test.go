@@ -61,8 +61,14 @@ func TestApplyWritesLedgerOnlyOnChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), `"/a",`) || strings.Count(string(data), `"/a"`) != 1 {
+	if got, want := string(data), ledgerHeader+"files\t/a\nfiles\t/b\n"; got != want {
 		t.Fatalf("ledger not sorted/deduplicated:\n%s", data)
+	}
+	// The probe fragment reads a domain back, exactly, with the target's own awk.
+	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Argv: []string{"/bin/sh", "-c",
+		strings.ReplaceAll(LedgerItems("files"), LedgerPath, filepath.Join(dir, LedgerPath))}})
+	if err != nil || string(res.Stdout) != "/a\n/b\n" {
+		t.Fatalf("LedgerItems printed %q, %v", res.Stdout, err)
 	}
 	// Same content again: nothing to write, so a read-only ledger is no problem.
 	if err := os.Chmod(filepath.Join(dir, "var/lib/chaos"), 0o500); err != nil {
@@ -112,4 +118,25 @@ func snapshot(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+func TestLedgerRoundTrip(t *testing.T) {
+	in := map[string][]string{"files": {"/etc/a b", "/etc/c\td"}, "repos.apt": {"docker"}}
+	data, err := formatLedger(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ParseLedger(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out["files"][1] != "/etc/c\td" || out["repos.apt"][0] != "docker" {
+		t.Fatalf("round trip: %v", out)
+	}
+	if _, err := formatLedger(map[string][]string{"files": {"/a\n/b"}}); err == nil {
+		t.Fatal("a newline in an item must be refused")
+	}
+	if _, err := ParseLedger([]byte("files\n")); err == nil {
+		t.Fatal("a line without a tab must be refused")
+	}
 }

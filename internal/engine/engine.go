@@ -4,7 +4,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -254,12 +253,12 @@ func parseEnv(t transport.Transport, out Output, core string) (*Env, map[string]
 	if c, ok := t.(chrooter); ok {
 		env.Chroot = c.IsChroot()
 	}
-	var ledgerJSON string
+	var ledgerText string
 	lines := strings.Split(out.Stdout, "\n")
 	for i, line := range lines {
 		switch {
 		case line == "@ledger":
-			ledgerJSON = strings.Join(lines[i+1:], "\n")
+			ledgerText = strings.Join(lines[i+1:], "\n")
 		case strings.HasPrefix(line, "@user="):
 			addProtected(env, strings.TrimPrefix(line, "@user="))
 		case strings.HasPrefix(line, "@sudo_user="):
@@ -273,17 +272,16 @@ func parseEnv(t transport.Transport, out Output, core string) (*Env, map[string]
 				env.OS[k] = strings.Trim(v, `"'`)
 			}
 		}
-		if ledgerJSON != "" {
+		if ledgerText != "" {
 			break
 		}
 	}
 	ledger := map[string][]string{}
-	if strings.TrimSpace(ledgerJSON) != "" {
-		var l ledgerFile
-		if err := json.Unmarshal([]byte(ledgerJSON), &l); err != nil {
-			return nil, nil, fmt.Errorf("%s: %s is corrupt: %w", t.Name(), LedgerPath, err)
+	if ledgerText != "" {
+		var err error
+		if ledger, err = ParseLedger([]byte(ledgerText)); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", t.Name(), err)
 		}
-		ledger = l.Domains
 	}
 	env.Ledger = ledger
 	if core == "" {

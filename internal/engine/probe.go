@@ -105,5 +105,5 @@ echo "@user=$(id -un 2>/dev/null)"
 echo "@sudo_user=${SUDO_USER:-}"
 echo "@ssh_user=${CHAOS_SSH_USER:-}"
 [ -d /run/systemd/system ] && echo "@systemd=1"
-if [ -r /var/lib/chaos/ledger.json ]; then echo "@ledger"; cat /var/lib/chaos/ledger.json; fi
+if [ -r /var/lib/chaos/ledger.tsv ]; then echo "@ledger"; cat /var/lib/chaos/ledger.tsv; fi
 true`

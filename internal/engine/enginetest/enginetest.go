@@ -66,3 +66,15 @@ func Render(hp *engine.HostPlan) string {
 	engine.RenderPlan(&b, hp, engine.Style{})
 	return b.String()
 }
+
+// Nsenter opens a transport into the running container whose init is pid (see
+// transport.NewNsenter), closed at cleanup. name is how the target is shown ("" for "@pid/PID").
+func Nsenter(t testing.TB, pid int, name string) transport.Transport {
+	t.Helper()
+	tr, err := transport.NewNsenter(pid, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}

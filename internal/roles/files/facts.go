@@ -40,48 +40,75 @@ type Facts struct {
 	Ledger   map[string]Stat
 }
 
-// The probe sends back the content of files up to 32 KiB whose checksum differs from the desired
-// one and that group or others may read, for a diff in the plan.
+// The probe costs the same handful of processes whatever the number of paths: type tests are sh
+// builtins, then one stat and one sha256sum over every path, and one awk joins them into one R line
+// per path (in the order the keys were given). Content comes back only for small files whose
+// checksum differs from the desired one and that group or others may read, for a diff in the plan.
 
-const probeFunc = `st() {
-  if [ -L "$2" ]; then ty=link; elif [ -d "$2" ]; then ty=dir; elif [ -f "$2" ]; then ty=file; elif [ -e "$2" ]; then ty=other
-  else par=0; [ -d "${2%/*}/" ] && par=1; printf 'R\t%s\tnone\t%s\n' "$1" "$par"; return 0; fi
-  m=$(stat -c '%a %u %g %U %G %s' -- "$2" 2>/dev/null) || m='0 -1 -1 ? ? 0'
-  k=$1 p=$2 want=$3
-  set -- $m
-  sum=-; empty=-
-  case $ty in
-    file) sum=$(sha256sum < "$p" | cut -c1-64) ;;
-    dir) empty=$(ls -A -- "$p" 2>/dev/null | wc -l | tr -d ' ') ;;
-  esac
-  printf 'R\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$k" "$ty" "$1" "$2" "$3" "$4" "$5" "$6" "$sum" "$empty"
-  [ "$ty" = link ] && printf 'T\t%s\t%s\n' "$k" "$(readlink -- "$p")"
-  if [ "$ty" = file ] && [ -n "$want" ] && [ "$sum" != "$want" ] && [ "$6" -le 32768 ] && [ $((0$1 & 044)) -ne 0 ]; then
-    printf 'C\t%s\n' "$k"; base64 < "$p"; printf 'E\n'
+// probeKey classifies one path with builtins: K KEY TYPE PARENT ENTRIES WANT PATH.
+const probeKey = `K() {
+  p=$2 par=1 n=-
+  if [ -L "$p" ]; then ty=link; printf 'T\t%s\t%s\n' "$1" "$(readlink -- "$p")"
+  elif [ -d "$p" ]; then ty=dir n=0
+    for e in "$p"/* "$p"/.[!.]* "$p"/..?*; do if [ -e "$e" ] || [ -L "$e" ]; then n=$((n + 1)); fi; done
+  elif [ -f "$p" ]; then ty=file
+  elif [ -e "$p" ]; then ty=other
+  else ty=none par=0; [ -d "${p%/*}/" ] && par=1
   fi
-  return 0
+  printf 'K\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$ty" "$par" "$n" "$3" "$p"
 }
 `
 
-// probeLedger lists the paths of the ledger's "files" domain (the engine writes the ledger with
-// json.MarshalIndent; declared paths never hold quotes or backslashes, and Go escapes & < >).
-const probeLedger = `if [ -r /var/lib/chaos/ledger.json ]; then
-  sed -n '/^    "files": \[/,/^    \]/p' /var/lib/chaos/ledger.json |
-    sed -n 's/^      "\(.*\)",\{0,1\}$/\1/p' |
-    sed 's/\\u0026/\&/g; s/\\u003c/</g; s/\\u003e/>/g' |
-    while IFS= read -r p; do case $p in /*) st "L$p" "$p" "" ;; esac; done
-fi
-true`
+// probeJoin turns K lines, stat lines (M) and sha256sum lines into the R lines ParseFacts reads, and
+// X lines naming the files whose content should come back.
+const probeJoin = `awk -F '\t' '
+$1 == "T" { links[++nl] = $0; next }
+$1 == "K" { n++; key[n] = $2; ty[n] = $3; par[n] = $4; ent[n] = $5; want[n] = $6; path[n] = $7; next }
+$1 == "M" { p = $8; for (i = 9; i <= NF; i++) p = p "\t" $i
+  mode[p] = $2; uid[p] = $3; gid[p] = $4; usr[p] = $5; grp[p] = $6; size[p] = $7; next }
+/^[0-9a-f]+  \// { sum[substr($0, 67)] = substr($0, 1, 64); next }
+END {
+  for (i = 1; i <= n; i++) {
+    p = path[i]
+    if (ty[i] == "none") { printf "R\t%s\tnone\t%s\n", key[i], par[i]; continue }
+    if (!(p in mode)) { mode[p] = "0"; uid[p] = -1; gid[p] = -1; usr[p] = "?"; grp[p] = "?"; size[p] = 0 }
+    s = (ty[i] == "file" && (p in sum)) ? sum[p] : "-"
+    printf "R\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", key[i], ty[i], par[i], mode[p], uid[p], gid[p], usr[p], grp[p], size[p], s, ent[i]
+    m = mode[p]
+    if (ty[i] == "file" && want[i] != "" && s != want[i] && size[p] + 0 <= 32768 &&
+        (substr(m, length(m) - 1, 1) ~ /[4-7]/ || substr(m, length(m), 1) ~ /[4-7]/))
+      printf "X\t%s\t%s\n", key[i], p
+  }
+  for (i = 1; i <= nl; i++) print links[i]
+}'`
 
-// probeScript builds the fragment: one st call per declared path (with the checksum it should have
-// when the role manages its content and may show a diff), then the ledger's paths.
+// probeScript builds the fragment for the declared paths (with the checksum each should have when
+// the role manages its content and may show a diff) and the ledger's paths.
 func probeScript(paths []string, wantSHA []string) string {
 	var b strings.Builder
-	b.WriteString(probeFunc)
-	for i, p := range paths {
-		fmt.Fprintf(&b, "st %d %s %s\n", i, shell.Quote(p), shell.Quote(wantSHA[i]))
+	b.WriteString(probeKey)
+	b.WriteString("ledger=$(" + engine.LedgerItems(DomainCreated) + ")\n")
+	b.WriteString("all=$(printf '%s\\n'")
+	for _, p := range paths {
+		b.WriteString(" " + shell.Quote(p))
 	}
-	b.WriteString(probeLedger)
+	b.WriteString("; printf '%s\\n' \"$ledger\")\n")
+	b.WriteString("out=$({\n")
+	for i, p := range paths {
+		fmt.Fprintf(&b, "K %d %s %s\n", i, shell.Quote(p), shell.Quote(wantSHA[i]))
+	}
+	b.WriteString(`printf '%s\n' "$ledger" | while IFS= read -r p; do case $p in /*) K "L$p" "$p" "" ;; esac; done
+printf '%s\n' "$all" | grep '^/' | xargs -r -d '\n' stat --printf 'M\t%a\t%u\t%g\t%U\t%G\t%s\t%n\n' -- 2>/dev/null
+printf '%s\n' "$all" | while IFS= read -r p; do if [ -f "$p" ] && [ ! -L "$p" ]; then printf '%s\n' "$p"; fi; done |
+  xargs -r -d '\n' sha256sum -- 2>/dev/null
+} | ` + probeJoin + `)
+printf '%s\n' "$out"
+tab=$(printf '\t')
+printf '%s\n' "$out" | grep '^X' | while IFS=$tab read -r tag key p; do
+  printf 'C\t%s\n' "$key"; base64 < "$p"; printf 'E\n'
+done
+true
+`)
 	return b.String()
 }
 

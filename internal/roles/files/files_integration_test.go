@@ -1,7 +1,6 @@
 package files_test
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/roles/files"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
@@ -25,13 +25,11 @@ func stat(t *testing.T, root, p string) (os.FileInfo, *syscall.Stat_t) {
 
 func ledger(t *testing.T, root string) map[string][]string {
 	t.Helper()
-	var l struct {
-		Domains map[string][]string `json:"domains"`
-	}
-	if err := json.Unmarshal([]byte(testenv.ReadFile(t, root, "/var/lib/chaos/ledger.json")), &l); err != nil {
+	l, err := engine.ParseLedger([]byte(testenv.ReadFile(t, root, engine.LedgerPath)))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return l.Domains
+	return l
 }
 
 func TestFilesChroot(t *testing.T) {

@@ -141,7 +141,7 @@ func TestValidate(t *testing.T) {
 		"not absolute":                {Path: "etc/x"},
 		`contains a ".." component`:   {Path: "/etc/../x"},
 		"refusing to manage":          {Path: "/proc/sys/x"},
-		"chaos never manages":         {Path: "/var/lib/chaos/ledger.json"},
+		"chaos never manages":         {Path: "/var/lib/chaos/ledger.tsv"},
 		"refusing to remove /etc":     {Path: "/etc", State: "absent"},
 		"refusing to remove /usr/bin": {Path: "/usr/bin", State: "absent"},
 		"invalid mode":                {Path: "/x", Mode: "rw-r--r--"},

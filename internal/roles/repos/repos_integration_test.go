@@ -1,7 +1,6 @@
 package repos
 
 import (
-	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -34,11 +33,11 @@ func ledger(t *testing.T, root string) []string {
 	if !testenv.Exists(t, root, engine.LedgerPath) {
 		return nil
 	}
-	var l struct{ Domains map[string][]string }
-	if err := json.Unmarshal([]byte(testenv.ReadFile(t, root, engine.LedgerPath)), &l); err != nil {
+	l, err := engine.ParseLedger([]byte(testenv.ReadFile(t, root, engine.LedgerPath)))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return l.Domains[LedgerDomain]
+	return l[LedgerDomain]
 }
 
 // armoredKey exports a real public key from the host's Debian keyring, or "" without gpg.
