@@ -229,8 +229,11 @@ func (a *app) confirm(hp *engine.HostPlan, o applyOpts) error {
 		return nil
 	}
 	if !a.interactive() {
-		return fmt.Errorf("%s: %s; refusing without confirmation (use -y%s)", hp.Target, strings.Join(reasons, "; "),
-			map[bool]string{true: " and --prune-all", false: ""}[len(hp.Guards()) > 0])
+		flags := "-y"
+		if len(hp.Guards()) > 0 {
+			flags = "-y and --prune-all"
+		}
+		return fmt.Errorf("%s: %s; refusing without confirmation (use %s)", hp.Target, strings.Join(reasons, "; "), flags)
 	}
 	fmt.Fprintf(a.stdout, "%s. Apply? [y/N] ", strings.Join(reasons, "; "))
 	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
