@@ -23,8 +23,9 @@ const basePath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 // chaos write outside it; commands run with the tree as their root directory.
 type Host struct {
 	name string
-	dir  string   // "/" for the local machine
-	root *os.Root // nil for the local machine
+	dir  string    // "/" for the local machine
+	root *os.Root  // nil for the local machine
+	ns   *nsTarget // set for a running container entered with nsenter (see NewNsenter)
 }
 
 // NewLocal returns the transport for the machine chaos runs on.
@@ -57,7 +58,7 @@ func (h *Host) Name() string { return h.name }
 func (h *Host) Dir() string { return h.dir }
 
 // IsChroot reports whether the target is a directory tree rather than the running machine.
-func (h *Host) IsChroot() bool { return h.root != nil }
+func (h *Host) IsChroot() bool { return h.root != nil && h.ns == nil }
 
 // Close implements Transport.
 func (h *Host) Close() error {
@@ -81,7 +82,12 @@ func (h *Host) Run(ctx context.Context, c Cmd) (Result, error) {
 	cmd.Args = c.Argv
 	cmd.Dir = "/"
 	cmd.Env = append([]string{basePath, "LC_ALL=C.UTF-8", "HOME=/root"}, c.Env...)
-	if h.root != nil {
+	switch {
+	case h.ns != nil:
+		if err := h.ns.prepare(cmd); err != nil {
+			return Result{}, err
+		}
+	case h.root != nil:
 		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: h.dir}
 	}
 	if c.Stdin != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 )
 
@@ -93,15 +94,22 @@ func Check(ctx context.Context, t Transport, cmd Cmd) (Result, error) {
 // ErrUnsupported is returned for an operation a transport cannot do.
 var ErrUnsupported = errors.New("not supported by this transport")
 
-// Open parses a target spec and opens it: "@local" (or ""), "@chroot/PATH".
+// Open parses a target spec and opens it: "@local" (or ""), "@chroot/PATH", "@pid/N" (the running
+// container whose leader, as seen from this machine, is process N; see NewNsenter).
 func Open(ctx context.Context, spec string) (Transport, error) {
 	switch {
 	case spec == "" || spec == "@local":
 		return NewLocal(), nil
 	case strings.HasPrefix(spec, "@chroot/"):
 		return NewChroot("/" + strings.TrimPrefix(spec, "@chroot/"))
+	case strings.HasPrefix(spec, "@pid/"):
+		pid, err := strconv.Atoi(strings.TrimPrefix(spec, "@pid/"))
+		if err != nil || pid <= 1 {
+			return nil, fmt.Errorf("target %q: @pid/N needs a process id above 1", spec)
+		}
+		return NewNsenter(pid, spec)
 	case strings.HasPrefix(spec, "@"):
-		return nil, fmt.Errorf("target %q: unknown connector (known: @local, @chroot/PATH)", spec)
+		return nil, fmt.Errorf("target %q: unknown connector (known: @local, @chroot/PATH, @pid/N)", spec)
 	default:
 		return nil, fmt.Errorf("target %q: SSH targets are not available yet; use @local or @chroot/PATH", spec)
 	}

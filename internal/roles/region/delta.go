@@ -19,10 +19,31 @@ const (
 	keyboardFile  = "/etc/default/keyboard"
 )
 
+// Layout is where a core keeps the settings (the locale.gen file and locale-gen are the same on
+// Debian and Arch).
+type Layout struct {
+	// TimezoneFile holds the zone name besides the /etc/localtime link; "" when the core has none.
+	TimezoneFile string
+	// LocaleConf holds LANG=.
+	LocaleConf string
+	// Keyboard is the keyboard file: XKB variables (Debian's /etc/default/keyboard), or the console
+	// KEYMAP= when Vconsole is set (Arch's /etc/vconsole.conf, which takes the keymap name as is).
+	Keyboard string
+	Vconsole bool
+}
+
+// DebianLayout and ArchLayout are the two cores' files.
+var (
+	DebianLayout = Layout{TimezoneFile: timezoneFile, LocaleConf: defaultLocale, Keyboard: keyboardFile}
+	ArchLayout   = Layout{LocaleConf: "/etc/locale.conf", Keyboard: "/etc/vconsole.conf", Vconsole: true}
+)
+
 // Target is what the plan needs to know about the host besides its files.
 type Target struct {
 	Live   bool // systemd runs: timesyncd can be started and stopped
 	Chroot bool
+	// Layout is the core's file layout; nil means DebianLayout.
+	Layout *Layout
 	// ServicesDeclareTimesyncd is true when the `services` key also declares systemd-timesyncd.
 	ServicesDeclareTimesyncd bool
 }
@@ -55,6 +76,10 @@ func XKB(keymap string) (layout, variant string) {
 // Plan is the pure delta and plan: facts and the region section to steps.
 func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*engine.RolePlan, error) {
 	rp := &engine.RolePlan{}
+	lay := DebianLayout
+	if t.Layout != nil {
+		lay = *t.Layout
+	}
 	if r.Timezone != "" {
 		p := pos("region.timezone")
 		if err := chobolo.ValidTimezone(r.Timezone); err != nil {
@@ -68,12 +93,12 @@ func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*
 		if f.Localtime != want {
 			ops = append(ops, engine.Symlink(localtime, want))
 		}
-		if f.Timezone != r.Timezone {
-			ops = append(ops, engine.Write(timezoneFile, []byte(r.Timezone+"\n"), 0o644, "root", "root"))
+		if lay.TimezoneFile != "" && f.Timezone != r.Timezone {
+			ops = append(ops, engine.Write(lay.TimezoneFile, []byte(r.Timezone+"\n"), 0o644, "root", "root"))
 		}
 		if len(ops) > 0 {
 			from := f.Timezone
-			if from == "" {
+			if lay.TimezoneFile == "" || from == "" {
 				from = strings.TrimPrefix(f.Localtime, zoneinfo)
 			}
 			if from == "" {
@@ -83,7 +108,7 @@ func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*
 		}
 	}
 	if len(r.Locales) > 0 {
-		if err := planLocales(rp, r.Locales, f, pos); err != nil {
+		if err := planLocales(rp, r.Locales, f, lay.LocaleConf, pos); err != nil {
 			return nil, err
 		}
 	}
@@ -92,7 +117,37 @@ func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*
 		if err := chobolo.ValidKeymap(r.Keymap); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		layout, variant := XKB(r.Keymap)
+		if lay.Vconsole {
+			planVconsole(rp, r.Keymap, f, lay.Keyboard, p)
+		} else if err := planXKB(rp, r.Keymap, f, t, p); err != nil {
+			return nil, err
+		}
+	}
+	if r.NTP != nil {
+		if err := planNTP(rp, *r.NTP, f, t, pos("region.ntp")); err != nil {
+			return nil, err
+		}
+	}
+	return rp, nil
+}
+
+// planVconsole sets KEYMAP= in the console configuration (Arch: /etc/vconsole.conf).
+func planVconsole(rp *engine.RolePlan, keymap string, f *Facts, path string, p chobolo.Pos) {
+	next := setVars(f.Keyboard, [][2]string{{"KEYMAP", keymap}})
+	if next != f.Keyboard || f.KeyboardMissing {
+		from, _ := getVar(f.Keyboard, "KEYMAP")
+		if from == "" {
+			from = "(unset)"
+		}
+		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "keymap " + path, Detail: from + " -> " + keymap, Pos: p}},
+			engine.Write(path, []byte(next), 0o644, "root", "root"))
+	}
+}
+
+// planXKB sets the XKB layout in Debian's /etc/default/keyboard.
+func planXKB(rp *engine.RolePlan, keymap string, f *Facts, t Target, p chobolo.Pos) error {
+	{
+		layout, variant := XKB(keymap)
 		cur := f.Keyboard
 		if f.KeyboardMissing {
 			cur = "XKBMODEL=\"pc105\"\nXKBLAYOUT=\"\"\nXKBVARIANT=\"\"\nXKBOPTIONS=\"\"\n\nBACKSPACE=\"guess\"\n"
@@ -107,12 +162,7 @@ func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*
 				engine.Write(keyboardFile, []byte(next), 0o644, "root", "root"))
 		}
 	}
-	if r.NTP != nil {
-		if err := planNTP(rp, *r.NTP, f, t, pos("region.ntp")); err != nil {
-			return nil, err
-		}
-	}
-	return rp, nil
+	return nil
 }
 
 func quoteVal(v string) string { return `"` + v + `"` }
@@ -196,7 +246,7 @@ func LocaleGen(content string, locales []string, charset func(string) string) st
 	return strings.Join(lines, "\n") + "\n"
 }
 
-func planLocales(rp *engine.RolePlan, locales []string, f *Facts, pos func(string) chobolo.Pos) error {
+func planLocales(rp *engine.RolePlan, locales []string, f *Facts, localeConf string, pos func(string) chobolo.Pos) error {
 	seen := map[string]bool{}
 	for i, l := range locales {
 		p := pos(fmt.Sprintf("region.locale[%d]", i))
@@ -248,8 +298,8 @@ func planLocales(rp *engine.RolePlan, locales []string, f *Facts, pos func(strin
 		if from == "" {
 			from = "(unset)"
 		}
-		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "LANG " + defaultLocale, Detail: from + " -> " + lang, Pos: pos("region.locale[0]")}},
-			engine.Write(defaultLocale, []byte(setVars(cur, [][2]string{{"LANG", lang}})), 0o644, "root", "root"))
+		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "LANG " + localeConf, Detail: from + " -> " + lang, Pos: pos("region.locale[0]")}},
+			engine.Write(localeConf, []byte(setVars(cur, [][2]string{{"LANG", lang}})), 0o644, "root", "root"))
 	}
 	return nil
 }
@@ -290,6 +340,9 @@ func planNTP(rp *engine.RolePlan, want bool, f *Facts, t Target, p chobolo.Pos) 
 	}
 	if t.Live {
 		switch {
+		case want && !running && f.TimesyncdCondFailed:
+			rp.Notes = append(rp.Notes, unit+" is not started: its start conditions fail on this host (as shipped it does not "+
+				"run in containers or without CAP_SYS_TIME); it stays enabled, and chaos starts it once they pass")
 		case want && !running:
 			ops = append(ops, systemctl(true, "start").WithUndo(systemctl(true, "stop")))
 			what = append(what, "start")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ch-aos-ch/chaos/internal/roles/services"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -16,7 +17,10 @@ type Facts struct {
 	Timesyncd string
 	// TimesyncdActive is the unit's ACTIVE state on a live systemd host, "" otherwise.
 	TimesyncdActive string
-	Live            bool
+	// TimesyncdCondFailed is true on a live host when the unit's start conditions fail
+	// (ConditionVirtualization=!container in a container): a start would leave it inactive.
+	TimesyncdCondFailed bool
+	Live                bool
 	// Generated are the locales `locale -a` lists, normalized (see normLocale).
 	Generated map[string]bool
 	// Supported maps a locale to its charset from /usr/share/i18n/SUPPORTED (declared ones only);
@@ -44,6 +48,7 @@ func probeState(zone string, locales []string, chroot bool) string {
 	b.WriteString("  echo \"@timesyncd $(systemctl --root=/ is-enabled " + unit + " 2>/dev/null)\"\n")
 	if !chroot {
 		b.WriteString("  [ -d /run/systemd/system ] && echo \"@active $(systemctl is-active " + unit + " 2>/dev/null)\"\n")
+		b.WriteString("  if [ -d /run/systemd/system ]; then\n" + services.ConditionProbe([]string{unit}) + "  fi\n")
 	}
 	b.WriteString("fi\n")
 	b.WriteString("if [ -r /usr/share/i18n/SUPPORTED ]; then echo '@supported'\n")
@@ -98,6 +103,7 @@ func ParseFacts(state, localeGen, defLocale, keyboard string) Facts {
 		}
 		return s, false
 	}
+	f.TimesyncdCondFailed = services.ParseConditions(state)[unit]
 	f.LocaleGen, f.LocaleGenMissing = missing(localeGen)
 	f.DefaultLocale, f.DefaultLocaleMissing = missing(defLocale)
 	f.Keyboard, f.KeyboardMissing = missing(keyboard)

@@ -16,30 +16,48 @@ import (
 //go:embed explain.md
 var ExplainMD string
 
-// Role is the region role.
-type Role struct{}
+// Role is the region role. The zero value is the Debian core's; NewArch returns the Arch core's.
+type Role struct {
+	// Arch selects the Arch layout (/etc/locale.conf, /etc/vconsole.conf, no /etc/timezone).
+	Arch bool
+}
 
 // New returns the region role.
 func New() engine.Role { return Role{} }
 
+// NewArch returns the region role of the Arch core.
+func NewArch() engine.Role { return Role{Arch: true} }
+
+func (r Role) layout() Layout {
+	if r.Arch {
+		return ArchLayout
+	}
+	return DebianLayout
+}
+
 // Meta implements engine.Role.
-func (Role) Meta() engine.Meta {
+func (r Role) Meta() engine.Meta {
+	cores := []string{"debian"}
+	if r.Arch {
+		cores = []string{"arch"}
+	}
 	return engine.Meta{
 		Name:    "region",
 		Keys:    []string{"region"},
-		Cores:   []string{"debian"},
+		Cores:   cores,
 		Summary: "timezone, locales, keyboard layout and NTP (systemd-timesyncd)",
 		Order:   40,
 	}
 }
 
 // Probe implements engine.Role.
-func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
+func (r Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
+	lay := r.layout()
 	return []engine.ProbeSection{
 		{Name: "state", Script: probeState(safeZone(c.Region.Timezone), safeLocales(c.Region.Locales), env.Chroot)},
 		{Name: "localegen", Script: probeFile(localeGenFile)},
-		{Name: "deflocale", Script: probeFile(defaultLocale)},
-		{Name: "keyboard", Script: probeFile(keyboardFile)},
+		{Name: "deflocale", Script: probeFile(lay.LocaleConf)},
+		{Name: "keyboard", Script: probeFile(lay.Keyboard)},
 	}
 }
 
@@ -62,9 +80,10 @@ func safeLocales(ls []string) []string {
 }
 
 // Plan implements engine.Role.
-func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
+func (r Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
 	f := ParseFacts(facts["state"].Stdout, facts["localegen"].Stdout, facts["deflocale"].Stdout, facts["keyboard"].Stdout)
-	t := Target{Live: env.Systemd && !env.Chroot && f.Live, Chroot: env.Chroot}
+	lay := r.layout()
+	t := Target{Live: env.Systemd && !env.Chroot && f.Live, Chroot: env.Chroot, Layout: &lay}
 	if c.Region.NTP != nil {
 		for _, s := range c.Services {
 			if !s.Dense && strings.TrimSuffix(services.UnitName(s.Name), ".service") == "systemd-timesyncd" {
@@ -77,7 +96,7 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 
 // Capture implements engine.Capturer: the timezone, the generated locales (LANG first), the keyboard
 // layout and whether timesyncd is enabled.
-func (Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
+func (ro Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
 	f := ParseFacts(facts["state"].Stdout, facts["localegen"].Stdout, facts["deflocale"].Stdout, facts["keyboard"].Stdout)
 	r := chobolo.Region{Timezone: f.Timezone}
 	if r.Timezone == "" {
@@ -96,7 +115,9 @@ func (Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) 
 			r.Locales = append(r.Locales, name)
 		}
 	}
-	if layout, ok := getVar(f.Keyboard, "XKBLAYOUT"); ok && layout != "" {
+	if km, ok := getVar(f.Keyboard, "KEYMAP"); ro.Arch && ok && km != "" {
+		r.Keymap = km
+	} else if layout, ok := getVar(f.Keyboard, "XKBLAYOUT"); !ro.Arch && ok && layout != "" {
 		if v, _ := getVar(f.Keyboard, "XKBVARIANT"); v == "" {
 			r.Keymap = layout
 		} else {

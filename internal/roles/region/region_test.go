@@ -174,3 +174,35 @@ func TestXKB(t *testing.T) {
 		}
 	}
 }
+
+func TestArchLayout(t *testing.T) {
+	f := ParseFacts("@localtime /usr/share/zoneinfo/UTC\n@zone\n@supported\n@charset en_US.UTF-8 UTF-8\n", "#en_US.UTF-8 UTF-8\n", "@missing\n", "FONT=lat2-16\nKEYMAP=us\n")
+	r := chobolo.Region{Timezone: "Europe/Berlin", Locales: []string{"en_US.UTF-8"}, Keymap: "de-latin1"}
+	lay := ArchLayout
+	rp, err := Plan(r, &f, Target{Chroot: true, Layout: &lay}, func(string) chobolo.Pos { return chobolo.Pos{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, s := range rp.Steps {
+		for _, o := range s.Ops {
+			ops = append(ops, o.String())
+		}
+	}
+	got := strings.Join(ops, "\n")
+	for _, want := range []string{"symlink /etc/localtime -> /usr/share/zoneinfo/Europe/Berlin", "write /etc/locale.conf", "write /etc/vconsole.conf", "locale-gen"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ops lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "/etc/timezone") || strings.Contains(got, "/etc/default/") {
+		t.Errorf("Debian files in an Arch plan:\n%s", got)
+	}
+	for _, s := range rp.Steps {
+		for _, o := range s.Ops {
+			if o.Path == "/etc/vconsole.conf" && string(o.Content) != "FONT=lat2-16\nKEYMAP=de-latin1\n" {
+				t.Errorf("vconsole.conf = %q", o.Content)
+			}
+		}
+	}
+}

@@ -234,6 +234,9 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		if t.Live {
 			running := f.Running(w.Unit)
 			switch {
+			case w.Running && !running && f.CondFailed[w.Unit]:
+				d.Notes = append(d.Notes, fmt.Sprintf("%s is not started: its start conditions (Condition*= in the unit) fail "+
+					"on this host, so a start would leave it inactive; chaos starts it once they pass", w.Unit))
 			case w.Running && !running:
 				a.Start = true
 			case !w.Running && running:

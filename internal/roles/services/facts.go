@@ -23,6 +23,9 @@ type Facts struct {
 	Wants map[string]bool
 	// Active maps loaded units to their ACTIVE state; nil when no systemd runs (chroot, other init).
 	Active map[string]string
+	// CondFailed holds the declared units whose start conditions fail now (see ConditionProbe): a
+	// start would leave them inactive.
+	CondFailed map[string]bool
 	// Session is the system service the probe ran in (the SSH daemon serving this connection when
 	// sessions are not moved to a logind scope); empty when unknown.
 	Session string
@@ -42,12 +45,16 @@ done
 find /etc/systemd/system -mindepth 2 -maxdepth 2 \( -path '*.wants/*' -o -path '*.requires/*' \) -printf 'W\t%f\n' 2>/dev/null
 true`
 
-const probeActive = `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+// probeActive lists the loaded units with their ACTIVE state, the service the probe runs in, and
+// the condition checks of the declared units (names already given the .service default).
+func probeActive(declared []string) string {
+	return `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   echo '@live'
   systemctl list-units --all --no-legend --plain --no-pager 2>/dev/null
   sed -n 's|.*/system\.slice/\([^/]*\.service\).*|@session \1|p' /proc/self/cgroup 2>/dev/null | head -n 1
-fi
+` + ConditionProbe(declared) + `fi
 true`
+}
 
 // ParseFacts reads the outputs of the probe sections (by section name: units, links, active).
 func ParseFacts(units, links, active string) Facts {
@@ -95,6 +102,8 @@ func ParseFacts(units, links, active string) Facts {
 		case strings.HasPrefix(line, "@session "):
 			f.Session = strings.TrimSpace(strings.TrimPrefix(line, "@session "))
 			continue
+		case strings.HasPrefix(line, "@condfailed "):
+			continue
 		}
 		fields := strings.Fields(line)
 		if len(fields) > 0 && (fields[0] == "●" || fields[0] == "*") {
@@ -103,6 +112,9 @@ func ParseFacts(units, links, active string) Facts {
 		if f.Active != nil && len(fields) >= 3 {
 			f.Active[fields[0]] = fields[2]
 		}
+	}
+	if f.Active != nil {
+		f.CondFailed = ParseConditions(active)
 	}
 	return f
 }

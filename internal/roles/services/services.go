@@ -38,7 +38,13 @@ func (Role) Meta() engine.Meta {
 func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	secs := []engine.ProbeSection{{Name: "units", Script: probeUnits}, {Name: "links", Script: probeLinks}}
 	if !env.Chroot {
-		secs = append(secs, engine.ProbeSection{Name: "active", Script: probeActive})
+		var declared []string
+		for _, s := range c.Services {
+			if !s.Dense && chobolo.ValidUnitName(s.Name) == nil {
+				declared = append(declared, UnitName(s.Name))
+			}
+		}
+		secs = append(secs, engine.ProbeSection{Name: "active", Script: probeActive(declared)})
 	}
 	return secs
 }
