@@ -29,6 +29,10 @@ deps:
 fixture: deps
 	@start=$$SECONDS; bash scripts/debian-root.sh >/dev/null; \
 	echo "fixture: Debian root ready ($$((SECONDS - start)) s)"
+	@start=$$SECONDS; bash scripts/arch-root.sh >/dev/null; \
+	echo "fixture: Arch-flavoured root ready ($$((SECONDS - start)) s)"
+	@start=$$SECONDS; bash scripts/fedora-root.sh >/dev/null; \
+	echo "fixture: Fedora-flavoured root ready ($$((SECONDS - start)) s)"
 
 test: deps fixture
 	@TEST_TIMEOUT=$(TEST_TIMEOUT) TEST_PKGS='$(TEST_PKGS)' bash scripts/test.sh $(TEST_FLAGS)

@@ -3,7 +3,8 @@
 # Idempotent and quick when everything is already there (no apt-get update then).
 #
 # Host packages (the test roots themselves come from scripts/debian-root.sh):
-#   mmdebstrap         builds the cached Debian root (test fixture, demo root)
+#   mmdebstrap         builds the cached Debian root (test fixture, demo root) and the Arch-flavoured
+#                      root (scripts/arch-root.sh: pacman, makepkg, bsdtar are installed inside it)
 #   dpkg-dev           dpkg-scanpackages: indexes the tests' local apt repositories
 #   zstd               compresses/unpacks the cached root tarball
 #   systemd-container  systemd-nspawn, for tests that boot a root with systemd

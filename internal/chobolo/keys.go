@@ -135,9 +135,11 @@ var topKeys = []*key{
 			}}},
 		{name: "managed", kind: kindMap, doc: "Arch: official repositories to enable", fields: []*key{
 			boolean("core", "[core]", "true"),
-			boolean("extras", "[extra] and [multilib]", "true"),
-			boolean("unstable", "the -testing repositories", "false"),
+			boolean("extra", "[extra]", "true"),
 			boolean("multilib", "[multilib]", "false"),
+			boolean("testing", "the -testing repository above each enabled one", "false"),
+			boolean("extras", "original spelling: [extra] and [multilib]", "true"),
+			boolean("unstable", "original spelling of testing", "false"),
 		}},
 		{name: "third_party", kind: kindList, doc: "Arch: third-party pacman repositories", mergeKey: "name",
 			item: &key{kind: kindMap, fields: []*key{
@@ -187,6 +189,7 @@ var extraKeys = []*key{
 	{name: "bootloader", kind: kindAny, owner: "installer", doc: "grub or refind"},
 	{name: "partitioning", kind: kindAny, owner: "installer", legacy: "particoes", doc: "disk and partitions for chaos install"},
 	{name: "mirrors", kind: kindAny, owner: "Arch core", doc: "Arch: reflector mirror selection"},
+	{name: "prune_orphans", kind: kindAny, owner: "Arch core", doc: "Arch: remove dependencies nothing needs (true/false)"},
 	{name: "fleet", kind: kindAny, owner: "fleet", doc: "hosts, boats and parallelism"},
 	{name: "restrictions", kind: kindAny, owner: "fleet", doc: "per-host role allow and deny lists"},
 	{name: "secrets", kind: kindAny, owner: "secrets", doc: "sops files and secret templates"},

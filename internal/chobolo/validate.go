@@ -177,7 +177,7 @@ func (v *validator) repos() {
 		}
 	}
 	for k := range r.Managed {
-		if !slices.Contains([]string{"core", "extras", "unstable", "multilib"}, k) {
+		if !slices.Contains([]string{"core", "extra", "extras", "multilib", "testing", "unstable"}, k) {
 			v.errorf("repos.managed."+k, "unknown managed repository %q", k)
 		}
 	}

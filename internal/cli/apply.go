@@ -26,6 +26,8 @@ type applyOpts struct {
 	verbose  int
 	core     string
 	pruneAll bool
+	// allowBootloaderInstall lets the bootloader role run grub-install/bootctl/refind-install in a chroot.
+	allowBootloaderInstall bool
 }
 
 func (a *app) applyCmd() *cobra.Command {
@@ -51,6 +53,7 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
 	f.StringVar(&o.core, "core", "", "force the core: debian, arch or fedora")
 	f.BoolVar(&o.pruneAll, "prune-all", false, "allow prunes that remove a large share of a domain")
+	f.BoolVar(&o.allowBootloaderInstall, "allow-bootloader-install", false, "let the bootloader role install a boot loader inside a chroot (Arch)")
 	return cmd
 }
 
@@ -165,7 +168,8 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		return false, err
 	}
 	defer t.Close()
-	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll}
+	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll,
+		Allow: map[string]bool{"bootloader-install": o.allowBootloaderInstall}}
 	if o.json {
 		req.Observe = func(ev engine.Event) { a.jsonLine(ev) }
 	} else {

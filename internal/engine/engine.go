@@ -26,6 +26,9 @@ type Request struct {
 	Assume bool
 	// PruneAll waives the large-prune guard.
 	PruneAll bool
+	// Allow grants risky steps roles otherwise refuse, by name (Env.Allow): "bootloader-install"
+	// (--allow-bootloader-install) lets the bootloader role install a boot loader inside a chroot.
+	Allow map[string]bool
 	// Secrets are the decrypted secrets (`chaos apply -s`), or nil. Roles see them as Env.Secrets,
 	// in Probe too (to decide which facts they need, e.g. the shadow hash of users with a password).
 	Secrets SecretStore
@@ -153,6 +156,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		return nil, err
 	}
 	env.Assume = req.Assume
+	env.Allow = req.Allow
 	env.Secrets = req.Secrets
 	sel := byCore[env.Core]
 	if sel.err != nil {

@@ -74,6 +74,8 @@ type Env struct {
 	Ledger map[string][]string
 	// Assume is true when the user passed -y.
 	Assume bool
+	// Allow holds the risky steps the user explicitly allowed (Request.Allow), e.g. "bootloader-install".
+	Allow map[string]bool
 	// Secrets holds the decrypted secrets when the user asked for them (`chaos apply -s`); nil
 	// otherwise. Roles must never put a secret into argv, a change's text or a log.
 	Secrets SecretStore

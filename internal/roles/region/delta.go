@@ -30,12 +30,18 @@ type Layout struct {
 	// KEYMAP= when Vconsole is set (Arch's /etc/vconsole.conf, which takes the keymap name as is).
 	Keyboard string
 	Vconsole bool
+	// Langpacks selects Fedora's way of providing locales: the glibc-langpack-LANG packages (dnf)
+	// instead of locale.gen and locale-gen.
+	Langpacks bool
 }
 
 // DebianLayout and ArchLayout are the two cores' files.
 var (
 	DebianLayout = Layout{TimezoneFile: timezoneFile, LocaleConf: defaultLocale, Keyboard: keyboardFile}
 	ArchLayout   = Layout{LocaleConf: "/etc/locale.conf", Keyboard: "/etc/vconsole.conf", Vconsole: true}
+	// FedoraLayout is the Fedora core's: locale.conf and vconsole.conf like Arch, no /etc/timezone, and
+	// glibc langpacks for the declared locales.
+	FedoraLayout = Layout{LocaleConf: "/etc/locale.conf", Keyboard: "/etc/vconsole.conf", Vconsole: true, Langpacks: true}
 )
 
 // Target is what the plan needs to know about the host besides its files.
@@ -108,7 +114,7 @@ func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*
 		}
 	}
 	if len(r.Locales) > 0 {
-		if err := planLocales(rp, r.Locales, f, lay.LocaleConf, pos); err != nil {
+		if err := planLocales(rp, r.Locales, f, lay, pos); err != nil {
 			return nil, err
 		}
 	}
@@ -246,7 +252,8 @@ func LocaleGen(content string, locales []string, charset func(string) string) st
 	return strings.Join(lines, "\n") + "\n"
 }
 
-func planLocales(rp *engine.RolePlan, locales []string, f *Facts, localeConf string, pos func(string) chobolo.Pos) error {
+func planLocales(rp *engine.RolePlan, locales []string, f *Facts, lay Layout, pos func(string) chobolo.Pos) error {
+	localeConf := lay.LocaleConf
 	seen := map[string]bool{}
 	for i, l := range locales {
 		p := pos(fmt.Sprintf("region.locale[%d]", i))
@@ -271,6 +278,17 @@ func planLocales(rp *engine.RolePlan, locales []string, f *Facts, localeConf str
 		return "ISO-8859-1"
 	}
 	p := pos("region.locale")
+	if lay.Langpacks {
+		planLangpacks(rp, locales, f, p)
+	} else {
+		planLocaleGen(rp, locales, f, charset, p)
+	}
+	planLang(rp, locales, f, localeConf, pos)
+	return nil
+}
+
+// planLocaleGen writes locale.gen and runs locale-gen (Debian, Arch).
+func planLocaleGen(rp *engine.RolePlan, locales []string, f *Facts, charset func(string) string, p chobolo.Pos) {
 	next := LocaleGen(f.LocaleGen, locales, charset)
 	var missing []string
 	for _, l := range locales {
@@ -291,6 +309,43 @@ func planLocales(rp *engine.RolePlan, locales []string, f *Facts, localeConf str
 		ops = append(ops, engine.Exec("locale-gen"))
 		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "locales " + localeGenFile, Detail: detail, Pos: p}}, ops...)
 	}
+}
+
+// Langpack returns the Fedora glibc langpack providing locale l (pt_BR.UTF-8 -> glibc-langpack-pt),
+// or "" for the C locales, which glibc itself provides.
+func Langpack(l string) string {
+	lang, _, _ := strings.Cut(l, "_")
+	lang, _, _ = strings.Cut(lang, ".")
+	lang, _, _ = strings.Cut(lang, "@")
+	if lang == "C" || lang == "POSIX" || lang == "" {
+		return ""
+	}
+	return "glibc-langpack-" + lang
+}
+
+// planLangpacks installs the glibc langpacks of the declared locales with dnf (Fedora), unless
+// glibc-all-langpacks is installed. Langpacks are never removed here (other users may rely on them);
+// the Fedora packages role never prunes them either.
+func planLangpacks(rp *engine.RolePlan, locales []string, f *Facts, p chobolo.Pos) {
+	if f.Langpacks["glibc-all-langpacks"] {
+		return
+	}
+	var missing []string
+	for _, l := range locales {
+		if lp := Langpack(l); lp != "" && !f.Langpacks[lp] && !slices.Contains(missing, lp) {
+			missing = append(missing, lp)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	rp.Add([]engine.Change{{Kind: engine.Add, Subject: "locales " + strings.Join(missing, ", "), Detail: "glibc langpacks for " + strings.Join(locales, ", "), Pos: p}},
+		engine.Exec(append([]string{"dnf", "-y", "--color=never", "install", "--"}, missing...)...).
+			WithUndo(engine.Exec(append([]string{"dnf", "-y", "--color=never", "remove", "--"}, missing...)...)))
+}
+
+// planLang sets LANG to the first declared locale.
+func planLang(rp *engine.RolePlan, locales []string, f *Facts, localeConf string, pos func(string) chobolo.Pos) {
 	lang := locales[0]
 	cur := f.DefaultLocale
 	if got, ok := getVar(cur, "LANG"); !ok || got != lang || f.DefaultLocaleMissing {
@@ -301,7 +356,6 @@ func planLocales(rp *engine.RolePlan, locales []string, f *Facts, localeConf str
 		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "LANG " + localeConf, Detail: from + " -> " + lang, Pos: pos("region.locale[0]")}},
 			engine.Write(localeConf, []byte(setVars(cur, [][2]string{{"LANG", lang}})), 0o644, "root", "root"))
 	}
-	return nil
 }
 
 func systemctl(live bool, verb string) engine.Op {

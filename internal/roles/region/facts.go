@@ -30,7 +30,9 @@ type Facts struct {
 	// File contents; the *Missing flags tell an empty file from an absent one.
 	LocaleGen, DefaultLocale, Keyboard     string
 	LocaleGenMissing, DefaultLocaleMissing bool
-	KeyboardMissing                        bool
+	// Langpacks are the installed glibc langpack packages (Fedora layout), from the "langpacks" section.
+	Langpacks       map[string]bool
+	KeyboardMissing bool
 }
 
 const unit = "systemd-timesyncd.service"
@@ -123,4 +125,29 @@ func normLocale(l string) string {
 		out += "@" + mod
 	}
 	return out
+}
+
+// probeLangpacks prints the installed glibc langpacks among the ones the declared locales need (and
+// glibc-all-langpacks), Fedora layout.
+func probeLangpacks(locales []string) string {
+	var b strings.Builder
+	b.WriteString("rpm -q --qf '@langpack %{NAME}\\n' glibc-all-langpacks")
+	for _, l := range locales {
+		if lp := Langpack(l); lp != "" {
+			b.WriteString(" " + shell.Quote(lp))
+		}
+	}
+	b.WriteString(" 2>/dev/null | grep '^@langpack '\ntrue")
+	return b.String()
+}
+
+// ParseLangpacks reads the "langpacks" section.
+func ParseLangpacks(out string) map[string]bool {
+	m := map[string]bool{}
+	for line := range strings.SplitSeq(out, "\n") {
+		if n, ok := strings.CutPrefix(strings.TrimSpace(line), "@langpack "); ok {
+			m[n] = true
+		}
+	}
+	return m
 }

@@ -20,6 +20,8 @@ var ExplainMD string
 type Role struct {
 	// Arch selects the Arch layout (/etc/locale.conf, /etc/vconsole.conf, no /etc/timezone).
 	Arch bool
+	// Fedora selects the Fedora layout (Arch's files, glibc langpacks instead of locale-gen).
+	Fedora bool
 }
 
 // New returns the region role.
@@ -28,7 +30,13 @@ func New() engine.Role { return Role{} }
 // NewArch returns the region role of the Arch core.
 func NewArch() engine.Role { return Role{Arch: true} }
 
+// NewFedora returns the region role of the Fedora core.
+func NewFedora() engine.Role { return Role{Fedora: true} }
+
 func (r Role) layout() Layout {
+	if r.Fedora {
+		return FedoraLayout
+	}
 	if r.Arch {
 		return ArchLayout
 	}
@@ -40,6 +48,9 @@ func (r Role) Meta() engine.Meta {
 	cores := []string{"debian"}
 	if r.Arch {
 		cores = []string{"arch"}
+	}
+	if r.Fedora {
+		cores = []string{"fedora"}
 	}
 	return engine.Meta{
 		Name:    "region",
@@ -53,12 +64,16 @@ func (r Role) Meta() engine.Meta {
 // Probe implements engine.Role.
 func (r Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	lay := r.layout()
-	return []engine.ProbeSection{
+	secs := []engine.ProbeSection{
 		{Name: "state", Script: probeState(safeZone(c.Region.Timezone), safeLocales(c.Region.Locales), env.Chroot)},
 		{Name: "localegen", Script: probeFile(localeGenFile)},
 		{Name: "deflocale", Script: probeFile(lay.LocaleConf)},
 		{Name: "keyboard", Script: probeFile(lay.Keyboard)},
 	}
+	if lay.Langpacks {
+		secs = append(secs, engine.ProbeSection{Name: "langpacks", Script: probeLangpacks(safeLocales(c.Region.Locales))})
+	}
+	return secs
 }
 
 // safeZone keeps an invalid zone out of the probe (Plan reports it with its position).
@@ -82,6 +97,7 @@ func safeLocales(ls []string) []string {
 // Plan implements engine.Role.
 func (r Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
 	f := ParseFacts(facts["state"].Stdout, facts["localegen"].Stdout, facts["deflocale"].Stdout, facts["keyboard"].Stdout)
+	f.Langpacks = ParseLangpacks(facts["langpacks"].Stdout)
 	lay := r.layout()
 	t := Target{Live: env.Systemd && !env.Chroot && f.Live, Chroot: env.Chroot, Layout: &lay}
 	if c.Region.NTP != nil {
@@ -115,9 +131,9 @@ func (ro Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 			r.Locales = append(r.Locales, name)
 		}
 	}
-	if km, ok := getVar(f.Keyboard, "KEYMAP"); ro.Arch && ok && km != "" {
+	if km, ok := getVar(f.Keyboard, "KEYMAP"); (ro.Arch || ro.Fedora) && ok && km != "" {
 		r.Keymap = km
-	} else if layout, ok := getVar(f.Keyboard, "XKBLAYOUT"); !ro.Arch && ok && layout != "" {
+	} else if layout, ok := getVar(f.Keyboard, "XKBLAYOUT"); !ro.Arch && !ro.Fedora && ok && layout != "" {
 		if v, _ := getVar(f.Keyboard, "XKBVARIANT"); v == "" {
 			r.Keymap = layout
 		} else {

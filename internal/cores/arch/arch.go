@@ -1,0 +1,107 @@
+// Package arch holds the facts of the Arch Linux core (Ch-aronte) that its roles share: the base
+// package set, the packages that are never pruned, package-name rules, and how pacman is run
+// unattended.
+package arch
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/cores/debian"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+)
+
+// Core is the name of this core in engine.Meta.Cores and chobolo.Package overrides.
+const Core = "arch"
+
+// BaseSet is the original Ch-aronte's base set: installed (as explicit packages) whenever `packages`
+// or `baseOverride` is declared, and never pruned. A non-empty `baseOverride` replaces it completely.
+var BaseSet = []string{
+	"linux", "linux-firmware", "linux-headers", "base", "base-devel", "nano", "networkmanager",
+	"openssh", "git", "arch-install-scripts", "sops",
+}
+
+// Essential packages are never pruned, whatever `baseOverride` says: without them pacman, the
+// boot or the login stop working. Patterns use path.Match syntax. Besides these, the packages role
+// keeps its protected set (login shells in use, openssh while sshd runs or is enabled, sudo while
+// someone uses it, the running kernel's package, the installed boot loader).
+var Essential = []string{
+	"base", "filesystem", "glibc", "pacman", "pacman-mirrorlist", "archlinux-keyring", "bash", "coreutils",
+	"systemd", "systemd-sysvcompat", "util-linux", "shadow", "pam",
+	"linux", "linux-lts", "linux-zen", "linux-hardened", "linux-rt", "linux-rt-lts",
+	"mkinitcpio", "dracut", "booster", "*-ucode",
+}
+
+var essential = debian.NewMatcher(Essential)
+
+// IsEssential reports whether name is in Essential.
+func IsEssential(name string) bool { return essential.Match(name) }
+
+// NewMatcher compiles package patterns (path.Match syntax); it is the Debian core's matcher, which
+// knows nothing Debian-specific except ignoring a ":arch" qualifier, which Arch names never have.
+func NewMatcher(patterns []string) *debian.Matcher { return debian.NewMatcher(patterns) }
+
+// ValidPackage checks an Arch package name before it goes into argv or a file: makepkg's rule
+// (letters, digits and @ . _ + -, not starting with "-" or "."), at most 255 characters. Repository
+// prefixes (core/foo) and version constraints (foo>=1) are refused: chaos installs names.
+func ValidPackage(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("invalid Arch package name: empty")
+	case len(name) > 255:
+		return fmt.Errorf("invalid Arch package name %q: longer than 255 characters", name)
+	case name[0] == '-' || name[0] == '.':
+		return fmt.Errorf("invalid Arch package name %q: starts with %q", name, name[0])
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@._+-", r)) {
+			return fmt.Errorf("invalid Arch package name %q: character %q is not allowed (use letters, digits and @ . _ + -)", name, r)
+		}
+	}
+	return nil
+}
+
+// Options are added to every pacman transaction (-S, -R, -U): no questions (the default answer,
+// which is "no" for removing conflicting packages, so such a transaction fails instead of removing
+// something), no progress bars. Other operations (-D, -Q) get only --noconfirm.
+var Options = []string{"--noconfirm", "--noprogressbar"}
+
+// Pacman returns an exec op running `pacman OPERATION Options... args...`. Package names in args must
+// have been checked with ValidPackage and come after a "--", so that no name is read as an option.
+func Pacman(args ...string) engine.Op {
+	opts := Options
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-S") && !strings.HasPrefix(args[0], "-R") && !strings.HasPrefix(args[0], "-U") {
+		opts = []string{"--noconfirm"}
+	}
+	argv := append([]string{"pacman"}, args...)
+	if i := indexOf(argv, "--"); i >= 0 {
+		argv = append(append(append([]string{}, argv[:i]...), opts...), argv[i:]...)
+	} else {
+		argv = append(argv, opts...)
+	}
+	return engine.Exec(argv...)
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// DBPathProbe sets $db to pacman's database directory: /var/lib/pacman/, unless pacman.conf sets
+// DBPath (then pacman-conf, which knows the Include rules, reads it; otherwise no process is spent).
+const DBPathProbe = `db=/var/lib/pacman/
+if grep -q '^[[:space:]]*DBPath' /etc/pacman.conf 2>/dev/null; then db=$(pacman-conf DBPath 2>/dev/null) && [ -n "$db" ] || db=/var/lib/pacman/; fi`
+
+// LockProbe prints "lock=1" when pacman's database lock exists (another pacman is running, or one
+// was killed): a transaction would fail with "unable to lock database". Needs DBPathProbe first.
+const LockProbe = `[ -e "${db%/}/db.lck" ] && echo lock=1`
+
+// LockNote is the note shown when the lock exists.
+func LockNote(dbpath string) string {
+	return fmt.Sprintf("pacman's database is locked (%sdb.lck): another pacman is running, or one was interrupted; "+
+		"if none is running, remove the file, or the transaction will fail", dbpath)
+}

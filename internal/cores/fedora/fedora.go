@@ -1,0 +1,128 @@
+// Package fedora holds the facts of the Fedora/RHEL core (Ch-iron) that its roles share: the base
+// package set that is never pruned, how dnf is run unattended, and the package and group name rules.
+package fedora
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/cores/debian"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+)
+
+// Core is the name of this core in engine.Meta.Cores and chobolo.Package overrides. The engine maps
+// /etc/os-release ID or ID_LIKE fedora, rhel and centos to it.
+const Core = "fedora"
+
+// BaseSet is the core's base package set: user-installed packages matching one of these patterns
+// (path.Match syntax) are never pruned, unless the Ch-obolo's `baseOverride` replaces the set. Besides
+// this list, the packages role never prunes its protected set (the login shells in use, openssh-server
+// while sshd runs or is enabled, sudo while someone uses it, the running kernel), whatever
+// `baseOverride` says, and dnf itself refuses to remove its protected_packages (dnf, systemd, sudo,
+// the running kernel; /etc/dnf/protected.d).
+//
+// The list is what a Fedora or RHEL-family install (Anaconda's @core and @standard, the cloud and
+// container images, mkosi) marks as user-installed and what a machine needs to boot, be reached and
+// be administered. Group by group:
+var BaseSet = []string{
+	// Package management and the essential system.
+	"dnf", "dnf5", "dnf-*", "dnf5-*", "yum", "python3-dnf", "python3-dnf-*", "libdnf*", "rpm", "rpm-*",
+	"fedora-release*", "fedora-repos*", "fedora-gpg-keys", "generic-release*", "redhat-release*",
+	"centos-release*", "centos-stream-release*", "centos-stream-repos", "centos-gpg-keys", "rocky-release*",
+	"rocky-repos", "rocky-gpg-keys", "almalinux-release*", "almalinux-repos", "epel-release",
+	"setup", "filesystem", "basesystem", "bash", "coreutils", "coreutils-single", "glibc", "glibc-common",
+	"glibc-minimal-langpack", "glibc-all-langpacks", "shadow-utils", "passwd", "util-linux", "util-linux-core",
+	"systemd-*", "authselect", "authselect-*", "pam", "crypto-policies*", "selinux-policy*", "policycoreutils*",
+	"libselinux-utils", "audit", "rootfiles", "hostname", "less", "vim-minimal", "which", "tar", "procps-ng",
+	// Init and the system bus.
+	"systemd", "systemd-udev", "dbus", "dbus-broker", "dbus-daemon",
+	// Getting in and becoming root.
+	"sudo", "openssh-server", "openssh-clients", "openssh",
+	// Locale, time, console, trust.
+	"tzdata", "chrony", "kbd", "ca-certificates", "langpacks-*",
+	// glibc langpacks are the region role's (it installs those of the declared locales).
+	"glibc-langpack-*",
+	// Networking.
+	"NetworkManager", "NetworkManager-*", "iproute", "iputils", "dhcp-client", "dhcpcd", "firewalld",
+	"wpa_supplicant", "systemd-networkd", "systemd-resolved",
+	// Booting: kernels, firmware, microcode, initramfs, boot loaders.
+	"kernel", "kernel-*", "linux-firmware", "linux-firmware-*", "*-firmware", "microcode_ctl", "dracut",
+	"dracut-*", "grub2", "grub2-*", "grubby", "shim", "shim-*", "efibootmgr", "mokutil", "systemd-boot*",
+	// Storage stacks a root file system may sit on.
+	"e2fsprogs", "btrfs-progs", "xfsprogs", "dosfstools", "lvm2", "cryptsetup", "mdadm", "zram-generator*",
+	// Cloud instances configure their network through these.
+	"cloud-init", "cloud-utils-growpart",
+}
+
+var baseMatcher = debian.NewMatcher(BaseSet)
+
+// NewMatcher compiles package patterns (path.Match syntax); it is the Debian core's matcher, which
+// knows nothing Debian-specific except ignoring a ":arch" qualifier, which rpm names never have.
+func NewMatcher(patterns []string) *debian.Matcher { return debian.NewMatcher(patterns) }
+
+// InBase reports whether name is in BaseSet.
+func InBase(name string) bool { return baseMatcher.Match(name) }
+
+// ValidPackage checks an rpm package name before it goes into argv: letters, digits and . _ + -, not
+// starting with "-" or ".", at most 255 characters. Capabilities (perl(Foo), /usr/bin/x), versions
+// (foo-1.2) are refused as such: chaos installs names. Groups are checked with ValidGroup.
+func ValidPackage(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("invalid rpm package name: empty")
+	case len(name) > 255:
+		return fmt.Errorf("invalid rpm package name %q: longer than 255 characters", name)
+	case name[0] == '-' || name[0] == '.':
+		return fmt.Errorf("invalid rpm package name %q: starts with %q", name, name[0])
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._+-", r)) {
+			return fmt.Errorf("invalid rpm package name %q: character %q is not allowed (use letters, digits and . _ + -)", name, r)
+		}
+	}
+	return nil
+}
+
+// IsGroup reports whether a resolved name is a comps group ("@development-tools").
+func IsGroup(name string) bool { return strings.HasPrefix(name, "@") }
+
+// ValidGroup checks a comps group id written as "@id": lowercase letters, digits, "-" and "_".
+func ValidGroup(name string) error {
+	id, ok := strings.CutPrefix(name, "@")
+	if !ok || id == "" || len(id) > 128 || id[0] == '-' {
+		return fmt.Errorf("invalid dnf group %q: want @ID, e.g. @development-tools", name)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("invalid dnf group %q: character %q is not allowed in a group id (lowercase letters, digits, - and _)", name, r)
+		}
+	}
+	return nil
+}
+
+// ValidName checks a resolved name: a group (@id) or a package.
+func ValidName(name string) error {
+	if IsGroup(name) {
+		return ValidGroup(name)
+	}
+	return ValidPackage(name)
+}
+
+// DnfOptions come right after `dnf`: assume yes, no colour or progress output, and the configured
+// repositories' metadata as dnf's own expiry rules say. Transactions never ask; a transaction that
+// would need an answer other than yes (a conflict) fails.
+var DnfOptions = []string{"-y", "--color=never"}
+
+// Dnf returns an exec op running `dnf DnfOptions... args...`. Package names in args must have been
+// checked with ValidName.
+func Dnf(args ...string) engine.Op {
+	return engine.Exec(append(append([]string{"dnf"}, DnfOptions...), args...)...)
+}
+
+// RemoveOptions are added to removal transactions: dependencies nothing needs any more go with the
+// removed packages (clean_requirements_on_remove, Fedora's default in dnf.conf, passed explicitly so
+// that an admin's different default does not change chaos's plan).
+var RemoveOptions = []string{"--setopt=clean_requirements_on_remove=True"}
+
+// KernelPackage is the package of the running kernel on Fedora (kernel-core since Fedora 21).
+func KernelPackage() string { return "kernel-core" }

@@ -1,0 +1,103 @@
+package aur
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// aurRepo makes a git repository standing in for an AUR package at /srv/aur/NAME.git in root, with a
+// PKGBUILD and its .SRCINFO, owned by nobody (git refuses repositories owned by someone else).
+func aurRepo(t *testing.T, root, name string, depends ...string) {
+	t.Helper()
+	dir := "/srv/aur/" + name + ".git"
+	deps := strings.Join(depends, " ")
+	pkgbuild := fmt.Sprintf(`pkgname=%s
+pkgver=1.0
+pkgrel=1
+pkgdesc="chaos AUR test package"
+arch=(any)
+license=(MIT)
+depends=(%s)
+options=(!strip !debug)
+package() {
+  mkdir -p "$pkgdir/usr/share/%s"
+  echo built-by-makepkg > "$pkgdir/usr/share/%s/stamp"
+}
+`, name, deps, name, name)
+	var srcinfo strings.Builder
+	fmt.Fprintf(&srcinfo, "pkgbase = %s\n\tpkgdesc = chaos AUR test package\n\tpkgver = 1.0\n\tpkgrel = 1\n\tarch = any\n\tlicense = MIT\n", name)
+	for _, d := range depends {
+		fmt.Fprintf(&srcinfo, "\tdepends = %s\n", d)
+	}
+	fmt.Fprintf(&srcinfo, "\npkgname = %s\n", name)
+	testenv.WriteFile(t, root, dir+"/PKGBUILD", pkgbuild)
+	testenv.WriteFile(t, root, dir+"/.SRCINFO", srcinfo.String())
+	git := []string{"git", "-C", dir, "-c", "user.name=chaos", "-c", "user.email=chaos@test.invalid"}
+	testenv.Chroot(t, root, "git", "init", "-q", dir)
+	testenv.Chroot(t, root, append(git, "add", "PKGBUILD", ".SRCINFO")...)
+	testenv.Chroot(t, root, append(git, "commit", "-q", "-m", "init")...)
+	testenv.Chroot(t, root, "chown", "-R", "65534:65534", dir)
+}
+
+// TestIntegration builds an AUR package with an AUR dependency of its own and an official one, and an
+// AUR helper not listed in aurPackages, from local git repositories standing in for the AUR, with the
+// real makepkg as nobody; prunes an undeclared foreign package; and proves the second run changes
+// nothing (the helper is not pruned: the original flapped here).
+func TestIntegration(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.ArchRoot(t)
+	testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "core-x"})
+	aurRepo(t, root, "aur-lib")
+	aurRepo(t, root, "aur-app", "aur-lib>=1.0", "core-x")
+	aurRepo(t, root, "yay")
+	old := testenv.PacmanPackage(t, root, "/tmp", testenv.PacPkg{Name: "aur-old"})
+	testenv.Chroot(t, root, "pacman", "--noconfirm", "-U", old)
+
+	c := chob(t, map[string]string{
+		"aurHelpers":  "[yay]",
+		"aurPackages": "{base_url: 'file:///srv/aur', packages: [aur-app]}",
+	})
+	tr := enginetest.Chroot(t, root)
+	if _, err := New().Plan(&engine.Env{}, c, engine.Facts{}); err == nil || !strings.Contains(err.Error(), "needs /proc") {
+		t.Errorf("building without /proc: err = %v", err)
+	}
+	// makepkg needs /proc, as under arch-chroot; testenv unmounts it with the root.
+	if err := syscall.Mount("proc", filepath.Join(root, "proc"), "proc", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	hp := enginetest.ApplyTwice(t, tr, c, New())
+	t.Logf("apply + re-plan: %v\n%s", time.Since(start).Round(time.Millisecond), enginetest.Render(hp))
+
+	explicit := strings.Fields(testenv.Chroot(t, root, "pacman", "-Qqe"))
+	deps := strings.Fields(testenv.Chroot(t, root, "pacman", "-Qqd"))
+	if !slices.Equal(explicit, []string{"aur-app", "yay"}) {
+		t.Errorf("explicit = %v", explicit)
+	}
+	if !slices.Equal(deps, []string{"aur-lib", "core-x"}) {
+		t.Errorf("dependencies = %v", deps)
+	}
+	if got := testenv.ReadFile(t, root, "/usr/share/aur-app/stamp"); got != "built-by-makepkg\n" {
+		t.Errorf("stamp = %q", got)
+	}
+	// Built by nobody, never root.
+	if out := testenv.Chroot(t, root, "stat", "-c", "%u", CacheDir+"/aur-app/PKGBUILD"); strings.TrimSpace(out) != "65534" {
+		t.Errorf("the clone is owned by uid %s", out)
+	}
+	// Dropping the helper from aurHelpers does not remove it either: only aurPackages prunes, and yay
+	// is then undeclared foreign... unless declared somewhere. Declaring nothing AUR at all prunes nothing.
+	c2 := &chobolo.Chobolo{}
+	if hp := enginetest.Plan(t, tr, c2, New()); !hp.Empty() {
+		t.Errorf("a Ch-obolo without AUR keys plans:\n%s", enginetest.Render(hp))
+	}
+}

@@ -1,0 +1,119 @@
+package aur
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/roles/pacman"
+	"go.yaml.in/yaml/v3"
+)
+
+func chob(t *testing.T, extra map[string]string) *chobolo.Chobolo {
+	t.Helper()
+	c := &chobolo.Chobolo{Extra: map[string]*yaml.Node{}}
+	for k, v := range extra {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(v), &n); err != nil {
+			t.Fatal(err)
+		}
+		c.Extra[k] = n.Content[0]
+		c.SetKey(k, chobolo.Pos{})
+	}
+	return c
+}
+
+func TestParse(t *testing.T) {
+	s, err := Parse(chob(t, map[string]string{"aurHelpers": "[yay]", "aurPackages": "[foo, {name: bar, url: 'https://git.example/bar.git'}]"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range s.Pkgs {
+		got = append(got, p.Name+" "+p.URL)
+	}
+	want := []string{"yay https://aur.archlinux.org/yay.git", "foo https://aur.archlinux.org/foo.git", "bar https://git.example/bar.git"}
+	if !slices.Equal(got, want) || !s.Prune {
+		t.Errorf("parsed %v, prune %v", got, s.Prune)
+	}
+	s, err = Parse(chob(t, map[string]string{"aurPackages": "{base_url: 'file:///srv/aur/', packages: [foo]}"}))
+	if err != nil || s.Pkgs[0].URL != "file:///srv/aur/foo.git" {
+		t.Errorf("%+v %v", s, err)
+	}
+	s, _ = Parse(chob(t, map[string]string{"aurHelpers": "[paru]"}))
+	if s.Prune {
+		t.Error("aurHelpers alone prunes")
+	}
+}
+
+func TestHostile(t *testing.T) {
+	for _, v := range []map[string]string{
+		{"aurPackages": "['-Syu']"}, {"aurPackages": "['a;b']"}, {"aurPackages": "['$(id)']"},
+		{"aurPackages": "[{name: x, url: '--upload-pack=touch /tmp/pwned'}]"},
+		{"aurPackages": "[{name: x, url: 'ext::sh -c id'}]"},
+		{"aurPackages": "[{name: x, url: 'https://a b'}]"},
+		{"aurPackages": "{base_url: 'ftp://x'}"}, {"aurPackages": "{evil: 1}"},
+		{"aurHelpers": "yay"}, {"aurHelpers": "['../yay']"},
+	} {
+		if _, err := Parse(chob(t, v)); err == nil {
+			t.Errorf("%v accepted", v)
+		}
+	}
+}
+
+func facts() *pacman.Facts {
+	return pacman.ParseFacts(map[string]string{
+		pacman.SectionLocal: "yay\t12-1\t0\t pacman\t\nold-aur\t1-1\t0\t\t\nlib-aur\t1-1\t0\t\t libx\nneeds\t1-1\t0\t libx\t\n" +
+			"dep-aur\t1-1\t1\t\t\npacman\t7-1\t1\t\t\nfirefox\t1-1\t0\t\t\nlocal-tool\t1-1\t0\t\t\n",
+		pacman.SectionForeign: "yay\nold-aur\nlib-aur\ndep-aur\nneeds\nlocal-tool\n",
+	})
+}
+
+func TestDelta(t *testing.T) {
+	c := chob(t, map[string]string{"aurHelpers": "[yay, paru]", "aurPackages": "[needs, dep-aur, new-aur]"})
+	c.Packages = []chobolo.Package{{Name: "local-tool"}}
+	s, err := Parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Compute(facts(), s, []string{"local-tool"})
+	var build, mark []string
+	for _, p := range d.Build {
+		build = append(build, p.Name)
+	}
+	for _, p := range d.Mark {
+		mark = append(mark, p.Name)
+	}
+	if !slices.Equal(build, []string{"paru", "new-aur"}) || !slices.Equal(mark, []string{"dep-aur"}) {
+		t.Errorf("build %v mark %v", build, mark)
+	}
+	// yay is a helper (kept though not in aurPackages), local-tool is declared in packages, lib-aur
+	// is needed by needs; old-aur goes. firefox is native: not this role's business.
+	if !slices.Equal(d.Remove, []string{"old-aur"}) {
+		t.Errorf("remove = %v", d.Remove)
+	}
+	if !strings.Contains(strings.Join(d.Notes, "\n"), "foreign package lib-aur is kept although it is not declared: needs depends on it") {
+		t.Errorf("notes = %v", d.Notes)
+	}
+	// Without aurPackages nothing foreign is removed.
+	s, _ = Parse(chob(t, map[string]string{"aurHelpers": "[yay]"}))
+	if d := Compute(facts(), s, nil); len(d.Remove) != 0 {
+		t.Errorf("helpers only: remove %v", d.Remove)
+	}
+}
+
+func TestPlanOps(t *testing.T) {
+	s, _ := Parse(chob(t, map[string]string{"aurPackages": "[new-aur]"}))
+	rp := BuildPlan(Compute(facts(), s, nil), s.BaseURL)
+	op := rp.Steps[1].Ops[0]
+	if !slices.Equal(op.Argv[3:], []string{"chaos-aur-build", CacheDir, DefaultBaseURL, "new-aur", "https://aur.archlinux.org/new-aur.git"}) {
+		t.Errorf("argv = %q", op.Argv)
+	}
+	if op.Undo == nil || !slices.Contains(op.Undo.Argv, "new-aur") {
+		t.Errorf("undo = %+v", op.Undo)
+	}
+	if rp.Steps[0].Ops[0].Owner != BuildUID {
+		t.Errorf("cache dir owner = %q", rp.Steps[0].Ops[0].Owner)
+	}
+}

@@ -1,0 +1,338 @@
+package dnf
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/shell"
+)
+
+// Probe sections: the rpm database with every package's requires and provides, dnf's install
+// reasons (and installed groups when groups matter), a few host facts, and (only when declared
+// packages are missing) what dnf knows about them.
+const (
+	secRpm    = "rpmdb"
+	secReason = "reasons"
+	secGroups = "groups"
+	secHost   = "host"
+	secNew    = "new"
+)
+
+// rpmProbe lists every installed package (name, arch, epoch:version-release, requires and provides
+// separated by vertical tabs), then resolves the file requires that no package provides explicitly to
+// the packages owning the file ("@file PATH<TAB>PKG..."). One rpm query plus one per such path.
+const rpmProbe = `command -v rpm >/dev/null 2>&1 || { echo '@norpm'; exit 0; }
+out=$(rpm -qa --qf '%{NAME}\t%{ARCH}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\t[%{REQUIRENAME}\v]\t[%{PROVIDENAME}\v]\n') || exit 1
+printf '%s\n' "$out"
+printf '%s\n' "$out" | awk -F'\t' '{
+  n = split($4, r, "\v"); for (i = 1; i <= n; i++) if (substr(r[i], 1, 1) == "/") req[r[i]] = 1
+  n = split($5, p, "\v"); for (i = 1; i <= n; i++) if (substr(p[i], 1, 1) == "/") prov[p[i]] = 1
+} END { for (f in req) if (!(f in prov)) print f }' | while IFS= read -r f; do
+  printf '@file %s\t%s\n' "$f" "$(rpm -q --whatprovides --qf '%{NAME} ' -- "$f" 2>/dev/null | grep -v ' is not installed\|no package provides')"
+done
+true`
+
+// reasonProbe prints "NAME<TAB>REASON" for every installed package from dnf's history database
+// (user, dependency, weak-dependency, group, unknown = installed outside dnf). It reads no repository.
+const reasonProbe = `command -v dnf >/dev/null 2>&1 || { echo '@nodnf'; exit 0; }
+dnf -q -C --disablerepo='*' repoquery --installed --qf '%{name}\t%{reason}\n' 2>/dev/null || echo '@failed'
+true`
+
+// groupsProbe prints the ids of the installed comps groups (dnf reads their names from the cached
+// repository metadata: -C, never the network).
+const groupsProbe = `command -v dnf >/dev/null 2>&1 || exit 0
+dnf -q -v -C group list --installed 2>/dev/null | awk '/^Installed (Environment )?Groups:/ {on = 1; next} /^[^ ]/ {on = 0} on && /\(.*\)[ \t]*$/ {
+  s = $0; sub(/[ \t]*$/, "", s); sub(/.*\(/, "", s); sub(/\)$/, "", s); print "@group " s }'
+true`
+
+// hostProbe prints key=value lines: whether dnf has cached metadata, the packages providing login
+// shells in use, sshd, the wheel group and the running kernel.
+const hostProbe = `set -- /var/cache/dnf/*/repodata/repomd.xml /var/cache/libdnf5/*/repodata/repomd.xml
+for f; do [ -e "$f" ] && { echo cache=1; break; }; done
+awk -F: '($3 == 0 || $3 >= 1000) && $7 != "" {print $7}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r s; do
+  case $s in
+    /bin/bash|/usr/bin/bash|/bin/sh|/usr/bin/sh|*/nologin|*/false|*/true|*/sync|*/halt|*/shutdown) continue ;;
+  esac
+  p=$(rpm -qf --qf '%{NAME}\n' -- "$s" 2>/dev/null | head -n 1)
+  case $p in ''|*' '*) continue ;; esac
+  printf 'shell=%s %s\n' "$p" "$s"
+done
+if [ -s /run/sshd.pid ] && kill -0 "$(cat /run/sshd.pid 2>/dev/null)" 2>/dev/null; then echo sshd=running; fi
+for w in /etc/systemd/system/multi-user.target.wants/sshd.service /etc/systemd/system/multi-user.target.wants/ssh.service; do
+  [ -e "$w" ] && { echo sshd=enabled; break; }
+done
+g=$(getent group wheel 2>/dev/null | cut -d: -f4)
+[ -n "$g" ] && echo "wheel=$g"
+echo "kernel=$(uname -r 2>/dev/null)"
+true`
+
+// newProbe prints, for the declared packages that are not installed, which of them the cached
+// repositories have ("@avail NAME") and every package dnf would install with them ("@dep NAME"), so
+// that the prune keeps what a new package needs. Names are passed as quoted words.
+func newProbe(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("command -v dnf >/dev/null 2>&1 || exit 0\nset --")
+	for _, n := range names {
+		b.WriteString(" " + shell.Quote(n))
+	}
+	b.WriteString(`
+missing=""
+for n; do rpm -q --whatprovides -- "$n" >/dev/null 2>&1 || missing="$missing $n"; done
+[ -n "$missing" ] || exit 0
+echo "@missing$missing"
+set -- $missing
+dnf -q -C repoquery --qf '%{name}\n' -- "$@" 2>/dev/null | sed -n 's/^\(..*\)$/@avail \1/p' | sort -u
+dnf -q -C repoquery --qf '%{name}\n' --whatprovides "$@" 2>/dev/null | sed -n 's/^\(..*\)$/@prov \1/p' | sort -u
+dnf -q -C repoquery --requires --resolve --recursive --qf '%{name}\n' -- "$@" 2>/dev/null | sed -n 's/^\(..*\)$/@dep \1/p' | sort -u
+true`)
+	return b.String()
+}
+
+// Pkg is one installed package name (installonly packages such as the kernel merge their versions).
+type Pkg struct {
+	Name     string
+	Arches   []string
+	EVRs     []string
+	Requires []string // raw requirement names (capabilities, files, rich dependencies)
+	Provides []string
+	// Reason is dnf's install reason: user, dependency, weak-dependency, group, unknown (installed
+	// outside dnf, e.g. with rpm -i); "" when dnf's database was not read.
+	Reason string
+}
+
+// UserInstalled reports whether the package is in dnf's user-installed set (what `dnf repoquery
+// --userinstalled` prints: reason user, or unknown).
+func (p *Pkg) UserInstalled() bool { return p.Reason == "user" || p.Reason == "unknown" }
+
+// Facts are the parsed probe outputs.
+type Facts struct {
+	Pkgs map[string]*Pkg
+	// Prov maps every capability (package names, virtual provides, files) to the installed packages
+	// providing it, sorted.
+	Prov map[string][]string
+	// NoRpm and NoDnf are set when the tools are missing (not an rpm system).
+	NoRpm, NoDnf bool
+	// Reasons is true when dnf's install reasons were read.
+	Reasons bool
+	// Groups are the installed comps group ids.
+	Groups map[string]bool
+	// Cache is true when dnf has cached repository metadata.
+	Cache bool
+	// ShellPkgs maps a package to the login shells in use that it provides.
+	ShellPkgs                map[string][]string
+	SSHDRunning, SSHDEnabled bool
+	WheelMembers             []string
+	Kernel                   string
+	// Missing are the declared names not installed; Avail those the cached repositories have (by
+	// name or as a provide); NewDeps every package dnf would install with them. NewKnown is false when
+	// the new-package section did not run.
+	Missing  []string
+	Avail    map[string]bool
+	NewDeps  []string
+	NewKnown bool
+}
+
+// ParseFacts turns the probe outputs into Facts.
+func ParseFacts(f map[string]string) *Facts {
+	fs := &Facts{Pkgs: map[string]*Pkg{}, Prov: map[string][]string{}, Groups: map[string]bool{},
+		ShellPkgs: map[string][]string{}, Avail: map[string]bool{}}
+	addProv := func(capability, pkg string) {
+		if !slices.Contains(fs.Prov[capability], pkg) {
+			fs.Prov[capability] = append(fs.Prov[capability], pkg)
+		}
+	}
+	for line := range strings.SplitSeq(f[secRpm], "\n") {
+		switch {
+		case line == "":
+			continue
+		case line == "@norpm":
+			fs.NoRpm = true
+			continue
+		case strings.HasPrefix(line, "@file "):
+			path, pkgs, _ := strings.Cut(strings.TrimPrefix(line, "@file "), "\t")
+			for _, p := range strings.Fields(pkgs) {
+				addProv(path, p)
+			}
+			continue
+		}
+		fl := strings.Split(line, "\t")
+		if len(fl) < 5 {
+			continue
+		}
+		p := fs.Pkgs[fl[0]]
+		if p == nil {
+			p = &Pkg{Name: fl[0]}
+			fs.Pkgs[fl[0]] = p
+		}
+		p.Arches = append(p.Arches, fl[1])
+		p.EVRs = append(p.EVRs, fl[2])
+		for r := range strings.SplitSeq(fl[3], "\v") {
+			if r != "" && !slices.Contains(p.Requires, r) {
+				p.Requires = append(p.Requires, r)
+			}
+		}
+		addProv(p.Name, p.Name)
+		for pr := range strings.SplitSeq(fl[4], "\v") {
+			if pr != "" {
+				if !slices.Contains(p.Provides, pr) {
+					p.Provides = append(p.Provides, pr)
+				}
+				addProv(pr, p.Name)
+			}
+		}
+	}
+	for _, ps := range fs.Prov {
+		slices.Sort(ps)
+	}
+	for line := range strings.SplitSeq(f[secReason], "\n") {
+		switch line {
+		case "":
+			continue
+		case "@nodnf":
+			fs.NoDnf = true
+			continue
+		case "@failed":
+			continue
+		}
+		name, reason, ok := strings.Cut(line, "\t")
+		if p := fs.Pkgs[name]; ok && p != nil {
+			p.Reason = strings.TrimSpace(reason)
+			fs.Reasons = true
+		}
+	}
+	if strings.Contains(f[secReason], "@failed") {
+		fs.Reasons = false
+	}
+	for line := range strings.SplitSeq(f[secGroups], "\n") {
+		if id, ok := strings.CutPrefix(line, "@group "); ok && id != "" {
+			fs.Groups[id] = true
+		}
+	}
+	for line := range strings.SplitSeq(f[secHost], "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "cache":
+			fs.Cache = true
+		case "shell":
+			pkg, sh, _ := strings.Cut(v, " ")
+			if pkg != "" && !slices.Contains(fs.ShellPkgs[pkg], sh) {
+				fs.ShellPkgs[pkg] = append(fs.ShellPkgs[pkg], sh)
+			}
+		case "sshd":
+			if v == "running" {
+				fs.SSHDRunning = true
+			} else {
+				fs.SSHDEnabled = true
+			}
+		case "wheel":
+			for m := range strings.SplitSeq(v, ",") {
+				if m = strings.TrimSpace(m); m != "" {
+					fs.WheelMembers = append(fs.WheelMembers, m)
+				}
+			}
+		case "kernel":
+			fs.Kernel = v
+		}
+	}
+	if out, ok := f[secNew]; ok {
+		fs.NewKnown = true
+		for line := range strings.SplitSeq(out, "\n") {
+			k, v, _ := strings.Cut(line, " ")
+			switch k {
+			case "@missing":
+				fs.Missing = strings.Fields(v)
+			case "@avail", "@prov":
+				fs.Avail[v] = true
+			case "@dep":
+				if !slices.Contains(fs.NewDeps, v) {
+					fs.NewDeps = append(fs.NewDeps, v)
+				}
+			}
+		}
+	}
+	return fs
+}
+
+// richKeywords are the operators of rpm's boolean dependencies.
+var richKeywords = map[string]bool{"and": true, "or": true, "if": true, "else": true, "unless": true, "with": true, "without": true}
+
+// DepGroups turns one requirement into groups of alternative capabilities, given which capabilities
+// are installed (for conditional rich dependencies): "a" -> [[a]]; "(a or b)" -> [[a b]];
+// "(a and b)" -> [[a] [b]]; "(a if b)" -> [[a]] when b is installed, else nothing. rpmlib() and
+// config() requirements are satisfied by rpm or the package itself and give nothing. Versions are
+// dropped.
+func DepGroups(req string, installed func(string) bool) [][]string {
+	if strings.HasPrefix(req, "rpmlib(") || strings.HasPrefix(req, "config(") {
+		return nil
+	}
+	if !strings.HasPrefix(req, "(") {
+		return [][]string{{req}}
+	}
+	// Tokens are separated by spaces; the parentheses of the expression are stripped from a token's
+	// ends when unbalanced there, so that "perl(Foo::Bar)" stays whole.
+	var toks []string
+	for _, t := range strings.Fields(req) {
+		for strings.HasPrefix(t, "(") && strings.Count(t, "(") > strings.Count(t, ")") {
+			t = t[1:]
+		}
+		for strings.HasSuffix(t, ")") && strings.Count(t, ")") > strings.Count(t, "(") {
+			t = t[:len(t)-1]
+		}
+		if t != "" {
+			toks = append(toks, t)
+		}
+	}
+	// Drop versions: an operator and the token after it.
+	var words []string
+	for i := 0; i < len(toks); i++ {
+		switch toks[i] {
+		case "<", ">", "=", "<=", ">=", "==":
+			i++
+			continue
+		}
+		words = append(words, toks[i])
+	}
+	var main, cond []string
+	mode, condKind := "", ""
+	for _, w := range words {
+		switch {
+		case w == "if" || w == "unless":
+			condKind = w
+		case w == "else" && condKind != "":
+			condKind += "-else"
+		case richKeywords[w]:
+			if condKind == "" && (w == "or" || w == "and" || w == "with" || w == "without") && mode == "" {
+				mode = w
+			}
+		case condKind == "":
+			main = append(main, w)
+		case strings.HasPrefix(condKind, "if") || strings.HasPrefix(condKind, "unless"):
+			if !strings.HasSuffix(condKind, "-else") {
+				cond = append(cond, w)
+			}
+		}
+	}
+	if condKind != "" {
+		any := slices.ContainsFunc(cond, installed)
+		if (strings.HasPrefix(condKind, "if") && !any) || (strings.HasPrefix(condKind, "unless") && any) {
+			return nil
+		}
+	}
+	if len(main) == 0 {
+		return nil
+	}
+	if mode == "or" {
+		return [][]string{main}
+	}
+	if mode == "without" {
+		return [][]string{main[:1]}
+	}
+	out := make([][]string, 0, len(main))
+	for _, m := range main {
+		out = append(out, []string{m})
+	}
+	return out
+}

@@ -1,0 +1,72 @@
+package dnf_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/arch"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// TestThreeCores applies one distro-agnostic Ch-obolo to a Debian root, an Arch-style pacman root and
+// a Fedora-style dnf root with every built-in role: the registry picks each core's packages role, the
+// package map turns `cron` and `7zip` into each core's names, and each root ends up with its intended
+// packages; the second run changes nothing anywhere.
+func TestThreeCores(t *testing.T) {
+	testenv.RequireRoot(t)
+	c := &chobolo.Chobolo{File: "any.yml", Packages: []chobolo.Package{{Name: "chaos-hello"}, {Name: "cron"}, {Name: "7zip"}}}
+	c.SetKey("packages", chobolo.Pos{File: "any.yml", Line: 1, Col: 1})
+
+	t.Run("debian", func(t *testing.T) {
+		root := testenv.DebianRoot(t)
+		testenv.AptRepo(t, root, testenv.DebPkg{Name: "chaos-hello", Version: "1.0"}, testenv.DebPkg{Name: "cron", Version: "1.0"},
+			testenv.DebPkg{Name: "p7zip-full", Version: "1.0"})
+		hp := enginetest.ApplyTwice(t, enginetest.Chroot(t, root), c, builtin.Roles()...)
+		if hp.Core != "debian" {
+			t.Fatalf("core %s", hp.Core)
+		}
+		manual := strings.Fields(testenv.Chroot(t, root, "apt-mark", "showmanual"))
+		for _, n := range []string{"chaos-hello", "cron", "p7zip-full"} {
+			if !slices.Contains(manual, n) {
+				t.Errorf("debian: %s not installed (manual: %v)", n, manual)
+			}
+		}
+	})
+	t.Run("arch", func(t *testing.T) {
+		root := testenv.ArchRoot(t)
+		repo := []testenv.PacPkg{{Name: "chaos-hello"}, {Name: "cronie"}, {Name: "p7zip"}}
+		for _, n := range arch.BaseSet { // the Arch core installs its base set: stand-ins
+			repo = append(repo, testenv.PacPkg{Name: n})
+		}
+		testenv.PacmanRepo(t, root, repo...)
+		hp := enginetest.ApplyTwice(t, enginetest.Chroot(t, root), c, builtin.Roles()...)
+		if hp.Core != "arch" {
+			t.Fatalf("core %s", hp.Core)
+		}
+		explicit := strings.Fields(testenv.Chroot(t, root, "pacman", "-Qqe"))
+		for _, n := range []string{"chaos-hello", "cronie", "p7zip"} {
+			if !slices.Contains(explicit, n) {
+				t.Errorf("arch: %s not installed (explicit: %v)", n, explicit)
+			}
+		}
+	})
+	t.Run("fedora", func(t *testing.T) {
+		root := testenv.FedoraRoot(t)
+		testenv.RpmRepo(t, root, nil, testenv.RpmPkg{Name: "chaos-hello"}, testenv.RpmPkg{Name: "cronie"},
+			testenv.RpmPkg{Name: "p7zip"}, testenv.RpmPkg{Name: "p7zip-plugins"})
+		hp := enginetest.ApplyTwice(t, enginetest.Chroot(t, root), c, builtin.Roles()...)
+		if hp.Core != "fedora" {
+			t.Fatalf("core %s", hp.Core)
+		}
+		user := strings.Fields(testenv.Chroot(t, root, "dnf", "-q", "-C", "--disablerepo=*", "repoquery", "--userinstalled", "--qf", "%{name}\n"))
+		for _, n := range []string{"chaos-hello", "cronie", "p7zip", "p7zip-plugins"} {
+			if !slices.Contains(user, n) {
+				t.Errorf("fedora: %s not installed (user-installed: %v)", n, user)
+			}
+		}
+	})
+}

@@ -1,0 +1,37 @@
+package mirrors
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// fakeReflector stands in for reflector (Python, not in Debian): it writes its arguments into the
+// --save file under reflector's usual header, so the test sees exactly what chaos ran.
+const fakeReflector = `#!/bin/sh
+save=""
+args="$*"
+while [ $# -gt 0 ]; do [ "$1" = --save ] && save=$2; shift; done
+printf '%s\n%s\n' '# With:       reflector (fake)' "# args: $args" > "$save"
+echo 'Server = https://mirror.example/$repo/os/$arch' >> "$save"
+`
+
+func TestIntegration(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.ArchRoot(t)
+	testenv.WriteFile(t, root, "/usr/bin/reflector", fakeReflector)
+	testenv.Chroot(t, root, "chmod", "755", "/usr/bin/reflector")
+	c := chob(t, "{countries: [BR, United States], count: 5}")
+	tr := enginetest.Chroot(t, root)
+	hp := enginetest.ApplyTwice(t, tr, c, New())
+	t.Logf("first plan:\n%s", enginetest.Render(hp))
+	list := testenv.ReadFile(t, root, Mirrorlist)
+	if !strings.Contains(list, "# args: --save /etc/pacman.d/mirrorlist --protocol https --latest 5 --sort rate --country BR,United States") {
+		t.Errorf("mirrorlist:\n%s", list)
+	}
+	if got := testenv.ReadFile(t, root, ConfPath); got != Conf(&Spec{Countries: []string{"BR", "United States"}, Count: 5}) {
+		t.Errorf("reflector.conf:\n%s", got)
+	}
+}

@@ -1,0 +1,241 @@
+package pacman
+
+import (
+	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/arch"
+	"github.com/ch-aos-ch/chaos/internal/shell"
+)
+
+// Probe sections: pacman's local database read by one awk (every package's name, version, install
+// reason, dependencies and provisions), the foreign packages (`pacman -Qqm`), a few host facts, and
+// (only when declared packages are missing) what installing them would pull in. Each section costs
+// a handful of processes whatever the number of packages: installed names come from the database
+// directory's entries, and only names not found there (virtual ones) are asked to `pacman -T`.
+const (
+	secLocal   = "local"
+	secForeign = "foreign"
+	secHost    = "host"
+	secNew     = "new"
+)
+
+// localProbe prints one line per installed package: NAME<TAB>VERSION<TAB>REASON<TAB>DEPENDS<TAB>PROVIDES
+// (REASON 0 explicit, 1 dependency; lists space-separated, with version constraints). It reads the
+// desc files of pacman's local database directly: the same data `pacman -Qi` prints, without
+// pacman's formatting, in one process for any number of packages.
+const localProbe = LocalProbe
+
+// LocalProbe is localProbe, for other Arch roles (the AUR role) that read the same database.
+const LocalProbe = arch.DBPathProbe + `
+set -- "${db%/}"/local/*/desc
+[ -e "$1" ] || exit 0
+awk 'function flush() { if (n != "") printf "%s\t%s\t%s\t%s\t%s\n", n, v, r, d, p; n = ""; v = ""; d = ""; p = ""; r = 0 }
+FNR == 1 { flush() }
+/^%[A-Z0-9]+%$/ { k = $0; next }
+/^$/ { k = ""; next }
+k == "%NAME%" { n = $0 }
+k == "%VERSION%" { v = $0 }
+k == "%REASON%" { r = $0 }
+k == "%DEPENDS%" { d = d " " $0 }
+k == "%PROVIDES%" { p = p " " $0 }
+END { flush() }' "$@"`
+
+// foreignProbe lists the installed packages no sync database has (AUR and locally built ones).
+// Without sync databases every package is foreign, so the prune (which only touches native ones)
+// does nothing until the repositories are synced.
+const foreignProbe = ForeignProbe
+
+// ForeignProbe is foreignProbe, for other Arch roles.
+const ForeignProbe = `pacman -Qqm 2>/dev/null; true`
+
+// Section names other roles use with ParseFacts.
+const (
+	SectionLocal   = secLocal
+	SectionForeign = secForeign
+)
+
+// hostProbe prints key=value lines: the database path, whether sync databases exist, the lock, the
+// packages owning the login shells in use, sshd, sudo users, the running kernel's package, UEFI and
+// the boot loaders present.
+const hostProbe = arch.DBPathProbe + `
+echo "dbpath=$db"
+set -- "${db%/}"/sync/*.db
+[ -e "$1" ] && echo synced=1
+` + arch.LockProbe + `
+awk -F: '($3 == 0 || $3 >= 1000) && $7 != "" {print $7}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r s; do
+  case $s in */nologin|*/false|*/true|*/sync|*/halt|*/shutdown) continue ;; esac
+  r=$(readlink -f "$s" 2>/dev/null) || r=$s
+  f=$(grep -l -x -F -e "${s#/}" -e "${r#/}" "${db%/}"/local/*/files 2>/dev/null | head -n 1)
+  [ -n "$f" ] || continue
+  p=${f%/files}; p=${p##*/}; p=${p%-*}; p=${p%-*}
+  printf 'shell=%s %s\n' "$p" "$s"
+done
+if [ -s /run/sshd.pid ] && kill -0 "$(cat /run/sshd.pid 2>/dev/null)" 2>/dev/null; then echo sshd=running; fi
+[ -e /etc/systemd/system/multi-user.target.wants/sshd.service ] && echo sshd=enabled
+g=$(getent group wheel 2>/dev/null | cut -d: -f4)
+[ -n "$g" ] && echo "sudo=$g"
+k=$(uname -r 2>/dev/null)
+[ -r "/usr/lib/modules/$k/pkgbase" ] && echo "kernel=$(cat "/usr/lib/modules/$k/pkgbase")"
+[ -d /sys/firmware/efi ] && echo uefi=1
+[ -e /boot/grub/grub.cfg ] && echo boot=grub
+for f in /boot/EFI/refind/refind.conf /boot/efi/EFI/refind/refind.conf /efi/EFI/refind/refind.conf; do
+  [ -e "$f" ] && { echo boot=refind; break; }
+done
+true`
+
+// newProbe prints, for the declared packages that are not installed, every package the install
+// transaction would add (targets and missing dependencies) as "@new NAME" lines, then each one's
+// dependencies from the sync databases (`pacman -Si`), so that the prune keeps what a new package
+// needs and the install's undo removes exactly what it added. Names are quoted words.
+func newProbe(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("set --")
+	for _, n := range names {
+		b.WriteString(" " + shell.Quote(n))
+	}
+	b.WriteString("\n" + arch.DBPathProbe + `
+inst=" "
+for d in "${db%/}"/local/*/; do d=${d%/}; d=${d##*/}; d=${d%-*}; d=${d%-*}; inst="$inst$d "; done
+missing=""
+for n; do case $inst in *" $n "*) ;; *) missing="$missing $n" ;; esac; done
+[ -n "$missing" ] || exit 0
+missing=$(pacman -T -- $missing 2>/dev/null)
+[ -n "$missing" ] || exit 0
+new=$(pacman -Sp --print-format '%n' -- $missing 2>/dev/null) || exit 0
+[ -n "$new" ] || exit 0
+for n in $new; do echo "@new $n"; done
+pacman -Si -- $new 2>/dev/null | awk '/^Name *:/ { n = $3; k = 0; next }
+/^Depends On *:/ { k = 1; sub(/^Depends On *: */, ""); print "@dep " n " " $0; next }
+/^[A-Za-z]/ { k = 0; next }
+k == 1 { sub(/^ */, ""); print "@dep " n " " $0 }'
+true`)
+	return b.String()
+}
+
+// Pkg is what pacman's local database says about one installed package.
+type Pkg struct {
+	Name     string
+	Version  string
+	Explicit bool
+	Foreign  bool
+	// Deps are the dependency names (version constraints dropped).
+	Deps []string
+	// Provides are the virtual names the package provides (versions dropped).
+	Provides []string
+}
+
+// Facts are the parsed probe outputs.
+type Facts struct {
+	Pkgs   map[string]*Pkg
+	DBPath string
+	// Synced is true when sync databases exist (`pacman -Sy` happened at least once).
+	Synced bool
+	Locked bool
+	// ShellPkgs maps a package to the login shells in use that it provides.
+	ShellPkgs                map[string][]string
+	SSHDRunning, SSHDEnabled bool
+	SudoMembers              []string
+	Kernel                   string // pkgbase of the running kernel
+	UEFI                     bool
+	Boot                     []string // boot loaders found: grub, refind
+	// New lists what installing the missing declared packages adds (targets and dependencies), with
+	// NewDeps their dependency names.
+	New     []string
+	NewDeps map[string][]string
+}
+
+// depName strips a version constraint or description: "glibc>=2.3" -> "glibc", "libfoo.so=1-64" ->
+// "libfoo.so", "python: for scripts" -> "python".
+func depName(s string) string {
+	if i := strings.IndexAny(s, "<>=:"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+func depNames(field string) []string {
+	var out []string
+	for w := range strings.FieldsSeq(field) {
+		if n := depName(w); n != "" && n != "None" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ParseFacts turns the probe outputs into Facts.
+func ParseFacts(f map[string]string) *Facts {
+	fs := &Facts{Pkgs: map[string]*Pkg{}, ShellPkgs: map[string][]string{}, NewDeps: map[string][]string{}}
+	for line := range strings.SplitSeq(f[secLocal], "\n") {
+		fl := strings.Split(line, "\t")
+		if len(fl) < 5 || fl[0] == "" {
+			continue
+		}
+		fs.Pkgs[fl[0]] = &Pkg{Name: fl[0], Version: fl[1], Explicit: strings.TrimSpace(fl[2]) != "1",
+			Deps: depNames(fl[3]), Provides: depNames(fl[4])}
+	}
+	for n := range strings.FieldsSeq(f[secForeign]) {
+		if p := fs.Pkgs[n]; p != nil {
+			p.Foreign = true
+		}
+	}
+	for line := range strings.SplitSeq(f[secHost], "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "dbpath":
+			fs.DBPath = v
+		case "synced":
+			fs.Synced = true
+		case "lock":
+			fs.Locked = true
+		case "shell":
+			pkg, sh, _ := strings.Cut(v, " ")
+			if pkg != "" {
+				fs.ShellPkgs[pkg] = append(fs.ShellPkgs[pkg], sh)
+			}
+		case "sshd":
+			if v == "running" {
+				fs.SSHDRunning = true
+			} else {
+				fs.SSHDEnabled = true
+			}
+		case "sudo":
+			for m := range strings.SplitSeq(v, ",") {
+				if m = strings.TrimSpace(m); m != "" {
+					fs.SudoMembers = append(fs.SudoMembers, m)
+				}
+			}
+		case "kernel":
+			fs.Kernel = strings.TrimSpace(v)
+		case "uefi":
+			fs.UEFI = true
+		case "boot":
+			fs.Boot = append(fs.Boot, v)
+		}
+	}
+	for line := range strings.SplitSeq(f[secNew], "\n") {
+		switch {
+		case strings.HasPrefix(line, "@new "):
+			n := strings.TrimSpace(line[5:])
+			fs.New = append(fs.New, n)
+			if _, ok := fs.NewDeps[n]; !ok {
+				fs.NewDeps[n] = nil
+			}
+		case strings.HasPrefix(line, "@dep "):
+			n, rest, _ := strings.Cut(line[5:], " ")
+			fs.NewDeps[n] = append(fs.NewDeps[n], depNames(rest)...)
+		}
+	}
+	return fs
+}
+
+// desired is one package the Ch-obolo wants on the host.
+type desired struct {
+	Name string
+	Pos  chobolo.Pos
+	Why  string // "packages[3]", "base set", "login shell of user alice"
+}

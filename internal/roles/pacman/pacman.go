@@ -1,0 +1,155 @@
+// Package pacman is the Arch Linux `packages` role (Ch-aronte): declared packages (plus the base set,
+// login shells, boot loader and file system tools) are installed with one `pacman -S --needed
+// --asexplicit` transaction, declared packages installed as dependencies are marked explicit, and
+// (when `packages` is declared) explicit native packages that are not declared are removed, except
+// the base set, the essential and protected packages, and anything a staying package depends on.
+// Dependencies nothing needs are removed with `prune_orphans: true`.
+package pacman
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/arch"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/pkgmap"
+	"go.yaml.in/yaml/v3"
+)
+
+// ExplainMD is the Arch section of `chaos explain packages`.
+//
+//go:embed explain.md
+var ExplainMD string
+
+// Role is the Arch packages role.
+type Role struct {
+	// Resolve maps Ch-obolo packages to Arch names (the package map); nil uses names as-is.
+	Resolve Resolver
+}
+
+// New returns the role with the package map as resolver.
+func New() engine.Role { return &Role{Resolve: pkgmap.Resolve} }
+
+// Meta implements engine.Role.
+func (r *Role) Meta() engine.Meta {
+	return engine.Meta{
+		Name:    "packages",
+		Aliases: []string{"pkgs", "allPkgs", "native_packages", "natPkgs"},
+		Keys:    []string{"packages", "baseOverride", "users", "bootloader", "partitioning", "prune_orphans"},
+		Cores:   []string{arch.Core},
+		Summary: "pacman packages: install what is declared, prune undeclared explicit native packages",
+		Order:   20,
+	}
+}
+
+// PruneOrphans reads the top-level `prune_orphans` (default false).
+func PruneOrphans(c *chobolo.Chobolo) (bool, error) {
+	n := c.Extra["prune_orphans"]
+	if n == nil {
+		return false, nil
+	}
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+		return false, fmt.Errorf("%s: prune_orphans: expected true or false", c.NodePos(n))
+	}
+	return b, nil
+}
+
+// Probe implements engine.Role.
+func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
+	secs := []engine.ProbeSection{
+		{Name: secLocal, Script: localProbe},
+		{Name: secForeign, Script: foreignProbe},
+		{Name: secHost, Script: hostProbe},
+	}
+	// What missing packages would pull in. An invalid Ch-obolo is reported by Plan; the probe then
+	// just skips this section.
+	if want, _, err := Desired(c, r.Resolve, true); err == nil && len(want) > 0 {
+		names := make([]string, len(want))
+		for i, w := range want {
+			names[i] = w.Name
+		}
+		secs = append(secs, engine.ProbeSection{Name: secNew, Script: newProbe(names)})
+	}
+	return secs
+}
+
+func parseEngineFacts(facts engine.Facts) (*Facts, error) {
+	l, ok := facts[secLocal]
+	if !ok {
+		return nil, fmt.Errorf("probe: no pacman database listing")
+	}
+	if l.Code != 0 {
+		return nil, fmt.Errorf("reading pacman's database failed (exit %d): is this an Arch system? %s", l.Code, l.Stdout)
+	}
+	raw := map[string]string{}
+	for k, v := range facts {
+		raw[k] = v.Stdout
+	}
+	return ParseFacts(raw), nil
+}
+
+// Plan implements engine.Role.
+func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
+	f, err := parseEngineFacts(facts)
+	if err != nil {
+		return nil, err
+	}
+	want, notes, err := Desired(c, r.Resolve, f.UEFI)
+	if err != nil {
+		return nil, err
+	}
+	base, _, err := BasePackages(c, r.Resolve)
+	if err != nil {
+		return nil, err
+	}
+	orphans, err := PruneOrphans(c)
+	if err != nil {
+		return nil, err
+	}
+	in := Input{Want: want, Prune: c.Has("packages"), PruneOrphans: orphans, Base: base, Chroot: env.Chroot,
+		SudoUsed: slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
+	d := Compute(f, in)
+	d.Notes = append(notes, d.Notes...)
+	rp := BuildPlan(d, f.DBPath, f.Locked)
+	rp.Guard = guardLarge(d)
+	return rp, nil
+}
+
+// Capture implements engine.Capturer: the explicit native packages, so that a first apply of the
+// captured Ch-obolo removes nothing. The base set is captured as `baseOverride` (its installed
+// members), so that the first apply installs nothing either.
+func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
+	f, err := parseEngineFacts(facts)
+	if err != nil {
+		return err
+	}
+	base := arch.NewMatcher(arch.BaseSet)
+	var names []string
+	for n, p := range f.Pkgs {
+		if p.Explicit && !p.Foreign {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if base.Match(n) {
+			into.BaseOverride = append(into.BaseOverride, chobolo.Package{Name: n, Overrides: map[string][]string{arch.Core: {n}}})
+			continue
+		}
+		p := chobolo.Package{Name: n}
+		if r.Resolve != nil {
+			if res, ok := r.Resolve(p, arch.Core); ok && !slices.Equal(res, []string{n}) {
+				p.Overrides = map[string][]string{arch.Core: {n}}
+			}
+		}
+		into.Packages = append(into.Packages, p)
+	}
+	into.SetKey("packages", chobolo.Pos{})
+	if len(into.BaseOverride) > 0 {
+		into.SetKey("baseOverride", chobolo.Pos{})
+	}
+	return nil
+}

@@ -1,0 +1,324 @@
+package pacman
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/golden"
+	"go.yaml.in/yaml/v3"
+)
+
+func recorded(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for sec, file := range map[string]string{secLocal: "local.txt", secForeign: "foreign.txt", secHost: "host.txt"} {
+		data, err := os.ReadFile("testdata/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[sec] = string(data)
+	}
+	// ripgrep is declared and missing: pacman -Sp / -Si said it needs gcc-libs and pcre2.
+	out[secNew] = "@new ripgrep\n@dep ripgrep gcc-libs pcre2>=10\n"
+	return out
+}
+
+func chob(pkgs ...string) *chobolo.Chobolo {
+	c := &chobolo.Chobolo{File: "m.yml"}
+	for i, n := range pkgs {
+		c.Packages = append(c.Packages, chobolo.Package{Name: n})
+		c.SetPos("packages["+string(rune('0'+i))+"]", chobolo.Pos{File: "m.yml", Line: 2 + i, Col: 5})
+	}
+	c.SetKey("packages", chobolo.Pos{File: "m.yml", Line: 1, Col: 1})
+	return c
+}
+
+func names(rs []Removal) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+func scenario(t *testing.T, orphans bool) (*Delta, *Facts) {
+	t.Helper()
+	f := ParseFacts(recorded(t))
+	c := chob("firefox", "neovim", "python-foo", "ripgrep")
+	c.BaseOverride = []chobolo.Package{{Name: "base"}, {Name: "git"}}
+	c.SetKey("baseOverride", chobolo.Pos{File: "m.yml", Line: 9, Col: 1})
+	want, _, err := Desired(c, nil, f.UEFI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _, _ := BasePackages(c, nil)
+	return Compute(f, Input{Want: want, Prune: true, PruneOrphans: orphans, Base: base}), f
+}
+
+func TestParseFacts(t *testing.T) {
+	f := ParseFacts(recorded(t))
+	if len(f.Pkgs) != 28 {
+		t.Fatalf("parsed %d packages, want 28", len(f.Pkgs))
+	}
+	b := f.Pkgs["bash"]
+	if b.Explicit || !slices.Equal(b.Deps, []string{"readline", "glibc", "ncurses"}) || !slices.Equal(b.Provides, []string{"sh"}) {
+		t.Errorf("bash = %+v", b)
+	}
+	if !f.Pkgs["yay"].Foreign || f.Pkgs["git"].Foreign || !f.Pkgs["zsh"].Explicit {
+		t.Error("foreign/explicit flags wrong")
+	}
+	if !f.Synced || !f.UEFI || f.DBPath != "/var/lib/pacman/" || !slices.Equal(f.SudoMembers, []string{"alice"}) ||
+		!slices.Equal(f.ShellPkgs["zsh"], []string{"/usr/bin/zsh"}) || !slices.Equal(f.Boot, []string{"grub"}) {
+		t.Errorf("host facts = %+v", f)
+	}
+	if !slices.Equal(f.New, []string{"ripgrep"}) || !slices.Equal(f.NewDeps["ripgrep"], []string{"gcc-libs", "pcre2"}) {
+		t.Errorf("new = %v %v", f.New, f.NewDeps)
+	}
+}
+
+func TestDelta(t *testing.T) {
+	d, _ := scenario(t, false)
+	var inst []string
+	for _, w := range d.Install {
+		inst = append(inst, w.Name)
+	}
+	if !slices.Equal(inst, []string{"ripgrep"}) {
+		t.Errorf("install = %v", inst)
+	}
+	if len(d.Mark) != 1 || d.Mark[0].Pkg != "neovim" {
+		t.Errorf("mark = %+v", d.Mark)
+	}
+	// htop and oldtool are explicit and undeclared. python is needed by declared python-foo, zsh is a
+	// login shell, yay is foreign, git and base are the base set: all kept.
+	if got := names(d.Remove); !slices.Equal(got, []string{"htop", "oldtool"}) {
+		t.Errorf("remove = %v", got)
+	}
+	if got := names(d.RemoveDeps); !slices.Equal(got, []string{"oldtool-helper"}) {
+		t.Errorf("remove deps = %v", got)
+	}
+	if d.Orphans != nil {
+		t.Errorf("orphans without prune_orphans: %v", d.Orphans)
+	}
+	notes := strings.Join(d.Notes, "\n")
+	for _, want := range []string{
+		"package python is kept although it is not declared: declared package python-foo depends on it",
+		"package zsh is kept: it provides the login shell /usr/bin/zsh",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	if d.Explicit != 8 {
+		t.Errorf("explicit native = %d, want 8", d.Explicit)
+	}
+}
+
+func TestOrphans(t *testing.T) {
+	d, _ := scenario(t, true)
+	if got := names(d.Orphans); !slices.Equal(got, []string{"oldlib"}) {
+		t.Errorf("orphans = %v", got)
+	}
+}
+
+// A dependency pacman -Rs would take along but that something protected needs, or that a package about
+// to be installed needs, stays.
+func TestRemoveKeepsWhatNewPackagesNeed(t *testing.T) {
+	f := ParseFacts(map[string]string{
+		secLocal: "tool\t1-1\t0\t lib\t\nlib\t1-1\t0\t\t\nother\t1-1\t0\t\t\n",
+		secHost:  "synced=1\n",
+		secNew:   "@new app\n@dep app lib>=1\n",
+	})
+	c := chob("app")
+	want, _, _ := Desired(c, nil, false)
+	d := Compute(f, Input{Want: want, Prune: true})
+	if got := names(d.Remove); !slices.Equal(got, []string{"other", "tool"}) {
+		t.Errorf("remove = %v (lib is needed by app, about to be installed)", got)
+	}
+	if !strings.Contains(strings.Join(d.Notes, "\n"), "package lib is kept although it is not declared: package app depends on it") {
+		t.Errorf("notes = %v", d.Notes)
+	}
+}
+
+// The original cascaded (-Rc) into declared packages. Here a declared package depending on an
+// undeclared explicit one keeps it, transitively through dependencies.
+func TestDeclaredNeedsUndeclaredExplicitTransitively(t *testing.T) {
+	f := ParseFacts(map[string]string{
+		secLocal: "app\t1-1\t0\t mid\t\nmid\t1-1\t1\t virt\t\nimpl\t1-1\t0\t\t virt=1\njunk\t1-1\t0\t\t\n",
+		secHost:  "synced=1\n",
+	})
+	want, _, _ := Desired(chob("app"), nil, false)
+	d := Compute(f, Input{Want: want, Prune: true})
+	if got := names(d.Remove); !slices.Equal(got, []string{"junk"}) {
+		t.Errorf("remove = %v", got)
+	}
+	if len(d.RemoveDeps) != 0 {
+		t.Errorf("remove deps = %v", d.RemoveDeps)
+	}
+}
+
+// A protected dependency is never taken along by a removal.
+func TestProtectedDepStays(t *testing.T) {
+	f := ParseFacts(map[string]string{
+		secLocal: "admintool\t1-1\t0\t sudo helper\t\nsudo\t1-1\t1\t\t\nhelper\t1-1\t1\t\t\n",
+		secHost:  "synced=1\nsudo=alice\n",
+	})
+	d := Compute(f, Input{Prune: true})
+	if got := names(d.Remove); !slices.Equal(got, []string{"admintool"}) {
+		t.Errorf("remove = %v", got)
+	}
+	if got := names(d.RemoveDeps); !slices.Equal(got, []string{"helper"}) {
+		t.Errorf("remove deps = %v (sudo is protected)", got)
+	}
+}
+
+func TestHostileNamesRefused(t *testing.T) {
+	for _, bad := range []string{"-Rcc", "--root=/", "a b", "foo;rm -rf /", "../x", ".hidden", "x\ny", "core/foo", "foo>=1", "$(id)", ""} {
+		c := chob(bad)
+		if _, _, err := Desired(c, nil, false); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+		c = chob("ok")
+		c.Packages[0].Overrides = map[string][]string{"arch": {bad}}
+		if _, _, err := Desired(c, nil, false); err == nil {
+			t.Errorf("override %q accepted", bad)
+		}
+		c = &chobolo.Chobolo{BaseOverride: []chobolo.Package{{Name: bad}}}
+		c.SetKey("baseOverride", chobolo.Pos{})
+		if _, _, err := Desired(c, nil, false); err == nil {
+			t.Errorf("baseOverride %q accepted", bad)
+		}
+	}
+	for _, ok := range []string{"gtk3", "lib32-glibc", "python-pip", "c++utilities", "libc++", "xorg-server", "qt6-base", "ttf-font-awesome", "android-sdk@beta", "R"} {
+		if _, _, err := Desired(chob(ok), nil, false); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+}
+
+func TestImpliedPackages(t *testing.T) {
+	c := &chobolo.Chobolo{Users: []chobolo.User{{Name: "alice", Shell: "zsh"}, {Name: "bob", Shell: "/usr/bin/fish"}, {Name: "carol", Shell: "/bin/sh"}}}
+	c.SetKey("users", chobolo.Pos{})
+	var boot, parts yaml.Node
+	if err := yaml.Unmarshal([]byte("grub"), &boot); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal([]byte("partitions: [{important: boot, type: fat32}, {important: root, type: btrfs}]"), &parts); err != nil {
+		t.Fatal(err)
+	}
+	c.Extra = map[string]*yaml.Node{"bootloader": boot.Content[0], "partitioning": parts.Content[0]}
+	want, _, err := Desired(c, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range want {
+		got = append(got, w.Name)
+	}
+	// No base set: neither packages nor baseOverride is declared.
+	if exp := []string{"zsh", "fish", "grub", "efibootmgr", "dosfstools", "btrfs-progs"}; !slices.Equal(got, exp) {
+		t.Errorf("desired = %v, want %v", got, exp)
+	}
+	if err := yaml.Unmarshal([]byte("lilo"), &boot); err != nil {
+		t.Fatal(err)
+	}
+	c.Extra["bootloader"] = boot.Content[0]
+	if _, _, err := Desired(c, nil, true); err == nil {
+		t.Error("bootloader lilo accepted")
+	}
+}
+
+func TestBaseSetDesiredWithPackages(t *testing.T) {
+	want, _, err := Desired(chob("vim"), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 12 || want[1].Name != "linux" || want[1].Why != "base set" {
+		t.Errorf("desired = %+v", want)
+	}
+}
+
+func TestGoldenPlan(t *testing.T) {
+	d, f := scenario(t, true)
+	rp := BuildPlan(d, f.DBPath, true)
+	rp.Role = "packages"
+	hp := &engine.HostPlan{Target: "@test", Core: "arch", Roles: []*engine.RolePlan{rp}}
+	var b strings.Builder
+	engine.RenderPlan(&b, hp, engine.Style{})
+	golden.Check(t, "plan", b.String())
+}
+
+func TestGuard(t *testing.T) {
+	if g := guardLarge(&Delta{Remove: make([]Removal, 4), Explicit: 6}); g == "" {
+		t.Error("4 of 6: no guard")
+	}
+	if g := guardLarge(&Delta{Remove: make([]Removal, 3), Explicit: 4}); g != "" {
+		t.Error("3 removals: guard")
+	}
+}
+
+// syntheticFacts is a host with n explicit packages, each depending on two of n/2 libraries.
+func syntheticFacts(n int) (map[string]string, *chobolo.Chobolo) {
+	var local strings.Builder
+	c := &chobolo.Chobolo{}
+	for i := range n / 2 {
+		fmt.Fprintf(&local, "lib%04d\t1-1\t1\t glibc\t libv%04d.so=1-64\n", i, i)
+	}
+	for i := range n {
+		fmt.Fprintf(&local, "app%04d\t1-1\t0\t lib%04d libv%04d.so\t\n", i, i%(n/2), (i*7)%(n/2))
+		c.Packages = append(c.Packages, chobolo.Package{Name: fmt.Sprintf("app%04d", i)})
+	}
+	local.WriteString("glibc\t2.41-1\t1\t\t\n")
+	c.BaseOverride = []chobolo.Package{{Name: "glibc"}}
+	c.SetKey("packages", chobolo.Pos{})
+	c.SetKey("baseOverride", chobolo.Pos{})
+	return map[string]string{secLocal: local.String(), secHost: "synced=1\n"}, c
+}
+
+// BenchmarkPlan250 is parse + delta + plan of a no-change 250-package Ch-obolo (prune and orphans on).
+func BenchmarkPlan250(b *testing.B) {
+	raw, c := syntheticFacts(250)
+	facts := engine.Facts{}
+	for k, v := range raw {
+		facts[k] = engine.Output{Stdout: v}
+	}
+	r := &Role{}
+	for b.Loop() {
+		f, _ := parseEngineFacts(facts)
+		want, _, _ := Desired(c, nil, false)
+		base, _, _ := BasePackages(c, nil)
+		d := Compute(f, Input{Want: want, Prune: true, PruneOrphans: true, Base: base})
+		if len(d.Remove)+len(d.Install)+len(d.Orphans) != 0 {
+			b.Fatal("not a no-change plan")
+		}
+		_ = r
+	}
+}
+
+// Capture then plan: the captured Ch-obolo removes nothing and installs nothing.
+func TestCaptureRoundTrip(t *testing.T) {
+	raw := recorded(t)
+	delete(raw, secNew)
+	facts := engine.Facts{}
+	for k, v := range raw {
+		facts[k] = engine.Output{Stdout: v}
+	}
+	r := &Role{}
+	c := &chobolo.Chobolo{}
+	if err := r.Capture(&engine.Env{}, facts, c); err != nil {
+		t.Fatal(err)
+	}
+	rp, err := r.Plan(&engine.Env{}, c, facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rp.Empty() {
+		var b strings.Builder
+		engine.RenderPlan(&b, &engine.HostPlan{Roles: []*engine.RolePlan{rp}}, engine.Style{})
+		t.Errorf("captured Ch-obolo plans changes:\n%s", b.String())
+	}
+}
