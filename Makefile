@@ -24,15 +24,15 @@ build:
 deps:
 	@bash scripts/deps.sh
 
-# The cached Debian root (scripts/debian-root.sh). Built once up front so that parallel test packages
-# do not all wait on (or race to) the one-time build.
+# The cached Debian, Arch-flavoured and Fedora-flavoured roots (scripts/*-root.sh), built once up front
+# so that parallel test packages do not all wait on (or race to) the one-time builds. The three builds
+# are independent (each has its own lock) and mostly wait on the mirror, so they run side by side.
 fixture: deps
-	@start=$$SECONDS; bash scripts/debian-root.sh >/dev/null; \
-	echo "fixture: Debian root ready ($$((SECONDS - start)) s)"
-	@start=$$SECONDS; bash scripts/arch-root.sh >/dev/null; \
-	echo "fixture: Arch-flavoured root ready ($$((SECONDS - start)) s)"
-	@start=$$SECONDS; bash scripts/fedora-root.sh >/dev/null; \
-	echo "fixture: Fedora-flavoured root ready ($$((SECONDS - start)) s)"
+	@start=$$SECONDS; pids=(); \
+	for s in debian arch fedora; do \
+	  ( bash scripts/$$s-root.sh >/tmp/chaos-fixture-$$s.log 2>&1 || { echo "fixture $$s failed:"; tail -n 40 /tmp/chaos-fixture-$$s.log; exit 1; } ) & pids+=($$!); \
+	done; rc=0; for p in "$${pids[@]}"; do wait $$p || rc=1; done; \
+	[ $$rc -eq 0 ] && echo "fixture: Debian, Arch and Fedora roots ready ($$((SECONDS - start)) s)"; exit $$rc
 
 test: deps fixture
 	@TEST_TIMEOUT=$(TEST_TIMEOUT) TEST_PKGS='$(TEST_PKGS)' bash scripts/test.sh $(TEST_FLAGS)
