@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(mmdebstrap dpkg-dev zstd systemd-container util-linux ca-certificates make)
+PKGS+=(gnupg)  # secrets tests: a throwaway PGP key for the sops interop test (internal/secrets)
 
 if [[ $(id -u) != 0 ]]; then
     echo "deps.sh: must run as root (apt-get install)" >&2

@@ -26,6 +26,10 @@ type applyOpts struct {
 	verbose  int
 	core     string
 	pruneAll bool
+	// secrets is -s (with -sf, -ss, -p): decrypt the secrets file in memory for the roles.
+	secrets    secretFlags
+	useSecrets bool
+	store      engine.SecretStore
 	// allowBootloaderInstall lets the bootloader role run grub-install/bootctl/refind-install in a chroot.
 	allowBootloaderInstall bool
 }
@@ -53,6 +57,8 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
 	f.StringVar(&o.core, "core", "", "force the core: debian, arch or fedora")
 	f.BoolVar(&o.pruneAll, "prune-all", false, "allow prunes that remove a large share of a domain")
+	f.BoolVarP(&o.useSecrets, "secrets", "s", false, "decrypt the secrets file (in memory) and hand it to the roles (user passwords)")
+	o.secrets.register(f)
 	f.BoolVar(&o.allowBootloaderInstall, "allow-bootloader-install", false, "let the bootloader role install a boot loader inside a chroot (Arch)")
 	return cmd
 }
@@ -125,6 +131,14 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 	if err != nil {
 		return err
 	}
+	if o.useSecrets || o.secrets.file != "" || o.secrets.provider != "" {
+		// Decrypted before any target is touched: a bad key or a tampered file applies nothing.
+		v, err := a.loadApplySecrets(ctx, o.secrets, c)
+		if err != nil {
+			return err
+		}
+		o.store = v
+	}
 	targets := o.targets
 	if len(targets) == 0 {
 		targets = []string{"@local"}
@@ -170,6 +184,7 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 	defer t.Close()
 	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll,
 		Allow: map[string]bool{"bootloader-install": o.allowBootloaderInstall}}
+	req.Secrets = o.store
 	if o.json {
 		req.Observe = func(ev engine.Event) { a.jsonLine(ev) }
 	} else {

@@ -36,7 +36,7 @@ type app struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, stdin: stdin, registry: builtin.Registry()}
 	root := a.rootCmd()
-	root.SetArgs(args)
+	root.SetArgs(LegacyFlags(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -66,7 +66,7 @@ computes the difference locally, shows the exact plan and applies it, with undo 
 	}
 	root.PersistentFlags().StringVarP(&a.chobolo, "chobolo", "c", "", "Ch-obolo file (default: chobolo_file in ~/.config/chaos/config.yml)")
 	root.PersistentFlags().BoolVar(&a.noColor, "no-color", false, "disable colors")
-	root.AddCommand(a.applyCmd(), a.checkCmd(), a.explainCmd(), a.initCmd(), a.setCmd(), a.schemaCmd())
+	root.AddCommand(a.applyCmd(), a.checkCmd(), a.explainCmd(), a.initCmd(), a.setCmd(), a.schemaCmd(), a.secretsCmd())
 	return root
 }
 

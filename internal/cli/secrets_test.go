@@ -1,0 +1,276 @@
+package cli_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/cli"
+	"github.com/ch-aos-ch/chaos/internal/secrets/secretstest"
+)
+
+// isolateSecrets gives a test its own chaos config dir, HOME and sops environment.
+func isolateSecrets(t *testing.T) (cfg, dir string) {
+	t.Helper()
+	cfg = isolate(t)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	for _, v := range []string{"SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "EDITOR", "VISUAL"} {
+		t.Setenv(v, "") // restored after the test
+		os.Unsetenv(v)
+	}
+	return cfg, t.TempDir()
+}
+
+func mustRun(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	r := run(t, stdin, args...)
+	if r.code != 0 {
+		t.Fatalf("chaos %s:\n%s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+func TestLegacyFlags(t *testing.T) {
+	got := cli.LegacyFlags([]string{"apply", "-s", "-sf", "a.yml", "-ss=b.yml", "--", "-sf"})
+	want := []string{"apply", "-s", "--secrets-file", "a.yml", "--sops-file=b.yml", "--", "-sf"}
+	if !slices.Equal(got, want) {
+		t.Errorf("LegacyFlags = %q, want %q", got, want)
+	}
+}
+
+func TestSecretsCommands(t *testing.T) {
+	cfg, dir := isolateSecrets(t)
+	file := filepath.Join(dir, "secrets.yaml")
+	mustRun(t, "", "secrets", "init", "-sf", file)
+	keys, _ := filepath.Glob(filepath.Join(cfg, "keys", "*.txt"))
+	if len(keys) != 1 {
+		t.Fatalf("init made %d key files", len(keys))
+	}
+	if fi, _ := os.Stat(keys[0]); fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".sops.yaml")); err != nil {
+		t.Fatal("init wrote no .sops.yaml next to the secrets file")
+	}
+	// init again reuses the key.
+	if r := mustRun(t, "", "secrets", "init", "-sf", file); !strings.Contains(r.stdout, "existing") {
+		t.Errorf("second init:\n%s", r)
+	}
+
+	// set: value from stdin; a value in argv is refused.
+	mustRun(t, "s3cret-one\n", "secrets", "set", "-sf", file, "user_secrets.alice.password")
+	if r := run(t, "", "secrets", "set", "-sf", file, "user_secrets.alice.password", "in-argv"); r.code == 0 || !strings.Contains(r.stderr, "stdin") {
+		t.Errorf("set with a value in argv:\n%s", r)
+	}
+	mustRun(t, "x\n", "secrets", "set", "-sf", file, "tokens[0]")
+	if r := mustRun(t, "", "secrets", "cat", "-sf", file, "user_secrets.alice.password", "--value"); r.stdout != "s3cret-one\n" {
+		t.Errorf("cat --value = %q", r.stdout)
+	}
+	if r := mustRun(t, "", "secrets", "cat", "-sf", file, "tokens.0"); r.stdout != "tokens.0: x\n" {
+		t.Errorf("cat tokens.0 = %q", r.stdout)
+	}
+	if r := run(t, "", "secrets", "cat", "-sf", file, "nope.x"); r.code == 0 || !strings.Contains(r.stderr, "nope.x") {
+		t.Errorf("cat of a missing key:\n%s", r)
+	}
+	if r := mustRun(t, "", "secrets", "list", "--paths", "-sf", file); r.stdout != "tokens.0\nuser_secrets.alice.password\n" {
+		t.Errorf("list --paths = %q", r.stdout)
+	}
+	if data, _ := os.ReadFile(file); strings.Contains(string(data), "s3cret-one") {
+		t.Fatal("plaintext in the encrypted file")
+	}
+
+	// edit: a result that does not parse keeps the old file; a good one is encrypted.
+	before, _ := os.ReadFile(file)
+	bad := filepath.Join(t.TempDir(), "bad.sh")
+	os.WriteFile(bad, []byte("#!/bin/sh\necho 'a: [' > \"$1\"\n"), 0o755)
+	t.Setenv("EDITOR", bad)
+	if r := run(t, "", "secrets", "edit", "-sf", file); r.code == 0 || !strings.Contains(r.stderr, "unchanged") {
+		t.Errorf("edit with a broken result:\n%s", r)
+	}
+	t.Setenv("EDITOR", "false")
+	if r := run(t, "", "secrets", "edit", "-sf", file); r.code == 0 {
+		t.Errorf("edit with a failing editor:\n%s", r)
+	}
+	if after, _ := os.ReadFile(file); string(after) != string(before) {
+		t.Error("a failed edit changed the file")
+	}
+	good := filepath.Join(t.TempDir(), "good.sh")
+	os.WriteFile(good, []byte("#!/bin/sh\nsed -i 's/s3cret-one/s3cret-two/' \"$1\"\n"), 0o755)
+	t.Setenv("EDITOR", good)
+	mustRun(t, "", "secrets", "edit", "-sf", file)
+	if r := mustRun(t, "", "secrets", "cat", "-sf", file, "user_secrets.alice.password", "--value"); r.stdout != "s3cret-two\n" {
+		t.Errorf("after edit: %q", r.stdout)
+	}
+
+	// rotate-add a second recipient; the sops CLI decrypts with it alone.
+	other := secretstest.NewAgeKey(t)
+	mustRun(t, "", "secrets", "rotate-add", "age", other.Recipient, "-sf", file)
+	sopsYAML, _ := os.ReadFile(filepath.Join(dir, ".sops.yaml"))
+	if !strings.Contains(string(sopsYAML), other.Recipient) {
+		t.Errorf("rotate-add did not update .sops.yaml:\n%s", sopsYAML)
+	}
+	if out, err := sopsDecrypt(t, dir, other, file); err != nil || !strings.Contains(out, "s3cret-two") {
+		t.Errorf("sops with the added key: %q %v", out, err)
+	}
+	// A second group held by nobody here would lock us out (sops's default threshold is all groups).
+	if r := run(t, "", "secrets", "rotate-add", "age", secretstest.NewAgeKey(t).Recipient, "--group", "1", "-sf", file); r.code == 0 || !strings.Contains(r.stderr, "could not decrypt") {
+		t.Errorf("lock-out rotate-add accepted:\n%s", r)
+	}
+	if r := run(t, "", "secrets", "shamir", "3", "-sf", file); r.code == 0 {
+		t.Errorf("shamir above the group count accepted:\n%s", r)
+	}
+	// rotate-rm: the removed key no longer decrypts.
+	mustRun(t, "", "secrets", "rotate-rm", other.Recipient, "-sf", file)
+	if _, err := sopsDecrypt(t, dir, other, file); err == nil {
+		t.Error("the removed recipient still decrypts")
+	}
+	if r := mustRun(t, "", "secrets", "list", "-sf", file); strings.Contains(r.stdout, other.Recipient) || !strings.Contains(r.stdout, "private key held") {
+		t.Errorf("list after rotate-rm:\n%s", r)
+	}
+}
+
+func sopsDecrypt(t *testing.T, dir string, key secretstest.AgeKey, file string) (string, error) {
+	t.Helper()
+	kf := key.KeyFile(t, t.TempDir(), "k.txt")
+	return runSops(t, dir, []string{"SOPS_AGE_KEY_FILE=" + kf}, "decrypt", file)
+}
+
+// standIn writes an executable that records its argv, stdin and BW_SESSION/OP_* environment in
+// dir, and prints reply.
+func standIn(t *testing.T, dir, name, reply string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + dir + "/argv\ncat > " + dir + "/stdin\nenv > " + dir + "/env\nprintf '%s' '" + reply + "'\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSecretProviders(t *testing.T) {
+	cfg, dir := isolateSecrets(t)
+	key := secretstest.NewAgeKey(t)
+	file := filepath.Join(dir, "secrets.yaml")
+	os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - age: "+key.Recipient+"\n"), 0o644)
+	keyFile := key.KeyFile(t, t.TempDir(), "k.txt")
+	t.Setenv("SOPS_AGE_KEY_FILE", keyFile)
+	mustRun(t, "", "secrets", "init", "-sf", filepath.Join(t.TempDir(), "unused.yaml")) // a chaos key of its own
+	os.Unsetenv("SOPS_AGE_KEY_FILE")
+	os.WriteFile(file+".plain", nil, 0o600)
+	src := filepath.Join(dir, "plain.yaml")
+	os.WriteFile(src, []byte("user_secrets:\n    bob:\n        password: pw\n"), 0o600)
+	out, err := runSops(t, dir, []string{"SOPS_AGE_KEY_FILE=" + keyFile}, "encrypt", "--filename-override", file, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte(out), 0o600)
+	os.Remove(src)
+	os.Remove(file + ".plain")
+
+	bwDir, opDir := t.TempDir(), t.TempDir()
+	bw := standIn(t, bwDir, "bw", key.Secret)
+	op := standIn(t, opDir, "op", "# NO-IMPORT\n"+key.Secret)
+	cmdKey := filepath.Join(t.TempDir(), "printkey")
+	os.WriteFile(cmdKey, []byte("#!/bin/sh\ncat "+keyFile+"\n"), 0o755)
+	t.Setenv("TEST_AGE_KEY", key.Secret)
+	config := `secret_providers:
+  default: cmd
+  cmd: {type: command, command: [` + cmdKey + `]}
+  envk: {type: env, var: TEST_AGE_KEY}
+  fil: {type: file, path: ` + keyFile + `}
+  bw: {type: bitwarden, item: item-123, binary: ` + bw + `}
+  op: {type: 1password, ref: "op://Vault/chaos/key", binary: ` + op + `}
+`
+	os.WriteFile(filepath.Join(cfg, "config.yml"), []byte(config), 0o600)
+
+	// Without a provider the file's key is not available.
+	if r := run(t, "", "secrets", "cat", "-sf", file); r.code == 0 {
+		t.Fatalf("decrypted without the key:\n%s", r)
+	}
+	for _, p := range []string{"cmd", "default", "envk", "fil", "bw", "op"} {
+		r := run(t, "", "secrets", "cat", "-sf", file, "-p", p, "user_secrets.bob.password", "--value")
+		if r.code != 0 || r.stdout != "pw\n" {
+			t.Errorf("-p %s:\n%s", p, r)
+		}
+	}
+	argv, _ := os.ReadFile(filepath.Join(bwDir, "argv"))
+	if string(argv) != "get\nnotes\nitem-123\n" {
+		t.Errorf("bw argv = %q", argv)
+	}
+	argv, _ = os.ReadFile(filepath.Join(opDir, "argv"))
+	if string(argv) != "read\n--no-newline\nop://Vault/chaos/key\n" {
+		t.Errorf("op argv = %q", argv)
+	}
+
+	// export: the key reaches bw and op on stdin, never in argv.
+	secretOf := func() string {
+		keys, _ := filepath.Glob(filepath.Join(cfg, "keys", "*.txt"))
+		data, _ := os.ReadFile(keys[0])
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(l, "AGE-SECRET-KEY-") {
+				return l
+			}
+		}
+		t.Fatal("no key in the chaos key file")
+		return ""
+	}()
+	mustRun(t, "", "secrets", "export", "bw")
+	argv, _ = os.ReadFile(filepath.Join(bwDir, "argv"))
+	stdin, _ := os.ReadFile(filepath.Join(bwDir, "stdin"))
+	if string(argv) != "create\nitem\n" || strings.Contains(string(argv), "AGE-SECRET") {
+		t.Errorf("bw create argv = %q", argv)
+	}
+	if len(stdin) == 0 {
+		t.Error("bw create got nothing on stdin")
+	}
+	mustRun(t, "", "secrets", "export", "op", "--no-import")
+	argv, _ = os.ReadFile(filepath.Join(opDir, "argv"))
+	stdin, _ = os.ReadFile(filepath.Join(opDir, "stdin"))
+	if string(argv) != "item\ncreate\n--vault\nVault\n-\n" || strings.Contains(string(argv), "AGE-SECRET") {
+		t.Errorf("op create argv = %q", argv)
+	}
+	if !strings.Contains(string(stdin), secretOf) || !strings.Contains(string(stdin), "# NO-IMPORT") {
+		t.Errorf("op create stdin lacks the key or the marker: %q", stdin)
+	}
+
+	// import: NO-IMPORT refused; a plain key lands 0600 in the keys dir.
+	if r := run(t, "", "secrets", "import", "op"); r.code == 0 || !strings.Contains(r.stderr, "NO-IMPORT") {
+		t.Errorf("import of a NO-IMPORT key:\n%s", r)
+	}
+	mustRun(t, "", "secrets", "import", "bw")
+	p := filepath.Join(cfg, "keys", "imported-bw.txt")
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("imported key: %v %v", fi, err)
+	}
+	if r := run(t, "", "secrets", "import", "bw"); r.code == 0 || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("import over an existing file:\n%s", r)
+	}
+	// Now without -p.
+	if r := mustRun(t, "", "secrets", "cat", "-sf", file, "user_secrets.bob.password", "--value"); r.stdout != "pw\n" {
+		t.Errorf("after import: %q", r.stdout)
+	}
+	if r := run(t, "", "secrets", "cat", "-sf", file, "-p", "nope"); r.code == 0 || !strings.Contains(r.stderr, "not configured") {
+		t.Errorf("unknown provider:\n%s", r)
+	}
+}
+
+// runSops runs the real sops CLI (built from chaos's module version) in dir.
+func runSops(t *testing.T, dir string, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(secretstest.Sops(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("sops %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}

@@ -1,0 +1,41 @@
+package providers
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestNoImportMarker(t *testing.T) {
+	key := []byte("AGE-SECRET-KEY-1XYZ\n")
+	if HasNoImport(key) {
+		t.Error("plain key marked")
+	}
+	if !HasNoImport(MarkNoImport(key)) {
+		t.Error("marked key not detected")
+	}
+	if HasNoImport([]byte("# NO-IMPORTANT\n")) {
+		t.Error("marker must be a whole line")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, c := range []Config{{}, {Type: "env"}, {Type: "file"}, {Type: "command"}, {Type: "bw"}, {Type: "op"}, {Type: "vault"}} {
+		if _, err := New("x", c); err == nil {
+			t.Errorf("New(%+v) accepted an incomplete config", c)
+		}
+	}
+	if _, err := (Set{}).Get("default"); err == nil || !strings.Contains(err.Error(), "secret_providers") {
+		t.Errorf("empty set: %v", err)
+	}
+}
+
+// A failing CLI that echoes the key on stderr must not get it into the error.
+func TestErrorWithholdsEchoedKey(t *testing.T) {
+	p, _ := New("echo", Config{Type: "command", Command: []string{"sh", "-c", "exit 1"},
+		StoreCommand: []string{"sh", "-c", "cat >&2; exit 1"}})
+	err := p.Store(context.Background(), []byte("AGE-SECRET-KEY-1SECRETSECRET"))
+	if err == nil || strings.Contains(err.Error(), "SECRETSECRET") {
+		t.Errorf("error = %v", err)
+	}
+}

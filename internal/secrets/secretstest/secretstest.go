@@ -1,0 +1,158 @@
+// Package secretstest gives tests the outside tools that secrets interop is checked against: the real
+// sops CLI built from the module version chaos links, throwaway age keys and a throwaway GnuPG key.
+package secretstest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"filippo.io/age"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// sopsModule is the module whose CLI the tests build, at the version go.mod requires, so the CLI
+// and the library are always the same release.
+const sopsModule = "github.com/getsops/sops/v3"
+
+var sopsBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// SopsVersion returns the sops module version chaos requires (from the repository's go.mod; test
+// binaries carry no module build info).
+func SopsVersion(t testing.TB) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(sopsModule) + `\s+(v\S+)`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("go.mod does not require %s", sopsModule)
+	}
+	return string(m[1])
+}
+
+// Sops returns the path of a sops CLI built from the same module version as chaos, cached under
+// /var/cache/chaos-test (or $CHAOS_TEST_CACHE) so that only the first run pays for the build.
+func Sops(t testing.TB) string {
+	t.Helper()
+	sopsBin.once.Do(func() {
+		cache := os.Getenv("CHAOS_TEST_CACHE")
+		if cache == "" {
+			cache = testenv.DefaultCacheDir
+		}
+		if err := os.MkdirAll(cache, 0o755); err != nil {
+			cache = os.TempDir()
+		}
+		bin := filepath.Join(cache, "sops-"+SopsVersion(t))
+		if _, err := os.Stat(bin); err == nil {
+			sopsBin.path = bin
+			return
+		}
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = "/usr/local/go/bin/go"
+		}
+		tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
+		cmd := exec.Command(goTool, "build", "-trimpath", "-o", tmp, sopsModule+"/cmd/sops")
+		cmd.Dir = testenv.RepoRoot(t)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			sopsBin.err = fmt.Errorf("go build %s/cmd/sops: %v\n%s", sopsModule, err, out)
+			return
+		}
+		// Rename is atomic: a concurrent test process sees either no binary or a complete one.
+		if err := os.Rename(tmp, bin); err != nil {
+			sopsBin.err = err
+			return
+		}
+		sopsBin.path = bin
+	})
+	if sopsBin.err != nil {
+		t.Fatalf("secretstest: %v", sopsBin.err)
+	}
+	return sopsBin.path
+}
+
+// AgeKey is a throwaway age key pair.
+type AgeKey struct {
+	Recipient string // age1...
+	Secret    string // AGE-SECRET-KEY-1...
+}
+
+// NewAgeKey generates an age key pair.
+func NewAgeKey(t testing.TB) AgeKey {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return AgeKey{Recipient: id.Recipient().String(), Secret: id.String()}
+}
+
+// KeyFile writes the key in keys.txt format (mode 0600) to dir/name and returns its path.
+func (k AgeKey) KeyFile(t testing.TB, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	text := fmt.Sprintf("# created: test\n# public key: %s\n%s\n", k.Recipient, k.Secret)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// GPG is a throwaway GnuPG home with one secret key and no passphrase.
+type GPG struct {
+	Home        string
+	Fingerprint string
+}
+
+var fprLine = regexp.MustCompile(`(?m)^fpr:+([0-9A-F]{40}):`)
+
+// NewGPG makes a GnuPG home in a temp dir with a fresh ed25519/cv25519 key. It skips the test when
+// gpg is not installed (scripts/deps.sh installs it).
+func NewGPG(t testing.TB) GPG {
+	t.Helper()
+	gpg, err := exec.LookPath("gpg")
+	if err != nil {
+		t.Skip("gpg not installed (scripts/deps.sh installs gnupg)")
+	}
+	// gpg-agent's socket path must stay short: keep the home directly under /tmp.
+	home, err := os.MkdirTemp("/tmp", "gpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
+		os.RemoveAll(home)
+	})
+	run := func(args ...string) string {
+		cmd := exec.Command(gpg, append([]string{"--homedir", home, "--batch"}, args...)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+		}
+		return out.String()
+	}
+	run("--passphrase", "", "--quick-gen-key", "chaos test <test@example.invalid>", "future-default", "default", "never")
+	m := fprLine.FindStringSubmatch(run("--with-colons", "--list-secret-keys"))
+	if m == nil {
+		t.Fatal("gpg: no fingerprint for the generated key")
+	}
+	return GPG{Home: home, Fingerprint: m[1]}
+}
