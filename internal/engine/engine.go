@@ -172,7 +172,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 
 	for _, role := range roles {
 		name := role.Meta().Name
-		rp, err := role.Plan(env, c, factsFor(name, outs))
+		rp, err := role.Plan(roleEnv(env, role.Meta()), c, factsFor(name, outs))
 		if err != nil {
 			return nil, fmt.Errorf("%s: role %s: %w", t.Name(), name, err)
 		}
@@ -189,7 +189,7 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 	var out []ProbeSection
 	for _, role := range roles {
 		name := role.Meta().Name
-		for _, s := range role.Probe(env, c) {
+		for _, s := range role.Probe(roleEnv(env, role.Meta()), c) {
 			if !sectionName.MatchString(s.Name) {
 				return nil, fmt.Errorf("role %s: bad probe section name %q", name, s.Name)
 			}

@@ -101,3 +101,24 @@ func TestProbeScriptByCore(t *testing.T) {
 		t.Fatalf("host core %s: sections run: %v", env.Core, outs)
 	}
 }
+
+type mapSecrets map[string]string
+
+func (m mapSecrets) Get(p string) (string, bool) { v, ok := m[p]; return v, ok }
+
+func TestRoleSeesOnlyDeclaredSecrets(t *testing.T) {
+	env := &Env{Secrets: mapSecrets{"user_secrets.alice.password": "pw", "netrc_token": "tok"}}
+	users := roleEnv(env, Meta{Name: "users", Secrets: []string{"user_secrets"}})
+	if v, ok := users.Secrets.Get("user_secrets.alice.password"); !ok || v != "pw" {
+		t.Fatalf("declared key not visible: %q %v", v, ok)
+	}
+	if _, ok := users.Secrets.Get("netrc_token"); ok {
+		t.Fatal("undeclared key visible")
+	}
+	if files := roleEnv(env, Meta{Name: "files"}); files.Secrets != nil {
+		t.Fatal("a role that declares no secrets must see none")
+	}
+	if env.Secrets == nil || roleEnv(&Env{}, Meta{Secrets: []string{"x"}}).Secrets != nil {
+		t.Fatal("scoping must not touch the caller's env, nor invent secrets")
+	}
+}

@@ -18,6 +18,9 @@ type Meta struct {
 	Cores []string `json:"cores,omitempty"`
 	// Summary is one line for listings.
 	Summary string `json:"summary"`
+	// Secrets are the top-level keys of the secrets file the role reads ("user_secrets"); a role
+	// sees no other secret, and none at all when it declares none.
+	Secrets []string `json:"secrets,omitempty"`
 	// Order sorts roles in a plan: lower runs first (repos before packages before users, ...).
 	Order int `json:"order"`
 }

@@ -51,6 +51,7 @@ func (role) Meta() engine.Meta {
 		Aliases: []string{"usr"},
 		Keys:    []string{"users"},
 		Summary: "accounts, groups, shells, homes, sudo rights and passwords (full-state for regular users)",
+		Secrets: []string{"user_secrets"},
 		Order:   30,
 	}
 }
