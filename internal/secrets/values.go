@@ -98,33 +98,6 @@ func (v *Values) Paths() []string {
 	return out
 }
 
-// Scope returns a view holding only the subtrees under the given top-level paths, so that a role
-// can be handed just the keys it declares (e.g. "user_secrets").
-func (v *Values) Scope(prefixes ...string) *Values {
-	root := map[string]any{}
-	for _, p := range prefixes {
-		x, ok := v.Lookup(p)
-		if !ok {
-			continue
-		}
-		segs, _ := splitPath(p)
-		m := root
-		for i, s := range segs {
-			if i == len(segs)-1 {
-				m[s.name] = x
-				break
-			}
-			next, ok := m[s.name].(map[string]any)
-			if !ok {
-				next = map[string]any{}
-				m[s.name] = next
-			}
-			m = next
-		}
-	}
-	return &Values{root: root}
-}
-
 // Tree returns the decoded tree (for emitting a subtree, `chaos secrets cat KEY`).
 func (v *Values) Tree() any { return v.root }
 
