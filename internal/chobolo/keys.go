@@ -114,6 +114,7 @@ var topKeys = []*key{
 			{name: "uid", kind: kindInt, doc: "numeric user id", example: "1000"},
 			boolean("system", "create a system account", "false"),
 			enum(str("state", "present (default) or absent", "present"), userStates),
+			enum(str("password", "locked: no usable password (otherwise it comes from the secrets, user_secrets.NAME.password)", "locked"), []string{"locked"}),
 			boolean("purge_home", "remove the home directory when the user is removed", "false"),
 		}}},
 	packageList("packages", "packages to install; undeclared manually installed packages are removed"),

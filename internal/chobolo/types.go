@@ -140,6 +140,9 @@ type User struct {
 	System bool     `json:"system,omitempty" yaml:"system,omitempty"`
 	// State is "present" (default) or "absent".
 	State string `json:"state,omitempty" yaml:"state,omitempty"`
+	// Password is "locked" for an account without a usable password; otherwise the password comes
+	// from the secrets (user_secrets.NAME.password) and this stays empty.
+	Password string `json:"password,omitempty" yaml:"password,omitempty"`
 	// PurgeHome removes the home directory when the user is removed.
 	PurgeHome bool `json:"purge_home,omitempty" yaml:"purge_home,omitempty"`
 }

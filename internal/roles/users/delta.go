@@ -26,6 +26,7 @@ type Delta struct {
 	Creates   []Create
 	Modifies  []Modify
 	Passwords []PasswordSet
+	Locks     []Lock
 	Sudo      []SudoWrite
 	Unsudo    []SudoRemove
 	Removes   []Remove
@@ -71,6 +72,12 @@ type Modify struct {
 	CurGroups  []string
 	SetGroups  bool
 	UID        *int
+}
+
+// Lock locks an existing account's password (`password: locked`).
+type Lock struct {
+	Name string
+	Pos  chobolo.Pos
 }
 
 // PasswordSet writes a password with chpasswd (stdin, never argv).
@@ -252,11 +259,17 @@ func ComputeDelta(f *Facts, want []Want, o Options) (*Delta, error) {
 			if m.Shell != "" || m.Home != "" || m.SetGroups || m.UID != nil {
 				d.Modifies = append(d.Modifies, m)
 			}
+			switch st := f.Status[w.Name]; {
+			case w.Locked && st != "" && st != "locked" && protected(w.Name):
+				return nil, fmt.Errorf("%s: user %s: refusing to lock the password of a protected user (it runs chaos, is SUDO_USER or the SSH user)", w.Pos, w.Name)
+			case w.Locked && st != "" && st != "locked":
+				d.Locks = append(d.Locks, Lock{Name: w.Name, Pos: w.Pos})
+			}
 			if w.Password != nil {
 				if ps, ok := passwordDelta(f, w); ok {
 					d.Passwords = append(d.Passwords, ps)
 				}
-			} else if st := f.Status[w.Name]; st != "" && st != "set" {
+			} else if st := f.Status[w.Name]; !w.Locked && st != "" && st != "set" {
 				d.Notes = append(d.Notes, fmt.Sprintf("user %s: no password in the secrets (%s) and the account's password is %s", w.Name, SecretPath(w.Name), st))
 			}
 		}

@@ -33,6 +33,8 @@ type Want struct {
 	System            bool
 	// Password is the secret's value when the run has secrets and one is set for the user.
 	Password *Password
+	// Locked is `password: locked`: the account must have no usable password.
+	Locked bool
 }
 
 // Password is a user's password from the secrets. Hash is true for a crypt(3) hash ("$..."), which
@@ -110,6 +112,16 @@ func Desired(c *chobolo.Chobolo, secrets engine.SecretStore) ([]Want, error) {
 				return nil, fmt.Errorf("%s: user %s: uid %d is also declared for %s", w.UIDPos, u.Name, *u.UID, other)
 			}
 			uids[*u.UID] = u.Name
+		}
+		w.Locked = u.Password == "locked"
+		if secrets != nil {
+			_, has := secrets.Get(SecretPath(u.Name))
+			switch {
+			case w.Locked && has:
+				return nil, fmt.Errorf("%s: user %s: password: locked, but the secrets hold %s too; keep one of them", w.Pos, u.Name, SecretPath(u.Name))
+			case !w.Locked && !has:
+				return nil, fmt.Errorf("%s: user %s: no password in the secrets (%s); set one or declare `password: locked`", w.Pos, u.Name, SecretPath(u.Name))
+			}
 		}
 		if secrets != nil {
 			if v, ok := secrets.Get(SecretPath(u.Name)); ok {

@@ -93,6 +93,12 @@ func BuildPlan(d *Delta) *engine.RolePlan {
 		}
 		s.ops = append(s.ops, passwordOp(pw))
 	}
+	for _, l := range d.Locks {
+		s := step(l.Name)
+		s.changes = append(s.changes, engine.Change{Kind: engine.Modify, Subject: "password of " + l.Name,
+			Detail: "locked (password: locked)", Pos: l.Pos})
+		s.ops = append(s.ops, engine.Exec("usermod", "-L", "--", l.Name).WithUndo(engine.Exec("usermod", "-U", "--", l.Name)))
+	}
 	for _, sw := range d.Sudo {
 		s := step(sw.User)
 		path := SudoersDir + "/" + SudoFileName(sw.User)

@@ -118,14 +118,14 @@ kind() { if [ -d "$1" ]; then echo "d $1"; elif [ -f "$1" ] && [ -x "$1" ]; then
 	b.WriteString("exit 0")
 	s = append(s, engine.ProbeSection{Name: "paths", Script: b.String()})
 
-	if secrets != nil && c != nil {
+	if c != nil && (secrets != nil || anyLocked(c.Users)) {
 		var sh strings.Builder
 		for _, u := range c.Users {
-			if u.State == "absent" || chobolo.ValidUserName(u.Name) != nil {
+			if u.State == "absent" || chobolo.ValidUserName(u.Name) != nil || (secrets == nil && u.Password != "locked") {
 				continue
 			}
 			q := shell.Quote(u.Name)
-			if _, ok := secrets.Get(SecretPath(u.Name)); ok {
+			if _, ok := secretGet(secrets, SecretPath(u.Name)); ok {
 				fmt.Fprintf(&sh, "h=$(getent shadow %s) && printf 'hash %%s %%s\\n' %s \"$(printf '%%s' \"$h\" | cut -d: -f2)\"\n", q, q)
 			} else {
 				fmt.Fprintf(&sh, "h=$(getent shadow %s) && { case \"$(printf '%%s' \"$h\" | cut -d: -f2)\" in '') s=none;; '!'*|'*'*) s=locked;; *) s=set;; esac; printf 'status %%s %%s\\n' %s \"$s\"; }\n", q, q)
@@ -188,4 +188,22 @@ func CaptureUsers(f *Facts) []chobolo.User {
 		out = append(out, u)
 	}
 	return out
+}
+
+// anyLocked reports whether a user declares `password: locked`: its lock state is read from
+// /etc/shadow (as a status, never the hash) even when the run has no secrets.
+func anyLocked(users []chobolo.User) bool {
+	for _, u := range users {
+		if u.Password == "locked" {
+			return true
+		}
+	}
+	return false
+}
+
+func secretGet(s engine.SecretStore, path string) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	return s.Get(path)
 }

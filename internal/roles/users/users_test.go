@@ -376,10 +376,10 @@ func TestPasswords(t *testing.T) {
 	hash := yescryptHash
 	h := debianHost(t)
 	h.sudoers["99-chaos-bob"] = "bob ALL=(ALL:ALL) ALL\n"
-	users := matching()
+	users := lockedExcept(matching(), "alice")
 
 	t.Run("no secrets: shadow is not probed", func(t *testing.T) {
-		for _, s := range probeSections(chob(users...), nil) {
+		for _, s := range probeSections(chob(matching()...), nil) {
 			if s.Name == "shadow" || strings.Contains(s.Script, "shadow") {
 				t.Fatalf("probe reads shadow without secrets: %s", s.Script)
 			}
@@ -415,8 +415,8 @@ func TestPasswords(t *testing.T) {
 		if op.Undo == nil || string(op.Undo.Stdin) != "alice:!\n" || !op.Undo.Secret {
 			t.Fatalf("undo should restore the old field: %+v", op.Undo)
 		}
-		if out := render(p); strings.Contains(out, hash) || !strings.Contains(out, "bob: no password in the secrets") {
-			t.Fatalf("plan text leaks the hash or lacks the status note:\n%s", out)
+		if out := render(p); strings.Contains(out, hash) {
+			t.Fatalf("plan text leaks the hash:\n%s", out)
 		}
 		h.shadow = "hash alice " + hash + "\n"
 		if p := mustPlan(t, h, chob(users...), env); !p.Empty() {
@@ -439,10 +439,43 @@ func TestPasswords(t *testing.T) {
 	t.Run("new user gets the password after useradd", func(t *testing.T) {
 		env := &engine.Env{Core: "debian", Secrets: secrets{SecretPath("dave"): "pw"}}
 		h.shadow = ""
-		out := render(mustPlan(t, h, chob(append(slices.Clone(users), chobolo.User{Name: "dave"})...), env))
+		out := render(mustPlan(t, h, chob(append(lockedExcept(matching(), "dave"), chobolo.User{Name: "dave"})...), env))
 		if !strings.Contains(out, "password from secrets") || strings.Index(out, "useradd") > strings.Index(out, "chpasswd") {
 			t.Fatalf("plan:\n%s", out)
 		}
+	})
+	t.Run("a declared user needs a password or password: locked", func(t *testing.T) {
+		env := &engine.Env{Core: "debian", Secrets: secrets{SecretPath("alice"): "pw"}}
+		_, err := plan(t, h, chob(matching()...), env)
+		if err == nil || !strings.Contains(err.Error(), "no password in the secrets (user_secrets.bob.password); set one or declare `password: locked`") {
+			t.Fatalf("got %v", err)
+		}
+		both := lockedExcept(matching(), "")
+		if _, err := plan(t, h, chob(both...), env); err == nil || !strings.Contains(err.Error(), "keep one of them") {
+			t.Fatalf("locked and a secret: got %v", err)
+		}
+	})
+	t.Run("password: locked locks an account, also without secrets", func(t *testing.T) {
+		h.shadow = "status alice set\nstatus bob locked\n"
+		c := chob(lockedExcept(matching(), "carol")...)
+		var script string
+		for _, s := range probeSections(c, nil) {
+			if s.Name == "shadow" {
+				script = s.Script
+			}
+		}
+		if !strings.Contains(script, "getent shadow alice) && { case") || strings.Contains(script, "carol") || strings.Contains(script, "printf 'hash") {
+			t.Fatalf("without secrets the probe reads only the lock status of locked users:\n%s", script)
+		}
+		out := render(mustPlan(t, h, c, &engine.Env{Core: "debian"}))
+		if !strings.Contains(out, "~ password of alice: locked") || !strings.Contains(out, "$ usermod -L -- alice") || strings.Contains(out, "-L -- bob") {
+			t.Fatalf("plan:\n%s", out)
+		}
+		h.shadow = "status alice locked\nstatus bob locked\n"
+		if p := mustPlan(t, h, c, &engine.Env{Core: "debian"}); !p.Empty() {
+			t.Fatalf("locked accounts must be a no-op:\n%s", render(p))
+		}
+		h.shadow = ""
 	})
 	t.Run("bad secrets", func(t *testing.T) {
 		for _, v := range []string{"", "a\nb", "$6$x:y"} {
@@ -500,4 +533,15 @@ func TestCaptureRoundTrip(t *testing.T) {
 	if p := mustPlan(t, h, c, nil); !p.Empty() {
 		t.Fatalf("applying the capture must change nothing:\n%s", render(p))
 	}
+}
+
+// lockedExcept declares `password: locked` for every user but keep.
+func lockedExcept(users []chobolo.User, keep string) []chobolo.User {
+	out := slices.Clone(users)
+	for i := range out {
+		if out[i].Name != keep {
+			out[i].Password = "locked"
+		}
+	}
+	return out
 }
