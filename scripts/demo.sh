@@ -34,4 +34,24 @@ step "What changed, seen from inside the root"
 chroot "$ROOT" sh -c 'echo "hostname: $(cat /etc/hostname)"; getent passwd alice build; ls -l /etc/sudoers.d/;
   readlink /etc/localtime; hello; cat /etc/motd'
 
+V2=${CHAOS_DEMO_CHOBOLO_V2:-examples/workstation-v2.yml}
+step "chaos apply -c $V2 -y: version 2 changes hostname, users, packages, timezone, files"
+"$CHAOS" apply -c "$V2" --target "@chroot$ROOT" -y
+
+step "chaos generations: every apply recorded a generation on the host"
+"$CHAOS" generations --target "@chroot$ROOT"
+"$CHAOS" generations diff 1 2 --target "@chroot$ROOT"
+
+step "chaos rollback: back to generation 1 (file backups + its Ch-obolo, re-applied), recorded as generation 3"
+"$CHAOS" rollback --target "@chroot$ROOT" -y
+"$CHAOS" generations --target "@chroot$ROOT"
+
+step "chaos logbook: every run so far, and the report of the rollback"
+"$CHAOS" logbook list --limit 6
+"$CHAOS" logbook show last
+
+step "chaos apply -c $CHOBOLO --dry after the rollback: zero diff against the first Ch-obolo"
+rc=0; "$CHAOS" apply -c "$CHOBOLO" --target "@chroot$ROOT" --dry || rc=$?
+[ "$rc" -eq 0 ] || { echo "expected no changes after the rollback (exit 0), got exit $rc" >&2; exit 1; }
+
 printf '\nDemo done. The root stays at %s; remove it with: rm -rf %s\n' "$ROOT" "$ROOT"

@@ -11,11 +11,13 @@
 #   util-linux         mount, flock, prlimit, chroot (coreutils); essential, listed for clarity
 #   ca-certificates    HTTPS to the Go module proxy
 #   make               `make test` itself (.ci/run installs it first if missing)
+#   postgresql         the logbook's PostgreSQL tests start a private server from it (initdb, pg_ctl)
+#   btrfs-progs        mkfs.btrfs and btrfs, for the --snapshot tests on a loop-mounted btrfs image
 # Not needed on the host: sudo, locales, fakeroot (dpkg-deb --root-owner-group builds as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(mmdebstrap dpkg-dev zstd systemd-container util-linux ca-certificates make)
+PKGS=(mmdebstrap dpkg-dev zstd systemd-container util-linux ca-certificates make postgresql btrfs-progs)
 PKGS+=(gnupg)  # secrets tests: a throwaway PGP key for the sops interop test (internal/secrets)
 
 if [[ $(id -u) != 0 ]]; then

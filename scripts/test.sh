@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 TIMEOUT=${TEST_TIMEOUT:-20m}
+# deps.sh installs postgresql: the logbook's PostgreSQL tests must run, not skip.
+export CHAOS_REQUIRE_POSTGRES=${CHAOS_REQUIRE_POSTGRES:-1}
 read -ra PKGS <<<"${TEST_PKGS:-./...}"
 start=$SECONDS
 log=$(mktemp)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
-	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 type applyOpts struct {
@@ -32,6 +31,12 @@ type applyOpts struct {
 	store      engine.SecretStore
 	// allowBootloaderInstall lets the bootloader role run grub-install/bootctl/refind-install in a chroot.
 	allowBootloaderInstall bool
+	// fleet is --fleet, --limit, --serial and the SSH options (fleet.go).
+	fleet fleetFlags
+	// log is --logbook, --limani, --no-logbook and the run being recorded (logbook.go).
+	log logFlags
+	// snapshot is --snapshot: a read-only btrfs snapshot of / before the apply (generations.go).
+	snapshot bool
 }
 
 func (a *app) applyCmd() *cobra.Command {
@@ -60,6 +65,9 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 	f.BoolVarP(&o.useSecrets, "secrets", "s", false, "decrypt the secrets file (in memory) and hand it to the roles (user passwords)")
 	o.secrets.register(f)
 	f.BoolVar(&o.allowBootloaderInstall, "allow-bootloader-install", false, "let the bootloader role install a boot loader inside a chroot (Arch)")
+	o.fleet.register(f)
+	o.log.register(f)
+	f.BoolVar(&o.snapshot, "snapshot", false, "take a read-only btrfs snapshot of / before applying (refused when / is not on btrfs)")
 	return cmd
 }
 
@@ -113,7 +121,7 @@ func resolveTags(args []string, aliases map[string]string) ([]string, error) {
 	return out, nil
 }
 
-func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
+func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -138,6 +146,15 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 			return err
 		}
 		o.store = v
+	}
+	// Every run goes to the logbook (logbook.go); a logbook problem never fails the apply.
+	o.log.start(ctx, a, cfg, "apply", o.dry)
+	defer func() { o.log.finish(a, retErr, o.json) }()
+	if isFleet, err := a.prepareFleet(ctx, c, &o); err != nil || isFleet {
+		if err != nil {
+			return err
+		}
+		return a.applyFleet(ctx, c, tags, o)
 	}
 	targets := o.targets
 	if len(targets) == 0 {
@@ -177,7 +194,7 @@ func (a *app) jsonLine(v any) {
 // applyTarget plans and (unless dry) applies one target. It reports whether changes were pending.
 func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, c *chobolo.Chobolo, tags []string,
 	o applyOpts, st engine.Style) (bool, error) {
-	t, err := transport.Open(ctx, spec)
+	t, err := a.openApplyTarget(ctx, spec, o)
 	if err != nil {
 		return false, err
 	}
@@ -185,14 +202,25 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll,
 		Allow: map[string]bool{"bootloader-install": o.allowBootloaderInstall}}
 	req.Secrets = o.store
+	req.Skip = o.fleet.skip
 	if o.json {
 		req.Observe = func(ev engine.Event) { a.jsonLine(ev) }
 	} else {
 		req.Observe = a.progress(st, o.verbose)
 	}
+	req.Observe = o.log.observe(req.Observe)
+	// The host lock, then recovery of an interrupted apply, before anything else (generations.go).
+	release, err := a.beginTarget(ctx, eng, t, c, &req, o)
+	if err != nil {
+		return false, err
+	}
+	defer release()
 	hp, err := eng.Plan(ctx, t, req)
 	if err != nil {
 		return false, err
+	}
+	if o.fleet.onPlan != nil {
+		o.fleet.onPlan(hp)
 	}
 	if o.json {
 		a.jsonLine(map[string]any{"type": "plan", "target": hp.Target, "changes": hp.Changes(), "plan": hp})
@@ -232,6 +260,7 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 	} else {
 		fmt.Fprintf(a.stdout, "%s: applied %s (%s) in %s\n", hp.Target, plural(res.Changed, "change"),
 			plural(res.Ops, "op"), res.Elapsed.Round(time.Millisecond))
+		a.reportGeneration(hp.Target, res)
 	}
 	return true, nil
 }

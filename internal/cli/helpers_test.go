@@ -36,6 +36,7 @@ func isolate(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("CHAOS_CONFIG_DIR", dir)
+	t.Setenv("CHAOS_LIMANI", filepath.Join(dir, "limani.db")) // the logbook, too
 	return dir
 }
 

@@ -66,7 +66,8 @@ computes the difference locally, shows the exact plan and applies it, with undo 
 	}
 	root.PersistentFlags().StringVarP(&a.chobolo, "chobolo", "c", "", "Ch-obolo file (default: chobolo_file in ~/.config/chaos/config.yml)")
 	root.PersistentFlags().BoolVar(&a.noColor, "no-color", false, "disable colors")
-	root.AddCommand(a.applyCmd(), a.checkCmd(), a.explainCmd(), a.initCmd(), a.setCmd(), a.schemaCmd(), a.secretsCmd())
+	root.AddCommand(a.applyCmd(), a.checkCmd(), a.explainCmd(), a.initCmd(), a.setCmd(), a.schemaCmd(), a.secretsCmd(),
+		a.generationsCmd(), a.rollbackCmd(), a.recoverCmd(), a.logbookCmd())
 	return root
 }
 

@@ -33,6 +33,8 @@ type Event struct {
 	Op       string        `json:"op,omitempty"`
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// Generation is set on host.done after a successful apply that recorded one.
+	Generation int `json:"generation,omitempty"`
 }
 
 func emit(f func(Event), ev Event) {
@@ -51,111 +53,138 @@ type Result struct {
 	RolledBack bool `json:"rolled_back,omitempty"`
 	// UndoErrors lists inverses that failed during the rollback (the host may need attention).
 	UndoErrors []string `json:"undo_errors,omitempty"`
+	// Generation is the number of the generation recorded on the host (0 when none was).
+	Generation int `json:"generation,omitempty"`
+	// Warnings are problems after a successful apply (a generation that could not be recorded).
+	Warnings []string `json:"warnings,omitempty"`
+	// Snapshot is the read-only btrfs snapshot taken before the apply (Request.Snapshot).
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
-// done is a completed op with what it takes to undo it.
-type done struct {
-	role string
-	op   Op
-	undo func(context.Context) error
-}
-
-// Apply executes a plan. When an op fails, the ops already done are undone in reverse order and the
-// error is returned together with a Result saying so.
+// Apply executes a plan under the host lock, with a write-ahead journal on the target: before each
+// op, the op and its inverse (a file's previous content, mode, owner and link target; an exec op's
+// role-supplied undo) are recorded and fsync'd. When an op fails, the ops already done (and the
+// failed one, which may have done part of its work) are undone in reverse order and the error is
+// returned together with a Result saying so. After success a generation is recorded on the host.
+// If chaos dies mid-apply, the journal stays behind and Recover rolls the host back.
 func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan, req Request) (*Result, error) {
 	start := time.Now()
 	res := &Result{Target: hp.Target}
+	release, err := Lock(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if open, err := ReadJournal(ctx, t); err != nil {
+		return nil, err
+	} else if open != nil {
+		return nil, fmt.Errorf("%s: an interrupted apply (journal %s, started %s) must be recovered first: run `chaos recover`",
+			hp.Target, open.ID, open.Started.Format(time.RFC3339))
+	}
 	ids := &idCache{t: t}
-	var log []done
-	fail := func(role string, op Op, err error) (*Result, error) {
+	jw := newJournal(t, req.Tags, sourceOf(req))
+	if req.Snapshot {
+		if res.Snapshot, err = Snapshot(ctx, t, "pre-"+jw.j.ID); err != nil {
+			return nil, err
+		}
+	}
+	var log []*JournalEntry
+	fail := func(role string, op Op, err error, failed *JournalEntry) (*Result, error) {
 		err = fmt.Errorf("%s: role %s: %s: %w", hp.Target, role, op, err)
 		// Undo must run even when the apply was interrupted.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 		defer cancel()
-		for i := len(log) - 1; i >= 0; i-- {
-			d := log[i]
-			if d.undo == nil {
-				continue
-			}
-			emit(req.Observe, Event{Type: EventUndo, Target: hp.Target, Role: d.role, Op: d.op.String()})
-			if uerr := d.undo(uctx); uerr != nil {
-				res.UndoErrors = append(res.UndoErrors, fmt.Sprintf("undo %s: %v", d.op, uerr))
-			}
+		jw.j.Error = err.Error()
+		_ = jw.setState(uctx, JournalUndoing)
+		entries, last := log, -1
+		if failed != nil {
+			// The failed op may have done part of its work (a package unpacked but not configured,
+			// parent directories created): its inverse runs too, as best effort. Writes, symlinks
+			// and removals are atomic in the transport: a failed one changed nothing.
+			entries, last = append(log, failed), len(log)
 		}
+		for i := len(entries) - 1; i >= 0; i-- {
+			d := entries[i]
+			skip := d.Undo == nil && d.Prev == nil ||
+				i == last && d.Undo == nil && d.Op.Kind != OpMkdir && d.Op.Kind != OpChmod
+			if !skip {
+				emit(req.Observe, Event{Type: EventUndo, Target: hp.Target, Role: d.Role, Op: d.Op.String()})
+				uerr := e.undoEntry(uctx, t, ids, d, nil)
+				switch {
+				case uerr == nil:
+				case i != last:
+					res.UndoErrors = append(res.UndoErrors, fmt.Sprintf("undo %s: %v", d.Op, uerr))
+				case d.Op.Kind == OpExec:
+					// Expected when the failed op changed nothing (userdel of a user never added).
+					res.Warnings = append(res.Warnings, fmt.Sprintf("undo of the failed op %s (it may have changed nothing): %v", d.Op, uerr))
+				}
+			}
+			jw.j.Undone++
+			_ = jw.save(uctx)
+		}
+		_ = jw.close(uctx)
 		res.RolledBack = true
 		res.Elapsed = time.Since(start)
 		emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed, Error: err.Error()})
 		return res, err
 	}
+	seq := 0
 	for _, rp := range hp.Roles {
 		for _, step := range rp.Steps {
 			for _, op := range step.Ops {
 				if err := ctx.Err(); err != nil {
-					return fail(rp.Role, op, err)
+					return fail(rp.Role, op, err, nil)
+				}
+				seq++
+				je, err := e.prepare(ctx, t, seq, rp.Role, op)
+				if err != nil {
+					return fail(rp.Role, op, err, nil)
+				}
+				if err := jw.add(ctx, je); err != nil {
+					return fail(rp.Role, op, err, nil)
 				}
 				emit(req.Observe, Event{Type: EventOpStart, Target: hp.Target, Role: rp.Role, Op: op.String()})
+				if hook := testHookBeforeOp; hook != nil {
+					hook(seq)
+				}
 				t0 := time.Now()
-				undo, err := e.execute(ctx, t, ids, op)
+				err = e.runOp(ctx, t, ids, op)
 				ev := Event{Type: EventOpEnd, Target: hp.Target, Role: rp.Role, Op: op.String(), Duration: time.Since(t0)}
 				if err != nil {
 					ev.Error = err.Error()
 				}
 				emit(req.Observe, ev)
 				if err != nil {
-					return fail(rp.Role, op, err)
+					return fail(rp.Role, op, err, je)
 				}
-				log = append(log, done{role: rp.Role, op: op, undo: undo})
+				log = append(log, je)
 				res.Ops++
 			}
 			res.Changed += len(step.Changes)
 		}
 	}
 	if err := e.writeLedger(ctx, t, hp); err != nil {
-		return fail("ledger", Write(LedgerPath, nil, 0o644, "root", "root"), err)
+		return fail("ledger", Write(LedgerPath, nil, 0o644, "root", "root"), err, nil)
+	}
+	if err := jw.setState(ctx, JournalCommitted); err != nil {
+		return fail("journal", Write(JournalFile, nil, 0o600, "root", "root"), err, nil)
 	}
 	res.Elapsed = time.Since(start)
-	emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed})
+	if !req.Record.Skip {
+		n, err := e.recordGeneration(ctx, t, hp, req, jw, log, res)
+		if err != nil {
+			res.Warnings = append(res.Warnings, "generation not recorded: "+err.Error())
+		}
+		res.Generation = n
+	}
+	_ = jw.close(ctx)
+	res.Elapsed = time.Since(start)
+	emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed, Generation: res.Generation})
 	return res, nil
 }
 
-// execute runs one op and returns how to undo it.
-func (e *Engine) execute(ctx context.Context, t transport.Transport, ids *idCache, op Op) (func(context.Context) error, error) {
-	switch op.Kind {
-	case OpExec:
-		if err := runExec(ctx, t, op); err != nil {
-			return nil, err
-		}
-		if op.Undo == nil {
-			return nil, nil
-		}
-		u := *op.Undo
-		return func(ctx context.Context) error { _, err := e.execute(ctx, t, ids, u); return err }, nil
-	case OpWrite, OpSymlink, OpRemove, OpMkdir, OpChmod:
-		if !strings.HasPrefix(op.Path, "/") {
-			return nil, fmt.Errorf("%q: not an absolute path", op.Path)
-		}
-		prev, err := t.Stat(ctx, op.Path)
-		if err != nil {
-			return nil, err
-		}
-		undoPath := op.Path
-		if op.Kind == OpMkdir && !prev.Exists {
-			// Mkdir creates missing parents too: undo removes the topmost directory it created.
-			if undoPath, err = topMissing(ctx, t, op.Path); err != nil {
-				return nil, err
-			}
-		}
-		if err := e.fileOp(ctx, t, ids, op); err != nil {
-			return nil, err
-		}
-		if op.Undo != nil {
-			u := *op.Undo
-			return func(ctx context.Context) error { _, err := e.execute(ctx, t, ids, u); return err }, nil
-		}
-		return func(ctx context.Context) error { return restore(ctx, t, undoPath, prev) }, nil
-	}
-	return nil, fmt.Errorf("unknown op kind %q", op.Kind)
-}
+// testHookBeforeOp, when set by a test, runs right before each op (after its journal entry).
+var testHookBeforeOp func(seq int)
 
 func runExec(ctx context.Context, t transport.Transport, op Op) error {
 	if len(op.Argv) == 0 {

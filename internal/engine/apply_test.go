@@ -19,6 +19,10 @@ func TestApplyUndoesOnFailure(t *testing.T) {
 	if err := os.Symlink("/old/target", filepath.Join(dir, "etc/link")); err != nil {
 		t.Fatal(err)
 	}
+	// chaos's own state (lock, journal, generations) lives in /var/lib/chaos, outside the snapshot.
+	if err := os.MkdirAll(filepath.Join(dir, StateDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	before := snapshot(t, dir)
 
 	tr, err := transport.NewChroot(dir)
@@ -102,6 +106,9 @@ func snapshot(t *testing.T, dir string) string {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
+		if rel == StateDir[1:] {
+			return filepath.SkipDir
+		}
 		b.WriteString(rel + " " + fi.Mode().String())
 		switch {
 		case fi.Mode()&os.ModeSymlink != 0:

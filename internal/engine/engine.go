@@ -34,6 +34,31 @@ type Request struct {
 	Secrets SecretStore
 	// Observe receives progress events; may be nil.
 	Observe func(Event)
+	// Skip, when set, is asked about every selected role (by its canonical name); a non-empty answer
+	// drops the role before the probe and adds "role NAME: skipped: ANSWER" to the plan's notes.
+	// Fleet restrictions (allow_list/black_list) use it.
+	Skip func(role string) string
+	// Source is the resolved Ch-obolo as YAML (never with secrets): it goes into the journal (for
+	// `chaos recover --resume`) and the generation (for `chaos rollback`). Nil records Chobolo as JSON.
+	Source []byte
+	// Record says what generation Apply records after success.
+	Record RecordOptions
+	// Snapshot takes a read-only btrfs snapshot of the target's root before the first op
+	// (`apply --snapshot`); the apply is refused when / is not on btrfs.
+	Snapshot bool
+}
+
+// RecordOptions describe the generation an apply records on the host.
+type RecordOptions struct {
+	// Skip records no generation.
+	Skip bool
+	// Kind is "apply" (default) or "rollback".
+	Kind string
+	// Of is the generation a rollback restored.
+	Of int
+	// Keep and MaxBytes bound the generations kept on the host (defaults: DefaultKeep, DefaultMaxBytes).
+	Keep     int
+	MaxBytes int64
 }
 
 // HostPlan is the complete plan for one target: what --dry prints and what Apply executes.
@@ -123,6 +148,9 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	for _, k := range candidates {
 		sel := &coreSelection{}
 		sel.roles, sel.notes, sel.err = e.Registry.Select(req.Tags, c, k)
+		if sel.err == nil && req.Skip != nil {
+			sel.roles, sel.notes = skipRoles(req.Skip, sel.roles, sel.notes)
+		}
 		if sel.err == nil {
 			kenv := *pre
 			kenv.Core = k
@@ -197,6 +225,20 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 		}
 	}
 	return out, nil
+}
+
+// skipRoles drops the roles skip gives a reason for, noting why.
+func skipRoles(skip func(string) string, roles []Role, notes []string) ([]Role, []string) {
+	var kept []Role
+	for _, r := range roles {
+		name := r.Meta().Name
+		if why := skip(name); why != "" {
+			notes = append(notes, fmt.Sprintf("role %s: skipped: %s", name, why))
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept, notes
 }
 
 // coreSelection is what the registry selected for one candidate core.

@@ -60,6 +60,11 @@ type Op struct {
 	// Undo is the role-supplied inverse of an exec op (e.g. remove what an install added). File ops get
 	// their inverse from the engine, which captures the previous state before it changes anything.
 	Undo *Op `json:"undo,omitempty"`
+	// Capture, on an op with an exec Undo, is a command the engine runs on the target right before
+	// the op; its stdout becomes the Undo's stdin (and is journaled: it must never be secret). It is
+	// how an inverse depends on state only known at execution time, e.g. the package set before a
+	// transaction, so that undo removes exactly what the transaction added, dependencies included.
+	Capture []string `json:"capture,omitempty"`
 }
 
 // Exec builds an exec op.

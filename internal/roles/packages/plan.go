@@ -90,11 +90,7 @@ func BuildPlan(d *Delta, in PlanInput) *engine.RolePlan {
 			ops = append(ops, debian.AptGet("update"))
 		}
 		args := append([]string{"install", "--no-install-recommends"}, names...)
-		undo := debian.AptGet(append([]string{"purge"}, names...)...)
-		if len(in.HadConfig) > 0 {
-			undo = debian.AptGet(append([]string{"remove"}, names...)...)
-		}
-		ops = append(ops, GuardOp(d.Remove, args...), debian.AptGet(args...).WithUndo(undo))
+		ops = append(ops, GuardOp(d.Remove, args...), installUndo(debian.AptGet(args...)))
 		steps = append(steps, engine.Step{Changes: ch, Ops: ops})
 	}
 	if len(d.Remove) > 0 {
@@ -132,4 +128,35 @@ func guardLarge(d *Delta) string {
 		return fmt.Sprintf("the prune would remove %d of the %d manually installed packages", n, d.Manual)
 	}
 	return ""
+}
+
+// undoInstallScript reads the package states captured right before the install (stdin: the output
+// of installedStates) and removes exactly what the transaction added, its dependencies included:
+// purged when the package was unknown before, removed (configuration kept) when only its
+// configuration was there. Package names come from dpkg, never from the Ch-obolo.
+const undoInstallScript = `set -e
+before=$(cat)
+now=$(dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\n')
+todo=$(printf '%s\n--\n%s\n' "$before" "$now" | awk -F '\t' '
+  $0 == "--" { after = 1; next }
+  !after { was[$1] = substr($2, 2, 1); next }
+  { s = substr($2, 2, 1); if (s == "n" || s == "c") next
+    p = was[$1]; if (p == "" || p == "n") print "purge " $1; else if (p == "c") print "remove " $1 }')
+purge=$(printf '%s\n' "$todo" | sed -n 's/^purge //p')
+remove=$(printf '%s\n' "$todo" | sed -n 's/^remove //p')
+[ -z "$purge" ] || apt-get "$@" purge $purge
+[ -z "$remove" ] || apt-get "$@" remove $remove
+`
+
+// installedStates lists every package dpkg knows with its state, for undoInstallScript.
+var installedStates = []string{"dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\n"}
+
+// installUndo gives an install its inverse: the package set is captured by the engine right before
+// the transaction, and the undo removes what is new since then.
+func installUndo(install engine.Op) engine.Op {
+	undo := engine.Exec(append([]string{"sh", "-c", undoInstallScript, "sh"}, debian.AptOptions...)...).WithEnv(debian.AptEnv...)
+	undo.Label = "apt-get purge/remove the packages the install added"
+	install = install.WithUndo(undo)
+	install.Capture = installedStates
+	return install
 }

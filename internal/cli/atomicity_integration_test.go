@@ -1,0 +1,399 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// hostState describes what an apply may touch in root: file trees (type, mode, owner, content or
+// link target) and every package's dpkg state. Tool caches and shadow-utils' NAME- backups are left
+// out; so is /var/lib/chaos (chaos's own journal, lock and generations).
+func hostState(t *testing.T, root string) string {
+	t.Helper()
+	var lines []string
+	for _, top := range []string{"etc", "home", "srv", "usr/bin", "usr/share/chaos-tiny-a", "var/lib/dpkg/info"} {
+		_ = filepath.WalkDir(filepath.Join(root, top), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			if rel == "etc/ld.so.cache" || strings.HasSuffix(rel, "-") || strings.Contains(rel, "/.chaos-") {
+				return nil
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				return err
+			}
+			line := fmt.Sprintf("%s %v", rel, fi.Mode())
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				line += fmt.Sprintf(" %d:%d", st.Uid, st.Gid)
+			}
+			switch {
+			case fi.Mode()&fs.ModeSymlink != 0:
+				target, _ := os.Readlink(p)
+				line += " -> " + target
+			case fi.Mode().IsRegular():
+				data, _ := os.ReadFile(p)
+				line += fmt.Sprintf(" %q", data)
+			}
+			lines = append(lines, line)
+			return nil
+		})
+	}
+	sort.Strings(lines)
+	lines = append(lines, testenv.Chroot(t, root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n"))
+	return strings.Join(lines, "\n")
+}
+
+func stateDiff(a, b string) string {
+	count := map[string]int{}
+	for _, l := range strings.Split(a, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(b, "\n") {
+		count[l]--
+	}
+	var out []string
+	for l, n := range count {
+		if n > 0 {
+			out = append(out, "- "+firstLine(l))
+		} else if n < 0 {
+			out = append(out, "+ "+firstLine(l))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+const atomicA = `hostname: forge
+users:
+  - name: alice
+    shell: bash
+    groups: [adm]
+    sudo: true
+packages: [chaos-tiny-a, chaos-tiny-b]
+region:
+  timezone: Europe/Berlin
+files:
+  - path: /etc/motd
+    content: "version A\n"
+  - path: /srv/app
+    state: directory
+    mode: "0750"
+  - path: /srv/app/conf
+    content: "a=1\n"
+`
+
+// B changes every role: hostname, a second user, another package, the timezone, file contents, a
+// new file and a removed one.
+const atomicB = `hostname: anvil
+users:
+  - name: alice
+    shell: sh
+    groups: [adm]
+  - name: bob
+    shell: bash
+packages: [chaos-tiny-a, chaos-tiny-c]
+region:
+  timezone: America/Sao_Paulo
+files:
+  - path: /etc/motd
+    content: "version B\n"
+  - path: /etc/issue.net
+    content: "replaced by B\n"
+  - path: /srv/app
+    state: directory
+    mode: "0755"
+  - path: /srv/app/extra
+    content: "b\n"
+`
+
+// journalEntries counts the entries of the open journal in root (-1: none).
+func journalEntries(root string) int {
+	if _, err := os.Stat(filepath.Join(root, engine.JournalFile)); err != nil {
+		return -1
+	}
+	entries, _ := filepath.Glob(filepath.Join(root, engine.EntriesDir, "*.json"))
+	return len(entries)
+}
+
+// TestSIGKILLMidApply kills the chaos binary with SIGKILL at many points of a five-role apply and
+// checks that `chaos recover` (or the next `chaos apply`) leaves the host exactly as before that
+// apply, or, when the kill came after the commit, exactly as after it.
+func TestSIGKILLMidApply(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	bin := testenv.ChaosBinary(t)
+	root := testenv.DebianRoot(t)
+	testenv.AptRepo(t, root, tinyPkgs...)
+	target := "@chroot" + root
+	file := writeChobolo(t, atomicA)
+	chaos := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "NO_COLOR=1")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	before := hostState(t, root)
+	// How many ops the apply has.
+	r := run(t, "", "apply", "-c", file, "--target", target, "--dry", "--json")
+	var plan engine.HostPlan
+	for _, l := range strings.Split(r.stdout, "\n") {
+		var m struct {
+			Type string           `json:"type"`
+			Plan *engine.HostPlan `json:"plan"`
+		}
+		if json.Unmarshal([]byte(l), &m) == nil && m.Type == "plan" {
+			plan = *m.Plan
+		}
+	}
+	nops := 0
+	for _, rp := range plan.Roles {
+		for _, s := range rp.Steps {
+			nops += len(s.Ops)
+		}
+	}
+	if nops < 8 {
+		t.Fatalf("plan has %d ops:\n%s", nops, r)
+	}
+	start := time.Now()
+	trials := 0
+	for k := 1; k <= nops; k += 2 {
+		trials++
+		cmd := exec.Command(bin, "apply", "-c", file, "--target", target, "-y")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		killed := false
+	poll:
+		for {
+			select {
+			case <-exited:
+				break poll
+			default:
+			}
+			if journalEntries(root) >= k {
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				killed = true
+				<-exited
+				break
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+		if !killed {
+			t.Fatalf("trial %d: the apply ended before op %d", k, k)
+		}
+		// Alternate the two ways to recover: `chaos recover`, and the next apply's own recovery
+		// (here a --dry first shows the warning, then `chaos recover` runs).
+		out, code := chaos("recover", "--target", target)
+		if code != 0 || !strings.Contains(out, "rolled back") {
+			t.Fatalf("trial %d: chaos recover: exit %d\n%s", k, code, out)
+		}
+		if got := hostState(t, root); got != before {
+			t.Fatalf("trial %d (killed at op %d): host after recover differs from before:\n%s", k, k, stateDiff(before, got))
+		}
+	}
+	t.Logf("%d SIGKILL trials recovered to the before state in %s", trials, time.Since(start).Round(time.Millisecond))
+
+	// Killed once more, then a plain apply recovers first and converges.
+	cmd := exec.Command(bin, "apply", "-c", file, "--target", target, "-y")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for journalEntries(root) < 3 {
+		time.Sleep(500 * time.Microsecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	out, code := chaos("apply", "-c", file, "--target", target, "--dry")
+	if !strings.Contains(out, "interrupted apply") || code != 2 {
+		t.Fatalf("--dry over an interrupted apply: exit %d\n%s", code, out)
+	}
+	out, code = chaos("apply", "-c", file, "--target", target, "-y")
+	if code != 0 || !strings.Contains(out, "rolled back") || !strings.Contains(out, "recorded generation 1") {
+		t.Fatalf("apply after a kill: exit %d\n%s", code, out)
+	}
+	if out, code := chaos("apply", "-c", file, "--target", target, "--dry"); code != 0 {
+		t.Fatalf("second apply is not a no-op: exit %d\n%s", code, out)
+	}
+	if out, code := chaos("recover", "--target", target); code != 0 || !strings.Contains(out, "nothing to recover") {
+		t.Fatalf("recover with nothing to do: exit %d\n%s", code, out)
+	}
+}
+
+// TestRecoverResume rolls an interrupted apply forward.
+func TestRecoverResume(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	bin := testenv.ChaosBinary(t)
+	root := testenv.DebianRoot(t)
+	testenv.AptRepo(t, root, tinyPkgs...)
+	target := "@chroot" + root
+	file := writeChobolo(t, atomicA)
+	cmd := exec.Command(bin, "apply", "-c", file, "--target", target, "-y")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for journalEntries(root) < 4 {
+		time.Sleep(500 * time.Microsecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	r := run(t, "", "recover", "--target", target, "--resume", "-y")
+	if r.code != 0 || !strings.Contains(r.stdout, "resume") || !strings.Contains(r.stdout, "recorded generation 1") {
+		t.Fatalf("recover --resume:\n%s", r)
+	}
+	if r := run(t, "", "apply", "-c", file, "--target", target, "--dry"); r.code != 0 {
+		t.Fatalf("not converged after --resume:\n%s", r)
+	}
+}
+
+// TestGenerationsRollback: apply A, apply B, rollback: the host equals the host after A, `apply A
+// --dry` has nothing to do, and the list shows the three generations.
+func TestGenerationsRollback(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	root := testenv.DebianRoot(t)
+	testenv.AptRepo(t, root, tinyPkgs...)
+	testenv.WriteFile(t, root, "/etc/issue.net", "Debian GNU/Linux 12\n")
+	target := "@chroot" + root
+	fileA, fileB := writeChobolo(t, atomicA), writeChobolo(t, atomicB)
+	if r := run(t, "", "apply", "-c", fileA, "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
+		t.Fatalf("apply A:\n%s", r)
+	}
+	afterA := hostState(t, root)
+	if r := run(t, "", "apply", "-c", fileB, "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 2") {
+		t.Fatalf("apply B:\n%s", r)
+	}
+	if hostState(t, root) == afterA {
+		t.Fatal("B changed nothing")
+	}
+	r := run(t, "", "generations", "diff", "1", "2", "--target", target, "--json")
+	var diff struct {
+		Identical bool     `json:"identical"`
+		Chobolo   []string `json:"chobolo"`
+		Files     []string `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &diff); err != nil || diff.Identical || !strings.Contains(strings.Join(diff.Chobolo, "\n"), "-hostname: forge") ||
+		!strings.Contains(strings.Join(diff.Files, " "), "/etc/issue.net") {
+		t.Fatalf("generations diff 1 2: %v\n%s", err, r)
+	}
+	if r := run(t, "", "rollback", "--target", target, "--dry"); r.code != 2 || !strings.Contains(r.stdout, "rollback to generation 1") {
+		t.Fatalf("rollback --dry:\n%s", r)
+	}
+	r = run(t, "", "rollback", "--target", target, "-y")
+	if r.code != 0 || !strings.Contains(r.stdout, "recorded generation 3") {
+		t.Fatalf("rollback:\n%s", r)
+	}
+	// The one difference: bob's home directory. The users role never deletes the home of a user it
+	// prunes (it may hold data made since), and a rollback is a declarative apply.
+	got := hostState(t, root)
+	var kept []string
+	for _, l := range strings.Split(got, "\n") {
+		if !strings.HasPrefix(l, "home/bob") {
+			kept = append(kept, l)
+		}
+	}
+	if !strings.Contains(got, "home/bob ") {
+		t.Error("bob's home was deleted by the rollback")
+	}
+	if got := strings.Join(kept, "\n"); got != afterA {
+		t.Fatalf("host after rollback differs from after A:\n%s\n%s", stateDiff(afterA, got), r)
+	}
+	if r := run(t, "", "apply", "-c", fileA, "--target", target, "--dry"); r.code != 0 {
+		t.Fatalf("apply A --dry after the rollback is not empty:\n%s", r)
+	}
+	r = run(t, "", "generations", "list", "--target", target, "--json")
+	var gens []engine.Generation
+	if err := json.Unmarshal([]byte(r.stdout), &gens); err != nil || len(gens) != 3 || gens[2].Kind != "rollback" || gens[2].Of != 1 {
+		t.Fatalf("generations list: %v\n%s", err, r)
+	}
+	r = run(t, "", "generations", "--target", target)
+	for _, want := range []string{"GEN", "rollback to 1"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("generations list lacks %q:\n%s", want, r)
+		}
+	}
+	r = run(t, "", "generations", "show", "2", "--target", target)
+	for _, want := range []string{"hostname: anvil", "/etc/issue.net", "user bob"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("generations show 2 lacks %q:\n%s", want, r)
+		}
+	}
+	// The generations are root-only and the Ch-obolos hold no secrets to begin with.
+	if st, err := os.Stat(filepath.Join(root, engine.GenerationsDir)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("generations dir mode: %v %v", st.Mode(), err)
+	}
+}
+
+// TestLogbook records applies in SQLite (the default) and PostgreSQL and reads them back with
+// `chaos logbook list|show|export`.
+func TestLogbook(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := isolate(t)
+	root := testenv.DebianRoot(t)
+	target := "@chroot" + root
+	file := writeChobolo(t, "hostname: logged\nfiles:\n  - path: /etc/motd\n    content: \"logged\\n\"\n")
+	pg := testenv.PostgreSQL(t)
+	for _, limani := range []string{filepath.Join(dir, "limani.db"), pg} {
+		name := "sqlite"
+		if strings.HasPrefix(limani, "host=") {
+			name = "postgres"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("CHAOS_LIMANI", limani)
+			testenv.WriteFile(t, root, "/etc/motd", "before "+name+"\n")
+			r := run(t, "", "apply", "-c", file, "--target", target, "-y", "--logbook")
+			if r.code != 0 {
+				t.Fatalf("apply --logbook:\n%s", r)
+			}
+			for _, want := range []string{"run ", "HOST", target, "OP DURATIONS", "P99", "files"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("apply --logbook report lacks %q:\n%s", want, r)
+				}
+			}
+			r = run(t, "", "logbook", "list", "--json")
+			var runs []map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) == 0 || runs[0]["status"] != "ok" {
+				t.Fatalf("logbook list --json: %v\n%s", err, r)
+			}
+			id := runs[0]["id"].(string)
+			r = run(t, "", "logbook", "export", id[:len(id)-3])
+			var rep struct {
+				Run   map[string]any   `json:"run"`
+				Hosts []map[string]any `json:"hosts"`
+				Ops   []map[string]any `json:"ops"`
+				P     map[string]any   `json:"op_durations"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Hosts) != 1 || len(rep.Ops) == 0 ||
+				rep.Hosts[0]["target"] != target || rep.P["p95_ns"] == nil {
+				t.Fatalf("logbook export: %v\n%s", err, r)
+			}
+			if r := run(t, "", "logbook", "show", "last"); r.code != 0 || !strings.Contains(r.stdout, "write /etc/motd") {
+				t.Fatalf("logbook show last:\n%s", r)
+			}
+		})
+	}
+}

@@ -1,0 +1,253 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/fleet"
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// fleetFlags are apply's fleet and SSH options, plus per-host hooks the fleet run sets on its copy
+// of applyOpts.
+type fleetFlags struct {
+	all           bool   // --fleet/-f
+	limit         string // --limit
+	serial        int    // --serial
+	acceptNew     bool   // --accept-new-host-keys
+	askBecomePass bool   // --ask-become-pass
+
+	inv        *fleet.Fleet
+	becomePass []byte
+	// per host (set on the copy of applyOpts for one host)
+	open   func(ctx context.Context) (transport.Transport, error)
+	skip   func(role string) string
+	onPlan func(*engine.HostPlan)
+}
+
+func (f *fleetFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVarP(&f.all, "fleet", "f", false, "apply to the hosts of the Ch-obolo's fleet (in parallel)")
+	fs.StringVar(&f.limit, "limit", "", "select fleet hosts: names, globs, groups, !exclude, &intersect, comma lists, @file (implies --fleet)")
+	fs.IntVar(&f.serial, "serial", 0, "rolling batches of N hosts (fleet.max_fail_percentage stops later batches)")
+	fs.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "record the SSH host key of hosts seen for the first time (a changed key is always refused)")
+	fs.BoolVar(&f.askBecomePass, "ask-become-pass", false, "read the sudo password for hosts with become (once, from the terminal or stdin)")
+}
+
+func (f *fleetFlags) active() bool { return f.all || f.limit != "" }
+
+// prepareFleet decodes the fleet when the run needs it (--fleet, --limit, or an SSH --target) and
+// reads the become password. It reports whether the run is a fleet run.
+func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts) (bool, error) {
+	needInv := o.fleet.active()
+	for _, t := range o.targets {
+		if !strings.HasPrefix(t, "@") {
+			needInv = true
+		}
+	}
+	if o.fleet.active() && len(o.targets) > 0 {
+		return false, errors.New("--target and --fleet/--limit are exclusive (use --limit to pick fleet hosts)")
+	}
+	if !needInv {
+		return false, nil
+	}
+	inv, err := fleet.Decode(c, a.registry.Canonical)
+	if err != nil {
+		return false, err
+	}
+	base := ""
+	if c.File != "" {
+		base = filepath.Dir(c.File)
+	}
+	if o.fleet.active() {
+		_, warnings, err := inv.LoadBoats(ctx, base)
+		for _, w := range warnings {
+			fmt.Fprintln(a.stderr, "chaos: warning: "+w)
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	if err := inv.Resolve(); err != nil {
+		return false, err
+	}
+	o.fleet.inv = inv
+	if o.fleet.askBecomePass {
+		pass, err := a.readBecomePass()
+		if err != nil {
+			return false, err
+		}
+		o.fleet.becomePass = pass
+	}
+	return o.fleet.active(), nil
+}
+
+func (a *app) readBecomePass() ([]byte, error) {
+	if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(a.stderr, "BECOME (sudo) password: ")
+		p, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.stderr)
+		return p, err
+	}
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return nil, errors.New("--ask-become-pass: no password on stdin")
+	}
+	return []byte(strings.TrimRight(line, "\r\n")), nil
+}
+
+// openApplyTarget opens one --target: a connector, a fleet host by name, or [user@]host[:port] over SSH.
+func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (transport.Transport, error) {
+	if o.fleet.open != nil {
+		return o.fleet.open(ctx)
+	}
+	if strings.HasPrefix(spec, "@") {
+		return transport.Open(ctx, spec)
+	}
+	inv := o.fleet.inv
+	if inv == nil {
+		inv = &fleet.Fleet{}
+	}
+	co := fleet.ConnectOptions{AcceptNewHostKeys: o.fleet.acceptNew, BecomePassword: o.fleet.becomePass}
+	for _, h := range inv.Hosts {
+		if h.Name == spec {
+			return inv.Open(ctx, h, co)
+		}
+	}
+	h, err := fleet.ParseTarget(spec)
+	if err != nil {
+		return nil, err
+	}
+	return inv.Open(ctx, h, co)
+}
+
+// applyFleet applies to the selected fleet hosts in parallel and prints a summary table.
+func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string, o applyOpts) error {
+	inv := o.fleet.inv
+	hosts := inv.Hosts
+	if o.fleet.limit != "" {
+		var err error
+		if hosts, err = fleet.Limit(inv, o.fleet.limit, nil); err != nil {
+			return err
+		}
+	}
+	if len(hosts) == 0 {
+		return errors.New("no hosts to apply to (fleet.hosts is empty or --limit selected none)")
+	}
+	ro := fleet.RunOptions{Parallelism: inv.Parallelism, Serial: inv.Serial, MaxFailPercentage: inv.MaxFailPercentage}
+	if o.fleet.serial > 0 {
+		ro.Serial = o.fleet.serial
+	}
+	eng := &engine.Engine{Registry: a.registry}
+	co := fleet.ConnectOptions{AcceptNewHostKeys: o.fleet.acceptNew, BecomePassword: o.fleet.becomePass}
+	var outMu sync.Mutex
+	if !o.json {
+		fmt.Fprintf(a.stdout, "fleet: %d hosts, %d at a time", len(hosts), effective(ro.Parallelism, len(hosts)))
+		if ro.Serial > 0 {
+			fmt.Fprintf(a.stdout, ", batches of %d", ro.Serial)
+		}
+		fmt.Fprintln(a.stdout)
+	}
+	start := time.Now()
+	results := fleet.Run(ctx, hosts, ro, func(ctx context.Context, h *fleet.Host) fleet.Result {
+		var buf bytes.Buffer
+		ha := *a
+		ha.stdout, ha.stderr, ha.stdin = &buf, &buf, strings.NewReader("")
+		ho := o
+		var hp *engine.HostPlan
+		ho.fleet.onPlan = func(p *engine.HostPlan) { hp = p }
+		skip, err := inv.Restrictions.For(h)
+		if err != nil {
+			return fleet.Result{Status: fleet.Failed, Error: err.Error()}
+		}
+		ho.fleet.skip = skip
+		hc, err := fleet.ChoboloFor(c, inv, h)
+		if err != nil {
+			return fleet.Result{Status: fleet.Failed, Error: err.Error()}
+		}
+		var unreachable bool
+		ho.fleet.open = func(ctx context.Context) (transport.Transport, error) {
+			t, err := inv.Open(ctx, h, co)
+			var ue *transport.UnreachableError
+			unreachable = errors.As(err, &ue)
+			return t, err
+		}
+		st := engine.Style{}
+		changed, err := ha.applyTarget(ctx, eng, h.Name, hc, tags, ho, st)
+		r := fleet.Result{Status: fleet.Unchanged}
+		if hp != nil {
+			r.Changes = hp.Changes()
+		}
+		switch {
+		case err != nil && unreachable:
+			r.Status, r.Error = fleet.Unreachable, err.Error()
+		case err != nil:
+			r.Status, r.Error = fleet.Failed, err.Error()
+		case changed && o.dry:
+			r.Status = fleet.Pending
+		case changed:
+			r.Status = fleet.Changed
+		}
+		outMu.Lock()
+		if o.json {
+			_, _ = a.stdout.Write(buf.Bytes())
+		} else {
+			for _, line := range strings.SplitAfter(buf.String(), "\n") {
+				if line == "" {
+					continue
+				}
+				if !strings.HasPrefix(line, h.Name+":") {
+					line = h.Name + ": " + strings.TrimLeft(line, " ")
+				}
+				fmt.Fprint(a.stdout, line)
+			}
+			if r.Error != "" && !strings.Contains(buf.String(), r.Error) {
+				fmt.Fprintf(a.stdout, "%s: %s: %s\n", h.Name, r.Status, r.Error)
+			}
+		}
+		outMu.Unlock()
+		return r
+	}, nil)
+	bad, pending := 0, false
+	for _, r := range results {
+		if r.Bad() || r.Status == fleet.Skipped {
+			bad++
+		}
+		if r.Status == fleet.Pending {
+			pending = true
+		}
+	}
+	if o.json {
+		a.jsonLine(map[string]any{"type": "fleet.summary", "hosts": results, "elapsed_ns": time.Since(start)})
+	} else {
+		fmt.Fprintln(a.stdout)
+		fleet.Summary(a.stdout, results)
+		fmt.Fprintf(a.stdout, "fleet: done in %s\n", time.Since(start).Round(time.Millisecond))
+	}
+	switch {
+	case bad > 0:
+		return ExitError{Code: 1}
+	case o.dry && pending:
+		return ExitError{Code: 2}
+	}
+	return nil
+}
+
+func effective(par, n int) int {
+	if par <= 0 || par > n {
+		return n
+	}
+	return par
+}

@@ -1,0 +1,286 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/logbook"
+)
+
+// logFlags are the logbook options of a run and the run being recorded.
+type logFlags struct {
+	report bool   // --logbook: print the run's report at the end
+	limani string // --limani DSN
+	off    bool   // --no-logbook
+	store  *logbook.Store
+	run    *logbook.Run
+}
+
+func (l *logFlags) register(f *pflag.FlagSet) {
+	f.BoolVar(&l.report, "logbook", false, "print the run's logbook report at the end (every run is recorded anyway)")
+	f.StringVar(&l.limani, "limani", "", "where the logbook goes: a SQLite file or postgres://... (default: $CHAOS_LIMANI, `limani:` in config.yml, ~/.local/share/chaos/limani.db)")
+	f.BoolVar(&l.off, "no-logbook", false, "do not record this run in the logbook")
+}
+
+// limaniDSN is --limani, else $CHAOS_LIMANI, else `limani:` in config.yml, else "" (the default
+// SQLite file). "off" disables the logbook.
+func limaniDSN(flag string, cfg *Config) string {
+	if flag != "" {
+		return flag
+	}
+	if v := os.Getenv("CHAOS_LIMANI"); v != "" {
+		return v
+	}
+	if cfg != nil {
+		if v, ok := cfg.rest["limani"].(string); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (l *logFlags) start(ctx context.Context, a *app, cfg *Config, command string, dry bool) {
+	dsn := limaniDSN(l.limani, cfg)
+	if l.off || dsn == "off" {
+		return
+	}
+	s, err := logbook.Open(ctx, dsn)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
+		return
+	}
+	if dry {
+		command += " --dry"
+	}
+	run, err := s.StartRun(ctx, logbook.RunInfo{Command: command, Chobolo: a.chobolo})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
+		_ = s.Close()
+		return
+	}
+	l.store, l.run = s, run
+}
+
+// observe chains the logbook after the terminal or JSON observer.
+func (l *logFlags) observe(next func(engine.Event)) func(engine.Event) {
+	run := l.run
+	if run == nil {
+		return next
+	}
+	return func(ev engine.Event) {
+		if next != nil {
+			next(ev)
+		}
+		run.Observe(ev)
+	}
+}
+
+func (l *logFlags) finish(a *app, err error, asJSON bool) {
+	if l.run == nil {
+		return
+	}
+	defer l.store.Close()
+	var ee ExitError
+	if errors.As(err, &ee) && ee.Code == 2 {
+		err = nil // --dry with changes pending
+	}
+	l.run.Finish(err)
+	if werr := l.run.Err(); werr != nil {
+		fmt.Fprintf(a.stderr, "chaos: warning: logbook %s: %v\n", l.store.Where, werr)
+	}
+	if !l.report {
+		return
+	}
+	rep, rerr := l.store.Report(context.Background(), l.run.ID)
+	if rerr != nil {
+		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", rerr)
+		return
+	}
+	if asJSON {
+		a.jsonLine(map[string]any{"type": "logbook", "report": rep})
+		return
+	}
+	fmt.Fprintln(a.stdout)
+	writeReport(a.stdout, rep, false)
+}
+
+type logbookOpts struct {
+	limani string
+	json   bool
+	limit  int
+}
+
+func (a *app) logbookCmd() *cobra.Command {
+	var o logbookOpts
+	cmd := &cobra.Command{
+		Use:     "logbook [list | show RUN | export RUN]",
+		Aliases: []string{"log"},
+		Short:   "The record of every run: list, report, export as JSON",
+		Long: `Every chaos run is recorded in the Limani: SQLite by default (~/.local/share/chaos/limani.db) or
+PostgreSQL (--limani postgres://..., $CHAOS_LIMANI, or ` + "`limani:`" + ` in config.yml). RUN is a run id, a
+unique prefix of one, or "last". The report has a summary, each host, each op and the
+p50/p90/p95/p99 op durations.`,
+		Example: `  chaos logbook
+  chaos logbook show last
+  chaos logbook export 20260101-120000 --json > run.json`,
+		Args: cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			if len(args) == 0 {
+				args = []string{"list"}
+			}
+			cfg, err := LoadConfig()
+			if err != nil {
+				return err
+			}
+			dsn := limaniDSN(o.limani, cfg)
+			if dsn == "off" {
+				return errors.New("the logbook is off (CHAOS_LIMANI=off)")
+			}
+			s, err := logbook.Open(ctx, dsn)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			switch args[0] {
+			case "list", "ls":
+				runs, err := s.Runs(ctx, o.limit)
+				if err != nil {
+					return err
+				}
+				if o.json {
+					if runs == nil {
+						runs = []logbook.RunSummary{}
+					}
+					data, _ := json.MarshalIndent(runs, "", "  ")
+					fmt.Fprintln(a.stdout, string(data))
+					return nil
+				}
+				if len(runs) == 0 {
+					fmt.Fprintf(a.stdout, "no runs recorded in %s\n", s.Where)
+					return nil
+				}
+				w := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(w, "RUN\tSTARTED\tCOMMAND\tSTATUS\tHOSTS\tFAILED\tOPS\tDURATION")
+				for _, r := range runs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Started.Local().Format(time.DateTime), r.Command,
+						r.Status, r.Hosts, r.Failed, r.Ops, r.Duration.Round(time.Millisecond))
+				}
+				return w.Flush()
+			case "show", "export":
+				if len(args) != 2 {
+					return fmt.Errorf("logbook %s takes a run id (or \"last\")", args[0])
+				}
+				rep, err := s.Report(ctx, args[1])
+				if err != nil {
+					return err
+				}
+				if o.json || args[0] == "export" {
+					data, _ := json.MarshalIndent(rep, "", "  ")
+					fmt.Fprintln(a.stdout, string(data))
+					return nil
+				}
+				writeReport(a.stdout, rep, true)
+				return nil
+			}
+			return fmt.Errorf("unknown logbook command %q (list, show RUN, export RUN)", args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.limani, "limani", "", "the Limani: a SQLite file or postgres://... (default: $CHAOS_LIMANI, config.yml, ~/.local/share/chaos/limani.db)")
+	f.BoolVar(&o.json, "json", false, "machine-readable output")
+	f.IntVar(&o.limit, "limit", 20, "how many runs to list")
+	return cmd
+}
+
+func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+
+// writeReport prints a run's report; allOps lists every op, else the ten slowest.
+func writeReport(w io.Writer, rep *logbook.Report, allOps bool) {
+	r := rep.Run
+	fmt.Fprintf(w, "run %s: %s, %s\n", r.ID, r.Command, r.Status)
+	fmt.Fprintf(w, "  started %s by %s on %s, took %s\n", r.Started.Local().Format(time.DateTime), orNone(r.User), orNone(r.Controller), ms(r.Duration))
+	if r.Chobolo != "" {
+		fmt.Fprintf(w, "  Ch-obolo %s\n", r.Chobolo)
+	}
+	fmt.Fprintf(w, "  %s (%d failed), %s\n", plural(r.Hosts, "host"), r.Failed, plural(r.Ops, "op"))
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", r.Error)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(rep.Hosts) > 0 {
+		fmt.Fprintln(tw, "\nHOST\tSTATUS\tOPS\tPROBE\tTOTAL\tGENERATION")
+		for _, h := range rep.Hosts {
+			gen := "-"
+			if h.Generation > 0 {
+				gen = strconv.Itoa(h.Generation)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", h.Target, h.Status, h.Ops, ms(h.Probe), ms(h.Duration), gen)
+		}
+		_ = tw.Flush()
+	}
+	if p := rep.OpTime; p.Count > 0 {
+		fmt.Fprintln(tw, "\nOP DURATIONS\tCOUNT\tP50\tP90\tP95\tP99\tMAX\tTOTAL")
+		line := func(name string, p logbook.Percentiles) {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, p.Count, ms(p.P50), ms(p.P90), ms(p.P95), ms(p.P99), ms(p.Max), ms(p.Total))
+		}
+		line("all", p)
+		roles := make([]string, 0, len(rep.ByRole))
+		for role := range rep.ByRole {
+			roles = append(roles, role)
+		}
+		sort.Strings(roles)
+		for _, role := range roles {
+			line("  "+role, rep.ByRole[role])
+		}
+		_ = tw.Flush()
+	}
+	ops := rep.Ops
+	title := "\nOPS"
+	if !allOps && len(ops) > 10 {
+		ops = append([]logbook.OpReport(nil), ops...)
+		sort.SliceStable(ops, func(i, j int) bool { return ops[i].Duration > ops[j].Duration })
+		ops, title = ops[:10], "\nSLOWEST OPS"
+	}
+	if len(ops) > 0 {
+		fmt.Fprintln(tw, title+"\tHOST\tROLE\tTIME\tOP")
+		for _, o := range ops {
+			mark := ""
+			if o.Error != "" {
+				mark = " FAILED: " + firstLineOf(o.Error)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s%s\n", o.Seq, o.Target, o.Role, ms(o.Duration), o.Op, mark)
+		}
+		_ = tw.Flush()
+	}
+	if len(rep.Undos) > 0 {
+		fmt.Fprintf(w, "\nundone (%d):\n", len(rep.Undos))
+		for _, u := range rep.Undos {
+			fmt.Fprintf(w, "  %s %s: %s\n", u.Target, u.Role, u.Op)
+		}
+	}
+}
+
+func firstLineOf(s string) string {
+	for i, r := range s {
+		if r == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// fileTree makes a bare chroot with a few files; file ops need no programs in the tree.
+func fileTree(t *testing.T) (string, *transport.Host) {
+	t.Helper()
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "etc/keep"), "old\n", 0o600)
+	mustWrite(t, filepath.Join(dir, "etc/gone"), "bye\n", 0o644)
+	if err := os.Symlink("/old/target", filepath.Join(dir, "etc/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, StateDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := transport.NewChroot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return dir, tr
+}
+
+func filePlan(tr transport.Transport, ops ...Op) *HostPlan {
+	return &HostPlan{Target: tr.Name(), Roles: []*RolePlan{{Role: "t", Steps: []Step{{
+		Changes: []Change{{Kind: Modify, Subject: "test"}}, Ops: ops}}}}}
+}
+
+func mixedOps() []Op {
+	secret := Write("/etc/secret", []byte("s3cret-content"), 0o600, "", "")
+	secret.Secret = true
+	return []Op{
+		Write("/etc/keep", []byte("new\n"), 0o644, "", ""),
+		Write("/etc/new", []byte("x"), 0o600, "", ""),
+		Mkdir("/srv/a/b", 0o750, "", ""),
+		Remove("/etc/gone"),
+		Symlink("/etc/link", "/new/target"),
+		secret,
+		Write("/srv/a/b/f", []byte("in a new dir"), 0o644, "", ""),
+	}
+}
+
+// crashAt runs Apply and "kills" it right before op seq: the journal stays as a SIGKILL leaves it.
+func crashAt(t *testing.T, tr transport.Transport, hp *HostPlan, seq int) {
+	t.Helper()
+	testHookBeforeOp = func(n int) {
+		if n == seq {
+			panic("crash")
+		}
+	}
+	defer func() {
+		testHookBeforeOp = nil
+		if r := recover(); r != "crash" {
+			t.Fatalf("apply did not crash at op %d: %v", seq, r)
+		}
+	}()
+	_, _ = (&Engine{}).Apply(context.Background(), tr, hp, Request{Source: []byte("hostname: x\n")})
+}
+
+// An apply killed before any op leaves a journal; Recover puts the tree back exactly, at every
+// position, and a later apply is refused until then.
+func TestRecoverRollsBackAtEveryPosition(t *testing.T) {
+	ops := mixedOps()
+	for seq := 1; seq <= len(ops); seq++ {
+		t.Run(fmt.Sprint(seq), func(t *testing.T) {
+			dir, tr := fileTree(t)
+			before := snapshot(t, dir)
+			crashAt(t, tr, filePlan(tr, ops...), seq)
+			j, err := ReadJournal(context.Background(), tr)
+			if err != nil || j == nil || len(j.Entries) != seq || j.State != JournalOpen {
+				t.Fatalf("journal after crash: %+v, %v", j, err)
+			}
+			if _, err := (&Engine{}).Apply(context.Background(), tr, filePlan(tr, ops[0]), Request{}); err == nil ||
+				!strings.Contains(err.Error(), "chaos recover") {
+				t.Fatalf("apply over an open journal: %v", err)
+			}
+			rec, err := (&Engine{}).Recover(context.Background(), tr, RecoverOptions{})
+			if err != nil || rec == nil || rec.Action != "rolled back" || len(rec.Errors) > 0 {
+				t.Fatalf("recover: %+v, %v", rec, err)
+			}
+			if after := snapshot(t, dir); after != before {
+				t.Fatalf("tree after recovery:\n%s\nwant:\n%s", after, before)
+			}
+			if rec, err := (&Engine{}).Recover(context.Background(), tr, RecoverOptions{}); rec != nil || err != nil {
+				t.Fatalf("second recover: %+v, %v", rec, err)
+			}
+		})
+	}
+}
+
+// --resume keeps what was done and hands back the Ch-obolo to apply again.
+func TestRecoverResume(t *testing.T) {
+	dir, tr := fileTree(t)
+	hp := filePlan(tr, mixedOps()...)
+	crashAt(t, tr, hp, 4)
+	rec, err := (&Engine{}).Recover(context.Background(), tr, RecoverOptions{Resume: true})
+	if err != nil || rec.Action != "resume" || string(rec.Source) != "hostname: x\n" {
+		t.Fatalf("recover --resume: %+v, %v", rec, err)
+	}
+	if got := readFile(t, dir, "/etc/keep"); got != "new\n" {
+		t.Fatalf("resume undid the done ops: /etc/keep = %q", got)
+	}
+	if j, _ := ReadJournal(context.Background(), tr); j != nil {
+		t.Fatal("journal left after resume")
+	}
+	if _, err := (&Engine{}).Apply(context.Background(), tr, hp, Request{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A committed journal (killed while recording the generation) is only cleaned up.
+func TestRecoverCommitted(t *testing.T) {
+	_, tr := fileTree(t)
+	ctx := context.Background()
+	jw := newJournal(tr, nil, nil)
+	if err := jw.add(ctx, &JournalEntry{Seq: 1, Role: "t", Op: Write("/etc/keep", nil, 0, "", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := jw.setState(ctx, JournalCommitted); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := (&Engine{}).Recover(ctx, tr, RecoverOptions{})
+	if err != nil || rec.Action != "cleaned up" {
+		t.Fatalf("%+v, %v", rec, err)
+	}
+}
+
+// Secrets never reach the journal or a generation: not the content of a secret write, not the
+// stdin of a secret exec, not a secret inverse.
+func TestJournalAndGenerationHoldNoSecrets(t *testing.T) {
+	dir, tr := fileTree(t)
+	mustWrite(t, filepath.Join(dir, "etc/secret"), "old-secret-hash", 0o600)
+	ops := mixedOps()
+	pw := Exec("/nonexistent-chpasswd")
+	pw.Stdin, pw.Secret = []byte("alice:s3cret-stdin\n"), true
+	undo := Exec("/nonexistent-chpasswd")
+	undo.Stdin, undo.Secret = []byte("alice:s3cret-undo\n"), true
+	pw = pw.WithUndo(undo)
+	ops = append(ops, pw)
+	// Crash right before the exec: everything journaled so far is on disk.
+	crashAt(t, tr, filePlan(tr, ops...), len(ops))
+	grepTree(t, filepath.Join(dir, JournalDir), "s3cret")
+	j, _ := ReadJournal(context.Background(), tr)
+	if last := j.Entries[len(j.Entries)-1]; !last.UndoSecret || last.UndoData != nil {
+		t.Fatalf("secret inverse journaled: %+v", last)
+	}
+	rec, err := (&Engine{}).Recover(context.Background(), tr, RecoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The secret inverse of the last op cannot run after a crash; that op may not have run, so it
+	// is not an error. The secret file's previous content came back from the journal.
+	if len(rec.Errors) > 0 || readFile(t, dir, "/etc/secret") != "old-secret-hash" {
+		t.Fatalf("recover: %+v, secret file %q", rec, readFile(t, dir, "/etc/secret"))
+	}
+	// Success: the generation holds neither the secret content nor the previous secret content.
+	res, err := (&Engine{}).Apply(context.Background(), tr, filePlan(tr, mixedOps()...), Request{})
+	if err != nil || res.Generation != 1 {
+		t.Fatalf("apply: %+v, %v", res, err)
+	}
+	grepTree(t, filepath.Join(dir, GenerationsDir), "s3cret")
+	grepTree(t, filepath.Join(dir, GenerationsDir), "old-secret-hash")
+	if st, err := os.Stat(filepath.Join(dir, GenerationsDir)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("generations dir: %v, %v", st.Mode(), err)
+	}
+}
+
+func grepTree(t *testing.T, dir, needle string) {
+	t.Helper()
+	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			if data, _ := os.ReadFile(p); bytes.Contains(data, []byte(needle)) {
+				t.Errorf("%s contains %q", p, needle)
+			}
+		}
+		return nil
+	})
+}
+
+func readFile(t *testing.T, dir, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// Apply A, apply B, roll back to A: the tree equals the tree after A, and there are three
+// generations. Then retention keeps the newest ones.
+func TestGenerationsRollbackRoundTrip(t *testing.T) {
+	dir, tr := fileTree(t)
+	ctx := context.Background()
+	e := &Engine{}
+	apply := func(hp *HostPlan, req Request) *Result {
+		t.Helper()
+		res, err := e.Apply(ctx, tr, hp, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	apply(filePlan(tr, Write("/etc/keep", []byte("A\n"), 0o640, "", ""), Write("/etc/a-only", []byte("a"), 0o644, "", "")),
+		Request{Source: []byte("a: 1\n")})
+	afterA := snapshot(t, dir)
+	apply(filePlan(tr, Write("/etc/keep", []byte("B\n"), 0o600, "", ""), Remove("/etc/a-only"),
+		Mkdir("/srv/b", 0o755, "", ""), Write("/srv/b/new", []byte("b"), 0o644, "", ""),
+		Symlink("/etc/link", "/b/target"), Remove("/etc/gone")), Request{Source: []byte("b: 2\n")})
+	if snapshot(t, dir) == afterA {
+		t.Fatal("B changed nothing")
+	}
+	rp, err := e.RollbackFiles(ctx, tr, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := apply(&HostPlan{Target: tr.Name(), Roles: []*RolePlan{rp}}, Request{Source: []byte("a: 1\n"), Record: RecordOptions{Kind: "rollback", Of: 1}})
+	if got := snapshot(t, dir); got != afterA {
+		t.Fatalf("after rollback:\n%s\nwant:\n%s\nplan:%+v", got, afterA, rp)
+	}
+	gens, err := ReadGenerations(ctx, tr)
+	if err != nil || len(gens) != 3 || gens[2].Kind != "rollback" || gens[2].Of != 1 || res.Generation != 3 {
+		t.Fatalf("generations: %+v, %v", gens, err)
+	}
+	src, _ := ReadGenerationFile(ctx, tr, 3, "chobolo.yml")
+	if string(src) != "a: 1\n" {
+		t.Fatalf("generation 3 chobolo %q", src)
+	}
+	var plan HostPlan
+	data, _ := ReadGenerationFile(ctx, tr, 2, "plan.json")
+	if err := json.Unmarshal(data, &plan); err != nil || len(plan.Roles) != 1 {
+		t.Fatalf("plan.json: %v", err)
+	}
+	// Rolling back to the latest changes nothing.
+	if rp, err := e.RollbackFiles(ctx, tr, 3); err != nil || len(rp.Steps) != 0 {
+		t.Fatalf("rollback to latest: %+v, %v", rp, err)
+	}
+	// Retention: keep 2.
+	apply(filePlan(tr, Write("/etc/keep", []byte("C\n"), 0o600, "", "")), Request{Record: RecordOptions{Keep: 2}})
+	gens, _ = ReadGenerations(ctx, tr)
+	if len(gens) != 2 || gens[0].N != 3 || gens[1].N != 4 {
+		t.Fatalf("retention: %+v", gens)
+	}
+	if _, err := os.Stat(filepath.Join(dir, GenerationDir(1))); !os.IsNotExist(err) {
+		t.Fatalf("generation 1 not removed: %v", err)
+	}
+	if _, err := e.RollbackFiles(ctx, tr, 1); err == nil {
+		t.Fatal("rollback to a pruned generation must fail")
+	}
+}
+
+func TestRetainBySize(t *testing.T) {
+	gens := []Generation{{N: 1, Bytes: 100}, {N: 2, Bytes: 100}, {N: 3, Bytes: 100}}
+	kept, dropped := retain(gens, 20, 250)
+	if len(kept) != 2 || kept[0].N != 2 || len(dropped) != 1 {
+		t.Fatalf("%v %v", kept, dropped)
+	}
+	kept, _ = retain([]Generation{{N: 1, Bytes: 1000}}, 20, 10)
+	if len(kept) != 1 {
+		t.Fatal("the newest generation always stays")
+	}
+}
+
+// Two applies on one host: the second process is refused while the first holds the lock.
+func TestLockExcludesOtherProcesses(t *testing.T) {
+	dir, tr := fileTree(t)
+	ctx := context.Background()
+	release, err := Lock(ctx, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Re-entrant in this process.
+	again, err := Lock(ctx, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
+	if err := exec.Command("flock", "-n", filepath.Join(dir, LockPath), "true").Run(); err == nil {
+		t.Fatal("another process took the lock while chaos held it")
+	}
+	release()
+	if out, err := exec.Command("flock", "-n", filepath.Join(dir, LockPath), "true").CombinedOutput(); err != nil {
+		t.Fatalf("lock not released: %v %s", err, out)
+	}
+	// Held by another process: Apply refuses.
+	cmd := exec.Command("flock", "-n", filepath.Join(dir, LockPath), "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if exec.Command("flock", "-n", filepath.Join(dir, LockPath), "true").Run() != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other process never took the lock")
+		}
+	}
+	if _, err := (&Engine{}).Apply(ctx, tr, filePlan(tr, Write("/etc/x", nil, 0, "", "")), Request{}); err == nil ||
+		!strings.Contains(err.Error(), "another chaos") {
+		t.Fatalf("apply under a foreign lock: %v", err)
+	}
+}

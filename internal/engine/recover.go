@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// RecoverOptions say how to finish an interrupted apply.
+type RecoverOptions struct {
+	// Resume keeps what the interrupted apply did and returns its Ch-obolo (Recovery.Source) so that
+	// the caller applies it again (roll forward). An apply that was already undoing is rolled back.
+	Resume bool
+	// Observe receives an undo event per inverse that runs; may be nil.
+	Observe func(Event)
+}
+
+// Recovery is what Recover did.
+type Recovery struct {
+	Journal *Journal `json:"journal"`
+	// Action is "rolled back", "resume" or "cleaned up" (the apply had committed).
+	Action string `json:"action"`
+	Undone int    `json:"undone"`
+	// Errors are inverses that failed (the host may need attention).
+	Errors []string `json:"errors,omitempty"`
+	// Source is the Ch-obolo of the interrupted apply (for Resume).
+	Source []byte `json:"-"`
+}
+
+// Recover finishes an apply that was interrupted on t (chaos killed, connection lost, power
+// loss): it reads the journal and runs the inverses of the journaled ops in reverse order (the
+// last op may or may not have run: errors of its inverse are tolerated), then removes the journal.
+// It returns nil when there is nothing to recover. It takes the host lock.
+func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts RecoverOptions) (*Recovery, error) {
+	release, err := Lock(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	j, err := ReadJournal(ctx, t)
+	if err != nil || j == nil {
+		return nil, err
+	}
+	rec := &Recovery{Journal: j}
+	switch {
+	case j.State == JournalCommitted:
+		rec.Action = "cleaned up"
+		return rec, closeJournal(ctx, t)
+	case opts.Resume && j.State == JournalOpen:
+		fi, err := t.Stat(ctx, journalSource)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.Exists {
+			return nil, fmt.Errorf("%s: the interrupted apply's Ch-obolo is not in the journal: cannot resume; run `chaos recover` to roll back", t.Name())
+		}
+		rec.Action, rec.Source = "resume", fi.Content
+		return rec, closeJournal(ctx, t)
+	}
+	rec.Action = "rolled back"
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
+	defer cancel()
+	jw := &journalWriter{t: t, j: *j, opened: true}
+	ids := &idCache{t: t}
+	backup := func(je *JournalEntry) ([]byte, error) {
+		return nil, fmt.Errorf("the previous content of %s is missing from the journal", je.UndoPath)
+	}
+	last := len(j.Entries) - 1
+	for i := last - j.Undone; i >= 0; i-- {
+		je := &j.Entries[i]
+		if je.Undo != nil || je.Prev != nil {
+			emit(opts.Observe, Event{Type: EventUndo, Target: t.Name(), Role: je.Role, Op: je.Op.String()})
+			if uerr := e.undoEntry(uctx, t, ids, je, backup); uerr != nil && i != last {
+				rec.Errors = append(rec.Errors, fmt.Sprintf("undo %s: %v", je.Op, uerr))
+			}
+			rec.Undone++
+		}
+		jw.j.Undone++
+		_ = jw.setState(uctx, JournalUndoing)
+	}
+	return rec, closeJournal(uctx, t)
+}

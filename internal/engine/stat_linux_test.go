@@ -1,0 +1,5 @@
+package engine_test
+
+import "syscall"
+
+type syscallStat = syscall.Stat_t

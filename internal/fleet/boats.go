@@ -1,0 +1,636 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+)
+
+// A Boat is a dynamic inventory: it returns hosts (and groups) at run time. Boats are the first kind
+// of plugin external Souls may provide, so the interface is deliberately small: one call, bounded by
+// ctx (the boat's timeout), returning the document it read. The document is JSON or YAML in one of
+// the shapes Parse accepts.
+type Boat interface {
+	Fetch(ctx context.Context) ([]byte, string, error) // document, format hint ("json", "yaml", "csv", ""), error
+}
+
+// BoatFactory builds a boat from its `config` mapping; base is the directory of the Ch-obolo, for
+// relative paths.
+type BoatFactory func(config *yaml.Node, base string) (Boat, error)
+
+var (
+	boatMu    sync.RWMutex
+	providers = map[string]BoatFactory{"exec": newExecBoat, "http": newHTTPBoat, "file": newFileBoat}
+)
+
+// RegisterBoat adds a boat provider.
+func RegisterBoat(name string, f BoatFactory) {
+	boatMu.Lock()
+	defer boatMu.Unlock()
+	providers[name] = f
+}
+
+// BoatProviders lists the known providers, sorted.
+func BoatProviders() []string {
+	boatMu.RLock()
+	defer boatMu.RUnlock()
+	out := make([]string, 0, len(providers))
+	for k := range providers {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// BoatResult is what one boat contributed.
+type BoatResult struct {
+	Name  string
+	Hosts int
+	Err   error
+}
+
+// LoadBoats runs every boat concurrently (each bounded by its timeout) and merges their hosts and
+// groups after the static ones. A host already declared is kept as declared (noted in warnings). A
+// failed boat is a warning unless it is required, then LoadBoats fails.
+func (f *Fleet) LoadBoats(ctx context.Context, base string) (results []BoatResult, warnings []string, err error) {
+	if len(f.Boats) == 0 {
+		return nil, nil, nil
+	}
+	type out struct {
+		sub *Fleet
+		err error
+	}
+	outs := make([]out, len(f.Boats))
+	var wg sync.WaitGroup
+	for i, b := range f.Boats {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sub, err := runBoat(ctx, b, base)
+			outs[i] = out{sub, err}
+		}()
+	}
+	wg.Wait()
+	have := map[string]bool{}
+	for _, h := range f.Hosts {
+		have[h.Name] = true
+	}
+	var errs []string
+	for i, b := range f.Boats {
+		o := outs[i]
+		res := BoatResult{Name: b.Name, Err: o.err}
+		if o.err != nil {
+			msg := fmt.Sprintf("%s: boat %s (%s): %v", b.Pos, b.Name, b.Provider, o.err)
+			if b.Required {
+				errs = append(errs, msg)
+			} else {
+				warnings = append(warnings, msg+"; continuing without its hosts")
+			}
+			results = append(results, res)
+			continue
+		}
+		for _, h := range o.sub.Hosts {
+			if have[h.Name] {
+				warnings = append(warnings, fmt.Sprintf("boat %s: host %s is already declared; keeping the earlier one", b.Name, h.Name))
+				continue
+			}
+			have[h.Name] = true
+			h.Source = "boat " + b.Name
+			f.Hosts = append(f.Hosts, h)
+			res.Hosts++
+		}
+		for _, g := range o.sub.Groups {
+			if cur := f.Group(g.Name); cur != nil {
+				cur.Hosts = append(cur.Hosts, g.Hosts...)
+				if cur.Vars == nil {
+					cur.Vars = g.Vars
+				}
+				continue
+			}
+			f.Groups = append(f.Groups, g)
+		}
+		results = append(results, res)
+	}
+	if len(errs) > 0 {
+		return results, warnings, errors.New(strings.Join(errs, "\n"))
+	}
+	return results, warnings, nil
+}
+
+func runBoat(ctx context.Context, b BoatSpec, base string) (*Fleet, error) {
+	boatMu.RLock()
+	factory := providers[b.Provider]
+	boatMu.RUnlock()
+	if factory == nil {
+		return nil, fmt.Errorf("unknown provider %q", b.Provider)
+	}
+	boat, err := factory(b.Config, base)
+	if err != nil {
+		return nil, err
+	}
+	if b.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.Timeout)
+		defer cancel()
+	}
+	data, format, err := boat.Fetch(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("timed out after %s", b.Timeout)
+		}
+		return nil, err
+	}
+	return Parse(data, format, "boat "+b.Name)
+}
+
+// Parse reads an inventory document: JSON or YAML in the fleet's own shape ({hosts: ..., groups:
+// ...} or just a list/mapping of hosts), Ansible's dynamic-inventory JSON ({"_meta": {"hostvars":
+// ...}, "GROUP": {"hosts": [...], "vars": {...}, "children": [...]}}), or CSV with a header row
+// (name, ssh_hostname, ssh_user, ssh_port, ssh_key, become, groups separated by spaces or ';').
+func Parse(data []byte, format, source string) (*Fleet, error) {
+	if format == "csv" {
+		return parseCSV(data, source)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("not JSON or YAML: %v", err)
+	}
+	f := &Fleet{}
+	if len(doc.Content) == 0 {
+		return f, nil
+	}
+	root := doc.Content[0]
+	d := &decoder{c: &chobolo.Chobolo{File: source}}
+	switch {
+	case root.Kind == yaml.SequenceNode:
+		d.hosts(f, root)
+	case root.Kind == yaml.MappingNode && (mapGet(root, "_meta") != nil || isAnsible(root)):
+		if err := parseAnsible(f, root); err != nil {
+			return nil, err
+		}
+	case root.Kind == yaml.MappingNode && mapGet(root, "hosts") != nil:
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			switch k, v := root.Content[i], root.Content[i+1]; k.Value {
+			case "hosts":
+				d.hosts(f, v)
+			case "groups":
+				d.groups(f, v)
+			default:
+				d.errorf(k, "unknown key %q (known: hosts, groups)", k.Value)
+			}
+		}
+	case root.Kind == yaml.MappingNode:
+		d.hosts(f, root)
+	default:
+		return nil, errors.New("expected a list or mapping of hosts")
+	}
+	d.checkGroups(f)
+	if len(d.errs) > 0 {
+		var msgs []string
+		for _, e := range d.errs {
+			msgs = append(msgs, fmt.Sprintf("line %d: %s", e.Pos.Line, e.Msg))
+		}
+		return nil, errors.New(strings.Join(msgs, "; "))
+	}
+	return f, nil
+}
+
+func mapGet(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// isAnsible: every value is a group mapping (hosts/vars/children) or a plain list of hosts.
+func isAnsible(root *yaml.Node) bool {
+	if mapGet(root, "all") == nil {
+		return false
+	}
+	for i := 1; i < len(root.Content); i += 2 {
+		v := root.Content[i]
+		if v.Kind != yaml.MappingNode && v.Kind != yaml.SequenceNode {
+			return false
+		}
+	}
+	return true
+}
+
+// parseAnsible maps Ansible inventory JSON: ansible_host/ansible_user/ansible_port/
+// ansible_ssh_private_key_file/ansible_become to the fleet's settings; other host and group vars are
+// not Ch-obolo keys and are ignored (Ch-obolo vars can be given under a `chaos_vars` host var).
+func parseAnsible(f *Fleet, root *yaml.Node) error {
+	type hv = map[string]any
+	var raw map[string]any
+	if err := root.Decode(&raw); err != nil {
+		return err
+	}
+	hostvars := map[string]hv{}
+	if meta, ok := raw["_meta"].(map[string]any); ok {
+		if hvs, ok := meta["hostvars"].(map[string]any); ok {
+			for name, v := range hvs {
+				if m, ok := v.(map[string]any); ok {
+					hostvars[name] = m
+				}
+			}
+		}
+	}
+	var order []string
+	seen := map[string]bool{}
+	addHost := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			order = append(order, name)
+		}
+	}
+	groupNames := make([]string, 0, len(raw))
+	for g := range raw {
+		if g != "_meta" {
+			groupNames = append(groupNames, g)
+		}
+	}
+	sort.Strings(groupNames)
+	members := map[string][]string{}
+	children := map[string][]string{}
+	for _, g := range groupNames {
+		switch v := raw[g].(type) {
+		case []any:
+			for _, h := range v {
+				if s, ok := h.(string); ok {
+					members[g] = append(members[g], s)
+					addHost(s)
+				}
+			}
+		case map[string]any:
+			if hs, ok := v["hosts"].([]any); ok {
+				for _, h := range hs {
+					if s, ok := h.(string); ok {
+						members[g] = append(members[g], s)
+						addHost(s)
+					}
+				}
+			}
+			if hs, ok := v["hosts"].(map[string]any); ok { // YAML-inventory shape
+				names := make([]string, 0, len(hs))
+				for s := range hs {
+					names = append(names, s)
+				}
+				sort.Strings(names)
+				for _, s := range names {
+					members[g] = append(members[g], s)
+					addHost(s)
+					if m, ok := hs[s].(map[string]any); ok && hostvars[s] == nil {
+						hostvars[s] = m
+					}
+				}
+			}
+			if cs, ok := v["children"].([]any); ok {
+				for _, c := range cs {
+					if s, ok := c.(string); ok {
+						children[g] = append(children[g], s)
+					}
+				}
+			}
+		}
+	}
+	hostvarNames := make([]string, 0, len(hostvars))
+	for n := range hostvars {
+		hostvarNames = append(hostvarNames, n)
+	}
+	sort.Strings(hostvarNames)
+	for _, n := range hostvarNames {
+		addHost(n)
+	}
+	// Expand children transitively.
+	var expand func(g string, depth int) []string
+	expand = func(g string, depth int) []string {
+		out := slices.Clone(members[g])
+		if depth > 16 {
+			return out
+		}
+		for _, c := range children[g] {
+			out = append(out, expand(c, depth+1)...)
+		}
+		return out
+	}
+	for _, name := range order {
+		h := &Host{Name: name, Source: "ansible"}
+		if err := parseConnector(h); err != nil {
+			return err
+		}
+		v := hostvars[name]
+		if s, ok := v["ansible_host"].(string); ok {
+			h.Address = s
+		}
+		if s, ok := v["ansible_user"].(string); ok {
+			if !validUser(s) {
+				return fmt.Errorf("host %s: invalid ansible_user %q", name, s)
+			}
+			h.User = s
+		}
+		switch p := v["ansible_port"].(type) {
+		case int:
+			h.Port = p
+		case string:
+			h.Port, _ = strconv.Atoi(p)
+		}
+		if h.Port < 0 || h.Port > 65535 {
+			return fmt.Errorf("host %s: bad ansible_port", name)
+		}
+		if s, ok := v["ansible_ssh_private_key_file"].(string); ok {
+			h.Key = s
+		}
+		if b, ok := v["ansible_become"].(bool); ok {
+			h.Become = b
+		}
+		f.Hosts = append(f.Hosts, h)
+	}
+	for _, g := range groupNames {
+		if g == "all" || g == "ungrouped" {
+			continue
+		}
+		hs := expand(g, 0)
+		if len(hs) == 0 {
+			continue
+		}
+		f.Groups = append(f.Groups, &Group{Name: g, Hosts: dedupe(hs)})
+	}
+	return nil
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func parseCSV(data []byte, source string) (*Fleet, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.Comment = '#'
+	r.TrimLeadingSpace = true
+	rows, err := r.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	f := &Fleet{}
+	if len(rows) == 0 {
+		return f, nil
+	}
+	head := rows[0]
+	col := map[string]int{}
+	for i, h := range head {
+		h = strings.TrimSpace(strings.ToLower(h))
+		switch h {
+		case "name", "ssh_hostname", "ssh_user", "ssh_port", "ssh_key", "become", "groups":
+			col[h] = i
+		default:
+			return nil, fmt.Errorf("CSV header: unknown column %q (known: name, ssh_hostname, ssh_user, ssh_port, ssh_key, become, groups)", h)
+		}
+	}
+	if _, ok := col["name"]; !ok {
+		return nil, errors.New("CSV header: a name column is required")
+	}
+	get := func(row []string, k string) string {
+		if i, ok := col[k]; ok && i < len(row) {
+			return strings.TrimSpace(row[i])
+		}
+		return ""
+	}
+	groups := map[string]*Group{}
+	var gorder []string
+	for n, row := range rows[1:] {
+		h := &Host{Name: get(row, "name"), Source: source}
+		if h.Name == "" {
+			return nil, fmt.Errorf("CSV line %d: empty name", n+2)
+		}
+		if err := parseConnector(h); err != nil {
+			return nil, fmt.Errorf("CSV line %d: %v", n+2, err)
+		}
+		h.Address, h.User, h.Key = get(row, "ssh_hostname"), get(row, "ssh_user"), get(row, "ssh_key")
+		if h.User != "" && !validUser(h.User) {
+			return nil, fmt.Errorf("CSV line %d: invalid user %q", n+2, h.User)
+		}
+		if p := get(row, "ssh_port"); p != "" {
+			port, err := strconv.Atoi(p)
+			if err != nil || port < 1 || port > 65535 {
+				return nil, fmt.Errorf("CSV line %d: bad ssh_port %q", n+2, p)
+			}
+			h.Port = port
+		}
+		if b := get(row, "become"); b != "" {
+			v, err := strconv.ParseBool(b)
+			if err != nil {
+				return nil, fmt.Errorf("CSV line %d: become must be true or false", n+2)
+			}
+			h.Become = v
+		}
+		for _, g := range strings.FieldsFunc(get(row, "groups"), func(r rune) bool { return r == ';' || r == ' ' }) {
+			if groups[g] == nil {
+				groups[g] = &Group{Name: g}
+				gorder = append(gorder, g)
+			}
+			groups[g].Hosts = append(groups[g].Hosts, h.Name)
+		}
+		f.Hosts = append(f.Hosts, h)
+	}
+	for _, g := range gorder {
+		f.Groups = append(f.Groups, groups[g])
+	}
+	return f, nil
+}
+
+// ---- built-in providers --------------------------------------------------------------------
+
+type execBoat struct {
+	argv []string
+	dir  string
+	env  []string
+}
+
+func newExecBoat(cfg *yaml.Node, base string) (Boat, error) {
+	var c struct {
+		Command []string          `yaml:"command"`
+		Dir     string            `yaml:"dir"`
+		Env     map[string]string `yaml:"env"`
+	}
+	if cfg == nil {
+		return nil, errors.New("exec: config.command is required (a list: [program, args...])")
+	}
+	if err := cfg.Decode(&c); err != nil {
+		return nil, fmt.Errorf("exec: config: %v (command is a list: [program, args...])", err)
+	}
+	if len(c.Command) == 0 || c.Command[0] == "" {
+		return nil, errors.New("exec: config.command is required (a list: [program, args...])")
+	}
+	b := &execBoat{argv: c.Command, dir: base}
+	if c.Dir != "" {
+		b.dir = resolvePath(base, c.Dir)
+	}
+	if strings.Contains(b.argv[0], "/") {
+		b.argv[0] = resolvePath(base, b.argv[0])
+	}
+	for k, v := range c.Env {
+		b.env = append(b.env, k+"="+v)
+	}
+	sort.Strings(b.env)
+	return b, nil
+}
+
+func resolvePath(base, p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, p[2:])
+		}
+	}
+	if filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+func (b *execBoat) Fetch(ctx context.Context) ([]byte, string, error) {
+	cmd := exec.CommandContext(ctx, b.argv[0], b.argv[1:]...)
+	cmd.Dir = b.dir
+	cmd.Env = append(os.Environ(), b.env...)
+	cmd.WaitDelay = 2e9
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 500 {
+			msg = msg[len(msg)-500:]
+		}
+		if msg != "" {
+			return nil, "", fmt.Errorf("%s: %v: %s", b.argv[0], err, msg)
+		}
+		return nil, "", fmt.Errorf("%s: %v", b.argv[0], err)
+	}
+	return stdout.Bytes(), "", nil
+}
+
+type httpBoat struct {
+	url      string
+	headers  map[string]string
+	tokenEnv string
+	format   string
+}
+
+func newHTTPBoat(cfg *yaml.Node, _ string) (Boat, error) {
+	var c struct {
+		URL            string            `yaml:"url"`
+		Headers        map[string]string `yaml:"headers"`
+		BearerTokenEnv string            `yaml:"bearer_token_env"`
+		Format         string            `yaml:"format"`
+	}
+	if cfg == nil {
+		return nil, errors.New("http: config.url is required")
+	}
+	if err := cfg.Decode(&c); err != nil {
+		return nil, fmt.Errorf("http: config: %v", err)
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("http: config.url must be an http(s) URL, got %q", c.URL)
+	}
+	return &httpBoat{url: c.URL, headers: c.Headers, tokenEnv: c.BearerTokenEnv, format: c.Format}, nil
+}
+
+func (b *httpBoat) Fetch(ctx context.Context) ([]byte, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Accept", "application/json, application/yaml;q=0.9, text/csv;q=0.5")
+	for k, v := range b.headers {
+		req.Header.Set(k, v)
+	}
+	if b.tokenEnv != "" {
+		tok := os.Getenv(b.tokenEnv)
+		if tok == "" {
+			return nil, "", fmt.Errorf("http: bearer token variable %s is not set", b.tokenEnv)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", fmt.Errorf("GET %s: %s", b.url, resp.Status)
+	}
+	format := b.format
+	if format == "" && strings.Contains(resp.Header.Get("Content-Type"), "csv") {
+		format = "csv"
+	}
+	return body, format, nil
+}
+
+type fileBoat struct {
+	path   string
+	format string
+}
+
+func newFileBoat(cfg *yaml.Node, base string) (Boat, error) {
+	var c struct {
+		Path   string `yaml:"path"`
+		Format string `yaml:"format"`
+	}
+	if cfg == nil {
+		return nil, errors.New("file: config.path is required")
+	}
+	if err := cfg.Decode(&c); err != nil {
+		return nil, fmt.Errorf("file: config: %v", err)
+	}
+	if c.Path == "" {
+		return nil, errors.New("file: config.path is required")
+	}
+	if c.Format == "" {
+		switch strings.ToLower(filepath.Ext(c.Path)) {
+		case ".csv":
+			c.Format = "csv"
+		case ".json":
+			c.Format = "json"
+		default:
+			c.Format = "yaml"
+		}
+	}
+	if !slices.Contains([]string{"csv", "json", "yaml"}, c.Format) {
+		return nil, fmt.Errorf("file: format must be yaml, json or csv, got %q", c.Format)
+	}
+	return &fileBoat{path: resolvePath(base, c.Path), format: c.Format}, nil
+}
+
+func (b *fileBoat) Fetch(context.Context) ([]byte, string, error) {
+	data, err := os.ReadFile(b.path)
+	return data, b.format, err
+}

@@ -1,0 +1,364 @@
+// Package logbook records every chaos run in a Limani: the run, each host and every event (probe,
+// op start/end with duration and error, undo, host done), in SQLite (default,
+// ~/.local/share/chaos/limani.db, pure-Go driver, WAL) or PostgreSQL (a postgres:// DSN). It
+// answers `chaos logbook list|show|export`: a summary, per host, per op, and p50/p90/p95/p99 op
+// durations. It never holds a secret: events carry op strings, which render secret data as
+// "(secret)".
+package logbook
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+)
+
+// Store is an open Limani.
+type Store struct {
+	db       *sql.DB
+	postgres bool
+	// Where is the DSN or file, with any password removed, for messages.
+	Where string
+}
+
+// DefaultPath is $XDG_DATA_HOME/chaos/limani.db, else ~/.local/share/chaos/limani.db.
+func DefaultPath() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "chaos", "limani.db"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".local", "share", "chaos", "limani.db"), nil
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL server.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") ||
+		strings.Contains(dsn, "host=") && strings.Contains(dsn, "dbname=")
+}
+
+// Open opens (creating and migrating) the Limani at dsn: a postgres:// URL or libpq key=value
+// string for PostgreSQL, else a SQLite file path ("" is DefaultPath; a "sqlite:" prefix is allowed).
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	s := &Store{}
+	var err error
+	if IsPostgres(dsn) {
+		s.postgres, s.Where = true, redact(dsn)
+		if s.db, err = sql.Open("pgx", dsn); err != nil {
+			return nil, fmt.Errorf("limani %s: %w", s.Where, err)
+		}
+		s.db.SetMaxOpenConns(4)
+	} else {
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			if path, err = DefaultPath(); err != nil {
+				return nil, err
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("limani %s: %w", path, err)
+		}
+		s.Where = path
+		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+		if s.db, err = sql.Open("sqlite", "file:"+path+q); err != nil {
+			return nil, fmt.Errorf("limani %s: %w", path, err)
+		}
+		// One writer: SQLite serializes writes anyway, and this avoids SQLITE_BUSY between our own
+		// connections.
+		s.db.SetMaxOpenConns(1)
+		if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			_ = f.Close()
+		}
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, fmt.Errorf("limani %s: %w", s.Where, err)
+	}
+	return s, nil
+}
+
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if at := strings.Index(dsn[i+3:], "@"); at >= 0 {
+			cred := dsn[i+3 : i+3+at]
+			if u, _, ok := strings.Cut(cred, ":"); ok {
+				return dsn[:i+3] + u + ":***" + dsn[i+3+at:]
+			}
+		}
+	}
+	if strings.Contains(dsn, "password=") {
+		var out []string
+		for _, f := range strings.Fields(dsn) {
+			if strings.HasPrefix(f, "password=") {
+				f = "password=***"
+			}
+			out = append(out, f)
+		}
+		return strings.Join(out, " ")
+	}
+	return dsn
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// q rewrites ? placeholders to $N for PostgreSQL.
+func (s *Store) q(query string) string {
+	if !s.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// migrations are applied in order; schema_version holds how many ran. Both dialects accept them.
+var migrations = []string{
+	`CREATE TABLE runs (
+		id TEXT PRIMARY KEY,
+		started BIGINT NOT NULL,
+		ended BIGINT,
+		command TEXT NOT NULL,
+		chobolo TEXT NOT NULL DEFAULT '',
+		controller TEXT NOT NULL DEFAULT '',
+		username TEXT NOT NULL DEFAULT '',
+		status TEXT NOT NULL DEFAULT 'running',
+		error TEXT NOT NULL DEFAULT ''
+	)`,
+	`CREATE TABLE hosts (
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		target TEXT NOT NULL,
+		started BIGINT NOT NULL,
+		ended BIGINT,
+		status TEXT NOT NULL DEFAULT 'running',
+		changed INTEGER NOT NULL DEFAULT 0,
+		ops INTEGER NOT NULL DEFAULT 0,
+		rolled_back INTEGER NOT NULL DEFAULT 0,
+		generation INTEGER NOT NULL DEFAULT 0,
+		probe_ns BIGINT NOT NULL DEFAULT 0,
+		error TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (run_id, target)
+	)`,
+	`CREATE TABLE events (
+		run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		seq INTEGER NOT NULL,
+		at BIGINT NOT NULL,
+		type TEXT NOT NULL,
+		target TEXT NOT NULL DEFAULT '',
+		role TEXT NOT NULL DEFAULT '',
+		op TEXT NOT NULL DEFAULT '',
+		duration_ns BIGINT NOT NULL DEFAULT 0,
+		changed INTEGER NOT NULL DEFAULT 0,
+		error TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (run_id, seq)
+	)`,
+	`CREATE INDEX events_run_type ON events (run_id, type)`,
+	`CREATE INDEX runs_started ON runs (started)`,
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.postgres {
+		// Two chaos processes migrating one server at once: the second waits.
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE schema_version IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+	}
+	var v int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("the schema is version %d, newer than this chaos knows (%d): upgrade chaos", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE schema_version SET version = ?`), len(migrations)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SchemaVersion is the number of migrations applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	return v, err
+}
+
+// RunInfo describes a run when it starts.
+type RunInfo struct {
+	Command string // "apply", "rollback", "recover"
+	Chobolo string // the Ch-obolo's path
+}
+
+// Run records one run. Its methods are safe for concurrent use (hosts applied in parallel). Write
+// errors do not stop the apply: the first one is kept in Err.
+type Run struct {
+	ID string
+	s  *Store
+	mu sync.Mutex
+	// seq numbers the events.
+	seq int
+	err error
+	// probe times by target, for the host rows.
+	probe map[string]time.Duration
+}
+
+// StartRun records a new run.
+func (s *Store) StartRun(ctx context.Context, info RunInfo) (*Run, error) {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	id := time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(rnd[:])
+	host, _ := os.Hostname()
+	user := os.Getenv("SUDO_USER")
+	if user == "" {
+		user = os.Getenv("USER")
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, ?, ?, ?, ?)`),
+		id, time.Now().UnixNano(), info.Command, info.Chobolo, host, user)
+	if err != nil {
+		return nil, fmt.Errorf("limani %s: %w", s.Where, err)
+	}
+	return &Run{ID: id, s: s, probe: map[string]time.Duration{}}, nil
+}
+
+func (r *Run) exec(query string, args ...any) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.s.db.ExecContext(ctx, r.s.q(query), args...); err != nil && r.err == nil {
+		r.err = err
+	}
+}
+
+// Err is the first write error, if any.
+func (r *Run) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Observe records an engine event. Chain it with the terminal or JSON observer.
+func (r *Run) Observe(ev engine.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ev.Type == engine.EventProbed {
+		if _, ok := r.probe[ev.Target]; !ok {
+			r.exec(`INSERT INTO hosts (run_id, target, started) VALUES (?, ?, ?)`, r.ID, ev.Target, time.Now().UnixNano())
+		}
+		r.probe[ev.Target] = ev.Duration
+		r.exec(`UPDATE hosts SET probe_ns = ? WHERE run_id = ? AND target = ?`, int64(ev.Duration), r.ID, ev.Target)
+	}
+	if ev.Type == engine.EventDone {
+		r.hostDone(ev)
+	}
+	r.seq++
+	changed := 0
+	if ev.Type == engine.EventOpEnd && ev.Error == "" {
+		changed = 1
+	}
+	r.exec(`INSERT INTO events (run_id, seq, at, type, target, role, op, duration_ns, changed, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.seq, time.Now().UnixNano(), string(ev.Type), ev.Target, ev.Role, ev.Op, int64(ev.Duration), changed, tail(ev.Error, 4000))
+}
+
+// hostDone fills a host's row from its events when it is done.
+func (r *Run) hostDone(ev engine.Event) {
+	if _, ok := r.probe[ev.Target]; !ok {
+		r.probe[ev.Target] = 0
+		r.exec(`INSERT INTO hosts (run_id, target, started) VALUES (?, ?, ?)`, r.ID, ev.Target, time.Now().UnixNano())
+	}
+	status := "ok"
+	if ev.Error != "" {
+		status = "failed"
+	}
+	r.exec(`UPDATE hosts SET ended = ?, status = CASE WHEN ? = 'failed' AND EXISTS (SELECT 1 FROM events e WHERE e.run_id = ? AND e.target = ? AND e.type = 'undo') THEN 'rolled back' ELSE ? END,
+		rolled_back = CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.run_id = ? AND e.target = ? AND e.type = 'undo') THEN 1 ELSE 0 END,
+		ops = (SELECT COUNT(*) FROM events e WHERE e.run_id = ? AND e.target = ? AND e.type = 'op.end' AND e.error = ''),
+		changed = (SELECT COUNT(*) FROM events e WHERE e.run_id = ? AND e.target = ? AND e.type = 'op.end' AND e.error = ''),
+		generation = ?, error = ? WHERE run_id = ? AND target = ?`,
+		time.Now().UnixNano(), status, r.ID, ev.Target, status, r.ID, ev.Target, r.ID, ev.Target, r.ID, ev.Target,
+		ev.Generation, tail(ev.Error, 4000), r.ID, ev.Target)
+}
+
+// HostDone records a host's outcome: res may be nil (failed before applying), err nil on success.
+func (r *Run) HostDone(target string, res *engine.Result, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.probe[target]; !ok {
+		r.probe[target] = 0
+		r.exec(`INSERT INTO hosts (run_id, target, started) VALUES (?, ?, ?)`, r.ID, target, time.Now().UnixNano())
+	}
+	status, msg := "ok", ""
+	if err != nil {
+		status, msg = "failed", err.Error()
+	}
+	var changed, ops, gen, rb int
+	if res != nil {
+		changed, ops, gen = res.Changed, res.Ops, res.Generation
+		if res.RolledBack {
+			rb, status = 1, "rolled back"
+		}
+	}
+	r.exec(`UPDATE hosts SET ended = ?, status = ?, changed = ?, ops = ?, rolled_back = ?, generation = ?, error = ? WHERE run_id = ? AND target = ?`,
+		time.Now().UnixNano(), status, changed, ops, rb, gen, tail(msg, 4000), r.ID, target)
+}
+
+// Finish records the end of the run.
+func (r *Run) Finish(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	status, msg := "ok", ""
+	if err != nil {
+		status, msg = "failed", err.Error()
+	}
+	now := time.Now().UnixNano()
+	// Hosts without a host.done event were only planned (--dry, nothing to do) or failed before
+	// applying.
+	r.exec(`UPDATE hosts SET ended = ?, status = ? WHERE run_id = ? AND status = 'running'`, now, map[bool]string{true: "planned", false: "failed"}[err == nil], r.ID)
+	r.exec(`UPDATE runs SET ended = ?, status = ?, error = ? WHERE id = ?`, now, status, tail(msg, 4000), r.ID)
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}

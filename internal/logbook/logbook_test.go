@@ -1,0 +1,190 @@
+package logbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// exercise records two runs and checks the reports.
+func exercise(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != len(migrations) {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	run, err := s.StartRun(ctx, RunInfo{Command: "apply", Chobolo: "/srv/machine.yml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"web1", "web2"} {
+		run.Observe(engine.Event{Type: engine.EventProbed, Target: target, Duration: 40 * time.Millisecond})
+		for i := 1; i <= 100; i++ {
+			role := "packages"
+			if i%2 == 0 {
+				role = "files"
+			}
+			op := fmt.Sprintf("write /etc/f%d", i)
+			run.Observe(engine.Event{Type: engine.EventOpStart, Target: target, Role: role, Op: op})
+			run.Observe(engine.Event{Type: engine.EventOpEnd, Target: target, Role: role, Op: op, Duration: time.Duration(i) * time.Millisecond})
+		}
+		run.Observe(engine.Event{Type: engine.EventDone, Target: target})
+		run.HostDone(target, &engine.Result{Target: target, Changed: 100, Ops: 100, Generation: 3}, nil)
+	}
+	run.Finish(nil)
+	if err := run.Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	failed, err := s.StartRun(ctx, RunInfo{Command: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed.Observe(engine.Event{Type: engine.EventProbed, Target: "web1"})
+	failed.Observe(engine.Event{Type: engine.EventOpEnd, Target: "web1", Role: "users", Op: "useradd bob", Error: "exit status 4"})
+	failed.Observe(engine.Event{Type: engine.EventUndo, Target: "web1", Role: "users", Op: "groupadd x"})
+	failed.HostDone("web1", &engine.Result{RolledBack: true, Ops: 1}, errors.New("useradd failed"))
+	failed.Finish(errors.New("1 host failed"))
+
+	// A host recorded from events alone (what the CLI does): host.done carries the generation.
+	evs, err := s.StartRun(ctx, RunInfo{Command: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs.Observe(engine.Event{Type: engine.EventProbed, Target: "db1", Duration: time.Millisecond})
+	evs.Observe(engine.Event{Type: engine.EventOpEnd, Target: "db1", Role: "files", Op: "write /a", Duration: time.Millisecond})
+	evs.Observe(engine.Event{Type: engine.EventDone, Target: "db1", Generation: 7})
+	evs.Finish(nil)
+	if rep, err := s.Report(ctx, evs.ID); err != nil || len(rep.Hosts) != 1 || rep.Hosts[0].Generation != 7 ||
+		rep.Hosts[0].Ops != 1 || rep.Hosts[0].Status != "ok" || evs.Err() != nil {
+		t.Fatalf("events-only host: %+v %v %v", rep, err, evs.Err())
+	}
+	time.Sleep(2 * time.Millisecond) // the events-only run is the newest
+	runs, err := s.Runs(ctx, 10)
+	if err != nil || len(runs) < 2 {
+		t.Fatalf("runs: %v %v", runs, err)
+	}
+	if runs[0].ID != evs.ID || runs[1].ID != failed.ID || runs[1].Status != "failed" || runs[1].Failed != 1 {
+		t.Fatalf("newest run: %+v", runs[0])
+	}
+	rep, err := s.Report(ctx, run.ID[:len(run.ID)-2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Run.Hosts != 2 || rep.Run.Changed != 200 || len(rep.Ops) != 200 || rep.Hosts[0].Generation != 3 || rep.Hosts[0].Probe != 40*time.Millisecond {
+		t.Fatalf("report: %+v", rep.Run)
+	}
+	// 1..100 ms on each host: nearest-rank p50 = 50, p90 = 90, p95 = 95, p99 = 99 ms.
+	p := rep.OpTime
+	if p.Count != 200 || p.P50 != 50*time.Millisecond || p.P90 != 90*time.Millisecond || p.P95 != 95*time.Millisecond ||
+		p.P99 != 99*time.Millisecond || p.Max != 100*time.Millisecond {
+		t.Fatalf("percentiles: %+v", p)
+	}
+	if rep.ByRole["files"].Count != 100 || rep.ByRole["files"].Max != 100*time.Millisecond {
+		t.Fatalf("by role: %+v", rep.ByRole)
+	}
+	rep, err = s.Report(ctx, failed.ID)
+	if err != nil || rep.Run.ID != failed.ID || len(rep.Undos) != 1 || !rep.Hosts[0].RolledBack || rep.Hosts[0].Status != "rolled back" {
+		t.Fatalf("last report: %+v %v", rep, err)
+	}
+	if id, err := s.Resolve(ctx, "last"); err != nil || id != evs.ID {
+		t.Fatalf("last = %q, %v", id, err)
+	}
+	if _, err := s.Report(ctx, "nope"); !errors.Is(err, ErrNoRun) {
+		t.Fatalf("unknown run: %v", err)
+	}
+}
+
+func TestSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "limani.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exercise(t, s)
+	var mode string
+	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal mode %q, %v", mode, err)
+	}
+	s.Close()
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("limani.db mode: %v %v", st, err)
+	}
+	// Reopening migrates nothing and keeps the data.
+	s, err = Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if runs, err := s.Runs(context.Background(), 0); err != nil || len(runs) != 3 {
+		t.Fatalf("after reopen: %v %v", runs, err)
+	}
+}
+
+func TestPercentileEdges(t *testing.T) {
+	if p := Percentile(nil); p.Count != 0 {
+		t.Fatal(p)
+	}
+	p := Percentile([]time.Duration{5})
+	if p.P50 != 5 || p.P99 != 5 {
+		t.Fatal(p)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://chaos:s3cret@db:5432/limani": "postgres://chaos:***@db:5432/limani",
+		"host=/tmp dbname=x password=s3cret":     "host=/tmp dbname=x password=***",
+	} {
+		if got := redact(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("redact(%q) = %q", in, got)
+		}
+	}
+}
+
+func TestPostgreSQL(t *testing.T) {
+	dsn := testenv.PostgreSQL(t)
+	ctx := context.Background()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exercise(t, s)
+	s.Close()
+	// A second open (and migration check) of the same server, concurrently from two stores.
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			s, err := Open(ctx, dsn)
+			if err == nil {
+				_, err = s.Runs(ctx, 5)
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The URL form.
+	host := strings.Fields(dsn)[0][len("host="):]
+	port := strings.Fields(dsn)[1][len("port="):]
+	s, err = Open(ctx, "postgres://postgres@/postgres?host="+host+"&port="+port+"&sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if runs, err := s.Runs(ctx, 5); err != nil || len(runs) != 3 {
+		t.Fatalf("runs over the URL DSN: %v %v", runs, err)
+	}
+}
