@@ -10,9 +10,10 @@ import (
 	"io/fs"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/ch-aos-ch/chaos/internal/filedump"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
@@ -60,58 +61,9 @@ func (r *Role) Meta() engine.Meta {
 	}
 }
 
-// probe prints every chaos-* sources file and keyring: "@file SIZE MODE UID GID PATH", then exactly
-// SIZE bytes of content and a newline.
-const probe = `for f in ` + SourcesDir + `/chaos-*.sources ` + KeyringsDir + `/chaos-*.asc; do
-  [ -f "$f" ] || continue
-  case $f in *'
-'*) continue ;; esac
-  printf '@file %s %s %s\n' "$(wc -c < "$f")" "$(stat -c '%a %u %g' "$f")" "$f"
-  cat "$f"
-  echo
-done
-true`
-
 // Probe implements engine.Role.
 func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
-	return []engine.ProbeSection{{Name: "files", Script: probe}}
-}
-
-// File is a file on the host as the probe saw it.
-type File struct {
-	Content  string
-	Mode     fs.FileMode
-	UID, GID int
-}
-
-// ParseFiles reads the probe output.
-func ParseFiles(out string) (map[string]File, error) {
-	files := map[string]File{}
-	for len(out) > 0 {
-		nl := strings.IndexByte(out, '\n')
-		if nl < 0 {
-			break
-		}
-		line := out[:nl]
-		out = out[nl+1:]
-		if line == "" {
-			continue
-		}
-		f := strings.SplitN(strings.TrimPrefix(line, "@file "), " ", 5)
-		if !strings.HasPrefix(line, "@file ") || len(f) != 5 {
-			return nil, fmt.Errorf("probe: unexpected line %q", line)
-		}
-		size, err1 := strconv.Atoi(strings.TrimSpace(f[0]))
-		mode, err2 := strconv.ParseUint(f[1], 8, 32)
-		uid, err3 := strconv.Atoi(f[2])
-		gid, err4 := strconv.Atoi(f[3])
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || size > len(out) {
-			return nil, fmt.Errorf("probe: bad file header %q", line)
-		}
-		files[f[4]] = File{Content: out[:size], Mode: fs.FileMode(mode), UID: uid, GID: gid}
-		out = strings.TrimPrefix(out[size:], "\n")
-	}
-	return files, nil
+	return []engine.ProbeSection{{Name: "files", Script: filedump.Script(SourcesDir+"/chaos-*.sources", KeyringsDir+"/chaos-*.asc")}}
 }
 
 // Want is one file the Ch-obolo asks for.
@@ -264,7 +216,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if err != nil {
 		return nil, err
 	}
-	files, err := ParseFiles(facts["files"].Stdout)
+	files, err := filedump.Parse(facts["files"].Stdout)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +225,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 
 // BuildPlan is the pure delta and plan: write what differs, remove ledger files no longer wanted, and
 // run apt-get update when anything changed.
-func BuildPlan(want []Want, files map[string]File, ledger []string) *engine.RolePlan {
+func BuildPlan(want []Want, files map[string]filedump.File, ledger []string) *engine.RolePlan {
 	rp := &engine.RolePlan{}
 	wanted := map[string]bool{}
 	var steps []engine.Step

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ch-aos-ch/chaos/internal/filedump"
+
 	"github.com/ch-aos-ch/chaos/internal/golden"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -81,22 +83,6 @@ func TestDesiredRefusesHostileValues(t *testing.T) {
 	}
 }
 
-func TestParseFiles(t *testing.T) {
-	out := "@file 6 644 0 0 /etc/apt/sources.list.d/chaos-a.sources\nab\ncd\n\n@file 0 600 1000 1000 /etc/apt/keyrings/chaos-a.asc\n\n"
-	files, err := ParseFiles(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := files["/etc/apt/sources.list.d/chaos-a.sources"]
-	k := files["/etc/apt/keyrings/chaos-a.asc"]
-	if a.Content != "ab\ncd\n" || a.Mode != 0o644 || k.Content != "" || k.Mode != 0o600 || k.UID != 1000 || len(files) != 2 {
-		t.Fatalf("%+v", files)
-	}
-	if _, err := ParseFiles("garbage\n"); err == nil {
-		t.Error("garbage accepted")
-	}
-}
-
 func TestBuildPlan(t *testing.T) {
 	repo := chobolo.AptRepo{Name: "a", URIs: []string{"file:/srv/r"}, Suites: []string{"./"}, Trusted: true}
 	want, err := Desired(ch(repo))
@@ -104,7 +90,7 @@ func TestBuildPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := SourcesPath("a")
-	good := map[string]File{src: {Content: want[0].Content, Mode: 0o644}}
+	good := map[string]filedump.File{src: {Content: want[0].Content, Mode: 0o644}}
 	kinds := func(rp *engine.RolePlan) string {
 		var s []string
 		for _, st := range rp.Steps {
@@ -131,21 +117,21 @@ func TestBuildPlan(t *testing.T) {
 		t.Fatalf("no-change plan: %+v", rp)
 	}
 	// Absent: written, then one update at the end; the first op carries the update's undo.
-	rp = BuildPlan(want, map[string]File{}, nil)
+	rp = BuildPlan(want, map[string]filedump.File{}, nil)
 	if kinds(rp) != "+repo a" || updates(rp) != 1 || rp.Steps[0].Ops[0].Undo == nil {
 		t.Fatalf("add plan: %s %d", kinds(rp), updates(rp))
 	}
 	// Changed content and wrong mode.
-	rp = BuildPlan(want, map[string]File{src: {Content: "old", Mode: 0o644}}, []string{src})
+	rp = BuildPlan(want, map[string]filedump.File{src: {Content: "old", Mode: 0o644}}, []string{src})
 	if kinds(rp) != "~repo a" || updates(rp) != 1 {
 		t.Fatalf("change plan: %s", kinds(rp))
 	}
-	rp = BuildPlan(want, map[string]File{src: {Content: want[0].Content, Mode: 0o666}}, []string{src})
+	rp = BuildPlan(want, map[string]filedump.File{src: {Content: want[0].Content, Mode: 0o666}}, []string{src})
 	if kinds(rp) != "~repo a" {
 		t.Fatalf("mode plan: %s", kinds(rp))
 	}
 	// Removal: only ledger files; foreign chaos-* files get a note; bogus ledger entries are ignored.
-	files := map[string]File{
+	files := map[string]filedump.File{
 		src:                    {Content: want[0].Content, Mode: 0o644},
 		SourcesPath("old"):     {Content: "x"},
 		KeyringPath("old"):     {Content: "k"},

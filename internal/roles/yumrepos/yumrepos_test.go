@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ch-aos-ch/chaos/internal/filedump"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/golden"
@@ -46,7 +48,7 @@ func TestGoldenPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]File{
+	files := map[string]filedump.File{
 		FilePath("local"):            {Content: "stale\n", Mode: 0o644},
 		FilePath("old"):              {Content: "x", Mode: 0o644},
 		FilePath("handmade"):         {Content: "y", Mode: 0o644},
@@ -54,10 +56,10 @@ func TestGoldenPlan(t *testing.T) {
 	}
 	for _, w := range want {
 		if w.Path == FilePath("copr-caddy-caddy") {
-			files[w.Path] = File{Content: w.Content, Mode: 0o600}
+			files[w.Path] = filedump.File{Content: w.Content, Mode: 0o600}
 		}
 		if w.Path == FilePath("meta") {
-			files[w.Path] = File{Content: w.Content, Mode: 0o644}
+			files[w.Path] = filedump.File{Content: w.Content, Mode: 0o644}
 		}
 	}
 	rp := BuildPlan(want, files, []string{FilePath("old"), FilePath("local"), "/etc/passwd"})
@@ -115,24 +117,13 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
-func TestParseFiles(t *testing.T) {
-	out := "@file 6 644 0 0 /etc/yum.repos.d/chaos-a.repo\n[a]\nx\n\n@file 0 600 0 0 /etc/yum.repos.d/chaos-b.repo\n\n"
-	files, err := ParseFiles(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files["/etc/yum.repos.d/chaos-a.repo"].Content != "[a]\nx\n" || files["/etc/yum.repos.d/chaos-b.repo"].Mode != 0o600 {
-		t.Fatalf("%+v", files)
-	}
-}
-
 func TestNoChange(t *testing.T) {
 	c := chob(t, "- name: local\n  baseurl: file:///srv/x\n  gpgcheck: false\n")
 	want, _, err := Desired(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]File{want[0].Path: {Content: want[0].Content, Mode: 0o644}}
+	files := map[string]filedump.File{want[0].Path: {Content: want[0].Content, Mode: 0o644}}
 	if rp := BuildPlan(want, files, []string{want[0].Path}); len(rp.Steps) != 0 {
 		t.Fatalf("steps: %s", render(rp))
 	}
