@@ -8,13 +8,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ch-aos-ch/chaos/internal/pkgmap"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 )
 
-// Resolver maps a Ch-obolo package to the core's package names; ok is false when the package map
-// has no entry (the name is then used as-is).
-type Resolver func(p chobolo.Package, core string) ([]string, bool)
+// Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
+type Resolver = pkgmap.Resolver
 
 // shellPackages maps a login shell's file name to the Fedora package providing it. bash and sh are in
 // every install; nologin and false are not shells to install.
@@ -51,7 +52,7 @@ func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []stri
 	}
 	for i, p := range c.Packages {
 		where := "packages[" + strconv.Itoa(i) + "]"
-		names, known, err := resolveOne(p, resolve)
+		names, known, err := pkgmap.Entry(p, fedora.Core, resolve)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
 		}
@@ -79,44 +80,10 @@ func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []stri
 	return want, notes, nil
 }
 
-// resolveOne resolves p for Fedora: a per-item `fedora:` override wins, then the package map, then
-// the name itself (known is false then).
-func resolveOne(p chobolo.Package, resolve Resolver) ([]string, bool, error) {
-	if names, ok := p.Overrides[fedora.Core]; ok {
-		return names, true, nil
-	}
-	if resolve != nil {
-		if names, ok := resolve(p, fedora.Core); ok {
-			return names, true, nil
-		}
-	}
-	if p.Name == "" {
-		return nil, false, fmt.Errorf("package without a name")
-	}
-	return []string{p.Name}, false, nil
-}
-
 // BasePatterns returns the base set in force: `baseOverride` (resolved like `packages`) when it is
 // declared and non-empty, else the core's BaseSet.
 func BasePatterns(c *chobolo.Chobolo, resolve Resolver) ([]string, bool, error) {
-	if len(c.BaseOverride) == 0 {
-		return fedora.BaseSet, false, nil
-	}
-	var out []string
-	for i, p := range c.BaseOverride {
-		where := "baseOverride[" + strconv.Itoa(i) + "]"
-		names, _, err := resolveOne(p, resolve)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-		}
-		for _, n := range names {
-			if err := fedora.ValidPackage(n); err != nil {
-				return nil, false, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-			}
-			out = append(out, n)
-		}
-	}
-	return out, true, nil
+	return pkgmap.Base(c, fedora.Core, fedora.BaseSet, resolve, fedora.ValidPackage)
 }
 
 // Input is everything the delta needs besides the facts.

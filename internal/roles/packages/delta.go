@@ -9,13 +9,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ch-aos-ch/chaos/internal/pkgmap"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 )
 
-// Resolver maps a Ch-obolo package to the core's package names; ok is false when the package map
-// has no entry (the name is then used as-is).
-type Resolver func(p chobolo.Package, core string) ([]string, bool)
+// Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
+type Resolver = pkgmap.Resolver
 
 // shellPackages maps a login shell's file name to the Debian package providing it. Shells that are
 // Essential (sh, dash, bash) need nothing; nologin/false are not shells to install.
@@ -43,7 +44,7 @@ func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []stri
 	}
 	for i, p := range c.Packages {
 		where := "packages[" + strconv.Itoa(i) + "]"
-		names, err := resolveOne(p, resolve)
+		names, _, err := pkgmap.Entry(p, debian.Core, resolve)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
 		}
@@ -72,44 +73,10 @@ func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []stri
 	return want, notes, nil
 }
 
-// resolveOne resolves p for Debian: a per-item `debian:` override wins, then the package map, then the
-// name itself.
-func resolveOne(p chobolo.Package, resolve Resolver) ([]string, error) {
-	if names, ok := p.Overrides[debian.Core]; ok {
-		return names, nil
-	}
-	if resolve != nil {
-		if names, ok := resolve(p, debian.Core); ok {
-			return names, nil
-		}
-	}
-	if p.Name == "" {
-		return nil, fmt.Errorf("package without a name")
-	}
-	return []string{p.Name}, nil
-}
-
 // BasePatterns returns the base set in force: `baseOverride` (resolved like `packages`) when it is
 // declared and non-empty, else the core's BaseSet.
 func BasePatterns(c *chobolo.Chobolo, resolve Resolver) ([]string, bool, error) {
-	if len(c.BaseOverride) == 0 {
-		return debian.BaseSet, false, nil
-	}
-	var out []string
-	for i, p := range c.BaseOverride {
-		where := "baseOverride[" + strconv.Itoa(i) + "]"
-		names, err := resolveOne(p, resolve)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-		}
-		for _, n := range names {
-			if err := debian.ValidPackage(n); err != nil {
-				return nil, false, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-			}
-			out = append(out, n)
-		}
-	}
-	return out, true, nil
+	return pkgmap.Base(c, debian.Core, debian.BaseSet, resolve, debian.ValidPackage)
 }
 
 // Input is everything the delta needs besides the facts.

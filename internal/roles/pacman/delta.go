@@ -8,14 +8,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ch-aos-ch/chaos/internal/pkgmap"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
 	"go.yaml.in/yaml/v3"
 )
 
-// Resolver maps a Ch-obolo package to the core's package names; ok is false when the package map
-// has no entry (the name is then used as-is).
-type Resolver func(p chobolo.Package, core string) ([]string, bool)
+// Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
+type Resolver = pkgmap.Resolver
 
 // shellPackages maps a login shell's file name to the Arch package providing it ("" = nothing to
 // install: sh is bash, nologin is util-linux).
@@ -57,7 +58,7 @@ func Desired(c *chobolo.Chobolo, resolve Resolver, uefi bool) (want []desired, n
 	}
 	for i, p := range c.Packages {
 		where := "packages[" + strconv.Itoa(i) + "]"
-		names, err := resolveOne(p, resolve)
+		names, _, err := pkgmap.Entry(p, arch.Core, resolve)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
 		}
@@ -163,44 +164,10 @@ func bootloaderName(n *yaml.Node) (string, error) {
 	return s, nil
 }
 
-// resolveOne resolves p for Arch: a per-item `arch:` override wins, then the package map, then the
-// name itself.
-func resolveOne(p chobolo.Package, resolve Resolver) ([]string, error) {
-	if names, ok := p.Overrides[arch.Core]; ok {
-		return names, nil
-	}
-	if resolve != nil {
-		if names, ok := resolve(p, arch.Core); ok {
-			return names, nil
-		}
-	}
-	if p.Name == "" {
-		return nil, fmt.Errorf("package without a name")
-	}
-	return []string{p.Name}, nil
-}
-
 // BasePackages returns the base set in force: `baseOverride` (resolved like `packages`) when it is
 // declared and non-empty, else the core's BaseSet.
 func BasePackages(c *chobolo.Chobolo, resolve Resolver) ([]string, bool, error) {
-	if len(c.BaseOverride) == 0 {
-		return arch.BaseSet, false, nil
-	}
-	var out []string
-	for i, p := range c.BaseOverride {
-		where := "baseOverride[" + strconv.Itoa(i) + "]"
-		names, err := resolveOne(p, resolve)
-		if err != nil {
-			return nil, false, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-		}
-		for _, n := range names {
-			if err := arch.ValidPackage(n); err != nil {
-				return nil, false, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-			}
-			out = append(out, n)
-		}
-	}
-	return out, true, nil
+	return pkgmap.Base(c, arch.Core, arch.BaseSet, resolve, arch.ValidPackage)
 }
 
 // Input is everything the delta needs besides the facts.
