@@ -295,8 +295,9 @@ func TestLockExcludesOtherProcesses(t *testing.T) {
 	if out, err := exec.Command("flock", "-n", filepath.Join(dir, LockPath), "true").CombinedOutput(); err != nil {
 		t.Fatalf("lock not released: %v %s", err, out)
 	}
-	// Held by another process: Apply refuses.
-	cmd := exec.Command("flock", "-n", filepath.Join(dir, LockPath), "sleep", "30")
+	// Held by another process: Apply refuses. The holder waits for the lock instead of giving up at
+	// once (-n): the polling check below briefly takes the lock itself and would otherwise race it.
+	cmd := exec.Command("flock", filepath.Join(dir, LockPath), "sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
