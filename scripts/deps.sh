@@ -13,12 +13,19 @@
 #   make               `make test` itself (.ci/run installs it first if missing)
 #   postgresql         the logbook's PostgreSQL tests start a private server from it (initdb, pg_ctl)
 #   btrfs-progs        mkfs.btrfs and btrfs, for the --snapshot tests on a loop-mounted btrfs image
+#   nix-bin guile-3.0  Ch-imera: generated NixOS modules and Guix configs are parsed and evaluated
+#                      offline (nix-instantiate --store dummy://, guile) against stub harnesses
+#   ansible            bench/fleet runs the same work with Ansible on the same hosts, same run
+#   grub-pc-bin grub-efi-amd64-bin dosfstools fdisk
+#                      the Arch bootloader tests run real grub-install/grub-mkconfig/bootctl onto a
+#                      loop-device disk image (BIOS and UEFI)
 # Not needed on the host: sudo, locales, fakeroot (dpkg-deb --root-owner-group builds as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(mmdebstrap dpkg-dev zstd systemd-container util-linux ca-certificates make postgresql btrfs-progs)
 PKGS+=(gnupg)  # secrets tests: a throwaway PGP key for the sops interop test (internal/secrets)
+PKGS+=(nix-bin guile-3.0 ansible grub-pc-bin grub-efi-amd64-bin dosfstools fdisk)
 
 if [[ $(id -u) != 0 ]]; then
     echo "deps.sh: must run as root (apt-get install)" >&2

@@ -33,3 +33,7 @@ func didYouMean(got string, known []string) string {
 	}
 	return ""
 }
+
+// Suggest returns the name in known closest to got, or "" when none is a likely typo. Compilers and
+// roles use it to hint at a known name ("did you mean neovim?").
+func Suggest(got string, known []string) string { return suggest(got, known) }
