@@ -9,6 +9,8 @@ import (
 type Facts struct {
 	// NoSystemctl is true when the target has no systemctl at all.
 	NoSystemctl bool
+	// UnitsCached is true when the unit list came from the probe's cache (see probeUnits).
+	UnitsCached bool
 	// Units maps every unit file name to its state as `systemctl list-unit-files` reports it
 	// (enabled, disabled, static, masked, alias, indirect, generated, ...).
 	Units map[string]string
@@ -33,6 +35,27 @@ type Facts struct {
 
 // probe sections; the live ones are added only when the target is not a chroot.
 const probeUnits = `command -v systemctl >/dev/null 2>&1 || { echo '@nosystemctl'; exit 0; }
+c=/var/lib/chaos/cache/unit-files
+set -- "$(command -v systemctl)"
+for d in /etc/systemd/system /etc/systemd/system.control /run/systemd/system /run/systemd/system.control \
+  /run/systemd/transient /run/systemd/generator /run/systemd/generator.early /run/systemd/generator.late \
+  /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system \
+  /etc/systemd/system-preset /usr/lib/systemd/system-preset /lib/systemd/system-preset; do
+  [ -d "$d" ] && set -- "$@" "$d"
+done
+if [ -f "$c" ] && [ -z "$(find "$@" -maxdepth 2 -newer "$c" -print 2>/dev/null | head -n 1)" ]; then
+  echo '@cached'
+  cat "$c"
+  exit 0
+fi
+if mkdir -p -m 0700 "${c%/*}" 2>/dev/null && s=$(mktemp "${c%/*}/.stamp.XXXXXX" 2>/dev/null); then
+  systemctl --root=/ list-unit-files --no-legend --no-pager >"$s.list"
+  rc=$?
+  cat "$s.list"
+  if [ "$rc" -ne 0 ] || ! touch -r "$s" "$s.list" || ! mv -f "$s.list" "$c"; then rm -f "$s.list"; fi
+  rm -f "$s"
+  exit "$rc"
+fi
 systemctl --root=/ list-unit-files --no-legend --no-pager`
 
 // probeLinks lists, per unit directory in systemd's search order, the symlinks at its top level
@@ -63,6 +86,10 @@ func ParseFacts(units, links, active string) Facts {
 		line = strings.TrimSpace(line)
 		if line == "@nosystemctl" {
 			f.NoSystemctl = true
+			continue
+		}
+		if line == "@cached" {
+			f.UnitsCached = true
 			continue
 		}
 		fields := strings.Fields(line)
