@@ -54,10 +54,18 @@ func (n *names) UnmarshalYAML(v *yaml.Node) error {
 // table is the parsed map: name -> core -> packages.
 type table map[string]map[string]names
 
+// coreRows are the names of packages.yaml, filled by load: only they get the same-name rule on
+// sameNameCores (a name that only the nix or guix column knows is not a Debian, Arch or Fedora
+// package).
+var coreRows = map[string]bool{}
+
 var load = sync.OnceValue(func() table {
 	t, err := parse(packagesYAML)
 	if err != nil {
 		panic("pkgmap: embedded data/packages.yaml: " + err.Error()) // caught by the package's tests
+	}
+	for name := range t {
+		coreRows[name] = true
 	}
 	for target, doc := range columnFiles {
 		if err := addColumn(t, target, doc); err != nil {
@@ -160,7 +168,7 @@ func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 func Known(target string) []string {
 	var out []string
 	for name, row := range load() {
-		if _, ok := row[target]; ok || slices.Contains(sameNameCores, target) {
+		if _, ok := row[target]; ok || slices.Contains(sameNameCores, target) && coreRows[name] {
 			out = append(out, name)
 		}
 	}
@@ -206,7 +214,7 @@ func Resolve(p chobolo.Package, core string) (pkgs []string, known bool) {
 		if col, ok := row[core]; ok {
 			return slices.Clone([]string(col)), true
 		}
-		if slices.Contains(sameNameCores, core) {
+		if slices.Contains(sameNameCores, core) && coreRows[p.Name] {
 			return []string{p.Name}, true
 		}
 	}
