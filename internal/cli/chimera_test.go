@@ -107,3 +107,53 @@ partitioning:
 		t.Errorf("--to guix: %s", r)
 	}
 }
+
+// --inline-hashes reads users' crypt hashes from a real sops file (same flags as apply) and writes
+// them into both back ends' output; a plaintext password is refused without being printed.
+func TestChimeraInlineHashes(t *testing.T) {
+	_, dir := isolateSecrets(t)
+	file := filepath.Join(dir, "secrets.yaml")
+	mustRun(t, "", "secrets", "init", "-sf", file)
+	const hash = "$6$saltsalt$Vd0jZ6Zv0oLz8oH2yYqSx1sM8T6WmJqkO2t0tGk5aQ3WwZg8a9t6yQ2m2b0n4V7c8x1z3p5r7t9v1x3z5b7d9."
+	mustRun(t, hash+"\n", "secrets", "set", "-sf", file, "user_secrets.alice.password")
+	c := writeChobolo(t, `hostname: forge
+users:
+  - {name: alice}
+bootloader: {name: grub, firmware: uefi}
+partitioning:
+  partitions:
+    - {name: ESP, important: boot, type: vfat}
+    - {name: root, important: root, type: ext4}
+`)
+
+	out := filepath.Join(t.TempDir(), "nixos")
+	r := run(t, "", "chimera", "compile", "-c", c, "--to", "nixos", "-o", out, "--inline-hashes", "-sf", file, "--state-version", "26.05")
+	if r.code != 0 {
+		t.Fatalf("nixos --inline-hashes: %s", r)
+	}
+	conf, _ := os.ReadFile(filepath.Join(out, "configuration.nix"))
+	if !strings.Contains(string(conf), `hashedPassword = "\$6\$saltsalt\$`) || strings.Contains(string(conf), "hashedPasswordFile") {
+		t.Errorf("configuration.nix has no inline hash:\n%s", conf)
+	}
+	if !strings.Contains(r.stderr, "world-readable") {
+		t.Errorf("no warning about the store: %s", r)
+	}
+
+	out = filepath.Join(t.TempDir(), "guix")
+	if r = run(t, "", "chimera", "compile", "-c", c, "--to", "guix", "-o", out, "--inline-hashes", "-sf", file); r.code != 0 {
+		t.Fatalf("guix --inline-hashes: %s", r)
+	}
+	scm, _ := os.ReadFile(filepath.Join(out, "config.scm"))
+	if !strings.Contains(string(scm), `(password "$6$saltsalt$`) {
+		t.Errorf("config.scm has no inline hash:\n%s", scm)
+	}
+
+	const plain = "correct horse battery staple"
+	mustRun(t, plain+"\n", "secrets", "set", "-sf", file, "user_secrets.alice.password")
+	for _, to := range []string{"nixos", "guix"} {
+		r = run(t, "", "chimera", "compile", "-c", c, "--to", to, "-o", filepath.Join(t.TempDir(), to), "--inline-hashes", "-sf", file)
+		if r.code != 1 || strings.Contains(r.stdout+r.stderr, plain) || !strings.Contains(r.stderr, "error[") {
+			t.Errorf("%s with a plaintext password: %s", to, r)
+		}
+	}
+}
