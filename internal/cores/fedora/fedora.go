@@ -4,6 +4,7 @@ package fedora
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
@@ -108,20 +109,98 @@ func ValidName(name string) error {
 	return ValidPackage(name)
 }
 
-// DnfOptions come right after `dnf`: assume yes, no colour or progress output, and the configured
-// repositories' metadata as dnf's own expiry rules say. Transactions never ask; a transaction that
-// would need an answer other than yes (a conflict) fails.
-var DnfOptions = []string{"-y", "--color=never"}
+// Tool is the dnf a host runs: dnf 4 (Python, libdnf; Fedora up to 40, RHEL 8-10) or dnf5 (C++,
+// libdnf5; Fedora 41 and later, where /usr/bin/dnf is a link to dnf5). Their command lines differ:
+// dnf5 dropped --color, renamed `mark install`/`mark remove` to `mark user`/`mark dependency`, and
+// its argument parser has no "--" end of options (names are validated: none starts with "-").
+type Tool struct {
+	Cmd   string // the command to run: "dnf", or "dnf5" on a host that has no dnf
+	Major int    // 4 or 5
+}
 
-// Dnf returns an exec op running `dnf DnfOptions... args...`. Package names in args must have been
-// checked with ValidName.
-func Dnf(args ...string) engine.Op {
-	return engine.Exec(append(append([]string{"dnf"}, DnfOptions...), args...)...)
+// Dnf4 is the dnf of hosts whose probe said nothing else (and of the test fixture).
+var Dnf4 = Tool{Cmd: "dnf", Major: 4}
+
+// DetectScript is a sh fragment for probes: it sets dnf (the command, "" when neither dnf nor dnf5
+// is installed), dnfv (4 or 5) and, for dnf 4, dnfpy (the interpreter of its script, which has
+// the dnf Python module). dnf 4's /usr/bin/dnf is a Python script (or a link to dnf-3); dnf5's is
+// an ELF binary or a link to dnf5; `dnf --version` (dnf5 prints "dnf5 version 5...") settles any
+// other layout.
+const DetectScript = `dnf= dnfv= dnfpy=
+if p=$(command -v dnf 2>/dev/null); then
+  dnf=dnf
+  r=$(readlink -f "$p" 2>/dev/null) || r=$p
+  IFS= read -r l 2>/dev/null < "$r" || l=
+  case ${r##*/}:$l in
+    dnf5*) dnfv=5 ;;
+    *:'#!'*) dnfv=4; dnfpy=${l#??} ;;
+    *) case $(dnf --version 2>/dev/null) in dnf5*) dnfv=5 ;; *) dnfv=4; dnfpy=python3 ;; esac ;;
+  esac
+elif command -v dnf5 >/dev/null 2>&1; then
+  dnf=dnf5 dnfv=5
+fi
+`
+
+// ToolProbe prints "dnf=MAJOR CMD" ("dnf=5 dnf"), or nothing when the host has no dnf.
+const ToolProbe = DetectScript + `[ -n "$dnf" ] && echo "dnf=$dnfv $dnf"
+true`
+
+// ParseTool reads the value of ToolProbe's line ("5 dnf"); ok is false for anything else.
+func ParseTool(v string) (Tool, bool) {
+	major, cmd, _ := strings.Cut(strings.TrimSpace(v), " ")
+	if cmd != "dnf" && cmd != "dnf5" {
+		return Tool{}, false
+	}
+	switch major {
+	case "4":
+		return Tool{Cmd: cmd, Major: 4}, true
+	case "5":
+		return Tool{Cmd: cmd, Major: 5}, true
+	}
+	return Tool{}, false
+}
+
+// Op returns an exec op running dnf unattended: assume yes (a transaction that would need another
+// answer, a conflict, fails) and, for dnf 4, no colour (dnf5 has no --color option; it colours only
+// a terminal). Package names in args must have been checked with ValidName.
+func (t Tool) Op(args ...string) engine.Op {
+	argv := []string{t.Cmd, "-y"}
+	if t.Major < 5 {
+		argv = append(argv, "--color=never")
+	}
+	return engine.Exec(append(argv, args...)...)
+}
+
+// Names ends args with names: after "--" for dnf 4, directly for dnf5 (which has no "--").
+func (t Tool) Names(args []string, names ...string) []string {
+	out := slices.Clone(args)
+	if t.Major < 5 {
+		out = append(out, "--")
+	}
+	return append(out, names...)
+}
+
+// MarkUser is the `mark` subcommand that makes packages user-installed, and MarkDependency its
+// inverse: `mark install`/`mark remove` in dnf 4, `mark user`/`mark dependency` in dnf5.
+func (t Tool) MarkUser() []string {
+	if t.Major >= 5 {
+		return []string{"mark", "user"}
+	}
+	return []string{"mark", "install"}
+}
+
+// MarkDependency is the inverse of MarkUser.
+func (t Tool) MarkDependency() []string {
+	if t.Major >= 5 {
+		return []string{"mark", "dependency"}
+	}
+	return []string{"mark", "remove"}
 }
 
 // RemoveOptions are added to removal transactions: dependencies nothing needs any more go with the
-// removed packages (clean_requirements_on_remove, Fedora's default in dnf.conf, passed explicitly so
-// that an admin's different default does not change chaos's plan).
+// removed packages (clean_requirements_on_remove, the default of both dnf 4 and dnf5, passed
+// explicitly so that an admin's different default does not change chaos's plan; both spell it the
+// same and read booleans case-insensitively).
 var RemoveOptions = []string{"--setopt=clean_requirements_on_remove=True"}
 
 // KernelPackage is the package of the running kernel on Fedora (kernel-core since Fedora 21).

@@ -2,16 +2,14 @@ package dnf
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
+	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 )
 
 // Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
@@ -26,58 +24,14 @@ var shellPackages = map[string]string{
 	"tmux": "tmux", "screen": "screen", "git-shell": "git-core",
 }
 
-// desired is one package or group the Ch-obolo wants on the host.
-type desired struct {
-	Name string // rpm name, or @group-id
-	Pos  chobolo.Pos
-	Why  string // "packages[3]", "login shell of user alice"
-	// Unmapped is true when the package map has no entry for the name (it is used as-is).
-	Unmapped bool
-}
+// desired is one package or group the Ch-obolo wants on the host (rpm name, or @group-id).
+type desired = pkggraph.Want
 
 // Desired computes what the Ch-obolo wants: `packages` resolved through the package map (Fedora
 // column), groups written @id, and the login shells of declared users. Every name is validated; an
 // invalid one is an error naming its position. Duplicates keep their first declaration.
 func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []string, err error) {
-	seen := map[string]bool{}
-	add := func(d desired) error {
-		if err := fedora.ValidName(d.Name); err != nil {
-			return fmt.Errorf("%s: %s: %w", d.Pos, d.Why, err)
-		}
-		if !seen[d.Name] {
-			seen[d.Name] = true
-			want = append(want, d)
-		}
-		return nil
-	}
-	for i, p := range c.Packages {
-		where := "packages[" + strconv.Itoa(i) + "]"
-		names, known, err := pkgmap.Entry(p, fedora.Core, resolve)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-		}
-		for _, n := range names {
-			if err := add(desired{Name: n, Pos: c.Pos(where), Why: where, Unmapped: !known}); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	for i, u := range c.Users {
-		if u.State == "absent" || u.Shell == "" {
-			continue
-		}
-		where := "users[" + strconv.Itoa(i) + "].shell"
-		pkg, known := shellPackages[path.Base(u.Shell)]
-		switch {
-		case !known:
-			notes = append(notes, fmt.Sprintf("%s: no package is known to provide the shell %q of user %s; install it with `packages`", c.Pos(where), u.Shell, u.Name))
-		case pkg != "":
-			if err := add(desired{Name: pkg, Pos: c.Pos(where), Why: "login shell of user " + u.Name}); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	return want, notes, nil
+	return pkggraph.Desired(c, fedora.Core, resolve, fedora.ValidName, shellPackages)
 }
 
 // BasePatterns returns the base set in force: `baseOverride` (resolved like `packages`) when it is
@@ -135,6 +89,12 @@ func Compute(f *Facts, in Input) *Delta {
 		if fedora.IsGroup(w.Name) {
 			id := strings.TrimPrefix(w.Name, "@")
 			declaredGroups[id] = true
+			if f.GroupsFailed { // unknown: neither installed nor dropped from the ledger
+				if slices.Contains(in.GroupLedger, id) {
+					d.Groups = append(d.Groups, id)
+				}
+				continue
+			}
 			if f.Groups[id] {
 				if slices.Contains(in.GroupLedger, id) {
 					d.Groups = append(d.Groups, id)
@@ -170,6 +130,9 @@ func Compute(f *Facts, in Input) *Delta {
 		}
 	}
 	slices.Sort(d.Groups)
+	if f.GroupsFailed && (len(declaredGroups) > 0 || len(in.GroupLedger) > 0) {
+		d.Notes = append(d.Notes, "the installed groups could not be read from dnf's database: no group is installed or removed in this run")
+	}
 
 	names := make([]string, 0, len(f.Pkgs))
 	for n, p := range f.Pkgs {
@@ -183,7 +146,7 @@ func Compute(f *Facts, in Input) *Delta {
 		return d
 	}
 	for _, id := range in.GroupLedger {
-		if !declaredGroups[id] && f.Groups[id] {
+		if !declaredGroups[id] && f.Groups[id] && !f.GroupsFailed {
 			d.RemoveGroups = append(d.RemoveGroups, id)
 		}
 	}
@@ -228,28 +191,27 @@ func Compute(f *Facts, in Input) *Delta {
 		declared[w.Name] = true
 	}
 	system := slices.DeleteFunc(slices.Clone(roots), func(n string) bool { return wanted[n] })
-	neededSys, _ := closure(f, system, candidates)
+	sys := pkggraph.Keep(f.deps, system, candidates)
 	var wantedRoots []string
 	for _, n := range roots {
 		if wanted[n] {
 			wantedRoots = append(wantedRoots, n)
 		}
 	}
-	all := append(append(slices.Clone(system), wantedRoots...), declaredRoots...)
-	needed, parent := closure(f, all, candidates)
+	all := pkggraph.Keep(f.deps, append(append(slices.Clone(system), wantedRoots...), declaredRoots...), candidates)
 	for _, n := range declaredRoots {
-		parent[n] = "(new packages)"
+		all.Parent[n] = pkggraph.NewPackages
 	}
 	for _, n := range names {
 		switch {
-		case !candidates[n] || neededSys[n]:
-		case needed[n]:
+		case !candidates[n] || sys.Needed[n]:
+		case all.Needed[n]:
 			d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared (its removal is refused): %s; declare it, or remove what requires it",
-				n, chain(n, parent, declared)))
+				n, all.Chain(n, declared, "requires")))
 		default:
 			d.Remove = append(d.Remove, n)
 		}
-		if !needed[n] {
+		if !all.Needed[n] {
 			d.Unneeded = append(d.Unneeded, n)
 		}
 	}
@@ -275,72 +237,23 @@ func protectedSet(f *Facts, in Input) map[string]string {
 	return out
 }
 
-// closure walks the requirements of roots over the installed packages the way rpm keeps them
-// satisfied: a requirement satisfied by a package that stays is left alone; one satisfied only by
-// removal candidates keeps the first of them. It returns the needed packages and, for each, the
-// package that needed it.
-func closure(f *Facts, roots []string, candidates map[string]bool) (map[string]bool, map[string]string) {
-	needed := map[string]bool{}
-	parent := map[string]string{}
-	queue := make([]string, 0, len(roots))
-	for _, r := range roots {
-		if !needed[r] {
-			needed[r] = true
-			queue = append(queue, r)
-		}
+// deps gives pkggraph.Keep a package's requirements the way rpm keeps them satisfied: each
+// requirement (rich ones split by DepGroups) as the installed packages providing it.
+func (f *Facts) deps(n string) [][]string {
+	p := f.Pkgs[n]
+	if p == nil {
+		return nil
 	}
 	installed := func(capability string) bool { return len(f.Prov[capability]) > 0 }
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		p := f.Pkgs[n]
-		if p == nil {
-			continue
-		}
-		for _, req := range p.Requires {
-			for _, group := range DepGroups(req, installed) {
-				var sat []string
-				for _, alt := range group {
-					sat = append(sat, f.Prov[alt]...)
-				}
-				if len(sat) == 0 || slices.Contains(sat, n) || slices.ContainsFunc(sat, func(s string) bool { return needed[s] }) {
-					continue
-				}
-				pick := sat[0]
-				for _, s := range sat {
-					if !candidates[s] {
-						pick = s
-						break
-					}
-				}
-				needed[pick] = true
-				parent[pick] = n
-				queue = append(queue, pick)
+	var out [][]string
+	for _, req := range p.Requires {
+		for _, group := range DepGroups(req, installed) {
+			var sat []string
+			for _, alt := range group {
+				sat = append(sat, f.Prov[alt]...)
 			}
+			out = append(out, sat)
 		}
 	}
-	return needed, parent
-}
-
-// chain explains why a candidate is needed: "declared package a requires it (a -> libb -> x)".
-func chain(n string, parent map[string]string, declared map[string]bool) string {
-	path := []string{n}
-	for cur := n; parent[cur] != "" && len(path) < 20; {
-		cur = parent[cur]
-		if cur == "(new packages)" {
-			return "a declared package about to be installed requires it"
-		}
-		path = append(path, cur)
-	}
-	slices.Reverse(path)
-	root := path[0]
-	kind := "package"
-	if declared[root] {
-		kind = "declared package"
-	}
-	s := fmt.Sprintf("%s %s requires it", kind, root)
-	if len(path) > 2 {
-		s += " (" + strings.Join(path, " -> ") + ")"
-	}
-	return s
+	return out
 }

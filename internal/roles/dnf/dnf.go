@@ -14,6 +14,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 )
 
@@ -120,7 +121,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 		SudoUsed:    slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
 	d := Compute(f, in)
 	d.Notes = append(notes, d.Notes...)
-	rp := BuildPlan(d)
+	rp := BuildPlan(d, f.Tool)
 	rp.Guard = guardLarge(d)
 	if len(d.Groups) > 0 || len(in.GroupLedger) > 0 {
 		rp.Ledger = map[string][]string{GroupLedger: d.Groups}
@@ -135,16 +136,7 @@ func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 	if err != nil {
 		return err
 	}
-	for _, n := range CaptureNames(f, env.Chroot) {
-		p := chobolo.Package{Name: n}
-		if r.Resolve != nil {
-			if names, ok := r.Resolve(p, fedora.Core); ok && !slices.Equal(names, []string{n}) {
-				p.Overrides = map[string][]string{fedora.Core: {n}}
-			}
-		}
-		into.Packages = append(into.Packages, p)
-	}
-	into.SetKey("packages", chobolo.Pos{})
+	pkggraph.Capture(into, CaptureNames(f, env.Chroot), fedora.Core, r.Resolve)
 	return nil
 }
 

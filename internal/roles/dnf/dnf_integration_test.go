@@ -124,8 +124,16 @@ func TestIntegration(t *testing.T) {
 		t.Errorf("the captured Ch-obolo is not a no-op:\n%s", enginetest.Render(hp))
 	}
 
-	// Dropping packages and the group removes them; the group's members go with it, and the
-	// dependency chaos-lib stays because it is declared.
+	// Installed groups are read from dnf's history database, not from repository metadata: with the
+	// cache gone (dnf group list --installed then reports no group data at all), @chaos-tools is still
+	// installed and nothing is planned.
+	testenv.Chroot(t, root, "dnf", "-q", "clean", "all")
+	if hp := enginetest.Plan(t, tr, c, New()); !hp.Empty() {
+		t.Errorf("after dnf clean all, the installed group is not seen:\n%s", enginetest.Render(hp))
+	}
+
+	// Dropping packages and the group removes them (still without any cached metadata); the group's
+	// members go with it, and the dependency chaos-lib stays because it is declared.
 	c = pkgs("chaos-a", "chaos-lib", "chaos-app", "chaos-app2")
 	hp = enginetest.ApplyTwice(t, tr, c, New())
 	t.Logf("second plan:\n%s", enginetest.Render(hp))

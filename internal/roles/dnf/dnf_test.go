@@ -128,6 +128,22 @@ func TestValid(t *testing.T) {
 // TestGoldenPlan: the whole delta and plan from recorded facts.
 func TestGoldenPlan(t *testing.T) {
 	f := ParseFacts(recorded)
+	goldenPlan(t, f, "plan")
+
+	// Installed: nothing to install, nothing to remove, nothing to mark.
+	c := chob("chaos-a", "chaos-lib")
+	want, _, _ := Desired(c, pkgmap.Resolve)
+	d := Compute(f, Input{Want: want, Prune: false, Base: fedora.BaseSet})
+	d.Mark = nil // chaos-lib is a dependency: marked only
+	if rp := BuildPlan(d, fedora.Dnf4); len(rp.Steps) != 0 {
+		t.Errorf("no prune, all installed: %s", render(rp))
+	}
+}
+
+// goldenPlan checks the delta and plan of a Ch-obolo with packages, groups, a virtual name and a
+// user's shell on the host f against testdata/NAME.golden.
+func goldenPlan(t *testing.T, f *Facts, name string) {
+	t.Helper()
 	c := chob("chaos-a", "chaos-lib", "chaos-app", "chaos-rich", "chaos-new", "nothere", "@chaos-tools", "@new-tools", "ssh", "openssh")
 	c.Users = []chobolo.User{{Name: "alice", Shell: "zsh", Sudo: true}}
 	want, notes, err := Desired(c, pkgmap.Resolve)
@@ -136,18 +152,9 @@ func TestGoldenPlan(t *testing.T) {
 	}
 	d := Compute(f, Input{Want: want, Prune: true, Base: fedora.BaseSet, GroupLedger: []string{"chaos-tools", "old-tools"}})
 	d.Notes = append(notes, d.Notes...)
-	rp := BuildPlan(d)
+	rp := BuildPlan(d, f.Tool)
 	rp.Guard = guardLarge(d)
-	golden.Check(t, "plan", render(rp)+"groups ledger: "+strings.Join(d.Groups, " ")+"\n")
-
-	// Installed: nothing to install, nothing to remove, nothing to mark.
-	c = chob("chaos-a", "chaos-lib")
-	want, _, _ = Desired(c, pkgmap.Resolve)
-	d = Compute(f, Input{Want: want, Prune: false, Base: fedora.BaseSet})
-	d.Mark = nil // chaos-lib is a dependency: marked only
-	if rp := BuildPlan(d); len(rp.Steps) != 0 {
-		t.Errorf("no prune, all installed: %s", render(rp))
-	}
+	golden.Check(t, name, render(rp)+"groups ledger: "+strings.Join(d.Groups, " ")+"\n")
 }
 
 func render(rp *engine.RolePlan) string {
@@ -212,7 +219,7 @@ func TestPlan250(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Compute(f, Input{Want: want, Prune: true, Base: fedora.BaseSet})
-	rp := BuildPlan(d)
+	rp := BuildPlan(d, f.Tool)
 	el := time.Since(start)
 	t.Logf("delta + plan, 250 declared of 1500 installed: %v (%d steps, %d removals)", el, len(rp.Steps), len(d.Remove))
 	if el > 2*time.Second {

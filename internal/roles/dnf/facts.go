@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -32,17 +33,47 @@ printf '%s\n' "$out" | awk -F'\t' '{
 done
 true`
 
-// reasonProbe prints "NAME<TAB>REASON" for every installed package from dnf's history database
-// (user, dependency, weak-dependency, group, unknown = installed outside dnf). It reads no repository.
-const reasonProbe = `command -v dnf >/dev/null 2>&1 || { echo '@nodnf'; exit 0; }
-dnf -q -C --disablerepo='*' repoquery --installed --qf '%{name}\t%{reason}\n' 2>/dev/null || echo '@failed'
+// reasonProbe prints "@dnf MAJOR CMD" (which dnf the host runs) and "NAME REASON" for every
+// installed package from dnf's own database, reading no repository: dnf 4 prints user, dependency,
+// weak-dependency, group, unknown (installed outside dnf, e.g. with rpm -i); dnf5 prints User,
+// Dependency, Weak Dependency, Group, External User, None (see normalizeReason). dnf5's repoquery
+// loads no repository for --installed alone; dnf 4 needs -C --disablerepo='*' for that.
+const reasonProbe = fedora.DetectScript + `[ -n "$dnf" ] || { echo '@nodnf'; exit 0; }
+echo "@dnf $dnfv $dnf"
+if [ "$dnfv" = 5 ]; then
+  "$dnf" -q repoquery --installed --queryformat '%{name} %{reason}\n' 2>/dev/null || echo '@failed'
+else
+  dnf -q -C --disablerepo='*' repoquery --installed --qf '%{name} %{reason}\n' 2>/dev/null || echo '@failed'
+fi
 true`
 
-// groupsProbe prints the ids of the installed comps groups (dnf reads their names from the cached
-// repository metadata: -C, never the network).
-const groupsProbe = `command -v dnf >/dev/null 2>&1 || exit 0
-dnf -q -v -C group list --installed 2>/dev/null | awk '/^Installed (Environment )?Groups:/ {on = 1; next} /^[^ ]/ {on = 0} on && /\(.*\)[ \t]*$/ {
-  s = $0; sub(/[ \t]*$/, "", s); sub(/.*\(/, "", s); sub(/\)$/, "", s); print "@group " s }'
+// groupsProbe prints "@group ID" for every installed comps group, from the installed state itself,
+// never from repository metadata (which dnf 4's `group list --installed` needs, so that a cleaned
+// cache or a removed repository hid installed groups). dnf 4: its history database, read the way
+// libdnf's CompsGroupItem::getTransactionItem does (the newest item of a group in a finished
+// transaction, upgrades and replaced items skipped, decides; REMOVE = 8 means not installed), with
+// the Python that runs dnf. dnf5: `group list --installed` with every repository disabled lists the
+// groups of its system state ("@System"). "@failed" when the state could not be read.
+const groupsProbe = fedora.DetectScript + `case $dnfv in
+5)
+  out=$("$dnf" -q --disable-repo='*' group list --installed 2>/dev/null) || { echo '@failed'; exit 0; }
+  printf '%s\n' "$out" | awk 'NR > 1 && $NF == "yes" { print "@group " $1 }' ;;
+4)
+  $dnfpy -c '
+import os, sqlite3
+db = "/var/lib/dnf/history.sqlite"
+if os.path.exists(db):
+    seen = set()
+    for gid, action in sqlite3.connect("file:" + db + "?mode=ro", uri=True).execute(
+            "SELECT g.groupid, ti.action FROM trans_item ti JOIN comps_group g USING (item_id) "
+            "JOIN trans t ON ti.trans_id = t.id WHERE t.state = 1 AND ti.action NOT IN (3, 5, 7) "
+            "ORDER BY ti.trans_id DESC, ti.id DESC"):
+        if gid not in seen:
+            seen.add(gid)
+            if action != 8:
+                print("@group " + gid)
+' 2>/dev/null || echo '@failed' ;;
+esac
 true`
 
 // hostProbe prints key=value lines: whether dnf has cached metadata, the packages providing login
@@ -66,30 +97,79 @@ g=$(getent group wheel 2>/dev/null | cut -d: -f4)
 echo "kernel=$(uname -r 2>/dev/null)"
 true`
 
-// newProbe prints, for the declared packages that are not installed, which of them the cached
-// repositories have ("@avail NAME") and every package dnf would install with them ("@dep NAME"), so
-// that the prune keeps what a new package needs. Names are passed as quoted words.
+// newProbe prints, for the declared names no installed package provides ("@missing NAME..."),
+// which of them the cached repositories have ("@avail NAME", by name or as a provide) and every
+// package that provides a requirement of theirs, recursively over the installed and the cached
+// packages ("@dep NAME", what `repoquery --requires --resolve --recursive` prints), so that the prune
+// keeps what a new package needs; "@failed" when dnf could not answer. dnf 4: one Python process
+// with dnf's API (one start and one metadata load instead of three `dnf repoquery` runs); dnf5,
+// which has no Python API by default: `rpm -q` per name and two `dnf5 repoquery` runs. Names are
+// passed as quoted words.
 func newProbe(names []string) string {
 	if len(names) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("command -v dnf >/dev/null 2>&1 || exit 0\nset --")
+	b.WriteString(fedora.DetectScript)
+	b.WriteString("[ -n \"$dnf\" ] || exit 0\nset --")
 	for _, n := range names {
 		b.WriteString(" " + shell.Quote(n))
 	}
 	b.WriteString(`
-missing=""
-for n; do rpm -q --whatprovides -- "$n" >/dev/null 2>&1 || missing="$missing $n"; done
-[ -n "$missing" ] || exit 0
-echo "@missing$missing"
-set -- $missing
-dnf -q -C repoquery --qf '%{name}\n' -- "$@" 2>/dev/null | sed -n 's/^\(..*\)$/@avail \1/p' | sort -u
-dnf -q -C repoquery --qf '%{name}\n' --whatprovides "$@" 2>/dev/null | sed -n 's/^\(..*\)$/@prov \1/p' | sort -u
-dnf -q -C repoquery --requires --resolve --recursive --qf '%{name}\n' -- "$@" 2>/dev/null | sed -n 's/^\(..*\)$/@dep \1/p' | sort -u
+if [ "$dnfv" = 5 ]; then
+  missing=""
+  for n; do rpm -q --whatprovides -- "$n" >/dev/null 2>&1 || missing="$missing $n"; done
+  [ -n "$missing" ] || exit 0
+  echo "@missing$missing"
+  set -- $missing
+  list=$(printf '%s,' "$@")
+  "$dnf" -q -C repoquery --available --whatprovides="${list%,}" --queryformat '%{provides}' 2>/dev/null | sed -n 's/^\([^ ][^ ]*\).*/@avail \1/p' | sort -u
+  "$dnf" -q -C repoquery --available --installed --providers-of=requires --recursive --queryformat '%{name}\n' "$@" 2>/dev/null | sed -n 's/^\(..*\)$/@dep \1/p' | sort -u
+  exit 0
+fi
+$dnfpy -c '` + newPy + `' "$@" 2>/dev/null || echo '@failed'
 true`)
 	return b.String()
 }
+
+// newPy is newProbe's dnf 4 program (no single quotes: it sits in a sh single-quoted word). dnf's
+// public API: fill_sack_from_repos_in_cache reads the cached metadata and never the network, like -C.
+const newPy = `
+import sys
+import dnf
+names = sys.argv[1:]
+base = dnf.Base()
+base.conf.read()
+base.conf.substitutions.update_from_etc(base.conf.installroot)
+base.read_all_repos()
+try:
+    base.fill_sack_from_repos_in_cache(load_system_repo=True)
+except dnf.exceptions.Error:
+    base.fill_sack(load_system_repo=True, load_available_repos=False)
+q = base.sack.query()
+installed = q.installed()
+missing = [n for n in names if not installed.filter(provides=n)]
+if not missing:
+    sys.exit(0)
+print("@missing " + " ".join(missing))
+avail = q.available()
+for n in missing:
+    if avail.filter(provides=n):
+        print("@avail " + n)
+todo = list(avail.filter(provides=missing))
+seen = set(todo)
+deps = set()
+while todo:
+    reqs = [r for p in todo for r in p.requires]
+    if not reqs:
+        break
+    prov = q.filter(provides=reqs)
+    deps.update(p.name for p in prov)
+    todo = [p for p in prov if p not in seen]
+    seen.update(todo)
+for n in sorted(deps):
+    print("@dep " + n)
+`
 
 // Pkg is one installed package name (installonly packages such as the kernel merge their versions).
 type Pkg struct {
@@ -117,8 +197,11 @@ type Facts struct {
 	NoRpm, NoDnf bool
 	// Reasons is true when dnf's install reasons were read.
 	Reasons bool
-	// Groups are the installed comps group ids.
-	Groups map[string]bool
+	// Tool is the dnf the host runs (dnf 4 unless the probe said otherwise).
+	Tool fedora.Tool
+	// Groups are the installed comps group ids; GroupsFailed is set when they could not be read.
+	Groups       map[string]bool
+	GroupsFailed bool
 	// Cache is true when dnf has cached repository metadata.
 	Cache bool
 	// ShellPkgs maps a package to the login shells in use that it provides.
@@ -137,7 +220,7 @@ type Facts struct {
 
 // ParseFacts turns the probe outputs into Facts.
 func ParseFacts(f map[string]string) *Facts {
-	fs := &Facts{Pkgs: map[string]*Pkg{}, Prov: map[string][]string{}, Groups: map[string]bool{},
+	fs := &Facts{Pkgs: map[string]*Pkg{}, Prov: map[string][]string{}, Groups: map[string]bool{}, Tool: fedora.Dnf4,
 		ShellPkgs: map[string][]string{}, Avail: map[string]bool{}}
 	addProv := func(capability, pkg string) {
 		if !slices.Contains(fs.Prov[capability], pkg) {
@@ -188,18 +271,26 @@ func ParseFacts(f map[string]string) *Facts {
 		slices.Sort(ps)
 	}
 	for line := range strings.SplitSeq(f[secReason], "\n") {
-		switch line {
-		case "":
+		switch {
+		case line == "":
 			continue
-		case "@nodnf":
+		case line == "@nodnf":
 			fs.NoDnf = true
 			continue
-		case "@failed":
+		case line == "@failed":
+			continue
+		case strings.HasPrefix(line, "@dnf "):
+			if t, ok := fedora.ParseTool(strings.TrimPrefix(line, "@dnf ")); ok {
+				fs.Tool = t
+			}
 			continue
 		}
-		name, reason, ok := strings.Cut(line, "\t")
-		if p := fs.Pkgs[name]; ok && p != nil {
-			p.Reason = strings.TrimSpace(reason)
+		i := strings.IndexAny(line, " \t")
+		if i < 0 {
+			continue
+		}
+		if p := fs.Pkgs[line[:i]]; p != nil {
+			p.Reason = normalizeReason(strings.TrimSpace(line[i+1:]))
 			fs.Reasons = true
 		}
 	}
@@ -209,6 +300,8 @@ func ParseFacts(f map[string]string) *Facts {
 	for line := range strings.SplitSeq(f[secGroups], "\n") {
 		if id, ok := strings.CutPrefix(line, "@group "); ok && id != "" {
 			fs.Groups[id] = true
+		} else if line == "@failed" {
+			fs.GroupsFailed = true
 		}
 	}
 	for line := range strings.SplitSeq(f[secHost], "\n") {
@@ -237,7 +330,7 @@ func ParseFacts(f map[string]string) *Facts {
 			fs.Kernel = v
 		}
 	}
-	if out, ok := f[secNew]; ok {
+	if out, ok := f[secNew]; ok && !strings.Contains(out, "@failed") {
 		fs.NewKnown = true
 		for line := range strings.SplitSeq(out, "\n") {
 			k, v, _ := strings.Cut(line, " ")
@@ -254,6 +347,23 @@ func ParseFacts(f map[string]string) *Facts {
 		}
 	}
 	return fs
+}
+
+// dnf5Reasons maps the reasons dnf5 prints (libdnf5's transaction_item_reason_to_string, in
+// libdnf5/transaction/transaction_item_reason.cpp) to dnf 4's spelling, which chaos uses. dnf5's
+// External User (installed by another tool, e.g. rpm) and None (no reason recorded) are what dnf 4
+// calls unknown: both count as user-installed, as in `repoquery --userinstalled` of either.
+var dnf5Reasons = map[string]string{
+	"User": "user", "Dependency": "dependency", "Weak Dependency": "weak-dependency", "Group": "group",
+	"External User": "unknown", "None": "unknown", "Clean": "clean",
+}
+
+// normalizeReason returns dnf 4's spelling of a reason printed by dnf 4 or dnf5.
+func normalizeReason(r string) string {
+	if n, ok := dnf5Reasons[r]; ok {
+		return n
+	}
+	return r
 }
 
 // richKeywords are the operators of rpm's boolean dependencies.

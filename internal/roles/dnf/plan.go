@@ -22,11 +22,11 @@ func GuardOp(unneeded []string) engine.Op {
 	return op
 }
 
-// BuildPlan turns a delta into steps: one `dnf mark install` for declared packages installed as
-// dependencies (first, so that the removal cannot take them as unneeded), one dnf transaction for
-// the installs (packages and @groups), and one for the removals (packages and the groups chaos
-// installed), guarded by GuardOp.
-func BuildPlan(d *Delta) *engine.RolePlan {
+// BuildPlan turns a delta into steps for the host's dnf: one `mark install` (dnf5: `mark user`) for
+// declared packages installed as dependencies (first, so that the removal cannot take them as
+// unneeded), one dnf transaction for the installs (packages and @groups), and one for the removals
+// (packages and the groups chaos installed), guarded by GuardOp.
+func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 	rp := &engine.RolePlan{Notes: slices.Clone(d.Notes)}
 	if len(d.Mark) > 0 {
 		var ch []engine.Change
@@ -39,8 +39,8 @@ func BuildPlan(d *Delta) *engine.RolePlan {
 			ch = append(ch, engine.Change{Kind: engine.Modify, Subject: "package " + m.Name, Detail: detail, Pos: m.Pos})
 			names = append(names, m.Pkg)
 		}
-		rp.Add(ch, fedora.Dnf(append([]string{"mark", "install"}, names...)...).
-			WithUndo(fedora.Dnf(append([]string{"mark", "remove"}, names...)...)))
+		rp.Add(ch, dnf.Op(append(dnf.MarkUser(), names...)...).
+			WithUndo(dnf.Op(append(dnf.MarkDependency(), names...)...)))
 	}
 	if len(d.Install) > 0 {
 		var ch []engine.Change
@@ -57,8 +57,8 @@ func BuildPlan(d *Delta) *engine.RolePlan {
 			ch = append(ch, c)
 			names = append(names, w.Name)
 		}
-		rp.Add(ch, fedora.Dnf(append([]string{"install", "--"}, names...)...).
-			WithUndo(fedora.Dnf(append(append([]string{"remove"}, fedora.RemoveOptions...), append([]string{"--"}, names...)...)...)))
+		rp.Add(ch, dnf.Op(dnf.Names([]string{"install"}, names...)...).
+			WithUndo(dnf.Op(dnf.Names(append([]string{"remove"}, fedora.RemoveOptions...), names...)...)))
 	}
 	if len(d.Remove) > 0 || len(d.RemoveGroups) > 0 {
 		var ch []engine.Change
@@ -75,8 +75,8 @@ func BuildPlan(d *Delta) *engine.RolePlan {
 		if len(d.Remove) > 0 {
 			ops = append(ops, GuardOp(d.Unneeded))
 		}
-		ops = append(ops, fedora.Dnf(append(append([]string{"remove"}, fedora.RemoveOptions...), append([]string{"--"}, names...)...)...).
-			WithUndo(fedora.Dnf(append([]string{"install", "--"}, names...)...)))
+		ops = append(ops, dnf.Op(dnf.Names(append([]string{"remove"}, fedora.RemoveOptions...), names...)...).
+			WithUndo(dnf.Op(dnf.Names([]string{"install"}, names...)...)))
 		rp.Add(ch, ops...)
 	}
 	return rp

@@ -3,16 +3,14 @@ package packages
 import (
 	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
+	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 )
 
 // Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
@@ -31,46 +29,7 @@ var shellPackages = map[string]string{
 // the login shells of the declared users. Every name is validated; an invalid one is an error naming
 // its position. Duplicates keep their first declaration. Notes report shells no package is known for.
 func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []string, err error) {
-	seen := map[string]bool{}
-	add := func(name string, pos chobolo.Pos, why string) error {
-		if err := debian.ValidPackage(name); err != nil {
-			return fmt.Errorf("%s: %s: %w", pos, why, err)
-		}
-		if !seen[name] {
-			seen[name] = true
-			want = append(want, desired{Name: name, Pos: pos, Why: why})
-		}
-		return nil
-	}
-	for i, p := range c.Packages {
-		where := "packages[" + strconv.Itoa(i) + "]"
-		names, _, err := pkgmap.Entry(p, debian.Core, resolve)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-		}
-		for _, n := range names {
-			if err := add(n, c.Pos(where), where); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	for i, u := range c.Users {
-		if u.State == "absent" || u.Shell == "" {
-			continue
-		}
-		where := "users[" + strconv.Itoa(i) + "].shell"
-		base := path.Base(u.Shell)
-		pkg, known := shellPackages[base]
-		switch {
-		case !known:
-			notes = append(notes, fmt.Sprintf("%s: no package is known to provide the shell %q of user %s; install it with `packages`", c.Pos(where), u.Shell, u.Name))
-		case pkg != "":
-			if err := add(pkg, c.Pos(where), "login shell of user "+u.Name); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	return want, notes, nil
+	return pkggraph.Desired(c, debian.Core, resolve, debian.ValidPackage, shellPackages)
 }
 
 // BasePatterns returns the base set in force: `baseOverride` (resolved like `packages`) when it is
@@ -192,14 +151,15 @@ func Compute(f *Facts, in Input) *Delta {
 	// debootstrapped system many libraries are marked manual. What only declared packages need is
 	// kept with a note, since the Ch-obolo does not say so.
 	system := slices.DeleteFunc(slices.Clone(roots), func(n string) bool { return wanted[n] })
-	neededSys, _ := closure(f, prov, system, candidates)
-	needed, parent := closure(f, prov, append(system, declaredRoots...), candidates)
+	deps := depsFunc(f, prov)
+	sys := pkggraph.Keep(deps, system, candidates)
+	all := pkggraph.Keep(deps, append(system, declaredRoots...), candidates)
 	for _, n := range names {
 		switch {
-		case !candidates[n] || neededSys[n]:
-		case needed[n]:
+		case !candidates[n] || sys.Needed[n]:
+		case all.Needed[n]:
 			d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared: %s; declare it, or remove what needs it",
-				n, chain(n, parent, declared)))
+				n, all.Chain(n, declared, "depends on")))
 		default:
 			d.Remove = append(d.Remove, n)
 		}
@@ -248,30 +208,17 @@ func providers(f *Facts) map[string][]string {
 	return out
 }
 
-// closure walks the dependencies of roots over the installed packages (and the packages about to be
-// installed) the way apt's resolver keeps them satisfied: a dependency group satisfied by a package
-// that stays is left alone; one satisfied only by removal candidates keeps the first of them. It
-// returns the needed packages and, for each, the package that needed it.
-func closure(f *Facts, prov map[string][]string, roots []string, candidates map[string]bool) (map[string]bool, map[string]string) {
-	needed := map[string]bool{}
-	parent := map[string]string{}
-	queue := make([]string, 0, len(roots))
-	for _, r := range roots {
-		if !needed[r] {
-			needed[r] = true
-			queue = append(queue, r)
-		}
-	}
-	depsOf := func(n string) [][]string {
+// depsFunc gives pkggraph.Keep a package's dependencies the way apt's resolver keeps them satisfied:
+// each Depends/Pre-Depends group (of an installed package, or of a package about to be installed as
+// apt reported it) as the packages that satisfy it, real or virtual, the new ones included.
+func depsFunc(f *Facts, prov map[string][]string) pkggraph.Deps {
+	return func(n string) [][]string {
+		groups := f.NewDeps[n]
 		if p := f.Pkgs[n]; p != nil && p.Installed {
-			return p.Deps
+			groups = p.Deps
 		}
-		return f.NewDeps[n]
-	}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		for _, group := range depsOf(n) {
+		out := make([][]string, 0, len(groups))
+		for _, group := range groups {
 			var sat []string
 			for _, alt := range group {
 				sat = append(sat, prov[alt]...)
@@ -279,40 +226,8 @@ func closure(f *Facts, prov map[string][]string, roots []string, candidates map[
 					sat = append(sat, alt)
 				}
 			}
-			if len(sat) == 0 || slices.ContainsFunc(sat, func(s string) bool { return needed[s] }) {
-				continue
-			}
-			pick := sat[0]
-			for _, s := range sat {
-				if !candidates[s] {
-					pick = s
-					break
-				}
-			}
-			needed[pick] = true
-			parent[pick] = n
-			queue = append(queue, pick)
+			out = append(out, sat)
 		}
+		return out
 	}
-	return needed, parent
-}
-
-// chain explains why a candidate is needed: "declared package a depends on it (a -> libb -> x)".
-func chain(n string, parent map[string]string, wanted map[string]bool) string {
-	path := []string{n}
-	for cur := n; parent[cur] != "" && len(path) < 20; {
-		cur = parent[cur]
-		path = append(path, cur)
-	}
-	slices.Reverse(path)
-	root := path[0]
-	kind := "package"
-	if wanted[root] {
-		kind = "declared package"
-	}
-	s := fmt.Sprintf("%s %s depends on it", kind, root)
-	if len(path) > 2 {
-		s += " (" + strings.Join(path, " -> ") + ")"
-	}
-	return s
 }

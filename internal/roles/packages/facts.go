@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -290,8 +290,4 @@ func parseAptCacheDepends(out string, fs *Facts) {
 }
 
 // desired is one package the Ch-obolo wants on the host.
-type desired struct {
-	Name string
-	Pos  chobolo.Pos
-	Why  string // "packages[3]", "shell of user alice"
-}
+type desired = pkggraph.Want

@@ -13,6 +13,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 )
 
 // ExplainMD is the text of `chaos explain packages`.
@@ -111,16 +112,7 @@ func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 	if err != nil {
 		return err
 	}
-	for _, n := range CaptureNames(f, env.Chroot) {
-		p := chobolo.Package{Name: n}
-		if r.Resolve != nil {
-			if names, ok := r.Resolve(p, debian.Core); ok && !slices.Equal(names, []string{n}) {
-				p.Overrides = map[string][]string{debian.Core: {n}}
-			}
-		}
-		into.Packages = append(into.Packages, p)
-	}
-	into.SetKey("packages", chobolo.Pos{})
+	pkggraph.Capture(into, CaptureNames(f, env.Chroot), debian.Core, r.Resolve)
 	return nil
 }
 

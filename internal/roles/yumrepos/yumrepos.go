@@ -63,7 +63,10 @@ func (r *Role) Meta() engine.Meta {
 
 // Probe implements engine.Role.
 func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
-	return []engine.ProbeSection{{Name: "files", Script: filedump.Script(ReposDir + "/chaos-*.repo")}}
+	return []engine.ProbeSection{
+		{Name: "files", Script: filedump.Script(ReposDir + "/chaos-*.repo")},
+		{Name: "dnf", Script: fedora.ToolProbe},
+	}
 }
 
 // Repo is one `repos.dnf` entry as written in the Ch-obolo.
@@ -415,18 +418,23 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if err != nil {
 		return nil, err
 	}
-	rp := BuildPlan(want, files, env.Ledger[LedgerDomain])
+	dnf := fedora.Dnf4
+	if t, ok := fedora.ParseTool(strings.TrimPrefix(strings.TrimSpace(facts["dnf"].Stdout), "dnf=")); ok {
+		dnf = t
+	}
+	rp := BuildPlan(want, files, env.Ledger[LedgerDomain], dnf)
 	rp.Notes = append(notes, rp.Notes...)
 	return rp, nil
 }
 
-// Makecache is the op that refreshes dnf's metadata after the repositories changed (also the undo of
-// the first file change: after a rollback the cache matches the restored files again).
-func Makecache() engine.Op { return fedora.Dnf("makecache") }
+// Makecache is the op that refreshes the host's dnf metadata after the repositories changed (also
+// the undo of the first file change: after a rollback the cache matches the restored files again).
+// dnf 4 and dnf5 both call it makecache.
+func Makecache(dnf fedora.Tool) engine.Op { return dnf.Op("makecache") }
 
 // BuildPlan is the pure delta and plan: write what differs, remove ledger files no longer wanted, and
-// run dnf makecache when anything changed.
-func BuildPlan(want []Want, files map[string]filedump.File, ledger []string) *engine.RolePlan {
+// run the host's dnf makecache when anything changed.
+func BuildPlan(want []Want, files map[string]filedump.File, ledger []string, dnf fedora.Tool) *engine.RolePlan {
 	rp := &engine.RolePlan{}
 	wanted := map[string]bool{}
 	var steps []engine.Step
@@ -466,10 +474,10 @@ func BuildPlan(want []Want, files map[string]filedump.File, ledger []string) *en
 	}
 	slices.Sort(rp.Notes)
 	if len(steps) > 0 {
-		pre := []engine.Op{engine.Mkdir(ReposDir, 0o755, "", "").WithUndo(Makecache())}
+		pre := []engine.Op{engine.Mkdir(ReposDir, 0o755, "", "").WithUndo(Makecache(dnf))}
 		steps[0].Ops = append(pre, steps[0].Ops...)
 		last := &steps[len(steps)-1]
-		last.Ops = append(last.Ops, Makecache())
+		last.Ops = append(last.Ops, Makecache(dnf))
 	}
 	rp.Steps = steps
 	items := make([]string, 0, len(want))

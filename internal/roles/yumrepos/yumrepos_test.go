@@ -7,6 +7,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/filedump"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/golden"
 	"go.yaml.in/yaml/v3"
@@ -62,7 +63,7 @@ func TestGoldenPlan(t *testing.T) {
 			files[w.Path] = filedump.File{Content: w.Content, Mode: 0o644}
 		}
 	}
-	rp := BuildPlan(want, files, []string{FilePath("old"), FilePath("local"), "/etc/passwd"})
+	rp := BuildPlan(want, files, []string{FilePath("old"), FilePath("local"), "/etc/passwd"}, fedora.Dnf4)
 	rp.Notes = append(notes, rp.Notes...)
 	var b strings.Builder
 	for _, w := range want {
@@ -70,6 +71,9 @@ func TestGoldenPlan(t *testing.T) {
 	}
 	b.WriteString("== plan\n")
 	b.WriteString(render(rp))
+	// dnf5 (Fedora 41+): the same plan, makecache without dnf 4's --color.
+	b.WriteString("== plan (dnf5)\n")
+	b.WriteString(render(BuildPlan(want, files, []string{FilePath("old"), FilePath("local"), "/etc/passwd"}, fedora.Tool{Cmd: "dnf", Major: 5})))
 	golden.Check(t, "plan", b.String())
 }
 
@@ -124,7 +128,7 @@ func TestNoChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string]filedump.File{want[0].Path: {Content: want[0].Content, Mode: 0o644}}
-	if rp := BuildPlan(want, files, []string{want[0].Path}); len(rp.Steps) != 0 {
+	if rp := BuildPlan(want, files, []string{want[0].Path}, fedora.Dnf4); len(rp.Steps) != 0 {
 		t.Fatalf("steps: %s", render(rp))
 	}
 }
