@@ -19,13 +19,14 @@
 #   grub-pc-bin grub-efi-amd64-bin dosfstools fdisk
 #                      the Arch bootloader tests run real grub-install/grub-mkconfig/bootctl onto a
 #                      loop-device disk image (BIOS and UEFI)
+#   fusefat            mounts the image's FAT ESP (this kernel may lack vfat)
 # Not needed on the host: sudo, locales, fakeroot (dpkg-deb --root-owner-group builds as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(mmdebstrap dpkg-dev zstd systemd-container util-linux ca-certificates make postgresql btrfs-progs)
 PKGS+=(gnupg)  # secrets tests: a throwaway PGP key for the sops interop test (internal/secrets)
-PKGS+=(nix-bin guile-3.0 ansible grub-pc-bin grub-efi-amd64-bin dosfstools fdisk)
+PKGS+=(nix-bin guile-3.0 ansible grub-pc-bin grub-efi-amd64-bin dosfstools fdisk fusefat)
 
 if [[ $(id -u) != 0 ]]; then
     echo "deps.sh: must run as root (apt-get install)" >&2

@@ -148,7 +148,7 @@ var topKeys = []*key{
 				str("url", "Server = URL", "https://example.org/$repo/$arch"),
 				str("include", "Include = PATH", "/etc/pacman.d/chaotic-mirrorlist"),
 				str("siglevel", "SigLevel", "Optional TrustAll"),
-				str("key", "signing key id", "3056513887B78AEB"),
+				str("key", "signing key fingerprint (40 hex digits)", "EF925EA60F33D0CB85C44AD13056513887B78AEB"),
 				str("priority", "position among the repositories", "1"),
 			}}},
 		{name: "i_know_exactly_what_im_doing", kind: kindText, doc: "Arch: replaces the [options] block of pacman.conf verbatim",

@@ -16,6 +16,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/roles/pacman"
+	"github.com/ch-aos-ch/chaos/internal/shell"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -66,6 +67,9 @@ type Spec struct {
 	Pkgs    []Pkg
 	// Prune is true when `aurPackages` is declared.
 	Prune bool
+	// Upgrade (`aurPackages: {upgrade: true}`) rebuilds installed declared packages whose AUR
+	// version is newer. Off by default: the packages role never upgrades official packages either.
+	Upgrade bool
 }
 
 // Parse reads `aurPackages` (a list of names or {name, url}, or a map {base_url, packages}) and
@@ -133,8 +137,12 @@ func Parse(c *chobolo.Chobolo) (*Spec, error) {
 					s.BaseURL = strings.TrimSuffix(v.Value, "/")
 				case "packages":
 					items = v
+				case "upgrade":
+					if err := v.Decode(&s.Upgrade); err != nil || v.Kind != yaml.ScalarNode {
+						return nil, fmt.Errorf("%s: aurPackages.upgrade: expected true or false", c.NodePos(v))
+					}
 				default:
-					return nil, fmt.Errorf("%s: aurPackages: unknown key %q (use base_url, packages)", c.NodePos(n.Content[i]), k)
+					return nil, fmt.Errorf("%s: aurPackages: unknown key %q (use base_url, packages, upgrade)", c.NodePos(n.Content[i]), k)
 				}
 			}
 			n = items
@@ -169,24 +177,92 @@ func ValidURL(u string) error {
 // Probe implements engine.Role: pacman's local database and the foreign packages (the packages
 // role's fragments).
 func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
-	return []engine.ProbeSection{
+	var up []engine.ProbeSection
+	if s, err := Parse(c); err == nil && s.Upgrade && len(s.Pkgs) > 0 {
+		up = append(up, engine.ProbeSection{Name: secUpgrade, Script: upgradeProbe(s.Pkgs)})
+	}
+	return append(up, []engine.ProbeSection{
 		{Name: pacman.SectionLocal, Script: pacman.LocalProbe},
-		{Name: pacman.SectionForeign, Script: pacman.ForeignProbe},
+		{Name: pacman.SectionForeign, Script: pacman.ForeignProbeFor(c)},
 		// makepkg uses process substitution (/dev/fd -> /proc/self/fd) and fakeroot.
 		{Name: "proc", Script: `[ -e /proc/self/fd ] && echo proc=1; true`},
+	}...)
+}
+
+const secUpgrade = "upgrade"
+
+// upgradeProbe prints "upgrade=NAME INSTALLED AUR" for each installed package whose AUR version
+// (epoch:pkgver-pkgrel of the pkgbase in .SRCINFO at the remote HEAD) is newer by pacman's own
+// vercmp, and "unchecked=NAME" when the repository could not be read. It fetches as the build user
+// into the package's clone in CacheDir (or a throwaway clone when there is none): the only writes
+// are there, and nothing is built.
+func upgradeProbe(pkgs []Pkg) string {
+	var b strings.Builder
+	b.WriteString("set -- " + CacheDir)
+	for _, p := range pkgs {
+		b.WriteString(" " + shell.Quote(p.Name) + " " + shell.Quote(p.URL))
 	}
+	b.WriteString(`
+cache=$1; shift
+as_builder() { setpriv --reuid=` + BuildUID + ` --regid=` + BuildUID + ` --clear-groups env HOME=/tmp GIT_TERMINAL_PROMPT=0 "$@"; }
+while [ $# -ge 2 ]; do
+  n=$1 u=$2; shift 2
+  cur=$(pacman -Q -- "$n" 2>/dev/null) || continue
+  cur=${cur#* }
+  src=""
+  if [ -d "$cache/$n/.git" ]; then
+    as_builder git -C "$cache/$n" fetch -q --depth 1 -- "$u" HEAD >/dev/null 2>&1 &&
+      src=$(as_builder git -C "$cache/$n" show FETCH_HEAD:.SRCINFO 2>/dev/null)
+  else
+    t=$(mktemp -d) && chown ` + BuildUID + ` "$t" &&
+      as_builder git clone -q --depth 1 --no-checkout -- "$u" "$t/r" >/dev/null 2>&1 &&
+      src=$(as_builder git -C "$t/r" show HEAD:.SRCINFO 2>/dev/null)
+    rm -rf -- "$t"
+  fi
+  v=$(printf '%s\n' "$src" | awk '$1 == "pkgname" { exit } $1 == "epoch" { e = $3 } $1 == "pkgver" { v = $3 } $1 == "pkgrel" { r = $3 }
+    END { if (v != "" && r != "") print (e != "" && e != "0" ? e ":" : "") v "-" r }')
+  if [ -z "$v" ]; then echo "unchecked=$n"; continue; fi
+  [ "$(vercmp "$cur" "$v")" -lt 0 ] && echo "upgrade=$n $cur $v"
+done
+true`)
+	return b.String()
+}
+
+// Upgrades parses the upgrade probe: name -> [installed, AUR] versions, and the names not checked.
+func Upgrades(out string) (map[string][2]string, []string) {
+	up := map[string][2]string{}
+	var unchecked []string
+	for line := range strings.SplitSeq(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "upgrade="); ok {
+			if f := strings.Fields(v); len(f) == 3 {
+				up[f[0]] = [2]string{f[1], f[2]}
+			}
+		} else if n, ok := strings.CutPrefix(line, "unchecked="); ok {
+			unchecked = append(unchecked, n)
+		}
+	}
+	return up, unchecked
 }
 
 // Delta is what the role changes.
 type Delta struct {
-	Build  []Pkg
-	Mark   []Pkg
-	Remove []string
-	Notes  []string
+	Build []Pkg
+	// Upgrade are installed packages to rebuild, with their installed and AUR versions.
+	Upgrade []Upgrade
+	Mark    []Pkg
+	Remove  []string
+	Notes   []string
+}
+
+// Upgrade is one AUR package to rebuild at a newer version.
+type Upgrade struct {
+	Pkg
+	From, To string
 }
 
 // Compute is the pure delta. declared are the names `packages` declares (never pruned here).
-func Compute(f *pacman.Facts, s *Spec, declared []string) *Delta {
+// upgrades are the upgrade probe's newer versions (Upgrades); only consulted when s.Upgrade is set.
+func Compute(f *pacman.Facts, s *Spec, declared []string, upgrades map[string][2]string) *Delta {
 	d := &Delta{}
 	keep := map[string]bool{}
 	for _, n := range declared {
@@ -194,11 +270,15 @@ func Compute(f *pacman.Facts, s *Spec, declared []string) *Delta {
 	}
 	for _, p := range s.Pkgs {
 		keep[p.Name] = true
-		switch ip := f.Pkgs[p.Name]; {
+		ip := f.Pkgs[p.Name]
+		switch {
 		case ip == nil:
 			d.Build = append(d.Build, p)
 		case !ip.Explicit:
 			d.Mark = append(d.Mark, p)
+		}
+		if v, ok := upgrades[p.Name]; ok && s.Upgrade && ip != nil {
+			d.Upgrade = append(d.Upgrade, Upgrade{Pkg: p, From: v[0], To: v[1]})
 		}
 	}
 	if !s.Prune {
@@ -244,7 +324,7 @@ func Compute(f *pacman.Facts, s *Spec, declared []string) *Delta {
 // dependencies, runs makepkg as the build user and installs with pacman -U), a mark, a removal.
 func BuildPlan(d *Delta, baseURL string) *engine.RolePlan {
 	rp := &engine.RolePlan{Notes: slices.Clone(d.Notes)}
-	if len(d.Build) > 0 {
+	if len(d.Build)+len(d.Upgrade) > 0 {
 		rp.Add([]engine.Change{{Kind: engine.Add, Subject: CacheDir, Detail: "build directory, owned by the unprivileged build user"}},
 			engine.Mkdir(CacheDir, 0o755, BuildUID, BuildUID))
 	}
@@ -255,6 +335,10 @@ func BuildPlan(d *Delta, baseURL string) *engine.RolePlan {
 		}
 		rp.Add([]engine.Change{{Kind: engine.Add, Subject: "package " + p.Name, Detail: what + " built by makepkg as nobody from " + p.URL, Pos: p.Pos}},
 			BuildOp(p, baseURL))
+	}
+	for _, u := range d.Upgrade {
+		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "package " + u.Name, Detail: "AUR upgrade " + u.From + " -> " + u.To, Pos: u.Pos}},
+			UpgradeOp(u.Pkg, baseURL))
 	}
 	if len(d.Mark) > 0 {
 		var ch []engine.Change
@@ -288,7 +372,7 @@ visiting=" "
 build() {
   local n u reason d deps dep official files
   n=$1 u=$2 reason=$3
-  if pacman -Qq -- "$n" >/dev/null 2>&1; then
+  if [ "$n" != "$rebuild" ] && pacman -Qq -- "$n" >/dev/null 2>&1; then
     [ "$reason" = --asexplicit ] && pacman -D --asexplicit --noconfirm -- "$n" >/dev/null
     return 0
   fi
@@ -321,6 +405,7 @@ build() {
   [ -n "$files" ] || { echo "chaos: makepkg built no package named $n in $d" >&2; exit 1; }
   pacman -U "$reason" --noconfirm --noprogressbar -- $files
 }
+rebuild=${5:-}
 build "$3" "$4" --asexplicit`
 
 // BuildOp is the op that builds and installs p (see buildScript); its undo removes p.
@@ -328,6 +413,15 @@ func BuildOp(p Pkg, baseURL string) engine.Op {
 	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL).
 		WithUndo(arch.Pacman("-Rn", "--", p.Name))
 	op.Label = "build " + p.Name + " from " + p.URL + " (git and makepkg as nobody, pacman -U)"
+	return op
+}
+
+// UpgradeOp rebuilds the installed p from its AUR repository and installs the new version (the
+// build script with p named to rebuild even though it is installed). No undo: the old package file
+// is not kept.
+func UpgradeOp(p Pkg, baseURL string) engine.Op {
+	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL, p.Name)
+	op.Label = "rebuild " + p.Name + " from " + p.URL + " (git and makepkg as nobody, pacman -U)"
 	return op
 }
 
@@ -347,8 +441,12 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 		declared = append(declared, p.Name)
 		declared = append(declared, p.Overrides[arch.Core]...)
 	}
-	d := Compute(f, s, declared)
-	if len(d.Build) > 0 && !strings.Contains(facts["proc"].Stdout, "proc=1") {
+	up, unchecked := Upgrades(facts[secUpgrade].Stdout)
+	d := Compute(f, s, declared, up)
+	for _, n := range unchecked {
+		d.Notes = append(d.Notes, "could not read the AUR version of "+n+" (git fetch of its repository failed, or no .SRCINFO): not upgraded")
+	}
+	if len(d.Build)+len(d.Upgrade) > 0 && !strings.Contains(facts["proc"].Stdout, "proc=1") {
 		return nil, fmt.Errorf("building AUR packages needs /proc in the target (makepkg reads /dev/fd): " +
 			"mount it first (arch-chroot does: `mount -t proc proc TARGET/proc`)")
 	}

@@ -19,10 +19,16 @@ import (
 // PKGBUILD and its .SRCINFO, owned by nobody (git refuses repositories owned by someone else).
 func aurRepo(t *testing.T, root, name string, depends ...string) {
 	t.Helper()
+	aurCommit(t, root, name, "1.0", depends...)
+}
+
+// aurCommit commits version ver (pkgver) of the package to its repository, creating it if needed.
+func aurCommit(t *testing.T, root, name, ver string, depends ...string) {
+	t.Helper()
 	dir := "/srv/aur/" + name + ".git"
 	deps := strings.Join(depends, " ")
 	pkgbuild := fmt.Sprintf(`pkgname=%s
-pkgver=1.0
+pkgver=%s
 pkgrel=1
 pkgdesc="chaos AUR test package"
 arch=(any)
@@ -31,11 +37,11 @@ depends=(%s)
 options=(!strip !debug)
 package() {
   mkdir -p "$pkgdir/usr/share/%s"
-  echo built-by-makepkg > "$pkgdir/usr/share/%s/stamp"
+  echo built-by-makepkg $pkgver > "$pkgdir/usr/share/%s/stamp"
 }
-`, name, deps, name, name)
+`, name, ver, deps, name, name)
 	var srcinfo strings.Builder
-	fmt.Fprintf(&srcinfo, "pkgbase = %s\n\tpkgdesc = chaos AUR test package\n\tpkgver = 1.0\n\tpkgrel = 1\n\tarch = any\n\tlicense = MIT\n", name)
+	fmt.Fprintf(&srcinfo, "pkgbase = %s\n\tpkgdesc = chaos AUR test package\n\tpkgver = %s\n\tpkgrel = 1\n\tarch = any\n\tlicense = MIT\n", name, ver)
 	for _, d := range depends {
 		fmt.Fprintf(&srcinfo, "\tdepends = %s\n", d)
 	}
@@ -43,9 +49,12 @@ package() {
 	testenv.WriteFile(t, root, dir+"/PKGBUILD", pkgbuild)
 	testenv.WriteFile(t, root, dir+"/.SRCINFO", srcinfo.String())
 	git := []string{"git", "-C", dir, "-c", "user.name=chaos", "-c", "user.email=chaos@test.invalid"}
-	testenv.Chroot(t, root, "git", "init", "-q", dir)
+	if !testenv.Exists(t, root, dir+"/.git") {
+		testenv.Chroot(t, root, "git", "init", "-q", dir)
+	}
+	testenv.Chroot(t, root, "chown", "-R", "0:0", dir)
 	testenv.Chroot(t, root, append(git, "add", "PKGBUILD", ".SRCINFO")...)
-	testenv.Chroot(t, root, append(git, "commit", "-q", "-m", "init")...)
+	testenv.Chroot(t, root, append(git, "commit", "-q", "-m", "version "+ver)...)
 	testenv.Chroot(t, root, "chown", "-R", "65534:65534", dir)
 }
 
@@ -87,13 +96,41 @@ func TestIntegration(t *testing.T) {
 	if !slices.Equal(deps, []string{"aur-lib", "core-x"}) {
 		t.Errorf("dependencies = %v", deps)
 	}
-	if got := testenv.ReadFile(t, root, "/usr/share/aur-app/stamp"); got != "built-by-makepkg\n" {
+	if got := testenv.ReadFile(t, root, "/usr/share/aur-app/stamp"); got != "built-by-makepkg 1.0\n" {
 		t.Errorf("stamp = %q", got)
 	}
 	// Built by nobody, never root.
 	if out := testenv.Chroot(t, root, "stat", "-c", "%u", CacheDir+"/aur-app/PKGBUILD"); strings.TrimSpace(out) != "65534" {
 		t.Errorf("the clone is owned by uid %s", out)
 	}
+
+	// A newer version in the AUR: plain apply leaves it (no surprise rebuilds); upgrade: true rebuilds
+	// it once, then nothing.
+	aurCommit(t, root, "aur-app", "1.1", "aur-lib>=1.0", "core-x")
+	if hp := enginetest.Plan(t, tr, c, New()); !hp.Empty() {
+		t.Errorf("a newer AUR version without upgrade: true plans:\n%s", enginetest.Render(hp))
+	}
+	up := chob(t, map[string]string{
+		"aurHelpers":  "[yay]",
+		"aurPackages": "{base_url: 'file:///srv/aur', upgrade: true, packages: [aur-app]}",
+	})
+	start = time.Now()
+	hp = enginetest.ApplyTwice(t, tr, up, New())
+	plan := enginetest.Render(hp)
+	t.Logf("upgrade apply + re-plan: %v\n%s", time.Since(start).Round(time.Millisecond), plan)
+	if !strings.Contains(plan, "~ package aur-app: AUR upgrade 1.0-1 -> 1.1-1") || strings.Contains(plan, "package yay") {
+		t.Errorf("upgrade plan:\n%s", plan)
+	}
+	if got := strings.TrimSpace(testenv.Chroot(t, root, "pacman", "-Q", "aur-app")); got != "aur-app 1.1-1" {
+		t.Errorf("after the upgrade: %q", got)
+	}
+	if got := testenv.ReadFile(t, root, "/usr/share/aur-app/stamp"); got != "built-by-makepkg 1.1\n" {
+		t.Errorf("stamp = %q", got)
+	}
+	if got := strings.Fields(testenv.Chroot(t, root, "pacman", "-Qqe")); !slices.Equal(got, []string{"aur-app", "yay"}) {
+		t.Errorf("explicit after the upgrade = %v", got)
+	}
+
 	// Dropping the helper from aurHelpers does not remove it either: only aurPackages prunes, and yay
 	// is then undeclared foreign... unless declared somewhere. Declaring nothing AUR at all prunes nothing.
 	c2 := &chobolo.Chobolo{}

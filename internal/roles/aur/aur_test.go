@@ -77,7 +77,7 @@ func TestDelta(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(facts(), s, []string{"local-tool"})
+	d := Compute(facts(), s, []string{"local-tool"}, nil)
 	var build, mark []string
 	for _, p := range d.Build {
 		build = append(build, p.Name)
@@ -98,14 +98,14 @@ func TestDelta(t *testing.T) {
 	}
 	// Without aurPackages nothing foreign is removed.
 	s, _ = Parse(chob(t, map[string]string{"aurHelpers": "[yay]"}))
-	if d := Compute(facts(), s, nil); len(d.Remove) != 0 {
+	if d := Compute(facts(), s, nil, nil); len(d.Remove) != 0 {
 		t.Errorf("helpers only: remove %v", d.Remove)
 	}
 }
 
 func TestPlanOps(t *testing.T) {
 	s, _ := Parse(chob(t, map[string]string{"aurPackages": "[new-aur]"}))
-	rp := BuildPlan(Compute(facts(), s, nil), s.BaseURL)
+	rp := BuildPlan(Compute(facts(), s, nil, nil), s.BaseURL)
 	op := rp.Steps[1].Ops[0]
 	if !slices.Equal(op.Argv[3:], []string{"chaos-aur-build", CacheDir, DefaultBaseURL, "new-aur", "https://aur.archlinux.org/new-aur.git"}) {
 		t.Errorf("argv = %q", op.Argv)
@@ -115,5 +115,48 @@ func TestPlanOps(t *testing.T) {
 	}
 	if rp.Steps[0].Ops[0].Owner != BuildUID {
 		t.Errorf("cache dir owner = %q", rp.Steps[0].Ops[0].Owner)
+	}
+}
+
+// TestUpgrade: newer AUR versions rebuild installed declared packages only with upgrade: true.
+func TestUpgrade(t *testing.T) {
+	probe := "upgrade=yay 12-1 12.1-1\nupgrade=old-aur 1-1 2-1\nunchecked=needs\nnoise\n"
+	up, unchecked := Upgrades(probe)
+	if len(up) != 2 || up["yay"] != [2]string{"12-1", "12.1-1"} || !slices.Equal(unchecked, []string{"needs"}) {
+		t.Fatalf("Upgrades = %v %v", up, unchecked)
+	}
+	plain, err := Parse(chob(t, map[string]string{"aurHelpers": "[yay]", "aurPackages": "[needs]"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Compute(facts(), plain, nil, up); len(d.Upgrade) != 0 {
+		t.Errorf("upgraded without upgrade: true: %+v", d.Upgrade)
+	}
+	s, err := Parse(chob(t, map[string]string{"aurHelpers": "[yay]", "aurPackages": "{upgrade: true, packages: [needs]}"}))
+	if err != nil || !s.Upgrade {
+		t.Fatalf("%+v %v", s, err)
+	}
+	// old-aur has a newer version but is not declared: it is pruned, not upgraded.
+	d := Compute(facts(), s, nil, up)
+	if len(d.Upgrade) != 1 || d.Upgrade[0].Name != "yay" || d.Upgrade[0].To != "12.1-1" {
+		t.Fatalf("upgrade = %+v", d.Upgrade)
+	}
+	rp := BuildPlan(d, s.BaseURL)
+	var found bool
+	for _, st := range rp.Steps {
+		if st.Changes[0].Detail == "AUR upgrade 12-1 -> 12.1-1" {
+			found = true
+			if argv := st.Ops[0].Argv; argv[len(argv)-1] != "yay" || argv[len(argv)-2] != "https://aur.archlinux.org/yay.git" {
+				t.Errorf("argv = %q", argv)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no upgrade step: %+v", rp.Steps)
+	}
+	for _, bad := range []string{"{upgrade: yes please}", "{upgrade: [true]}"} {
+		if _, err := Parse(chob(t, map[string]string{"aurPackages": bad})); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }

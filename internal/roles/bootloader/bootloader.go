@@ -9,6 +9,7 @@ import (
 	_ "embed"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -161,6 +162,13 @@ func Parse(c *chobolo.Chobolo) (*Spec, error) {
 // Facts are what the probe found.
 type Facts struct {
 	UEFI bool
+	// EFIVars: /sys/firmware/efi/efivars lists variables, so a boot entry can be registered in NVRAM.
+	// Without them (a chroot without /sys, an image being built, a BIOS-booted installer) the loaders
+	// are installed to the fallback path EFI/BOOT/BOOTX64.EFI, which firmware boots on its own.
+	EFIVars bool
+	// BootFS is the file system type of the boot directory (stat -f): on FAT (an ESP) files have no
+	// owner or mode.
+	BootFS string
 	// RootSpec is the / entry's device in /etc/fstab (UUID=..., LABEL=..., /dev/...).
 	RootSpec string
 	// Kernels are the kernel images in the boot directory (vmlinuz-linux, ...), Ucode the microcode
@@ -173,28 +181,41 @@ type Facts struct {
 	GrubStale bool
 }
 
-// Paths of the managed files.
-func grubCfg(s *Spec) string    { return s.Boot + "/grub/grub.cfg" }
+// Paths of the managed files. grub keeps its directory in /boot whatever the ESP's mount point
+// (grub-install's --boot-directory defaults to /boot), and rEFInd reads refind_linux.conf from the
+// kernel's directory; only systemd-boot needs the kernels and its files on the ESP.
+func grubCfg(*Spec) string      { return "/boot/grub/grub.cfg" }
 func loaderConf(s *Spec) string { return s.Boot + "/loader/loader.conf" }
 func entryConf(s *Spec, k string) string {
 	return s.Boot + "/loader/entries/chaos-" + strings.TrimPrefix(k, "vmlinuz-") + ".conf"
 }
-func refindLinuxConf(s *Spec) string { return s.Boot + "/refind_linux.conf" }
+func refindLinuxConf(*Spec) string { return "/boot/refind_linux.conf" }
+
+// kernelDir is where the probe looks for kernels and microcode.
+func kernelDir(s *Spec) string {
+	if s.Loader == "systemd-boot" {
+		return s.Boot
+	}
+	return "/boot"
+}
 
 const defaultGrub = "/etc/default/grub"
 
-// installedMarker is the file whose presence means the loader is installed.
-func installedMarker(s *Spec, uefi bool) string {
-	switch s.Loader {
-	case "systemd-boot":
-		return s.Boot + "/EFI/systemd/systemd-bootx64.efi"
-	case "refind":
-		return s.Boot + "/EFI/refind/refind.conf"
+// installedMarkers are the files whose presence means the loader is installed, for firmware booted
+// with UEFI or not and with EFI variables or not. grub installed to the fallback path needs its
+// modules too: systemd-boot also writes EFI/BOOT/BOOTX64.EFI.
+func installedMarkers(s *Spec, uefi, efivars bool) []string {
+	switch {
+	case s.Loader == "systemd-boot":
+		return []string{s.Boot + "/EFI/systemd/systemd-bootx64.efi"}
+	case s.Loader == "refind":
+		return []string{s.Boot + "/EFI/refind/refind.conf"}
+	case uefi && efivars:
+		return []string{s.Boot + "/EFI/" + s.ID + "/grubx64.efi"}
+	case uefi:
+		return []string{s.Boot + "/EFI/BOOT/BOOTX64.EFI", "/boot/grub/x86_64-efi/core.efi"}
 	}
-	if uefi {
-		return s.Boot + "/EFI/" + s.ID + "/grubx64.efi"
-	}
-	return s.Boot + "/grub/i386-pc/core.img"
+	return []string{"/boot/grub/i386-pc/core.img"}
 }
 
 // Probe implements engine.Role.
@@ -206,15 +227,32 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	q := shell.Quote
 	var b strings.Builder
 	b.WriteString("[ -d /sys/firmware/efi ] && echo uefi=1\n")
+	b.WriteString(`[ -n "$(ls /sys/firmware/efi/efivars 2>/dev/null | head -n 1)" ] && echo efivars=1` + "\n")
+	fmt.Fprintf(&b, "echo \"bootfs=$(stat -f -c %%T %s 2>/dev/null)\"\n", q(s.Boot))
 	b.WriteString(`awk '$1 !~ /^#/ && $2 == "/" {print "root=" $1; exit}' /etc/fstab 2>/dev/null` + "\n")
-	fmt.Fprintf(&b, "for k in %s/vmlinuz-*; do [ -f \"$k\" ] && echo \"kernel=${k##*/}\"; done\n", q(s.Boot))
-	fmt.Fprintf(&b, "for u in %s/*-ucode.img; do [ -f \"$u\" ] && echo \"ucode=${u##*/}\"; done\n", q(s.Boot))
+	fmt.Fprintf(&b, "for k in %s/vmlinuz-*; do [ -f \"$k\" ] && echo \"kernel=${k##*/}\"; done\n", q(kernelDir(s)))
+	fmt.Fprintf(&b, "for u in %s/*-ucode.img; do [ -f \"$u\" ] && echo \"ucode=${u##*/}\"; done\n", q(kernelDir(s)))
 	fmt.Fprintf(&b, "for d in %s %s /etc/default; do [ -d \"$d\" ] && echo \"dir=$d\"; done\n", q(s.Boot+"/loader"), q(s.Boot+"/loader/entries"))
-	fmt.Fprintf(&b, "for m in %s %s; do [ -e \"$m\" ] && echo \"installed=$m\"; done\n", q(installedMarker(s, true)), q(installedMarker(s, false)))
+	b.WriteString("for m in")
+	seen := map[string]bool{}
+	for _, uefi := range []bool{true, false} {
+		for _, vars := range []bool{true, false} {
+			for _, m := range installedMarkers(s, uefi, vars) {
+				if !seen[m] {
+					seen[m] = true
+					b.WriteString(" " + q(m))
+				}
+			}
+		}
+	}
+	b.WriteString("; do [ -e \"$m\" ] && echo \"installed=$m\"; done\n")
 	b.WriteString("for f in " + q(defaultGrub) + " " + q(loaderConf(s)) + " " + q(refindLinuxConf(s)) + " " + q(s.Boot) + "/loader/entries/chaos-*.conf; do\n")
 	b.WriteString("  [ -f \"$f\" ] || continue\n  printf '@file %s %s\\n' \"$(wc -c < \"$f\")\" \"$f\"; cat \"$f\"; echo\ndone\n")
 	fmt.Fprintf(&b, "g=%s\n", q(grubCfg(s)))
-	b.WriteString(`if [ ! -f "$g" ] || [ -n "$(find /etc/default/grub /etc/grub.d "${g%/grub/grub.cfg}" -maxdepth 1 -newer "$g" \( -path /etc/default/grub -o -path '/etc/grub.d/*' -o -name 'vmlinuz-*' -o -name 'initramfs-*' \) 2>/dev/null | head -n 1)" ]; then echo grubstale=1; fi
+	// FAT (an ESP mounted at /boot) keeps modification times in 2-second steps, so grub.cfg written
+	// right after /etc/default/grub may look older than it: anything newer by more than 2 s is.
+	b.WriteString(`if [ ! -f "$g" ]; then echo grubstale=1
+elif [ -n "$(find /etc/default/grub /etc/grub.d "${g%/grub/grub.cfg}" -maxdepth 1 -newermt "@$(($(stat -c %Y "$g") + 2))" \( -path /etc/default/grub -o -path '/etc/grub.d/*' -o -name 'vmlinuz-*' -o -name 'initramfs-*' \) 2>/dev/null | head -n 1)" ]; then echo grubstale=1; fi
 true`)
 	return []engine.ProbeSection{{Name: "state", Script: b.String()}}
 }
@@ -239,6 +277,10 @@ func ParseFacts(out string) Facts {
 		switch k {
 		case "uefi":
 			f.UEFI = true
+		case "efivars":
+			f.EFIVars = true
+		case "bootfs":
+			f.BootFS = v
 		case "root":
 			f.RootSpec = v
 		case "kernel":
@@ -287,30 +329,49 @@ func BuildPlan(s *Spec, f *Facts, in Input) (*engine.RolePlan, error) {
 			return nil, fmt.Errorf("%s: %s needs UEFI, and this machine booted without it (no /sys/firmware/efi)", s.Pos, s.Loader)
 		}
 	}
-	marker := installedMarker(s, uefi)
-	_, installed := f.Files["@installed "+marker]
+	markers := installedMarkers(s, uefi, f.EFIVars)
+	installed := true
+	var missing []string
+	for _, m := range markers {
+		if _, ok := f.Files["@installed "+m]; !ok {
+			installed = false
+			missing = append(missing, m)
+		}
+	}
+	marker := strings.Join(missing, ", ")
 	if !installed {
 		var op engine.Op
 		switch {
-		case s.Loader == "grub" && uefi:
+		case s.Loader == "grub" && uefi && f.EFIVars:
 			op = engine.Exec("grub-install", "--target=x86_64-efi", "--efi-directory="+s.Boot, "--bootloader-id="+s.ID)
+		case s.Loader == "grub" && uefi:
+			// No EFI variables: a boot entry cannot be registered (Arch's grub-install fails trying),
+			// so grub goes to the path firmware boots without one.
+			op = engine.Exec("grub-install", "--target=x86_64-efi", "--efi-directory="+s.Boot, "--removable", "--no-nvram")
 		case s.Loader == "grub":
 			if s.Disk == "" {
 				return nil, fmt.Errorf("%s: grub on BIOS installs to a disk: set partitioning.disk", s.Pos)
 			}
 			op = engine.Exec("grub-install", "--target=i386-pc", "--", s.Disk)
-		case s.Loader == "systemd-boot":
+		case s.Loader == "systemd-boot" && f.EFIVars:
 			op = engine.Exec("bootctl", "install", "--esp-path="+s.Boot)
+		case s.Loader == "systemd-boot":
+			// bootctl always writes the fallback EFI/BOOT/BOOTX64.EFI too.
+			op = engine.Exec("bootctl", "install", "--esp-path="+s.Boot, "--no-variables")
 		default:
 			op = engine.Exec("refind-install")
 		}
 		if in.Chroot && !in.AllowInstall {
-			rp.Notes = append(rp.Notes, fmt.Sprintf("%s is not installed (%s is missing); chaos does not run `%s` inside a chroot unless you pass --allow-bootloader-install",
+			rp.Notes = append(rp.Notes, fmt.Sprintf("%s is not installed (missing: %s); chaos does not run `%s` inside a chroot unless you pass --allow-bootloader-install",
 				s.Loader, marker, strings.Join(op.Argv, " ")))
 		} else {
-			rp.Add([]engine.Change{{Kind: engine.Add, Subject: "boot loader " + s.Loader, Detail: "not installed (" + marker + " is missing)", Pos: s.Pos}}, op)
+			rp.Add([]engine.Change{{Kind: engine.Add, Subject: "boot loader " + s.Loader, Detail: "not installed (missing: " + marker + ")", Pos: s.Pos}}, op)
 		}
 	}
+	// On FAT, chmod and chown fail (vfat's default fmask makes files 0755 and refuses 0644), so files
+	// there are written without either.
+	fat := s.BootFAT || slices.Contains([]string{"msdos", "vfat", "fat", "exfat", "fuseblk", "fuse"}, f.BootFS)
+	onFAT := func(p string) bool { return fat && strings.HasPrefix(p, s.Boot+"/") }
 	made := map[string]bool{}
 	// mkdirs creates the missing parents of p (never touching existing ones: an ESP is FAT, where
 	// chmod fails).
@@ -325,7 +386,11 @@ func BuildPlan(s *Spec, f *Facts, in Input) (*engine.RolePlan, error) {
 		}
 		for _, d := range missing {
 			made[d] = true
-			ops = append(ops, engine.Mkdir(d, 0o755, "root", "root"))
+			if onFAT(d) {
+				ops = append(ops, engine.Mkdir(d, 0, "", ""))
+			} else {
+				ops = append(ops, engine.Mkdir(d, 0o755, "root", "root"))
+			}
 		}
 		return ops
 	}
@@ -333,7 +398,11 @@ func BuildPlan(s *Spec, f *Facts, in Input) (*engine.RolePlan, error) {
 		if cur, ok := f.Files[p]; ok && cur == content {
 			return
 		}
-		ops := append(mkdirs(p), engine.Write(p, []byte(content), 0o644, "root", "root"))
+		w := engine.Write(p, []byte(content), 0o644, "root", "root")
+		if onFAT(p) {
+			w = fatWrite(p, []byte(content))
+		}
+		ops := append(mkdirs(p), w)
 		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: p, Detail: why, Pos: s.Pos}}, ops...)
 	}
 	opts := func() (string, error) {
@@ -415,6 +484,18 @@ func BuildPlan(s *Spec, f *Facts, in Input) (*engine.RolePlan, error) {
 		write(refindLinuxConf(s), e.String(), "kernel options for rEFInd")
 	}
 	return rp, nil
+}
+
+// fatWrite writes content to p on a FAT file system: a temp file renamed into place, as the engine's
+// write does, minus the owner and mode FAT cannot hold. Its undo puts back what was there before.
+func fatWrite(p string, content []byte) engine.Op {
+	const put = `t="${1%/*}/.chaos-$$.tmp"; cat > "$t" && mv -f -- "$t" "$1"`
+	op := engine.Exec("sh", "-c", put, "chaos-write", p).WithUndo(
+		engine.Exec("sh", "-c", `IFS= read -r had; if [ "$had" = 1 ]; then `+put+`; else rm -f -- "$1"; fi`, "chaos-restore", p))
+	op.Stdin = content
+	op.Capture = []string{"sh", "-c", `if [ -f "$1" ]; then echo 1; cat -- "$1"; else echo 0; fi`, "chaos-read", p}
+	op.Label = fmt.Sprintf("write %s (%d bytes, on FAT: no owner or mode)", p, len(content))
+	return op
 }
 
 // setVars sets KEY=VALUE lines, keeping the others; missing keys are appended.

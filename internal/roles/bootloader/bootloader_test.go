@@ -36,12 +36,23 @@ func render(t *testing.T, rp *engine.RolePlan) string {
 	engine.RenderPlan(&b, &engine.HostPlan{Target: "@test", Core: "arch", Roles: []*engine.RolePlan{rp}}, engine.Style{})
 	for _, s := range rp.Steps {
 		for _, o := range s.Ops {
-			if o.Kind == engine.OpWrite {
-				b.WriteString("--- " + o.Path + "\n" + string(o.Content))
+			if p, content, ok := written(o); ok {
+				b.WriteString("--- " + p + "\n" + content)
 			}
 		}
 	}
 	return b.String()
+}
+
+// written returns the path and content of a write op, or of a write on FAT (fatWrite).
+func written(o engine.Op) (string, string, bool) {
+	switch {
+	case o.Kind == engine.OpWrite:
+		return o.Path, string(o.Content), true
+	case o.Kind == engine.OpExec && len(o.Argv) == 5 && o.Argv[3] == "chaos-write":
+		return o.Argv[4], string(o.Stdin), true
+	}
+	return "", "", false
 }
 
 func TestPlans(t *testing.T) {
@@ -50,21 +61,23 @@ func TestPlans(t *testing.T) {
 	for _, tc := range []struct {
 		name, boot string
 		in         Input
-		uefi       bool
+		uefi, vars bool
 	}{
-		{"systemd-boot UEFI host", "{name: systemd-boot, timeout: 5, kernel_params: quiet splash}", Input{}, true},
-		{"systemd-boot in a chroot, not allowed to install", "systemd-boot", Input{Chroot: true}, false},
-		{"grub UEFI host", "{name: grub, timeout: 2, kernel_params: quiet}", Input{}, true},
-		{"grub BIOS host", "grub", Input{}, false},
-		{"grub in a chroot, allowed", "grub", Input{Chroot: true, AllowInstall: true}, false},
-		{"refind", "refind", Input{}, true},
+		{"systemd-boot UEFI host", "{name: systemd-boot, timeout: 5, kernel_params: quiet splash}", Input{}, true, true},
+		{"systemd-boot in a chroot, not allowed to install", "systemd-boot", Input{Chroot: true}, false, false},
+		{"systemd-boot in a chroot, allowed, no EFI variables", "systemd-boot", Input{Chroot: true, AllowInstall: true}, false, false},
+		{"grub UEFI host", "{name: grub, timeout: 2, kernel_params: quiet}", Input{}, true, true},
+		{"grub UEFI without EFI variables", "grub", Input{}, true, false},
+		{"grub BIOS host", "grub", Input{}, false, false},
+		{"grub in a chroot, allowed", "grub", Input{Chroot: true, AllowInstall: true}, false, false},
+		{"refind", "refind", Input{}, true, true},
 	} {
 		s, err := Parse(chob(t, tc.boot, parts))
 		if err != nil {
 			t.Fatal(err)
 		}
 		f := facts
-		f.UEFI = tc.uefi
+		f.UEFI, f.EFIVars = tc.uefi, tc.vars
 		rp, err := BuildPlan(s, &f, tc.in)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
@@ -80,8 +93,8 @@ func TestIdempotent(t *testing.T) {
 	rp, _ := BuildPlan(s, &f, Input{})
 	for _, st := range rp.Steps {
 		for _, o := range st.Ops {
-			if o.Kind == engine.OpWrite {
-				f.Files[o.Path] = string(o.Content)
+			if p, content, ok := written(o); ok {
+				f.Files[p] = content
 			}
 		}
 	}

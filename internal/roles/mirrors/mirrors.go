@@ -143,7 +143,7 @@ func Conf(s *Spec) string {
 }
 
 const probe = `command -v reflector >/dev/null 2>&1 && echo reflector=1
-head -n 5 ` + Mirrorlist + ` 2>/dev/null | grep -q 'reflector' && echo generated=1
+head -n 5 ` + Mirrorlist + ` 2>/dev/null | grep -qi 'reflector' && echo generated=1
 if [ -f ` + ConfPath + ` ]; then echo @conf; cat ` + ConfPath + `; fi
 true`
 

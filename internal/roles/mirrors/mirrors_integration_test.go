@@ -8,8 +8,12 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// fakeReflector stands in for reflector (Python, not in Debian): it writes its arguments into the
-// --save file under reflector's usual header, so the test sees exactly what chaos ran.
+// fakeReflector is a STAND-IN for reflector, which cannot run here: it is an Arch-only Python tool
+// (not packaged for Debian 12, and PyPI is unreachable from this machine), and it ranks mirrors by
+// downloading from them. It writes its arguments into the --save file under a reflector-like
+// header, so this test proves what the role does around it (reflector.conf, running it only when
+// the configuration changed or the list is not reflector's, idempotence); the exact argv and the
+// real header are pinned by the unit tests TestArgv and TestProbeHeader.
 const fakeReflector = `#!/bin/sh
 save=""
 args="$*"

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
+	"github.com/ch-aos-ch/chaos/internal/roles/pacmanconf"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -41,13 +42,44 @@ k == "%DEPENDS%" { d = d " " $0 }
 k == "%PROVIDES%" { p = p " " $0 }
 END { flush() }' "$@"`
 
-// foreignProbe lists the installed packages no sync database has (AUR and locally built ones).
+// ForeignProbe lists the installed packages no sync database has (AUR and locally built ones).
 // Without sync databases every package is foreign, so the prune (which only touches native ones)
-// does nothing until the repositories are synced.
-const foreignProbe = ForeignProbe
-
-// ForeignProbe is foreignProbe, for other Arch roles.
+// does nothing until the repositories are synced. Roles use ForeignProbeFor.
 const ForeignProbe = `pacman -Qqm 2>/dev/null; true`
+
+// ForeignProbeFor is foreignProbe judged against the repositories the apply will have. When the
+// Ch-obolo manages pacman.conf and the host's file differs (or nothing was synced yet), the repos
+// role rewrites and syncs it before any package is installed or pruned; asked of the current
+// databases, a package of a newly added repository would still look foreign and be pruned only by
+// the next run. So the probe syncs the desired file into a throwaway database path that shares the
+// local database (as checkupdates does) and asks that. If the throwaway sync fails (a key not
+// imported yet, a server not reachable), the current answer stands.
+func ForeignProbeFor(c *chobolo.Chobolo) string {
+	if !pacmanconf.Applies(c) {
+		return ForeignProbe
+	}
+	d, err := pacmanconf.Render(c)
+	if err != nil {
+		return ForeignProbe
+	}
+	return "set -- " + shell.Quote(d.Content) + "\n" + arch.DBPathProbe + foreignPresync
+}
+
+const foreignPresync = `
+if [ -n "$(ls "${db%/}"/sync/*.db 2>/dev/null)" ] && [ "$(cat /etc/pacman.conf 2>/dev/null)" = "$(printf '%s' "$1")" ]; then
+  pacman -Qqm 2>/dev/null; exit 0
+fi
+t=$(mktemp -d) || { pacman -Qqm 2>/dev/null; exit 0; }
+trap 'rm -rf "$t"' EXIT
+chmod 755 "$t" # pacman 7 downloads as DownloadUser (alpm), which must reach $t/db/sync
+printf '%s' "$1" > "$t/pacman.conf"
+mkdir "$t/db" && ln -s "${db%/}/local" "$t/db/local"
+if pacman --config "$t/pacman.conf" --dbpath "$t/db" -Sy --noconfirm --noprogressbar >/dev/null 2>&1; then
+  pacman --config "$t/pacman.conf" --dbpath "$t/db" -Qqm 2>/dev/null
+else
+  pacman -Qqm 2>/dev/null
+fi
+true`
 
 // Section names other roles use with ParseFacts.
 const (

@@ -61,7 +61,7 @@ func PruneOrphans(c *chobolo.Chobolo) (bool, error) {
 func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	secs := []engine.ProbeSection{
 		{Name: secLocal, Script: localProbe},
-		{Name: secForeign, Script: foreignProbe},
+		{Name: secForeign, Script: ForeignProbeFor(c)},
 		{Name: secHost, Script: hostProbe},
 	}
 	// What missing packages would pull in. An invalid Ch-obolo is reported by Plan; the probe then

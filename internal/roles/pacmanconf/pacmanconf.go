@@ -28,6 +28,8 @@ const (
 	ConfPath   = "/etc/pacman.conf"
 	BackupPath = "/etc/pacman.conf.pre-chaos"
 	Mirrorlist = "/etc/pacman.d/mirrorlist"
+	// Keyring is pacman's GnuPG home (pacman-key's default).
+	Keyring = "/etc/pacman.d/gnupg"
 )
 
 // Header starts the generated file; a file without it was not written by chaos, and is saved to
@@ -166,7 +168,7 @@ func Render(c *chobolo.Chobolo) (*Desired, error) {
 		}
 		seen[t.Name] = where
 		if t.Key != "" {
-			d.Keys = append(d.Keys, Key{ID: strings.ToUpper(t.Key), Repo: t.Name})
+			d.Keys = append(d.Keys, Key{ID: Fingerprint(t.Key), Repo: t.Name})
 		}
 		if t.Priority == "first" {
 			first = append(first, sec)
@@ -258,15 +260,22 @@ func ValidRepoName(s string) error {
 	return nil
 }
 
-// ValidKeyID checks a key id or fingerprint: 8, 16 or 40 hex digits.
+// Fingerprint normalises a key fingerprint as gpg prints it ("EF92 5EA6 ...") to 40 upper-case hex
+// digits.
+func Fingerprint(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " ", "")) }
+
+// ValidKeyID checks a key fingerprint: 40 hex digits (spaces between groups allowed). Short key ids
+// (8 or 16 digits) are refused: anyone can make a key with a given short id, and pacman-key would
+// import and locally sign it.
 func ValidKeyID(s string) error {
-	if n := len(s); n != 8 && n != 16 && n != 40 {
-		return fmt.Errorf("key %q: expected a key id or fingerprint of 8, 16 or 40 hex digits", s)
-	}
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
-			return fmt.Errorf("key %q: expected hex digits", s)
+	fp := Fingerprint(s)
+	for _, r := range fp {
+		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'F') {
+			return fmt.Errorf("key %q: expected a fingerprint of 40 hex digits (gpg --fingerprint)", s)
 		}
+	}
+	if len(fp) != 40 {
+		return fmt.Errorf("key %q: expected the full fingerprint, 40 hex digits (a short key id can be forged)", s)
 	}
 	return nil
 }
@@ -283,9 +292,11 @@ const confProbe = `[ -e ` + BackupPath + ` ] && echo backup=1
 [ -e ` + Mirrorlist + ` ] && echo mirrorlist=1
 if [ -f ` + ConfPath + ` ]; then echo @conf; cat ` + ConfPath + `; else echo @none; fi`
 
-// keysProbe prints "key=ID" for each id pacman's keyring has.
+// keysProbe prints "keyring=1" when pacman's keyring was initialised (pacman-key --init made its
+// own signing key, so the public keyring is not empty), then "key=ID" for each id the keyring has.
 func keysProbe(ids []string) string {
 	var b strings.Builder
+	b.WriteString("{ [ -s " + Keyring + "/pubring.gpg ] || [ -s " + Keyring + "/pubring.kbx ]; } && [ -f " + Keyring + "/trustdb.gpg ] && echo keyring=1\n")
 	b.WriteString("for k in")
 	for _, id := range ids {
 		b.WriteString(" " + shell.Quote(id))
@@ -311,7 +322,12 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 type Facts struct {
 	Exists, Backup, Mirrorlist bool
 	Content                    string
-	Keys                       map[string]bool
+	// Keyring: pacman-key --init has been run. Keys: the fingerprints the keyring has.
+	Keyring bool
+	Keys    map[string]bool
+	// Chroot: the target is a chroot (from the engine's Env): gpg's daemons are stopped after an
+	// import so that they do not keep the target's file systems busy.
+	Chroot bool
 }
 
 // ParseFacts reads the probe outputs.
@@ -333,6 +349,9 @@ func ParseFacts(conf, keys string) Facts {
 		if id, ok := strings.CutPrefix(line, "key="); ok {
 			f.Keys[strings.TrimSpace(id)] = true
 		}
+		if line == "keyring=1" {
+			f.Keyring = true
+		}
 	}
 	return f
 }
@@ -342,14 +361,28 @@ func ParseFacts(conf, keys string) Facts {
 // write the file (checked by pacman-conf before it is moved into place), then `pacman -Sy`.
 func BuildPlan(d *Desired, f Facts, c *chobolo.Chobolo) *engine.RolePlan {
 	rp := &engine.RolePlan{}
+	imported := false
 	for _, k := range d.Keys {
 		if f.Keys[k.ID] {
 			continue
 		}
-		rp.Add([]engine.Change{{Kind: engine.Add, Subject: "pacman key " + k.ID, Detail: "signing key of repository " + k.Repo,
-			Pos: c.Pos("repos.third_party")}},
-			engine.Exec("pacman-key", "--recv-keys", "--", k.ID).WithUndo(engine.Exec("pacman-key", "--delete", "--", k.ID)),
+		var ops []engine.Op
+		if !f.Keyring && !imported {
+			// A keyring pacman-key has not initialised has no local signing key to --lsign-key with.
+			ops = append(ops, engine.Exec("pacman-key", "--init"))
+		}
+		imported = true
+		// The keyserver is gpg's (dirmngr.conf or gpg.conf in the keyring); the fingerprint checks
+		// that the key received is the one declared.
+		ops = append(ops, engine.Exec("pacman-key", "--recv-keys", "--", k.ID).WithUndo(engine.Exec("pacman-key", "--delete", "--", k.ID)),
 			engine.Exec("pacman-key", "--lsign-key", "--", k.ID))
+		rp.Add([]engine.Change{{Kind: engine.Add, Subject: "pacman key " + k.ID, Detail: "signing key of repository " + k.Repo,
+			Pos: c.Pos("repos.third_party")}}, ops...)
+	}
+	if imported && f.Chroot {
+		// gpg-agent and dirmngr outlive pacman-key and would keep a chroot's mounts busy.
+		last := &rp.Steps[len(rp.Steps)-1]
+		last.Ops = append(last.Ops, engine.Exec("gpgconf", "--homedir", Keyring, "--kill", "all"))
 	}
 	if f.Exists && f.Content == d.Content {
 		return rp
@@ -413,5 +446,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if !ok {
 		return nil, fmt.Errorf("probe: no pacman.conf section")
 	}
-	return BuildPlan(d, ParseFacts(conf.Stdout, facts[secKeys].Stdout), c), nil
+	f := ParseFacts(conf.Stdout, facts[secKeys].Stdout)
+	f.Chroot = env.Chroot
+	return BuildPlan(d, f, c), nil
 }

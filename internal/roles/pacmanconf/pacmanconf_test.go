@@ -47,7 +47,7 @@ func TestRenderGolden(t *testing.T) {
 	c := chob(chobolo.Repos{
 		Managed: map[string]bool{"multilib": true},
 		ThirdParty: []chobolo.PacmanRepo{
-			{Name: "chaotic-aur", Include: "/etc/pacman.d/chaotic-mirrorlist", Key: "3056513887b78aeb"},
+			{Name: "chaotic-aur", Include: "/etc/pacman.d/chaotic-mirrorlist", Key: "ef925ea60f33d0cb85c44ad13056513887b78aeb"},
 			{Name: "mine", URL: "file:///srv/repo", SigLevel: "Optional  TrustAll", Priority: "first"},
 		},
 	})
@@ -91,6 +91,9 @@ func TestHostile(t *testing.T) {
 		{Name: "x", URL: "https://x", SigLevel: "Sometimes"},
 		{Name: "x", URL: "https://x", Key: "ABCD; rm -rf /"},
 		{Name: "x", URL: "https://x", Key: "--recv-keys"},
+		{Name: "x", URL: "https://x", Key: "3056513887B78AEB"},                                   // a short id can be forged
+		{Name: "x", URL: "https://x", Key: "EF925EA60F33D0CB85C44AD13056513887B78AEG"},           // not hex
+		{Name: "x", URL: "https://x", Key: "EF925EA60F33D0CB85C44AD13056513887B78AEB -- --init"}, // argv smuggling
 		{Name: "x", URL: "https://x", Priority: "0"},
 		{Name: "x"},
 		{Name: "core", URL: "https://x"}, // duplicates the official [core]
@@ -105,7 +108,9 @@ func TestHostile(t *testing.T) {
 }
 
 func TestPlan(t *testing.T) {
-	c := chob(chobolo.Repos{ThirdParty: []chobolo.PacmanRepo{{Name: "x", URL: "https://x.org/$repo", Key: "3056513887B78AEB"}}})
+	// As gpg --fingerprint prints it: grouped, lower case is accepted too.
+	c := chob(chobolo.Repos{ThirdParty: []chobolo.PacmanRepo{{Name: "x", URL: "https://x.org/$repo", Key: "ef92 5EA6 0F33 D0CB 85C4  4AD1 3056 5138 87B7 8AEB"}}})
+	const fp = "EF925EA60F33D0CB85C44AD13056513887B78AEB"
 	d, err := Render(c)
 	if err != nil {
 		t.Fatal(err)
@@ -120,8 +125,9 @@ func TestPlan(t *testing.T) {
 		}
 	}
 	want := []string{
-		"pacman-key --recv-keys -- 3056513887B78AEB",
-		"pacman-key --lsign-key -- 3056513887B78AEB",
+		"pacman-key --init",
+		"pacman-key --recv-keys -- " + fp,
+		"pacman-key --lsign-key -- " + fp,
 		"write /etc/pacman.conf.pre-chaos (" + itoa(len(stock)) + " bytes, mode 0644, owner root:root)",
 		"write /etc/pacman.conf (" + itoa(len(d.Content)) + " bytes, mode 0644, owner root:root) validated by pacman-conf --config %s --repo-list",
 		"pacman -Sy --noconfirm --noprogressbar",
@@ -133,9 +139,22 @@ func TestPlan(t *testing.T) {
 		t.Errorf("detail = %q", got)
 	}
 	// Same file, key present: nothing, and no sync.
-	rp = BuildPlan(d, ParseFacts("backup=1\nmirrorlist=1\n@conf\n"+d.Content, "key=3056513887B78AEB\n"), c)
+	rp = BuildPlan(d, ParseFacts("backup=1\nmirrorlist=1\n@conf\n"+d.Content, "keyring=1\nkey="+fp+"\n"), c)
 	if !rp.Empty() {
 		t.Errorf("unchanged file planned: %+v", rp)
+	}
+	// Initialised keyring, key missing, in a chroot: no --init; gpg's daemons stopped afterwards.
+	f := ParseFacts("backup=1\nmirrorlist=1\n@conf\n"+d.Content, "keyring=1\n")
+	f.Chroot = true
+	ops = nil
+	for _, s := range BuildPlan(d, f, c).Steps {
+		for _, o := range s.Ops {
+			ops = append(ops, o.String())
+		}
+	}
+	want = []string{"pacman-key --recv-keys -- " + fp, "pacman-key --lsign-key -- " + fp, "gpgconf --homedir /etc/pacman.d/gnupg --kill all"}
+	if !slices.Equal(ops, want) {
+		t.Errorf("ops =\n%s\nwant\n%s", strings.Join(ops, "\n"), strings.Join(want, "\n"))
 	}
 	// Only apt repos: pacman.conf left alone.
 	c2 := chob(chobolo.Repos{Apt: []chobolo.AptRepo{{Name: "docker"}}})
