@@ -209,6 +209,10 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		req.Observe = a.progress(st, o.verbose)
 	}
 	req.Observe = o.log.observe(req.Observe)
+	if f := o.fleet.observe; f != nil { // a fleet run's progress (progress.go)
+		next := req.Observe
+		req.Observe = func(ev engine.Event) { f(ev); next(ev) }
+	}
 	// The host lock, then recovery of an interrupted apply, before anything else (generations.go).
 	release, err := a.beginTarget(ctx, eng, t, c, &req, o)
 	if err != nil {

@@ -32,10 +32,63 @@ type fleetFlags struct {
 
 	inv        *fleet.Fleet
 	becomePass []byte
+	secrets    *fleetSecrets
 	// per host (set on the copy of applyOpts for one host)
-	open   func(ctx context.Context) (transport.Transport, error)
-	skip   func(role string) string
-	onPlan func(*engine.HostPlan)
+	open    func(ctx context.Context) (transport.Transport, error)
+	skip    func(role string) string
+	onPlan  func(*engine.HostPlan)
+	observe func(engine.Event)
+}
+
+// connectOptions are the connection settings of every host of the run.
+func (f *fleetFlags) connectOptions() fleet.ConnectOptions {
+	co := fleet.ConnectOptions{AcceptNewHostKeys: f.acceptNew, BecomePassword: f.becomePass}
+	if f.secrets != nil {
+		co.Secret = f.secrets.get
+	}
+	return co
+}
+
+// fleetSecrets opens the secrets file the first time a fleet setting (become_password) or a boat
+// names a secret, or uses the values `apply -s` already decrypted. Runs that name no secret never
+// touch the file.
+type fleetSecrets struct {
+	once  sync.Once
+	open  func() (engine.SecretStore, string, error)
+	store engine.SecretStore
+	file  string
+	err   error
+}
+
+func (a *app) newFleetSecrets(ctx context.Context, f secretFlags, c *chobolo.Chobolo, store engine.SecretStore) *fleetSecrets {
+	return &fleetSecrets{open: func() (engine.SecretStore, string, error) {
+		rf, err := a.resolveSecrets(f, c)
+		if err != nil {
+			return nil, "", fmt.Errorf("secrets: %w", err)
+		}
+		if store != nil {
+			return store, rf.file, nil
+		}
+		sf, rf, err := a.openSecrets(ctx, f, c)
+		if err != nil {
+			return nil, "", fmt.Errorf("secrets: %w", err)
+		}
+		defer sf.Close()
+		return sf.Values(), rf.file, nil
+	}}
+}
+
+// get returns the secret at a dotted path; errors name the path, never a value.
+func (s *fleetSecrets) get(path string) (string, error) {
+	s.once.Do(func() { s.store, s.file, s.err = s.open() })
+	if s.err != nil {
+		return "", s.err
+	}
+	v, ok := s.store.Get(path)
+	if !ok {
+		return "", fmt.Errorf("secret %s is not in %s", path, s.file)
+	}
+	return v, nil
 }
 
 func (f *fleetFlags) register(fs *pflag.FlagSet) {
@@ -63,24 +116,9 @@ func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts
 	if !needInv {
 		return false, nil
 	}
-	inv, err := fleet.Decode(c, a.registry.Canonical)
+	o.fleet.secrets = a.newFleetSecrets(ctx, o.secrets, c, o.store)
+	inv, _, err := a.loadInventory(ctx, c, o.fleet.active(), o.fleet.secrets)
 	if err != nil {
-		return false, err
-	}
-	base := ""
-	if c.File != "" {
-		base = filepath.Dir(c.File)
-	}
-	if o.fleet.active() {
-		_, warnings, err := inv.LoadBoats(ctx, base)
-		for _, w := range warnings {
-			fmt.Fprintln(a.stderr, "chaos: warning: "+w)
-		}
-		if err != nil {
-			return false, err
-		}
-	}
-	if err := inv.Resolve(); err != nil {
 		return false, err
 	}
 	o.fleet.inv = inv
@@ -92,6 +130,34 @@ func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts
 		o.fleet.becomePass = pass
 	}
 	return o.fleet.active(), nil
+}
+
+// loadInventory decodes the fleet, runs the boats (when withBoats) and resolves groups. Boat
+// warnings go to stderr.
+func (a *app) loadInventory(ctx context.Context, c *chobolo.Chobolo, withBoats bool, sec *fleetSecrets) (*fleet.Fleet, []fleet.BoatResult, error) {
+	inv, err := fleet.Decode(c, a.registry.Canonical)
+	if err != nil {
+		return nil, nil, err
+	}
+	var results []fleet.BoatResult
+	if withBoats {
+		env := fleet.BoatEnv{Secret: sec.get}
+		if c.File != "" {
+			env.Dir = filepath.Dir(c.File)
+		}
+		var warnings []string
+		results, warnings, err = inv.LoadBoats(ctx, env)
+		for _, w := range warnings {
+			fmt.Fprintln(a.stderr, "chaos: warning: "+w)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := inv.Resolve(); err != nil {
+		return nil, nil, err
+	}
+	return inv, results, nil
 }
 
 func (a *app) readBecomePass() ([]byte, error) {
@@ -120,7 +186,7 @@ func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (tr
 	if inv == nil {
 		inv = &fleet.Fleet{}
 	}
-	co := fleet.ConnectOptions{AcceptNewHostKeys: o.fleet.acceptNew, BecomePassword: o.fleet.becomePass}
+	co := o.fleet.connectOptions()
 	for _, h := range inv.Hosts {
 		if h.Name == spec {
 			return inv.Open(ctx, h, co)
@@ -133,7 +199,9 @@ func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (tr
 	return inv.Open(ctx, h, co)
 }
 
-// applyFleet applies to the selected fleet hosts in parallel and prints a summary table.
+// applyFleet applies to the selected fleet hosts in parallel and prints a summary table. Progress is
+// live on a terminal (progress.go), plain lines otherwise, and JSON lines streamed as they happen
+// with --json.
 func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string, o applyOpts) error {
 	inv := o.fleet.inv
 	hosts := inv.Hosts
@@ -150,24 +218,61 @@ func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string,
 	if o.fleet.serial > 0 {
 		ro.Serial = o.fleet.serial
 	}
-	eng := &engine.Engine{Registry: a.registry}
-	co := fleet.ConnectOptions{AcceptNewHostKeys: o.fleet.acceptNew, BecomePassword: o.fleet.becomePass}
-	var outMu sync.Mutex
-	if !o.json {
-		fmt.Fprintf(a.stdout, "fleet: %d hosts, %d at a time", len(hosts), effective(ro.Parallelism, len(hosts)))
-		if ro.Serial > 0 {
-			fmt.Fprintf(a.stdout, ", batches of %d", ro.Serial)
+	co := o.fleet.connectOptions()
+	// Secrets named by become_password are resolved before any host is touched: a missing one stops
+	// the run rather than failing hosts one by one.
+	var secretErrs []string
+	for _, h := range hosts {
+		pass, err := inv.BecomePassword(h, co)
+		clear(pass)
+		if err != nil {
+			secretErrs = append(secretErrs, err.Error())
 		}
-		fmt.Fprintln(a.stdout)
 	}
+	if len(secretErrs) > 0 {
+		return errors.New(strings.Join(secretErrs, "\n"))
+	}
+	eng := &engine.Engine{Registry: a.registry}
+	out := a.fleetOutput(o.json, len(hosts))
+	defer out.close()
+	if !o.json {
+		head := fmt.Sprintf("fleet: %d hosts, %d at a time", len(hosts), effective(ro.Parallelism, len(hosts)))
+		if ro.Serial > 0 {
+			head += fmt.Sprintf(", batches of %d", ro.Serial)
+		}
+		out.block(head + "\n")
+	} else {
+		out.event(map[string]any{"type": "fleet.start", "hosts": len(hosts)})
+	}
+	out.start()
 	start := time.Now()
 	results := fleet.Run(ctx, hosts, ro, func(ctx context.Context, h *fleet.Host) fleet.Result {
+		out.phase(h.Name, phaseConnecting)
 		var buf bytes.Buffer
 		ha := *a
-		ha.stdout, ha.stderr, ha.stdin = &buf, &buf, strings.NewReader("")
+		ha.stdin = strings.NewReader("")
+		if o.json {
+			ha.stdout = out.jsonLines()
+			ha.stderr = out.stderrLines(h.Name)
+		} else {
+			ha.stdout, ha.stderr = &buf, &buf
+		}
 		ho := o
 		var hp *engine.HostPlan
-		ho.fleet.onPlan = func(p *engine.HostPlan) { hp = p }
+		ho.fleet.onPlan = func(p *engine.HostPlan) {
+			hp = p
+			if !o.dry {
+				out.planned(h.Name, planOps(p))
+			}
+		}
+		ho.fleet.observe = func(ev engine.Event) {
+			switch ev.Type {
+			case engine.EventProbed:
+				out.phase(h.Name, phasePlanning)
+			case engine.EventOpEnd:
+				out.opDone(h.Name)
+			}
+		}
 		skip, err := inv.Restrictions.For(h)
 		if err != nil {
 			return fleet.Result{Status: fleet.Failed, Error: err.Error()}
@@ -182,6 +287,9 @@ func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string,
 			t, err := inv.Open(ctx, h, co)
 			var ue *transport.UnreachableError
 			unreachable = errors.As(err, &ue)
+			if err == nil {
+				out.phase(h.Name, phaseProbing)
+			}
 			return t, err
 		}
 		st := engine.Style{}
@@ -200,10 +308,8 @@ func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string,
 		case changed:
 			r.Status = fleet.Changed
 		}
-		outMu.Lock()
-		if o.json {
-			_, _ = a.stdout.Write(buf.Bytes())
-		} else {
+		if !o.json {
+			var b strings.Builder
 			for _, line := range strings.SplitAfter(buf.String(), "\n") {
 				if line == "" {
 					continue
@@ -211,15 +317,16 @@ func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string,
 				if !strings.HasPrefix(line, h.Name+":") {
 					line = h.Name + ": " + strings.TrimLeft(line, " ")
 				}
-				fmt.Fprint(a.stdout, line)
+				b.WriteString(line)
 			}
 			if r.Error != "" && !strings.Contains(buf.String(), r.Error) {
-				fmt.Fprintf(a.stdout, "%s: %s: %s\n", h.Name, r.Status, r.Error)
+				fmt.Fprintf(&b, "%s: %s: %s\n", h.Name, r.Status, r.Error)
 			}
+			out.block(b.String())
 		}
-		outMu.Unlock()
 		return r
-	}, nil)
+	}, out.finished)
+	out.close()
 	bad, pending := 0, false
 	for _, r := range results {
 		if r.Bad() || r.Status == fleet.Skipped {

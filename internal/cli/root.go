@@ -67,7 +67,7 @@ computes the difference locally, shows the exact plan and applies it, with undo 
 	root.PersistentFlags().StringVarP(&a.chobolo, "chobolo", "c", "", "Ch-obolo file (default: chobolo_file in ~/.config/chaos/config.yml)")
 	root.PersistentFlags().BoolVar(&a.noColor, "no-color", false, "disable colors")
 	root.AddCommand(a.applyCmd(), a.checkCmd(), a.explainCmd(), a.initCmd(), a.setCmd(), a.schemaCmd(), a.secretsCmd(),
-		a.generationsCmd(), a.rollbackCmd(), a.recoverCmd(), a.logbookCmd(), a.chimeraCmd())
+		a.generationsCmd(), a.rollbackCmd(), a.recoverCmd(), a.logbookCmd(), a.fleetCmd(), a.chimeraCmd())
 	return root
 }
 

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -26,18 +27,39 @@ import (
 // A Boat is a dynamic inventory: it returns hosts (and groups) at run time. Boats are the first kind
 // of plugin external Souls may provide, so the interface is deliberately small: one call, bounded by
 // ctx (the boat's timeout), returning the document it read. The document is JSON or YAML in one of
-// the shapes Parse accepts.
+// the shapes Parse accepts (or CSV); chaos validates it like the Ch-obolo's own fleet.hosts.
 type Boat interface {
 	Fetch(ctx context.Context) ([]byte, string, error) // document, format hint ("json", "yaml", "csv", ""), error
 }
 
-// BoatFactory builds a boat from its `config` mapping; base is the directory of the Ch-obolo, for
-// relative paths.
-type BoatFactory func(config *yaml.Node, base string) (Boat, error)
+// BoatEnv is what a boat may use besides its config.
+type BoatEnv struct {
+	// Dir is the directory of the Ch-obolo, for relative paths.
+	Dir string
+	// Secret returns the value at a dotted path of the secrets file ({secret: PATH} in a config);
+	// nil when the run has no secrets.
+	Secret func(path string) (string, error)
+}
+
+// secret resolves a {secret: PATH} reference for a boat's config key.
+func (e BoatEnv) secret(what, path string) (string, error) {
+	if e.Secret == nil {
+		return "", fmt.Errorf("%s names the secret %s, but no secrets file is available", what, path)
+	}
+	v, err := e.Secret(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
+}
+
+// BoatFactory builds a boat from its `config` mapping (nil when absent). It only checks and keeps
+// the config: nothing slow or remote happens before Fetch.
+type BoatFactory func(config *yaml.Node, env BoatEnv) (Boat, error)
 
 var (
 	boatMu    sync.RWMutex
-	providers = map[string]BoatFactory{"exec": newExecBoat, "http": newHTTPBoat, "file": newFileBoat}
+	providers = map[string]BoatFactory{"exec": newExecBoat, "http": newHTTPBoat, "file": newFileBoat, "ec2": newEC2Boat}
 )
 
 // RegisterBoat adds a boat provider.
@@ -61,21 +83,24 @@ func BoatProviders() []string {
 
 // BoatResult is what one boat contributed.
 type BoatResult struct {
-	Name  string
-	Hosts int
-	Err   error
+	Name     string        `json:"name"`
+	Provider string        `json:"provider"`
+	Hosts    int           `json:"hosts"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Err      error         `json:"-"`
 }
 
 // LoadBoats runs every boat concurrently (each bounded by its timeout) and merges their hosts and
 // groups after the static ones. A host already declared is kept as declared (noted in warnings). A
 // failed boat is a warning unless it is required, then LoadBoats fails.
-func (f *Fleet) LoadBoats(ctx context.Context, base string) (results []BoatResult, warnings []string, err error) {
+func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResult, warnings []string, err error) {
 	if len(f.Boats) == 0 {
 		return nil, nil, nil
 	}
 	type out struct {
-		sub *Fleet
-		err error
+		sub     *Fleet
+		err     error
+		elapsed time.Duration
 	}
 	outs := make([]out, len(f.Boats))
 	var wg sync.WaitGroup
@@ -83,8 +108,9 @@ func (f *Fleet) LoadBoats(ctx context.Context, base string) (results []BoatResul
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sub, err := runBoat(ctx, b, base)
-			outs[i] = out{sub, err}
+			t0 := time.Now()
+			sub, err := runBoat(ctx, b, env)
+			outs[i] = out{sub, err, time.Since(t0)}
 		}()
 	}
 	wg.Wait()
@@ -95,7 +121,7 @@ func (f *Fleet) LoadBoats(ctx context.Context, base string) (results []BoatResul
 	var errs []string
 	for i, b := range f.Boats {
 		o := outs[i]
-		res := BoatResult{Name: b.Name, Err: o.err}
+		res := BoatResult{Name: b.Name, Provider: b.Provider, Err: o.err, Elapsed: o.elapsed}
 		if o.err != nil {
 			msg := fmt.Sprintf("%s: boat %s (%s): %v", b.Pos, b.Name, b.Provider, o.err)
 			if b.Required {
@@ -112,7 +138,7 @@ func (f *Fleet) LoadBoats(ctx context.Context, base string) (results []BoatResul
 				continue
 			}
 			have[h.Name] = true
-			h.Source = "boat " + b.Name
+			h.Source, h.Boat, h.Provider = "boat "+b.Name, b.Name, b.Provider
 			f.Hosts = append(f.Hosts, h)
 			res.Hosts++
 		}
@@ -134,14 +160,14 @@ func (f *Fleet) LoadBoats(ctx context.Context, base string) (results []BoatResul
 	return results, warnings, nil
 }
 
-func runBoat(ctx context.Context, b BoatSpec, base string) (*Fleet, error) {
+func runBoat(ctx context.Context, b BoatSpec, env BoatEnv) (*Fleet, error) {
 	boatMu.RLock()
 	factory := providers[b.Provider]
 	boatMu.RUnlock()
 	if factory == nil {
 		return nil, fmt.Errorf("unknown provider %q", b.Provider)
 	}
-	boat, err := factory(b.Config, base)
+	boat, err := factory(b.Config, env)
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +498,8 @@ type execBoat struct {
 	env  []string
 }
 
-func newExecBoat(cfg *yaml.Node, base string) (Boat, error) {
+func newExecBoat(cfg *yaml.Node, env BoatEnv) (Boat, error) {
+	base := env.Dir
 	var c struct {
 		Command []string          `yaml:"command"`
 		Dir     string            `yaml:"dir"`
@@ -537,14 +564,16 @@ type httpBoat struct {
 	url      string
 	headers  map[string]string
 	tokenEnv string
+	token    string // from bearer_token: {secret: PATH}
 	format   string
 }
 
-func newHTTPBoat(cfg *yaml.Node, _ string) (Boat, error) {
+func newHTTPBoat(cfg *yaml.Node, env BoatEnv) (Boat, error) {
 	var c struct {
 		URL            string            `yaml:"url"`
 		Headers        map[string]string `yaml:"headers"`
 		BearerTokenEnv string            `yaml:"bearer_token_env"`
+		BearerToken    yaml.Node         `yaml:"bearer_token"`
 		Format         string            `yaml:"format"`
 	}
 	if cfg == nil {
@@ -557,7 +586,17 @@ func newHTTPBoat(cfg *yaml.Node, _ string) (Boat, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("http: config.url must be an http(s) URL, got %q", c.URL)
 	}
-	return &httpBoat{url: c.URL, headers: c.Headers, tokenEnv: c.BearerTokenEnv, format: c.Format}, nil
+	b := &httpBoat{url: c.URL, headers: c.Headers, tokenEnv: c.BearerTokenEnv, format: c.Format}
+	if c.BearerToken.Kind != 0 {
+		path, err := SecretRef(&c.BearerToken, "http: config.bearer_token")
+		if err != nil {
+			return nil, err
+		}
+		if b.token, err = env.secret("http: config.bearer_token", path); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 func (b *httpBoat) Fetch(ctx context.Context) ([]byte, string, error) {
@@ -569,7 +608,9 @@ func (b *httpBoat) Fetch(ctx context.Context) ([]byte, string, error) {
 	for k, v := range b.headers {
 		req.Header.Set(k, v)
 	}
-	if b.tokenEnv != "" {
+	if b.token != "" {
+		req.Header.Set("Authorization", "Bearer "+b.token)
+	} else if b.tokenEnv != "" {
 		tok := os.Getenv(b.tokenEnv)
 		if tok == "" {
 			return nil, "", fmt.Errorf("http: bearer token variable %s is not set", b.tokenEnv)
@@ -600,7 +641,8 @@ type fileBoat struct {
 	format string
 }
 
-func newFileBoat(cfg *yaml.Node, base string) (Boat, error) {
+func newFileBoat(cfg *yaml.Node, env BoatEnv) (Boat, error) {
+	base := env.Dir
 	var c struct {
 		Path   string `yaml:"path"`
 		Format string `yaml:"format"`

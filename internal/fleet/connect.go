@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
@@ -9,8 +10,11 @@ import (
 // ConnectOptions are command-line connection settings that apply to every host.
 type ConnectOptions struct {
 	AcceptNewHostKeys bool
-	// BecomePassword is sudo's password for hosts with become (from --ask-become-pass).
+	// BecomePassword is sudo's password for hosts with become and no become_password secret (from
+	// --ask-become-pass).
 	BecomePassword []byte
+	// Secret resolves become_password: {secret: PATH}; nil when the run has no secrets.
+	Secret func(path string) (string, error)
 }
 
 // SSHConfig is the transport configuration of an SSH host: its own settings, then fleet.ssh.
@@ -32,12 +36,39 @@ func (f *Fleet) SSHConfig(h *Host, o ConnectOptions) transport.SSHConfig {
 	return cfg
 }
 
-// Open connects to a host with its connector.
+// Open connects to a host with its connector. A host whose sudo password is a secret gets it from
+// o.Secret (the secret overrides --ask-become-pass: it is the more specific setting).
 func (f *Fleet) Open(ctx context.Context, h *Host, o ConnectOptions) (transport.Transport, error) {
 	if spec := h.Spec(); spec != "" {
 		return transport.Open(ctx, spec)
 	}
-	return transport.DialSSH(ctx, f.SSHConfig(h, o))
+	cfg := f.SSHConfig(h, o)
+	if p := f.BecomeSecret(h); p != "" && h.Become {
+		pass, err := f.BecomePassword(h, o)
+		if err != nil {
+			return nil, err
+		}
+		cfg.BecomePassword = pass
+		defer clear(pass)
+	}
+	return transport.DialSSH(ctx, cfg)
+}
+
+// BecomePassword resolves a host's become_password secret (nil when it names none). Runs call it for
+// every host before connecting anywhere, so that a missing secret stops the run before it starts.
+func (f *Fleet) BecomePassword(h *Host, o ConnectOptions) ([]byte, error) {
+	p := f.BecomeSecret(h)
+	if p == "" || !h.Become {
+		return nil, nil
+	}
+	if o.Secret == nil {
+		return nil, fmt.Errorf("%s: become_password names the secret %s, but no secrets file is available (-sf FILE, secrets_file in config.yml or secrets.file in the Ch-obolo)", h.Name, p)
+	}
+	v, err := o.Secret(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: become_password: %w", h.Name, err)
+	}
+	return []byte(v), nil
 }
 
 // ParseTarget turns a --target spec that is not a connector ("[user@]host[:port]") into a host.

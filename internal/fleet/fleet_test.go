@@ -99,6 +99,10 @@ func TestDecodeErrorsHavePositions(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
 		{"fleet:\n  hosts:\n    web1: {ssh_prot: 22}\n", `machine.yml:3:12: error: fleet.hosts.web1: unknown host setting "ssh_prot"`},
 		{"fleet:\n  hosts:\n    web1: {ssh_password: x}\n", "passwords do not belong"},
+		{"fleet:\n  hosts:\n    web1: {become: true, become_password: hunter2}\n", "machine.yml:3:43: error: fleet.hosts.web1.become_password: name a secret"},
+		{"fleet:\n  hosts:\n    web1: {become_password: {secret: a.b}}\n", "has become_password but not become: true"},
+		{"fleet:\n  groups:\n    web: {become_password: {secret: \"\"}}\n", "must be a dotted path"},
+		{"fleet:\n  hosts:\n    \"@local\": {become: true, become_password: {secret: a}}\n", "not an SSH host"},
 		{"fleet:\n  parallelism: -1\n", "machine.yml:2:16"},
 		{"fleet:\n  hosts:\n    \"@docker/x\": {}\n", "unknown connector"},
 		{"fleet:\n  hosts:\n    \"a;b\": {}\n", "only letters"},
@@ -342,7 +346,7 @@ func TestBoats(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	results, warnings, err := f.LoadBoats(context.Background(), dir)
+	results, warnings, err := f.LoadBoats(context.Background(), BoatEnv{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +376,50 @@ func TestBoats(t *testing.T) {
 	f.Boats = []BoatSpec{{Provider: "exec", Name: "req", Required: true, Timeout: time.Second,
 		Config: f.Boats[0].Config}}
 	f.Boats[0].Config.Content[1].Content[0].Value = "./no-such"
-	if _, _, err := f.LoadBoats(context.Background(), dir); err == nil || !errors.Is(err, err) || !strings.Contains(err.Error(), "boat req") {
+	if _, _, err := f.LoadBoats(context.Background(), BoatEnv{Dir: dir}); err == nil || !errors.Is(err, err) || !strings.Contains(err.Error(), "boat req") {
 		t.Fatalf("required boat: %v", err)
+	}
+}
+
+func TestBecomeSecret(t *testing.T) {
+	f := decode(t, `fleet:
+  hosts:
+    own: {become: true, become_password: {secret: sudo.own}, groups: [web]}
+    member: {become: true, groups: [db, web]}
+    nobecome: {groups: [web]}
+    plain: {become: true}
+  groups:
+    db: {}
+    web: {become_password: {secret: sudo.web}}
+`)
+	asked := 0
+	o := ConnectOptions{Secret: func(p string) (string, error) {
+		asked++
+		if p == "sudo.web" {
+			return "pw", nil
+		}
+		return "", fmt.Errorf("secret %s is not in s.yaml", p)
+	}}
+	for _, tc := range []struct{ host, secret, pass, err string }{
+		{"own", "sudo.own", "", "own: become_password: secret sudo.own is not in s.yaml"},
+		{"member", "sudo.web", "pw", ""},
+		{"nobecome", "sudo.web", "", ""}, // named, but sudo is not used: never asked
+		{"plain", "", "", ""},
+	} {
+		h := host(t, f, tc.host)
+		if got := f.BecomeSecret(h); got != tc.secret {
+			t.Errorf("%s: BecomeSecret = %q, want %q", tc.host, got, tc.secret)
+		}
+		pass, err := f.BecomePassword(h, o)
+		if string(pass) != tc.pass || (err == nil) != (tc.err == "") || err != nil && err.Error() != tc.err {
+			t.Errorf("%s: BecomePassword = %q, %v; want %q, %q", tc.host, pass, err, tc.pass, tc.err)
+		}
+	}
+	if asked != 2 {
+		t.Errorf("secrets asked %d times, want 2", asked)
+	}
+	if _, err := f.BecomePassword(host(t, f, "member"), ConnectOptions{}); err == nil || !strings.Contains(err.Error(), "no secrets file is available") {
+		t.Errorf("without secrets: %v", err)
 	}
 }
 

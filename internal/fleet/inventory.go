@@ -36,12 +36,17 @@ type Host struct {
 	ProxyJump string `json:"proxy_jump,omitempty"`
 	// Become runs commands as root through sudo when User is not root.
 	Become bool `json:"become,omitempty"`
+	// BecomeSecret is the secrets path of sudo's password (become_password: {secret: PATH}).
+	BecomeSecret string `json:"become_password_secret,omitempty"`
 	// Groups are the groups the host belongs to (declared on the host or by the group).
 	Groups []string `json:"groups,omitempty"`
 	// Vars deep-merge into the Ch-obolo for this host (after the groups' vars).
 	Vars *yaml.Node `json:"-"`
 	// Source says where the host came from: "fleet.hosts" or "boat NAME".
 	Source string `json:"source"`
+	// Boat and Provider name the boat that added the host (empty for static hosts).
+	Boat     string `json:"boat,omitempty"`
+	Provider string `json:"provider,omitempty"`
 	// Pos is where the host was declared.
 	Pos chobolo.Pos `json:"-"`
 }
@@ -63,7 +68,9 @@ type Group struct {
 	// Hosts are names or glob patterns of members.
 	Hosts []string
 	Vars  *yaml.Node
-	Pos   chobolo.Pos
+	// BecomeSecret is the secrets path of sudo's password for member hosts with become.
+	BecomeSecret string
+	Pos          chobolo.Pos
 }
 
 // SSHSettings are fleet-wide SSH settings (fleet.ssh).
@@ -278,7 +285,7 @@ func (d *decoder) hosts(f *Fleet, n *yaml.Node) {
 	}
 }
 
-var hostKeys = []string{"ssh_hostname", "ssh_user", "ssh_port", "ssh_key", "ssh_proxy_jump", "become", "groups", "vars"}
+var hostKeys = []string{"ssh_hostname", "ssh_user", "ssh_port", "ssh_key", "ssh_proxy_jump", "become", "become_password", "groups", "vars"}
 
 // host decodes one host's settings (v may be nil or an empty mapping).
 func (d *decoder) host(k, v *yaml.Node, where string) *Host {
@@ -325,14 +332,23 @@ func (d *decoder) host(k, v *yaml.Node, where string) *Host {
 			if d.mapping(vv, what) {
 				h.Vars = vv
 			}
-		case "ssh_password", "ssh_key_password", "become_password", "sudo_password":
-			d.errorf(kk, "%s: passwords do not belong in the Ch-obolo; use keys or ssh-agent, and --ask-become-pass for sudo", what)
+		case "become_password":
+			p, err := SecretRef(vv, what)
+			if err != nil {
+				d.errorf(vv, "%v", err)
+			}
+			h.BecomeSecret = p
+		case "ssh_password", "ssh_key_password", "sudo_password":
+			d.errorf(kk, "%s: passwords do not belong in the Ch-obolo; use keys or ssh-agent, and become_password: {secret: PATH} or --ask-become-pass for sudo", what)
 		default:
 			d.errorf(kk, "%s: unknown host setting %q (known: %s)", where+"."+name, kk.Value, strings.Join(hostKeys, ", "))
 		}
 	}
-	if h.Connector != "ssh" && (h.Address != "" || h.User != "" || h.Port != 0 || h.Key != "" || h.Become) {
+	if h.Connector != "ssh" && (h.Address != "" || h.User != "" || h.Port != 0 || h.Key != "" || h.Become || h.BecomeSecret != "") {
 		d.errorf(k, "%s: host %s is not an SSH host; ssh_* settings and become do not apply", where, name)
+	}
+	if h.BecomeSecret != "" && !h.Become {
+		d.errorf(k, "%s: host %s has become_password but not become: true", where, name)
 	}
 	return h
 }
@@ -416,8 +432,14 @@ func (d *decoder) groups(f *Fleet, n *yaml.Node) {
 					if d.mapping(vv, "fleet.groups."+g.Name+".vars") {
 						g.Vars = vv
 					}
+				case "become_password":
+					p, err := SecretRef(vv, "fleet.groups."+g.Name+".become_password")
+					if err != nil {
+						d.errorf(vv, "%v", err)
+					}
+					g.BecomeSecret = p
 				default:
-					d.errorf(kk, "fleet.groups.%s: unknown key %q (known: hosts, vars)", g.Name, kk.Value)
+					d.errorf(kk, "fleet.groups.%s: unknown key %q (known: hosts, vars, become_password)", g.Name, kk.Value)
 				}
 			}
 		default:

@@ -1,0 +1,415 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/fleet"
+)
+
+// Phases of a running host, in order.
+const (
+	phaseConnecting = "connecting"
+	phaseProbing    = "probing"
+	phasePlanning   = "planning"
+	phaseApplying   = "applying"
+)
+
+// progressHost is one running host in a frame.
+type progressHost struct {
+	Name    string
+	Phase   string
+	Op, Ops int // applying: ops done / planned
+	Elapsed time.Duration
+}
+
+// progressState is everything a frame shows; renderProgress turns it into lines.
+type progressState struct {
+	Running                      []progressHost // in the order the hosts started
+	Total, Done                  int
+	Changed, Failed, Unreachable int
+	Elapsed                      time.Duration
+	// MaxRows bounds the frame's height (bar included); hosts beyond it are summarized.
+	MaxRows int
+}
+
+// renderProgress draws the live frame: one line per running host (name, elapsed, phase), then the
+// overall bar. Every line is shorter than width, so the terminal never wraps and the frame can be
+// erased by moving up len(lines) rows.
+func renderProgress(s progressState, width int) []string {
+	width = max(width, 20)
+	limit := width - 1
+	rows := s.MaxRows - 1 // the bar's row
+	if rows < 1 {
+		rows = 1
+	}
+	shown := s.Running
+	more := 0
+	if len(shown) > rows {
+		more = len(shown) - (rows - 1)
+		shown = shown[:rows-1]
+	}
+	nameW := 4
+	for _, h := range shown {
+		nameW = max(nameW, len(h.Name))
+	}
+	nameW = min(nameW, max(8, limit/3))
+	var lines []string
+	for _, h := range shown {
+		phase := h.Phase
+		if h.Phase == phaseApplying {
+			phase = fmt.Sprintf("%s %d/%d", phaseApplying, h.Op, h.Ops)
+		}
+		lines = append(lines, clip(fmt.Sprintf("  %-*s %6s  %s", nameW, clip(h.Name, nameW), shortDuration(h.Elapsed), phase), limit))
+	}
+	if more > 0 {
+		lines = append(lines, clip(fmt.Sprintf("  ... and %d more running", more), limit))
+	}
+	stats := fmt.Sprintf(" %d/%d hosts", s.Done, s.Total)
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{s.Changed, "changed"}, {s.Failed, "failed"}, {s.Unreachable, "unreachable"}} {
+		if c.n > 0 {
+			stats += fmt.Sprintf(", %d %s", c.n, c.what)
+		}
+	}
+	stats += "  " + shortDuration(s.Elapsed)
+	barW := min(40, limit-len(stats)-2)
+	if barW < 10 {
+		return append(lines, clip(strings.TrimLeft(stats, " "), limit))
+	}
+	fill := 0
+	if s.Total > 0 {
+		fill = barW * s.Done / s.Total
+	}
+	return append(lines, "["+strings.Repeat("#", fill)+strings.Repeat(".", barW-fill)+"]"+stats)
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 3 {
+		return s[:n]
+	}
+	return s[:n-3] + "..."
+}
+
+// shortDuration: 0.4s, 12.3s, 2m05s.
+func shortDuration(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	d = d.Round(time.Second)
+	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// planOps counts the ops a plan will execute.
+func planOps(hp *engine.HostPlan) int {
+	n := 0
+	for _, r := range hp.Roles {
+		for _, s := range r.Steps {
+			n += len(s.Ops)
+		}
+	}
+	return n
+}
+
+// fleetTracker follows the hosts of a fleet run; safe for concurrent use.
+type fleetTracker struct {
+	mu      sync.Mutex
+	start   time.Time
+	total   int
+	running []*trackedHost
+	done    int
+	counts  map[fleet.Status]int
+}
+
+type trackedHost struct {
+	name    string
+	phase   string
+	op, ops int
+	since   time.Time
+}
+
+func newFleetTracker(total int, start time.Time) *fleetTracker {
+	return &fleetTracker{start: start, total: total, counts: map[fleet.Status]int{}}
+}
+
+// host returns the running host, starting it on first sight (t.mu held).
+func (t *fleetTracker) host(name string, now time.Time) *trackedHost {
+	for _, h := range t.running {
+		if h.name == name {
+			return h
+		}
+	}
+	h := &trackedHost{name: name, since: now}
+	t.running = append(t.running, h)
+	return h
+}
+
+func (t *fleetTracker) setPhase(name, phase string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.host(name, now).phase = phase
+}
+
+func (t *fleetTracker) planned(name string, ops int, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ops > 0 {
+		h := t.host(name, now)
+		h.phase, h.op, h.ops = phaseApplying, 0, ops
+	}
+}
+
+func (t *fleetTracker) opDone(name string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := t.host(name, now)
+	if h.op < h.ops {
+		h.op++
+	}
+}
+
+func (t *fleetTracker) finish(r fleet.Result) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, h := range t.running {
+		if h.name == r.Name {
+			t.running = append(t.running[:i], t.running[i+1:]...)
+			break
+		}
+	}
+	t.done++
+	t.counts[r.Status]++
+}
+
+func (t *fleetTracker) snapshot(now time.Time, maxRows int) progressState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := progressState{Total: t.total, Done: t.done, Changed: t.counts[fleet.Changed] + t.counts[fleet.Pending],
+		Failed: t.counts[fleet.Failed], Unreachable: t.counts[fleet.Unreachable], Elapsed: now.Sub(t.start), MaxRows: maxRows}
+	for _, h := range t.running {
+		s.Running = append(s.Running, progressHost{Name: h.name, Phase: h.phase, Op: h.op, Ops: h.ops, Elapsed: now.Sub(h.since)})
+	}
+	return s
+}
+
+// progressRate is how often the live frame is redrawn.
+const progressRate = 200 * time.Millisecond
+
+// fleetOutput is where a fleet run reports: a live frame on a terminal, plain lines otherwise, JSON
+// lines with --json. All writes to stdout go through mu, so lines from hosts never interleave.
+type fleetOutput struct {
+	a    *app
+	mode string // "live", "plain", "json"
+	mu   sync.Mutex
+	tr   *fleetTracker
+	// live
+	fd      int
+	lines   int // rows of the frame on screen
+	stop    chan struct{}
+	ticker  sync.WaitGroup
+	started bool
+	closed  bool
+}
+
+// fleetOutput picks the mode: JSON with --json, live when stdout is a terminal (and TERM is not
+// dumb), else plain lines.
+func (a *app) fleetOutput(jsonMode bool, total int) *fleetOutput {
+	o := &fleetOutput{a: a, mode: "plain", tr: newFleetTracker(total, time.Now())}
+	switch {
+	case jsonMode:
+		o.mode = "json"
+	case os.Getenv("TERM") != "dumb":
+		if f, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			o.mode, o.fd = "live", int(f.Fd())
+		}
+	}
+	return o
+}
+
+// start begins redrawing the live frame.
+func (o *fleetOutput) start() {
+	if o.mode != "live" {
+		return
+	}
+	o.mu.Lock()
+	o.started = true
+	o.drawLocked()
+	o.mu.Unlock()
+	o.stop = make(chan struct{})
+	o.ticker.Add(1)
+	go func() {
+		defer o.ticker.Done()
+		t := time.NewTicker(progressRate)
+		defer t.Stop()
+		for {
+			select {
+			case <-o.stop:
+				return
+			case <-t.C:
+				o.mu.Lock()
+				if !o.closed {
+					o.eraseLocked()
+					o.drawLocked()
+				}
+				o.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// close stops the live frame and erases it; later output is plain. Safe to call twice.
+func (o *fleetOutput) close() {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.closed = true
+	if o.mode == "live" {
+		o.eraseLocked()
+	}
+	o.mu.Unlock()
+	if o.stop != nil {
+		close(o.stop)
+		o.ticker.Wait()
+	}
+}
+
+func (o *fleetOutput) size() (int, int) {
+	w, h, err := term.GetSize(o.fd)
+	if err != nil || w <= 0 {
+		return 80, 24
+	}
+	return w, h
+}
+
+func (o *fleetOutput) drawLocked() {
+	w, h := o.size()
+	frame := renderProgress(o.tr.snapshot(time.Now(), min(max(h/2, 3), 20)), w)
+	_, _ = io.WriteString(o.a.stdout, strings.Join(frame, "\n")+"\n")
+	o.lines = len(frame)
+}
+
+// eraseLocked moves to the frame's first row and clears to the end of the screen.
+func (o *fleetOutput) eraseLocked() {
+	if o.lines > 0 {
+		fmt.Fprintf(o.a.stdout, "\x1b[%dA\x1b[J", o.lines)
+		o.lines = 0
+	}
+}
+
+// block prints text (a host's plan and progress) above the live frame.
+func (o *fleetOutput) block(text string) {
+	if text == "" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	live := o.mode == "live" && o.started && !o.closed
+	if live {
+		o.eraseLocked()
+	}
+	_, _ = io.WriteString(o.a.stdout, text)
+	if live {
+		o.drawLocked()
+	}
+}
+
+// event writes one JSON line.
+func (o *fleetOutput) event(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, _ = o.a.stdout.Write(append(data, '\n'))
+}
+
+func (o *fleetOutput) phase(host, phase string) {
+	o.tr.setPhase(host, phase, time.Now())
+	if o.mode == "json" {
+		o.event(map[string]any{"type": "host.phase", "target": host, "phase": phase})
+	}
+}
+
+func (o *fleetOutput) planned(host string, ops int) {
+	o.tr.planned(host, ops, time.Now())
+	if o.mode == "json" && ops > 0 {
+		o.event(map[string]any{"type": "host.phase", "target": host, "phase": phaseApplying, "ops": ops})
+	}
+}
+
+func (o *fleetOutput) opDone(host string) { o.tr.opDone(host, time.Now()) }
+
+// finished records a host's result: a plain line, a JSON event, or a redraw.
+func (o *fleetOutput) finished(r fleet.Result) {
+	o.tr.finish(r)
+	switch o.mode {
+	case "json":
+		o.event(map[string]any{"type": "fleet.host", "result": r})
+	case "plain":
+		s := o.tr.snapshot(time.Now(), 0)
+		o.block(fmt.Sprintf("fleet: [%d/%d] %s %s (%s)\n", s.Done, s.Total, r.Name, r.Status, shortDuration(r.Elapsed)))
+	case "live":
+		o.mu.Lock()
+		if o.started && !o.closed {
+			o.eraseLocked()
+			o.drawLocked()
+		}
+		o.mu.Unlock()
+	}
+}
+
+// jsonLines is a host's stdout in JSON mode: each complete line goes out at once.
+func (o *fleetOutput) jsonLines() io.Writer {
+	return &lineWriter{emit: func(line []byte) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		_, _ = o.a.stdout.Write(line)
+	}}
+}
+
+// stderrLines is a host's stderr in JSON mode: lines prefixed with the host, on stderr.
+func (o *fleetOutput) stderrLines(host string) io.Writer {
+	return &lineWriter{emit: func(line []byte) {
+		_, _ = o.a.stderr.Write(append([]byte(host+": "), line...))
+	}}
+}
+
+// lineWriter hands complete lines to emit (a final partial line is dropped only if never ended,
+// which the CLI's writers never do).
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	emit func([]byte)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := append([]byte(nil), w.buf[:i+1]...)
+		w.buf = w.buf[i+1:]
+		w.emit(line)
+	}
+}
