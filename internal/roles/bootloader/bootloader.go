@@ -62,6 +62,10 @@ type Spec struct {
 	BootFAT  bool   // the boot partition is FAT (an ESP)
 	Pos      chobolo.Pos
 	HasParts bool
+	// Firmware is the declared `firmware` ("uefi", "bios", "" when not declared), at FirmwarePos.
+	// The Ch-imera compilers need it; here it decides inside a chroot and is checked on a live host.
+	Firmware    string
+	FirmwarePos chobolo.Pos
 }
 
 var labelOK = func(s string) bool {
@@ -76,7 +80,7 @@ var labelOK = func(s string) bool {
 	return true
 }
 
-// Parse reads `bootloader` (a name, or {name, timeout, kernel_params}) and `partitioning`.
+// Parse reads `bootloader` (a name, or {name, firmware, timeout, kernel_params}) and `partitioning`.
 func Parse(c *chobolo.Chobolo) (*Spec, error) {
 	n := c.Extra["bootloader"]
 	if n == nil {
@@ -92,6 +96,11 @@ func Parse(c *chobolo.Chobolo) (*Spec, error) {
 			switch k {
 			case "name", "type", "loader":
 				s.Loader = v.Value
+			case "firmware":
+				if v.Value != "uefi" && v.Value != "bios" {
+					return nil, fmt.Errorf("%s: bootloader.firmware %q: expected uefi or bios", c.NodePos(v), v.Value)
+				}
+				s.Firmware, s.FirmwarePos = v.Value, c.NodePos(v)
 			case "timeout":
 				t, err := strconv.Atoi(v.Value)
 				if err != nil || t < 0 || t > 600 {
@@ -104,7 +113,7 @@ func Parse(c *chobolo.Chobolo) (*Spec, error) {
 				}
 				s.Params = strings.Join(strings.Fields(v.Value), " ")
 			default:
-				return nil, fmt.Errorf("%s: bootloader: unknown key %q (use name, timeout, kernel_params)", c.NodePos(n.Content[i]), k)
+				return nil, fmt.Errorf("%s: bootloader: unknown key %q (use name, firmware, timeout, kernel_params)", c.NodePos(n.Content[i]), k)
 			}
 		}
 	default:
@@ -321,7 +330,24 @@ type Input struct {
 func BuildPlan(s *Spec, f *Facts, in Input) (*engine.RolePlan, error) {
 	rp := &engine.RolePlan{}
 	uefi := f.UEFI || (in.Chroot && s.BootFAT)
+	switch {
+	case s.Firmware != "" && !in.Chroot && (s.Firmware == "uefi") != f.UEFI:
+		// On a live host the firmware it booted with decides which loader boots it: installing for the
+		// declared one would leave a machine that does not start.
+		booted := "BIOS (no /sys/firmware/efi)"
+		if f.UEFI {
+			booted = "UEFI (/sys/firmware/efi exists)"
+		}
+		return nil, fmt.Errorf("%s: bootloader.firmware: %s is declared, but this machine booted with %s: fix the declaration (or switch the firmware mode) rather than install a boot loader it cannot start",
+			s.FirmwarePos, s.Firmware, booted)
+	case s.Firmware != "":
+		// Inside a chroot /sys/firmware/efi is the installer's, not the target's: the declaration decides.
+		uefi = s.Firmware == "uefi"
+	}
 	if (s.Loader == "systemd-boot" || s.Loader == "refind") && !uefi {
+		if s.Firmware == "bios" {
+			return nil, fmt.Errorf("%s: %s needs UEFI, and bootloader.firmware is bios", s.FirmwarePos, s.Loader)
+		}
 		if in.Chroot && !s.HasParts {
 			rp.Notes = append(rp.Notes, "cannot tell UEFI from BIOS inside a chroot: assuming UEFI for "+s.Loader+" (declare the boot partition with type fat32)")
 			uefi = true

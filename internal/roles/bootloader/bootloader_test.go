@@ -133,3 +133,59 @@ func TestErrorsAndHostile(t *testing.T) {
 		t.Error("grub BIOS without disk accepted")
 	}
 }
+
+// TestFirmware: `firmware` (which the Ch-imera compilers read) is accepted; on a live host it must
+// agree with what the probe found, inside a chroot (where /sys/firmware/efi is the installer's) it
+// decides.
+func TestFirmware(t *testing.T) {
+	for _, tc := range []struct {
+		name, boot string
+		uefi       bool
+		in         Input
+		want       string // in the install command, or in the error
+	}{
+		{"live UEFI, uefi declared", "{name: grub, firmware: uefi}", true, Input{}, "grub-install --target=x86_64-efi --efi-directory=/boot --bootloader-id=archroot"},
+		{"live BIOS, bios declared", "{name: grub, firmware: bios}", false, Input{}, "grub-install --target=i386-pc -- /dev/sda"},
+		{"live BIOS, uefi declared", "{name: grub, firmware: uefi}", false, Input{}, "error: m.yml:1:36: bootloader.firmware: uefi is declared, but this machine booted with BIOS"},
+		{"live UEFI, bios declared", "{name: grub,\n  firmware: bios}", true, Input{}, "error: m.yml:2:13: bootloader.firmware: bios is declared, but this machine booted with UEFI"},
+		{"chroot on a UEFI installer, bios declared", "{name: grub, firmware: bios}", true, Input{Chroot: true, AllowInstall: true}, "grub-install --target=i386-pc -- /dev/sda"},
+		{"chroot on a BIOS installer, uefi declared", "{name: grub, firmware: uefi}", false, Input{Chroot: true, AllowInstall: true}, "grub-install --target=x86_64-efi --efi-directory=/boot --removable --no-nvram"},
+		{"systemd-boot, bios declared", "{name: systemd-boot, firmware: bios}", false, Input{Chroot: true}, "error: m.yml:1:44: systemd-boot needs UEFI, and bootloader.firmware is bios"},
+	} {
+		s, err := Parse(load(t, tc.boot))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		f := Facts{UEFI: tc.uefi, EFIVars: tc.uefi, Kernels: []string{"vmlinuz-linux"}, Files: map[string]string{}}
+		rp, err := BuildPlan(s, &f, tc.in)
+		got := ""
+		if err != nil {
+			got = "error: " + err.Error()
+		} else {
+			for _, st := range rp.Steps {
+				for _, o := range st.Ops {
+					if o.Kind == engine.OpExec && (o.Argv[0] == "grub-install" || o.Argv[0] == "bootctl") {
+						got = strings.Join(o.Argv, " ")
+					}
+				}
+			}
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if _, err := Parse(load(t, "{name: grub, firmware: efi}")); err == nil || !strings.HasPrefix(err.Error(), "m.yml:1:36: bootloader.firmware \"efi\": expected uefi or bios") {
+		t.Errorf("firmware: efi: %v", err)
+	}
+}
+
+// load reads a Ch-obolo file declaring bootloader (as given) and the partitioning of parts through
+// the real loader, which names positions by file.
+func load(t *testing.T, boot string) *chobolo.Chobolo {
+	t.Helper()
+	c, err := chobolo.LoadBytes("m.yml", []byte("bootloader: "+boot+"\npartitioning: "+parts+"\n"), chobolo.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

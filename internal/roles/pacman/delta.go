@@ -2,16 +2,16 @@ package pacman
 
 import (
 	"fmt"
-	"path"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/ch-aos-ch/chaos/internal/pkgmap"
-
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
+	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -39,34 +39,19 @@ var fsPackages = map[string]string{
 	"f2fs": "f2fs-tools", "exfat": "exfatprogs", "ext4": "e2fsprogs", "ext3": "e2fsprogs", "ext2": "e2fsprogs",
 }
 
+// desired is one package the Ch-obolo wants on the host.
+type desired = pkggraph.Want
+
 // Desired computes the packages the Ch-obolo wants, in this order: `packages` (through the package
 // map), the base set or `baseOverride` (only when `packages` or `baseOverride` is declared), the
-// declared users' login shells, the boot loader's packages (`bootloader`; efibootmgr with grub on
-// UEFI) and the file system tools the `partitioning` needs. Every name is validated; an invalid one
-// is an error naming its position. Duplicates keep their first declaration.
-func Desired(c *chobolo.Chobolo, resolve Resolver, uefi bool) (want []desired, notes []string, err error) {
-	seen := map[string]bool{}
-	add := func(name string, pos chobolo.Pos, why string) error {
-		if err := arch.ValidPackage(name); err != nil {
-			return fmt.Errorf("%s: %s: %w", pos, why, err)
-		}
-		if !seen[name] {
-			seen[name] = true
-			want = append(want, desired{Name: name, Pos: pos, Why: why})
-		}
-		return nil
-	}
-	for i, p := range c.Packages {
-		where := "packages[" + strconv.Itoa(i) + "]"
-		names, _, err := pkgmap.Entry(p, arch.Core, resolve)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %w", c.Pos(where), where, err)
-		}
-		for _, n := range names {
-			if err := add(n, c.Pos(where), where); err != nil {
-				return nil, nil, err
-			}
-		}
+// declared users' login shells, sudo for users with `sudo: true`, the boot loader's packages
+// (`bootloader`; efibootmgr with grub on UEFI, as probed or as `bootloader.firmware` says) and the file system tools the `partitioning` needs.
+// Every name is validated; an invalid one is an error naming its position. Duplicates keep their
+// first declaration.
+func Desired(c *chobolo.Chobolo, resolve Resolver, uefi bool) ([]desired, []string, error) {
+	s := pkggraph.NewWants(arch.ValidPackage)
+	if err := s.AddPackages(c, arch.Core, resolve); err != nil {
+		return nil, nil, err
 	}
 	if c.Has("packages") || c.Has("baseOverride") {
 		base, overridden, err := BasePackages(c, resolve)
@@ -78,45 +63,37 @@ func Desired(c *chobolo.Chobolo, resolve Resolver, uefi bool) (want []desired, n
 			why, pos = "baseOverride", c.Pos("baseOverride")
 		}
 		for _, n := range base {
-			if err := add(n, pos, why); err != nil {
+			if err := s.Add(desired{Name: n, Pos: pos, Why: why}); err != nil {
 				return nil, nil, err
 			}
 		}
 	}
-	for i, u := range c.Users {
-		if u.State == "absent" || u.Shell == "" {
-			continue
-		}
-		where := "users[" + strconv.Itoa(i) + "].shell"
-		pkg, known := shellPackages[path.Base(u.Shell)]
-		switch {
-		case !known:
-			notes = append(notes, fmt.Sprintf("%s: no package is known to provide the shell %q of user %s; install it with `packages`", c.Pos(where), u.Shell, u.Name))
-		case pkg != "":
-			if err := add(pkg, c.Pos(where), "login shell of user "+u.Name); err != nil {
-				return nil, nil, err
-			}
-		}
+	notes, err := s.AddShells(c, shellPackages)
+	if err != nil {
+		return nil, nil, err
 	}
 	for i, u := range c.Users {
 		if u.Sudo && u.State != "absent" {
-			if err := add("sudo", c.Pos("users["+strconv.Itoa(i)+"].sudo"), "sudo: true of user "+u.Name); err != nil {
+			if err := s.Add(desired{Name: "sudo", Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo"), Why: "sudo: true of user " + u.Name}); err != nil {
 				return nil, nil, err
 			}
 		}
 	}
 	if n := c.Extra["bootloader"]; n != nil {
-		loader, err := bootloaderName(n)
+		loader, firmware, err := bootloaderName(n)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: bootloader: %w", c.NodePos(n), err)
 		}
 		for _, p := range bootloaderPackages[loader] {
-			if err := add(p, c.NodePos(n), "bootloader "+loader); err != nil {
+			if err := s.Add(desired{Name: p, Pos: c.NodePos(n), Why: "bootloader " + loader}); err != nil {
 				return nil, nil, err
 			}
 		}
+		if firmware != "" { // on a live host the bootloader role refuses a firmware the probe contradicts
+			uefi = firmware == "uefi"
+		}
 		if loader == "grub" && uefi {
-			if err := add("efibootmgr", c.NodePos(n), "bootloader grub on UEFI"); err != nil {
+			if err := s.Add(desired{Name: "efibootmgr", Pos: c.NodePos(n), Why: "bootloader grub on UEFI"}); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -135,33 +112,36 @@ func Desired(c *chobolo.Chobolo, resolve Resolver, uefi bool) (want []desired, n
 					pkg = "dosfstools"
 				}
 				if pkg != "" {
-					if err := add(pkg, c.NodePos(n), "file system "+part.Type+" in partitioning"); err != nil {
+					if err := s.Add(desired{Name: pkg, Pos: c.NodePos(n), Why: "file system " + part.Type + " in partitioning"}); err != nil {
 						return nil, nil, err
 					}
 				}
 			}
 		}
 	}
-	return want, notes, nil
+	return s.List, notes, nil
 }
 
-// bootloaderName reads `bootloader: grub` (or `{name: grub}` / `{type: grub}`).
-func bootloaderName(n *yaml.Node) (string, error) {
-	var s string
+// bootloaderName reads `bootloader: grub` (or `{name: grub}` / `{type: grub}`) and the declared
+// `firmware` ("" when not declared; the bootloader role checks its value).
+func bootloaderName(n *yaml.Node) (loader, firmware string, err error) {
 	switch n.Kind {
 	case yaml.ScalarNode:
-		s = n.Value
+		loader = n.Value
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i].Value; k == "name" || k == "type" || k == "loader" {
-				s = n.Content[i+1].Value
+			switch n.Content[i].Value {
+			case "name", "type", "loader":
+				loader = n.Content[i+1].Value
+			case "firmware":
+				firmware = n.Content[i+1].Value
 			}
 		}
 	}
-	if _, ok := bootloaderPackages[s]; !ok {
-		return "", fmt.Errorf("unknown boot loader %q (use grub, systemd-boot or refind)", s)
+	if _, ok := bootloaderPackages[loader]; !ok {
+		return "", "", fmt.Errorf("unknown boot loader %q (use grub, systemd-boot or refind)", loader)
 	}
-	return s, nil
+	return loader, firmware, nil
 }
 
 // BasePackages returns the base set in force: `baseOverride` (resolved like `packages`) when it is
@@ -214,11 +194,10 @@ type Delta struct {
 	Notes    []string
 }
 
-// graph answers "who provides X" and "who needs P" over the installed and the new packages.
+// graph answers "who provides X" over the installed and the new packages.
 type graph struct {
-	deps  map[string][]string // package -> dependency names
-	prov  map[string][]string // name -> packages satisfying it (the package itself first)
-	rdeps map[string][]string // package -> packages with a dependency it satisfies
+	deps map[string][]string // package -> dependency names
+	prov map[string][]string // name -> packages satisfying it (the package itself first)
 }
 
 func newGraph(f *Facts) *graph {
@@ -245,20 +224,49 @@ func newGraph(f *Facts) *graph {
 		g.deps[n] = f.NewDeps[n]
 		g.prov[n] = append([]string{n}, g.prov[n]...)
 	}
-	g.rdeps = map[string][]string{}
-	for p, ds := range g.deps {
-		for _, d := range ds {
-			for _, c := range g.prov[d] {
-				if c != p && !slices.Contains(g.rdeps[c], p) {
-					g.rdeps[c] = append(g.rdeps[c], p)
+	return g
+}
+
+// keepDeps gives pkggraph.Keep a package's dependencies the way pacman keeps them satisfied: every
+// package that satisfies a dependency and is not a removal candidate stays (pacman counts each as
+// required by the dependant, so none is an orphan); a dependency only removal candidates satisfy
+// keeps the first of them (removing it would break the dependency, so pacman refuses).
+func (g *graph) keepDeps(candidates map[string]bool) pkggraph.Deps {
+	return func(n string) [][]string {
+		var out [][]string
+		for _, d := range g.deps[n] {
+			sat := g.prov[d]
+			staying := slices.DeleteFunc(slices.Clone(sat), func(p string) bool { return candidates[p] })
+			if len(staying) == 0 {
+				out = append(out, sat)
+				continue
+			}
+			for _, p := range staying {
+				out = append(out, []string{p})
+			}
+		}
+		return out
+	}
+}
+
+// reach returns the installed packages the dependencies of from lead to, through any of their
+// providers, recursively; a package skip accepts is neither returned nor walked through.
+func (g *graph) reach(f *Facts, from []string, skip func(string) bool) map[string]bool {
+	out := map[string]bool{}
+	queue := slices.Clone(from)
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, d := range g.deps[n] {
+			for _, p := range g.prov[d] {
+				if f.Pkgs[p] != nil && !out[p] && !skip(p) {
+					out[p] = true
+					queue = append(queue, p)
 				}
 			}
 		}
 	}
-	for _, rs := range g.rdeps {
-		sort.Strings(rs)
-	}
-	return g
+	return out
 }
 
 // Compute is the pure delta: facts + input -> changes.
@@ -304,86 +312,86 @@ func Compute(f *Facts, in Input) *Delta {
 		return d
 	}
 
+	// Roots are what stays whatever happens: declared, foreign, protected, base and essential
+	// packages, explicit packages the prune does not touch, and the packages about to be installed.
+	// Candidates are the undeclared explicit native packages.
 	protected := protectedSet(f, in)
 	base := arch.NewMatcher(in.Base)
-	// keep: packages that stay whatever happens (declared, base, essential, protected, foreign).
-	keep := map[string]bool{}
+	candidates := map[string]bool{}
+	var roots, deps []string
 	for _, n := range names {
 		p := f.Pkgs[n]
-		if wanted[n] != "" || base.Match(n) || arch.IsEssential(n) || protected[n] != "" || p.Foreign {
-			keep[n] = true
-		}
-	}
-	for _, n := range f.New {
-		keep[n] = true
-	}
-	remove := map[string]bool{}
-	if in.Prune {
-		for _, n := range names {
-			p := f.Pkgs[n]
-			switch {
-			case !p.Explicit || p.Foreign || wanted[n] != "":
-			case protected[n] != "":
+		switch {
+		case wanted[n] != "", p.Foreign:
+		case protected[n] != "":
+			if p.Explicit && in.Prune {
 				d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept: %s", n, protected[n]))
-			case keep[n]:
-			default:
-				remove[n] = true
+			}
+		case base.Match(n), arch.IsEssential(n):
+		case !p.Explicit:
+			deps = append(deps, n)
+			continue // stays if something that stays needs it
+		case in.Prune:
+			candidates[n] = true
+			continue
+		}
+		roots = append(roots, n)
+	}
+	declared := map[string]bool{}
+	for n := range wanted {
+		declared[n] = true
+	}
+	for _, w := range d.Install {
+		declared[w.Name] = true
+	}
+	var undeclaredNew []string
+	for _, n := range f.New {
+		if f.Pkgs[n] == nil {
+			roots = append(roots, n)
+			if !declared[n] {
+				undeclaredNew = append(undeclaredNew, n)
 			}
 		}
 	}
-	// The removals pacman would refuse ("removing X breaks dependency X required by Y") are kept and
-	// reported; keeping one can make another needed, so repeat until nothing changes.
-	var deps map[string]bool
-	for {
-		deps = g.recursiveDeps(f, remove, keep)
-		kept := false
-		for _, n := range sortedKeys(remove) {
-			if by := g.requiredBy(f, n, remove, deps); by != "" {
-				delete(remove, n)
-				kept = true
-				who := "package " + by
-				if wanted[by] != "" {
-					who = "declared package " + by
-				}
-				d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared: %s depends on it "+
-					"(pacman would refuse to remove it); declare it, or remove what needs it", n, who))
+	if !in.PruneOrphans {
+		// Without prune_orphans a dependency stays unless a removal takes it along, needed or not, and
+		// what it depends on must then stay too (pacman would refuse the removal). Those no removal can
+		// reach and nothing staying leads to (orphans) are roots; the others are left to the walk, so
+		// that a chain starts at the declared package rather than at a dependency on the way.
+		along := g.reach(f, slices.Sorted(maps.Keys(candidates)), func(p string) bool { return f.Pkgs[p].Explicit })
+		held := g.reach(f, roots, func(p string) bool { return candidates[p] })
+		for _, n := range deps {
+			if !along[n] && !held[n] {
+				roots = append(roots, n)
 			}
 		}
-		if !kept {
-			break
+	}
+	w := pkggraph.Keep(g.keepDeps(candidates), roots, candidates)
+	for _, n := range undeclaredNew { // a dependency of a declared package about to be installed
+		w.Parent[n] = pkggraph.NewPackages
+	}
+
+	// A candidate something staying needs is kept (pacman would refuse "removing X breaks dependency
+	// X required by Y"); the others go, with the dependencies only they lead to (what -Rs would take).
+	var removed []string
+	for _, n := range names {
+		switch {
+		case !candidates[n]:
+		case w.Needed[n]:
+			d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared: %s "+
+				"(pacman would refuse to remove it); declare it, or remove what needs it", n, w.Chain(n, declared, "depends on")))
+		default:
+			removed = append(removed, n)
+			d.Remove = append(d.Remove, Removal{Name: n, Reason: "explicitly installed, not declared"})
 		}
 	}
-	for _, n := range sortedKeys(remove) {
-		d.Remove = append(d.Remove, Removal{Name: n, Reason: "explicitly installed, not declared"})
-	}
-	for _, n := range sortedKeys(deps) {
-		d.RemoveDeps = append(d.RemoveDeps, Removal{Name: n, Reason: "dependency only needed by removed packages"})
-	}
-	if in.PruneOrphans {
-		gone := map[string]bool{}
-		for n := range remove {
-			gone[n] = true
-		}
-		for n := range deps {
-			gone[n] = true
-		}
-		// Orphans: dependencies no staying package needs, recursively (pacman -Qdtt without optdepends).
-		orphans := map[string]bool{}
-		for changed := true; changed; {
-			changed = false
-			for _, n := range names {
-				p := f.Pkgs[n]
-				if p.Explicit || keep[n] || gone[n] || orphans[n] {
-					continue
-				}
-				if g.neededByStaying(f, n, gone, orphans) {
-					continue
-				}
-				orphans[n] = true
-				changed = true
-			}
-		}
-		for _, n := range sortedKeys(orphans) {
+	along := g.reach(f, removed, func(p string) bool { return w.Needed[p] || candidates[p] })
+	for _, n := range names {
+		switch {
+		case w.Needed[n] || candidates[n]:
+		case along[n]:
+			d.RemoveDeps = append(d.RemoveDeps, Removal{Name: n, Reason: "dependency only needed by removed packages"})
+		case in.PruneOrphans: // pacman -Qdtt without optdepends
 			d.Orphans = append(d.Orphans, Removal{Name: n, Reason: "orphan: installed as a dependency, nothing needs it"})
 		}
 	}
@@ -398,83 +406,6 @@ func (g *graph) installedProviders(f *Facts, name string) []string {
 			out = append(out, p)
 		}
 	}
-	return out
-}
-
-// satisfies reports whether package p satisfies dependency name.
-func (g *graph) satisfies(p, name string) bool { return slices.Contains(g.prov[name], p) }
-
-// recursiveDeps is what `pacman -Rs` takes along with targets: dependencies (install reason
-// "dependency") every one of whose dependants is removed too, recursively; never a package in keep.
-func (g *graph) recursiveDeps(f *Facts, targets, keep map[string]bool) map[string]bool {
-	out := map[string]bool{}
-	gone := func(n string) bool { return targets[n] || out[n] }
-	for changed := true; changed; {
-		changed = false
-		for _, t := range append(sortedKeys(targets), sortedKeys(out)...) {
-			for _, dep := range g.deps[t] {
-				for _, c := range g.prov[dep] {
-					p := f.Pkgs[c]
-					if p == nil || p.Explicit || keep[c] || gone(c) {
-						continue
-					}
-					if g.neededByStaying(f, c, targets, out) {
-						continue
-					}
-					out[c] = true
-					changed = true
-				}
-			}
-		}
-	}
-	return out
-}
-
-// neededByStaying reports whether an installed package outside the two removal sets (or a package
-// about to be installed) depends on something c satisfies.
-func (g *graph) neededByStaying(f *Facts, c string, a, b map[string]bool) bool {
-	for _, other := range g.rdeps[c] {
-		if !a[other] && !b[other] {
-			return true
-		}
-	}
-	return false
-}
-
-// requiredBy returns the first staying package with a dependency satisfied only by removed packages
-// among which n, or "".
-func (g *graph) requiredBy(f *Facts, n string, remove, deps map[string]bool) string {
-	for _, other := range g.rdeps[n] { // sorted
-		if remove[other] || deps[other] {
-			continue
-		}
-		for _, dep := range g.deps[other] {
-			if !g.satisfies(n, dep) {
-				continue
-			}
-			left := false
-			for _, p := range g.prov[dep] {
-				if !remove[p] && !deps[p] {
-					left = true
-					break
-				}
-			}
-			if !left {
-				return other
-			}
-		}
-	}
-	return ""
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		if v {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -264,10 +264,3 @@ func ParseFacts(f map[string]string) *Facts {
 	}
 	return fs
 }
-
-// desired is one package the Ch-obolo wants on the host.
-type desired struct {
-	Name string
-	Pos  chobolo.Pos
-	Why  string // "packages[3]", "base set", "login shell of user alice"
-}

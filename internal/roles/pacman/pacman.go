@@ -14,6 +14,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 	"go.yaml.in/yaml/v3"
 )
@@ -127,7 +128,7 @@ func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 		return err
 	}
 	base := arch.NewMatcher(arch.BaseSet)
-	var names []string
+	var names, rest []string
 	for n, p := range f.Pkgs {
 		if p.Explicit && !p.Foreign {
 			names = append(names, n)
@@ -139,15 +140,9 @@ func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 			into.BaseOverride = append(into.BaseOverride, chobolo.Package{Name: n, Overrides: map[string][]string{arch.Core: {n}}})
 			continue
 		}
-		p := chobolo.Package{Name: n}
-		if r.Resolve != nil {
-			if res, ok := r.Resolve(p, arch.Core); ok && !slices.Equal(res, []string{n}) {
-				p.Overrides = map[string][]string{arch.Core: {n}}
-			}
-		}
-		into.Packages = append(into.Packages, p)
+		rest = append(rest, n)
 	}
-	into.SetKey("packages", chobolo.Pos{})
+	pkggraph.Capture(into, rest, arch.Core, r.Resolve)
 	if len(into.BaseOverride) > 0 {
 		into.SetKey("baseOverride", chobolo.Pos{})
 	}

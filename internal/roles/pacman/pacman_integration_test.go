@@ -120,3 +120,36 @@ func TestIntegrationDeclaredNeedsUndeclared(t *testing.T) {
 		t.Errorf("installed = %v, want only base-x", got)
 	}
 }
+
+// TestIntegrationOrphanNeedsUndeclared: an orphan depends on an undeclared explicit package. Without
+// prune_orphans the package stays (the real pacman would refuse its removal); with prune_orphans one
+// run removes both, the orphan first, and the next plan is empty.
+func TestIntegrationOrphanNeedsUndeclared(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.ArchRoot(t)
+	testenv.PacmanRepo(t, root,
+		testenv.PacPkg{Name: "base-y"},
+		testenv.PacPkg{Name: "tool-y", Depends: []string{"toollib-y"}},
+		testenv.PacPkg{Name: "toollib-y"},
+		testenv.PacPkg{Name: "orphan-y", Depends: []string{"tool-y"}},
+	)
+	testenv.Chroot(t, root, "pacman", "--noconfirm", "-S", "base-y", "tool-y")
+	testenv.Chroot(t, root, "pacman", "--noconfirm", "-S", "--asdeps", "orphan-y")
+	c := &chobolo.Chobolo{BaseOverride: []chobolo.Package{{Name: "base-y"}}}
+	c.SetKey("packages", chobolo.Pos{})
+	c.SetKey("baseOverride", chobolo.Pos{})
+	tr := enginetest.Chroot(t, root)
+	plan := enginetest.Render(enginetest.ApplyTwice(t, tr, c, New()))
+	if got := pacmanQ(t, root, "-Qq"); !slices.Equal(got, []string{"base-y", "orphan-y", "tool-y", "toollib-y"}) {
+		t.Errorf("installed = %v", got)
+	}
+	if !strings.Contains(plan, "package tool-y is kept although it is not declared: package orphan-y depends on it") {
+		t.Errorf("plan:\n%s", plan)
+	}
+	c.Extra = map[string]*yaml.Node{"prune_orphans": yamlNode(t, "true")}
+	c.SetKey("prune_orphans", chobolo.Pos{})
+	enginetest.ApplyTwice(t, tr, c, New())
+	if got := pacmanQ(t, root, "-Qq"); !slices.Equal(got, []string{"base-y"}) {
+		t.Errorf("installed = %v, want only base-y", got)
+	}
+}

@@ -125,21 +125,22 @@ func TestOrphans(t *testing.T) {
 	}
 }
 
+// pruneDelta is the delta of a synced host whose database lists local (probe format) and where
+// installing the missing declared packages adds what newSec says, for a Ch-obolo declaring pkgs.
+func pruneDelta(local, newSec string, orphans bool, pkgs ...string) *Delta {
+	f := ParseFacts(map[string]string{secLocal: local, secHost: "synced=1\n", secNew: newSec})
+	want, _, _ := Desired(chob(pkgs...), nil, false)
+	return Compute(f, Input{Want: want, Prune: true, PruneOrphans: orphans})
+}
+
 // A dependency pacman -Rs would take along but that something protected needs, or that a package about
 // to be installed needs, stays.
 func TestRemoveKeepsWhatNewPackagesNeed(t *testing.T) {
-	f := ParseFacts(map[string]string{
-		secLocal: "tool\t1-1\t0\t lib\t\nlib\t1-1\t0\t\t\nother\t1-1\t0\t\t\n",
-		secHost:  "synced=1\n",
-		secNew:   "@new app\n@dep app lib>=1\n",
-	})
-	c := chob("app")
-	want, _, _ := Desired(c, nil, false)
-	d := Compute(f, Input{Want: want, Prune: true})
+	d := pruneDelta("tool\t1-1\t0\t lib\t\nlib\t1-1\t0\t\t\nother\t1-1\t0\t\t\n", "@new app\n@dep app lib>=1\n", false, "app")
 	if got := names(d.Remove); !slices.Equal(got, []string{"other", "tool"}) {
 		t.Errorf("remove = %v (lib is needed by app, about to be installed)", got)
 	}
-	if !strings.Contains(strings.Join(d.Notes, "\n"), "package lib is kept although it is not declared: package app depends on it") {
+	if !strings.Contains(strings.Join(d.Notes, "\n"), "package lib is kept although it is not declared: declared package app depends on it") {
 		t.Errorf("notes = %v", d.Notes)
 	}
 }
@@ -147,17 +148,64 @@ func TestRemoveKeepsWhatNewPackagesNeed(t *testing.T) {
 // The original cascaded (-Rc) into declared packages. Here a declared package depending on an
 // undeclared explicit one keeps it, transitively through dependencies.
 func TestDeclaredNeedsUndeclaredExplicitTransitively(t *testing.T) {
-	f := ParseFacts(map[string]string{
-		secLocal: "app\t1-1\t0\t mid\t\nmid\t1-1\t1\t virt\t\nimpl\t1-1\t0\t\t virt=1\njunk\t1-1\t0\t\t\n",
-		secHost:  "synced=1\n",
-	})
-	want, _, _ := Desired(chob("app"), nil, false)
-	d := Compute(f, Input{Want: want, Prune: true})
+	d := pruneDelta("app\t1-1\t0\t mid\t\nmid\t1-1\t1\t virt\t\nimpl\t1-1\t0\t\t virt=1\njunk\t1-1\t0\t\t\n", "", false, "app")
 	if got := names(d.Remove); !slices.Equal(got, []string{"junk"}) {
 		t.Errorf("remove = %v", got)
 	}
 	if len(d.RemoveDeps) != 0 {
 		t.Errorf("remove deps = %v", d.RemoveDeps)
+	}
+	if want := "package impl is kept although it is not declared: declared package app depends on it (app -> mid -> impl)"; !strings.Contains(strings.Join(d.Notes, "\n"), want) {
+		t.Errorf("notes = %q, want the whole chain %q", d.Notes, want)
+	}
+}
+
+// A dependency of a package about to be installed that is itself new (pulled in, not declared) names
+// the declared packages as the reason.
+func TestNewDependencyChain(t *testing.T) {
+	d := pruneDelta("lib\t1-1\t0\t\t\n", "@new app\n@new helper\n@dep app helper\n@dep helper lib\n", false, "app")
+	if len(d.Remove) != 0 {
+		t.Errorf("remove = %v", d.Remove)
+	}
+	if want := "package lib is kept although it is not declared: a declared package about to be installed depends on it"; !strings.Contains(strings.Join(d.Notes, "\n"), want) {
+		t.Errorf("notes = %q", d.Notes)
+	}
+}
+
+// Every installed package satisfying a dependency of a staying package stays, as pacman counts each
+// as required (-Qdtt does not list it): neither an orphan nor taken along by a removal.
+func TestAlternativeProvidersStay(t *testing.T) {
+	d := pruneDelta("app\t1-1\t0\t java-runtime\t\ntool\t1-1\t0\t java-runtime\t\n"+
+		"jre-a\t1-1\t1\t\t java-runtime=21\njre-b\t1-1\t1\t\t java-runtime=17\n", "", true, "app")
+	if got := names(d.Remove); !slices.Equal(got, []string{"tool"}) {
+		t.Errorf("remove = %v", got)
+	}
+	if len(d.RemoveDeps)+len(d.Orphans) != 0 {
+		t.Errorf("remove deps = %v, orphans = %v: app still depends on java-runtime", d.RemoveDeps, d.Orphans)
+	}
+}
+
+// An orphan depending on an undeclared explicit package: without prune_orphans the orphan stays, so
+// pacman would refuse the removal and the package is kept; with prune_orphans both go in one run, the
+// orphan first.
+func TestOrphanNeedsUndeclared(t *testing.T) {
+	const local = "orph\t1-1\t1\t tool\t\ntool\t1-1\t0\t toollib\t\ntoollib\t1-1\t1\t\t\n"
+	d := pruneDelta(local, "", false, "app")
+	if len(d.Remove)+len(d.RemoveDeps)+len(d.Orphans) != 0 {
+		t.Errorf("remove = %v, deps %v, orphans %v", d.Remove, d.RemoveDeps, d.Orphans)
+	}
+	if want := "package tool is kept although it is not declared: package orph depends on it"; !strings.Contains(strings.Join(d.Notes, "\n"), want) {
+		t.Errorf("notes = %q", d.Notes)
+	}
+	d = pruneDelta(local, "", true, "app")
+	if !slices.Equal(names(d.Remove), []string{"tool"}) || !slices.Equal(names(d.RemoveDeps), []string{"toollib"}) || !slices.Equal(names(d.Orphans), []string{"orph"}) {
+		t.Errorf("remove = %v, deps %v, orphans %v", d.Remove, d.RemoveDeps, d.Orphans)
+	}
+	rp := BuildPlan(d, "/var/lib/pacman/", false)
+	var b strings.Builder
+	engine.RenderPlan(&b, &engine.HostPlan{Roles: []*engine.RolePlan{rp}}, engine.Style{})
+	if plan := b.String(); strings.Index(plan, "-Rn --noconfirm --noprogressbar -- orph") > strings.Index(plan, "-Rn --noconfirm --noprogressbar -- tool") {
+		t.Errorf("the orphan is not removed first:\n%s", plan)
 	}
 }
 
@@ -222,6 +270,21 @@ func TestImpliedPackages(t *testing.T) {
 	// No base set: neither packages nor baseOverride is declared.
 	if exp := []string{"zsh", "fish", "grub", "efibootmgr", "dosfstools", "btrfs-progs"}; !slices.Equal(got, exp) {
 		t.Errorf("desired = %v, want %v", got, exp)
+	}
+	// A declared firmware wins over the probe (inside a chroot the probe sees the installer's).
+	if err := yaml.Unmarshal([]byte("{name: grub, firmware: bios}"), &boot); err != nil {
+		t.Fatal(err)
+	}
+	c.Extra["bootloader"] = boot.Content[0]
+	if want, _, err := Desired(c, nil, true); err != nil || slices.ContainsFunc(want, func(w desired) bool { return w.Name == "efibootmgr" }) {
+		t.Errorf("firmware: bios: desired %v (%v)", want, err)
+	}
+	if err := yaml.Unmarshal([]byte("{name: grub, firmware: uefi}"), &boot); err != nil {
+		t.Fatal(err)
+	}
+	c.Extra["bootloader"] = boot.Content[0]
+	if want, _, err := Desired(c, nil, false); err != nil || !slices.ContainsFunc(want, func(w desired) bool { return w.Name == "efibootmgr" }) {
+		t.Errorf("firmware: uefi: desired %v (%v)", want, err)
 	}
 	if err := yaml.Unmarshal([]byte("lilo"), &boot); err != nil {
 		t.Fatal(err)

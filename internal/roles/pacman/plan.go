@@ -11,9 +11,9 @@ import (
 
 // BuildPlan turns a delta into steps: one `pacman -D --asexplicit` for declared packages installed
 // as dependencies (first: a marked package is no orphan), one `pacman -S --needed --asexplicit`
-// transaction for the installs, one `pacman -Rn` for the removals (the undeclared explicit packages
-// and exactly the dependencies -Rns would take with them, listed, so nothing protected can go with
-// them), and one for the orphans. Never -Rc, never -dd: pacman refuses a removal that breaks a
+// transaction for the installs, one `pacman -Rn` for the orphans, and one for the removals (the
+// undeclared explicit packages and exactly the dependencies -Rns would take with them, listed, so
+// nothing protected can go with them). Never -Rc, never -dd: pacman refuses a removal that breaks a
 // dependency, and the delta has already kept what would be refused.
 func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 	rp := &engine.RolePlan{Notes: slices.Clone(d.Notes)}
@@ -62,6 +62,18 @@ func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 			WithUndo(arch.Pacman(append([]string{"-Rn", "--"}, added...)...)))
 		rp.Add(ch, ops...)
 	}
+	// Orphans go first: nothing staying or removed with the prune depends on one, while an orphan may
+	// depend on a package the prune removes (pacman would refuse that removal with the orphan there).
+	if len(d.Orphans) > 0 {
+		var ch []engine.Change
+		var names []string
+		for _, r := range d.Orphans {
+			ch = append(ch, engine.Change{Kind: engine.Del, Subject: "package " + r.Name, Detail: r.Reason})
+			names = append(names, r.Name)
+		}
+		rp.Add(ch, arch.Pacman(append([]string{"-Rn", "--"}, names...)...).
+			WithUndo(arch.Pacman(append([]string{"-S", "--needed", "--asdeps", "--"}, names...)...)))
+	}
 	if len(d.Remove) > 0 {
 		var ch []engine.Change
 		var names, expl []string
@@ -77,16 +89,6 @@ func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 		undo := arch.Pacman(append([]string{"-S", "--needed", "--asexplicit", "--"}, expl...)...)
 		ops := []engine.Op{arch.Pacman(append([]string{"-Rn", "--"}, names...)...).WithUndo(undo)}
 		rp.Add(ch, ops...)
-	}
-	if len(d.Orphans) > 0 {
-		var ch []engine.Change
-		var names []string
-		for _, r := range d.Orphans {
-			ch = append(ch, engine.Change{Kind: engine.Del, Subject: "package " + r.Name, Detail: r.Reason})
-			names = append(names, r.Name)
-		}
-		rp.Add(ch, arch.Pacman(append([]string{"-Rn", "--"}, names...)...).
-			WithUndo(arch.Pacman(append([]string{"-S", "--needed", "--asdeps", "--"}, names...)...)))
 	}
 	return rp
 }

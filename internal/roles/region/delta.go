@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
@@ -323,7 +324,8 @@ func Langpack(l string) string {
 	return "glibc-langpack-" + lang
 }
 
-// planLangpacks installs the glibc langpacks of the declared locales with dnf (Fedora), unless
+// planLangpacks installs the glibc langpacks of the declared locales with the host's dnf (dnf 4 or
+// dnf5, each with its own command line), unless
 // glibc-all-langpacks is installed. Langpacks are never removed here (other users may rely on them);
 // the Fedora packages role never prunes them either.
 func planLangpacks(rp *engine.RolePlan, locales []string, f *Facts, p chobolo.Pos) {
@@ -340,8 +342,8 @@ func planLangpacks(rp *engine.RolePlan, locales []string, f *Facts, p chobolo.Po
 		return
 	}
 	rp.Add([]engine.Change{{Kind: engine.Add, Subject: "locales " + strings.Join(missing, ", "), Detail: "glibc langpacks for " + strings.Join(locales, ", "), Pos: p}},
-		engine.Exec(append([]string{"dnf", "-y", "--color=never", "install", "--"}, missing...)...).
-			WithUndo(engine.Exec(append([]string{"dnf", "-y", "--color=never", "remove", "--"}, missing...)...)))
+		f.Dnf.Op(f.Dnf.Names([]string{"install"}, missing...)...).
+			WithUndo(f.Dnf.Op(f.Dnf.Names(append([]string{"remove"}, fedora.RemoveOptions...), missing...)...)))
 }
 
 // planLang sets LANG to the first declared locale.

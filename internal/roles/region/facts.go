@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/roles/services"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
@@ -31,7 +32,9 @@ type Facts struct {
 	LocaleGen, DefaultLocale, Keyboard     string
 	LocaleGenMissing, DefaultLocaleMissing bool
 	// Langpacks are the installed glibc langpack packages (Fedora layout), from the "langpacks" section.
-	Langpacks       map[string]bool
+	Langpacks map[string]bool
+	// Dnf is the dnf that installs them (dnf 4 unless the "dnf" section said otherwise).
+	Dnf             fedora.Tool
 	KeyboardMissing bool
 }
 
@@ -70,7 +73,7 @@ func probeFile(path string) string {
 
 // ParseFacts reads the probe sections state, localegen, deflocale and keyboard.
 func ParseFacts(state, localeGen, defLocale, keyboard string) Facts {
-	f := Facts{Generated: map[string]bool{}, Supported: map[string]string{}}
+	f := Facts{Generated: map[string]bool{}, Supported: map[string]string{}, Dnf: fedora.Dnf4}
 	for line := range strings.SplitSeq(state, "\n") {
 		key, val, _ := strings.Cut(line, " ")
 		val = strings.TrimSpace(val)
@@ -139,6 +142,15 @@ func probeLangpacks(locales []string) string {
 	}
 	b.WriteString(" 2>/dev/null | grep '^@langpack '\ntrue")
 	return b.String()
+}
+
+// ParseDnf reads the "dnf" section (fedora.ToolProbe): the host's dnf, dnf 4 when it says nothing
+// (the install then fails with dnf's own message).
+func ParseDnf(out string) fedora.Tool {
+	if t, ok := fedora.ParseTool(strings.TrimPrefix(strings.TrimSpace(out), "dnf=")); ok {
+		return t
+	}
+	return fedora.Dnf4
 }
 
 // ParseLangpacks reads the "langpacks" section.

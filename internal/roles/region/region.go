@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/roles/services"
 )
@@ -71,7 +72,8 @@ func (r Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 		{Name: "keyboard", Script: probeFile(lay.Keyboard)},
 	}
 	if lay.Langpacks {
-		secs = append(secs, engine.ProbeSection{Name: "langpacks", Script: probeLangpacks(safeLocales(c.Region.Locales))})
+		secs = append(secs, engine.ProbeSection{Name: "langpacks", Script: probeLangpacks(safeLocales(c.Region.Locales))},
+			engine.ProbeSection{Name: "dnf", Script: fedora.ToolProbe})
 	}
 	return secs
 }
@@ -98,6 +100,7 @@ func safeLocales(ls []string) []string {
 func (r Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
 	f := ParseFacts(facts["state"].Stdout, facts["localegen"].Stdout, facts["deflocale"].Stdout, facts["keyboard"].Stdout)
 	f.Langpacks = ParseLangpacks(facts["langpacks"].Stdout)
+	f.Dnf = ParseDnf(facts["dnf"].Stdout)
 	lay := r.layout()
 	t := Target{Live: env.Systemd && !env.Chroot && f.Live, Chroot: env.Chroot, Layout: &lay}
 	if c.Region.NTP != nil {
