@@ -37,6 +37,8 @@ type applyOpts struct {
 	log logFlags
 	// snapshot is --snapshot: a read-only btrfs snapshot of / before the apply (generations.go).
 	snapshot bool
+	// tx is --keep-generations, --generations-max-size and --force-remove (retention.go).
+	tx txFlags
 }
 
 func (a *app) applyCmd() *cobra.Command {
@@ -68,6 +70,7 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 	o.fleet.register(f)
 	o.log.register(f)
 	f.BoolVar(&o.snapshot, "snapshot", false, "take a read-only btrfs snapshot of / before applying (refused when / is not on btrfs)")
+	o.tx.register(f)
 	return cmd
 }
 

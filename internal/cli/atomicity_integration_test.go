@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,8 +50,13 @@ func hostState(t *testing.T, root string) string {
 				target, _ := os.Readlink(p)
 				line += " -> " + target
 			case fi.Mode().IsRegular():
+				// Small files verbatim (readable diffs), bigger ones by hash (fast).
 				data, _ := os.ReadFile(p)
-				line += fmt.Sprintf(" %q", data)
+				if len(data) <= 512 {
+					line += fmt.Sprintf(" %q", data)
+				} else {
+					line += fmt.Sprintf(" %d bytes sha256 %x", len(data), sha256.Sum256(data))
+				}
 			}
 			lines = append(lines, line)
 			return nil
@@ -354,6 +360,7 @@ func TestLogbook(t *testing.T) {
 	testenv.RequireRoot(t)
 	dir := isolate(t)
 	root := testenv.DebianRoot(t)
+	testenv.AptRepo(t, root, tinyPkgs...)
 	target := "@chroot" + root
 	file := writeChobolo(t, "hostname: logged\nfiles:\n  - path: /etc/motd\n    content: \"logged\\n\"\n")
 	pg := testenv.PostgreSQL(t)
@@ -394,6 +401,84 @@ func TestLogbook(t *testing.T) {
 			if r := run(t, "", "logbook", "show", "last"); r.code != 0 || !strings.Contains(r.stdout, "write /etc/motd") {
 				t.Fatalf("logbook show last:\n%s", r)
 			}
+			// A package transaction: its output is recorded and shown.
+			pkgs := writeChobolo(t, "packages: [chaos-tiny-c]\n")
+			if r := run(t, "", "apply", "-c", pkgs, "--target", target, "-y"); r.code != 0 {
+				t.Fatalf("apply packages:\n%s", r)
+			}
+			defer testenv.Chroot(t, root, "apt-get", "-q", "-y", "purge", "chaos-tiny-c")
+			r = run(t, "", "logbook", "show", "last")
+			if r.code != 0 || !strings.Contains(r.stdout, "OUTPUT (last lines)") || !strings.Contains(r.stdout, "stdout| Setting up chaos-tiny-c") {
+				t.Fatalf("logbook show: no op output:\n%s", r)
+			}
 		})
+	}
+}
+
+// TestGenerationsRetention: `generations: {keep, max_size}` in config.yml and the
+// --keep-generations and --generations-max-size flags prune the oldest generations on the host
+// (their directories too), never the newest; a bad setting names its file, line and column.
+func TestGenerationsRetention(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := isolate(t)
+	root := testenv.DebianRoot(t)
+	target := "@chroot" + root
+	config := filepath.Join(dir, "config.yml")
+	apply := func(n int, flags ...string) {
+		t.Helper()
+		file := writeChobolo(t, fmt.Sprintf("files:\n  - path: /etc/motd\n    content: \"version %d\\n\"\n", n))
+		r := run(t, "", append([]string{"apply", "-c", file, "--target", target, "-y"}, flags...)...)
+		if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("recorded generation %d", n)) {
+			t.Fatalf("apply %d %v:\n%s", n, flags, r)
+		}
+	}
+	kept := func(want ...int) {
+		t.Helper()
+		r := run(t, "", "generations", "list", "--target", target, "--json")
+		var gens []engine.Generation
+		if err := json.Unmarshal([]byte(r.stdout), &gens); err != nil {
+			t.Fatalf("%v\n%s", err, r)
+		}
+		var got []int
+		for _, g := range gens {
+			got = append(got, g.N)
+		}
+		dirs, _ := filepath.Glob(filepath.Join(root, engine.GenerationsDir, "[0-9]*"))
+		if fmt.Sprint(got) != fmt.Sprint(want) || len(dirs) != len(want) {
+			t.Fatalf("generations kept: %v (directories %v), want %v", got, dirs, want)
+		}
+	}
+	for _, bad := range []struct{ text, want string }{
+		{"generations:\n  keep: 0\n", "config.yml:2:9: generations.keep"},
+		{"generations:\n  max_size: lots\n", "config.yml:2:13: generations.max_size"},
+		{"generations:\n  kept: 3\n", "config.yml:2:3: generations: unknown key \"kept\""},
+	} {
+		if err := os.WriteFile(config, []byte(bad.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		file := writeChobolo(t, "files:\n  - path: /etc/motd\n    content: \"x\\n\"\n")
+		if r := run(t, "", "apply", "-c", file, "--target", target, "-y"); r.code != 1 || !strings.Contains(r.stderr, bad.want) {
+			t.Fatalf("config %q: want %q:\n%s", bad.text, bad.want, r)
+		}
+	}
+	if testenv.Exists(t, root, engine.GenerationsDir) {
+		t.Fatal("an apply with a bad config recorded a generation")
+	}
+	if err := os.WriteFile(config, []byte("generations:\n  keep: 2\n  max_size: 1GiB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 4; n++ {
+		apply(n)
+	}
+	kept(3, 4)
+	apply(5, "--keep-generations", "1") // the flag wins over config.yml
+	kept(5)
+	apply(6)
+	kept(5, 6)
+	apply(7, "--generations-max-size", "1") // every generation is over 1 byte: only the newest stays
+	kept(7)
+	if r := run(t, "", "apply", "-c", writeChobolo(t, "hostname: x\n"), "--target", target, "-y", "--generations-max-size", "a lot"); r.code != 1 ||
+		!strings.Contains(r.stderr, "--generations-max-size") {
+		t.Fatalf("bad --generations-max-size:\n%s", r)
 	}
 }

@@ -33,6 +33,9 @@ func (a *app) beginTarget(ctx context.Context, eng *engine.Engine, t transport.T
 		req.Source = src
 	}
 	req.Snapshot = o.snapshot
+	if err := o.tx.set(req); err != nil {
+		return nil, err
+	}
 	if o.dry {
 		if j, err := engine.ReadJournal(ctx, t); err == nil && j != nil {
 			fmt.Fprintf(a.stderr, "%s: warning: an interrupted apply (journal %s, %s) will be rolled back first; the plan below does not account for it\n",
@@ -522,6 +525,7 @@ type rollbackOpts struct {
 	verbose  int
 	log      logFlags
 	snapshot bool
+	tx       txFlags
 }
 
 func (a *app) rollbackCmd() *cobra.Command {
@@ -548,6 +552,7 @@ previous content was secret were never recorded; the Ch-obolo decides for them.`
 	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
 	f.BoolVar(&o.snapshot, "snapshot", false, "restore the btrfs snapshot taken (apply --snapshot) right after generation N instead: it becomes the default subvolume for the next boot")
 	o.log.register(f)
+	o.tx.register(f)
 	return cmd
 }
 
@@ -607,6 +612,9 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	eng := &engine.Engine{Registry: a.registry}
 	st := engine.Style{Color: a.color(a.stdout) && !o.json}
 	req := engine.Request{Assume: o.yes, PruneAll: o.pruneAll}
+	if err := o.tx.set(&req); err != nil {
+		return err
+	}
 	if o.json {
 		req.Observe = func(ev engine.Event) { a.jsonLine(ev) }
 	} else {
@@ -708,6 +716,7 @@ type recoverOpts struct {
 	resume bool
 	yes    bool
 	json   bool
+	tx     txFlags
 }
 
 func (a *app) recoverCmd() *cobra.Command {
@@ -730,6 +739,7 @@ and applies the interrupted apply's Ch-obolo again instead. ` + "`chaos apply`" 
 	f.BoolVar(&o.resume, "resume", false, "roll forward: re-apply the interrupted apply's Ch-obolo")
 	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before removals (with --resume)")
 	f.BoolVar(&o.json, "json", false, "machine-readable output")
+	o.tx.register(f)
 	return cmd
 }
 
@@ -772,7 +782,7 @@ func (a *app) recover(ctx context.Context, o recoverOpts) error {
 		return err
 	}
 	st := engine.Style{Color: a.color(a.stdout) && !o.json}
-	ao := applyOpts{yes: o.yes, json: o.json}
+	ao := applyOpts{yes: o.yes, json: o.json, tx: o.tx}
 	_, err = a.applyTarget(ctx, eng, t.Name(), c, rec.Journal.Tags, ao, st)
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -268,10 +269,42 @@ func writeReport(w io.Writer, rep *logbook.Report, allOps bool) {
 		}
 		_ = tw.Flush()
 	}
+	writeOutputs(w, rep.Ops, allOps)
 	if len(rep.Undos) > 0 {
 		fmt.Fprintf(w, "\nundone (%d):\n", len(rep.Undos))
 		for _, u := range rep.Undos {
 			fmt.Fprintf(w, "  %s %s: %s\n", u.Target, u.Role, u.Op)
+		}
+	}
+}
+
+// outputLines is how many of the last lines of an op's stdout and stderr `logbook show` prints
+// (export has the whole recorded tails).
+const outputLines = 10
+
+// writeOutputs prints what ops printed: every op's with allOps (show), else the failed ops' only.
+func writeOutputs(w io.Writer, ops []logbook.OpReport, allOps bool) {
+	title := false
+	for _, o := range ops {
+		if o.Stdout == "" && o.Stderr == "" || !allOps && o.Error == "" {
+			continue
+		}
+		if !title {
+			fmt.Fprintln(w, "\nOUTPUT (last lines)")
+			title = true
+		}
+		fmt.Fprintf(w, "%d %s %s: %s\n", o.Seq, o.Target, o.Role, o.Op)
+		for _, stream := range []struct{ name, text string }{{"stdout", o.Stdout}, {"stderr", o.Stderr}} {
+			lines := strings.Split(strings.TrimRight(stream.text, "\n"), "\n")
+			if stream.text == "" {
+				continue
+			}
+			if len(lines) > outputLines {
+				lines = lines[len(lines)-outputLines:]
+			}
+			for _, l := range lines {
+				fmt.Fprintf(w, "  %s| %s\n", stream.name, l)
+			}
 		}
 	}
 }

@@ -33,6 +33,11 @@ type Event struct {
 	Op       string        `json:"op,omitempty"`
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// Stdout and Stderr are the tails (OutputTail bytes) of what an exec op printed, on op.end.
+	// Neither is kept for an op with secret data, and known secret values are redacted from both
+	// (and from Error).
+	Stdout string `json:"stdout,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
 	// Generation is set on host.done after a successful apply that recorded one.
 	Generation int `json:"generation,omitempty"`
 }
@@ -81,6 +86,11 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 		return nil, fmt.Errorf("%s: an interrupted apply (journal %s, started %s) must be recovered first: run `chaos recover`",
 			hp.Target, open.ID, open.Started.Format(time.RFC3339))
 	}
+	tp := policyOf(req)
+	if err := checkTrees(ctx, t, hp, tp); err != nil {
+		return nil, err
+	}
+	red := newRedactor(req.Secrets, hp)
 	ids := &idCache{t: t}
 	jw := newJournal(t, req.Tags, sourceOf(req))
 	if req.Snapshot {
@@ -90,7 +100,7 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 	}
 	var log []*JournalEntry
 	fail := func(role string, op Op, err error, failed *JournalEntry) (*Result, error) {
-		err = fmt.Errorf("%s: role %s: %s: %w", hp.Target, role, op, err)
+		err = red.error(fmt.Errorf("%s: role %s: %s: %w", hp.Target, role, op, err))
 		// Undo must run even when the apply was interrupted.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
 		defer cancel()
@@ -106,9 +116,9 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 		for i := len(entries) - 1; i >= 0; i-- {
 			d := entries[i]
 			skip := d.Undo == nil && d.Prev == nil ||
-				i == last && d.Undo == nil && d.Op.Kind != OpMkdir && d.Op.Kind != OpChmod
+				i == last && d.Undo == nil && d.Op.Kind != OpMkdir && d.Op.Kind != OpChmod && d.Prev.Tree == ""
 			if !skip {
-				emit(req.Observe, Event{Type: EventUndo, Target: hp.Target, Role: d.Role, Op: d.Op.String()})
+				emit(req.Observe, Event{Type: EventUndo, Target: hp.Target, Role: d.Role, Op: red.text(d.Op.String())})
 				uerr := e.undoEntry(uctx, t, ids, d, nil)
 				switch {
 				case uerr == nil:
@@ -136,22 +146,28 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 					return fail(rp.Role, op, err, nil)
 				}
 				seq++
-				je, err := e.prepare(ctx, t, seq, rp.Role, op)
+				if err := jw.open(ctx); err != nil {
+					return fail(rp.Role, op, err, nil)
+				}
+				je, err := e.prepare(ctx, t, seq, rp.Role, op, tp)
 				if err != nil {
 					return fail(rp.Role, op, err, nil)
 				}
 				if err := jw.add(ctx, je); err != nil {
 					return fail(rp.Role, op, err, nil)
 				}
-				emit(req.Observe, Event{Type: EventOpStart, Target: hp.Target, Role: rp.Role, Op: op.String()})
+				emit(req.Observe, Event{Type: EventOpStart, Target: hp.Target, Role: rp.Role, Op: red.text(op.String())})
 				if hook := testHookBeforeOp; hook != nil {
 					hook(seq)
 				}
 				t0 := time.Now()
-				err = e.runOp(ctx, t, ids, op)
-				ev := Event{Type: EventOpEnd, Target: hp.Target, Role: rp.Role, Op: op.String(), Duration: time.Since(t0)}
+				out, err := e.runOp(ctx, t, ids, op)
+				ev := Event{Type: EventOpEnd, Target: hp.Target, Role: rp.Role, Op: red.text(op.String()), Duration: time.Since(t0)}
 				if err != nil {
-					ev.Error = err.Error()
+					ev.Error = red.text(err.Error())
+				}
+				if !op.Secret {
+					ev.Stdout, ev.Stderr = red.text(tail(string(out.Stdout), OutputTail)), red.text(tail(string(out.Stderr), OutputTail))
 				}
 				emit(req.Observe, ev)
 				if err != nil {
@@ -186,22 +202,25 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 // testHookBeforeOp, when set by a test, runs right before each op (after its journal entry).
 var testHookBeforeOp func(seq int)
 
-func runExec(ctx context.Context, t transport.Transport, op Op) error {
+// OutputTail is how much of an exec op's stdout and stderr (the end of each) its op.end event carries.
+const OutputTail = 2000
+
+func runExec(ctx context.Context, t transport.Transport, op Op) (transport.Result, error) {
 	if len(op.Argv) == 0 {
-		return errors.New("empty command")
+		return transport.Result{}, errors.New("empty command")
 	}
 	res, err := t.Run(ctx, transport.Cmd{Argv: op.Argv, Env: op.Env, Stdin: op.Stdin})
 	if err != nil {
-		return err
+		return res, err
 	}
 	if res.Code != 0 && !slices.Contains(op.OkCodes, res.Code) {
 		msg := strings.TrimSpace(string(res.Stderr))
 		if msg == "" {
 			msg = strings.TrimSpace(string(res.Stdout))
 		}
-		return &transport.ExitError{Argv: op.Argv, Code: res.Code, Stderr: tail(msg, 4000)}
+		return res, &transport.ExitError{Argv: op.Argv, Code: res.Code, Stderr: tail(msg, 4000)}
 	}
-	return nil
+	return res, nil
 }
 
 func tail(s string, n int) string {
@@ -229,7 +248,8 @@ func (e *Engine) fileOp(ctx context.Context, t transport.Transport, ids *idCache
 				for i, a := range op.Validate {
 					argv[i] = strings.ReplaceAll(a, "%s", tmp)
 				}
-				return runExec(ctx, t, Op{Kind: OpExec, Argv: argv})
+				_, err := runExec(ctx, t, Op{Kind: OpExec, Argv: argv})
+				return err
 			}
 		}
 		return t.WriteFile(ctx, op.Path, op.Content, mode, uid, gid, validate)

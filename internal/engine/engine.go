@@ -46,6 +46,11 @@ type Request struct {
 	// Snapshot takes a read-only btrfs snapshot of the target's root before the first op
 	// (`apply --snapshot`); the apply is refused when / is not on btrfs.
 	Snapshot bool
+	// MaxTreeBackup caps the directory trees recursive removes delete: each is archived on the target
+	// first, for its undo, and a plan removing a bigger one is refused before anything changes
+	// (0: DefaultMaxTreeBackup). ForceRemove (--force-remove) deletes such trees without a backup.
+	MaxTreeBackup int64
+	ForceRemove   bool
 }
 
 // RecordOptions describe the generation an apply records on the host.

@@ -197,6 +197,15 @@ func (e *Engine) recordGeneration(ctx context.Context, t transport.Transport, hp
 					return 0, err
 				}
 			}
+			if prev.Tree != "" {
+				// The archive stays on the target: a hard link when the journal and the generations
+				// share a filesystem (they do, under StateDir), else a copy.
+				if _, err := transport.Check(ctx, t, transport.Cmd{Argv: []string{"sh", "-c", `ln -f -- "$1" "$2" 2>/dev/null || cp -- "$1" "$2"`,
+					"sh", EntriesDir + "/" + prev.Tree, dir + "/backups/" + prev.Tree}}); err != nil {
+					return 0, fmt.Errorf("backup of %s: %w", c.UndoPath, err)
+				}
+				g.Bytes += prev.TreeBytes
+			}
 			if !slices.Contains(g.Files, c.UndoPath) {
 				g.Files = append(g.Files, c.UndoPath)
 			}
@@ -336,6 +345,17 @@ func (e *Engine) RollbackFiles(ctx context.Context, t transport.Transport, to in
 					removals = append(removals, Step{Changes: []Change{{Kind: Del, Subject: d, Detail: "absent after generation " + strconv.Itoa(to)}}, Ops: []Op{Remove(d)}})
 				}
 			}
+		case prev.Mode.IsDir() && prev.Tree != "" && !cur.Exists:
+			// A recursive remove deleted the tree: extract the archive the generation kept.
+			archive := GenerationDir(f.gen) + "/backups/" + prev.Tree
+			if res, err := t.Run(ctx, transport.Cmd{Argv: []string{"test", "-f", archive}}); err != nil {
+				return nil, err
+			} else if res.Code != 0 {
+				return nil, fmt.Errorf("generation %d: backup of %s is missing", f.gen, p)
+			}
+			op := Exec("sh", "-c", extractTree, "sh", archive, path.Dir(p)).WithUndo(Op{Kind: OpRemove, Path: p, Recursive: true})
+			op.Label = fmt.Sprintf("extract %s into %s", archive, path.Dir(p))
+			dirs = append(dirs, Step{Changes: []Change{{Kind: Add, Subject: p, Detail: fmt.Sprintf("directory tree restored, %s (%s)", HumanBytes(prev.TreeBytes), from)}}, Ops: []Op{op}})
 		case prev.Mode.IsDir():
 			if cur.Exists && cur.Mode.IsDir() && cur.Mode == prev.Mode && cur.UID == prev.UID && cur.GID == prev.GID {
 				continue

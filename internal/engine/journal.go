@@ -98,6 +98,13 @@ type FileState struct {
 	// Secret marks the previous content of a file written by a secret op: it is kept in the journal
 	// (mode 0600, root only) while the apply runs and never copied into a generation.
 	Secret bool `json:"secret,omitempty"`
+	// Tree names the tar archive of the whole directory a recursive remove deleted (SEQ.tar, in the
+	// journal's entries directory, then in the generation's backups/), TreeBytes its size.
+	// TreeUnsaved marks a tree removed without a backup (--force-remove past the cap): its undo
+	// recreates the directory only.
+	Tree        string `json:"tree,omitempty"`
+	TreeBytes   int64  `json:"tree_bytes,omitempty"`
+	TreeUnsaved bool   `json:"tree_unsaved,omitempty"`
 }
 
 func stateOf(fi transport.FileInfo) *FileState {
@@ -113,8 +120,9 @@ func (s *FileState) info(content []byte) transport.FileInfo {
 	return transport.FileInfo{Exists: s.Exists, Mode: s.Mode, UID: s.UID, GID: s.GID, Target: s.Target, Content: content}
 }
 
-// prepare captures op's inverse before it runs.
-func (e *Engine) prepare(ctx context.Context, t transport.Transport, seq int, role string, op Op) (*JournalEntry, error) {
+// prepare captures op's inverse before it runs. A recursive remove of a directory archives the
+// whole tree into the journal first (tp bounds its size).
+func (e *Engine) prepare(ctx context.Context, t transport.Transport, seq int, role string, op Op, tp treePolicy) (*JournalEntry, error) {
 	je := &JournalEntry{Seq: seq, Role: role, Op: op}
 	if op.Undo != nil {
 		u := *op.Undo
@@ -159,6 +167,11 @@ func (e *Engine) prepare(ctx context.Context, t transport.Transport, seq int, ro
 	if op.Undo != nil {
 		return je, nil
 	}
+	if op.Kind == OpRemove && op.Recursive {
+		if tree, err := prepareTree(ctx, t, je, tp); err != nil || tree {
+			return je, err
+		}
+	}
 	prev, err := t.Stat(ctx, op.Path)
 	if err != nil {
 		return nil, err
@@ -196,10 +209,20 @@ func (e *Engine) undoEntry(ctx context.Context, t transport.Transport, ids *idCa
 		je.undo = &u
 	}
 	if je.undo != nil {
-		return e.runOp(ctx, t, ids, *je.undo)
+		_, err := e.runOp(ctx, t, ids, *je.undo)
+		return err
 	}
 	if je.Prev == nil {
 		return nil
+	}
+	switch {
+	case je.Prev.Tree != "":
+		return restoreTree(ctx, t, je.UndoPath, EntriesDir+"/"+je.Prev.Tree)
+	case je.Prev.TreeUnsaved:
+		if err := restore(ctx, t, je.UndoPath, je.Prev.info(nil)); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s was removed without a backup (--force-remove): only the directory itself was recreated", je.UndoPath)
 	}
 	var data []byte
 	if je.Prev.Exists && je.Prev.Mode.IsRegular() {
@@ -214,18 +237,18 @@ func (e *Engine) undoEntry(ctx context.Context, t transport.Transport, ids *idCa
 	return restore(ctx, t, je.UndoPath, je.Prev.info(data))
 }
 
-// runOp executes one op.
-func (e *Engine) runOp(ctx context.Context, t transport.Transport, ids *idCache, op Op) error {
+// runOp executes one op; an exec op's output comes back (also on failure).
+func (e *Engine) runOp(ctx context.Context, t transport.Transport, ids *idCache, op Op) (transport.Result, error) {
 	switch op.Kind {
 	case OpExec:
 		return runExec(ctx, t, op)
 	case OpWrite, OpSymlink, OpRemove, OpMkdir, OpChmod:
 		if len(op.Path) == 0 || op.Path[0] != '/' {
-			return fmt.Errorf("%q: not an absolute path", op.Path)
+			return transport.Result{}, fmt.Errorf("%q: not an absolute path", op.Path)
 		}
-		return e.fileOp(ctx, t, ids, op)
+		return transport.Result{}, e.fileOp(ctx, t, ids, op)
 	}
-	return fmt.Errorf("unknown op kind %q", op.Kind)
+	return transport.Result{}, fmt.Errorf("unknown op kind %q", op.Kind)
 }
 
 // journalWriter writes the journal of the apply in progress. The journal directory is created at

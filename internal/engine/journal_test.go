@@ -262,15 +262,47 @@ func TestGenerationsRollbackRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRetainBySize(t *testing.T) {
-	gens := []Generation{{N: 1, Bytes: 100}, {N: 2, Bytes: 100}, {N: 3, Bytes: 100}}
-	kept, dropped := retain(gens, 20, 250)
-	if len(kept) != 2 || kept[0].N != 2 || len(dropped) != 1 {
-		t.Fatalf("%v %v", kept, dropped)
+// Retention keeps the newest generations within the count and the total size, and never drops the
+// newest (the host's current state), even when it alone is over the size cap.
+func TestRetain(t *testing.T) {
+	gens := func(sizes ...int64) []Generation {
+		var out []Generation
+		for i, b := range sizes {
+			out = append(out, Generation{N: i + 1, Bytes: b})
+		}
+		return out
 	}
-	kept, _ = retain([]Generation{{N: 1, Bytes: 1000}}, 20, 10)
-	if len(kept) != 1 {
-		t.Fatal("the newest generation always stays")
+	for _, tc := range []struct {
+		name     string
+		gens     []Generation
+		keep     int
+		max      int64
+		kept     []int
+		droppped []int
+	}{
+		{"under both limits", gens(1, 1, 1), 20, 1000, []int{1, 2, 3}, nil},
+		{"count", gens(1, 1, 1, 1, 1), 2, 1000, []int{4, 5}, []int{1, 2, 3}},
+		{"keep 1", gens(1, 1, 1), 1, 1000, []int{3}, []int{1, 2}},
+		{"size", gens(100, 100, 100), 20, 250, []int{2, 3}, []int{1}},
+		{"size and count", gens(100, 10, 10, 10), 3, 25, []int{3, 4}, []int{1, 2}},
+		{"the newest alone is over the cap", gens(5, 1000), 20, 10, []int{2}, []int{1}},
+		{"a single generation over the cap stays", gens(1000), 20, 10, []int{1}, nil},
+		{"defaults", gens(make([]int64, 25)...), 0, 0, []int{6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25},
+			[]int{1, 2, 3, 4, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kept, dropped := retain(tc.gens, tc.keep, tc.max)
+			nums := func(gs []Generation) []int {
+				var out []int
+				for _, g := range gs {
+					out = append(out, g.N)
+				}
+				return out
+			}
+			if fmt.Sprint(nums(kept)) != fmt.Sprint(tc.kept) || fmt.Sprint(nums(dropped)) != fmt.Sprint(tc.droppped) {
+				t.Fatalf("kept %v dropped %v, want %v and %v", nums(kept), nums(dropped), tc.kept, tc.droppped)
+			}
+		})
 	}
 }
 

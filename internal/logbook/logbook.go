@@ -3,7 +3,8 @@
 // ~/.local/share/chaos/limani.db, pure-Go driver, WAL) or PostgreSQL (a postgres:// DSN). It
 // answers `chaos logbook list|show|export`: a summary, per host, per op, and p50/p90/p95/p99 op
 // durations. It never holds a secret: events carry op strings, which render secret data as
-// "(secret)".
+// "(secret)", and output tails, which the engine leaves empty for ops with secret data and from
+// which it redacts known secret values.
 package logbook
 
 import (
@@ -176,6 +177,9 @@ var migrations = []string{
 	)`,
 	`CREATE INDEX events_run_type ON events (run_id, type)`,
 	`CREATE INDEX runs_started ON runs (started)`,
+	// The tails of what each op printed (engine.OutputTail bytes each, secrets redacted).
+	`ALTER TABLE events ADD COLUMN stdout TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE events ADD COLUMN stderr TEXT NOT NULL DEFAULT ''`,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -295,8 +299,9 @@ func (r *Run) Observe(ev engine.Event) {
 	if ev.Type == engine.EventOpEnd && ev.Error == "" {
 		changed = 1
 	}
-	r.exec(`INSERT INTO events (run_id, seq, at, type, target, role, op, duration_ns, changed, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.seq, time.Now().UnixNano(), string(ev.Type), ev.Target, ev.Role, ev.Op, int64(ev.Duration), changed, tail(ev.Error, 4000))
+	r.exec(`INSERT INTO events (run_id, seq, at, type, target, role, op, duration_ns, changed, error, stdout, stderr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.seq, time.Now().UnixNano(), string(ev.Type), ev.Target, ev.Role, ev.Op, int64(ev.Duration), changed, tail(ev.Error, 4000),
+		tail(ev.Stdout, engine.OutputTail), tail(ev.Stderr, engine.OutputTail))
 }
 
 // hostDone fills a host's row from its events when it is done.

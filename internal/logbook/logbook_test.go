@@ -2,6 +2,7 @@ package logbook
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -49,7 +50,8 @@ func exercise(t *testing.T, s *Store) {
 		t.Fatal(err)
 	}
 	failed.Observe(engine.Event{Type: engine.EventProbed, Target: "web1"})
-	failed.Observe(engine.Event{Type: engine.EventOpEnd, Target: "web1", Role: "users", Op: "useradd bob", Error: "exit status 4"})
+	failed.Observe(engine.Event{Type: engine.EventOpEnd, Target: "web1", Role: "users", Op: "useradd bob", Error: "exit status 4",
+		Stdout: "out line\n", Stderr: strings.Repeat("x", 3000) + "useradd: UID 990 is not unique\n"})
 	failed.Observe(engine.Event{Type: engine.EventUndo, Target: "web1", Role: "users", Op: "groupadd x"})
 	failed.HostDone("web1", &engine.Result{RolledBack: true, Ops: 1}, errors.New("useradd failed"))
 	failed.Finish(errors.New("1 host failed"))
@@ -95,6 +97,11 @@ func exercise(t *testing.T, s *Store) {
 	if err != nil || rep.Run.ID != failed.ID || len(rep.Undos) != 1 || !rep.Hosts[0].RolledBack || rep.Hosts[0].Status != "rolled back" {
 		t.Fatalf("last report: %+v %v", rep, err)
 	}
+	// The output tails: stdout as printed, stderr cut to its last engine.OutputTail bytes.
+	if o := rep.Ops[0]; o.Stdout != "out line\n" || !strings.HasSuffix(o.Stderr, "UID 990 is not unique\n") ||
+		len(o.Stderr) > engine.OutputTail+3 || len(o.Stderr) < engine.OutputTail {
+		t.Fatalf("output tails: stdout %q, stderr %d bytes ending %q", o.Stdout, len(o.Stderr), o.Stderr[max(0, len(o.Stderr)-40):])
+	}
 	if id, err := s.Resolve(ctx, "last"); err != nil || id != evs.ID {
 		t.Fatalf("last = %q, %v", id, err)
 	}
@@ -127,6 +134,52 @@ func TestSQLite(t *testing.T) {
 	if runs, err := s.Runs(context.Background(), 0); err != nil || len(runs) != 3 {
 		t.Fatalf("after reopen: %v %v", runs, err)
 	}
+}
+
+// schemaV5 is the schema as the first release made it (five migrations), with one run in it.
+func schemaV5(t *testing.T, dsn string) {
+	t.Helper()
+	driver, name := "sqlite", "file:"+dsn
+	if IsPostgres(dsn) {
+		driver, name = "pgx", dsn
+	}
+	db, err := sql.Open(driver, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stmts := append([]string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version (version) VALUES (5)`},
+		migrations[:5]...)
+	stmts = append(stmts, `INSERT INTO runs (id, started, command) VALUES ('20260101-000000-old', 1, 'apply')`,
+		`INSERT INTO events (run_id, seq, at, type, target, role, op, duration_ns) VALUES ('20260101-000000-old', 1, 1, 'op.end', 'h', 'files', 'write /a', 5)`)
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// checkMigrated opens a schema-v5 logbook: the migrations add the output columns and the old run
+// reads back with empty tails.
+func checkMigrated(t *testing.T, dsn string) {
+	t.Helper()
+	schemaV5(t, dsn)
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(context.Background()); err != nil || v != len(migrations) || v < 7 {
+		t.Fatalf("schema version after migrating: %d %v", v, err)
+	}
+	rep, err := s.Report(context.Background(), "20260101-000000-old")
+	if err != nil || len(rep.Ops) != 1 || rep.Ops[0].Op != "write /a" || rep.Ops[0].Stdout != "" {
+		t.Fatalf("old run after migrating: %+v %v", rep, err)
+	}
+}
+
+func TestSQLiteMigratesFromV5(t *testing.T) {
+	checkMigrated(t, filepath.Join(t.TempDir(), "old.db"))
 }
 
 func TestPercentileEdges(t *testing.T) {
@@ -187,4 +240,9 @@ func TestPostgreSQL(t *testing.T) {
 	if runs, err := s.Runs(ctx, 5); err != nil || len(runs) != 3 {
 		t.Fatalf("runs over the URL DSN: %v %v", runs, err)
 	}
+	// A logbook made by the first schema, in its own database.
+	if _, err := s.db.ExecContext(ctx, `CREATE DATABASE old5`); err != nil {
+		t.Fatal(err)
+	}
+	checkMigrated(t, strings.Replace(dsn, "dbname=postgres", "dbname=old5", 1))
 }

@@ -48,6 +48,9 @@ type OpReport struct {
 	Op       string        `json:"op"`
 	Duration time.Duration `json:"duration_ns"`
 	Error    string        `json:"error,omitempty"`
+	// Stdout and Stderr are the tails of what the op printed.
+	Stdout string `json:"stdout,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
 }
 
 // Percentiles of op durations (nearest rank).
@@ -176,7 +179,7 @@ func (s *Store) Report(ctx context.Context, ref string) (*Report, error) {
 		rep.Hosts = append(rep.Hosts, h)
 	}
 	rows.Close()
-	rows, err = s.db.QueryContext(ctx, s.q(`SELECT seq, type, target, role, op, duration_ns, error FROM events
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT seq, type, target, role, op, duration_ns, error, stdout, stderr FROM events
 		WHERE run_id = ? AND type IN ('op.end', 'undo') ORDER BY seq`), id)
 	if err != nil {
 		return nil, err
@@ -188,7 +191,7 @@ func (s *Store) Report(ctx context.Context, ref string) (*Report, error) {
 		var o OpReport
 		var typ string
 		var d int64
-		if err := rows.Scan(&o.Seq, &typ, &o.Target, &o.Role, &o.Op, &d, &o.Error); err != nil {
+		if err := rows.Scan(&o.Seq, &typ, &o.Target, &o.Role, &o.Op, &d, &o.Error, &o.Stdout, &o.Stderr); err != nil {
 			return nil, err
 		}
 		o.Duration = time.Duration(d)
