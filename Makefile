@@ -13,7 +13,7 @@ TEST_FLAGS   ?=
 TEST_PKGS    ?= ./...
 LDFLAGS   := -s -w
 
-.PHONY: all build deps fixture test demo bench fmt vet clean
+.PHONY: all build deps fixture test demo bench bench-fleet fmt vet clean
 
 all: build
 
@@ -44,6 +44,11 @@ demo: deps build
 bench: build fixture
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@shopt -s nullglob; for s in bench/*.sh; do echo "== $$s"; bash "$$s"; done
+
+# chaos against Ansible on 1, 10, 30 and 50 real SSH hosts (docs/performance.md); takes an hour or more
+# on a 2-core machine, so it is not part of `make bench`.
+bench-fleet: build fixture
+	CHAOS_BIN=$(BIN) bash bench/fleet/run.sh
 
 fmt:
 	find . -name '*.go' -not -path './bin/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -s -w

@@ -40,8 +40,10 @@ type leaseOwner struct {
 
 // Lock takes the host lock of t (LockPath): two applies never run on one host at the same time.
 // Local, chroot and nsenter targets use flock(2) on an open descriptor, released by the kernel if
-// chaos dies; other transports use an atomic mkdir lease with the owner's pid, broken when that
-// process is gone (same controller) or older than LeaseStale. The lock is re-entrant within this
+// chaos dies, and so does SSH (held by the connection's remote worker, released when the
+// connection ends); other transports, and SSH hosts without flock(1), use an atomic mkdir lease
+// with the owner's pid, broken when that process is gone (same controller) or older than
+// LeaseStale. The lock is re-entrant within this
 // process. Call release when done.
 func Lock(ctx context.Context, t transport.Transport) (release func(), err error) {
 	key := t.Name()
@@ -51,11 +53,10 @@ func Lock(ctx context.Context, t transport.Transport) (release func(), err error
 		held.m[key]++
 		return func() { unhold(key, nil) }, nil
 	}
-	if err := t.Mkdir(ctx, StateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("%s: lock: %w", key, err)
-	}
 	var unlock func() error
-	if f, ok := t.(flocker); ok {
+	f, ok := t.(flocker)
+	if ok {
+		// Flock creates StateDir itself: one round trip over SSH.
 		unlock, err = f.Flock(LockPath)
 		if errors.Is(err, transport.ErrLocked) {
 			owner := ""
@@ -64,7 +65,11 @@ func Lock(ctx context.Context, t transport.Transport) (release func(), err error
 			}
 			return nil, fmt.Errorf("%s: another chaos (pid %s) is applying to this host (lock %s)", key, orDash(owner), LockPath)
 		}
-	} else {
+	}
+	if !ok || errors.Is(err, transport.ErrUnsupported) {
+		if err := t.Mkdir(ctx, StateDir, 0o755); err != nil {
+			return nil, fmt.Errorf("%s: lock: %w", key, err)
+		}
 		unlock, err = lease(ctx, t)
 	}
 	if err != nil {

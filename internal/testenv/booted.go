@@ -68,8 +68,7 @@ var bootSeq atomic.Int64
 func BootedDebian(t testing.TB, prepare ...func(root string)) *Booted {
 	t.Helper()
 	RequireRoot(t)
-	nspawn, err := exec.LookPath("systemd-nspawn")
-	if err != nil {
+	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
 		t.Skip("testenv: systemd-nspawn is not installed (apt-get install systemd-container)")
 	}
 	for _, tool := range []string{"nsenter", "unshare"} {
@@ -86,7 +85,17 @@ func BootedDebian(t testing.TB, prepare ...func(root string)) *Booted {
 	for _, p := range prepare {
 		p(root)
 	}
+	return bootRoot(t, root, "--private-network")
+}
 
+// bootRoot boots root with systemd-nspawn -b, its network given by netArg (an nspawn option), and
+// waits for the end of the boot; the container is halted when the test ends.
+func bootRoot(t testing.TB, root, netArg string) *Booted {
+	t.Helper()
+	nspawn, err := exec.LookPath("systemd-nspawn")
+	if err != nil {
+		t.Skip("testenv: systemd-nspawn is not installed (apt-get install systemd-container)")
+	}
 	seq := bootSeq.Add(1)
 	b := &Booted{
 		Root:    root,
@@ -110,7 +119,7 @@ exec "$@"`
 	args := []string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"}
 	args = append(args, b.cgroups...)
 	args = append(args, "--", nspawn, "--quiet", "--boot", "--directory", root, "--machine", b.Name,
-		"--register=no", "--keep-unit", "--console=passive", "--private-network")
+		"--register=no", "--keep-unit", "--console=passive", netArg)
 	cmd := exec.Command("unshare", args...)
 	cmd.Dir = "/"
 	cmd.Env = chrootEnv

@@ -84,6 +84,13 @@ var (
 // needs root, ip (iproute2), unshare and nsenter (util-linux); it skips the test without them.
 func StartSSHHosts(t testing.TB, n int, prepare ...func(h *SSHHost)) *SSHHosts {
 	t.Helper()
+	return StartSSHHostsFrom(t, "", n, prepare...)
+}
+
+// StartSSHHostsFrom is StartSSHHosts with each host's root an overlay over lower (a read-only root
+// such as BaseRootWith's) instead of the base root; "" means the base root.
+func StartSSHHostsFrom(t testing.TB, lower string, n int, prepare ...func(h *SSHHost)) *SSHHosts {
+	t.Helper()
 	RequireRoot(t)
 	for _, tool := range []string{"ip", "unshare", "nsenter"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -113,7 +120,7 @@ func StartSSHHosts(t testing.TB, n int, prepare ...func(h *SSHHost)) *SSHHosts {
 	var lines []string
 	for i := 1; i <= n; i++ {
 		h := &SSHHost{Name: "h" + strconv.Itoa(i), Addr: fmt.Sprintf("%s.%d", hs.Subnet, 10+i),
-			Root: DebianRoot(t), ns: fmt.Sprintf("%s%d-%d-%d", sshNSPrefix, os.Getpid(), seq, i)}
+			Root: rootOn(t, lower), ns: fmt.Sprintf("%s%d-%d-%d", sshNSPrefix, os.Getpid(), seq, i)}
 		if err := h.setupRoot(hs.PublicKey); err != nil {
 			t.Fatalf("testenv: %s: %v", h.Name, err)
 		}

@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"syscall"
 )
 
@@ -11,10 +13,13 @@ import (
 var ErrLocked = errors.New("locked by another process")
 
 // Flock takes an exclusive, non-blocking flock(2) on path (absolute, inside the target; created with
-// mode 0600 when missing) and holds it through an open file descriptor until release is called or
+// mode 0600 when missing, its directory with 0755) and holds it through an open file descriptor until release is called or
 // the process exits, so a killed chaos never leaves a stale lock behind. It works for the local
 // machine, chroots and nsenter targets alike: they share this machine's kernel.
 func (h *Host) Flock(p string) (release func() error, err error) {
+	if err := h.Mkdir(context.Background(), path.Dir(p), 0o755); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
 	f, err := h.openFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", p, err)

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -64,8 +65,9 @@ type SSHConfig struct {
 	SSHConfigFile string
 }
 
-// SSH is a transport over one SSH connection; every command is a new session on it, and file
-// operations are small remote commands on the same connection (so they work through sudo).
+// SSH is a transport over one SSH connection. Commands and file operations are requests to one
+// long-lived worker shell on the host (sshworker.go), started once per connection, through sudo
+// when becoming root, so an operation costs a round trip rather than a new session.
 type SSH struct {
 	name   string
 	user   string
@@ -76,6 +78,14 @@ type SSH struct {
 	root   bool // commands run as root (login as root, or become)
 	done   chan struct{}
 	once   sync.Once
+
+	mu        sync.Mutex // one request at a time on the worker
+	w         *worker
+	lockPath  string // the host lock the worker holds (Flock), taken again by a new worker
+	lockOwner string
+	lockErr   error // the lock was lost with a worker and could not be taken again
+
+	sessions, requests atomic.Int64
 }
 
 var _ Transport = (*SSH)(nil)
@@ -270,10 +280,17 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 		go s.keepAlive(r.KeepAlive)
 	}
 	if r.Become && r.User != "root" {
-		if err := s.setupSudo(ctx, r.BecomePassword); err != nil {
-			_ = s.Close()
-			return nil, err
+		err = s.becomeRoot(ctx, r.BecomePassword)
+	} else {
+		s.w, err = s.startWorker(ctx)
+	}
+	if err != nil {
+		_ = s.Close()
+		var we *workerStartError
+		if !errors.As(err, &we) {
+			err = &UnreachableError{Host: s.name, Err: err}
 		}
+		return nil, err
 	}
 	return s, nil
 }
@@ -507,33 +524,42 @@ func (s *SSH) keepAlive(every time.Duration) {
 	}
 }
 
-// setupSudo decides how to become root: `sudo -n` when no password is needed, else `sudo -k -S`
-// with the password on stdin, checked once here so that a wrong password never eats a command's
-// stdin later. -k makes sudo ask every time, so the password line is always consumed by sudo.
-func (s *SSH) setupSudo(ctx context.Context, pass []byte) error {
-	res, err := s.runRaw(ctx, shell.Join([]string{"sudo", "-n", "true"}), nil)
-	if err != nil {
-		return &UnreachableError{Host: s.name, Err: err}
-	}
-	if res.Code == 0 {
-		s.sudo, s.root = []string{"sudo", "-n", "--"}, true
+// becomeRoot starts the worker as root through sudo: `sudo -n` when no password is needed, else
+// `sudo -k -S` with the password as the first line of the worker's stdin, never in argv. The
+// password is checked once first with a command whose stdin ends after it, so that a wrong one
+// fails here instead of leaving sudo waiting for another try. -k makes sudo always read it.
+func (s *SSH) becomeRoot(ctx context.Context, pass []byte) error {
+	s.sudo, s.root = []string{"sudo", "-n", "--"}, true
+	w, err := s.startWorker(ctx)
+	if err == nil {
+		s.w = w
 		return nil
 	}
+	var we *workerStartError
+	if !errors.As(err, &we) {
+		return err
+	}
 	if len(pass) == 0 {
-		return fmt.Errorf("%s: sudo needs a password for %s (give it with --ask-become-pass)", s.name, s.user)
+		if strings.Contains(we.stderr, "password") {
+			return fmt.Errorf("%s: sudo needs a password for %s (give it with --ask-become-pass or become_password: {secret: PATH})", s.name, s.user)
+		}
+		return fmt.Errorf("%s: sudo as %s failed: %w", s.name, s.user, err)
 	}
 	if bytes.ContainsAny(pass, "\n\r\x00") {
 		return fmt.Errorf("%s: the sudo password must be one line", s.name)
 	}
 	sudo := []string{"sudo", "-k", "-S", "-p", "", "--"}
-	res, err = s.runRaw(ctx, shell.Join(append(sudo[:len(sudo):len(sudo)], "true")), append(append([]byte{}, pass...), '\n'))
+	res, err := s.runRaw(ctx, shell.Join(append(sudo[:len(sudo):len(sudo)], "true")), append(append([]byte{}, pass...), '\n'))
 	if err != nil {
-		return &UnreachableError{Host: s.name, Err: err}
+		return err
 	}
 	if res.Code != 0 {
 		return fmt.Errorf("%s: sudo as %s failed (wrong password?): %s", s.name, s.user, strings.TrimSpace(string(res.Stderr)))
 	}
-	s.sudo, s.pass, s.root = sudo, append([]byte{}, pass...), true
+	s.sudo, s.pass = sudo, append([]byte{}, pass...)
+	if s.w, err = s.startWorker(ctx); err != nil {
+		return fmt.Errorf("%s: sudo as %s: %w", s.name, s.user, err)
+	}
 	return nil
 }
 
@@ -556,21 +582,6 @@ func (s *SSH) Close() error {
 	return err
 }
 
-// command builds the remote command line: every element quoted by shell.Join, a fixed environment
-// (as for local commands), CHAOS_SSH_USER so the engine protects the login user, and sudo in front
-// when becoming root.
-func (s *SSH) command(c Cmd) string {
-	argv := append([]string{}, s.sudo...)
-	argv = append(argv, "env", basePath, "LC_ALL=C.UTF-8")
-	if s.root {
-		argv = append(argv, "HOME=/root")
-	}
-	argv = append(argv, "CHAOS_SSH_USER="+s.user)
-	argv = append(argv, c.Env...)
-	argv = append(argv, c.Argv...)
-	return shell.Join(argv)
-}
-
 // Run implements Transport.
 func (s *SSH) Run(ctx context.Context, c Cmd) (Result, error) {
 	if len(c.Argv) == 0 {
@@ -584,11 +595,11 @@ func (s *SSH) Run(ctx context.Context, c Cmd) (Result, error) {
 			return Result{}, fmt.Errorf("run: bad environment entry %q", e)
 		}
 	}
-	stdin := c.Stdin
-	if s.pass != nil {
-		stdin = append(append(append([]byte{}, s.pass...), '\n'), c.Stdin...)
+	var payload []byte
+	if len(c.Stdin) > 0 {
+		payload = c.Stdin
 	}
-	res, err := s.runRaw(ctx, s.command(c), stdin)
+	res, err := s.call(ctx, runCall(c), payload)
 	if err != nil {
 		return res, fmt.Errorf("%s: %s: %w", s.name, c.Argv[0], err)
 	}
@@ -598,11 +609,20 @@ func (s *SSH) Run(ctx context.Context, c Cmd) (Result, error) {
 var signalCodes = map[string]int{"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9,
 	"SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15, "USR1": 10, "USR2": 12}
 
-// runRaw runs a command line in a new session on the connection.
-func (s *SSH) runRaw(ctx context.Context, cmdline string, stdin []byte) (Result, error) {
+func (s *SSH) newSession() (*ssh.Session, error) {
+	s.sessions.Add(1)
 	sess, err := s.client.NewSession()
 	if err != nil {
-		return Result{}, fmt.Errorf("new session: %w", err)
+		return nil, fmt.Errorf("new session: %w", err)
+	}
+	return sess, nil
+}
+
+// runRaw runs a command line in a new session of its own (sudo checks, cancellations).
+func (s *SSH) runRaw(ctx context.Context, cmdline string, stdin []byte) (Result, error) {
+	sess, err := s.newSession()
+	if err != nil {
+		return Result{}, err
 	}
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
@@ -635,32 +655,25 @@ func (s *SSH) runRaw(ctx context.Context, cmdline string, stdin []byte) (Result,
 	return res, nil
 }
 
-// check runs a small shell script as root (or the login user) with args, failing on non-zero exit.
-func (s *SSH) script(ctx context.Context, script string, stdin []byte, args ...string) (Result, error) {
-	argv := append([]string{"sh", "-c", script, "sh"}, args...)
-	res, err := s.Run(ctx, Cmd{Argv: argv, Stdin: stdin})
+// op runs a worker file operation (a function of workerScript) and turns a non-zero exit into an
+// *ExitError.
+func (s *SSH) op(ctx context.Context, name string, payload []byte, args ...string) (Result, error) {
+	res, err := s.call(ctx, name+" "+shell.Join(args), payload)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("%s: %w", s.name, err)
 	}
 	if res.Code != 0 {
-		return res, &ExitError{Argv: []string{"sh"}, Code: res.Code, Stderr: string(res.Stderr)}
+		return res, &ExitError{Argv: []string{strings.TrimPrefix(name, "_")}, Code: res.Code, Stderr: string(res.Stderr)}
 	}
 	return res, nil
 }
-
-const statScript = `p=$1
-if [ -L "$p" ]; then printf 'L '; stat -c '%f %u %g' -- "$p" && readlink -- "$p"
-elif [ -e "$p" ]; then
-  stat -c '%f %u %g' -- "$p" || exit 1
-  if [ -f "$p" ]; then cat -- "$p"; fi
-else echo missing; fi`
 
 // Stat implements Transport.
 func (s *SSH) Stat(ctx context.Context, p string) (FileInfo, error) {
 	if !path.IsAbs(p) {
 		return FileInfo{}, fmt.Errorf("%q: not an absolute path", p)
 	}
-	res, err := s.script(ctx, statScript, nil, path.Clean(p))
+	res, err := s.op(ctx, "_stat", nil, path.Clean(p))
 	if err != nil {
 		return FileInfo{}, fmt.Errorf("stat %s: %w", p, err)
 	}
@@ -754,31 +767,15 @@ func owner(uid, gid int) string {
 	return ""
 }
 
-// writeScript writes stdin to a new temp file (noclobber), sets owner and mode, fsyncs it and, when
-// $5 is "rename", moves it into place and fsyncs the directory. On failure the temp file goes.
-const writeScript = `set -e
-t=$1 p=$2 m=$3 o=$4
-umask 077
-set -C
-cat > "$t"
-set +C
-trap 'rm -f -- "$t"' EXIT
-if [ -n "$o" ]; then chown -- "$o" "$t"; fi
-chmod -- "$m" "$t"
-sync -- "$t" 2>/dev/null || true
-if [ "$5" = rename ]; then
-  mv -f -T -- "$t" "$p"
-  sync -- "${p%/*}/" 2>/dev/null || true
-fi
-trap - EXIT`
-
 func tempName(p string) string {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	return path.Join(path.Dir(p), ".chaos-"+hex.EncodeToString(rnd[:])+".tmp")
 }
 
-// WriteFile implements Transport.
+// WriteFile implements Transport: one request creates the temp file (O_EXCL, with the final mode
+// through the umask when it can), sets owner and mode, writes and fsyncs the data and, without a
+// validator, renames it into place and fsyncs the directory.
 func (s *SSH) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode, uid, gid int, validate func(tmp string) error) error {
 	if !path.IsAbs(p) {
 		return fmt.Errorf("%q: not an absolute path", p)
@@ -789,21 +786,33 @@ func (s *SSH) WriteFile(ctx context.Context, p string, data []byte, mode fs.File
 	if validate != nil {
 		step = "keep"
 	}
-	if data == nil {
-		data = []byte{}
+	umask, chmod := "0077", octal(mode)
+	if mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == 0 && mode.Perm()&0o111 == 0 && (s.root || mode&0o200 != 0) {
+		// created with the final mode (0666 &^ umask == mode), still writable for the data
+		umask, chmod = fmt.Sprintf("%04o", 0o777&^uint32(mode.Perm())), ""
 	}
-	if _, err := s.script(ctx, writeScript, data, tmp, p, octal(mode), owner(uid, gid), step); err != nil {
+	// As root, owner and mode are set before the data, whose fsync then covers them too. Another
+	// user may not be able to write a read-only file, and a write by a non-root user clears the
+	// set-id bits: then they are set afterwards (and fsync'd again).
+	when := "before"
+	if !s.root {
+		when = "after"
+	}
+	n, payload := "-", []byte(nil)
+	if len(data) > 0 {
+		n, payload = strconv.Itoa(len(data)), data
+	}
+	if _, err := s.op(ctx, "_write", payload, n, tmp, p, umask, owner(uid, gid), chmod, when, step); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	if validate == nil {
 		return nil
 	}
 	if err := validate(tmp); err != nil {
-		_, _ = s.script(ctx, `rm -f -- "$1"`, nil, tmp)
+		_, _ = s.op(context.WithoutCancel(ctx), "_rm", nil, "-f", tmp)
 		return err
 	}
-	if _, err := s.script(ctx, `mv -f -T -- "$1" "$2" && { sync -- "${2%/*}/" 2>/dev/null || true; }`, nil, tmp, p); err != nil {
-		_, _ = s.script(ctx, `rm -f -- "$1"`, nil, tmp)
+	if _, err := s.op(ctx, "_mv", nil, tmp, p); err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	return nil
@@ -818,7 +827,7 @@ func (s *SSH) Remove(ctx context.Context, p string, recursive bool) error {
 	if recursive {
 		flag = "-rf"
 	}
-	if _, err := s.script(ctx, `rm `+flag+` -- "$1"`, nil, path.Clean(p)); err != nil {
+	if _, err := s.op(ctx, "_rm", nil, flag, path.Clean(p)); err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return nil
@@ -830,8 +839,7 @@ func (s *SSH) Symlink(ctx context.Context, p, target string) error {
 		return fmt.Errorf("symlink %q: not an absolute path", p)
 	}
 	p = path.Clean(p)
-	tmp := tempName(p)
-	if _, err := s.script(ctx, `ln -s -- "$1" "$2" && mv -f -T -- "$2" "$3" || { rm -f -- "$2"; exit 1; }`, nil, target, tmp, p); err != nil {
+	if _, err := s.op(ctx, "_ln", nil, target, tempName(p), p); err != nil {
 		return fmt.Errorf("symlink %s: %w", p, err)
 	}
 	return nil
@@ -842,7 +850,7 @@ func (s *SSH) Mkdir(ctx context.Context, p string, mode fs.FileMode) error {
 	if !path.IsAbs(p) {
 		return fmt.Errorf("mkdir %q: not an absolute path", p)
 	}
-	if _, err := s.script(ctx, `[ -d "$1" ] || mkdir -p -m "$2" -- "$1"`, nil, path.Clean(p), octal(mode)); err != nil {
+	if _, err := s.op(ctx, "_mkdir", nil, path.Clean(p), octal(mode)); err != nil {
 		return fmt.Errorf("mkdir %s: %w", p, err)
 	}
 	return nil
@@ -854,7 +862,7 @@ func (s *SSH) Chown(ctx context.Context, p string, uid, gid int) error {
 	if o == "" {
 		return nil
 	}
-	if _, err := s.script(ctx, `chown -h -- "$2" "$1"`, nil, path.Clean(p), o); err != nil {
+	if _, err := s.op(ctx, "_chown", nil, path.Clean(p), o); err != nil {
 		return fmt.Errorf("chown %s: %w", p, err)
 	}
 	return nil
@@ -862,8 +870,51 @@ func (s *SSH) Chown(ctx context.Context, p string, uid, gid int) error {
 
 // Chmod implements Transport.
 func (s *SSH) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
-	if _, err := s.script(ctx, `chmod -- "$2" "$1"`, nil, path.Clean(p), octal(mode)); err != nil {
+	if _, err := s.op(ctx, "_chmod", nil, path.Clean(p), octal(mode)); err != nil {
 		return fmt.Errorf("chmod %s: %w", p, err)
 	}
 	return nil
+}
+
+// Flock takes the host lock at p (absolute; it and its directory are created when missing) as an
+// flock(2) held by the connection's worker shell, the same lock a chaos running on the host itself
+// takes: the kernel releases it when the worker ends, so a lost connection or a killed chaos never
+// leaves a stale lock. ErrLocked when another process holds it; ErrUnsupported when the host has
+// no flock(1) (util-linux, busybox).
+func (s *SSH) Flock(p string) (release func() error, err error) {
+	if !path.IsAbs(p) {
+		return nil, fmt.Errorf("lock %q: not an absolute path", p)
+	}
+	p = path.Clean(p)
+	ctl, _ := os.Hostname()
+	who := fmt.Sprintf("%d on %s over ssh", os.Getpid(), ctl)
+	ctx := context.Background()
+	s.mu.Lock()
+	held := s.lockPath
+	s.mu.Unlock()
+	if held != "" {
+		return nil, fmt.Errorf("lock %s: this connection already holds the lock %s", p, held)
+	}
+	res, err := s.call(ctx, lockCall(p, who), nil)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("lock %s: %s: %w", p, s.name, err)
+	case res.Code == 1:
+		return nil, fmt.Errorf("lock %s: %w", p, ErrLocked)
+	case res.Code == 3:
+		return nil, fmt.Errorf("lock %s: no flock command on %s: %w", p, s.name, ErrUnsupported)
+	case res.Code != 0:
+		return nil, fmt.Errorf("lock %s: %s: %w", p, s.name, &ExitError{Argv: []string{"flock"}, Code: res.Code, Stderr: string(res.Stderr)})
+	}
+	s.mu.Lock()
+	s.lockPath, s.lockOwner = p, who
+	s.mu.Unlock()
+	return func() error {
+		s.mu.Lock()
+		s.lockPath, s.lockOwner = "", ""
+		s.mu.Unlock()
+		// A worker that is gone took the lock with it: nothing to release then.
+		_, _ = s.call(ctx, "_unlock", nil)
+		return nil
+	}, nil
 }
