@@ -298,9 +298,7 @@ func (a *app) listGenerations(t transport.Transport, gens []engine.Generation, o
 		if gens == nil {
 			gens = []engine.Generation{}
 		}
-		data, _ := json.MarshalIndent(gens, "", "  ")
-		fmt.Fprintln(a.stdout, string(data))
-		return nil
+		return a.printJSON(gens)
 	}
 	if len(gens) == 0 {
 		fmt.Fprintf(a.stdout, "%s: no generations recorded yet\n", t.Name())
@@ -347,9 +345,7 @@ func (a *app) showGeneration(ctx context.Context, t transport.Transport, g engin
 			}
 			out[name] = json.RawMessage(data)
 		}
-		data, _ := json.MarshalIndent(out, "", "  ")
-		fmt.Fprintln(a.stdout, string(data))
-		return nil
+		return a.printJSON(out)
 	}
 	fmt.Fprintf(a.stdout, "generation %d of %s\n", g.N, t.Name())
 	fmt.Fprintf(a.stdout, "  date:     %s\n", g.Time.Local().Format(time.DateTime))
@@ -423,10 +419,8 @@ func (a *app) diffGenerations(ctx context.Context, t transport.Transport, g1, g2
 	}
 	slices.Sort(files)
 	if o.json {
-		data, _ := json.MarshalIndent(map[string]any{"from": g1.N, "to": g2.N, "chobolo": lines,
-			"generations_between": between, "files": files, "identical": !hasChange(lines)}, "", "  ")
-		fmt.Fprintln(a.stdout, string(data))
-		return nil
+		return a.printJSON(map[string]any{"from": g1.N, "to": g2.N, "chobolo": lines,
+			"generations_between": between, "files": files, "identical": !hasChange(lines)})
 	}
 	st := engine.Style{Color: a.color(a.stdout)}
 	fmt.Fprintf(a.stdout, "--- generation %d (%s)\n+++ generation %d (%s)\n", g1.N, g1.Time.Local().Format(time.DateTime),

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -168,9 +167,7 @@ p50/p90/p95/p99 op durations.`,
 					if runs == nil {
 						runs = []logbook.RunSummary{}
 					}
-					data, _ := json.MarshalIndent(runs, "", "  ")
-					fmt.Fprintln(a.stdout, string(data))
-					return nil
+					return a.printJSON(runs)
 				}
 				if len(runs) == 0 {
 					fmt.Fprintf(a.stdout, "no runs recorded in %s\n", s.Where)
@@ -192,9 +189,7 @@ p50/p90/p95/p99 op durations.`,
 					return err
 				}
 				if o.json || args[0] == "export" {
-					data, _ := json.MarshalIndent(rep, "", "  ")
-					fmt.Fprintln(a.stdout, string(data))
-					return nil
+					return a.printJSON(rep)
 				}
 				writeReport(a.stdout, rep, true)
 				return nil
