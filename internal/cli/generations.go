@@ -73,6 +73,9 @@ func (a *app) reportRecovery(target string, rec *engine.Recovery, asJSON bool) {
 	for _, e := range rec.Errors {
 		fmt.Fprintf(a.stderr, "  %s\n", e)
 	}
+	for _, w := range rec.Warnings {
+		fmt.Fprintf(a.stderr, "  warning: %s\n", w)
+	}
 }
 
 func (a *app) reportGeneration(target string, res *engine.Result) {

@@ -25,6 +25,8 @@ type Recovery struct {
 	Undone int    `json:"undone"`
 	// Errors are inverses that failed (the host may need attention).
 	Errors []string `json:"errors,omitempty"`
+	// Warnings are failures of the inverse of the last journaled op, which may not have run at all.
+	Warnings []string `json:"warnings,omitempty"`
 	// Source is the Ch-obolo of the interrupted apply (for Resume).
 	Source []byte `json:"-"`
 }
@@ -74,6 +76,8 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 			emit(opts.Observe, Event{Type: EventUndo, Target: t.Name(), Role: je.Role, Op: je.Op.String()})
 			if uerr := e.undoEntry(uctx, t, ids, je, backup); uerr != nil && i != last {
 				rec.Errors = append(rec.Errors, fmt.Sprintf("undo %s: %v", je.Op, uerr))
+			} else if uerr != nil {
+				rec.Warnings = append(rec.Warnings, fmt.Sprintf("undo of the interrupted op %s (it may have changed nothing): %v", je.Op, uerr))
 			}
 			rec.Undone++
 		}

@@ -292,7 +292,8 @@ type DebPkg struct {
 	// bin/ or sbin/ directory are 0755, the rest 0644. Files under /etc/ are conffiles, as debhelper
 	// would make them (so `apt-get remove` leaves the package in state "rc" until purged).
 	Files    map[string]string
-	Postinst string // optional maintainer script (a "#!/bin/sh" line is added if missing)
+	Preinst  string // optional maintainer scripts (a "#!/bin/sh" line is added if missing)
+	Postinst string
 	Arch     string // default "all"
 }
 
@@ -404,15 +405,17 @@ func writePkgTree(dir string, p DebPkg) error {
 			return err
 		}
 	}
-	if p.Postinst != "" {
-		s := p.Postinst
+	for name, s := range map[string]string{"preinst": p.Preinst, "postinst": p.Postinst} {
+		if s == "" {
+			continue
+		}
 		if !strings.HasPrefix(s, "#!") {
 			s = "#!/bin/sh\nset -e\n" + s
 		}
 		if !strings.HasSuffix(s, "\n") {
 			s += "\n"
 		}
-		if err := os.WriteFile(filepath.Join(dir, "DEBIAN/postinst"), []byte(s), 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "DEBIAN", name), []byte(s), 0o755); err != nil {
 			return err
 		}
 	}

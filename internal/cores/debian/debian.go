@@ -146,6 +146,16 @@ func AptGet(args ...string) engine.Op {
 	return engine.Exec(argv...).WithEnv(AptEnv...)
 }
 
+// AptGetAfterInterrupt is AptGet for an inverse, which may run after the transaction it undoes was
+// killed: dpkg's journal is then unmerged and packages are unpacked but not configured, and apt
+// refuses to run until `dpkg --configure -a` finishes them (a no-op after a transaction that ended).
+func AptGetAfterInterrupt(args ...string) engine.Op {
+	argv := append([]string{"sh", "-c", `dpkg --force-confdef --force-confold --configure -a && exec apt-get "$@"`, "sh"}, AptOptions...)
+	op := engine.Exec(append(argv, args...)...).WithEnv(AptEnv...)
+	op.Label = "dpkg --configure -a; apt-get " + strings.Join(args, " ")
+	return op
+}
+
 // AptMark returns an exec op running `apt-mark args...`.
 func AptMark(args ...string) engine.Op {
 	return engine.Exec(append([]string{"apt-mark"}, args...)...).WithEnv(AptEnv...)

@@ -175,3 +175,52 @@ func withUsersKey(c *chobolo.Chobolo) *chobolo.Chobolo {
 	c.SetKey("users", chobolo.Pos{})
 	return c
 }
+
+// TestIntegrationUndoKilledTransaction: dpkg dies in the middle of the install (a preinst kills it,
+// as when chaos and its apt are killed): the package it was unpacking is left half-installed with
+// "reinstall required" and dpkg's journal unmerged, which apt refuses to touch. The undo must still
+// bring dpkg back to exactly its state before, and apt must work afterwards.
+func TestIntegrationUndoKilledTransaction(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.DebianRoot(t)
+	testenv.AptRepo(t, root,
+		testenv.DebPkg{Name: "chaos-lib", Version: "1.0", Files: map[string]string{"/usr/share/chaos-lib/data": "lib\n"}},
+		testenv.DebPkg{Name: "chaos-a", Version: "1.0", Depends: []string{"chaos-lib"}, Postinst: "echo configured > /var/lib/chaos-a-configured"},
+		testenv.DebPkg{Name: "chaos-doomed", Version: "1.0", Depends: []string{"chaos-a"}, Preinst: `kill -KILL "$PPID"`,
+			Files: map[string]string{"/usr/share/chaos-doomed/data": "doomed\n"}})
+	states := func() string {
+		return testenv.Chroot(t, root, "dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n")
+	}
+	before := states()
+	tr := enginetest.Chroot(t, root)
+	c := withUsersKey(&chobolo.Chobolo{Packages: []chobolo.Package{{Name: "chaos-doomed"}}})
+	e := &engine.Engine{Registry: engine.NewRegistry(New())}
+	req := engine.Request{Chobolo: c, Assume: true}
+	hp, err := e.Plan(context.Background(), tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Apply(context.Background(), tr, hp, req)
+	if err == nil || !res.RolledBack {
+		t.Fatalf("the killed transaction did not fail the apply: %v %+v", err, res)
+	}
+	if len(res.UndoErrors) > 0 || len(res.Warnings) > 0 {
+		t.Errorf("the undo did not run cleanly: %q %q", res.UndoErrors, res.Warnings)
+	}
+	if got := states(); got != before {
+		b, g := strings.Split(before, "\n"), strings.Split(got, "\n")
+		t.Errorf("dpkg is not as before the apply: now %q, before %q",
+			slices.DeleteFunc(g, func(l string) bool { return slices.Contains(b, l) }),
+			slices.DeleteFunc(slices.Clone(b), func(l string) bool { return slices.Contains(g, l) }))
+	}
+	if audit := testenv.Chroot(t, root, "dpkg", "--audit"); audit != "" {
+		t.Errorf("dpkg --audit after the undo:\n%s", audit)
+	}
+	for _, p := range []string{"/usr/share/chaos-doomed/data", "/usr/share/chaos-lib/data", "/var/lib/chaos-a-configured"} {
+		if testenv.Exists(t, root, p) {
+			t.Errorf("%s survived the undo", p)
+		}
+	}
+	// apt works again: the same root takes a clean install.
+	enginetest.ApplyTwice(t, tr, withUsersKey(&chobolo.Chobolo{Packages: []chobolo.Package{{Name: "chaos-a"}}}), New())
+}

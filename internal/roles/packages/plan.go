@@ -2,12 +2,12 @@ package packages
 
 import (
 	"fmt"
-	"github.com/ch-aos-ch/chaos/internal/shell"
 	"slices"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // guardScript runs at apply time, right before an apt transaction: it simulates the transaction
@@ -99,7 +99,7 @@ func BuildPlan(d *Delta, in PlanInput) *engine.RolePlan {
 			ch = append(ch, engine.Change{Kind: engine.Del, Subject: "package " + n, Detail: "manually installed, not declared"})
 		}
 		args := append([]string{"remove"}, d.Remove...)
-		reinstall := debian.AptGet(append([]string{"install", "--no-install-recommends"}, d.Remove...)...)
+		reinstall := debian.AptGetAfterInterrupt(append([]string{"install", "--no-install-recommends"}, d.Remove...)...)
 		steps = append(steps, engine.Step{Changes: ch, Ops: []engine.Op{
 			GuardOp(d.Remove, args...),
 			debian.AptGet(args...).WithUndo(reinstall),
@@ -134,6 +134,12 @@ func guardLarge(d *Delta) string {
 // of installedStates) and removes exactly what the transaction added, its dependencies included:
 // purged when the package was unknown before, removed (configuration kept) when only its
 // configuration was there. Package names come from dpkg, never from the Ch-obolo.
+//
+// A transaction that was killed (chaos killed, connection lost) leaves the package dpkg was
+// unpacking half-installed with "reinstall required", others unpacked but not configured, and
+// dpkg's journal unmerged: apt refuses to run then. dpkg itself removes what was added (forced past
+// "reinstall required", and without configuring what it is about to remove), then finishes
+// whatever else the killed run left pending.
 const undoInstallScript = `set -e
 before=$(cat)
 now=$(dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\n')
@@ -144,8 +150,14 @@ todo=$(printf '%s\n--\n%s\n' "$before" "$now" | awk -F '\t' '
     p = was[$1]; if (p == "" || p == "n") print "purge " $1; else if (p == "c") print "remove " $1 }')
 purge=$(printf '%s\n' "$todo" | sed -n 's/^purge //p')
 remove=$(printf '%s\n' "$todo" | sed -n 's/^remove //p')
-[ -z "$purge" ] || apt-get "$@" purge $purge
-[ -z "$remove" ] || apt-get "$@" remove $remove
+if [ -z "$(dpkg --audit)" ] && [ -z "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then
+  [ -z "$purge" ] || apt-get "$@" purge $purge
+  [ -z "$remove" ] || apt-get "$@" remove $remove
+  exit 0
+fi
+[ -z "$purge" ] || dpkg --force-remove-reinstreq --purge $purge
+[ -z "$remove" ] || dpkg --force-remove-reinstreq --remove $remove
+dpkg --force-confdef --force-confold --configure -a
 `
 
 // installedStates lists every package dpkg knows with its state, for undoInstallScript.
