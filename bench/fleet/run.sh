@@ -11,7 +11,7 @@
 # Run as root from the repository. Needs ansible (apt-get install ansible), iproute2, util-linux and
 # the Debian mirror once (to build the cached python3 layer of the test root).
 # Environment: CHAOS_BENCH_HOSTS (default 1,10,30,50), CHAOS_BENCH_RUNS (no-change runs per median,
-# default 3), CHAOS_BENCH_ANSIBLE_RUNS (Ansible's, default CHAOS_BENCH_RUNS), CHAOS_BIN (default: built from this tree by the test; `make bench` passes bin/chaos).
+# default 3), CHAOS_BENCH_ANSIBLE_RUNS (Ansible's, default CHAOS_BENCH_RUNS; 0 skips Ansible), CHAOS_BIN (default: built from this tree by the test; `make bench` passes bin/chaos).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [[ $(id -u) == 0 ]] || { echo "bench/fleet: must run as root (network namespaces)" >&2; exit 1; }

@@ -2,7 +2,10 @@
 // everything else passes argv slices.
 package shell
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Quote returns s as one POSIX sh word that expands to exactly s. Plain words are left bare for
 // readability; everything else is single-quoted, with embedded single quotes written as '\”.
@@ -47,4 +50,45 @@ func isPlain(s string) bool {
 		}
 	}
 	return true
+}
+
+// Split is the inverse of Join: it splits text made of words as Quote writes them (bare words, and
+// single-quoted strings with '\'' for embedded quotes, separated by single spaces) back into the
+// values. Anything else is an error: Split is not a shell parser, it reads what Join wrote.
+func Split(text string) ([]string, error) {
+	var argv []string
+	for i := 0; i < len(text); {
+		var b strings.Builder
+		start := i
+		for i < len(text) && text[i] != ' ' {
+			switch c := text[i]; {
+			case c == '\'':
+				end := strings.IndexByte(text[i+1:], '\'')
+				if end < 0 {
+					return nil, fmt.Errorf("shell.Split: unterminated quote at byte %d", i)
+				}
+				b.WriteString(text[i+1 : i+1+end])
+				i += end + 2
+			case c == '\\' && i+1 < len(text) && text[i+1] == '\'':
+				b.WriteByte('\'')
+				i += 2
+			case isPlain(string(c)):
+				b.WriteByte(c)
+				i++
+			default:
+				return nil, fmt.Errorf("shell.Split: unexpected %q at byte %d", c, i)
+			}
+		}
+		if i == start {
+			return nil, fmt.Errorf("shell.Split: empty word at byte %d", i)
+		}
+		argv = append(argv, b.String())
+		if i < len(text) {
+			i++ // the separating space
+			if i == len(text) {
+				return nil, fmt.Errorf("shell.Split: trailing space")
+			}
+		}
+	}
+	return argv, nil
 }

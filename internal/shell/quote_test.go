@@ -2,6 +2,7 @@ package shell
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,39 @@ func FuzzQuote(f *testing.F) {
 		want := strings.ReplaceAll(s, "\x00", "")
 		if got := roundTrip(t, s); got != want {
 			t.Fatalf("Quote(%q) = %s: sh printed %q", s, Quote(s), got)
+		}
+	})
+}
+
+func TestSplit(t *testing.T) {
+	for _, argv := range [][]string{
+		{"_run", "-", "echo", "it's", "", "a b", "x\ny", "'", "''", `\`, `\'`, "$(id)"},
+		{""}, {"plain"}, {"é", "ü x"},
+	} {
+		got, err := Split(Join(argv))
+		if err != nil || !slices.Equal(got, argv) {
+			t.Errorf("Split(Join(%q)) = %q, %v", argv, got, err)
+		}
+	}
+	for _, bad := range []string{"'open", "a  b", "a ", "$x", "a\"b", "a\\b"} {
+		if got, err := Split(bad); err == nil {
+			t.Errorf("Split(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// FuzzSplit: whatever Join writes, Split reads back exactly (NUL aside, which Quote drops).
+func FuzzSplit(f *testing.F) {
+	f.Add("a", "it's", "")
+	f.Add("x\ny", `\'`, "'''")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		argv := []string{a, b, c}
+		for i := range argv {
+			argv[i] = strings.ReplaceAll(argv[i], "\x00", "")
+		}
+		got, err := Split(Join(argv))
+		if err != nil || !slices.Equal(got, argv) {
+			t.Fatalf("Split(Join(%q)) = %q, %v", argv, got, err)
 		}
 	})
 }
