@@ -53,7 +53,7 @@ func isPlain(s string) bool {
 }
 
 // Split is the inverse of Join: it splits text made of words as Quote writes them (bare words, and
-// single-quoted strings with '\'' for embedded quotes, separated by single spaces) back into the
+// single-quoted strings with '\” for embedded quotes, separated by single spaces) back into the
 // values. Anything else is an error: Split is not a shell parser, it reads what Join wrote.
 func Split(text string) ([]string, error) {
 	var argv []string
