@@ -13,11 +13,15 @@ TEST_FLAGS   ?=
 TEST_PKGS    ?= ./...
 LDFLAGS   := -s -w
 
-.PHONY: all build deps fixture test demo bench bench-fleet fmt vet clean
+.PHONY: all build workers deps fixture test demo bench bench-fleet fmt vet clean
 
 all: build
 
-build:
+# The native SSH worker (cmd/chaos-worker) for each architecture, embedded into chaos.
+workers:
+	$(GO) generate ./internal/transport/workerbin
+
+build: workers
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 	@echo "built $(BIN)"
 
@@ -34,7 +38,7 @@ fixture: deps
 	done; rc=0; for p in "$${pids[@]}"; do wait $$p || rc=1; done; \
 	[ $$rc -eq 0 ] && echo "fixture: Debian, Arch and Fedora roots ready ($$((SECONDS - start)) s)"; exit $$rc
 
-test: deps fixture
+test: deps fixture workers
 	@TEST_TIMEOUT=$(TEST_TIMEOUT) TEST_PKGS='$(TEST_PKGS)' bash scripts/test.sh $(TEST_FLAGS)
 
 demo: deps build
@@ -57,5 +61,5 @@ vet:
 	$(GO) vet ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin internal/transport/workerbin/bin/chaos-worker-linux-*
 	$(GO) clean -testcache

@@ -533,6 +533,13 @@ func ChaosBinary(t testing.TB) string {
 		if err != nil {
 			goTool = "/usr/local/go/bin/go"
 		}
+		// The native SSH worker is embedded into chaos (internal/transport/workerbin).
+		gen := exec.Command(goTool, "generate", "./internal/transport/workerbin")
+		gen.Dir = repo
+		if out, err := gen.CombinedOutput(); err != nil {
+			chaosBin.err = fmt.Errorf("go generate ./internal/transport/workerbin: %v\n%s", err, out)
+			return
+		}
 		bin := filepath.Join(dir, "chaos")
 		cmd := exec.Command(goTool, "build", "-trimpath", "-o", bin, "./cmd/chaos")
 		cmd.Dir = repo

@@ -84,6 +84,7 @@ type SSH struct {
 	lockPath  string // the host lock the worker holds (Flock), taken again by a new worker
 	lockOwner string
 	lockErr   error // the lock was lost with a worker and could not be taken again
+	nativeOff bool  // the native worker could not start here: sh workers only
 
 	sessions, requests atomic.Int64
 }
@@ -786,6 +787,26 @@ func (s *SSH) WriteFile(ctx context.Context, p string, data []byte, mode fs.File
 	if validate != nil {
 		step = "keep"
 	}
+	args, payload := s.writeArgs(tmp, p, data, mode, uid, gid, step)
+	if _, err := s.op(ctx, "_write", payload, args...); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if validate == nil {
+		return nil
+	}
+	if err := validate(tmp); err != nil {
+		_, _ = s.op(context.WithoutCancel(ctx), "_rm", nil, "-f", tmp)
+		return err
+	}
+	if _, err := s.op(ctx, "_mv", nil, tmp, p); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return nil
+}
+
+// writeArgs are the arguments and payload of the _write of data to p through the temp file tmp;
+// step "rename" moves it into place, "keep" leaves it for a validator.
+func (s *SSH) writeArgs(tmp, p string, data []byte, mode fs.FileMode, uid, gid int, step string) ([]string, []byte) {
 	umask, chmod := "0077", octal(mode)
 	if mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == 0 && mode.Perm()&0o111 == 0 && (s.root || mode&0o200 != 0) {
 		// created with the final mode (0666 &^ umask == mode), still writable for the data
@@ -802,20 +823,7 @@ func (s *SSH) WriteFile(ctx context.Context, p string, data []byte, mode fs.File
 	if len(data) > 0 {
 		n, payload = strconv.Itoa(len(data)), data
 	}
-	if _, err := s.op(ctx, "_write", payload, n, tmp, p, umask, owner(uid, gid), chmod, when, step); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if validate == nil {
-		return nil
-	}
-	if err := validate(tmp); err != nil {
-		_, _ = s.op(context.WithoutCancel(ctx), "_rm", nil, "-f", tmp)
-		return err
-	}
-	if _, err := s.op(ctx, "_mv", nil, tmp, p); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	return nil
+	return []string{n, tmp, p, umask, owner(uid, gid), chmod, when, step}, payload
 }
 
 // Remove implements Transport.

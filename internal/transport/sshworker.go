@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +19,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/ch-aos-ch/chaos/internal/hostworker"
 	"github.com/ch-aos-ch/chaos/internal/shell"
+	"github.com/ch-aos-ch/chaos/internal/transport/workerbin"
 )
 
 // The SSH transport does not open a session per operation: opening one costs sshd a fork, PAM and
@@ -149,6 +153,19 @@ _lock() {
 	_x 0
 }
 _unlock() { exec 9>&-; _x 0; }
+_native() {
+	_m=
+	{ IFS= read -r _m </proc/sys/kernel/arch; } 2>/dev/null || _m=$(uname -m 2>/dev/null)
+	for _p; do
+		case $_p in "$_m="/*) _p=${_p#*=}; break ;; esac
+		_p=
+	done
+	if [ -n "$_p" ] && [ -f "$_p" ] && [ -x "$_p" ]; then
+		export ` + hostworker.TokenEnv + `="$_t"
+		exec "$_p" "$_i" "$_o" "$_e" "$_in"
+	fi
+	printf '%s missing %s\n' "$_t" "$_m"
+}
 printf '%s ready %d\n' "$_t" "$$"
 while IFS= read -r _n; do
 	case $_n in ''|*[!0-9]*) echo "chaos worker: bad request header" >&2; exit 1;; esac
@@ -179,6 +196,7 @@ type worker struct {
 	tok    string
 	mark   []byte // tok + " ": how every reply marker line starts
 	pid    int    // the worker shell's pid on the host
+	native bool   // the native worker serves (the shell exec'd it)
 	done   chan struct{}
 }
 
@@ -230,9 +248,139 @@ func (s *SSH) envArgv() []string {
 	return append(argv, "CHAOS_SSH_USER="+s.user)
 }
 
-// startWorker starts a worker (through sudo when s.sudo is set, with the password as the first
-// line of stdin when s.pass is set) and waits until it is ready.
+// NativeWorkerDir is where the native worker binaries live on a host, named by their hash.
+const NativeWorkerDir = "/var/lib/chaos/worker"
+
+// WorkerEnv set to "sh" keeps the sh worker on every host (no native worker is sent).
+const WorkerEnv = "CHAOS_SSH_WORKER"
+
+// startWorker starts the connection's worker: the sh worker, which then hands over to the native
+// worker when it can (upgrade).
 func (s *SSH) startWorker(ctx context.Context) (*worker, error) {
+	w, err := s.startShellWorker(ctx)
+	if err != nil || !s.root || s.nativeOff || os.Getenv(WorkerEnv) == "sh" {
+		return w, err
+	}
+	return s.upgrade(ctx, w)
+}
+
+// Worker says which worker serves the connection: "native" or "sh".
+func (s *SSH) Worker() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil && s.w.native {
+		return "native"
+	}
+	return "sh"
+}
+
+// upgrade hands the connection from the sh worker w to the native worker (internal/hostworker)
+// when one is built for the host's architecture: the shell execs it (same process, stdin and
+// stdout) when it is installed, which costs one round trip and no process. Otherwise it is sent
+// once (NativeWorkerDir/chaos-worker-HASH, atomically) and run once to check that it runs there
+// (a noexec mount), then exec'd. A check that fails keeps the sh worker; when the shell dies in the
+// exec, the connection goes on with a new sh worker.
+func (s *SSH) upgrade(ctx context.Context, w *worker) (*worker, error) {
+	paths := map[string]string{}
+	bins := map[string][]byte{}
+	var offers []string
+	for machine := range workerbin.Arches {
+		if bin, name, ok := workerbin.For(machine); ok {
+			paths[machine], bins[machine] = NativeWorkerDir+"/"+name, bin
+			offers = append(offers, machine+"="+paths[machine])
+		}
+	}
+	if len(offers) == 0 {
+		return w, nil
+	}
+	slices.Sort(offers)
+	native := "_native " + shell.Join(offers)
+	line, err := s.exchange(ctx, w, native)
+	if err != nil || line == "" {
+		return s.nativeFailed(ctx, w, err, slices.Collect(maps.Values(paths))...)
+	}
+	machine, missing := strings.CutPrefix(line, w.tok+" missing ")
+	if missing {
+		p, ok := paths[machine]
+		if !ok {
+			return w, nil // no native worker for this architecture
+		}
+		if installed, err := s.installNative(ctx, w, p, bins[machine]); err != nil || !installed {
+			return w, err
+		}
+		if line, err = s.exchange(ctx, w, native); err != nil || line == "" {
+			return s.nativeFailed(ctx, w, err, p)
+		}
+	}
+	if line != fmt.Sprintf("%s ready %d", w.tok, w.pid) {
+		return nil, s.lost(w, fmt.Errorf("protocol error: native worker greeting %q", line))
+	}
+	w.native = true
+	return w, nil
+}
+
+// exchange sends one request to w and reads a single line back ("" when the worker ended).
+func (s *SSH) exchange(ctx context.Context, w *worker, text string) (string, error) {
+	s.requests.Add(1)
+	if _, err := w.in.Write(frame(text, nil, w.tok)); err != nil {
+		return "", nil
+	}
+	rc := make(chan string, 1)
+	go func() {
+		line, _ := w.out.ReadString('\n')
+		rc <- strings.TrimSuffix(line, "\n")
+	}()
+	select {
+	case line := <-rc:
+		return line, nil
+	case <-ctx.Done():
+		s.drop(w)
+		return "", ctx.Err()
+	}
+}
+
+// installNative sends the native worker to p and checks that it runs there; false (and the file
+// removed) when it does not.
+func (s *SSH) installNative(ctx context.Context, w *worker, p string, bin []byte) (bool, error) {
+	if r, err := s.callOn(ctx, w, "_mkdir "+shell.Join([]string{NativeWorkerDir, "0700"}), nil); err != nil || r.code != 0 {
+		return false, err
+	}
+	args, payload := s.writeArgs(tempName(p), p, bin, 0o755, 0, 0, "rename")
+	if r, err := s.callOn(ctx, w, "_write "+shell.Join(args), payload); err != nil || r.code != 0 {
+		return false, err
+	}
+	r, err := s.callOn(ctx, w, "_run - "+shell.Quote(p)+" -check", nil)
+	if err != nil {
+		return false, err
+	}
+	if r.code != 0 || strings.TrimSpace(string(r.out)) != hostworker.CheckReply {
+		_, err := s.callOn(ctx, w, "_rm -f "+shell.Quote(p), nil)
+		return false, err
+	}
+	return true, nil
+}
+
+// nativeFailed handles a shell that died in the exec of the native worker: the connection goes on
+// with sh workers, and the binary is removed so that the next connection checks a fresh copy.
+func (s *SSH) nativeFailed(ctx context.Context, w *worker, err error, binaries ...string) (*worker, error) {
+	w.close()
+	if err != nil {
+		return nil, err
+	}
+	s.nativeOff = true
+	nw, err := s.startShellWorker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range binaries {
+		_, _ = s.callOn(ctx, nw, "_rm -f "+shell.Quote(p), nil)
+	}
+	return nw, nil
+}
+
+// startShellWorker starts a sh worker (through sudo when s.sudo is set, with the password as the
+// first line of stdin when s.pass is set) and waits until it is ready.
+func (s *SSH) startShellWorker(ctx context.Context) (*worker, error) {
 	sess, err := s.newSession()
 	if err != nil {
 		return nil, err
