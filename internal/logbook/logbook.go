@@ -234,18 +234,34 @@ type RunInfo struct {
 	Chobolo string // the Ch-obolo's path
 }
 
-// Run records one run. Its methods are safe for concurrent use (hosts applied in parallel). Write
-// errors do not stop the apply: the first one is kept in Err.
+// Run records one run. Its methods are safe for concurrent use (hosts applied in parallel) and
+// never wait for the database: statements are queued, in order, to a writer that commits them in
+// batches (one transaction per batch), so that a fleet's hosts never queue behind one another's
+// inserts. Finish writes the rest. Write errors do not stop the apply: the first one is kept in Err.
 type Run struct {
 	ID string
 	s  *Store
 	mu sync.Mutex
 	// seq numbers the events.
 	seq int
-	err error
 	// probe times by target, for the host rows.
 	probe map[string]time.Duration
+
+	queue    chan stmt
+	written  chan struct{} // closed when the writer has written everything queued
+	errMu    sync.Mutex
+	err      error
+	finished bool
 }
+
+// stmt is one queued statement.
+type stmt struct {
+	query string
+	args  []any
+}
+
+// writeBatch is the most statements one transaction takes.
+const writeBatch = 512
 
 // StartRun records a new run.
 func (s *Store) StartRun(ctx context.Context, info RunInfo) (*Run, error) {
@@ -262,21 +278,79 @@ func (s *Store) StartRun(ctx context.Context, info RunInfo) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("limani %s: %w", s.Where, err)
 	}
-	return &Run{ID: id, s: s, probe: map[string]time.Duration{}}, nil
+	r := &Run{ID: id, s: s, probe: map[string]time.Duration{}, queue: make(chan stmt, 4*writeBatch), written: make(chan struct{})}
+	go r.write()
+	return r, nil
 }
 
+// exec queues a statement (called with r.mu held, which keeps the order).
 func (r *Run) exec(query string, args ...any) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := r.s.db.ExecContext(ctx, r.s.q(query), args...); err != nil && r.err == nil {
-		r.err = err
+	if !r.finished {
+		r.queue <- stmt{r.s.q(query), args}
 	}
 }
 
-// Err is the first write error, if any.
+// write commits the queued statements in batches until the queue is closed.
+func (r *Run) write() {
+	defer close(r.written)
+	for first := range r.queue {
+		batch := []stmt{first}
+	more:
+		for len(batch) < writeBatch {
+			select {
+			case st, ok := <-r.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, st)
+			default:
+				break more
+			}
+		}
+		if err := r.commit(batch); err != nil {
+			r.errMu.Lock()
+			if r.err == nil {
+				r.err = err
+			}
+			r.errMu.Unlock()
+		}
+	}
+}
+
+// commit writes a batch in one transaction; when that fails, statement by statement, so that one
+// bad statement loses only itself. It returns the first error.
+func (r *Run) commit(batch []stmt) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := func() error {
+		tx, err := r.s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for _, st := range batch {
+			if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	if err == nil || len(batch) == 1 {
+		return err
+	}
+	err = nil
+	for _, st := range batch {
+		if _, e := r.s.db.ExecContext(ctx, st.query, st.args...); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Err is the first write error, if any (all of them once Finish returned).
 func (r *Run) Err() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
 	return r.err
 }
 
@@ -359,6 +433,11 @@ func (r *Run) Finish(err error) {
 	// applying.
 	r.exec(`UPDATE hosts SET ended = ?, status = ? WHERE run_id = ? AND status = 'running'`, now, map[bool]string{true: "planned", false: "failed"}[err == nil], r.ID)
 	r.exec(`UPDATE runs SET ended = ?, status = ?, error = ? WHERE id = ?`, now, status, tail(msg, 4000), r.ID)
+	if !r.finished {
+		r.finished = true
+		close(r.queue)
+	}
+	<-r.written
 }
 
 func tail(s string, n int) string {
