@@ -88,13 +88,14 @@ awk -F: '($3 == 0 || $3 >= 1000) && $7 != "" {print $7}' /etc/passwd 2>/dev/null
   case $p in ''|*' '*) continue ;; esac
   printf 'shell=%s %s\n' "$p" "$s"
 done
-if [ -s /run/sshd.pid ] && kill -0 "$(cat /run/sshd.pid 2>/dev/null)" 2>/dev/null; then echo sshd=running; fi
+if [ -s /run/sshd.pid ] && IFS= read -r pid </run/sshd.pid && kill -0 "$pid" 2>/dev/null; then echo sshd=running; fi
 for w in /etc/systemd/system/multi-user.target.wants/sshd.service /etc/systemd/system/multi-user.target.wants/ssh.service; do
   [ -e "$w" ] && { echo sshd=enabled; break; }
 done
-g=$(getent group wheel 2>/dev/null | cut -d: -f4)
+g=$(getent group wheel 2>/dev/null) && g=${g##*:}
 [ -n "$g" ] && echo "wheel=$g"
-echo "kernel=$(uname -r 2>/dev/null)"
+{ IFS= read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || { IFS= read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r 2>/dev/null)
+echo "kernel=$k"
 true`
 
 // newProbe prints, for the declared names no installed package provides ("@missing NAME..."),

@@ -103,11 +103,11 @@ awk -F: '($3 == 0 || $3 >= 1000) && $7 != "" {print $7}' /etc/passwd 2>/dev/null
   p=${f%/files}; p=${p##*/}; p=${p%-*}; p=${p%-*}
   printf 'shell=%s %s\n' "$p" "$s"
 done
-if [ -s /run/sshd.pid ] && kill -0 "$(cat /run/sshd.pid 2>/dev/null)" 2>/dev/null; then echo sshd=running; fi
+if [ -s /run/sshd.pid ] && IFS= read -r pid </run/sshd.pid && kill -0 "$pid" 2>/dev/null; then echo sshd=running; fi
 [ -e /etc/systemd/system/multi-user.target.wants/sshd.service ] && echo sshd=enabled
-g=$(getent group wheel 2>/dev/null | cut -d: -f4)
+g=$(getent group wheel 2>/dev/null) && g=${g##*:}
 [ -n "$g" ] && echo "sudo=$g"
-k=$(uname -r 2>/dev/null)
+{ IFS= read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r 2>/dev/null)
 [ -r "/usr/lib/modules/$k/pkgbase" ] && echo "kernel=$(cat "/usr/lib/modules/$k/pkgbase")"
 [ -d /sys/firmware/efi ] && echo uefi=1
 [ -e /boot/grub/grub.cfg ] && echo boot=grub
