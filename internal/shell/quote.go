@@ -8,7 +8,8 @@ import (
 )
 
 // Quote returns s as one POSIX sh word that expands to exactly s. Plain words are left bare for
-// readability; everything else is single-quoted, with embedded single quotes written as '\”.
+// readability; everything else is single-quoted, each embedded single quote written as the four
+// characters quote, backslash, quote, quote.
 // NUL cannot be represented in a shell word: callers validate that values contain none (Quote drops
 // it rather than letting it truncate the word silently in the shell).
 func Quote(s string) string {
@@ -52,9 +53,9 @@ func isPlain(s string) bool {
 	return true
 }
 
-// Split is the inverse of Join: it splits text made of words as Quote writes them (bare words, and
-// single-quoted strings with '\” for embedded quotes, separated by single spaces) back into the
-// values. Anything else is an error: Split is not a shell parser, it reads what Join wrote.
+// Split is the inverse of Join: it splits text made of words as Quote writes them (bare words and
+// single-quoted strings, separated by single spaces) back into the values. Anything else is an
+// error: Split is not a shell parser, it reads what Join wrote.
 func Split(text string) ([]string, error) {
 	var argv []string
 	for i := 0; i < len(text); {
