@@ -29,8 +29,9 @@ import (
 // warns about an interrupted apply.
 func (a *app) beginTarget(ctx context.Context, eng *engine.Engine, t transport.Transport, c *chobolo.Chobolo,
 	req *engine.Request, o applyOpts) (release func(), err error) {
-	if src, err := resolvedSource(c); err == nil {
-		req.Source = src
+	req.SourceFunc = func() []byte {
+		src, _ := resolvedSource(c)
+		return src
 	}
 	req.Snapshot = o.snapshot
 	if err := o.tx.set(req); err != nil {

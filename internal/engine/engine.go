@@ -39,8 +39,11 @@ type Request struct {
 	// Fleet restrictions (allow_list/black_list) use it.
 	Skip func(role string) string
 	// Source is the resolved Ch-obolo as YAML (never with secrets): it goes into the journal (for
-	// `chaos recover --resume`) and the generation (for `chaos rollback`). Nil records Chobolo as JSON.
+	// `chaos recover --resume`) and the generation (for `chaos rollback`). Nil asks SourceFunc, else
+	// records Chobolo as JSON.
 	Source []byte
+	// SourceFunc computes Source when an apply has something to record (most runs change nothing).
+	SourceFunc func() []byte
 	// Record says what generation Apply records after success.
 	Record RecordOptions
 	// Snapshot takes a read-only btrfs snapshot of the target's root before the first op

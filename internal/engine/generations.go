@@ -126,6 +126,9 @@ func ReadGenerationJournal(ctx context.Context, t transport.Transport, n int) (*
 }
 
 func sourceOf(req Request) []byte {
+	if req.Source == nil && req.SourceFunc != nil {
+		req.Source = req.SourceFunc()
+	}
 	if req.Source != nil {
 		return req.Source
 	}

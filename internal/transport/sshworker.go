@@ -282,11 +282,10 @@ func (s *SSH) Worker() string {
 // exec, the connection goes on with a new sh worker.
 func (s *SSH) upgrade(ctx context.Context, w *worker) (*worker, error) {
 	paths := map[string]string{}
-	bins := map[string][]byte{}
 	var offers []string
 	for machine := range workerbin.Arches {
-		if bin, name, ok := workerbin.For(machine); ok {
-			paths[machine], bins[machine] = NativeWorkerDir+"/"+name, bin
+		if name, ok := workerbin.Name(machine); ok {
+			paths[machine] = NativeWorkerDir + "/" + name
 			offers = append(offers, machine+"="+paths[machine])
 		}
 	}
@@ -305,7 +304,11 @@ func (s *SSH) upgrade(ctx context.Context, w *worker) (*worker, error) {
 		if !ok {
 			return w, nil // no native worker for this architecture
 		}
-		if installed, err := s.installNative(ctx, w, p, bins[machine]); err != nil || !installed {
+		bin, ok := workerbin.Binary(machine)
+		if !ok {
+			return w, nil
+		}
+		if installed, err := s.installNative(ctx, w, p, bin); err != nil || !installed {
 			return w, err
 		}
 		if line, err = s.exchange(ctx, w, native); err != nil || line == "" {

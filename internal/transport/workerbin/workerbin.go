@@ -5,11 +5,7 @@ package workerbin
 
 //go:generate go run ./gen
 
-import (
-	"crypto/sha256"
-	"embed"
-	"encoding/hex"
-)
+import "embed"
 
 //go:embed bin
 var files embed.FS
@@ -17,17 +13,23 @@ var files embed.FS
 // Arches maps `uname -m` to the architectures built.
 var Arches = map[string]string{"x86_64": "amd64", "aarch64": "arm64"}
 
-// For returns the worker binary for a host whose `uname -m` is machine, and a name for it that
-// changes with its content (chaos-worker-HASH); ok is false when none was built for it.
-func For(machine string) (bin []byte, name string, ok bool) {
+// Name returns the name of the worker binary for a host whose `uname -m` is machine, which changes
+// with its content (chaos-worker-HASH, from the hash file gen writes beside it, so that no binary is
+// read or hashed for a host that has it already); ok is false when none was built for it.
+func Name(machine string) (name string, ok bool) {
 	arch, known := Arches[machine]
 	if !known {
-		return nil, "", false
+		return "", false
 	}
-	bin, err := files.ReadFile("bin/chaos-worker-linux-" + arch)
-	if err != nil || len(bin) == 0 {
-		return nil, "", false
+	sum, err := files.ReadFile("bin/chaos-worker-linux-" + arch + ".sha256")
+	if err != nil || len(sum) < 16 {
+		return "", false
 	}
-	sum := sha256.Sum256(bin)
-	return bin, "chaos-worker-" + hex.EncodeToString(sum[:8]), true
+	return "chaos-worker-" + string(sum[:16]), true
+}
+
+// Binary returns the worker binary for machine (a copy, megabytes: only to send it).
+func Binary(machine string) ([]byte, bool) {
+	data, err := files.ReadFile("bin/chaos-worker-linux-" + Arches[machine])
+	return data, err == nil && len(data) > 0
 }

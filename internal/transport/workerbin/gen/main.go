@@ -3,6 +3,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,6 +27,19 @@ func main() {
 		if err := cmd.Run(); err != nil {
 			_ = os.Remove(tmp)
 			fail(fmt.Errorf("build chaos-worker for %s: %w", arch, err))
+		}
+		data, err := os.ReadFile(tmp)
+		if err != nil {
+			fail(err)
+		}
+		sum := sha256.Sum256(data)
+		if err := os.WriteFile(tmp+".sha256", []byte(hex.EncodeToString(sum[:])+"\n"), 0o644); err != nil {
+			fail(err)
+		}
+		// Identical sources build identical bytes (-trimpath, no VCS stamp): builds running side
+		// by side embed a matching pair whichever rename they see.
+		if err := os.Rename(tmp+".sha256", out+".sha256"); err != nil {
+			fail(err)
 		}
 		if err := os.Rename(tmp, out); err != nil {
 			fail(err)
