@@ -78,6 +78,9 @@ type SSH struct {
 	root   bool // commands run as root (login as root, or become)
 	done   chan struct{}
 	once   sync.Once
+	// connDone is closed when the connection has ended (closed, or lost).
+	connDone       chan struct{}
+	sessionTimeout time.Duration
 
 	mu        sync.Mutex // one request at a time on the worker
 	w         *worker
@@ -276,7 +279,12 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 		closeJumps()
 		return nil, &UnreachableError{Host: r.Name, Err: err}
 	}
-	s := &SSH{name: r.Name, user: r.User, client: client, jumps: jumps, done: make(chan struct{}), root: r.User == "root"}
+	s := &SSH{name: r.Name, user: r.User, client: client, jumps: jumps, done: make(chan struct{}), root: r.User == "root",
+		connDone: make(chan struct{}), sessionTimeout: 3 * r.ConnectTimeout}
+	go func() {
+		_ = client.Wait()
+		close(s.connDone)
+	}()
 	if r.KeepAlive > 0 {
 		go s.keepAlive(r.KeepAlive)
 	}
@@ -610,13 +618,47 @@ func (s *SSH) Run(ctx context.Context, c Cmd) (Result, error) {
 var signalCodes = map[string]int{"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9,
 	"SEGV": 11, "PIPE": 13, "ALRM": 14, "TERM": 15, "USR1": 10, "USR2": 12}
 
+// errConnClosed is a session asked of a connection that has ended.
+var errConnClosed = errors.New("new session: the connection is closed")
+
+// newSession opens a session, failing at once when the connection has ended: x/crypto/ssh's
+// NewSession on a connection whose reader already stopped waits forever for the server's answer
+// (seen when a host died between two requests). A server that does not answer within the connect
+// timeout has the connection closed.
 func (s *SSH) newSession() (*ssh.Session, error) {
 	s.sessions.Add(1)
-	sess, err := s.client.NewSession()
-	if err != nil {
-		return nil, fmt.Errorf("new session: %w", err)
+	select {
+	case <-s.connDone:
+		return nil, errConnClosed
+	default:
 	}
-	return sess, nil
+	type opened struct {
+		sess *ssh.Session
+		err  error
+	}
+	rc := make(chan opened, 1)
+	go func() {
+		sess, err := s.client.NewSession()
+		rc <- opened{sess, err}
+	}()
+	timer := time.NewTimer(s.sessionTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-rc:
+		if r.err != nil {
+			return nil, fmt.Errorf("new session: %w", r.err)
+		}
+		return r.sess, nil
+	case <-s.connDone:
+	case <-timer.C:
+		_ = s.client.Close()
+	}
+	go func() { // the late answer, if any
+		if r := <-rc; r.sess != nil {
+			_ = r.sess.Close()
+		}
+	}()
+	return nil, errConnClosed
 }
 
 // runRaw runs a command line in a new session of its own (sudo checks, cancellations).

@@ -220,8 +220,23 @@ func TestSSHWorkerKilledConnection(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run hangs after the connection died")
 	}
-	if _, err := s.Stat(context.Background(), "/etc/hostname"); err == nil {
-		t.Fatal("Stat on a dead connection succeeded")
+	// Every later request fails too, promptly: a new worker's session on a connection whose reader
+	// has stopped must not wait for an answer that never comes.
+	for range 3 {
+		statErr := make(chan error, 1)
+		go func() {
+			_, err := s.Stat(context.Background(), "/etc/hostname")
+			statErr <- err
+		}()
+		select {
+		case err := <-statErr:
+			if err == nil {
+				t.Fatal("Stat on a dead connection succeeded")
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("Stat on a dead connection hangs")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := h.Start(); err != nil {
 		t.Fatal(err)

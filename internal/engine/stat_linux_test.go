@@ -1,5 +1,0 @@
-package engine_test
-
-import "syscall"
-
-type syscallStat = syscall.Stat_t
