@@ -1,15 +1,12 @@
 package cli_test
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,73 +16,12 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// hostState describes what an apply may touch in root: file trees (type, mode, owner, content or
-// link target) and every package's dpkg state. Tool caches and shadow-utils' NAME- backups are left
-// out; so is /var/lib/chaos (chaos's own journal, lock and generations).
+// hostState is the host's full state (testenv.HostState) with the test packages' files.
 func hostState(t *testing.T, root string) string {
-	t.Helper()
-	var lines []string
-	for _, top := range []string{"etc", "home", "srv", "usr/bin", "usr/share/chaos-tiny-a", "var/lib/dpkg/info"} {
-		_ = filepath.WalkDir(filepath.Join(root, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			if rel == "etc/ld.so.cache" || strings.HasSuffix(rel, "-") || strings.Contains(rel, "/.chaos-") {
-				return nil
-			}
-			fi, err := os.Lstat(p)
-			if err != nil {
-				return err
-			}
-			line := fmt.Sprintf("%s %v", rel, fi.Mode())
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				line += fmt.Sprintf(" %d:%d", st.Uid, st.Gid)
-			}
-			switch {
-			case fi.Mode()&fs.ModeSymlink != 0:
-				target, _ := os.Readlink(p)
-				line += " -> " + target
-			case fi.Mode().IsRegular():
-				// Small files verbatim (readable diffs), bigger ones by hash (fast).
-				data, _ := os.ReadFile(p)
-				if len(data) <= 512 {
-					line += fmt.Sprintf(" %q", data)
-				} else {
-					line += fmt.Sprintf(" %d bytes sha256 %x", len(data), sha256.Sum256(data))
-				}
-			}
-			lines = append(lines, line)
-			return nil
-		})
-	}
-	sort.Strings(lines)
-	lines = append(lines, testenv.Chroot(t, root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n"))
-	return strings.Join(lines, "\n")
+	return testenv.HostState(t, root, "usr/share/chaos-tiny-a")
 }
 
-func stateDiff(a, b string) string {
-	count := map[string]int{}
-	for _, l := range strings.Split(a, "\n") {
-		count[l]++
-	}
-	for _, l := range strings.Split(b, "\n") {
-		count[l]--
-	}
-	var out []string
-	for l, n := range count {
-		if n > 0 {
-			out = append(out, "- "+firstLine(l))
-		} else if n < 0 {
-			out = append(out, "+ "+firstLine(l))
-		}
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
-}
+func stateDiff(a, b string) string { return testenv.StateDiff(a, b) }
 
 const atomicA = `hostname: forge
 users:

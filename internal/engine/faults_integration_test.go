@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -49,74 +48,12 @@ files:
     content: "x=1\n"
 `
 
-// state is everything an apply may touch, for "exactly as before" comparisons: the file trees
-// (type, mode, owner, content or target) and dpkg's view of every package.
+// state is the host's full state (testenv.HostState) with the test packages' files.
 func state(t *testing.T, root string) string {
-	t.Helper()
-	var lines []string
-	for _, top := range []string{"etc", "home", "srv", "usr/bin", "usr/share/chaos-tiny-a", "usr/share/chaos-broken", "var/lib/dpkg/info"} {
-		_ = filepath.WalkDir(filepath.Join(root, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			// Caches and backup copies that tools rewrite as a side effect, not configuration:
-			// ld.so.cache (ldconfig trigger), shadow-utils' NAME- backups, apt's and debconf's caches.
-			if rel == "etc/ld.so.cache" || strings.HasSuffix(rel, "-") || strings.HasPrefix(rel, "etc/.chaos-") {
-				return nil
-			}
-			fi, err := os.Lstat(p)
-			if err != nil {
-				return err
-			}
-			line := fmt.Sprintf("%s %v", rel, fi.Mode())
-			if sys, ok := fi.Sys().(*syscallStat); ok {
-				line += fmt.Sprintf(" %d:%d", sys.Uid, sys.Gid)
-			}
-			switch {
-			case fi.Mode()&fs.ModeSymlink != 0:
-				target, _ := os.Readlink(p)
-				line += " -> " + target
-			case fi.Mode().IsRegular():
-				data, _ := os.ReadFile(p)
-				line += fmt.Sprintf(" %q", data)
-			}
-			lines = append(lines, line)
-			return nil
-		})
-	}
-	sort.Strings(lines)
-	lines = append(lines, testenv.Chroot(t, root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n"))
-	return strings.Join(lines, "\n")
+	return testenv.HostState(t, root, "usr/share/chaos-tiny-a", "usr/share/chaos-broken")
 }
 
-func diffState(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	in := map[string]int{}
-	for _, l := range al {
-		in[l]++
-	}
-	for _, l := range bl {
-		in[l]--
-	}
-	var out []string
-	for l, n := range in {
-		switch {
-		case n > 0:
-			out = append(out, "- "+l)
-		case n < 0:
-			out = append(out, "+ "+l)
-		}
-	}
-	sort.Strings(out)
-	if len(out) > 40 {
-		out = append(out[:40], "...")
-	}
-	return strings.Join(out, "\n")
-}
+func diffState(a, b string) string { return testenv.StateDiff(a, b) }
 
 // faulty fails the op that starts after the k-th op.start event: the failure is injected exactly
 // where the op touches the target (its command or its file operation), and the op does nothing.
