@@ -219,14 +219,26 @@ func (a *app) keyring(ctx context.Context, f secretFlags) (*secrets.Keyring, err
 	return k, nil
 }
 
+// secretsFile resolves the secrets file (resolveSecrets) and fails when there is none; c, the
+// Ch-obolo, may be nil.
+func (a *app) secretsFile(f secretFlags, c *chobolo.Chobolo) (secretFlags, error) {
+	f, err := a.resolveSecrets(f, c)
+	switch {
+	case err != nil:
+		return f, err
+	case f.file != "":
+		return f, nil
+	case c != nil:
+		return f, errors.New("no secrets file: pass -sf FILE, run `chaos set secrets FILE`, or set secrets.file in the Ch-obolo")
+	}
+	return f, errors.New("no secrets file: pass -sf FILE or run `chaos set secrets FILE`")
+}
+
 // openSecrets resolves, reads and decrypts the secrets file.
 func (a *app) openSecrets(ctx context.Context, f secretFlags, c *chobolo.Chobolo) (*secrets.File, secretFlags, error) {
-	f, err := a.resolveSecrets(f, c)
+	f, err := a.secretsFile(f, c)
 	if err != nil {
 		return nil, f, err
-	}
-	if f.file == "" {
-		return nil, f, errors.New("no secrets file: pass -sf FILE, run `chaos set secrets FILE`, or set secrets.file in the Ch-obolo")
 	}
 	k, err := a.keyring(ctx, f)
 	if err != nil {
@@ -443,12 +455,9 @@ func (a *app) secretsEdit(ctx context.Context, f secretFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	f, err := a.resolveSecrets(f, nil)
+	f, err := a.secretsFile(f, nil)
 	if err != nil {
 		return err
-	}
-	if f.file == "" {
-		return errors.New("no secrets file: pass -sf FILE or run `chaos set secrets FILE`")
 	}
 	k, err := a.keyring(ctx, f)
 	if err != nil {
@@ -814,12 +823,9 @@ instead; sops keeps keys in clear, so this needs no private key.`,
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: []string{"age", "pgp"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rf, err := a.resolveSecrets(*f, nil)
+			rf, err := a.secretsFile(*f, nil)
 			if err != nil {
 				return err
-			}
-			if rf.file == "" {
-				return errors.New("no secrets file: pass -sf FILE or run `chaos set secrets FILE`")
 			}
 			kind := ""
 			if len(args) == 1 {
