@@ -274,3 +274,19 @@ func runSops(t *testing.T, dir string, env []string, args ...string) (string, er
 	}
 	return out.String(), nil
 }
+
+// Without a secrets file anywhere, the commands that need one say where to set it.
+func TestNoSecretsFile(t *testing.T) {
+	isolateSecrets(t)
+	for _, args := range [][]string{{"secrets", "list"}, {"secrets", "cat", "a.b"}, {"secrets", "edit"}} {
+		r := run(t, "", args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "no secrets file: pass -sf FILE or run `chaos set secrets FILE`") {
+			t.Errorf("%v:\n%s", args, r)
+		}
+	}
+	file := writeChobolo(t, "hostname: h\n")
+	if r := run(t, "", "apply", "-c", file, "-s", "--target", "@chroot/nonexistent", "--dry"); r.code == 0 ||
+		!strings.Contains(r.stderr, "or set secrets.file in the Ch-obolo") {
+		t.Errorf("apply -s:\n%s", r)
+	}
+}
