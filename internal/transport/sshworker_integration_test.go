@@ -163,6 +163,22 @@ func dialWorker(t *testing.T, hs *testenv.SSHHosts, h *testenv.SSHHost, worker s
 	return s
 }
 
+// failsWithin waits for the error of a request that must fail, and fails the test when it succeeds
+// or hangs.
+func failsWithin(t *testing.T, errc <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatalf("%s succeeded", what)
+		}
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s hangs", what)
+	}
+	return nil
+}
+
 // workerPID is the pid, on the host, of the worker shell serving s: the parent of what it runs.
 func workerPID(t *testing.T, s *transport.SSH) string {
 	t.Helper()
@@ -212,13 +228,8 @@ func TestSSHWorkerKilledConnection(t *testing.T) {
 	}()
 	time.Sleep(300 * time.Millisecond)
 	h.Stop() // sshd and every process of the host die
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "connection lost") {
-			t.Fatalf("Run on a killed connection = %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run hangs after the connection died")
+	if err := failsWithin(t, done, "Run on a killed connection"); !strings.Contains(err.Error(), "connection lost") {
+		t.Fatalf("Run on a killed connection = %v", err)
 	}
 	// Every later request fails too, promptly: a new worker's session on a connection whose reader
 	// has stopped must not wait for an answer that never comes.
@@ -228,14 +239,7 @@ func TestSSHWorkerKilledConnection(t *testing.T) {
 			_, err := s.Stat(context.Background(), "/etc/hostname")
 			statErr <- err
 		}()
-		select {
-		case err := <-statErr:
-			if err == nil {
-				t.Fatal("Stat on a dead connection succeeded")
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatal("Stat on a dead connection hangs")
-		}
+		failsWithin(t, statErr, "Stat on a dead connection")
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err := h.Start(); err != nil {
@@ -284,14 +288,7 @@ func testSSHWorkerDiesHoldingLock(t *testing.T, worker string) {
 	if res, err := other.Run(ctx, transport.Cmd{Argv: []string{"kill", "-KILL", pid}}); err != nil || res.Code != 0 {
 		t.Fatalf("kill worker: %v %s", err, res.Stderr)
 	}
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("the request whose worker was killed succeeded")
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run hangs after its worker died")
-	}
+	failsWithin(t, done, "the request whose worker was killed")
 	// Next request: a new worker, holding the lock again.
 	if pid2 := workerPID(t, s); pid2 == pid {
 		t.Fatalf("same worker pid %s after kill", pid)
