@@ -96,6 +96,30 @@ func indexOf(s []string, v string) int {
 const DBPathProbe = `db=/var/lib/pacman/
 if grep -q '^[[:space:]]*DBPath' /etc/pacman.conf 2>/dev/null; then db=$(pacman-conf DBPath 2>/dev/null) && [ -n "$db" ] || db=/var/lib/pacman/; fi`
 
+// removeInstalledScript removes (-Rn) those of its arguments that are installed: the inverse of an
+// install that may have stopped partway (a failing scriptlet, a killed pacman), for which pacman
+// would refuse a removal naming a package it did not install. A pacman that was killed leaves its
+// database lock behind, and every later transaction fails on it: the lock is removed first when no
+// pacman process runs.
+const removeInstalledScript = DBPathProbe + `
+if [ -e "${db%/}/db.lck" ]; then
+  busy=
+  for c in /proc/[0-9]*/comm; do
+    IFS= read -r n <"$c" 2>/dev/null && [ "$n" = pacman ] && busy=1
+  done
+  [ -n "$busy" ] || rm -f -- "${db%/}/db.lck"
+fi
+installed=$(pacman -Qq -- "$@" 2>/dev/null) || :
+[ -n "$installed" ] || exit 0
+exec pacman -Rn --noconfirm --noprogressbar -- $installed`
+
+// RemoveInstalled returns the inverse of installing names (checked with ValidPackage).
+func RemoveInstalled(names ...string) engine.Op {
+	op := engine.Exec(append([]string{"sh", "-c", removeInstalledScript, "sh"}, names...)...)
+	op.Label = "pacman -Rn the installed ones of " + strings.Join(names, " ")
+	return op
+}
+
 // LockProbe prints "lock=1" when pacman's database lock exists (another pacman is running, or one
 // was killed): a transaction would fail with "unable to lock database". Needs DBPathProbe first.
 const LockProbe = `[ -e "${db%/}/db.lck" ] && echo lock=1`

@@ -411,7 +411,7 @@ build "$3" "$4" --asexplicit`
 // BuildOp is the op that builds and installs p (see buildScript); its undo removes p.
 func BuildOp(p Pkg, baseURL string) engine.Op {
 	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL).
-		WithUndo(arch.Pacman("-Rn", "--", p.Name))
+		WithUndo(arch.RemoveInstalled(p.Name))
 	op.Label = "build " + p.Name + " from " + p.URL + " (git and makepkg as nobody, pacman -U)"
 	return op
 }

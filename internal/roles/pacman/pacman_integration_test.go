@@ -1,12 +1,14 @@
 package pacman
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 	"go.yaml.in/yaml/v3"
@@ -152,4 +154,43 @@ func TestIntegrationOrphanNeedsUndeclared(t *testing.T) {
 	if got := pacmanQ(t, root, "-Qq"); !slices.Equal(got, []string{"base-y"}) {
 		t.Errorf("installed = %v, want only base-y", got)
 	}
+}
+
+// TestIntegrationUndoKilledTransaction: pacman dies in the middle of the install (a scriptlet kills
+// it, as when chaos and its pacman are killed): the packages installed before it stay, the one it
+// was installing is not, and its database lock stays behind, on which every later pacman fails.
+// The undo must still bring the package set back to exactly its state before.
+func TestIntegrationUndoKilledTransaction(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.ArchRoot(t)
+	testenv.PacmanRepo(t, root,
+		testenv.PacPkg{Name: "chaos-lib", Files: map[string]string{"/usr/share/chaos-lib/data": "lib\n"}},
+		testenv.PacPkg{Name: "chaos-a", Depends: []string{"chaos-lib"}},
+		testenv.PacPkg{Name: "chaos-doomed", Depends: []string{"chaos-a"}, Install: "pre_install() {\n  kill -KILL \"$PPID\"\n}"},
+	)
+	before := pacmanQ(t, root, "-Q")
+	c := &chobolo.Chobolo{File: "m.yml", Packages: []chobolo.Package{{Name: "chaos-doomed"}}}
+	c.SetKey("users", chobolo.Pos{}) // packages not declared: nothing is pruned
+	tr := enginetest.Chroot(t, root)
+	e := &engine.Engine{Registry: engine.NewRegistry(New())}
+	req := engine.Request{Chobolo: c, Assume: true}
+	hp, err := e.Plan(context.Background(), tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Apply(context.Background(), tr, hp, req)
+	if err == nil || !res.RolledBack {
+		t.Fatalf("the killed transaction did not fail the apply: %v %+v", err, res)
+	}
+	if len(res.UndoErrors) > 0 || len(res.Warnings) > 0 {
+		t.Errorf("the undo did not run cleanly: %q %q", res.UndoErrors, res.Warnings)
+	}
+	if got := pacmanQ(t, root, "-Q"); !slices.Equal(got, before) {
+		t.Errorf("pacman -Q after the undo:\n%v\nbefore:\n%v", got, before)
+	}
+	if testenv.Exists(t, root, "/var/lib/pacman/db.lck") || testenv.Exists(t, root, "/usr/share/chaos-lib/data") {
+		t.Error("the lock or a file of the transaction survived the undo")
+	}
+	// pacman works again.
+	testenv.Chroot(t, root, "pacman", "--noconfirm", "-S", "chaos-a")
 }

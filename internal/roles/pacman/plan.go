@@ -59,7 +59,7 @@ func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 			}
 		}
 		ops = append(ops, arch.Pacman(append([]string{"-S", "--needed", "--asexplicit", "--"}, names...)...).
-			WithUndo(arch.Pacman(append([]string{"-Rn", "--"}, added...)...)))
+			WithUndo(arch.RemoveInstalled(added...)))
 		rp.Add(ch, ops...)
 	}
 	// Orphans go first: nothing staying or removed with the prune depends on one, while an orphan may
