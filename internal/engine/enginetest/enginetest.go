@@ -37,16 +37,38 @@ func Plan(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles ...eng
 // Apply plans and applies c with roles on tr, failing the test on error. It returns the plan that ran.
 func Apply(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles ...engine.Role) *engine.HostPlan {
 	t.Helper()
+	e, req, hp := plan(t, tr, c, roles...)
+	if _, err := e.Apply(context.Background(), tr, hp, req); err != nil {
+		t.Fatalf("apply: %v\nplan was:\n%s", err, Render(hp))
+	}
+	return hp
+}
+
+// plan is the engine, request and plan of an apply of c (-y).
+func plan(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles ...engine.Role) (*engine.Engine, engine.Request, *engine.HostPlan) {
+	t.Helper()
 	e := &engine.Engine{Registry: engine.NewRegistry(roles...)}
 	req := engine.Request{Chobolo: c, Assume: true}
 	hp, err := e.Plan(context.Background(), tr, req)
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
-	if _, err := e.Apply(context.Background(), tr, hp, req); err != nil {
-		t.Fatalf("apply: %v\nplan was:\n%s", err, Render(hp))
+	return e, req, hp
+}
+
+// ApplyRollsBack applies c, which must fail, and fails the test unless the engine rolled the
+// completed ops back with every inverse succeeding (none failed, no warning). It returns the error.
+func ApplyRollsBack(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles ...engine.Role) error {
+	t.Helper()
+	e, req, hp := plan(t, tr, c, roles...)
+	res, err := e.Apply(context.Background(), tr, hp, req)
+	if err == nil || res == nil || !res.RolledBack {
+		t.Fatalf("the apply did not fail and roll back: %v %+v\nplan was:\n%s", err, res, Render(hp))
 	}
-	return hp
+	if len(res.UndoErrors) > 0 || len(res.Warnings) > 0 {
+		t.Errorf("the undo did not run cleanly: %q %q", res.UndoErrors, res.Warnings)
+	}
+	return err
 }
 
 // ApplyTwice applies c, then plans again and fails unless the second plan is empty. It returns the

@@ -193,20 +193,7 @@ func TestIntegrationUndoKilledTransaction(t *testing.T) {
 	}
 	before := states()
 	tr := enginetest.Chroot(t, root)
-	c := withUsersKey(&chobolo.Chobolo{Packages: []chobolo.Package{{Name: "chaos-doomed"}}})
-	e := &engine.Engine{Registry: engine.NewRegistry(New())}
-	req := engine.Request{Chobolo: c, Assume: true}
-	hp, err := e.Plan(context.Background(), tr, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.Apply(context.Background(), tr, hp, req)
-	if err == nil || !res.RolledBack {
-		t.Fatalf("the killed transaction did not fail the apply: %v %+v", err, res)
-	}
-	if len(res.UndoErrors) > 0 || len(res.Warnings) > 0 {
-		t.Errorf("the undo did not run cleanly: %q %q", res.UndoErrors, res.Warnings)
-	}
+	enginetest.ApplyRollsBack(t, tr, withUsersKey(&chobolo.Chobolo{Packages: []chobolo.Package{{Name: "chaos-doomed"}}}), New())
 	if got := states(); got != before {
 		b, g := strings.Split(before, "\n"), strings.Split(got, "\n")
 		t.Errorf("dpkg is not as before the apply: now %q, before %q",

@@ -1,14 +1,12 @@
 package pacman
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 	"go.yaml.in/yaml/v3"
@@ -172,19 +170,7 @@ func TestIntegrationUndoKilledTransaction(t *testing.T) {
 	c := &chobolo.Chobolo{File: "m.yml", Packages: []chobolo.Package{{Name: "chaos-doomed"}}}
 	c.SetKey("users", chobolo.Pos{}) // packages not declared: nothing is pruned
 	tr := enginetest.Chroot(t, root)
-	e := &engine.Engine{Registry: engine.NewRegistry(New())}
-	req := engine.Request{Chobolo: c, Assume: true}
-	hp, err := e.Plan(context.Background(), tr, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.Apply(context.Background(), tr, hp, req)
-	if err == nil || !res.RolledBack {
-		t.Fatalf("the killed transaction did not fail the apply: %v %+v", err, res)
-	}
-	if len(res.UndoErrors) > 0 || len(res.Warnings) > 0 {
-		t.Errorf("the undo did not run cleanly: %q %q", res.UndoErrors, res.Warnings)
-	}
+	enginetest.ApplyRollsBack(t, tr, c, New())
 	if got := pacmanQ(t, root, "-Q"); !slices.Equal(got, before) {
 		t.Errorf("pacman -Q after the undo:\n%v\nbefore:\n%v", got, before)
 	}
