@@ -75,17 +75,7 @@ func ArchRoot(t testing.TB) string {
 	t.Helper()
 	RequireRoot(t)
 	lower := ArchBaseRoot(t)
-	sweepStale(t)
-	root, cleanup, err := newRoot(lower)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cleanup(); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
-	})
-	return root
+	return overlay(t, lower)
 }
 
 // PacPkg describes a tiny pacman package for PacmanRepo and PacmanPackage.

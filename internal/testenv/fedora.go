@@ -74,17 +74,7 @@ func FedoraRoot(t testing.TB) string {
 	t.Helper()
 	RequireRoot(t)
 	lower := FedoraBaseRoot(t)
-	sweepStale(t)
-	root, cleanup, err := newRoot(lower)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cleanup(); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
-	})
-	return root
+	return overlay(t, lower)
 }
 
 // RpmPkg describes a tiny noarch rpm for RpmRepo. It is built with rpmbuild with AutoReqProv: no, so

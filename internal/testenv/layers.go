@@ -91,15 +91,5 @@ func rootOn(t testing.TB, lower string) string {
 		return DebianRoot(t)
 	}
 	RequireRoot(t)
-	sweepStale(t)
-	root, cleanup, err := newRoot(lower)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cleanup(); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
-	})
-	return root
+	return overlay(t, lower)
 }

@@ -121,18 +121,10 @@ func BaseRoot(t testing.TB) string {
 	return dir
 }
 
-// DebianRoot returns a fresh writable Debian bookworm root (minbase plus sudo, locales, tzdata,
-// systemd, systemd-sysv, systemd-timesyncd, dbus, procps, iproute2, openssh-server, adduser, apt-utils;
-// no docs or man pages; no SSH host keys; hostname "localhost"). It is an overlayfs over the cached
-// base (or, if overlayfs is unavailable, a reflink/plain copy of it). It has no apt sources at all:
-// use AptRepo to give it packages. /proc, /sys and /dev/pts are not mounted. It is unmounted and
-// removed when the test ends.
-func DebianRoot(t testing.TB) string {
+// overlay returns a fresh writable overlay over lower, unmounted and removed when the test ends.
+func overlay(t testing.TB, lower string) string {
 	t.Helper()
-	RequireRoot(t)
-	lower := BaseRoot(t)
 	sweepStale(t)
-
 	root, cleanup, err := newRoot(lower)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
@@ -142,6 +134,19 @@ func DebianRoot(t testing.TB) string {
 			t.Errorf("testenv: %v", err)
 		}
 	})
+	return root
+}
+
+// DebianRoot returns a fresh writable Debian bookworm root (minbase plus sudo, locales, tzdata,
+// systemd, systemd-sysv, systemd-timesyncd, dbus, procps, iproute2, openssh-server, adduser, apt-utils;
+// no docs or man pages; no SSH host keys; hostname "localhost"). It is an overlayfs over the cached
+// base (or, if overlayfs is unavailable, a reflink/plain copy of it). It has no apt sources at all:
+// use AptRepo to give it packages. /proc, /sys and /dev/pts are not mounted. It is unmounted and
+// removed when the test ends.
+func DebianRoot(t testing.TB) string {
+	t.Helper()
+	RequireRoot(t)
+	root := overlay(t, BaseRoot(t))
 
 	// No network sources: tests must not depend on the mirror (AptRepo adds a local one).
 	if err := os.Remove(filepath.Join(root, "etc/apt/sources.list")); err != nil && !errors.Is(err, os.ErrNotExist) {
