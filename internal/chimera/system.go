@@ -340,7 +340,7 @@ func parseBoot(c *chobolo.Chobolo, d *Disk, ds *Diagnostics) *Boot {
 	switch {
 	case firmware != "":
 		b.UEFI = firmware == "uefi"
-	case b.Loader == "systemd-boot":
+	case b.Loader == "systemd-boot" || b.Loader == "refind":
 		b.UEFI = true
 	case boot != nil:
 		b.UEFI = boot.FSType == "vfat"
@@ -361,8 +361,8 @@ func parseBoot(c *chobolo.Chobolo, d *Disk, ds *Diagnostics) *Boot {
 	if !b.UEFI && b.Loader == "grub" && b.Device == "" {
 		ds.Addf(Error, CodeInvalidValue, b.Pos, "bootloader", "grub on BIOS needs partitioning.disk (the disk to install to)")
 	}
-	if !b.UEFI && b.Loader == "systemd-boot" {
-		ds.Addf(Error, CodeInvalidValue, b.Pos, "bootloader", "systemd-boot needs UEFI firmware")
+	if !b.UEFI && (b.Loader == "systemd-boot" || b.Loader == "refind") {
+		ds.Addf(Error, CodeInvalidValue, b.Pos, "bootloader", "%s needs UEFI firmware", b.Loader)
 	}
 	return b
 }

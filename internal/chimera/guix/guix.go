@@ -38,7 +38,7 @@ const (
 	CodeInlineHash     = "CHI451" // a password hash inlined into the world-readable store
 	CodePasswordUnset  = "CHI452" // no password in the configuration: set it with passwd
 	CodeMissingPart    = "CHI453" // operating-system needs it (hostname, root file system, boot loader)
-	CodeBootloader     = "CHI454" // a boot loader Guix does not have (systemd-boot, rEFInd)
+	CodeBootloader     = "CHI454" // a boot loader Guix does not have (systemd-boot, rEFInd): GRUB is substituted
 	CodeESP            = "CHI455" // the ESP is not at Guix's conventional /boot/efi
 	CodeKeymap         = "CHI456" // a console keymap with no XKB equivalent in the table
 	CodeNoServiceType  = "CHI457" // no Guix service type for a systemd unit
@@ -277,10 +277,15 @@ func (c *compiler) planBoot() {
 	switch b.Loader {
 	case "grub":
 	case "systemd-boot", "refind":
-		c.add(chimera.Error, CodeBootloader, b.Pos, "bootloader",
-			"use `bootloader: grub`: Guix installs grub-efi-bootloader on UEFI and grub-bootloader on BIOS",
-			"Guix System has no %s boot loader", b.Loader)
-		return
+		// What a target cannot express is a warning (an error under --strict): the machine still
+		// boots with Guix's GRUB, and the message names the substitution.
+		subst := "grub-bootloader"
+		if b.UEFI {
+			subst = "grub-efi-bootloader"
+		}
+		c.add(chimera.Warning, CodeBootloader, b.Pos, "bootloader",
+			"declare `bootloader: grub` to silence this; --strict makes it an error",
+			"Guix System has no %s boot loader: substituted %s", b.Loader, subst)
 	default:
 		return // reported by the shared front end
 	}

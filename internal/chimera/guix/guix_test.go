@@ -306,8 +306,10 @@ func TestBootloaders(t *testing.T) {
 	for _, tc := range []struct{ boot, want string }{
 		{"bootloader: {name: grub, firmware: uefi}", `(bootloader grub-efi-bootloader)` + "\n" + `      (targets (list "/boot/efi"))`},
 		{"bootloader: {name: grub, firmware: bios, timeout: 5}", `(bootloader grub-bootloader)` + "\n" + `      (targets (list "/dev/sda"))` + "\n" + `      (timeout 5)`},
-		{"bootloader: systemd-boot", CodeBootloader},
-		{"bootloader: refind", CodeBootloader},
+		// What Guix cannot express is substituted with a warning naming the substitution.
+		{"bootloader: systemd-boot", `(bootloader grub-efi-bootloader)` + "\n" + `      (targets (list "/boot/efi"))`},
+		{"bootloader: systemd-boot", "warning[CHI454]: Guix System has no systemd-boot boot loader: substituted grub-efi-bootloader"},
+		{"bootloader: refind", "warning[CHI454]: Guix System has no refind boot loader: substituted grub-efi-bootloader"},
 	} {
 		c, err := chobolo.LoadBytes("b.yml", []byte(base+tc.boot+"\n"), chobolo.LoadOptions{})
 		if err != nil {
@@ -317,9 +319,21 @@ func TestBootloaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fileContent(r, "config.scm") + diagnostics(r); !strings.Contains(got, tc.want) {
-			t.Errorf("%s: want %q in\n%s", tc.boot, tc.want, got)
+		if got := fileContent(r, "config.scm") + diagnostics(r); !strings.Contains(got, tc.want) || r.Failed() {
+			t.Errorf("%s: want %q in a successful compile, got\n%s", tc.boot, tc.want, got)
 		}
+	}
+	// --strict turns the substitution into an error, and nothing is written.
+	c, err := chobolo.LoadBytes("b.yml", []byte(base+"bootloader: systemd-boot\n"), chobolo.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := chimera.Compile(context.Background(), c, "guix", chimera.Options{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Failed() || len(r.Files) != 0 || !strings.Contains(diagnostics(r), "error[CHI454]") {
+		t.Errorf("--strict: want a failure with error[CHI454], got\n%s", diagnostics(r))
 	}
 }
 

@@ -488,9 +488,10 @@ func (k *compiler) boot() {
 	pos := b.Pos
 	switch {
 	case b.Loader == "refind":
-		k.diag(chimera.Error, CodeBootloader, pos, "bootloader", "use grub or systemd-boot",
-			"rEFInd has no NixOS module in the pinned release")
-		return
+		// A warning, as every substitution (an error under --strict): the system still boots.
+		k.diag(chimera.Warning, CodeBootloader, pos, "bootloader", "declare `bootloader: systemd-boot` to silence this, or set boot.loader in extra.nix; --strict makes it an error",
+			"rEFInd has no NixOS module in the pinned release: substituted systemd-boot")
+		k.conf.set(pos, raw("true"), "boot", "loader", "systemd-boot", "enable")
 	case b.Loader == "systemd-boot":
 		k.conf.set(pos, raw("true"), "boot", "loader", "systemd-boot", "enable")
 	case b.UEFI:

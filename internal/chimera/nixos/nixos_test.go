@@ -129,7 +129,8 @@ func TestErrors(t *testing.T) {
 	}{
 		{"packages: [neovimm]\n", chimera.Options{}, `error[CHI201]: package "neovimm" has no nix mapping (did you mean neovim?`},
 		{"packages: [{name: x, nix: ['1bad']}]\n", chimera.Options{}, `error[CHI101]`},
-		{"bootloader: refind\n", chimera.Options{}, "error[CHI406]"},
+		{"bootloader: refind\n", chimera.Options{Strict: true}, "error[CHI406]: rEFInd has no NixOS module in the pinned release: substituted systemd-boot"},
+		{"bootloader: {name: refind, firmware: bios}\n", chimera.Options{}, "error[CHI101]: refind needs UEFI firmware"},
 		{"hostname: h\n", chimera.Options{StateVersion: "24.1"}, `--state-version: error[CHI101]: state version "24.1"`},
 		{"users: [{name: a}]\n", chimera.Options{InlineHashes: true, Hashes: map[string]string{"a": "hunter2"}}, "is not a crypt hash"},
 		{"users: [{name: a}]\n", chimera.Options{InlineHashes: true, Hashes: map[string]string{"a": "$6$x$y:z"}}, "is not a crypt hash"},
