@@ -109,6 +109,8 @@ func TestLoadErrors(t *testing.T) {
 				`c.yml:5:16: error: files[1].validate[0]: invalid validate program "sh -c": contains a space (a program name like visudo, or an absolute path)`,
 				`c.yml:7:16: error: files[2].validate[0]: invalid path "/usr/../bin/x": contains a ".." component`,
 			}},
+		{"validate cannot replace visudo", "files:\n  - path: /etc/sudoers.d/ops\n    validate: [\"true\", \"%s\"]\n",
+			[]string{`c.yml:3:15: error: files[0].validate: /etc/sudoers.d/ops is always checked with visudo before it lands; validate: cannot replace that check`}},
 		{"validate on a directory", "files:\n  - path: /a\n    state: directory\n    validate: [test, -d, \"%s\"]\n",
 			[]string{`c.yml:4:15: error: files[0].validate: validate checks content before it lands: only for state: present`}},
 		{"key and key_file", "repos:\n  apt:\n    - {name: r, uris: [http://a], suites: [s], components: [c], key: k, key_file: k.asc}\n",

@@ -3,6 +3,7 @@ package chobolo
 import (
 	"cmp"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -349,10 +350,28 @@ func (v *validator) files() {
 	}
 }
 
+// BuiltinChecker names the program chaos always runs on new content for path p before it lands
+// ("visudo", "sshd"), or "": files sudo reads and sshd's configuration, where a mistake locks the host
+// out. A `validate:` cannot replace that check. The files role builds the commands from it.
+func BuiltinChecker(p string) string {
+	dir, base := path.Split(p)
+	switch {
+	case p == "/etc/sudoers" || dir == "/etc/sudoers.d/":
+		return "visudo"
+	case p == "/etc/ssh/sshd_config" || (dir == "/etc/ssh/sshd_config.d/" && strings.HasSuffix(base, ".conf")):
+		return "sshd"
+	}
+	return ""
+}
+
 // fileValidate checks a file's validate command: an argv (never a shell line) whose program is a
 // name or an absolute path, with "%s" (the temp file) exactly once.
 func (v *validator) fileValidate(p string, f File, state string) {
 	vp := p + ".validate"
+	if tool := BuiltinChecker(f.Path); tool != "" {
+		v.errorf(vp, "%s is always checked with %s before it lands; validate: cannot replace that check", f.Path, tool)
+		return
+	}
 	if state != "present" {
 		v.errorf(vp, "validate checks content before it lands: only for state: present")
 		return

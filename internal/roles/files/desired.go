@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"strconv"
 	"strings"
 	"text/template"
@@ -70,11 +69,10 @@ sshd "$@"`
 // (visudo, like the users role's sudoers files) and sshd's configuration (sshd -t). A mistake in
 // either locks the host out, so a `validate:` cannot replace these.
 func BuiltinCheck(p string) *Check {
-	dir, base := path.Split(p)
-	switch {
-	case p == "/etc/sudoers" || dir == "/etc/sudoers.d/":
+	switch chobolo.BuiltinChecker(p) {
+	case "visudo":
 		return &Check{Argv: []string{"visudo", "-c", "-f", "%s"}, Tool: "visudo"}
-	case p == "/etc/ssh/sshd_config" || (dir == "/etc/ssh/sshd_config.d/" && strings.HasSuffix(base, ".conf")):
+	case "sshd":
 		return &Check{Argv: []string{"sh", "-c", sshdCheck, "chaos-sshd-check", "%s"}, Tool: "sshd", Label: "sshd -t -f %s"}
 	}
 	return nil
