@@ -14,17 +14,18 @@ import (
 // conflict on which core, with both positions, and that a role claims only what that Ch-obolo makes
 // it write.
 func TestOwnership(t *testing.T) {
+	// files lists paths as `files` entries; a leading "!" declares the path absent.
 	files := func(paths ...string) string {
 		var b strings.Builder
 		b.WriteString("files:\n")
 		for _, p := range paths {
-			state := ""
-			if strings.HasPrefix(p, "!") {
-				p, state = p[1:], ", state: absent"
+			if absent, ok := strings.CutPrefix(p, "!"); ok {
+				b.WriteString("  - {path: " + absent + ", state: absent}\n")
+				continue
 			}
-			b.WriteString("  - {path: " + p + ", content: \"x\\n\"" + state + "}\n")
+			b.WriteString("  - {path: " + p + ", content: \"x\\n\"}\n")
 		}
-		return strings.Replace(b.String(), ", content: \"x\\n\", state: absent", ", state: absent", -1)
+		return b.String()
 	}
 	cases := []struct {
 		name string
