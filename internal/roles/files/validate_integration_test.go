@@ -132,6 +132,19 @@ func TestSSHDConfigThroughFiles(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(root, "tmp/tmp.*")); len(left) > 0 {
 		t.Errorf("the check left its throwaway key behind: %v", left)
 	}
+
+	// With the host's own key (a live host), the same checks: a bad value is refused, a good one lands.
+	if out, err := exec.Command("chroot", root, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "/etc/ssh/ssh_host_ed25519_key").CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	applyFails(t, tr, oneFile(chobolo.File{Path: "/etc/ssh/sshd_config.d/chaos.conf", Content: "PermitRootLogin sometimes\n"}))
+	if got := testenv.ReadFile(t, root, "/etc/ssh/sshd_config.d/chaos.conf"); got != "PasswordAuthentication no\n" {
+		t.Errorf("drop-in after a refused change = %q, want the old content", got)
+	}
+	enginetest.ApplyTwice(t, tr, oneFile(chobolo.File{Path: "/etc/ssh/sshd_config.d/chaos.conf", Content: "PermitRootLogin prohibit-password\n"}), files.New())
+	if out, err := exec.Command("chroot", root, "sshd", "-t").CombinedOutput(); err != nil {
+		t.Errorf("sshd -t of the whole configuration: %v\n%s", err, out)
+	}
 }
 
 // TestCustomValidate: `validate:` runs before the file lands; a failing check keeps the old file; a
