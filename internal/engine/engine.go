@@ -207,7 +207,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	}
 	if core == "" {
 		if err := e.Registry.CheckOwners(c, env.Core); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s (%s core): %w", t.Name(), env.Core, err)
 		}
 	}
 	if err := expectSections(t, outs, sel.sections); err != nil {
