@@ -179,6 +179,9 @@ var topKeys = []*key{
 			{name: "mode", kind: kindMode, doc: "octal mode", example: "\"0644\""},
 			str("owner", "owner user", "root"),
 			str("group", "owner group", "root"),
+			{name: "validate", kind: kindList, item: &key{kind: kindString}, hideExample: true,
+				doc:     "command (argv) that checks the new content before it lands; one element holds %s, the temp file",
+				example: "[nginx, -t, -c, \"%s\"]"},
 		}}},
 }
 

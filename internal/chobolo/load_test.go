@@ -93,6 +93,26 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`c.yml:2:11: error: files[0].path: "/" cannot be a managed file`}},
 		{"missing template file", "files:\n  - path: /a\n    template: nope.tmpl\n",
 			[]string{`c.yml:3:15: error: files[0].template: cannot read nope.tmpl: open: file does not exist`}},
+		{"validate without %s", "files:\n  - path: /a\n    validate: [nginx, -t]\n",
+			[]string{`c.yml:3:15: error: files[0].validate: needs %s exactly once (it is replaced by the temp file's path), found 0`}},
+		{"validate with two %s", "files:\n  - path: /a\n    validate: [cmp, \"%s\", \"%s\"]\n",
+			[]string{`c.yml:3:15: error: files[0].validate: needs %s exactly once (it is replaced by the temp file's path), found 2`}},
+		{"validate as a shell line", "files:\n  - path: /a\n    validate: \"visudo -cf %s\"\n",
+			[]string{`c.yml:3:15: error: files[0].validate: expected a list, got a string`}},
+		{"validate empty", "files:\n  - path: /a\n    validate: []\n",
+			[]string{`c.yml:3:15: error: files[0].validate: empty command: give the program and its arguments, one holding %s`}},
+		{"validate empty argument", "files:\n  - path: /a\n    validate: [cat, \"\", \"%s\"]\n",
+			[]string{`c.yml:3:21: error: files[0].validate[1]: empty argument`}},
+		{"validate program", "files:\n  - path: /a\n    validate: [\"-x\", \"%s\"]\n  - path: /b\n    validate: [\"sh -c\", \"%s\"]\n  - path: /c\n    validate: [\"/usr/../bin/x\", \"%s\"]\n",
+			[]string{
+				`c.yml:3:16: error: files[0].validate[0]: invalid validate program "-x": starts with "-" (it would be read as a command-line option)`,
+				`c.yml:5:16: error: files[1].validate[0]: invalid validate program "sh -c": contains a space (a program name like visudo, or an absolute path)`,
+				`c.yml:7:16: error: files[2].validate[0]: invalid path "/usr/../bin/x": contains a ".." component`,
+			}},
+		{"validate cannot replace visudo", "files:\n  - path: /etc/sudoers.d/ops\n    validate: [\"true\", \"%s\"]\n",
+			[]string{`c.yml:3:15: error: files[0].validate: /etc/sudoers.d/ops is always checked with visudo before it lands; validate: cannot replace that check`}},
+		{"validate on a directory", "files:\n  - path: /a\n    state: directory\n    validate: [test, -d, \"%s\"]\n",
+			[]string{`c.yml:4:15: error: files[0].validate: validate checks content before it lands: only for state: present`}},
 		{"key and key_file", "repos:\n  apt:\n    - {name: r, uris: [http://a], suites: [s], components: [c], key: k, key_file: k.asc}\n",
 			[]string{`c.yml:3:83: error: repos.apt[0].key_file: key and key_file are exclusive; use one`}},
 		{"apt components required", "repos:\n  apt:\n    - {name: r, uris: [http://a], suites: [s]}\n",
@@ -168,6 +188,8 @@ files:
   - {path: /etc/x, mode: 755, state: directory}
   - {path: /etc/y, mode: "0o600", template: t/y.tmpl}
   - {path: /etc/z, state: link, target: ../usr/share/z}
+  - {path: /etc/nginx/nginx.conf, content: "x\n", validate: [/usr/sbin/nginx, -t, -c, "%s"]}
+  - {path: /etc/w, content: "x\n", validate: [grep, -q, "--file=%s", /etc/v]}
 repos:
   apt:
     - name: local
@@ -239,7 +261,7 @@ x-defaults: &d {shell: bash}
 	if c.Has("mirrors") {
 		t.Errorf("Has(mirrors) = true")
 	}
-	wantWarn := `c.yml:37:1: warning: aurPkgs is the old spelling of aurPackages; rename it`
+	wantWarn := `c.yml:39:1: warning: aurPkgs is the old spelling of aurPackages; rename it`
 	if len(c.Warnings) != 1 || c.Warnings[0].String() != wantWarn {
 		t.Errorf("warnings = %v, want %s", c.Warnings, wantWarn)
 	}

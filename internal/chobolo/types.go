@@ -236,6 +236,9 @@ type File struct {
 	Mode         string `json:"mode,omitempty" yaml:"mode,omitempty"`     // octal, e.g. "0644"
 	Owner        string `json:"owner,omitempty" yaml:"owner,omitempty"`
 	Group        string `json:"group,omitempty" yaml:"group,omitempty"`
+	// Validate is a command (argv, no shell) that checks the new content before it lands: exactly
+	// one element holds "%s", replaced by the path of the temp file (like Ansible's validate).
+	Validate []string `json:"validate,omitempty" yaml:"validate,omitempty"`
 }
 
 // Severity of a Diagnostic.

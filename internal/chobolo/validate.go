@@ -3,6 +3,7 @@ package chobolo
 import (
 	"cmp"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -343,6 +344,62 @@ func (v *validator) files() {
 		if f.Group != "" {
 			v.check(p+".group", numericOr(f.Group, ValidGroupName))
 		}
+		if f.Validate != nil {
+			v.fileValidate(p, f, state)
+		}
+	}
+}
+
+// BuiltinChecker names the program chaos always runs on new content for path p before it lands
+// ("visudo", "sshd"), or "": files sudo reads and sshd's configuration, where a mistake locks the host
+// out. A `validate:` cannot replace that check. The files role builds the commands from it.
+func BuiltinChecker(p string) string {
+	dir, base := path.Split(p)
+	switch {
+	case p == "/etc/sudoers" || dir == "/etc/sudoers.d/":
+		return "visudo"
+	case p == "/etc/ssh/sshd_config" || (dir == "/etc/ssh/sshd_config.d/" && strings.HasSuffix(base, ".conf")):
+		return "sshd"
+	}
+	return ""
+}
+
+// fileValidate checks a file's validate command: an argv (never a shell line) whose program is a
+// name or an absolute path, with "%s" (the temp file) exactly once.
+func (v *validator) fileValidate(p string, f File, state string) {
+	vp := p + ".validate"
+	if tool := BuiltinChecker(f.Path); tool != "" {
+		v.errorf(vp, "%s is always checked with %s before it lands; validate: cannot replace that check", f.Path, tool)
+		return
+	}
+	if state != "present" {
+		v.errorf(vp, "validate checks content before it lands: only for state: present")
+		return
+	}
+	if len(f.Validate) == 0 {
+		v.errorf(vp, "empty command: give the program and its arguments, one holding %%s")
+		return
+	}
+	n := 0
+	for j, a := range f.Validate {
+		ap := fmt.Sprintf("%s[%d]", vp, j)
+		switch {
+		case a == "":
+			v.errorf(ap, "empty argument")
+		case strings.ContainsRune(a, 0):
+			v.errorf(ap, "contains a NUL byte")
+		}
+		n += strings.Count(a, "%s")
+	}
+	prog := f.Validate[0]
+	if prog != "" && !strings.HasPrefix(prog, "/") {
+		v.check(vp+"[0]", checkName("validate program", prog, 128, func(r rune) bool { return isAlnum(r) || r == '_' },
+			func(r rune) bool { return isAlnum(r) || strings.ContainsRune("._+-", r) }, "a program name like visudo, or an absolute path"))
+	} else if prog != "" {
+		v.check(vp+"[0]", ValidAbsPath(prog))
+	}
+	if n != 1 {
+		v.errorf(vp, "needs %%s exactly once (it is replaced by the temp file's path), found %d", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -133,6 +134,13 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	c, err := a.loadChobolo()
 	if err != nil {
 		return err
+	}
+	// Two roles managing one path: refused before any target is touched when the core is known
+	// (otherwise the engine checks as soon as the probe tells the core, before any op).
+	if core := cmp.Or(o.core, c.Core); core != "" {
+		if err := a.registry.CheckOwners(c, core); err != nil {
+			return err
+		}
 	}
 	cfg, err := LoadConfig()
 	if err != nil {

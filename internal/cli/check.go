@@ -114,6 +114,10 @@ func (a *app) checkExplanations(asJSON bool) error {
 
 func (a *app) checkChobolo(asJSON bool) error {
 	c, err := a.loadChobolo()
+	if err == nil {
+		// Paths two roles would manage: pure, no host needed (every core when `core:` is unset).
+		err = a.registry.CheckOwnersAnyCore(c)
+	}
 	if err != nil {
 		if asJSON {
 			_ = a.printJSON(map[string]any{"valid": false, "errors": strings.Split(err.Error(), "\n")})

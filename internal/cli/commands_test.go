@@ -257,3 +257,62 @@ func TestNoChoboloConfigured(t *testing.T) {
 		t.Errorf("apply without -c and without a default: %s", r)
 	}
 }
+
+// TestOwnershipConflicts: two roles managing one path are refused with both positions, every
+// conflict listed, by `check chobolo` (no host; every core when `core:` is unset) and by apply
+// before the target is touched (it does not even exist here).
+func TestOwnershipConflicts(t *testing.T) {
+	isolate(t)
+	src := "hostname: forge\nregion: {timezone: UTC}\nfiles:\n" +
+		"  - {path: /etc/motd, content: \"hi\\n\"}\n" +
+		"  - {path: /etc/hostname, content: \"other\\n\"}\n" +
+		"  - {path: /etc/timezone, content: \"UTC\\n\"}\n"
+	file := writeChobolo(t, src)
+	r := run(t, "", "check", "chobolo", "-c", file)
+	if r.code != 1 {
+		t.Fatalf("check chobolo: want exit 1\n%s", r)
+	}
+	for _, want := range []string{
+		file + ":5:12: role files and role hostname both manage /etc/hostname",
+		"    " + file + ":1:11: role hostname manages /etc/hostname",
+		file + ":6:12: role files and role region both manage /etc/timezone",
+		"    " + file + ":2:20: role region manages /etc/timezone",
+		"(on the debian core)", // Arch and Fedora keep no /etc/timezone
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("check chobolo: stderr lacks %q\n%s", want, r)
+		}
+	}
+	if strings.Contains(r.stderr, "/etc/motd") {
+		t.Errorf("/etc/motd has one owner\n%s", r)
+	}
+	r = run(t, "", "check", "chobolo", "-c", file, "--json")
+	var v struct {
+		Valid  bool     `json:"valid"`
+		Errors []string `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 1 || v.Valid {
+		t.Errorf("check chobolo --json: %v %+v\n%s", err, v, r)
+	}
+
+	file = writeChobolo(t, "core: debian\n"+src)
+	for _, args := range [][]string{
+		{"apply", "-c", file, "--dry", "--target", "@chroot/nonexistent-chaos-root"},
+		{"apply", "-c", file, "-y", "--target", "@chroot/nonexistent-chaos-root"},
+		{"apply", "-c", file, "--dry", "files", "--target", "@chroot/nonexistent-chaos-root"}, // tags do not hide it
+	} {
+		r := run(t, "", args...)
+		if r.code != 1 || !strings.Contains(r.stderr, file+":6:12: role files and role hostname both manage /etc/hostname") ||
+			!strings.Contains(r.stderr, file+":7:12: role files and role region both manage /etc/timezone") {
+			t.Errorf("%v: want exit 1 with both conflicts\n%s", args, r)
+		}
+		if strings.Contains(r.stderr, "nonexistent-chaos-root") {
+			t.Errorf("%v: the target was contacted before the Ch-obolo was refused\n%s", args, r)
+		}
+	}
+	// Without hostname and region, files owns both paths alone.
+	file = writeChobolo(t, "files:\n  - {path: /etc/hostname, content: \"x\\n\"}\n  - {path: /etc/timezone, content: \"UTC\\n\"}\n")
+	if r := run(t, "", "check", "chobolo", "-c", file); r.code != 0 {
+		t.Errorf("check chobolo: %s", r)
+	}
+}

@@ -172,6 +172,13 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if core != "" && byCore[core].err != nil {
 		return nil, byCore[core].err
 	}
+	// Two roles managing one path is a Ch-obolo error: it is refused before the host is touched
+	// when the core is known, else as soon as the probe tells the core (before any role plans).
+	if core != "" {
+		if err := e.Registry.CheckOwners(c, core); err != nil {
+			return nil, err
+		}
+	}
 	envSection := ProbeSection{Name: "chaos.env", Script: envProbe}
 	var script string
 	if core != "" {
@@ -197,6 +204,11 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	sel := byCore[env.Core]
 	if sel.err != nil {
 		return nil, sel.err
+	}
+	if core == "" {
+		if err := e.Registry.CheckOwners(c, env.Core); err != nil {
+			return nil, fmt.Errorf("%s (%s core): %w", t.Name(), env.Core, err)
+		}
 	}
 	if err := expectSections(t, outs, sel.sections); err != nil {
 		return nil, err

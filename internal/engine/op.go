@@ -54,7 +54,7 @@ type Op struct {
 	Validate []string `json:"validate,omitempty"`
 
 	// Label replaces the command line in human output when the argv is long machinery (an embedded
-	// check script); --json still carries the full argv.
+	// check script; on a write, its Validate); --json still carries the full argv.
 	Label string `json:"label,omitempty"`
 
 	// Undo is the role-supplied inverse of an exec op (e.g. remove what an install added). File ops get
@@ -119,7 +119,9 @@ func (o Op) String() string {
 		if o.Secret {
 			s = fmt.Sprintf("write %s ((secret)%s)", o.Path, o.attrs())
 		}
-		if len(o.Validate) > 0 {
+		if o.Label != "" {
+			s += " validated by " + o.Label
+		} else if len(o.Validate) > 0 {
 			s += " validated by " + shell.Join(o.Validate)
 		}
 		return s

@@ -134,6 +134,7 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 			}
 			secret := d.Secret || (s.Type == "file" && !d.ModeSet && s.Mode&0o044 == 0)
 			owner, group := keepOwner(d, s)
+			var missing error
 			write := func() engine.Op {
 				content := d.Content
 				if !d.ManageContent {
@@ -141,8 +142,16 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 				}
 				op := engine.Write(d.Path, content, FileMode(mode), owner, group)
 				op.Secret = secret
+				if d.Check != nil {
+					op.Validate, op.Label = d.Check.Argv, d.Check.Label
+					if !f.Tools[d.Check.Tool] {
+						missing = fmt.Errorf("%s: %s must be checked with %s before it lands, and %s is not installed on the target",
+							d.Check.Pos, d.Path, checkName(d.Check), d.Check.Tool)
+					}
+				}
 				return op
 			}
+
 			switch {
 			case s.Type == "none":
 				detail := fmt.Sprintf("file, %d bytes, mode %s", len(d.Content), octal(mode))
@@ -166,6 +175,9 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 					}
 					change(engine.Modify, m, op)
 				}
+			}
+			if missing != nil {
+				return nil, missing
 			}
 		case "directory":
 			switch s.Type {
@@ -267,6 +279,14 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 	}
 	rp.Ledger = map[string][]string{DomainCreated: keys(newCreated), DomainAdopted: keys(newAdopted)}
 	return rp, nil
+}
+
+// checkName is how a check is named in messages.
+func checkName(c *Check) string {
+	if c.Label != "" {
+		return c.Label
+	}
+	return strings.Join(c.Argv, " ")
 }
 
 func symlink(d Desired) engine.Op {

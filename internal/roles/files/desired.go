@@ -30,6 +30,64 @@ type Desired struct {
 	Owner, Group  string
 	Secret        bool
 	Pos           chobolo.Pos
+	// Check, when set, runs on the new content before it replaces the file.
+	Check *Check
+}
+
+// Check is how a file's new content is checked before it lands (engine.Op.Validate).
+type Check struct {
+	// Argv is the command; "%s" in one element is the temp file's path.
+	Argv []string
+	// Tool is the program that must exist on the target.
+	Tool string
+	// Label is shown instead of Argv in the plan when Argv is machinery ("" shows Argv).
+	Label string
+	// Pos is where the check comes from: the validate: key, or the path for a built-in check.
+	Pos chobolo.Pos
+}
+
+// sshdCheck runs `sshd -t` (what ssh.service runs before it starts sshd) on a candidate sshd_config
+// or drop-in. sshd -t also insists on its privilege separation directory and on a host key, which
+// a chroot or a fresh image lacks (the ssh unit creates /run/sshd at start, host keys are often
+// generated at first boot): the directory is created (it is runtime state, /run is a tmpfs on a
+// booted system) and, only when the target has no host key at all, a throwaway key is used, so that
+// what is checked is the file. A drop-in is checked on its own: every keyword error in any included
+// file stops sshd, and that is what locks a host out; how it combines with the main file (the first
+// value of a keyword wins) is not checked.
+const sshdCheck = `[ -d /run/sshd ] || mkdir -p -m 0755 /run/sshd || exit 1
+f=$1
+set -- -t -f "$f"
+if ! ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1; then
+  d=$(mktemp -d) || exit 1
+  trap 'rm -rf "$d"' EXIT
+  ssh-keygen -q -t ed25519 -N '' -f "$d/key" >/dev/null || exit 1
+  set -- "$@" -h "$d/key"
+fi
+sshd "$@"`
+
+// BuiltinCheck is the check chaos always runs on content written to p, or nil: files sudo reads
+// (visudo, like the users role's sudoers files) and sshd's configuration (sshd -t). A mistake in
+// either locks the host out, so a `validate:` cannot replace these.
+func BuiltinCheck(p string) *Check {
+	switch chobolo.BuiltinChecker(p) {
+	case "visudo":
+		return &Check{Argv: []string{"visudo", "-c", "-f", "%s"}, Tool: "visudo"}
+	case "sshd":
+		return &Check{Argv: []string{"sh", "-c", sshdCheck, "chaos-sshd-check", "%s"}, Tool: "sshd", Label: "sshd -t -f %s"}
+	}
+	return nil
+}
+
+// checkFor is the check of a declared file (nil when none); Validate reports a `validate:` that
+// conflicts with a built-in check.
+func checkFor(f chobolo.File) *Check {
+	if c := BuiltinCheck(f.Path); c != nil {
+		return c
+	}
+	if len(f.Validate) > 0 {
+		return &Check{Argv: f.Validate, Tool: f.Validate[0]}
+	}
+	return nil
 }
 
 // TemplateData is what a `template:` sees: the Ch-obolo's sections and the target.
@@ -236,6 +294,17 @@ func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
 				}
 			}
 		}
+		if err := validateCheck(f, d.State); err != nil {
+			return nil, fmt.Errorf("%s: %w", at(".validate"), err)
+		}
+		if d.State == "present" {
+			if d.Check = checkFor(f); d.Check != nil {
+				d.Check.Pos = at(".path")
+				if f.Validate != nil {
+					d.Check.Pos = at(".validate")
+				}
+			}
+		}
 		d.Secret = secret(f, d)
 		out = append(out, d)
 	}
@@ -251,6 +320,35 @@ func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
 		}
 	}
 	return out, nil
+}
+
+// validateCheck checks a `validate:` again (the loader did, but a Ch-obolo may be built in code): an
+// argv with "%s" exactly once, for a present file that has no built-in check.
+func validateCheck(f chobolo.File, state string) error {
+	if f.Validate == nil {
+		return nil
+	}
+	if b := BuiltinCheck(f.Path); b != nil {
+		show := b.Label
+		if show == "" {
+			show = strings.Join(b.Argv, " ")
+		}
+		return fmt.Errorf("%s is always checked with %s before it lands; validate: cannot replace that check", f.Path, show)
+	}
+	if state != "present" {
+		return fmt.Errorf("validate checks content before it lands: only for state: present")
+	}
+	n := 0
+	for _, a := range f.Validate {
+		if a == "" || strings.ContainsRune(a, 0) {
+			return fmt.Errorf("empty argument or NUL byte in %q", f.Validate)
+		}
+		n += strings.Count(a, "%s")
+	}
+	if n != 1 {
+		return fmt.Errorf("needs %%s exactly once (it is replaced by the temp file's path), found %d", n)
+	}
+	return nil
 }
 
 // secret says whether a file's content must never be shown: its mode lets neither group nor others

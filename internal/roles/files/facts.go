@@ -38,6 +38,8 @@ func (s Stat) Exists() bool { return s.Known && s.Type != "none" }
 type Facts struct {
 	Declared map[int]Stat
 	Ledger   map[string]Stat
+	// Tools says, for each program a check needs, whether the target has it.
+	Tools map[string]bool
 }
 
 // The probe costs the same handful of processes whatever the number of paths: type tests are sh
@@ -84,7 +86,7 @@ END {
 
 // probeScript builds the fragment for the declared paths (with the checksum each should have when
 // the role manages its content and may show a diff) and the ledger's paths.
-func probeScript(paths []string, wantSHA []string) string {
+func probeScript(paths []string, wantSHA []string, tools []string) string {
 	var b strings.Builder
 	b.WriteString(probeKey)
 	b.WriteString("ledger=$(" + engine.LedgerItems(DomainCreated) + ")\n")
@@ -107,14 +109,19 @@ tab=$(printf '\t')
 printf '%s\n' "$out" | grep '^X' | while IFS=$tab read -r tag key p; do
   printf 'C\t%s\n' "$key"; base64 < "$p"; printf 'E\n'
 done
-true
 `)
+	// V TOOL 1|0: whether the programs the declared checks run exist (command -v is a builtin).
+	for _, t := range tools {
+		fmt.Fprintf(&b, "if command -v %s >/dev/null 2>&1; then printf 'V\\t%%s\\t1\\n' %s; else printf 'V\\t%%s\\t0\\n' %s; fi\n",
+			shell.Quote(t), shell.Quote(t), shell.Quote(t))
+	}
+	b.WriteString("true\n")
 	return b.String()
 }
 
 // ParseFacts reads the probe's output.
 func ParseFacts(out string) (*Facts, error) {
-	f := &Facts{Declared: map[int]Stat{}, Ledger: map[string]Stat{}}
+	f := &Facts{Declared: map[int]Stat{}, Ledger: map[string]Stat{}, Tools: map[string]bool{}}
 	get := func(key string) Stat {
 		if p, ok := strings.CutPrefix(key, "L"); ok {
 			return f.Ledger[p]
@@ -167,6 +174,10 @@ func ParseFacts(out string) (*Facts, error) {
 				s.Target = strings.Join(parts[2:], "\t")
 				put(parts[1], s)
 			}
+		case "V":
+			if len(parts) == 3 {
+				f.Tools[parts[1]] = parts[2] == "1"
+			}
 		case "C":
 			if len(parts) != 2 {
 				continue
@@ -188,6 +199,6 @@ func ParseFacts(out string) (*Facts, error) {
 }
 
 // probeSection is the role's only section.
-func probeSection(paths, wantSHA []string) engine.ProbeSection {
-	return engine.ProbeSection{Name: "paths", Script: probeScript(paths, wantSHA)}
+func probeSection(paths, wantSHA, tools []string) engine.ProbeSection {
+	return engine.ProbeSection{Name: "paths", Script: probeScript(paths, wantSHA, tools)}
 }

@@ -5,6 +5,7 @@ package files
 
 import (
 	_ "embed"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +39,7 @@ func (Role) Meta() engine.Meta {
 // path in the ledger, in one fragment. Content comes back only for small files that differ from the
 // desired content (to show a diff) and are not secret.
 func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
-	var paths, want []string
+	var paths, want, tools []string
 	for _, f := range c.Files {
 		if chobolo.ValidAbsPath(f.Path) != nil {
 			continue // Plan reports it with its position
@@ -64,8 +65,27 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 		}
 		paths = append(paths, f.Path)
 		want = append(want, wantSHA)
+		if ck := checkFor(f); ck != nil && (f.State == "" || f.State == "present") && !slices.Contains(tools, ck.Tool) {
+			tools = append(tools, ck.Tool)
+		}
 	}
-	return []engine.ProbeSection{probeSection(paths, want)}
+	return []engine.ProbeSection{probeSection(paths, want, tools)}
+}
+
+var _ engine.Owner = Role{}
+
+// Owns implements engine.Owner: every declared path; a path declared absent with everything below
+// it (a directory is removed whole).
+func (Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	var out []engine.Claim
+	for i, f := range c.Files {
+		cl := engine.Claim{Path: f.Path, Pos: c.Pos(fmt.Sprintf("files[%d].path", i)), Why: "declared under files"}
+		if f.State == "absent" {
+			cl.Tree, cl.Why = true, "declared absent under files"
+		}
+		out = append(out, cl)
+	}
+	return out
 }
 
 // Plan implements engine.Role.

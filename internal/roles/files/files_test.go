@@ -184,3 +184,73 @@ func TestDiff(t *testing.T) {
 		t.Error("binary diff")
 	}
 }
+
+func TestBuiltinChecks(t *testing.T) {
+	cases := map[string]string{
+		"/etc/sudoers":                      "visudo",
+		"/etc/sudoers.d/ops":                "visudo",
+		"/etc/sudoers.d/sub/x":              "", // sudo reads no subdirectory
+		"/etc/sudoers.dx":                   "",
+		"/etc/ssh/sshd_config":              "sshd",
+		"/etc/ssh/sshd_config.d/chaos.conf": "sshd",
+		"/etc/ssh/sshd_config.d/README":     "", // sshd includes *.conf only
+		"/etc/ssh/ssh_config":               "",
+		"/etc/motd":                         "",
+	}
+	for p, tool := range cases {
+		got := ""
+		if c := BuiltinCheck(p); c != nil {
+			got = c.Tool
+		}
+		if got != tool {
+			t.Errorf("BuiltinCheck(%s) tool = %q, want %q", p, got, tool)
+		}
+	}
+	// validate: cannot replace a built-in check, and needs %s once.
+	for want, f := range map[string]chobolo.File{
+		"always checked with visudo -c -f %s": {Path: "/etc/sudoers.d/x", Validate: []string{"true", "%s"}},
+		"always checked with sshd -t -f %s":   {Path: "/etc/ssh/sshd_config", Validate: []string{"true", "%s"}},
+		"needs %s exactly once":               {Path: "/etc/x", Validate: []string{"true"}},
+		"only for state: present":             {Path: "/etc/x", State: "directory", Validate: []string{"test", "-d", "%s"}},
+	} {
+		c := chob(f)
+		c.SetPos("files[0].validate", chobolo.Pos{File: "c.yml", Line: 12, Col: 15})
+		if _, err := Validate(c, "debian"); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "c.yml:12:15") {
+			t.Errorf("%+v: err = %v, want %q at c.yml:12:15", f, err, want)
+		}
+	}
+}
+
+// TestCheckNeedsTool: the probe says which checkers exist; a write whose checker is missing is
+// refused at plan time with the position, and an unchanged file needs no checker.
+func TestCheckNeedsTool(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "same"), []byte("same\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := chob(
+		chobolo.File{Path: dir + "/new", Content: "x\n", Validate: []string{"sh", "-n", "%s"}},
+		chobolo.File{Path: dir + "/same", Content: "same\n", Validate: []string{"chaos-no-such-checker", "%s"}},
+	)
+	f := runProbe(t, c)
+	if !f.Tools["sh"] || f.Tools["chaos-no-such-checker"] {
+		t.Fatalf("tools = %v", f.Tools)
+	}
+	desired, err := Validate(c, "debian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := Compute(desired, f, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := render(rp); !strings.Contains(got, "validated by sh -n %s") {
+		t.Errorf("plan:\n%s", got)
+	}
+	c.Files[1].Content = "changed\n"
+	desired, _ = Validate(c, "debian")
+	_, err = Compute(desired, f, nil, true)
+	if err == nil || !strings.Contains(err.Error(), "c.yml:12:5: "+dir+"/same must be checked with chaos-no-such-checker %s before it lands, and chaos-no-such-checker is not installed on the target") {
+		t.Errorf("err = %v", err)
+	}
+}

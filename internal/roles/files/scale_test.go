@@ -23,7 +23,7 @@ func BenchmarkProbe1000(b *testing.B) {
 			}
 			want[i] = fmt.Sprintf("%x", sha256.Sum256([]byte("x\n"))) // unchanged: no content comes back
 		}
-		script := probeScript(paths, want)
+		script := probeScript(paths, want, nil)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
 				cmd := exec.Command("/bin/sh", "-s")

@@ -38,6 +38,20 @@ func (role) Meta() engine.Meta {
 	}
 }
 
+var _ engine.Owner = role{}
+
+// Owns implements engine.Owner: both files, when a hostname is declared.
+func (role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	if !c.Has("hostname") {
+		return nil
+	}
+	pos := c.Pos("hostname")
+	return []engine.Claim{
+		{Path: hostnameFile, Pos: pos, Why: "the declared hostname"},
+		{Path: hostsFile, Pos: pos, Why: "its 127.0.1.1 line, from the declared hostname"},
+	}
+}
+
 // Probe reads both files byte for byte (a missing file exits 3) and, outside chroots, the kernel's
 // hostname from /proc when systemd runs as init. It never calls `hostname`.
 func (role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {

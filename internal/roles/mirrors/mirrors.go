@@ -147,6 +147,21 @@ head -n 5 ` + Mirrorlist + ` 2>/dev/null | grep -qi 'reflector' && echo generate
 if [ -f ` + ConfPath + ` ]; then echo @conf; cat ` + ConfPath + `; fi
 true`
 
+var _ engine.Owner = Role{}
+
+// Owns implements engine.Owner: reflector's configuration and the mirror list reflector writes.
+func (Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	s, err := Parse(c)
+	if err != nil || s == nil {
+		return nil // an invalid section is Plan's error, with its position
+	}
+	pos := c.NodePos(c.Extra["mirrors"])
+	return []engine.Claim{
+		{Path: ConfPath, Pos: pos, Why: "reflector's configuration"},
+		{Path: Mirrorlist, Pos: pos, Why: "the mirror list, ranked by reflector"},
+	}
+}
+
 // Probe implements engine.Role.
 func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	return []engine.ProbeSection{{Name: "state", Script: probe}}

@@ -306,6 +306,21 @@ func keysProbe(ids []string) string {
 }
 
 // Probe implements engine.Role.
+var _ engine.Owner = (*Role)(nil)
+
+// Owns implements engine.Owner: pacman.conf (and the copy of the original it saves) when the
+// Ch-obolo says anything about it.
+func (r *Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	if !Applies(c) {
+		return nil
+	}
+	pos := c.Pos("repos")
+	return []engine.Claim{
+		{Path: ConfPath, Pos: pos, Why: "pacman repositories and options"},
+		{Path: BackupPath, Pos: pos, Why: "the original pacman.conf, saved once"},
+	}
+}
+
 func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	secs := []engine.ProbeSection{{Name: secConf, Script: confProbe}}
 	if d, err := Render(c); err == nil && len(d.Keys) > 0 {

@@ -62,6 +62,38 @@ func (r Role) Meta() engine.Meta {
 	}
 }
 
+var _ engine.Owner = Role{}
+
+// Owns implements engine.Owner: the files of this core's layout that the declared settings write.
+// NTP only starts and enables a unit.
+func (r Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	return Owns(r.layout(), c)
+}
+
+// Owns is the claims of the region section on a core with layout lay.
+func Owns(lay Layout, c *chobolo.Chobolo) []engine.Claim {
+	reg := c.Region
+	var out []engine.Claim
+	if reg.Timezone != "" {
+		p := c.Pos("region.timezone")
+		out = append(out, engine.Claim{Path: localtime, Pos: p, Why: "the timezone link"})
+		if lay.TimezoneFile != "" {
+			out = append(out, engine.Claim{Path: lay.TimezoneFile, Pos: p, Why: "the timezone name"})
+		}
+	}
+	if len(reg.Locales) > 0 {
+		p := c.Pos("region.locale")
+		if !lay.Langpacks {
+			out = append(out, engine.Claim{Path: localeGenFile, Pos: p, Why: "the locales to generate"})
+		}
+		out = append(out, engine.Claim{Path: lay.LocaleConf, Pos: c.Pos("region.locale[0]"), Why: "LANG"})
+	}
+	if reg.Keymap != "" {
+		out = append(out, engine.Claim{Path: lay.Keyboard, Pos: c.Pos("region.keymap"), Why: "the keyboard layout"})
+	}
+	return out
+}
+
 // Probe implements engine.Role.
 func (r Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	lay := r.layout()

@@ -61,6 +61,25 @@ func (r *Role) Meta() engine.Meta {
 	}
 }
 
+var _ engine.Owner = (*Role)(nil)
+
+// Owns implements engine.Owner: each declared repository's files, and the role's namespace
+// (chaos-*.sources, chaos-*.asc), which it prunes, whenever `repos` is declared.
+func (r *Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	if !c.Has("repos") {
+		return nil
+	}
+	var out []engine.Claim
+	want, _ := Desired(c) // an invalid entry is Plan's error, with its position
+	for _, w := range want {
+		out = append(out, engine.Claim{Path: w.Path, Pos: w.Pos, Why: "apt repository " + w.Repo + " (" + w.What + ")"})
+	}
+	pos := c.Pos("repos")
+	return append(out,
+		engine.Claim{Path: SourcesDir + "/chaos-*.sources", Glob: true, Pos: pos, Why: "apt repositories chaos created (pruned when undeclared)"},
+		engine.Claim{Path: KeyringsDir + "/chaos-*.asc", Glob: true, Pos: pos, Why: "their keyrings"})
+}
+
 // Probe implements engine.Role.
 func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	return []engine.ProbeSection{{Name: "files", Script: filedump.Script(SourcesDir+"/chaos-*.sources", KeyringsDir+"/chaos-*.asc")}}

@@ -56,6 +56,31 @@ func (role) Meta() engine.Meta {
 	}
 }
 
+var _ engine.Owner = role{}
+
+// Owns implements engine.Owner: the account databases (through useradd, usermod, userdel, groupadd
+// and chpasswd), the sudoers file of each sudo user and the role's namespace in /etc/sudoers.d,
+// which it prunes (99-chaos-*, and the original's 99-charonte-*, which it replaces).
+func (role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	if !c.Has("users") {
+		return nil
+	}
+	pos := c.Pos("users")
+	var out []engine.Claim
+	for i, u := range c.Users {
+		if u.Sudo && u.State != "absent" {
+			out = append(out, engine.Claim{Path: SudoersDir + "/" + SudoFileName(u.Name),
+				Pos: c.Pos(fmt.Sprintf("users[%d].sudo", i)), Why: "sudo rights of " + u.Name})
+		}
+	}
+	for _, p := range []string{"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow"} {
+		out = append(out, engine.Claim{Path: p, Pos: pos, Why: "accounts (full state of regular users)"})
+	}
+	return append(out,
+		engine.Claim{Path: SudoersDir + "/" + SudoPrefix + "*", Glob: true, Pos: pos, Why: "sudo rights (pruned when no user needs them)"},
+		engine.Claim{Path: SudoersDir + "/" + LegacySudoPrefix + "*", Glob: true, Pos: pos, Why: "the original Ch-aOS's sudo files (replaced)"})
+}
+
 // Probe reads passwd, group, shells, the UID range, the role's sudoers files (base64, with mode and
 // owner), which shell and home paths exist, and — only when the run has secrets — the shadow hash of
 // the declared users that have a password in the secrets (a locked/none/set status for the others).

@@ -405,6 +405,23 @@ func Render(at string, secs []section) string {
 	return b.String()
 }
 
+var _ engine.Owner = (*Role)(nil)
+
+// Owns implements engine.Owner: each declared repository's .repo file, and the role's namespace
+// (chaos-*.repo), which it prunes, whenever `repos` is declared.
+func (r *Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	if !c.Has("repos") {
+		return nil
+	}
+	var out []engine.Claim
+	want, _, _ := Desired(c) // an invalid entry is Plan's error, with its position
+	for _, w := range want {
+		out = append(out, engine.Claim{Path: w.Path, Pos: w.Pos, Why: "dnf repository " + w.Repo})
+	}
+	return append(out, engine.Claim{Path: ReposDir + "/chaos-*.repo", Glob: true, Pos: c.Pos("repos"),
+		Why: "dnf repositories chaos created (pruned when undeclared)"})
+}
+
 // Plan implements engine.Role.
 func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
 	if !c.Has("repos") {
