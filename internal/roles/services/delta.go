@@ -210,8 +210,9 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 // `systemctl enable X` and `disable X` also act on the units X's [Install] section reaches (Also=,
 // transitively, and a template's DefaultInstance=; see Facts.Reach). So a unit enabled that way along
 // with a declared or protected unit is not pruned; a unit that must stay enabled but that a disable
-// reaches is enabled again after the disables; and a unit declared off that an enable reaches is
-// disabled after the enables. Each run therefore leaves the state the next run expects.
+// reaches is enabled again after the disables (a protected one only when the disable is a prune, or
+// when it is the SSH daemon or the session's unit of a running host); and a unit declared off that
+// an enable reaches is disabled after the enables. Each run leaves the state the next run expects.
 func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 	d := &Delta{}
 	declared := map[string]*Want{}
@@ -281,6 +282,9 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 	// stay: units that must be enabled after this run, with the unit that carries each one (itself
 	// for declared and kept units, the declaring unit for those its enablement reaches).
 	stay := map[string]string{}
+	// keptOnly: units in stay only because a protected (or the session's) unit is enabled; a
+	// declared disable that reaches them is the user's choice and takes them along, a prune does not
+	keptOnly := map[string]bool{}
 	for _, w := range wants {
 		if w.OnBoot {
 			for _, u := range f.Reach(w.Unit) {
@@ -314,7 +318,7 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 				kept = append(kept, n)
 				for _, u := range f.Reach(n) {
 					if _, ok := stay[u]; !ok && declared[u] == nil {
-						stay[u] = n
+						stay[u], keptOnly[u] = n, true
 					}
 				}
 			}
@@ -355,6 +359,9 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		}
 		for _, u := range f.Reach(a.Unit)[1:] {
 			if _, ok := stay[u]; !ok || !f.Enabled(u) {
+				continue
+			}
+			if keptOnly[u] && !a.Prune && !(matchAny(critical, f.namesOf(u)) && !t.Chroot) && u != session {
 				continue
 			}
 			if b := byUnit[u]; b != nil {

@@ -179,6 +179,22 @@ func TestPlans(t *testing.T) {
 				f.Units["idle.service"], f.Units["idle.socket"] = "indirect", "enabled"
 				f.Install["idle.service"] = Install{Also: []string{"idle.socket"}}
 			}},
+		// a prune must not take a protected unit along through Also=: it is enabled again
+		{name: "prune-reaches-protected", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "ssh"}},
+			edit: func(f *Facts) {
+				f.Units["foo.service"] = "enabled"
+				f.Install["foo.service"] = Install{Also: []string{"dbus-org.freedesktop.timesync1.service"}}
+			}},
+		// a declared disable takes its Also= units along, protected ones too (the user's choice)
+		{name: "declared-off-takes-also", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "systemd-networkd", OnBoot: bp(false)}},
+			edit: func(f *Facts) {
+				for _, u := range []string{"systemd-networkd.service", "systemd-network-generator.service", "systemd-networkd.socket",
+					"systemd-networkd-wait-online.service"} {
+					f.Units[u] = "enabled"
+				}
+			}},
 		{name: "guard", tg: Target{Chroot: true}, full: true,
 			svcs: []chobolo.Service{},
 			edit: func(f *Facts) {
