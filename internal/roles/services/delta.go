@@ -111,6 +111,16 @@ type Action struct {
 	// after the enables.
 	DisableLast bool
 	Via         string
+	// Run is the unit started and stopped: the unit itself, or a template's default instance.
+	Run string
+}
+
+// runUnit is the unit that Start and Stop act on.
+func (a Action) runUnit() string {
+	if a.Run != "" {
+		return a.Run
+	}
+	return a.Unit
 }
 
 // Delta is the typed difference between the host's units and the Ch-obolo.
@@ -236,6 +246,10 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		}
 		// an indirect unit with Also= is enabled through those units (socket activation)
 		viaAlso := st == "indirect" && len(f.Reach(w.Unit)) > 1
+		if w.OnBoot && isTemplate(w.Unit) && !w.Pending && f.Install[w.Unit].DefaultInstance == "" && st != "enabled" {
+			return nil, fmt.Errorf("%s: %s is a template without DefaultInstance=: `systemctl enable` cannot enable it; "+
+				"declare an instance (%sINSTANCE)", w.Pos, w.Unit, w.Unit[:strings.IndexByte(w.Unit, '@')+1])
+		}
 		switch {
 		case w.OnBoot && (st == "masked" || st == "masked-runtime"):
 			a.Unmask, a.Enable = true, true
@@ -253,10 +267,22 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		case !w.OnBoot && (st == "static" || st == "indirect" || st == "generated"):
 			d.Notes = append(d.Notes, fmt.Sprintf("%s is %s: it cannot be disabled (mask it by hand if it must never start)", w.Unit, st))
 		}
-		if t.Live {
-			running := f.Running(w.Unit)
+		// a template cannot run: its DefaultInstance= does (what enabling the template enables)
+		run := w.Unit
+		if isTemplate(w.Unit) {
+			run = ""
+			if in := f.Install[w.Unit]; in.DefaultInstance != "" {
+				run = w.Unit[:strings.IndexByte(w.Unit, '@')+1] + in.DefaultInstance + w.Unit[strings.LastIndexByte(w.Unit, '.'):]
+			}
+		}
+		if t.Live && run == "" {
+			d.Notes = append(d.Notes, fmt.Sprintf("%s is a template without DefaultInstance=: only its instances run "+
+				"(declare NAME@INSTANCE); running is not enforced for it", w.Unit))
+		} else if t.Live {
+			a.Run = run
+			running := f.Running(run)
 			switch {
-			case w.Running && !running && f.CondFailed[w.Unit]:
+			case w.Running && !running && f.CondFailed[run]:
 				d.Notes = append(d.Notes, fmt.Sprintf("%s is not started: its start conditions (Condition*= in the unit) fail "+
 					"on this host, so a start would leave it inactive; chaos starts it once they pass", w.Unit))
 			case w.Running && !running:

@@ -79,13 +79,17 @@ func BuildPlan(d *Delta, live bool) *engine.RolePlan {
 				disable = append(disable, a.Unit)
 				kind = engine.Modify
 			}
+			inst := ""
+			if a.Run != "" && a.Run != a.Unit {
+				inst = " " + a.Run
+			}
 			if a.Start {
-				what = append(what, "start")
-				start = append(start, a.Unit)
+				what = append(what, "start"+inst)
+				start = append(start, a.runUnit())
 			}
 			if a.Stop {
-				what = append(what, "stop")
-				stop = append(stop, a.Unit)
+				what = append(what, "stop"+inst)
+				stop = append(stop, a.runUnit())
 				kind = engine.Modify
 			}
 			subject := "service " + a.Unit

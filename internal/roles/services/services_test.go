@@ -195,6 +195,14 @@ func TestPlans(t *testing.T) {
 					f.Units[u] = "enabled"
 				}
 			}},
+		// on a live host a template runs as its default instance; one without DefaultInstance= cannot run
+		{name: "live-template", tg: Target{Live: true}, full: true,
+			svcs: []chobolo.Service{{Name: "ssh"}, {Name: "tpl@"}, {Name: "bare@", OnBoot: bp(false)}},
+			edit: func(f *Facts) {
+				f.Units["tpl@.service"], f.Units["bare@.service"] = "disabled", "disabled"
+				f.Install["tpl@.service"] = Install{DefaultInstance: "one"}
+				f.Active = map[string]string{"ssh.service": "active"}
+			}},
 		{name: "guard", tg: Target{Chroot: true}, full: true,
 			svcs: []chobolo.Service{},
 			edit: func(f *Facts) {
@@ -232,6 +240,8 @@ func TestErrors(t *testing.T) {
 		{"ssh stop live", Target{Live: true}, []chobolo.Service{{Name: "ssh", Running: bp(false)}}, "refusing to stop ssh.service"},
 		{"dense none", Target{Chroot: true}, []chobolo.Service{{Name: "zzz", Dense: true}}, "matches no service"},
 		{"conflict", Target{Chroot: true}, []chobolo.Service{{Name: "ssh"}, {Name: "sshd", OnBoot: bp(false)}}, "declared twice"},
+		{"template without default", Target{Chroot: true}, []chobolo.Service{{Name: "serial-getty@"}},
+			"serial-getty@.service is a template without DefaultInstance=: `systemctl enable` cannot enable it; declare an instance (serial-getty@INSTANCE)"},
 		// a.service's Also= enables b, whose Also= disables a again: no order of calls satisfies both
 		{"also cycle", Target{Chroot: true}, []chobolo.Service{{Name: "a"}, {Name: "b", OnBoot: bp(false)}},
 			"b.service is declared with on_boot: false, but enabling a.service enables it"},
