@@ -245,7 +245,7 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 			d.Notes = append(d.Notes, fmt.Sprintf("%s does not exist yet: assumed to come with a package this run installs", w.Unit))
 		}
 		// an indirect unit with Also= is enabled through those units (socket activation)
-		viaAlso := st == "indirect" && len(f.Reach(w.Unit)) > 1
+		viaAlso := st == "indirect" && len(f.enablesVia(w.Unit)) > 0
 		if w.OnBoot && isTemplate(w.Unit) && !w.Pending && f.Install[w.Unit].DefaultInstance == "" && st != "enabled" {
 			return nil, fmt.Errorf("%s: %s is a template without DefaultInstance=: `systemctl enable` cannot enable it; "+
 				"declare an instance (%sINSTANCE)", w.Pos, w.Unit, w.Unit[:strings.IndexByte(w.Unit, '@')+1])
@@ -257,9 +257,11 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 			a.Enable = true
 		case w.OnBoot && viaAlso:
 			a.Enable = !f.Enabled(w.Unit)
+		case w.OnBoot && st == "indirect":
+			d.Notes = append(d.Notes, fmt.Sprintf("%s is indirect: its [Install] section links nothing that can be enabled, so it starts through other units (on_boot has no effect)", w.Unit))
 		case w.OnBoot && st != "enabled":
 			d.Notes = append(d.Notes, fmt.Sprintf("%s is %s: it has no [Install] section, so it starts through other units (on_boot has no effect)", w.Unit, st))
-		case !w.OnBoot && (st == "enabled" || viaAlso && f.anyEnabled(f.Reach(w.Unit)[1:])):
+		case !w.OnBoot && (st == "enabled" || viaAlso && f.anyEnabled(f.enablesVia(w.Unit))):
 			if isCritical && !t.Chroot {
 				return nil, fmt.Errorf("%s: refusing to disable %s: it is the SSH service this host is reached through (remove openssh-server from the packages instead, or apply to a chroot)", w.Pos, w.Unit)
 			}

@@ -2,6 +2,7 @@ package services
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -329,17 +330,21 @@ func (f *Facts) Enabled(unit string) bool {
 	case "enabled":
 		return true
 	case "indirect":
-		reach := f.Reach(unit)[1:]
-		n := 0
-		for _, u := range reach {
-			switch f.State(u) {
-			case "enabled":
-				n++
-			case "disabled", "masked", "masked-runtime", "linked":
-				return false
-			}
-		}
-		return n > 0
+		also := f.enablesVia(unit)
+		return len(also) > 0 && !slices.ContainsFunc(also, func(u string) bool { return f.State(u) != "enabled" })
 	}
 	return false
+}
+
+// enablesVia returns the units that `systemctl enable unit` links besides unit itself: those its
+// Reach holds that have an [Install] section of their own (static ones are never linked).
+func (f *Facts) enablesVia(unit string) []string {
+	var out []string
+	for _, u := range f.Reach(unit)[1:] {
+		switch f.State(u) {
+		case "enabled", "disabled", "linked", "masked", "masked-runtime", "enabled-runtime", "linked-runtime":
+			out = append(out, u)
+		}
+	}
+	return out
 }

@@ -172,12 +172,15 @@ func TestPlans(t *testing.T) {
 			}},
 		// socket activation: a service whose [Install] has only Also= is enabled through its socket
 		{name: "indirect", tg: Target{Chroot: true}, full: true,
-			svcs: []chobolo.Service{{Name: "act"}, {Name: "idle", OnBoot: bp(false)}},
+			svcs: []chobolo.Service{{Name: "act"}, {Name: "idle", OnBoot: bp(false)}, {Name: "stuck"}},
 			edit: func(f *Facts) {
 				f.Units["act.service"], f.Units["act.socket"] = "indirect", "disabled"
 				f.Install["act.service"] = Install{Also: []string{"act.socket"}}
 				f.Units["idle.service"], f.Units["idle.socket"] = "indirect", "enabled"
 				f.Install["idle.service"] = Install{Also: []string{"idle.socket"}}
+				// Also= of a unit without [Install]: enable links nothing, so nothing is planned
+				f.Units["stuck.service"], f.Units["stuck.socket"] = "indirect", "static"
+				f.Install["stuck.service"] = Install{Also: []string{"stuck.socket"}}
 			}},
 		// a prune must not take a protected unit along through Also=: it is enabled again
 		{name: "prune-reaches-protected", tg: Target{Chroot: true}, full: true,
