@@ -376,6 +376,13 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		}
 	}
 
+	// keeps reports whether u must stay enabled when a disable (a prune or not) reaches it
+	keeps := func(u string, byPrune bool) bool {
+		if _, ok := stay[u]; !ok {
+			return false
+		}
+		return !keptOnly[u] || byPrune || (matchAny(critical, f.namesOf(u)) && !t.Chroot) || u == session
+	}
 	byUnit := map[string]*Action{}
 	for _, a := range acts {
 		byUnit[a.Unit] = a
@@ -386,10 +393,7 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 			continue
 		}
 		for _, u := range f.Reach(a.Unit)[1:] {
-			if _, ok := stay[u]; !ok || !f.Enabled(u) {
-				continue
-			}
-			if keptOnly[u] && !a.Prune && !(matchAny(critical, f.namesOf(u)) && !t.Chroot) && u != session {
+			if !keeps(u, a.Prune) || !f.Enabled(u) {
 				continue
 			}
 			if b := byUnit[u]; b != nil {
@@ -418,7 +422,8 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 				continue
 			}
 			for _, r := range f.Reach(u)[1:] {
-				if by, ok := stay[r]; ok {
+				if keeps(r, false) {
+					by := stay[r]
 					return nil, fmt.Errorf("%s: %s is declared with on_boot: false, but enabling %s enables it (Also=) and disabling it "+
 						"disables %s (Also=), which stays enabled for %s: these cannot all hold", w.Pos, u, a.Unit, r, by)
 				}
