@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
@@ -151,7 +152,8 @@ func TestConvergeDebian(t *testing.T) {
 }
 
 // TestConvergeArch: the broad Ch-obolo on an Arch-flavoured root (real pacman), with the pacman
-// repository declared in pacman.conf by the Ch-obolo and the Arch core's base set as stand-ins.
+// repository declared in pacman.conf by the Ch-obolo, the Arch core's base set as stand-ins, and an
+// AUR package built by makepkg from a local git repository.
 func TestConvergeArch(t *testing.T) {
 	testenv.RequireRoot(t)
 	isolate(t)
@@ -163,7 +165,15 @@ func TestConvergeArch(t *testing.T) {
 		repo = append(repo, testenv.PacPkg{Name: n})
 	}
 	testenv.PacmanRepo(t, root, repo...)
-	converge(t, root, convergeChobolo(`repos:
+	// an AUR package with an official dependency, built by the real makepkg (which needs /proc)
+	testenv.AURCommit(t, root, "aur-conv", "1.0", "chaos-tool")
+	if err := syscall.Mount("proc", filepath.Join(root, "proc"), "proc", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, root, convergeChobolo(`aurPackages:
+  base_url: file:///srv/aur
+  packages: [aur-conv]
+repos:
   managed: {core: false, extra: false}
   third_party:
     - {name: chaos-test, url: "file:///srv/chaos-pacman-repo", siglevel: Never}
@@ -177,6 +187,9 @@ func TestConvergeArch(t *testing.T) {
 	}
 	if got := testenv.ReadFile(t, root, "/etc/vconsole.conf"); !strings.Contains(got, "KEYMAP=br-abnt2") {
 		t.Errorf("/etc/vconsole.conf: %q", got)
+	}
+	if got := testenv.ReadFile(t, root, "/usr/share/aur-conv/stamp"); got != "built-by-makepkg 1.0\n" {
+		t.Errorf("the AUR package was not built and installed: stamp %q", got)
 	}
 	if got := testenv.ReadFile(t, root, "/etc/pacman.conf"); !strings.Contains(got, "[chaos-test]") {
 		t.Errorf("/etc/pacman.conf has no [chaos-test]:\n%s", got)
