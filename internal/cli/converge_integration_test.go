@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
@@ -70,21 +69,21 @@ files:
 // converge applies yml to root three times through the CLI: the first run changes the root, the
 // second must find nothing to do (and so must the third, which reads what the second run's probe
 // cached). It then checks what every core must show.
-func converge(t *testing.T, root, yml string) {
+func converge(t *testing.T, root, yml string, flags ...string) {
 	t.Helper()
 	target := "@chroot" + root
 	file := writeChobolo(t, yml)
-	r := run(t, "", "apply", "-c", file, "--target", target, "-y")
+	r := run(t, "", append([]string{"apply", "-c", file, "--target", target, "-y"}, flags...)...)
 	if r.code != 0 {
 		t.Fatalf("first apply -y: want exit 0\n%s", r)
 	}
 	first := r.stdout
 	t.Logf("first run:\n%s", first)
-	r = run(t, "", "apply", "-c", file, "--target", target, "-y")
+	r = run(t, "", append([]string{"apply", "-c", file, "--target", target, "-y"}, flags...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "no changes") {
 		t.Fatalf("second apply -y: want exit 0 and \"no changes\"\n%s\n--- first run:\n%s", r, first)
 	}
-	r = run(t, "", "apply", "-c", file, "--target", target, "--dry")
+	r = run(t, "", append([]string{"apply", "-c", file, "--target", target, "--dry"}, flags...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "no changes") {
 		t.Fatalf("third apply --dry: want exit 0 and \"no changes\"\n%s\n--- first run:\n%s", r, first)
 	}
@@ -151,26 +150,32 @@ func TestConvergeDebian(t *testing.T) {
 	}
 }
 
-// TestConvergeArch: the broad Ch-obolo on an Arch-flavoured root (real pacman), with the pacman
-// repository declared in pacman.conf by the Ch-obolo, the Arch core's base set as stand-ins, and an
-// AUR package built by makepkg from a local git repository.
+// TestConvergeArch: the broad Ch-obolo on an Arch-flavoured root (real pacman) on a real disk image,
+// with the pacman repository declared in pacman.conf by the Ch-obolo, the Arch core's base set as
+// stand-ins, an AUR package built by makepkg from a local git repository, and grub installed for
+// BIOS onto the disk.
 func TestConvergeArch(t *testing.T) {
 	testenv.RequireRoot(t)
 	isolate(t)
-	root := testenv.ArchRoot(t)
+	// a real disk (the Arch root on an ext4 loop partition, /proc mounted), so that grub installs
+	d := testenv.ArchBootDisk(t)
+	root := d.Root
+	testenv.WriteFile(t, root, "/boot/vmlinuz-linux", "kernel")
+	testenv.WriteFile(t, root, "/boot/initramfs-linux.img", "initrd")
 	repo := []testenv.PacPkg{{Name: "chaos-conv", Files: convergeUnits}, {Name: "chaos-tool", Files: map[string]string{"/usr/bin/chaos-tool": "#!/bin/sh\n"}}}
-	// the Arch core installs its base set and the packages of alice's login shell and sudo (dpkg owns
-	// them in this root): stand-ins
-	for _, n := range append(slices.Clone(arch.BaseSet), "bash", "sudo") {
+	// the Arch core installs its base set, the packages of alice's login shell and sudo, and those
+	// the boot loader and the root's ext4 imply; dpkg owns the real ones in this root: stand-ins
+	for _, n := range append(slices.Clone(arch.BaseSet), "bash", "sudo", "grub", "e2fsprogs") {
 		repo = append(repo, testenv.PacPkg{Name: n})
 	}
 	testenv.PacmanRepo(t, root, repo...)
 	// an AUR package with an official dependency, built by the real makepkg (which needs /proc)
 	testenv.AURCommit(t, root, "aur-conv", "1.0", "chaos-tool")
-	if err := syscall.Mount("proc", filepath.Join(root, "proc"), "proc", 0, ""); err != nil {
-		t.Fatal(err)
-	}
-	converge(t, root, convergeChobolo(`aurPackages:
+	converge(t, root, convergeChobolo(`bootloader: {name: grub, timeout: 1}
+partitioning:
+  disk: `+d.Disk+`
+  partitions: [{name: archroot, important: root, type: ext4}]
+aurPackages:
   base_url: file:///srv/aur
   packages: [aur-conv]
 repos:
@@ -181,7 +186,10 @@ repos:
     [options]
     Architecture = auto
     SigLevel = Never
-`, "  - chaos-tool\n"))
+`, "  - chaos-tool\n"), "--allow-bootloader-install")
+	if cfg := testenv.ReadFile(t, root, "/boot/grub/grub.cfg"); !strings.Contains(cfg, "set timeout=1") {
+		t.Errorf("grub.cfg:\n%s", cfg)
+	}
 	if got := testenv.ReadFile(t, root, "/etc/locale.conf"); !strings.Contains(got, "LANG=pt_BR.UTF-8") {
 		t.Errorf("/etc/locale.conf: %q", got)
 	}
