@@ -323,3 +323,42 @@ func publishPacman(t testing.TB, root, dir, name string, pkgs []PacPkg) {
 		}
 	}
 }
+
+// AURCommit commits version ver (pkgver) of package name to a git repository standing in for its AUR
+// repository, /srv/aur/NAME.git in root (created when missing), with a PKGBUILD and its .SRCINFO,
+// owned by nobody (git refuses repositories owned by someone else). The aur role clones it with
+// `base_url: file:///srv/aur`; makepkg builds it (which needs /proc in the root).
+func AURCommit(t testing.TB, root, name, ver string, depends ...string) {
+	t.Helper()
+	dir := "/srv/aur/" + name + ".git"
+	deps := strings.Join(depends, " ")
+	pkgbuild := fmt.Sprintf(`pkgname=%s
+pkgver=%s
+pkgrel=1
+pkgdesc="chaos AUR test package"
+arch=(any)
+license=(MIT)
+depends=(%s)
+options=(!strip !debug)
+package() {
+  mkdir -p "$pkgdir/usr/share/%s"
+  echo built-by-makepkg $pkgver > "$pkgdir/usr/share/%s/stamp"
+}
+`, name, ver, deps, name, name)
+	var srcinfo strings.Builder
+	fmt.Fprintf(&srcinfo, "pkgbase = %s\n\tpkgdesc = chaos AUR test package\n\tpkgver = %s\n\tpkgrel = 1\n\tarch = any\n\tlicense = MIT\n", name, ver)
+	for _, d := range depends {
+		fmt.Fprintf(&srcinfo, "\tdepends = %s\n", d)
+	}
+	fmt.Fprintf(&srcinfo, "\npkgname = %s\n", name)
+	WriteFile(t, root, dir+"/PKGBUILD", pkgbuild)
+	WriteFile(t, root, dir+"/.SRCINFO", srcinfo.String())
+	git := []string{"git", "-C", dir, "-c", "user.name=chaos", "-c", "user.email=chaos@test.invalid"}
+	if !Exists(t, root, dir+"/.git") {
+		Chroot(t, root, "git", "init", "-q", dir)
+	}
+	Chroot(t, root, "chown", "-R", "0:0", dir)
+	Chroot(t, root, append(git, "add", "PKGBUILD", ".SRCINFO")...)
+	Chroot(t, root, append(git, "commit", "-q", "-m", "version "+ver)...)
+	Chroot(t, root, "chown", "-R", "65534:65534", dir)
+}

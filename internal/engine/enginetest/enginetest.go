@@ -82,6 +82,21 @@ func ApplyTwice(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles 
 	return first
 }
 
+// ApplyThrice is ApplyTwice that also runs the (empty) second apply and fails unless a third plan is
+// empty too: a change that flips back on the next run (or is only seen through the probe caches the
+// second run leaves) shows up there. It returns the first plan.
+func ApplyThrice(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles ...engine.Role) *engine.HostPlan {
+	t.Helper()
+	first := ApplyTwice(t, tr, c, roles...)
+	if second := Apply(t, tr, c, roles...); !second.Empty() {
+		t.Fatalf("second run is not a no-op:\n%s", Render(second))
+	}
+	if third := Plan(t, tr, c, roles...); !third.Empty() {
+		t.Fatalf("third run is not a no-op:\n%s\nfirst run was:\n%s", Render(third), Render(first))
+	}
+	return first
+}
+
 // Render is the plain-text plan, for test failure messages.
 func Render(hp *engine.HostPlan) string {
 	var b bytes.Buffer

@@ -1,7 +1,6 @@
 package aur
 
 import (
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,49 +13,6 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
-
-// aurRepo makes a git repository standing in for an AUR package at /srv/aur/NAME.git in root, with a
-// PKGBUILD and its .SRCINFO, owned by nobody (git refuses repositories owned by someone else).
-func aurRepo(t *testing.T, root, name string, depends ...string) {
-	t.Helper()
-	aurCommit(t, root, name, "1.0", depends...)
-}
-
-// aurCommit commits version ver (pkgver) of the package to its repository, creating it if needed.
-func aurCommit(t *testing.T, root, name, ver string, depends ...string) {
-	t.Helper()
-	dir := "/srv/aur/" + name + ".git"
-	deps := strings.Join(depends, " ")
-	pkgbuild := fmt.Sprintf(`pkgname=%s
-pkgver=%s
-pkgrel=1
-pkgdesc="chaos AUR test package"
-arch=(any)
-license=(MIT)
-depends=(%s)
-options=(!strip !debug)
-package() {
-  mkdir -p "$pkgdir/usr/share/%s"
-  echo built-by-makepkg $pkgver > "$pkgdir/usr/share/%s/stamp"
-}
-`, name, ver, deps, name, name)
-	var srcinfo strings.Builder
-	fmt.Fprintf(&srcinfo, "pkgbase = %s\n\tpkgdesc = chaos AUR test package\n\tpkgver = %s\n\tpkgrel = 1\n\tarch = any\n\tlicense = MIT\n", name, ver)
-	for _, d := range depends {
-		fmt.Fprintf(&srcinfo, "\tdepends = %s\n", d)
-	}
-	fmt.Fprintf(&srcinfo, "\npkgname = %s\n", name)
-	testenv.WriteFile(t, root, dir+"/PKGBUILD", pkgbuild)
-	testenv.WriteFile(t, root, dir+"/.SRCINFO", srcinfo.String())
-	git := []string{"git", "-C", dir, "-c", "user.name=chaos", "-c", "user.email=chaos@test.invalid"}
-	if !testenv.Exists(t, root, dir+"/.git") {
-		testenv.Chroot(t, root, "git", "init", "-q", dir)
-	}
-	testenv.Chroot(t, root, "chown", "-R", "0:0", dir)
-	testenv.Chroot(t, root, append(git, "add", "PKGBUILD", ".SRCINFO")...)
-	testenv.Chroot(t, root, append(git, "commit", "-q", "-m", "version "+ver)...)
-	testenv.Chroot(t, root, "chown", "-R", "65534:65534", dir)
-}
 
 // makepkg dominates these tests: each build is ~1,400 process spawns of makepkg's own (its PKGBUILD
 // lint greps every schema variable per architecture, twice: before and under fakeroot), ~20 s of CPU
@@ -81,8 +37,8 @@ func TestIntegration(t *testing.T) {
 	t.Parallel()
 	root := testenv.ArchRoot(t)
 	testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "core-x"})
-	aurRepo(t, root, "aur-lib")
-	aurRepo(t, root, "aur-app", "aur-lib>=1.0", "core-x")
+	testenv.AURCommit(t, root, "aur-lib", "1.0")
+	testenv.AURCommit(t, root, "aur-app", "1.0", "aur-lib>=1.0", "core-x")
 
 	c := chob(t, map[string]string{"aurPackages": "{base_url: 'file:///srv/aur', packages: [aur-app]}"})
 	tr := enginetest.Chroot(t, root)
@@ -112,7 +68,7 @@ func TestIntegration(t *testing.T) {
 
 	// A newer version in the AUR: plain apply leaves it (no surprise rebuilds); upgrade: true rebuilds
 	// it once, then nothing; its AUR dependency, not newer, is not rebuilt.
-	aurCommit(t, root, "aur-app", "1.1", "aur-lib>=1.0", "core-x")
+	testenv.AURCommit(t, root, "aur-app", "1.1", "aur-lib>=1.0", "core-x")
 	if hp := enginetest.Plan(t, tr, c, New()); !hp.Empty() {
 		t.Errorf("a newer AUR version without upgrade: true plans:\n%s", enginetest.Render(hp))
 	}
@@ -149,8 +105,8 @@ func TestIntegrationHelper(t *testing.T) {
 	t.Parallel()
 	root := testenv.ArchRoot(t)
 	testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "core-x"}) // a sync database: foreign means "in none"
-	aurRepo(t, root, "yay")
-	aurRepo(t, root, "aur-kept")
+	testenv.AURCommit(t, root, "yay", "1.0")
+	testenv.AURCommit(t, root, "aur-kept", "1.0")
 	for _, n := range []string{"aur-kept", "aur-old"} {
 		testenv.Chroot(t, root, "pacman", "--noconfirm", "-U", testenv.PacmanPackage(t, root, "/tmp", testenv.PacPkg{Name: n}))
 	}

@@ -2,6 +2,7 @@ package services
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -103,6 +104,23 @@ type Action struct {
 	Stop     bool
 	// Prune is true for an undeclared unit that is being disabled.
 	Prune bool
+	// Reenable is true for a unit that must stay enabled but that the disable of Via reaches
+	// (through Via's Also=): it is enabled again after the disables.
+	Reenable bool
+	// DisableLast is true for a unit declared off that the enable of Via reaches: it is disabled
+	// after the enables.
+	DisableLast bool
+	Via         string
+	// Run is the unit started and stopped: the unit itself, or a template's default instance.
+	Run string
+}
+
+// runUnit is the unit that Start and Stop act on.
+func (a Action) runUnit() string {
+	if a.Run != "" {
+		return a.Run
+	}
+	return a.Unit
 }
 
 // Delta is the typed difference between the host's units and the Ch-obolo.
@@ -198,17 +216,27 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 
 // Compute is the pure delta: declared wants against the facts. full says whether undeclared
 // enabled services are disabled (the `services` key is declared).
+//
+// `systemctl enable X` and `disable X` also act on the units X's [Install] section reaches (Also=,
+// transitively, and a template's DefaultInstance=; see Facts.Reach). So a unit enabled that way along
+// with a declared or protected unit is not pruned; a unit that must stay enabled but that a disable
+// reaches is enabled again after the disables (a protected one only when the disable is a prune, or
+// when it is the SSH daemon or the session's unit of a running host); and a unit declared off that
+// an enable reaches is disabled after the enables. Each run leaves the state the next run expects.
 func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 	d := &Delta{}
-	declared := map[string]bool{}
+	declared := map[string]*Want{}
 	session := ""
 	if t.Live {
 		session = f.Session
 	}
 	runningNote := false
-	for _, w := range wants {
-		declared[w.Unit] = true
-		a := Action{Unit: w.Unit, Declared: w.Declared, Pos: w.Pos}
+	var acts []*Action
+	for i := range wants {
+		w := &wants[i]
+		declared[w.Unit] = w
+		a := &Action{Unit: w.Unit, Declared: w.Declared, Pos: w.Pos}
+		acts = append(acts, a)
 		names := append(f.namesOf(w.Unit), w.Declared)
 		isCritical := matchAny(critical, names) || (session != "" && w.Unit == session)
 		st := f.State(w.Unit)
@@ -216,14 +244,24 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 			st = "pending"
 			d.Notes = append(d.Notes, fmt.Sprintf("%s does not exist yet: assumed to come with a package this run installs", w.Unit))
 		}
+		// an indirect unit with Also= is enabled through those units (socket activation)
+		viaAlso := st == "indirect" && len(f.enablesVia(w.Unit)) > 0
+		if w.OnBoot && isTemplate(w.Unit) && !w.Pending && f.Install[w.Unit].DefaultInstance == "" && st != "enabled" {
+			return nil, fmt.Errorf("%s: %s is a template without DefaultInstance=: `systemctl enable` cannot enable it; "+
+				"declare an instance (%sINSTANCE)", w.Pos, w.Unit, w.Unit[:strings.IndexByte(w.Unit, '@')+1])
+		}
 		switch {
 		case w.OnBoot && (st == "masked" || st == "masked-runtime"):
 			a.Unmask, a.Enable = true, true
 		case w.OnBoot && (st == "disabled" || st == "pending" || st == "linked" || st == "enabled-runtime"):
 			a.Enable = true
+		case w.OnBoot && viaAlso:
+			a.Enable = !f.Enabled(w.Unit)
+		case w.OnBoot && st == "indirect":
+			d.Notes = append(d.Notes, fmt.Sprintf("%s is indirect: its [Install] section links nothing that can be enabled, so it starts through other units (on_boot has no effect)", w.Unit))
 		case w.OnBoot && st != "enabled":
 			d.Notes = append(d.Notes, fmt.Sprintf("%s is %s: it has no [Install] section, so it starts through other units (on_boot has no effect)", w.Unit, st))
-		case !w.OnBoot && st == "enabled":
+		case !w.OnBoot && (st == "enabled" || viaAlso && f.anyEnabled(f.enablesVia(w.Unit))):
 			if isCritical && !t.Chroot {
 				return nil, fmt.Errorf("%s: refusing to disable %s: it is the SSH service this host is reached through (remove openssh-server from the packages instead, or apply to a chroot)", w.Pos, w.Unit)
 			}
@@ -231,10 +269,22 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		case !w.OnBoot && (st == "static" || st == "indirect" || st == "generated"):
 			d.Notes = append(d.Notes, fmt.Sprintf("%s is %s: it cannot be disabled (mask it by hand if it must never start)", w.Unit, st))
 		}
-		if t.Live {
-			running := f.Running(w.Unit)
+		// a template cannot run: its DefaultInstance= does (what enabling the template enables)
+		run := w.Unit
+		if isTemplate(w.Unit) {
+			run = ""
+			if in := f.Install[w.Unit]; in.DefaultInstance != "" {
+				run = w.Unit[:strings.IndexByte(w.Unit, '@')+1] + in.DefaultInstance + w.Unit[strings.LastIndexByte(w.Unit, '.'):]
+			}
+		}
+		if t.Live && run == "" {
+			d.Notes = append(d.Notes, fmt.Sprintf("%s is a template without DefaultInstance=: only its instances run "+
+				"(declare NAME@INSTANCE); running is not enforced for it", w.Unit))
+		} else if t.Live {
+			a.Run = run
+			running := f.Running(run)
 			switch {
-			case w.Running && !running && f.CondFailed[w.Unit]:
+			case w.Running && !running && f.CondFailed[run]:
 				d.Notes = append(d.Notes, fmt.Sprintf("%s is not started: its start conditions (Condition*= in the unit) fail "+
 					"on this host, so a start would leave it inactive; chaos starts it once they pass", w.Unit))
 			case w.Running && !running:
@@ -248,9 +298,6 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		} else if w.Running {
 			runningNote = true
 		}
-		if a.Unmask || a.Enable || a.Disable || a.Start || a.Stop {
-			d.Actions = append(d.Actions, a)
-		}
 	}
 	if runningNote {
 		if t.Chroot {
@@ -259,47 +306,143 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 			d.Notes = append(d.Notes, "systemd is not running on this target: only on_boot is applied, running is not enforced")
 		}
 	}
-	if !full {
-		return d, nil
-	}
-	// full state: enabled .service units (and enabled template instances) that are not declared
-	enabled := map[string]bool{}
-	for name, st := range f.Units {
-		if st == "enabled" && strings.HasSuffix(name, ".service") && !isTemplate(name) {
-			enabled[name] = true
-		}
-	}
-	for name := range f.Wants {
-		if isInstance(name) && strings.HasSuffix(name, ".service") {
-			if u, ok := f.Resolve(name); ok {
-				enabled[u] = true
+
+	// stay: units that must be enabled after this run, with the unit that carries each one (itself
+	// for declared and kept units, the declaring unit for those its enablement reaches).
+	stay := map[string]string{}
+	// keptOnly: units in stay only because a protected (or the session's) unit is enabled; a
+	// declared disable that reaches them is the user's choice and takes them along, a prune does not
+	keptOnly := map[string]bool{}
+	for _, w := range wants {
+		if w.OnBoot {
+			for _, u := range f.Reach(w.Unit) {
+				if _, ok := stay[u]; !ok && (declared[u] == nil || u == w.Unit) {
+					stay[u] = w.Unit
+				}
 			}
 		}
 	}
-	names := make([]string, 0, len(enabled))
-	for n := range enabled {
-		names = append(names, n)
+	var prune []*Action
+	if full {
+		// full state: enabled .service units (and enabled template instances) that are not declared
+		enabled := map[string]bool{}
+		for name, st := range f.Units {
+			if st == "enabled" && strings.HasSuffix(name, ".service") && !isTemplate(name) {
+				enabled[name] = true
+			}
+		}
+		for name := range f.Wants {
+			if isInstance(name) && strings.HasSuffix(name, ".service") {
+				if u, ok := f.Resolve(name); ok {
+					enabled[u] = true
+				}
+			}
+		}
+		names := slices.Sorted(maps.Keys(enabled))
+		d.Enabled = len(names)
+		var kept []string
+		for _, n := range names {
+			if declared[n] == nil && (matchAny(Protected, f.namesOf(n)) || n == session) {
+				kept = append(kept, n)
+				for _, u := range f.Reach(n) {
+					if _, ok := stay[u]; !ok && declared[u] == nil {
+						stay[u], keptOnly[u] = n, true
+					}
+				}
+			}
+		}
+		with := map[string][]string{}
+		for _, n := range names {
+			if declared[n] != nil || slices.Contains(kept, n) {
+				continue
+			}
+			if by, ok := stay[n]; ok {
+				with[by] = append(with[by], n)
+				continue
+			}
+			a := &Action{Unit: n, Disable: true, Prune: true}
+			if t.Live && f.Running(n) {
+				a.Stop = true
+			}
+			prune = append(prune, a)
+			d.Pruned++
+		}
+		if len(kept) > 0 {
+			d.Notes = append(d.Notes, "kept enabled (protected, not declared): "+strings.Join(kept, ", "))
+		}
+		for _, by := range slices.Sorted(maps.Keys(with)) {
+			d.Notes = append(d.Notes, fmt.Sprintf("kept enabled (enabled with %s through its [Install] Also=/DefaultInstance=): %s",
+				by, strings.Join(with[by], ", ")))
+		}
 	}
-	sort.Strings(names)
-	d.Enabled = len(names)
-	var kept []string
-	for _, n := range names {
-		if declared[n] {
+
+	// keeps reports whether u must stay enabled when a disable (a prune or not) reaches it
+	keeps := func(u string, byPrune bool) bool {
+		if _, ok := stay[u]; !ok {
+			return false
+		}
+		return !keptOnly[u] || byPrune || (matchAny(critical, f.namesOf(u)) && !t.Chroot) || u == session
+	}
+	byUnit := map[string]*Action{}
+	for _, a := range acts {
+		byUnit[a.Unit] = a
+	}
+	// enabled again: units that stay enabled (and are now) but that a disable reaches
+	for _, a := range append(slices.Clone(prune), acts...) {
+		if !a.Disable {
 			continue
 		}
-		if matchAny(Protected, f.namesOf(n)) || n == session {
-			kept = append(kept, n)
+		for _, u := range f.Reach(a.Unit)[1:] {
+			if !keeps(u, a.Prune) || !f.Enabled(u) {
+				continue
+			}
+			if b := byUnit[u]; b != nil {
+				if !b.Enable && !b.Disable && !b.Reenable {
+					b.Reenable, b.Via = true, a.Unit
+				}
+				continue
+			}
+			b := &Action{Unit: u, Reenable: true, Via: a.Unit}
+			byUnit[u] = b
+			acts = append(acts, b)
+		}
+	}
+	// disabled last: units declared off that an enable reaches
+	for _, a := range acts {
+		if !a.Enable && !a.Reenable {
 			continue
 		}
-		a := Action{Unit: n, Disable: true, Prune: true}
-		if t.Live && f.Running(n) {
-			a.Stop = true
+		for _, u := range f.Reach(a.Unit)[1:] {
+			w := declared[u]
+			if w == nil || w.OnBoot {
+				continue
+			}
+			b := byUnit[u]
+			if b.DisableLast {
+				continue
+			}
+			for _, r := range f.Reach(u)[1:] {
+				if keeps(r, false) {
+					by := stay[r]
+					return nil, fmt.Errorf("%s: %s is declared with on_boot: false, but enabling %s enables it (Also=) and disabling it "+
+						"disables %s (Also=), which stays enabled for %s: these cannot all hold", w.Pos, u, a.Unit, r, by)
+				}
+			}
+			b.Disable, b.DisableLast, b.Via = false, true, a.Unit
 		}
-		d.Actions = append(d.Actions, a)
-		d.Pruned++
 	}
-	if len(kept) > 0 {
-		d.Notes = append(d.Notes, "kept enabled (protected, not declared): "+strings.Join(kept, ", "))
+	for _, a := range prune {
+		d.Actions = append(d.Actions, *a)
+	}
+	for _, a := range acts {
+		if a.Unmask || a.Enable || a.Disable || a.Start || a.Stop || a.Reenable || a.DisableLast {
+			d.Actions = append(d.Actions, *a)
+		}
 	}
 	return d, nil
+}
+
+// anyEnabled reports whether one of units is enabled.
+func (f *Facts) anyEnabled(units []string) bool {
+	return slices.ContainsFunc(units, func(u string) bool { return f.State(u) == "enabled" })
 }

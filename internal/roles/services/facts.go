@@ -2,6 +2,7 @@ package services
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -20,9 +21,12 @@ type Facts struct {
 	// Aliases maps a name from an `Alias=` line of a unit file's [Install] section to that unit file:
 	// the alias only exists as a symlink while the unit is enabled (sshd.service -> ssh.service).
 	Aliases map[string]string
-	// Wants holds the units linked from /etc/systemd/system/*.wants and *.requires: for template
-	// instances (getty@tty1.service) this is their enablement.
+	// Wants holds the units linked from /etc/systemd/system/*.wants, *.requires and *.upholds: for
+	// template instances (getty@tty1.service) this is their enablement.
 	Wants map[string]bool
+	// Install holds what `systemctl enable/disable` of a unit file reaches besides the unit itself,
+	// from the [Install] section of the file systemd uses (the first in its search order).
+	Install map[string]Install
 	// Active maps loaded units to their ACTIVE state; nil when no systemd runs (chroot, other init).
 	Active map[string]string
 	// CondFailed holds the declared units whose start conditions fail now (see ConditionProbe): a
@@ -31,6 +35,14 @@ type Facts struct {
 	// Session is the system service the probe ran in (the SSH daemon serving this connection when
 	// sessions are not moved to a logind scope); empty when unknown.
 	Session string
+}
+
+// Install is the part of a unit file's [Install] section that carries enablement to other units.
+type Install struct {
+	// Also are the units enabled and disabled together with this one (names as written).
+	Also []string
+	// DefaultInstance is the instance `systemctl enable foo@.service` enables, for templates.
+	DefaultInstance string
 }
 
 // probe sections; the live ones are added only when the target is not a chroot.
@@ -59,13 +71,19 @@ fi
 systemctl --root=/ list-unit-files --no-legend --no-pager`
 
 // probeLinks lists, per unit directory in systemd's search order, the symlinks at its top level
-// (aliases, masks), the Alias= lines of its unit files, and the .wants/.requires links of /etc.
+// (aliases, masks), the Alias= lines of its unit files and the Also=/DefaultInstance= lines of their
+// [Install] sections (with the file's path: the first directory wins), and the .wants/.requires/
+// .upholds links of /etc. The awk that reads Alias= reads the rest in the same pass.
 const probeLinks = `for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
   [ -d "$d" ] || continue
   find "$d" -maxdepth 1 -type l -printf 'L\t%f\t%l\n' 2>/dev/null
-  find "$d" -maxdepth 1 -type f -name '*.*' -exec awk '/^Alias=/{n=FILENAME; sub(/.*\//,"",n); v=$0; sub(/^Alias=/,"",v); print "A\t" n "\t" v}' {} + 2>/dev/null
+  find "$d" -maxdepth 1 -type f -name '*.*' -exec awk '
+    FNR==1{n=FILENAME; sub(/.*\//,"",n); s=0}
+    /^[ \t]*\[/{s=($0 ~ /^[ \t]*\[Install\]/)}
+    /^Alias=/{v=$0; sub(/^Alias=/,"",v); print "A\t" n "\t" v}
+    s && /^[ \t]*(Also|DefaultInstance)[ \t]*=/{k=$0; sub(/^[ \t]*/,"",k); sub(/[ \t]*=.*/,"",k); v=$0; sub(/^[^=]*=[ \t]*/,"",v); print "I\t" FILENAME "\t" k "\t" v}' {} + 2>/dev/null
 done
-find /etc/systemd/system -mindepth 2 -maxdepth 2 \( -path '*.wants/*' -o -path '*.requires/*' \) -printf 'W\t%f\n' 2>/dev/null
+find /etc/systemd/system -mindepth 2 -maxdepth 2 \( -path '*.wants/*' -o -path '*.requires/*' -o -path '*.upholds/*' \) -printf 'W\t%f\n' 2>/dev/null
 true`
 
 // probeActive lists the loaded units with their ACTIVE state, the service the probe runs in, and
@@ -81,7 +99,9 @@ true`
 
 // ParseFacts reads the outputs of the probe sections (by section name: units, links, active).
 func ParseFacts(units, links, active string) Facts {
-	f := Facts{Units: map[string]string{}, Links: map[string]string{}, Aliases: map[string]string{}, Wants: map[string]bool{}}
+	f := Facts{Units: map[string]string{}, Links: map[string]string{}, Aliases: map[string]string{}, Wants: map[string]bool{},
+		Install: map[string]Install{}}
+	installFrom := map[string]string{} // unit -> the file its [Install] lines were taken from
 	for line := range strings.SplitSeq(units, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "@nosystemctl" {
@@ -114,6 +134,20 @@ func ParseFacts(units, links, active string) Facts {
 					f.Aliases[a] = parts[1]
 				}
 			}
+		case len(parts) == 4 && parts[0] == "I":
+			unit := path.Base(parts[1])
+			if from, seen := installFrom[unit]; seen && from != parts[1] {
+				continue // a file earlier in the search order overrides this one
+			}
+			installFrom[unit] = parts[1]
+			in := f.Install[unit]
+			switch parts[2] {
+			case "Also":
+				in.Also = append(in.Also, strings.Fields(parts[3])...)
+			case "DefaultInstance":
+				in.DefaultInstance = strings.TrimSpace(parts[3])
+			}
+			f.Install[unit] = in
 		case len(parts) == 2 && parts[0] == "W":
 			f.Wants[parts[1]] = true
 		}
@@ -241,6 +275,75 @@ func (f *Facts) namesOf(unit string) []string {
 	for a, t := range f.Aliases {
 		if t == unit {
 			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Reach is every unit that `systemctl enable` or `disable` of unit touches, unit first: the units
+// of its [Install] section's Also= (resolved through aliases, followed transitively, as systemctl
+// does), and for a template with DefaultInstance= that instance. An instance reads its template's
+// [Install], with %i standing for the instance.
+func (f *Facts) Reach(unit string) []string {
+	out := []string{unit}
+	seen := map[string]bool{unit: true}
+	add := func(u string) {
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	for i := 0; i < len(out); i++ {
+		u := out[i]
+		file, inst := u, ""
+		if isInstance(u) {
+			file = templateOf(u)
+			inst = u[strings.IndexByte(u, '@')+1 : strings.LastIndexByte(u, '.')]
+		}
+		in, ok := f.Install[file]
+		if !ok {
+			continue
+		}
+		if isTemplate(u) && in.DefaultInstance != "" {
+			add(u[:strings.IndexByte(u, '@')+1] + in.DefaultInstance + u[strings.LastIndexByte(u, '.'):])
+		}
+		for _, a := range in.Also {
+			if inst != "" {
+				a = strings.ReplaceAll(a, "%i", inst)
+			}
+			if strings.Contains(a, "%") { // other specifiers: not resolvable here
+				continue
+			}
+			if r, ok := f.Resolve(UnitName(a)); ok {
+				add(r)
+			}
+		}
+	}
+	return out
+}
+
+// Enabled reports whether unit is enabled at boot. A unit that is enabled only through the units of
+// its Also= (state indirect: socket activation, `[Install]` with Also= alone) counts as enabled when
+// every one of them that can be enabled is.
+func (f *Facts) Enabled(unit string) bool {
+	switch f.State(unit) {
+	case "enabled":
+		return true
+	case "indirect":
+		also := f.enablesVia(unit)
+		return len(also) > 0 && !slices.ContainsFunc(also, func(u string) bool { return f.State(u) != "enabled" })
+	}
+	return false
+}
+
+// enablesVia returns the units that `systemctl enable unit` links besides unit itself: those its
+// Reach holds that have an [Install] section of their own (static ones are never linked).
+func (f *Facts) enablesVia(unit string) []string {
+	var out []string
+	for _, u := range f.Reach(unit)[1:] {
+		switch f.State(u) {
+		case "enabled", "disabled", "linked", "masked", "masked-runtime", "enabled-runtime", "linked-runtime":
+			out = append(out, u)
 		}
 	}
 	return out

@@ -19,7 +19,9 @@ func systemctl(live bool, verb string, units []string) engine.Op {
 }
 
 // BuildPlan turns a delta into steps: first the prune (undeclared services disabled and stopped),
-// then the declared units, each verb as one systemctl call for all units.
+// then the declared units, each verb as one systemctl call for all units: unmask, disable, enable
+// (with the units a disable reached that stay enabled), the disables that must follow an enable
+// (see Compute), stop, start.
 func BuildPlan(d *Delta, live bool) *engine.RolePlan {
 	rp := &engine.RolePlan{Notes: d.Notes}
 	var prune, declared []Action
@@ -50,10 +52,20 @@ func BuildPlan(d *Delta, live bool) *engine.RolePlan {
 	}
 	if len(declared) > 0 {
 		var changes []engine.Change
-		var unmask, enable, disable, start, stop []string
+		var unmask, enable, disable, last, start, stop []string
 		for _, a := range declared {
 			var what []string
 			kind := engine.Add
+			if a.Reenable {
+				what = append(what, fmt.Sprintf("enable again (disabling %s disables it too, through its Also=)", a.Via))
+				enable = append(enable, a.Unit)
+				kind = engine.Modify
+			}
+			if a.DisableLast {
+				what = append(what, fmt.Sprintf("disable, after enabling %s (whose Also= enables it)", a.Via))
+				last = append(last, a.Unit)
+				kind = engine.Modify
+			}
 			if a.Unmask {
 				what = append(what, "unmask")
 				unmask = append(unmask, a.Unit)
@@ -67,13 +79,17 @@ func BuildPlan(d *Delta, live bool) *engine.RolePlan {
 				disable = append(disable, a.Unit)
 				kind = engine.Modify
 			}
+			inst := ""
+			if a.Run != "" && a.Run != a.Unit {
+				inst = " " + a.Run
+			}
 			if a.Start {
-				what = append(what, "start")
-				start = append(start, a.Unit)
+				what = append(what, "start"+inst)
+				start = append(start, a.runUnit())
 			}
 			if a.Stop {
-				what = append(what, "stop")
-				stop = append(stop, a.Unit)
+				what = append(what, "stop"+inst)
+				stop = append(stop, a.runUnit())
 				kind = engine.Modify
 			}
 			subject := "service " + a.Unit
@@ -91,6 +107,9 @@ func BuildPlan(d *Delta, live bool) *engine.RolePlan {
 		}
 		if len(enable) > 0 {
 			ops = append(ops, systemctl(live, "enable", enable).WithUndo(systemctl(live, "disable", enable)))
+		}
+		if len(last) > 0 {
+			ops = append(ops, systemctl(live, "disable", last).WithUndo(systemctl(live, "enable", last)))
 		}
 		if len(stop) > 0 {
 			ops = append(ops, systemctl(live, "stop", stop).WithUndo(systemctl(live, "start", stop)))

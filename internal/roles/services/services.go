@@ -105,6 +105,9 @@ func (Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) 
 	}
 	no := false
 	for _, a := range d.Actions {
+		if !a.Prune { // a protected unit a prune would reach is enabled again: it is not captured
+			continue
+		}
 		s := chobolo.Service{Name: a.Unit}
 		if t.Live && !f.Running(a.Unit) {
 			s.Running = &no

@@ -88,6 +88,13 @@ func TestResolve(t *testing.T) {
 	if st := f.State("getty@tty5.service"); st != "disabled" {
 		t.Errorf("State(getty@tty5) = %s", st)
 	}
+	if got := strings.Join(f.Reach("systemd-networkd.service"), " "); got != "systemd-networkd.service systemd-networkd.socket "+
+		"systemd-network-generator.service systemd-networkd-wait-online.service" {
+		t.Errorf("Reach(systemd-networkd) = %s", got)
+	}
+	if got := strings.Join(f.Reach("getty@.service"), " "); got != "getty@.service getty@tty1.service" {
+		t.Errorf("Reach(getty@) = %s", got)
+	}
 	if st := f.State("hwclock.service"); st != "masked" {
 		t.Errorf("State(hwclock) = %s", st)
 	}
@@ -139,6 +146,66 @@ func TestPlans(t *testing.T) {
 				{Name: "systemd-networkd"}}},
 		{name: "pending-package", tg: Target{Chroot: true, Packages: []string{"nginx"}},
 			svcs: []chobolo.Service{{Name: "nginx"}}},
+		// enabled with a declared unit through its Also=: kept, not pruned
+		{name: "also-kept", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "systemd-networkd"}},
+			edit: func(f *Facts) {
+				for _, u := range []string{"systemd-networkd.service", "systemd-network-generator.service", "systemd-networkd.socket",
+					"systemd-networkd-wait-online.service"} {
+					f.Units[u] = "enabled"
+				}
+			}},
+		// the pruned service's disable reaches the declared socket (Also=): enabled again after
+		{name: "also-reenable", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "web.socket"}},
+			edit: func(f *Facts) {
+				f.Units["web.service"], f.Units["web.socket"] = "enabled", "enabled"
+				f.Install["web.service"] = Install{Also: []string{"web.socket"}}
+			}},
+		// the default instance of a declared template is its enablement, not an undeclared instance
+		{name: "template-default", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "tpl@"}, {Name: "tpl@two"}},
+			edit: func(f *Facts) {
+				f.Units["tpl@.service"] = "enabled"
+				f.Wants["tpl@one.service"], f.Wants["tpl@two.service"], f.Wants["tpl@three.service"] = true, true, true
+				f.Install["tpl@.service"] = Install{DefaultInstance: "one"}
+			}},
+		// socket activation: a service whose [Install] has only Also= is enabled through its socket
+		{name: "indirect", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "act"}, {Name: "idle", OnBoot: bp(false)}, {Name: "stuck"}},
+			edit: func(f *Facts) {
+				f.Units["act.service"], f.Units["act.socket"] = "indirect", "disabled"
+				f.Install["act.service"] = Install{Also: []string{"act.socket"}}
+				f.Units["idle.service"], f.Units["idle.socket"] = "indirect", "enabled"
+				f.Install["idle.service"] = Install{Also: []string{"idle.socket"}}
+				// Also= of a unit without [Install]: enable links nothing, so nothing is planned
+				f.Units["stuck.service"], f.Units["stuck.socket"] = "indirect", "static"
+				f.Install["stuck.service"] = Install{Also: []string{"stuck.socket"}}
+			}},
+		// a prune must not take a protected unit along through Also=: it is enabled again
+		{name: "prune-reaches-protected", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "ssh"}},
+			edit: func(f *Facts) {
+				f.Units["foo.service"] = "enabled"
+				f.Install["foo.service"] = Install{Also: []string{"dbus-org.freedesktop.timesync1.service"}}
+			}},
+		// a declared disable takes its Also= units along, protected ones too (the user's choice)
+		{name: "declared-off-takes-also", tg: Target{Chroot: true}, full: true,
+			svcs: []chobolo.Service{{Name: "systemd-networkd", OnBoot: bp(false)}},
+			edit: func(f *Facts) {
+				for _, u := range []string{"systemd-networkd.service", "systemd-network-generator.service", "systemd-networkd.socket",
+					"systemd-networkd-wait-online.service"} {
+					f.Units[u] = "enabled"
+				}
+			}},
+		// on a live host a template runs as its default instance; one without DefaultInstance= cannot run
+		{name: "live-template", tg: Target{Live: true}, full: true,
+			svcs: []chobolo.Service{{Name: "ssh"}, {Name: "tpl@"}, {Name: "bare@", OnBoot: bp(false)}},
+			edit: func(f *Facts) {
+				f.Units["tpl@.service"], f.Units["bare@.service"] = "disabled", "disabled"
+				f.Install["tpl@.service"] = Install{DefaultInstance: "one"}
+				f.Active = map[string]string{"ssh.service": "active"}
+			}},
 		{name: "guard", tg: Target{Chroot: true}, full: true,
 			svcs: []chobolo.Service{},
 			edit: func(f *Facts) {
@@ -176,10 +243,18 @@ func TestErrors(t *testing.T) {
 		{"ssh stop live", Target{Live: true}, []chobolo.Service{{Name: "ssh", Running: bp(false)}}, "refusing to stop ssh.service"},
 		{"dense none", Target{Chroot: true}, []chobolo.Service{{Name: "zzz", Dense: true}}, "matches no service"},
 		{"conflict", Target{Chroot: true}, []chobolo.Service{{Name: "ssh"}, {Name: "sshd", OnBoot: bp(false)}}, "declared twice"},
+		{"template without default", Target{Chroot: true}, []chobolo.Service{{Name: "serial-getty@"}},
+			"serial-getty@.service is a template without DefaultInstance=: `systemctl enable` cannot enable it; declare an instance (serial-getty@INSTANCE)"},
+		// a.service's Also= enables b, whose Also= disables a again: no order of calls satisfies both
+		{"also cycle", Target{Chroot: true}, []chobolo.Service{{Name: "a"}, {Name: "b", OnBoot: bp(false)}},
+			"b.service is declared with on_boot: false, but enabling a.service enables it"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := bookworm(t)
+			f.Units["a.service"], f.Units["b.service"] = "disabled", "disabled"
+			f.Install["a.service"] = Install{Also: []string{"b.service"}}
+			f.Install["b.service"] = Install{Also: []string{"a"}}
 			f.Active = map[string]string{"ssh.service": "active"}
 			_, err := plan(t, f, tc.tg, tc.svcs, true)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
