@@ -15,6 +15,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 type applyOpts struct {
@@ -56,7 +57,7 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 		RunE: func(cmd *cobra.Command, args []string) error { return a.apply(cmd.Context(), args, o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.targets, "target", nil, "target: @local (default) or @chroot/PATH; repeatable")
+	f.StringArrayVar(&o.targets, "target", nil, "target: @local (default), @chroot/PATH (a root file system other than /), @pid/N or [user@]host[:port]; repeatable")
 	f.BoolVarP(&o.dry, "dry", "d", false, "show the plan and stop (exit 2 when changes are pending)")
 	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before removals")
 	f.BoolVar(&o.yes, "i-know-what-im-doing", false, "same as --yes")
@@ -130,6 +131,12 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Every --target is checked before anything else happens: a bad spelling stops the whole run.
+	for _, spec := range o.targets {
+		if _, err := transport.ParseSpec(spec); err != nil {
+			return err
+		}
+	}
 	c, err := a.loadChobolo()
 	if err != nil {
 		return err

@@ -106,7 +106,7 @@ func (f *fleetFlags) active() bool { return f.all || f.limit != "" }
 func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts) (bool, error) {
 	needInv := o.fleet.active()
 	for _, t := range o.targets {
-		if !strings.HasPrefix(t, "@") {
+		if s, err := transport.ParseSpec(t); err == nil && s.Kind == transport.KindSSH {
 			needInv = true
 		}
 	}
@@ -179,8 +179,12 @@ func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (tr
 	if o.fleet.open != nil {
 		return o.fleet.open(ctx)
 	}
-	if strings.HasPrefix(spec, "@") {
-		return transport.Open(ctx, spec)
+	s, err := transport.ParseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind != transport.KindSSH {
+		return s.Open()
 	}
 	inv := o.fleet.inv
 	if inv == nil {

@@ -71,26 +71,22 @@ func (f *Fleet) BecomePassword(h *Host, o ConnectOptions) ([]byte, error) {
 	return []byte(v), nil
 }
 
-// ParseTarget turns a --target spec that is not a connector ("[user@]host[:port]") into a host.
+// ParseTarget turns a --target spec that is not a fleet host's name into a host (transport.ParseSpec).
 func ParseTarget(spec string) (*Host, error) {
-	h := &Host{Name: spec, Source: "--target"}
-	if err := parseConnector(h); err != nil && h.Name[0] == '@' {
+	s, err := transport.ParseSpec(spec)
+	if err != nil {
 		return nil, err
 	}
-	if h.Connector != "ssh" && h.Connector != "" {
-		return h, nil
-	}
-	h.Connector = "ssh"
-	rest := spec
-	if u, r, ok := cut(rest, "@"); ok {
-		if !validUser(u) {
-			return nil, &Error{Msg: "--target " + spec + ": invalid user name"}
-		}
-		h.User, rest = u, r
-	}
-	h.Address = rest
-	if host, port, ok := splitPort(rest); ok {
-		h.Address, h.Port = host, port
+	h := &Host{Name: spec, Source: "--target"}
+	switch s.Kind {
+	case transport.KindLocal:
+		h.Connector = "local"
+	case transport.KindChroot:
+		h.Connector, h.Path = "chroot", s.Path
+	case transport.KindSSH:
+		h.Connector, h.User, h.Address, h.Port = "ssh", s.User, s.Host, s.Port
+	default:
+		return nil, fmt.Errorf("target %q: %s targets are not fleet hosts", spec, s.Kind)
 	}
 	return h, nil
 }
