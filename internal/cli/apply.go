@@ -209,7 +209,7 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		return false, err
 	}
 	defer t.Close()
-	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll,
+	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll, ReadOnly: o.dry,
 		Allow: map[string]bool{"bootloader-install": o.allowBootloaderInstall}}
 	req.Secrets = o.store
 	req.Skip = o.fleet.skip

@@ -609,7 +609,7 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	defer t.Close()
 	eng := &engine.Engine{Registry: a.registry}
 	st := engine.Style{Color: a.color(a.stdout) && !o.json}
-	req := engine.Request{Assume: o.yes, PruneAll: o.pruneAll}
+	req := engine.Request{Assume: o.yes, PruneAll: o.pruneAll, ReadOnly: o.dry}
 	if err := o.tx.set(&req); err != nil {
 		return err
 	}
