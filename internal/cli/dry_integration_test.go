@@ -1,10 +1,12 @@
 package cli_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/testenv"
+	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 // everyRoleYML touches every role of the Debian core, with additions, modifications and (after the
@@ -101,4 +103,58 @@ func TestDryWritesNothing(t *testing.T) {
 	// A unit file added by hand: the cache of the unit-file listing is now stale.
 	testenv.WriteFile(t, root, "/etc/systemd/system/chaos-dry.service", "[Service]\nExecStart=/bin/true\n")
 	dryRuns("after an apply", 0)
+}
+
+// TestDryOverSSHWritesNothing: a dry run over SSH (as root, where chaos would otherwise send its
+// native worker to /var/lib/chaos/worker) and `generations` leave the host's root as they found it.
+func TestDryOverSSHWritesNothing(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	hs := testenv.StartSSHHosts(t, 1)
+	h := hs.Hosts[0]
+	file := writeChobolo(t, fmt.Sprintf(`hostname: dry-box
+users:
+  - name: alice
+files:
+  - path: /etc/motd
+    content: "x\n"
+fleet:
+  ssh: {known_hosts: %s, config: none}
+  hosts:
+    box: {ssh_hostname: %s, ssh_user: root, ssh_key: %s}
+`, hs.KnownHosts, h.Addr, hs.KeyFile))
+	// The one trace a connection leaves: the sh worker's scratch files (its commands' stdout and
+	// stderr), created in /tmp and removed when it ends, change the mtime of /tmp itself. Everything
+	// under /tmp is still compared.
+	snap := func() map[string]string {
+		m := snapshot(t, h.Root, true)
+		delete(m, "/tmp")
+		return m
+	}
+	before := snap()
+	r := run(t, "", "apply", "-c", file, "--target", "box", "--dry")
+	if r.code != 2 || !strings.Contains(r.stdout, "user alice") {
+		t.Fatalf("apply --dry over SSH: want exit 2 and the plan\n%s", r)
+	}
+	if r := run(t, "", "apply", "-c", file, "--limit", "box", "--dry"); r.code != 2 {
+		t.Fatalf("apply --limit --dry over SSH: want exit 2\n%s", r)
+	}
+	if !equalSnap(t, before, snap()) {
+		t.Fatal("a dry run over SSH wrote to the host (differences above)")
+	}
+	// A real apply sends the native worker; a dry run afterwards uses it and still writes nothing.
+	if r := run(t, "", "apply", "-c", file, "--target", "box", "-y"); r.code != 0 {
+		t.Fatalf("apply -y over SSH\n%s", r)
+	}
+	if !testenv.Exists(t, h.Root, transport.NativeWorkerDir) {
+		t.Fatal("apply -y did not install the native worker: the dry run above proved nothing about it")
+	}
+	testenv.WriteFile(t, h.Root, "/etc/motd", "changed by hand\n")
+	before = snap()
+	if r := run(t, "", "apply", "-c", file, "--target", "box", "--dry"); r.code != 2 {
+		t.Fatalf("second apply --dry over SSH: want exit 2\n%s", r)
+	}
+	if !equalSnap(t, before, snap()) {
+		t.Fatal("a dry run over SSH with the native worker wrote to the host (differences above)")
+	}
 }

@@ -191,6 +191,7 @@ func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (tr
 		inv = &fleet.Fleet{}
 	}
 	co := o.fleet.connectOptions()
+	co.ReadOnly = o.dry
 	for _, h := range inv.Hosts {
 		if h.Name == spec {
 			return inv.Open(ctx, h, co)
@@ -223,6 +224,7 @@ func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string,
 		ro.Serial = o.fleet.serial
 	}
 	co := o.fleet.connectOptions()
+	co.ReadOnly = o.dry
 	// Secrets named by become_password are resolved before any host is touched: a missing one stops
 	// the run rather than failing hosts one by one.
 	var secretErrs []string

@@ -213,13 +213,14 @@ type genOpts struct {
 	json   bool
 }
 
-// openTarget opens --target for generations, rollback and recover: @local (default), @chroot/PATH,
-// @pid/N or [user@]host[:port] over SSH (strict known_hosts).
-func (a *app) openTarget(ctx context.Context, spec string) (transport.Transport, error) {
+// openTarget opens --target for generations, rollback, recover and init --from: @local (default),
+// @chroot/PATH, @pid/N or [user@]host[:port] over SSH (strict known_hosts). readOnly is for runs
+// that write nothing to the target.
+func (a *app) openTarget(ctx context.Context, spec string, readOnly bool) (transport.Transport, error) {
 	if spec == "" {
 		spec = "@local"
 	}
-	return a.openApplyTarget(ctx, spec, applyOpts{})
+	return a.openApplyTarget(ctx, spec, applyOpts{dry: readOnly})
 }
 
 func (a *app) generationsCmd() *cobra.Command {
@@ -243,7 +244,7 @@ the previous content of every file it replaced. ` + "`chaos rollback --to N`" + 
 			if len(args) == 0 {
 				args = []string{"list"}
 			}
-			t, err := a.openTarget(ctx, o.target)
+			t, err := a.openTarget(ctx, o.target, true)
 			if err != nil {
 				return err
 			}
@@ -602,7 +603,7 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	defer func() { o.log.finish(a, retErr, o.json) }()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	t, err := a.openTarget(ctx, o.target)
+	t, err := a.openTarget(ctx, o.target, o.dry)
 	if err != nil {
 		return err
 	}
@@ -745,7 +746,7 @@ func (a *app) recover(ctx context.Context, o recoverOpts) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	t, err := a.openTarget(ctx, o.target)
+	t, err := a.openTarget(ctx, o.target, false)
 	if err != nil {
 		return err
 	}

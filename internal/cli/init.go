@@ -58,7 +58,7 @@ func (a *app) capture(ctx context.Context, spec, core string) (string, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	t, err := a.openTarget(ctx, spec)
+	t, err := a.openTarget(ctx, spec, true)
 	if err != nil {
 		return "", err
 	}

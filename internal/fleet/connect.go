@@ -15,6 +15,8 @@ type ConnectOptions struct {
 	BecomePassword []byte
 	// Secret resolves become_password: {secret: PATH}; nil when the run has no secrets.
 	Secret func(path string) (string, error)
+	// ReadOnly connects for a run that writes nothing to the hosts (transport.SSHConfig.ReadOnly).
+	ReadOnly bool
 }
 
 // SSHConfig is the transport configuration of an SSH host: its own settings, then fleet.ssh.
@@ -26,7 +28,7 @@ func (f *Fleet) SSHConfig(h *Host, o ConnectOptions) transport.SSHConfig {
 	cfg := transport.SSHConfig{Name: h.Name, Host: addr, Port: h.Port, User: h.User, ProxyJump: h.ProxyJump,
 		Become: h.Become, KnownHostsFiles: f.SSH.KnownHosts, SSHConfigFile: f.SSH.Config,
 		ConnectTimeout: f.SSH.ConnectTimeout, KeepAlive: f.SSH.KeepAlive,
-		AcceptNewHostKeys: o.AcceptNewHostKeys || f.SSH.AcceptNew}
+		AcceptNewHostKeys: o.AcceptNewHostKeys || f.SSH.AcceptNew, ReadOnly: o.ReadOnly}
 	if h.Key != "" {
 		cfg.KeyFiles = []string{h.Key}
 	}
