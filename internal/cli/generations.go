@@ -545,7 +545,7 @@ previous content was secret were never recorded; the Ch-obolo decides for them.`
 	f.StringVar(&o.target, "target", "", "target: @local (default), @chroot/PATH or [user@]host[:port]")
 	f.IntVar(&o.to, "to", 0, "the generation to go back to (default: the one before the latest)")
 	f.BoolVarP(&o.dry, "dry", "d", false, "show the plan and stop (exit 2 when changes are pending)")
-	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before removals")
+	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking (on a terminal chaos asks before any change; without one, removals need -y)")
 	f.BoolVar(&o.pruneAll, "prune-all", false, "allow prunes that remove a large share of a domain")
 	f.BoolVar(&o.json, "json", false, "machine-readable output")
 	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
@@ -736,7 +736,7 @@ and applies the interrupted apply's Ch-obolo again instead. ` + "`chaos apply`" 
 	f := cmd.Flags()
 	f.StringVar(&o.target, "target", "", "target: @local (default), @chroot/PATH or [user@]host[:port]")
 	f.BoolVar(&o.resume, "resume", false, "roll forward: re-apply the interrupted apply's Ch-obolo")
-	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before removals (with --resume)")
+	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking (with --resume; on a terminal chaos asks before any change)")
 	f.BoolVar(&o.json, "json", false, "machine-readable output")
 	o.tx.register(f)
 	return cmd
