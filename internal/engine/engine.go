@@ -22,7 +22,7 @@ type Request struct {
 	Tags []string
 	// Core overrides core detection (also settable with the Ch-obolo's `core:` key).
 	Core string
-	// Assume is -y: do not ask before removals.
+	// Assume is -y: the user said yes up front.
 	Assume bool
 	// PruneAll waives the large-prune guard.
 	PruneAll bool
