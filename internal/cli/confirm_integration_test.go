@@ -93,8 +93,8 @@ const question = "Apply these changes? [y/N] "
 
 // TestConfirmOnTerminal: on a terminal, `chaos apply` asks before applying any change (additions
 // only here: the old rule asked only before removals), right under the plan's summary line.
-// Answering n leaves the root exactly as it was; y applies; -y does not ask. Without a terminal
-// and without -y, additions apply without a question (the old rule, kept).
+// Answering n leaves the root exactly as it was; y applies; -y does not ask; rollback asks the same
+// way. Without a terminal and without -y, additions apply without a question (the old rule, kept).
 func TestConfirmOnTerminal(t *testing.T) {
 	testenv.RequireRoot(t)
 	isolate(t)
@@ -142,6 +142,31 @@ func TestConfirmOnTerminal(t *testing.T) {
 	}
 	if got := testenv.ReadFile(t, root, "/etc/chaos-asked"); got != "yes\n" {
 		t.Fatalf("-y: /etc/chaos-asked = %q", got)
+	}
+
+	// rollback asks the same way: n changes nothing, y goes back.
+	if r := run(t, "", "apply", "-c", writeChobolo(t, "hostname: asked-again\n"), "--target", target, "-y"); r.code != 0 {
+		t.Fatalf("apply -y of a second hostname\n%s", r)
+	}
+	before = snapshot(t, root, true)
+	p = startPTY(t, ctx, "rollback", "--target", target)
+	p.waitFor(t, question)
+	if _, err := p.ptmx.Write([]byte("n\r")); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 1 || !strings.Contains(p.output(), target+": not applied") {
+		t.Fatalf("rollback, answer n: want exit 1 and 'not applied', got exit %d:\n%s", code, p.output())
+	}
+	if !equalSnap(t, before, snapshot(t, root, true)) {
+		t.Fatal("rollback, answer n changed the root (differences above)")
+	}
+	p = startPTY(t, ctx, "rollback", "--target", target)
+	p.waitFor(t, question)
+	if _, err := p.ptmx.Write([]byte("y\r")); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 || testenv.ReadFile(t, root, "/etc/hostname") != "asked\n" {
+		t.Fatalf("rollback, answer y: want exit 0 and the hostname back, got exit %d:\n%s", code, p.output())
 	}
 
 	// No terminal, no -y, no removal: applied without a question, as before.

@@ -620,6 +620,24 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 		req.Observe = a.progress(st, o.verbose)
 	}
 	req.Observe = o.log.observe(req.Observe)
+	// On a terminal without -y, the question is asked on a read-only plan before the host lock, as
+	// apply does (applyTarget): answering no leaves the target untouched.
+	var shown *engine.HostPlan
+	if !o.dry && !o.yes && !o.snapshot && a.terminal() {
+		rreq := req
+		rreq.ReadOnly = true
+		hp, g, err := a.planRollback(ctx, eng, t, o, &rreq)
+		if err != nil {
+			return err
+		}
+		if !hp.Empty() { // nothing to ask about otherwise: the run goes on as without a terminal
+			a.showRollback(hp, g, o, st)
+			if err := a.confirm(hp, applyOpts{yes: o.yes, pruneAll: o.pruneAll, json: o.json}); err != nil {
+				return err
+			}
+			shown = hp
+		}
+	}
 	if !o.dry {
 		release, err := engine.Lock(ctx, t)
 		if err != nil {
@@ -632,63 +650,33 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 		}
 		a.reportRecovery(t.Name(), rec, o.json)
 	}
-	gens, err := engine.ReadGenerations(ctx, t)
-	if err != nil {
-		return err
-	}
-	if len(gens) == 0 {
-		return fmt.Errorf("%s: no generations recorded: nothing to roll back to", t.Name())
-	}
-	to := o.to
-	if to == 0 {
-		if len(gens) < 2 {
-			return fmt.Errorf("%s: only generation %d is recorded: nothing before it (use --to N)", t.Name(), gens[0].N)
-		}
-		to = gens[len(gens)-2].N
-	}
-	g, err := engine.FindGeneration(gens, to)
-	if err != nil {
-		return fmt.Errorf("%s: %w", t.Name(), err)
-	}
 	if o.snapshot {
-		return a.rollbackSnapshot(ctx, t, gens, g.N, o)
-	}
-	src, err := engine.ReadGenerationFile(ctx, t, g.N, "chobolo.yml")
-	if err != nil {
-		return err
-	}
-	c, err := loadSource(fmt.Sprintf("generation %d", g.N), src)
-	if err != nil {
-		return err
-	}
-	files, err := eng.RollbackFiles(ctx, t, g.N)
-	if err != nil {
-		return err
-	}
-	req.Chobolo, req.Tags, req.Source = c, g.Tags, src
-	req.Record = engine.RecordOptions{Kind: "rollback", Of: g.N}
-	hp, err := eng.Plan(ctx, t, req)
-	if err != nil {
-		return err
-	}
-	if !files.Empty() || len(files.Notes) > 0 {
-		hp.Roles = append([]*engine.RolePlan{files}, hp.Roles...)
-	}
-	if o.json {
-		a.jsonLine(map[string]any{"type": "plan", "target": hp.Target, "rollback_to": g.N, "changes": hp.Changes(), "plan": hp})
-	} else {
-		fmt.Fprintf(a.stdout, "%s: rollback to generation %d (%s)\n", hp.Target, g.N, g.Time.Local().Format(time.DateTime))
-		engine.RenderPlan(a.stdout, hp, st)
-		fmt.Fprintf(a.stdout, "%s: %s\n", hp.Target, engine.Summary(hp))
-	}
-	if o.dry {
-		if !hp.Empty() {
-			return ExitError{Code: 2}
+		gens, to, err := rollbackTarget(ctx, t, o)
+		if err != nil {
+			return err
 		}
-		return nil
+		return a.rollbackSnapshot(ctx, t, gens, to, o)
 	}
-	if err := a.confirm(hp, applyOpts{yes: o.yes, pruneAll: o.pruneAll}); err != nil {
+	hp, g, err := a.planRollback(ctx, eng, t, o, &req)
+	if err != nil {
 		return err
+	}
+	if shown != nil {
+		if !samePlan(shown, hp) {
+			a.showRollback(hp, g, o, st)
+			return fmt.Errorf("%s: the target changed after the plan above was shown: nothing applied; run chaos rollback again", hp.Target)
+		}
+	} else {
+		empty := a.showRollback(hp, g, o, st)
+		if o.dry {
+			if !empty {
+				return ExitError{Code: 2}
+			}
+			return nil
+		}
+		if err := a.confirm(hp, applyOpts{yes: o.yes, pruneAll: o.pruneAll, json: o.json}); err != nil {
+			return err
+		}
 	}
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
@@ -708,6 +696,75 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 		a.reportGeneration(hp.Target, res)
 	}
 	return nil
+}
+
+// rollbackTarget reads the generations of t and picks the one to go back to (--to, else the one
+// before the latest).
+func rollbackTarget(ctx context.Context, t transport.Transport, o rollbackOpts) ([]engine.Generation, int, error) {
+	gens, err := engine.ReadGenerations(ctx, t)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(gens) == 0 {
+		return nil, 0, fmt.Errorf("%s: no generations recorded: nothing to roll back to", t.Name())
+	}
+	to := o.to
+	if to == 0 {
+		if len(gens) < 2 {
+			return nil, 0, fmt.Errorf("%s: only generation %d is recorded: nothing before it (use --to N)", t.Name(), gens[0].N)
+		}
+		to = gens[len(gens)-2].N
+	}
+	g, err := engine.FindGeneration(gens, to)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	return gens, g.N, nil
+}
+
+// planRollback plans the rollback to the chosen generation: its files restored from their
+// backups, then its Ch-obolo applied. It fills req's Chobolo, Tags, Source and Record.
+func (a *app) planRollback(ctx context.Context, eng *engine.Engine, t transport.Transport, o rollbackOpts,
+	req *engine.Request) (*engine.HostPlan, engine.Generation, error) {
+	gens, to, err := rollbackTarget(ctx, t, o)
+	if err != nil {
+		return nil, engine.Generation{}, err
+	}
+	g, _ := engine.FindGeneration(gens, to)
+	src, err := engine.ReadGenerationFile(ctx, t, g.N, "chobolo.yml")
+	if err != nil {
+		return nil, g, err
+	}
+	c, err := loadSource(fmt.Sprintf("generation %d", g.N), src)
+	if err != nil {
+		return nil, g, err
+	}
+	files, err := eng.RollbackFiles(ctx, t, g.N)
+	if err != nil {
+		return nil, g, err
+	}
+	req.Chobolo, req.Tags, req.Source = c, g.Tags, src
+	req.Record = engine.RecordOptions{Kind: "rollback", Of: g.N}
+	hp, err := eng.Plan(ctx, t, *req)
+	if err != nil {
+		return nil, g, err
+	}
+	if !files.Empty() || len(files.Notes) > 0 {
+		hp.Roles = append([]*engine.RolePlan{files}, hp.Roles...)
+	}
+	return hp, g, nil
+}
+
+// showRollback prints a rollback's plan (a JSON line with --json) and reports whether it is empty.
+func (a *app) showRollback(hp *engine.HostPlan, g engine.Generation, o rollbackOpts, st engine.Style) (empty bool) {
+	if o.json {
+		a.jsonLine(map[string]any{"type": "plan", "target": hp.Target, "rollback_to": g.N, "changes": hp.Changes(), "plan": hp})
+	} else {
+		fmt.Fprintf(a.stdout, "%s: rollback to generation %d (%s)\n", hp.Target, g.N, g.Time.Local().Format(time.DateTime))
+		engine.RenderPlan(a.stdout, hp, st)
+		fmt.Fprintf(a.stdout, "%s: %s\n", hp.Target, engine.Summary(hp))
+	}
+	return hp.Empty()
 }
 
 type recoverOpts struct {
