@@ -36,7 +36,11 @@ func (Role) Meta() engine.Meta {
 // Probe implements engine.Role: unit files with their state, alias links and Alias= lines, and on a
 // running systemd the active units and the service this session runs in.
 func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
-	secs := []engine.ProbeSection{{Name: "units", Script: probeUnits}, {Name: "links", Script: probeLinks}}
+	units := probeUnits
+	if env.ReadOnly {
+		units = probeUnitsReadOnly
+	}
+	secs := []engine.ProbeSection{{Name: "units", Script: units}, {Name: "links", Script: probeLinks}}
 	if !env.Chroot {
 		var declared []string
 		for _, s := range c.Services {
