@@ -356,21 +356,9 @@ func TestGoldenPlan(t *testing.T) {
 	golden.Check(t, "plan", string(got)+"\n")
 }
 
-// planFrom is Plan without the engine's fact framing.
+// planFrom is Plan without the engine's fact framing, and without the package map.
 func planFrom(f *Facts, c *chobolo.Chobolo, env *engine.Env) (*engine.RolePlan, error) {
-	want, notes, err := Desired(c, nil)
-	if err != nil {
-		return nil, err
-	}
-	base, over, err := BasePatterns(c, nil)
-	if err != nil {
-		return nil, err
-	}
-	d := Compute(f, Input{Want: want, Prune: c.Has("packages"), Base: base, BaseOverridden: over, Chroot: env.Chroot})
-	d.Notes = append(notes, d.Notes...)
-	rp := BuildPlan(d, PlanInput{Chroot: env.Chroot, PolicyRC: f.PolicyRC})
-	rp.Guard = guardLarge(d)
-	return rp, nil
+	return (&Role{}).PlanFacts(env, c, f)
 }
 
 // BenchmarkPlan250 is the pure delta and plan for a 250-package Ch-obolo against a 1,000-package
@@ -421,5 +409,59 @@ func TestDesiredThroughPackageMap(t *testing.T) {
 	exp := []string{"openssh-server", "openssh-client", "some-debian-only-name"}
 	if n := names(got, func(d desired) string { return d.Name }); !slices.Equal(n, exp) {
 		t.Fatalf("got %v, want %v", n, exp)
+	}
+}
+
+// TestNeeds: what another role needs (region: locales) is installed in the same apt transaction as
+// the declared packages, shown as needed by that role, and never pruned while the need stands; when
+// the packages role runs only for the needs (tags did not select it), nothing else is installed or
+// pruned.
+func TestNeeds(t *testing.T) {
+	need := engine.Need{Package: "locales", Role: "region", Why: "locale-gen for region.locale", Pos: chobolo.Pos{File: "m.yml", Line: 9, Col: 3}}
+	// reflector stands for any needed package outside the base set (which locales is in).
+	tool := engine.Need{Package: "reflector", Role: "mirrors", Why: "ranks the mirrors"}
+	c := &chobolo.Chobolo{Packages: []chobolo.Package{{Name: "git"}}}
+	c.SetKey("packages", chobolo.Pos{File: "m.yml", Line: 1, Col: 1})
+	c.SetPos("packages[0]", chobolo.Pos{File: "m.yml", Line: 2, Col: 5})
+	changes := func(rp *engine.RolePlan) string {
+		var out []string
+		for _, s := range rp.Steps {
+			for _, ch := range s.Changes {
+				out = append(out, string(ch.Kind)+" "+ch.Subject+" ["+ch.Detail+"] @"+ch.Pos.String())
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	for _, tc := range []struct {
+		name      string
+		installed []P
+		env       engine.Env
+		want      string
+	}{
+		{"installed with the declared packages", []P{{name: "nano"}},
+			engine.Env{Chroot: true, Needs: []engine.Need{need}, NeedsServed: true},
+			"+ package git [] @m.yml:2:5\n+ package locales [needed by region: locale-gen for region.locale] @m.yml:9:3\n- package nano [manually installed, not declared] @<unknown>"},
+		{"only the needs", []P{{name: "nano"}},
+			engine.Env{Chroot: true, Needs: []engine.Need{need}, NeedsServed: true, NeedsOnly: true},
+			"+ package locales [needed by region: locale-gen for region.locale] @m.yml:9:3"},
+		{"kept while needed", []P{{name: "nano"}, {name: "reflector"}},
+			engine.Env{Chroot: true, Needs: []engine.Need{tool}, NeedsServed: true},
+			"+ package git [] @m.yml:2:5\n- package nano [manually installed, not declared] @<unknown>"},
+		{"pruned when the need goes", []P{{name: "nano"}, {name: "reflector"}},
+			engine.Env{Chroot: true},
+			"+ package git [] @m.yml:2:5\n- package nano [manually installed, not declared] @<unknown>\n- package reflector [manually installed, not declared] @<unknown>"},
+		{"installed as a dependency: marked manual", []P{{name: "locales", auto: true}, {name: "git"}},
+			engine.Env{Chroot: true, Needs: []engine.Need{need}, NeedsServed: true},
+			"~ package locales [installed as a dependency; mark it manually installed] @m.yml:9:3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rp, err := planFrom(mkFacts(tc.installed...), c, &tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := changes(rp); got != tc.want {
+				t.Errorf("changes:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
 	}
 }

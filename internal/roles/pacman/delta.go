@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -44,7 +43,7 @@ type desired = pkggraph.Want
 
 // Desired computes the packages the Ch-obolo wants, in this order: `packages` (through the package
 // map), the base set or `baseOverride` (only when `packages` or `baseOverride` is declared), the
-// declared users' login shells, sudo for users with `sudo: true`, the boot loader's packages
+// declared users' login shells, the boot loader's packages
 // (`bootloader`; efibootmgr with grub on UEFI, as probed or as `bootloader.firmware` says) and the file system tools the `partitioning` needs.
 // Every name is validated; an invalid one is an error naming its position. Duplicates keep their
 // first declaration.
@@ -71,13 +70,6 @@ func Desired(c *chobolo.Chobolo, resolve Resolver, uefi bool) ([]desired, []stri
 	notes, err := s.AddShells(c, shellPackages)
 	if err != nil {
 		return nil, nil, err
-	}
-	for i, u := range c.Users {
-		if u.Sudo && u.State != "absent" {
-			if err := s.Add(desired{Name: "sudo", Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo"), Why: "sudo: true of user " + u.Name}); err != nil {
-				return nil, nil, err
-			}
-		}
 	}
 	if n := c.Extra["bootloader"]; n != nil {
 		loader, firmware, err := bootloaderName(n)

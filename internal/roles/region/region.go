@@ -62,6 +62,18 @@ func (r Role) Meta() engine.Meta {
 	}
 }
 
+// Needs implements engine.Needer: on Debian, locale-gen (and /etc/locale.gen, SUPPORTED) come with
+// the `locales` package, which a minimal root lacks; the packages role installs it before this role
+// runs. Arch's locale-gen is glibc's (base set); Fedora's langpacks are installed by this role.
+// Keyboard layouts need no tool: the role only writes the file (/etc/default/keyboard,
+// /etc/vconsole.conf) that the console and X read at boot.
+func (r Role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
+	if r.Arch || r.Fedora || len(c.Region.Locales) == 0 {
+		return nil
+	}
+	return []engine.Need{{Package: "locales", Why: "locale-gen for region.locale", Pos: c.Pos("region.locale")}}
+}
+
 // Probe implements engine.Role.
 func (r Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	lay := r.layout()

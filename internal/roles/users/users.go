@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -138,6 +139,17 @@ kind() { if [ -d "$1" ]; then echo "d $1"; elif [ -f "$1" ] && [ -x "$1" ]; then
 	return s
 }
 
+// Needs implements engine.Needer: users with `sudo: true` need sudo (visudo validates their
+// sudoers file before it lands), on every core.
+func (role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
+	for i, u := range c.Users {
+		if u.Sudo && u.State != "absent" {
+			return []engine.Need{{Package: "sudo", Why: "visudo for sudo: true of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo")}}
+		}
+	}
+	return nil
+}
+
 func (role) Plan(env *engine.Env, c *chobolo.Chobolo, in engine.Facts) (*engine.RolePlan, error) {
 	if !c.Has("users") {
 		return &engine.RolePlan{Notes: []string{"no `users` declared: nothing to do (regular users are pruned only when `users` is declared)"}}, nil
@@ -153,6 +165,7 @@ func (role) Plan(env *engine.Env, c *chobolo.Chobolo, in engine.Facts) (*engine.
 	d, err := ComputeDelta(f, want, Options{
 		Protected:        env.ProtectedUsers,
 		PackagesDeclared: c.Has("packages"),
+		SudoServed:       env.NeedsServed,
 	})
 	if err != nil {
 		return nil, err
