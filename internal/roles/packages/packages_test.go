@@ -143,6 +143,7 @@ func TestCompute(t *testing.T) {
 		in                    Input
 		install, mark, remove []string
 		notes                 []string // substrings, one per expected note
+		auto                  []string // "NAME: substring of why", one per manual -> automatic mark
 		update                bool
 	}{
 		{name: "install missing, keep installed",
@@ -163,11 +164,11 @@ func TestCompute(t *testing.T) {
 		{name: "declared package depends on an undeclared manual one",
 			f:      with(P{name: "app", deps: "libhelper"}, P{name: "libhelper"}, P{name: "junk"}),
 			in:     Input{Want: want("app"), Prune: true},
-			remove: []string{"junk"}, notes: []string{"package libhelper is kept although it is not declared: declared package app depends on it"}},
+			remove: []string{"junk"}, auto: []string{"libhelper: declared package app depends on it"}},
 		{name: "dependency through an automatic package",
-			f:     with(P{name: "app", deps: "libmid (>= 2)"}, P{name: "libmid", auto: true, deps: "tool"}, P{name: "tool"}),
-			in:    Input{Want: want("app"), Prune: true},
-			notes: []string{"declared package app depends on it (app -> libmid -> tool)"}},
+			f:    with(P{name: "app", deps: "libmid (>= 2)"}, P{name: "libmid", auto: true, deps: "tool"}, P{name: "tool"}),
+			in:   Input{Want: want("app"), Prune: true},
+			auto: []string{"tool: declared package app depends on it (app -> libmid -> tool)"}},
 		{name: "alternatives: a kept one satisfies the group",
 			f:      with(P{name: "app", deps: "mta-a | mta-b"}, P{name: "mta-a"}, P{name: "mta-b"}),
 			in:     Input{Want: want("app", "mta-b"), Prune: true},
@@ -175,7 +176,7 @@ func TestCompute(t *testing.T) {
 		{name: "alternatives: all candidates, the first is kept",
 			f:      with(P{name: "app", deps: "mta-a | mta-b"}, P{name: "mta-a"}, P{name: "mta-b"}),
 			in:     Input{Want: want("app"), Prune: true},
-			remove: []string{"mta-b"}, notes: []string{"package mta-a is kept"}},
+			remove: []string{"mta-b"}, auto: []string{"mta-a: declared package app depends on it"}},
 		{name: "virtual package satisfied by an installed provider",
 			f:    with(P{name: "postfix", prov: "mail-transport-agent", auto: true}),
 			in:   Input{Want: want("mail-transport-agent"), Prune: true},
@@ -188,7 +189,7 @@ func TestCompute(t *testing.T) {
 				return f
 			}(),
 			in:      Input{Want: want("newapp"), Prune: true},
-			install: []string{"newapp"}, notes: []string{"declared package newapp depends on it (newapp -> libnew -> libold)"}},
+			install: []string{"newapp"}, auto: []string{"libold: declared package newapp depends on it (newapp -> libnew -> libold)"}},
 		{name: "protected: login shell, sudo, sshd, kernel, held",
 			f: func() *Facts {
 				f := with(P{name: "zsh"}, P{name: "sudo"}, P{name: "linux-image-6.1.0-1-amd64"}, P{name: "pinned", held: true})
@@ -234,6 +235,18 @@ func TestCompute(t *testing.T) {
 			}
 			if d.Update != tt.update {
 				t.Errorf("update = %v", d.Update)
+			}
+			var auto []string
+			for _, a := range d.Auto {
+				auto = append(auto, a.Name+": "+a.Why)
+			}
+			if len(auto) != len(tt.auto) {
+				t.Errorf("auto = %q, want %q", auto, tt.auto)
+			}
+			for i, a := range tt.auto {
+				if i < len(auto) && !strings.HasPrefix(auto[i], strings.SplitN(a, ":", 2)[0]+": ") || i < len(auto) && !strings.Contains(auto[i], strings.SplitN(a, ": ", 2)[1]) {
+					t.Errorf("auto %d = %q, want %q", i, auto[i], a)
+				}
 			}
 			if len(d.Notes) != len(tt.notes) {
 				t.Errorf("notes = %q, want %d", d.Notes, len(tt.notes))
