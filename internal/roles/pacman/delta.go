@@ -179,6 +179,10 @@ type Delta struct {
 	Remove     []Removal
 	RemoveDeps []Removal
 	Orphans    []Removal
+	// AsDeps are undeclared explicit native packages that a staying package depends on (Reason: the
+	// chain): they stay, marked as dependencies, so that the explicit set is the declared set plus
+	// the base set.
+	AsDeps []Removal
 	// Sync is true when no sync database exists and something is to be installed.
 	Sync bool
 	// Explicit is the number of explicit native packages (the prune domain).
@@ -363,15 +367,16 @@ func Compute(f *Facts, in Input) *Delta {
 		w.Parent[n] = pkggraph.NewPackages
 	}
 
-	// A candidate something staying needs is kept (pacman would refuse "removing X breaks dependency
-	// X required by Y"); the others go, with the dependencies only they lead to (what -Rs would take).
+	// A candidate something staying needs stays (pacman would refuse "removing X breaks dependency X
+	// required by Y"), marked as a dependency: pacman then treats it as the dependency it is (an
+	// orphan once nothing needs it). The others go, with the dependencies only they lead to (what -Rs
+	// would take).
 	var removed []string
 	for _, n := range names {
 		switch {
 		case !candidates[n]:
 		case w.Needed[n]:
-			d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared: %s "+
-				"(pacman would refuse to remove it); declare it, or remove what needs it", n, w.Chain(n, declared, "depends on")))
+			d.AsDeps = append(d.AsDeps, Removal{Name: n, Reason: w.Chain(n, declared, "depends on")})
 		default:
 			removed = append(removed, n)
 			d.Remove = append(d.Remove, Removal{Name: n, Reason: "explicitly installed, not declared"})
