@@ -70,6 +70,9 @@ type Delta struct {
 	// that are no longer declared.
 	Remove       []string
 	RemoveGroups []string
+	// Deps are undeclared user-installed packages that a declared package requires: they stay, marked
+	// as dependencies, so that the user-installed set is the declared set plus the base system.
+	Deps []Dep
 	// Unneeded are the installed packages nothing that stays requires (Remove included): the set the
 	// apply-time guard checks with `rpm -e --test`.
 	Unneeded []string
@@ -78,6 +81,12 @@ type Delta struct {
 	// User is the number of user-installed packages (the prune domain).
 	User  int
 	Notes []string
+}
+
+// Dep is a user-installed package to mark as a dependency, and why it stays.
+type Dep struct {
+	Name string
+	Why  string // "declared package app requires it"
 }
 
 // Compute is the pure delta: facts + input -> changes.
@@ -205,9 +214,8 @@ func Compute(f *Facts, in Input) *Delta {
 	for _, n := range names {
 		switch {
 		case !candidates[n] || sys.Needed[n]:
-		case all.Needed[n]:
-			d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared (its removal is refused): %s; declare it, or remove what requires it",
-				n, all.Chain(n, declared, "requires")))
+		case all.Needed[n]: // rpm would refuse its removal: it stays, as the dependency it is
+			d.Deps = append(d.Deps, Dep{Name: n, Why: all.Chain(n, declared, "requires")})
 		default:
 			d.Remove = append(d.Remove, n)
 		}

@@ -159,10 +159,8 @@ func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 func CaptureNames(f *Facts, chroot bool) []string {
 	d := Compute(f, Input{Prune: true, Base: fedora.BaseSet, Chroot: chroot})
 	out := slices.Clone(d.Remove)
-	for _, note := range d.Notes { // kept only because a candidate needs it: declare it too
-		if n, ok := strings.CutPrefix(note, "package "); ok && strings.Contains(note, "is kept although it is not declared") {
-			out = append(out, strings.Fields(n)[0])
-		}
+	for _, dep := range d.Deps { // kept only because a candidate needs it: declare it too
+		out = append(out, dep.Name)
 	}
 	slices.Sort(out)
 	return out
