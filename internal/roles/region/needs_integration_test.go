@@ -15,19 +15,19 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// rootWithoutLocales is a Debian root where `locales` (locale-gen) is not installed but can be: the
-// root's own locales package, rebuilt from its installed files, is published in a local repository,
-// then purged.
-func rootWithoutLocales(t *testing.T, extra ...testenv.DebPkg) string {
+// rootWithout is a Debian root where pkg is not installed but can be: the root's own package,
+// rebuilt from its installed files (Depends: depends), is published in a local repository with
+// extra, then purged.
+func rootWithout(t *testing.T, pkg string, depends []string, extra ...testenv.DebPkg) string {
 	t.Helper()
 	root := testenv.DebianRoot(t)
-	version := strings.TrimSpace(testenv.Chroot(t, root, "dpkg-query", "-W", "-f", "${Version}", "locales"))
+	version := strings.TrimSpace(testenv.Chroot(t, root, "dpkg-query", "-W", "-f", "${Version}", pkg))
 	files := map[string]string{}
-	for p := range strings.SplitSeq(testenv.Chroot(t, root, "dpkg", "-L", "locales"), "\n") {
+	for p := range strings.SplitSeq(testenv.Chroot(t, root, "dpkg", "-L", pkg), "\n") {
 		if p == "" || strings.HasPrefix(p, "/usr/share/doc/") {
 			continue
 		}
-		if st, err := os.Lstat(filepath.Join(root, p)); err != nil || !st.Mode().IsRegular() {
+		if st, err := os.Stat(filepath.Join(root, p)); err != nil || !st.Mode().IsRegular() {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(root, p))
@@ -36,12 +36,18 @@ func rootWithoutLocales(t *testing.T, extra ...testenv.DebPkg) string {
 		}
 		files[p] = string(b)
 	}
-	if files["/usr/sbin/locale-gen"] == "" {
-		t.Fatalf("the root's locales package has no locale-gen: %d files", len(files))
+	if len(files) == 0 {
+		t.Fatalf("the root's %s package has no files", pkg)
 	}
-	pkgs := append([]testenv.DebPkg{{Name: "locales", Version: version, Depends: []string{"libc-bin"}, Files: files}}, extra...)
-	testenv.AptRepo(t, root, pkgs...)
-	testenv.Chroot(t, root, "dpkg", "--purge", "locales")
+	testenv.AptRepo(t, root, append([]testenv.DebPkg{{Name: pkg, Version: version, Depends: depends, Files: files}}, extra...)...)
+	testenv.Chroot(t, root, "dpkg", "--purge", pkg)
+	return root
+}
+
+// rootWithoutLocales is rootWithout locales, checked to have no locale-gen.
+func rootWithoutLocales(t *testing.T, extra ...testenv.DebPkg) string {
+	t.Helper()
+	root := rootWithout(t, "locales", []string{"libc-bin"}, extra...)
 	if _, _, code := testenv.ChrootResult(t, root, "sh", "-c", "command -v locale-gen"); code == 0 {
 		t.Fatal("locale-gen is still there after purging locales")
 	}
@@ -106,5 +112,28 @@ func TestLocalesNeededByTag(t *testing.T) {
 		if got := testenv.Chroot(t, root, "dpkg-query", "-W", "-f", "${db:Status-Abbrev}", pkg); got != want {
 			t.Errorf("%s is %q, want %q", pkg, got, want)
 		}
+	}
+}
+
+// TestTimesyncdNeeded: region.ntp: true on a root without systemd-timesyncd (a package of its own on
+// Debian) applies in one run: the packages role installs it, region enables it, and the second run
+// changes nothing. (Before, the plan failed: "add systemd-timesyncd to packages".)
+func TestTimesyncdNeeded(t *testing.T) {
+	root := rootWithout(t, "systemd-timesyncd", []string{"systemd"})
+	if testenv.Exists(t, root, "/lib/systemd/system/systemd-timesyncd.service") {
+		t.Fatal("the unit is still there after purging systemd-timesyncd")
+	}
+	tr := enginetest.Chroot(t, root)
+	yes := true
+	c := &chobolo.Chobolo{Region: chobolo.Region{NTP: &yes}}
+	c.SetKey("region", chobolo.Pos{})
+	hp := enginetest.ApplyTwice(t, tr, c, region.New(), packages.New())
+	plan := enginetest.Render(hp)
+	t.Logf("first plan:\n%s", plan)
+	if !strings.Contains(plan, "+ package systemd-timesyncd: needed by region: the NTP client of region.ntp") {
+		t.Errorf("the plan does not install systemd-timesyncd for region:\n%s", plan)
+	}
+	if out, _, _ := testenv.ChrootResult(t, root, "systemctl", "--root=/", "is-enabled", "systemd-timesyncd.service"); strings.TrimSpace(out) != "enabled" {
+		t.Errorf("timesyncd is %q", out)
 	}
 }
