@@ -2,8 +2,6 @@ package region_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,31 +13,13 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// rootWithout is a Debian root where pkg is not installed but can be: the root's own package,
-// rebuilt from its installed files (Depends: depends), is published in a local repository with
-// extra, then purged.
+// rootWithout is a Debian root where pkg is not installed but can be: the root's own package
+// (testenv.InstalledDebPkg, Depends: depends) is published in a local repository with extra, then
+// purged.
 func rootWithout(t *testing.T, pkg string, depends []string, extra ...testenv.DebPkg) string {
 	t.Helper()
 	root := testenv.DebianRoot(t)
-	version := strings.TrimSpace(testenv.Chroot(t, root, "dpkg-query", "-W", "-f", "${Version}", pkg))
-	files := map[string]string{}
-	for p := range strings.SplitSeq(testenv.Chroot(t, root, "dpkg", "-L", pkg), "\n") {
-		if p == "" || strings.HasPrefix(p, "/usr/share/doc/") {
-			continue
-		}
-		if st, err := os.Stat(filepath.Join(root, p)); err != nil || !st.Mode().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(root, p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[p] = string(b)
-	}
-	if len(files) == 0 {
-		t.Fatalf("the root's %s package has no files", pkg)
-	}
-	testenv.AptRepo(t, root, append([]testenv.DebPkg{{Name: pkg, Version: version, Depends: depends, Files: files}}, extra...)...)
+	testenv.AptRepo(t, root, append([]testenv.DebPkg{testenv.InstalledDebPkg(t, root, pkg, depends...)}, extra...)...)
 	testenv.Chroot(t, root, "dpkg", "--purge", pkg)
 	return root
 }
