@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/roles/pacman"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
@@ -37,5 +38,29 @@ func TestIntegration(t *testing.T) {
 	}
 	if got := testenv.ReadFile(t, root, ConfPath); got != Conf(&Spec{Countries: []string{"BR", "United States"}, Count: 5}) {
 		t.Errorf("reflector.conf:\n%s", got)
+	}
+}
+
+// TestIntegrationReflectorNeeded: `mirrors` on a root without reflector, and no `packages`: the
+// packages role installs reflector (needed by mirrors) from the repository, then mirrors ranks the
+// list, in one run; the second run changes nothing. (Before, the role only noted that reflector was
+// missing and left the mirror list alone.) The package carries the same stand-in as TestIntegration.
+func TestIntegrationReflectorNeeded(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.ArchRoot(t)
+	testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "reflector", Files: map[string]string{"/usr/bin/reflector": fakeReflector}})
+	c := chob(t, "{countries: [BR], count: 3}")
+	tr := enginetest.Chroot(t, root)
+	hp := enginetest.ApplyTwice(t, tr, c, New(), pacman.New())
+	plan := enginetest.Render(hp)
+	t.Logf("first plan:\n%s", plan)
+	if !strings.Contains(plan, "+ package reflector: needed by mirrors: ranks the mirrors") {
+		t.Errorf("the plan does not install reflector for mirrors:\n%s", plan)
+	}
+	if list := testenv.ReadFile(t, root, Mirrorlist); !strings.Contains(list, "--latest 3 --sort rate --country BR") {
+		t.Errorf("mirrorlist:\n%s", list)
+	}
+	if got := strings.TrimSpace(testenv.Chroot(t, root, "pacman", "-Qqe")); got != "reflector" {
+		t.Errorf("explicit packages = %q, want reflector", got)
 	}
 }
