@@ -33,36 +33,52 @@ type Needer interface {
 	Needs(env *Env, c *chobolo.Chobolo) []Need
 }
 
-// collectNeeds asks the selected roles what they need, and makes sure a packages role runs to
-// install it: when tags (or the Ch-obolo's keys) did not select the core's packages role, it is
-// added in needs-only mode (Env.NeedsOnly), unless skip drops it. It returns the roles to run, the
-// needs, whether a packages role serves them, whether it runs for them only, and notes.
+// collectNeeds asks the roles what they need, and makes sure a packages role runs to install it.
+// When the core's packages role is selected, it gets the needs of the selected roles and of every
+// other role the Ch-obolo has data for: a need stands while its section is declared, whatever the
+// tags select (`chaos apply packages` must not prune what region needs). When it is not selected
+// (tags, or the Ch-obolo's keys), it is added in needs-only mode (Env.NeedsOnly) for the needs of
+// the selected roles, unless skip drops it. It returns the roles to run, the needs, whether a
+// packages role serves them, whether it runs for them only, and notes.
 func (r *Registry) collectNeeds(roles []Role, env *Env, c *chobolo.Chobolo, core string, skip func(string) string) ([]Role, []Need, bool, bool, []string) {
-	var needs []Need
-	var by []string
-	served := false
+	seen := map[string]bool{}
 	for _, role := range roles {
-		name := role.Meta().Name
-		if name == PackagesRole {
-			served = true
-		}
-		n, ok := role.(Needer)
-		if !ok {
-			continue
-		}
-		for _, need := range n.Needs(roleEnv(env, role.Meta()), c) {
-			need.Role = name
-			needs = append(needs, need)
-			if !slices.Contains(by, name) {
-				by = append(by, name)
+		seen[role.Meta().Name] = true
+	}
+	needsOf := func(rs []Role) (needs []Need, by []string) {
+		for _, role := range rs {
+			n, ok := role.(Needer)
+			if !ok {
+				continue
+			}
+			name := role.Meta().Name
+			for _, need := range n.Needs(roleEnv(env, role.Meta()), c) {
+				need.Role = name
+				needs = append(needs, need)
+				if !slices.Contains(by, name) {
+					by = append(by, name)
+				}
 			}
 		}
+		return needs, by
 	}
-	if len(needs) == 0 || served {
-		return roles, needs, served, false, nil
+	if seen[PackagesRole] {
+		var declared []Role
+		for _, role := range r.All() {
+			m := role.Meta()
+			if !seen[m.Name] && hasAnyKey(c, m.Keys) {
+				if impl := r.forCore(m.Name, core); impl != nil {
+					seen[m.Name] = true
+					declared = append(declared, impl)
+				}
+			}
+		}
+		needs, _ := needsOf(append(slices.Clone(roles), declared...))
+		return roles, needs, true, false, nil
 	}
+	needs, by := needsOf(roles)
 	pkgs := r.forCore(PackagesRole, core)
-	if pkgs == nil {
+	if len(needs) == 0 || pkgs == nil {
 		return roles, needs, false, false, nil
 	}
 	if skip != nil {

@@ -1,9 +1,12 @@
 package mirrors
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/roles/pacman"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
@@ -62,5 +65,38 @@ func TestIntegrationReflectorNeeded(t *testing.T) {
 	}
 	if got := strings.TrimSpace(testenv.Chroot(t, root, "pacman", "-Qqe")); got != "reflector" {
 		t.Errorf("explicit packages = %q, want reflector", got)
+	}
+}
+
+// TestIntegrationReflectorKeptByTag: `chaos apply packages` (a tag) with `mirrors` declared: the need
+// stands while `mirrors` is declared, so the prune keeps reflector although `packages` does not
+// declare it; dropping `mirrors` lets the next prune remove it like any undeclared package.
+func TestIntegrationReflectorKeptByTag(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.ArchRoot(t)
+	testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "reflector", Files: map[string]string{"/usr/bin/reflector": fakeReflector}},
+		testenv.PacPkg{Name: "tinybase"})
+	testenv.Chroot(t, root, "pacman", "--noconfirm", "-S", "reflector", "tinybase")
+	c := chob(t, "{countries: [BR], count: 3}")
+	c.BaseOverride = []chobolo.Package{{Name: "tinybase"}}
+	c.SetKey("packages", chobolo.Pos{})
+	c.SetKey("baseOverride", chobolo.Pos{})
+	tr := enginetest.Chroot(t, root)
+	e := &engine.Engine{Registry: engine.NewRegistry(New(), pacman.New())}
+	req := engine.Request{Chobolo: c, Tags: []string{"packages"}, Assume: true}
+	hp, err := e.Plan(context.Background(), tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hp.Empty() {
+		t.Fatalf("the plan changes something (reflector is needed by mirrors):\n%s", enginetest.Render(hp))
+	}
+	delete(c.Extra, "mirrors")
+	hp, err = e.Plan(context.Background(), tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan := enginetest.Render(hp); !strings.Contains(plan, "- package reflector: explicitly installed, not declared") {
+		t.Errorf("without mirrors, reflector should be pruned:\n%s", plan)
 	}
 }
