@@ -15,15 +15,6 @@ import (
 // Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
 type Resolver = pkgmap.Resolver
 
-// shellPackages maps a login shell's file name to the Fedora package providing it. bash and sh are in
-// every install; nologin and false are not shells to install.
-var shellPackages = map[string]string{
-	"bash": "bash", "sh": "", "nologin": "", "false": "", "true": "",
-	"zsh": "zsh", "fish": "fish", "ksh": "ksh", "ksh93": "ksh", "mksh": "mksh", "tcsh": "tcsh", "csh": "tcsh",
-	"dash": "dash", "yash": "yash", "elvish": "elvish", "xonsh": "xonsh", "nu": "nushell", "busybox": "busybox",
-	"tmux": "tmux", "screen": "screen", "git-shell": "git-core",
-}
-
 // desired is one package or group the Ch-obolo wants on the host (rpm name, or @group-id).
 type desired = pkggraph.Want
 
@@ -31,7 +22,7 @@ type desired = pkggraph.Want
 // column), groups written @id, and the login shells of declared users. Every name is validated; an
 // invalid one is an error naming its position. Duplicates keep their first declaration.
 func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []string, err error) {
-	return pkggraph.Desired(c, fedora.Core, resolve, fedora.ValidName, shellPackages)
+	return pkggraph.Desired(c, fedora.Core, resolve, fedora.ValidName, fedora.ShellPackages)
 }
 
 // BasePatterns returns the base set in force: `baseOverride` (resolved like `packages`) when it is

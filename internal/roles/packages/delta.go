@@ -16,20 +16,11 @@ import (
 // Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
 type Resolver = pkgmap.Resolver
 
-// shellPackages maps a login shell's file name to the Debian package providing it. Shells that are
-// Essential (sh, dash, bash) need nothing; nologin/false are not shells to install.
-var shellPackages = map[string]string{
-	"bash": "bash", "rbash": "bash", "sh": "", "dash": "", "nologin": "", "false": "", "true": "",
-	"zsh": "zsh", "rzsh": "zsh", "fish": "fish", "ksh": "ksh", "ksh93": "ksh", "mksh": "mksh",
-	"tcsh": "tcsh", "csh": "csh", "bsd-csh": "csh", "yash": "yash", "elvish": "elvish", "xonsh": "xonsh",
-	"posh": "posh", "busybox": "busybox", "screen": "screen", "tmux": "tmux", "git-shell": "git",
-}
-
 // Desired computes the packages the Ch-obolo wants: `packages` resolved through the package map and
 // the login shells of the declared users. Every name is validated; an invalid one is an error naming
 // its position. Duplicates keep their first declaration. Notes report shells no package is known for.
 func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []string, err error) {
-	return pkggraph.Desired(c, debian.Core, resolve, debian.ValidPackage, shellPackages)
+	return pkggraph.Desired(c, debian.Core, resolve, debian.ValidPackage, debian.ShellPackages)
 }
 
 // BasePatterns returns the base set in force: `baseOverride` (resolved like `packages`) when it is

@@ -17,16 +17,6 @@ import (
 // Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
 type Resolver = pkgmap.Resolver
 
-// shellPackages maps a login shell's file name to the Arch package providing it ("" = nothing to
-// install: sh is bash, nologin is util-linux).
-var shellPackages = map[string]string{
-	"bash": "bash", "rbash": "bash", "sh": "", "nologin": "", "false": "", "true": "",
-	"zsh": "zsh", "fish": "fish", "dash": "dash", "ksh": "mksh", "mksh": "mksh", "tcsh": "tcsh",
-	"csh": "tcsh", "nu": "nushell", "nushell": "nushell", "xonsh": "xonsh", "elvish": "elvish",
-	"busybox": "busybox", "yash": "yash", "oksh": "oksh", "ion": "ion", "git-shell": "git",
-	"tmux": "tmux", "screen": "screen",
-}
-
 // bootloaderPackages are the packages a `bootloader` value needs (systemd-boot is part of systemd).
 var bootloaderPackages = map[string][]string{
 	"grub": {"grub"}, "refind": {"refind"}, "systemd-boot": nil,
@@ -67,7 +57,7 @@ func Desired(c *chobolo.Chobolo, resolve Resolver, uefi bool) ([]desired, []stri
 			}
 		}
 	}
-	notes, err := s.AddShells(c, shellPackages)
+	notes, err := s.AddShells(c, arch.ShellPackages)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -15,8 +15,9 @@ type Options struct {
 	// Protected users are never removed, never lose their sudo file or their membership of the
 	// admin groups, and never get a no-login shell.
 	Protected []string
-	// PackagesDeclared is true when the Ch-obolo declares `packages`: a shell or sudo missing at
-	// probe time is then expected from the packages role, which runs before this one.
+	// PackagesDeclared is true when a packages role runs before this one (it installs the users'
+	// shells, this role's need) or the Ch-obolo declares `packages`: a shell missing at probe time
+	// is then expected from it.
 	PackagesDeclared bool
 	// SudoServed is true when a packages role runs before this one and installs sudo (this role's
 	// Need) when a user has `sudo: true`.

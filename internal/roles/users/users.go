@@ -9,11 +9,15 @@ package users
 import (
 	_ "embed"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/arch"
+	"github.com/ch-aos-ch/chaos/internal/cores/debian"
+	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
@@ -139,15 +143,30 @@ kind() { if [ -d "$1" ]; then echo "d $1"; elif [ -f "$1" ] && [ -x "$1" ]; then
 	return s
 }
 
-// Needs implements engine.Needer: users with `sudo: true` need sudo (visudo validates their
-// sudoers file before it lands), on every core.
+// shellPackages are the cores' login shell packages.
+var shellPackages = map[string]map[string]string{
+	debian.Core: debian.ShellPackages, arch.Core: arch.ShellPackages, fedora.Core: fedora.ShellPackages,
+}
+
+// Needs implements engine.Needer: the packages of the declared users' login shells (useradd and
+// usermod need the shell), and sudo for users with `sudo: true` (visudo validates their sudoers file
+// before it lands), on every core. The packages role installs them before this role runs.
 func (role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
+	var needs []engine.Need
+	sudo := false
 	for i, u := range c.Users {
-		if u.Sudo && u.State != "absent" {
-			return []engine.Need{{Package: "sudo", Why: "visudo for sudo: true of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo")}}
+		if u.State == "absent" {
+			continue
+		}
+		if pkg := shellPackages[env.Core][path.Base(u.Shell)]; u.Shell != "" && pkg != "" {
+			needs = append(needs, engine.Need{Package: pkg, Why: "login shell of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].shell")})
+		}
+		if u.Sudo && !sudo {
+			sudo = true
+			needs = append(needs, engine.Need{Package: "sudo", Why: "visudo for sudo: true of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo")})
 		}
 	}
-	return nil
+	return needs
 }
 
 func (role) Plan(env *engine.Env, c *chobolo.Chobolo, in engine.Facts) (*engine.RolePlan, error) {
@@ -164,7 +183,7 @@ func (role) Plan(env *engine.Env, c *chobolo.Chobolo, in engine.Facts) (*engine.
 	}
 	d, err := ComputeDelta(f, want, Options{
 		Protected:        env.ProtectedUsers,
-		PackagesDeclared: c.Has("packages"),
+		PackagesDeclared: c.Has("packages") || env.NeedsServed,
 		SudoServed:       env.NeedsServed,
 	})
 	if err != nil {
