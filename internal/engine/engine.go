@@ -165,6 +165,10 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		if sel.err == nil {
 			kenv := *pre
 			kenv.Core = k
+			var notes []string
+			sel.roles, sel.needs, sel.served, sel.needsOnly, notes = e.Registry.collectNeeds(sel.roles, &kenv, c, k, req.Skip)
+			sel.notes = append(sel.notes, notes...)
+			kenv.Needs, kenv.NeedsServed, kenv.NeedsOnly = sel.needs, sel.served, sel.needsOnly
 			if sel.sections, err = e.sections(sel.roles, &kenv, c); err != nil {
 				return nil, err
 			}
@@ -217,6 +221,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if err := expectSections(t, outs, sel.sections); err != nil {
 		return nil, err
 	}
+	env.Needs, env.NeedsServed, env.NeedsOnly = sel.needs, sel.served, sel.needsOnly
 	roles, notes := sel.roles, sel.notes
 	hp := &HostPlan{Target: t.Name(), Core: env.Core, OS: env.OS["PRETTY_NAME"], Notes: notes,
 		ProbeTime: time.Since(start), env: env, ledger: ledger}
@@ -271,6 +276,10 @@ type coreSelection struct {
 	notes    []string
 	sections []ProbeSection
 	err      error
+	// needs are what the roles need installed (Needer); served when a packages role runs,
+	// needsOnly when it runs for them only.
+	needs             []Need
+	served, needsOnly bool
 }
 
 func runProbe(ctx context.Context, t transport.Transport, token, script string) (map[string]Output, error) {

@@ -86,6 +86,13 @@ type Env struct {
 	// Secrets holds the decrypted secrets when the user asked for them (`chaos apply -s`); nil
 	// otherwise. Roles must never put a secret into argv, a change's text or a log.
 	Secrets SecretStore
+	// Needs are the packages the plan's roles need (Needer), for the core's packages role, which
+	// installs them and keeps them. NeedsServed is true when a packages role runs in this plan;
+	// NeedsOnly when it runs only for Needs (tags or the Ch-obolo did not select it): it then
+	// installs nothing else and prunes nothing.
+	Needs       []Need
+	NeedsServed bool
+	NeedsOnly   bool
 }
 
 // SecretStore gives roles read access to decrypted secrets by dotted path, e.g.
