@@ -172,6 +172,9 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 			if sel.sections, err = e.sections(sel.roles, &kenv, c); err != nil {
 				return nil, err
 			}
+			if sel.served {
+				sel.sections = append(sel.sections, needsSection(sel.needs)...)
+			}
 		}
 		byCore[k] = sel
 		groups = append(groups, coreSections{core: k, sections: sel.sections})
@@ -222,6 +225,9 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		return nil, err
 	}
 	env.Needs, env.NeedsServed, env.NeedsOnly = sel.needs, sel.served, sel.needsOnly
+	if sel.served {
+		env.Needs = markPresent(env.Needs, outs[needsSectionName])
+	}
 	roles, notes := sel.roles, sel.notes
 	hp := &HostPlan{Target: t.Name(), Core: env.Core, OS: env.OS["PRETTY_NAME"], Notes: notes,
 		ProbeTime: time.Since(start), env: env, ledger: ledger}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // PackagesRole is the name every core's packages role registers under: it installs the Needs of
@@ -25,6 +26,47 @@ type Need struct {
 	// Why says what for, shown in the plan: "locale-gen for region.locale".
 	Why string      `json:"why"`
 	Pos chobolo.Pos `json:"pos,omitzero"`
+	// Command is the tool itself (a name looked up on the target's PATH, or an absolute path). When
+	// the package is not installed but the command is there (installed another way: by hand, from
+	// source, by another package manager), the need is met and nothing is installed for it.
+	Command string `json:"command,omitempty"`
+	// Present is set by the engine when the probe found Command on the target.
+	Present bool `json:"present,omitempty"`
+}
+
+// needsSection is the probe section that tells which needs' commands are on the target: one line
+// per command found. Nil when no need names a command.
+func needsSection(needs []Need) []ProbeSection {
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, n := range needs {
+		if n.Command == "" || seen[n.Command] {
+			continue
+		}
+		seen[n.Command] = true
+		q := shell.Quote(n.Command)
+		fmt.Fprintf(&b, "command -v -- %s >/dev/null 2>&1 && printf '%%s\\n' %s\n", q, q)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	b.WriteString("exit 0\n")
+	return []ProbeSection{{Name: needsSectionName, Script: b.String()}}
+}
+
+const needsSectionName = "chaos.needs"
+
+// markPresent sets Present on the needs whose command the probe found.
+func markPresent(needs []Need, out Output) []Need {
+	found := map[string]bool{}
+	for line := range strings.Lines(out.Stdout) {
+		found[strings.TrimRight(line, "\n")] = true
+	}
+	marked := slices.Clone(needs)
+	for i := range marked {
+		marked[i].Present = marked[i].Command != "" && found[marked[i].Command]
+	}
+	return marked
 }
 
 // Needer is implemented by roles that run tools the base system may lack. Needs must be pure: the

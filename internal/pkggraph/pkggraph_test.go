@@ -144,3 +144,28 @@ func TestWithNeeds(t *testing.T) {
 		t.Errorf("invalid need: %v", err)
 	}
 }
+
+// TestNeedsAlreadyMet: a need whose tool is on the target (Present) is kept when its package is
+// installed and dropped when it is not; a declared package is never dropped, whatever a need says.
+func TestNeedsAlreadyMet(t *testing.T) {
+	valid := func(string) error { return nil }
+	want := []Want{{Name: "zsh", Why: "packages[0]"}}
+	needs := []engine.Need{
+		{Package: "zsh", Role: "users", Command: "/usr/bin/zsh", Present: true},
+		{Package: "sudo", Role: "users", Command: "visudo", Present: true},
+		{Package: "locales", Role: "region", Command: "locale-gen", Present: true},
+		{Package: "reflector", Role: "mirrors", Command: "reflector"},
+	}
+	got, err := WithNeeds(want, needs, "debian", nil, valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed := map[string]bool{"locales": true}
+	var names []string
+	for _, w := range DropMissing(got, func(n string) bool { return installed[n] }) {
+		names = append(names, w.Name)
+	}
+	if strings.Join(names, " ") != "zsh locales reflector" {
+		t.Errorf("got %v, want zsh (declared) locales (installed: kept) reflector (tool absent)", names)
+	}
+}

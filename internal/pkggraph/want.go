@@ -18,6 +18,15 @@ type Want struct {
 	Why  string // "packages[3]", "login shell of user alice"
 	// Unmapped is true when the package map has no entry for the name (it is used as-is).
 	Unmapped bool
+	// IfInstalled marks a need whose tool is already on the target (engine.Need.Present): the
+	// package is kept when installed but not installed when missing (see DropMissing).
+	IfInstalled bool
+}
+
+// DropMissing removes the IfInstalled wants whose package is not installed: their tool came
+// another way, so there is nothing to install or keep.
+func DropMissing(want []Want, installed func(name string) bool) []Want {
+	return slices.DeleteFunc(slices.Clone(want), func(w Want) bool { return w.IfInstalled && !installed(w.Name) })
 }
 
 // Wants collects the desired set: every name validated before it can reach argv (an invalid one is
@@ -135,7 +144,7 @@ func WithNeeds(want []Want, needs []engine.Need, core string, resolve pkgmap.Res
 			return nil, fmt.Errorf("%s: role %s: %w", n.Pos, n.Role, err)
 		}
 		for _, name := range names {
-			if err := s.Add(Want{Name: name, Pos: n.Pos, Why: NeedWhy(n), Unmapped: !known}); err != nil {
+			if err := s.Add(Want{Name: name, Pos: n.Pos, Why: NeedWhy(n), Unmapped: !known, IfInstalled: n.Present}); err != nil {
 				return nil, err
 			}
 		}

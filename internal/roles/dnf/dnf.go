@@ -131,6 +131,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if err != nil {
 		return nil, err
 	}
+	want = pkggraph.DropMissing(want, func(n string) bool { return f.Pkgs[n] != nil })
 	in := Input{Want: want, Prune: c.Has("packages") && !env.NeedsOnly, Base: base, BaseOverridden: overridden, Chroot: env.Chroot,
 		GroupLedger: env.Ledger[GroupLedger],
 		SudoUsed:    slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}

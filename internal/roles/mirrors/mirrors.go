@@ -222,7 +222,7 @@ func (Role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
 	if s, err := Parse(c); err != nil || s == nil {
 		return nil
 	}
-	return []engine.Need{{Package: "reflector", Why: "ranks the mirrors", Pos: c.NodePos(c.Extra["mirrors"])}}
+	return []engine.Need{{Package: "reflector", Command: "reflector", Why: "ranks the mirrors", Pos: c.NodePos(c.Extra["mirrors"])}}
 }
 
 // Plan implements engine.Role.

@@ -76,6 +76,7 @@ func (r *Role) PlanFacts(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine
 	if err != nil {
 		return nil, err
 	}
+	want = pkggraph.DropMissing(want, func(n string) bool { return f.Pkgs[n] != nil && f.Pkgs[n].Installed })
 	base, overridden, err := BasePatterns(c, r.Resolve)
 	if err != nil {
 		return nil, err

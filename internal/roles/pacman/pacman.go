@@ -118,6 +118,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if err != nil {
 		return nil, err
 	}
+	want = pkggraph.DropMissing(want, func(n string) bool { return f.Pkgs[n] != nil })
 	base, _, err := BasePackages(c, r.Resolve)
 	if err != nil {
 		return nil, err

@@ -107,7 +107,7 @@ func (r Role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
 	}
 	var needs []engine.Need
 	if len(c.Region.Locales) > 0 {
-		needs = append(needs, engine.Need{Package: "locales", Why: "locale-gen for region.locale", Pos: c.Pos("region.locale")})
+		needs = append(needs, engine.Need{Package: "locales", Command: "locale-gen", Why: "locale-gen for region.locale", Pos: c.Pos("region.locale")})
 	}
 	if c.Region.NTP != nil && *c.Region.NTP {
 		needs = append(needs, engine.Need{Package: "systemd-timesyncd", Why: "the NTP client of region.ntp", Pos: c.Pos("region.ntp")})

@@ -184,11 +184,11 @@ func (role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
 			continue
 		}
 		if pkg := shellPackages[env.Core][path.Base(u.Shell)]; u.Shell != "" && pkg != "" {
-			needs = append(needs, engine.Need{Package: pkg, Why: "login shell of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].shell")})
+			needs = append(needs, engine.Need{Package: pkg, Command: u.Shell, Why: "login shell of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].shell")})
 		}
 		if u.Sudo && !sudo {
 			sudo = true
-			needs = append(needs, engine.Need{Package: "sudo", Why: "visudo for sudo: true of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo")})
+			needs = append(needs, engine.Need{Package: "sudo", Command: "visudo", Why: "visudo for sudo: true of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo")})
 		}
 	}
 	return needs
