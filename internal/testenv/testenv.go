@@ -299,6 +299,8 @@ type DebPkg struct {
 	Files    map[string]string
 	Preinst  string // optional maintainer scripts (a "#!/bin/sh" line is added if missing)
 	Postinst string
+	Prerm    string
+	Postrm   string
 	Arch     string // default "all"
 }
 
@@ -410,7 +412,7 @@ func writePkgTree(dir string, p DebPkg) error {
 			return err
 		}
 	}
-	for name, s := range map[string]string{"preinst": p.Preinst, "postinst": p.Postinst} {
+	for name, s := range map[string]string{"preinst": p.Preinst, "postinst": p.Postinst, "prerm": p.Prerm, "postrm": p.Postrm} {
 		if s == "" {
 			continue
 		}
