@@ -13,41 +13,9 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// svcPkg ships a unit with an [Install] section and enables it from its postinst exactly as
-// debhelper's dh_installsystemd does (deb-systemd-helper, which works offline in a chroot); its
-// prerm and postrm are debhelper's too, so a purge removes the links again.
-var svcPkg = testenv.DebPkg{Name: "chaos-svc", Version: "1.0",
-	Files: map[string]string{"/lib/systemd/system/chaos-svc.service": "[Unit]\nDescription=chaos test daemon\n\n" +
-		"[Service]\nExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n"},
-	Postinst: `if [ "$1" = configure ] || [ "$1" = abort-upgrade ] || [ "$1" = abort-deconfigure ] || [ "$1" = abort-remove ]; then
-	deb-systemd-helper unmask 'chaos-svc.service' >/dev/null || true
-	if deb-systemd-helper --quiet was-enabled 'chaos-svc.service'; then
-		deb-systemd-helper enable 'chaos-svc.service' >/dev/null || true
-	else
-		deb-systemd-helper update-state 'chaos-svc.service' >/dev/null || true
-	fi
-	if [ -d /run/systemd/system ]; then
-		systemctl --system daemon-reload >/dev/null || true
-		deb-systemd-invoke start 'chaos-svc.service' >/dev/null || true
-	fi
-fi
-`,
-	Prerm: `if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
-	deb-systemd-invoke stop 'chaos-svc.service' >/dev/null || true
-fi
-`,
-	Postrm: `if [ -d /run/systemd/system ]; then
-	systemctl --system daemon-reload >/dev/null || true
-fi
-if [ "$1" = remove ] && [ -x /usr/bin/deb-systemd-helper ]; then
-	deb-systemd-helper mask 'chaos-svc.service' >/dev/null || true
-fi
-if [ "$1" = purge ] && [ -x /usr/bin/deb-systemd-helper ]; then
-	deb-systemd-helper purge 'chaos-svc.service' >/dev/null || true
-	deb-systemd-helper unmask 'chaos-svc.service' >/dev/null || true
-fi
-`,
-}
+// svcPkg enables its unit from its postinst as Debian packages do (deb-systemd-helper).
+var svcPkg = testenv.ServiceDebPkg("chaos-svc", "1.0", "[Unit]\nDescription=chaos test daemon\n\n"+
+	"[Service]\nExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n")
 
 const settleChobolo = `packages: [chaos-svc]
 services:
