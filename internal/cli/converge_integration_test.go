@@ -224,17 +224,27 @@ func TestConvergeFedora(t *testing.T) {
 		testenv.RpmPkg{Name: "chaos-tool", Files: map[string]string{"/usr/bin/chaos-tool": "#!/bin/sh\n"}},
 		testenv.RpmPkg{Name: "glibc-langpack-pt"}, testenv.RpmPkg{Name: "glibc-langpack-en"},
 		// alice's login shell is a package the core installs (dpkg owns it in this root): a stand-in
-		testenv.RpmPkg{Name: "bash"})
+		// (and /bin/sh, as Fedora's bash, for the scriptlets of chaos-daemon)
+		testenv.RpmPkg{Name: "bash", Provides: []string{"/bin/sh"}},
+		// its %post presets its unit, which a preset enables (as Fedora's presets do for sshd, chronyd...)
+		testenv.ServiceRpmPkg("chaos-daemon", "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"))
 	// the repository is reached only through the Ch-obolo's repos entry
 	if err := os.Remove(filepath.Join(root, "etc/yum.repos.d/chaos-test.repo")); err != nil {
 		t.Fatal(err)
 	}
-	converge(t, root, convergeChobolo(`repos:
+	first := converge(t, root, convergeChobolo(`repos:
   dnf:
     - name: conv
       baseurl: file:///srv/chaos-rpm-repo
       gpgcheck: false
-`, "  - chaos-tool\n"))
+`, "  - chaos-tool\n  - chaos-daemon\n"))
+	// enabled by its package's preset during the first run, disabled in that same run (services settle)
+	if out, _, _ := testenv.ChrootResult(t, root, "systemctl", "--root=/", "is-enabled", "chaos-daemon.service"); strings.TrimSpace(out) != "disabled" {
+		t.Errorf("chaos-daemon.service is %q, want disabled", strings.TrimSpace(out))
+	}
+	if want := "re-planned services: - service chaos-daemon.service: disable (enabled by a package installed in this run, not declared)"; !strings.Contains(first, want) {
+		t.Errorf("the first run does not say %q", want)
+	}
 	if got := testenv.ReadFile(t, root, "/etc/locale.conf"); !strings.Contains(got, "LANG=pt_BR.UTF-8") {
 		t.Errorf("/etc/locale.conf: %q", got)
 	}
