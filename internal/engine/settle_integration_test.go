@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
@@ -50,15 +51,22 @@ func TestSettleUnitEnabledByPackage(t *testing.T) {
 		t.Errorf("--dry does not say that services are settled after packages:\n%s", dry)
 	}
 	var replanned []engine.Event
+	var lastPkg, firstSvc time.Time
 	req.Observe = func(ev engine.Event) {
-		if ev.Type == engine.EventReplanned {
+		switch {
+		case ev.Type == engine.EventReplanned:
 			replanned = append(replanned, ev)
+		case ev.Type == engine.EventOpEnd && ev.Role == "packages":
+			lastPkg = time.Now()
+		case ev.Type == engine.EventOpStart && ev.Role == "services" && firstSvc.IsZero():
+			firstSvc = time.Now()
 		}
 	}
 	res, err := e.Apply(ctx, tr, hp, req)
 	if err != nil {
 		t.Fatalf("apply: %v\n%s", err, dry)
 	}
+	t.Logf("services probed and planned again in %v", firstSvc.Sub(lastPkg).Round(time.Millisecond))
 	if len(replanned) != 1 || replanned[0].Role != "services" ||
 		!slices.Contains(replanned[0].Notes, "- service chaos-svc.service: disable (enabled by a package installed in this run, not declared)") {
 		t.Errorf("re-plan events: %+v", replanned)
