@@ -169,3 +169,60 @@ func TestSettleFailureUndoes(t *testing.T) {
 		})
 	}
 }
+
+// TestSettlePackageRemoved: a package whose unit is enabled is removed by the prune of packages, and
+// its unit is not declared. The approved plan also disables the unit, but once apt removed the
+// package its unit file is gone (Debian keeps the links until purge): the services role, probed again,
+// drops that disable (whose undo, an enable, could no longer run), and one run converges.
+func TestSettlePackageRemoved(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.DebianRoot(t)
+	testenv.AptRepo(t, root, svcPkg, testenv.DebPkg{Name: "chaos-keep", Version: "1.0"})
+	testenv.Chroot(t, root, "apt-get", "install", "-y", "-q", "chaos-svc")
+	if got := unitState(t, root, "chaos-svc.service"); got != "enabled" {
+		t.Fatalf("chaos-svc.service is %q after its install, want enabled", got)
+	}
+	tr := enginetest.Chroot(t, root)
+	c := load(t, "packages: [chaos-keep]\nservices:\n  - name: sshd\nfiles:\n  - path: /etc/motd\n    content: \"managed by chaos\\n\"\n")
+
+	// A failure after the services step (in the files op) undoes everything cleanly: had the disable
+	// of the vanished unit run, its undo would fail and the reinstalled package would stay disabled.
+	ctx := context.Background()
+	e := &engine.Engine{Registry: builtin.Registry()}
+	st := func() string { return testenv.HostState(t, root, "usr/lib/systemd/system") }
+	before := st()
+	f := &faulty{Transport: tr}
+	req := engine.Request{Chobolo: c, Assume: true, Observe: func(ev engine.Event) {
+		if ev.Type == engine.EventOpStart && ev.Role == "files" {
+			f.armed = true
+		}
+	}}
+	hp, err := e.Plan(ctx, tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Apply(ctx, f, hp, req)
+	if !errors.Is(err, errInjected) || res == nil || !res.RolledBack {
+		t.Fatalf("want the injected failure and a rollback, got %v", err)
+	}
+	if len(res.UndoErrors) > 0 {
+		t.Errorf("undo errors: %v", res.UndoErrors)
+	}
+	if got := st(); got != before {
+		t.Fatalf("root changed after the rollback:\n%s", diffState(before, got))
+	}
+
+	first := enginetest.ApplyThrice(t, tr, c, builtin.Roles()...)
+	dry := enginetest.Render(first)
+	if !strings.Contains(dry, "- package chaos-svc") || !strings.Contains(dry, "- service chaos-svc.service: disable") {
+		t.Errorf("the approved plan does not remove chaos-svc and disable its unit:\n%s", dry)
+	}
+	if got := testenv.Chroot(t, root, "dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "chaos-svc"); got != "rc " {
+		t.Errorf("chaos-svc: dpkg state %q, want rc", got)
+	}
+	// The disable of a unit whose file apt removed is dropped (its undo, an enable, could not run).
+	plan, err := engine.ReadGenerationFile(ctx, tr, 1, "plan.json")
+	if err != nil || !strings.Contains(string(plan), "no longer needed: - service chaos-svc.service: disable") {
+		t.Errorf("the generation's plan.json does not say the disable was dropped (%v)", err)
+	}
+}
