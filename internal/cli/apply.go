@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 type applyOpts struct {
@@ -57,9 +59,9 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 		RunE: func(cmd *cobra.Command, args []string) error { return a.apply(cmd.Context(), args, o) },
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.targets, "target", nil, "target: @local (default) or @chroot/PATH; repeatable")
+	f.StringArrayVar(&o.targets, "target", nil, "target: @local (default), @chroot/PATH (a root file system other than /), @pid/N or [user@]host[:port]; repeatable")
 	f.BoolVarP(&o.dry, "dry", "d", false, "show the plan and stop (exit 2 when changes are pending)")
-	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before removals")
+	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking (on a terminal chaos asks before any change; without one, removals need -y)")
 	f.BoolVar(&o.yes, "i-know-what-im-doing", false, "same as --yes")
 	f.BoolVar(&o.json, "json", false, "machine-readable output: the plan as JSON, events as JSON lines")
 	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
@@ -131,6 +133,12 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Every --target is checked before anything else happens: a bad spelling stops the whole run.
+	for _, spec := range o.targets {
+		if _, err := transport.ParseSpec(spec); err != nil {
+			return err
+		}
+	}
 	c, err := a.loadChobolo()
 	if err != nil {
 		return err
@@ -210,7 +218,7 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		return false, err
 	}
 	defer t.Close()
-	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll,
+	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll, ReadOnly: o.dry,
 		Allow: map[string]bool{"bootloader-install": o.allowBootloaderInstall}}
 	req.Secrets = o.store
 	req.Skip = o.fleet.skip
@@ -224,6 +232,28 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		next := req.Observe
 		req.Observe = func(ev engine.Event) { f(ev); next(ev) }
 	}
+	// On a terminal without -y, the question comes before the host lock, on the plan of a read-only
+	// probe, so that answering no leaves the target untouched. After a yes the plan is made again
+	// under the lock (after recovery), and only the plan that was shown is applied.
+	var shown *engine.HostPlan
+	if !o.dry && !o.yes && a.terminal() {
+		ro, rreq := o, req
+		ro.dry, rreq.ReadOnly = true, true
+		if _, err := a.beginTarget(ctx, eng, t, c, &rreq, ro); err != nil {
+			return false, err
+		}
+		hp, err := eng.Plan(ctx, t, rreq)
+		if err != nil {
+			return false, err
+		}
+		if a.showPlan(hp, o, st) {
+			return false, nil
+		}
+		if err := a.confirm(hp, o); err != nil {
+			return true, err
+		}
+		shown = hp
+	}
 	// The host lock, then recovery of an interrupted apply, before anything else (generations.go).
 	release, err := a.beginTarget(ctx, eng, t, c, &req, o)
 	if err != nil {
@@ -234,30 +264,21 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 	if err != nil {
 		return false, err
 	}
-	if o.fleet.onPlan != nil {
-		o.fleet.onPlan(hp)
-	}
-	if o.json {
-		a.jsonLine(map[string]any{"type": "plan", "target": hp.Target, "changes": hp.Changes(), "plan": hp})
-	}
-	if hp.Empty() {
-		if !o.json {
-			fmt.Fprintf(a.stdout, "%s: no changes (probe %s)\n", hp.Target, hp.ProbeTime.Round(time.Millisecond))
-			if o.verbose > 0 {
-				engine.RenderPlan(a.stdout, hp, st)
-			}
+	if shown != nil {
+		if !samePlan(shown, hp) {
+			a.showPlan(hp, o, st)
+			return true, fmt.Errorf("%s: the target changed after the plan above was shown: nothing applied; run chaos apply again", hp.Target)
 		}
-		return false, nil
-	}
-	if !o.json {
-		engine.RenderPlan(a.stdout, hp, st)
-		fmt.Fprintf(a.stdout, "%s: %s\n", hp.Target, engine.Summary(hp))
-	}
-	if o.dry {
-		return true, nil
-	}
-	if err := a.confirm(hp, o); err != nil {
-		return true, err
+	} else {
+		if a.showPlan(hp, o, st) {
+			return false, nil
+		}
+		if o.dry {
+			return true, nil
+		}
+		if err := a.confirm(hp, o); err != nil {
+			return true, err
+		}
 	}
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
@@ -280,25 +301,71 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 	return true, nil
 }
 
-// confirm asks before removals (unless -y) and before guarded prunes (unless --prune-all).
+// showPlan prints the plan (a JSON line with --json) and reports whether it is empty.
+func (a *app) showPlan(hp *engine.HostPlan, o applyOpts, st engine.Style) (empty bool) {
+	if o.fleet.onPlan != nil {
+		o.fleet.onPlan(hp)
+	}
+	if o.json {
+		a.jsonLine(map[string]any{"type": "plan", "target": hp.Target, "changes": hp.Changes(), "plan": hp})
+	}
+	if hp.Empty() {
+		if !o.json {
+			fmt.Fprintf(a.stdout, "%s: no changes (probe %s)\n", hp.Target, hp.ProbeTime.Round(time.Millisecond))
+			if o.verbose > 0 {
+				engine.RenderPlan(a.stdout, hp, st)
+			}
+		}
+		return true
+	}
+	if !o.json {
+		engine.RenderPlan(a.stdout, hp, st)
+		fmt.Fprintf(a.stdout, "%s: %s\n", hp.Target, engine.Summary(hp))
+	}
+	return false
+}
+
+// samePlan reports whether two plans of one target do the same (roles, steps, ops, notes).
+func samePlan(a, b *engine.HostPlan) bool {
+	ja, err1 := json.Marshal([]any{a.Roles, a.Notes})
+	jb, err2 := json.Marshal([]any{b.Roles, b.Notes})
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// confirm decides whether a plan with changes is applied. On a terminal (stdin and stdout) it asks
+// before any change, under the plan and its summary line, unless -y; without one, removals need -y
+// (a script never removes by surprise) and the rest applies. A guarded prune (a large share of a
+// domain) needs an explicit yes even with -y, or --prune-all.
 func (a *app) confirm(hp *engine.HostPlan, o applyOpts) error {
-	var reasons []string
-	if guards := hp.Guards(); len(guards) > 0 && !o.pruneAll {
-		reasons = append(reasons, guards...)
-	} else if hp.Removes() && !o.yes {
-		reasons = append(reasons, "the plan removes things")
+	var guards []string
+	if !o.pruneAll {
+		guards = hp.Guards()
 	}
-	if len(reasons) == 0 {
-		return nil
-	}
-	if !a.interactive() {
+	if !a.terminal() {
+		var reasons []string
 		flags := "-y"
-		if len(hp.Guards()) > 0 {
-			flags = "-y and --prune-all"
+		switch {
+		case len(guards) > 0:
+			reasons, flags = guards, "-y and --prune-all"
+		case hp.Removes() && !o.yes:
+			reasons = []string{"the plan removes things"}
+		default:
+			return nil
 		}
 		return fmt.Errorf("%s: %s; refusing without confirmation (use %s)", hp.Target, strings.Join(reasons, "; "), flags)
 	}
-	fmt.Fprintf(a.stdout, "%s. Apply? [y/N] ", strings.Join(reasons, "; "))
+	if o.yes && len(guards) == 0 {
+		return nil
+	}
+	out := a.stdout
+	if o.json { // stdout is JSON lines: the question and the summary it refers to go to stderr
+		out = a.stderr
+		fmt.Fprintf(out, "%s: %s\n", hp.Target, engine.Summary(hp))
+	}
+	if len(guards) > 0 {
+		fmt.Fprintf(out, "%s: %s\n", hp.Target, strings.Join(guards, "; "))
+	}
+	fmt.Fprint(out, "Apply these changes? [y/N] ")
 	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
 	if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
 		return fmt.Errorf("%s: not applied", hp.Target)

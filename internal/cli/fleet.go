@@ -106,7 +106,7 @@ func (f *fleetFlags) active() bool { return f.all || f.limit != "" }
 func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts) (bool, error) {
 	needInv := o.fleet.active()
 	for _, t := range o.targets {
-		if !strings.HasPrefix(t, "@") {
+		if s, err := transport.ParseSpec(t); err == nil && s.Kind == transport.KindSSH {
 			needInv = true
 		}
 	}
@@ -179,14 +179,19 @@ func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (tr
 	if o.fleet.open != nil {
 		return o.fleet.open(ctx)
 	}
-	if strings.HasPrefix(spec, "@") {
-		return transport.Open(ctx, spec)
+	s, err := transport.ParseSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind != transport.KindSSH {
+		return s.Open()
 	}
 	inv := o.fleet.inv
 	if inv == nil {
 		inv = &fleet.Fleet{}
 	}
 	co := o.fleet.connectOptions()
+	co.ReadOnly = o.dry
 	for _, h := range inv.Hosts {
 		if h.Name == spec {
 			return inv.Open(ctx, h, co)
@@ -219,6 +224,7 @@ func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string,
 		ro.Serial = o.fleet.serial
 	}
 	co := o.fleet.connectOptions()
+	co.ReadOnly = o.dry
 	// Secrets named by become_password are resolved before any host is touched: a missing one stops
 	// the run rather than failing hosts one by one.
 	var secretErrs []string

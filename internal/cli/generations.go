@@ -213,13 +213,14 @@ type genOpts struct {
 	json   bool
 }
 
-// openTarget opens --target for generations, rollback and recover: @local (default), @chroot/PATH,
-// @pid/N or [user@]host[:port] over SSH (strict known_hosts).
-func (a *app) openTarget(ctx context.Context, spec string) (transport.Transport, error) {
+// openTarget opens --target for generations, rollback, recover and init --from: @local (default),
+// @chroot/PATH, @pid/N or [user@]host[:port] over SSH (strict known_hosts). readOnly is for runs
+// that write nothing to the target.
+func (a *app) openTarget(ctx context.Context, spec string, readOnly bool) (transport.Transport, error) {
 	if spec == "" {
 		spec = "@local"
 	}
-	return a.openApplyTarget(ctx, spec, applyOpts{})
+	return a.openApplyTarget(ctx, spec, applyOpts{dry: readOnly})
 }
 
 func (a *app) generationsCmd() *cobra.Command {
@@ -243,7 +244,7 @@ the previous content of every file it replaced. ` + "`chaos rollback --to N`" + 
 			if len(args) == 0 {
 				args = []string{"list"}
 			}
-			t, err := a.openTarget(ctx, o.target)
+			t, err := a.openTarget(ctx, o.target, true)
 			if err != nil {
 				return err
 			}
@@ -544,7 +545,7 @@ previous content was secret were never recorded; the Ch-obolo decides for them.`
 	f.StringVar(&o.target, "target", "", "target: @local (default), @chroot/PATH or [user@]host[:port]")
 	f.IntVar(&o.to, "to", 0, "the generation to go back to (default: the one before the latest)")
 	f.BoolVarP(&o.dry, "dry", "d", false, "show the plan and stop (exit 2 when changes are pending)")
-	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before removals")
+	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking (on a terminal chaos asks before any change; without one, removals need -y)")
 	f.BoolVar(&o.pruneAll, "prune-all", false, "allow prunes that remove a large share of a domain")
 	f.BoolVar(&o.json, "json", false, "machine-readable output")
 	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
@@ -602,14 +603,14 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	defer func() { o.log.finish(a, retErr, o.json) }()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	t, err := a.openTarget(ctx, o.target)
+	t, err := a.openTarget(ctx, o.target, o.dry)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
 	eng := &engine.Engine{Registry: a.registry}
 	st := engine.Style{Color: a.color(a.stdout) && !o.json}
-	req := engine.Request{Assume: o.yes, PruneAll: o.pruneAll}
+	req := engine.Request{Assume: o.yes, PruneAll: o.pruneAll, ReadOnly: o.dry}
 	if err := o.tx.set(&req); err != nil {
 		return err
 	}
@@ -619,6 +620,24 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 		req.Observe = a.progress(st, o.verbose)
 	}
 	req.Observe = o.log.observe(req.Observe)
+	// On a terminal without -y, the question is asked on a read-only plan before the host lock, as
+	// apply does (applyTarget): answering no leaves the target untouched.
+	var shown *engine.HostPlan
+	if !o.dry && !o.yes && !o.snapshot && a.terminal() {
+		rreq := req
+		rreq.ReadOnly = true
+		hp, g, err := a.planRollback(ctx, eng, t, o, &rreq)
+		if err != nil {
+			return err
+		}
+		if !hp.Empty() { // nothing to ask about otherwise: the run goes on as without a terminal
+			a.showRollback(hp, g, o, st)
+			if err := a.confirm(hp, applyOpts{yes: o.yes, pruneAll: o.pruneAll, json: o.json}); err != nil {
+				return err
+			}
+			shown = hp
+		}
+	}
 	if !o.dry {
 		release, err := engine.Lock(ctx, t)
 		if err != nil {
@@ -631,63 +650,33 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 		}
 		a.reportRecovery(t.Name(), rec, o.json)
 	}
-	gens, err := engine.ReadGenerations(ctx, t)
-	if err != nil {
-		return err
-	}
-	if len(gens) == 0 {
-		return fmt.Errorf("%s: no generations recorded: nothing to roll back to", t.Name())
-	}
-	to := o.to
-	if to == 0 {
-		if len(gens) < 2 {
-			return fmt.Errorf("%s: only generation %d is recorded: nothing before it (use --to N)", t.Name(), gens[0].N)
-		}
-		to = gens[len(gens)-2].N
-	}
-	g, err := engine.FindGeneration(gens, to)
-	if err != nil {
-		return fmt.Errorf("%s: %w", t.Name(), err)
-	}
 	if o.snapshot {
-		return a.rollbackSnapshot(ctx, t, gens, g.N, o)
-	}
-	src, err := engine.ReadGenerationFile(ctx, t, g.N, "chobolo.yml")
-	if err != nil {
-		return err
-	}
-	c, err := loadSource(fmt.Sprintf("generation %d", g.N), src)
-	if err != nil {
-		return err
-	}
-	files, err := eng.RollbackFiles(ctx, t, g.N)
-	if err != nil {
-		return err
-	}
-	req.Chobolo, req.Tags, req.Source = c, g.Tags, src
-	req.Record = engine.RecordOptions{Kind: "rollback", Of: g.N}
-	hp, err := eng.Plan(ctx, t, req)
-	if err != nil {
-		return err
-	}
-	if !files.Empty() || len(files.Notes) > 0 {
-		hp.Roles = append([]*engine.RolePlan{files}, hp.Roles...)
-	}
-	if o.json {
-		a.jsonLine(map[string]any{"type": "plan", "target": hp.Target, "rollback_to": g.N, "changes": hp.Changes(), "plan": hp})
-	} else {
-		fmt.Fprintf(a.stdout, "%s: rollback to generation %d (%s)\n", hp.Target, g.N, g.Time.Local().Format(time.DateTime))
-		engine.RenderPlan(a.stdout, hp, st)
-		fmt.Fprintf(a.stdout, "%s: %s\n", hp.Target, engine.Summary(hp))
-	}
-	if o.dry {
-		if !hp.Empty() {
-			return ExitError{Code: 2}
+		gens, to, err := rollbackTarget(ctx, t, o)
+		if err != nil {
+			return err
 		}
-		return nil
+		return a.rollbackSnapshot(ctx, t, gens, to, o)
 	}
-	if err := a.confirm(hp, applyOpts{yes: o.yes, pruneAll: o.pruneAll}); err != nil {
+	hp, g, err := a.planRollback(ctx, eng, t, o, &req)
+	if err != nil {
 		return err
+	}
+	if shown != nil {
+		if !samePlan(shown, hp) {
+			a.showRollback(hp, g, o, st)
+			return fmt.Errorf("%s: the target changed after the plan above was shown: nothing applied; run chaos rollback again", hp.Target)
+		}
+	} else {
+		empty := a.showRollback(hp, g, o, st)
+		if o.dry {
+			if !empty {
+				return ExitError{Code: 2}
+			}
+			return nil
+		}
+		if err := a.confirm(hp, applyOpts{yes: o.yes, pruneAll: o.pruneAll, json: o.json}); err != nil {
+			return err
+		}
 	}
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
@@ -707,6 +696,75 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 		a.reportGeneration(hp.Target, res)
 	}
 	return nil
+}
+
+// rollbackTarget reads the generations of t and picks the one to go back to (--to, else the one
+// before the latest).
+func rollbackTarget(ctx context.Context, t transport.Transport, o rollbackOpts) ([]engine.Generation, int, error) {
+	gens, err := engine.ReadGenerations(ctx, t)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(gens) == 0 {
+		return nil, 0, fmt.Errorf("%s: no generations recorded: nothing to roll back to", t.Name())
+	}
+	to := o.to
+	if to == 0 {
+		if len(gens) < 2 {
+			return nil, 0, fmt.Errorf("%s: only generation %d is recorded: nothing before it (use --to N)", t.Name(), gens[0].N)
+		}
+		to = gens[len(gens)-2].N
+	}
+	g, err := engine.FindGeneration(gens, to)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	return gens, g.N, nil
+}
+
+// planRollback plans the rollback to the chosen generation: its files restored from their
+// backups, then its Ch-obolo applied. It fills req's Chobolo, Tags, Source and Record.
+func (a *app) planRollback(ctx context.Context, eng *engine.Engine, t transport.Transport, o rollbackOpts,
+	req *engine.Request) (*engine.HostPlan, engine.Generation, error) {
+	gens, to, err := rollbackTarget(ctx, t, o)
+	if err != nil {
+		return nil, engine.Generation{}, err
+	}
+	g, _ := engine.FindGeneration(gens, to)
+	src, err := engine.ReadGenerationFile(ctx, t, g.N, "chobolo.yml")
+	if err != nil {
+		return nil, g, err
+	}
+	c, err := loadSource(fmt.Sprintf("generation %d", g.N), src)
+	if err != nil {
+		return nil, g, err
+	}
+	files, err := eng.RollbackFiles(ctx, t, g.N)
+	if err != nil {
+		return nil, g, err
+	}
+	req.Chobolo, req.Tags, req.Source = c, g.Tags, src
+	req.Record = engine.RecordOptions{Kind: "rollback", Of: g.N}
+	hp, err := eng.Plan(ctx, t, *req)
+	if err != nil {
+		return nil, g, err
+	}
+	if !files.Empty() || len(files.Notes) > 0 {
+		hp.Roles = append([]*engine.RolePlan{files}, hp.Roles...)
+	}
+	return hp, g, nil
+}
+
+// showRollback prints a rollback's plan (a JSON line with --json) and reports whether it is empty.
+func (a *app) showRollback(hp *engine.HostPlan, g engine.Generation, o rollbackOpts, st engine.Style) (empty bool) {
+	if o.json {
+		a.jsonLine(map[string]any{"type": "plan", "target": hp.Target, "rollback_to": g.N, "changes": hp.Changes(), "plan": hp})
+	} else {
+		fmt.Fprintf(a.stdout, "%s: rollback to generation %d (%s)\n", hp.Target, g.N, g.Time.Local().Format(time.DateTime))
+		engine.RenderPlan(a.stdout, hp, st)
+		fmt.Fprintf(a.stdout, "%s: %s\n", hp.Target, engine.Summary(hp))
+	}
+	return hp.Empty()
 }
 
 type recoverOpts struct {
@@ -735,7 +793,7 @@ and applies the interrupted apply's Ch-obolo again instead. ` + "`chaos apply`" 
 	f := cmd.Flags()
 	f.StringVar(&o.target, "target", "", "target: @local (default), @chroot/PATH or [user@]host[:port]")
 	f.BoolVar(&o.resume, "resume", false, "roll forward: re-apply the interrupted apply's Ch-obolo")
-	f.BoolVarP(&o.yes, "yes", "y", false, "do not ask before removals (with --resume)")
+	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking (with --resume; on a terminal chaos asks before any change)")
 	f.BoolVar(&o.json, "json", false, "machine-readable output")
 	o.tx.register(f)
 	return cmd
@@ -745,7 +803,7 @@ func (a *app) recover(ctx context.Context, o recoverOpts) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	t, err := a.openTarget(ctx, o.target)
+	t, err := a.openTarget(ctx, o.target, false)
 	if err != nil {
 		return err
 	}

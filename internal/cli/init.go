@@ -12,7 +12,6 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
-	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 func (a *app) initCmd() *cobra.Command {
@@ -48,7 +47,7 @@ func (a *app) initCmd() *cobra.Command {
 			return nil
 		},
 	}
-	ch.Flags().StringVar(&from, "from", "", "capture this target (@local, @chroot/PATH) as it is now")
+	ch.Flags().StringVar(&from, "from", "", "capture this target (@local, @chroot/PATH, [user@]host[:port]) as it is now")
 	ch.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout (never overwrites)")
 	ch.Flags().StringVar(&core, "core", "", "force the core: debian, arch or fedora")
 	cmd.AddCommand(ch)
@@ -59,7 +58,7 @@ func (a *app) capture(ctx context.Context, spec, core string) (string, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	t, err := transport.Open(ctx, spec)
+	t, err := a.openTarget(ctx, spec, true)
 	if err != nil {
 		return "", err
 	}

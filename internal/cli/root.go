@@ -85,6 +85,13 @@ func (a *app) interactive() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// terminal reports whether a person can be asked: stdin and stdout are both a terminal (with
+// stdout redirected, the question would go unseen).
+func (a *app) terminal() bool {
+	f, ok := a.stdout.(*os.File)
+	return a.interactive() && ok && term.IsTerminal(int(f.Fd()))
+}
+
 // choboloPath is -c, else the configured default.
 func (a *app) choboloPath() (string, error) {
 	if a.chobolo != "" {

@@ -13,7 +13,7 @@ import (
 // A plan whose last op fails must leave the tree exactly as it was. File ops need no programs in
 // the tree, so a bare directory is a real chroot target here.
 func TestApplyUndoesOnFailure(t *testing.T) {
-	dir := t.TempDir()
+	dir := treeRoot(t)
 	mustWrite(t, filepath.Join(dir, "etc/keep"), "old\n", 0o600)
 	mustWrite(t, filepath.Join(dir, "etc/gone"), "bye\n", 0o644)
 	if err := os.Symlink("/old/target", filepath.Join(dir, "etc/link")); err != nil {
@@ -51,7 +51,7 @@ func TestApplyUndoesOnFailure(t *testing.T) {
 }
 
 func TestApplyWritesLedgerOnlyOnChange(t *testing.T) {
-	dir := t.TempDir()
+	dir := treeRoot(t)
 	tr, err := transport.NewChroot(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +82,16 @@ func TestApplyWritesLedgerOnlyOnChange(t *testing.T) {
 	if _, err := (&Engine{}).Apply(context.Background(), tr, hp, Request{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// treeRoot is a directory the chroot transport accepts as a root (a shell and /etc/os-release), for
+// tests of the engine's file ops that run no command.
+func treeRoot(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "bin/sh"), "", 0o755)
+	mustWrite(t, filepath.Join(dir, "etc/os-release"), "ID=debian\n", 0o644)
+	return dir
 }
 
 func mustWrite(t *testing.T, p, content string, mode os.FileMode) {

@@ -25,6 +25,7 @@ func (e *Engine) Capture(ctx context.Context, t transport.Transport, core string
 	if err != nil {
 		return nil, err
 	}
+	env.ReadOnly = true // a capture only reads the target
 	var capturers []Role
 	for _, r := range e.Registry.All() {
 		if _, ok := r.(Capturer); ok && supports(r.Meta(), env.Core) {

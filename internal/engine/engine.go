@@ -22,7 +22,7 @@ type Request struct {
 	Tags []string
 	// Core overrides core detection (also settable with the Ch-obolo's `core:` key).
 	Core string
-	// Assume is -y: do not ask before removals.
+	// Assume is -y: the user said yes up front.
 	Assume bool
 	// PruneAll waives the large-prune guard.
 	PruneAll bool
@@ -32,6 +32,9 @@ type Request struct {
 	// Secrets are the decrypted secrets (`chaos apply -s`), or nil. Roles see them as Env.Secrets,
 	// in Probe too (to decide which facts they need, e.g. the shadow hash of users with a password).
 	Secrets SecretStore
+	// ReadOnly is a dry run (--dry): the plan is all there is, so nothing at all may be written to
+	// the target, not even by the probe (roles see it as Env.ReadOnly).
+	ReadOnly bool
 	// Observe receives progress events; may be nil.
 	Observe func(Event)
 	// Skip, when set, is asked about every selected role (by its canonical name); a non-empty answer
@@ -150,7 +153,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if core == "" {
 		candidates = CoreNames()
 	}
-	pre := &Env{Target: t.Name(), Secrets: req.Secrets}
+	pre := &Env{Target: t.Name(), Secrets: req.Secrets, ReadOnly: req.ReadOnly}
 	if ch, ok := t.(chrooter); ok {
 		pre.Chroot = ch.IsChroot()
 	}
@@ -165,6 +168,10 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		if sel.err == nil {
 			kenv := *pre
 			kenv.Core = k
+			var notes []string
+			sel.roles, sel.needs, sel.served, sel.needsOnly, notes = e.Registry.collectNeeds(sel.roles, &kenv, c, k, req.Skip)
+			sel.notes = append(sel.notes, notes...)
+			kenv.Needs, kenv.NeedsServed, kenv.NeedsOnly = sel.needs, sel.served, sel.needsOnly
 			if sel.sections, err = e.sections(sel.roles, &kenv, c); err != nil {
 				return nil, err
 			}
@@ -202,6 +209,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		return nil, err
 	}
 	env.Assume = req.Assume
+	env.ReadOnly = req.ReadOnly
 	env.Allow = req.Allow
 	env.Secrets = req.Secrets
 	sel := byCore[env.Core]
@@ -216,6 +224,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if err := expectSections(t, outs, sel.sections); err != nil {
 		return nil, err
 	}
+	env.Needs, env.NeedsServed, env.NeedsOnly = sel.needs, sel.served, sel.needsOnly
 	roles, notes := sel.roles, sel.notes
 	hp := &HostPlan{Target: t.Name(), Core: env.Core, OS: env.OS["PRETTY_NAME"], Notes: notes,
 		ProbeTime: time.Since(start), env: env, ledger: ledger}
@@ -277,6 +286,10 @@ type coreSelection struct {
 	notes    []string
 	sections []ProbeSection
 	err      error
+	// needs are what the roles need installed (Needer); served when a packages role runs,
+	// needsOnly when it runs for them only.
+	needs             []Need
+	served, needsOnly bool
 }
 
 func runProbe(ctx context.Context, t transport.Transport, token, script string) (map[string]Output, error) {

@@ -18,7 +18,7 @@ import (
 // fileTree makes a bare chroot with a few files; file ops need no programs in the tree.
 func fileTree(t *testing.T) (string, *transport.Host) {
 	t.Helper()
-	dir := t.TempDir()
+	dir := treeRoot(t)
 	mustWrite(t, filepath.Join(dir, "etc/keep"), "old\n", 0o600)
 	mustWrite(t, filepath.Join(dir, "etc/gone"), "bye\n", 0o644)
 	if err := os.Symlink("/old/target", filepath.Join(dir, "etc/link")); err != nil {

@@ -48,8 +48,9 @@ type Facts map[string]Output
 type Role interface {
 	Meta() Meta
 	// Probe returns the sections this role needs in the host's probe script. The Env passed here has
-	// only Target, Core and Chroot set: the rest is learnt by the same probe. Fragments that depend
-	// on the host's state test for it in sh.
+	// only Target, Core, Chroot and ReadOnly set: the rest is learnt by the same probe. Fragments
+	// that depend on the host's state test for it in sh. With ReadOnly, fragments write nothing to
+	// the target (no cache).
 	Probe(env *Env, c *chobolo.Chobolo) []ProbeSection
 	// Plan computes the changes from facts and the Ch-obolo. Roles keep the computation in pure
 	// functions (delta, then plan) so that it is testable from recorded facts.
@@ -77,11 +78,21 @@ type Env struct {
 	Ledger map[string][]string
 	// Assume is true when the user passed -y.
 	Assume bool
+	// ReadOnly is true for a run that must not write to the target at all (--dry, capture): probe
+	// fragments must then not write either, e.g. a cache on the target.
+	ReadOnly bool
 	// Allow holds the risky steps the user explicitly allowed (Request.Allow), e.g. "bootloader-install".
 	Allow map[string]bool
 	// Secrets holds the decrypted secrets when the user asked for them (`chaos apply -s`); nil
 	// otherwise. Roles must never put a secret into argv, a change's text or a log.
 	Secrets SecretStore
+	// Needs are the packages the plan's roles need (Needer), for the core's packages role, which
+	// installs them and keeps them. NeedsServed is true when a packages role runs in this plan;
+	// NeedsOnly when it runs only for Needs (tags or the Ch-obolo did not select it): it then
+	// installs nothing else and prunes nothing.
+	Needs       []Need
+	NeedsServed bool
+	NeedsOnly   bool
 }
 
 // SecretStore gives roles read access to decrypted secrets by dotted path, e.g.

@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 // A Boat is a dynamic inventory: it returns hosts (and groups) at run time. Boats are the first kind
@@ -368,7 +369,7 @@ func parseAnsible(f *Fleet, root *yaml.Node) error {
 			h.Address = s
 		}
 		if s, ok := v["ansible_user"].(string); ok {
-			if !validUser(s) {
+			if !transport.ValidUser(s) {
 				return fmt.Errorf("host %s: invalid ansible_user %q", name, s)
 			}
 			h.User = s
@@ -458,7 +459,7 @@ func parseCSV(data []byte, source string) (*Fleet, error) {
 			return nil, fmt.Errorf("CSV line %d: %v", n+2, err)
 		}
 		h.Address, h.User, h.Key = get(row, "ssh_hostname"), get(row, "ssh_user"), get(row, "ssh_key")
-		if h.User != "" && !validUser(h.User) {
+		if h.User != "" && !transport.ValidUser(h.User) {
 			return nil, fmt.Errorf("CSV line %d: invalid user %q", n+2, h.User)
 		}
 		if p := get(row, "ssh_port"); p != "" {

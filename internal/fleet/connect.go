@@ -15,6 +15,8 @@ type ConnectOptions struct {
 	BecomePassword []byte
 	// Secret resolves become_password: {secret: PATH}; nil when the run has no secrets.
 	Secret func(path string) (string, error)
+	// ReadOnly connects for a run that writes nothing to the hosts (transport.SSHConfig.ReadOnly).
+	ReadOnly bool
 }
 
 // SSHConfig is the transport configuration of an SSH host: its own settings, then fleet.ssh.
@@ -26,7 +28,7 @@ func (f *Fleet) SSHConfig(h *Host, o ConnectOptions) transport.SSHConfig {
 	cfg := transport.SSHConfig{Name: h.Name, Host: addr, Port: h.Port, User: h.User, ProxyJump: h.ProxyJump,
 		Become: h.Become, KnownHostsFiles: f.SSH.KnownHosts, SSHConfigFile: f.SSH.Config,
 		ConnectTimeout: f.SSH.ConnectTimeout, KeepAlive: f.SSH.KeepAlive,
-		AcceptNewHostKeys: o.AcceptNewHostKeys || f.SSH.AcceptNew}
+		AcceptNewHostKeys: o.AcceptNewHostKeys || f.SSH.AcceptNew, ReadOnly: o.ReadOnly}
 	if h.Key != "" {
 		cfg.KeyFiles = []string{h.Key}
 	}
@@ -71,26 +73,22 @@ func (f *Fleet) BecomePassword(h *Host, o ConnectOptions) ([]byte, error) {
 	return []byte(v), nil
 }
 
-// ParseTarget turns a --target spec that is not a connector ("[user@]host[:port]") into a host.
+// ParseTarget turns a --target spec that is not a fleet host's name into a host (transport.ParseSpec).
 func ParseTarget(spec string) (*Host, error) {
-	h := &Host{Name: spec, Source: "--target"}
-	if err := parseConnector(h); err != nil && h.Name[0] == '@' {
+	s, err := transport.ParseSpec(spec)
+	if err != nil {
 		return nil, err
 	}
-	if h.Connector != "ssh" && h.Connector != "" {
-		return h, nil
-	}
-	h.Connector = "ssh"
-	rest := spec
-	if u, r, ok := cut(rest, "@"); ok {
-		if !validUser(u) {
-			return nil, &Error{Msg: "--target " + spec + ": invalid user name"}
-		}
-		h.User, rest = u, r
-	}
-	h.Address = rest
-	if host, port, ok := splitPort(rest); ok {
-		h.Address, h.Port = host, port
+	h := &Host{Name: spec, Source: "--target"}
+	switch s.Kind {
+	case transport.KindLocal:
+		h.Connector = "local"
+	case transport.KindChroot:
+		h.Connector, h.Path = "chroot", s.Path
+	case transport.KindSSH:
+		h.Connector, h.User, h.Address, h.Port = "ssh", s.User, s.Host, s.Port
+	default:
+		return nil, fmt.Errorf("target %q: %s targets are not fleet hosts", spec, s.Kind)
 	}
 	return h, nil
 }

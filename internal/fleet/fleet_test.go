@@ -106,6 +106,12 @@ func TestDecodeErrorsHavePositions(t *testing.T) {
 		{"fleet:\n  parallelism: -1\n", "machine.yml:2:16"},
 		{"fleet:\n  hosts:\n    \"@docker/x\": {}\n", "unknown connector"},
 		{"fleet:\n  hosts:\n    \"a;b\": {}\n", "only letters"},
+		// Fleet hosts share the --target parser: no spelling of a chroot of / is a quiet @local.
+		{"fleet:\n  hosts:\n    \"@chroot/\": {}\n", `machine.yml:3:5: error: fleet.hosts: host target "@chroot/": no directory after @chroot/`},
+		{"fleet:\n  hosts:\n    \"@chroot//\": {}\n", `target "@chroot//": the directory is /, the machine chaos runs on`},
+		{"fleet:\n  hosts:\n    \"@chroot/..\": {}\n", `target "@chroot/..": the directory is /`},
+		{"fleet:\n  hosts:\n    \"@localhost\": {}\n", `target "@localhost": unknown connector`},
+		{"fleet:\n  hosts:\n    /mnt/root: {}\n", "did you mean @chroot//mnt/root?"},
 		{"fleet:\n  hosts:\n    web1: {ssh_user: \"-oProxyCommand=x\"}\n", "invalid user name"},
 		{"fleet:\n  restrictions:\n    black_list:\n      web1: {nosuchrole: true}\n", `unknown role "nosuchrole"`},
 		{"fleet:\n  boats:\n    - provider: ec9\n", `unknown provider "ec9"`},
@@ -149,6 +155,16 @@ func TestLimit(t *testing.T) {
 		if err != nil || !slices.Equal(names(got), tc.want) {
 			t.Errorf("Limit(%q) = %v, %v; want %v", tc.pat, names(got), err, tc.want)
 		}
+	}
+	// Only the exact connector spellings are hosts: "@localweb" is a file of patterns, as any @FILE.
+	readFile := func(p string) ([]byte, error) {
+		if p != "localweb" {
+			return nil, os.ErrNotExist
+		}
+		return []byte("web1\n"), nil
+	}
+	if got, err := Limit(f, "@localweb", readFile); err != nil || !slices.Equal(names(got), []string{"web1"}) {
+		t.Errorf("Limit(@localweb) = %v, %v; want the file's web1", names(got), err)
 	}
 	for _, bad := range []string{"wbe1", "~(", "", "@/no/such/file"} {
 		if _, err := Limit(f, bad, nil); err == nil {
@@ -433,6 +449,16 @@ func TestParseTarget(t *testing.T) {
 		h, err := ParseTarget(tc.spec)
 		if err != nil || h.Address != tc.addr || h.User != tc.user || h.Port != tc.port {
 			t.Errorf("ParseTarget(%q) = %+v, %v", tc.spec, h, err)
+		}
+	}
+	// A bare path used to become an SSH host named "/mnt/root".
+	for spec, want := range map[string]string{
+		"/mnt/root": `target "/mnt/root": a path is not a target (an SSH host has no '/'); did you mean @chroot//mnt/root?`,
+		"@chroot/":  "no directory after @chroot/",
+		"@pid/42":   "not fleet hosts",
+	} {
+		if h, err := ParseTarget(spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseTarget(%q) = %+v, %v; want %q", spec, h, err, want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 // DefaultParallelism is how many hosts run at once when fleet.parallelism is not set.
@@ -315,7 +316,7 @@ func (d *decoder) host(k, v *yaml.Node, where string) *Host {
 			h.Address = d.str(vv, what)
 		case "ssh_user":
 			h.User = d.str(vv, what)
-			if h.User != "" && !validUser(h.User) {
+			if h.User != "" && !transport.ValidUser(h.User) {
 				d.errorf(vv, "%s: invalid user name %q", what, h.User)
 			}
 		case "ssh_port":
@@ -353,39 +354,24 @@ func (d *decoder) host(k, v *yaml.Node, where string) *Host {
 	return h
 }
 
-// parseConnector reads the connector prefix of a host name: @local, @chroot/PATH, or SSH.
+// parseConnector reads the connector of a host name (transport.ParseSpec): @local, @chroot/PATH,
+// or an SSH host (whose name is also its address unless ssh_hostname says otherwise).
 func parseConnector(h *Host) error {
-	name := h.Name
-	switch {
-	case name == "@local":
+	s, err := transport.ParseSpec(h.Name)
+	if err != nil {
+		return fmt.Errorf("host %w", err)
+	}
+	switch s.Kind {
+	case transport.KindLocal:
 		h.Connector = "local"
-	case strings.HasPrefix(name, "@chroot/"):
-		p := path.Clean("/" + strings.TrimPrefix(name, "@chroot/"))
-		if p == "/" {
-			return fmt.Errorf("host %q: @chroot needs a directory", name)
-		}
-		h.Connector, h.Path = "chroot", p
-	case strings.HasPrefix(name, "@"):
-		return fmt.Errorf("host %q: unknown connector (known: @local, @chroot/PATH; plain names are SSH hosts)", name)
-	default:
-		if strings.ContainsAny(name, " \t/\\'\"`$;|&<>(){}*?[]!,") {
-			return fmt.Errorf("host name %q: only letters, digits, '.', '-', '_', ':', '@' are allowed (use ssh_hostname for the address)", name)
-		}
+	case transport.KindChroot:
+		h.Connector, h.Path = "chroot", s.Path
+	case transport.KindSSH:
 		h.Connector = "ssh"
+	default:
+		return fmt.Errorf("host %q: %s targets cannot be fleet hosts (known: @local, @chroot/PATH; plain names are SSH hosts)", h.Name, s.Kind)
 	}
 	return nil
-}
-
-func validUser(u string) bool {
-	if len(u) == 0 || len(u) > 64 || u[0] == '-' {
-		return false
-	}
-	for _, r := range u {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.' || r == '$') {
-			return false
-		}
-	}
-	return true
 }
 
 func (d *decoder) strList(v *yaml.Node, what string) []string {
@@ -579,29 +565,3 @@ func matchName(pat, name string) bool {
 }
 
 func pathMatch(pat, s string) (bool, error) { return path.Match(pat, s) }
-
-func cut(s, sep string) (string, string, bool) { return strings.Cut(s, sep) }
-
-// splitPort splits "host:port" and "[v6]:port"; a bare IPv6 address has no port.
-func splitPort(s string) (string, int, bool) {
-	if strings.HasPrefix(s, "[") {
-		end := strings.Index(s, "]")
-		if end < 0 {
-			return s, 0, false
-		}
-		host, rest := s[1:end], s[end+1:]
-		if p, err := strconv.Atoi(strings.TrimPrefix(rest, ":")); err == nil && strings.HasPrefix(rest, ":") && p > 0 && p < 65536 {
-			return host, p, true
-		}
-		return host, 0, false
-	}
-	if strings.Count(s, ":") != 1 {
-		return s, 0, false
-	}
-	host, ps, _ := strings.Cut(s, ":")
-	p, err := strconv.Atoi(ps)
-	if err != nil || p <= 0 || p > 65535 {
-		return s, 0, false
-	}
-	return host, p, true
-}

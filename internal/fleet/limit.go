@@ -90,7 +90,8 @@ func limitTerms(pattern string, readFile func(string) ([]byte, error), depth int
 		if t == "" {
 			continue
 		}
-		if strings.HasPrefix(t, "@") && !strings.HasPrefix(t, "@local") && !strings.HasPrefix(t, "@chroot/") {
+		// A connector spelling names a host (@local exactly, @chroot/...); any other @WORD is a file.
+		if strings.HasPrefix(t, "@") && t != "@local" && !strings.HasPrefix(t, "@chroot/") {
 			data, err := readFile(t[1:])
 			if err != nil {
 				return nil, fmt.Errorf("--limit: %v", err)

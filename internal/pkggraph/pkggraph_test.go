@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
 // graph: app -> (helper | helper2); helper2 -> lib; tool -> lib; base -> core.
@@ -105,3 +106,41 @@ type invalid struct{}
 func (invalid) Error() string { return "invalid" }
 
 var errInvalid error = invalid{}
+
+// TestWithNeeds: the needs of other roles join the desired set, resolved through the package map for
+// the core, validated like declared packages, explained by who needs them; a need already declared
+// keeps its declaration.
+func TestWithNeeds(t *testing.T) {
+	want := []Want{{Name: "sudo", Pos: chobolo.Pos{File: "m.yml", Line: 2, Col: 5}, Why: "packages[0]"}}
+	resolve := func(p chobolo.Package, core string) ([]string, bool) {
+		if p.Name == "timesync" && core == "debian" {
+			return []string{"systemd-timesyncd"}, true
+		}
+		return nil, false
+	}
+	valid := func(n string) error {
+		if strings.ContainsAny(n, " ;") {
+			return errInvalid
+		}
+		return nil
+	}
+	needs := []engine.Need{
+		{Package: "sudo", Role: "users", Why: "visudo", Pos: chobolo.Pos{File: "m.yml", Line: 9, Col: 7}},
+		{Package: "locales", Role: "region", Why: "locale-gen for region.locale", Pos: chobolo.Pos{File: "m.yml", Line: 12, Col: 3}},
+		{Package: "timesync", Role: "region"},
+	}
+	got, err := WithNeeds(want, needs, "debian", resolve, valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, w := range got {
+		s = append(s, w.Name+"@"+w.Pos.String()+"("+w.Why+")")
+	}
+	if exp := "sudo@m.yml:2:5(packages[0]) locales@m.yml:12:3(needed by region: locale-gen for region.locale) systemd-timesyncd@<unknown>(needed by region)"; strings.Join(s, " ") != exp {
+		t.Errorf("got %s\nwant %s", strings.Join(s, " "), exp)
+	}
+	if _, err := WithNeeds(nil, []engine.Need{{Package: "a;b", Role: "x", Pos: chobolo.Pos{File: "m.yml", Line: 4, Col: 1}}}, "debian", nil, valid); err == nil || !strings.HasPrefix(err.Error(), "m.yml:4:1: ") {
+		t.Errorf("invalid need: %v", err)
+	}
+}

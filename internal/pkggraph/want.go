@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 )
 
@@ -112,4 +113,40 @@ func (s *Wants) AddShells(c *chobolo.Chobolo, shells map[string]string) (notes [
 		}
 	}
 	return notes, nil
+}
+
+// WithNeeds is want plus the packages the plan's roles need (engine.Need), each resolved through
+// the package map for core and validated like a declared package; a need already wanted keeps its
+// declaration. The need's text ("needed by region: locale-gen for region.locale") is its Why, which
+// the plan shows next to the package.
+func WithNeeds(want []Want, needs []engine.Need, core string, resolve pkgmap.Resolver, valid func(string) error) ([]Want, error) {
+	if len(needs) == 0 {
+		return want, nil
+	}
+	s := NewWants(valid)
+	for _, w := range want {
+		if err := s.Add(w); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range needs {
+		names, known, err := pkgmap.Entry(chobolo.Package{Name: n.Package}, core, resolve)
+		if err != nil {
+			return nil, fmt.Errorf("%s: role %s: %w", n.Pos, n.Role, err)
+		}
+		for _, name := range names {
+			if err := s.Add(Want{Name: name, Pos: n.Pos, Why: NeedWhy(n), Unmapped: !known}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s.List, nil
+}
+
+// NeedWhy is how the plan explains a package a role needs.
+func NeedWhy(n engine.Need) string {
+	if n.Why == "" {
+		return "needed by " + n.Role
+	}
+	return "needed by " + n.Role + ": " + n.Why
 }

@@ -31,11 +31,16 @@ type Host struct {
 // NewLocal returns the transport for the machine chaos runs on.
 func NewLocal() *Host { return &Host{name: "@local", dir: "/"} }
 
-// NewChroot returns a transport for the directory tree at dir.
+// NewChroot returns a transport for the directory tree at dir, which must hold a root file system
+// (a shell and /etc/os-release): chaos runs /bin/sh in it, and a plan for a tree that is not a
+// system would be nonsense. dir is never "/": the machine chaos runs on is NewLocal.
 func NewChroot(dir string) (*Host, error) {
 	dir = path.Clean(dir)
+	if !path.IsAbs(dir) {
+		return nil, fmt.Errorf("chroot %s: not an absolute path", dir)
+	}
 	if dir == "/" {
-		return NewLocal(), nil
+		return nil, errors.New("chroot /: that is the machine chaos runs on, not a chroot (say @local)")
 	}
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -48,7 +53,27 @@ func NewChroot(dir string) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chroot %s: %w", dir, err)
 	}
-	return &Host{name: "@chroot" + dir, dir: dir, root: r}, nil
+	h := &Host{name: "@chroot" + dir, dir: dir, root: r}
+	if missing := h.missingRoot(); len(missing) > 0 {
+		r.Close()
+		return nil, fmt.Errorf("chroot %s: not a root file system: no %s in it", dir, strings.Join(missing, " and no "))
+	}
+	return h, nil
+}
+
+// missingRoot lists what a root file system has and the tree at h lacks. Lstat: a symlink counts
+// (merged /usr makes /bin one; os.Root resolves the inner ones).
+func (h *Host) missingRoot() []string {
+	var missing []string
+	if _, err := h.stat("/bin/sh", false); err != nil {
+		if _, err := h.stat("/usr/bin/sh", false); err != nil {
+			missing = append(missing, "/bin/sh (nor /usr/bin/sh)")
+		}
+	}
+	if _, err := h.stat("/etc/os-release", false); err != nil {
+		missing = append(missing, "/etc/os-release")
+	}
+	return missing
 }
 
 // Name implements Transport.

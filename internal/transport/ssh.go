@@ -63,6 +63,9 @@ type SSHConfig struct {
 	// SSHConfigFile is the OpenSSH client configuration to read (default ~/.ssh/config; "none" reads
 	// nothing).
 	SSHConfigFile string
+	// ReadOnly is a connection that must write nothing to the host (--dry, generations, captures):
+	// a native worker not installed there yet is not sent, and the sh worker serves.
+	ReadOnly bool
 }
 
 // SSH is a transport over one SSH connection. Commands and file operations are requests to one
@@ -88,6 +91,7 @@ type SSH struct {
 	lockOwner string
 	lockErr   error // the lock was lost with a worker and could not be taken again
 	nativeOff bool  // the native worker could not start here: sh workers only
+	readOnly  bool  // SSHConfig.ReadOnly
 
 	sessions, requests atomic.Int64
 }
@@ -280,7 +284,7 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 		return nil, &UnreachableError{Host: r.Name, Err: err}
 	}
 	s := &SSH{name: r.Name, user: r.User, client: client, jumps: jumps, done: make(chan struct{}), root: r.User == "root",
-		connDone: make(chan struct{}), sessionTimeout: 3 * r.ConnectTimeout}
+		connDone: make(chan struct{}), sessionTimeout: 3 * r.ConnectTimeout, readOnly: r.ReadOnly}
 	go func() {
 		_ = client.Wait()
 		close(s.connDone)

@@ -301,8 +301,8 @@ func (s *SSH) upgrade(ctx context.Context, w *worker) (*worker, error) {
 	machine, missing := strings.CutPrefix(line, w.tok+" missing ")
 	if missing {
 		p, ok := paths[machine]
-		if !ok {
-			return w, nil // no native worker for this architecture
+		if !ok || s.readOnly {
+			return w, nil // no native worker for this architecture, or none may be written
 		}
 		bin, ok := workerbin.Binary(machine)
 		if !ok {

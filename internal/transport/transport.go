@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"strings"
 )
 
@@ -94,23 +93,25 @@ func Check(ctx context.Context, t Transport, cmd Cmd) (Result, error) {
 // ErrUnsupported is returned for an operation a transport cannot do.
 var ErrUnsupported = errors.New("not supported by this transport")
 
-// Open parses a target spec and opens it: "@local" (or ""), "@chroot/PATH", "@pid/N" (the running
-// container whose leader, as seen from this machine, is process N; see NewNsenter).
+// Open parses a target spec (ParseSpec) and opens it, unless it names an SSH host: those are
+// dialled with their settings by the fleet (fleet.Fleet.Open).
 func Open(ctx context.Context, spec string) (Transport, error) {
-	switch {
-	case spec == "" || spec == "@local":
-		return NewLocal(), nil
-	case strings.HasPrefix(spec, "@chroot/"):
-		return NewChroot("/" + strings.TrimPrefix(spec, "@chroot/"))
-	case strings.HasPrefix(spec, "@pid/"):
-		pid, err := strconv.Atoi(strings.TrimPrefix(spec, "@pid/"))
-		if err != nil || pid <= 1 {
-			return nil, fmt.Errorf("target %q: @pid/N needs a process id above 1", spec)
-		}
-		return NewNsenter(pid, spec)
-	case strings.HasPrefix(spec, "@"):
-		return nil, fmt.Errorf("target %q: unknown connector (known: @local, @chroot/PATH, @pid/N)", spec)
-	default:
-		return nil, fmt.Errorf("target %q: SSH targets are not available yet; use @local or @chroot/PATH", spec)
+	s, err := ParseSpec(spec)
+	if err != nil {
+		return nil, err
 	}
+	return s.Open()
+}
+
+// Open opens a local, chroot or @pid/N target.
+func (s Spec) Open() (Transport, error) {
+	switch s.Kind {
+	case KindLocal:
+		return NewLocal(), nil
+	case KindChroot:
+		return NewChroot(s.Path)
+	case KindPID:
+		return NewNsenter(s.PID, s.String())
+	}
+	return nil, fmt.Errorf("target %q: an SSH host is opened with its connection settings (fleet), not here", s.String())
 }

@@ -129,3 +129,14 @@ func LockNote(dbpath string) string {
 	return fmt.Sprintf("pacman's database is locked (%sdb.lck): another pacman is running, or one was interrupted; "+
 		"if none is running, remove the file, or the transaction will fail", dbpath)
 }
+
+// ShellPackages maps a login shell's file name to the Arch package providing it ("" = nothing to
+// install: sh is bash, nologin is util-linux). The packages role installs the package of a declared
+// user's shell; the users role needs it.
+var ShellPackages = map[string]string{
+	"bash": "bash", "rbash": "bash", "sh": "", "nologin": "", "false": "", "true": "",
+	"zsh": "zsh", "fish": "fish", "dash": "dash", "ksh": "mksh", "mksh": "mksh", "tcsh": "tcsh",
+	"csh": "tcsh", "nu": "nushell", "nushell": "nushell", "xonsh": "xonsh", "elvish": "elvish",
+	"busybox": "busybox", "yash": "yash", "oksh": "oksh", "ion": "ion", "git-shell": "git",
+	"tmux": "tmux", "screen": "screen",
+}

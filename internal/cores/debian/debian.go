@@ -216,3 +216,13 @@ func NoServiceStarts(chroot bool, st PolicyRCState) (before, after []engine.Op) 
 
 // KernelPackage is the package that ships the running kernel's image on Debian and Ubuntu.
 func KernelPackage(release string) string { return "linux-image-" + release }
+
+// ShellPackages maps a login shell's file name to the Debian package providing it. Shells that are
+// Essential (sh, dash, bash) need nothing; nologin/false are not shells to install. The packages
+// role installs the package of a declared user's shell; the users role needs it.
+var ShellPackages = map[string]string{
+	"bash": "bash", "rbash": "bash", "sh": "", "dash": "", "nologin": "", "false": "", "true": "",
+	"zsh": "zsh", "rzsh": "zsh", "fish": "fish", "ksh": "ksh", "ksh93": "ksh", "mksh": "mksh",
+	"tcsh": "tcsh", "csh": "csh", "bsd-csh": "csh", "yash": "yash", "elvish": "elvish", "xonsh": "xonsh",
+	"posh": "posh", "busybox": "busybox", "screen": "screen", "tmux": "tmux", "git-shell": "git",
+}

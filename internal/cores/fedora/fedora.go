@@ -205,3 +205,13 @@ var RemoveOptions = []string{"--setopt=clean_requirements_on_remove=True"}
 
 // KernelPackage is the package of the running kernel on Fedora (kernel-core since Fedora 21).
 func KernelPackage() string { return "kernel-core" }
+
+// ShellPackages maps a login shell's file name to the Fedora package providing it. bash and sh are
+// in every install; nologin and false are not shells to install. The packages role installs the
+// package of a declared user's shell; the users role needs it.
+var ShellPackages = map[string]string{
+	"bash": "bash", "sh": "", "nologin": "", "false": "", "true": "",
+	"zsh": "zsh", "fish": "fish", "ksh": "ksh", "ksh93": "ksh", "mksh": "mksh", "tcsh": "tcsh", "csh": "tcsh",
+	"dash": "dash", "yash": "yash", "elvish": "elvish", "xonsh": "xonsh", "nu": "nushell", "busybox": "busybox",
+	"tmux": "tmux", "screen": "screen", "git-shell": "git-core",
+}

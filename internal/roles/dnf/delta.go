@@ -15,15 +15,6 @@ import (
 // Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
 type Resolver = pkgmap.Resolver
 
-// shellPackages maps a login shell's file name to the Fedora package providing it. bash and sh are in
-// every install; nologin and false are not shells to install.
-var shellPackages = map[string]string{
-	"bash": "bash", "sh": "", "nologin": "", "false": "", "true": "",
-	"zsh": "zsh", "fish": "fish", "ksh": "ksh", "ksh93": "ksh", "mksh": "mksh", "tcsh": "tcsh", "csh": "tcsh",
-	"dash": "dash", "yash": "yash", "elvish": "elvish", "xonsh": "xonsh", "nu": "nushell", "busybox": "busybox",
-	"tmux": "tmux", "screen": "screen", "git-shell": "git-core",
-}
-
 // desired is one package or group the Ch-obolo wants on the host (rpm name, or @group-id).
 type desired = pkggraph.Want
 
@@ -31,7 +22,7 @@ type desired = pkggraph.Want
 // column), groups written @id, and the login shells of declared users. Every name is validated; an
 // invalid one is an error naming its position. Duplicates keep their first declaration.
 func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []string, err error) {
-	return pkggraph.Desired(c, fedora.Core, resolve, fedora.ValidName, shellPackages)
+	return pkggraph.Desired(c, fedora.Core, resolve, fedora.ValidName, fedora.ShellPackages)
 }
 
 // BasePatterns returns the base set in force: `baseOverride` (resolved like `packages`) when it is
@@ -70,6 +61,9 @@ type Delta struct {
 	// that are no longer declared.
 	Remove       []string
 	RemoveGroups []string
+	// Deps are undeclared user-installed packages that a declared package requires: they stay, marked
+	// as dependencies, so that the user-installed set is the declared set plus the base system.
+	Deps []Dep
 	// Unneeded are the installed packages nothing that stays requires (Remove included): the set the
 	// apply-time guard checks with `rpm -e --test`.
 	Unneeded []string
@@ -78,6 +72,12 @@ type Delta struct {
 	// User is the number of user-installed packages (the prune domain).
 	User  int
 	Notes []string
+}
+
+// Dep is a user-installed package to mark as a dependency, and why it stays.
+type Dep struct {
+	Name string
+	Why  string // "declared package app requires it"
 }
 
 // Compute is the pure delta: facts + input -> changes.
@@ -205,9 +205,8 @@ func Compute(f *Facts, in Input) *Delta {
 	for _, n := range names {
 		switch {
 		case !candidates[n] || sys.Needed[n]:
-		case all.Needed[n]:
-			d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared (its removal is refused): %s; declare it, or remove what requires it",
-				n, all.Chain(n, declared, "requires")))
+		case all.Needed[n]: // rpm would refuse its removal: it stays, as the dependency it is
+			d.Deps = append(d.Deps, Dep{Name: n, Why: all.Chain(n, declared, "requires")})
 		default:
 			d.Remove = append(d.Remove, n)
 		}

@@ -54,7 +54,7 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 		{Name: secReason, Script: reasonProbe},
 		{Name: secHost, Script: hostProbe},
 	}
-	want, _, err := Desired(c, r.Resolve)
+	want, _, err := r.desired(env, c)
 	if err != nil {
 		return secs // Plan reports the error
 	}
@@ -78,6 +78,21 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 		secs = append(secs, engine.ProbeSection{Name: secNew, Script: newProbe(pkgs)})
 	}
 	return secs
+}
+
+// desired is what this run installs and keeps: the Ch-obolo's desired set plus what the other
+// roles need (env.Needs), or only the latter when the role runs just for them (env.NeedsOnly).
+func (r *Role) desired(env *engine.Env, c *chobolo.Chobolo) ([]desired, []string, error) {
+	var want []desired
+	var notes []string
+	if !env.NeedsOnly {
+		var err error
+		if want, notes, err = Desired(c, r.Resolve); err != nil {
+			return nil, nil, err
+		}
+	}
+	want, err := pkggraph.WithNeeds(want, env.Needs, fedora.Core, r.Resolve, fedora.ValidName)
+	return want, notes, err
 }
 
 func parseEngineFacts(facts engine.Facts) (*Facts, error) {
@@ -104,7 +119,7 @@ func parseEngineFacts(facts engine.Facts) (*Facts, error) {
 
 // Plan implements engine.Role.
 func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
-	want, notes, err := Desired(c, r.Resolve)
+	want, notes, err := r.desired(env, c)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +131,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if err != nil {
 		return nil, err
 	}
-	in := Input{Want: want, Prune: c.Has("packages"), Base: base, BaseOverridden: overridden, Chroot: env.Chroot,
+	in := Input{Want: want, Prune: c.Has("packages") && !env.NeedsOnly, Base: base, BaseOverridden: overridden, Chroot: env.Chroot,
 		GroupLedger: env.Ledger[GroupLedger],
 		SudoUsed:    slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
 	d := Compute(f, in)
@@ -144,10 +159,8 @@ func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 func CaptureNames(f *Facts, chroot bool) []string {
 	d := Compute(f, Input{Prune: true, Base: fedora.BaseSet, Chroot: chroot})
 	out := slices.Clone(d.Remove)
-	for _, note := range d.Notes { // kept only because a candidate needs it: declare it too
-		if n, ok := strings.CutPrefix(note, "package "); ok && strings.Contains(note, "is kept although it is not declared") {
-			out = append(out, strings.Fields(n)[0])
-		}
+	for _, dep := range d.Deps { // kept only because a candidate needs it: declare it too
+		out = append(out, dep.Name)
 	}
 	slices.Sort(out)
 	return out

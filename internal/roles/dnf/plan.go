@@ -24,7 +24,8 @@ func GuardOp(unneeded []string) engine.Op {
 
 // BuildPlan turns a delta into steps for the host's dnf: one `mark install` (dnf5: `mark user`) for
 // declared packages installed as dependencies (first, so that the removal cannot take them as
-// unneeded), one dnf transaction for the installs (packages and @groups), and one for the removals
+// unneeded), one `mark remove` (dnf5: `mark dependency`) for undeclared user-installed packages a
+// declared one requires, one dnf transaction for the installs (packages and @groups), and one for the removals
 // (packages and the groups chaos installed), guarded by GuardOp.
 func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 	rp := &engine.RolePlan{Notes: slices.Clone(d.Notes)}
@@ -41,6 +42,16 @@ func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 		}
 		rp.Add(ch, dnf.Op(append(dnf.MarkUser(), names...)...).
 			WithUndo(dnf.Op(append(dnf.MarkDependency(), names...)...)))
+	}
+	if len(d.Deps) > 0 {
+		var ch []engine.Change
+		var names []string
+		for _, dep := range d.Deps {
+			ch = append(ch, engine.Change{Kind: engine.Modify, Subject: "package " + dep.Name, Detail: "user-installed -> dependency (" + dep.Why + ")"})
+			names = append(names, dep.Name)
+		}
+		rp.Add(ch, dnf.Op(append(dnf.MarkDependency(), names...)...).
+			WithUndo(dnf.Op(append(dnf.MarkUser(), names...)...)))
 	}
 	if len(d.Install) > 0 {
 		var ch []engine.Change

@@ -184,13 +184,13 @@ func ParseFacts(out string) Facts {
 }
 
 // BuildPlan writes reflector.conf and runs reflector when the configuration changed or the mirror
-// list is not reflector's. Without reflector it only notes what is missing, unless the Ch-obolo's
-// packages bring it in the same run (the packages role runs first).
-func BuildPlan(s *Spec, f Facts, declared bool, pos chobolo.Pos) *engine.RolePlan {
+// list is not reflector's. Without reflector it only notes what is missing, unless the packages role
+// installs it earlier in the same run (coming: this role's need, or declared under `packages`).
+func BuildPlan(s *Spec, f Facts, coming bool, pos chobolo.Pos) *engine.RolePlan {
 	rp := &engine.RolePlan{}
 	want := Conf(s)
-	if !f.Reflector && !declared {
-		rp.Notes = append(rp.Notes, "reflector is not installed: add it to packages to let chaos rank mirrors; "+Mirrorlist+" is left alone")
+	if !f.Reflector && !coming {
+		rp.Notes = append(rp.Notes, "reflector is not installed and the packages role, which would install it, does not run here; "+Mirrorlist+" is left alone")
 		return rp
 	}
 	if f.HasConf && f.Conf == want && f.Generated {
@@ -216,6 +216,15 @@ func BuildPlan(s *Spec, f Facts, declared bool, pos chobolo.Pos) *engine.RolePla
 	return rp
 }
 
+// Needs implements engine.Needer: reflector ranks the mirrors; the packages role (order 20) installs it
+// before this role runs.
+func (Role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
+	if s, err := Parse(c); err != nil || s == nil {
+		return nil
+	}
+	return []engine.Need{{Package: "reflector", Why: "ranks the mirrors", Pos: c.NodePos(c.Extra["mirrors"])}}
+}
+
 // Plan implements engine.Role.
 func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
 	s, err := Parse(c)
@@ -225,8 +234,5 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	if s == nil {
 		return &engine.RolePlan{}, nil
 	}
-	declared := slices.ContainsFunc(c.Packages, func(p chobolo.Package) bool {
-		return p.Name == "reflector" || slices.Contains(p.Overrides[arch.Core], "reflector")
-	})
-	return BuildPlan(s, ParseFacts(facts["state"].Stdout), declared, c.NodePos(c.Extra["mirrors"])), nil
+	return BuildPlan(s, ParseFacts(facts["state"].Stdout), env.NeedsServed, c.NodePos(c.Extra["mirrors"])), nil
 }

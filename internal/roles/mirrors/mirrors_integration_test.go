@@ -1,10 +1,14 @@
 package mirrors
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/roles/pacman"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
@@ -37,5 +41,62 @@ func TestIntegration(t *testing.T) {
 	}
 	if got := testenv.ReadFile(t, root, ConfPath); got != Conf(&Spec{Countries: []string{"BR", "United States"}, Count: 5}) {
 		t.Errorf("reflector.conf:\n%s", got)
+	}
+}
+
+// TestIntegrationReflectorNeeded: `mirrors` on a root without reflector, and no `packages`: the
+// packages role installs reflector (needed by mirrors) from the repository, then mirrors ranks the
+// list, in one run; the second run changes nothing. (Before, the role only noted that reflector was
+// missing and left the mirror list alone.) The package carries the same stand-in as TestIntegration.
+func TestIntegrationReflectorNeeded(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.ArchRoot(t)
+	testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "reflector", Files: map[string]string{"/usr/bin/reflector": fakeReflector}})
+	c := chob(t, "{countries: [BR], count: 3}")
+	tr := enginetest.Chroot(t, root)
+	hp := enginetest.ApplyTwice(t, tr, c, New(), pacman.New())
+	plan := enginetest.Render(hp)
+	t.Logf("first plan:\n%s", plan)
+	if !strings.Contains(plan, "+ package reflector: needed by mirrors: ranks the mirrors") {
+		t.Errorf("the plan does not install reflector for mirrors:\n%s", plan)
+	}
+	if list := testenv.ReadFile(t, root, Mirrorlist); !strings.Contains(list, "--latest 3 --sort rate --country BR") {
+		t.Errorf("mirrorlist:\n%s", list)
+	}
+	if got := strings.TrimSpace(testenv.Chroot(t, root, "pacman", "-Qqe")); got != "reflector" {
+		t.Errorf("explicit packages = %q, want reflector", got)
+	}
+}
+
+// TestIntegrationReflectorKeptByTag: `chaos apply packages` (a tag) with `mirrors` declared: the need
+// stands while `mirrors` is declared, so the prune keeps reflector although `packages` does not
+// declare it; dropping `mirrors` lets the next prune remove it like any undeclared package.
+func TestIntegrationReflectorKeptByTag(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.ArchRoot(t)
+	testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "reflector", Files: map[string]string{"/usr/bin/reflector": fakeReflector}},
+		testenv.PacPkg{Name: "tinybase"})
+	testenv.Chroot(t, root, "pacman", "--noconfirm", "-S", "reflector", "tinybase")
+	c := chob(t, "{countries: [BR], count: 3}")
+	c.BaseOverride = []chobolo.Package{{Name: "tinybase"}}
+	c.SetKey("packages", chobolo.Pos{})
+	c.SetKey("baseOverride", chobolo.Pos{})
+	tr := enginetest.Chroot(t, root)
+	e := &engine.Engine{Registry: engine.NewRegistry(New(), pacman.New())}
+	req := engine.Request{Chobolo: c, Tags: []string{"packages"}, Assume: true}
+	hp, err := e.Plan(context.Background(), tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hp.Empty() {
+		t.Fatalf("the plan changes something (reflector is needed by mirrors):\n%s", enginetest.Render(hp))
+	}
+	delete(c.Extra, "mirrors")
+	hp, err = e.Plan(context.Background(), tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan := enginetest.Render(hp); !strings.Contains(plan, "- package reflector: explicitly installed, not declared") {
+		t.Errorf("without mirrors, reflector should be pruned:\n%s", plan)
 	}
 }

@@ -16,20 +16,11 @@ import (
 // Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
 type Resolver = pkgmap.Resolver
 
-// shellPackages maps a login shell's file name to the Debian package providing it. Shells that are
-// Essential (sh, dash, bash) need nothing; nologin/false are not shells to install.
-var shellPackages = map[string]string{
-	"bash": "bash", "rbash": "bash", "sh": "", "dash": "", "nologin": "", "false": "", "true": "",
-	"zsh": "zsh", "rzsh": "zsh", "fish": "fish", "ksh": "ksh", "ksh93": "ksh", "mksh": "mksh",
-	"tcsh": "tcsh", "csh": "csh", "bsd-csh": "csh", "yash": "yash", "elvish": "elvish", "xonsh": "xonsh",
-	"posh": "posh", "busybox": "busybox", "screen": "screen", "tmux": "tmux", "git-shell": "git",
-}
-
 // Desired computes the packages the Ch-obolo wants: `packages` resolved through the package map and
 // the login shells of the declared users. Every name is validated; an invalid one is an error naming
 // its position. Duplicates keep their first declaration. Notes report shells no package is known for.
 func Desired(c *chobolo.Chobolo, resolve Resolver) (want []desired, notes []string, err error) {
-	return pkggraph.Desired(c, debian.Core, resolve, debian.ValidPackage, shellPackages)
+	return pkggraph.Desired(c, debian.Core, resolve, debian.ValidPackage, debian.ShellPackages)
 }
 
 // BasePatterns returns the base set in force: `baseOverride` (resolved like `packages`) when it is
@@ -57,11 +48,20 @@ type Mark struct {
 	Pkg string // the installed package to mark manual (a provider for a virtual name)
 }
 
+// Auto is an undeclared manual package to mark automatically installed, and why it stays.
+type Auto struct {
+	Name string
+	Why  string // "declared package app depends on it"
+}
+
 // Delta is the difference between the host and the Ch-obolo.
 type Delta struct {
 	Install []desired
 	Mark    []Mark
-	Remove  []string
+	// Auto are undeclared manually installed packages that a staying package depends on: they are
+	// marked automatically installed, so that the manual set is the declared set plus the base set.
+	Auto   []Auto
+	Remove []string
 	// Update is true when apt has no package lists and something is to be installed.
 	Update bool
 	// Manual is the number of manually installed packages (the prune domain).
@@ -147,9 +147,11 @@ func Compute(f *Facts, in Input) *Delta {
 			declaredRoots = append(declaredRoots, n)
 		}
 	}
-	// What the system itself needs (base set, Essential, required, protected) is kept silently: on a
-	// debootstrapped system many libraries are marked manual. What only declared packages need is
-	// kept with a note, since the Ch-obolo does not say so.
+	// What the system itself needs (base set, Essential, required, protected) is left as it is: on a
+	// debootstrapped system many libraries are marked manual, and they belong to the base system. What
+	// only declared packages need stays and is marked automatically installed: it is a dependency
+	// now, which apt removes with the last package needing it, so that the manual set is the declared
+	// set plus the base system.
 	system := slices.DeleteFunc(slices.Clone(roots), func(n string) bool { return wanted[n] })
 	deps := depsFunc(f, prov)
 	sys := pkggraph.Keep(deps, system, candidates)
@@ -158,8 +160,7 @@ func Compute(f *Facts, in Input) *Delta {
 		switch {
 		case !candidates[n] || sys.Needed[n]:
 		case all.Needed[n]:
-			d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared: %s; declare it, or remove what needs it",
-				n, all.Chain(n, declared, "depends on")))
+			d.Auto = append(d.Auto, Auto{Name: n, Why: all.Chain(n, declared, "depends on")})
 		default:
 			d.Remove = append(d.Remove, n)
 		}

@@ -51,7 +51,7 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 	}
 	// What missing packages would pull in, so the prune keeps it. An invalid Ch-obolo is reported by
 	// Plan; the probe then just skips this section.
-	if want, _, err := Desired(c, r.Resolve); err == nil && c.Has("packages") && len(want) > 0 {
+	if want, _, err := r.desired(env, c); err == nil && prunes(env, c) && len(want) > 0 {
 		names := make([]string, len(want))
 		for i, w := range want {
 			names[i] = w.Name
@@ -63,7 +63,16 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 
 // Plan implements engine.Role.
 func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
-	want, notes, err := Desired(c, r.Resolve)
+	f, err := parseEngineFacts(facts)
+	if err != nil {
+		return nil, err
+	}
+	return r.PlanFacts(env, c, f)
+}
+
+// PlanFacts is Plan from parsed facts: the pure delta and plan.
+func (r *Role) PlanFacts(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine.RolePlan, error) {
+	want, notes, err := r.desired(env, c)
 	if err != nil {
 		return nil, err
 	}
@@ -71,11 +80,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if err != nil {
 		return nil, err
 	}
-	f, err := parseEngineFacts(facts)
-	if err != nil {
-		return nil, err
-	}
-	in := Input{Want: want, Prune: c.Has("packages"), Base: base, BaseOverridden: overridden, Chroot: env.Chroot,
+	in := Input{Want: want, Prune: prunes(env, c), Base: base, BaseOverridden: overridden, Chroot: env.Chroot,
 		SudoUsed: slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
 	d := Compute(f, in)
 	d.Notes = append(notes, d.Notes...)
@@ -89,6 +94,24 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	rp.Guard = guardLarge(d)
 	return rp, nil
 }
+
+// desired is what this run installs and keeps: the Ch-obolo's desired set plus what the other
+// roles need (env.Needs), or only the latter when the role runs just for them (env.NeedsOnly).
+func (r *Role) desired(env *engine.Env, c *chobolo.Chobolo) ([]desired, []string, error) {
+	var want []desired
+	var notes []string
+	if !env.NeedsOnly {
+		var err error
+		if want, notes, err = Desired(c, r.Resolve); err != nil {
+			return nil, nil, err
+		}
+	}
+	want, err := pkggraph.WithNeeds(want, env.Needs, debian.Core, r.Resolve, debian.ValidPackage)
+	return want, notes, err
+}
+
+// prunes reports whether the run prunes: `packages` is declared and the role was selected for it.
+func prunes(env *engine.Env, c *chobolo.Chobolo) bool { return c.Has("packages") && !env.NeedsOnly }
 
 func parseEngineFacts(facts engine.Facts) (*Facts, error) {
 	st, ok := facts[secStatus]

@@ -76,13 +76,21 @@ func TestIntegration(t *testing.T) {
 	if !slices.Contains(manual, "chaos-lib") {
 		t.Error("chaos-lib was not marked manual")
 	}
+	// Undeclared manual packages that declared ones need stay, marked automatic: the manual set is
+	// the declared set plus the base system, and the next plan is empty without a note.
 	for _, n := range []string{"chaos-helper", "chaos-helper2"} {
-		if !strings.Contains(plan, "package "+n+" is kept although it is not declared") {
-			t.Errorf("no note explains why %s is kept:\n%s", n, plan)
+		if !strings.Contains(plan, "~ package "+n+": manual -> automatic (declared package") {
+			t.Errorf("the plan does not mark %s automatic:\n%s", n, plan)
+		}
+		if slices.Contains(manual, n) || !slices.Contains(installed, n) {
+			t.Errorf("%s: installed %v, manual %v; want installed, automatic", n, slices.Contains(installed, n), slices.Contains(manual, n))
 		}
 	}
 	if !strings.Contains(plan, "chaos-app2 -> chaos-mid -> chaos-helper2") {
-		t.Errorf("the note should show the chain through the new package:\n%s", plan)
+		t.Errorf("the mark should show the chain through the new package:\n%s", plan)
+	}
+	if second := enginetest.Plan(t, tr, c, New()); len(second.Roles[0].Notes) > 0 {
+		t.Errorf("the second plan still has notes: %q", second.Roles[0].Notes)
 	}
 	// The other manual packages of the root were left alone.
 	for _, n := range manualBefore {
@@ -121,7 +129,7 @@ func TestIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := names(captured.Packages, func(p chobolo.Package) string { return p.Name }); !slices.Contains(got, "chaos-helper") || !slices.Contains(got, "chaos-a") {
+	if got := names(captured.Packages, func(p chobolo.Package) string { return p.Name }); slices.Contains(got, "chaos-helper") || !slices.Contains(got, "chaos-a") { // chaos-helper is a dependency now
 		t.Errorf("captured packages: %v", got)
 	}
 	if hp := enginetest.Plan(t, tr, captured, New()); !hp.Empty() {

@@ -143,6 +143,7 @@ func TestCompute(t *testing.T) {
 		in                    Input
 		install, mark, remove []string
 		notes                 []string // substrings, one per expected note
+		auto                  []string // "NAME: substring of why", one per manual -> automatic mark
 		update                bool
 	}{
 		{name: "install missing, keep installed",
@@ -163,11 +164,11 @@ func TestCompute(t *testing.T) {
 		{name: "declared package depends on an undeclared manual one",
 			f:      with(P{name: "app", deps: "libhelper"}, P{name: "libhelper"}, P{name: "junk"}),
 			in:     Input{Want: want("app"), Prune: true},
-			remove: []string{"junk"}, notes: []string{"package libhelper is kept although it is not declared: declared package app depends on it"}},
+			remove: []string{"junk"}, auto: []string{"libhelper: declared package app depends on it"}},
 		{name: "dependency through an automatic package",
-			f:     with(P{name: "app", deps: "libmid (>= 2)"}, P{name: "libmid", auto: true, deps: "tool"}, P{name: "tool"}),
-			in:    Input{Want: want("app"), Prune: true},
-			notes: []string{"declared package app depends on it (app -> libmid -> tool)"}},
+			f:    with(P{name: "app", deps: "libmid (>= 2)"}, P{name: "libmid", auto: true, deps: "tool"}, P{name: "tool"}),
+			in:   Input{Want: want("app"), Prune: true},
+			auto: []string{"tool: declared package app depends on it (app -> libmid -> tool)"}},
 		{name: "alternatives: a kept one satisfies the group",
 			f:      with(P{name: "app", deps: "mta-a | mta-b"}, P{name: "mta-a"}, P{name: "mta-b"}),
 			in:     Input{Want: want("app", "mta-b"), Prune: true},
@@ -175,7 +176,7 @@ func TestCompute(t *testing.T) {
 		{name: "alternatives: all candidates, the first is kept",
 			f:      with(P{name: "app", deps: "mta-a | mta-b"}, P{name: "mta-a"}, P{name: "mta-b"}),
 			in:     Input{Want: want("app"), Prune: true},
-			remove: []string{"mta-b"}, notes: []string{"package mta-a is kept"}},
+			remove: []string{"mta-b"}, auto: []string{"mta-a: declared package app depends on it"}},
 		{name: "virtual package satisfied by an installed provider",
 			f:    with(P{name: "postfix", prov: "mail-transport-agent", auto: true}),
 			in:   Input{Want: want("mail-transport-agent"), Prune: true},
@@ -188,7 +189,7 @@ func TestCompute(t *testing.T) {
 				return f
 			}(),
 			in:      Input{Want: want("newapp"), Prune: true},
-			install: []string{"newapp"}, notes: []string{"declared package newapp depends on it (newapp -> libnew -> libold)"}},
+			install: []string{"newapp"}, auto: []string{"libold: declared package newapp depends on it (newapp -> libnew -> libold)"}},
 		{name: "protected: login shell, sudo, sshd, kernel, held",
 			f: func() *Facts {
 				f := with(P{name: "zsh"}, P{name: "sudo"}, P{name: "linux-image-6.1.0-1-amd64"}, P{name: "pinned", held: true})
@@ -234,6 +235,18 @@ func TestCompute(t *testing.T) {
 			}
 			if d.Update != tt.update {
 				t.Errorf("update = %v", d.Update)
+			}
+			var auto []string
+			for _, a := range d.Auto {
+				auto = append(auto, a.Name+": "+a.Why)
+			}
+			if len(auto) != len(tt.auto) {
+				t.Errorf("auto = %q, want %q", auto, tt.auto)
+			}
+			for i, a := range tt.auto {
+				if i < len(auto) && !strings.HasPrefix(auto[i], strings.SplitN(a, ":", 2)[0]+": ") || i < len(auto) && !strings.Contains(auto[i], strings.SplitN(a, ": ", 2)[1]) {
+					t.Errorf("auto %d = %q, want %q", i, auto[i], a)
+				}
 			}
 			if len(d.Notes) != len(tt.notes) {
 				t.Errorf("notes = %q, want %d", d.Notes, len(tt.notes))
@@ -356,21 +369,9 @@ func TestGoldenPlan(t *testing.T) {
 	golden.Check(t, "plan", string(got)+"\n")
 }
 
-// planFrom is Plan without the engine's fact framing.
+// planFrom is Plan without the engine's fact framing, and without the package map.
 func planFrom(f *Facts, c *chobolo.Chobolo, env *engine.Env) (*engine.RolePlan, error) {
-	want, notes, err := Desired(c, nil)
-	if err != nil {
-		return nil, err
-	}
-	base, over, err := BasePatterns(c, nil)
-	if err != nil {
-		return nil, err
-	}
-	d := Compute(f, Input{Want: want, Prune: c.Has("packages"), Base: base, BaseOverridden: over, Chroot: env.Chroot})
-	d.Notes = append(notes, d.Notes...)
-	rp := BuildPlan(d, PlanInput{Chroot: env.Chroot, PolicyRC: f.PolicyRC})
-	rp.Guard = guardLarge(d)
-	return rp, nil
+	return (&Role{}).PlanFacts(env, c, f)
 }
 
 // BenchmarkPlan250 is the pure delta and plan for a 250-package Ch-obolo against a 1,000-package
@@ -421,5 +422,59 @@ func TestDesiredThroughPackageMap(t *testing.T) {
 	exp := []string{"openssh-server", "openssh-client", "some-debian-only-name"}
 	if n := names(got, func(d desired) string { return d.Name }); !slices.Equal(n, exp) {
 		t.Fatalf("got %v, want %v", n, exp)
+	}
+}
+
+// TestNeeds: what another role needs (region: locales) is installed in the same apt transaction as
+// the declared packages, shown as needed by that role, and never pruned while the need stands; when
+// the packages role runs only for the needs (tags did not select it), nothing else is installed or
+// pruned.
+func TestNeeds(t *testing.T) {
+	need := engine.Need{Package: "locales", Role: "region", Why: "locale-gen for region.locale", Pos: chobolo.Pos{File: "m.yml", Line: 9, Col: 3}}
+	// reflector stands for any needed package outside the base set (which locales is in).
+	tool := engine.Need{Package: "reflector", Role: "mirrors", Why: "ranks the mirrors"}
+	c := &chobolo.Chobolo{Packages: []chobolo.Package{{Name: "git"}}}
+	c.SetKey("packages", chobolo.Pos{File: "m.yml", Line: 1, Col: 1})
+	c.SetPos("packages[0]", chobolo.Pos{File: "m.yml", Line: 2, Col: 5})
+	changes := func(rp *engine.RolePlan) string {
+		var out []string
+		for _, s := range rp.Steps {
+			for _, ch := range s.Changes {
+				out = append(out, string(ch.Kind)+" "+ch.Subject+" ["+ch.Detail+"] @"+ch.Pos.String())
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	for _, tc := range []struct {
+		name      string
+		installed []P
+		env       engine.Env
+		want      string
+	}{
+		{"installed with the declared packages", []P{{name: "nano"}},
+			engine.Env{Chroot: true, Needs: []engine.Need{need}, NeedsServed: true},
+			"+ package git [] @m.yml:2:5\n+ package locales [needed by region: locale-gen for region.locale] @m.yml:9:3\n- package nano [manually installed, not declared] @<unknown>"},
+		{"only the needs", []P{{name: "nano"}},
+			engine.Env{Chroot: true, Needs: []engine.Need{need}, NeedsServed: true, NeedsOnly: true},
+			"+ package locales [needed by region: locale-gen for region.locale] @m.yml:9:3"},
+		{"kept while needed", []P{{name: "nano"}, {name: "reflector"}},
+			engine.Env{Chroot: true, Needs: []engine.Need{tool}, NeedsServed: true},
+			"+ package git [] @m.yml:2:5\n- package nano [manually installed, not declared] @<unknown>"},
+		{"pruned when the need goes", []P{{name: "nano"}, {name: "reflector"}},
+			engine.Env{Chroot: true},
+			"+ package git [] @m.yml:2:5\n- package nano [manually installed, not declared] @<unknown>\n- package reflector [manually installed, not declared] @<unknown>"},
+		{"installed as a dependency: marked manual", []P{{name: "locales", auto: true}, {name: "git"}},
+			engine.Env{Chroot: true, Needs: []engine.Need{need}, NeedsServed: true},
+			"~ package locales [installed as a dependency; mark it manually installed] @m.yml:9:3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rp, err := planFrom(mkFacts(tc.installed...), c, &tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := changes(rp); got != tc.want {
+				t.Errorf("changes:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
 	}
 }

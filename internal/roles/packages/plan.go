@@ -45,8 +45,8 @@ type PlanInput struct {
 	HadConfig []string
 }
 
-// BuildPlan turns a delta into steps: one apt-mark for the auto->manual marks (first, so that the
-// transactions' guards see them), one apt transaction for the installs, one apt transaction for the removals followed by autoremove.
+// BuildPlan turns a delta into steps: one apt-mark for the auto->manual marks and one for the
+// manual->auto marks (first, so that the transactions' guards see them), one apt transaction for the installs, one apt transaction for the removals followed by autoremove.
 func BuildPlan(d *Delta, in PlanInput) *engine.RolePlan {
 	rp := &engine.RolePlan{Notes: slices.Clone(d.Notes)}
 	before, after := debian.NoServiceStarts(in.Chroot, in.PolicyRC)
@@ -72,6 +72,17 @@ func BuildPlan(d *Delta, in PlanInput) *engine.RolePlan {
 		}
 		steps = append(steps, engine.Step{Changes: ch, Ops: []engine.Op{
 			debian.AptMark(append([]string{"manual"}, names...)...).WithUndo(debian.AptMark(append([]string{"auto"}, names...)...)),
+		}})
+	}
+	if len(d.Auto) > 0 {
+		var ch []engine.Change
+		var names []string
+		for _, a := range d.Auto {
+			ch = append(ch, engine.Change{Kind: engine.Modify, Subject: "package " + a.Name, Detail: "manual -> automatic (" + a.Why + ")"})
+			names = append(names, a.Name)
+		}
+		steps = append(steps, engine.Step{Changes: ch, Ops: []engine.Op{
+			debian.AptMark(append([]string{"auto"}, names...)...).WithUndo(debian.AptMark(append([]string{"manual"}, names...)...)),
 		}})
 	}
 	if len(d.Install) > 0 {
@@ -110,7 +121,10 @@ func BuildPlan(d *Delta, in PlanInput) *engine.RolePlan {
 		// The install step, else the removal step (apt-mark runs no maintainer scripts).
 		first, last := 0, len(steps)-1
 		if len(d.Mark) > 0 {
-			first = 1
+			first++
+		}
+		if len(d.Auto) > 0 {
+			first++
 		}
 		if len(d.Install) == 0 {
 			first = last

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -17,16 +16,6 @@ import (
 
 // Resolver maps a Ch-obolo package to the core's package names (pkgmap.Resolve by default).
 type Resolver = pkgmap.Resolver
-
-// shellPackages maps a login shell's file name to the Arch package providing it ("" = nothing to
-// install: sh is bash, nologin is util-linux).
-var shellPackages = map[string]string{
-	"bash": "bash", "rbash": "bash", "sh": "", "nologin": "", "false": "", "true": "",
-	"zsh": "zsh", "fish": "fish", "dash": "dash", "ksh": "mksh", "mksh": "mksh", "tcsh": "tcsh",
-	"csh": "tcsh", "nu": "nushell", "nushell": "nushell", "xonsh": "xonsh", "elvish": "elvish",
-	"busybox": "busybox", "yash": "yash", "oksh": "oksh", "ion": "ion", "git-shell": "git",
-	"tmux": "tmux", "screen": "screen",
-}
 
 // bootloaderPackages are the packages a `bootloader` value needs (systemd-boot is part of systemd).
 var bootloaderPackages = map[string][]string{
@@ -44,7 +33,7 @@ type desired = pkggraph.Want
 
 // Desired computes the packages the Ch-obolo wants, in this order: `packages` (through the package
 // map), the base set or `baseOverride` (only when `packages` or `baseOverride` is declared), the
-// declared users' login shells, sudo for users with `sudo: true`, the boot loader's packages
+// declared users' login shells, the boot loader's packages
 // (`bootloader`; efibootmgr with grub on UEFI, as probed or as `bootloader.firmware` says) and the file system tools the `partitioning` needs.
 // Every name is validated; an invalid one is an error naming its position. Duplicates keep their
 // first declaration.
@@ -68,16 +57,9 @@ func Desired(c *chobolo.Chobolo, resolve Resolver, uefi bool) ([]desired, []stri
 			}
 		}
 	}
-	notes, err := s.AddShells(c, shellPackages)
+	notes, err := s.AddShells(c, arch.ShellPackages)
 	if err != nil {
 		return nil, nil, err
-	}
-	for i, u := range c.Users {
-		if u.Sudo && u.State != "absent" {
-			if err := s.Add(desired{Name: "sudo", Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo"), Why: "sudo: true of user " + u.Name}); err != nil {
-				return nil, nil, err
-			}
-		}
 	}
 	if n := c.Extra["bootloader"]; n != nil {
 		loader, firmware, err := bootloaderName(n)
@@ -187,6 +169,10 @@ type Delta struct {
 	Remove     []Removal
 	RemoveDeps []Removal
 	Orphans    []Removal
+	// AsDeps are undeclared explicit native packages that a staying package depends on (Reason: the
+	// chain): they stay, marked as dependencies, so that the explicit set is the declared set plus
+	// the base set.
+	AsDeps []Removal
 	// Sync is true when no sync database exists and something is to be installed.
 	Sync bool
 	// Explicit is the number of explicit native packages (the prune domain).
@@ -371,15 +357,16 @@ func Compute(f *Facts, in Input) *Delta {
 		w.Parent[n] = pkggraph.NewPackages
 	}
 
-	// A candidate something staying needs is kept (pacman would refuse "removing X breaks dependency
-	// X required by Y"); the others go, with the dependencies only they lead to (what -Rs would take).
+	// A candidate something staying needs stays (pacman would refuse "removing X breaks dependency X
+	// required by Y"), marked as a dependency: pacman then treats it as the dependency it is (an
+	// orphan once nothing needs it). The others go, with the dependencies only they lead to (what -Rs
+	// would take).
 	var removed []string
 	for _, n := range names {
 		switch {
 		case !candidates[n]:
 		case w.Needed[n]:
-			d.Notes = append(d.Notes, fmt.Sprintf("package %s is kept although it is not declared: %s "+
-				"(pacman would refuse to remove it); declare it, or remove what needs it", n, w.Chain(n, declared, "depends on")))
+			d.AsDeps = append(d.AsDeps, Removal{Name: n, Reason: w.Chain(n, declared, "depends on")})
 		default:
 			removed = append(removed, n)
 			d.Remove = append(d.Remove, Removal{Name: n, Reason: "explicitly installed, not declared"})

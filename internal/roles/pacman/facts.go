@@ -53,7 +53,8 @@ const ForeignProbe = `pacman -Qqm 2>/dev/null; true`
 // databases, a package of a newly added repository would still look foreign and be pruned only by
 // the next run. So the probe syncs the desired file into a throwaway database path that shares the
 // local database (as checkupdates does) and asks that. If the throwaway sync fails (a key not
-// imported yet, a server not reachable), the current answer stands.
+// imported yet, a server not reachable), the current answer stands. The throwaway sync logs
+// nothing (--logfile /dev/null): a probe, of a dry run too, leaves the host's pacman.log alone.
 func ForeignProbeFor(c *chobolo.Chobolo) string {
 	if !pacmanconf.Applies(c) {
 		return ForeignProbe
@@ -74,7 +75,7 @@ trap 'rm -rf "$t"' EXIT
 chmod 755 "$t" # pacman 7 downloads as DownloadUser (alpm), which must reach $t/db/sync
 printf '%s' "$1" > "$t/pacman.conf"
 mkdir "$t/db" && ln -s "${db%/}/local" "$t/db/local"
-if pacman --config "$t/pacman.conf" --dbpath "$t/db" -Sy --noconfirm --noprogressbar >/dev/null 2>&1; then
+if pacman --config "$t/pacman.conf" --dbpath "$t/db" --logfile /dev/null -Sy --noconfirm --noprogressbar >/dev/null 2>&1; then
   pacman --config "$t/pacman.conf" --dbpath "$t/db" -Qqm 2>/dev/null
 else
   pacman -Qqm 2>/dev/null

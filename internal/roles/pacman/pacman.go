@@ -67,7 +67,7 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 	}
 	// What missing packages would pull in. An invalid Ch-obolo is reported by Plan; the probe then
 	// just skips this section.
-	if want, _, err := Desired(c, r.Resolve, true); err == nil && len(want) > 0 {
+	if want, _, err := r.desired(env, c, true); err == nil && len(want) > 0 {
 		names := make([]string, len(want))
 		for i, w := range want {
 			names[i] = w.Name
@@ -75,6 +75,22 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 		secs = append(secs, engine.ProbeSection{Name: secNew, Script: newProbe(names)})
 	}
 	return secs
+}
+
+// desired is what this run installs and keeps: the Ch-obolo's desired set plus what the other
+// roles need (env.Needs: sudo for `sudo: true`, ...), or only the latter when the role runs just
+// for them (env.NeedsOnly).
+func (r *Role) desired(env *engine.Env, c *chobolo.Chobolo, uefi bool) ([]desired, []string, error) {
+	var want []desired
+	var notes []string
+	if !env.NeedsOnly {
+		var err error
+		if want, notes, err = Desired(c, r.Resolve, uefi); err != nil {
+			return nil, nil, err
+		}
+	}
+	want, err := pkggraph.WithNeeds(want, env.Needs, arch.Core, r.Resolve, arch.ValidPackage)
+	return want, notes, err
 }
 
 func parseEngineFacts(facts engine.Facts) (*Facts, error) {
@@ -98,7 +114,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if err != nil {
 		return nil, err
 	}
-	want, notes, err := Desired(c, r.Resolve, f.UEFI)
+	want, notes, err := r.desired(env, c, f.UEFI)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +126,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	if err != nil {
 		return nil, err
 	}
-	in := Input{Want: want, Prune: c.Has("packages"), PruneOrphans: orphans, Base: base, Chroot: env.Chroot,
+	in := Input{Want: want, Prune: c.Has("packages") && !env.NeedsOnly, PruneOrphans: orphans && !env.NeedsOnly, Base: base, Chroot: env.Chroot,
 		SudoUsed: slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
 	d := Compute(f, in)
 	d.Notes = append(notes, d.Notes...)

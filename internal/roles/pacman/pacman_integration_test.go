@@ -67,18 +67,24 @@ func TestIntegration(t *testing.T) {
 
 	installed := pacmanQ(t, root, "-Qq")
 	explicit := pacmanQ(t, root, "-Qqe")
-	for _, n := range []string{"tinybase", "chaos-a", "chaos-b", "chaos-lib", "chaos-app", "chaos-svc", "chaos-helper"} {
-		if !slices.Contains(explicit, n) {
-			t.Errorf("%s is not installed explicitly (explicit: %v)", n, explicit)
-		}
+	// The explicit set is the declared set plus the base set: chaos-helper, which a declared package
+	// needs, stays as a dependency.
+	if want := []string{"chaos-a", "chaos-app", "chaos-b", "chaos-lib", "chaos-svc", "tinybase"}; !slices.Equal(explicit, want) {
+		t.Errorf("explicit = %v, want %v", explicit, want)
+	}
+	if !slices.Contains(installed, "chaos-helper") {
+		t.Error("chaos-helper, which chaos-app needs, was removed")
 	}
 	for _, n := range []string{"chaos-junk", "chaos-junkdep", "chaos-orphan"} {
 		if slices.Contains(installed, n) {
 			t.Errorf("%s was not removed", n)
 		}
 	}
-	if !strings.Contains(plan, "package chaos-helper is kept although it is not declared: declared package chaos-app depends on it") {
-		t.Error("the plan does not report why chaos-helper is kept")
+	if !strings.Contains(plan, "~ package chaos-helper: explicit -> dependency (declared package chaos-app depends on it)") {
+		t.Error("the plan does not mark chaos-helper as a dependency")
+	}
+	if second := enginetest.Plan(t, tr, c, New()); len(second.Roles[0].Notes) > 0 {
+		t.Errorf("the second plan has notes: %q", second.Roles[0].Notes)
 	}
 	if !strings.Contains(plan, "~ package chaos-lib: installed as a dependency; mark it explicitly installed") {
 		t.Error("chaos-lib was not marked explicit")
@@ -95,8 +101,9 @@ func TestIntegration(t *testing.T) {
 }
 
 // TestIntegrationDeclaredNeedsUndeclared is the prune case on the real pacman: a declared
-// package depends on an undeclared explicit one, which stays; and dropping the declaration of the
-// dependant on the next run removes both.
+// package depends on an undeclared explicit one, which stays as a dependency (the explicit set is
+// the declared set plus the base set); and dropping the declaration of the dependant on the next
+// run removes both.
 func TestIntegrationDeclaredNeedsUndeclared(t *testing.T) {
 	testenv.RequireRoot(t)
 	root := testenv.ArchRoot(t)
@@ -111,8 +118,11 @@ func TestIntegrationDeclaredNeedsUndeclared(t *testing.T) {
 	c.SetKey("baseOverride", chobolo.Pos{})
 	tr := enginetest.Chroot(t, root)
 	enginetest.ApplyTwice(t, tr, c, New())
-	if got := pacmanQ(t, root, "-Qqe"); !slices.Equal(got, []string{"app-x", "base-x", "lib-x"}) {
-		t.Errorf("explicit = %v", got)
+	if got := pacmanQ(t, root, "-Qqe"); !slices.Equal(got, []string{"app-x", "base-x"}) {
+		t.Errorf("explicit = %v, want the declared and the base set", got)
+	}
+	if got := pacmanQ(t, root, "-Qq"); !slices.Equal(got, []string{"app-x", "base-x", "lib-x"}) {
+		t.Errorf("installed = %v", got)
 	}
 	c.Packages = nil
 	enginetest.ApplyTwice(t, tr, c, New())
@@ -143,8 +153,11 @@ func TestIntegrationOrphanNeedsUndeclared(t *testing.T) {
 	if got := pacmanQ(t, root, "-Qq"); !slices.Equal(got, []string{"base-y", "orphan-y", "tool-y", "toollib-y"}) {
 		t.Errorf("installed = %v", got)
 	}
-	if !strings.Contains(plan, "package tool-y is kept although it is not declared: package orphan-y depends on it") {
+	if !strings.Contains(plan, "~ package tool-y: explicit -> dependency (package orphan-y depends on it)") {
 		t.Errorf("plan:\n%s", plan)
+	}
+	if got := pacmanQ(t, root, "-Qqe"); !slices.Equal(got, []string{"base-y"}) {
+		t.Errorf("explicit = %v, want only base-y", got)
 	}
 	c.Extra = map[string]*yaml.Node{"prune_orphans": yamlNode(t, "true")}
 	c.SetKey("prune_orphans", chobolo.Pos{})

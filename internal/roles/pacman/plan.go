@@ -10,14 +10,15 @@ import (
 )
 
 // BuildPlan turns a delta into steps: one `pacman -D --asexplicit` for declared packages installed
-// as dependencies (first: a marked package is no orphan), one `pacman -S --needed --asexplicit`
+// as dependencies (first: a marked package is no orphan), one `pacman -D --asdeps` for undeclared
+// explicit packages a staying package needs, one `pacman -S --needed --asexplicit`
 // transaction for the installs, one `pacman -Rn` for the orphans, and one for the removals (the
 // undeclared explicit packages and exactly the dependencies -Rns would take with them, listed, so
 // nothing protected can go with them). Never -Rc, never -dd: pacman refuses a removal that breaks a
 // dependency, and the delta has already kept what would be refused.
 func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 	rp := &engine.RolePlan{Notes: slices.Clone(d.Notes)}
-	if locked && (len(d.Install)+len(d.Mark)+len(d.Remove)+len(d.Orphans) > 0) {
+	if locked && (len(d.Install)+len(d.Mark)+len(d.AsDeps)+len(d.Remove)+len(d.Orphans) > 0) {
 		rp.Notes = append(rp.Notes, arch.LockNote(dbpath))
 	}
 	if len(d.Mark) > 0 {
@@ -33,6 +34,16 @@ func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 		}
 		rp.Add(ch, arch.Pacman(append([]string{"-D", "--asexplicit", "--"}, names...)...).
 			WithUndo(arch.Pacman(append([]string{"-D", "--asdeps", "--"}, names...)...)))
+	}
+	if len(d.AsDeps) > 0 {
+		var ch []engine.Change
+		var names []string
+		for _, a := range d.AsDeps {
+			ch = append(ch, engine.Change{Kind: engine.Modify, Subject: "package " + a.Name, Detail: "explicit -> dependency (" + a.Reason + ")"})
+			names = append(names, a.Name)
+		}
+		rp.Add(ch, arch.Pacman(append([]string{"-D", "--asdeps", "--"}, names...)...).
+			WithUndo(arch.Pacman(append([]string{"-D", "--asexplicit", "--"}, names...)...)))
 	}
 	if len(d.Install) > 0 {
 		var ch []engine.Change

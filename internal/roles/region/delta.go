@@ -53,6 +53,9 @@ type Target struct {
 	Layout *Layout
 	// ServicesDeclareTimesyncd is true when the `services` key also declares systemd-timesyncd.
 	ServicesDeclareTimesyncd bool
+	// TimesyncdComing is true when the packages role installs systemd-timesyncd (this role's need
+	// for `ntp: true`) earlier in the same run.
+	TimesyncdComing bool
 }
 
 // consoleToXKB maps common console keymap names (the original's vconsole KEYMAP values) to an XKB
@@ -372,14 +375,17 @@ func planNTP(rp *engine.RolePlan, want bool, f *Facts, t Target, p chobolo.Pos) 
 		return fmt.Errorf("%s: region.ntp and services both declare %s: keep only one of them", p, unit)
 	}
 	installed := f.Timesyncd != ""
-	if !installed {
+	if !installed && !(want && t.TimesyncdComing) {
 		if want {
-			return fmt.Errorf("%s: ntp: true needs %s, which is not installed: add systemd-timesyncd to packages", p, unit)
+			return fmt.Errorf("%s: ntp: true needs %s, which is not installed, and the packages role, which would install it, does not run here", p, unit)
 		}
 		return nil
 	}
 	var ops []engine.Op
 	var what []string
+	if !installed { // the packages role installs it first: enable (and start) it as a fresh unit
+		f = &Facts{Timesyncd: "disabled", TimesyncdActive: "inactive"}
+	}
 	enabled := f.Timesyncd == "enabled"
 	running := f.TimesyncdActive == "active" || f.TimesyncdActive == "activating"
 	switch {

@@ -4,6 +4,7 @@ package region
 
 import (
 	_ "embed"
+	"slices"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -94,6 +95,26 @@ func Owns(lay Layout, c *chobolo.Chobolo) []engine.Claim {
 	return out
 }
 
+// Needs implements engine.Needer: on Debian, locale-gen (and /etc/locale.gen, SUPPORTED) come with
+// the `locales` package, which a minimal root lacks, and systemd-timesyncd is a package of its own;
+// the packages role installs them before this role runs. Arch's locale-gen and timesyncd are glibc's
+// and systemd's (base set); Fedora's langpacks are installed by this role.
+// Keyboard layouts need no tool: the role only writes the file (/etc/default/keyboard,
+// /etc/vconsole.conf) that the console and X read at boot.
+func (r Role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
+	if r.Arch || r.Fedora {
+		return nil
+	}
+	var needs []engine.Need
+	if len(c.Region.Locales) > 0 {
+		needs = append(needs, engine.Need{Package: "locales", Why: "locale-gen for region.locale", Pos: c.Pos("region.locale")})
+	}
+	if c.Region.NTP != nil && *c.Region.NTP {
+		needs = append(needs, engine.Need{Package: "systemd-timesyncd", Why: "the NTP client of region.ntp", Pos: c.Pos("region.ntp")})
+	}
+	return needs
+}
+
 // Probe implements engine.Role.
 func (r Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	lay := r.layout()
@@ -135,6 +156,7 @@ func (r Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*en
 	f.Dnf = ParseDnf(facts["dnf"].Stdout)
 	lay := r.layout()
 	t := Target{Live: env.Systemd && !env.Chroot && f.Live, Chroot: env.Chroot, Layout: &lay}
+	t.TimesyncdComing = env.NeedsServed && slices.ContainsFunc(env.Needs, func(n engine.Need) bool { return n.Package == "systemd-timesyncd" })
 	if c.Region.NTP != nil {
 		for _, s := range c.Services {
 			if !s.Dense && strings.TrimSuffix(services.UnitName(s.Name), ".service") == "systemd-timesyncd" {

@@ -136,8 +136,20 @@ func TestNTP(t *testing.T) {
 		t.Errorf("plan = %q", got)
 	}
 	f.Timesyncd = ""
-	if _, err := Plan(chobolo.Region{NTP: bp(true)}, &f, Target{}, pos); err == nil || !strings.Contains(err.Error(), "add systemd-timesyncd to packages") {
+	if _, err := Plan(chobolo.Region{NTP: bp(true)}, &f, Target{}, pos); err == nil || !strings.Contains(err.Error(), "packages role, which would install it, does not run here") {
 		t.Errorf("err = %v", err)
+	}
+	// installed by the packages role earlier in the run (region's need): enabled, and started live
+	rp, err := Plan(chobolo.Region{NTP: bp(true)}, &f, Target{Chroot: true, TimesyncdComing: true}, pos)
+	if got := render(rp); err != nil || got != "~ ntp systemd-timesyncd.service: enable\n  $ systemctl '--root=/' enable systemd-timesyncd.service\n" {
+		t.Errorf("plan = %q, %v", got, err)
+	}
+	rp, err = Plan(chobolo.Region{NTP: bp(true)}, &f, Target{Live: true, TimesyncdComing: true}, pos)
+	if got := render(rp); err != nil || got != "~ ntp systemd-timesyncd.service: enable, start\n  $ systemctl enable systemd-timesyncd.service\n  $ systemctl start systemd-timesyncd.service\n" {
+		t.Errorf("live plan = %q, %v", got, err)
+	}
+	if rp, err := Plan(chobolo.Region{NTP: bp(false)}, &f, Target{TimesyncdComing: true}, pos); err != nil || !rp.Empty() {
+		t.Errorf("ntp: false without timesyncd: %v %v", rp, err)
 	}
 	if _, err := Plan(chobolo.Region{NTP: bp(true)}, &f, Target{ServicesDeclareTimesyncd: true}, pos); err == nil {
 		t.Error("double declaration accepted")

@@ -45,8 +45,15 @@ type Install struct {
 	DefaultInstance string
 }
 
-// probe sections; the live ones are added only when the target is not a chroot.
-const probeUnits = `command -v systemctl >/dev/null 2>&1 || { echo '@nosystemctl'; exit 0; }
+// probe sections; the live ones are added only when the target is not a chroot. probeUnits serves
+// the unit-file listing from a cache on the target while it is fresh and refreshes it otherwise;
+// probeUnitsReadOnly (dry runs, captures) reads a fresh cache but never writes one.
+const (
+	probeUnits         = probeUnitsCached + probeUnitsRefresh + probeUnitsList
+	probeUnitsReadOnly = probeUnitsCached + probeUnitsList
+)
+
+const probeUnitsCached = `command -v systemctl >/dev/null 2>&1 || { echo '@nosystemctl'; exit 0; }
 c=/var/lib/chaos/cache/unit-files
 set -- "$(command -v systemctl)"
 for d in /etc/systemd/system /etc/systemd/system.control /run/systemd/system /run/systemd/system.control \
@@ -60,7 +67,9 @@ if [ -f "$c" ] && [ -z "$(find "$@" -maxdepth 2 -newer "$c" -print 2>/dev/null |
   cat "$c"
   exit 0
 fi
-if mkdir -p -m 0700 "${c%/*}" 2>/dev/null && s=$(mktemp "${c%/*}/.stamp.XXXXXX" 2>/dev/null); then
+`
+
+const probeUnitsRefresh = `if mkdir -p -m 0700 "${c%/*}" 2>/dev/null && s=$(mktemp "${c%/*}/.stamp.XXXXXX" 2>/dev/null); then
   systemctl --root=/ list-unit-files --no-legend --no-pager >"$s.list"
   rc=$?
   cat "$s.list"
@@ -68,7 +77,9 @@ if mkdir -p -m 0700 "${c%/*}" 2>/dev/null && s=$(mktemp "${c%/*}/.stamp.XXXXXX" 
   rm -f "$s"
   exit "$rc"
 fi
-systemctl --root=/ list-unit-files --no-legend --no-pager`
+`
+
+const probeUnitsList = `systemctl --root=/ list-unit-files --no-legend --no-pager`
 
 // probeLinks lists, per unit directory in systemd's search order, the symlinks at its top level
 // (aliases, masks), the Alias= lines of its unit files and the Also=/DefaultInstance= lines of their

@@ -36,7 +36,11 @@ func (Role) Meta() engine.Meta {
 // Probe implements engine.Role: unit files with their state, alias links and Alias= lines, and on a
 // running systemd the active units and the service this session runs in.
 func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
-	secs := []engine.ProbeSection{{Name: "units", Script: probeUnits}, {Name: "links", Script: probeLinks}}
+	units := probeUnits
+	if env.ReadOnly {
+		units = probeUnitsReadOnly
+	}
+	secs := []engine.ProbeSection{{Name: "units", Script: units}, {Name: "links", Script: probeLinks}}
 	if !env.Chroot {
 		var declared []string
 		for _, s := range c.Services {
@@ -100,7 +104,7 @@ func deltaOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*Delta, Target, err
 // install packages whose maintainer scripts or presets may enable units (Debian's postinst runs
 // `deb-systemd-helper enable`; Fedora's %post runs `systemctl preset`).
 func (Role) SettleAfter() ([]string, string) {
-	return []string{"packages", "aur"}, "packages installed by this plan may enable units"
+	return []string{engine.PackagesRole, "aur"}, "packages installed by this plan may enable units"
 }
 
 // Settle implements engine.Settler: the plan from the units as they are after the package roles ran.

@@ -15,9 +15,13 @@ type Options struct {
 	// Protected users are never removed, never lose their sudo file or their membership of the
 	// admin groups, and never get a no-login shell.
 	Protected []string
-	// PackagesDeclared is true when the Ch-obolo declares `packages`: a shell or sudo missing at
-	// probe time is then expected from the packages role, which runs before this one.
+	// PackagesDeclared is true when a packages role runs before this one (it installs the users'
+	// shells, this role's need) or the Ch-obolo declares `packages`: a shell missing at probe time
+	// is then expected from it.
 	PackagesDeclared bool
+	// SudoServed is true when a packages role runs before this one and installs sudo (this role's
+	// Need) when a user has `sudo: true`.
+	SudoServed bool
 }
 
 // Delta is the typed difference between the host and the declared users.
@@ -277,8 +281,8 @@ func ComputeDelta(f *Facts, want []Want, o Options) (*Delta, error) {
 			sudoWanted[w.Name] = true
 			sf, ok := f.Sudoers[SudoFileName(w.Name)]
 			if !ok || sf.Content != SudoContent(w.Name) || sf.Mode != "440" || sf.Owner != "root" || sf.Group != "root" {
-				if !f.Visudo && !o.PackagesDeclared {
-					return nil, fmt.Errorf("%s: user %s: sudo: true needs sudo (visudo) on the target, and it is not installed; declare the sudo package under `packages`", w.SudoPos, w.Name)
+				if !f.Visudo && !o.SudoServed {
+					return nil, fmt.Errorf("%s: user %s: sudo: true needs sudo (visudo) on the target, and it is not installed; the packages role, which would install it, does not run here", w.SudoPos, w.Name)
 				}
 				if !f.Visudo {
 					d.Notes = append(d.Notes, fmt.Sprintf("user %s: sudo is not installed yet; expecting it from the packages role (visudo validates the file before it lands)", w.Name))

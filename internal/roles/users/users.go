@@ -9,10 +9,15 @@ package users
 import (
 	_ "embed"
 	"fmt"
+	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/arch"
+	"github.com/ch-aos-ch/chaos/internal/cores/debian"
+	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
@@ -163,6 +168,32 @@ kind() { if [ -d "$1" ]; then echo "d $1"; elif [ -f "$1" ] && [ -x "$1" ]; then
 	return s
 }
 
+// shellPackages are the cores' login shell packages.
+var shellPackages = map[string]map[string]string{
+	debian.Core: debian.ShellPackages, arch.Core: arch.ShellPackages, fedora.Core: fedora.ShellPackages,
+}
+
+// Needs implements engine.Needer: the packages of the declared users' login shells (useradd and
+// usermod need the shell), and sudo for users with `sudo: true` (visudo validates their sudoers file
+// before it lands), on every core. The packages role installs them before this role runs.
+func (role) Needs(env *engine.Env, c *chobolo.Chobolo) []engine.Need {
+	var needs []engine.Need
+	sudo := false
+	for i, u := range c.Users {
+		if u.State == "absent" {
+			continue
+		}
+		if pkg := shellPackages[env.Core][path.Base(u.Shell)]; u.Shell != "" && pkg != "" {
+			needs = append(needs, engine.Need{Package: pkg, Why: "login shell of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].shell")})
+		}
+		if u.Sudo && !sudo {
+			sudo = true
+			needs = append(needs, engine.Need{Package: "sudo", Why: "visudo for sudo: true of user " + u.Name, Pos: c.Pos("users[" + strconv.Itoa(i) + "].sudo")})
+		}
+	}
+	return needs
+}
+
 func (role) Plan(env *engine.Env, c *chobolo.Chobolo, in engine.Facts) (*engine.RolePlan, error) {
 	if !c.Has("users") {
 		return &engine.RolePlan{Notes: []string{"no `users` declared: nothing to do (regular users are pruned only when `users` is declared)"}}, nil
@@ -177,7 +208,8 @@ func (role) Plan(env *engine.Env, c *chobolo.Chobolo, in engine.Facts) (*engine.
 	}
 	d, err := ComputeDelta(f, want, Options{
 		Protected:        env.ProtectedUsers,
-		PackagesDeclared: c.Has("packages"),
+		PackagesDeclared: c.Has("packages") || env.NeedsServed,
+		SudoServed:       env.NeedsServed,
 	})
 	if err != nil {
 		return nil, err

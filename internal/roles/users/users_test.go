@@ -342,10 +342,29 @@ func TestRefusals(t *testing.T) {
 		h := debianHost(t)
 		h.noVisudo = true
 		_, err := plan(t, h, chob(chobolo.User{Name: "ok", Sudo: true}), nil)
-		if err == nil || !strings.Contains(err.Error(), "c.yml:14:5") || !strings.Contains(err.Error(), "sudo package") {
+		if err == nil || !strings.Contains(err.Error(), "c.yml:14:5") || !strings.Contains(err.Error(), "packages role, which would install it, does not run here") {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// TestSudoNeed: a user with sudo: true needs the sudo package on every core; when a packages role
+// runs in the same plan (it installs the need first), a missing visudo is no error.
+func TestSudoNeed(t *testing.T) {
+	c := chob(chobolo.User{Name: "ok", Sudo: true}, chobolo.User{Name: "x"})
+	needs := New().(engine.Needer).Needs(&engine.Env{Core: "fedora"}, c)
+	if len(needs) != 1 || needs[0].Package != "sudo" || needs[0].Pos.String() != "c.yml:14:5" || !strings.Contains(needs[0].Why, "user ok") {
+		t.Fatalf("needs %+v", needs)
+	}
+	if n := New().(engine.Needer).Needs(&engine.Env{Core: "debian"}, chob(chobolo.User{Name: "x"})); len(n) != 0 {
+		t.Fatalf("needs without sudo users: %+v", n)
+	}
+	h := debianHost(t)
+	h.noVisudo = true
+	p := mustPlan(t, h, c, &engine.Env{Core: "debian", Needs: needs, NeedsServed: true})
+	if !strings.Contains(render(p), "sudo is not installed yet; expecting it from the packages role") {
+		t.Fatalf("plan:\n%s", render(p))
+	}
 }
 
 func TestHomeMove(t *testing.T) {

@@ -1,0 +1,139 @@
+package transport
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Connector kinds of a target spec.
+const (
+	KindLocal  = "local"
+	KindChroot = "chroot"
+	KindPID    = "pid"
+	KindSSH    = "ssh"
+)
+
+// Spec is a parsed target spec: what --target (apply, generations, rollback, recover), init --from
+// and the names of fleet.hosts say. Parsing is pure syntax; opening checks the target itself.
+type Spec struct {
+	// Kind is KindLocal, KindChroot, KindPID or KindSSH.
+	Kind string
+	// Path is a chroot's directory: absolute, clean, never "/".
+	Path string
+	// PID is the process of an @pid/N target.
+	PID int
+	// User, Host and Port are an SSH target's [user@]host[:port] (User and Port may be empty).
+	User string
+	Host string
+	Port int
+}
+
+// String is the canonical spelling of the spec (SSH targets: the host as given).
+func (s Spec) String() string {
+	switch s.Kind {
+	case KindLocal:
+		return "@local"
+	case KindChroot:
+		return "@chroot" + s.Path
+	case KindPID:
+		return "@pid/" + strconv.Itoa(s.PID)
+	}
+	return s.Host
+}
+
+const connectors = "@local, @chroot/PATH, @pid/N, or [user@]host[:port] for SSH"
+
+// ParseSpec parses a target spec. The machine chaos runs on is only ever spelled "@local": a chroot
+// spec whose directory comes out as "/" ("@chroot/", "@chroot//", "@chroot/..", "@chroot/$UNSET")
+// is an error, not a quiet way to manage this machine, and so is a bare path (which would
+// otherwise be taken for an SSH host).
+func ParseSpec(spec string) (Spec, error) {
+	bad := func(format string, args ...any) (Spec, error) {
+		return Spec{}, fmt.Errorf("target %q: "+format, append([]any{spec}, args...)...)
+	}
+	switch {
+	case spec == "":
+		return Spec{}, fmt.Errorf("empty target (known: %s)", connectors)
+	case spec == "@local":
+		return Spec{Kind: KindLocal}, nil
+	case spec == "@chroot":
+		return bad("@chroot needs a directory: @chroot/PATH")
+	case strings.HasPrefix(spec, "@chroot/"):
+		rest := strings.TrimPrefix(spec, "@chroot/")
+		if rest == "" {
+			return bad("no directory after @chroot/ (an empty variable?); the machine chaos runs on is @local")
+		}
+		dir := path.Clean("/" + rest)
+		if dir == "/" {
+			return bad("the directory is /, the machine chaos runs on; a chroot must be another directory (say @local to mean this machine)")
+		}
+		return Spec{Kind: KindChroot, Path: dir}, nil
+	case strings.HasPrefix(spec, "@pid/"):
+		pid, err := strconv.Atoi(strings.TrimPrefix(spec, "@pid/"))
+		if err != nil || pid <= 1 {
+			return bad("@pid/N needs a process id above 1")
+		}
+		return Spec{Kind: KindPID, PID: pid}, nil
+	case strings.HasPrefix(spec, "@"):
+		return bad("unknown connector (known: %s)", connectors)
+	case strings.ContainsAny(spec, "/~") || spec == "." || spec == "..":
+		// No host name or address has a slash: this is a directory.
+		dir := spec
+		if abs, err := filepath.Abs(spec); err == nil && !strings.HasPrefix(spec, "~") {
+			dir = abs
+		}
+		return bad("a path is not a target (an SSH host has no '/'); did you mean @chroot/%s?", dir)
+	}
+	s := Spec{Kind: KindSSH, Host: spec}
+	if u, rest, ok := strings.Cut(spec, "@"); ok {
+		if !ValidUser(u) {
+			return bad("invalid user name %q", u)
+		}
+		s.User, s.Host = u, rest
+	}
+	s.Host, s.Port, _ = splitPort(s.Host)
+	if s.Host == "" || strings.ContainsAny(s.Host, " \t\n\r\\'\"`$;|&<>(){}*?[]!,@=") {
+		return bad("not a host name or address: only letters, digits, '.', '-', '_', ':' (and [ ] around an IPv6 address) are allowed (known: %s)", connectors)
+	}
+	return s, nil
+}
+
+// ValidUser reports whether u is a plausible login name (for SSH users).
+func ValidUser(u string) bool {
+	if len(u) == 0 || len(u) > 64 || u[0] == '-' {
+		return false
+	}
+	for _, r := range u {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.' || r == '$') {
+			return false
+		}
+	}
+	return true
+}
+
+// splitPort splits "host:port" and "[v6]:port"; a bare IPv6 address has no port.
+func splitPort(s string) (string, int, bool) {
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return s, 0, false
+		}
+		host, rest := s[1:end], s[end+1:]
+		if p, err := strconv.Atoi(strings.TrimPrefix(rest, ":")); err == nil && strings.HasPrefix(rest, ":") && p > 0 && p < 65536 {
+			return host, p, true
+		}
+		return host, 0, false
+	}
+	if strings.Count(s, ":") != 1 {
+		return s, 0, false
+	}
+	host, ps, _ := strings.Cut(s, ":")
+	p, err := strconv.Atoi(ps)
+	if err != nil || p <= 0 || p > 65535 {
+		return s, 0, false
+	}
+	return host, p, true
+}
