@@ -226,6 +226,8 @@ func TestConvergeFedora(t *testing.T) {
 		// alice's login shell is a package the core installs (dpkg owns it in this root): a stand-in
 		// (and /bin/sh, as Fedora's bash, for the scriptlets of chaos-daemon)
 		testenv.RpmPkg{Name: "bash", Provides: []string{"/bin/sh"}},
+		// so is sudo, which the users role needs for alice's sudo: true (a role brings its tools)
+		testenv.RpmPkg{Name: "sudo"},
 		// its %post presets its unit, which a preset enables (as Fedora's presets do for sshd, chronyd...)
 		testenv.ServiceRpmPkg("chaos-daemon", "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"))
 	// the repository is reached only through the Ch-obolo's repos entry
