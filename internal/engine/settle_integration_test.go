@@ -226,3 +226,36 @@ func TestSettlePackageRemoved(t *testing.T) {
 		t.Errorf("the generation's plan.json does not say the disable was dropped (%v)", err)
 	}
 }
+
+// TestSettleRefusesUnapproved: the fresh plan of a settle would disable a unit that was enabled and
+// kept when the plan was approved. chaos-helper is enabled along with the declared chaos-main
+// (its Also=); the package installed in the run ships a chaos-main.service in /etc/systemd/system
+// (first in systemd's search order) without that Also=, so chaos-helper would now be pruned. The
+// apply refuses it, names the unit, and undoes the package: the root is as before.
+func TestSettleRefusesUnapproved(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.DebianRoot(t)
+	unit := "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"
+	testenv.AptRepo(t, root,
+		testenv.DebPkg{Name: "chaos-main", Version: "1.0", Files: map[string]string{
+			"/lib/systemd/system/chaos-main.service":   unit + "Also=chaos-helper.service\n",
+			"/lib/systemd/system/chaos-helper.service": unit}},
+		testenv.DebPkg{Name: "chaos-override", Version: "1.0", Files: map[string]string{
+			"/etc/systemd/system/chaos-main.service": unit}})
+	testenv.Chroot(t, root, "apt-get", "install", "-y", "-q", "chaos-main")
+	testenv.Chroot(t, root, "systemctl", "--root=/", "enable", "chaos-main.service")
+	if got := unitState(t, root, "chaos-helper.service"); got != "enabled" {
+		t.Fatalf("chaos-helper.service is %q, want enabled with chaos-main", got)
+	}
+	tr := enginetest.Chroot(t, root)
+	c := load(t, "packages: [chaos-main, chaos-override]\nservices:\n  - name: sshd\n  - name: chaos-main\n")
+	st := func() string { return testenv.HostState(t, root, "usr/lib/systemd/system") }
+	before := st()
+	err := enginetest.ApplyRollsBack(t, tr, c, builtin.Roles()...)
+	if err == nil || !strings.Contains(err.Error(), "would now disable chaos-helper.service, which was enabled when the plan was approved") {
+		t.Errorf("want the settle refused naming chaos-helper.service, got %v", err)
+	}
+	if got := st(); got != before {
+		t.Fatalf("root changed after the refused settle:\n%s", diffState(before, got))
+	}
+}

@@ -327,3 +327,19 @@ func TestSettlePrunes(t *testing.T) {
 		t.Fatalf("a prune of a unit the approved plan kept: err = %v", err)
 	}
 }
+
+// TestInstallOverride: a unit file earlier in systemd's search order (an admin's or a package's copy
+// in /etc/systemd/system) replaces a later one whole, [Install] included, even when it has no Also=
+// line of its own.
+func TestInstallOverride(t *testing.T) {
+	links := "F\t/etc/systemd/system/web.service\n" +
+		"F\t/usr/lib/systemd/system/web.service\nI\t/usr/lib/systemd/system/web.service\tAlso\tweb.socket\n" +
+		"F\t/usr/lib/systemd/system/db.service\nI\t/usr/lib/systemd/system/db.service\tAlso\tdb.socket\n"
+	f := ParseFacts("web.service enabled enabled\nweb.socket enabled enabled\ndb.service enabled enabled\ndb.socket enabled enabled\n", links, "")
+	if in := f.Install["web.service"]; len(in.Also) != 0 {
+		t.Errorf("web.service: Also=%q from the file /etc overrides", in.Also)
+	}
+	if in := f.Install["db.service"]; strings.Join(in.Also, " ") != "db.socket" {
+		t.Errorf("db.service: Also=%q, want db.socket", in.Also)
+	}
+}
