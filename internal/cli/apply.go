@@ -388,6 +388,11 @@ func (a *app) progress(st engine.Style, verbose int) func(engine.Event) {
 			}
 		case engine.EventUndo:
 			fmt.Fprintf(a.stdout, "  %s %s: %s\n", st.Paint("33", "undo"), ev.Role, ev.Op)
+		case engine.EventReplanned:
+			// The plan of this role changed after earlier roles ran (engine.Settler): say how.
+			for _, n := range ev.Notes {
+				fmt.Fprintf(a.stdout, "  %s %s: %s\n", st.Paint("33", "re-planned"), ev.Role, n)
+			}
 		}
 	}
 }

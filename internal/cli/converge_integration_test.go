@@ -68,8 +68,8 @@ files:
 
 // converge applies yml to root three times through the CLI: the first run changes the root, the
 // second must find nothing to do (and so must the third, which reads what the second run's probe
-// cached). It then checks what every core must show.
-func converge(t *testing.T, root, yml string, flags ...string) {
+// cached). It then checks what every core must show, and returns the output of the first run.
+func converge(t *testing.T, root, yml string, flags ...string) string {
 	t.Helper()
 	target := "@chroot" + root
 	file := writeChobolo(t, yml)
@@ -111,6 +111,7 @@ func converge(t *testing.T, root, yml string, flags ...string) {
 			t.Errorf("%s is %q, want %q", unit, got, want)
 		}
 	}
+	return first
 }
 
 func convergeChobolo(repos, packages string) string {
@@ -124,7 +125,9 @@ func TestConvergeDebian(t *testing.T) {
 	isolate(t)
 	root := testenv.DebianRoot(t)
 	testenv.AptRepo(t, root, testenv.DebPkg{Name: "chaos-conv", Version: "1.0", Files: convergeUnits},
-		testenv.DebPkg{Name: "chaos-tool", Version: "1.0", Files: map[string]string{"/usr/bin/chaos-tool": "#!/bin/sh\n"}})
+		testenv.DebPkg{Name: "chaos-tool", Version: "1.0", Files: map[string]string{"/usr/bin/chaos-tool": "#!/bin/sh\n"}},
+		// its postinst enables its unit, as Debian packages do; the unit is not declared
+		testenv.ServiceDebPkg("chaos-daemon", "1.0", "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"))
 	// the repository moves to where only the Ch-obolo's repos entry points
 	if err := os.Rename(filepath.Join(root, testenv.RepoDir), filepath.Join(root, "srv/chaos-conv-repo")); err != nil {
 		t.Fatal(err)
@@ -132,13 +135,20 @@ func TestConvergeDebian(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, testenv.SourcesFile)); err != nil {
 		t.Fatal(err)
 	}
-	converge(t, root, convergeChobolo(`repos:
+	first := converge(t, root, convergeChobolo(`repos:
   apt:
     - name: conv
       uris: ["file:/srv/chaos-conv-repo"]
       suites: [./]
       trusted: true
-`, "  - chaos-tool\n"))
+`, "  - chaos-tool\n  - chaos-daemon\n"))
+	// enabled by its package during the first run, disabled in that same run (services settle)
+	if out, _, _ := testenv.ChrootResult(t, root, "systemctl", "--root=/", "is-enabled", "chaos-daemon.service"); strings.TrimSpace(out) != "disabled" {
+		t.Errorf("chaos-daemon.service is %q, want disabled", strings.TrimSpace(out))
+	}
+	if want := "re-planned services: - service chaos-daemon.service: disable (enabled by a package installed in this run, not declared)"; !strings.Contains(first, want) {
+		t.Errorf("the first run does not say %q", want)
+	}
 	if !testenv.Exists(t, root, "/etc/apt/sources.list.d/chaos-conv.sources") {
 		t.Error("the declared repository was not written")
 	}
@@ -214,17 +224,29 @@ func TestConvergeFedora(t *testing.T) {
 		testenv.RpmPkg{Name: "chaos-tool", Files: map[string]string{"/usr/bin/chaos-tool": "#!/bin/sh\n"}},
 		testenv.RpmPkg{Name: "glibc-langpack-pt"}, testenv.RpmPkg{Name: "glibc-langpack-en"},
 		// alice's login shell is a package the core installs (dpkg owns it in this root): a stand-in
-		testenv.RpmPkg{Name: "bash"})
+		// (and /bin/sh, as Fedora's bash, for the scriptlets of chaos-daemon)
+		testenv.RpmPkg{Name: "bash", Provides: []string{"/bin/sh"}},
+		// so is sudo, which the users role needs for alice's sudo: true (a role brings its tools)
+		testenv.RpmPkg{Name: "sudo"},
+		// its %post presets its unit, which a preset enables (as Fedora's presets do for sshd, chronyd...)
+		testenv.ServiceRpmPkg("chaos-daemon", "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"))
 	// the repository is reached only through the Ch-obolo's repos entry
 	if err := os.Remove(filepath.Join(root, "etc/yum.repos.d/chaos-test.repo")); err != nil {
 		t.Fatal(err)
 	}
-	converge(t, root, convergeChobolo(`repos:
+	first := converge(t, root, convergeChobolo(`repos:
   dnf:
     - name: conv
       baseurl: file:///srv/chaos-rpm-repo
       gpgcheck: false
-`, "  - chaos-tool\n"))
+`, "  - chaos-tool\n  - chaos-daemon\n"))
+	// enabled by its package's preset during the first run, disabled in that same run (services settle)
+	if out, _, _ := testenv.ChrootResult(t, root, "systemctl", "--root=/", "is-enabled", "chaos-daemon.service"); strings.TrimSpace(out) != "disabled" {
+		t.Errorf("chaos-daemon.service is %q, want disabled", strings.TrimSpace(out))
+	}
+	if want := "re-planned services: - service chaos-daemon.service: disable (enabled by a package installed in this run, not declared)"; !strings.Contains(first, want) {
+		t.Errorf("the first run does not say %q", want)
+	}
 	if got := testenv.ReadFile(t, root, "/etc/locale.conf"); !strings.Contains(got, "LANG=pt_BR.UTF-8") {
 		t.Errorf("/etc/locale.conf: %q", got)
 	}

@@ -22,7 +22,11 @@ const (
 	EventOpStart EventType = "op.start"
 	EventOpEnd   EventType = "op.end"
 	EventUndo    EventType = "undo"
-	EventDone    EventType = "host.done"
+	// EventReplanned: a role was probed and planned again during the apply (Settler), because an
+	// earlier role ran ops that may change its facts; Notes are the differences from the approved
+	// plan (the event comes only when there are some).
+	EventReplanned EventType = "role.replanned"
+	EventDone      EventType = "host.done"
 )
 
 // Event is one step of progress, consumed by the terminal UI, --json and (later) the logbook.
@@ -40,6 +44,8 @@ type Event struct {
 	Stderr string `json:"stderr,omitempty"`
 	// Generation is set on host.done after a successful apply that recorded one.
 	Generation int `json:"generation,omitempty"`
+	// Notes are the changes of a re-planned role that differ from the approved plan (role.replanned).
+	Notes []string `json:"notes,omitempty"`
 }
 
 func emit(f func(Event), ev Event) {
@@ -138,8 +144,34 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 		emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed, Error: err.Error()})
 		return res, err
 	}
+	// executed is the plan that actually runs: hp, with the plans of roles settled during the apply
+	// (Settler) in place of the approved ones. It is what the ledger and the generation record; the
+	// caller's hp is left as it was approved.
+	executed := *hp
+	executed.Roles = slices.Clone(hp.Roles)
+	var ran []string // roles that executed ops so far
 	seq := 0
-	for _, rp := range hp.Roles {
+	for i, rp := range executed.Roles {
+		if s, ok := hp.settle[rp.Role]; ok {
+			if by := settleTrigger(s, ran); len(by) > 0 {
+				nrp, diff, err := e.settle(ctx, t, hp, req, rp, s, by)
+				if err != nil {
+					return fail(rp.Role, settleOp, err, nil)
+				}
+				one := &HostPlan{Target: hp.Target, Roles: []*RolePlan{nrp}}
+				if err := checkTrees(ctx, t, one, tp); err != nil {
+					return fail(rp.Role, settleOp, err, nil)
+				}
+				executed.Roles[i], rp = nrp, nrp
+				red = newRedactor(req.Secrets, &executed)
+				if len(diff) > 0 {
+					emit(req.Observe, Event{Type: EventReplanned, Target: hp.Target, Role: rp.Role, Notes: red.texts(diff)})
+				}
+			}
+		}
+		if slices.ContainsFunc(rp.Steps, func(s Step) bool { return len(s.Ops) > 0 }) {
+			ran = append(ran, rp.Role) // its ops all ran once the loop below is through: a failure ends the apply
+		}
 		for _, step := range rp.Steps {
 			for _, op := range step.Ops {
 				if err := ctx.Err(); err != nil {
@@ -179,7 +211,7 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 			res.Changed += len(step.Changes)
 		}
 	}
-	if err := e.writeLedger(ctx, t, hp); err != nil {
+	if err := e.writeLedger(ctx, t, &executed); err != nil {
 		return fail("ledger", Write(LedgerPath, nil, 0o644, "root", "root"), err, nil)
 	}
 	if err := jw.setState(ctx, JournalCommitted); err != nil {
@@ -187,7 +219,7 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 	}
 	res.Elapsed = time.Since(start)
 	if !req.Record.Skip {
-		n, err := e.recordGeneration(ctx, t, hp, req, jw, log, res)
+		n, err := e.recordGeneration(ctx, t, &executed, req, jw, log, res)
 		if err != nil {
 			res.Warnings = append(res.Warnings, "generation not recorded: "+err.Error())
 		}

@@ -84,6 +84,9 @@ type HostPlan struct {
 
 	env    *Env
 	ledger map[string][]string
+	// settle holds, by role name, the roles that may be planned again during Apply (Settler) with the
+	// facts their approved plan was computed from.
+	settle map[string]settleState
 }
 
 // Env returns the environment the plan was computed for.
@@ -244,7 +247,14 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		}
 		rp.Role = name
 		hp.Roles = append(hp.Roles, rp)
+		if s, ok := role.(Settler); ok {
+			if hp.settle == nil {
+				hp.settle = map[string]settleState{}
+			}
+			hp.settle[name] = settleState{role: role, settler: s, facts: factsFor(name, outs)}
+		}
 	}
+	noteSettles(hp)
 	return hp, nil
 }
 

@@ -63,6 +63,15 @@ func newRedactor(store SecretStore, hp *HostPlan) *redactor {
 	return &redactor{values: values}
 }
 
+// texts redacts each of lines.
+func (r *redactor) texts(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = r.text(l)
+	}
+	return out
+}
+
 func (r *redactor) text(s string) string {
 	for _, v := range r.values {
 		if strings.Contains(s, v) {

@@ -174,3 +174,19 @@ type Capturer interface {
 	// Capture fills the role's sections of into from facts probed with an empty Ch-obolo.
 	Capture(env *Env, facts Facts, into *chobolo.Chobolo) error
 }
+
+// Settler is implemented by roles whose facts the ops of earlier roles may change in the same apply:
+// a package's maintainer script (or a preset) enables a unit that the services role did not see when
+// the plan was made. The whole plan is still computed up front (so --dry shows it); during Apply,
+// when one of the roles SettleAfter names executed ops, the engine runs this role's probe again,
+// right before its steps, and executes the plan Settle returns instead of the approved one.
+type Settler interface {
+	// SettleAfter names the roles (canonical names) whose ops may change this role's facts, and
+	// says how, for the note --dry shows ("packages installed by this plan may enable units").
+	SettleAfter() (roles []string, how string)
+	// Settle plans again from now, facts probed after those roles ran; approved are the facts the
+	// approved plan was computed from. It must return an error rather than a plan that goes beyond
+	// what was approved: a removal it adds may only concern an object that did not exist (or was
+	// not in the state the removal undoes) in approved, i.e. one the same run created.
+	Settle(env *Env, c *chobolo.Chobolo, approved, now Facts) (*RolePlan, error)
+}

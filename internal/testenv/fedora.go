@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // The Fedora core's fixture: scripts/fedora-root.sh builds (once per recipe) a Debian bookworm root
@@ -88,6 +90,23 @@ type RpmPkg struct {
 	// Files maps absolute paths to contents; files in a bin/ directory or starting with "#!" are 0755.
 	// Files under /etc/ are %config(noreplace).
 	Files map[string]string
+	// Post and Preun are the %post and %preun scriptlets (sh; $1 is rpm's instance count).
+	Post, Preun string
+}
+
+// ServiceRpmPkg is a package shipping /usr/lib/systemd/system/NAME.service (unit) and a preset
+// enabling it, with the scriptlets Fedora's %systemd_post and %systemd_preun macros amount to: on a
+// first install `systemctl --no-reload preset` (which enables what the presets say, as on Fedora for
+// the units its presets list), on the last erase `systemctl --no-reload disable`. systemctl works
+// offline in a root where systemd does not run.
+func ServiceRpmPkg(name, unit string) RpmPkg {
+	u := shell.Quote(name + ".service")
+	return RpmPkg{Name: name,
+		Files: map[string]string{"/usr/lib/systemd/system/" + name + ".service": unit,
+			"/usr/lib/systemd/system-preset/80-" + name + ".preset": "enable " + name + ".service\n"},
+		Post:  "if [ $1 -eq 1 ]; then systemctl --no-reload preset " + u + " || :; fi\n",
+		Preun: "if [ $1 -eq 0 ]; then systemctl --no-reload disable " + u + " || :; fi\n",
+	}
 }
 
 // RpmGroup is a comps group for RpmRepo: `dnf install @ID` installs its packages.
@@ -251,6 +270,11 @@ func rpmSpec(p RpmPkg, treeDir string) (string, map[string]string, error) {
 	slices.Sort(paths)
 	if len(paths) > 0 {
 		fmt.Fprintf(&b, "cp -a %s/. %%{buildroot}/\n", treeDir)
+	}
+	for _, sc := range []struct{ name, body string }{{"post", p.Post}, {"preun", p.Preun}} {
+		if sc.body != "" {
+			fmt.Fprintf(&b, "%%%s\n%s\n", sc.name, strings.TrimRight(sc.body, "\n"))
+		}
 	}
 	b.WriteString("%files\n")
 	for _, path := range paths {

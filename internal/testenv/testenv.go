@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // CacheDirEnv overrides where the base root is cached (default DefaultCacheDir).
@@ -299,6 +301,8 @@ type DebPkg struct {
 	Files    map[string]string
 	Preinst  string // optional maintainer scripts (a "#!/bin/sh" line is added if missing)
 	Postinst string
+	Prerm    string
+	Postrm   string
 	Arch     string // default "all"
 }
 
@@ -410,7 +414,7 @@ func writePkgTree(dir string, p DebPkg) error {
 			return err
 		}
 	}
-	for name, s := range map[string]string{"preinst": p.Preinst, "postinst": p.Postinst} {
+	for name, s := range map[string]string{"preinst": p.Preinst, "postinst": p.Postinst, "prerm": p.Prerm, "postrm": p.Postrm} {
 		if s == "" {
 			continue
 		}
@@ -595,4 +599,44 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "..." + s[len(s)-n:]
+}
+
+// ServiceDebPkg is a package shipping /lib/systemd/system/NAME.service (unit) with the maintainer
+// scripts debhelper's dh_installsystemd generates: the postinst enables the unit with
+// deb-systemd-helper (which works offline in a chroot) on a first install and starts it where
+// systemd runs; prerm stops it, postrm masks on remove and purges the links on purge. So installing
+// it enables a unit the way real Debian packages (nginx, ...) do.
+func ServiceDebPkg(name, version, unit string) DebPkg {
+	u := shell.Quote(name + ".service")
+	return DebPkg{Name: name, Version: version,
+		Files: map[string]string{"/lib/systemd/system/" + name + ".service": unit},
+		Postinst: `if [ "$1" = configure ] || [ "$1" = abort-upgrade ] || [ "$1" = abort-deconfigure ] || [ "$1" = abort-remove ]; then
+	deb-systemd-helper unmask ` + u + ` >/dev/null || true
+	if deb-systemd-helper --quiet was-enabled ` + u + `; then
+		deb-systemd-helper enable ` + u + ` >/dev/null || true
+	else
+		deb-systemd-helper update-state ` + u + ` >/dev/null || true
+	fi
+	if [ -d /run/systemd/system ]; then
+		systemctl --system daemon-reload >/dev/null || true
+		deb-systemd-invoke start ` + u + ` >/dev/null || true
+	fi
+fi
+`,
+		Prerm: `if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+	deb-systemd-invoke stop ` + u + ` >/dev/null || true
+fi
+`,
+		Postrm: `if [ -d /run/systemd/system ]; then
+	systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "$1" = remove ] && [ -x /usr/bin/deb-systemd-helper ]; then
+	deb-systemd-helper mask ` + u + ` >/dev/null || true
+fi
+if [ "$1" = purge ] && [ -x /usr/bin/deb-systemd-helper ]; then
+	deb-systemd-helper purge ` + u + ` >/dev/null || true
+	deb-systemd-helper unmask ` + u + ` >/dev/null || true
+fi
+`,
+	}
 }

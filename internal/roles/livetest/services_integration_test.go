@@ -155,3 +155,23 @@ func waitState(t *testing.T, b *testenv.Booted, unit, want string) {
 	}
 	t.Fatalf("%s never became %s (is %s)", unit, want, state(t, b, "is-active", unit))
 }
+
+// TestSettleLive: two packages whose postinst enables and starts their unit (as debhelper's does),
+// installed in one run on a running systemd; one unit is declared, the other is not. After ONE apply
+// the declared one is enabled and running, the undeclared one disabled and stopped (the services role
+// was probed again after the packages role), and the next plans are empty.
+func TestSettleLive(t *testing.T) {
+	t.Parallel()
+	b, tr := boot(t)
+	testenv.AptRepo(t, b.Root,
+		testenv.ServiceDebPkg("chaos-pkgon", "1.0", unitFile("declared, enabled by its package")),
+		testenv.ServiceDebPkg("chaos-pkgoff", "1.0", unitFile("not declared, enabled and started by its package")))
+	c := svcs(chobolo.Service{Name: "ssh"}, chobolo.Service{Name: "chaos-pkgon"})
+	c.Packages = []chobolo.Package{{Name: "chaos-pkgon"}, {Name: "chaos-pkgoff"}}
+	c.SetKey("packages", chobolo.Pos{})
+	hp := enginetest.ApplyThrice(t, tr, c, packages.New(), services.New())
+	t.Logf("\n%s", enginetest.Render(hp))
+	wantState(t, b, "chaos-pkgon.service", "active", "enabled")
+	wantState(t, b, "chaos-pkgoff.service", "inactive", "disabled")
+	wantState(t, b, "ssh.service", "active", "enabled")
+}

@@ -102,8 +102,9 @@ type Action struct {
 	Disable  bool
 	Start    bool
 	Stop     bool
-	// Prune is true for an undeclared unit that is being disabled.
-	Prune bool
+	// Prune is true for an undeclared unit that is being disabled. ThisRun marks a pruned unit that
+	// an earlier role of the same apply enabled (a package's maintainer script; see Settle).
+	Prune, ThisRun bool
 	// Reenable is true for a unit that must stay enabled but that the disable of Via reaches
 	// (through Via's Also=): it is enabled again after the disables.
 	Reenable bool
@@ -325,20 +326,7 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 	var prune []*Action
 	if full {
 		// full state: enabled .service units (and enabled template instances) that are not declared
-		enabled := map[string]bool{}
-		for name, st := range f.Units {
-			if st == "enabled" && strings.HasSuffix(name, ".service") && !isTemplate(name) {
-				enabled[name] = true
-			}
-		}
-		for name := range f.Wants {
-			if isInstance(name) && strings.HasSuffix(name, ".service") {
-				if u, ok := f.Resolve(name); ok {
-					enabled[u] = true
-				}
-			}
-		}
-		names := slices.Sorted(maps.Keys(enabled))
+		names := slices.Sorted(maps.Keys(f.enabledServices()))
 		d.Enabled = len(names)
 		var kept []string
 		for _, n := range names {
@@ -440,6 +428,25 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		}
 	}
 	return d, nil
+}
+
+// enabledServices are the units the full state prunes unless declared, protected or kept: enabled
+// .service unit files and enabled template instances.
+func (f *Facts) enabledServices() map[string]bool {
+	enabled := map[string]bool{}
+	for name, st := range f.Units {
+		if st == "enabled" && strings.HasSuffix(name, ".service") && !isTemplate(name) {
+			enabled[name] = true
+		}
+	}
+	for name := range f.Wants {
+		if isInstance(name) && strings.HasSuffix(name, ".service") {
+			if u, ok := f.Resolve(name); ok {
+				enabled[u] = true
+			}
+		}
+	}
+	return enabled
 }
 
 // anyEnabled reports whether one of units is enabled.

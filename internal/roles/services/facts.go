@@ -82,14 +82,14 @@ fi
 const probeUnitsList = `systemctl --root=/ list-unit-files --no-legend --no-pager`
 
 // probeLinks lists, per unit directory in systemd's search order, the symlinks at its top level
-// (aliases, masks), the Alias= lines of its unit files and the Also=/DefaultInstance= lines of their
-// [Install] sections (with the file's path: the first directory wins), and the .wants/.requires/
-// .upholds links of /etc. The awk that reads Alias= reads the rest in the same pass.
+// (aliases, masks), its unit files, the Alias= lines of them and the Also=/DefaultInstance= lines of
+// their [Install] sections (with the file's path: the first directory wins), and the .wants/
+// .requires/.upholds links of /etc. The awk that reads Alias= reads the rest in the same pass.
 const probeLinks = `for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
   [ -d "$d" ] || continue
   find "$d" -maxdepth 1 -type l -printf 'L\t%f\t%l\n' 2>/dev/null
   find "$d" -maxdepth 1 -type f -name '*.*' -exec awk '
-    FNR==1{n=FILENAME; sub(/.*\//,"",n); s=0}
+    FNR==1{n=FILENAME; sub(/.*\//,"",n); s=0; print "F\t" FILENAME}
     /^[ \t]*\[/{s=($0 ~ /^[ \t]*\[Install\]/)}
     /^Alias=/{v=$0; sub(/^Alias=/,"",v); print "A\t" n "\t" v}
     s && /^[ \t]*(Also|DefaultInstance)[ \t]*=/{k=$0; sub(/^[ \t]*/,"",k); sub(/[ \t]*=.*/,"",k); v=$0; sub(/^[^=]*=[ \t]*/,"",v); print "I\t" FILENAME "\t" k "\t" v}' {} + 2>/dev/null
@@ -159,6 +159,12 @@ func ParseFacts(units, links, active string) Facts {
 				in.DefaultInstance = strings.TrimSpace(parts[3])
 			}
 			f.Install[unit] = in
+		case len(parts) == 2 && parts[0] == "F":
+			// every unit file, in search order: the first one of a name is the one systemd uses,
+			// even when it has no Also=/DefaultInstance= lines while a later one does
+			if _, seen := installFrom[path.Base(parts[1])]; !seen {
+				installFrom[path.Base(parts[1])] = parts[1]
+			}
 		case len(parts) == 2 && parts[0] == "W":
 			f.Wants[parts[1]] = true
 		}

@@ -36,11 +36,15 @@ func BuildPlan(d *Delta, live bool) *engine.RolePlan {
 		var changes []engine.Change
 		var disable, stop []string
 		for _, a := range prune {
-			detail := "disable (enabled but not declared)"
+			verb, why := "disable", "enabled but not declared"
+			if a.ThisRun {
+				why = "enabled by a package installed in this run, not declared"
+			}
 			if a.Stop {
-				detail = "disable and stop (enabled but not declared)"
+				verb = "disable and stop"
 				stop = append(stop, a.Unit)
 			}
+			detail := verb + " (" + why + ")"
 			disable = append(disable, a.Unit)
 			changes = append(changes, engine.Change{Kind: engine.Del, Subject: "service " + a.Unit, Detail: detail})
 		}

@@ -83,16 +83,80 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	if err != nil {
 		return nil, err
 	}
-	t := targetOf(env, c, f)
-	wants, err := Wants(c.Services, f, t, func(sub string) chobolo.Pos { return c.Pos("services" + sub) })
-	if err != nil {
-		return nil, err
-	}
-	d, err := Compute(wants, f, t, c.Has("services"))
+	d, t, err := deltaOf(env, c, f)
 	if err != nil {
 		return nil, err
 	}
 	return BuildPlan(d, t.Live), nil
+}
+
+func deltaOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*Delta, Target, error) {
+	t := targetOf(env, c, f)
+	wants, err := Wants(c.Services, f, t, func(sub string) chobolo.Pos { return c.Pos("services" + sub) })
+	if err != nil {
+		return nil, t, err
+	}
+	d, err := Compute(wants, f, t, c.Has("services"))
+	return d, t, err
+}
+
+// SettleAfter implements engine.Settler: the packages roles (apt, pacman, dnf) and the AUR role
+// install packages whose maintainer scripts or presets may enable units (Debian's postinst runs
+// `deb-systemd-helper enable`; Fedora's %post runs `systemctl preset`).
+func (Role) SettleAfter() ([]string, string) {
+	return []string{engine.PackagesRole, "aur"}, "packages installed by this plan may enable units"
+}
+
+// Settle implements engine.Settler: the plan from the units as they are after the package roles ran.
+// So a unit a package enabled in this run and that is not declared is disabled (and stopped on a live
+// host) in the same run, and a declared unit a package already enabled is left alone. It refuses to
+// disable a unit that was enabled when the plan was approved and that the approved plan kept.
+func (Role) Settle(env *engine.Env, c *chobolo.Chobolo, approved, now engine.Facts) (*engine.RolePlan, error) {
+	was, err := factsOf(approved)
+	if err != nil {
+		return nil, err
+	}
+	f, err := factsOf(now)
+	if err != nil {
+		return nil, err
+	}
+	before, _, err := deltaOf(env, c, was)
+	if err != nil {
+		return nil, err
+	}
+	d, t, err := deltaOf(env, c, f)
+	if err != nil {
+		return nil, err
+	}
+	if err := SettlePrunes(d, before, was); err != nil {
+		return nil, err
+	}
+	return BuildPlan(d, t.Live), nil
+}
+
+// SettlePrunes checks the prunes of d, a delta computed after earlier roles ran, against the
+// approved delta and the facts it came from (was): a prune of a unit that was not enabled then is
+// marked ThisRun; one of a unit that was enabled and that the approved delta did not prune is an
+// error (it was kept then, so disabling it now was never approved).
+func SettlePrunes(d, approved *Delta, was *Facts) error {
+	pruned := map[string]bool{}
+	for _, a := range approved.Actions {
+		if a.Prune {
+			pruned[a.Unit] = true
+		}
+	}
+	enabled := was.enabledServices()
+	for i, a := range d.Actions {
+		switch {
+		case !a.Prune || pruned[a.Unit]:
+		case enabled[a.Unit]:
+			return fmt.Errorf("would now disable %s, which was enabled when the plan was approved and kept by it: "+
+				"refusing to run what was not approved (apply again to see the new plan)", a.Unit)
+		default:
+			d.Actions[i].ThisRun = true
+		}
+	}
+	return nil
 }
 
 // Capture implements engine.Capturer: every enabled, non-protected service (running as found on a

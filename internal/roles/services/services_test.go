@@ -280,3 +280,66 @@ func TestParseActive(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 }
+
+// TestSettlePrunes: the plan made after earlier roles ran, checked against the approved one. A unit
+// enabled in this run (not enabled in the approved facts) is pruned with its own detail; a unit the
+// approved plan already pruned stays a plain prune; a unit that was enabled and kept by the approved
+// plan (here: enabled with systemd-networkd through its Also=, until a file without that Also= took
+// over) is refused.
+func TestSettlePrunes(t *testing.T) {
+	tg := Target{Live: true}
+	svcs := []chobolo.Service{{Name: "ssh"}, {Name: "systemd-networkd"}}
+	was := bookworm(t)
+	for _, u := range []string{"systemd-networkd.service", "systemd-network-generator.service", "apache2.service"} {
+		was.Units[u] = "enabled"
+	}
+	was.Active = map[string]string{"ssh.service": "active", "systemd-networkd.service": "active"}
+	delta := func(f *Facts) *Delta {
+		t.Helper()
+		wants, err := Wants(svcs, f, tg, posOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Compute(wants, f, tg, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	approved := delta(was)
+
+	now := bookworm(t)
+	for _, u := range []string{"systemd-networkd.service", "systemd-network-generator.service", "apache2.service", "nginx.service"} {
+		now.Units[u] = "enabled"
+	}
+	now.Active = map[string]string{"ssh.service": "active", "systemd-networkd.service": "active", "nginx.service": "active"}
+	d := delta(now)
+	if err := SettlePrunes(d, approved, was); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "settle", render(BuildPlan(d, tg.Live)))
+
+	in := now.Install["systemd-networkd.service"]
+	in.Also = nil
+	now.Install["systemd-networkd.service"] = in
+	err := SettlePrunes(delta(now), approved, was)
+	if err == nil || !strings.Contains(err.Error(), "would now disable systemd-network-generator.service, which was enabled when the plan was approved") {
+		t.Fatalf("a prune of a unit the approved plan kept: err = %v", err)
+	}
+}
+
+// TestInstallOverride: a unit file earlier in systemd's search order (an admin's or a package's copy
+// in /etc/systemd/system) replaces a later one whole, [Install] included, even when it has no Also=
+// line of its own.
+func TestInstallOverride(t *testing.T) {
+	links := "F\t/etc/systemd/system/web.service\n" +
+		"F\t/usr/lib/systemd/system/web.service\nI\t/usr/lib/systemd/system/web.service\tAlso\tweb.socket\n" +
+		"F\t/usr/lib/systemd/system/db.service\nI\t/usr/lib/systemd/system/db.service\tAlso\tdb.socket\n"
+	f := ParseFacts("web.service enabled enabled\nweb.socket enabled enabled\ndb.service enabled enabled\ndb.socket enabled enabled\n", links, "")
+	if in := f.Install["web.service"]; len(in.Also) != 0 {
+		t.Errorf("web.service: Also=%q from the file /etc overrides", in.Also)
+	}
+	if in := f.Install["db.service"]; strings.Join(in.Also, " ") != "db.socket" {
+		t.Errorf("db.service: Also=%q, want db.socket", in.Also)
+	}
+}
