@@ -223,11 +223,9 @@ func TestConvergeFedora(t *testing.T) {
 	testenv.RpmRepo(t, root, nil, testenv.RpmPkg{Name: "chaos-conv", Files: convergeUnits},
 		testenv.RpmPkg{Name: "chaos-tool", Files: map[string]string{"/usr/bin/chaos-tool": "#!/bin/sh\n"}},
 		testenv.RpmPkg{Name: "glibc-langpack-pt"}, testenv.RpmPkg{Name: "glibc-langpack-en"},
-		// alice's login shell is a package the core installs (dpkg owns it in this root): a stand-in
-		// (and /bin/sh, as Fedora's bash, for the scriptlets of chaos-daemon)
+		// /bin/sh for the scriptlets of chaos-daemon, as Fedora's bash provides it (dpkg owns the
+		// root's bash, which also meets alice's login-shell need: nothing is installed for that)
 		testenv.RpmPkg{Name: "bash", Provides: []string{"/bin/sh"}},
-		// so is sudo, which the users role needs for alice's sudo: true (a role brings its tools)
-		testenv.RpmPkg{Name: "sudo"},
 		// its %post presets its unit, which a preset enables (as Fedora's presets do for sshd, chronyd...)
 		testenv.ServiceRpmPkg("chaos-daemon", "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"))
 	// the repository is reached only through the Ch-obolo's repos entry
