@@ -152,6 +152,22 @@ func WithNeeds(want []Want, needs []engine.Need, core string, resolve pkgmap.Res
 	return s.List, nil
 }
 
+// RunWants is what a core's packages role installs and keeps in one run: the Ch-obolo's desired set
+// (from declared, which also returns notes) plus what the other roles need (env.Needs), or only the
+// latter when the role runs just for them (env.NeedsOnly).
+func RunWants(env *engine.Env, core string, resolve pkgmap.Resolver, valid func(string) error, declared func() ([]Want, []string, error)) ([]Want, []string, error) {
+	var want []Want
+	var notes []string
+	if !env.NeedsOnly {
+		var err error
+		if want, notes, err = declared(); err != nil {
+			return nil, nil, err
+		}
+	}
+	want, err := WithNeeds(want, env.Needs, core, resolve, valid)
+	return want, notes, err
+}
+
 // NeedWhy is how the plan explains a package a role needs.
 func NeedWhy(n engine.Need) string {
 	if n.Why == "" {

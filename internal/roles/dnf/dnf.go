@@ -83,16 +83,7 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 // desired is what this run installs and keeps: the Ch-obolo's desired set plus what the other
 // roles need (env.Needs), or only the latter when the role runs just for them (env.NeedsOnly).
 func (r *Role) desired(env *engine.Env, c *chobolo.Chobolo) ([]desired, []string, error) {
-	var want []desired
-	var notes []string
-	if !env.NeedsOnly {
-		var err error
-		if want, notes, err = Desired(c, r.Resolve); err != nil {
-			return nil, nil, err
-		}
-	}
-	want, err := pkggraph.WithNeeds(want, env.Needs, fedora.Core, r.Resolve, fedora.ValidName)
-	return want, notes, err
+	return pkggraph.RunWants(env, fedora.Core, r.Resolve, fedora.ValidName, func() ([]desired, []string, error) { return Desired(c, r.Resolve) })
 }
 
 func parseEngineFacts(facts engine.Facts) (*Facts, error) {

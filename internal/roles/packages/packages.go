@@ -99,16 +99,7 @@ func (r *Role) PlanFacts(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine
 // desired is what this run installs and keeps: the Ch-obolo's desired set plus what the other
 // roles need (env.Needs), or only the latter when the role runs just for them (env.NeedsOnly).
 func (r *Role) desired(env *engine.Env, c *chobolo.Chobolo) ([]desired, []string, error) {
-	var want []desired
-	var notes []string
-	if !env.NeedsOnly {
-		var err error
-		if want, notes, err = Desired(c, r.Resolve); err != nil {
-			return nil, nil, err
-		}
-	}
-	want, err := pkggraph.WithNeeds(want, env.Needs, debian.Core, r.Resolve, debian.ValidPackage)
-	return want, notes, err
+	return pkggraph.RunWants(env, debian.Core, r.Resolve, debian.ValidPackage, func() ([]desired, []string, error) { return Desired(c, r.Resolve) })
 }
 
 // prunes reports whether the run prunes: `packages` is declared and the role was selected for it.

@@ -81,16 +81,7 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 // roles need (env.Needs: sudo for `sudo: true`, ...), or only the latter when the role runs just
 // for them (env.NeedsOnly).
 func (r *Role) desired(env *engine.Env, c *chobolo.Chobolo, uefi bool) ([]desired, []string, error) {
-	var want []desired
-	var notes []string
-	if !env.NeedsOnly {
-		var err error
-		if want, notes, err = Desired(c, r.Resolve, uefi); err != nil {
-			return nil, nil, err
-		}
-	}
-	want, err := pkggraph.WithNeeds(want, env.Needs, arch.Core, r.Resolve, arch.ValidPackage)
-	return want, notes, err
+	return pkggraph.RunWants(env, arch.Core, r.Resolve, arch.ValidPackage, func() ([]desired, []string, error) { return Desired(c, r.Resolve, uefi) })
 }
 
 func parseEngineFacts(facts engine.Facts) (*Facts, error) {
