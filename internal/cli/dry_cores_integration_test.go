@@ -95,3 +95,66 @@ files:
     content: "arch\n"
 `)
 }
+
+// TestDryWritesNothingFedora: --dry (plain and --json), rollback --dry, generations and init chobolo
+// --from on a Fedora-flavoured root (real dnf and rpm) with every Fedora role write nothing: no dnf
+// log, no hawkey.log, no expired_repos.json, no SQLite -shm/-wal file of the rpm database or of dnf's
+// history. The root has been applied to (a group installed, so dnf's history database exists) and
+// then changed by hand, so every role plans something and the new-package query runs.
+func TestDryWritesNothingFedora(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	root := testenv.FedoraRoot(t)
+	testenv.RpmRepo(t, root, []testenv.RpmGroup{{ID: "chaos-tools", Packages: []string{"chaos-grp"}}},
+		testenv.RpmPkg{Name: "chaos-a"}, testenv.RpmPkg{Name: "chaos-b"}, testenv.RpmPkg{Name: "chaos-grp"},
+		testenv.RpmPkg{Name: "chaos-junk"}, testenv.RpmPkg{Name: "glibc-langpack-en"})
+	target := "@chroot" + root
+	first := writeChobolo(t, `packages: [chaos-a, chaos-junk, "@chaos-tools"]
+users:
+  - {name: bob}
+files:
+  - path: /etc/chaos-first
+    content: first
+`)
+	if r := run(t, "", "apply", "-c", first, "--target", target, "-y"); r.code != 0 {
+		t.Fatalf("first apply -y\n%s", r)
+	}
+	if !testenv.Exists(t, root, "/var/lib/dnf/history.sqlite") {
+		t.Fatal("no dnf history database after the first apply: the dry runs below would not read one")
+	}
+	// Close what the real runs left open in the databases (as a finished dnf leaves them): a
+	// checkpoint by a real dnf query, then the dry runs alone are compared.
+	testenv.Chroot(t, root, "rpm", "-qa")
+	dryLeavesRoot(t, root, `hostname: dry-fedora
+repos:
+  dnf:
+    - name: extra
+      baseurl: file:///srv/chaos-rpm-repo
+      gpgcheck: false
+packages: [chaos-a, chaos-b, "@chaos-tools"]
+users:
+  - {name: alice, groups: [wheel]}
+region:
+  timezone: UTC
+  locale: [en_US.UTF-8]
+  keymap: us
+services:
+  - sshd
+files:
+  - path: /etc/motd
+    content: "fedora\n"
+`)
+	before := rootSnapshot(t, root)
+	if r := run(t, "", "rollback", "--target", target, "--dry", "--to", "1"); r.code != 0 {
+		t.Fatalf("rollback --dry: want exit 0\n%s", r)
+	}
+	if r := run(t, "", "generations", "--target", target); r.code != 0 {
+		t.Fatalf("generations: want exit 0\n%s", r)
+	}
+	if r := run(t, "", "init", "chobolo", "--from", target, "-o", filepath.Join(t.TempDir(), "c.yml")); r.code != 0 {
+		t.Fatalf("init chobolo --from: want exit 0\n%s", r)
+	}
+	if !equalSnap(t, before, rootSnapshot(t, root)) {
+		t.Fatal("rollback --dry, generations or init chobolo --from wrote to the target (differences above)")
+	}
+}

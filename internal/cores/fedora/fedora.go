@@ -205,3 +205,37 @@ var RemoveOptions = []string{"--setopt=clean_requirements_on_remove=True"}
 
 // KernelPackage is the package of the running kernel on Fedora (kernel-core since Fedora 21).
 func KernelPackage() string { return "kernel-core" }
+
+// ReadOnlyScript is a sh fragment that makes the rest of a probe section read rpm's and dnf's
+// state without writing anything to the host, for runs that must not write (--dry, captures): rpm
+// opens its SQLite database in WAL mode and updates the -shm file even for a query, dnf 4 appends
+// to its logs (dnf*.log, hawkey.log), takes lock files in its cache directory, rewrites
+// expired_repos.json there and opens its history database (history.sqlite, also WAL) for writing.
+// So the fragment copies rpm's database directory (%{_dbpath}) and dnf's persistdir (/var/lib/dnf)
+// into a private temp directory under /tmp, removed when the section ends, and points both tools at
+// the copies: rpm (and the librpm inside dnf) through $HOME/.rpmmacros, which rpm reads after
+// /etc/rpm/macros*; dnf 4 through $dnfro (--setopt options for its command line) and
+// CHAOS_DNF_RO (the same directory, for probes using dnf's Python API); the cache directory is
+// one of symbolic links to the host's cached repositories, so that dnf reads their metadata but
+// writes its locks, solv files and expired_repos.json into the temp directory. $ro is that
+// directory, for fragments reading dnf's history database themselves. Outside read-only runs the
+// fragment is not used and the probe reads the host's files in place (as fast as before).
+const ReadOnlyScript = `ro=$(mktemp -d /tmp/chaos-dry.XXXXXX) || exit 1
+trap 'rm -rf "$ro"' EXIT
+mkdir "$ro/rpm" "$ro/dnf" "$ro/cache" "$ro/log" || exit 1
+rpmdb=$(rpm --eval '%{_dbpath}' 2>/dev/null) || rpmdb=
+if [ -d "$rpmdb" ]; then cp -pR "$rpmdb/." "$ro/rpm/" || exit 1; fi
+if [ -d /var/lib/dnf ]; then cp -pR /var/lib/dnf/. "$ro/dnf/" || exit 1; fi
+for d in /var/cache/dnf/* /var/cache/dnf/.[!.]*; do [ -e "$d" ] && ln -s "$d" "$ro/cache/"; done
+printf '%%_dbpath %s\n' "$ro/rpm" >"$ro/.rpmmacros" || exit 1
+HOME=$ro CHAOS_DNF_RO=$ro; export HOME CHAOS_DNF_RO
+dnfro="--setopt=logdir=$ro/log --setopt=persistdir=$ro/dnf --setopt=cachedir=$ro/cache --setopt=system_cachedir=$ro/cache"
+`
+
+// ProbeFor returns script as a probe section's script: with ReadOnlyScript first in read-only runs.
+func ProbeFor(script string, readOnly bool) string {
+	if readOnly {
+		return ReadOnlyScript + script
+	}
+	return script
+}
