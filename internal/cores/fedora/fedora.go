@@ -206,28 +206,33 @@ var RemoveOptions = []string{"--setopt=clean_requirements_on_remove=True"}
 // KernelPackage is the package of the running kernel on Fedora (kernel-core since Fedora 21).
 func KernelPackage() string { return "kernel-core" }
 
-// ReadOnlyScript is a sh fragment that makes the rest of a probe section read rpm's and dnf's
-// state without writing anything to the host, for runs that must not write (--dry, captures): rpm
-// opens its SQLite database in WAL mode and updates the -shm file even for a query, dnf 4 appends
-// to its logs (dnf*.log, hawkey.log), takes lock files in its cache directory, rewrites
-// expired_repos.json there and opens its history database (history.sqlite, also WAL) for writing.
-// So the fragment copies rpm's database directory (%{_dbpath}) and dnf's persistdir (/var/lib/dnf)
-// into a private temp directory under /tmp, removed when the section ends, and points both tools at
-// the copies: rpm (and the librpm inside dnf) through $HOME/.rpmmacros, which rpm reads after
-// /etc/rpm/macros*; dnf 4 through $dnfro (--setopt options for its command line) and
-// CHAOS_DNF_RO (the same directory, for probes using dnf's Python API); the cache directory is
-// one of symbolic links to the host's cached repositories, so that dnf reads their metadata but
-// writes its locks, solv files and expired_repos.json into the temp directory. $ro is that
-// directory, for fragments reading dnf's history database themselves. Outside read-only runs the
-// fragment is not used and the probe reads the host's files in place (as fast as before).
+// ReadOnlyScript is a sh fragment that lets the rest of a probe section read rpm's and dnf's state
+// without writing to the host, for runs that must not write (--dry, captures). Left alone, rpm
+// updates the -shm file of its SQLite database (WAL mode) even for a query, and dnf 4 appends to its
+// logs (dnf*.log, hawkey.log), takes lock files and rewrites expired_repos.json in its cache
+// directory and opens its history database (history.sqlite, WAL too) for writing. So the fragment
+// copies rpm's database directory (%{_dbpath}) and dnf's persistdir (/var/lib/dnf) into a private
+// temp directory $ro under /tmp, removed when the section ends, and points the tools at the copies:
+// rpm, and the librpm inside dnf, through $HOME/.rpmmacros (root's own plus %_dbpath; rpm reads it
+// after /etc/rpm/macros*); dnf 4's command line through $dnfro (--setopt logdir, persistdir and
+// cachedir), its Python API through CHAOS_DNF_RO (= $ro). The cache directory there holds symbolic
+// links to the host's cached repositories and solv files (read in place; dnf replaces solv files by
+// rename, so a rewrite lands in $ro) and copies of its plain files (expired_repos.json, which dnf
+// rewrites in place). Real applies do not use it: their probe reads the host's files in place.
 const ReadOnlyScript = `ro=$(mktemp -d /tmp/chaos-dry.XXXXXX) || exit 1
 trap 'rm -rf "$ro"' EXIT
 mkdir "$ro/rpm" "$ro/dnf" "$ro/cache" "$ro/log" || exit 1
 rpmdb=$(rpm --eval '%{_dbpath}' 2>/dev/null) || rpmdb=
 if [ -d "$rpmdb" ]; then cp -pR "$rpmdb/." "$ro/rpm/" || exit 1; fi
 if [ -d /var/lib/dnf ]; then cp -pR /var/lib/dnf/. "$ro/dnf/" || exit 1; fi
-for d in /var/cache/dnf/* /var/cache/dnf/.[!.]*; do [ -e "$d" ] && ln -s "$d" "$ro/cache/"; done
-printf '%%_dbpath %s\n' "$ro/rpm" >"$ro/.rpmmacros" || exit 1
+for f in /var/cache/dnf/*; do
+  case $f in
+    *.solv|*.solvx) ln -s "$f" "$ro/cache/" ;;
+    *) if [ -d "$f" ]; then ln -s "$f" "$ro/cache/"; elif [ -f "$f" ]; then cp -p "$f" "$ro/cache/"; fi ;;
+  esac
+done
+if [ -f "$HOME/.rpmmacros" ]; then cp "$HOME/.rpmmacros" "$ro/.rpmmacros" || exit 1; fi
+printf '\n%%_dbpath %s\n' "$ro/rpm" >>"$ro/.rpmmacros" || exit 1
 HOME=$ro CHAOS_DNF_RO=$ro; export HOME CHAOS_DNF_RO
 dnfro="--setopt=logdir=$ro/log --setopt=persistdir=$ro/dnf --setopt=cachedir=$ro/cache --setopt=system_cachedir=$ro/cache"
 `
