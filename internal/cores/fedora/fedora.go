@@ -210,29 +210,34 @@ func KernelPackage() string { return "kernel-core" }
 // without writing to the host, for runs that must not write (--dry, captures). Left alone, rpm
 // updates the -shm file of its SQLite database (WAL mode) even for a query, and dnf 4 appends to its
 // logs (dnf*.log, hawkey.log), takes lock files and rewrites expired_repos.json in its cache
-// directory and opens its history database (history.sqlite, WAL too) for writing. So the fragment
-// copies rpm's database directory (%{_dbpath}) and dnf's persistdir (/var/lib/dnf) into a private
-// temp directory $ro under /tmp, removed when the section ends, and points the tools at the copies:
-// rpm, and the librpm inside dnf, through $HOME/.rpmmacros (root's own plus %_dbpath; rpm reads it
-// after /etc/rpm/macros*); dnf 4's command line through $dnfro (--setopt logdir, persistdir and
+// directory and opens its history database (history.sqlite, WAL too) for writing. So the first
+// section that needs them copies rpm's database directory (%{_dbpath}) and dnf's persistdir
+// (/var/lib/dnf) into $ro, a directory in the probe's scratch directory (engine.ScratchEnv, under
+// the target's /tmp, removed when the probe ends; sections using the fragment set
+// ProbeSection.Scratch; $ro is built under another name and renamed, so that a failed copy is
+// never used), and every section points the tools at the copies: rpm, and the librpm
+// inside dnf, through $HOME/.rpmmacros (root's own plus %_dbpath; rpm reads it after
+// /etc/rpm/macros*); dnf 4's command line through $dnfro (--setopt logdir, persistdir and
 // cachedir), its Python API through CHAOS_DNF_RO (= $ro). The cache directory there holds symbolic
 // links to the host's cached repositories and solv files (read in place; dnf replaces solv files by
 // rename, so a rewrite lands in $ro) and copies of its plain files (expired_repos.json, which dnf
 // rewrites in place). Real applies do not use it: their probe reads the host's files in place.
-const ReadOnlyScript = `ro=$(mktemp -d /tmp/chaos-dry.XXXXXX) || exit 1
-trap 'rm -rf "$ro"' EXIT
-mkdir "$ro/rpm" "$ro/dnf" "$ro/cache" "$ro/log" || exit 1
-rpmdb=$(rpm --eval '%{_dbpath}' 2>/dev/null) || rpmdb=
-if [ -d "$rpmdb" ]; then cp -pR "$rpmdb/." "$ro/rpm/" || exit 1; fi
-if [ -d /var/lib/dnf ]; then cp -pR /var/lib/dnf/. "$ro/dnf/" || exit 1; fi
-for f in /var/cache/dnf/*; do
-  case $f in
-    *.solv|*.solvx) ln -s "$f" "$ro/cache/" ;;
-    *) if [ -d "$f" ]; then ln -s "$f" "$ro/cache/"; elif [ -f "$f" ]; then cp -p "$f" "$ro/cache/"; fi ;;
-  esac
-done
-if [ -f "$HOME/.rpmmacros" ]; then cp "$HOME/.rpmmacros" "$ro/.rpmmacros" || exit 1; fi
-printf '\n%%_dbpath %s\n' "$ro/rpm" >>"$ro/.rpmmacros" || exit 1
+const ReadOnlyScript = `ro=${` + engine.ScratchEnv + `:?no scratch directory}/fedora
+if [ ! -d "$ro" ]; then
+  rm -rf "$ro.new" && mkdir "$ro.new" "$ro.new/rpm" "$ro.new/dnf" "$ro.new/cache" "$ro.new/log" || exit 1
+  rpmdb=$(rpm --eval '%{_dbpath}' 2>/dev/null) || rpmdb=
+  if [ -d "$rpmdb" ]; then cp -pR "$rpmdb/." "$ro.new/rpm/" || exit 1; fi
+  if [ -d /var/lib/dnf ]; then cp -pR /var/lib/dnf/. "$ro.new/dnf/" || exit 1; fi
+  for f in /var/cache/dnf/*; do
+    case $f in
+      *.solv|*.solvx) ln -s "$f" "$ro.new/cache/" ;;
+      *) if [ -d "$f" ]; then ln -s "$f" "$ro.new/cache/"; elif [ -f "$f" ]; then cp -p "$f" "$ro.new/cache/"; fi ;;
+    esac
+  done
+  if [ -f "$HOME/.rpmmacros" ]; then cp "$HOME/.rpmmacros" "$ro.new/.rpmmacros" || exit 1; fi
+  printf '\n%%_dbpath %s\n' "$ro/rpm" >>"$ro.new/.rpmmacros" || exit 1
+  mv "$ro.new" "$ro" || exit 1
+fi
 HOME=$ro CHAOS_DNF_RO=$ro; export HOME CHAOS_DNF_RO
 dnfro="--setopt=logdir=$ro/log --setopt=persistdir=$ro/dnf --setopt=cachedir=$ro/cache --setopt=system_cachedir=$ro/cache"
 `

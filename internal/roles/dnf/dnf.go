@@ -52,9 +52,9 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 	// A dry run reads copies of rpm's and dnf's databases (fedora.ReadOnlyScript).
 	ro := func(script string) string { return fedora.ProbeFor(script, env.ReadOnly) }
 	secs := []engine.ProbeSection{
-		{Name: secRpm, Script: ro(rpmProbe)},
-		{Name: secReason, Script: ro(reasonProbe)},
-		{Name: secHost, Script: ro(hostProbe)},
+		{Name: secRpm, Script: ro(rpmProbe), Scratch: env.ReadOnly},
+		{Name: secReason, Script: ro(reasonProbe), Scratch: env.ReadOnly},
+		{Name: secHost, Script: ro(hostProbe), Scratch: env.ReadOnly},
 	}
 	want, _, err := Desired(c, r.Resolve)
 	if err != nil {
@@ -75,9 +75,9 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 	if !groups {
 		script = "[ -n \"$(" + engine.LedgerItems(GroupLedger) + ")\" ] || exit 0\n" + script
 	}
-	secs = append(secs, engine.ProbeSection{Name: secGroups, Script: script})
+	secs = append(secs, engine.ProbeSection{Name: secGroups, Script: script, Scratch: env.ReadOnly})
 	if len(pkgs) > 0 {
-		secs = append(secs, engine.ProbeSection{Name: secNew, Script: ro(newProbe(pkgs))})
+		secs = append(secs, engine.ProbeSection{Name: secNew, Script: ro(newProbe(pkgs)), Scratch: env.ReadOnly})
 	}
 	return secs
 }

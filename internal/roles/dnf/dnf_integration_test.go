@@ -169,7 +169,7 @@ func TestReadOnlyProbeSameFacts(t *testing.T) {
 		t.Helper()
 		raw := map[string]string{}
 		for _, s := range New().Probe(&engine.Env{Core: fedora.Core, Chroot: true, ReadOnly: readOnly}, c) {
-			res, err := tr.Run(context.Background(), transport.Cmd{Argv: []string{"sh", "-c", s.Script}})
+			res, err := tr.Run(context.Background(), transport.Cmd{Argv: []string{"sh", "-c", engine.WithScratch(s.Script)}})
 			if err != nil || res.Code != 0 {
 				t.Fatalf("section %s (read-only %v): %v, exit %d\n%s", s.Name, readOnly, err, res.Code, res.Stderr)
 			}
@@ -195,7 +195,7 @@ func TestReadOnlyProbeSameFacts(t *testing.T) {
 		}
 		t.Errorf("the read-only probe learns something else:\nnormal:\n%s\nread-only:\n%s", show(want), show(got))
 	}
-	if left, _ := filepath.Glob(filepath.Join(root, "tmp", "chaos-dry.*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(root, "tmp", "chaos-probe.*")); len(left) > 0 {
 		t.Errorf("temp directories left behind: %v", left)
 	}
 }
