@@ -224,19 +224,22 @@ func KernelPackage() string { return "kernel-core" }
 // rewrites in place). Real applies do not use it: their probe reads the host's files in place.
 const ReadOnlyScript = `ro=${` + engine.ScratchEnv + `:?no scratch directory}/fedora
 if [ ! -d "$ro" ]; then
-  rm -rf "$ro.new" && mkdir "$ro.new" "$ro.new/rpm" "$ro.new/dnf" "$ro.new/cache" "$ro.new/log" || exit 1
-  rpmdb=$(rpm --eval '%{_dbpath}' 2>/dev/null) || rpmdb=
-  if [ -d "$rpmdb" ]; then cp -pR "$rpmdb/." "$ro.new/rpm/" || exit 1; fi
-  if [ -d /var/lib/dnf ]; then cp -pR /var/lib/dnf/. "$ro.new/dnf/" || exit 1; fi
-  for f in /var/cache/dnf/*; do
-    case $f in
-      *.solv|*.solvx) ln -s "$f" "$ro.new/cache/" ;;
-      *) if [ -d "$f" ]; then ln -s "$f" "$ro.new/cache/"; elif [ -f "$f" ]; then cp -p "$f" "$ro.new/cache/"; fi ;;
-    esac
-  done
-  if [ -f "$HOME/.rpmmacros" ]; then cp "$HOME/.rpmmacros" "$ro.new/.rpmmacros" || exit 1; fi
-  printf '\n%%_dbpath %s\n' "$ro/rpm" >>"$ro.new/.rpmmacros" || exit 1
-  mv "$ro.new" "$ro" || exit 1
+  fail="could not copy the rpm and dnf databases to $ro for a read-only run"
+  {
+    rm -rf "$ro.new" && mkdir "$ro.new" "$ro.new/rpm" "$ro.new/dnf" "$ro.new/cache" "$ro.new/log" &&
+    rpmdb=$(rpm --eval '%{_dbpath}' 2>/dev/null || :) &&
+    { [ ! -d "$rpmdb" ] || cp -pR "$rpmdb/." "$ro.new/rpm/"; } &&
+    { [ ! -d /var/lib/dnf ] || cp -pR /var/lib/dnf/. "$ro.new/dnf/"; } &&
+    for f in /var/cache/dnf/*; do
+      case $f in
+        *.solv|*.solvx) ln -s "$f" "$ro.new/cache/" ;;
+        *) if [ -d "$f" ]; then ln -s "$f" "$ro.new/cache/"; elif [ -f "$f" ]; then cp -p "$f" "$ro.new/cache/"; fi ;;
+      esac || { echo "$fail"; exit 1; }
+    done &&
+    { [ ! -f "$HOME/.rpmmacros" ] || cp "$HOME/.rpmmacros" "$ro.new/.rpmmacros"; } &&
+    printf '\n%%_dbpath %s\n' "$ro/rpm" >>"$ro.new/.rpmmacros" &&
+    mv "$ro.new" "$ro"
+  } || { echo "$fail"; exit 1; }
 fi
 HOME=$ro CHAOS_DNF_RO=$ro; export HOME CHAOS_DNF_RO
 dnfro="--setopt=logdir=$ro/log --setopt=persistdir=$ro/dnf --setopt=cachedir=$ro/cache --setopt=system_cachedir=$ro/cache"
