@@ -151,8 +151,19 @@ func ValidDebianPackage(s string) error {
 
 // ValidPackageName checks a distro-agnostic package name as written in `packages`, before the
 // package map turns it into a core's names: letters, digits and @ . _ + : -, not starting with a
-// symbol other than "_". Each core checks its resolved names with its own rule (ValidDebianPackage).
+// symbol other than "_", or "@" and such a name: a comps group ("@development-tools", Fedora). Each
+// core checks its resolved names with its own rule (ValidDebianPackage, fedora.ValidName).
 func ValidPackageName(s string) error {
+	if group, ok := strings.CutPrefix(s, "@"); ok {
+		if err := validName(group); err != nil {
+			return fmt.Errorf("invalid group %q: %w", s, err)
+		}
+		return nil
+	}
+	return validName(s)
+}
+
+func validName(s string) error {
 	return checkName("package name", s, 255, func(r rune) bool { return isAlnum(r) || r == '_' },
 		func(r rune) bool { return isAlnum(r) || strings.ContainsRune("@._+:-", r) },
 		"use letters, digits and @ . _ + : -")

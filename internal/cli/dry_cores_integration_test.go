@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -11,22 +12,28 @@ import (
 )
 
 // dryLeavesRoot runs `chaos apply --dry` (plain and --json) on root and fails unless every path,
-// mode, size, mtime and content of the root is as before, and unless the plan has changes.
-func dryLeavesRoot(t *testing.T, root, yml string) {
+// mode, size, mtime and content of the root is as before, and unless the plan has changes. It
+// returns the plain plan.
+func dryLeavesRoot(t *testing.T, root, yml string) string {
 	t.Helper()
 	file := writeChobolo(t, yml)
 	target := "@chroot" + root
 	before := rootSnapshot(t, root)
+	var plan string
 	for _, args := range [][]string{{"--dry"}, {"--dry", "--json"}} {
 		r := run(t, "", append([]string{"apply", "-c", file, "--target", target}, args...)...)
 		if r.code != 2 {
 			t.Fatalf("apply %v: want exit 2 (changes pending)\n%s", args, r)
 		}
 		t.Logf("apply %v:\n%s", args, r.stdout)
+		if plan == "" {
+			plan = r.stdout
+		}
 	}
 	if !equalSnap(t, before, rootSnapshot(t, root)) {
 		t.Fatal("a dry run wrote to the target (differences above)")
 	}
+	return plan
 }
 
 // rootSnapshot is snapshot of the root without the proc file system mounted in it, and without the
@@ -94,4 +101,74 @@ files:
   - path: /etc/motd
     content: "arch\n"
 `)
+}
+
+// TestDryWritesNothingFedora: --dry (plain and --json), rollback --dry, generations and init chobolo
+// --from on a Fedora-flavoured root (real dnf and rpm) with every Fedora role write nothing: no dnf
+// log, no hawkey.log, no expired_repos.json, no SQLite -shm/-wal file of the rpm database or of dnf's
+// history. The root has been applied to (a group installed, so dnf's history database exists), so
+// that every role plans something, removals included, and the new-package query runs; the plan
+// shows that the probe read the copies right (install reasons, the installed group, langpacks).
+func TestDryWritesNothingFedora(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	root := testenv.FedoraRoot(t)
+	testenv.RpmRepo(t, root, []testenv.RpmGroup{{ID: "chaos-tools", Packages: []string{"chaos-grp"}}},
+		testenv.RpmPkg{Name: "chaos-a"}, testenv.RpmPkg{Name: "chaos-b"}, testenv.RpmPkg{Name: "chaos-grp"},
+		testenv.RpmPkg{Name: "chaos-junk"}, testenv.RpmPkg{Name: "glibc-langpack-en"})
+	target := "@chroot" + root
+	first := writeChobolo(t, `packages: [chaos-a, chaos-junk, "@chaos-tools"]
+users:
+  - {name: bob}
+files:
+  - path: /etc/chaos-first
+    content: first
+`)
+	if r := run(t, "", "apply", "-c", first, "--target", target, "-y"); r.code != 0 {
+		t.Fatalf("first apply -y\n%s", r)
+	}
+	if !testenv.Exists(t, root, "/var/lib/dnf/history.sqlite") {
+		t.Fatal("no dnf history database after the first apply: the dry runs below would not read one")
+	}
+	plan := dryLeavesRoot(t, root, `hostname: dry-fedora
+repos:
+  dnf:
+    - name: extra
+      baseurl: file:///srv/chaos-rpm-repo
+      gpgcheck: false
+packages: [chaos-a, chaos-b, "@chaos-tools"]
+users:
+  - {name: alice, groups: [wheel]}
+region:
+  timezone: UTC
+  locale: [en_US.UTF-8]
+  keymap: us
+services:
+  - sshd
+files:
+  - path: /etc/motd
+    content: "fedora\n"
+`)
+	for _, want := range []string{"dry-fedora", "chaos-extra.repo", "+ package chaos-b", "- package chaos-junk: user-installed",
+		"user alice", "+ locales glibc-langpack-en", "/etc/motd"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("the plan does not mention %q", want)
+		}
+	}
+	if strings.Contains(plan, "chaos-tools") {
+		t.Error("the plan changes the installed group chaos-tools: the dry probe did not read dnf's history")
+	}
+	before := rootSnapshot(t, root)
+	if r := run(t, "", "rollback", "--target", target, "--dry", "--to", "1"); r.code != 0 {
+		t.Fatalf("rollback --dry: want exit 0\n%s", r)
+	}
+	if r := run(t, "", "generations", "--target", target); r.code != 0 {
+		t.Fatalf("generations: want exit 0\n%s", r)
+	}
+	if r := run(t, "", "init", "chobolo", "--from", target, "-o", filepath.Join(t.TempDir(), "c.yml")); r.code != 0 {
+		t.Fatalf("init chobolo --from: want exit 0\n%s", r)
+	}
+	if !equalSnap(t, before, rootSnapshot(t, root)) {
+		t.Fatal("rollback --dry, generations or init chobolo --from wrote to the target (differences above)")
+	}
 }

@@ -266,7 +266,8 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 			if !sectionName.MatchString(s.Name) {
 				return nil, fmt.Errorf("role %s: bad probe section name %q", name, s.Name)
 			}
-			out = append(out, ProbeSection{Name: name + "." + s.Name, Script: s.Script})
+			s.Name = name + "." + s.Name
+			out = append(out, s)
 		}
 	}
 	return out, nil

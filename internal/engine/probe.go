@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,6 +18,9 @@ import (
 func probeScript(token string, sections []ProbeSection) string {
 	var b strings.Builder
 	b.WriteString("LC_ALL=C.UTF-8; export LC_ALL\n")
+	if slices.ContainsFunc(sections, func(s ProbeSection) bool { return s.Scratch }) {
+		b.WriteString(WithScratch(""))
+	}
 	for _, s := range sections {
 		fmt.Fprintf(&b, "printf '%%s begin %%s\\n' %s %s\n", token, s.Name)
 		b.WriteString("(\n")
@@ -25,6 +29,19 @@ func probeScript(token string, sections []ProbeSection) string {
 		fmt.Fprintf(&b, "printf '\\n%%s end %%s %%d\\n' %s %s \"$?\"\n", token, s.Name)
 	}
 	return b.String()
+}
+
+// ScratchEnv names the private directory that the sections asking for it (ProbeSection.Scratch)
+// use for copies of what they cannot read without writing (the Fedora core's rpm and dnf databases
+// in read-only runs): created under the target's /tmp before the first section, only when a
+// section of the host's core asks for it, and removed when the probe ends, so that one copy serves
+// every section (they are subshells of one shell and find it in the environment).
+const ScratchEnv = "CHAOS_SCRATCH"
+
+// WithScratch returns script run with a scratch directory (see ScratchEnv).
+func WithScratch(script string) string {
+	return ScratchEnv + "=$(mktemp -d /tmp/chaos-probe.XXXXXX) || exit 1\nexport " + ScratchEnv +
+		"\ntrap 'rm -rf \"$" + ScratchEnv + "\"' EXIT\n" + script
 }
 
 // coreSections are the sections to run when the host turns out to be of this core.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -121,4 +122,69 @@ func TestRoleSeesOnlyDeclaredSecrets(t *testing.T) {
 	if env.Secrets == nil || roleEnv(&Env{}, Meta{Secrets: []string{"x"}}).Secrets != nil {
 		t.Fatal("scoping must not touch the caller's env, nor invent secrets")
 	}
+}
+
+// TestProbeScratch: sections asking for the scratch directory share one, which exists while they run
+// and is gone when the probe ends; a probe whose sections do not ask creates none (a dry run on
+// Debian or Arch leaves even /tmp's mtime alone), also when only another core's sections ask.
+func TestProbeScratch(t *testing.T) {
+	run := func(script string) map[string]Output {
+		t.Helper()
+		res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := parseProbe(tok0, string(res.Stdout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outs
+	}
+	show := `[ -n "$CHAOS_SCRATCH" ] && [ -d "$CHAOS_SCRATCH" ] && echo "$CHAOS_SCRATCH" && touch "$CHAOS_SCRATCH/x" && echo wrote`
+	outs := run(probeScript(tok0, []ProbeSection{{Name: "a.one", Script: show, Scratch: true}, {Name: "a.two", Script: show}}))
+	dir, _, _ := strings.Cut(outs["a.one"].Stdout, "\n")
+	if !strings.HasPrefix(dir, "/tmp/chaos-probe.") || outs["a.two"].Stdout != dir+"\nwrote\n" {
+		t.Fatalf("sections do not share one scratch directory: %+v", outs)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("scratch directory %s left behind: %v", dir, err)
+	}
+	outs = run(probeScript(tok0, []ProbeSection{{Name: "a.one", Script: show}}))
+	if outs["a.one"].Stdout != "" {
+		t.Fatalf("a scratch directory without any section asking: %+v", outs)
+	}
+	other := map[string]string{"debian": "arch", "arch": "debian", "fedora": "debian"}[hostCore(t)]
+	if other == "" {
+		t.Fatalf("test host of unknown core %q", hostCore(t))
+	}
+	script := probeScriptByCore(tok0, ProbeSection{Name: "chaos.env", Script: envProbe}, []coreSections{
+		{core: hostCore(t), sections: []ProbeSection{{Name: "h.x", Script: show}}},
+		{core: other, sections: []ProbeSection{{Name: "o.x", Script: show, Scratch: true}}}})
+	if strings.Count(script, "mktemp") != 1 {
+		t.Fatalf("want one mktemp in the script:\n%s", script)
+	}
+	if outs = run(script); outs["h.x"].Stdout != "" {
+		t.Fatalf("the host's sections got a scratch directory that only another core's asked for: %+v", outs)
+	}
+}
+
+const tok0 = "@@chaos-0123456789abcdef01234567"
+
+// hostCore is the core of the machine running the tests.
+func hostCore(t *testing.T) string {
+	t.Helper()
+	script := probeScript(tok0, []ProbeSection{{Name: "chaos.env", Script: envProbe}})
+	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := parseProbe(tok0, string(res.Stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, err := parseEnv(transport.NewLocal(), outs["chaos.env"], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.Core
 }

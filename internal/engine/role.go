@@ -31,6 +31,9 @@ type Meta struct {
 type ProbeSection struct {
 	Name   string
 	Script string
+	// Scratch asks for the probe's scratch directory, $CHAOS_SCRATCH (ScratchEnv): set by sections
+	// of read-only runs that read copies of what they could not read without writing.
+	Scratch bool
 }
 
 // Output is what one probe section printed.
@@ -79,7 +82,7 @@ type Env struct {
 	// Assume is true when the user passed -y.
 	Assume bool
 	// ReadOnly is true for a run that must not write to the target at all (--dry, capture): probe
-	// fragments must then not write either, e.g. a cache on the target.
+	// fragments must then not write either, e.g. a cache on the target (see ProbeSection.Scratch).
 	ReadOnly bool
 	// Allow holds the risky steps the user explicitly allowed (Request.Allow), e.g. "bootloader-install".
 	Allow map[string]bool

@@ -215,3 +215,50 @@ var ShellPackages = map[string]string{
 	"dash": "dash", "yash": "yash", "elvish": "elvish", "xonsh": "xonsh", "nu": "nushell", "busybox": "busybox",
 	"tmux": "tmux", "screen": "screen", "git-shell": "git-core",
 }
+
+// ReadOnlyScript is a sh fragment that lets the rest of a probe section read rpm's and dnf's state
+// without writing to the host, for runs that must not write (--dry, captures). Left alone, rpm
+// updates the -shm file of its SQLite database (WAL mode) even for a query, and dnf 4 appends to its
+// logs (dnf*.log, hawkey.log), takes lock files and rewrites expired_repos.json in its cache
+// directory and opens its history database (history.sqlite, WAL too) for writing. So the first
+// section that needs them copies rpm's database directory (%{_dbpath}) and dnf's persistdir
+// (/var/lib/dnf) into $ro, a directory in the probe's scratch directory (engine.ScratchEnv, under
+// the target's /tmp, removed when the probe ends; sections using the fragment set
+// ProbeSection.Scratch; $ro is built under another name and renamed, so that a failed copy is
+// never used), and every section points the tools at the copies: rpm, and the librpm
+// inside dnf, through $HOME/.rpmmacros (root's own plus %_dbpath; rpm reads it after
+// /etc/rpm/macros*); dnf 4's command line through $dnfro (--setopt logdir, persistdir and
+// cachedir), its Python API through CHAOS_DNF_RO (= $ro). The cache directory there holds symbolic
+// links to the host's cached repositories and solv files (read in place; dnf replaces solv files by
+// rename, so a rewrite lands in $ro) and copies of its plain files (expired_repos.json, which dnf
+// rewrites in place). Real applies do not use it: their probe reads the host's files in place.
+const ReadOnlyScript = `ro=${` + engine.ScratchEnv + `:?no scratch directory}/fedora
+if [ ! -d "$ro" ]; then
+  fail="could not copy the rpm and dnf databases to $ro for a read-only run"
+  {
+    rm -rf "$ro.new" && mkdir "$ro.new" "$ro.new/rpm" "$ro.new/dnf" "$ro.new/cache" "$ro.new/log" &&
+    rpmdb=$(rpm --eval '%{_dbpath}' 2>/dev/null || :) &&
+    { [ ! -d "$rpmdb" ] || cp -pR "$rpmdb/." "$ro.new/rpm/"; } &&
+    { [ ! -d /var/lib/dnf ] || cp -pR /var/lib/dnf/. "$ro.new/dnf/"; } &&
+    for f in /var/cache/dnf/*; do
+      case $f in
+        *.solv|*.solvx) ln -s "$f" "$ro.new/cache/" ;;
+        *) if [ -d "$f" ]; then ln -s "$f" "$ro.new/cache/"; elif [ -f "$f" ]; then cp -p "$f" "$ro.new/cache/"; fi ;;
+      esac || { echo "$fail"; exit 1; }
+    done &&
+    { [ ! -f "$HOME/.rpmmacros" ] || cp "$HOME/.rpmmacros" "$ro.new/.rpmmacros"; } &&
+    printf '\n%%_dbpath %s\n' "$ro/rpm" >>"$ro.new/.rpmmacros" &&
+    mv "$ro.new" "$ro"
+  } || { echo "$fail"; exit 1; }
+fi
+HOME=$ro CHAOS_DNF_RO=$ro; export HOME CHAOS_DNF_RO
+dnfro="--setopt=logdir=$ro/log --setopt=persistdir=$ro/dnf --setopt=cachedir=$ro/cache --setopt=system_cachedir=$ro/cache"
+`
+
+// ProbeFor returns script as a probe section's script: with ReadOnlyScript first in read-only runs.
+func ProbeFor(script string, readOnly bool) string {
+	if readOnly {
+		return ReadOnlyScript + script
+	}
+	return script
+}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
 // TestDetectScript runs DetectScript with sh on the layouts dnf is installed in: dnf 4's Python
@@ -93,6 +95,23 @@ func TestTool(t *testing.T) {
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %s, want %s", tc.got, tc.want)
+		}
+	}
+}
+
+// TestReadOnlyScriptFails: a read-only probe section that cannot make its copies stops with a clear
+// message instead of reading the host's databases in place (which would write to them), and one
+// without the engine's scratch directory refuses to run.
+func TestReadOnlyScriptFails(t *testing.T) {
+	for _, tc := range []struct{ scratch, want string }{
+		{"/nonexistent-chaos-scratch", "could not copy the rpm and dnf databases to /nonexistent-chaos-scratch/fedora for a read-only run"},
+		{"", "no scratch directory"},
+	} {
+		cmd := exec.Command("/bin/sh", "-c", ReadOnlyScript+"echo read the host")
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", engine.ScratchEnv + "=" + tc.scratch}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "read the host") {
+			t.Errorf("scratch %q: err %v, output %q; want a failure saying %q", tc.scratch, err, out, tc.want)
 		}
 	}
 }

@@ -49,10 +49,12 @@ func (r *Role) Meta() engine.Meta {
 
 // Probe implements engine.Role.
 func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
+	// A dry run reads copies of rpm's and dnf's databases (fedora.ReadOnlyScript).
+	ro := func(script string) string { return fedora.ProbeFor(script, env.ReadOnly) }
 	secs := []engine.ProbeSection{
-		{Name: secRpm, Script: rpmProbe},
-		{Name: secReason, Script: reasonProbe},
-		{Name: secHost, Script: hostProbe},
+		{Name: secRpm, Script: ro(rpmProbe), Scratch: env.ReadOnly},
+		{Name: secReason, Script: ro(reasonProbe), Scratch: env.ReadOnly},
+		{Name: secHost, Script: ro(hostProbe), Scratch: env.ReadOnly},
 	}
 	want, _, err := r.desired(env, c)
 	if err != nil {
@@ -69,13 +71,13 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 	}
 	// Installed groups cost a dnf run: only when groups are declared or chaos installed some (the
 	// ledger is not known yet when probes are built, so the fragment reads it).
-	script := groupsProbe
+	script := ro(groupsProbe)
 	if !groups {
-		script = "[ -n \"$(" + engine.LedgerItems(GroupLedger) + ")\" ] || exit 0\n" + groupsProbe
+		script = "[ -n \"$(" + engine.LedgerItems(GroupLedger) + ")\" ] || exit 0\n" + script
 	}
-	secs = append(secs, engine.ProbeSection{Name: secGroups, Script: script})
+	secs = append(secs, engine.ProbeSection{Name: secGroups, Script: script, Scratch: env.ReadOnly})
 	if len(pkgs) > 0 {
-		secs = append(secs, engine.ProbeSection{Name: secNew, Script: newProbe(pkgs)})
+		secs = append(secs, engine.ProbeSection{Name: secNew, Script: ro(newProbe(pkgs)), Scratch: env.ReadOnly})
 	}
 	return secs
 }

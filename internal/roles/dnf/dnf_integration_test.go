@@ -2,12 +2,17 @@ package dnf
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
@@ -153,5 +158,52 @@ func TestIntegration(t *testing.T) {
 	}
 	if !slices.Contains(installed, "chaos-lib") {
 		t.Error("chaos-lib (declared) was removed")
+	}
+}
+
+// TestReadOnlyProbeSameFacts: the probe of a read-only run (--dry, captures), which reads copies of
+// rpm's and dnf's databases (fedora.ReadOnlyScript), learns exactly what the probe of a real apply
+// learns (packages, reasons, groups, what the repositories offer), and leaves no temp directory.
+func TestReadOnlyProbeSameFacts(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.FedoraRoot(t)
+	testenv.RpmRepo(t, root, testGroups, testRepo...)
+	testenv.Chroot(t, root, "sh", "-c", "rpm -i /srv/chaos-rpm-repo/chaos-junk-1.0-1.noarch.rpm 2>/dev/null")
+	testenv.Chroot(t, root, "dnf", "-y", "-q", "install", "chaos-app", "chaos-lib", "@chaos-tools")
+	testenv.Chroot(t, root, "dnf", "-y", "-q", "mark", "remove", "chaos-lib")
+	tr := enginetest.Chroot(t, root)
+	c := pkgs("chaos-a", "chaos-b", "chaos-app2", "@chaos-tools")
+	facts := func(readOnly bool) *Facts {
+		t.Helper()
+		raw := map[string]string{}
+		for _, s := range New().Probe(&engine.Env{Core: fedora.Core, Chroot: true, ReadOnly: readOnly}, c) {
+			res, err := tr.Run(context.Background(), transport.Cmd{Argv: []string{"sh", "-c", engine.WithScratch(s.Script)}})
+			if err != nil || res.Code != 0 {
+				t.Fatalf("section %s (read-only %v): %v, exit %d\n%s", s.Name, readOnly, err, res.Code, res.Stderr)
+			}
+			raw[s.Name] = string(res.Stdout)
+		}
+		return ParseFacts(raw)
+	}
+	want, got := facts(false), facts(true)
+	// What the comparison is worth: the normal probe did learn reasons, the group and the new packages.
+	if !want.Reasons || want.Pkgs["chaos-junk"].Reason != "unknown" || want.Pkgs["chaos-lib"].Reason != "dependency" ||
+		!want.Groups["chaos-tools"] || !want.NewKnown || !want.Avail["chaos-b"] || !slices.Contains(want.NewDeps, "chaos-helper2") {
+		t.Fatalf("the normal probe learnt too little to compare: %+v", want)
+	}
+	if !reflect.DeepEqual(want, got) {
+		show := func(f *Facts) string {
+			var b strings.Builder
+			for _, n := range slices.Sorted(maps.Keys(f.Pkgs)) {
+				fmt.Fprintf(&b, "%+v\n", *f.Pkgs[n])
+			}
+			f.Pkgs = nil
+			fmt.Fprintf(&b, "%+v", *f)
+			return b.String()
+		}
+		t.Errorf("the read-only probe learns something else:\nnormal:\n%s\nread-only:\n%s", show(want), show(got))
+	}
+	if left, _ := filepath.Glob(filepath.Join(root, "tmp", "chaos-probe.*")); len(left) > 0 {
+		t.Errorf("temp directories left behind: %v", left)
 	}
 }

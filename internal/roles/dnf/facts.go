@@ -43,7 +43,7 @@ echo "@dnf $dnfv $dnf"
 if [ "$dnfv" = 5 ]; then
   "$dnf" -q repoquery --installed --queryformat '%{name} %{reason}\n' 2>/dev/null || echo '@failed'
 else
-  dnf -q -C --disablerepo='*' repoquery --installed --qf '%{name} %{reason}\n' 2>/dev/null || echo '@failed'
+  dnf -q -C --disablerepo='*' $dnfro repoquery --installed --qf '%{name} %{reason}\n' 2>/dev/null || echo '@failed'
 fi
 true`
 
@@ -61,7 +61,7 @@ const groupsProbe = fedora.DetectScript + `case $dnfv in
 4)
   $dnfpy -c '
 import os, sqlite3
-db = "/var/lib/dnf/history.sqlite"
+db = os.path.join(os.environ.get("CHAOS_DNF_RO", "/var/lib"), "dnf", "history.sqlite")
 if os.path.exists(db):
     seen = set()
     for gid, action in sqlite3.connect("file:" + db + "?mode=ro", uri=True).execute(
@@ -136,11 +136,17 @@ true`)
 // newPy is newProbe's dnf 4 program (no single quotes: it sits in a sh single-quoted word). dnf's
 // public API: fill_sack_from_repos_in_cache reads the cached metadata and never the network, like -C.
 const newPy = `
+import os
 import sys
 import dnf
 names = sys.argv[1:]
 base = dnf.Base()
 base.conf.read()
+ro = os.environ.get("CHAOS_DNF_RO")
+if ro:
+    base.conf.logdir = ro + "/log"
+    base.conf.persistdir = ro + "/dnf"
+    base.conf.cachedir = ro + "/cache"
 base.conf.substitutions.update_from_etc(base.conf.installroot)
 base.read_all_repos()
 try:

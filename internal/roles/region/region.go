@@ -125,7 +125,8 @@ func (r Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 		{Name: "keyboard", Script: probeFile(lay.Keyboard)},
 	}
 	if lay.Langpacks {
-		secs = append(secs, engine.ProbeSection{Name: "langpacks", Script: probeLangpacks(safeLocales(c.Region.Locales))},
+		secs = append(secs, engine.ProbeSection{Name: "langpacks", Script: fedora.ProbeFor(probeLangpacks(safeLocales(c.Region.Locales)), env.ReadOnly),
+			Scratch: env.ReadOnly},
 			engine.ProbeSection{Name: "dnf", Script: fedora.ToolProbe})
 	}
 	return secs
