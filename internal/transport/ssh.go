@@ -586,6 +586,15 @@ func (s *SSH) User() string { return s.user }
 func (s *SSH) Close() error {
 	var err error
 	s.once.Do(func() {
+		// An idle worker is ended first and waited for, so that its temp files are gone before
+		// Close returns; a request still in flight holds mu, and the connection's end stops it.
+		if s.mu.TryLock() {
+			if s.w != nil {
+				s.w.close()
+				s.w = nil
+			}
+			s.mu.Unlock()
+		}
 		close(s.done)
 		err = s.client.Close()
 		for i := len(s.jumps) - 1; i >= 0; i-- {

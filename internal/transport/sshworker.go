@@ -459,8 +459,19 @@ func (s *SSH) startShellWorker(ctx context.Context) (*worker, error) {
 	return nil, &workerStartError{stderr: w.stderr.String(), err: r.err}
 }
 
+// workerExitWait bounds how long close waits for the worker to exit by itself.
+const workerExitWait = 5 * time.Second
+
+// close ends the worker: end of input ends its loop, and its exit removes its temp files (the
+// shell's EXIT trap, the native worker's cleanup). close waits for that exit (bounded), so that a
+// run leaves nothing of its own on the host once chaos has returned: closing the session at once
+// raced the worker's cleanup, and a dry run could leave /tmp/.chaos-worker-* behind.
 func (w *worker) close() {
 	_ = w.in.Close()
+	select {
+	case <-w.done:
+	case <-time.After(workerExitWait):
+	}
 	_ = w.sess.Close()
 }
 
