@@ -418,3 +418,65 @@ func TestGenerationsRetention(t *testing.T) {
 		t.Fatalf("bad --generations-max-size:\n%s", r)
 	}
 }
+
+// orphanPkg's postinst outlives the chaos that installs it: it runs for 2 s, and leaves a background
+// job that, 4 s after, writes a file and adds a user (as a daemon a postinst starts without
+// detaching might).
+var orphanPkg = testenv.DebPkg{Name: "chaos-orphan", Version: "1.0",
+	Files: map[string]string{"/usr/share/chaos-orphan/README": "o\n"},
+	Postinst: `( sleep 4; echo late >/etc/chaos-orphan-late; useradd -m zed ) </dev/null >/dev/null 2>&1 &
+touch /run/chaos-orphan-started
+sleep 2
+`}
+
+// TestSIGKILLOrphans kills chaos with SIGKILL while apt-get runs a package's postinst: apt-get,
+// dpkg and the postinst go on without chaos, and the postinst's background job acts 4 s later.
+// `chaos recover` must neither undo the op while they run (it waits for apt-get, which holds the
+// host lock it inherited) nor let the background job change the host after (it kills what is left
+// of the command's process group): the host is exactly as before the apply, and stays so.
+func TestSIGKILLOrphans(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	bin := testenv.ChaosBinary(t)
+	root := testenv.DebianRoot(t)
+	testenv.AptRepo(t, root, append(append([]testenv.DebPkg{}, tinyPkgs...), orphanPkg)...)
+	target := "@chroot" + root
+	file := writeChobolo(t, "packages: [chaos-orphan]\nusers:\n  - name: alice\n    shell: bash\n")
+	before := hostState(t, root)
+	cmd := exec.Command(bin, "apply", "-c", file, "--target", target, "-y")
+	var applyOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &applyOut, &applyOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	for !testenv.Exists(t, root, "/run/chaos-orphan-started") {
+		select {
+		case <-exited:
+			t.Fatalf("the apply ended before the postinst ran:\n%s", applyOut.String())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	killed := time.Now()
+	cmd = exec.Command(bin, "recover", "--target", target)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(string(out), "rolled back") {
+		t.Fatalf("chaos recover: exit %d\n%s", code, out)
+	}
+	t.Logf("chaos recover (%s after the kill):\n%s", time.Since(killed).Round(time.Millisecond), out)
+	if !strings.Contains(string(out), "waiting up to") {
+		t.Errorf("recover did not wait for the interrupted apt-get:\n%s", out)
+	}
+	if got := hostState(t, root); got != before {
+		t.Fatalf("after recover the host differs from before:\n%s", stateDiff(before, got))
+	}
+	// Past the background job's deadline: still as before.
+	time.Sleep(time.Until(killed.Add(7 * time.Second)))
+	if got := hostState(t, root); got != before {
+		t.Fatalf("the killed chaos's processes changed the host after recover:\n%s", stateDiff(before, got))
+	}
+}

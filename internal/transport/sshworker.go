@@ -44,14 +44,20 @@ import (
 //
 // Every process the worker starts is a cost (a fork and an exec took 10-30 ms on the loaded
 // development machine), so the worker starts only those it needs: commands are found on PATH by
-// the shell itself and started directly (env only when the request sets variables), a Stat of a
-// missing file is all builtins, a write is dd, mv and sync; starting the worker runs nothing but
-// the shell. Commands run with umask 022, stdin from a file, stdout and stderr to the worker's
-// private temp files (created O_EXCL, mode 0600, in /tmp), and without the lock descriptor: a
-// daemon a command leaves behind can never write into the request stream or hold the lock (it
-// could only add to a later command's output if it kept its stdout; daemons detach from it).
+// the shell itself and started directly (env only when the request sets variables; through
+// setsid(1) when the host has it), a Stat of a missing file is all builtins, a write is dd, mv and
+// sync; starting the worker runs nothing but the shell. Commands run with umask 022, stdin from a
+// file, stdout and stderr to the worker's private temp files (created O_EXCL, mode 0600, in /tmp):
+// a daemon a command leaves behind can never write into the request stream (it could only add to
+// a later command's output if it kept its stdout; daemons detach from it).
 // The host lock (Flock) is an flock(1) on descriptor 9 of the worker shell itself: the kernel
-// releases it when the worker dies, e.g. when the connection drops.
+// releases it when the worker dies, e.g. when the connection drops. Commands inherit descriptor 9,
+// so that the host stays locked while a command of a lost connection (or what it started and that
+// kept the descriptor) runs, and run in their own process group (setsid, as a background job the
+// shell waits for; a background job ignores SIGINT, which chaos never sends): when the reply
+// cannot be written (the connection died), the worker kills what is left of that group before it
+// exits (see transport.LockFD; the native worker also notices a lost connection while the command
+// runs).
 var workerScript = `unset _t _o _e _in _n _c _l _f _r _p _q
 IFS= read -r _t || exit 1
 _i=$1
@@ -63,8 +69,11 @@ done
 set +C
 umask 022
 _o=/tmp/.chaos-worker-$2.o _e=/tmp/.chaos-worker-$2.e _in=/tmp/.chaos-worker-$2.i
-trap 'rm -f -- "$_o" "$_e" "$_in"' EXIT
+_g= _s=
+command -v setsid >/dev/null 2>&1 && _s=1
+trap '[ -z "$_g" ] || kill -KILL -- "-$_g" 2>/dev/null; rm -f -- "$_o" "$_e" "$_in"' EXIT
 trap 'exit 129' HUP
+trap 'exit 141' PIPE
 trap 'exit 143' TERM
 _x() {
 	printf '\n%s 1\n' "$_t"
@@ -98,8 +107,15 @@ _run() {
 		if [ -z "$_q" ]; then printf '%s: command not found\n' "$_p" >"$_e"; _e 127; return; fi
 		_p=$_q/$_p ;;
 	esac
-	"$_p" "$@" <"$_f" >"$_o" 2>"$_e" 9>&-
+	if [ -n "$_s" ]; then
+		setsid "$_p" "$@" <"$_f" >"$_o" 2>"$_e" &
+		_g=$!
+		wait "$_g"
+	else
+		"$_p" "$@" <"$_f" >"$_o" 2>"$_e"
+	fi
 	_e $?
+	_g=
 }
 _stat() {
 	if [ -L "$1" ]; then printf 'L '; stat -c '%f %u %g' -- "$1" && readlink -- "$1"
@@ -244,6 +260,9 @@ func (s *SSH) envArgv() []string {
 	argv := []string{"env", basePath, "LC_ALL=C.UTF-8"}
 	if s.root {
 		argv = append(argv, "HOME=/root")
+	}
+	if d := os.Getenv(OrphanWaitEnv); d != "" {
+		argv = append(argv, OrphanWaitEnv+"="+d) // how long the worker lets a command of a lost connection run
 	}
 	return append(argv, "CHAOS_SSH_USER="+s.user)
 }
