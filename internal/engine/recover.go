@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"path"
+	"sort"
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/transport"
@@ -49,6 +51,7 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 	switch {
 	case j.State == JournalCommitted:
 		rec.Action = "cleaned up"
+		removeTemps(ctx, t, j)
 		return rec, closeJournal(ctx, t)
 	case opts.Resume && j.State == JournalOpen:
 		fi, err := t.Stat(ctx, journalSource)
@@ -84,5 +87,41 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 		jw.j.Undone++
 		_ = jw.setState(uctx, JournalUndoing)
 	}
+	removeTemps(uctx, t, j)
 	return rec, closeJournal(uctx, t)
+}
+
+// removeTemps removes the temporary files (".chaos-XXXXXXXXXXXX.tmp", written then renamed into
+// place) that a write killed midway left beside the files the journal names, and in the
+// generations (a kill while the generation was recorded). The host lock is held: no chaos is
+// writing them.
+func removeTemps(ctx context.Context, t transport.Transport, j *Journal) {
+	dirs := map[string]bool{}
+	for _, je := range j.Entries {
+		for _, p := range []string{je.UndoPath, je.Op.Path} {
+			if path.IsAbs(p) && path.Clean(p) != "/" {
+				dirs[path.Dir(path.Clean(p))] = true
+			}
+		}
+	}
+	find := func(maxdepth string, roots ...string) {
+		if len(roots) == 0 {
+			return
+		}
+		argv := append([]string{"find"}, roots...)
+		argv = append(argv, "-maxdepth", maxdepth, "(", "-type", "f", "-o", "-type", "l", ")",
+			"-name", ".chaos-????????????.tmp", "-delete")
+		_, _ = t.Run(ctx, transport.Cmd{Argv: argv})
+	}
+	var roots []string
+	for d := range dirs {
+		if fi, err := t.Stat(ctx, d); err == nil && fi.Exists && fi.Mode.IsDir() {
+			roots = append(roots, d)
+		}
+	}
+	sort.Strings(roots)
+	find("1", roots...)
+	if fi, err := t.Stat(ctx, GenerationsDir); err == nil && fi.Exists {
+		find("3", GenerationsDir)
+	}
 }

@@ -53,8 +53,12 @@ type worker struct {
 	// groups of the commands running now, recorded after it (the format of transport.ParseLock).
 	owner  string
 	groups map[int]string
-	// lost is closed when the request stream has ended (the connection died).
+	// lost is closed when the request stream has ended (the connection died, unless "_bye" came
+	// first).
 	lost chan struct{}
+	// last is the process group of the last command, killed (what is left of it) when the stream
+	// ends without "_bye".
+	last int
 	// io holds the unlinked files for a command's stdin, stdout and stderr: regular files, as in the
 	// sh worker, so that a daemon a command leaves behind holding its stdout never blocks a reply.
 	io [3]*os.File
@@ -92,6 +96,14 @@ func Serve(in io.Reader, out io.Writer, cfg Config) error {
 	for {
 		header, err := w.in.ReadString('\n')
 		if err == io.EOF && header == "" {
+			// No "_bye": the connection died, maybe before the last reply arrived. What the last
+			// command left in its process group goes before the lock does.
+			if w.last > 1 && groupAlive(w.last) {
+				_ = syscall.Kill(-w.last, syscall.SIGKILL)
+				for deadline := time.Now().Add(10 * time.Second); groupAlive(w.last) && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
 			return nil
 		}
 		if err != nil {
@@ -115,6 +127,9 @@ func Serve(in io.Reader, out io.Writer, cfg Config) error {
 		argv, err := shell.Split(text.String())
 		if err != nil || len(argv) == 0 {
 			return fmt.Errorf("chaos worker: bad request: %v", err)
+		}
+		if argv[0] == "_bye" { // a clean end: what the last command started stays
+			return nil
 		}
 		if err := w.serve(argv[0], argv[1:]); err != nil {
 			return err
@@ -335,6 +350,7 @@ var LostWait = 2 * time.Minute
 // lock, released when the worker exits, never outlives a process of the command (transport.LockFD).
 func (w *worker) wait(cmd *exec.Cmd) error {
 	pgid := cmd.Process.Pid
+	w.last = pgid
 	w.record(pgid, true)
 	defer w.record(pgid, false)
 	done := make(chan error, 1)

@@ -241,6 +241,8 @@ func (h *Host) acquire(f *os.File, p string) (string, error) {
 	var waited time.Duration
 	seen := map[int]bool{} // process groups of holders, killed after the wait if still there
 	killed := false
+	var holders []int
+	polls := 0
 	for {
 		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -264,7 +266,11 @@ func (h *Host) acquire(f *os.File, p string) (string, error) {
 		if li.alive() {
 			return "", fmt.Errorf("lock %s: %w", p, ErrLocked)
 		}
-		holders := lockHolders(f)
+		// Who holds it: scanned at first and then once a second (every descriptor of every process).
+		if polls%20 == 0 {
+			holders = lockHolders(f)
+		}
+		polls++
 		for _, pid := range holders {
 			if g, err := syscall.Getpgid(pid); err == nil && g > 1 && g != syscall.Getpgrp() {
 				seen[g] = true
@@ -278,15 +284,19 @@ func (h *Host) acquire(f *os.File, p string) (string, error) {
 				h.name, p, li.Owner(), describe(holders), wait))
 		}
 		if now.After(deadline) {
+			holders = lockHolders(f)
 			if killed {
 				return "", fmt.Errorf("lock %s: still held by %s after they were killed", p, describe(holders))
+			}
+			for _, pid := range holders {
+				if g, err := syscall.Getpgid(pid); err == nil && g > 1 && g != syscall.Getpgrp() {
+					seen[g] = true
+				}
+				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 			var groups []LockGroup
 			for g := range seen {
 				groups = append(groups, LockGroup{PGID: g})
-			}
-			for _, pid := range holders {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 			killGroups(h.name, LockInfo{Groups: groups}, fmt.Sprintf("still holding the host lock after %s", OrphanWaitNow()))
 			killed = true

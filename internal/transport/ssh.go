@@ -582,6 +582,15 @@ func (s *SSH) User() string { return s.user }
 func (s *SSH) Close() error {
 	var err error
 	s.once.Do(func() {
+		// An idle worker is told that this is a clean end: a worker whose stream just ends takes it
+		// for a lost connection and kills what its last command left running (sshworker.go). A
+		// request in flight keeps the lock: closing then abandons it.
+		if s.mu.TryLock() {
+			if w := s.w; w != nil && !w.exited() {
+				_, _ = w.in.Write(frame("_bye", nil, w.tok))
+			}
+			s.mu.Unlock()
+		}
 		close(s.done)
 		err = s.client.Close()
 		for i := len(s.jumps) - 1; i >= 0; i-- {

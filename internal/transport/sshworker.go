@@ -54,10 +54,10 @@ import (
 // releases it when the worker dies, e.g. when the connection drops. Commands inherit descriptor 9,
 // so that the host stays locked while a command of a lost connection (or what it started and that
 // kept the descriptor) runs, and run in their own process group (setsid, as a background job the
-// shell waits for; a background job ignores SIGINT, which chaos never sends): when the reply
-// cannot be written (the connection died), the worker kills what is left of that group before it
-// exits (see transport.LockFD; the native worker also notices a lost connection while the command
-// runs).
+// shell waits for; a background job ignores SIGINT, which chaos never sends). A worker whose
+// stream ends without the "_bye" a clean Close sends (the connection died) kills what is left of
+// the last command's process group before it exits, and so before the lock is released (see
+// transport.LockFD; the native worker also notices a lost connection while the command runs).
 var workerScript = `unset _t _o _e _in _n _c _l _f _r _p _q
 IFS= read -r _t || exit 1
 _i=$1
@@ -71,7 +71,7 @@ umask 022
 _o=/tmp/.chaos-worker-$2.o _e=/tmp/.chaos-worker-$2.e _in=/tmp/.chaos-worker-$2.i
 _g= _s=
 command -v setsid >/dev/null 2>&1 && _s=1
-trap '[ -z "$_g" ] || kill -KILL -- "-$_g" 2>/dev/null; rm -f -- "$_o" "$_e" "$_in"' EXIT
+trap '[ -z "$_g" ] || kill -s KILL -- "-$_g" 2>/dev/null; rm -f -- "$_o" "$_e" "$_in"' EXIT
 trap 'exit 129' HUP
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
@@ -115,7 +115,6 @@ _run() {
 		"$_p" "$@" <"$_f" >"$_o" 2>"$_e"
 	fi
 	_e $?
-	_g=
 }
 _stat() {
 	if [ -L "$1" ]; then printf 'L '; stat -c '%f %u %g' -- "$1" && readlink -- "$1"
@@ -169,6 +168,7 @@ _lock() {
 	_x 0
 }
 _unlock() { exec 9>&-; _x 0; }
+_bye() { _g=; exit 0; }
 _native() {
 	_m=
 	{ IFS= read -r _m </proc/sys/kernel/arch; } 2>/dev/null || _m=$(uname -m 2>/dev/null)
@@ -620,12 +620,22 @@ func (s *SSH) readyWorker(ctx context.Context) (*worker, error) {
 	}
 	s.w = w
 	if s.lockPath != "" {
-		// The old worker held the host lock; its death released it. Take it again before anything
-		// else runs, or refuse to go on.
-		r, err := s.callOn(ctx, w, lockCall(s.lockPath, s.lockOwner), nil)
-		if err != nil || r.code != 0 {
-			s.lockErr = fmt.Errorf("%s: the connection's worker died and the host lock %s could not be taken again", s.name, s.lockPath)
-			return nil, s.lockErr
+		// The old worker held the host lock; its death released it, unless the command it was
+		// running still runs (it inherited the lock, see LockFD): wait for that, at most
+		// OrphanWaitNow(), so that nothing else (an undo) runs beside it. Take the lock again before
+		// anything else runs, or refuse to go on.
+		deadline := time.Now().Add(OrphanWaitNow())
+		for {
+			r, err := s.callOn(ctx, w, lockCall(s.lockPath, s.lockOwner), nil)
+			if err == nil && r.code == 1 && time.Now().Before(deadline) && ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			if err != nil || r.code != 0 {
+				s.lockErr = fmt.Errorf("%s: the connection's worker died and the host lock %s could not be taken again", s.name, s.lockPath)
+				return nil, s.lockErr
+			}
+			break
 		}
 	}
 	return w, nil
