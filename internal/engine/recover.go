@@ -31,6 +31,8 @@ type Recovery struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Source is the Ch-obolo of the interrupted apply (for Resume).
 	Source []byte `json:"-"`
+	// Generation is the generation of a committed apply that recovery recorded (0: none).
+	Generation int `json:"generation,omitempty"`
 }
 
 // Recover finishes an apply that was interrupted on t (chaos killed, connection lost, power
@@ -50,8 +52,14 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 	rec := &Recovery{Journal: j}
 	switch {
 	case j.State == JournalCommitted:
+		// Killed after the commit: the generation staged before it is published.
 		rec.Action = "cleaned up"
 		removeTemps(ctx, t, j)
+		if n, err := publishGeneration(ctx, t); err != nil {
+			rec.Warnings = append(rec.Warnings, "generation not recorded: "+err.Error())
+		} else if n > 0 {
+			rec.Generation = n
+		}
 		return rec, closeJournal(ctx, t)
 	case opts.Resume && j.State == JournalOpen:
 		fi, err := t.Stat(ctx, journalSource)

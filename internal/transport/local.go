@@ -283,6 +283,18 @@ func (h *Host) WriteFile(ctx context.Context, p string, data []byte, mode fs.Fil
 	return nil
 }
 
+// Rename implements Renamer: rename(2) inside the target, then an fsync of the directory.
+func (h *Host) Rename(_ context.Context, from, to string) error {
+	if !path.IsAbs(from) || !path.IsAbs(to) {
+		return fmt.Errorf("rename %q %q: not absolute paths", from, to)
+	}
+	if err := h.rename(path.Clean(from), path.Clean(to)); err != nil {
+		return fmt.Errorf("rename %s: %w", from, err)
+	}
+	h.syncDir(path.Dir(path.Clean(to)))
+	return nil
+}
+
 func (h *Host) rename(from, to string) error {
 	if h.root == nil {
 		return os.Rename(from, to)

@@ -935,6 +935,18 @@ func (s *SSH) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
 	return nil
 }
 
+// Rename implements Renamer: one request, the worker's atomic rename (mv -T), then an fsync of the
+// directory.
+func (s *SSH) Rename(ctx context.Context, from, to string) error {
+	if !path.IsAbs(from) || !path.IsAbs(to) {
+		return fmt.Errorf("rename %q %q: not absolute paths", from, to)
+	}
+	if _, err := s.op(ctx, "_mv", nil, path.Clean(from), path.Clean(to)); err != nil {
+		return fmt.Errorf("rename %s: %w", from, err)
+	}
+	return nil
+}
+
 // Flock takes the host lock at p (absolute; it and its directory are created when missing) as an
 // flock(2) held by the connection's worker shell, the same lock a chaos running on the host itself
 // takes: the kernel releases it when the worker ends, so a lost connection or a killed chaos never

@@ -114,3 +114,9 @@ func Open(ctx context.Context, spec string) (Transport, error) {
 		return nil, fmt.Errorf("target %q: SSH targets are not available yet; use @local or @chroot/PATH", spec)
 	}
 }
+
+// Renamer is implemented by transports that rename a file or directory atomically inside the
+// target (rename(2)): the local machine, chroots, nsenter targets and SSH.
+type Renamer interface {
+	Rename(ctx context.Context, from, to string) error
+}
