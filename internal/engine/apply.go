@@ -222,6 +222,9 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 	if err := jw.setState(ctx, JournalCommitted); err != nil {
 		return fail("journal", Write(JournalFile, nil, 0o600, "root", "root"), err, nil)
 	}
+	if hook := testHookAfterCommit; hook != nil {
+		hook()
+	}
 	if staged {
 		n, err := publishGeneration(ctx, t)
 		if err != nil {
@@ -237,6 +240,10 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 
 // testHookBeforeOp, when set by a test, runs right before each op (after its journal entry).
 var testHookBeforeOp func(seq int)
+
+// testHookAfterCommit, when set by a test, runs right after the commit, before the generation is
+// published.
+var testHookAfterCommit func()
 
 // OutputTail is how much of an exec op's stdout and stderr (the end of each) its op.end event carries.
 const OutputTail = 2000
