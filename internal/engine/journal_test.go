@@ -405,3 +405,55 @@ func TestLockExcludesOtherProcesses(t *testing.T) {
 		t.Fatalf("apply under a foreign lock: %v", err)
 	}
 }
+
+// lostSSH stands in for an SSH host whose lock is still held by the worker of a connection lost
+// when a chaos run from this controller was killed: Flock is refused `busy` times.
+type lostSSH struct {
+	*transport.Host
+	busy int
+}
+
+func (l *lostSSH) Flock(string) (func() error, error) {
+	if l.busy > 0 {
+		l.busy--
+		return nil, transport.ErrLocked
+	}
+	return func() error { return nil }, nil
+}
+
+// Over SSH, a lock held for a dead chaos of this controller is waited for (its worker lets the
+// last command end, then releases it); one held for a live chaos, or another controller's, is
+// refused at once.
+func TestLockWaitsForLostSSHWorker(t *testing.T) {
+	dir, h := fileTree(t)
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	_ = dead.Run()
+	notices := 0
+	old := transport.Notice
+	transport.Notice = func(string) { notices++ }
+	defer func() { transport.Notice = old }()
+	for _, tc := range []struct {
+		owner string
+		wait  bool
+	}{
+		{fmt.Sprintf("%d on %s over ssh", dead.Process.Pid, host), true},
+		{fmt.Sprintf("%d on %s over ssh", os.Getpid(), host), false},
+		{fmt.Sprintf("%d on elsewhere over ssh", dead.Process.Pid), false},
+	} {
+		mustWrite(t, filepath.Join(dir, LockPath), "4242 99\nowner "+tc.owner+"\n", 0o600)
+		tr := &lostSSH{Host: h, busy: 3}
+		notices = 0
+		release, err := Lock(context.Background(), tr)
+		if tc.wait {
+			if err != nil || tr.busy != 0 || notices != 1 {
+				t.Fatalf("%s: %v (busy %d, %d notices)", tc.owner, err, tr.busy, notices)
+			}
+			release()
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "another chaos (pid "+tc.owner+")") || tr.busy != 2 {
+			t.Fatalf("%s: %v (busy %d)", tc.owner, err, tr.busy)
+		}
+	}
+}
