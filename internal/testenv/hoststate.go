@@ -40,6 +40,9 @@ var Volatile = map[string]string{
 	"etc/gshadow-": "shadow-utils backup",
 	"etc/subuid-":  "shadow-utils backup",
 	"etc/subgid-":  "shadow-utils backup",
+	// chaos's btrfs snapshots (rollback --snapshot): read-only or restored copies of the whole root,
+	// compared on their own (TestRollbackSnapshotBtrfs), not part of the running system's state.
+	".chaos-snapshots": "chaos's btrfs snapshots",
 	// dpkg's copy of its status file before its last run, rewritten by every dpkg run; the status
 	// itself counts.
 	"var/lib/dpkg/status-old": "dpkg backup",
