@@ -429,7 +429,7 @@ func TestGenerationsRetention(t *testing.T) {
 var orphanPkg = testenv.DebPkg{Name: "chaos-orphan", Version: "1.0",
 	Files: map[string]string{"/usr/share/chaos-orphan/README": "o\n"},
 	Postinst: `( sleep 4; echo late >/etc/chaos-orphan-late; useradd -m zed ) </dev/null >/dev/null 2>&1 &
-touch /run/chaos-orphan-started
+touch /var/tmp/chaos-orphan-started
 sleep 2
 `}
 
@@ -455,7 +455,7 @@ func TestSIGKILLOrphans(t *testing.T) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	for !testenv.Exists(t, root, "/run/chaos-orphan-started") {
+	for !testenv.Exists(t, root, "/var/tmp/chaos-orphan-started") {
 		select {
 		case <-exited:
 			t.Fatalf("the apply ended before the postinst ran:\n%s", applyOut.String())
@@ -482,5 +482,62 @@ func TestSIGKILLOrphans(t *testing.T) {
 	time.Sleep(time.Until(killed.Add(7 * time.Second)))
 	if got := hostState(t, root); got != before {
 		t.Fatalf("the killed chaos's processes changed the host after recover:\n%s", stateDiff(before, got))
+	}
+}
+
+// TestSIGKILLOrphansSSH is TestSIGKILLOrphans over SSH, with the native worker and with the sh
+// worker: chaos is killed while apt-get runs the postinst on the host. The worker notices the lost
+// connection, lets apt-get finish, kills the postinst's background job and only then releases the
+// host lock; the `chaos recover` started right after the kill waits for that lock (its owner is a
+// dead chaos of this controller) and restores the host exactly, for good.
+func TestSIGKILLOrphansSSH(t *testing.T) {
+	for _, worker := range []string{"native", "sh"} {
+		t.Run(worker, func(t *testing.T) {
+			isolate(t)
+			bin := testenv.ChaosBinary(t)
+			hs := testenv.StartSSHHosts(t, 1, func(h *testenv.SSHHost) {
+				testenv.AptRepo(t, h.Root, append(append([]testenv.DebPkg{}, tinyPkgs...), orphanPkg)...)
+			})
+			h := hs.Hosts[0]
+			home := t.TempDir()
+			testenv.WriteFile(t, home, "/.ssh/config", fmt.Sprintf("Host box\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
+				h.Addr, hs.KeyFile, hs.KnownHosts))
+			t.Setenv("HOME", home)
+			if worker == "sh" {
+				t.Setenv("CHAOS_SSH_WORKER", "sh")
+			}
+			file := writeChobolo(t, "packages: [chaos-orphan]\nusers:\n  - name: alice\n    shell: bash\n")
+			before := hostState(t, h.Root)
+			cmd := exec.Command(bin, "apply", "-c", file, "--target", "box", "-y")
+			var applyOut strings.Builder
+			cmd.Stdout, cmd.Stderr = &applyOut, &applyOut
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			for !testenv.Exists(t, h.Root, "/var/tmp/chaos-orphan-started") {
+				select {
+				case <-exited:
+					t.Fatalf("the apply ended before the postinst ran:\n%s", applyOut.String())
+				case <-time.After(time.Millisecond):
+				}
+			}
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			killed := time.Now()
+			out, code := chaosCmd(t, bin, "recover", "--target", "box")
+			if code != 0 || !strings.Contains(out, "rolled back") {
+				t.Fatalf("chaos recover: exit %d\n%s", code, out)
+			}
+			t.Logf("chaos recover (%s after the kill):\n%s", time.Since(killed).Round(time.Millisecond), out)
+			if got := hostState(t, h.Root); got != before {
+				t.Fatalf("after recover the host differs from before:\n%s", stateDiff(before, got))
+			}
+			time.Sleep(time.Until(killed.Add(7 * time.Second)))
+			if got := hostState(t, h.Root); got != before {
+				t.Fatalf("the killed chaos's processes changed the host after recover:\n%s", stateDiff(before, got))
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ package hostworker
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -96,14 +97,9 @@ func Serve(in io.Reader, out io.Writer, cfg Config) error {
 	for {
 		header, err := w.in.ReadString('\n')
 		if err == io.EOF && header == "" {
-			// No "_bye": the connection died, maybe before the last reply arrived. What the last
-			// command left in its process group goes before the lock does.
-			if w.last > 1 && groupAlive(w.last) {
-				_ = syscall.Kill(-w.last, syscall.SIGKILL)
-				for deadline := time.Now().Add(10 * time.Second); groupAlive(w.last) && time.Now().Before(deadline); {
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
+			// No "_bye": the connection died, maybe before the last reply arrived. What the
+			// commands left running goes before the lock does.
+			w.reap()
 			return nil
 		}
 		if err != nil {
@@ -128,7 +124,8 @@ func Serve(in io.Reader, out io.Writer, cfg Config) error {
 		if err != nil || len(argv) == 0 {
 			return fmt.Errorf("chaos worker: bad request: %v", err)
 		}
-		if argv[0] == "_bye" { // a clean end: what the last command started stays
+		if argv[0] == "_bye" { // a clean end: what the commands started stays
+			w.release()
 			return nil
 		}
 		if err := w.serve(argv[0], argv[1:]); err != nil {
@@ -136,6 +133,7 @@ func Serve(in io.Reader, out io.Writer, cfg Config) error {
 		}
 		select {
 		case <-w.lost: // nobody reads the reply: end (and release the lock)
+			w.reap()
 			return nil
 		default:
 		}
@@ -253,6 +251,7 @@ func (w *worker) serve(fn string, args []string) error {
 		w.takeLock(args[0], args[1])
 	case "_unlock":
 		if w.lock != nil {
+			w.release()
 			_ = w.lock.Close()
 			w.lock = nil
 		}
@@ -301,10 +300,12 @@ func (w *worker) run(data []byte, hasStdin bool, argv []string) {
 	if w.lock != nil {
 		// The held lock as descriptor LockFD (3..LockFD-1 closed), as a command run by chaos on
 		// the host itself gets it: the host stays locked while the command, or anything it started
-		// that kept the descriptor, runs, even when this worker is gone.
+		// that kept the descriptor, runs, even when this worker is gone. RunEnv (below) marks
+		// everything it starts (transport.RunEnv).
 		cmd.ExtraFiles = make([]*os.File, LockFD-2)
 		cmd.ExtraFiles[LockFD-3] = w.lock
 	}
+	cmd.Env = append(cmd.Env, RunEnv+"="+w.mark())
 	if hasStdin { // else /dev/null
 		if _, err := stdin.Write(data); err != nil {
 			w.fail("chaos worker", err, 126)
@@ -370,15 +371,63 @@ func (w *worker) wait(cmd *exec.Cmd) error {
 			err = <-done
 		}
 	}
-	select {
-	case <-w.lost:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		for deadline := time.Now().Add(10 * time.Second); groupAlive(pgid) && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
-	default:
-	}
 	return err
+}
+
+// RunEnv is the variable that marks every process a command of this worker started
+// (transport.RunEnv).
+const RunEnv = "CHAOS_RUN"
+
+// mark is RunEnv's value for this worker: "PID.START", as transport.RunMark.
+func (w *worker) mark() string { return strconv.Itoa(os.Getpid()) + "." + procStart(os.Getpid()) }
+
+// reap kills what the commands left running when the connection died: the last command's process
+// group and every process marked with this worker's RunEnv (a maintainer script's background job
+// in the session apt-get gives dpkg), and waits until they are gone, before the worker exits and
+// so releases the lock.
+func (w *worker) reap() {
+	if w.last > 1 && groupAlive(w.last) {
+		_ = syscall.Kill(-w.last, syscall.SIGKILL)
+	}
+	want := []byte(RunEnv + "=" + w.mark())
+	find := func() []int {
+		var pids []int
+		procs, _ := os.ReadDir("/proc")
+		for _, d := range procs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			env, _ := os.ReadFile("/proc/" + d.Name() + "/environ")
+			for _, e := range bytes.Split(env, []byte{0}) {
+				if bytes.Equal(e, want) {
+					pids = append(pids, pid)
+					break
+				}
+			}
+		}
+		return pids
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pids := find(); len(pids) > 0 && time.Now().Before(deadline); pids = find() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for w.last > 1 && groupAlive(w.last) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// release marks the lock file: released cleanly (transport.ParseLock).
+func (w *worker) release() {
+	if w.lock == nil {
+		return
+	}
+	w.owner += "released\n"
+	w.groups = map[int]string{}
+	w.writeLock()
 }
 
 // record adds (or removes) a running command's process group to the lock file.

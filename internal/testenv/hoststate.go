@@ -32,6 +32,7 @@ var Volatile = map[string]string{
 	"var/lib/chaos/lock":    "chaos's host lock (the last holder's pid)",
 	"var/lib/chaos/lock.d":  "chaos's lease lock",
 	"var/lib/chaos/journal": "chaos's journal of the apply in progress",
+	"var/lib/chaos/worker":  "the native SSH worker, sent by chaos on first contact and kept by its hash",
 	// shadow-utils' backup copies, rewritten on every change of the file they back up (with the
 	// content before that change): a record of the last edit, not the user database.
 	"etc/passwd-":  "shadow-utils backup",

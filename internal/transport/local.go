@@ -102,9 +102,11 @@ func (h *Host) Run(ctx context.Context, c Cmd) (Result, error) {
 	h.mu.Unlock()
 	if lock != nil {
 		// The held lock as descriptor LockFD (3..LockFD-1 closed): the kernel keeps the host locked
-		// while the command, or anything it started that kept the descriptor, runs.
+		// while the command, or anything it started that kept the descriptor, runs. RunEnv marks
+		// everything it starts.
 		cmd.ExtraFiles = make([]*os.File, LockFD-2)
 		cmd.ExtraFiles[LockFD-3] = lock.f
+		cmd.Env = append(cmd.Env, RunEnv+"="+lock.mark)
 	}
 	// Cancelled: the whole group, not only the command, so that nothing it started goes on.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,15 +29,17 @@ var ErrLocked = errors.New("locked by another process")
 //     descriptor as descriptor LockFD: the kernel keeps the lock held while any process that kept
 //     the descriptor lives, even after chaos is gone (apt-get closes it when it starts dpkg, but
 //     waits for dpkg);
-//   - the lock file says who holds the lock (first line: PID START-TIME, then free text) and which
+//   - the lock file says who holds the lock (first line: PID START-TIME, then free text), which
 //     command groups run at the moment ("group PGID START-TIME" lines, written when a command
-//     starts and removed when it ends), so that a background process a command left behind without
-//     the descriptor is found too;
+//     starts and removed when it ends) and, after a clean release, "released"; every command gets
+//     RunEnv=PID.START-TIME of the holder, which everything it starts inherits: so a background
+//     process a command left behind without the descriptor, in its group or in a session of its
+//     own (dpkg under apt-get on a host with /dev/pts), is found too;
 //   - a chaos that finds the lock held while its owner is dead (the interrupted run's orphans hold
 //     it) waits for them, at most OrphanWait, telling so (Notice); then it kills (SIGKILL) the
 //     process groups of the processes still holding the lock. Once it has the lock, it kills what is
-//     left of the process groups the dead owner recorded, and waits until they are empty, before it
-//     returns: only then may recovery undo anything.
+//     left of the process groups the dead owner recorded and the processes with its RunEnv mark,
+//     and waits until they are gone, before it returns: only then may recovery undo anything.
 //
 // Over SSH the worker on the host holds the lock: it runs commands the same way and, when its
 // connection dies, lets the running command finish (at most OrphanWait) and kills what is left of
@@ -71,6 +74,7 @@ type hostLock struct {
 	f      *os.File
 	owner  string         // first line of the lock file
 	groups map[int]string // running command groups: pgid -> the leader's start time
+	mark   string         // RunEnv's value for the commands run under it
 }
 
 // write rewrites the lock file: the owner line, then one line per running command group.
@@ -110,10 +114,12 @@ func (l *hostLock) ended(pgid int) {
 // an "owner TEXT" line describes the chaos behind a worker; "group PGID START" lines are the
 // command groups running now.
 type LockInfo struct {
-	PID    int    // the holder's pid (0: not recorded)
-	Start  string // its start time (field 22 of /proc/PID/stat)
-	Text   string // who, for messages: "4242 on forge over ssh"
-	Groups []LockGroup
+	// Released: the holder released the lock cleanly (a "released" line); nothing of it is killed.
+	Released bool
+	PID      int    // the holder's pid (0: not recorded)
+	Start    string // its start time (field 22 of /proc/PID/stat)
+	Text     string // who, for messages: "4242 on forge over ssh"
+	Groups   []LockGroup
 }
 
 // LockGroup is a command's process group recorded in the lock file.
@@ -142,6 +148,10 @@ func ParseLock(data string) LockInfo {
 	for _, l := range lines[1:] {
 		if t, ok := strings.CutPrefix(l, "owner "); ok {
 			li.Text = strings.TrimSpace(t)
+			continue
+		}
+		if l == "released" {
+			li.Released = true
 			continue
 		}
 		f := strings.Fields(l)
@@ -209,13 +219,18 @@ func (h *Host) Flock(p string) (release func() error, err error) {
 		_ = f.Close()
 		return nil, err
 	}
-	// The dead owner's command groups that are still there left processes without the lock
-	// descriptor (a background job of a maintainer script): kill them before anything is undone.
-	if li := ParseLock(prev); len(li.Groups) > 0 && !li.alive() {
-		killGroups(h.name, li, "left running by the interrupted chaos ("+li.Owner()+")")
+	// An owner that died holding the lock left processes without the lock descriptor, in its
+	// command groups or not (a maintainer script's background job, in the session dpkg gets from
+	// apt-get): kill them, found by group and by run mark, before anything is undone.
+	if li := ParseLock(prev); !li.Released && !li.alive() {
+		why := "left running by the interrupted chaos (" + li.Owner() + ")"
+		killGroups(h.name, li, why)
+		if li.PID > 0 && li.Start != "" {
+			KillMarked(h.name, RunMark(li.PID, li.Start), why)
+		}
 	}
 	st, _ := procStart(os.Getpid())
-	l := &hostLock{f: f, owner: fmt.Sprintf("%d %s", os.Getpid(), st), groups: map[int]string{}}
+	l := &hostLock{f: f, owner: fmt.Sprintf("%d %s", os.Getpid(), st), groups: map[int]string{}, mark: RunMark(os.Getpid(), st)}
 	l.write()
 	h.mu.Lock()
 	h.lock = l
@@ -228,9 +243,60 @@ func (h *Host) Flock(p string) (release func() error, err error) {
 		h.mu.Unlock()
 		l.mu.Lock()
 		defer l.mu.Unlock()
+		// A clean release: what commands left running (a daemon) is not the next chaos's to kill.
+		l.owner += "\nreleased"
+		l.groups = map[int]string{}
+		l.write()
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		return f.Close()
 	}, nil
+}
+
+// RunEnv is the variable every command chaos runs under the host lock gets (RunMark of the lock's
+// holder): inherited by everything the command starts, whatever session, process group or
+// descriptors it ends up with, so that what a dead chaos left running is found (KillMarked).
+const RunEnv = "CHAOS_RUN"
+
+// RunMark is the value of RunEnv for the lock holder pid started at start.
+func RunMark(pid int, start string) string { return strconv.Itoa(pid) + "." + start }
+
+// KillMarked kills (SIGKILL) every process, but this one, whose environment has RunEnv=mark, and
+// waits (at most 10 s) until they are gone.
+func KillMarked(name, mark, why string) {
+	want := []byte(RunEnv + "=" + mark)
+	find := func() []int {
+		var pids []int
+		self := os.Getpid()
+		procs, _ := os.ReadDir("/proc")
+		for _, d := range procs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil || pid == self {
+				continue
+			}
+			env, err := os.ReadFile("/proc/" + d.Name() + "/environ")
+			if err != nil || len(env) == 0 { // zombies and kernel threads have none
+				continue
+			}
+			for _, e := range bytes.Split(env, []byte{0}) {
+				if bytes.Equal(e, want) {
+					pids = append(pids, pid)
+					break
+				}
+			}
+		}
+		return pids
+	}
+	pids := find()
+	if len(pids) == 0 {
+		return
+	}
+	Notice(fmt.Sprintf("%s: killing what the interrupted chaos's commands started (%s): %s", name, why, describe(pids)))
+	for deadline := time.Now().Add(10 * time.Second); len(pids) > 0 && time.Now().Before(deadline); pids = find() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // acquire takes the flock on f, waiting for and then killing the processes a dead chaos left
@@ -299,6 +365,9 @@ func (h *Host) acquire(f *os.File, p string) (string, error) {
 				groups = append(groups, LockGroup{PGID: g})
 			}
 			killGroups(h.name, LockInfo{Groups: groups}, fmt.Sprintf("still holding the host lock after %s", OrphanWaitNow()))
+			if li.PID > 0 && li.Start != "" {
+				KillMarked(h.name, RunMark(li.PID, li.Start), fmt.Sprintf("still running after %s", OrphanWaitNow()))
+			}
 			killed = true
 			deadline = time.Now().Add(10 * time.Second)
 		}

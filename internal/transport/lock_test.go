@@ -112,8 +112,9 @@ sleep 30`)
 }
 
 // The interrupted command ends by itself within OrphanWait: Flock waits for it, then kills the
-// background job it left in its process group without the lock descriptor (as a maintainer
-// script's job under apt-get, which closes the descriptor before it starts dpkg).
+// background jobs it left without the lock descriptor, in its process group (as a maintainer
+// script's job under apt-get, which closes the descriptor before it starts dpkg) or in a session
+// of their own.
 func TestFlockWaitsForInterruptedCommand(t *testing.T) {
 	dir := t.TempDir()
 	lock := filepath.Join(dir, "lock")
@@ -121,6 +122,7 @@ func TestFlockWaitsForInterruptedCommand(t *testing.T) {
 	notices := captureNotices(t)
 	interrupted(t, lock, dir, `cd `+dir+`
 ( exec 9>&-; sleep 2; touch late-nofd ) &
+setsid sh -c 'exec 9>&-; sleep 2; touch late-session' &
 touch started
 sleep 0.5
 touch done`)
@@ -133,8 +135,10 @@ touch done`)
 		t.Errorf("Flock returned before the interrupted command ended\n%s", notices())
 	}
 	time.Sleep(2500 * time.Millisecond)
-	noneOf(t, dir, "late-nofd")
-	if msgs := notices(); !strings.Contains(msgs, "killing the process groups") {
+	// The job in a session of its own, without the descriptor (as a maintainer script's job when
+	// apt-get gives dpkg a pty), is found by its RunEnv mark.
+	noneOf(t, dir, "late-nofd", "late-session")
+	if msgs := notices(); !strings.Contains(msgs, "killing the process groups") || !strings.Contains(msgs, "killing what the interrupted chaos's commands started") {
 		t.Errorf("notices:\n%s", msgs)
 	}
 

@@ -54,10 +54,12 @@ import (
 // releases it when the worker dies, e.g. when the connection drops. Commands inherit descriptor 9,
 // so that the host stays locked while a command of a lost connection (or what it started and that
 // kept the descriptor) runs, and run in their own process group (setsid, as a background job the
-// shell waits for; a background job ignores SIGINT, which chaos never sends). A worker whose
-// stream ends without the "_bye" a clean Close sends (the connection died) kills what is left of
-// the last command's process group before it exits, and so before the lock is released (see
-// transport.LockFD; the native worker also notices a lost connection while the command runs).
+// shell waits for; a background job ignores SIGINT, which chaos never sends), marked with
+// CHAOS_RUN=sh-ID (RunEnv), which whatever they start inherits. A worker whose stream ends without
+// the "_bye" a clean Close sends (the connection died) kills what is left of the last command's
+// process group and every process with its mark before it exits, and so before the lock is
+// released (see transport.LockFD; the native worker also notices a lost connection while the
+// command runs).
 var workerScript = `unset _t _o _e _in _n _c _l _f _r _p _q
 IFS= read -r _t || exit 1
 _i=$1
@@ -69,9 +71,18 @@ done
 set +C
 umask 022
 _o=/tmp/.chaos-worker-$2.o _e=/tmp/.chaos-worker-$2.e _in=/tmp/.chaos-worker-$2.i
-_g= _s=
+_g= _s= _b= _m=sh-$2
 command -v setsid >/dev/null 2>&1 && _s=1
-trap '[ -z "$_g" ] || kill -s KILL -- "-$_g" 2>/dev/null; rm -f -- "$_o" "$_e" "$_in"' EXIT
+_reap() {
+	[ -z "$_g" ] || kill -s KILL -- "-$_g" 2>/dev/null
+	for _q in 1 2; do
+		for _q in $(grep -lzx "` + RunEnv + `=$_m" /proc/[0-9]*/environ 2>/dev/null); do
+			_q=${_q#/proc/} _q=${_q%/environ}
+			[ "$_q" = "$$" ] || kill -s KILL -- "$_q" 2>/dev/null
+		done
+	done
+}
+trap '[ -n "$_b" ] || _reap; rm -f -- "$_o" "$_e" "$_in"' EXIT
 trap 'exit 129' HUP
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
@@ -108,11 +119,11 @@ _run() {
 		_p=$_q/$_p ;;
 	esac
 	if [ -n "$_s" ]; then
-		setsid "$_p" "$@" <"$_f" >"$_o" 2>"$_e" &
+		` + RunEnv + `=$_m setsid "$_p" "$@" <"$_f" >"$_o" 2>"$_e" &
 		_g=$!
 		wait "$_g"
 	else
-		"$_p" "$@" <"$_f" >"$_o" 2>"$_e"
+		` + RunEnv + `=$_m "$_p" "$@" <"$_f" >"$_o" 2>"$_e"
 	fi
 	_e $?
 }
@@ -168,7 +179,7 @@ _lock() {
 	_x 0
 }
 _unlock() { exec 9>&-; _x 0; }
-_bye() { _g=; exit 0; }
+_bye() { _b=1; exit 0; }
 _native() {
 	_m=
 	{ IFS= read -r _m </proc/sys/kernel/arch; } 2>/dev/null || _m=$(uname -m 2>/dev/null)

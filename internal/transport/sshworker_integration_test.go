@@ -379,8 +379,9 @@ func TestSSHWorkerNonRootWrite(t *testing.T) {
 }
 
 // The connection dies while a command runs (chaos killed, network lost): the worker lets the
-// command finish, kills what it left in its process group (a background job without the lock
-// descriptor), and only then ends and releases the host lock. Another connection gets the lock
+// command finish, kills what it left behind without the lock descriptor (a background job in its
+// process group, one in a session of its own: found by its CHAOS_RUN mark), and only then ends and
+// releases the host lock. Another connection gets the lock
 // only after that, and nothing of the lost connection's command changes the host afterwards.
 func TestSSHWorkerLostConnection(t *testing.T) { eachWorker(t, testSSHWorkerLostConnection) }
 
@@ -393,7 +394,7 @@ func testSSHWorkerLostConnection(t *testing.T, worker string) {
 	}
 	go func() {
 		_, _ = s.Run(context.Background(), transport.Cmd{Argv: []string{"sh", "-c",
-			"( exec 9>&-; sleep 3; touch /late ) & touch /started; sleep 1; touch /done"}})
+			"( exec 9>&-; sleep 3; touch /late ) & setsid sh -c 'exec 9>&-; sleep 3; touch /late-session' & touch /started; sleep 1; touch /done"}})
 	}()
 	for deadline := time.Now().Add(15 * time.Second); !testenv.Exists(t, h.Root, "/started"); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -418,7 +419,9 @@ func testSSHWorkerLostConnection(t *testing.T, worker string) {
 		t.Error("the lock was released before the lost connection's command ended")
 	}
 	time.Sleep(time.Until(start.Add(3500 * time.Millisecond)))
-	if testenv.Exists(t, h.Root, "/late") {
-		t.Error("the lost connection's command left a process that changed the host after the lock was released")
+	for _, p := range []string{"/late", "/late-session"} {
+		if testenv.Exists(t, h.Root, p) {
+			t.Errorf("the lost connection's command left a process that changed the host after the lock was released (%s)", p)
+		}
 	}
 }
