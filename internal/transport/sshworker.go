@@ -60,7 +60,7 @@ import (
 // process group and every process with its mark before it exits, and so before the lock is
 // released (see transport.LockFD; the native worker also notices a lost connection while the
 // command runs).
-var workerScript = `unset _t _o _e _in _n _c _l _f _r _p _q
+var workerScript = `unset _t _o _e _in _n _c _l _f _r _p _q _g _s _b _k _w
 IFS= read -r _t || exit 1
 _i=$1
 umask 077
@@ -71,12 +71,12 @@ done
 set +C
 umask 022
 _o=/tmp/.chaos-worker-$2.o _e=/tmp/.chaos-worker-$2.e _in=/tmp/.chaos-worker-$2.i
-_g= _s= _b= _m=sh-$2
+_g= _s= _b= _k=sh-$2
 command -v setsid >/dev/null 2>&1 && _s=1
 _reap() {
 	[ -z "$_g" ] || kill -s KILL -- "-$_g" 2>/dev/null
-	for _q in 1 2; do
-		for _q in $(grep -lzx "` + RunEnv + `=$_m" /proc/[0-9]*/environ 2>/dev/null); do
+	for _w in 1 2; do
+		for _q in $(grep -lzx "` + RunEnv + `=$_k" /proc/[0-9]*/environ 2>/dev/null); do
 			_q=${_q#/proc/} _q=${_q%/environ}
 			[ "$_q" = "$$" ] || kill -s KILL -- "$_q" 2>/dev/null
 		done
@@ -119,11 +119,11 @@ _run() {
 		_p=$_q/$_p ;;
 	esac
 	if [ -n "$_s" ]; then
-		` + RunEnv + `=$_m setsid "$_p" "$@" <"$_f" >"$_o" 2>"$_e" &
+		` + RunEnv + `=$_k setsid "$_p" "$@" <"$_f" >"$_o" 2>"$_e" &
 		_g=$!
 		wait "$_g"
 	else
-		` + RunEnv + `=$_m "$_p" "$@" <"$_f" >"$_o" 2>"$_e"
+		` + RunEnv + `=$_k "$_p" "$@" <"$_f" >"$_o" 2>"$_e"
 	fi
 	_e $?
 }
