@@ -249,19 +249,23 @@ func TestGenerationsRollback(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "recorded generation 3") {
 		t.Fatalf("rollback:\n%s", r)
 	}
-	// The one difference: bob's home directory. The users role never deletes the home of a user it
-	// prunes (it may hold data made since), and a rollback is a declarative apply.
-	got := hostState(t, root)
-	var kept []string
-	for _, l := range strings.Split(got, "\n") {
-		if !strings.HasPrefix(l, "home/bob") {
-			kept = append(kept, l)
+	// The differences: bob's home directory (the users role never deletes the home of a user it
+	// prunes, it may hold data made since, and a rollback is a declarative apply), and chaos's
+	// generations, the history: generations 2 and 3 stay.
+	withoutHistory := func(state string) string {
+		var kept []string
+		for _, l := range strings.Split(state, "\n") {
+			if !strings.HasPrefix(l, "home/bob") && !strings.HasPrefix(l, "var/lib/chaos/generations/") {
+				kept = append(kept, l)
+			}
 		}
+		return strings.Join(kept, "\n")
 	}
+	got := hostState(t, root)
 	if !strings.Contains(got, "home/bob ") {
 		t.Error("bob's home was deleted by the rollback")
 	}
-	if got := strings.Join(kept, "\n"); got != afterA {
+	if got, afterA := withoutHistory(got), withoutHistory(afterA); got != afterA {
 		t.Fatalf("host after rollback differs from after A:\n%s\n%s", stateDiff(afterA, got), r)
 	}
 	if r := run(t, "", "apply", "-c", fileA, "--target", target, "--dry"); r.code != 0 {
@@ -416,5 +420,124 @@ func TestGenerationsRetention(t *testing.T) {
 	if r := run(t, "", "apply", "-c", writeChobolo(t, "hostname: x\n"), "--target", target, "-y", "--generations-max-size", "a lot"); r.code != 1 ||
 		!strings.Contains(r.stderr, "--generations-max-size") {
 		t.Fatalf("bad --generations-max-size:\n%s", r)
+	}
+}
+
+// orphanPkg's postinst outlives the chaos that installs it: it runs for 2 s, and leaves a background
+// job that, 4 s after, writes a file and adds a user (as a daemon a postinst starts without
+// detaching might).
+var orphanPkg = testenv.DebPkg{Name: "chaos-orphan", Version: "1.0",
+	Files: map[string]string{"/usr/share/chaos-orphan/README": "o\n"},
+	Postinst: `( sleep 4; echo late >/etc/chaos-orphan-late; useradd -m zed ) </dev/null >/dev/null 2>&1 &
+touch /var/tmp/chaos-orphan-started
+sleep 2
+`}
+
+// TestSIGKILLOrphans kills chaos with SIGKILL while apt-get runs a package's postinst: apt-get,
+// dpkg and the postinst go on without chaos, and the postinst's background job acts 4 s later.
+// `chaos recover` must neither undo the op while they run (it waits for apt-get, which holds the
+// host lock it inherited) nor let the background job change the host after (it kills what is left
+// of the command's process group): the host is exactly as before the apply, and stays so.
+func TestSIGKILLOrphans(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	bin := testenv.ChaosBinary(t)
+	root := testenv.DebianRoot(t)
+	testenv.AptRepo(t, root, append(append([]testenv.DebPkg{}, tinyPkgs...), orphanPkg)...)
+	target := "@chroot" + root
+	file := writeChobolo(t, "packages: [chaos-orphan]\nusers:\n  - name: alice\n    shell: bash\n")
+	before := hostState(t, root)
+	cmd := exec.Command(bin, "apply", "-c", file, "--target", target, "-y")
+	var applyOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &applyOut, &applyOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	for !testenv.Exists(t, root, "/var/tmp/chaos-orphan-started") {
+		select {
+		case <-exited:
+			t.Fatalf("the apply ended before the postinst ran:\n%s", applyOut.String())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	killed := time.Now()
+	cmd = exec.Command(bin, "recover", "--target", target)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(string(out), "rolled back") {
+		t.Fatalf("chaos recover: exit %d\n%s", code, out)
+	}
+	t.Logf("chaos recover (%s after the kill):\n%s", time.Since(killed).Round(time.Millisecond), out)
+	if !strings.Contains(string(out), "waiting up to") {
+		t.Errorf("recover did not wait for the interrupted apt-get:\n%s", out)
+	}
+	if got := hostState(t, root); got != before {
+		t.Fatalf("after recover the host differs from before:\n%s", stateDiff(before, got))
+	}
+	// Past the background job's deadline: still as before.
+	time.Sleep(time.Until(killed.Add(7 * time.Second)))
+	if got := hostState(t, root); got != before {
+		t.Fatalf("the killed chaos's processes changed the host after recover:\n%s", stateDiff(before, got))
+	}
+}
+
+// TestSIGKILLOrphansSSH is TestSIGKILLOrphans over SSH, with the native worker and with the sh
+// worker: chaos is killed while apt-get runs the postinst on the host. The worker notices the lost
+// connection, lets apt-get finish, kills the postinst's background job and only then releases the
+// host lock; the `chaos recover` started right after the kill waits for that lock (its owner is a
+// dead chaos of this controller) and restores the host exactly, for good.
+func TestSIGKILLOrphansSSH(t *testing.T) {
+	for _, worker := range []string{"native", "sh"} {
+		t.Run(worker, func(t *testing.T) {
+			isolate(t)
+			bin := testenv.ChaosBinary(t)
+			hs := testenv.StartSSHHosts(t, 1, func(h *testenv.SSHHost) {
+				testenv.AptRepo(t, h.Root, append(append([]testenv.DebPkg{}, tinyPkgs...), orphanPkg)...)
+			})
+			h := hs.Hosts[0]
+			home := t.TempDir()
+			testenv.WriteFile(t, home, "/.ssh/config", fmt.Sprintf("Host box\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
+				h.Addr, hs.KeyFile, hs.KnownHosts))
+			t.Setenv("HOME", home)
+			if worker == "sh" {
+				t.Setenv("CHAOS_SSH_WORKER", "sh")
+			}
+			file := writeChobolo(t, "packages: [chaos-orphan]\nusers:\n  - name: alice\n    shell: bash\n")
+			before := hostState(t, h.Root)
+			cmd := exec.Command(bin, "apply", "-c", file, "--target", "box", "-y")
+			var applyOut strings.Builder
+			cmd.Stdout, cmd.Stderr = &applyOut, &applyOut
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			for !testenv.Exists(t, h.Root, "/var/tmp/chaos-orphan-started") {
+				select {
+				case <-exited:
+					t.Fatalf("the apply ended before the postinst ran:\n%s", applyOut.String())
+				case <-time.After(time.Millisecond):
+				}
+			}
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			killed := time.Now()
+			out, code := chaosCmd(t, bin, "recover", "--target", "box")
+			if code != 0 || !strings.Contains(out, "rolled back") {
+				t.Fatalf("chaos recover: exit %d\n%s", code, out)
+			}
+			t.Logf("chaos recover (%s after the kill):\n%s", time.Since(killed).Round(time.Millisecond), out)
+			if got := hostState(t, h.Root); got != before {
+				t.Fatalf("after recover the host differs from before:\n%s", stateDiff(before, got))
+			}
+			time.Sleep(time.Until(killed.Add(7 * time.Second)))
+			if got := hostState(t, h.Root); got != before {
+				t.Fatalf("the killed chaos's processes changed the host after recover:\n%s", stateDiff(before, got))
+			}
+		})
 	}
 }

@@ -211,15 +211,54 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 			res.Changed += len(step.Changes)
 		}
 	}
-	if err := e.writeLedger(ctx, t, &executed); err != nil {
-		return fail("ledger", Write(LedgerPath, nil, 0o644, "root", "root"), err, nil)
+	// The ledger is written as an op of its own, journaled like the others: an apply killed
+	// before its commit gets its previous ledger back.
+	if data, changed, err := e.ledgerData(&executed); err != nil || changed {
+		op := Write(LedgerPath, data, 0o644, "0", "0")
+		if err != nil {
+			return fail("ledger", op, err, nil)
+		}
+		seq++
+		if err := jw.open(ctx); err != nil {
+			return fail("ledger", op, err, nil)
+		}
+		je, err := e.prepare(ctx, t, seq, "ledger", op, tp)
+		if err != nil {
+			return fail("ledger", op, err, nil)
+		}
+		if err := jw.add(ctx, je); err != nil {
+			return fail("ledger", op, err, nil)
+		}
+		if _, err := e.runOp(ctx, t, ids, op); err != nil {
+			return fail("ledger", op, err, je)
+		}
+		log = append(log, je)
+	}
+	res.Elapsed = time.Since(start)
+	staged := false
+	if !req.Record.Skip {
+		err := jw.open(ctx)
+		if err == nil && len(jw.j.Entries) == 0 {
+			err = jw.save(ctx) // the stage lives in the journal: it needs a journal to recover
+		}
+		if err == nil {
+			_, err = e.stageGeneration(ctx, t, &executed, req, jw, log, res)
+		}
+		if err != nil {
+			res.Warnings = append(res.Warnings, "generation not recorded: "+err.Error())
+			_ = t.Remove(ctx, generationStage, true)
+		} else {
+			staged = true
+		}
 	}
 	if err := jw.setState(ctx, JournalCommitted); err != nil {
 		return fail("journal", Write(JournalFile, nil, 0o600, "root", "root"), err, nil)
 	}
-	res.Elapsed = time.Since(start)
-	if !req.Record.Skip {
-		n, err := e.recordGeneration(ctx, t, &executed, req, jw, log, res)
+	if hook := testHookAfterCommit; hook != nil {
+		hook()
+	}
+	if staged {
+		n, err := publishGeneration(ctx, t)
 		if err != nil {
 			res.Warnings = append(res.Warnings, "generation not recorded: "+err.Error())
 		}
@@ -233,6 +272,10 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 
 // testHookBeforeOp, when set by a test, runs right before each op (after its journal entry).
 var testHookBeforeOp func(seq int)
+
+// testHookAfterCommit, when set by a test, runs right after the commit, before the generation is
+// published.
+var testHookAfterCommit func()
 
 // OutputTail is how much of an exec op's stdout and stderr (the end of each) its op.end event carries.
 const OutputTail = 2000

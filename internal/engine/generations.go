@@ -142,8 +142,17 @@ func sourceOf(req Request) []byte {
 	return append(data, '\n')
 }
 
-// recordGeneration writes generation N+1 after a successful apply and applies the retention.
-func (e *Engine) recordGeneration(ctx context.Context, t transport.Transport, hp *HostPlan, req Request,
+// generationStage is where the generation of the apply in progress is written, inside the journal
+// directory, before the journal is committed: a chaos killed while writing it rolls the apply back
+// (the stage goes with the journal), one killed after the commit is recovered by publishing it
+// (publishGeneration), so a committed apply always has its complete generation.
+const generationStage = JournalDir + "/generation"
+
+// stageRetention holds the retention settings of the apply in the stage ("KEEP MAXBYTES").
+const stageRetention = generationStage + "/.retention"
+
+// stageGeneration writes generation N+1 of a successful apply into generationStage, meta.json last.
+func (e *Engine) stageGeneration(ctx context.Context, t transport.Transport, hp *HostPlan, req Request,
 	jw *journalWriter, log []*JournalEntry, res *Result) (int, error) {
 	gens, err := ReadGenerations(ctx, t)
 	if err != nil {
@@ -153,15 +162,14 @@ func (e *Engine) recordGeneration(ctx context.Context, t transport.Transport, hp
 	if len(gens) > 0 {
 		n = gens[len(gens)-1].N + 1
 	}
-	dir := GenerationDir(n)
-	if err := privateDir(ctx, t, GenerationsDir); err != nil {
-		return 0, err
-	}
-	// A directory left by a crash during an earlier recording is replaced.
+	dir := generationStage
 	if err := t.Remove(ctx, dir, true); err != nil {
 		return 0, err
 	}
 	if err := privateDir(ctx, t, dir+"/backups"); err != nil {
+		return 0, err
+	}
+	if err := privateDir(ctx, t, dir); err != nil {
 		return 0, err
 	}
 	g := Generation{N: n, Time: time.Now().UTC(), Target: hp.Target, Kind: req.Record.Kind, Of: req.Record.Of,
@@ -188,6 +196,7 @@ func (e *Engine) recordGeneration(ctx context.Context, t transport.Transport, hp
 	// Backups: the previous content of replaced files, except secret ones.
 	j := jw.j
 	j.Entries = nil
+	j.State = JournalCommitted // as it is once the generation is published
 	for _, je := range log {
 		c := *je
 		if c.Prev != nil {
@@ -234,19 +243,68 @@ func (e *Engine) recordGeneration(ctx context.Context, t transport.Transport, hp
 	if err := write("chobolo.yml", jw.source); err != nil {
 		return 0, err
 	}
+	if err := t.WriteFile(ctx, stageRetention, fmt.Appendf(nil, "%d %d\n", req.Record.Keep, req.Record.MaxBytes), 0o600, 0, 0, nil); err != nil {
+		return 0, err
+	}
 	meta, _ := json.MarshalIndent(g, "", " ")
 	if err := write("meta.json", append(meta, '\n')); err != nil {
 		return 0, err
 	}
-	gens = append(gens, g)
-	gens, drop := retain(gens, req.Record.Keep, req.Record.MaxBytes)
-	if err := writeIndex(ctx, t, gens); err != nil {
+	return n, nil
+}
+
+// publishGeneration makes the staged generation (stageGeneration) generation N: the index first
+// (with the retention applied), then the directory moved into place, then the generations the
+// retention dropped removed. Run again after a crash, it finishes what is left. It returns 0 when
+// nothing is staged.
+func publishGeneration(ctx context.Context, t transport.Transport) (int, error) {
+	fi, err := t.Stat(ctx, generationStage+"/meta.json")
+	if err != nil || !fi.Exists {
+		return 0, err
+	}
+	var g Generation
+	if err := json.Unmarshal(fi.Content, &g); err != nil || g.N < 1 {
+		return 0, fmt.Errorf("staged generation: meta.json: %v", err)
+	}
+	var keep int
+	var maxBytes int64
+	if r, err := t.Stat(ctx, stageRetention); err == nil && r.Exists {
+		_, _ = fmt.Sscanf(string(r.Content), "%d %d", &keep, &maxBytes)
+	}
+	gens, err := ReadGenerations(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	if err := privateDir(ctx, t, GenerationsDir); err != nil {
+		return 0, err
+	}
+	var drop []Generation
+	if !slices.ContainsFunc(gens, func(x Generation) bool { return x.N == g.N }) {
+		gens, drop = retain(append(gens, g), keep, maxBytes)
+		if err := writeIndex(ctx, t, gens); err != nil {
+			return 0, err
+		}
+	}
+	if err := t.Remove(ctx, stageRetention, false); err != nil {
+		return 0, err
+	}
+	// A directory left by a crash during an earlier recording is replaced.
+	dir := GenerationDir(g.N)
+	if err := t.Remove(ctx, dir, true); err != nil {
+		return 0, err
+	}
+	if r, ok := t.(transport.Renamer); ok {
+		err = r.Rename(ctx, generationStage, dir)
+	} else {
+		_, err = transport.Check(ctx, t, transport.Cmd{Argv: []string{"mv", "-T", "--", generationStage, dir}})
+	}
+	if err != nil {
 		return 0, err
 	}
 	for _, d := range drop {
 		_ = t.Remove(ctx, GenerationDir(d.N), true)
 	}
-	return n, nil
+	return g.N, nil
 }
 
 // retain applies keep (count) and maxBytes (total size) to gens, oldest first; the newest

@@ -139,6 +139,64 @@ func TestRecoverCommitted(t *testing.T) {
 	}
 }
 
+// Killed after the commit, before its generation was published: recovery keeps what was done and
+// publishes the generation the apply staged before the commit, whole, as generation 1; the next
+// apply records generation 2. Killed before the commit (before its last op), no
+// generation at all.
+func TestRecoverPublishesStagedGeneration(t *testing.T) {
+	dir, tr := fileTree(t)
+	ctx := context.Background()
+	testHookAfterCommit = func() { panic("crash") }
+	func() {
+		defer func() {
+			testHookAfterCommit = nil
+			if r := recover(); r != "crash" {
+				t.Fatalf("apply did not crash after the commit: %v", r)
+			}
+		}()
+		_, _ = (&Engine{}).Apply(ctx, tr, filePlan(tr, mixedOps()...), Request{Source: []byte("hostname: x\n")})
+	}()
+	if gens, _ := ReadGenerations(ctx, tr); len(gens) != 0 {
+		t.Fatalf("generations before the recovery: %+v", gens)
+	}
+	rec, err := (&Engine{}).Recover(ctx, tr, RecoverOptions{})
+	if err != nil || rec.Action != "cleaned up" || rec.Generation != 1 || len(rec.Warnings) > 0 {
+		t.Fatalf("recover: %+v, %v", rec, err)
+	}
+	if got := readFile(t, dir, "/etc/keep"); got != "new\n" {
+		t.Fatalf("the committed apply was undone: /etc/keep = %q", got)
+	}
+	gens, err := ReadGenerations(ctx, tr)
+	if err != nil || len(gens) != 1 || gens[0].N != 1 || gens[0].Ops != len(mixedOps()) {
+		t.Fatalf("generations after the recovery: %+v %v", gens, err)
+	}
+	for _, f := range []string{"meta.json", "chobolo.yml", "facts.json", "plan.json", "journal.json"} {
+		if _, err := ReadGenerationFile(ctx, tr, 1, f); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, JournalDir)); !os.IsNotExist(err) {
+		t.Fatalf("journal left: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, GenerationDir(1), ".retention")); !os.IsNotExist(err) {
+		t.Fatalf("stage file published: %v", err)
+	}
+	res, err := (&Engine{}).Apply(ctx, tr, filePlan(tr, Write("/etc/keep", []byte("newer\n"), 0o644, "", "")), Request{})
+	if err != nil || res.Generation != 2 {
+		t.Fatalf("next apply: %+v %v", res, err)
+	}
+
+	// Killed before the commit: rolled back, and no generation staged survives.
+	_, tr2 := fileTree(t)
+	crashAt(t, tr2, filePlan(tr2, mixedOps()...), len(mixedOps()))
+	if rec, err := (&Engine{}).Recover(ctx, tr2, RecoverOptions{}); err != nil || rec.Action != "rolled back" || rec.Generation != 0 {
+		t.Fatalf("recover: %+v, %v", rec, err)
+	}
+	if gens, _ := ReadGenerations(ctx, tr2); len(gens) != 0 {
+		t.Fatalf("generations after a rollback: %+v", gens)
+	}
+}
+
 // Secrets never reach the journal or a generation: not the content of a secret write, not the
 // stdin of a secret exec, not a secret inverse.
 func TestJournalAndGenerationHoldNoSecrets(t *testing.T) {
@@ -345,5 +403,57 @@ func TestLockExcludesOtherProcesses(t *testing.T) {
 	if _, err := (&Engine{}).Apply(ctx, tr, filePlan(tr, Write("/etc/x", nil, 0, "", "")), Request{}); err == nil ||
 		!strings.Contains(err.Error(), "another chaos") {
 		t.Fatalf("apply under a foreign lock: %v", err)
+	}
+}
+
+// lostSSH stands in for an SSH host whose lock is still held by the worker of a connection lost
+// when a chaos run from this controller was killed: Flock is refused `busy` times.
+type lostSSH struct {
+	*transport.Host
+	busy int
+}
+
+func (l *lostSSH) Flock(string) (func() error, error) {
+	if l.busy > 0 {
+		l.busy--
+		return nil, transport.ErrLocked
+	}
+	return func() error { return nil }, nil
+}
+
+// Over SSH, a lock held for a dead chaos of this controller is waited for (its worker lets the
+// last command end, then releases it); one held for a live chaos, or another controller's, is
+// refused at once.
+func TestLockWaitsForLostSSHWorker(t *testing.T) {
+	dir, h := fileTree(t)
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	_ = dead.Run()
+	notices := 0
+	old := transport.Notice
+	transport.Notice = func(string) { notices++ }
+	defer func() { transport.Notice = old }()
+	for _, tc := range []struct {
+		owner string
+		wait  bool
+	}{
+		{fmt.Sprintf("%d on %s over ssh", dead.Process.Pid, host), true},
+		{fmt.Sprintf("%d on %s over ssh", os.Getpid(), host), false},
+		{fmt.Sprintf("%d on elsewhere over ssh", dead.Process.Pid), false},
+	} {
+		mustWrite(t, filepath.Join(dir, LockPath), "4242 99\nowner "+tc.owner+"\n", 0o600)
+		tr := &lostSSH{Host: h, busy: 3}
+		notices = 0
+		release, err := Lock(context.Background(), tr)
+		if tc.wait {
+			if err != nil || tr.busy != 0 || notices != 1 {
+				t.Fatalf("%s: %v (busy %d, %d notices)", tc.owner, err, tr.busy, notices)
+			}
+			release()
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "another chaos (pid "+tc.owner+")") || tr.busy != 2 {
+			t.Fatalf("%s: %v (busy %d)", tc.owner, err, tr.busy)
+		}
 	}
 }

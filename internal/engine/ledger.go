@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/shell"
-	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 // LedgerPath is where a host records the objects chaos created, so that full-state roles prune
@@ -64,8 +62,9 @@ func formatLedger(l map[string][]string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writeLedger merges the roles' ledger domains into the host ledger when they changed it.
-func (e *Engine) writeLedger(ctx context.Context, t transport.Transport, hp *HostPlan) error {
+// ledgerData merges the roles' ledger domains into the host ledger: the new content, and whether
+// it changed.
+func (e *Engine) ledgerData(hp *HostPlan) ([]byte, bool, error) {
 	next := maps.Clone(hp.ledger)
 	if next == nil {
 		next = map[string][]string{}
@@ -83,14 +82,8 @@ func (e *Engine) writeLedger(ctx context.Context, t transport.Transport, hp *Hos
 		}
 	}
 	if maps.EqualFunc(next, hp.ledger, slices.Equal) {
-		return nil
+		return nil, false, nil
 	}
 	data, err := formatLedger(next)
-	if err != nil {
-		return err
-	}
-	if err := t.Mkdir(ctx, "/var/lib/chaos", 0o755); err != nil {
-		return err
-	}
-	return t.WriteFile(ctx, LedgerPath, data, 0o644, 0, 0, nil)
+	return data, err == nil, err
 }

@@ -57,13 +57,13 @@ func Lock(ctx context.Context, t transport.Transport) (release func(), err error
 	f, ok := t.(flocker)
 	if ok {
 		// Flock creates StateDir itself: one round trip over SSH.
-		unlock, err = f.Flock(LockPath)
+		unlock, err = flock(ctx, t, f)
 		if errors.Is(err, transport.ErrLocked) {
-			owner := ""
+			li := transport.ParseLock("")
 			if fi, serr := t.Stat(ctx, LockPath); serr == nil {
-				owner = strings.TrimSpace(string(fi.Content))
+				li = transport.ParseLock(string(fi.Content))
 			}
-			return nil, fmt.Errorf("%s: another chaos (pid %s) is applying to this host (lock %s)", key, orDash(owner), LockPath)
+			return nil, fmt.Errorf("%s: another chaos (%s) is applying to this host (lock %s)", key, li.Owner(), LockPath)
 		}
 	}
 	if !ok || errors.Is(err, transport.ErrUnsupported) {
@@ -77,6 +77,58 @@ func Lock(ctx context.Context, t transport.Transport) (release func(), err error
 	}
 	held.m[key] = 1
 	return func() { unhold(key, unlock) }, nil
+}
+
+// flock takes the lock through f. A Host waits for (then kills) what an interrupted chaos left
+// running itself. Over SSH, the lock may still be held by the worker of a connection this
+// controller lost when a chaos run from here was killed: that worker lets its command finish (and
+// kills what the command left behind) before it exits and releases the lock, so the lock is waited
+// for, at most transport.OrphanWaitNow(), while its owner is a dead chaos process of this machine.
+func flock(ctx context.Context, t transport.Transport, f flocker) (func() error, error) {
+	unlock, err := f.Flock(LockPath)
+	if _, local := t.(*transport.Host); local || !errors.Is(err, transport.ErrLocked) {
+		return unlock, err
+	}
+	host, _ := os.Hostname()
+	var deadline time.Time
+	for errors.Is(err, transport.ErrLocked) {
+		fi, serr := t.Stat(ctx, LockPath)
+		if serr != nil {
+			return nil, err
+		}
+		li := transport.ParseLock(string(fi.Content))
+		pid, ctl, ok := sshOwner(li.Text)
+		if !ok || ctl != host || pidAlive(pid) {
+			return nil, err
+		}
+		if deadline.IsZero() {
+			wait := transport.OrphanWaitNow()
+			deadline = time.Now().Add(wait)
+			transport.Notice(fmt.Sprintf("%s: the host lock is still held for the interrupted chaos (%s): waiting up to %s for its last command to end",
+				t.Name(), li.Owner(), wait))
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s: the host lock %s is still held for the interrupted chaos (%s) after %s: a command it started still runs on the host",
+				t.Name(), LockPath, li.Owner(), transport.OrphanWaitNow())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		unlock, err = f.Flock(LockPath)
+	}
+	return unlock, err
+}
+
+// sshOwner reads "PID on HOST over ssh", the owner an SSH controller records.
+func sshOwner(text string) (pid int, host string, ok bool) {
+	var rest string
+	if _, err := fmt.Sscanf(text, "%d on %s", &pid, &host); err != nil {
+		return 0, "", false
+	}
+	rest = strings.TrimPrefix(text, fmt.Sprintf("%d on %s", pid, host))
+	return pid, host, rest == " over ssh"
 }
 
 func unhold(key string, unlock func() error) {

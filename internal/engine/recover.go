@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"path"
+	"sort"
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/transport"
@@ -29,6 +31,8 @@ type Recovery struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Source is the Ch-obolo of the interrupted apply (for Resume).
 	Source []byte `json:"-"`
+	// Generation is the generation of a committed apply that recovery recorded (0: none).
+	Generation int `json:"generation,omitempty"`
 }
 
 // Recover finishes an apply that was interrupted on t (chaos killed, connection lost, power
@@ -48,7 +52,14 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 	rec := &Recovery{Journal: j}
 	switch {
 	case j.State == JournalCommitted:
+		// Killed after the commit: the generation staged before it is published.
 		rec.Action = "cleaned up"
+		removeTemps(ctx, t, j)
+		if n, err := publishGeneration(ctx, t); err != nil {
+			rec.Warnings = append(rec.Warnings, "generation not recorded: "+err.Error())
+		} else if n > 0 {
+			rec.Generation = n
+		}
 		return rec, closeJournal(ctx, t)
 	case opts.Resume && j.State == JournalOpen:
 		fi, err := t.Stat(ctx, journalSource)
@@ -84,5 +95,41 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 		jw.j.Undone++
 		_ = jw.setState(uctx, JournalUndoing)
 	}
+	removeTemps(uctx, t, j)
 	return rec, closeJournal(uctx, t)
+}
+
+// removeTemps removes the temporary files (".chaos-XXXXXXXXXXXX.tmp", written then renamed into
+// place) that a write killed midway left beside the files the journal names, and in the
+// generations (a kill while the generation was recorded). The host lock is held: no chaos is
+// writing them.
+func removeTemps(ctx context.Context, t transport.Transport, j *Journal) {
+	dirs := map[string]bool{}
+	for _, je := range j.Entries {
+		for _, p := range []string{je.UndoPath, je.Op.Path} {
+			if path.IsAbs(p) && path.Clean(p) != "/" {
+				dirs[path.Dir(path.Clean(p))] = true
+			}
+		}
+	}
+	find := func(maxdepth string, roots ...string) {
+		if len(roots) == 0 {
+			return
+		}
+		argv := append([]string{"find"}, roots...)
+		argv = append(argv, "-maxdepth", maxdepth, "(", "-type", "f", "-o", "-type", "l", ")",
+			"-name", ".chaos-????????????.tmp", "-delete")
+		_, _ = t.Run(ctx, transport.Cmd{Argv: argv})
+	}
+	var roots []string
+	for d := range dirs {
+		if fi, err := t.Stat(ctx, d); err == nil && fi.Exists && fi.Mode.IsDir() {
+			roots = append(roots, d)
+		}
+	}
+	sort.Strings(roots)
+	find("1", roots...)
+	if fi, err := t.Stat(ctx, GenerationsDir); err == nil && fi.Exists {
+		find("3", GenerationsDir)
+	}
 }

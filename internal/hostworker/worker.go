@@ -10,6 +10,7 @@ package hostworker
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +18,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
@@ -47,6 +50,16 @@ type worker struct {
 	in   *bufio.Reader
 	out  *bufio.Writer
 	lock *os.File // the held host lock, or nil
+	// owner is the lock file's head ("PID START" of this worker, "owner WHO") and groups the process
+	// groups of the commands running now, recorded after it (the format of transport.ParseLock).
+	owner  string
+	groups map[int]string
+	// lost is closed when the request stream has ended (the connection died, unless "_bye" came
+	// first).
+	lost chan struct{}
+	// last is the process group of the last command, killed (what is left of it) when the stream
+	// ends without "_bye".
+	last int
 	// io holds the unlinked files for a command's stdin, stdout and stderr: regular files, as in the
 	// sh worker, so that a daemon a command leaves behind holding its stdout never blocks a reply.
 	io [3]*os.File
@@ -58,7 +71,17 @@ var errTruncated = errors.New("chaos worker: truncated request")
 // Serve greets the controller and answers requests from in on out until in ends. Its error means
 // the stream is unusable (the caller exits non-zero).
 func Serve(in io.Reader, out io.Writer, cfg Config) error {
-	w := &worker{cfg: cfg, in: bufio.NewReaderSize(in, 64<<10), out: bufio.NewWriterSize(out, 64<<10)}
+	// Requests arrive through a pipe fed by a goroutine, which notices at once when the stream ends
+	// (the connection died), even while a command runs: see run.
+	pr, pw := io.Pipe()
+	lost := make(chan struct{})
+	go func() {
+		_, err := io.Copy(pw, in)
+		close(lost)
+		_ = pw.CloseWithError(err)
+	}()
+	w := &worker{cfg: cfg, in: bufio.NewReaderSize(pr, 64<<10), out: bufio.NewWriterSize(out, 64<<10),
+		groups: map[int]string{}, lost: lost}
 	for i := range w.io {
 		f, err := os.CreateTemp("", ".chaos-worker-*")
 		if err != nil {
@@ -74,6 +97,9 @@ func Serve(in io.Reader, out io.Writer, cfg Config) error {
 	for {
 		header, err := w.in.ReadString('\n')
 		if err == io.EOF && header == "" {
+			// No "_bye": the connection died, maybe before the last reply arrived. What the
+			// commands left running goes before the lock does.
+			w.reap()
 			return nil
 		}
 		if err != nil {
@@ -98,8 +124,18 @@ func Serve(in io.Reader, out io.Writer, cfg Config) error {
 		if err != nil || len(argv) == 0 {
 			return fmt.Errorf("chaos worker: bad request: %v", err)
 		}
+		if argv[0] == "_bye" { // a clean end: what the commands started stays
+			w.release()
+			return nil
+		}
 		if err := w.serve(argv[0], argv[1:]); err != nil {
 			return err
+		}
+		select {
+		case <-w.lost: // nobody reads the reply: end (and release the lock)
+			w.reap()
+			return nil
+		default:
 		}
 		if err := w.out.Flush(); err != nil {
 			return err
@@ -215,6 +251,7 @@ func (w *worker) serve(fn string, args []string) error {
 		w.takeLock(args[0], args[1])
 	case "_unlock":
 		if w.lock != nil {
+			w.release()
 			_ = w.lock.Close()
 			w.lock = nil
 		}
@@ -257,7 +294,18 @@ func (w *worker) run(data []byte, hasStdin bool, argv []string) {
 		_ = f.Truncate(0)
 		_, _ = f.Seek(0, io.SeekStart)
 	}
-	cmd := &exec.Cmd{Path: prog, Args: append([]string{prog}, argv[1:]...), Env: env, Stdout: stdout, Stderr: stderr}
+	cmd := &exec.Cmd{Path: prog, Args: append([]string{prog}, argv[1:]...), Env: env, Stdout: stdout, Stderr: stderr,
+		// Its own process group, so that what it starts can be found and killed as one.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
+	if w.lock != nil {
+		// The held lock as descriptor LockFD (3..LockFD-1 closed), as a command run by chaos on
+		// the host itself gets it: the host stays locked while the command, or anything it started
+		// that kept the descriptor, runs, even when this worker is gone. RunEnv (below) marks
+		// everything it starts (transport.RunEnv).
+		cmd.ExtraFiles = make([]*os.File, LockFD-2)
+		cmd.ExtraFiles[LockFD-3] = w.lock
+	}
+	cmd.Env = append(cmd.Env, RunEnv+"="+w.mark())
 	if hasStdin { // else /dev/null
 		if _, err := stdin.Write(data); err != nil {
 			w.fail("chaos worker", err, 126)
@@ -267,7 +315,11 @@ func (w *worker) run(data []byte, hasStdin bool, argv []string) {
 		cmd.Stdin = stdin
 	}
 	code := 0
-	if err := cmd.Run(); err != nil {
+	err := cmd.Start()
+	if err == nil {
+		err = w.wait(cmd)
+	}
+	if err != nil {
 		var ee *exec.ExitError
 		switch {
 		case errors.As(err, &ee):
@@ -284,6 +336,165 @@ func (w *worker) run(data []byte, hasStdin bool, argv []string) {
 		}
 	}
 	w.reply(readAll(stdout), readAll(stderr), code)
+}
+
+// LockFD is the descriptor number under which commands inherit the host lock (transport.LockFD).
+const LockFD = 9
+
+// LostWait is how long a command may go on after the connection died before its process group is
+// killed; CHAOS_ORPHAN_WAIT (a Go duration, set by the controller) overrides it.
+var LostWait = 2 * time.Minute
+
+// wait waits for a started command. Its process group is recorded in the lock file while it runs.
+// When the connection dies meanwhile, the command may finish, for at most LostWait; then what is
+// left of its process group is killed, and the worker waits until the group is empty, so that the
+// lock, released when the worker exits, never outlives a process of the command (transport.LockFD).
+func (w *worker) wait(cmd *exec.Cmd) error {
+	pgid := cmd.Process.Pid
+	w.last = pgid
+	w.record(pgid, true)
+	defer w.record(pgid, false)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-w.lost:
+		wait := LostWait
+		if d, perr := time.ParseDuration(os.Getenv("CHAOS_ORPHAN_WAIT")); perr == nil && d >= 0 {
+			wait = d
+		}
+		select {
+		case err = <-done:
+		case <-time.After(wait):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			err = <-done
+		}
+	}
+	return err
+}
+
+// RunEnv is the variable that marks every process a command of this worker started
+// (transport.RunEnv).
+const RunEnv = "CHAOS_RUN"
+
+// mark is RunEnv's value for this worker: "PID.START", as transport.RunMark.
+func (w *worker) mark() string { return strconv.Itoa(os.Getpid()) + "." + procStart(os.Getpid()) }
+
+// reap kills what the commands left running when the connection died: the last command's process
+// group and every process marked with this worker's RunEnv (a maintainer script's background job
+// in the session apt-get gives dpkg), and waits until they are gone, before the worker exits and
+// so releases the lock.
+func (w *worker) reap() {
+	if w.last > 1 && groupAlive(w.last) {
+		_ = syscall.Kill(-w.last, syscall.SIGKILL)
+	}
+	want := []byte(RunEnv + "=" + w.mark())
+	find := func() []int {
+		var pids []int
+		procs, _ := os.ReadDir("/proc")
+		for _, d := range procs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			env, _ := os.ReadFile("/proc/" + d.Name() + "/environ")
+			for _, e := range bytes.Split(env, []byte{0}) {
+				if bytes.Equal(e, want) {
+					pids = append(pids, pid)
+					break
+				}
+			}
+		}
+		return pids
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pids := find(); len(pids) > 0 && time.Now().Before(deadline); pids = find() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for w.last > 1 && groupAlive(w.last) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// release marks the lock file: released cleanly (transport.ParseLock).
+func (w *worker) release() {
+	if w.lock == nil {
+		return
+	}
+	w.owner += "released\n"
+	w.groups = map[int]string{}
+	w.writeLock()
+}
+
+// record adds (or removes) a running command's process group to the lock file.
+func (w *worker) record(pgid int, running bool) {
+	if w.lock == nil {
+		return
+	}
+	if running {
+		w.groups[pgid] = procStart(pgid)
+	} else {
+		delete(w.groups, pgid)
+	}
+	w.writeLock()
+}
+
+// writeLock rewrites the lock file: "PID START" of this worker, "owner WHO", then "group PGID START"
+// per running command.
+func (w *worker) writeLock() {
+	var b strings.Builder
+	b.WriteString(w.owner)
+	pgids := make([]int, 0, len(w.groups))
+	for g := range w.groups {
+		pgids = append(pgids, g)
+	}
+	sort.Ints(pgids)
+	for _, g := range pgids {
+		fmt.Fprintf(&b, "group %d %s\n", g, w.groups[g])
+	}
+	_, _ = w.lock.WriteAt([]byte(b.String()), 0)
+	_ = w.lock.Truncate(int64(b.Len()))
+}
+
+// procStart is the start time of pid (field 22 of /proc/PID/stat), "0" when unknown.
+func procStart(pid int) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "0"
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return "0"
+	}
+	return f[19]
+}
+
+// groupAlive reports whether process group g has a member that is not a zombie.
+func groupAlive(g int) bool {
+	if err := syscall.Kill(-g, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, d := range procs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid pgrp ...
+		if len(f) >= 3 && f[0] != "Z" && f[0] != "X" && f[2] == strconv.Itoa(g) {
+			return true
+		}
+	}
+	return false
 }
 
 func readAll(f *os.File) []byte {
@@ -500,7 +711,7 @@ func (w *worker) takeLock(p, owner string) {
 		w.fail("mkdir", err, 2)
 		return
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		w.fail("sh", err, 2)
 		return
@@ -515,10 +726,8 @@ func (w *worker) takeLock(p, owner string) {
 		return
 	}
 	w.lock = f
-	if err := os.WriteFile(p, []byte(owner+"\n"), 0o666); err != nil {
-		w.fail("sh", err, 1)
-		return
-	}
+	w.owner = fmt.Sprintf("%d %s\nowner %s\n", os.Getpid(), procStart(os.Getpid()), owner)
+	w.writeLock()
 	w.reply(nil, nil, 0)
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
@@ -210,7 +211,7 @@ func TestLock(t *testing.T) {
 	if _, _, code := b.call("_lock", nil, p, "owner b"); code != 1 {
 		t.Fatalf("second lock: code %d, want 1", code)
 	}
-	if got, _ := os.ReadFile(p); string(got) != "owner a\n" {
+	if got, _ := os.ReadFile(p); !strings.HasPrefix(string(got), strconv.Itoa(os.Getpid())+" ") || !strings.HasSuffix(string(got), "\nowner owner a\n") {
 		t.Fatalf("lock file %q", got)
 	}
 	a.call("_unlock", nil)
@@ -239,5 +240,53 @@ func TestBadHeader(t *testing.T) {
 	fmt.Fprintf(c.in, "x\n")
 	if err := <-c.done; err == nil || !strings.Contains(err.Error(), "bad request header") {
 		t.Fatalf("Serve = %v", err)
+	}
+}
+
+// The connection dies while a command runs: the worker lets the command finish, kills what it left
+// in its process group, and only then ends (and so releases the host lock). The command inherits
+// the lock as descriptor 9 and is recorded in the lock file while it runs.
+func TestConnectionLostMidCommand(t *testing.T) {
+	c := start(t)
+	dir := t.TempDir()
+	lock := filepath.Join(dir, "lock")
+	if _, e, code := c.call("_lock", nil, lock, "4242 on ctl over ssh"); code != 0 {
+		t.Fatalf("lock: %s", e)
+	}
+	script := `cd ` + dir + `
+ls -l /proc/self/fd/ >fds
+( exec 9>&-; sleep 2; touch late ) &
+touch started
+sleep 0.7
+touch done`
+	text := "_run - " + shell.Join([]string{"sh", "-c", script})
+	fmt.Fprintf(c.in, "%d\n%s\n", strings.Count(text, "\n")+1, text)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command never started")
+		}
+	}
+	data, _ := os.ReadFile(lock)
+	if !strings.Contains(string(data), "\nowner 4242 on ctl over ssh\ngroup ") {
+		t.Errorf("lock file while the command runs: %q", data)
+	}
+	_ = c.in.Close() // the connection dies
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not end after the connection died")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
+		t.Error("the worker ended before the command did")
+	}
+	if fds, _ := os.ReadFile(filepath.Join(dir, "fds")); !strings.Contains(string(fds), " 9 -> "+lock) {
+		t.Errorf("the command did not inherit the lock as descriptor 9:\n%s", fds)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(dir, "late")); err == nil {
+		t.Error("the command's background job ran on after the worker ended")
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // basePath is the PATH every command gets, so results do not depend on the caller's environment.
@@ -26,6 +28,9 @@ type Host struct {
 	dir  string    // "/" for the local machine
 	root *os.Root  // nil for the local machine
 	ns   *nsTarget // set for a running container entered with nsenter (see NewNsenter)
+
+	mu   sync.Mutex
+	lock *hostLock // the held host lock (Flock), which commands inherit
 }
 
 // NewLocal returns the transport for the machine chaos runs on.
@@ -107,20 +112,51 @@ func (h *Host) Run(ctx context.Context, c Cmd) (Result, error) {
 	cmd.Args = c.Argv
 	cmd.Dir = "/"
 	cmd.Env = append([]string{basePath, "LC_ALL=C.UTF-8", "HOME=/root"}, c.Env...)
+	// Its own process group, so that what it starts can be found and killed as one (see LockFD).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	switch {
 	case h.ns != nil:
 		if err := h.ns.prepare(cmd); err != nil {
 			return Result{}, err
 		}
 	case h.root != nil:
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: h.dir}
+		cmd.SysProcAttr.Chroot = h.dir
 	}
+	h.mu.Lock()
+	lock := h.lock
+	h.mu.Unlock()
+	if lock != nil {
+		// The held lock as descriptor LockFD (3..LockFD-1 closed): the kernel keeps the host locked
+		// while the command, or anything it started that kept the descriptor, runs. RunEnv marks
+		// everything it starts.
+		cmd.ExtraFiles = make([]*os.File, LockFD-2)
+		cmd.ExtraFiles[LockFD-3] = lock.f
+		cmd.Env = append(cmd.Env, RunEnv+"="+lock.mark)
+	}
+	// Cancelled: the whole group, not only the command, so that nothing it started goes on.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	if err = cmd.Start(); err == nil {
+		pgid := cmd.Process.Pid
+		if lock != nil {
+			lock.started(pgid)
+		}
+		err = cmd.Wait()
+		if ctx.Err() != nil {
+			// What the killed command started may still be there: gone before the caller undoes.
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			for deadline := time.Now().Add(10 * time.Second); groupAlive(pgid) && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		if lock != nil {
+			lock.ended(pgid)
+		}
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var ee *exec.ExitError
 	switch {
@@ -271,6 +307,18 @@ func (h *Host) WriteFile(ctx context.Context, p string, data []byte, mode fs.Fil
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	h.syncDir(dir)
+	return nil
+}
+
+// Rename implements Renamer: rename(2) inside the target, then an fsync of the directory.
+func (h *Host) Rename(_ context.Context, from, to string) error {
+	if !path.IsAbs(from) || !path.IsAbs(to) {
+		return fmt.Errorf("rename %q %q: not absolute paths", from, to)
+	}
+	if err := h.rename(path.Clean(from), path.Clean(to)); err != nil {
+		return fmt.Errorf("rename %s: %w", from, err)
+	}
+	h.syncDir(path.Dir(path.Clean(to)))
 	return nil
 }
 

@@ -586,11 +586,14 @@ func (s *SSH) User() string { return s.user }
 func (s *SSH) Close() error {
 	var err error
 	s.once.Do(func() {
-		// An idle worker is ended first and waited for, so that its temp files are gone before
-		// Close returns; a request still in flight holds mu, and the connection's end stops it.
+		// An idle worker is told that this is a clean end: a worker whose stream just ends takes it
+		// for a lost connection and kills what its last command left running (sshworker.go). It is
+		// then waited for (bounded), so that its temp files are gone when Close returns. A request
+		// in flight keeps the lock: closing then abandons it.
 		if s.mu.TryLock() {
-			if s.w != nil {
-				s.w.close()
+			if w := s.w; w != nil && !w.exited() {
+				_, _ = w.in.Write(frame("_bye", nil, w.tok))
+				w.close()
 				s.w = nil
 			}
 			s.mu.Unlock()
@@ -935,6 +938,18 @@ func (s *SSH) Chown(ctx context.Context, p string, uid, gid int) error {
 func (s *SSH) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
 	if _, err := s.op(ctx, "_chmod", nil, path.Clean(p), octal(mode)); err != nil {
 		return fmt.Errorf("chmod %s: %w", p, err)
+	}
+	return nil
+}
+
+// Rename implements Renamer: one request, the worker's atomic rename (mv -T), then an fsync of the
+// directory.
+func (s *SSH) Rename(ctx context.Context, from, to string) error {
+	if !path.IsAbs(from) || !path.IsAbs(to) {
+		return fmt.Errorf("rename %q %q: not absolute paths", from, to)
+	}
+	if _, err := s.op(ctx, "_mv", nil, path.Clean(from), path.Clean(to)); err != nil {
+		return fmt.Errorf("rename %s: %w", from, err)
 	}
 	return nil
 }

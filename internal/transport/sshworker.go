@@ -44,15 +44,23 @@ import (
 //
 // Every process the worker starts is a cost (a fork and an exec took 10-30 ms on the loaded
 // development machine), so the worker starts only those it needs: commands are found on PATH by
-// the shell itself and started directly (env only when the request sets variables), a Stat of a
-// missing file is all builtins, a write is dd, mv and sync; starting the worker runs nothing but
-// the shell. Commands run with umask 022, stdin from a file, stdout and stderr to the worker's
-// private temp files (created O_EXCL, mode 0600, in /tmp), and without the lock descriptor: a
-// daemon a command leaves behind can never write into the request stream or hold the lock (it
-// could only add to a later command's output if it kept its stdout; daemons detach from it).
+// the shell itself and started directly (env only when the request sets variables; through
+// setsid(1) when the host has it), a Stat of a missing file is all builtins, a write is dd, mv and
+// sync; starting the worker runs nothing but the shell. Commands run with umask 022, stdin from a
+// file, stdout and stderr to the worker's private temp files (created O_EXCL, mode 0600, in /tmp):
+// a daemon a command leaves behind can never write into the request stream (it could only add to
+// a later command's output if it kept its stdout; daemons detach from it).
 // The host lock (Flock) is an flock(1) on descriptor 9 of the worker shell itself: the kernel
-// releases it when the worker dies, e.g. when the connection drops.
-var workerScript = `unset _t _o _e _in _n _c _l _f _r _p _q
+// releases it when the worker dies, e.g. when the connection drops. Commands inherit descriptor 9,
+// so that the host stays locked while a command of a lost connection (or what it started and that
+// kept the descriptor) runs, and run in their own process group (setsid, as a background job the
+// shell waits for; a background job ignores SIGINT, which chaos never sends), marked with
+// CHAOS_RUN=sh-ID (RunEnv), which whatever they start inherits. A worker whose stream ends without
+// the "_bye" a clean Close sends (the connection died) kills what is left of the last command's
+// process group and every process with its mark before it exits, and so before the lock is
+// released (see transport.LockFD; the native worker also notices a lost connection while the
+// command runs).
+var workerScript = `unset _t _o _e _in _n _c _l _f _r _p _q _g _s _b _k _w
 IFS= read -r _t || exit 1
 _i=$1
 umask 077
@@ -63,8 +71,20 @@ done
 set +C
 umask 022
 _o=/tmp/.chaos-worker-$2.o _e=/tmp/.chaos-worker-$2.e _in=/tmp/.chaos-worker-$2.i
-trap 'rm -f -- "$_o" "$_e" "$_in"' EXIT
+_g= _s= _b= _k=sh-$2
+command -v setsid >/dev/null 2>&1 && _s=1
+_reap() {
+	[ -z "$_g" ] || kill -s KILL -- "-$_g" 2>/dev/null
+	for _w in 1 2; do
+		for _q in $(grep -lzx "` + RunEnv + `=$_k" /proc/[0-9]*/environ 2>/dev/null); do
+			_q=${_q#/proc/} _q=${_q%/environ}
+			[ "$_q" = "$$" ] || kill -s KILL -- "$_q" 2>/dev/null
+		done
+	done
+}
+trap '[ -n "$_b" ] || _reap; rm -f -- "$_o" "$_e" "$_in"' EXIT
 trap 'exit 129' HUP
+trap 'exit 141' PIPE
 trap 'exit 143' TERM
 _x() {
 	printf '\n%s 1\n' "$_t"
@@ -98,7 +118,13 @@ _run() {
 		if [ -z "$_q" ]; then printf '%s: command not found\n' "$_p" >"$_e"; _e 127; return; fi
 		_p=$_q/$_p ;;
 	esac
-	"$_p" "$@" <"$_f" >"$_o" 2>"$_e" 9>&-
+	if [ -n "$_s" ]; then
+		` + RunEnv + `=$_k setsid "$_p" "$@" <"$_f" >"$_o" 2>"$_e" &
+		_g=$!
+		wait "$_g"
+	else
+		` + RunEnv + `=$_k "$_p" "$@" <"$_f" >"$_o" 2>"$_e"
+	fi
 	_e $?
 }
 _stat() {
@@ -153,6 +179,7 @@ _lock() {
 	_x 0
 }
 _unlock() { exec 9>&-; _x 0; }
+_bye() { _b=1; exit 0; }
 _native() {
 	_m=
 	{ IFS= read -r _m </proc/sys/kernel/arch; } 2>/dev/null || _m=$(uname -m 2>/dev/null)
@@ -244,6 +271,9 @@ func (s *SSH) envArgv() []string {
 	argv := []string{"env", basePath, "LC_ALL=C.UTF-8"}
 	if s.root {
 		argv = append(argv, "HOME=/root")
+	}
+	if d := os.Getenv(OrphanWaitEnv); d != "" {
+		argv = append(argv, OrphanWaitEnv+"="+d) // how long the worker lets a command of a lost connection run
 	}
 	return append(argv, "CHAOS_SSH_USER="+s.user)
 }
@@ -612,12 +642,22 @@ func (s *SSH) readyWorker(ctx context.Context) (*worker, error) {
 	}
 	s.w = w
 	if s.lockPath != "" {
-		// The old worker held the host lock; its death released it. Take it again before anything
-		// else runs, or refuse to go on.
-		r, err := s.callOn(ctx, w, lockCall(s.lockPath, s.lockOwner), nil)
-		if err != nil || r.code != 0 {
-			s.lockErr = fmt.Errorf("%s: the connection's worker died and the host lock %s could not be taken again", s.name, s.lockPath)
-			return nil, s.lockErr
+		// The old worker held the host lock; its death released it, unless the command it was
+		// running still runs (it inherited the lock, see LockFD): wait for that, at most
+		// OrphanWaitNow(), so that nothing else (an undo) runs beside it. Take the lock again before
+		// anything else runs, or refuse to go on.
+		deadline := time.Now().Add(OrphanWaitNow())
+		for {
+			r, err := s.callOn(ctx, w, lockCall(s.lockPath, s.lockOwner), nil)
+			if err == nil && r.code == 1 && time.Now().Before(deadline) && ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			if err != nil || r.code != 0 {
+				s.lockErr = fmt.Errorf("%s: the connection's worker died and the host lock %s could not be taken again", s.name, s.lockPath)
+				return nil, s.lockErr
+			}
+			break
 		}
 	}
 	return w, nil

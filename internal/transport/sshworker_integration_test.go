@@ -281,7 +281,7 @@ func testSSHWorkerDiesHoldingLock(t *testing.T, worker string) {
 	pid := workerPID(t, s)
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Run(ctx, transport.Cmd{Argv: []string{"sleep", "30"}})
+		_, err := s.Run(ctx, transport.Cmd{Argv: []string{"sh", "-c", "sleep 3; touch /slept"}})
 		done <- err
 	}()
 	time.Sleep(300 * time.Millisecond)
@@ -289,9 +289,13 @@ func testSSHWorkerDiesHoldingLock(t *testing.T, worker string) {
 		t.Fatalf("kill worker: %v %s", err, res.Stderr)
 	}
 	failsWithin(t, done, "the request whose worker was killed")
-	// Next request: a new worker, holding the lock again.
+	// Next request: a new worker, holding the lock again, once the command of the killed worker,
+	// which inherited the lock, has ended.
 	if pid2 := workerPID(t, s); pid2 == pid {
 		t.Fatalf("same worker pid %s after kill", pid)
+	}
+	if !testenv.Exists(t, h.Root, "/slept") {
+		t.Fatal("the new worker took the lock while the killed worker's command still ran")
 	}
 	if _, err := other.Flock("/var/lib/chaos/lock"); !errors.Is(err, transport.ErrLocked) {
 		t.Fatalf("after the worker restarted, another Flock = %v, want ErrLocked", err)
@@ -371,5 +375,53 @@ func TestSSHWorkerNonRootWrite(t *testing.T) {
 	}
 	if _, err := s.Flock("/etc/chaos-denied/lock"); err == nil {
 		t.Fatal("a non-root worker took a lock under /etc")
+	}
+}
+
+// The connection dies while a command runs (chaos killed, network lost): the worker lets the
+// command finish, kills what it left behind without the lock descriptor (a background job in its
+// process group, one in a session of its own: found by its CHAOS_RUN mark), and only then ends and
+// releases the host lock. Another connection gets the lock
+// only after that, and nothing of the lost connection's command changes the host afterwards.
+func TestSSHWorkerLostConnection(t *testing.T) { eachWorker(t, testSSHWorkerLostConnection) }
+
+func testSSHWorkerLostConnection(t *testing.T, worker string) {
+	hs := testenv.StartSSHHosts(t, 1)
+	h := hs.Hosts[0]
+	s, other := dialWorker(t, hs, h, worker), dial(t, hs, h)
+	if _, err := s.Flock("/var/lib/chaos/lock"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = s.Run(context.Background(), transport.Cmd{Argv: []string{"sh", "-c",
+			"( exec 9>&-; sleep 3; touch /late ) & setsid sh -c 'exec 9>&-; sleep 3; touch /late-session' & touch /started; sleep 1; touch /done"}})
+	}()
+	for deadline := time.Now().Add(15 * time.Second); !testenv.Exists(t, h.Root, "/started"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the command never started")
+		}
+	}
+	start := time.Now()
+	s.Close() // the connection dies
+	for {
+		rel, err := other.Flock("/var/lib/chaos/lock")
+		if err == nil {
+			_ = rel()
+			break
+		}
+		if !errors.Is(err, transport.ErrLocked) || time.Since(start) > 20*time.Second {
+			t.Fatalf("Flock after the lost connection: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the lock was free %s after the connection died", time.Since(start).Round(time.Millisecond))
+	if !testenv.Exists(t, h.Root, "/done") {
+		t.Error("the lock was released before the lost connection's command ended")
+	}
+	time.Sleep(time.Until(start.Add(3500 * time.Millisecond)))
+	for _, p := range []string{"/late", "/late-session"} {
+		if testenv.Exists(t, h.Root, p) {
+			t.Errorf("the lost connection's command left a process that changed the host after the lock was released (%s)", p)
+		}
 	}
 }

@@ -115,3 +115,9 @@ func (s Spec) Open() (Transport, error) {
 	}
 	return nil, fmt.Errorf("target %q: an SSH host is opened with its connection settings (fleet), not here", s.String())
 }
+
+// Renamer is implemented by transports that rename a file or directory atomically inside the
+// target (rename(2)): the local machine, chroots, nsenter targets and SSH.
+type Renamer interface {
+	Rename(ctx context.Context, from, to string) error
+}

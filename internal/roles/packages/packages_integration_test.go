@@ -200,8 +200,12 @@ func TestIntegrationUndoKilledTransaction(t *testing.T) {
 		return testenv.Chroot(t, root, "dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n")
 	}
 	before := states()
+	wide := testenv.HostState(t, root)
 	tr := enginetest.Chroot(t, root)
 	enginetest.ApplyRollsBack(t, tr, withUsersKey(&chobolo.Chobolo{Packages: []chobolo.Package{{Name: "chaos-doomed"}}}), New())
+	if got := testenv.HostState(t, root); got != wide {
+		t.Errorf("the root is not as before the apply:\n%s", testenv.StateDiff(wide, got))
+	}
 	if got := states(); got != before {
 		b, g := strings.Split(before, "\n"), strings.Split(got, "\n")
 		t.Errorf("dpkg is not as before the apply: now %q, before %q",

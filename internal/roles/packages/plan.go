@@ -147,15 +147,21 @@ func guardLarge(d *Delta) string {
 // undoInstallScript reads the package states captured right before the install (stdin: the output
 // of installedStates) and removes exactly what the transaction added, its dependencies included:
 // purged when the package was unknown before, removed (configuration kept) when only its
-// configuration was there. Package names come from dpkg, never from the Ch-obolo.
+// configuration was there. Package names come from dpkg, never from the Ch-obolo. Then it puts
+// back apt's auto-installed marks (/var/lib/apt/extended_states) as they were: apt keeps the marks
+// of the packages it removes.
 //
 // A transaction that was killed (chaos killed, connection lost) leaves the package dpkg was
 // unpacking half-installed with "reinstall required", others unpacked but not configured, and
 // dpkg's journal unmerged: apt refuses to run then. dpkg itself removes what was added (forced past
 // "reinstall required", and without configuring what it is about to remove), then finishes
-// whatever else the killed run left pending.
+// whatever else the killed run left pending, and the control files the killed dpkg was reading
+// (tmp.ci) go.
 const undoInstallScript = `set -e
-before=$(cat)
+in=$(mktemp)
+trap 'rm -f "$in"' EXIT
+cat >"$in"
+before=$(sed '/^-- extended_states: /,$d' "$in")
 now=$(dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\n')
 todo=$(printf '%s\n--\n%s\n' "$before" "$now" | awk -F '\t' '
   $0 == "--" { after = 1; next }
@@ -167,15 +173,29 @@ remove=$(printf '%s\n' "$todo" | sed -n 's/^remove //p')
 if [ -z "$(dpkg --audit)" ] && [ -z "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then
   [ -z "$purge" ] || apt-get "$@" purge $purge
   [ -z "$remove" ] || apt-get "$@" remove $remove
-  exit 0
+else
+  [ -z "$purge" ] || dpkg --force-remove-reinstreq --purge $purge
+  [ -z "$remove" ] || dpkg --force-remove-reinstreq --remove $remove
+  dpkg --force-confdef --force-confold --configure -a
+  rm -rf /var/lib/dpkg/tmp.ci
 fi
-[ -z "$purge" ] || dpkg --force-remove-reinstreq --purge $purge
-[ -z "$remove" ] || dpkg --force-remove-reinstreq --remove $remove
-dpkg --force-confdef --force-confold --configure -a
+case $(grep -m 1 '^-- extended_states: ' "$in" || :) in
+'-- extended_states: present')
+  sed '1,/^-- extended_states: present$/d' "$in" >/var/lib/apt/extended_states.chaos-undo
+  mv -f /var/lib/apt/extended_states.chaos-undo /var/lib/apt/extended_states ;;
+'-- extended_states: absent') rm -f /var/lib/apt/extended_states ;;
+esac
 `
 
-// installedStates lists every package dpkg knows with its state, for undoInstallScript.
-var installedStates = []string{"dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\n"}
+// installedStates lists every package dpkg knows with its state, then apt's auto-installed marks,
+// for undoInstallScript.
+var installedStates = []string{"sh", "-c", `dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\n'
+if [ -f /var/lib/apt/extended_states ]; then
+  echo '-- extended_states: present'
+  cat /var/lib/apt/extended_states
+else
+  echo '-- extended_states: absent'
+fi`}
 
 // installUndo gives an install its inverse: the package set is captured by the engine right before
 // the transaction, and the undo removes what is new since then.

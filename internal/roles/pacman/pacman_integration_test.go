@@ -180,10 +180,14 @@ func TestIntegrationUndoKilledTransaction(t *testing.T) {
 		testenv.PacPkg{Name: "chaos-doomed", Depends: []string{"chaos-a"}, Install: "pre_install() {\n  kill -KILL \"$PPID\"\n}"},
 	)
 	before := pacmanQ(t, root, "-Q")
+	wide := testenv.HostState(t, root)
 	c := &chobolo.Chobolo{File: "m.yml", Packages: []chobolo.Package{{Name: "chaos-doomed"}}}
 	c.SetKey("users", chobolo.Pos{}) // packages not declared: nothing is pruned
 	tr := enginetest.Chroot(t, root)
 	enginetest.ApplyRollsBack(t, tr, c, New())
+	if got := testenv.HostState(t, root); got != wide {
+		t.Errorf("the root is not as before the apply:\n%s", testenv.StateDiff(wide, got))
+	}
 	if got := pacmanQ(t, root, "-Q"); !slices.Equal(got, before) {
 		t.Errorf("pacman -Q after the undo:\n%v\nbefore:\n%v", got, before)
 	}
