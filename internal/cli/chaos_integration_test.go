@@ -272,6 +272,11 @@ func TestSIGKILLRandom(t *testing.T) {
 		case <-time.After(delay):
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			<-exited
+			// Still running past the expected end: the machine got slower since the calibration, and
+			// kills would never land after the commit. Stretch the expected duration.
+			if delay > full*9/10 {
+				full = max(full, delay*5/4)
+			}
 			phase = "killed, no journal"
 			if data, err := os.ReadFile(filepath.Join(root, engine.JournalFile)); err == nil {
 				var j engine.Journal
