@@ -33,6 +33,9 @@ var Volatile = map[string]string{
 	"var/lib/chaos/lock.d":  "chaos's lease lock",
 	"var/lib/chaos/journal": "chaos's journal of the apply in progress",
 	"var/lib/chaos/worker":  "the native SSH worker, sent by chaos on first contact and kept by its hash",
+	// derived listings a probe keeps to be fast (the services role's unit-file listing), checked for
+	// freshness against the unit directories on every read: like var/cache, a cache, not state.
+	"var/lib/chaos/cache": "chaos's probe caches",
 	// shadow-utils' backup copies, rewritten on every change of the file they back up (with the
 	// content before that change): a record of the last edit, not the user database.
 	"etc/passwd-":  "shadow-utils backup",
