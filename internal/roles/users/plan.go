@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // checkShellScript runs before an account gets a shell that was missing at probe time (the
@@ -127,7 +128,39 @@ func BuildPlan(d *Delta) *engine.RolePlan {
 		}
 		p.Add([]engine.Change{{Kind: engine.Del, Subject: path, Detail: detail}}, engine.Remove(path))
 	}
+	for i := range p.Steps {
+		for j, op := range p.Steps[i].Ops {
+			p.Steps[i].Ops[j] = breakStaleLocks(op)
+		}
+	}
 	return p
+}
+
+// unlockScript removes the locks a killed shadow-utils command (useradd, usermod, groupadd, ...)
+// left on the account databases, FILE.lock holding the pid of a process that no longer runs and its
+// link source FILE.PID, then runs the undo command given as its arguments. shadow-utils breaks such
+// stale locks itself on its next run; an undo must not leave them behind, or recovery from a killed
+// op (a lost host, a SIGKILL) would not leave the host exactly as before.
+const unlockScript = `for f in /etc/passwd /etc/shadow /etc/group /etc/gshadow /etc/subuid /etc/subgid; do
+	[ -f "$f.lock" ] || continue
+	p=$(tr -dc 0-9 <"$f.lock")
+	if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; then rm -f -- "$f.lock" "$f.$p"; fi
+done
+exec "$@"`
+
+// breakStaleLocks runs the undo of a shadow-utils op through unlockScript.
+func breakStaleLocks(op engine.Op) engine.Op {
+	if op.Undo == nil || op.Undo.Kind != engine.OpExec {
+		return op
+	}
+	u := *op.Undo
+	w := engine.Exec(append([]string{"sh", "-c", unlockScript, "chaos-undo"}, u.Argv...)...)
+	w.Stdin, w.Secret, w.Env = u.Stdin, u.Secret, u.Env
+	w.Label = u.Label
+	if w.Label == "" {
+		w.Label = shell.Join(u.Argv)
+	}
+	return op.WithUndo(w)
 }
 
 func checkShellOp(path string) engine.Op {
