@@ -77,6 +77,14 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`c.yml:3:12: error: users[0].state: invalid value "absen": expected one of present, absent; did you mean absent?`}},
 		{"core enum", "core: ubuntu\n",
 			[]string{`c.yml:1:7: error: core: invalid value "ubuntu": expected one of debian, arch, fedora`}},
+		{"mode as a decimal integer", "files:\n  - path: /a\n    mode: 644\n",
+			[]string{`c.yml:3:11: error: files[0].mode: 644 is a decimal integer in YAML, not an octal mode; write mode: "0644"`}},
+		{"setuid mode as a decimal integer", "files:\n  - {path: /a, mode: 4755}\n",
+			[]string{`c.yml:2:22: error: files[0].mode: 4755 is a decimal integer in YAML, not an octal mode; write mode: "4755"`}},
+		{"quoted yes for bool", "users:\n  - name: a\n    sudo: \"yes\"\n",
+			[]string{`c.yml:3:11: error: users[0].sudo: expected a boolean, got the quoted string "yes"; write sudo: true`}},
+		{"quoted no for bool", "users:\n  - {name: a, purge_home: 'no'}\n",
+			[]string{`c.yml:2:27: error: users[0].purge_home: expected a boolean, got the quoted string "no"; write purge_home: false`}},
 		{"bad mode", "files:\n  - path: /a\n    mode: u+rw\n",
 			[]string{`c.yml:3:11: error: files[0].mode: invalid mode "u+rw": expected octal digits such as 0644 or 0755`}},
 		{"mode out of range", "files:\n  - path: /a\n    mode: 17777\n",
@@ -185,7 +193,7 @@ region:
   ntp: true
 files:
   - {path: /etc/motd, content: "hi\n", mode: 0644, owner: root, group: "0"}
-  - {path: /etc/x, mode: 755, state: directory}
+  - {path: /etc/x, mode: "755", state: directory}
   - {path: /etc/y, mode: "0o600", template: t/y.tmpl}
   - {path: /etc/z, state: link, target: ../usr/share/z}
   - {path: /etc/nginx/nginx.conf, content: "x\n", validate: [/usr/sbin/nginx, -t, -c, "%s"]}
