@@ -317,11 +317,22 @@ partitioning:
 }
 
 func TestEmptyDocuments(t *testing.T) {
-	for _, src := range []string{"", "\n", "# only a comment\n", "---\n", "~\n", "{}\n"} {
+	const nothing = `c.yml:1:1: warning: the Ch-obolo declares nothing (no hostname, users, packages, ...): applying it changes nothing`
+	for _, src := range []string{"", "\n", "# only a comment\n", "---\n", "~\n", "{}\n", "x-a: &a {shell: bash}\n"} {
 		c := mustLoad(t, src, nil)
 		if len(c.Keys()) != 0 || c.File != "c.yml" {
 			t.Errorf("%q: keys %v", src, c.Keys())
 		}
+		if len(c.Warnings) != 1 || c.Warnings[0].String() != nothing {
+			t.Errorf("%q: warnings %v, want %s", src, c.Warnings, nothing)
+		}
+	}
+	// A null section is ignored (its own warning), and then nothing is declared either.
+	if c := mustLoad(t, "users:\n", nil); len(c.Warnings) != 2 || c.Warnings[1].String() != nothing {
+		t.Errorf("users: null: warnings %v", c.Warnings)
+	}
+	if c := mustLoad(t, "users: []\n", nil); len(c.Warnings) != 0 {
+		t.Errorf("users: []: warnings %v", c.Warnings)
 	}
 }
 
