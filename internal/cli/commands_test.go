@@ -64,6 +64,16 @@ func TestCheckChobolo(t *testing.T) {
 	}
 }
 
+// TestCheckSyntaxErrorColumn: a YAML syntax error names the column of the unclosed bracket.
+func TestCheckSyntaxErrorColumn(t *testing.T) {
+	isolate(t)
+	file := writeChobolo(t, "hostname: a\nusers:\n  - name: a\n    groups: [wheel, docker\npackages: [git]\n")
+	r := run(t, "", "check", "chobolo", "-c", file)
+	if r.code != 1 || !strings.Contains(r.stderr, file+":4:13: error: invalid YAML: did not find expected ',' or ']'") {
+		t.Errorf("check chobolo: %s", r)
+	}
+}
+
 // TestCheckEmptyChobolo: a valid Ch-obolo that declares nothing says so (a warning on stderr, and no
 // empty "valid ()" on stdout), since applying it would change nothing.
 func TestCheckEmptyChobolo(t *testing.T) {
