@@ -161,7 +161,7 @@ func TestImportErrors(t *testing.T) {
 			"imports: [a.yml]\nusers: [{name: x}, {name: x}]\n",
 			[]string{`c.yml:2:27: error: users[2].name: user "x" is declared twice (first at c.yml:2:16)`}},
 		{"syntax error in an import", memFS{"a.yml": "users:\n  - name: a\n  bad\n"}, "imports: [a.yml]\n",
-			[]string{`a.yml:3:1: error: invalid YAML: could not find expected ':'`}},
+			[]string{`a.yml:3:3: error: invalid YAML: could not find expected ':'`}},
 		{"bad import entry", nil, "imports: [{strategy: combine}, 3]\n",
 			[]string{`c.yml:1:11: error: imports[0]: missing required key "file"`,
 				`c.yml:1:32: error: cannot import 3: open: file does not exist`}},

@@ -79,6 +79,12 @@ func (l *loader) load(name string, data []byte) (*Chobolo, error) {
 	if len(l.d.errs) > 0 {
 		return nil, Errors(sortDiags(l.d.errs))
 	}
+	if len(c.keys) == 0 {
+		// Valid but empty (a blank file, only comments, "{}", only x- anchors or null keys): an apply
+		// would change nothing, which is rarely what the author of the file meant.
+		l.d.warnf(Pos{File: name, Line: 1, Col: 1},
+			"the Ch-obolo declares nothing (no hostname, users, packages, ...): applying it changes nothing")
+	}
 	c.Warnings = sortDiags(l.d.warns)
 	return c, nil
 }

@@ -48,7 +48,15 @@ func TestLoadErrors(t *testing.T) {
 		{"top level not a mapping", "- a\n- b\n",
 			[]string{`c.yml:1:1: error: a Ch-obolo is a mapping of keys (hostname: ..., users: ...), got a list`}},
 		{"syntax error", "users:\n  - name: a\n   bad: [\n",
-			[]string{`c.yml:3:1: error: invalid YAML: did not find expected '-' indicator`}},
+			[]string{`c.yml:3:4: error: invalid YAML: did not find expected '-' indicator`}},
+		{"unclosed flow sequence", "hostname: a\nusers:\n  - name: a\n    groups: [wheel, docker\npackages: [git]\n",
+			[]string{`c.yml:4:13: error: invalid YAML: did not find expected ',' or ']'`}},
+		{"unclosed flow sequence in a flow mapping", "users:\n  - {name: a, groups: [ wheel}\n",
+			[]string{`c.yml:2:23: error: invalid YAML: did not find expected ',' or ']'`}},
+		{"unclosed flow mapping", "hostname: a\nregion: {timezone: UTC\n",
+			[]string{`c.yml:2:9: error: invalid YAML: did not find expected ',' or '}'`}},
+		{"second colon", "hostname: a: b\n",
+			[]string{`c.yml:1:12: error: invalid YAML: mapping values are not allowed in this context`}},
 		{"multi-document", "hostname: a\n---\nhostname: b\n",
 			[]string{`c.yml:2:1: error: a Ch-obolo is one YAML document; found another one here (use imports to combine files)`}},
 		{"duplicate top-level key", "hostname: a\nhostname: b\n",
@@ -77,6 +85,14 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`c.yml:3:12: error: users[0].state: invalid value "absen": expected one of present, absent; did you mean absent?`}},
 		{"core enum", "core: ubuntu\n",
 			[]string{`c.yml:1:7: error: core: invalid value "ubuntu": expected one of debian, arch, fedora`}},
+		{"mode as a decimal integer", "files:\n  - path: /a\n    mode: 644\n",
+			[]string{`c.yml:3:11: error: files[0].mode: 644 is a decimal integer in YAML, not an octal mode; write mode: "0644"`}},
+		{"setuid mode as a decimal integer", "files:\n  - {path: /a, mode: 4755}\n",
+			[]string{`c.yml:2:22: error: files[0].mode: 4755 is a decimal integer in YAML, not an octal mode; write mode: "4755"`}},
+		{"quoted yes for bool", "users:\n  - name: a\n    sudo: \"yes\"\n",
+			[]string{`c.yml:3:11: error: users[0].sudo: expected a boolean, got the quoted string "yes"; write sudo: true`}},
+		{"quoted no for bool", "users:\n  - {name: a, purge_home: 'no'}\n",
+			[]string{`c.yml:2:27: error: users[0].purge_home: expected a boolean, got the quoted string "no"; write purge_home: false`}},
 		{"bad mode", "files:\n  - path: /a\n    mode: u+rw\n",
 			[]string{`c.yml:3:11: error: files[0].mode: invalid mode "u+rw": expected octal digits such as 0644 or 0755`}},
 		{"mode out of range", "files:\n  - path: /a\n    mode: 17777\n",
@@ -185,7 +201,7 @@ region:
   ntp: true
 files:
   - {path: /etc/motd, content: "hi\n", mode: 0644, owner: root, group: "0"}
-  - {path: /etc/x, mode: 755, state: directory}
+  - {path: /etc/x, mode: "755", state: directory}
   - {path: /etc/y, mode: "0o600", template: t/y.tmpl}
   - {path: /etc/z, state: link, target: ../usr/share/z}
   - {path: /etc/nginx/nginx.conf, content: "x\n", validate: [/usr/sbin/nginx, -t, -c, "%s"]}
@@ -309,11 +325,22 @@ partitioning:
 }
 
 func TestEmptyDocuments(t *testing.T) {
-	for _, src := range []string{"", "\n", "# only a comment\n", "---\n", "~\n", "{}\n"} {
+	const nothing = `c.yml:1:1: warning: the Ch-obolo declares nothing (no hostname, users, packages, ...): applying it changes nothing`
+	for _, src := range []string{"", "\n", "# only a comment\n", "---\n", "~\n", "{}\n", "x-a: &a {shell: bash}\n"} {
 		c := mustLoad(t, src, nil)
 		if len(c.Keys()) != 0 || c.File != "c.yml" {
 			t.Errorf("%q: keys %v", src, c.Keys())
 		}
+		if len(c.Warnings) != 1 || c.Warnings[0].String() != nothing {
+			t.Errorf("%q: warnings %v, want %s", src, c.Warnings, nothing)
+		}
+	}
+	// A null section is ignored (its own warning), and then nothing is declared either.
+	if c := mustLoad(t, "users:\n", nil); len(c.Warnings) != 2 || c.Warnings[1].String() != nothing {
+		t.Errorf("users: null: warnings %v", c.Warnings)
+	}
+	if c := mustLoad(t, "users: []\n", nil); len(c.Warnings) != 0 {
+		t.Errorf("users: []: warnings %v", c.Warnings)
 	}
 }
 

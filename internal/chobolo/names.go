@@ -104,12 +104,14 @@ func ValidUserName(s string) error { return posixName("user name", s) }
 func ValidGroupName(s string) error { return posixName("group name", s) }
 
 // ValidHostname checks an RFC 1123 host name: dot-separated labels of 1 to 63 characters among
-// a-z, 0-9 and "-", not starting or ending with "-", at most 253 characters in total. A dotted FQDN
-// is accepted; the hostname role decides what goes where (short name, /etc/hosts aliases).
+// letters, digits and "-", not starting or ending with "-", at most 253 characters in total. Case is
+// kept: RFC 1123 names are case-insensitive, and systemd (hostnamectl, /etc/hostname), NixOS's
+// networking.hostName and Guix's host-name all accept uppercase ("Dionysus"). A dotted FQDN is
+// accepted; the hostname role decides what goes where (short name, /etc/hosts aliases).
 func ValidHostname(s string) error {
-	if err := checkName("hostname", s, 253, func(r rune) bool { return isLower(r) || isDigit(r) },
-		func(r rune) bool { return isLower(r) || isDigit(r) || r == '-' || r == '.' },
-		"use lowercase letters, digits, - and dots between labels"); err != nil {
+	if err := checkName("hostname", s, 253, isAlnum,
+		func(r rune) bool { return isAlnum(r) || r == '-' || r == '.' },
+		"use letters, digits, - and dots between labels"); err != nil {
 		return err
 	}
 	for label := range strings.SplitSeq(s, ".") {

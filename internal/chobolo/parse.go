@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -85,25 +86,76 @@ func syntaxError(file string, data []byte, err error) Diagnostic {
 	}
 	if n := breakingLine(data, msg, pos.Line-1); n > 0 {
 		pos.Line = n
+		pos.Col = breakingCol(data, n, msg)
 	}
 	return Diagnostic{Pos: pos, Severity: SevError, Message: "invalid YAML: " + msg}
+}
+
+// The column search parses the document up to each character of the breaking line: it stops after
+// maxColumnScan characters or maxColumnBytes parsed bytes (column 1), so a hostile file stays cheap.
+const (
+	maxColumnScan  = 1024
+	maxColumnBytes = 64 << 20
+)
+
+// breakingCol returns the column in line n where the document breaks (the library reports no
+// column): the first character such that the document up to and including it fails with msg. When
+// that character opens the first item of a flow collection ("[wheel" left unclosed), the column is
+// the collection's "[" or "{", which is what the message is about. It is 1 when no prefix of the
+// line fails alone (the line end breaks it).
+func breakingCol(data []byte, n int, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	start := len(bytes.Join(lines[:n-1], nil))
+	line := lines[n-1]
+	if len(line) > maxColumnScan {
+		return 1
+	}
+	var chars []rune // chars[c-1] is the character at column c (columns count characters, as yaml.Node's)
+	var ends []int   // ends[c-1] is the end of the prefix that includes it
+	for i, r := range string(line) {
+		size := utf8.RuneLen(r)
+		if r == utf8.RuneError {
+			size = 1
+		}
+		chars, ends = append(chars, r), append(ends, start+i+size)
+	}
+	for c, parsed := 1, 0; c <= len(ends); c++ {
+		if parsed += ends[c-1]; parsed > maxColumnBytes {
+			return 1
+		}
+		if !failsWith(data[:ends[c-1]], msg) {
+			continue
+		}
+		o := c - 1
+		for o >= 1 && (chars[o-1] == ' ' || chars[o-1] == '\t') {
+			o--
+		}
+		if o >= 1 && (chars[o-1] == '[' || chars[o-1] == '{') {
+			return o
+		}
+		return c
+	}
+	return 1
+}
+
+// failsWith reports whether data fails to parse with msg (the library's message without its line).
+func failsWith(data []byte, msg string) bool {
+	err := parseAll(data)
+	if err == nil {
+		return false
+	}
+	m := strings.TrimPrefix(err.Error(), "yaml: ")
+	if sub := yamlLineRE.FindStringSubmatch(err.Error()); sub != nil {
+		m = sub[2]
+	}
+	return m == msg
 }
 
 // breakingLine returns the first line n such that lines 1..n alone fail with msg, or 0. The
 // library's line, where the failing construct started, bounds the search from below.
 func breakingLine(data []byte, msg string, from int) int {
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	same := func(n int) bool {
-		err := parseAll(bytes.Join(lines[:n], nil))
-		if err == nil {
-			return false
-		}
-		m := strings.TrimPrefix(err.Error(), "yaml: ")
-		if sub := yamlLineRE.FindStringSubmatch(err.Error()); sub != nil {
-			m = sub[2]
-		}
-		return m == msg
-	}
+	same := func(n int) bool { return failsWith(bytes.Join(lines[:n], nil), msg) }
 	from = max(0, min(from, len(lines)))
 	n := from + sort.Search(len(lines)+1-from, func(i int) bool { return same(from + i) })
 	if n == 0 || n > len(lines) || !same(n) {

@@ -54,8 +54,10 @@ func keySchema(k *key) map[string]any {
 		s["type"] = "integer"
 		s["minimum"] = 0
 	case kindMode:
-		s["type"] = []string{"string", "integer"}
-		s["pattern"] = "^(0o)?[0-7]{1,5}$"
+		// A string only: JSON sees an unquoted 644 as the number 644, which the loader refuses (YAML
+		// reads it as decimal), so editors should ask for the quoted "0644" too.
+		s["type"] = "string"
+		s["pattern"] = "^(0[oO])?0?[0-7]{1,4}$"
 	case kindList:
 		item := keySchema(k.item)
 		if k.enum != nil {

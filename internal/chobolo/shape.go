@@ -81,6 +81,15 @@ func (l *loader) check(spec *key, n *yaml.Node, path string) *yaml.Node {
 		}
 		return l.wrongType(n, path, "a string")
 	case kindBool:
+		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			// A quoted "yes" is a string, and the original Ch-aOS (Python) read any non-empty string,
+			// "no" included, as true: refuse it rather than guess.
+			if b, ok := boolSpelling(n.Value); ok {
+				l.d.errorf(l.pos(n), "%s: expected a boolean, got the quoted string %q; write %s: %t", path, n.Value,
+					lastPathKey(path), b)
+				return nil
+			}
+		}
 		if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!bool" || (n.ShortTag() == "!!str" && yaml11Bool(n.Value))) {
 			return n
 		}
@@ -98,6 +107,13 @@ func (l *loader) check(spec *key, n *yaml.Node, path string) *yaml.Node {
 		mode, ok := parseMode(n.Value)
 		if !ok {
 			l.d.errorf(l.pos(n), "%s: invalid mode %q: expected octal digits such as 0644 or 0755", path, n.Value)
+			return nil
+		}
+		// An unquoted 644 is the decimal integer 644 for YAML (and was chmod 1204 in the original
+		// Ch-aOS); reading it as octal would be a guess. 0644 and 0o644 are octal integers for YAML too.
+		if n.ShortTag() == "!!int" && n.Value != "0" && !strings.HasPrefix(n.Value, "0") {
+			l.d.errorf(l.pos(n), "%s: %s is a decimal integer in YAML, not an octal mode; write %s: %q",
+				path, n.Value, lastPathKey(path), mode)
 			return nil
 		}
 		// The text is kept (not the integer YAML reads from 0644) and normalized to four digits.
@@ -216,6 +232,22 @@ func yaml11Bool(s string) bool {
 		return true
 	}
 	return false
+}
+
+// boolSpelling reads the spellings of a boolean, YAML 1.1's included, for the fix of a quoted one.
+func boolSpelling(s string) (value, ok bool) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "y", "on":
+		return true, true
+	case "false", "no", "n", "off":
+		return false, true
+	}
+	return false, false
+}
+
+// lastPathKey is the key a fix is written under: "sudo" for users[0].sudo.
+func lastPathKey(path string) string {
+	return path[strings.LastIndexByte(path, '.')+1:]
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }

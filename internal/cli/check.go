@@ -129,6 +129,10 @@ func (a *app) checkChobolo(asJSON bool) error {
 		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": len(c.Warnings)})
 	}
 	keys := c.Keys()
+	if len(keys) == 0 {
+		fmt.Fprintf(a.stdout, "%s: valid, but declares nothing\n", c.File)
+		return nil
+	}
 	sort.Strings(keys)
 	fmt.Fprintf(a.stdout, "%s: valid (%s)\n", c.File, strings.Join(keys, ", "))
 	return nil

@@ -64,6 +64,39 @@ func TestCheckChobolo(t *testing.T) {
 	}
 }
 
+// TestCheckSyntaxErrorColumn: a YAML syntax error names the column of the unclosed bracket.
+func TestCheckSyntaxErrorColumn(t *testing.T) {
+	isolate(t)
+	file := writeChobolo(t, "hostname: a\nusers:\n  - name: a\n    groups: [wheel, docker\npackages: [git]\n")
+	r := run(t, "", "check", "chobolo", "-c", file)
+	if r.code != 1 || !strings.Contains(r.stderr, file+":4:13: error: invalid YAML: did not find expected ',' or ']'") {
+		t.Errorf("check chobolo: %s", r)
+	}
+}
+
+// TestCheckEmptyChobolo: a valid Ch-obolo that declares nothing says so (a warning on stderr, and no
+// empty "valid ()" on stdout), since applying it would change nothing.
+func TestCheckEmptyChobolo(t *testing.T) {
+	isolate(t)
+	for _, text := range []string{"", "# nothing yet\n", "{}\n"} {
+		file := writeChobolo(t, text)
+		r := run(t, "", "check", "chobolo", "-c", file)
+		if r.code != 0 || r.stdout != file+": valid, but declares nothing\n" ||
+			!strings.Contains(r.stderr, file+":1:1: warning: the Ch-obolo declares nothing") {
+			t.Errorf("%q: %s", text, r)
+		}
+		r = run(t, "", "check", "chobolo", "-c", file, "--json")
+		var v struct {
+			Valid    bool     `json:"valid"`
+			Keys     []string `json:"keys"`
+			Warnings int      `json:"warnings"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || !v.Valid || len(v.Keys) != 0 || v.Warnings != 1 {
+			t.Errorf("%q --json: %v %+v\n%s", text, err, v, r)
+		}
+	}
+}
+
 func TestCheckRolesJSON(t *testing.T) {
 	isolate(t)
 	r := run(t, "", "check", "roles", "--json")

@@ -107,6 +107,20 @@ func TestPlan(t *testing.T) {
 	if strings.Contains(render(p), "hostnamectl") {
 		t.Fatalf("chroot plan touches the running hostname:\n%s", render(p))
 	}
+	// Uppercase is kept as written (RFC 1123; the original's docs use "Dionysus"), in the files and
+	// live, and a host already named so is in sync.
+	p, err = r.Plan(liveEnv, chob("Dionysus"), facts("localhost\n", debianHosts, "localhost"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := render(p); !strings.Contains(got, "~ /etc/hostname: localhost -> Dionysus") ||
+		!strings.Contains(got, "127.0.1.1 line: 127.0.1.1 Dionysus") || !strings.Contains(got, "$ hostnamectl set-hostname Dionysus") {
+		t.Fatalf("got\n%s", got)
+	}
+	upper, _, _ := EditHosts(debianHosts, "Dionysus")
+	if p, err = r.Plan(liveEnv, chob("Dionysus"), facts("Dionysus\n", upper, "Dionysus")); err != nil || !p.Empty() {
+		t.Fatalf("want no changes, got %v\n%s", err, render(p))
+	}
 	// Missing files are created.
 	p, _ = r.Plan(chrootEnv, chob("h"), engine.Facts{"hostname": {Code: 3}, "hosts": {Code: 3}})
 	if got := render(p); !strings.Contains(got, "+ /etc/hostname: create: h") || !strings.Contains(got, "+ /etc/hosts: create with localhost") {
@@ -130,7 +144,7 @@ func TestProbeNeverCallsHostnameInChroot(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	for _, name := range []string{"", "-x", "a_b", "$(id)", "a..b", "a.", strings.Repeat("a", 64), "a b", "x\ny", "Web"} {
+	for _, name := range []string{"", "-x", "a_b", "$(id)", "a..b", "a.", strings.Repeat("a", 64), "a b", "x\ny", "Web_1"} {
 		_, err := New().Plan(&engine.Env{Chroot: true}, chob(name), facts("a\n", debianHosts, ""))
 		if err == nil || !strings.Contains(err.Error(), "c.yml:2:11") {
 			t.Errorf("%q: got %v", name, err)
