@@ -156,6 +156,11 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	if err != nil {
 		return err
 	}
+	// A mistyped role is refused (with a suggestion) before secrets are decrypted or a target is
+	// contacted.
+	if err := a.registry.CheckTags(tags); err != nil {
+		return err
+	}
 	if o.useSecrets || o.secrets.file != "" || o.secrets.provider != "" {
 		// Decrypted before any target is touched: a bad key or a tampered file applies nothing.
 		v, err := a.loadApplySecrets(ctx, o.secrets, c)
