@@ -3,12 +3,14 @@ package cli
 import (
 	"bytes"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
 )
@@ -46,19 +48,23 @@ func TestXVerboseEverywhere(t *testing.T) {
 // openPTY returns the terminal side of a fresh pseudo-terminal, so color() sees a real terminal.
 func openPTY(t *testing.T) *os.File {
 	t.Helper()
-	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatalf("open /dev/ptmx: %v", err)
 	}
 	t.Cleanup(func() { ptm.Close() })
-	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlockpt: %v", err)
+	ioctl := func(req uintptr, arg *int32) syscall.Errno {
+		_, _, e := syscall.Syscall(syscall.SYS_IOCTL, ptm.Fd(), req, uintptr(unsafe.Pointer(arg)))
+		return e
 	}
-	n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("ptsname: %v", err)
+	var unlock, n int32
+	if e := ioctl(syscall.TIOCSPTLCK, &unlock); e != 0 {
+		t.Fatalf("unlockpt: %v", e)
 	}
-	pts, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if e := ioctl(syscall.TIOCGPTN, &n); e != 0 {
+		t.Fatalf("ptsname: %v", e)
+	}
+	pts, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatalf("open pts: %v", err)
 	}
@@ -79,5 +85,29 @@ func TestXTermDumbNoColor(t *testing.T) {
 	t.Setenv("TERM", "dumb")
 	if a.color(pts) {
 		t.Error("color with TERM=dumb")
+	}
+}
+
+// TestXFormatVersion: the version line from recorded build info (the binary test, TestXVersion, sees
+// only what this machine's go build records: here GOFLAGS=-buildvcs=false, so no commit).
+func TestXFormatVersion(t *testing.T) {
+	vcs := &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261206222946-62e9b92e0a98"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "62e9b92e0a9830b432f611658794f6c79e2b4e78"},
+		{Key: "vcs.time", Value: "2026-12-06T22:29:46Z"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	for _, tc := range []struct {
+		override string
+		bi       *debug.BuildInfo
+		want     string
+	}{
+		{"", vcs, "chaos v0.0.0-20261206222946-62e9b92e0a98 (commit 62e9b92e0a9830b432f611658794f6c79e2b4e78, modified, 2026-12-06T22:29:46Z)"},
+		{"1.2.0", vcs, "chaos 1.2.0 (commit 62e9b92e0a9830b432f611658794f6c79e2b4e78, modified, 2026-12-06T22:29:46Z)"},
+		{"", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "chaos (devel) (no commit recorded: built outside a git checkout or with -buildvcs=false)"},
+		{"", nil, "chaos (devel) (no commit recorded: built outside a git checkout or with -buildvcs=false)"},
+	} {
+		if got := formatVersion(tc.override, tc.bi); got != tc.want {
+			t.Errorf("formatVersion(%q, %+v) = %q, want %q", tc.override, tc.bi, got, tc.want)
+		}
 	}
 }
