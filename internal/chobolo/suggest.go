@@ -37,3 +37,7 @@ func didYouMean(got string, known []string) string {
 // Suggest returns the name in known closest to got, or "" when none is a likely typo. Compilers and
 // roles use it to hint at a known name ("did you mean neovim?").
 func Suggest(got string, known []string) string { return suggest(got, known) }
+
+// DidYouMean is "; did you mean NAME?" for the name in known closest to got, or "": the message suffix
+// the loader puts on unknown keys, for other unknown names (role tags, explain topics).
+func DidYouMean(got string, known []string) string { return didYouMean(got, known) }

@@ -25,7 +25,6 @@ type applyOpts struct {
 	dry      bool
 	yes      bool
 	json     bool
-	verbose  int
 	core     string
 	pruneAll bool
 	// secrets is -s (with -sf, -ss, -p): decrypt the secrets file in memory for the roles.
@@ -64,7 +63,6 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking (on a terminal chaos asks before any change; without one, removals need -y)")
 	f.BoolVar(&o.yes, "i-know-what-im-doing", false, "same as --yes")
 	f.BoolVar(&o.json, "json", false, "machine-readable output: the plan as JSON, events as JSON lines")
-	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
 	f.StringVar(&o.core, "core", "", "force the core: debian, arch or fedora")
 	f.BoolVar(&o.pruneAll, "prune-all", false, "allow prunes that remove a large share of a domain")
 	f.BoolVarP(&o.useSecrets, "secrets", "s", false, "decrypt the secrets file (in memory) and hand it to the roles (user passwords)")
@@ -158,6 +156,11 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	if err != nil {
 		return err
 	}
+	// A mistyped role is refused (with a suggestion) before secrets are decrypted or a target is
+	// contacted.
+	if err := a.registry.CheckTags(tags); err != nil {
+		return err
+	}
 	if o.useSecrets || o.secrets.file != "" || o.secrets.provider != "" {
 		// Decrypted before any target is touched: a bad key or a tampered file applies nothing.
 		v, err := a.loadApplySecrets(ctx, o.secrets, c)
@@ -225,7 +228,7 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 	if o.json {
 		req.Observe = func(ev engine.Event) { a.jsonLine(ev) }
 	} else {
-		req.Observe = a.progress(st, o.verbose)
+		req.Observe = a.progress(st, a.verbose)
 	}
 	req.Observe = o.log.observe(req.Observe)
 	if f := o.fleet.observe; f != nil { // a fleet run's progress (progress.go)
@@ -312,7 +315,7 @@ func (a *app) showPlan(hp *engine.HostPlan, o applyOpts, st engine.Style) (empty
 	if hp.Empty() {
 		if !o.json {
 			fmt.Fprintf(a.stdout, "%s: no changes (probe %s)\n", hp.Target, hp.ProbeTime.Round(time.Millisecond))
-			if o.verbose > 0 {
+			if a.verbose > 0 {
 				engine.RenderPlan(a.stdout, hp, st)
 			}
 		}

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
 func (a *app) checkCmd() *cobra.Command {
@@ -120,7 +124,7 @@ func (a *app) checkChobolo(asJSON bool) error {
 	}
 	if err != nil {
 		if asJSON {
-			_ = a.printJSON(map[string]any{"valid": false, "errors": strings.Split(err.Error(), "\n")})
+			_ = a.printJSON(map[string]any{"valid": false, "errors": checkErrors(err)})
 			return ExitError{Code: 1}
 		}
 		return err
@@ -136,4 +140,43 @@ func (a *app) checkChobolo(asJSON bool) error {
 	sort.Strings(keys)
 	fmt.Fprintf(a.stdout, "%s: valid (%s)\n", c.File, strings.Join(keys, ", "))
 	return nil
+}
+
+// checkError is one problem in `check chobolo --json`: an object, so editors and CI need not parse
+// "FILE:LINE:COL: error: ..." back out of a string. File, Line and Col are empty/0 when unknown.
+type checkError struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Col      int    `json:"col"`
+	Severity string `json:"severity"`
+	Code     string `json:"code,omitempty"`
+	Message  string `json:"message"`
+}
+
+// checkErrors turns the loader's diagnostics and the ownership conflicts into checkErrors; any other
+// error (an unreadable file, no Ch-obolo configured) is one object without a position.
+func checkErrors(err error) []checkError {
+	var diags chobolo.Errors
+	var owners *engine.OwnershipError
+	switch {
+	case errors.As(err, &diags):
+		out := make([]checkError, len(diags))
+		for i, d := range diags {
+			sev := "error"
+			if d.Severity == chobolo.SevWarning {
+				sev = "warning"
+			}
+			out[i] = checkError{File: d.Pos.File, Line: d.Pos.Line, Col: d.Pos.Col, Severity: sev, Code: d.Code, Message: d.Message}
+		}
+		return out
+	case errors.As(err, &owners):
+		out := make([]checkError, len(owners.Conflicts))
+		for i, c := range owners.Conflicts {
+			p := c.B.Pos
+			out[i] = checkError{File: p.File, Line: p.Line, Col: p.Col, Severity: "error", Code: "ownership-conflict",
+				Message: strings.TrimPrefix(c.String(), p.String()+": ")}
+		}
+		return out
+	}
+	return []checkError{{Severity: "error", Message: err.Error()}}
 }

@@ -34,12 +34,30 @@ func TestInvalidChoboloPositions(t *testing.T) {
 	}
 	r := run(t, "", "check", "chobolo", "-c", file, "--json")
 	var v struct {
-		Valid  bool     `json:"valid"`
-		Errors []string `json:"errors"`
+		Valid  bool        `json:"valid"`
+		Errors []jsonError `json:"errors"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 1 || v.Valid || len(v.Errors) != 2 {
-		t.Errorf("check chobolo --json on an invalid file: %v %+v\n%s", err, v, r)
+		t.Fatalf("check chobolo --json on an invalid file: %v %+v\n%s", err, v, r)
 	}
+	// Each error is an object with its position, not a "FILE:LINE:COL: ..." string to parse back.
+	for i, line := range []int{1, 4} {
+		e := v.Errors[i]
+		if e.File != file || e.Line != line || e.Col != 11 || e.Severity != "error" || e.Message == "" ||
+			strings.Contains(e.Message, file) {
+			t.Errorf("check chobolo --json: error %d = %+v, want %s:%d:11, severity error, a message without the position", i, e, file, line)
+		}
+	}
+}
+
+// jsonError is one element of `check chobolo --json`'s errors.
+type jsonError struct {
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Col      int    `json:"col"`
+	Severity string `json:"severity"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
 }
 
 func TestCheckChobolo(t *testing.T) {
@@ -321,11 +339,17 @@ func TestOwnershipConflicts(t *testing.T) {
 	}
 	r = run(t, "", "check", "chobolo", "-c", file, "--json")
 	var v struct {
-		Valid  bool     `json:"valid"`
-		Errors []string `json:"errors"`
+		Valid  bool        `json:"valid"`
+		Errors []jsonError `json:"errors"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 1 || v.Valid {
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 1 || v.Valid || len(v.Errors) == 0 {
 		t.Errorf("check chobolo --json: %v %+v\n%s", err, v, r)
+	}
+	for _, e := range v.Errors {
+		if e.File != file || e.Line == 0 || e.Col == 0 || e.Severity != "error" || e.Code != "ownership-conflict" ||
+			!strings.HasPrefix(e.Message, "role ") {
+			t.Errorf("check chobolo --json: conflict %+v, want its position, code ownership-conflict and the message", e)
+		}
 	}
 
 	file = writeChobolo(t, "core: debian\n"+src)

@@ -521,7 +521,6 @@ type rollbackOpts struct {
 	yes      bool
 	json     bool
 	pruneAll bool
-	verbose  int
 	log      logFlags
 	snapshot bool
 	tx       txFlags
@@ -548,7 +547,6 @@ previous content was secret were never recorded; the Ch-obolo decides for them.`
 	f.BoolVarP(&o.yes, "yes", "y", false, "apply without asking (on a terminal chaos asks before any change; without one, removals need -y)")
 	f.BoolVar(&o.pruneAll, "prune-all", false, "allow prunes that remove a large share of a domain")
 	f.BoolVar(&o.json, "json", false, "machine-readable output")
-	f.CountVarP(&o.verbose, "verbose", "v", "more output (repeatable)")
 	f.BoolVar(&o.snapshot, "snapshot", false, "restore the btrfs snapshot taken (apply --snapshot) right after generation N instead: it becomes the default subvolume for the next boot")
 	o.log.register(f)
 	o.tx.register(f)
@@ -617,7 +615,7 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	if o.json {
 		req.Observe = func(ev engine.Event) { a.jsonLine(ev) }
 	} else {
-		req.Observe = a.progress(st, o.verbose)
+		req.Observe = a.progress(st, a.verbose)
 	}
 	req.Observe = o.log.observe(req.Observe)
 	// On a terminal without -y, the question is asked on a read-only plan before the host lock, as

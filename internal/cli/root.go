@@ -15,8 +15,9 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
 )
 
-// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
-var Version = "dev"
+// Version, when set at build time with -ldflags "-X .../internal/cli.Version=...", overrides the
+// module version that the Go toolchain records in the binary (see versionString).
+var Version = ""
 
 // ExitError carries a process exit code without printing anything more.
 type ExitError struct{ Code int }
@@ -29,6 +30,7 @@ type app struct {
 	stdin          io.Reader
 	chobolo        string // -c
 	noColor        bool
+	verbose        int // -v, counted: one meaning on every command
 	registry       *engine.Registry
 }
 
@@ -62,18 +64,24 @@ hostname, users, packages, repositories, services, region and files. chaos probe
 computes the difference locally, shows the exact plan and applies it, with undo on failure.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       versionString(),
 	}
+	// cobra's version template repeats the name; ours already starts with it.
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVarP(&a.chobolo, "chobolo", "c", "", "Ch-obolo file (default: chobolo_file in ~/.config/chaos/config.yml)")
-	root.PersistentFlags().BoolVar(&a.noColor, "no-color", false, "disable colors")
+	root.PersistentFlags().BoolVar(&a.noColor, "no-color", false, "disable colors (also NO_COLOR set or TERM=dumb)")
+	// -v is --verbose on every command; the version is --version or `chaos version` (cobra gives
+	// --version no -v shorthand once -v is taken).
+	root.PersistentFlags().CountVarP(&a.verbose, "verbose", "v", "more output (repeatable)")
 	root.AddCommand(a.applyCmd(), a.checkCmd(), a.explainCmd(), a.initCmd(), a.setCmd(), a.schemaCmd(), a.secretsCmd(),
-		a.generationsCmd(), a.rollbackCmd(), a.recoverCmd(), a.logbookCmd(), a.fleetCmd(), a.chimeraCmd())
+		a.generationsCmd(), a.rollbackCmd(), a.recoverCmd(), a.logbookCmd(), a.fleetCmd(), a.chimeraCmd(), a.versionCmd())
 	return root
 }
 
 // color reports whether output to w should be colored.
 func (a *app) color(w io.Writer) bool {
-	if a.noColor || os.Getenv("NO_COLOR") != "" {
+	// TERM=dumb is a terminal that understands no escape sequences (Emacs shell, some CI logs).
+	if a.noColor || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
 		return false
 	}
 	f, ok := w.(*os.File)

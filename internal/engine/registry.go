@@ -44,6 +44,29 @@ func (r *Registry) Canonical(tag string) string {
 	return ""
 }
 
+// CheckTags returns Select's error for the first tag that names no role or alias, so that a caller
+// can refuse a typo before it contacts any target.
+func (r *Registry) CheckTags(tags []string) error {
+	for _, tag := range tags {
+		if r.Canonical(tag) == "" {
+			return r.unknownTag(tag)
+		}
+	}
+	return nil
+}
+
+// unknownTag is the error for a tag that names no role, suggesting the closest role name or alias
+// by the loader's rule for keys.
+func (r *Registry) unknownTag(tag string) error {
+	var known []string
+	for _, role := range r.roles {
+		m := role.Meta()
+		known = append(known, m.Name)
+		known = append(known, m.Aliases...)
+	}
+	return fmt.Errorf("unknown role or alias %q%s (see `chaos check roles`)", tag, chobolo.DidYouMean(tag, known))
+}
+
 // Aliases returns alias -> role name for every role.
 func (r *Registry) Aliases() map[string]string {
 	out := map[string]string{}
@@ -72,7 +95,7 @@ func (r *Registry) Select(tags []string, c *chobolo.Chobolo, core string) ([]Rol
 		for _, tag := range tags {
 			name := r.Canonical(tag)
 			if name == "" {
-				return nil, nil, fmt.Errorf("unknown role or alias %q (see `chaos check roles`)", tag)
+				return nil, nil, r.unknownTag(tag)
 			}
 			if seen[name] {
 				continue

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
 )
 
 // Topic is one explanation.
@@ -70,7 +72,7 @@ func (t Topic) Filter(sub, level string) (Topic, error) {
 				return out, nil
 			}
 		}
-		return out, fmt.Errorf("topic %s has no subtopic %q (have: %s)", t.Name, sub, strings.Join(t.SectionNames(), ", "))
+		return out, fmt.Errorf("topic %s has no subtopic %q%s (have: %s)", t.Name, sub, chobolo.DidYouMean(sub, t.SectionNames()), strings.Join(t.SectionNames(), ", "))
 	}
 	if level == "advanced" {
 		return t, nil
@@ -149,7 +151,7 @@ func (l Library) Lookup(ref, level string) (Topic, error) {
 	name, sub, _ := strings.Cut(ref, ".")
 	t, ok := l[name]
 	if !ok {
-		return Topic{}, fmt.Errorf("no explanation for %q (topics: %s)", name, strings.Join(l.Names(), ", "))
+		return Topic{}, fmt.Errorf("no explanation for %q%s (topics: %s)", name, chobolo.DidYouMean(name, l.Names()), strings.Join(l.Names(), ", "))
 	}
 	return t.Filter(sub, level)
 }

@@ -1,0 +1,48 @@
+package cli_test
+
+import (
+	"debug/buildinfo"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// TestXVersion: `chaos version` and `chaos --version` print the module version and the commit that
+// the binary's own build info records (read back from the file, as `go version -m` does), and say
+// so honestly when the build recorded no commit.
+func TestXVersion(t *testing.T) {
+	bin := testenv.ChaosBinary(t)
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatalf("read build info of %s: %v", bin, err)
+	}
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("chaos version: %v\n%s", err, out)
+	}
+	got := strings.TrimSpace(string(out))
+	long, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(long)) != got {
+		t.Errorf("chaos --version = %q (%v), want the same as chaos version: %q", long, err, got)
+	}
+	if !strings.HasPrefix(got, "chaos "+bi.Main.Version+" (") {
+		t.Errorf("chaos version = %q, want the module version %q first", got, bi.Main.Version)
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		if !strings.Contains(got, "commit "+rev) {
+			t.Errorf("chaos version = %q, want the commit %s", got, rev)
+		}
+		if (settings["vcs.modified"] == "true") != strings.Contains(got, "modified") {
+			t.Errorf("chaos version = %q, vcs.modified=%s", got, settings["vcs.modified"])
+		}
+	} else if !strings.Contains(got, "no commit recorded") || strings.Contains(got, "(commit ") {
+		t.Errorf("chaos version = %q for a build without vcs info, want it to say no commit is recorded", got)
+	}
+	t.Logf("%s", got)
+}
