@@ -248,17 +248,31 @@ func TestPostgreSQL(t *testing.T) {
 }
 
 // A run is found by its id, or by a prefix or suffix matching exactly one run; an ambiguous
-// reference lists its candidates. Real SQLite; ids written as StartRun writes them.
+// reference lists its candidates. Ids as StartRun writes them, in both stores.
 func TestResolveRef(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "limani.db"))
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "limani.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	resolveRefs(t, s)
+}
+
+func TestResolveRefPostgreSQL(t *testing.T) {
+	s, err := Open(context.Background(), testenv.PostgreSQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resolveRefs(t, s)
+}
+
+func resolveRefs(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
 	ids := []string{"20260101-120000-3fa9c2d1", "20260101-130000-0b7e44aa", "20260102-090000-3fa9ffff", "20260102-100000-c0ffee1d"}
 	for i, id := range ids {
-		if _, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, 'apply', '', 'h', 'u')`, id, int64(i+1)); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, 'apply', '', 'h', 'u')`), id, int64(i+1)); err != nil {
 			t.Fatal(err)
 		}
 	}
