@@ -172,7 +172,8 @@ var topKeys = []*key{
 		item: &key{kind: kindMap, fields: []*key{
 			required(str("path", "absolute path on the target", "/etc/motd")),
 			enum(str("state", "present (default), absent, directory or link", "present"), fileStates),
-			{name: "content", kind: kindText, doc: "file content (exclusive with template)", example: "\"Welcome to {{ .Hostname }}\\n\""},
+			{name: "content", kind: kindText, doc: "literal file content (exclusive with template, which renders {{ }})",
+				example: "\"Managed by chaos.\\n\""},
 			{name: "template", kind: kindString, doc: "Go text/template file over the Ch-obolo, relative to this file",
 				example: "templates/motd.tmpl", hideExample: true},
 			{name: "target", kind: kindString, doc: "link target (state: link)", example: "/etc/motd.d/chaos", hideExample: true},

@@ -30,9 +30,15 @@ type logFlags struct {
 
 func (l *logFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&l.report, "logbook", false, "print the run's logbook report at the end (every run is recorded anyway)")
-	f.StringVar(&l.limani, "limani", "", "where the logbook goes: a SQLite file or postgres://... (default: $CHAOS_LIMANI, `limani:` in config.yml, ~/.local/share/chaos/limani.db)")
+	f.StringVar(&l.limani, "limani", "", limaniUsage)
 	f.BoolVar(&l.off, "no-logbook", false, "do not record this run in the logbook")
 }
+
+// limaniUsage is the --limani help; the backquoted word is the value's name in pflag's help, so
+// no other word may be backquoted.
+const limaniUsage = "the logbook: a SQLite file (/var/lib/chaos/limani.db) or a PostgreSQL `DSN` " +
+	"(postgres://chaos@db.example.org/chaos?sslmode=require); default $CHAOS_LIMANI, limani: in config.yml, " +
+	"~/.local/share/chaos/limani.db"
 
 // limaniDSN is --limani, else $CHAOS_LIMANI, else `limani:` in config.yml, else "" (the default
 // SQLite file). "off" disables the logbook.
@@ -130,10 +136,12 @@ func (a *app) logbookCmd() *cobra.Command {
 		Short:   "The record of every run: list, report, export as JSON",
 		Long: `Every chaos run is recorded in the Limani: SQLite by default (~/.local/share/chaos/limani.db) or
 PostgreSQL (--limani postgres://..., $CHAOS_LIMANI, or ` + "`limani:`" + ` in config.yml). RUN is a run id, a
-unique prefix of one, or "last". The report has a summary, each host, each op and the
+prefix or suffix of exactly one (20260101-12, or the random part 3fa9c2d1), or "last"; an
+ambiguous one lists the runs it matches. The report has a summary, each host, each op and the
 p50/p90/p95/p99 op durations.`,
 		Example: `  chaos logbook
   chaos logbook show last
+  chaos logbook show 3fa9c2d1
   chaos logbook export 20260101-120000 --json > run.json`,
 		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -198,7 +206,7 @@ p50/p90/p95/p99 op durations.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.limani, "limani", "", "the Limani: a SQLite file or postgres://... (default: $CHAOS_LIMANI, config.yml, ~/.local/share/chaos/limani.db)")
+	f.StringVar(&o.limani, "limani", "", limaniUsage)
 	f.BoolVar(&o.json, "json", false, "machine-readable output")
 	f.IntVar(&o.limit, "limit", 20, "how many runs to list")
 	return cmd

@@ -246,3 +246,54 @@ func TestPostgreSQL(t *testing.T) {
 	}
 	checkMigrated(t, strings.Replace(dsn, "dbname=postgres", "dbname=old5", 1))
 }
+
+// A run is found by its id, or by a prefix or suffix matching exactly one run; an ambiguous
+// reference lists its candidates. Ids as StartRun writes them, in both stores.
+func TestResolveRef(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "limani.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resolveRefs(t, s)
+}
+
+func TestResolveRefPostgreSQL(t *testing.T) {
+	s, err := Open(context.Background(), testenv.PostgreSQL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resolveRefs(t, s)
+}
+
+func resolveRefs(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	ids := []string{"20260101-120000-3fa9c2d1", "20260101-130000-0b7e44aa", "20260102-090000-3fa9ffff", "20260102-100000-c0ffee1d"}
+	for i, id := range ids {
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, 'apply', '', 'h', 'u')`), id, int64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ ref, want, err string }{
+		{ref: "20260101-130000-0b7e44aa", want: ids[1]},
+		{ref: "last", want: ids[3]},
+		{ref: "20260101-13", want: ids[1]}, // prefix
+		{ref: "0b7e44aa", want: ids[1]},    // suffix: the random part
+		{ref: "ee1d", want: ids[3]},        // short suffix
+		{ref: "20260101-1", err: "matches 2 runs; give more of the id:\n  " + ids[1] + "\n  " + ids[0]},
+		{ref: "3fa9", err: "no such run"},     // inside, neither prefix nor suffix
+		{ref: "2026_101", err: "no such run"}, // _ is no wildcard
+		{ref: "%", err: "no such run"},
+		{ref: "nope", err: "no such run"},
+	} {
+		got, err := s.Resolve(ctx, tc.ref)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("Resolve(%q) = %q, %v; want error %q", tc.ref, got, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("Resolve(%q) = %q, %v; want %q", tc.ref, got, err, tc.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -117,7 +118,11 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]RunSummary, error) {
 // ErrNoRun is returned for an unknown run id.
 var ErrNoRun = errors.New("no such run")
 
-// Resolve turns "last" or a unique id prefix into a run id.
+// maxCandidates is how many ids an ambiguous reference lists.
+const maxCandidates = 10
+
+// Resolve turns "last", a run id, or a prefix or suffix of exactly one run id (the date, or the
+// random hex part) into a run id. An ambiguous reference is an error that lists the candidates.
 func (s *Store) Resolve(ctx context.Context, ref string) (string, error) {
 	if ref == "" || ref == "last" || ref == "latest" {
 		var id string
@@ -127,18 +132,27 @@ func (s *Store) Resolve(ctx context.Context, ref string) (string, error) {
 		}
 		return id, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM runs WHERE id LIKE ? ORDER BY started DESC LIMIT 2`), ref+"%")
+	// LIKE narrows the scan; the Go check is the rule, since _ and % in ref are LIKE wildcards.
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM runs WHERE id LIKE ? OR id LIKE ? ORDER BY started DESC`), ref+"%", "%"+ref)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("limani %s: %w", s.Where, err)
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return "", err
+			return "", fmt.Errorf("limani %s: %w", s.Where, err)
 		}
-		ids = append(ids, id)
+		if id == ref {
+			return id, nil
+		}
+		if strings.HasPrefix(id, ref) || strings.HasSuffix(id, ref) {
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("limani %s: %w", s.Where, err)
 	}
 	switch len(ids) {
 	case 0:
@@ -146,7 +160,12 @@ func (s *Store) Resolve(ctx context.Context, ref string) (string, error) {
 	case 1:
 		return ids[0], nil
 	}
-	return "", fmt.Errorf("run %q is ambiguous (%s, %s, ...)", ref, ids[0], ids[1])
+	list := ids[:min(len(ids), maxCandidates)]
+	more := ""
+	if n := len(ids) - len(list); n > 0 {
+		more = fmt.Sprintf("\n  ... and %d more", n)
+	}
+	return "", fmt.Errorf("run %q matches %d runs; give more of the id:\n  %s%s", ref, len(ids), strings.Join(list, "\n  "), more)
 }
 
 // Report builds the report of one run.
