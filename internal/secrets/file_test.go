@@ -398,3 +398,42 @@ func TestNoKeyExplains(t *testing.T) {
 		t.Errorf("want %q in:\n%v", want, err)
 	}
 }
+
+// TestNoKeyExplainsPGP: PGP recipients are named by fingerprint, with the GnuPG home asked.
+func TestNoKeyExplainsPGP(t *testing.T) {
+	isolateKeys(t)
+	g := secretstest.NewGPG(t)
+	owner := secretstest.NewAgeKey(t)
+	t.Setenv("GNUPGHOME", g.Home)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, ".sops.yaml"), "creation_rules:\n  - pgp: "+g.Fingerprint+"\n    age: "+owner.Recipient+"\n")
+	p := filepath.Join(dir, "s.yaml")
+	_, enc, err := secrets.Create(p, []byte("user_secrets:\n    alice:\n        password: hunter2\n"), secrets.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A GnuPG home without the secret key: gpg runs and fails, as on a machine without the key.
+	empty, err := os.MkdirTemp("/tmp", "gpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(empty, 0o700)
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", empty, "--kill", "all").Run()
+		os.RemoveAll(empty)
+	})
+	t.Setenv("GNUPGHOME", empty)
+	_, err = secrets.Decrypt(p, enc, secrets.Options{})
+	if err == nil {
+		t.Fatal("decrypted without a key")
+	}
+	msg := err.Error()
+	for _, want := range []string{"pgp " + g.Fingerprint, "age " + owner.Recipient, "pgp keys were asked of gpg (GNUPGHOME=" + empty + ")"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "hunter2") || strings.Contains(msg, "AGE-SECRET-KEY") {
+		t.Errorf("message leaks a secret:\n%s", msg)
+	}
+}

@@ -34,12 +34,23 @@ func noKeyError(path string, md sops.Metadata, k *Keyring, cause error) error {
 			}
 		}
 	}
+	hasPGP := false
+	for _, g := range md.KeyGroups {
+		for _, mk := range g {
+			if _, ok := mk.(*pgp.MasterKey); ok {
+				hasPGP = true
+			}
+		}
+	}
 	b.WriteString("  age identities were looked for in (in this order):\n")
 	for _, l := range k.searched() {
 		fmt.Fprintf(&b, "    %s\n", l)
 	}
 	for _, l := range sopsAgeLocations() {
 		fmt.Fprintf(&b, "    %s\n", l)
+	}
+	if hasPGP {
+		fmt.Fprintf(&b, "  pgp keys were asked of gpg (%s): it holds no secret key of a pgp recipient, or gpg-agent could not unlock it\n", gnupgHome())
 	}
 	if k.providers != nil {
 		if len(k.providers) == 0 {
@@ -70,6 +81,17 @@ func defaultAgeKeyFile() string {
 		return "~/.config/" + sopsage.SopsAgeKeyUserConfigPath
 	}
 	return filepath.Join(dir, filepath.FromSlash(sopsage.SopsAgeKeyUserConfigPath))
+}
+
+// gnupgHome is the GnuPG home gpg uses: $GNUPGHOME, else ~/.gnupg.
+func gnupgHome() string {
+	if v := os.Getenv("GNUPGHOME"); v != "" {
+		return "GNUPGHOME=" + v
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".gnupg")
+	}
+	return "~/.gnupg"
 }
 
 // sopsAgeLocations describes, in sops's order, the places sops's own discovery read.
