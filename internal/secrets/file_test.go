@@ -356,6 +356,8 @@ func TestNoKeyExplains(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.SetProviders([]string{"vault", "bw"})
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	write(t, filepath.Join(home, ".ssh", "id_ed25519"), "not read by the message\n")
 	_, err = secrets.Decrypt(p, enc, secrets.Options{Keys: k})
 	if err == nil {
 		t.Fatal("decrypted without a fitting key")
@@ -372,6 +374,7 @@ func TestNoKeyExplains(t *testing.T) {
 		"SOPS_AGE_KEY_FILE=" + envFile + ": 1 key(s), none fits",
 		"SOPS_AGE_KEY_CMD: not set",
 		def + " (default): does not exist",
+		filepath.Join(home, ".ssh", "id_ed25519") + " (ssh key): exists, does not fit",
 		"secret providers configured (fetch a key with -p NAME): bw, vault",
 		"add the private key of one of these recipients to " + def + " or set SOPS_AGE_KEY_FILE",
 		"chaos secrets rotate-add age YOUR_PUBLIC_KEY",

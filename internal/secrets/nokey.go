@@ -97,6 +97,17 @@ func gnupgHome() string {
 // sopsAgeLocations describes, in sops's order, the places sops's own discovery read.
 func sopsAgeLocations() []string {
 	var out []string
+	// SSH keys first, as sops loads them; only those that exist are worth a line.
+	if v, ok := os.LookupEnv(sopsage.SopsAgeSshPrivateKeyFileEnv); ok {
+		out = append(out, fmt.Sprintf("%s=%s (ssh key): %s", sopsage.SopsAgeSshPrivateKeyFileEnv, v, existsState(v)))
+	} else if home, err := os.UserHomeDir(); err == nil {
+		for _, n := range []string{"id_ed25519", "id_rsa"} {
+			p := filepath.Join(home, ".ssh", n)
+			if _, err := os.Stat(p); err == nil {
+				out = append(out, p+" (ssh key): exists, does not fit")
+			}
+		}
+	}
 	if v, ok := os.LookupEnv(sopsage.SopsAgeKeyEnv); ok {
 		out = append(out, fmt.Sprintf("%s: set, %d key(s), none fits", sopsage.SopsAgeKeyEnv, countAgeKeys([]byte(v))))
 	} else {
@@ -115,15 +126,14 @@ func sopsAgeLocations() []string {
 	}
 	def := defaultAgeKeyFile()
 	out = append(out, fmt.Sprintf("%s (default): %s", def, keyFileState(def)))
-	if home, err := os.UserHomeDir(); err == nil {
-		for _, n := range []string{"id_ed25519", "id_rsa"} {
-			p := filepath.Join(home, ".ssh", n)
-			if _, err := os.Stat(p); err == nil {
-				out = append(out, p+" (ssh key): exists, does not fit")
-			}
-		}
-	}
 	return out
+}
+
+func existsState(p string) string {
+	if _, err := os.Stat(p); err != nil {
+		return "does not exist"
+	}
+	return "exists, does not fit"
 }
 
 // keyFileState says whether an age key file exists and how many keys it holds; its content is
