@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -197,12 +198,17 @@ func (a *app) keyring(ctx context.Context, f secretFlags) (*secrets.Keyring, err
 	if err != nil {
 		return nil, err
 	}
+	set, setErr := providerSet()
+	if setErr == nil {
+		// Named in the message when no key fits a file.
+		k.SetProviders(slices.Collect(maps.Keys(set.Providers)))
+	}
 	if f.provider == "" {
+		// Without -p a broken config.yml does not stop reading a file sops's keys can open.
 		return k, nil
 	}
-	set, err := providerSet()
-	if err != nil {
-		return nil, err
+	if setErr != nil {
+		return nil, setErr
 	}
 	p, err := set.Get(f.provider)
 	if err != nil {

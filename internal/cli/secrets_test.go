@@ -190,9 +190,20 @@ func TestSecretProviders(t *testing.T) {
 `
 	os.WriteFile(filepath.Join(cfg, "config.yml"), []byte(config), 0o600)
 
-	// Without a provider the file's key is not available.
-	if r := run(t, "", "secrets", "cat", "-sf", file); r.code == 0 {
+	// Without a provider the file's key is not available, and the message says what to do.
+	r := run(t, "", "secrets", "cat", "-sf", file)
+	if r.code == 0 {
 		t.Fatalf("decrypted without the key:\n%s", r)
+	}
+	for _, want := range []string{"age " + key.Recipient, filepath.Join(cfg, "keys") + "/ (chaos keys): 1 key(s), none fits",
+		"SOPS_AGE_KEY_FILE: not set", "providers configured (fetch a key with -p NAME): bw, cmd, envk, fil, op",
+		"rotate-add age YOUR_PUBLIC_KEY"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("no-key message lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr+r.stdout, "AGE-SECRET-KEY") {
+		t.Errorf("no-key message leaks a secret:\n%s", r)
 	}
 	for _, p := range []string{"cmd", "default", "envk", "fil", "bw", "op"} {
 		r := run(t, "", "secrets", "cat", "-sf", file, "-p", p, "user_secrets.bob.password", "--value")

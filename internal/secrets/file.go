@@ -81,7 +81,7 @@ func Decrypt(path string, data []byte, o Options) (*File, error) {
 	f.tree = tree
 	key, err := tree.Metadata.GetDataKeyWithKeyServices(f.services(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot recover the data key: %w", path, err)
+		return nil, noKeyError(path, tree.Metadata, f.keys, err)
 	}
 	f.dataKey = key
 	cipher := aes.NewCipher()

@@ -335,3 +335,108 @@ func TestKeyringDir(t *testing.T) {
 		t.Errorf("bad key: %v", err)
 	}
 }
+
+// TestNoKeyExplains: a file no available key opens is refused with its recipients, every place
+// looked at (in order, with what each held) and what to do, and no key material.
+func TestNoKeyExplains(t *testing.T) {
+	home := isolateKeys(t)
+	owner, other, stray := secretstest.NewAgeKey(t), secretstest.NewAgeKey(t), secretstest.NewAgeKey(t)
+	p := filepath.Join(t.TempDir(), "secrets.yaml")
+	write(t, filepath.Join(filepath.Dir(p), ".sops.yaml"), "creation_rules:\n  - age: "+owner.Recipient+"\n")
+	_, enc, err := secrets.Create(p, []byte(plainYAML), secrets.Options{Keys: keyring(t, owner)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := t.TempDir()
+	other.KeyFile(t, filepath.Join(cfg, "keys"), "main.txt")
+	envFile := stray.KeyFile(t, t.TempDir(), "stray.txt")
+	t.Setenv("SOPS_AGE_KEY_FILE", envFile)
+	k, err := secrets.DiscoverKeyring(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.SetProviders([]string{"vault", "bw"})
+	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
+	write(t, filepath.Join(home, ".ssh", "id_ed25519"), "not read by the message\n")
+	_, err = secrets.Decrypt(p, enc, secrets.Options{Keys: k})
+	if err == nil {
+		t.Fatal("decrypted without a fitting key")
+	}
+	msg := err.Error()
+	t.Log(msg)
+	def := filepath.Join(home, ".config", "sops", "age", "keys.txt")
+	for _, want := range []string{
+		p + ": no available key can decrypt this file",
+		"age " + owner.Recipient,
+		filepath.Join(cfg, "keys") + "/ (chaos keys): 1 key(s), none fits",
+		filepath.Join(cfg, "keys.txt") + " (chaos keys, old layout): does not exist",
+		"SOPS_AGE_KEY: not set",
+		"SOPS_AGE_KEY_FILE=" + envFile + ": 1 key(s), none fits",
+		"SOPS_AGE_KEY_CMD: not set",
+		def + " (default): does not exist",
+		filepath.Join(home, ".ssh", "id_ed25519") + " (ssh key): exists, does not fit",
+		"secret providers configured (fetch a key with -p NAME): bw, vault",
+		"add the private key of one of these recipients to " + def + " or set SOPS_AGE_KEY_FILE",
+		"chaos secrets rotate-add age YOUR_PUBLIC_KEY",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	// In the order sops and chaos search.
+	if i, j := strings.Index(msg, "(chaos keys)"), strings.Index(msg, "(default)"); i < 0 || j < i {
+		t.Errorf("locations out of order:\n%s", msg)
+	}
+	for _, secret := range []string{"AGE-SECRET-KEY", "hunter2", owner.Secret, other.Secret, stray.Secret} {
+		if strings.Contains(strings.ToUpper(msg), strings.ToUpper(secret)) {
+			t.Errorf("message leaks %q:\n%s", secret, msg)
+		}
+	}
+	// The default path follows XDG_CONFIG_HOME, as sops's does, and a key there is counted.
+	xdg := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", xdg)
+	stray.KeyFile(t, filepath.Join(xdg, "sops", "age"), "keys.txt")
+	_, err = secrets.Decrypt(p, enc, secrets.Options{Keys: k})
+	if want := filepath.Join(xdg, "sops", "age", "keys.txt") + " (default): 1 key(s), none fits"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("want %q in:\n%v", want, err)
+	}
+}
+
+// TestNoKeyExplainsPGP: PGP recipients are named by fingerprint, with the GnuPG home asked.
+func TestNoKeyExplainsPGP(t *testing.T) {
+	isolateKeys(t)
+	g := secretstest.NewGPG(t)
+	owner := secretstest.NewAgeKey(t)
+	t.Setenv("GNUPGHOME", g.Home)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, ".sops.yaml"), "creation_rules:\n  - pgp: "+g.Fingerprint+"\n    age: "+owner.Recipient+"\n")
+	p := filepath.Join(dir, "s.yaml")
+	_, enc, err := secrets.Create(p, []byte("user_secrets:\n    alice:\n        password: hunter2\n"), secrets.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A GnuPG home without the secret key: gpg runs and fails, as on a machine without the key.
+	empty, err := os.MkdirTemp("/tmp", "gpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(empty, 0o700)
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", empty, "--kill", "all").Run()
+		os.RemoveAll(empty)
+	})
+	t.Setenv("GNUPGHOME", empty)
+	_, err = secrets.Decrypt(p, enc, secrets.Options{})
+	if err == nil {
+		t.Fatal("decrypted without a key")
+	}
+	msg := err.Error()
+	for _, want := range []string{"pgp " + g.Fingerprint, "age " + owner.Recipient, "pgp keys were asked of gpg (GNUPGHOME=" + empty + ")"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "hunter2") || strings.Contains(msg, "AGE-SECRET-KEY") {
+		t.Errorf("message leaks a secret:\n%s", msg)
+	}
+}

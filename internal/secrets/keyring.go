@@ -29,6 +29,30 @@ type Keyring struct {
 	ids     []age.Identity
 	sources []string
 	local   keyservice.KeyServiceClient
+	// places are the chaos key locations looked at, with what was found, for noKeyError.
+	places []string
+	// providers are the configured secret providers' names; nil when the caller did not say.
+	providers []string
+}
+
+// SetProviders records the configured secret providers, named when no key fits a file.
+func (k *Keyring) SetProviders(names []string) {
+	k.providers = append([]string{}, names...)
+	slices.Sort(k.providers)
+}
+
+// searched describes chaos's own key locations and what each held.
+func (k *Keyring) searched() []string {
+	out := slices.Clone(k.places)
+	for _, s := range k.sources {
+		if strings.HasPrefix(s, "provider ") {
+			out = append(out, s+": its key does not fit")
+		}
+	}
+	if len(out) == 0 && len(k.ids) > 0 {
+		out = append(out, fmt.Sprintf("%d chaos key(s) from %s: none fits", len(k.ids), strings.Join(k.sources, ", ")))
+	}
+	return out
 }
 
 var _ keyservice.KeyServiceClient = (*Keyring)(nil)
@@ -117,16 +141,31 @@ func DiscoverKeyring(configDir string) (*Keyring, error) {
 	if configDir == "" {
 		return k, nil
 	}
-	if err := k.LoadDir(filepath.Join(configDir, KeysDir)); err != nil {
+	dir := filepath.Join(configDir, KeysDir)
+	before := k.Len()
+	if err := k.LoadDir(dir); err != nil {
 		return nil, err
 	}
+	k.places = append(k.places, placeState(dir+"/ (chaos keys)", dir, k.Len()-before))
 	legacy := filepath.Join(configDir, "keys.txt")
+	before = k.Len()
 	if _, err := os.Stat(legacy); err == nil {
 		if err := k.LoadFile(legacy); err != nil {
 			return nil, err
 		}
 	}
+	k.places = append(k.places, placeState(legacy+" (chaos keys, old layout)", legacy, k.Len()-before))
 	return k, nil
+}
+
+func placeState(label, path string, n int) string {
+	if _, err := os.Stat(path); err != nil {
+		return label + ": does not exist"
+	}
+	if n == 0 {
+		return label + ": holds no age key"
+	}
+	return fmt.Sprintf("%s: %d key(s), none fits", label, n)
 }
 
 // Encrypt wraps a data key for a master key. Encryption needs only public keys, so sops's local
