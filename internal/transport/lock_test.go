@@ -122,7 +122,8 @@ func TestFlockWaitsForInterruptedCommand(t *testing.T) {
 	notices := captureNotices(t)
 	interrupted(t, lock, dir, `cd `+dir+`
 ( exec 9>&-; sleep 2; touch late-nofd ) &
-setsid sh -c 'exec 9>&-; sleep 2; touch late-session' &
+setsid sh -c 'exec 9>&-; touch detached; sleep 2; touch late-session' &
+while [ ! -e detached ]; do sleep 0.01; done
 touch started
 sleep 0.5
 touch done`)
@@ -136,7 +137,9 @@ touch done`)
 	}
 	time.Sleep(2500 * time.Millisecond)
 	// The job in a session of its own, without the descriptor (as a maintainer script's job when
-	// apt-get gives dpkg a pty), is found by its RunEnv mark.
+	// apt-get gives dpkg a pty), is found by its RunEnv mark. The script waits until the job has
+	// closed the descriptor before the kill: on a loaded machine it could otherwise still hold it
+	// and be found as a lock holder instead (killed all the same, by another path).
 	noneOf(t, dir, "late-nofd", "late-session")
 	if msgs := notices(); !strings.Contains(msgs, "killing the process groups") || !strings.Contains(msgs, "killing what the interrupted chaos's commands started") {
 		t.Errorf("notices:\n%s", msgs)
