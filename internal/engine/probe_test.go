@@ -21,15 +21,7 @@ func TestProbeFraming(t *testing.T) {
 		{Name: "b.blank", Script: "printf '\\n\\n'"},
 	}
 	tok := newToken()
-	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{
-		Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(probeScript(tok, sections))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := parseProbe(tok, string(res.Stdout))
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := runProbeLocally(t, tok, probeScript(tok, sections))
 	want := map[string]Output{
 		"a.plain": {Stdout: "one\ntwo\n"},
 		"a.nonl":  {Stdout: "no newline"},
@@ -86,14 +78,7 @@ func TestProbeScriptByCore(t *testing.T) {
 		{core: "arch", sections: []ProbeSection{{Name: "a.x", Script: "echo arch"}}},
 		{core: "fedora"},
 	})
-	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	outs, err := parseProbe(tok, string(res.Stdout))
-	if err != nil {
-		t.Fatal(err)
-	}
+	outs := runProbeLocally(t, tok, script)
 	env, _, err := parseEnv(transport.NewLocal(), outs["chaos.env"], "")
 	if err != nil {
 		t.Fatal(err)
@@ -128,18 +113,7 @@ func TestRoleSeesOnlyDeclaredSecrets(t *testing.T) {
 // and is gone when the probe ends; a probe whose sections do not ask creates none (a dry run on
 // Debian or Arch leaves even /tmp's mtime alone), also when only another core's sections ask.
 func TestProbeScratch(t *testing.T) {
-	run := func(script string) map[string]Output {
-		t.Helper()
-		res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		outs, err := parseProbe(tok0, string(res.Stdout))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return outs
-	}
+	run := func(script string) map[string]Output { t.Helper(); return runProbeLocally(t, tok0, script) }
 	show := `[ -n "$CHAOS_SCRATCH" ] && [ -d "$CHAOS_SCRATCH" ] && echo "$CHAOS_SCRATCH" && touch "$CHAOS_SCRATCH/x" && echo wrote`
 	outs := run(probeScript(tok0, []ProbeSection{{Name: "a.one", Script: show, Scratch: true}, {Name: "a.two", Script: show}}))
 	dir, _, _ := strings.Cut(outs["a.one"].Stdout, "\n")
@@ -173,18 +147,24 @@ const tok0 = "@@chaos-0123456789abcdef01234567"
 // hostCore is the core of the machine running the tests.
 func hostCore(t *testing.T) string {
 	t.Helper()
-	script := probeScript(tok0, []ProbeSection{{Name: "chaos.env", Script: envProbe}})
-	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	outs, err := parseProbe(tok0, string(res.Stdout))
-	if err != nil {
-		t.Fatal(err)
-	}
+	outs := runProbeLocally(t, tok0, probeScript(tok0, []ProbeSection{{Name: "chaos.env", Script: envProbe}}))
 	env, _, err := parseEnv(transport.NewLocal(), outs["chaos.env"], "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return env.Core
+}
+
+// runProbeLocally runs a probe script in a real sh on this machine and parses its framed output.
+func runProbeLocally(t *testing.T, tok, script string) map[string]Output {
+	t.Helper()
+	res, err := transport.NewLocal().Run(context.Background(), transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := parseProbe(tok, string(res.Stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs
 }
