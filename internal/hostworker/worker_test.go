@@ -24,7 +24,9 @@ type client struct {
 	in   io.WriteCloser
 	out  *bufio.Reader
 	done chan error
-	last string // the last marker line, after the token
+	// ended is closed when Serve has returned (done is for the test to read once).
+	ended chan struct{}
+	last  string // the last marker line, after the token
 }
 
 func start(t *testing.T) *client {
@@ -34,17 +36,29 @@ func start(t *testing.T) *client {
 	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	c := &client{t: t, in: inW, out: bufio.NewReader(outR), done: make(chan error, 1)}
+	c := &client{t: t, in: inW, out: bufio.NewReader(outR), done: make(chan error, 1), ended: make(chan struct{})}
 	go func() {
 		err := Serve(inR, outW, Config{Token: tok, Root: true, Path: []string{"/usr/bin", "/bin"}})
 		_ = outW.Close()
 		c.done <- err
+		close(c.ended)
 	}()
 	greeting, err := c.out.ReadString('\n')
 	if err != nil || greeting != fmt.Sprintf("%s ready %d\n", tok, os.Getpid()) {
 		t.Fatalf("greeting %q, %v", greeting, err)
 	}
-	t.Cleanup(func() { _ = inW.Close() })
+	// The test's workers all run in this process and so share one RunEnv mark: a worker still
+	// cleaning up after its stream ended (it kills what carries the mark) would kill the next
+	// test's commands. Each test waits for its worker to end.
+	t.Cleanup(func() {
+		_ = inW.Close()
+		go func() { _, _ = io.Copy(io.Discard, c.out) }()
+		select {
+		case <-c.ended:
+		case <-time.After(time.Minute):
+			t.Error("the worker did not end within a minute after its stream closed")
+		}
+	})
 	return c
 }
 
