@@ -355,7 +355,9 @@ func BuildPlan(d *Delta, baseURL string) *engine.RolePlan {
 		for _, n := range d.Remove {
 			ch = append(ch, engine.Change{Kind: engine.Del, Subject: "package " + n, Detail: "foreign (AUR) package, explicitly installed, not declared"})
 		}
-		rp.Add(ch, arch.Pacman(append([]string{"-Rn", "--"}, d.Remove...)...))
+		// Putting an AUR package back means building it again, from whatever the AUR holds now.
+		rp.Add(ch, arch.Pacman(append([]string{"-Rn", "--"}, d.Remove...)...).
+			CannotUndo("removes AUR packages; a rollback does not build them again"))
 	}
 	return rp
 }
