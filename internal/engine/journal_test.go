@@ -207,6 +207,7 @@ func TestJournalAndGenerationHoldNoSecrets(t *testing.T) {
 	pw.Stdin, pw.Secret = []byte("alice:s3cret-stdin\n"), true
 	undo := Exec("/nonexistent-chpasswd")
 	undo.Stdin, undo.Secret = []byte("alice:s3cret-undo\n"), true
+	undo.Manual = "set the password of user alice by hand: `passwd alice`"
 	pw = pw.WithUndo(undo)
 	ops = append(ops, pw)
 	// Crash right before the exec: everything journaled so far is on disk.
@@ -224,6 +225,10 @@ func TestJournalAndGenerationHoldNoSecrets(t *testing.T) {
 	// is not an error. The secret file's previous content came back from the journal.
 	if len(rec.Errors) > 0 || readFile(t, dir, "/etc/secret") != "old-secret-hash" {
 		t.Fatalf("recover: %+v, secret file %q", rec, readFile(t, dir, "/etc/secret"))
+	}
+	// It is a warning that says what to do by hand (Op.Manual of the inverse).
+	if len(rec.Warnings) != 1 || !strings.Contains(rec.Warnings[0], "cannot run after a crash; set the password of user alice by hand: `passwd alice`") {
+		t.Fatalf("recover warnings: %q", rec.Warnings)
 	}
 	// Success: the generation holds neither the secret content nor the previous secret content.
 	res, err := (&Engine{}).Apply(context.Background(), tr, filePlan(tr, mixedOps()...), Request{})
