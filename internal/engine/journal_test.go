@@ -197,6 +197,29 @@ func TestRecoverPublishesStagedGeneration(t *testing.T) {
 	}
 }
 
+// A crash at an op that cannot be undone (journaled, so it may have run): recovery rolls back the
+// rest and names that op, whose reason travelled through the journal, as not undone.
+func TestRecoverNamesIrreversibleOps(t *testing.T) {
+	dir, tr := fileTree(t)
+	before := snapshot(t, dir)
+	ops := []Op{
+		Write("/etc/keep", []byte("new\n"), 0o644, "", ""),
+		Exec("/nonexistent-locale-gen").CannotUndo("compiles the locales"),
+		Write("/etc/new", []byte("x"), 0o600, "", ""),
+	}
+	crashAt(t, tr, filePlan(tr, ops...), 2)
+	rec, err := (&Engine{}).Recover(context.Background(), tr, RecoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.NotUndone) != 1 || rec.NotUndone[0] != "role t: /nonexistent-locale-gen (cannot be undone: compiles the locales)" || rec.Undone != 1 {
+		t.Fatalf("recovery %+v", rec)
+	}
+	if after := snapshot(t, dir); after != before {
+		t.Fatalf("tree not restored:\n%s\n%s", before, after)
+	}
+}
+
 // Secrets never reach the journal or a generation: not the content of a secret write, not the
 // stdin of a secret exec, not a secret inverse.
 func TestJournalAndGenerationHoldNoSecrets(t *testing.T) {
