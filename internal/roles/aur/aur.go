@@ -440,7 +440,8 @@ func BuildOp(p Pkg, baseURL string) engine.Op {
 // build script with p named to rebuild even though it is installed). No undo: the old package file
 // is not kept.
 func UpgradeOp(p Pkg, baseURL string) engine.Op {
-	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL, p.Name)
+	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL, p.Name).
+		CannotUndo("replaces the installed version; the old package file is not kept")
 	op.Label = "rebuild " + p.Name + " from " + p.URL + " (git and makepkg as " + BuildUser + ", pacman -U)"
 	return op
 }

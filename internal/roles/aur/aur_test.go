@@ -206,3 +206,17 @@ func TestBuildUser(t *testing.T) {
 		}
 	}
 }
+
+// A rebuild replaces the installed version and keeps no old package file: the plan says it cannot be
+// undone (engine.Op.Irreversible), and so does a removal (a rollback would have to build again).
+func TestIrreversibleOps(t *testing.T) {
+	if op := UpgradeOp(Pkg{Name: "yay", URL: "https://aur.archlinux.org/yay.git"}, DefaultBaseURL); op.Undo != nil || op.Irreversible == "" {
+		t.Errorf("upgrade op: undo %v, irreversible %q", op.Undo, op.Irreversible)
+	}
+	s, _ := Parse(chob(t, map[string]string{"aurPackages": "[needs]"}))
+	rp := BuildPlan(Compute(facts(), s, nil, nil), s.BaseURL)
+	last := rp.Steps[len(rp.Steps)-1].Ops[0]
+	if !slices.Contains(last.Argv, "-Rn") || last.Irreversible == "" {
+		t.Errorf("removal op %v: irreversible %q", last.Argv, last.Irreversible)
+	}
+}
