@@ -285,8 +285,12 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 	}
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
-		if res != nil && res.RolledBack {
+		if res != nil && (res.RolledBack || len(res.NotUndone) > 0) {
 			msg := fmt.Sprintf("%s: failed, rolled back %s", hp.Target, plural(res.Ops, "op"))
+			if len(res.NotUndone) > 0 {
+				msg = fmt.Sprintf("%s: failed, rolled back only in part: these ops cannot be undone and their effect stays:\n  %s",
+					hp.Target, strings.Join(res.NotUndone, "\n  "))
+			}
 			if len(res.UndoErrors) > 0 {
 				msg += "; undo problems:\n  " + strings.Join(res.UndoErrors, "\n  ")
 			}

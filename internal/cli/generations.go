@@ -71,6 +71,9 @@ func (a *app) reportRecovery(target string, rec *engine.Recovery, asJSON bool) {
 		fmt.Fprintf(a.stdout, " (%s undone)", plural(rec.Undone, "op"))
 	}
 	fmt.Fprintln(a.stdout)
+	for _, n := range rec.NotUndone {
+		fmt.Fprintf(a.stderr, "  not undone: %s\n", n)
+	}
 	for _, e := range rec.Errors {
 		fmt.Fprintf(a.stderr, "  %s\n", e)
 	}
@@ -678,8 +681,11 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	}
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
-		if res != nil && res.RolledBack {
+		if res != nil && (res.RolledBack || len(res.NotUndone) > 0) {
 			fmt.Fprintf(a.stderr, "%s: rollback failed and was undone (%s)\n", hp.Target, plural(res.Ops, "op"))
+			for _, n := range res.NotUndone {
+				fmt.Fprintf(a.stderr, "  not undone: %s\n", n)
+			}
 			for _, u := range res.UndoErrors {
 				fmt.Fprintf(a.stderr, "  %s\n", u)
 			}

@@ -72,6 +72,9 @@ func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
 			}
 			for _, op := range step.Ops {
 				fmt.Fprintf(w, "      %s\n", st.Paint("2", "$ "+oneLine(op.String())))
+				if op.Irreversible != "" {
+					fmt.Fprintf(w, "        %s\n", st.Paint("33", "cannot be undone: "+op.Irreversible))
+				}
 			}
 		}
 	}

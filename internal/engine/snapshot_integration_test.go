@@ -19,14 +19,8 @@ import (
 func btrfsRoot(t *testing.T) string {
 	t.Helper()
 	testenv.RequireRoot(t)
-	for _, tool := range []string{"mkfs.btrfs", "btrfs", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CHAOS_REQUIRE_BTRFS") != "" {
-				t.Fatalf("%s missing (scripts/deps.sh installs btrfs-progs)", tool)
-			}
-			t.Skipf("%s missing (scripts/deps.sh installs btrfs-progs)", tool)
-		}
-	}
+	testenv.RequireTools(t, "btrfs-progs", "mkfs.btrfs", "btrfs")
+	testenv.RequireTool(t, "mount", "losetup")
 	base := testenv.BaseRoot(t)
 	dir := t.TempDir()
 	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")

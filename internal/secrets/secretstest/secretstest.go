@@ -127,10 +127,7 @@ var fprLine = regexp.MustCompile(`(?m)^fpr:+([0-9A-F]{40}):`)
 // gpg is not installed (scripts/deps.sh installs it).
 func NewGPG(t testing.TB) GPG {
 	t.Helper()
-	gpg, err := exec.LookPath("gpg")
-	if err != nil {
-		t.Skip("gpg not installed (scripts/deps.sh installs gnupg)")
-	}
+	gpg := testenv.RequireTool(t, "gnupg", "gpg")
 	// gpg-agent's socket path must stay short: keep the home directly under /tmp.
 	home, err := os.MkdirTemp("/tmp", "gpg-")
 	if err != nil {
