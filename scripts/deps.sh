@@ -25,6 +25,7 @@ PKGS=(
     postgresql        # the logbook's PostgreSQL tests start a private server from it (initdb, pg_ctl)
     btrfs-progs       # mkfs.btrfs, btrfs: the --snapshot tests on a loop-mounted btrfs image
     gnupg             # gpg: a throwaway PGP key for the sops interop test (internal/secrets)
+    openssh-client    # ssh-agent, ssh-add: the transport's agent and ProxyJump test (a real agent)
     python3           # crypt(3) check of the hashes chpasswd wrote (cli secrets tests); Ansible's runtime
     nix-bin           # nix-instantiate: Ch-imera's NixOS modules evaluated offline (--store dummy://)
     guile-3.0         # guile: Ch-imera's Guix configs read back by the real reader
