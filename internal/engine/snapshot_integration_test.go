@@ -12,6 +12,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
+	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 // btrfsRoot makes a Debian root that is a btrfs subvolume on a loop-mounted image, with the host's
@@ -52,6 +53,22 @@ func btrfsRoot(t *testing.T) string {
 	return root
 }
 
+// applyMotdSnapshot applies, with --snapshot, a Ch-obolo changing /etc/motd from "before" to "after".
+func applyMotdSnapshot(t *testing.T, e *engine.Engine, tr transport.Transport, root string) (engine.Request, *engine.Result) {
+	t.Helper()
+	testenv.WriteFile(t, root, "/etc/motd", "before\n")
+	req := engine.Request{Chobolo: load(t, "files:\n  - path: /etc/motd\n    content: \"after\\n\"\n"), Assume: true, Snapshot: true}
+	hp, err := e.Plan(context.Background(), tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Apply(context.Background(), tr, hp, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req, res
+}
+
 // TestSnapshot: apply --snapshot on a btrfs root takes a read-only snapshot of / before the first
 // op (it holds the old content), records it in the generation, and is refused on other filesystems.
 func TestSnapshot(t *testing.T) {
@@ -59,17 +76,7 @@ func TestSnapshot(t *testing.T) {
 	tr := enginetest.Chroot(t, root)
 	ctx := context.Background()
 	e := &engine.Engine{Registry: builtin.Registry()}
-	testenv.WriteFile(t, root, "/etc/motd", "before\n")
-	c := load(t, "files:\n  - path: /etc/motd\n    content: \"after\\n\"\n")
-	req := engine.Request{Chobolo: c, Assume: true, Snapshot: true}
-	hp, err := e.Plan(ctx, tr, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.Apply(ctx, tr, hp, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req, res := applyMotdSnapshot(t, e, tr, root)
 	if !strings.HasPrefix(res.Snapshot, engine.SnapshotDir+"/pre-") {
 		t.Fatalf("snapshot %q", res.Snapshot)
 	}
@@ -111,7 +118,7 @@ func TestSnapshot(t *testing.T) {
 	// Not btrfs: refused before anything changes.
 	other := testenv.DebianRoot(t)
 	otr := enginetest.Chroot(t, other)
-	hp, err = e.Plan(ctx, otr, req)
+	hp, err := e.Plan(ctx, otr, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,16 +142,7 @@ func TestSnapshotRestoreBoots(t *testing.T) {
 	e := &engine.Engine{Registry: builtin.Registry()}
 	fstab := "UUID=0b5e / btrfs defaults,subvol=/root,compress=zstd 0 0\nUUID=0b5e /home btrfs subvol=/home 0 0\n"
 	testenv.WriteFile(t, root, "/etc/fstab", fstab)
-	testenv.WriteFile(t, root, "/etc/motd", "before\n")
-	req := engine.Request{Chobolo: load(t, "files:\n  - path: /etc/motd\n    content: \"after\\n\"\n"), Assume: true, Snapshot: true}
-	hp, err := e.Plan(ctx, tr, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := e.Apply(ctx, tr, hp, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, res := applyMotdSnapshot(t, e, tr, root)
 	defaultID := func() string {
 		out, err := exec.Command("btrfs", "subvolume", "get-default", top).CombinedOutput()
 		if err != nil {
@@ -157,7 +155,7 @@ func TestSnapshotRestoreBoots(t *testing.T) {
 	before := defaultID()
 	grub := "menuentry 'Debian' {\n\tlinux /root/boot/vmlinuz root=UUID=0b5e ro rootflags=subvol=root quiet\n}\n"
 	testenv.WriteFile(t, root, "/boot/grub/grub.cfg", grub)
-	_, err = engine.RestoreSnapshot(ctx, tr, res.Snapshot)
+	_, err := engine.RestoreSnapshot(ctx, tr, res.Snapshot)
 	if err == nil || !strings.Contains(err.Error(), "/boot/grub/grub.cfg:2: rootflags=subvol=root") {
 		t.Fatalf("a pinned root subvolume must be refused naming grub.cfg:2: %v", err)
 	}
