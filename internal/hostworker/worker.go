@@ -18,13 +18,15 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/shell"
+
+	"github.com/ch-aos-ch/chaos/internal/lockfile"
+	"github.com/ch-aos-ch/chaos/internal/procfs"
 )
 
 // TokenEnv carries the reply token from the sh worker, which execs this program, to Serve (never
@@ -386,7 +388,7 @@ func (w *worker) mark() string { return strconv.Itoa(os.Getpid()) + "." + procSt
 // in the session apt-get gives dpkg), and waits until they are gone, before the worker exits and
 // so releases the lock.
 func (w *worker) reap() {
-	if w.last > 1 && groupAlive(w.last) {
+	if w.last > 1 && procfs.GroupAlive(w.last) {
 		_ = syscall.Kill(-w.last, syscall.SIGKILL)
 	}
 	want := []byte(RunEnv + "=" + w.mark())
@@ -415,7 +417,7 @@ func (w *worker) reap() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for w.last > 1 && groupAlive(w.last) && time.Now().Before(deadline) {
+	for w.last > 1 && procfs.GroupAlive(w.last) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
@@ -443,58 +445,21 @@ func (w *worker) record(pgid int, running bool) {
 	w.writeLock()
 }
 
-// writeLock rewrites the lock file: "PID START" of this worker, "owner WHO", then "group PGID START"
-// per running command.
+// writeLock rewrites the lock file (internal/lockfile): "PID START" of this worker, "owner WHO", then
+// "group PGID START" per running command.
 func (w *worker) writeLock() {
-	var b strings.Builder
-	b.WriteString(w.owner)
-	pgids := make([]int, 0, len(w.groups))
-	for g := range w.groups {
-		pgids = append(pgids, g)
-	}
-	sort.Ints(pgids)
-	for _, g := range pgids {
-		fmt.Fprintf(&b, "group %d %s\n", g, w.groups[g])
-	}
-	_, _ = w.lock.WriteAt([]byte(b.String()), 0)
-	_ = w.lock.Truncate(int64(b.Len()))
+	data := lockfile.Format(w.owner, w.groups)
+	_, _ = w.lock.WriteAt([]byte(data), 0)
+	_ = w.lock.Truncate(int64(len(data)))
 }
 
-// procStart is the start time of pid (field 22 of /proc/PID/stat), "0" when unknown.
+// procStart is the start time of pid, "0" when unknown.
 func procStart(pid int) string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procfs.Start(pid)
 	if err != nil {
 		return "0"
 	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 20 {
-		return "0"
-	}
-	return f[19]
-}
-
-// groupAlive reports whether process group g has a member that is not a zombie.
-func groupAlive(g int) bool {
-	if err := syscall.Kill(-g, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	procs, _ := os.ReadDir("/proc")
-	for _, d := range procs {
-		if _, err := strconv.Atoi(d.Name()); err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + d.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid pgrp ...
-		if len(f) >= 3 && f[0] != "Z" && f[0] != "X" && f[2] == strconv.Itoa(g) {
-			return true
-		}
-	}
-	return false
+	return st
 }
 
 func readAll(f *os.File) []byte {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/procfs"
 )
 
 // basePath is the PATH every command gets, so results do not depend on the caller's environment.
@@ -149,7 +151,7 @@ func (h *Host) Run(ctx context.Context, c Cmd) (Result, error) {
 		if ctx.Err() != nil {
 			// What the killed command started may still be there: gone before the caller undoes.
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			for deadline := time.Now().Add(10 * time.Second); groupAlive(pgid) && time.Now().Before(deadline); {
+			for deadline := time.Now().Add(10 * time.Second); procfs.GroupAlive(pgid) && time.Now().Before(deadline); {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}

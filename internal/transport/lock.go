@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/lockfile"
+	"github.com/ch-aos-ch/chaos/internal/procfs"
 )
 
 // ErrLocked is returned by Flock when another process holds the lock.
@@ -77,25 +78,16 @@ type hostLock struct {
 	mark   string         // RunEnv's value for the commands run under it
 }
 
-// write rewrites the lock file: the owner line, then one line per running command group.
+// write rewrites the lock file: the owner line, then one line per running command group. Longer
+// content first, then the size: a reader never sees a missing owner line.
 func (l *hostLock) write() {
-	var b strings.Builder
-	b.WriteString(l.owner + "\n")
-	pgids := make([]int, 0, len(l.groups))
-	for g := range l.groups {
-		pgids = append(pgids, g)
-	}
-	sort.Ints(pgids)
-	for _, g := range pgids {
-		fmt.Fprintf(&b, "group %d %s\n", g, l.groups[g])
-	}
-	// Longer content first, then the size: a reader never sees a missing owner line.
-	_, _ = l.f.WriteAt([]byte(b.String()), 0)
-	_ = l.f.Truncate(int64(b.Len()))
+	data := lockfile.Format(l.owner, l.groups)
+	_, _ = l.f.WriteAt([]byte(data), 0)
+	_ = l.f.Truncate(int64(len(data)))
 }
 
 func (l *hostLock) started(pgid int) {
-	start, _ := procStart(pgid)
+	start, _ := procfs.Start(pgid)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.groups[pgid] = start
@@ -109,87 +101,22 @@ func (l *hostLock) ended(pgid int) {
 	l.write()
 }
 
-// LockInfo is what a lock file says. Its first line is "PID START" for a holder on the host's
-// kernel that can be checked (chaos on a Host, the native worker), or free text (the sh worker);
-// an "owner TEXT" line describes the chaos behind a worker; "group PGID START" lines are the
-// command groups running now.
-type LockInfo struct {
-	// Released: the holder released the lock cleanly (a "released" line); nothing of it is killed.
-	Released bool
-	PID      int    // the holder's pid (0: not recorded)
-	Start    string // its start time (field 22 of /proc/PID/stat)
-	Text     string // who, for messages: "4242 on forge over ssh"
-	Groups   []LockGroup
-}
+// LockInfo is what a lock file says (internal/lockfile).
+type LockInfo = lockfile.Info
 
-// LockGroup is a command's process group recorded in the lock file.
-type LockGroup struct {
-	PGID  int
-	Start string
-}
+// ParseLock reads a lock file's content.
+func ParseLock(data string) LockInfo { return lockfile.Parse(data) }
 
-// ParseLock reads a lock file's content (older files hold "PID" alone).
-func ParseLock(data string) LockInfo {
-	var li LockInfo
-	lines := strings.Split(strings.TrimRight(data, "\n"), "\n")
-	f := strings.Fields(lines[0])
-	pid, err := 0, error(nil)
-	if len(f) > 0 {
-		pid, err = strconv.Atoi(f[0])
-	}
-	switch {
-	case len(f) == 2 && err == nil && isNum(f[1]):
-		li.PID, li.Start = pid, f[1]
-	case len(f) == 1 && err == nil:
-		li.PID = pid
-	default:
-		li.Text = strings.TrimSpace(lines[0])
-	}
-	for _, l := range lines[1:] {
-		if t, ok := strings.CutPrefix(l, "owner "); ok {
-			li.Text = strings.TrimSpace(t)
-			continue
-		}
-		if l == "released" {
-			li.Released = true
-			continue
-		}
-		f := strings.Fields(l)
-		if len(f) == 3 && f[0] == "group" {
-			if g, err := strconv.Atoi(f[1]); err == nil && g > 1 {
-				li.Groups = append(li.Groups, LockGroup{PGID: g, Start: f[2]})
-			}
-		}
-	}
-	return li
-}
-
-func isNum(s string) bool {
-	_, err := strconv.ParseUint(s, 10, 64)
-	return err == nil
-}
-
-// Owner describes the holder for messages: "pid 4242 on forge over ssh", "pid 12".
-func (li LockInfo) Owner() string {
-	switch {
-	case li.Text != "":
-		return "pid " + li.Text
-	case li.PID > 0:
-		return "pid " + strconv.Itoa(li.PID)
-	}
-	return "pid -"
-}
-
-// alive says whether the holder that wrote the first line runs on this kernel (same pid, same start
-// time). A holder written as free text counts as alive: it cannot be checked here.
-func (li LockInfo) alive() bool {
+// holderAlive says whether the holder that wrote the first line runs on this kernel (same pid, same
+// start time). A holder written as free text counts as alive: it cannot be checked here.
+func holderAlive(li LockInfo) bool {
 	switch {
 	case li.PID <= 0:
 		return li.Text != ""
 	case li.Start == "":
 		return pidExists(li.PID)
 	}
-	st, err := procStart(li.PID)
+	st, err := procfs.Start(li.PID)
 	return err == nil && st == li.Start
 }
 
@@ -222,14 +149,14 @@ func (h *Host) Flock(p string) (release func() error, err error) {
 	// An owner that died holding the lock left processes without the lock descriptor, in its
 	// command groups or not (a maintainer script's background job, in the session dpkg gets from
 	// apt-get): kill them, found by group and by run mark, before anything is undone.
-	if li := ParseLock(prev); !li.Released && !li.alive() {
+	if li := ParseLock(prev); !li.Released && !holderAlive(li) {
 		why := "left running by the interrupted chaos (" + li.Owner() + ")"
 		killGroups(h.name, li, why)
 		if li.PID > 0 && li.Start != "" {
 			KillMarked(h.name, RunMark(li.PID, li.Start), why)
 		}
 	}
-	st, _ := procStart(os.Getpid())
+	st, _ := procfs.Start(os.Getpid())
 	l := &hostLock{f: f, owner: fmt.Sprintf("%d %s", os.Getpid(), st), groups: map[int]string{}, mark: RunMark(os.Getpid(), st)}
 	l.write()
 	h.mu.Lock()
@@ -318,8 +245,8 @@ func (h *Host) acquire(f *os.File, p string) (string, error) {
 			data, _ := os.ReadFile("/proc/self/fd/" + strconv.Itoa(fd))
 			// Stragglers of the holders' groups, which did not keep the descriptor.
 			for g := range seen {
-				if groupAlive(g) {
-					killGroups(h.name, LockInfo{Groups: []LockGroup{{PGID: g}}}, "left running by the interrupted chaos")
+				if procfs.GroupAlive(g) {
+					killGroups(h.name, LockInfo{Groups: []lockfile.Group{{PGID: g}}}, "left running by the interrupted chaos")
 				}
 			}
 			return string(data), nil
@@ -329,7 +256,7 @@ func (h *Host) acquire(f *os.File, p string) (string, error) {
 		}
 		data, _ := os.ReadFile("/proc/self/fd/" + strconv.Itoa(fd))
 		li := ParseLock(string(data))
-		if li.alive() {
+		if holderAlive(li) {
 			return "", fmt.Errorf("lock %s: %w", p, ErrLocked)
 		}
 		// Who holds it: scanned at first and then once a second (every descriptor of every process).
@@ -360,9 +287,9 @@ func (h *Host) acquire(f *os.File, p string) (string, error) {
 				}
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
-			var groups []LockGroup
+			var groups []lockfile.Group
 			for g := range seen {
-				groups = append(groups, LockGroup{PGID: g})
+				groups = append(groups, lockfile.Group{PGID: g})
 			}
 			killGroups(h.name, LockInfo{Groups: groups}, fmt.Sprintf("still holding the host lock after %s", OrphanWaitNow()))
 			if li.PID > 0 && li.Start != "" {
@@ -430,55 +357,17 @@ func orQ(s string) string {
 	return s
 }
 
-// groupAlive reports whether process group g has a member that is not a zombie (a zombie has
-// changed everything it will; init may take a while to reap it).
-func groupAlive(g int) bool {
-	if err := syscall.Kill(-g, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	return len(groupMembers(g)) > 0
-}
-
-// groupMembers lists the live (not zombie) processes of the process groups gs.
-func groupMembers(gs ...int) []int {
-	var pids []int
-	procs, _ := os.ReadDir("/proc")
-	for _, d := range procs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + d.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:]) // state ppid pgrp ...
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if pg, err := strconv.Atoi(f[2]); err == nil && slices.Contains(gs, pg) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // killGroups kills (SIGKILL) the recorded process groups that still have members and waits, at most
 // 10 s, until they are empty. A group whose leader runs with another start time than recorded is a
 // reused pid, not the command's group, and is left alone. This process's own group never is killed.
 func killGroups(name string, li LockInfo, why string) {
 	var live []int
 	for _, g := range li.Groups {
-		if g.PGID <= 1 || g.PGID == syscall.Getpgrp() || !groupAlive(g.PGID) {
+		if g.PGID <= 1 || g.PGID == syscall.Getpgrp() || !procfs.GroupAlive(g.PGID) {
 			continue
 		}
 		if g.Start != "" {
-			if st, err := procStart(g.PGID); err == nil && st != g.Start {
+			if st, err := procfs.Start(g.PGID); err == nil && st != g.Start {
 				continue
 			}
 		}
@@ -487,13 +376,13 @@ func killGroups(name string, li LockInfo, why string) {
 	if len(live) == 0 {
 		return
 	}
-	members := groupMembers(live...)
+	members := procfs.GroupMembers(live...)
 	Notice(fmt.Sprintf("%s: killing the process groups %v (%s): %s", name, live, why, describe(members)))
 	for _, g := range live {
 		_ = syscall.Kill(-g, syscall.SIGKILL)
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if len(groupMembers(live...)) == 0 {
+		if len(procfs.GroupMembers(live...)) == 0 {
 			return
 		}
 	}

@@ -5,7 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/procfs"
 )
 
 // nsTarget is a running process whose namespaces commands enter: the leader (PID 1) of a container
@@ -37,7 +38,7 @@ func NewNsenter(pid int, name string) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: nsenter (util-linux) is needed on this machine: %w", name, err)
 	}
-	start, err := procStart(pid)
+	start, err := procfs.Start(pid)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -57,29 +58,9 @@ func (h *Host) PID() int {
 	return h.ns.pid
 }
 
-// procStart reads the start time of pid from /proc/PID/stat.
-func procStart(pid int) (string, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return "", fmt.Errorf("process %d: %w", pid, err)
-	}
-	// The command name (field 2) may contain spaces and parentheses: fields after it start after the
-	// last ')'.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", fmt.Errorf("process %d: unreadable /proc/%d/stat", pid, pid)
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 { // fields 3..22
-		return "", fmt.Errorf("process %d: unreadable /proc/%d/stat", pid, pid)
-	}
-	return fields[19], nil
-}
-
 // prepare turns cmd (Path and Args as for the target) into the nsenter call that runs it inside.
 func (n *nsTarget) prepare(cmd *exec.Cmd) error {
-	if st, err := procStart(n.pid); err != nil || st != n.start {
+	if st, err := procfs.Start(n.pid); err != nil || st != n.start {
 		return fmt.Errorf("@pid/%d: the target process is gone (container stopped?)", n.pid)
 	}
 	// The program is passed by the name the caller gave: nsenter execvp()s it with the PATH of the
