@@ -130,7 +130,7 @@ func (a *app) checkChobolo(asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": len(c.Warnings)})
+		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": diagObjects(c.Warnings)})
 	}
 	keys := c.Keys()
 	if len(keys) == 0 {
@@ -160,15 +160,7 @@ func checkErrors(err error) []checkError {
 	var owners *engine.OwnershipError
 	switch {
 	case errors.As(err, &diags):
-		out := make([]checkError, len(diags))
-		for i, d := range diags {
-			sev := "error"
-			if d.Severity == chobolo.SevWarning {
-				sev = "warning"
-			}
-			out[i] = checkError{File: d.Pos.File, Line: d.Pos.Line, Col: d.Pos.Col, Severity: sev, Code: d.Code, Message: d.Message}
-		}
-		return out
+		return diagObjects(diags)
 	case errors.As(err, &owners):
 		out := make([]checkError, len(owners.Conflicts))
 		for i, c := range owners.Conflicts {
@@ -179,4 +171,18 @@ func checkErrors(err error) []checkError {
 		return out
 	}
 	return []checkError{{Severity: "error", Message: err.Error()}}
+}
+
+// diagObjects turns the loader's diagnostics (errors or warnings) into checkErrors; never nil, so
+// JSON shows [] rather than null.
+func diagObjects(diags []chobolo.Diagnostic) []checkError {
+	out := make([]checkError, len(diags))
+	for i, d := range diags {
+		sev := "error"
+		if d.Severity == chobolo.SevWarning {
+			sev = "warning"
+		}
+		out[i] = checkError{File: d.Pos.File, Line: d.Pos.Line, Col: d.Pos.Col, Severity: sev, Code: d.Code, Message: d.Message}
+	}
+	return out
 }
