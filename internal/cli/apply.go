@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -92,8 +94,11 @@ func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
 	return c, nil
 }
 
-// resolveTags expands user aliases from config.yml (alias -> space-separated tags, recursively).
-func resolveTags(args []string, aliases map[string]string) ([]string, error) {
+// resolveTags expands user aliases from config.yml (alias -> space-separated tags, recursively)
+// and refuses, before anything is contacted, a tag that names no role: one given on the command
+// line with the closest role, built-in alias or user alias when it looks like a typo, one in an
+// alias's expansion at its place in config.yml.
+func (a *app) resolveTags(args []string, cfg *Config) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	var walk func(tag string, chain []string) error
@@ -103,13 +108,26 @@ func resolveTags(args []string, aliases map[string]string) ([]string, error) {
 				return fmt.Errorf("alias cycle: %s -> %s", strings.Join(chain, " -> "), tag)
 			}
 		}
-		if exp, ok := aliases[tag]; ok {
+		if exp, ok := cfg.Aliases[tag]; ok {
 			for _, t := range strings.Fields(exp) {
 				if err := walk(t, append(chain, tag)); err != nil {
 					return err
 				}
 			}
 			return nil
+		}
+		if a.registry.Canonical(tag) == "" {
+			var known []string
+			for _, r := range a.registry.All() {
+				known = append(append(known, r.Meta().Name), r.Meta().Aliases...)
+			}
+			if len(chain) > 0 {
+				alias := chain[len(chain)-1]
+				return fmt.Errorf("%s: alias %q: unknown role or alias %q%s (see `chaos check roles`)",
+					cfg.aliasPos[alias], alias, tag, chobolo.DidYouMean(tag, slices.Concat(known, slices.Sorted(maps.Keys(cfg.Aliases)))))
+			}
+			return fmt.Errorf("unknown role or alias %q%s (see `chaos check roles` and `chaos check aliases`)",
+				tag, chobolo.DidYouMean(tag, slices.Concat(known, slices.Sorted(maps.Keys(cfg.Aliases)))))
 		}
 		if !seen[tag] {
 			seen[tag] = true
@@ -152,13 +170,10 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	if err != nil {
 		return err
 	}
-	tags, err := resolveTags(args, cfg.Aliases)
-	if err != nil {
-		return err
-	}
 	// A mistyped role is refused (with a suggestion) before secrets are decrypted or a target is
 	// contacted.
-	if err := a.registry.CheckTags(tags); err != nil {
+	tags, err := a.resolveTags(args, cfg)
+	if err != nil {
 		return err
 	}
 	if o.useSecrets || o.secrets.file != "" || o.secrets.provider != "" {
