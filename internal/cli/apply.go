@@ -391,11 +391,20 @@ func (a *app) confirm(hp *engine.HostPlan, o applyOpts) error {
 	return nil
 }
 
-// progress prints one line per finished op (and per undo).
+// progress prints one line per finished op (and per undo); on a terminal, a long op shows it is
+// still running (liveness.go).
 func (a *app) progress(st engine.Style, verbose int) func(engine.Event) {
+	live := a.stillRunning() // nil unless stdout is a terminal
 	return func(ev engine.Event) {
 		switch ev.Type {
+		case engine.EventOpStart:
+			if live != nil {
+				live.start(ev.Role, ev.Op)
+			}
 		case engine.EventOpEnd:
+			if live != nil {
+				live.end()
+			}
 			mark := st.Paint("32", "ok")
 			if ev.Error != "" {
 				mark = st.Paint("31", "FAILED")
