@@ -57,7 +57,8 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 		Example: `  chaos apply -c machine.yml --dry
   chaos apply users packages -c machine.yml -y
   chaos apply -c machine.yml --target @chroot/mnt`,
-		RunE: func(cmd *cobra.Command, args []string) error { return a.apply(cmd.Context(), args, o) },
+		RunE:              func(cmd *cobra.Command, args []string) error { return a.apply(cmd.Context(), args, o) },
+		ValidArgsFunction: a.completeRoles,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.targets, "target", nil, "target: @local (default), @chroot/PATH (a root file system other than /), @pid/N or [user@]host[:port]; repeatable")
