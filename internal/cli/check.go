@@ -130,7 +130,7 @@ func (a *app) checkChobolo(asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": diagObjects(c.Warnings)})
+		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": warningObjects(c.Warnings)})
 	}
 	keys := c.Keys()
 	if len(keys) == 0 {
@@ -160,7 +160,15 @@ func checkErrors(err error) []checkError {
 	var owners *engine.OwnershipError
 	switch {
 	case errors.As(err, &diags):
-		return diagObjects(diags)
+		out := make([]checkError, len(diags))
+		for i, d := range diags {
+			sev := "error"
+			if d.Severity == chobolo.SevWarning {
+				sev = "warning"
+			}
+			out[i] = checkError{File: d.Pos.File, Line: d.Pos.Line, Col: d.Pos.Col, Severity: sev, Code: d.Code, Message: d.Message}
+		}
+		return out
 	case errors.As(err, &owners):
 		out := make([]checkError, len(owners.Conflicts))
 		for i, c := range owners.Conflicts {
@@ -173,16 +181,11 @@ func checkErrors(err error) []checkError {
 	return []checkError{{Severity: "error", Message: err.Error()}}
 }
 
-// diagObjects turns the loader's diagnostics (errors or warnings) into checkErrors; never nil, so
-// JSON shows [] rather than null.
-func diagObjects(diags []chobolo.Diagnostic) []checkError {
-	out := make([]checkError, len(diags))
-	for i, d := range diags {
-		sev := "error"
-		if d.Severity == chobolo.SevWarning {
-			sev = "warning"
-		}
-		out[i] = checkError{File: d.Pos.File, Line: d.Pos.Line, Col: d.Pos.Col, Severity: sev, Code: d.Code, Message: d.Message}
+// warningObjects is the loader's warnings as checkErrors (severity "warning"), [] rather than null
+// when there is none.
+func warningObjects(ws []chobolo.Diagnostic) []checkError {
+	if len(ws) == 0 {
+		return []checkError{}
 	}
-	return out
+	return checkErrors(chobolo.Errors(ws))
 }
