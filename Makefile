@@ -13,7 +13,7 @@ TEST_FLAGS   ?=
 TEST_PKGS    ?= ./...
 LDFLAGS   := -s -w
 
-.PHONY: all build workers deps fixture test demo bench bench-fleet fmt vet clean
+.PHONY: all build man workers deps fixture test demo bench bench-fleet fmt vet clean
 
 all: build
 
@@ -24,6 +24,11 @@ workers:
 build: workers
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) $(PKG)
 	@echo "built $(BIN)"
+
+# The man pages, generated from the commands (`chaos man`).
+man: build
+	rm -rf bin/man
+	$(BIN) man -o bin/man
 
 deps:
 	@bash scripts/deps.sh

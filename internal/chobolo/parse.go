@@ -84,6 +84,14 @@ func syntaxError(file string, data []byte, err error) Diagnostic {
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
+	// The library's line is the start of the failing construct, unless that start is on the first
+	// line: its mark 0 reads as "none", and the line of the problem (the end of the file, for a
+	// quoted string never closed) is given instead. With one blank line in front nothing starts on
+	// line 0, so the library tells where the construct starts, one line down.
+	if m := yamlLineRE.FindStringSubmatch(errString(parseAll(shiftDown(data)))); m != nil && m[2] == msg {
+		n, _ := strconv.Atoi(m[1])
+		pos.Line = max(n-1, 1)
+	}
 	if n := breakingLine(data, msg, pos.Line-1); n > 0 {
 		pos.Line = n
 		pos.Col = breakingCol(data, n, msg)
@@ -107,6 +115,11 @@ func breakingCol(data []byte, n int, msg string) int {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	start := len(bytes.Join(lines[:n-1], nil))
 	line := lines[n-1]
+	if n == 1 { // a byte order mark is no column (nor is it in the library's positions)
+		if rest, ok := bytes.CutPrefix(line, []byte("\xef\xbb\xbf")); ok {
+			start, line = 3, rest
+		}
+	}
 	if len(line) > maxColumnScan {
 		return 1
 	}
@@ -162,6 +175,25 @@ func breakingLine(data []byte, msg string, from int) int {
 		return 0
 	}
 	return n
+}
+
+// shiftDown returns data with a blank line in front (after a byte order mark, which must stay
+// first), which moves every line one down and changes nothing else.
+func shiftDown(data []byte) []byte {
+	bom := []byte("\xef\xbb\xbf")
+	rest, hasBOM := bytes.CutPrefix(data, bom)
+	out := make([]byte, 0, len(data)+4)
+	if hasBOM {
+		out = append(out, bom...)
+	}
+	return append(append(out, '\n'), rest...)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // parseAll parses every document of data and returns the first error.

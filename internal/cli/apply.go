@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -56,7 +58,8 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 		Example: `  chaos apply -c machine.yml --dry
   chaos apply users packages -c machine.yml -y
   chaos apply -c machine.yml --target @chroot/mnt`,
-		RunE: func(cmd *cobra.Command, args []string) error { return a.apply(cmd.Context(), args, o) },
+		RunE:              func(cmd *cobra.Command, args []string) error { return a.apply(cmd.Context(), args, o) },
+		ValidArgsFunction: a.completeRoles,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&o.targets, "target", nil, "target: @local (default), @chroot/PATH (a root file system other than /), @pid/N or [user@]host[:port]; repeatable")
@@ -93,8 +96,11 @@ func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
 	return c, nil
 }
 
-// resolveTags expands user aliases from config.yml (alias -> space-separated tags, recursively).
-func resolveTags(args []string, aliases map[string]string) ([]string, error) {
+// resolveTags expands user aliases from config.yml (alias -> space-separated tags, recursively)
+// and refuses, before anything is contacted, a tag that names no role: one given on the command
+// line with the closest role, built-in alias or user alias when it looks like a typo, one in an
+// alias's expansion at its place in config.yml.
+func (a *app) resolveTags(args []string, cfg *Config) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	var walk func(tag string, chain []string) error
@@ -104,13 +110,26 @@ func resolveTags(args []string, aliases map[string]string) ([]string, error) {
 				return fmt.Errorf("alias cycle: %s -> %s", strings.Join(chain, " -> "), tag)
 			}
 		}
-		if exp, ok := aliases[tag]; ok {
+		if exp, ok := cfg.Aliases[tag]; ok {
 			for _, t := range strings.Fields(exp) {
 				if err := walk(t, append(chain, tag)); err != nil {
 					return err
 				}
 			}
 			return nil
+		}
+		if a.registry.Canonical(tag) == "" {
+			var known []string
+			for _, r := range a.registry.All() {
+				known = append(append(known, r.Meta().Name), r.Meta().Aliases...)
+			}
+			if len(chain) > 0 {
+				alias := chain[len(chain)-1]
+				return fmt.Errorf("%s: alias %q: unknown role or alias %q%s (see `chaos check roles`)",
+					cfg.aliasPos[alias], alias, tag, chobolo.DidYouMean(tag, slices.Concat(known, slices.Sorted(maps.Keys(cfg.Aliases)))))
+			}
+			return fmt.Errorf("unknown role or alias %q%s (see `chaos check roles` and `chaos check aliases`)",
+				tag, chobolo.DidYouMean(tag, slices.Concat(known, slices.Sorted(maps.Keys(cfg.Aliases)))))
 		}
 		if !seen[tag] {
 			seen[tag] = true
@@ -153,13 +172,10 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	if err != nil {
 		return err
 	}
-	tags, err := resolveTags(args, cfg.Aliases)
-	if err != nil {
-		return err
-	}
 	// A mistyped role is refused (with a suggestion) before secrets are decrypted or a target is
 	// contacted.
-	if err := a.registry.CheckTags(tags); err != nil {
+	tags, err := a.resolveTags(args, cfg)
+	if err != nil {
 		return err
 	}
 	if o.useSecrets || o.secrets.file != "" || o.secrets.provider != "" {
@@ -381,11 +397,20 @@ func (a *app) confirm(hp *engine.HostPlan, o applyOpts) error {
 	return nil
 }
 
-// progress prints one line per finished op (and per undo).
+// progress prints one line per finished op (and per undo); on a terminal, a long op shows it is
+// still running (liveness.go).
 func (a *app) progress(st engine.Style, verbose int) func(engine.Event) {
+	live := a.stillRunning() // nil unless stdout is a terminal
 	return func(ev engine.Event) {
 		switch ev.Type {
+		case engine.EventOpStart:
+			if live != nil {
+				live.start(ev.Role, ev.Op)
+			}
 		case engine.EventOpEnd:
+			if live != nil {
+				live.end()
+			}
 			mark := st.Paint("32", "ok")
 			if ev.Error != "" {
 				mark = st.Paint("31", "FAILED")

@@ -245,6 +245,44 @@ func TestGenerationsRollback(t *testing.T) {
 	if r := run(t, "", "rollback", "--target", target, "--dry"); r.code != 2 || !strings.Contains(r.stdout, "rollback to generation 1") {
 		t.Fatalf("rollback --dry:\n%s", r)
 	}
+	// One op per path: what a role of generation 1's Ch-obolo plans for (hostname, motd, the
+	// timezone, ...) is left out of the restore section, and the change count is the paths' count.
+	r = run(t, "", "rollback", "--target", target, "--dry", "--json")
+	var plan struct {
+		Type    string `json:"type"`
+		Changes int    `json:"changes"`
+		Plan    engine.HostPlan
+	}
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(l, `"type":"plan"`) {
+			if err := json.Unmarshal([]byte(l), &plan); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	owner := map[string]string{}
+	changes := 0
+	for _, rp := range plan.Plan.Roles {
+		for _, s := range rp.Steps {
+			changes += len(s.Changes)
+			for _, op := range s.Ops {
+				if op.Path == "" || op.Path == "/usr/sbin/policy-rc.d" { // the packages role's own guard, written and removed
+					continue
+				}
+				if o, ok := owner[op.Path]; ok && o != rp.Role {
+					t.Errorf("%s planned by both %s and %s", op.Path, o, rp.Role)
+				}
+				owner[op.Path] = rp.Role
+			}
+		}
+	}
+	// Left to the restore section: /etc/issue.net, which B replaced and A does not declare.
+	if owner["/etc/issue.net"] != "rollback" || owner["/etc/hostname"] != "hostname" || owner["/etc/motd"] != "files" {
+		t.Errorf("owners: %v", owner)
+	}
+	if plan.Type != "plan" || plan.Changes != changes || changes != 13 {
+		t.Fatalf("rollback --dry --json: %d changes counted, %d in the steps, want 13\n%s", plan.Changes, changes, r)
+	}
 	r = run(t, "", "rollback", "--target", target, "-y")
 	if r.code != 0 || !strings.Contains(r.stdout, "recorded generation 3") {
 		t.Fatalf("rollback:\n%s", r)

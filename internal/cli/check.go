@@ -130,7 +130,7 @@ func (a *app) checkChobolo(asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": len(c.Warnings)})
+		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": warningObjects(c.Warnings)})
 	}
 	keys := c.Keys()
 	if len(keys) == 0 {
@@ -179,4 +179,13 @@ func checkErrors(err error) []checkError {
 		return out
 	}
 	return []checkError{{Severity: "error", Message: err.Error()}}
+}
+
+// warningObjects is the loader's warnings as checkErrors (severity "warning"), [] rather than null
+// when there is none.
+func warningObjects(ws []chobolo.Diagnostic) []checkError {
+	if len(ws) == 0 {
+		return []checkError{}
+	}
+	return checkErrors(chobolo.Errors(ws))
 }

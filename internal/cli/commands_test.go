@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -104,13 +105,25 @@ func TestCheckEmptyChobolo(t *testing.T) {
 			t.Errorf("%q: %s", text, r)
 		}
 		r = run(t, "", "check", "chobolo", "-c", file, "--json")
+		// Warnings are objects, like the errors of an invalid Ch-obolo.
 		var v struct {
 			Valid    bool     `json:"valid"`
 			Keys     []string `json:"keys"`
-			Warnings int      `json:"warnings"`
+			Warnings []struct {
+				File     string `json:"file"`
+				Line     int    `json:"line"`
+				Col      int    `json:"col"`
+				Severity string `json:"severity"`
+				Message  string `json:"message"`
+			} `json:"warnings"`
 		}
-		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || !v.Valid || len(v.Keys) != 0 || v.Warnings != 1 {
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || !v.Valid || len(v.Keys) != 0 || len(v.Warnings) != 1 {
 			t.Errorf("%q --json: %v %+v\n%s", text, err, v, r)
+			continue
+		}
+		if w := v.Warnings[0]; w.File != file || w.Line != 1 || w.Col != 1 || w.Severity != "warning" ||
+			!strings.HasPrefix(w.Message, "the Ch-obolo declares nothing") {
+			t.Errorf("%q --json: warning %+v", text, w)
 		}
 	}
 }
@@ -371,5 +384,35 @@ func TestOwnershipConflicts(t *testing.T) {
 	file = writeChobolo(t, "files:\n  - {path: /etc/hostname, content: \"x\\n\"}\n  - {path: /etc/timezone, content: \"UTC\\n\"}\n")
 	if r := run(t, "", "check", "chobolo", "-c", file); r.code != 0 {
 		t.Errorf("check chobolo: %s", r)
+	}
+}
+
+// TestCheckJSONWarnings: `check chobolo --json` gives each warning as an object with its position,
+// like the errors of an invalid Ch-obolo, and an empty list when there is none.
+func TestCheckJSONWarnings(t *testing.T) {
+	isolate(t)
+	for _, tc := range []struct {
+		text string
+		want []jsonError
+	}{
+		{"hostname: a\npacotes: [git]\n", []jsonError{{Line: 2, Col: 1, Severity: "warning", Message: "pacotes is the old spelling of packages; rename it"}}},
+		{"hostname: a\n", []jsonError{}},
+	} {
+		file := writeChobolo(t, tc.text)
+		r := run(t, "", "check", "chobolo", "-c", file, "--json")
+		var v struct {
+			Valid    bool        `json:"valid"`
+			Warnings []jsonError `json:"warnings"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || !v.Valid || v.Warnings == nil {
+			t.Errorf("%q: %v %+v\n%s", tc.text, err, v, r)
+			continue
+		}
+		for i := range tc.want {
+			tc.want[i].File = file
+		}
+		if !reflect.DeepEqual(v.Warnings, tc.want) {
+			t.Errorf("%q: warnings %+v, want %+v", tc.text, v.Warnings, tc.want)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
 )
 
 // Config is ~/.config/chaos/config.yml. The key names are the original Ch-aOS's, so an existing
@@ -19,6 +21,8 @@ type Config struct {
 	Aliases     map[string]string `yaml:"aliases,omitempty"`
 	// rest keeps keys this version does not know, so saving never drops them.
 	rest map[string]any
+	// aliasPos is where each alias's expansion is written, for errors about it.
+	aliasPos map[string]chobolo.Pos
 }
 
 // ConfigDir is $CHAOS_CONFIG_DIR, else $XDG_CONFIG_HOME/chaos, else ~/.config/chaos.
@@ -64,7 +68,31 @@ func LoadConfig() (*Config, error) {
 	if err := yaml.Unmarshal(data, &c.rest); err != nil {
 		return nil, fmt.Errorf("config %s: %w", p, err)
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err == nil && len(doc.Content) == 1 {
+		c.aliasPos = aliasPositions(p, doc.Content[0])
+	}
 	return &c, nil
+}
+
+// aliasPositions maps each alias under the aliases key of the config's top mapping to the position
+// of its expansion.
+func aliasPositions(file string, top *yaml.Node) map[string]chobolo.Pos {
+	out := map[string]chobolo.Pos{}
+	if top.Kind != yaml.MappingNode {
+		return out
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value != "aliases" || top.Content[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		m := top.Content[i+1]
+		for j := 0; j+1 < len(m.Content); j += 2 {
+			v := m.Content[j+1]
+			out[m.Content[j].Value] = chobolo.Pos{File: file, Line: v.Line, Col: v.Column}
+		}
+	}
+	return out
 }
 
 // Save writes the config atomically, keeping unknown keys.

@@ -27,8 +27,14 @@ type ptyRun struct {
 
 func startPTY(t *testing.T, ctx context.Context, args ...string) *ptyRun {
 	t.Helper()
+	return startPTYEnv(t, ctx, []string{"TERM=dumb", "NO_COLOR=1"}, args...)
+}
+
+// startPTYEnv is startPTY with env (NAME=VALUE) added to the test's environment.
+func startPTYEnv(t *testing.T, ctx context.Context, env []string, args ...string) *ptyRun {
+	t.Helper()
 	p := &ptyRun{cmd: exec.CommandContext(ctx, testenv.ChaosBinary(t), args...), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), "TERM=dumb", "NO_COLOR=1")
+	p.cmd.Env = append(os.Environ(), env...)
 	var err error
 	if p.ptmx, err = pty.StartWithSize(p.cmd, &pty.Winsize{Rows: 40, Cols: 200}); err != nil {
 		t.Fatal(err)

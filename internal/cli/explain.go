@@ -23,7 +23,8 @@ func (a *app) explainCmd() *cobra.Command {
 		Example: `  chaos explain users
   chaos explain users.security
   chaos explain packages --details advanced`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: a.completeTopics,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lib, err := a.library()
 			if err != nil {

@@ -759,6 +759,7 @@ func (a *app) planRollback(ctx context.Context, eng *engine.Engine, t transport.
 	if err != nil {
 		return nil, g, err
 	}
+	engine.LeaveToRoles(files, hp.Roles)
 	if !files.Empty() || len(files.Notes) > 0 {
 		hp.Roles = append([]*engine.RolePlan{files}, hp.Roles...)
 	}

@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,5 +32,29 @@ func TestXSuggestions(t *testing.T) {
 	// No suggestion for a name nothing resembles.
 	if r := run(t, "", "explain", "zzz"); r.code != 1 || strings.Contains(r.stderr, "did you mean") {
 		t.Errorf("explain zzz: want exit 1 without a suggestion\n%s", r)
+	}
+}
+
+// TestXConfigAliasSuggestions: the aliases of config.yml are names too. A mistyped one gets "did
+// you mean"; a role mistyped in an alias's expansion is reported at its place in config.yml. Both
+// before the target is contacted.
+func TestXConfigAliasSuggestions(t *testing.T) {
+	dir := isolate(t)
+	cfg := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfg, []byte("aliases:\n  workstation: users packages\n  desktop: users   pakages\n  all: workstation desktop\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeChobolo(t, "hostname: box\n")
+	for _, tc := range []struct {
+		tag, want string
+	}{
+		{"workstaton", `unknown role or alias "workstaton"; did you mean workstation?`},
+		{"desktop", cfg + `:3:12: alias "desktop": unknown role or alias "pakages"; did you mean packages?`},
+		{"all", cfg + `:3:12: alias "desktop": unknown role or alias "pakages"; did you mean packages?`},
+	} {
+		r := run(t, "", "apply", tc.tag, "-c", file, "--dry", "--target", "@chroot/nonexistent-chaos-root")
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "nonexistent-chaos-root") {
+			t.Errorf("apply %s: want exit 1 and %q, before the target is contacted\n%s", tc.tag, tc.want, r)
+		}
 	}
 }

@@ -477,6 +477,27 @@ func (e *Engine) RollbackFiles(ctx context.Context, t transport.Transport, to in
 	return rp, nil
 }
 
+// LeaveToRoles drops from a rollback's restore section (RollbackFiles) every step on a path that
+// one of roles, the plan of the re-applied Ch-obolo, also has an op for. That role's plan was made
+// from the path's current state and is the declarative answer for it, so the path gets one op
+// and counts as one change; restoring it first would write it twice.
+func LeaveToRoles(restore *RolePlan, roles []*RolePlan) {
+	planned := map[string]bool{}
+	for _, rp := range roles {
+		for _, s := range rp.Steps {
+			for _, op := range s.Ops {
+				if op.Kind != OpExec && op.Path != "" {
+					planned[path.Clean(op.Path)] = true
+				}
+			}
+		}
+	}
+	// Each restore step has one change, whose subject is its path.
+	restore.Steps = slices.DeleteFunc(restore.Steps, func(s Step) bool {
+		return len(s.Changes) == 1 && planned[path.Clean(s.Changes[0].Subject)]
+	})
+}
+
 func typeName(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:

@@ -485,3 +485,30 @@ func TestLockWaitsForLostSSHWorker(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaveToRoles: a restore step is dropped when a role plans an op on its path (cleaned), and
+// kept otherwise; exec ops name no path.
+func TestLeaveToRoles(t *testing.T) {
+	step := func(kind Kind, p string, op Op) Step {
+		return Step{Changes: []Change{{Kind: kind, Subject: p}}, Ops: []Op{op}}
+	}
+	restore := &RolePlan{Role: "rollback", Steps: []Step{
+		step(Del, "/srv/app/extra", Remove("/srv/app/extra")),
+		step(Modify, "/etc/hostname", Write("/etc/hostname", []byte("a\n"), 0o644, "0", "0")),
+		step(Modify, "/etc/issue.net", Write("/etc/issue.net", []byte("x\n"), 0o644, "0", "0")),
+		step(Modify, "/etc/passwd", Write("/etc/passwd", nil, 0o644, "0", "0")),
+	}, Notes: []string{"kept"}}
+	roles := []*RolePlan{
+		{Role: "hostname", Steps: []Step{{Ops: []Op{Write("/etc//hostname", []byte("a\n"), 0o644, "root", "root")}}}},
+		{Role: "files", Steps: []Step{{Ops: []Op{Remove("/srv/app/extra/")}}}},
+		{Role: "users", Steps: []Step{{Ops: []Op{Exec("usermod", "-s", "/bin/sh", "/etc/passwd")}}}},
+	}
+	LeaveToRoles(restore, roles)
+	var got []string
+	for _, s := range restore.Steps {
+		got = append(got, s.Changes[0].Subject)
+	}
+	if strings.Join(got, " ") != "/etc/issue.net /etc/passwd" || len(restore.Notes) != 1 {
+		t.Fatalf("left: %v, notes %v", got, restore.Notes)
+	}
+}

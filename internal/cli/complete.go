@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/fleet"
+)
+
+// Shell completion is cobra's own (`chaos completion bash|zsh|fish|powershell` prints the script,
+// which calls the hidden `chaos __complete ARGS...`); these functions add chaos's names to it: role
+// names and aliases (built-in and config.yml's), explain topics, --target forms and the fleet's
+// hosts. They never fail and never print: a completion that cannot load something offers less.
+
+// registerCompletions wires the completion functions into every command that takes these
+// arguments or flags, so a new command with a --target flag gets them too.
+func (a *app) registerCompletions(root *cobra.Command) {
+	_ = root.RegisterFlagCompletionFunc("chobolo", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return []cobra.Completion{"yml", "yaml"}, cobra.ShellCompDirectiveFilterFileExt
+	})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for name, fn := range map[string]cobra.CompletionFunc{
+			"target": a.completeTarget,
+			"from":   a.completeTarget,
+			"core":   cobra.FixedCompletions([]cobra.Completion{"debian", "arch", "fedora"}, cobra.ShellCompDirectiveNoFileComp),
+			"details": cobra.FixedCompletions([]cobra.Completion{"basic", "intermediate", "advanced"},
+				cobra.ShellCompDirectiveNoFileComp),
+		} {
+			if c.Flags().Lookup(name) != nil {
+				_ = c.RegisterFlagCompletionFunc(name, fn)
+			}
+		}
+		// --limit of apply and fleet list picks hosts (logbook's --limit is a count).
+		if f := c.Flags().Lookup("limit"); f != nil && f.Value.Type() == "string" {
+			_ = c.RegisterFlagCompletionFunc("limit", a.completeLimit)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// completeRoles completes `apply [ROLES...]`: role names and aliases, yours included, each once
+// (a role has one implementation per core; the first one's summary describes it).
+func (a *app) completeRoles(_ *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	var out []cobra.Completion
+	seen := map[string]bool{}
+	add := func(name, desc string) {
+		if strings.HasPrefix(name, toComplete) && !slices.Contains(args, name) && !seen[name] {
+			seen[name] = true
+			out = append(out, cobra.CompletionWithDesc(name, desc))
+		}
+	}
+	for _, r := range a.registry.All() {
+		m := r.Meta()
+		add(m.Name, m.Summary)
+		for _, al := range m.Aliases {
+			add(al, "alias of "+m.Name)
+		}
+	}
+	if cfg, err := LoadConfig(); err == nil {
+		for _, al := range sortedKeys(cfg.Aliases) {
+			add(al, "your alias: "+cfg.Aliases[al])
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeTopics completes `explain TOPIC[.SUB]`: topics, and after "TOPIC." its subtopics and
+// TOPIC.list.
+func (a *app) completeTopics(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	lib, err := a.library()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []cobra.Completion
+	if topic, _, ok := strings.Cut(toComplete, "."); ok {
+		name := topic
+		if c := a.registry.Canonical(topic); c != "" {
+			name = c
+		}
+		if t, ok := lib[name]; ok {
+			for _, s := range append(t.SectionNames(), "list") {
+				if full := topic + "." + s; strings.HasPrefix(full, toComplete) {
+					out = append(out, full)
+				}
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+	for _, n := range lib.Names() {
+		if strings.HasPrefix(n, toComplete) {
+			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeTarget completes --target (and init --from): the forms, the directories after @chroot/,
+// and the hosts of the Ch-obolo's fleet section (static hosts only: boats would run commands).
+func (a *app) completeTarget(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if dir, ok := strings.CutPrefix(toComplete, "@chroot"); ok && strings.HasPrefix(dir, "/") {
+		return chrootDirs(dir), cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+	}
+	out := []cobra.Completion{
+		cobra.CompletionWithDesc("@local", "this machine"),
+		cobra.CompletionWithDesc("@chroot/", "a root file system in a directory"),
+		cobra.CompletionWithDesc("@pid/", "the root of a running process (a container)"),
+	}
+	if inv := a.completionFleet(); inv != nil {
+		for _, h := range inv.Hosts {
+			if !slices.ContainsFunc(out, func(c cobra.Completion) bool { return strings.HasPrefix(c, h.Name+"\t") }) {
+				out = append(out, cobra.CompletionWithDesc(h.Name, "fleet host"))
+			}
+		}
+	}
+	out = slices.DeleteFunc(out, func(c cobra.Completion) bool { return !strings.HasPrefix(c, toComplete) })
+	dir := cobra.ShellCompDirectiveNoFileComp
+	if len(out) == 1 && strings.HasSuffix(strings.SplitN(out[0], "\t", 2)[0], "/") {
+		dir |= cobra.ShellCompDirectiveNoSpace // @chroot/ and @pid/ go on
+	}
+	return out, dir
+}
+
+// chrootDirs lists the directories that complete dir (a path after @chroot).
+func chrootDirs(dir string) []cobra.Completion {
+	parent, base := filepath.Split(dir)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return nil
+	}
+	var out []cobra.Completion
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), base) || (strings.HasPrefix(e.Name(), ".") && !strings.HasPrefix(base, ".")) {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(parent, e.Name())); err == nil && st.IsDir() {
+			out = append(out, "@chroot"+parent+e.Name()+"/")
+		}
+	}
+	return out
+}
+
+// completeLimit completes --limit: host and group names, after the last comma of a list and after
+// a leading ! or &.
+func (a *app) completeLimit(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	inv := a.completionFleet()
+	if inv == nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	head := toComplete[:strings.LastIndex(toComplete, ",")+1]
+	word := toComplete[len(head):]
+	if len(word) > 0 && (word[0] == '!' || word[0] == '&') {
+		head, word = head+word[:1], word[1:]
+	}
+	var names []string
+	for _, h := range inv.Hosts {
+		names = append(names, h.Name)
+	}
+	for _, g := range inv.Groups {
+		names = append(names, g.Name)
+	}
+	var out []cobra.Completion
+	for _, n := range names {
+		if strings.HasPrefix(n, word) && !slices.Contains(out, head+n) {
+			out = append(out, head+n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+}
+
+// completionFleet is the static inventory of the Ch-obolo (-c, else the configured one), or nil.
+// Warnings and errors are dropped: a completion prints nothing but candidates.
+func (a *app) completionFleet() *fleet.Fleet {
+	path, err := a.choboloPath()
+	if err != nil {
+		return nil
+	}
+	c, err := chobolo.Load(path, chobolo.LoadOptions{})
+	if err != nil {
+		return nil
+	}
+	inv, err := fleet.Decode(c, a.registry.Canonical)
+	if err != nil {
+		return nil
+	}
+	return inv
+}
