@@ -166,3 +166,11 @@ func idName(name string, id int) string {
 	}
 	return strconv.Itoa(id)
 }
+
+var _ engine.StaticChecker = Role{}
+
+// CheckStatic implements engine.StaticChecker: Validate, which Plan runs first.
+func (Role) CheckStatic(core string, c *chobolo.Chobolo) []chobolo.Diagnostic {
+	_, err := Validate(c, core)
+	return engine.StaticDiagnostics(err)
+}
