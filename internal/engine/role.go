@@ -136,6 +136,9 @@ type RolePlan struct {
 	Steps []Step `json:"steps,omitempty"`
 	// Notes are informational lines shown with the plan (skipped items, protected objects kept).
 	Notes []string `json:"notes,omitempty"`
+	// Warnings are what the role could not verify before any op runs ("cannot verify package X:
+	// repository R is added by this plan"): shown with the plan, never silent.
+	Warnings []string `json:"warnings,omitempty"`
 	// Ledger replaces the role's domains in the host ledger after a successful apply, e.g.
 	// {"files": [...paths chaos now manages]}. Nil leaves the ledger alone.
 	Ledger map[string][]string `json:"ledger,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
+	"github.com/ch-aos-ch/chaos/internal/roles/repos"
 )
 
 // ExplainMD is the text of `chaos explain packages`.
@@ -49,16 +50,32 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 		{Name: secAuto, Script: autoProbe},
 		{Name: secHost, Script: hostProbe},
 	}
-	// What missing packages would pull in, so the prune keeps it. An invalid Ch-obolo is reported by
-	// Plan; the probe then just skips this section.
-	if want, _, err := r.desired(env, c); err == nil && prunes(env, c) && len(want) > 0 {
+	// Whether apt has the missing packages, and what they would pull in, so the prune keeps it. An
+	// invalid Ch-obolo is reported by Plan; the probe then just skips this section.
+	if want, _, err := r.desired(env, c); err == nil && len(want) > 0 {
 		names := make([]string, len(want))
 		for i, w := range want {
 			names[i] = w.Name
 		}
-		secs = append(secs, engine.ProbeSection{Name: secMissing, Script: missingProbe(names)})
+		secs = append(secs, engine.ProbeSection{Name: secMissing, Script: missingProbe(names, prunes(env, c), repoFiles(c))})
 	}
 	return secs
+}
+
+// repoFiles are the apt sources the repos role writes in this run: when one differs from the
+// host's, what it offers is not known before the plan runs.
+func repoFiles(c *chobolo.Chobolo) []pkggraph.RepoFile {
+	want, err := repos.Desired(c)
+	if err != nil {
+		return nil // reported by the repos role
+	}
+	var out []pkggraph.RepoFile
+	for _, w := range want {
+		if w.What == "sources" {
+			out = append(out, pkggraph.RepoFile{Repo: w.Repo, Path: w.Path, Content: w.Content})
+		}
+	}
+	return out
 }
 
 // Plan implements engine.Role.
@@ -91,8 +108,15 @@ func (r *Role) PlanFacts(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine
 			pin.HadConfig = append(pin.HadConfig, w.Name)
 		}
 	}
+	// A package no repository has fails here, with its position, before any op runs (apt would only
+	// fail at apply, after a long command line).
+	errs, warns := pkggraph.CheckAvailable(d.Install, &f.Avail, "repos.apt")
+	if len(errs) > 0 {
+		return nil, chobolo.Errors(errs)
+	}
 	rp := BuildPlan(d, pin)
 	rp.Guard = guardLarge(d)
+	rp.Warnings = append(rp.Warnings, warns...)
 	return rp, nil
 }
 
