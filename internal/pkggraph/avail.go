@@ -128,3 +128,18 @@ func CheckAvailable(install []Want, av *Availability, repos string) (errs []chob
 	}
 	return errs, warns
 }
+
+// InstalledFunc is a sh function "inst NAME" that succeeds when the core's package database has
+// NAME installed (or, on Fedora, a package providing it); "" for an unknown core. Roles that only
+// need to know whether a declared package is there yet (files, services) use it in their probes.
+func InstalledFunc(core string) string {
+	switch core {
+	case "debian":
+		return `inst() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | grep -q '^.i'; }`
+	case "arch":
+		return `inst() { pacman -Q -- "$1" >/dev/null 2>&1; }`
+	case "fedora":
+		return `inst() { rpm -q --quiet --whatprovides -- "$1" 2>/dev/null; }`
+	}
+	return ""
+}

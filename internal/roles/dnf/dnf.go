@@ -152,6 +152,9 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	}
 	rp := BuildPlan(d, f.Tool)
 	rp.Warnings = warns
+	for _, w := range d.Install {
+		rp.Installs = append(rp.Installs, w.Name)
+	}
 	rp.Guard = guardLarge(d)
 	if len(d.Groups) > 0 || len(in.GroupLedger) > 0 {
 		rp.Ledger = map[string][]string{GroupLedger: d.Groups}

@@ -117,6 +117,9 @@ func (r *Role) PlanFacts(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine
 	rp := BuildPlan(d, pin)
 	rp.Guard = guardLarge(d)
 	rp.Warnings = append(rp.Warnings, warns...)
+	for _, w := range d.Install {
+		rp.Installs = append(rp.Installs, w.Name)
+	}
 	return rp, nil
 }
 

@@ -132,6 +132,9 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	rp := BuildPlan(d, f.DBPath, f.Locked)
 	rp.Guard = guardLarge(d)
 	rp.Warnings = warns
+	for _, w := range d.Install {
+		rp.Installs = append(rp.Installs, w.Name)
+	}
 	return rp, nil
 }
 
