@@ -254,6 +254,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		rp.Role = name
 		hp.Roles = append(hp.Roles, rp)
 		env.Installing = append(env.Installing, rp.Installs...)
+		env.Refreshing = append(env.Refreshing, rp.Refreshes...)
 		if s, ok := role.(Settler); ok {
 			if hp.settle == nil {
 				hp.settle = map[string]settleState{}

@@ -2,11 +2,9 @@ package pkggraph
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // Availability is what a host's package manager knows, before any op runs, about the declared
@@ -22,13 +20,13 @@ type Availability struct {
 	Have map[string]bool
 	// Near are, per missing name the repositories lack, names they offer that could be typos of it.
 	Near map[string][]string
-	// Changed are the repositories (or repository files) this plan adds or changes: what they
+	// Changed are the repositories this plan adds, changes or removes (Env.Refreshing): what they
 	// offer is not known before the plan refreshes them.
 	Changed []string
 }
 
 // AvailLines parses the probe lines of availability: "@missing NAME...", "@unknown WHY", "@have NAME",
-// "@near NAME CANDIDATE", "@repochange REPO". Other lines are ignored.
+// "@near NAME CANDIDATE". Other lines are ignored.
 func (a *Availability) AvailLines(out string) {
 	for line := range strings.SplitSeq(out, "\n") {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
@@ -55,28 +53,8 @@ func (a *Availability) AvailLines(out string) {
 				}
 				a.Near[n] = append(a.Near[n], cand)
 			}
-		case "@repochange":
-			if v != "" && !slices.Contains(a.Changed, v) {
-				a.Changed = append(a.Changed, v)
-			}
 		}
 	}
-}
-
-// RepoFile is a repository file a plan writes: the probe compares it with the host's.
-type RepoFile struct {
-	Repo, Path, Content string
-}
-
-// RepoChangeScript prints "@repochange REPO" for every file whose content on the host differs from
-// what the plan writes. Paths and contents are quoted words.
-func RepoChangeScript(files []RepoFile) string {
-	var b strings.Builder
-	for _, f := range files {
-		fmt.Fprintf(&b, "[ \"$(cat %s 2>/dev/null)\" = \"$(printf '%%s' %s)\" ] || echo %s\n",
-			shell.Quote(f.Path), shell.Quote(f.Content), shell.Quote("@repochange "+f.Repo))
-	}
-	return b.String()
 }
 
 // NearScript is an awk program that reads package names (one a line) and prints "@have NAME" for
@@ -108,7 +86,7 @@ func CheckAvailable(install []Want, av *Availability, repos string) (errs []chob
 		}
 		switch {
 		case len(av.Changed) > 0:
-			warns = append(warns, fmt.Sprintf("%s: cannot verify package %s: repository %s is added or changed by this plan",
+			warns = append(warns, fmt.Sprintf("%s: cannot verify package %s: this plan adds or changes repositories (%s) first",
 				w.Pos, w.Name, strings.Join(av.Changed, ", ")))
 			continue
 		case av.Unknown != "":

@@ -8,19 +8,20 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/roles/yumrepos"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // TestIntegrationUnavailable: on a real dnf/rpm root, declared packages that the enabled
 // repositories do not have are plan errors at their declarations, all of them, before any op; a
-// virtual name a repository package provides is fine; a .repo file the plan adds turns the error
-// into a "cannot verify" warning.
+// virtual name a repository package provides is fine; a .repo file the repos role of the same plan
+// adds turns the error into a "cannot verify" warning.
 func TestIntegrationUnavailable(t *testing.T) {
 	testenv.RequireRoot(t)
 	root := testenv.FedoraRoot(t)
 	testenv.RpmRepo(t, root, nil, testenv.RpmPkg{Name: "chaos-a"}, testenv.RpmPkg{Name: "chaos-helper2", Provides: []string{"chaos-virt"}})
 	tr := enginetest.Chroot(t, root)
-	e := &engine.Engine{Registry: engine.NewRegistry(New())}
+	e := &engine.Engine{Registry: engine.NewRegistry(New(), yumrepos.New())}
 	plan := func(src string) (*engine.HostPlan, error) {
 		c, err := chobolo.LoadBytes("m.yml", []byte(src), chobolo.LoadOptions{})
 		if err != nil {
@@ -48,7 +49,7 @@ func TestIntegrationUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := enginetest.Render(hp); !strings.Contains(out, "warning: m.yml:5:5: cannot verify package chaos-nope: repository extra is added or changed by this plan") {
+	if out := enginetest.Render(hp); !strings.Contains(out, "warning: m.yml:5:5: cannot verify package chaos-nope: this plan adds or changes repositories (extra) first") {
 		t.Errorf("no cannot-verify warning:\n%s", out)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
-	"github.com/ch-aos-ch/chaos/internal/roles/yumrepos"
 )
 
 // ExplainMD is the Fedora text of `chaos explain packages` (topic packages-fedora).
@@ -78,23 +77,9 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 	}
 	secs = append(secs, engine.ProbeSection{Name: secGroups, Script: script, Scratch: env.ReadOnly})
 	if len(pkgs) > 0 {
-		secs = append(secs, engine.ProbeSection{Name: secNew, Script: ro(newProbe(pkgs, repoFiles(c))), Scratch: env.ReadOnly})
+		secs = append(secs, engine.ProbeSection{Name: secNew, Script: ro(newProbe(pkgs)), Scratch: env.ReadOnly})
 	}
 	return secs
-}
-
-// repoFiles are the .repo files the repos role writes in this run: when one differs from the
-// host's, what it offers is not known before the plan runs.
-func repoFiles(c *chobolo.Chobolo) []pkggraph.RepoFile {
-	want, _, err := yumrepos.Desired(c)
-	if err != nil {
-		return nil // reported by the repos role
-	}
-	out := make([]pkggraph.RepoFile, len(want))
-	for i, w := range want {
-		out[i] = pkggraph.RepoFile{Repo: w.Repo, Path: w.Path, Content: w.Content}
-	}
-	return out
 }
 
 // desired is what this run installs and keeps: the Ch-obolo's desired set plus what the other
@@ -146,6 +131,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	d := Compute(f, in)
 	d.Notes = append(notes, d.Notes...)
 	// A package no repository has fails here, with its position, before any op runs.
+	f.RepoChanged = env.Refreshing
 	errs, warns := pkggraph.CheckAvailable(d.Install, Availability(f, d.Install), "repos.dnf")
 	if len(errs) > 0 {
 		return nil, chobolo.Errors(errs)

@@ -90,7 +90,7 @@ func TestDnf5Probes(t *testing.T) {
 		secRpm:    recorded[secRpm],
 		secReason: runProbe(t, path, reasonProbe),
 		secGroups: runProbe(t, path, groupsProbe),
-		secNew:    runProbe(t, path, newProbe([]string{"chaos-a", "chaos-new", "chaos-virt", "nothere"}, nil)),
+		secNew:    runProbe(t, path, newProbe([]string{"chaos-a", "chaos-new", "chaos-virt", "nothere"})),
 	}
 	argv, err := os.ReadFile(log)
 	if err != nil {

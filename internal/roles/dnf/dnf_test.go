@@ -254,7 +254,7 @@ func TestUnavailable(t *testing.T) {
 
 	f.RepoChanged = []string{"copr-x"}
 	errs, warns = pkggraph.CheckAvailable(d.Install, Availability(f, d.Install), "repos.dnf")
-	if len(errs) > 0 || len(warns) != 2 || !strings.Contains(warns[0], "m.yml:4:5: cannot verify package nothere: repository copr-x is added or changed by this plan") {
+	if len(errs) > 0 || len(warns) != 2 || !strings.Contains(warns[0], "m.yml:4:5: cannot verify package nothere: this plan adds or changes repositories (copr-x) first") {
 		t.Errorf("repository added by the plan: errors %v, warnings %q", errs, warns)
 	}
 	f.RepoChanged, f.Cache, f.Avail = nil, false, nil // without a cache the probe finds nothing

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
-	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -107,12 +106,11 @@ true`
 // with dnf's API (one start and one metadata load instead of three `dnf repoquery` runs); dnf5,
 // which has no Python API by default: `rpm -q` per name and two `dnf5 repoquery` runs. Names are
 // passed as quoted words.
-func newProbe(names []string, repos []pkggraph.RepoFile) string {
+func newProbe(names []string) string {
 	if len(names) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString(pkggraph.RepoChangeScript(repos))
 	b.WriteString(fedora.DetectScript)
 	b.WriteString("[ -n \"$dnf\" ] || exit 0\nset --")
 	for _, n := range names {
@@ -225,7 +223,7 @@ type Facts struct {
 	Avail    map[string]bool
 	NewDeps  []string
 	NewKnown bool
-	// RepoChanged are the repositories whose .repo file this plan writes and the host's differs.
+	// RepoChanged are the repositories the plan adds, changes or removes (Env.Refreshing).
 	RepoChanged []string
 }
 
@@ -348,8 +346,6 @@ func ParseFacts(f map[string]string) *Facts {
 			switch k {
 			case "@missing":
 				fs.Missing = strings.Fields(v)
-			case "@repochange":
-				fs.RepoChanged = append(fs.RepoChanged, v)
 			case "@avail", "@prov":
 				fs.Avail[v] = true
 			case "@dep":

@@ -8,13 +8,14 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/roles/repos"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // TestIntegrationUnavailable: on a real root, a declared package that no configured repository has
 // is a plan error at its declaration, every such package at once, with a did-you-mean when a name
-// is close; the same package is only a "cannot verify" warning when the plan adds the repository
-// that may have it, or when apt has no package lists yet.
+// is close; the same package is only a "cannot verify" warning when the repos role of the same plan
+// adds the repository that may have it, or when apt has no package lists yet.
 func TestIntegrationUnavailable(t *testing.T) {
 	testenv.RequireRoot(t)
 	root := testenv.DebianRoot(t)
@@ -27,7 +28,7 @@ func TestIntegrationUnavailable(t *testing.T) {
 		}
 		return c
 	}
-	e := &engine.Engine{Registry: engine.NewRegistry(New())}
+	e := &engine.Engine{Registry: engine.NewRegistry(New(), repos.New())}
 	plan := func(c *chobolo.Chobolo) (*engine.HostPlan, error) {
 		return e.Plan(context.Background(), tr, engine.Request{Chobolo: c, ReadOnly: true})
 	}
@@ -54,7 +55,7 @@ func TestIntegrationUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := enginetest.Render(hp); !strings.Contains(out, "warning: m.yml:6:5: cannot verify package chaos-zzz-nothing: repository extra is added or changed by this plan") {
+	if out := enginetest.Render(hp); !strings.Contains(out, "warning: m.yml:6:5: cannot verify package chaos-zzz-nothing: this plan adds or changes repositories (extra) first") {
 		t.Errorf("no cannot-verify warning:\n%s", out)
 	}
 

@@ -56,11 +56,10 @@ true`
 
 // missingProbe prints, for the declared packages that are not installed, "@missing NAME..." and
 // what apt knows about them before any op runs (pkggraph.Availability: which names the package lists
-// offer, close names for the others, the repositories this plan writes that differ from the host's)
-// and, with deps, the dependencies apt would pull in with them (apt-cache depends --recurse), so
+// offer, close names for the others) and, with deps, the dependencies apt would pull in with them (apt-cache depends --recurse), so
 // that the prune keeps what a new package needs. Names are passed as quoted words; nothing from the
 // Ch-obolo is interpolated otherwise.
-func missingProbe(names []string, deps bool, repos []pkggraph.RepoFile) string {
+func missingProbe(names []string, deps bool) string {
 	if len(names) == 0 {
 		return ""
 	}
@@ -77,7 +76,7 @@ for n; do
 done
 [ -n "$missing" ] || exit 0
 echo "@missing$missing"
-` + pkggraph.RepoChangeScript(repos) + `ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || { echo '@unknown apt has no package lists yet (the plan runs apt-get update first)'; exit 0; }
+ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || { echo '@unknown apt has no package lists yet (the plan runs apt-get update first)'; exit 0; }
 bare=""
 for n in $missing; do bare="$bare ${n%%:*}"; done
 apt-cache pkgnames 2>/dev/null | awk -v want="$bare" ` + shell.Quote(pkggraph.NearScript) + "\n")

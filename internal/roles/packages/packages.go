@@ -14,7 +14,6 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
-	"github.com/ch-aos-ch/chaos/internal/roles/repos"
 )
 
 // ExplainMD is the text of `chaos explain packages`.
@@ -57,25 +56,9 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 		for i, w := range want {
 			names[i] = w.Name
 		}
-		secs = append(secs, engine.ProbeSection{Name: secMissing, Script: missingProbe(names, prunes(env, c), repoFiles(c))})
+		secs = append(secs, engine.ProbeSection{Name: secMissing, Script: missingProbe(names, prunes(env, c))})
 	}
 	return secs
-}
-
-// repoFiles are the apt sources the repos role writes in this run: when one differs from the
-// host's, what it offers is not known before the plan runs.
-func repoFiles(c *chobolo.Chobolo) []pkggraph.RepoFile {
-	want, err := repos.Desired(c)
-	if err != nil {
-		return nil // reported by the repos role
-	}
-	var out []pkggraph.RepoFile
-	for _, w := range want {
-		if w.What == "sources" {
-			out = append(out, pkggraph.RepoFile{Repo: w.Repo, Path: w.Path, Content: w.Content})
-		}
-	}
-	return out
 }
 
 // Plan implements engine.Role.
@@ -110,6 +93,7 @@ func (r *Role) PlanFacts(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine
 	}
 	// A package no repository has fails here, with its position, before any op runs (apt would only
 	// fail at apply, after a long command line).
+	f.Avail.Changed = env.Refreshing
 	errs, warns := pkggraph.CheckAvailable(d.Install, &f.Avail, "repos.apt")
 	if len(errs) > 0 {
 		return nil, chobolo.Errors(errs)

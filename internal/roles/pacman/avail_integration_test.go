@@ -8,18 +8,20 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/roles/pacmanconf"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // TestIntegrationUnavailable: on a real pacman root, declared packages that no sync database has are
 // plan errors at their declarations, all of them, with a did-you-mean; a name a repository package
-// provides is fine; a pacman.conf the plan rewrites turns the error into a "cannot verify" warning.
+// provides is fine; a pacman.conf the repos role of the same plan rewrites turns the error into a
+// "cannot verify" warning.
 func TestIntegrationUnavailable(t *testing.T) {
 	testenv.RequireRoot(t)
 	root := testenv.ArchRoot(t)
 	testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "chaos-hello"}, testenv.PacPkg{Name: "chaos-helper", Provides: []string{"chaos-helping"}})
 	tr := enginetest.Chroot(t, root)
-	e := &engine.Engine{Registry: engine.NewRegistry(New())}
+	e := &engine.Engine{Registry: engine.NewRegistry(New(), pacmanconf.New())}
 	plan := func(src string) (*engine.HostPlan, error) {
 		c, err := chobolo.LoadBytes("m.yml", []byte(src), chobolo.LoadOptions{})
 		if err != nil {
@@ -47,8 +49,7 @@ func TestIntegrationUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := enginetest.Render(hp); !strings.Contains(out, "warning: m.yml:7:5: cannot verify package chaos-zzz-nothing: repository") ||
-		!strings.Contains(out, "(pacman.conf) is added or changed by this plan") {
+	if out := enginetest.Render(hp); !strings.Contains(out, "warning: m.yml:7:5: cannot verify package chaos-zzz-nothing: this plan adds or changes repositories (/etc/pacman.conf) first") {
 		t.Errorf("no cannot-verify warning:\n%s", out)
 	}
 }

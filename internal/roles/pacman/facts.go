@@ -124,7 +124,7 @@ true`
 // needs and the install's undo removes exactly what it added. Before that, what the sync databases
 // know about the missing names (pkggraph.Availability): a name they lack stops the section there, as
 // the transaction could not be computed. Names are quoted words.
-func newProbe(names []string, repos []pkggraph.RepoFile) string {
+func newProbe(names []string) string {
 	if len(names) == 0 {
 		return ""
 	}
@@ -142,7 +142,7 @@ for n; do case $inst in *" $n "*) ;; *) missing="$missing $n" ;; esac; done
 missing=$(pacman -T -- $missing 2>/dev/null)
 [ -n "$missing" ] || exit 0
 echo "@missing" $missing
-` + pkggraph.RepoChangeScript(repos) + `set -- "${db%/}"/sync/*.db
+set -- "${db%/}"/sync/*.db
 [ -e "$1" ] || { echo '@unknown pacman has no sync databases yet (the plan syncs them first)'; exit 0; }
 unknown=""
 for n in $missing; do

@@ -10,14 +10,12 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
-	"github.com/ch-aos-ch/chaos/internal/roles/pacmanconf"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -74,7 +72,7 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 		for i, w := range want {
 			names[i] = w.Name
 		}
-		secs = append(secs, engine.ProbeSection{Name: secNew, Script: newProbe(names, repoFiles(c))})
+		secs = append(secs, engine.ProbeSection{Name: secNew, Script: newProbe(names)})
 	}
 	return secs
 }
@@ -125,6 +123,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	d := Compute(f, in)
 	d.Notes = append(notes, d.Notes...)
 	// A package no repository has fails here, with its position, before any op runs.
+	f.Avail.Changed = env.Refreshing
 	errs, warns := pkggraph.CheckAvailable(d.Install, &f.Avail, "repos.third_party")
 	if len(errs) > 0 {
 		return nil, chobolo.Errors(errs)
@@ -136,19 +135,6 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 		rp.Installs = append(rp.Installs, w.Name)
 	}
 	return rp, nil
-}
-
-// repoFiles is the pacman.conf the repos role writes in this run, when it manages it: when it
-// differs from the host's, what the repositories offer is not known before the plan runs.
-func repoFiles(c *chobolo.Chobolo) []pkggraph.RepoFile {
-	if !pacmanconf.Applies(c) {
-		return nil
-	}
-	d, err := pacmanconf.Render(c)
-	if err != nil {
-		return nil // reported by the repos role
-	}
-	return []pkggraph.RepoFile{{Repo: strings.Join(d.Repos, ", ") + " (pacman.conf)", Path: "/etc/pacman.conf", Content: d.Content}}
 }
 
 // Capture implements engine.Capturer: the explicit native packages, so that a first apply of the
