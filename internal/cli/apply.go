@@ -161,12 +161,11 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	if err != nil {
 		return err
 	}
-	// Two roles managing one path: refused before any target is touched when the core is known
-	// (otherwise the engine checks as soon as the probe tells the core, before any op).
-	if core := cmp.Or(o.core, c.Core); core != "" {
-		if err := a.registry.CheckOwners(c, core); err != nil {
-			return err
-		}
+	// What no host can make valid (two roles managing one path, a reserved path, a fleet host
+	// chaos cannot connect to, ...): refused before any target is touched, with every problem. The
+	// roles' checks need the core: without one the engine runs them as soon as the probe tells it.
+	if err := a.checkStatic(c, cmp.Or(o.core, c.Core), false); err != nil {
+		return err
 	}
 	cfg, err := LoadConfig()
 	if err != nil {

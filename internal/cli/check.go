@@ -1,16 +1,18 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/fleet"
 )
 
 func (a *app) checkCmd() *cobra.Command {
@@ -119,8 +121,8 @@ func (a *app) checkExplanations(asJSON bool) error {
 func (a *app) checkChobolo(asJSON bool) error {
 	c, err := a.loadChobolo()
 	if err == nil {
-		// Paths two roles would manage: pure, no host needed (every core when `core:` is unset).
-		err = a.registry.CheckOwnersAnyCore(c)
+		// Everything an apply would refuse whatever the host holds (every core when `core:` is unset).
+		err = a.checkStatic(c, c.Core, true)
 	}
 	if err != nil {
 		if asJSON {
@@ -142,6 +144,47 @@ func (a *app) checkChobolo(asJSON bool) error {
 	return nil
 }
 
+// checkStatic runs every check of a loaded Ch-obolo that needs no host, and reports all their
+// problems together as a chobolo.Errors: the roles' own checks and the ownership conflicts
+// (engine.Registry.CheckStatic, which the engine runs again before it probes) and the fleet
+// section (what `apply --fleet` decodes: connectors, host settings, groups, restrictions). `check
+// chobolo` and `apply` (and so `apply --fleet`) both run it. With core "", `check` (allCores)
+// reports the problems of every core, an apply those every core has (the engine checks the rest
+// once the probe tells a target's core).
+func (a *app) checkStatic(c *chobolo.Chobolo, core string, allCores bool) error {
+	var all chobolo.Errors
+	var err error
+	switch {
+	case core != "" || allCores:
+		err = a.registry.CheckStatic(c, core)
+	default:
+		err = a.registry.CheckStaticAnyCore(c)
+	}
+	if err != nil {
+		var ds chobolo.Errors
+		if !errors.As(err, &ds) {
+			return err
+		}
+		all = append(all, ds...)
+	}
+	if _, err := fleet.Decode(c, a.registry.Canonical); err != nil {
+		var fe fleet.Errors
+		if !errors.As(err, &fe) {
+			return err
+		}
+		for _, e := range fe {
+			all = append(all, chobolo.Diagnostic{Pos: e.Pos, Severity: chobolo.SevError, Message: e.Msg})
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(all, func(a, b chobolo.Diagnostic) int {
+		return cmp.Or(cmp.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
+	return all
+}
+
 // checkError is one problem in `check chobolo --json`: an object, so editors and CI need not parse
 // "FILE:LINE:COL: error: ..." back out of a string. File, Line and Col are empty/0 when unknown.
 type checkError struct {
@@ -153,11 +196,10 @@ type checkError struct {
 	Message  string `json:"message"`
 }
 
-// checkErrors turns the loader's diagnostics and the ownership conflicts into checkErrors; any other
+// checkErrors turns the diagnostics of the loader and of checkStatic into checkErrors; any other
 // error (an unreadable file, no Ch-obolo configured) is one object without a position.
 func checkErrors(err error) []checkError {
 	var diags chobolo.Errors
-	var owners *engine.OwnershipError
 	switch {
 	case errors.As(err, &diags):
 		out := make([]checkError, len(diags))
@@ -167,14 +209,6 @@ func checkErrors(err error) []checkError {
 				sev = "warning"
 			}
 			out[i] = checkError{File: d.Pos.File, Line: d.Pos.Line, Col: d.Pos.Col, Severity: sev, Code: d.Code, Message: d.Message}
-		}
-		return out
-	case errors.As(err, &owners):
-		out := make([]checkError, len(owners.Conflicts))
-		for i, c := range owners.Conflicts {
-			p := c.B.Pos
-			out[i] = checkError{File: p.File, Line: p.Line, Col: p.Col, Severity: "error", Code: "ownership-conflict",
-				Message: strings.TrimPrefix(c.String(), p.String()+": ")}
 		}
 		return out
 	}

@@ -337,9 +337,9 @@ func TestOwnershipConflicts(t *testing.T) {
 		t.Fatalf("check chobolo: want exit 1\n%s", r)
 	}
 	for _, want := range []string{
-		file + ":5:12: role files and role hostname both manage /etc/hostname",
+		file + ":5:12: error: role files and role hostname both manage /etc/hostname",
 		"    " + file + ":1:11: role hostname manages /etc/hostname",
-		file + ":6:12: role files and role region both manage /etc/timezone",
+		file + ":6:12: error: role files and role region both manage /etc/timezone",
 		"    " + file + ":2:20: role region manages /etc/timezone",
 		"(on the debian core)", // Arch and Fedora keep no /etc/timezone
 	} {
@@ -372,8 +372,8 @@ func TestOwnershipConflicts(t *testing.T) {
 		{"apply", "-c", file, "--dry", "files", "--target", "@chroot/nonexistent-chaos-root"}, // tags do not hide it
 	} {
 		r := run(t, "", args...)
-		if r.code != 1 || !strings.Contains(r.stderr, file+":6:12: role files and role hostname both manage /etc/hostname") ||
-			!strings.Contains(r.stderr, file+":7:12: role files and role region both manage /etc/timezone") {
+		if r.code != 1 || !strings.Contains(r.stderr, file+":6:12: error: role files and role hostname both manage /etc/hostname") ||
+			!strings.Contains(r.stderr, file+":7:12: error: role files and role region both manage /etc/timezone") {
 			t.Errorf("%v: want exit 1 with both conflicts\n%s", args, r)
 		}
 		if strings.Contains(r.stderr, "nonexistent-chaos-root") {

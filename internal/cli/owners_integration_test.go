@@ -28,7 +28,7 @@ func TestOwnershipConflictOnRoot(t *testing.T) {
 			t.Fatalf("%v: want exit 1\n%s", args, r)
 		}
 		for _, want := range []string{
-			file + ":4:12: role files and role hostname both manage /etc/hostname",
+			file + ":4:12: error: role files and role hostname both manage /etc/hostname",
 			"    " + file + ":1:11: role hostname manages /etc/hostname",
 			"    " + file + ":4:12: role files manages /etc/hostname",
 		} {

@@ -4,6 +4,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -185,10 +186,11 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if core != "" && byCore[core].err != nil {
 		return nil, byCore[core].err
 	}
-	// Two roles managing one path is a Ch-obolo error: it is refused before the host is touched
-	// when the core is known, else as soon as the probe tells the core (before any role plans).
+	// What no host can make valid (two roles managing one path, a reserved path, ...) is refused
+	// before the host is touched when the core is known, else as soon as the probe tells the core
+	// (before any role plans).
 	if core != "" {
-		if err := e.Registry.CheckOwners(c, core); err != nil {
+		if err := e.Registry.CheckStatic(c, core); err != nil {
 			return nil, err
 		}
 	}
@@ -220,7 +222,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		return nil, sel.err
 	}
 	if core == "" {
-		if err := e.Registry.CheckOwners(c, env.Core); err != nil {
+		if err := e.Registry.CheckStatic(c, env.Core); err != nil {
 			return nil, fmt.Errorf("%s (%s core): %w", t.Name(), env.Core, err)
 		}
 	}
@@ -236,17 +238,23 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		ProbeTime: time.Since(start), env: env, ledger: ledger}
 	emit(req.Observe, Event{Type: EventProbed, Target: t.Name(), Duration: hp.ProbeTime})
 
+	// Every role plans even when an earlier one failed: the plan reports all their errors at once.
+	var failed PlanError
 	for _, role := range roles {
 		name := role.Meta().Name
 		rp, err := role.Plan(roleEnv(env, role.Meta()), c, factsFor(name, outs))
 		if err != nil {
-			return nil, fmt.Errorf("%s: role %s: %w", t.Name(), name, err)
+			failed.Target = t.Name()
+			failed.Roles = append(failed.Roles, RoleError{Role: name, Err: err})
+			continue
 		}
 		if rp == nil {
 			rp = &RolePlan{}
 		}
 		rp.Role = name
 		hp.Roles = append(hp.Roles, rp)
+		env.Installing = append(env.Installing, rp.Installs...)
+		env.Refreshing = append(env.Refreshing, rp.Refreshes...)
 		if s, ok := role.(Settler); ok {
 			if hp.settle == nil {
 				hp.settle = map[string]settleState{}
@@ -254,8 +262,50 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 			hp.settle[name] = settleState{role: role, settler: s, facts: factsFor(name, outs)}
 		}
 	}
+	if len(failed.Roles) > 0 {
+		return nil, &failed
+	}
 	noteSettles(hp)
 	return hp, nil
+}
+
+// PlanError lists every role whose plan failed on one target.
+type PlanError struct {
+	Target string
+	Roles  []RoleError
+}
+
+// RoleError is one role's planning error.
+type RoleError struct {
+	Role string
+	Err  error
+}
+
+// Error prints one line per problem, "TARGET: role NAME: ..."; a role's chobolo.Errors give one
+// line each.
+func (e *PlanError) Error() string {
+	var lines []string
+	for _, r := range e.Roles {
+		prefix := fmt.Sprintf("%s: role %s: ", e.Target, r.Role)
+		var ds chobolo.Errors
+		if errors.As(r.Err, &ds) {
+			for _, d := range ds {
+				lines = append(lines, prefix+d.String())
+			}
+			continue
+		}
+		lines = append(lines, prefix+r.Err.Error())
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap gives errors.Is and errors.As every role's error.
+func (e *PlanError) Unwrap() []error {
+	out := make([]error, len(e.Roles))
+	for i, r := range e.Roles {
+		out[i] = r.Err
+	}
+	return out
 }
 
 func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSection, error) {

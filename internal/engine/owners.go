@@ -56,17 +56,11 @@ func (o OwnedClaim) String() string {
 // Conflict is a path two roles would both manage.
 type Conflict struct {
 	A, B OwnedClaim
-	// Cores the conflict exists on, when checked for several cores (empty: the one checked).
-	Cores []string
 }
 
 func (c Conflict) String() string {
-	s := fmt.Sprintf("%s: role %s and role %s both manage %s; give each path one owner:\n    %s\n    %s",
+	return fmt.Sprintf("%s: role %s and role %s both manage %s; give each path one owner:\n    %s\n    %s",
 		c.B.Pos, c.B.Role, c.A.Role, overlapName(c.A.Claim, c.B.Claim), c.A, c.B)
-	if len(c.Cores) > 0 {
-		s += "\n    (on the " + strings.Join(c.Cores, ", ") + " core)"
-	}
-	return s
 }
 
 // OwnershipError lists every path two roles would manage.
@@ -104,47 +98,6 @@ func (r *Registry) CheckOwners(c *chobolo.Chobolo, core string) error {
 		return &OwnershipError{Conflicts: cs}
 	}
 	return nil
-}
-
-// CheckOwnersAnyCore is CheckOwners for a Ch-obolo whose target core is not known (`chaos check
-// chobolo` without `core:`): every core is checked and each conflict says on which cores it exists
-// when that is not all of them.
-func (r *Registry) CheckOwnersAnyCore(c *chobolo.Chobolo) error {
-	if c.Core != "" {
-		return r.CheckOwners(c, c.Core)
-	}
-	cores := CoreNames()
-	var all []Conflict
-	index := map[string]int{}
-	for _, core := range cores {
-		err := r.CheckOwners(c, core)
-		if err == nil {
-			continue
-		}
-		oe, ok := err.(*OwnershipError)
-		if !ok {
-			return err
-		}
-		for _, cf := range oe.Conflicts {
-			k := cf.String()
-			if i, seen := index[k]; seen {
-				all[i].Cores = append(all[i].Cores, core)
-				continue
-			}
-			index[k] = len(all)
-			cf.Cores = []string{core}
-			all = append(all, cf)
-		}
-	}
-	if len(all) == 0 {
-		return nil
-	}
-	for i := range all {
-		if len(all[i].Cores) == len(cores) {
-			all[i].Cores = nil
-		}
-	}
-	return &OwnershipError{Conflicts: all}
 }
 
 // Conflicts checks every pair of roles (each a list of claims of one role): for each claim of the

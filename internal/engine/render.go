@@ -48,6 +48,9 @@ func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
 	if hp.Empty() {
 		fmt.Fprintf(w, "  %s\n", st.Paint("2", "no changes"))
 		for _, rp := range hp.Roles {
+			for _, n := range rp.Warnings {
+				fmt.Fprintf(w, "  %s\n", st.Paint("33", rp.Role+": warning: "+n))
+			}
 			for _, n := range rp.Notes {
 				fmt.Fprintf(w, "  %s\n", st.Paint("2", rp.Role+": "+printable.Line(n)))
 			}
@@ -55,10 +58,13 @@ func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
 		return
 	}
 	for _, rp := range hp.Roles {
-		if rp.Empty() && len(rp.Notes) == 0 {
+		if rp.Empty() && len(rp.Notes) == 0 && len(rp.Warnings) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "  %s\n", st.Paint("1;36", rp.Role))
+		for _, n := range rp.Warnings {
+			fmt.Fprintf(w, "    %s\n", st.Paint("33", "warning: "+n))
+		}
 		for _, n := range rp.Notes {
 			fmt.Fprintf(w, "    %s\n", st.Paint("2", "note: "+printable.Line(n)))
 		}

@@ -96,6 +96,13 @@ type Env struct {
 	Needs       []Need
 	NeedsServed bool
 	NeedsOnly   bool
+	// Installing are the packages the roles planned before this one install (RolePlan.Installs):
+	// what they create (a daemon's account, a unit file) is not on the host yet but will be when
+	// this role's ops run, so a role warns "cannot verify" about it instead of refusing it.
+	Installing []string
+	// Refreshing are the repositories the roles planned before this one add, change or remove
+	// (RolePlan.Refreshes): a package they may offer cannot be verified before the plan runs.
+	Refreshing []string
 }
 
 // SecretStore gives roles read access to decrypted secrets by dotted path, e.g.
@@ -136,6 +143,16 @@ type RolePlan struct {
 	Steps []Step `json:"steps,omitempty"`
 	// Notes are informational lines shown with the plan (skipped items, protected objects kept).
 	Notes []string `json:"notes,omitempty"`
+	// Warnings are what the role could not verify before any op runs ("cannot verify package X:
+	// repository R is added by this plan"): shown with the plan, never silent.
+	Warnings []string `json:"warnings,omitempty"`
+	// Installs are the packages this plan installs (the packages roles): roles planned after it see
+	// them as Env.Installing.
+	Installs []string `json:"installs,omitempty"`
+	// Refreshes are the repositories this plan adds, changes or removes (the repos roles): what they
+	// offer is known only once the plan has refreshed them. Roles planned after it see them as
+	// Env.Refreshing.
+	Refreshes []string `json:"refreshes,omitempty"`
 	// Ledger replaces the role's domains in the host ledger after a successful apply, e.g.
 	// {"files": [...paths chaos now manages]}. Nil leaves the ledger alone.
 	Ledger map[string][]string `json:"ledger,omitempty"`

@@ -80,6 +80,30 @@ type Dep struct {
 	Why  string // "declared package app requires it"
 }
 
+// Availability is what dnf knows, before any op runs, about the packages d installs
+// (pkggraph.CheckAvailable judges them): the names its cached repositories offer, or why it cannot
+// tell (no cache yet, the cache could not be read, a repository file this plan writes).
+func Availability(f *Facts, install []desired) *pkggraph.Availability {
+	av := &pkggraph.Availability{Have: f.Avail, Missing: map[string]bool{}, Changed: f.RepoChanged}
+	for _, n := range f.Missing {
+		av.Missing[n] = true
+	}
+	switch {
+	case !f.Cache:
+		av.Unknown = "dnf has no cached repository metadata yet"
+	case !f.NewKnown:
+		av.Unknown = "dnf could not read its cached repository metadata"
+	}
+	if av.Unknown != "" {
+		for _, w := range install {
+			if !fedora.IsGroup(w.Name) {
+				av.Missing[w.Name] = true
+			}
+		}
+	}
+	return av
+}
+
 // Compute is the pure delta: facts + input -> changes.
 func Compute(f *Facts, in Input) *Delta {
 	d := &Delta{}
@@ -121,13 +145,6 @@ func Compute(f *Facts, in Input) *Delta {
 			continue
 		}
 		d.Install = append(d.Install, w)
-		if f.NewKnown && f.Cache && !f.Avail[w.Name] {
-			hint := "check the spelling, or add the repository that has it under repos.dnf"
-			if w.Unmapped {
-				hint = fmt.Sprintf("the package map has no entry for %q: if Fedora calls it differently, add an override ({name: %s, fedora: NAME})", w.Name, w.Name)
-			}
-			d.Notes = append(d.Notes, fmt.Sprintf("%s: %s: no package %s in the enabled repositories (dnf's cache); %s", w.Pos, w.Why, w.Name, hint))
-		}
 	}
 	slices.Sort(d.Groups)
 	if f.GroupsFailed && (len(declaredGroups) > 0 || len(in.GroupLedger) > 0) {

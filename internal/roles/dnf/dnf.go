@@ -130,7 +130,17 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 		SudoUsed:    slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
 	d := Compute(f, in)
 	d.Notes = append(notes, d.Notes...)
+	// A package no repository has fails here, with its position, before any op runs.
+	f.RepoChanged = env.Refreshing
+	errs, warns := pkggraph.CheckAvailable(d.Install, Availability(f, d.Install), "repos.dnf")
+	if len(errs) > 0 {
+		return nil, chobolo.Errors(errs)
+	}
 	rp := BuildPlan(d, f.Tool)
+	rp.Warnings = warns
+	for _, w := range d.Install {
+		rp.Installs = append(rp.Installs, w.Name)
+	}
 	rp.Guard = guardLarge(d)
 	if len(d.Groups) > 0 || len(in.GroupLedger) > 0 {
 		rp.Ledger = map[string][]string{GroupLedger: d.Groups}

@@ -11,6 +11,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/golden"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 )
 
@@ -45,7 +46,7 @@ var recorded = map[string]string{
 		"chaos-y\tuser\nchaos-z\tuser\nchaos-g1\tgroup\nchaos-junk2\tuser\nopenssh-server\tuser\nsudo\tdependency\n",
 	secGroups: "@group chaos-tools\n@group old-tools\n",
 	secHost:   "cache=1\nshell=zsh /usr/bin/zsh\nsshd=enabled\nwheel=alice\nkernel=6.8.10-100.fc39.x86_64\n",
-	secNew:    "@missing chaos-new nothere\n@avail chaos-new\n@dep chaos-helper\n@dep chaos-newlib\n",
+	secNew:    "@missing chaos-new nothere ssh openssh-clients\n@avail chaos-new\n@dep chaos-helper\n@dep chaos-newlib\n",
 }
 
 func chob(names ...string) *chobolo.Chobolo {
@@ -224,5 +225,41 @@ func TestPlan250(t *testing.T) {
 	t.Logf("delta + plan, 250 declared of 1500 installed: %v (%d steps, %d removals)", el, len(rp.Steps), len(d.Remove))
 	if el > 2*time.Second {
 		t.Errorf("too slow: %v", el)
+	}
+}
+
+// TestUnavailable: from recorded facts, each package to install that dnf's cached repositories do
+// not offer is an error at its declaration; without a cache, or with a repository file this plan
+// writes, it is a "cannot verify" warning instead.
+func TestUnavailable(t *testing.T) {
+	f := ParseFacts(recorded)
+	c := chob("chaos-a", "chaos-new", "nothere", "@new-tools", "openssh")
+	want, _, err := Desired(c, pkgmap.Resolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Compute(f, Input{Want: want, Base: fedora.BaseSet})
+	errs, warns := pkggraph.CheckAvailable(d.Install, Availability(f, d.Install), "repos.dnf")
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.String())
+	}
+	wantErrs := []string{
+		"m.yml:4:5: error: packages[2]: no package nothere in the configured repositories; check the spelling, or add the repository that has it under repos.dnf (the package map has no entry for it: if this distribution calls it differently, declare an override)",
+		"m.yml:6:5: error: packages[4]: no package openssh-clients in the configured repositories; check the spelling, or add the repository that has it under repos.dnf",
+	}
+	if strings.Join(got, "\n") != strings.Join(wantErrs, "\n") || len(warns) > 0 {
+		t.Errorf("errors:\n%s\nwant:\n%s\nwarnings: %q", strings.Join(got, "\n"), strings.Join(wantErrs, "\n"), warns)
+	}
+
+	f.RepoChanged = []string{"copr-x"}
+	errs, warns = pkggraph.CheckAvailable(d.Install, Availability(f, d.Install), "repos.dnf")
+	if len(errs) > 0 || len(warns) != 2 || !strings.Contains(warns[0], "m.yml:4:5: cannot verify package nothere: this plan adds or changes repositories (copr-x) first") {
+		t.Errorf("repository added by the plan: errors %v, warnings %q", errs, warns)
+	}
+	f.RepoChanged, f.Cache, f.Avail = nil, false, nil // without a cache the probe finds nothing
+	errs, warns = pkggraph.CheckAvailable(d.Install, Availability(f, d.Install), "repos.dnf")
+	if len(errs) > 0 || len(warns) != 3 || !strings.Contains(strings.Join(warns, "\n"), "cannot verify package chaos-new: dnf has no cached repository metadata yet") {
+		t.Errorf("no cache: errors %v, warnings %q", errs, warns)
 	}
 }

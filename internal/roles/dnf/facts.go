@@ -223,6 +223,8 @@ type Facts struct {
 	Avail    map[string]bool
 	NewDeps  []string
 	NewKnown bool
+	// RepoChanged are the repositories the plan adds, changes or removes (Env.Refreshing).
+	RepoChanged []string
 }
 
 // ParseFacts turns the probe outputs into Facts.

@@ -205,107 +205,19 @@ func underAny(p string, roots []string) bool {
 }
 
 // Validate turns the declared files into Desired entries: paths, states, modes, owners and links
-// are checked and templates rendered, each error with its position.
+// are checked and templates rendered. It needs no host: `chaos check chobolo` runs it (CheckStatic)
+// and Plan runs it again. The error is a chobolo.Errors with every problem, each at its position
+// (the first problem of each entry: a later check of a broken entry would only repeat it).
 func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
 	var out []Desired
+	var errs chobolo.Errors
 	seen := map[string]int{}
 	for i, f := range c.Files {
-		at := func(k string) chobolo.Pos { return c.Pos(fmt.Sprintf("files[%d]%s", i, k)) }
-		d := Desired{Index: i, Path: f.Path, State: f.State, Owner: f.Owner, Group: f.Group, Pos: at("")}
-		if d.State == "" {
-			d.State = "present"
+		d, err := validateOne(c, core, i, f, seen)
+		if err != nil {
+			errs = append(errs, *err)
+			continue
 		}
-		if err := chobolo.ValidAbsPath(f.Path); err != nil {
-			return nil, fmt.Errorf("%s: %w", at(".path"), err)
-		}
-		if f.Path == "/" || underAny(f.Path, forbidden) {
-			return nil, fmt.Errorf("%s: refusing to manage %s (chaos never manages /, /proc, /sys, /dev or its own /var/lib/chaos)", at(".path"), f.Path)
-		}
-		if j, dup := seen[f.Path]; dup {
-			return nil, fmt.Errorf("%s: %s is declared twice (also files[%d])", at(".path"), f.Path, j)
-		}
-		seen[f.Path] = i
-		switch d.State {
-		case "present", "directory", "link", "absent":
-		default:
-			return nil, fmt.Errorf("%s: invalid state %q: use present, absent, directory or link", at(".state"), f.State)
-		}
-		if f.Mode != "" {
-			m, err := ParseMode(f.Mode)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", at(".mode"), err)
-			}
-			d.Mode, d.ModeSet = m, true
-		}
-		if f.Owner != "" {
-			if _, err := strconv.Atoi(f.Owner); err != nil {
-				if err := chobolo.ValidUserName(f.Owner); err != nil {
-					return nil, fmt.Errorf("%s: %w", at(".owner"), err)
-				}
-			}
-		}
-		if f.Group != "" {
-			if _, err := strconv.Atoi(f.Group); err != nil {
-				if err := chobolo.ValidGroupName(f.Group); err != nil {
-					return nil, fmt.Errorf("%s: %w", at(".group"), err)
-				}
-			}
-		}
-		hasBody := f.Content != "" || f.Template != ""
-		switch d.State {
-		case "present":
-			if f.Content != "" && f.Template != "" {
-				return nil, fmt.Errorf("%s: give content or template, not both", at(".template"))
-			}
-			if f.Target != "" {
-				return nil, fmt.Errorf("%s: target is only for state: link", at(".target"))
-			}
-			switch {
-			case f.Template != "":
-				out, err := Render(f, c, core)
-				if err != nil {
-					return nil, fmt.Errorf("%s: template %s: %w", at(".template"), f.Template, err)
-				}
-				d.Content, d.ManageContent = out, true
-			case f.Content != "":
-				d.Content, d.ManageContent = []byte(f.Content), true
-			}
-		case "link":
-			if f.Target == "" {
-				return nil, fmt.Errorf("%s: state: link needs a target", at(""))
-			}
-			if strings.ContainsAny(f.Target, "\x00\n\r") {
-				return nil, fmt.Errorf("%s: invalid link target %q", at(".target"), f.Target)
-			}
-			if hasBody || f.Mode != "" {
-				return nil, fmt.Errorf("%s: a link has no content, template or mode", at(""))
-			}
-			d.Target = f.Target
-		case "directory", "absent":
-			if hasBody || f.Target != "" {
-				return nil, fmt.Errorf("%s: state: %s takes no content, template or target", at(".state"), d.State)
-			}
-			if d.State == "absent" {
-				if undeletable[f.Path] {
-					return nil, fmt.Errorf("%s: refusing to remove %s: it is a system path", at(".path"), f.Path)
-				}
-				if f.Mode != "" || f.Owner != "" || f.Group != "" {
-					return nil, fmt.Errorf("%s: state: absent takes no mode, owner or group", at(".state"))
-				}
-			}
-		}
-		if err := validateCheck(f, d.State); err != nil {
-			return nil, fmt.Errorf("%s: %w", at(".validate"), err)
-		}
-		if d.State == "present" {
-			if d.Check = checkFor(f); d.Check != nil {
-				d.Check.Pos = at(".path")
-				if f.Validate != nil {
-					d.Check.Pos = at(".validate")
-				}
-			}
-		}
-		d.Secret = secret(f, d)
 		out = append(out, d)
 	}
 	// a declared path below a path declared absent is a contradiction
@@ -315,11 +227,123 @@ func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
 		}
 		for _, d := range out {
 			if d.State != "absent" && strings.HasPrefix(d.Path, a.Path+"/") {
-				return nil, fmt.Errorf("%s: %s is declared below %s, which is declared absent", d.Pos, d.Path, a.Path)
+				errs = append(errs, diag(d.Pos, "%s is declared below %s, which is declared absent", d.Path, a.Path))
 			}
 		}
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	return out, nil
+}
+
+func diag(pos chobolo.Pos, format string, args ...any) chobolo.Diagnostic {
+	return chobolo.Diagnostic{Pos: pos, Severity: chobolo.SevError, Message: fmt.Sprintf(format, args...)}
+}
+
+// validateOne checks entry i; seen maps the paths of the entries before it to their index.
+func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen map[string]int) (Desired, *chobolo.Diagnostic) {
+	at := func(k string) chobolo.Pos { return c.Pos(fmt.Sprintf("files[%d]%s", i, k)) }
+	fail := func(pos chobolo.Pos, format string, args ...any) (Desired, *chobolo.Diagnostic) {
+		d := diag(pos, format, args...)
+		return Desired{}, &d
+	}
+	d := Desired{Index: i, Path: f.Path, State: f.State, Owner: f.Owner, Group: f.Group, Pos: at("")}
+	if d.State == "" {
+		d.State = "present"
+	}
+	if err := chobolo.ValidAbsPath(f.Path); err != nil {
+		return fail(at(".path"), "%v", err)
+	}
+	if f.Path == "/" || underAny(f.Path, forbidden) {
+		return fail(at(".path"), "refusing to manage %s (chaos never manages /, /proc, /sys, /dev or its own /var/lib/chaos)", f.Path)
+	}
+	if j, dup := seen[f.Path]; dup {
+		return fail(at(".path"), "%s is declared twice (also files[%d])", f.Path, j)
+	}
+	seen[f.Path] = i
+	switch d.State {
+	case "present", "directory", "link", "absent":
+	default:
+		return fail(at(".state"), "invalid state %q: use present, absent, directory or link", f.State)
+	}
+	if f.Mode != "" {
+		m, err := ParseMode(f.Mode)
+		if err != nil {
+			return fail(at(".mode"), "%v", err)
+		}
+		d.Mode, d.ModeSet = m, true
+	}
+	if f.Owner != "" {
+		if _, err := strconv.Atoi(f.Owner); err != nil {
+			if err := chobolo.ValidUserName(f.Owner); err != nil {
+				return fail(at(".owner"), "%v", err)
+			}
+		}
+	}
+	if f.Group != "" {
+		if _, err := strconv.Atoi(f.Group); err != nil {
+			if err := chobolo.ValidGroupName(f.Group); err != nil {
+				return fail(at(".group"), "%v", err)
+			}
+		}
+	}
+	hasBody := f.Content != "" || f.Template != ""
+	switch d.State {
+	case "present":
+		if f.Content != "" && f.Template != "" {
+			return fail(at(".template"), "give content or template, not both")
+		}
+		if f.Target != "" {
+			return fail(at(".target"), "target is only for state: link")
+		}
+		switch {
+		case f.Template != "":
+			out, err := Render(f, c, core)
+			if err != nil {
+				return fail(at(".template"), "template %s: %v", f.Template, err)
+			}
+			d.Content, d.ManageContent = out, true
+		case f.Content != "":
+			d.Content, d.ManageContent = []byte(f.Content), true
+		}
+	case "link":
+		if f.Target == "" {
+			return fail(at(""), "state: link needs a target")
+		}
+		if strings.ContainsAny(f.Target, "\x00\n\r") {
+			return fail(at(".target"), "invalid link target %q", f.Target)
+		}
+		if hasBody || f.Mode != "" {
+			return fail(at(""), "a link has no content, template or mode")
+		}
+		d.Target = f.Target
+	case "directory", "absent":
+		if hasBody || f.Target != "" {
+			return fail(at(".state"), "state: %s takes no content, template or target", d.State)
+		}
+		if d.State == "absent" {
+			if undeletable[f.Path] {
+				return fail(at(".path"), "refusing to remove %s: it is a system path", f.Path)
+			}
+			if f.Mode != "" || f.Owner != "" || f.Group != "" {
+				return fail(at(".state"), "state: absent takes no mode, owner or group")
+			}
+		}
+	}
+	if err := validateCheck(f, d.State); err != nil {
+		return fail(at(".validate"), "%v", err)
+	}
+	if d.State == "present" {
+		if d.Check = checkFor(f); d.Check != nil {
+			d.Check.Pos = at(".path")
+			if f.Validate != nil {
+				d.Check.Pos = at(".validate")
+			}
+		}
+	}
+	d.Secret = secret(f, d)
+	return d, nil
 }
 
 // validateCheck checks a `validate:` again (the loader did, but a Ch-obolo may be built in code): an

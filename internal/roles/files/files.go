@@ -69,7 +69,11 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 			tools = append(tools, ck.Tool)
 		}
 	}
-	return []engine.ProbeSection{probeSection(paths, want, tools)}
+	secs := []engine.ProbeSection{probeSection(paths, want, tools)}
+	if s, ok := ownersProbe(c); ok {
+		secs = append(secs, s)
+	}
+	return secs
 }
 
 var _ engine.Owner = Role{}
@@ -98,9 +102,17 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	if err != nil {
 		return nil, err
 	}
+	errs, warns := checkOwners(c, parseOwners(facts[secOwners].Stdout), env.Installing)
+	if len(errs) > 0 {
+		return nil, chobolo.Errors(errs)
+	}
 	// Probe skipped invalid paths, so its indexes count valid ones only; Validate refused those, so
 	// here every path is valid and the indexes line up.
-	return Compute(desired, f, env.Ledger, c.Has("files"))
+	rp, err := Compute(desired, f, env.Ledger, c.Has("files"))
+	if rp != nil {
+		rp.Warnings = append(rp.Warnings, warns...)
+	}
+	return rp, err
 }
 
 var _ engine.Capturer = Role{}
@@ -165,4 +177,12 @@ func idName(name string, id int) string {
 		return ""
 	}
 	return strconv.Itoa(id)
+}
+
+var _ engine.StaticChecker = Role{}
+
+// CheckStatic implements engine.StaticChecker: Validate, which Plan runs first.
+func (Role) CheckStatic(core string, c *chobolo.Chobolo) []chobolo.Diagnostic {
+	_, err := Validate(c, core)
+	return engine.StaticDiagnostics(err)
 }

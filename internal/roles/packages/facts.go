@@ -54,10 +54,12 @@ g=$(getent group sudo 2>/dev/null) && g=${g##*:}
 echo "kernel=$k"
 true`
 
-// missingProbe prints, for the declared packages that are not installed, the dependencies apt would
-// pull in with them (apt-cache depends --recurse), so that the prune keeps what a new package needs.
-// Names are passed as quoted words; nothing from the Ch-obolo is interpolated otherwise.
-func missingProbe(names []string) string {
+// missingProbe prints, for the declared packages that are not installed, "@missing NAME..." and
+// what apt knows about them before any op runs (pkggraph.Availability: which names the package lists
+// offer, close names for the others) and, with deps, the dependencies apt would pull in with them (apt-cache depends --recurse), so
+// that the prune keeps what a new package needs. Names are passed as quoted words; nothing from the
+// Ch-obolo is interpolated otherwise.
+func missingProbe(names []string, deps bool) string {
 	if len(names) == 0 {
 		return ""
 	}
@@ -73,10 +75,16 @@ for n; do
   case $inst in *" ${n%%:*} "*) ;; *) missing="$missing $n" ;; esac
 done
 [ -n "$missing" ] || exit 0
-ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || exit 0
 echo "@missing$missing"
-apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances $missing 2>/dev/null
-true`)
+ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || { echo '@unknown apt has no package lists yet (the plan runs apt-get update first)'; exit 0; }
+bare=""
+for n in $missing; do bare="$bare ${n%%:*}"; done
+apt-cache pkgnames 2>/dev/null | awk -v want="$bare" ` + shell.Quote(pkggraph.NearScript) + "\n")
+	if deps {
+		b.WriteString(`apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances $missing 2>/dev/null
+`)
+	}
+	b.WriteString("true")
 	return b.String()
 }
 
@@ -112,6 +120,8 @@ type Facts struct {
 	Kernel                   string
 	// NewDeps are the dependency groups of packages not installed yet, as apt would install them.
 	NewDeps map[string][][]string
+	// Avail is what apt knows about the declared packages that are not installed.
+	Avail pkggraph.Availability
 }
 
 // ParseFacts turns the probe outputs into Facts.
@@ -202,6 +212,7 @@ func ParseFacts(f map[string]string) (*Facts, error) {
 		}
 	}
 	parseAptCacheDepends(f[secMissing], fs)
+	fs.Avail.AvailLines(f[secMissing])
 	return fs, nil
 }
 
@@ -251,7 +262,7 @@ func parseAptCacheDepends(out string, fs *Facts) {
 		group = nil
 	}
 	for line := range strings.SplitSeq(out, "\n") {
-		if line == "" || strings.HasPrefix(line, "@missing") {
+		if line == "" || line[0] == '@' { // availability lines (pkggraph.Availability)
 			continue
 		}
 		trim := strings.TrimSpace(line)

@@ -49,14 +49,14 @@ func (r *Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection 
 		{Name: secAuto, Script: autoProbe},
 		{Name: secHost, Script: hostProbe},
 	}
-	// What missing packages would pull in, so the prune keeps it. An invalid Ch-obolo is reported by
-	// Plan; the probe then just skips this section.
-	if want, _, err := r.desired(env, c); err == nil && prunes(env, c) && len(want) > 0 {
+	// Whether apt has the missing packages, and what they would pull in, so the prune keeps it. An
+	// invalid Ch-obolo is reported by Plan; the probe then just skips this section.
+	if want, _, err := r.desired(env, c); err == nil && len(want) > 0 {
 		names := make([]string, len(want))
 		for i, w := range want {
 			names[i] = w.Name
 		}
-		secs = append(secs, engine.ProbeSection{Name: secMissing, Script: missingProbe(names)})
+		secs = append(secs, engine.ProbeSection{Name: secMissing, Script: missingProbe(names, prunes(env, c))})
 	}
 	return secs
 }
@@ -91,8 +91,19 @@ func (r *Role) PlanFacts(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine
 			pin.HadConfig = append(pin.HadConfig, w.Name)
 		}
 	}
+	// A package no repository has fails here, with its position, before any op runs (apt would only
+	// fail at apply, after a long command line).
+	f.Avail.Changed = env.Refreshing
+	errs, warns := pkggraph.CheckAvailable(d.Install, &f.Avail, "repos.apt")
+	if len(errs) > 0 {
+		return nil, chobolo.Errors(errs)
+	}
 	rp := BuildPlan(d, pin)
 	rp.Guard = guardLarge(d)
+	rp.Warnings = append(rp.Warnings, warns...)
+	for _, w := range d.Install {
+		rp.Installs = append(rp.Installs, w.Name)
+	}
 	return rp, nil
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/roles/pacmanconf"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
@@ -120,7 +121,9 @@ true`
 // newProbe prints, for the declared packages that are not installed, every package the install
 // transaction would add (targets and missing dependencies) as "@new NAME" lines, then each one's
 // dependencies from the sync databases (`pacman -Si`), so that the prune keeps what a new package
-// needs and the install's undo removes exactly what it added. Names are quoted words.
+// needs and the install's undo removes exactly what it added. Before that, what the sync databases
+// know about the missing names (pkggraph.Availability): a name they lack stops the section there, as
+// the transaction could not be computed. Names are quoted words.
 func newProbe(names []string) string {
 	if len(names) == 0 {
 		return ""
@@ -138,6 +141,14 @@ for n; do case $inst in *" $n "*) ;; *) missing="$missing $n" ;; esac; done
 [ -n "$missing" ] || exit 0
 missing=$(pacman -T -- $missing 2>/dev/null)
 [ -n "$missing" ] || exit 0
+echo "@missing" $missing
+set -- "${db%/}"/sync/*.db
+[ -e "$1" ] || { echo '@unknown pacman has no sync databases yet (the plan syncs them first)'; exit 0; }
+unknown=""
+for n in $missing; do
+  if pacman -Sp --print-format '%n' -- "$n" >/dev/null 2>&1; then echo "@have $n"; else unknown="$unknown $n"; fi
+done
+[ -z "$unknown" ] || { pacman -Slq 2>/dev/null | awk -v want="$unknown" ` + shell.Quote(pkggraph.NearScript) + `; exit 0; }
 new=$(pacman -Sp --print-format '%n' -- $missing 2>/dev/null) || exit 0
 [ -n "$new" ] || exit 0
 for n in $new; do echo "@new $n"; done
@@ -179,6 +190,8 @@ type Facts struct {
 	// NewDeps their dependency names.
 	New     []string
 	NewDeps map[string][]string
+	// Avail is what the sync databases know about the declared packages that are not installed.
+	Avail pkggraph.Availability
 }
 
 // depName strips a version constraint or description: "glibc>=2.3" -> "glibc", "libfoo.so=1-64" ->
@@ -250,6 +263,7 @@ func ParseFacts(f map[string]string) *Facts {
 			fs.Boot = append(fs.Boot, v)
 		}
 	}
+	fs.Avail.AvailLines(f[secNew])
 	for line := range strings.SplitSeq(f[secNew], "\n") {
 		switch {
 		case strings.HasPrefix(line, "@new "):

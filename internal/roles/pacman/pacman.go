@@ -122,8 +122,18 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 		SudoUsed: slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
 	d := Compute(f, in)
 	d.Notes = append(notes, d.Notes...)
+	// A package no repository has fails here, with its position, before any op runs.
+	f.Avail.Changed = env.Refreshing
+	errs, warns := pkggraph.CheckAvailable(d.Install, &f.Avail, "repos.third_party")
+	if len(errs) > 0 {
+		return nil, chobolo.Errors(errs)
+	}
 	rp := BuildPlan(d, f.DBPath, f.Locked)
 	rp.Guard = guardLarge(d)
+	rp.Warnings = warns
+	for _, w := range d.Install {
+		rp.Installs = append(rp.Installs, w.Name)
+	}
 	return rp, nil
 }
 

@@ -426,6 +426,7 @@ func BuildPlan(d *Desired, f Facts, c *chobolo.Chobolo) *engine.RolePlan {
 	w.Validate = []string{"pacman-conf", "--config", "%s", "--repo-list"}
 	ops = append(ops, w, arch.Pacman("-Sy"))
 	rp.Add([]engine.Change{{Kind: engine.Modify, Subject: ConfPath, Detail: detail, Pos: c.Pos("repos")}}, ops...)
+	rp.Refreshes = []string{ConfPath}
 	return rp
 }
 

@@ -269,6 +269,9 @@ func BuildPlan(want []Want, files map[string]filedump.File, ledger []string) *en
 		}
 		steps = append(steps, engine.Step{Changes: []engine.Change{ch},
 			Ops: []engine.Op{engine.Write(w.Path, []byte(w.Content), fileMode, "root", "root")}})
+		if !slices.Contains(rp.Refreshes, w.Repo) {
+			rp.Refreshes = append(rp.Refreshes, w.Repo)
+		}
 	}
 	for _, p := range slices.Sorted(slices.Values(ledger)) {
 		if wanted[p] || !managedPath.MatchString(p) {
@@ -281,6 +284,9 @@ func BuildPlan(want []Want, files map[string]filedump.File, ledger []string) *en
 		name = strings.TrimSuffix(strings.TrimSuffix(name, ".sources"), ".asc")
 		steps = append(steps, engine.Step{Changes: []engine.Change{{Kind: engine.Del, Subject: "repo " + name,
 			Detail: p + " (created by chaos, no longer declared)"}}, Ops: []engine.Op{engine.Remove(p)}})
+		if !slices.Contains(rp.Refreshes, name) {
+			rp.Refreshes = append(rp.Refreshes, name)
+		}
 	}
 	for p := range files {
 		if !wanted[p] && !slices.Contains(ledger, p) {

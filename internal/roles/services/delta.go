@@ -77,8 +77,10 @@ type Target struct {
 	// Chroot is true for directory targets.
 	Chroot bool
 	// Packages are the Debian package names the Ch-obolo installs in the same run: a declared unit
-	// that does not exist yet but is named like one of them is assumed to come with it.
-	Packages []string
+	// that does not exist yet but is named like one of them is assumed to come with it, unless the
+	// package is already installed (Installed) and so does not ship it.
+	Packages  []string
+	Installed map[string]bool
 }
 
 // Want is one declared unit after name defaults, dense expansion and alias resolution.
@@ -128,6 +130,8 @@ func (a Action) runUnit() string {
 type Delta struct {
 	Actions []Action
 	Notes   []string
+	// Warnings are what the delta could not verify (a unit of a package not installed yet).
+	Warnings []string
 	// Enabled counts the enabled services found (the denominator of the prune guard); Pruned the
 	// services the delta disables because they are not declared.
 	Enabled, Pruned int
@@ -165,6 +169,7 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 			order = append(order, i)
 		}
 	}
+	var missing chobolo.Errors // every unit the host says cannot exist, reported together
 	for _, i := range order {
 		s := svcs[i]
 		p := posOf(fmt.Sprintf("[%d].name", i))
@@ -194,13 +199,17 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 		w := Want{OnBoot: s.WantOnBoot(), Running: s.WantRunning(), Pos: p}
 		unit, ok := f.Resolve(name)
 		if !ok {
-			base := strings.TrimSuffix(name, path.Ext(name))
-			if i := strings.IndexByte(base, '@'); i >= 0 {
-				base = base[:i]
-			}
-			if !slices.Contains(t.Packages, base) {
-				return nil, fmt.Errorf("%s: unit %s does not exist on the target: install the package that ships it "+
-					"(declare it under packages:, e.g. `- %s`) or fix the name", p, name, base)
+			base := pendingBase(name)
+			switch {
+			case !slices.Contains(t.Packages, base):
+				missing = append(missing, chobolo.Diagnostic{Pos: p, Severity: chobolo.SevError, Code: "unknown-unit",
+					Message: fmt.Sprintf("unit %s does not exist on the target: install the package that ships it "+
+						"(declare it under packages:, e.g. `- %s`) or fix the name", name, base)})
+				continue
+			case t.Installed[base]:
+				missing = append(missing, chobolo.Diagnostic{Pos: p, Severity: chobolo.SevError, Code: "unknown-unit",
+					Message: fmt.Sprintf("unit %s does not exist on the target, and package %s, which is installed, does not ship it: fix the name", name, base)})
+				continue
 			}
 			unit, w.Pending = name, true
 		}
@@ -211,6 +220,9 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 		if err := add(w, true); err != nil {
 			return nil, err
 		}
+	}
+	if len(missing) > 0 {
+		return nil, missing
 	}
 	return out, nil
 }
@@ -243,7 +255,8 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 		st := f.State(w.Unit)
 		if w.Pending {
 			st = "pending"
-			d.Notes = append(d.Notes, fmt.Sprintf("%s does not exist yet: assumed to come with a package this run installs", w.Unit))
+			d.Warnings = append(d.Warnings, fmt.Sprintf("%s: cannot verify unit %s: it does not exist yet; assumed to come with package %s, which this run installs",
+				w.Pos, w.Unit, pendingBase(w.Unit)))
 		}
 		// an indirect unit with Also= is enabled through those units (socket activation)
 		viaAlso := st == "indirect" && len(f.enablesVia(w.Unit)) > 0
@@ -452,4 +465,14 @@ func (f *Facts) enabledServices() map[string]bool {
 // anyEnabled reports whether one of units is enabled.
 func (f *Facts) anyEnabled(units []string) bool {
 	return slices.ContainsFunc(units, func(u string) bool { return f.State(u) == "enabled" })
+}
+
+// pendingBase is the package a pending unit is assumed to come with: its name without the suffix and
+// instance.
+func pendingBase(unit string) string {
+	base := strings.TrimSuffix(unit, path.Ext(unit))
+	if i := strings.IndexByte(base, '@'); i >= 0 {
+		base = base[:i]
+	}
+	return base
 }

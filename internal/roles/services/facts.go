@@ -10,6 +10,8 @@ import (
 type Facts struct {
 	// NoSystemctl is true when the target has no systemctl at all.
 	NoSystemctl bool
+	// Installed are the declared packages named like a declared service that are installed.
+	Installed map[string]bool
 	// UnitsCached is true when the unit list came from the probe's cache (see probeUnits).
 	UnitsCached bool
 	// Units maps every unit file name to its state as `systemctl list-unit-files` reports it

@@ -23,7 +23,7 @@ func systemctl(live bool, verb string, units []string) engine.Op {
 // (with the units a disable reached that stay enabled), the disables that must follow an enable
 // (see Compute), stop, start.
 func BuildPlan(d *Delta, live bool) *engine.RolePlan {
-	rp := &engine.RolePlan{Notes: d.Notes}
+	rp := &engine.RolePlan{Notes: d.Notes, Warnings: d.Warnings}
 	var prune, declared []Action
 	for _, a := range d.Actions {
 		if a.Prune {

@@ -7,9 +7,12 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/pkggraph"
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // ExplainMD is the `chaos explain services` text.
@@ -50,7 +53,47 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 		}
 		secs = append(secs, engine.ProbeSection{Name: "active", Script: probeActive(declared)})
 	}
+	if p, ok := probeInstalled(env, c); ok {
+		secs = append(secs, p)
+	}
 	return secs
+}
+
+// probeInstalled prints the declared packages named like a declared service that are installed: a
+// unit such a package does not ship will not come with it. Only names both lists share are asked.
+func probeInstalled(env *engine.Env, c *chobolo.Chobolo) (engine.ProbeSection, bool) {
+	inst := pkggraph.InstalledFunc(env.Core)
+	if inst == "" {
+		return engine.ProbeSection{}, false
+	}
+	pkgs := declaredPackages(env, c)
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, s := range c.Services {
+		if s.Dense || chobolo.ValidUnitName(s.Name) != nil {
+			continue
+		}
+		base := pendingBase(UnitName(s.Name))
+		if slices.Contains(pkgs, base) && !seen[base] {
+			seen[base] = true
+			fmt.Fprintf(&b, "inst %[1]s && printf '%%s\\n' %[1]s\n", shell.Quote(base))
+		}
+	}
+	if b.Len() == 0 {
+		return engine.ProbeSection{}, false
+	}
+	return engine.ProbeSection{Name: "installed", Script: inst + "\n" + b.String() + "true\n"}, true
+}
+
+func declaredPackages(env *engine.Env, c *chobolo.Chobolo) []string {
+	var out []string
+	for _, p := range c.Packages {
+		out = append(out, p.Name)
+		if o, ok := p.Overrides[env.Core]; ok {
+			out = append(out, o...)
+		}
+	}
+	return out
 }
 
 func factsOf(facts engine.Facts) (*Facts, error) {
@@ -62,19 +105,17 @@ func factsOf(facts engine.Facts) (*Facts, error) {
 	if f.NoSystemctl {
 		return nil, fmt.Errorf("systemctl is not installed on the target: the services role needs systemd")
 	}
+	f.Installed = map[string]bool{}
+	for _, n := range strings.Fields(facts["installed"].Stdout) {
+		f.Installed[n] = true
+	}
 	return &f, nil
 }
 
 // targetOf derives what the delta needs from the environment and the Ch-obolo.
 func targetOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) Target {
-	t := Target{Live: env.Systemd && !env.Chroot && f.Active != nil, Chroot: env.Chroot}
-	for _, p := range c.Packages {
-		t.Packages = append(t.Packages, p.Name)
-		if o, ok := p.Overrides[env.Core]; ok {
-			t.Packages = append(t.Packages, o...)
-		}
-	}
-	return t
+	return Target{Live: env.Systemd && !env.Chroot && f.Active != nil, Chroot: env.Chroot,
+		Packages: declaredPackages(env, c), Installed: f.Installed}
 }
 
 // Plan implements engine.Role.

@@ -32,6 +32,9 @@ func posOf(sub string) chobolo.Pos { return chobolo.Pos{File: "c.yml", Line: 1, 
 
 func render(rp *engine.RolePlan) string {
 	var b strings.Builder
+	for _, n := range rp.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", n)
+	}
 	for _, n := range rp.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
@@ -237,6 +240,13 @@ func TestErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown", Target{Chroot: true}, []chobolo.Service{{Name: "nginx"}}, "unit nginx.service does not exist"},
+		// every unknown unit at once, each at its position
+		{"unknown, all", Target{Chroot: true}, []chobolo.Service{{Name: "nginx"}, {Name: "ssh"}, {Name: "apache2"}},
+			"c.yml:1:8: error: unit nginx.service does not exist on the target: install the package that ships it (declare it under packages:, e.g. `- nginx`) or fix the name\n" +
+				"c.yml:1:8: error: unit apache2.service does not exist on the target"},
+		// the package is declared but already installed: it does not ship the unit
+		{"installed package lacks the unit", Target{Chroot: true, Packages: []string{"nginx"}, Installed: map[string]bool{"nginx": true}},
+			[]chobolo.Service{{Name: "nginx"}}, "unit nginx.service does not exist on the target, and package nginx, which is installed, does not ship it"},
 		{"bad name", Target{Chroot: true}, []chobolo.Service{{Name: "x;rm -rf /"}}, "invalid unit name"},
 		{"leading dash", Target{Chroot: true}, []chobolo.Service{{Name: "--root=/x"}}, "invalid unit name"},
 		{"ssh disable live", Target{Live: true}, []chobolo.Service{{Name: "sshd", OnBoot: bp(false)}}, "refusing to disable ssh.service"},

@@ -54,88 +54,107 @@ func homeOf(u chobolo.User) string {
 	return "/home/" + u.Name
 }
 
-// Desired validates the `users` section and applies defaults. Every error names its position.
+// Desired validates the `users` section and applies defaults. The error is a chobolo.Errors with
+// every problem at its position (the first of each user). With secrets nil it needs no host and no
+// secret: `chaos check chobolo` runs it so (CheckStatic).
 func Desired(c *chobolo.Chobolo, secrets engine.SecretStore) ([]Want, error) {
 	var out []Want
+	var errs chobolo.Errors
 	seen := map[string]string{}
 	uids := map[int]string{}
 	for i, u := range c.Users {
-		p := fmt.Sprintf("users[%d]", i)
-		w := Want{Name: u.Name, Path: p, Pos: c.Pos(p + ".name"), Purge: u.PurgeHome, Sudo: u.Sudo, UID: u.UID,
-			System: u.System, ShellPos: c.Pos(p + ".shell"), HomePos: c.Pos(p + ".home"),
-			GroupPos: c.Pos(p + ".groups"), UIDPos: c.Pos(p + ".uid"), SudoPos: c.Pos(p + ".sudo")}
-		if err := chobolo.ValidUserName(u.Name); err != nil {
-			return nil, fmt.Errorf("%s: %w", w.Pos, err)
-		}
-		if prev, dup := seen[u.Name]; dup {
-			return nil, fmt.Errorf("%s: user %q is declared twice (first at %s)", w.Pos, u.Name, prev)
-		}
-		seen[u.Name] = w.Pos.String()
-		switch u.State {
-		case "", "present":
-		case "absent":
-			w.Absent = true
-		default:
-			return nil, fmt.Errorf("%s: user %s: state %q: use present or absent", c.Pos(p+".state"), u.Name, u.State)
-		}
-		if w.Absent {
-			out = append(out, w)
+		w, err := desiredOne(c, secrets, i, u, seen, uids)
+		if err != nil {
+			errs = append(errs, *err)
 			continue
-		}
-		w.Shell, w.ShellSet, w.HomeSet = u.Shell, u.Shell != "", u.Home != ""
-		if w.Shell == "" {
-			w.Shell = DefaultShell
-		}
-		if err := validShell(w.Shell); err != nil {
-			return nil, fmt.Errorf("%s: user %s: %w", w.ShellPos, u.Name, err)
-		}
-		w.Home = homeOf(u)
-		if err := validHome(w.Home); err != nil {
-			return nil, fmt.Errorf("%s: user %s: home: %w", w.HomePos, u.Name, err)
-		}
-		for j, g := range u.Groups {
-			if err := chobolo.ValidGroupName(g); err != nil {
-				return nil, fmt.Errorf("%s: user %s: %w", c.Pos(fmt.Sprintf("%s.groups[%d]", p, j)), u.Name, err)
-			}
-		}
-		w.Groups = sortedSet(u.Groups)
-		if u.UID != nil {
-			switch uid := *u.UID; {
-			case uid < 0 || uid > 2147483646:
-				return nil, fmt.Errorf("%s: user %s: uid %d out of range", w.UIDPos, u.Name, uid)
-			case uid == 0 && u.Name != "root":
-				return nil, fmt.Errorf("%s: user %s: uid 0 would make %s a second root; refused", w.UIDPos, u.Name, u.Name)
-			case uid == 65534:
-				return nil, fmt.Errorf("%s: user %s: uid 65534 belongs to nobody; refused", w.UIDPos, u.Name)
-			}
-			if other, dup := uids[*u.UID]; dup {
-				return nil, fmt.Errorf("%s: user %s: uid %d is also declared for %s", w.UIDPos, u.Name, *u.UID, other)
-			}
-			uids[*u.UID] = u.Name
-		}
-		w.Locked = u.Password == "locked"
-		if secrets != nil {
-			_, has := secrets.Get(SecretPath(u.Name))
-			switch {
-			case w.Locked && has:
-				return nil, fmt.Errorf("%s: user %s: password: locked, but the secrets hold %s too; keep one of them", w.Pos, u.Name, SecretPath(u.Name))
-			case !w.Locked && !has:
-				return nil, fmt.Errorf("%s: user %s: no password in the secrets (%s); set one or declare `password: locked`", w.Pos, u.Name, SecretPath(u.Name))
-			}
-		}
-		if secrets != nil {
-			if v, ok := secrets.Get(SecretPath(u.Name)); ok {
-				pw, err := checkPassword(v)
-				if err != nil {
-					// Never echo the value.
-					return nil, fmt.Errorf("%s: user %s: secret %s: %w", w.Pos, u.Name, SecretPath(u.Name), err)
-				}
-				w.Password = pw
-			}
 		}
 		out = append(out, w)
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	return out, nil
+}
+
+// desiredOne checks user i; seen and uids hold the names and uids of the users before it.
+func desiredOne(c *chobolo.Chobolo, secrets engine.SecretStore, i int, u chobolo.User, seen map[string]string,
+	uids map[int]string) (Want, *chobolo.Diagnostic) {
+	fail := func(pos chobolo.Pos, format string, args ...any) (Want, *chobolo.Diagnostic) {
+		return Want{}, &chobolo.Diagnostic{Pos: pos, Severity: chobolo.SevError, Message: fmt.Sprintf(format, args...)}
+	}
+	p := fmt.Sprintf("users[%d]", i)
+	w := Want{Name: u.Name, Path: p, Pos: c.Pos(p + ".name"), Purge: u.PurgeHome, Sudo: u.Sudo, UID: u.UID,
+		System: u.System, ShellPos: c.Pos(p + ".shell"), HomePos: c.Pos(p + ".home"),
+		GroupPos: c.Pos(p + ".groups"), UIDPos: c.Pos(p + ".uid"), SudoPos: c.Pos(p + ".sudo")}
+	if err := chobolo.ValidUserName(u.Name); err != nil {
+		return fail(w.Pos, "%v", err)
+	}
+	if prev, dup := seen[u.Name]; dup {
+		return fail(w.Pos, "user %q is declared twice (first at %s)", u.Name, prev)
+	}
+	seen[u.Name] = w.Pos.String()
+	switch u.State {
+	case "", "present":
+	case "absent":
+		w.Absent = true
+	default:
+		return fail(c.Pos(p+".state"), "user %s: state %q: use present or absent", u.Name, u.State)
+	}
+	if w.Absent {
+		return w, nil
+	}
+	w.Shell, w.ShellSet, w.HomeSet = u.Shell, u.Shell != "", u.Home != ""
+	if w.Shell == "" {
+		w.Shell = DefaultShell
+	}
+	if err := validShell(w.Shell); err != nil {
+		return fail(w.ShellPos, "user %s: %v", u.Name, err)
+	}
+	w.Home = homeOf(u)
+	if err := validHome(w.Home); err != nil {
+		return fail(w.HomePos, "user %s: home: %v", u.Name, err)
+	}
+	for j, g := range u.Groups {
+		if err := chobolo.ValidGroupName(g); err != nil {
+			return fail(c.Pos(fmt.Sprintf("%s.groups[%d]", p, j)), "user %s: %v", u.Name, err)
+		}
+	}
+	w.Groups = sortedSet(u.Groups)
+	if u.UID != nil {
+		switch uid := *u.UID; {
+		case uid < 0 || uid > 2147483646:
+			return fail(w.UIDPos, "user %s: uid %d out of range", u.Name, uid)
+		case uid == 0 && u.Name != "root":
+			return fail(w.UIDPos, "user %s: uid 0 would make %s a second root; refused", u.Name, u.Name)
+		case uid == 65534:
+			return fail(w.UIDPos, "user %s: uid 65534 belongs to nobody; refused", u.Name)
+		}
+		if other, dup := uids[*u.UID]; dup {
+			return fail(w.UIDPos, "user %s: uid %d is also declared for %s", u.Name, *u.UID, other)
+		}
+		uids[*u.UID] = u.Name
+	}
+	w.Locked = u.Password == "locked"
+	if secrets != nil {
+		_, has := secrets.Get(SecretPath(u.Name))
+		switch {
+		case w.Locked && has:
+			return fail(w.Pos, "user %s: password: locked, but the secrets hold %s too; keep one of them", u.Name, SecretPath(u.Name))
+		case !w.Locked && !has:
+			return fail(w.Pos, "user %s: no password in the secrets (%s); set one or declare `password: locked`", u.Name, SecretPath(u.Name))
+		}
+	}
+	if secrets != nil {
+		if v, ok := secrets.Get(SecretPath(u.Name)); ok {
+			pw, err := checkPassword(v)
+			if err != nil {
+				// Never echo the value.
+				return fail(w.Pos, "user %s: secret %s: %v", u.Name, SecretPath(u.Name), err)
+			}
+			w.Password = pw
+		}
+	}
+	return w, nil
 }
 
 func checkPassword(v string) (*Password, error) {

@@ -265,3 +265,11 @@ func secretGet(s engine.SecretStore, path string) (string, bool) {
 	}
 	return s.Get(path)
 }
+
+var _ engine.StaticChecker = role{}
+
+// CheckStatic implements engine.StaticChecker: Desired without secrets (Plan runs it with them).
+func (role) CheckStatic(_ string, c *chobolo.Chobolo) []chobolo.Diagnostic {
+	_, err := Desired(c, nil)
+	return engine.StaticDiagnostics(err)
+}

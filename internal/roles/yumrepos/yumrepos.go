@@ -472,6 +472,7 @@ func BuildPlan(want []Want, files map[string]filedump.File, ledger []string, dnf
 		}
 		steps = append(steps, engine.Step{Changes: []engine.Change{ch},
 			Ops: []engine.Op{engine.Write(w.Path, []byte(w.Content), fileMode, "root", "root")}})
+		rp.Refreshes = append(rp.Refreshes, w.Repo)
 	}
 	for _, p := range slices.Sorted(slices.Values(ledger)) {
 		if wanted[p] || !managedPath.MatchString(p) {
@@ -483,6 +484,7 @@ func BuildPlan(want []Want, files map[string]filedump.File, ledger []string, dnf
 		name := strings.TrimSuffix(strings.TrimPrefix(p[strings.LastIndexByte(p, '/')+1:], "chaos-"), ".repo")
 		steps = append(steps, engine.Step{Changes: []engine.Change{{Kind: engine.Del, Subject: "repo " + name,
 			Detail: p + " (created by chaos, no longer declared)"}}, Ops: []engine.Op{engine.Remove(p)}})
+		rp.Refreshes = append(rp.Refreshes, name)
 	}
 	for p := range files {
 		if !wanted[p] && !slices.Contains(ledger, p) {
