@@ -47,3 +47,20 @@ func ParseConditions(out string) map[string]bool {
 	}
 	return failed
 }
+
+// ReloadProbe is a probe fragment for a live systemd that prints "@canreload UNIT" for each of units
+// that can reload (it has ExecReload=, by systemd's own CanReload property): the restart phase
+// reloads those and restarts the others. Names are quoted.
+func ReloadProbe(units []string) string {
+	if len(units) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("systemctl show -p Id -p CanReload --")
+	for _, u := range units {
+		b.WriteString(" " + shell.Quote(u))
+	}
+	b.WriteString(` 2>/dev/null | awk -v RS= '{id=""; ok=0; for (i = 1; i <= NF; i++) { if ($i ~ /^Id=/) id = substr($i, 4); if ($i == "CanReload=yes") ok = 1 } if (ok && id != "") print "@canreload " id}'
+`)
+	return b.String()
+}

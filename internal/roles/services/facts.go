@@ -32,6 +32,8 @@ type Facts struct {
 	// CondFailed holds the declared units whose start conditions fail now (see ConditionProbe): a
 	// start would leave them inactive.
 	CondFailed map[string]bool
+	// CanReload holds the units with reload_on that can reload (ReloadProbe); live only.
+	CanReload map[string]bool
 	// Session is the system service the probe ran in (the SSH daemon serving this connection when
 	// sessions are not moved to a logind scope); empty when unknown.
 	Session string
@@ -99,12 +101,12 @@ true`
 
 // probeActive lists the loaded units with their ACTIVE state, the service the probe runs in, and
 // the condition checks of the declared units (names already given the .service default).
-func probeActive(declared []string) string {
+func probeActive(declared, reloadable []string) string {
 	return `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   echo '@live'
   systemctl list-units --all --no-legend --plain --no-pager 2>/dev/null
   sed -n 's|.*/system\.slice/\([^/]*\.service\).*|@session \1|p' /proc/self/cgroup 2>/dev/null | head -n 1
-` + ConditionProbe(declared) + `fi
+` + ConditionProbe(declared) + ReloadProbe(reloadable) + `fi
 true`
 }
 
@@ -181,6 +183,12 @@ func ParseFacts(units, links, active string) Facts {
 			f.Session = strings.TrimSpace(strings.TrimPrefix(line, "@session "))
 			continue
 		case strings.HasPrefix(line, "@condfailed "):
+			continue
+		case strings.HasPrefix(line, "@canreload "):
+			if f.CanReload == nil {
+				f.CanReload = map[string]bool{}
+			}
+			f.CanReload[strings.TrimSpace(strings.TrimPrefix(line, "@canreload "))] = true
 			continue
 		}
 		fields := strings.Fields(line)

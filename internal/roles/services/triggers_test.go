@@ -1,0 +1,78 @@
+package services
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/golden"
+)
+
+// TestTriggers: what the services role tells the restart phase (testdata/triggers.golden), on a live
+// host and in a chroot: each declared unit's state after the role's steps and its resolved
+// triggers, the units whose unit files are declared under files, and a custom unit (its unit file
+// declared under files, not on the target yet) planned as a deferred step instead of refused.
+func TestTriggers(t *testing.T) {
+	c := &chobolo.Chobolo{
+		Packages: []chobolo.Package{{Name: "nginx"}, {Name: "ssh", Overrides: map[string][]string{"debian": {"openssh-server"}}}},
+		Services: []chobolo.Service{
+			{Name: "nginx", RestartOn: []string{"/etc/nginx/nginx.conf"}, ReloadOn: []string{"/etc/nginx/site.conf"},
+				Check: []string{"nginx", "-t"}},
+			{Name: "cron", RestartOn: []string{"nginx", "ssh"}, RestartOnUpgrade: bp(false)},
+			{Name: "ssh"},
+			{Name: "bars-web", RestartOn: []string{"/etc/bars.conf"}},
+			{Name: "foo", Running: bp(false)},
+		},
+		Files: []chobolo.File{{Path: "/etc/nginx/nginx.conf"}, {Path: "/etc/nginx/site.conf"}, {Path: "/etc/bars.conf"},
+			{Path: "/etc/systemd/system/bars-web.service"}, {Path: "/etc/systemd/system/ssh.service.d/x.conf"}},
+	}
+	c.SetKey("services", chobolo.Pos{})
+	var b strings.Builder
+	for _, live := range []bool{true, false} {
+		f := bookworm(t)
+		f.Units["nginx.service"] = "enabled"
+		f.Units["foo.service"] = "enabled"
+		f.Units["cron.service"] = "enabled"
+		if live {
+			f.Active = map[string]string{"ssh.service": "active", "nginx.service": "active", "cron.service": "active",
+				"foo.service": "active"}
+			f.CanReload = map[string]bool{"nginx.service": true}
+		}
+		env := &engine.Env{Core: "debian", Systemd: live, Chroot: !live}
+		rp, err := planOf(env, c, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "== live %v\n%s", live, render(rp))
+		for _, st := range rp.Deferred {
+			b.WriteString(render(&engine.RolePlan{Steps: []engine.Step{st}}))
+		}
+		for _, u := range rp.Units {
+			fmt.Fprintf(&b, "unit %s state=%q reload=%v restart_on=%q reload_on=%q check=%q\n",
+				u.Unit, u.State, u.CanReload, u.RestartOn, u.ReloadOn, u.Check)
+		}
+	}
+	golden.Check(t, "triggers", b.String())
+
+	// without its unit file under files, the unit is still refused
+	c.Files = c.Files[:3]
+	f := bookworm(t)
+	f.Units["cron.service"] = "enabled"
+	if _, err := planOf(&engine.Env{Core: "debian", Chroot: true}, c, f); err == nil ||
+		!strings.Contains(err.Error(), "unit bars-web.service does not exist on the target") {
+		t.Errorf("err = %v, want the refusal of bars-web.service", err)
+	}
+}
+
+// TestReloadProbe reads "@canreload" lines from the live probe's output.
+func TestReloadProbe(t *testing.T) {
+	f := ParseFacts("", "", "@live\nnginx.service loaded active running nginx\n@canreload nginx.service\n")
+	if !f.CanReload["nginx.service"] || f.CanReload["cron.service"] || f.Active["nginx.service"] != "active" {
+		t.Errorf("facts = %+v", f)
+	}
+	if !strings.Contains(ReloadProbe([]string{"a b.service"}), `'a b.service'`) {
+		t.Errorf("names are not quoted: %s", ReloadProbe([]string{"a b.service"}))
+	}
+}
