@@ -30,6 +30,7 @@ type unitRequest struct {
 	restart, reload bool
 	why             []string
 	first           int // order of the first trigger, for a stable order among independent units
+	lastRole        int // index of the last role whose op triggers it (len(roles): the phase itself)
 }
 
 // RestartPhase computes the restart phase of a plan from its roles' plans: nil when nothing
@@ -37,16 +38,18 @@ type unitRequest struct {
 // and the phase only notes what it skipped.
 func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 	units := map[string]*UnitTriggers{}
+	owner := map[string]int{} // unit -> index of the role that declares it (and starts it)
 	var deferred []Step
-	for _, rp := range roles {
+	for ri, rp := range roles {
 		for i := range rp.Units {
 			u := &rp.Units[i]
-			units[u.Unit] = u
+			units[u.Unit], owner[u.Unit] = u, ri
 		}
 		deferred = append(deferred, rp.Deferred...)
 	}
 	reqs := map[string]*unitRequest{}
 	seq := 0
+	role := 0 // the role whose ops are being read
 	request := func(unit string, reload bool, why string) {
 		r := reqs[unit]
 		if r == nil {
@@ -54,6 +57,7 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 			r = &unitRequest{unit: unit, first: seq}
 			reqs[unit] = r
 		}
+		r.lastRole = max(r.lastRole, role)
 		if reload {
 			r.reload = true
 		} else {
@@ -77,7 +81,8 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 			}
 		}
 	}
-	for _, rp := range roles {
+	for ri, rp := range roles {
+		role = ri
 		for _, st := range rp.Steps {
 			for _, op := range st.Ops {
 				why := rp.Role + ": " + op.String()
@@ -89,7 +94,8 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 						if !slices.Contains(reloadWhy, op.Path) {
 							reloadWhy = append(reloadWhy, op.Path)
 						}
-						if !strings.Contains(unit, "@.") { // a template does not run; its instances do
+						// a template does not run (its instances do); a removed unit has nothing to restart
+						if !strings.Contains(unit, "@.") && op.Kind != OpRemove {
 							request(unit, false, "its unit file "+op.Path+" changed")
 						}
 					}
@@ -107,6 +113,7 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 		}
 	}
 	// a restart or reload of one unit triggers those that restart on it, until nothing new comes
+	role = len(roles)
 	for done := map[string]bool{}; ; {
 		var next []string
 		for _, r := range reqs {
@@ -120,7 +127,7 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 		slices.Sort(next)
 		for _, n := range next {
 			done[n] = true
-			if u := units[n]; !live || u != nil && u.State != UnitRunning {
+			if u := units[n]; !live || u != nil && u.State != UnitRunning && !(u.State == UnitStarted && reqs[n].lastRole > owner[n]) {
 				continue // it will not be restarted: nothing restarts on it
 			}
 			verb := "restarted"
@@ -169,10 +176,10 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 			rp.Notes = append(rp.Notes, fmt.Sprintf("%s is not declared under services: %s only if it runs", r.unit, try))
 			rp.Add([]Change{{Kind: Modify, Subject: fmt.Sprintf("%s %s (%s)", verb, r.unit, why)}}, op)
 			continue
-		case u.State == UnitStarted:
-			rp.Notes = append(rp.Notes, fmt.Sprintf("%s %s not needed: this apply starts it (%s)", verb, r.unit, why))
+		case u.State == UnitStartedLast || u.State == UnitStarted && r.lastRole <= owner[r.unit]:
+			rp.Notes = append(rp.Notes, fmt.Sprintf("%s %s not needed: this apply starts it after the change (%s)", verb, r.unit, why))
 			continue
-		case u.State != UnitRunning:
+		case u.State != UnitRunning && u.State != UnitStarted:
 			rp.Notes = append(rp.Notes, fmt.Sprintf("%s %s skipped: not running (%s)", verb, r.unit, why))
 			continue
 		case reload && !u.CanReload:

@@ -29,7 +29,9 @@ func TestRestartPhase(t *testing.T) {
 	notified.Notify = []string{"motd-news", "app.service"}
 	install := Exec("apt-get", "install", "nginx")
 	install.Packages = []string{"nginx"}
-	started := UnitTriggers{Unit: "bars-web.service", State: UnitStarted}
+	started := UnitTriggers{Unit: "bars-web.service", State: UnitStartedLast}
+	fresh := nginx
+	fresh.State = UnitStarted
 	stopped := UnitTriggers{Unit: "idle.service", State: UnitStopped, RestartOn: []string{"file:/etc/nginx/nginx.conf"}}
 	deferred := Step{Changes: []Change{{Kind: Add, Subject: "service bars-web.service", Detail: "enable, start"}},
 		Ops: []Op{Exec("systemctl", "enable", "bars-web.service"), Exec("systemctl", "start", "bars-web.service")}}
@@ -53,6 +55,10 @@ func TestRestartPhase(t *testing.T) {
 			files(write("/etc/systemd/system/bars-web.service"), write("/etc/systemd/system/nginx.service.d/limits.conf"),
 				write("/etc/systemd/system/getty@.service"))}},
 		{"notify: undeclared units only if they run", true, []*RolePlan{services(app), files(notified)}},
+		{"started by services, then its file written by a later role: restarted", true,
+			[]*RolePlan{services(fresh), files(write("/etc/nginx/nginx.conf"))}},
+		{"started by services after its package was installed: no restart", true,
+			[]*RolePlan{{Role: "packages", Steps: []Step{{Ops: []Op{install}}}}, services(fresh)}},
 		{"not running: nothing to restart", true, []*RolePlan{services(stopped), files(write("/etc/nginx/nginx.conf"))}},
 		{"chroot: everything noted, deferred steps run", false, []*RolePlan{withDeferred, services(nginx, app),
 			files(write("/etc/systemd/system/bars-web.service"), write("/etc/nginx/nginx.conf"))}},

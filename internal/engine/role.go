@@ -154,8 +154,12 @@ type RolePlan struct {
 const (
 	// UnitRunning: the unit runs and the plan neither starts nor stops it: a trigger restarts it.
 	UnitRunning = "running"
-	// UnitStarted: the plan starts it, so it reads the new configuration without a restart.
+	// UnitStarted: the role's steps start it: a change made by a later role (files, after
+	// services) still restarts it, one made before it does not.
 	UnitStarted = "started"
+	// UnitStartedLast: the restart phase starts it (a deferred step, after every write): it reads
+	// the new configuration without a restart.
+	UnitStartedLast = "started-last"
 	// UnitStopped: it does not run (or the plan stops it): there is nothing to restart.
 	UnitStopped = "stopped"
 )

@@ -27,6 +27,8 @@ func Triggers(c *chobolo.Chobolo, core string, wants []Want, d *Delta, f *Facts,
 		switch {
 		case ok && a.Stop:
 			return engine.UnitStopped
+		case ok && a.Start && a.Custom:
+			return engine.UnitStartedLast
 		case ok && a.Start:
 			return engine.UnitStarted
 		case f.Running(a.runUnit()) || !ok && f.Running(unit):
