@@ -413,6 +413,7 @@ func BuildOp(p Pkg, baseURL string) engine.Op {
 	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL).
 		WithUndo(arch.RemoveInstalled(p.Name))
 	op.Label = "build " + p.Name + " from " + p.URL + " (git and makepkg as nobody, pacman -U)"
+	op.Packages = []string{p.Name} // the restart phase restarts services that restart on it
 	return op
 }
 
@@ -422,6 +423,7 @@ func BuildOp(p Pkg, baseURL string) engine.Op {
 func UpgradeOp(p Pkg, baseURL string) engine.Op {
 	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL, p.Name)
 	op.Label = "rebuild " + p.Name + " from " + p.URL + " (git and makepkg as nobody, pacman -U)"
+	op.Packages = []string{p.Name}
 	return op
 }
 

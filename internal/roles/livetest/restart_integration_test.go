@@ -11,15 +11,18 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/roles/files"
+	"github.com/ch-aos-ch/chaos/internal/roles/packages"
 	"github.com/ch-aos-ch/chaos/internal/roles/services"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // demoSvc is a service that answers with the configuration it runs: it reads /etc/demo/demo.conf
-// (and $DEMO_ENV, which a drop-in may set) when it starts and on SIGHUP, and writes them with its
+// (and $DEMO_ENV, which a drop-in may set, and the plugin the package "demo" ships) when it starts and on SIGHUP, and writes them with its
 // PID to /run/demo/state; every start and reload is appended to /run/demo/log.
 const demoSvc = `#!/bin/sh
 load() {
-  { echo "pid $$"; echo "env ${DEMO_ENV:-none}"; cat /etc/demo/demo.conf; } >/run/demo/state.tmp
+  { echo "pid $$"; echo "env ${DEMO_ENV:-none}"; cat /etc/demo/demo.conf
+    if [ -f /usr/share/demo/plugin ]; then cat /usr/share/demo/plugin; fi; } >/run/demo/state.tmp
   mv /run/demo/state.tmp /run/demo/state
   echo "$1 $$" >>/run/demo/log
 }
@@ -253,17 +256,40 @@ func TestRestartTriggersLive(t *testing.T) {
 		}
 	})
 
+	unit := strings.NewReplacer("Description=chaos restart test service", "Description=bars web",
+		"ExecStartPre=/bin/sh -c '! grep -q crash /etc/demo/demo.conf'\n", "",
+		"/usr/local/bin/demo-svc", "/bin/sleep infinity", "ExecReload=/bin/kill -HUP $MAINPID\n", "").Replace(demoUnit)
+	barsWeb := chobolo.File{Path: "/etc/systemd/system/bars-web.service", Content: unit}
 	t.Run("a unit file declared under files: written, loaded, enabled, started", func(t *testing.T) {
-		unit := strings.NewReplacer("Description=chaos restart test service", "Description=bars web",
-			"ExecStartPre=/bin/sh -c '! grep -q crash /etc/demo/demo.conf'\n", "",
-			"/usr/local/bin/demo-svc", "/bin/sleep infinity", "ExecReload=/bin/kill -HUP $MAINPID\n", "").Replace(demoUnit)
-		c := chob("ok v3\n", restartOn, dropInDir, dropIn, chobolo.File{Path: "/etc/systemd/system/bars-web.service", Content: unit})
+		c := chob("ok v3\n", restartOn, dropInDir, dropIn, barsWeb)
 		c.Services = append(c.Services, chobolo.Service{Name: "bars-web"})
 		hp := enginetest.ApplyTwice(t, tr, c, roles...)
 		t.Logf("\n%s", enginetest.Render(hp))
 		wantState(t, b, "bars-web.service", "active", "enabled")
 		if !hasChange(hp, "daemon-reload", "") || !hasChange(hp, "service bars-web.service", "enable, start") {
 			t.Errorf("plan: %q", changes(hp))
+		}
+	})
+
+	t.Run("a package named like the service, installed: restarted on it", func(t *testing.T) {
+		testenv.AptRepo(t, b.Root, testenv.DebPkg{Name: "demo", Version: "1.0",
+			Files: map[string]string{"/usr/share/demo/plugin": "plugin 1.0\n"}})
+		n := count()
+		c := chob("ok v3\n", restartOn, dropInDir, dropIn, barsWeb)
+		c.Services = append(c.Services, chobolo.Service{Name: "bars-web"})
+		c.Packages = []chobolo.Package{{Name: "demo"}}
+		c.SetKey("packages", chobolo.Pos{})
+		hp := enginetest.ApplyTwice(t, tr, c, append([]engine.Role{packages.New()}, roles...)...)
+		t.Logf("\n%s", enginetest.Render(hp))
+		if got := restartLines(hp); len(got) != 1 || !strings.HasPrefix(got[0], "~ restart demo.service (because package demo installed or upgraded)") {
+			t.Errorf("restart lines: %q", got)
+		}
+		waitEvents(n, "start")
+		if _, body := demoState(); body != "env dropin\nok v3\nplugin 1.0\n" {
+			t.Errorf("demo runs %q, want the package's plugin", body)
+		}
+		if got := waitEvents(n, "start"); got != "start" {
+			t.Errorf("events: %q, want one start", got)
 		}
 	})
 }
