@@ -201,7 +201,8 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 }
 
 // restartOrder orders the requests so that a unit comes after the units it restarts on (a chain
-// of restart_on services); otherwise in the order their first trigger appeared. A cycle is broken
+// of restart_on services) and after those systemd orders it after (After=, UnitTriggers.After);
+// otherwise in the order their first trigger appeared. A cycle is broken
 // in that order too: each unit is still restarted once.
 func restartOrder(reqs map[string]*unitRequest, units map[string]*UnitTriggers) []*unitRequest {
 	all := make([]*unitRequest, 0, len(reqs))
@@ -217,6 +218,11 @@ func restartOrder(reqs map[string]*unitRequest, units map[string]*UnitTriggers) 
 		var out []string
 		for _, s := range append(slices.Clone(u.RestartOn), u.ReloadOn...) {
 			if n, ok := strings.CutPrefix(s, "unit:"); ok && reqs[n] != nil && n != r.unit {
+				out = append(out, n)
+			}
+		}
+		for _, n := range u.After {
+			if reqs[n] != nil && n != r.unit {
 				out = append(out, n)
 			}
 		}

@@ -29,6 +29,9 @@ func TestRestartPhase(t *testing.T) {
 	notified.Notify = []string{"motd-news", "app.service"}
 	install := Exec("apt-get", "install", "nginx")
 	install.Packages = []string{"nginx"}
+	// systemd orders web after db: db restarts first, whatever triggered it first
+	web := UnitTriggers{Unit: "web.service", State: UnitRunning, RestartOn: []string{"file:/etc/shared.conf"}, After: []string{"db.service"}}
+	db := UnitTriggers{Unit: "db.service", State: UnitRunning, RestartOn: []string{"file:/etc/shared.conf"}}
 	started := UnitTriggers{Unit: "bars-web.service", State: UnitStartedLast}
 	fresh := nginx
 	fresh.State = UnitStarted
@@ -59,6 +62,7 @@ func TestRestartPhase(t *testing.T) {
 			[]*RolePlan{services(fresh), files(write("/etc/nginx/nginx.conf"))}},
 		{"started by services after its package was installed: no restart", true,
 			[]*RolePlan{{Role: "packages", Steps: []Step{{Ops: []Op{install}}}}, services(fresh)}},
+		{"systemd's After= orders the restarts", true, []*RolePlan{services(web, db), files(write("/etc/shared.conf"))}},
 		{"not running: nothing to restart", true, []*RolePlan{services(stopped), files(write("/etc/nginx/nginx.conf"))}},
 		{"chroot: everything noted, deferred steps run", false, []*RolePlan{withDeferred, services(nginx, app),
 			files(write("/etc/systemd/system/bars-web.service"), write("/etc/nginx/nginx.conf"))}},

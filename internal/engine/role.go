@@ -176,6 +176,8 @@ type UnitTriggers struct {
 	ReloadOn  []string `json:"reload_on,omitempty"`
 	// Check runs before the restart or reload; when it fails the apply fails and is undone.
 	Check []string `json:"check,omitempty"`
+	// After are units this one is ordered after (systemd's After=): restarted first when both are.
+	After []string `json:"after,omitempty"`
 }
 
 // Add appends a step.

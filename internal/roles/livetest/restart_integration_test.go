@@ -256,7 +256,7 @@ func TestRestartTriggersLive(t *testing.T) {
 		}
 	})
 
-	unit := strings.NewReplacer("Description=chaos restart test service", "Description=bars web",
+	unit := strings.NewReplacer("Description=chaos restart test service", "Description=bars web\nAfter=demo.service",
 		"ExecStartPre=/bin/sh -c '! grep -q crash /etc/demo/demo.conf'\n", "",
 		"/usr/local/bin/demo-svc", "/bin/sleep infinity", "ExecReload=/bin/kill -HUP $MAINPID\n", "").Replace(demoUnit)
 	barsWeb := chobolo.File{Path: "/etc/systemd/system/bars-web.service", Content: unit}
@@ -291,5 +291,21 @@ func TestRestartTriggersLive(t *testing.T) {
 		if got := waitEvents(n, "start"); got != "start" {
 			t.Errorf("events: %q, want one start", got)
 		}
+	})
+
+	t.Run("systemd's After= orders the restarts", func(t *testing.T) {
+		// bars-web is declared first and ordered after demo (After=demo.service): demo restarts first
+		c := chob("ok v5\n", restartOn, dropInDir, dropIn, barsWeb)
+		c.Services = append([]chobolo.Service{{Name: "bars-web", RestartOn: []string{"/etc/demo/demo.conf"}}}, c.Services...)
+		before := strings.TrimSpace(b.MustRun(t, "systemctl", "show", "-p", "MainPID", "--value", "bars-web.service"))
+		hp := enginetest.ApplyTwice(t, tr, c, roles...)
+		got := restartLines(hp)
+		if len(got) != 2 || !strings.HasPrefix(got[0], "~ restart demo.service") || !strings.HasPrefix(got[1], "~ restart bars-web.service") {
+			t.Errorf("restart lines: %q", got)
+		}
+		if after := strings.TrimSpace(b.MustRun(t, "systemctl", "show", "-p", "MainPID", "--value", "bars-web.service")); after == before {
+			t.Errorf("bars-web.service was not restarted (pid %s)", after)
+		}
+		wantState(t, b, "bars-web.service", "active", "enabled")
 	})
 }

@@ -32,8 +32,10 @@ type Facts struct {
 	// CondFailed holds the declared units whose start conditions fail now (see ConditionProbe): a
 	// start would leave them inactive.
 	CondFailed map[string]bool
-	// CanReload holds the units with reload_on that can reload (ReloadProbe); live only.
+	// CanReload holds the declared units that can reload, and After the units each declared unit is
+	// ordered after (UnitsProbe); live only.
 	CanReload map[string]bool
+	After     map[string][]string
 	// Session is the system service the probe ran in (the SSH daemon serving this connection when
 	// sessions are not moved to a logind scope); empty when unknown.
 	Session string
@@ -101,12 +103,12 @@ true`
 
 // probeActive lists the loaded units with their ACTIVE state, the service the probe runs in, and
 // the condition checks of the declared units (names already given the .service default).
-func probeActive(declared, reloadable []string) string {
+func probeActive(declared []string) string {
 	return `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
   echo '@live'
   systemctl list-units --all --no-legend --plain --no-pager 2>/dev/null
   sed -n 's|.*/system\.slice/\([^/]*\.service\).*|@session \1|p' /proc/self/cgroup 2>/dev/null | head -n 1
-` + ConditionProbe(declared) + ReloadProbe(reloadable) + `fi
+` + ConditionProbe(declared) + UnitsProbe(declared) + `fi
 true`
 }
 
@@ -189,6 +191,14 @@ func ParseFacts(units, links, active string) Facts {
 				f.CanReload = map[string]bool{}
 			}
 			f.CanReload[strings.TrimSpace(strings.TrimPrefix(line, "@canreload "))] = true
+			continue
+		case strings.HasPrefix(line, "@after "):
+			if fields := strings.Fields(line); len(fields) > 2 {
+				if f.After == nil {
+					f.After = map[string][]string{}
+				}
+				f.After[fields[1]] = fields[2:]
+			}
 			continue
 		}
 		fields := strings.Fields(line)

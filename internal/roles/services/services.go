@@ -43,16 +43,13 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	}
 	secs := []engine.ProbeSection{{Name: "units", Script: units}, {Name: "links", Script: probeLinks}}
 	if !env.Chroot {
-		var declared, reloadable []string
+		var declared []string
 		for _, s := range c.Services {
 			if !s.Dense && chobolo.ValidUnitName(s.Name) == nil {
 				declared = append(declared, UnitName(s.Name))
-				if len(s.ReloadOn) > 0 {
-					reloadable = append(reloadable, UnitName(s.Name))
-				}
 			}
 		}
-		secs = append(secs, engine.ProbeSection{Name: "active", Script: probeActive(declared, reloadable)})
+		secs = append(secs, engine.ProbeSection{Name: "active", Script: probeActive(declared)})
 	}
 	return secs
 }

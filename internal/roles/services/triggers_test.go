@@ -2,12 +2,14 @@ package services
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/golden"
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // TestTriggers: what the services role tells the restart phase (testdata/triggers.golden), on a live
@@ -39,6 +41,7 @@ func TestTriggers(t *testing.T) {
 			f.Active = map[string]string{"ssh.service": "active", "nginx.service": "active", "cron.service": "active",
 				"foo.service": "active"}
 			f.CanReload = map[string]bool{"nginx.service": true}
+			f.After = map[string][]string{"cron.service": {"sysinit.target", "nginx.service"}}
 		}
 		env := &engine.Env{Core: "debian", Systemd: live, Chroot: !live}
 		rp, err := planOf(env, c, f)
@@ -50,8 +53,8 @@ func TestTriggers(t *testing.T) {
 			b.WriteString(render(&engine.RolePlan{Steps: []engine.Step{st}}))
 		}
 		for _, u := range rp.Units {
-			fmt.Fprintf(&b, "unit %s state=%q reload=%v restart_on=%q reload_on=%q check=%q\n",
-				u.Unit, u.State, u.CanReload, u.RestartOn, u.ReloadOn, u.Check)
+			fmt.Fprintf(&b, "unit %s state=%q reload=%v restart_on=%q reload_on=%q check=%q after=%q\n",
+				u.Unit, u.State, u.CanReload, u.RestartOn, u.ReloadOn, u.Check, u.After)
 		}
 	}
 	golden.Check(t, "triggers", b.String())
@@ -66,13 +69,31 @@ func TestTriggers(t *testing.T) {
 	}
 }
 
-// TestReloadProbe reads "@canreload" lines from the live probe's output.
-func TestReloadProbe(t *testing.T) {
-	f := ParseFacts("", "", "@live\nnginx.service loaded active running nginx\n@canreload nginx.service\n")
-	if !f.CanReload["nginx.service"] || f.CanReload["cron.service"] || f.Active["nginx.service"] != "active" {
-		t.Errorf("facts = %+v", f)
+// TestUnitsProbe runs the live probe's fragment in sh over systemctl show's output (recorded on a
+// booted bookworm; properties come in systemd's order, values of After= on one line) and reads it
+// back: which units can reload, and what each is ordered after.
+func TestUnitsProbe(t *testing.T) {
+	const show = `After=network.target sysinit.target demo.service
+CanReload=yes
+Id=nginx.service
+
+After=
+CanReload=no
+Id=cron.service
+`
+	script := "systemctl() { printf '%s' " + shell.Quote(show) + "; }\n" + UnitsProbe([]string{"nginx.service", "cron.service"})
+	out, err := exec.Command("sh", "-c", script).Output()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(ReloadProbe([]string{"a b.service"}), `'a b.service'`) {
-		t.Errorf("names are not quoted: %s", ReloadProbe([]string{"a b.service"}))
+	f := ParseFacts("", "", "@live\nnginx.service loaded active running nginx\n"+string(out))
+	if !f.CanReload["nginx.service"] || f.CanReload["cron.service"] || f.Active["nginx.service"] != "active" {
+		t.Errorf("facts = %+v from %q", f, out)
+	}
+	if got := strings.Join(f.After["nginx.service"], " "); got != "network.target sysinit.target demo.service" || f.After["cron.service"] != nil {
+		t.Errorf("after = %q from %q", f.After, out)
+	}
+	if !strings.Contains(UnitsProbe([]string{"a b.service"}), `'a b.service'`) {
+		t.Errorf("names are not quoted: %s", UnitsProbe([]string{"a b.service"}))
 	}
 }
