@@ -38,12 +38,16 @@ type unitRequest struct {
 // and the phase only notes what it skipped.
 func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 	units := map[string]*UnitTriggers{}
-	owner := map[string]int{} // unit -> index of the role that declares it (and starts it)
+	canon := map[string]string{} // alias -> unit
+	owner := map[string]int{}    // unit -> index of the role that declares it (and starts it)
 	var deferred []Step
 	for ri, rp := range roles {
 		for i := range rp.Units {
 			u := &rp.Units[i]
 			units[u.Unit], owner[u.Unit] = u, ri
+			for _, a := range u.Aliases {
+				canon[a] = u.Unit
+			}
 		}
 		deferred = append(deferred, rp.Deferred...)
 	}
@@ -51,6 +55,9 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 	seq := 0
 	role := 0 // the role whose ops are being read
 	request := func(unit string, reload bool, why string) {
+		if c, ok := canon[unit]; ok {
+			unit = c
+		}
 		r := reqs[unit]
 		if r == nil {
 			seq++

@@ -14,7 +14,7 @@ func TestRestartPhase(t *testing.T) {
 	nginx := UnitTriggers{Unit: "nginx.service", State: UnitRunning, CanReload: true,
 		RestartOn: []string{"file:/etc/nginx/nginx.conf", "package:nginx"}, ReloadOn: []string{"file:/etc/nginx/site.conf"},
 		Check: []string{"nginx", "-t"}}
-	app := UnitTriggers{Unit: "app.service", State: UnitRunning, RestartOn: []string{"unit:nginx.service"},
+	app := UnitTriggers{Unit: "app.service", Aliases: []string{"webapp.service"}, State: UnitRunning, RestartOn: []string{"unit:nginx.service"},
 		ReloadOn: []string{"file:/etc/app.conf"}}
 	files := func(ops ...Op) *RolePlan {
 		rp := &RolePlan{Role: "files"}
@@ -26,7 +26,7 @@ func TestRestartPhase(t *testing.T) {
 	services := func(units ...UnitTriggers) *RolePlan { return &RolePlan{Role: "services", Units: units} }
 	write := func(p string) Op { return Write(p, []byte("x\n"), 0o644, "", "") }
 	notified := write("/etc/motd")
-	notified.Notify = []string{"motd-news", "app.service"}
+	notified.Notify = []string{"motd-news", "app.service", "webapp"} // webapp: an alias of app
 	install := Exec("apt-get", "install", "nginx")
 	install.Packages = []string{"nginx"}
 	// systemd orders web after db: db restarts first, whatever triggered it first

@@ -168,8 +168,11 @@ const (
 // "file:PATH" (a file op on PATH), "package:NAME" (an op whose Packages has NAME) and "unit:NAME"
 // (the restart phase restarting or reloading unit NAME).
 type UnitTriggers struct {
-	Unit  string `json:"unit"`
-	State string `json:"state,omitempty"`
+	Unit string `json:"unit"`
+	// Aliases are other names of the unit (sshd.service for ssh.service): a trigger naming one
+	// restarts the unit, once.
+	Aliases []string `json:"aliases,omitempty"`
+	State   string   `json:"state,omitempty"`
 	// CanReload is false when the unit has no ExecReload=: a reload is then a restart, with a note.
 	CanReload bool     `json:"can_reload,omitempty"`
 	RestartOn []string `json:"restart_on,omitempty"`

@@ -62,6 +62,9 @@ func Triggers(c *chobolo.Chobolo, core string, wants []Want, d *Delta, f *Facts,
 		}
 		s := c.Services[w.Index]
 		u := engine.UnitTriggers{Unit: w.Unit, State: state(w.Unit), CanReload: f.CanReload[w.Unit], Check: s.Check}
+		if w.Declared != "" {
+			u.Aliases = []string{w.Declared}
+		}
 		for _, a := range f.After[w.Unit] {
 			if slices.ContainsFunc(wants, func(o Want) bool { return o.Unit == a }) {
 				u.After = append(u.After, a) // only the order among declared units matters

@@ -23,7 +23,7 @@ func TestTriggers(t *testing.T) {
 			{Name: "nginx", RestartOn: []string{"/etc/nginx/nginx.conf"}, ReloadOn: []string{"/etc/nginx/site.conf"},
 				Check: []string{"nginx", "-t"}},
 			{Name: "cron", RestartOn: []string{"nginx", "ssh"}, RestartOnUpgrade: bp(false)},
-			{Name: "ssh"},
+			{Name: "sshd"},
 			{Name: "bars-web", RestartOn: []string{"/etc/bars.conf"}},
 			{Name: "foo", Running: bp(false)},
 		},
@@ -53,8 +53,8 @@ func TestTriggers(t *testing.T) {
 			b.WriteString(render(&engine.RolePlan{Steps: []engine.Step{st}}))
 		}
 		for _, u := range rp.Units {
-			fmt.Fprintf(&b, "unit %s state=%q reload=%v restart_on=%q reload_on=%q check=%q after=%q\n",
-				u.Unit, u.State, u.CanReload, u.RestartOn, u.ReloadOn, u.Check, u.After)
+			fmt.Fprintf(&b, "unit %s aliases=%q state=%q reload=%v restart_on=%q reload_on=%q check=%q after=%q\n",
+				u.Unit, u.Aliases, u.State, u.CanReload, u.RestartOn, u.ReloadOn, u.Check, u.After)
 		}
 	}
 	golden.Check(t, "triggers", b.String())
