@@ -199,6 +199,9 @@ func (e *Engine) undoEntry(ctx context.Context, t transport.Transport, ids *idCa
 	content func(*JournalEntry) ([]byte, error)) error {
 	if je.undo == nil && je.Undo != nil {
 		if je.UndoSecret {
+			if je.Undo.Manual != "" {
+				return fmt.Errorf("the inverse of %s carries a secret and is never journaled: it cannot run after a crash; %s", je.Op, je.Undo.Manual)
+			}
 			return fmt.Errorf("the inverse of %s carries a secret and is never journaled: it cannot run after a crash", je.Op)
 		}
 		u := *je.Undo

@@ -29,6 +29,8 @@ type Recovery struct {
 	Errors []string `json:"errors,omitempty"`
 	// Warnings are failures of the inverse of the last journaled op, which may not have run at all.
 	Warnings []string `json:"warnings,omitempty"`
+	// NotUndone names the journaled ops that cannot be undone (Op.Irreversible): their effect stays.
+	NotUndone []string `json:"not_undone,omitempty"`
 	// Source is the Ch-obolo of the interrupted apply (for Resume).
 	Source []byte `json:"-"`
 	// Generation is the generation of a committed apply that recovery recorded (0: none).
@@ -96,6 +98,8 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 				rec.Warnings = append(rec.Warnings, fmt.Sprintf("undo of the interrupted op %s (it may have changed nothing): %v", je.Op, uerr))
 			}
 			rec.Undone++
+		} else if je.Op.Irreversible != "" {
+			rec.NotUndone = append(rec.NotUndone, notUndone(je))
 		}
 		jw.j.Undone++
 		_ = jw.setState(uctx, JournalUndoing)
