@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
@@ -42,15 +43,21 @@ fleet:
     %s: {ssh_hostname: %s, ssh_user: root, ssh_key: %s}
 `, conf, bs.KnownHosts, h.Name, h.Addr, bs.KeyFile))
 	}
-	running := func() (pid, conf string) {
-		p, _ := h.Run("systemctl", "show", "-p", "MainPID", "--value", "restart-demo.service")
-		c, _ := h.Run("cat", "/run/restart-demo")
-		return strings.TrimSpace(p), c
+	// running is the service's PID and the content it runs, once it runs want (systemctl returns
+	// right after the fork, a moment before the process has read its file)
+	running := func(want string) (pid, conf string) {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			p, _ := h.Run("systemctl", "show", "-p", "MainPID", "--value", "restart-demo.service")
+			conf, _ = h.Run("cat", "/run/restart-demo")
+			if pid = strings.TrimSpace(p); conf == want || time.Now().After(deadline) {
+				return pid, conf
+			}
+		}
 	}
 	if r := run(t, "", "apply", "-c", chobolo("v1\n"), "-f", "-y"); r.code != 0 {
 		t.Fatalf("first apply: %s", r)
 	}
-	pid, conf := running()
+	pid, conf := running("v1\n")
 	if conf != "v1\n" || pid == "0" || pid == "" {
 		t.Fatalf("after the first apply restart-demo runs %q (pid %s), want v1", conf, pid)
 	}
@@ -59,7 +66,7 @@ fleet:
 	if r.code != 0 || !strings.Contains(r.stdout, "restart restart-demo.service (because /etc/restart-demo.conf changed)") {
 		t.Fatalf("second apply: %s", r)
 	}
-	npid, conf := running()
+	npid, conf := running("v2\n")
 	if conf != "v2\n" || npid == pid {
 		t.Errorf("after the change restart-demo runs %q (pid %s, was %s), want v2 in a new process", conf, npid, pid)
 	}
@@ -67,7 +74,7 @@ fleet:
 		strings.Contains(r.stdout, "restart restart-demo") {
 		t.Fatalf("third apply is not a no-op: %s", r)
 	}
-	if again, _ := running(); again != npid {
+	if again, _ := running("v2\n"); again != npid {
 		t.Errorf("the no-op apply restarted it: pid %s, was %s", again, npid)
 	}
 }
