@@ -74,9 +74,9 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 			r.why = append(r.why, why)
 		}
 	}
-	// subjects each trigger reacts to, with the reason shown
-	var reloadWhy []string
+	var reloadWhy []string // the unit files and drop-ins whose change needs a daemon-reload
 	names := slices.Sorted(maps.Keys(units))
+	// fire requests the units whose triggers name subject, with the reason shown
 	fire := func(subject, why string) {
 		for _, name := range names {
 			u := units[name]
