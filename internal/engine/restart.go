@@ -101,8 +101,10 @@ func RestartPhase(roles []*RolePlan, live bool) *RolePlan {
 						if !slices.Contains(reloadWhy, op.Path) {
 							reloadWhy = append(reloadWhy, op.Path)
 						}
-						// a template does not run (its instances do); a removed unit has nothing to restart
-						if !strings.Contains(unit, "@.") && op.Kind != OpRemove {
+						// a template does not run (its instances do); a removed or masked (linked to
+						// /dev/null) unit has nothing to restart
+						masked := op.Kind == OpSymlink && op.Target == "/dev/null"
+						if !strings.Contains(unit, "@.") && op.Kind != OpRemove && !masked {
 							request(unit, false, "its unit file "+op.Path+" changed")
 						}
 					}

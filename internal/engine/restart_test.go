@@ -54,9 +54,9 @@ func TestRestartPhase(t *testing.T) {
 		{"reload", true, []*RolePlan{services(nginx), files(write("/etc/nginx/site.conf"))}},
 		{"reload without ExecReload is a restart", true, []*RolePlan{services(app), files(write("/etc/app.conf"))}},
 		{"a package transaction", true, []*RolePlan{{Role: "packages", Steps: []Step{{Ops: []Op{install}}}}, services(nginx)}},
-		{"unit files and drop-ins: one daemon-reload", true, []*RolePlan{withDeferred, services(nginx),
+		{"unit files and drop-ins: one daemon-reload; no restart of a masked unit", true, []*RolePlan{withDeferred, services(nginx, UnitTriggers{Unit: "old.service", State: UnitRunning}),
 			files(write("/etc/systemd/system/bars-web.service"), write("/etc/systemd/system/nginx.service.d/limits.conf"),
-				write("/etc/systemd/system/getty@.service"))}},
+				write("/etc/systemd/system/getty@.service"), Symlink("/etc/systemd/system/old.service", "/dev/null"))}},
 		{"notify: undeclared units only if they run", true, []*RolePlan{services(app), files(notified)}},
 		{"started by services, then its file written by a later role: restarted", true,
 			[]*RolePlan{services(fresh), files(write("/etc/nginx/nginx.conf"))}},
@@ -64,7 +64,7 @@ func TestRestartPhase(t *testing.T) {
 			[]*RolePlan{{Role: "packages", Steps: []Step{{Ops: []Op{install}}}}, services(fresh)}},
 		{"systemd's After= orders the restarts", true, []*RolePlan{services(web, db), files(write("/etc/shared.conf"))}},
 		{"not running: nothing to restart", true, []*RolePlan{services(stopped), files(write("/etc/nginx/nginx.conf"))}},
-		{"chroot: everything noted, deferred steps run", false, []*RolePlan{withDeferred, services(nginx, app),
+		{"chroot: everything noted, deferred steps run", false, []*RolePlan{withDeferred, services(nginx, UnitTriggers{Unit: "old.service", State: UnitRunning}),
 			files(write("/etc/systemd/system/bars-web.service"), write("/etc/nginx/nginx.conf"))}},
 	}
 	var b strings.Builder
