@@ -197,7 +197,7 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 		unit, ok := f.Resolve(name)
 		switch {
 		case ok:
-		case t.UnitFiles[name]:
+		case t.UnitFiles[name] || isInstance(name) && t.UnitFiles[templateOf(name)]:
 			unit, w.Pending, w.Custom = name, true, true
 		default:
 			base := strings.TrimSuffix(name, path.Ext(name))

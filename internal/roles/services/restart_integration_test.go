@@ -17,8 +17,8 @@ import (
 
 // TestRestartChroot: in a chroot no systemd runs, so the restart phase notes what it would restart
 // and runs nothing (no daemon-reload, no restart); a unit whose unit file is declared under files
-// is written and then enabled offline in the same apply (before the change: refused, "does not
-// exist on the target").
+// (or the template of a declared instance) is written and then enabled offline in the same apply
+// (before the change: refused, "does not exist on the target").
 func TestRestartChroot(t *testing.T) {
 	root := testenv.DebianRoot(t)
 	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/demo.service"), []byte(testUnit), 0o644); err != nil {
@@ -29,9 +29,10 @@ func TestRestartChroot(t *testing.T) {
 	}
 	tr := enginetest.Chroot(t, root)
 	c := &chobolo.Chobolo{
-		Services: []chobolo.Service{{Name: "demo", RestartOn: []string{"/etc/demo/demo.conf"}}, {Name: "bars-web"}},
+		Services: []chobolo.Service{{Name: "demo", RestartOn: []string{"/etc/demo/demo.conf"}}, {Name: "bars-web"}, {Name: "worker@1"}},
 		Files: []chobolo.File{{Path: "/etc/demo/demo.conf", Content: "v1\n"},
-			{Path: "/etc/systemd/system/bars-web.service", Content: testUnit}},
+			{Path: "/etc/systemd/system/bars-web.service", Content: testUnit},
+			{Path: "/etc/systemd/system/worker@.service", Content: testUnit}},
 	}
 	c.SetKey("services", chobolo.Pos{})
 	c.SetKey("files", chobolo.Pos{})
@@ -42,7 +43,7 @@ func TestRestartChroot(t *testing.T) {
 		t.Fatalf("no restart phase:\n%s", enginetest.Render(hp))
 	}
 	for _, want := range []string{
-		"daemon-reload skipped: systemd not running (because /etc/systemd/system/bars-web.service changed)",
+		"daemon-reload skipped: systemd not running (because /etc/systemd/system/bars-web.service, /etc/systemd/system/worker@.service changed)",
 		"restart demo.service skipped: systemd not running (because /etc/demo/demo.conf changed)",
 	} {
 		if !slices.Contains(ph.Notes, want) {
@@ -56,7 +57,9 @@ func TestRestartChroot(t *testing.T) {
 			}
 		}
 	}
-	if got := isEnabled(t, root, "bars-web.service"); got != "enabled" {
-		t.Errorf("bars-web.service is %q", got)
+	for _, u := range []string{"bars-web.service", "worker@1.service"} {
+		if got := isEnabled(t, root, u); got != "enabled" {
+			t.Errorf("%s is %q", u, got)
+		}
 	}
 }

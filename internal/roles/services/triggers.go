@@ -78,6 +78,9 @@ func Triggers(c *chobolo.Chobolo, core string, wants []Want, d *Delta, f *Facts,
 		}
 		if s.WantRestartOnUpgrade() && w.Running {
 			base := strings.TrimSuffix(w.Unit, ".service")
+			if i := strings.IndexByte(base, '@'); i >= 0 {
+				base = base[:i] // an instance's package is named like its template
+			}
 			u.RestartOn = append(u.RestartOn, "package:"+base)
 			for _, p := range c.Packages {
 				if p.Name == base {

@@ -26,9 +26,11 @@ func TestTriggers(t *testing.T) {
 			{Name: "sshd"},
 			{Name: "bars-web", RestartOn: []string{"/etc/bars.conf"}},
 			{Name: "foo", Running: bp(false)},
+			{Name: "worker@1"},
 		},
 		Files: []chobolo.File{{Path: "/etc/nginx/nginx.conf"}, {Path: "/etc/nginx/site.conf"}, {Path: "/etc/bars.conf"},
-			{Path: "/etc/systemd/system/bars-web.service"}, {Path: "/etc/systemd/system/ssh.service.d/x.conf"}},
+			{Path: "/etc/systemd/system/bars-web.service"}, {Path: "/etc/systemd/system/ssh.service.d/x.conf"},
+			{Path: "/etc/systemd/system/worker@.service"}},
 	}
 	c.SetKey("services", chobolo.Pos{})
 	var b strings.Builder
