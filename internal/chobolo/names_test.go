@@ -94,3 +94,23 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestUnitOfPath(t *testing.T) {
+	for p, want := range map[string]string{
+		"/etc/systemd/system/nginx.service":                     "nginx.service",
+		"/etc/systemd/system/nginx.service.d/limits.conf":       "nginx.service",
+		"/usr/lib/systemd/system/getty@.service":                "getty@.service",
+		"/lib/systemd/system/fstrim.timer":                      "fstrim.timer",
+		"/run/systemd/system/x.socket.d/override.conf":          "x.socket",
+		"/etc/systemd/system/nginx.service.d":                   "",
+		"/etc/systemd/system/nginx.service.d/notes.txt":         "",
+		"/etc/systemd/system/multi-user.target.wants/a.service": "",
+		"/etc/systemd/system.conf":                              "",
+		"/etc/nginx/nginx.service":                              "",
+	} {
+		got, ok := UnitOfPath(p)
+		if got != want || ok != (want != "") {
+			t.Errorf("UnitOfPath(%q) = %q, %v; want %q", p, got, ok, want)
+		}
+	}
+}

@@ -123,7 +123,7 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 			// and removals are atomic in the transport: a failed one changed nothing.
 			entries, last = append(log, failed), len(log)
 		}
-		for i := len(entries) - 1; i >= 0; i-- {
+		for _, i := range undoOrder(entries) {
 			d := entries[i]
 			skip := d.Undo == nil && d.Prev == nil ||
 				i == last && d.Undo == nil && d.Op.Kind != OpMkdir && d.Op.Kind != OpChmod && d.Prev.Tree == ""

@@ -265,6 +265,13 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if len(failed.Roles) > 0 {
 		return nil, &failed
 	}
+	// the restart phase runs after every role: daemon-reload, units written by this apply, restarts
+	if ph := RestartPhase(hp.Roles, env.Systemd && !env.Chroot); ph != nil {
+		for _, rp := range hp.Roles {
+			rp.Deferred = nil // moved into the phase
+		}
+		hp.Roles = append(hp.Roles, ph)
+	}
 	noteSettles(hp)
 	return hp, nil
 }

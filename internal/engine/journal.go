@@ -57,7 +57,8 @@ type Journal struct {
 	Started    time.Time `json:"started"`
 	Tags       []string  `json:"tags,omitempty"`
 	State      string    `json:"state"`
-	// Undone counts the entries, from the last one back, whose inverse already ran.
+	// Undone counts the entries whose inverse already ran, in undo order (undoOrder: from the last
+	// one back, the restart phase's last).
 	Undone  int            `json:"undone,omitempty"`
 	Entries []JournalEntry `json:"entries"`
 	// Error is why the apply failed (state undoing).

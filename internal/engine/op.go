@@ -67,6 +67,17 @@ type Op struct {
 	// Manual, on a secret inverse (never journaled, so it cannot run after a crash), names the user
 	// or object it restores and the command to run by hand instead; recovery shows it.
 	Manual string `json:"manual,omitempty"`
+	// Notify and Reload name systemd units to restart (reload) because this op changes something
+	// they read. Any role may set them (the files role does for files[].notify; external Souls will
+	// through the same field): the engine's restart phase, after every other op, restarts each unit
+	// at most once (see RestartPhase). Packages are the packages a package transaction installs or
+	// upgrades, for the services that restart on them.
+	Notify   []string `json:"notify,omitempty"`
+	Reload   []string `json:"reload,omitempty"`
+	Packages []string `json:"packages,omitempty"`
+	// UndoLast marks the restart phase's ops: when an apply fails, their inverses (restart the unit
+	// again) run after every other inverse, so a unit is restarted on the files as they were.
+	UndoLast bool `json:"undo_last,omitempty"`
 	// Capture, on an op with an exec Undo, is a command the engine runs on the target right before
 	// the op; its stdout becomes the Undo's stdin (and is journaled: it must never be secret). It is
 	// how an inverse depends on state only known at execution time, e.g. the package set before a

@@ -83,8 +83,13 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 		return nil, fmt.Errorf("the previous content of %s is missing from the journal", je.UndoPath)
 	}
 	last := len(j.Entries) - 1
-	for i := last - j.Undone; i >= 0; i-- {
-		je := &j.Entries[i]
+	entries := make([]*JournalEntry, len(j.Entries))
+	for i := range j.Entries {
+		entries[i] = &j.Entries[i]
+	}
+	order := undoOrder(entries)
+	for _, i := range order[min(j.Undone, len(order)):] {
+		je := entries[i]
 		if je.Undo != nil || je.Prev != nil {
 			emit(opts.Observe, Event{Type: EventUndo, Target: t.Name(), Role: je.Role, Op: je.Op.String()})
 			if uerr := e.undoEntry(uctx, t, ids, je, backup); uerr != nil && i != last {

@@ -433,6 +433,7 @@ func BuildOp(p Pkg, baseURL string) engine.Op {
 	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL).
 		WithUndo(arch.RemoveInstalled(p.Name))
 	op.Label = "build " + p.Name + " from " + p.URL + " (git and makepkg as " + BuildUser + ", pacman -U)"
+	op.Packages = []string{p.Name} // the restart phase restarts services that restart on it
 	return op
 }
 
@@ -443,6 +444,7 @@ func UpgradeOp(p Pkg, baseURL string) engine.Op {
 	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL, p.Name).
 		CannotUndo("replaces the installed version; the old package file is not kept")
 	op.Label = "rebuild " + p.Name + " from " + p.URL + " (git and makepkg as " + BuildUser + ", pacman -U)"
+	op.Packages = []string{p.Name}
 	return op
 }
 
