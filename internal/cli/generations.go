@@ -42,6 +42,9 @@ func (a *app) beginTarget(ctx context.Context, eng *engine.Engine, t transport.T
 			fmt.Fprintf(a.stderr, "%s: warning: an interrupted apply (journal %s, %s) will be rolled back first; the plan below does not account for it\n",
 				t.Name(), j.ID, j.Started.Format(time.RFC3339))
 		}
+		if ws, err := engine.ReadWatchdog(ctx, t); err == nil && ws.State != "" {
+			fmt.Fprintf(a.stderr, "%s: note: the access watchdog of apply %s is %s (the next apply reports and clears it)\n", t.Name(), ws.Journal, ws.State)
+		}
 		return func() {}, nil
 	}
 	release, err = engine.Lock(ctx, t)
@@ -54,6 +57,14 @@ func (a *app) beginTarget(ctx context.Context, eng *engine.Engine, t transport.T
 		return nil, err
 	}
 	a.reportRecovery(t.Name(), rec, o.json)
+	// After the recovery: an interrupted apply's journal is undone by this run, and its watchdog
+	// then has nothing left to do.
+	ws, err := engine.SettleWatchdog(ctx, t)
+	a.reportWatchdog(t.Name(), ws, o, req.Observe)
+	if err != nil {
+		release()
+		return nil, err
+	}
 	return release, nil
 }
 
@@ -316,6 +327,9 @@ func (a *app) listGenerations(t transport.Transport, gens []engine.Generation, o
 		if g.Kind == "rollback" {
 			kind = fmt.Sprintf("rollback to %d", g.Of)
 		}
+		if !g.UndoneByWatchdog.IsZero() {
+			kind += " (undone by watchdog)"
+		}
 		tags := strings.Join(g.Tags, " ")
 		if tags == "" {
 			tags = "-"
@@ -359,6 +373,10 @@ func (a *app) showGeneration(ctx context.Context, t transport.Transport, g engin
 		kind = fmt.Sprintf("rollback to generation %d", g.Of)
 	}
 	fmt.Fprintf(a.stdout, "  kind:     %s\n", kind)
+	if !g.UndoneByWatchdog.IsZero() {
+		fmt.Fprintf(a.stdout, "  undone:   %s, by the host's access watchdog (access was not confirmed after the apply)\n",
+			g.UndoneByWatchdog.Local().Format(time.DateTime))
+	}
 	fmt.Fprintf(a.stdout, "  system:   %s (core %s)\n", orNone(g.OS), g.Core)
 	if len(g.Tags) > 0 {
 		fmt.Fprintf(a.stdout, "  tags:     %s\n", strings.Join(g.Tags, " "))

@@ -94,7 +94,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 echo "rollback of ` + journalID + ` started $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 fails=0
-for f in $(ls -r "$d/undo" | grep '^[0-9]*\.sh$') $(ls "$d/post" 2>/dev/null | grep '^[0-9]*\.sh$' | sed 's|^|../post/|'); do
+for f in $(ls -r "$d/undo" | grep '^[0-9]*\.sh$') $(ls "$d/post" 2>/dev/null | grep '^[0-9a-z]*\.sh$' | sed 's|^|../post/|'); do
 	if (cd "$d/undo" && sh "./$f"); then echo "undone $f"; else echo "FAILED $f"; fails=$((fails + 1)); fi
 done
 if grep -q ` + shell.Quote(`"id": "`+journalID+`"`) + ` ` + JournalFile + ` 2>/dev/null; then
@@ -102,6 +102,7 @@ if grep -q ` + shell.Quote(`"id": "`+journalID+`"`) + ` ` + JournalFile + ` 2>/d
 fi
 printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$fails" >"$d/done.tmp" && mv "$d/done.tmp" "$d/done"
 sync
+if command -v flock >/dev/null 2>&1; then printf 'released\n' >>"$lock"; fi
 `
 }
 
@@ -188,7 +189,31 @@ func (w *watchdog) add(ctx context.Context, je *JournalEntry) error {
 			return fmt.Errorf("watchdog: %w", err)
 		}
 	}
+	if touchesSSHD(je.Op) {
+		// sshd reads its configuration when it starts: whatever restarted it with the changed one
+		// (an op, a path unit, a package script), the restored one needs a reload too.
+		if err := w.t.WriteFile(ctx, wdPost+"/sshd.sh", []byte(reloadSSHD), 0o600, 0, 0, nil); err != nil {
+			return fmt.Errorf("watchdog: %w", err)
+		}
+	}
 	return nil
+}
+
+// reloadSSHD makes a running sshd read its restored configuration (a reload keeps the sessions).
+// One that the changed configuration made fail (a bad ListenAddress) is started again.
+const reloadSSHD = `if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	for u in ssh.service sshd.service; do
+		if systemctl -q is-active "$u"; then exec systemctl reload-or-restart "$u"; fi
+		if systemctl -q is-failed "$u"; then exec systemctl restart "$u"; fi
+	done
+	exit 0
+fi
+if [ -f /run/sshd.pid ]; then kill -HUP "$(cat /run/sshd.pid)"; fi
+`
+
+// touchesSSHD reports whether op changes sshd's configuration (a file under /etc/ssh).
+func touchesSSHD(op Op) bool {
+	return op.Kind != OpExec && (op.Path == "/etc/ssh" || strings.HasPrefix(path.Clean(op.Path), "/etc/ssh/"))
 }
 
 // restartedUnit is the unit an exec op restarts or reloads ("" for any other op): the undo puts

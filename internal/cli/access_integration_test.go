@@ -1,0 +1,182 @@
+package cli_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// restartOnSSHDChange restarts ssh.service whenever /etc/ssh/sshd_config.d changes: a stand-in, in
+// the test host, for the restart of a service after its configuration changed (the trigger phase
+// of issue 13, another branch), so that a bad sshd drop-in locks out for real.
+var restartOnSSHDChange = map[string]string{
+	"/etc/systemd/system/chaos-sshd-watch.path": `[Path]
+PathChanged=/etc/ssh/sshd_config.d
+
+[Install]
+WantedBy=multi-user.target
+`,
+	"/etc/systemd/system/chaos-sshd-watch.service": `[Unit]
+StartLimitIntervalSec=0
+
+[Service]
+Type=oneshot
+ExecStart=/bin/systemctl restart ssh.service
+`,
+}
+
+// Confirming access after an apply over SSH, on a systemd-booted host (docs/generations.md,
+// "Confirming access"): a good change is confirmed and kept, and the watchdog is gone; changes that
+// lock root out (a DenyUsers drop-in sshd reads at its restart, and an authorized_keys without the
+// connecting key) fail the confirmation, and the host rolls itself back: reachable again, with its
+// old configuration, and the next run reports it; --no-confirm-access warns and arms nothing.
+func TestConfirmAccessBooted(t *testing.T) {
+	isolate(t)
+	bs := testenv.StartBootedSSHHosts(t, 1, func(root string) {
+		for p, content := range restartOnSSHDChange {
+			testenv.WriteFile(t, root, p, content)
+		}
+		wants := filepath.Join(root, "/etc/systemd/system/multi-user.target.wants")
+		if err := os.MkdirAll(wants, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/etc/systemd/system/chaos-sshd-watch.path", filepath.Join(wants, "chaos-sshd-watch.path")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h := bs.Hosts[0]
+	fleetYAML := fmt.Sprintf(`fleet:
+  ssh: {known_hosts: %s, config: none, connect_timeout: 5s}
+  hosts:
+    %s: {ssh_hostname: %s, ssh_user: root, ssh_key: %s}
+`, bs.KnownHosts, h.Name, h.Addr, bs.KeyFile)
+	chobolo := func(files string) string {
+		if files == "" {
+			return writeChobolo(t, "files: []\n"+fleetYAML)
+		}
+		return writeChobolo(t, "files:\n"+files+fleetYAML)
+	}
+	const good = "  - {path: /etc/ssh/sshd_config.d/60-chaos-good.conf, content: \"ClientAliveInterval 120\\n\"}\n"
+	const deny = "  - {path: /etc/ssh/sshd_config.d/40-chaos-deny.conf, content: \"DenyUsers root\\n\"}\n"
+	otherKey := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone-else"
+	keys := fmt.Sprintf("  - {path: /root/.ssh/authorized_keys, content: %q, mode: \"0600\"}\n", otherKey+"\n")
+	apply := func(file string, extra ...string) result {
+		return run(t, "", append([]string{"apply", "-c", file, "-f", "-y", "--confirm-timeout", "8s"}, extra...)...)
+	}
+	watchdogUnits := func() string {
+		out, _ := h.Run("systemctl", "list-units", "--all", "--no-legend", "--plain", "chaos-watchdog-*")
+		return strings.TrimSpace(out)
+	}
+	// the watchdog process ends by itself once disarmed (it looks once a second)
+	waitNoWatchdog := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for watchdogUnits() != "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the watchdog still runs: %s", what, watchdogUnits())
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		if out, _ := h.Run("test", "-e", "/var/lib/chaos/watchdog"); out != "" {
+			t.Fatalf("%s: %s", what, out)
+		}
+		if _, err := h.Run("test", "!", "-e", "/var/lib/chaos/watchdog"); err != nil {
+			t.Fatalf("%s: /var/lib/chaos/watchdog is still there", what)
+		}
+	}
+	origKeys := h.MustRun(t, "cat", "/root/.ssh/authorized_keys")
+
+	// A good change: confirmed over a fresh connection, kept, the watchdog gone.
+	r := apply(chobolo(good))
+	if r.code != 0 || !strings.Contains(r.stdout, "access will be confirmed after the apply") ||
+		!strings.Contains(r.stdout, "access confirmed over a fresh connection") {
+		t.Fatalf("good change: %s", r)
+	}
+	waitNoWatchdog("after the confirmed apply")
+	if got := h.MustRun(t, "cat", "/etc/ssh/sshd_config.d/60-chaos-good.conf"); got != "ClientAliveInterval 120\n" {
+		t.Fatalf("the confirmed change was not kept: %q", got)
+	}
+
+	// Changes that lock root out: the confirmation fails, the host rolls itself back.
+	for _, bad := range []struct {
+		name, files string
+		check       func() string // the old configuration is back: "" or what differs
+	}{
+		{"DenyUsers root (sshd restarted)", good + deny, func() string {
+			if _, err := h.Run("test", "-e", "/etc/ssh/sshd_config.d/40-chaos-deny.conf"); err == nil {
+				return "the DenyUsers drop-in is still there"
+			}
+			if out := h.MustRun(t, "sshd", "-T"); strings.Contains(strings.ToLower(out), "denyusers") {
+				return "sshd -T still has DenyUsers"
+			}
+			return ""
+		}},
+		{"authorized_keys without the connecting key", good + keys, func() string {
+			if got := h.MustRun(t, "cat", "/root/.ssh/authorized_keys"); got != origKeys {
+				return fmt.Sprintf("authorized_keys is %q", got)
+			}
+			return ""
+		}},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			start := time.Now()
+			r := apply(chobolo(bad.files))
+			// a fleet run prints each host's lines, errors included, on stdout
+			if r.code == 0 || !strings.Contains(r.stdout, "access lost after the apply") ||
+				!strings.Contains(r.stdout, "the host rolls itself back at") {
+				t.Fatalf("a lockout was not reported: %s", r)
+			}
+			// The watchdog fires 8 s after the lock's release and writes done when the undo is over.
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				if _, err := h.Run("test", "-e", "/var/lib/chaos/watchdog/done"); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					log, _ := h.Run("cat", "/var/lib/chaos/watchdog/rollback.log")
+					t.Fatalf("the watchdog did not roll back within a minute; units: %s; log:\n%s", watchdogUnits(), log)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			t.Logf("rolled back %s after the apply started", time.Since(start).Round(time.Second))
+			log := h.MustRun(t, "cat", "/var/lib/chaos/watchdog/rollback.log")
+			if strings.Contains(log, "FAILED") {
+				t.Fatalf("undo steps failed:\n%s", log)
+			}
+			if why := bad.check(); why != "" {
+				t.Fatalf("after the rollback: %s\n%s", why, log)
+			}
+			// Reachable again with the old configuration: the next run gets in, reports the
+			// rollback, marks the generation, and finds only the good change in place.
+			r = run(t, "", "apply", "-c", chobolo(good), "-f", "-y")
+			if r.code != 0 || !strings.Contains(r.stdout, "1 unchanged") ||
+				!strings.Contains(r.stdout, "access watchdog rolled back apply") {
+				t.Fatalf("after the rollback: %s", r)
+			}
+			waitNoWatchdog("after the report")
+			if index := h.MustRun(t, "cat", "/var/lib/chaos/generations/index.json"); !strings.Contains(index, `"undone_by_watchdog"`) {
+				t.Fatalf("no generation is marked as undone by the watchdog:\n%s", index)
+			}
+		})
+	}
+
+	// --no-confirm-access: a warning, no watchdog at any time.
+	r = apply(chobolo(""), "--no-confirm-access")
+	if r.code != 0 || !strings.Contains(r.stdout, "--no-confirm-access is set") || strings.Contains(r.stdout, "access confirmed") {
+		t.Fatalf("--no-confirm-access: %s", r)
+	}
+	if units := watchdogUnits(); units != "" {
+		t.Fatalf("--no-confirm-access armed a watchdog: %s", units)
+	}
+	if _, err := h.Run("test", "-e", "/var/lib/chaos/watchdog"); err == nil {
+		t.Fatal("--no-confirm-access left /var/lib/chaos/watchdog")
+	}
+	if _, err := h.Run("test", "-e", "/etc/ssh/sshd_config.d/60-chaos-good.conf"); err == nil {
+		t.Fatal("the apply with --no-confirm-access did not remove the managed file")
+	}
+}
