@@ -180,3 +180,54 @@ func TestConfirmAccessBooted(t *testing.T) {
 		t.Fatal("the apply with --no-confirm-access did not remove the managed file")
 	}
 }
+
+// Without systemd (sshd chrooted in its own namespaces, no init), the watchdog is a setsid'd sh
+// started through the connection: it outlives the session and rolls a lockout back all the same.
+// The apply is a single --target, whose errors go to stderr.
+func TestConfirmAccessWithoutSystemd(t *testing.T) {
+	isolate(t)
+	hs := testenv.StartSSHHosts(t, 1)
+	h := hs.Hosts[0]
+	if _, err := os.Stat(filepath.Join(h.Root, "run/systemd/system")); err == nil {
+		t.Fatal("the host has /run/systemd/system: the engine would take it for a systemd host, and this test is for the setsid watchdog")
+	}
+	keysPath := filepath.Join(h.Root, "root/.ssh/authorized_keys")
+	orig, err := os.ReadFile(keysPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(files string) string {
+		return writeChobolo(t, fmt.Sprintf(`files:
+%sfleet:
+  ssh: {known_hosts: %s, config: none, connect_timeout: 5s}
+  hosts:
+    box: {ssh_hostname: %s, ssh_user: root, ssh_key: %s}
+`, files, hs.KnownHosts, h.Addr, hs.KeyFile))
+	}
+	other := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone-else\n"
+	r := run(t, "", "apply", "-c", file(fmt.Sprintf("  - {path: /root/.ssh/authorized_keys, content: %q, mode: \"0600\"}\n", other)),
+		"--target", "box", "-y", "--confirm-timeout", "4s")
+	if r.code != 1 || !strings.Contains(r.stderr, "box: access lost after the apply") {
+		t.Fatalf("a lockout was not reported: %s", r)
+	}
+	done := filepath.Join(h.Root, "var/lib/chaos/watchdog/done")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		if _, err := os.Stat(done); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(h.Root, "var/lib/chaos/watchdog/rollback.log"))
+			t.Fatalf("the watchdog did not roll back within a minute:\n%s", log)
+		}
+	}
+	if got, _ := os.ReadFile(keysPath); string(got) != string(orig) {
+		t.Fatalf("authorized_keys after the rollback: %q, want %q", got, orig)
+	}
+	r = run(t, "", "apply", "-c", file("  - {path: /etc/motd, content: \"hi\\n\"}\n"), "--target", "box", "-y")
+	if r.code != 0 || !strings.Contains(r.stderr, "access watchdog rolled back apply") || strings.Contains(r.stdout, "access will be confirmed") {
+		t.Fatalf("the next run: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(h.Root, "var/lib/chaos/watchdog")); err == nil {
+		t.Fatal("the watchdog's directory is still there after the report")
+	}
+}
