@@ -153,7 +153,7 @@ func armWatchdog(ctx context.Context, t transport.Transport, id string, opt Watc
 	}
 	if _, err := transport.Check(ctx, t, transport.Cmd{Argv: argv}); err != nil {
 		_ = t.Remove(ctx, WatchdogDir, true)
-		return nil, fmt.Errorf("watchdog: %w", err)
+		return nil, fmt.Errorf("cannot arm the access watchdog (nothing applied; --no-confirm-access applies without it): %w", err)
 	}
 	return &watchdog{t: t, id: id, armed: true}, nil
 }
