@@ -98,7 +98,7 @@ func (a *app) confirmAccess(ctx context.Context, spec, target, journal string, o
 	ev := engine.Event{Type: engine.EventAccess, Target: target, Op: "confirm access (apply " + journal + ")", Duration: time.Since(start)}
 	if err != nil {
 		msg := fmt.Sprintf("access lost after the apply: a fresh connection failed (%v); the host rolls itself back at %s",
-			err, deadline.Add(time.Second).Local().Format(time.TimeOnly))
+			err, start.Add(o.access.timeout+engine.WatchdogGrace+time.Second).Local().Format(time.TimeOnly))
 		if errors.Is(err, engine.ErrWatchdogFired) {
 			msg = "access was not confirmed in time: the host's watchdog fired and is rolling the apply back"
 		}

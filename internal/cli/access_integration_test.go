@@ -11,12 +11,16 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// restartOnSSHDChange restarts ssh.service whenever /etc/ssh/sshd_config.d changes: a stand-in, in
-// the test host, for the restart of a service after its configuration changed (the trigger phase
-// of issue 13, another branch), so that a bad sshd drop-in locks out for real.
+// restartOnSSHDChange restarts ssh.service whenever one of the test's sshd drop-ins changes: a
+// stand-in, in the test host, for the restart of a service after its configuration changed (the
+// trigger phase of issue 13, another branch), so that a bad sshd drop-in locks out for real. It
+// watches the files, not the directory: the write's temp file, which sshd -t validates, must not
+// restart sshd (that removes /run/sshd, which sshd -t needs).
 var restartOnSSHDChange = map[string]string{
 	"/etc/systemd/system/chaos-sshd-watch.path": `[Path]
-PathChanged=/etc/ssh/sshd_config.d
+PathChanged=/etc/ssh/sshd_config.d/60-chaos-good.conf
+PathChanged=/etc/ssh/sshd_config.d/40-chaos-allow.conf
+PathChanged=/etc/ssh/sshd_config.d/40-chaos-listen.conf
 
 [Install]
 WantedBy=multi-user.target
@@ -32,8 +36,8 @@ ExecStart=/bin/systemctl restart ssh.service
 
 // Confirming access after an apply over SSH, on a systemd-booted host (docs/generations.md,
 // "Confirming access"): a good change is confirmed and kept, and the watchdog is gone; changes that
-// lock root out (a DenyUsers drop-in sshd reads at its restart, and an authorized_keys without the
-// connecting key) fail the confirmation, and the host rolls itself back: reachable again, with its
+// lock root out (an AllowUsers drop-in sshd reads at its restart, a ListenAddress that makes its
+// restart fail, and an authorized_keys without the connecting key) fail the confirmation, and the host rolls itself back: reachable again, with its
 // old configuration, and the next run reports it; --no-confirm-access warns and arms nothing.
 func TestConfirmAccessBooted(t *testing.T) {
 	isolate(t)
@@ -62,7 +66,9 @@ func TestConfirmAccessBooted(t *testing.T) {
 		return writeChobolo(t, "files:\n"+files+fleetYAML)
 	}
 	const good = "  - {path: /etc/ssh/sshd_config.d/60-chaos-good.conf, content: \"ClientAliveInterval 120\\n\"}\n"
-	const deny = "  - {path: /etc/ssh/sshd_config.d/40-chaos-deny.conf, content: \"DenyUsers root\\n\"}\n"
+	const allow = "  - {path: /etc/ssh/sshd_config.d/40-chaos-allow.conf, content: \"AllowUsers nobody\\n\"}\n"
+	// an address the host does not have: sshd cannot bind, its restart fails
+	const listen = "  - {path: /etc/ssh/sshd_config.d/40-chaos-listen.conf, content: \"ListenAddress 192.0.2.1\\n\"}\n"
 	otherKey := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone-else"
 	keys := fmt.Sprintf("  - {path: /root/.ssh/authorized_keys, content: %q, mode: \"0600\"}\n", otherKey+"\n")
 	apply := func(file string, extra ...string) result {
@@ -107,12 +113,21 @@ func TestConfirmAccessBooted(t *testing.T) {
 		name, files string
 		check       func() string // the old configuration is back: "" or what differs
 	}{
-		{"DenyUsers root (sshd restarted)", good + deny, func() string {
-			if _, err := h.Run("test", "-e", "/etc/ssh/sshd_config.d/40-chaos-deny.conf"); err == nil {
-				return "the DenyUsers drop-in is still there"
+		{"AllowUsers nobody (sshd restarted)", good + allow, func() string {
+			if _, err := h.Run("test", "-e", "/etc/ssh/sshd_config.d/40-chaos-allow.conf"); err == nil {
+				return "the AllowUsers drop-in is still there"
 			}
-			if out := h.MustRun(t, "sshd", "-T"); strings.Contains(strings.ToLower(out), "denyusers") {
-				return "sshd -T still has DenyUsers"
+			if out := h.MustRun(t, "sshd", "-T"); strings.Contains(strings.ToLower(out), "allowusers") {
+				return "sshd -T still has AllowUsers"
+			}
+			return ""
+		}},
+		{"bad ListenAddress (sshd restart fails)", good + listen, func() string {
+			if _, err := h.Run("test", "-e", "/etc/ssh/sshd_config.d/40-chaos-listen.conf"); err == nil {
+				return "the ListenAddress drop-in is still there"
+			}
+			if out, _ := h.Run("systemctl", "is-active", "ssh.service"); strings.TrimSpace(out) != "active" {
+				return "ssh.service is " + out
 			}
 			return ""
 		}},
@@ -131,7 +146,7 @@ func TestConfirmAccessBooted(t *testing.T) {
 				!strings.Contains(r.stdout, "the host rolls itself back at") {
 				t.Fatalf("a lockout was not reported: %s", r)
 			}
-			// The watchdog fires 8 s after the lock's release and writes done when the undo is over.
+			// The watchdog fires 8+5 s after the lock's release and writes done when the undo is over.
 			deadline := time.Now().Add(60 * time.Second)
 			for {
 				if _, err := h.Run("test", "-e", "/var/lib/chaos/watchdog/done"); err == nil {

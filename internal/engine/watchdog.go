@@ -44,10 +44,15 @@ const (
 
 // WatchdogOptions arm the access watchdog for an apply (Request.Watchdog).
 type WatchdogOptions struct {
-	// Timeout is how long the host waits, once no chaos holds its lock, for a fresh connection to
-	// disarm the watchdog before it rolls the apply back.
+	// Timeout is how long the controller tries to confirm access after the apply. The host waits
+	// WatchdogGrace more, once no chaos holds its lock, before it rolls the apply back.
 	Timeout time.Duration
 }
+
+// WatchdogGrace is how much longer than the controller's confirmation the host waits: a fresh
+// connection that gets in at the end of its time still disarms the watchdog, rather than find
+// that it has just fired.
+const WatchdogGrace = 5 * time.Second
 
 // WatchdogUnit is the systemd unit the watchdog of journal id runs as (on hosts without systemd,
 // a setsid'd sh).
@@ -117,7 +122,7 @@ type watchdog struct {
 // the SSH session, with a clean environment); without systemd it is a setsid'd sh without the
 // lock descriptor and the run mark, so that no lock cleanup takes it for the apply's command.
 func armWatchdog(ctx context.Context, t transport.Transport, id string, opt WatchdogOptions, systemd bool) (*watchdog, error) {
-	secs := int(opt.Timeout.Round(time.Second) / time.Second)
+	secs := int((opt.Timeout + WatchdogGrace).Round(time.Second) / time.Second)
 	if secs < 1 {
 		secs = 1
 	}

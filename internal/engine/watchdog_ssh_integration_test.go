@@ -56,14 +56,14 @@ func TestWatchdogOverSSH(t *testing.T) {
 	}
 	before := state(t, h.Root)
 
-	// 1. The second op starts 5 s after the first: past the 2 s timeout, but under the lock.
+	// 1. The second op starts 9 s after the first: past the watchdog's 2+5 s, but under the lock.
 	tr := dial()
 	r := req
 	starts := 0
 	r.Observe = func(ev engine.Event) {
 		if ev.Type == engine.EventOpStart {
 			if starts++; starts == 2 {
-				time.Sleep(5 * time.Second)
+				time.Sleep(9 * time.Second)
 			}
 		}
 	}
@@ -84,7 +84,7 @@ func TestWatchdogOverSSH(t *testing.T) {
 	if exists("/var/lib/chaos/watchdog") || !exists("/etc/zz-after.conf") {
 		t.Fatal("after the confirmation: the watchdog's directory is there, or the apply was undone")
 	}
-	time.Sleep(3 * time.Second) // past its timeout: a disarmed watchdog never fires
+	time.Sleep(8 * time.Second) // past its time: a disarmed watchdog never fires
 	if !exists("/etc/ssh/sshd_config.d/70-watchdog.conf") || exists("/var/lib/chaos/watchdog") {
 		t.Fatal("the disarmed watchdog undid the apply")
 	}
