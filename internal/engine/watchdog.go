@@ -25,7 +25,8 @@ import (
 //	confirmed      armed, renamed by the fresh connection that disarmed it
 //	rollback.sh    runs the undo steps in reverse order, under the host lock
 //	undo/SEQ.sh    the inverse of journal entry SEQ, as sh; undo/SEQ.data the bytes it reads
-//	post/SEQ.sh    restarts a unit the apply restarted or reloaded, after every undo step
+//	post/*.sh      after every undo step: daemon-reload, restarts of the units the apply
+//	               restarted, a reload of sshd (watchdogPosts)
 //	generation     the generation the apply recorded
 //	rollback.log   what the rollback did; done: "TIME FAILURES" once it is over
 const WatchdogDir = StateDir + "/watchdog"
@@ -99,7 +100,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 echo "rollback of ` + journalID + ` started $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 fails=0
-for f in $(ls -r "$d/undo" | grep '^[0-9]*\.sh$') $(ls "$d/post" 2>/dev/null | grep '^[0-9a-z]*\.sh$' | sed 's|^|../post/|'); do
+for f in $(ls -r "$d/undo" | grep '^[0-9]*\.sh$') $(ls "$d/post" 2>/dev/null | grep '^[0-9a-z-]*\.sh$' | sed 's|^|../post/|'); do
 	if (cd "$d/undo" && sh "./$f"); then echo "undone $f"; else echo "FAILED $f"; fails=$((fails + 1)); fi
 done
 if grep -q ` + shell.Quote(`"id": "`+journalID+`"`) + ` ` + JournalFile + ` 2>/dev/null; then
@@ -183,25 +184,50 @@ func (w *watchdog) add(ctx context.Context, je *JournalEntry) error {
 			return fmt.Errorf("watchdog: %w", err)
 		}
 	}
-	if script != "" {
+	posts, replaces := watchdogPosts(je.Op, je.Seq)
+	if script != "" && !replaces {
 		if err := w.t.WriteFile(ctx, wdUndo+"/"+name+".sh", []byte(script), 0o600, 0, 0, nil); err != nil {
 			return fmt.Errorf("watchdog: %w", err)
 		}
 	}
-	if unit := restartedUnit(je.Op); unit != "" {
-		post := "systemctl restart " + shell.Quote(unit) + "\n"
-		if err := w.t.WriteFile(ctx, wdPost+"/"+name+".sh", []byte(post), 0o600, 0, 0, nil); err != nil {
-			return fmt.Errorf("watchdog: %w", err)
-		}
-	}
-	if touchesSSHD(je.Op) {
-		// sshd reads its configuration when it starts: whatever restarted it with the changed one
-		// (an op, a path unit, a package script), the restored one needs a reload too.
-		if err := w.t.WriteFile(ctx, wdPost+"/sshd.sh", []byte(reloadSSHD), 0o600, 0, 0, nil); err != nil {
+	for _, p := range posts {
+		if err := w.t.WriteFile(ctx, wdPost+"/"+p.name, []byte(p.script), 0o600, 0, 0, nil); err != nil {
 			return fmt.Errorf("watchdog: %w", err)
 		}
 	}
 	return nil
+}
+
+// watchdogPost is a step the watchdog runs after every undo step, in the order of the names.
+type watchdogPost struct{ name, script string }
+
+// watchdogPosts returns the steps op needs after the undo: a daemon-reload when it changed a unit
+// file (or was one), a restart of the unit it restarted or reloaded, a reload of sshd when it
+// changed sshd's configuration. Services read their files when they start: whatever restarted
+// them with the changed ones (an op, a path unit, a package script), the restored ones need a
+// restart too, after they are back. replaces says that op's own inverse is one of these (the
+// restart or daemon-reload again), which then runs there, after the files are restored, and not in
+// the reverse order of the ops.
+func watchdogPosts(op Op, seq int) (posts []watchdogPost, replaces bool) {
+	if op.Kind == OpExec && len(op.Argv) == 2 && path.Base(op.Argv[0]) == "systemctl" && op.Argv[1] == "daemon-reload" {
+		return []watchdogPost{{"1-daemon-reload.sh", "systemctl daemon-reload\n"}}, true
+	}
+	if unit := restartedUnit(op); unit != "" {
+		return []watchdogPost{{fmt.Sprintf("2-%06d.sh", seq), "systemctl restart " + shell.Quote(unit) + "\n"}}, true
+	}
+	if op.Kind == OpExec {
+		return nil, false
+	}
+	for _, dir := range []string{"/etc/systemd/system/", "/usr/lib/systemd/system/", "/lib/systemd/system/", "/usr/local/lib/systemd/system/"} {
+		if strings.HasPrefix(path.Clean(op.Path), dir) {
+			posts = append(posts, watchdogPost{"1-daemon-reload.sh", "systemctl daemon-reload\n"})
+			break
+		}
+	}
+	if p := path.Clean(op.Path); p == "/etc/ssh" || strings.HasPrefix(p, "/etc/ssh/") {
+		posts = append(posts, watchdogPost{"3-sshd.sh", reloadSSHD})
+	}
+	return posts, false
 }
 
 // reloadSSHD makes a running sshd read its restored configuration (a reload keeps the sessions).
@@ -215,11 +241,6 @@ const reloadSSHD = `if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd
 fi
 if [ -f /run/sshd.pid ]; then kill -HUP "$(cat /run/sshd.pid)"; fi
 `
-
-// touchesSSHD reports whether op changes sshd's configuration (a file under /etc/ssh).
-func touchesSSHD(op Op) bool {
-	return op.Kind != OpExec && (op.Path == "/etc/ssh" || strings.HasPrefix(path.Clean(op.Path), "/etc/ssh/"))
-}
 
 // restartedUnit is the unit an exec op restarts or reloads ("" for any other op): the undo puts
 // its configuration back, and only a restart makes it read that again.

@@ -168,3 +168,33 @@ func TestRestartedUnit(t *testing.T) {
 		}
 	}
 }
+
+// What the watchdog runs after the undo steps, and which ops' own inverses move there.
+func TestWatchdogPosts(t *testing.T) {
+	w := func(p string) Op { return Write(p, nil, 0o644, "", "") }
+	for _, tc := range []struct {
+		op       Op
+		want     string // the posts' names
+		replaces bool
+	}{
+		{Exec("systemctl", "daemon-reload").WithUndo(Exec("systemctl", "daemon-reload")), "1-daemon-reload.sh", true},
+		{Exec("systemctl", "restart", "ssh.service").WithUndo(Exec("systemctl", "restart", "ssh.service")), "2-000007.sh", true},
+		{Exec("systemctl", "reload", "nginx.service"), "2-000007.sh", true},
+		{w("/etc/systemd/system/app.service"), "1-daemon-reload.sh", false},
+		{w("/etc/systemd/system/ssh.service.d/override.conf"), "1-daemon-reload.sh", false},
+		{w("/etc/ssh/sshd_config.d/10-x.conf"), "3-sshd.sh", false},
+		{Remove("/etc/ssh/sshd_config"), "3-sshd.sh", false},
+		{w("/etc/motd"), "", false},
+		{Exec("systemctl", "enable", "ssh.service").WithUndo(Exec("systemctl", "disable", "ssh.service")), "", false},
+		{Exec("useradd", "alice"), "", false},
+	} {
+		posts, replaces := watchdogPosts(tc.op, 7)
+		var names []string
+		for _, p := range posts {
+			names = append(names, p.name)
+		}
+		if got := strings.Join(names, " "); got != tc.want || replaces != tc.replaces {
+			t.Errorf("%s: posts %q replaces %v, want %q %v", tc.op, got, replaces, tc.want, tc.replaces)
+		}
+	}
+}
