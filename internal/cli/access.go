@@ -24,6 +24,15 @@ type accessFlags struct {
 // long the host waits for it before it rolls the apply back.
 const DefaultConfirmTimeout = 30 * time.Second
 
+// confirmTimeout is --confirm-timeout, or its default for a command without the flag (recover
+// --resume, which applies).
+func (f accessFlags) confirmTimeout() time.Duration {
+	if f.timeout == 0 {
+		return DefaultConfirmTimeout
+	}
+	return f.timeout
+}
+
 func (f *accessFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noConfirm, "no-confirm-access", false, "over SSH, do not confirm access after an apply that touches it (no watchdog on the host)")
 	fs.DurationVar(&f.timeout, "confirm-timeout", DefaultConfirmTimeout, "how long the fresh connection confirming access may take; the host rolls the apply back after it")
@@ -46,8 +55,9 @@ func (a *app) accessCheck(t transport.Transport, hp *engine.HostPlan, o applyOpt
 			hp.Target, reasons[0])
 		return nil, nil
 	}
-	if o.access.timeout <= 0 {
-		return nil, fmt.Errorf("--confirm-timeout must be positive (got %s)", o.access.timeout)
+	timeout := o.access.confirmTimeout()
+	if timeout <= 0 {
+		return nil, fmt.Errorf("--confirm-timeout must be positive (got %s)", timeout)
 	}
 	if !o.json {
 		verb := "will be"
@@ -55,9 +65,9 @@ func (a *app) accessCheck(t transport.Transport, hp *engine.HostPlan, o applyOpt
 			verb = "would be"
 		}
 		fmt.Fprintf(a.stdout, "%s: access %s confirmed after the apply (within %s; else the host rolls it back): %s\n",
-			hp.Target, verb, o.access.timeout, strings.Join(reasons, "; "))
+			hp.Target, verb, timeout, strings.Join(reasons, "; "))
 	}
-	return &engine.WatchdogOptions{Timeout: o.access.timeout}, nil
+	return &engine.WatchdogOptions{Timeout: timeout}, nil
 }
 
 // confirmAccess opens a fresh connection to the target of spec, with the same settings, runs a
@@ -65,7 +75,7 @@ func (a *app) accessCheck(t transport.Transport, hp *engine.HostPlan, o applyOpt
 // connection is closed already: only a new login proves that the way in still works.
 func (a *app) confirmAccess(ctx context.Context, spec, target, journal string, o applyOpts, observe func(engine.Event)) error {
 	start := time.Now()
-	deadline := start.Add(o.access.timeout)
+	deadline := start.Add(o.access.confirmTimeout())
 	cctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	attempt := func() error {
@@ -98,7 +108,7 @@ func (a *app) confirmAccess(ctx context.Context, spec, target, journal string, o
 	ev := engine.Event{Type: engine.EventAccess, Target: target, Op: "confirm access (apply " + journal + ")", Duration: time.Since(start)}
 	if err != nil {
 		msg := fmt.Sprintf("access lost after the apply: a fresh connection failed (%v); the host rolls itself back at %s",
-			err, start.Add(o.access.timeout+engine.WatchdogGrace+time.Second).Local().Format(time.TimeOnly))
+			err, start.Add(o.access.confirmTimeout()+engine.WatchdogGrace+time.Second).Local().Format(time.TimeOnly))
 		if errors.Is(err, engine.ErrWatchdogFired) {
 			msg = "access was not confirmed in time: the host's watchdog fired and is rolling the apply back"
 		}

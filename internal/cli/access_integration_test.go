@@ -245,4 +245,25 @@ func TestConfirmAccessWithoutSystemd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.Root, "var/lib/chaos/watchdog")); err == nil {
 		t.Fatal("the watchdog's directory is still there after the report")
 	}
+
+	// A rollback is an apply too: one that touches access is confirmed the same way.
+	home := t.TempDir()
+	testenv.WriteFile(t, home, "/.ssh/config", fmt.Sprintf("Host box\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
+		h.Addr, hs.KeyFile, hs.KnownHosts))
+	t.Setenv("HOME", home)
+	conf := "  - {path: /etc/ssh/sshd_config.d/61-chaos.conf, content: \"ClientAliveInterval 60\\n\"}\n"
+	motd := "  - {path: /etc/motd, content: \"hi\\n\"}\n"
+	if r := run(t, "", "apply", "-c", file(conf+motd), "--target", "box", "-y"); r.code != 0 || !strings.Contains(r.stdout, "access confirmed") {
+		t.Fatalf("apply with the drop-in: %s", r)
+	}
+	if r := run(t, "", "apply", "-c", file(motd), "--target", "box", "-y"); r.code != 0 || !strings.Contains(r.stdout, "access confirmed") {
+		t.Fatalf("apply without the drop-in: %s", r)
+	}
+	r = run(t, "", "rollback", "--target", "box", "-y", "--confirm-timeout", "10s")
+	if r.code != 0 || !strings.Contains(r.stdout, "access will be confirmed after the apply") || !strings.Contains(r.stdout, "access confirmed over a fresh connection") {
+		t.Fatalf("rollback: %s", r)
+	}
+	if !testenv.Exists(t, h.Root, "/etc/ssh/sshd_config.d/61-chaos.conf") || testenv.Exists(t, h.Root, "/var/lib/chaos/watchdog") {
+		t.Fatal("after the rollback: the drop-in is not back, or the watchdog is still there")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -542,6 +543,7 @@ type rollbackOpts struct {
 	log      logFlags
 	snapshot bool
 	tx       txFlags
+	access   accessFlags
 }
 
 func (a *app) rollbackCmd() *cobra.Command {
@@ -568,6 +570,7 @@ previous content was secret were never recorded; the Ch-obolo decides for them.`
 	f.BoolVar(&o.snapshot, "snapshot", false, "restore the btrfs snapshot taken (apply --snapshot) right after generation N instead: it becomes the default subvolume for the next boot")
 	o.log.register(f)
 	o.tx.register(f)
+	o.access.register(f)
 	return cmd
 }
 
@@ -654,17 +657,25 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 			shown = hp
 		}
 	}
+	ao := applyOpts{access: o.access, json: o.json, dry: o.dry}
+	release := func() {}
 	if !o.dry {
-		release, err := engine.Lock(ctx, t)
+		lockRelease, err := engine.Lock(ctx, t)
 		if err != nil {
 			return err
 		}
+		release = sync.OnceFunc(lockRelease)
 		defer release()
 		rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Observe: req.Observe})
 		if err != nil {
 			return err
 		}
 		a.reportRecovery(t.Name(), rec, o.json)
+		ws, err := engine.SettleWatchdog(ctx, t)
+		a.reportWatchdog(t.Name(), ws, ao, req.Observe)
+		if err != nil {
+			return err
+		}
 	}
 	if o.snapshot {
 		gens, to, err := rollbackTarget(ctx, t, o)
@@ -694,6 +705,9 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 			return err
 		}
 	}
+	if req.Watchdog, err = a.accessCheck(t, hp, ao); err != nil {
+		return err
+	}
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
 		if res != nil && res.RolledBack {
@@ -710,6 +724,15 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 		fmt.Fprintf(a.stdout, "%s: rolled back to generation %d: %s (%s) in %s\n", hp.Target, g.N, plural(res.Changed, "change"),
 			plural(res.Ops, "op"), res.Elapsed.Round(time.Millisecond))
 		a.reportGeneration(hp.Target, res)
+	}
+	if res.Watchdog != "" { // as after an apply (applyTarget)
+		release()
+		_ = t.Close()
+		spec := o.target
+		if spec == "" {
+			spec = "@local"
+		}
+		return a.confirmAccess(ctx, spec, hp.Target, res.Watchdog, ao, req.Observe)
 	}
 	return nil
 }
@@ -831,6 +854,11 @@ func (a *app) recover(ctx context.Context, o recoverOpts) error {
 	}
 	defer release()
 	rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Resume: o.resume})
+	if err != nil {
+		return err
+	}
+	ws, err := engine.SettleWatchdog(ctx, t)
+	a.reportWatchdog(t.Name(), ws, applyOpts{json: o.json}, nil)
 	if err != nil {
 		return err
 	}

@@ -551,3 +551,19 @@ func markUndone(ctx context.Context, t transport.Transport, n int, at time.Time)
 	}
 	return nil
 }
+
+// dropWatchdog removes the watchdog of the apply with journal id, armed or fired, under the host
+// lock: recovery undoes (or resumes) that apply itself. A fired watchdog that found the lock taken
+// re-arms and then finds its directory gone; one of another apply is left alone.
+func dropWatchdog(ctx context.Context, t transport.Transport, id string) error {
+	for _, p := range []string{wdArmed, wdFired} {
+		fi, err := t.Stat(ctx, p)
+		if err != nil {
+			return err
+		}
+		if fi.Exists && strings.TrimSpace(string(fi.Content)) == id {
+			return t.Remove(ctx, WatchdogDir, true)
+		}
+	}
+	return nil
+}

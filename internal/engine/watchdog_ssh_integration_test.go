@@ -20,7 +20,8 @@ import (
 //     takes, and a fresh connection then disarms it;
 //   - unconfirmed after a complete apply, it undoes it on the host once the lock is free;
 //   - when the connection dies in the middle of the apply (a lockout mid-way), it undoes the ops
-//     that ran and removes the open journal: the host is exactly as before, with nothing to recover.
+//     that ran and removes the open journal: the host is exactly as before, with nothing to recover;
+//   - a recovery that comes first drops it: nothing is undone twice.
 func TestWatchdogOverSSH(t *testing.T) {
 	hs := testenv.StartSSHHosts(t, 1)
 	h := hs.Hosts[0]
@@ -153,6 +154,34 @@ func TestWatchdogOverSSH(t *testing.T) {
 	}
 	if exists(engine.JournalDir) {
 		t.Fatal("the interrupted apply's journal is still there: the next run would undo it again")
+	}
+
+	// 4. The same cut, but a chaos recovers the host before the watchdog fires: the recovery undoes
+	// the journal and drops the watchdog, which then never undoes anything a second time.
+	tr = dial()
+	r = req
+	starts = 0
+	r.Observe = func(ev engine.Event) {
+		if ev.Type == engine.EventOpStart {
+			if starts++; starts == 2 {
+				_ = tr.Close()
+			}
+		}
+	}
+	if _, err := e.Apply(ctx, tr, mustPlan(t, e, tr, req), r); err == nil {
+		t.Fatal("the apply over a closed connection succeeded")
+	}
+	fresh = dial()
+	rec, err := e.Recover(ctx, fresh, engine.RecoverOptions{})
+	if err != nil || rec == nil || rec.Action != "rolled back" {
+		t.Fatalf("recover: %+v %v", rec, err)
+	}
+	if exists("/var/lib/chaos/watchdog") {
+		t.Fatal("the recovery left the interrupted apply's watchdog armed")
+	}
+	time.Sleep(8 * time.Second) // past the watchdog's time
+	if got := state(t, h.Root); got != before {
+		t.Fatalf("after the recovery:\n%s", diffState(before, got))
 	}
 }
 
