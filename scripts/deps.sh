@@ -2,31 +2,39 @@
 # deps.sh — install what `make test` and `make demo` need on a Debian 12 machine, as root.
 # Idempotent and quick when everything is already there (no apt-get update then).
 #
-# Host packages (the test roots themselves come from scripts/debian-root.sh):
-#   mmdebstrap         builds the cached Debian root (test fixture, demo root) and the Arch-flavoured
-#                      root (scripts/arch-root.sh: pacman, makepkg, bsdtar are installed inside it)
-#   dpkg-dev           dpkg-scanpackages: indexes the tests' local apt repositories
-#   zstd               compresses/unpacks the cached root tarball
-#   systemd-container  systemd-nspawn, for tests that boot a root with systemd
-#   util-linux         mount, flock, prlimit, chroot (coreutils); essential, listed for clarity
-#   ca-certificates    HTTPS to the Go module proxy
-#   make               `make test` itself (.ci/run installs it first if missing)
-#   postgresql         the logbook's PostgreSQL tests start a private server from it (initdb, pg_ctl)
-#   btrfs-progs        mkfs.btrfs and btrfs, for the --snapshot tests on a loop-mounted btrfs image
-#   nix-bin guile-3.0  Ch-imera: generated NixOS modules and Guix configs are parsed and evaluated
-#                      offline (nix-instantiate --store dummy://, guile) against stub harnesses
-#   ansible            bench/fleet runs the same work with Ansible on the same hosts, same run
-#   grub-pc-bin grub-efi-amd64-bin dosfstools fdisk
-#                      the Arch bootloader tests run real grub-install/grub-mkconfig/bootctl onto a
-#                      loop-device disk image (BIOS and UEFI)
-#   fusefat            mounts the image's FAT ESP (this kernel may lack vfat)
-# Not needed on the host: sudo, locales, fakeroot (dpkg-deb --root-owner-group builds as root).
+# Every host package `make test` and `make demo` use, each installed explicitly with the reason (none
+# is counted on to come with another). The test roots themselves come from scripts/*-root.sh. Under
+# CHAOS_REQUIRE_ALL=1 (scripts/test.sh) a test whose tool is missing fails instead of skipping, so a
+# package missing here fails CI. Not needed on the host: sudo, locales, fakeroot (dpkg-deb
+# --root-owner-group builds as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(mmdebstrap dpkg-dev zstd systemd-container util-linux ca-certificates make postgresql btrfs-progs)
-PKGS+=(gnupg)  # secrets tests: a throwaway PGP key for the sops interop test (internal/secrets)
-PKGS+=(nix-bin guile-3.0 ansible grub-pc-bin grub-efi-amd64-bin dosfstools fdisk fusefat)
+PKGS=(
+    make              # `make test` itself (.ci/run installs it first if missing)
+    ca-certificates   # HTTPS to the Go module proxy
+    mmdebstrap        # builds the cached Debian, Arch-flavoured and Fedora-flavoured roots and the demo root
+    zstd              # compresses/unpacks the cached root tarballs
+    dpkg-dev          # dpkg-scanpackages: indexes the tests' local apt repositories
+    util-linux        # mount, flock, prlimit; unshare and nsenter (SSH test hosts, booted
+                      # containers, the @pid transport), runuser (PostgreSQL), findmnt (btrfs tests)
+    mount             # losetup: loop devices for the btrfs and boot-disk images
+    e2fsprogs         # mkfs.ext4 -d: the boot-disk image's root (ArchBootDisk)
+    iproute2          # ip: network namespaces, veths and the bridge of the SSH test hosts
+    systemd-container # systemd-nspawn: booted containers (live services) and booted SSH hosts
+    postgresql        # the logbook's PostgreSQL tests start a private server from it (initdb, pg_ctl)
+    btrfs-progs       # mkfs.btrfs, btrfs: the --snapshot tests on a loop-mounted btrfs image
+    gnupg             # gpg: a throwaway PGP key for the sops interop test (internal/secrets)
+    openssh-client    # ssh-agent, ssh-add: the transport's agent and ProxyJump test (a real agent)
+    python3           # crypt(3) check of the hashes chpasswd wrote (cli secrets tests); Ansible's runtime
+    nix-bin           # nix-instantiate: Ch-imera's NixOS modules evaluated offline (--store dummy://)
+    guile-3.0         # guile: Ch-imera's Guix configs read back by the real reader
+    ansible           # bench/fleet runs the same work with Ansible on the same hosts (make bench-fleet)
+    grub-pc-bin grub-efi-amd64-bin # the Arch bootloader tests' grub-install/grub-mkconfig (BIOS, UEFI)
+    dosfstools        # mkfs.vfat: the boot-disk image's ESP
+    fdisk             # sfdisk: the boot-disk image's partition table
+    fusefat           # mounts the image's FAT ESP (this kernel may lack vfat)
+)
 
 if [[ $(id -u) != 0 ]]; then
     echo "deps.sh: must run as root (apt-get install)" >&2

@@ -1,37 +1,47 @@
 #!/bin/bash
-# test.sh — go vet + go test over the whole module, then a short summary. Called by `make test`
-# (after scripts/deps.sh and the fixture build). Extra arguments go to `go test`; TEST_PKGS (default
-# ./...) and TEST_TIMEOUT (default 20m) narrow or stretch the run.
+# test.sh — go vet + go test over the whole module, then a summary: tests run, failed and skipped per
+# package (scripts/testsummary reads `go test -json`). Called by `make test` (after scripts/deps.sh
+# and the fixture build). Extra arguments go to `go test`; TEST_PKGS (default ./...) and TEST_TIMEOUT
+# (default 20m) narrow or stretch the run.
+#
+# It fails when a test fails, and also when a test skipped without an entry in scripts/skips.allow:
+# CHAOS_REQUIRE_ALL=1 turns every "tool missing" skip (internal/testenv.Missing) into a failure, and
+# the summary catches any other skip. docs/testing.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 TIMEOUT=${TEST_TIMEOUT:-20m}
-# deps.sh installs postgresql: the logbook's PostgreSQL tests must run, not skip.
-export CHAOS_REQUIRE_POSTGRES=${CHAOS_REQUIRE_POSTGRES:-1}
+# deps.sh installs every tool the tests use: a test must run, not skip because one is missing.
+export CHAOS_REQUIRE_ALL=${CHAOS_REQUIRE_ALL:-1}
 read -ra PKGS <<<"${TEST_PKGS:-./...}"
 start=$SECONDS
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 echo "== go vet ${PKGS[*]}"
 go vet "${PKGS[@]}"
 vet=$?
 
-echo "== go test -count=1 -timeout $TIMEOUT $* ${PKGS[*]}"
-go test -count=1 -timeout "$TIMEOUT" "$@" "${PKGS[@]}" 2>&1 | tee "$log"
-test=${PIPESTATUS[0]}
+if ! go build -o "$tmp/testsummary" ./scripts/testsummary; then
+    echo "RESULT: FAIL (scripts/testsummary does not build)"
+    exit 1
+fi
+echo "== go test -json -count=1 -timeout $TIMEOUT $* ${PKGS[*]} (CHAOS_REQUIRE_ALL=$CHAOS_REQUIRE_ALL)"
+# The packages still run in parallel (go test -p); testsummary prints what plain go test would,
+# plus the reason of each skip, and the per-package counts at the end.
+go test -json -count=1 -timeout "$TIMEOUT" "$@" "${PKGS[@]}" 2>&1 | "$tmp/testsummary" -allow scripts/skips.allow
+codes=("${PIPESTATUS[@]}")
+test=${codes[0]} summary=${codes[1]}
 
 echo
-echo "== summary ($((SECONDS - start)) s)"
-echo "go vet:                 $([[ $vet == 0 ]] && echo ok || echo "FAILED (exit $vet)")"
-echo "packages ok:            $(grep -c '^ok ' "$log")"
-echo "packages without tests: $(grep -c '^? ' "$log")"
-echo "packages failed:        $(grep -cE '^FAIL[[:space:]]+[^[:space:]]' "$log")"
-grep -E '^FAIL[[:space:]]+[^[:space:]]|^[[:space:]]*--- FAIL' "$log" | sed 's/^[[:space:]]*/  /'
+echo "== $((SECONDS - start)) s"
+echo "go vet:      $([[ $vet == 0 ]] && echo ok || echo "FAILED (exit $vet)")"
+echo "go test:     $([[ $test == 0 ]] && echo ok || echo "FAILED (exit $test)")"
+echo "testsummary: $([[ $summary == 0 ]] && echo ok || echo "FAILED (exit $summary: failures or unexpected skips above)")"
 if grep -q ' /tmp/chaos-testenv-' /proc/self/mountinfo; then
     echo "WARNING: test root mounts left under /tmp/chaos-testenv-* (the next test run sweeps them)"
 fi
-if [[ $vet == 0 && $test == 0 ]]; then
+if [[ $vet == 0 && $test == 0 && $summary == 0 ]]; then
     echo "RESULT: PASS"
     exit 0
 fi

@@ -76,6 +76,13 @@ func strList(name, doc, example string) *key {
 
 func required(k *key) *key { k.required = true; return k }
 
+// oneOrList lets a list key be written as a single item too.
+func oneOrList(k *key) *key { k.oneItem = true; return k }
+
+// hidden keeps a key's example out of the uncommented boilerplate (shown commented), e.g. a
+// reference to something the boilerplate does not declare.
+func hidden(k *key) *key { k.hideExample = true; return k }
+
 func enum(k *key, values []string) *key { k.enum = values; return k }
 
 func packageList(name, doc string) *key {
@@ -160,6 +167,11 @@ var topKeys = []*key{
 			boolean("on_boot", "enable at boot (default true)", "true"),
 			boolean("running", "keep it running (default true)", "true"),
 			boolean("dense_service", "treat name as a prefix matching every unit file that starts with it", "false"),
+			hidden(oneOrList(strList("restart_on", "restart it when the apply changes one of these: a path under files, a package, a service", "[/etc/nginx/nginx.conf]"))),
+			hidden(oneOrList(strList("reload_on", "reload it (restart when it cannot reload) when the apply changes one of these", "[/etc/nginx/conf.d/site.conf]"))),
+			{name: "check", kind: kindList, item: &key{kind: kindString}, hideExample: true,
+				doc: "command (argv) run before each restart or reload; when it fails the apply is undone", example: "[nginx, -t]"},
+			boolean("restart_on_upgrade", "restart it when the apply installs or upgrades the package of the same name (default true)", "true"),
 		}}},
 	{name: "region", kind: kindMap, doc: "time zone, locales and keyboard", fields: []*key{
 		str("timezone", "zoneinfo name", "America/Sao_Paulo"),
@@ -183,6 +195,7 @@ var topKeys = []*key{
 			{name: "validate", kind: kindList, item: &key{kind: kindString}, hideExample: true,
 				doc:     "command (argv) that checks the new content before it lands; one element holds %s, the temp file",
 				example: "[nginx, -t, -c, \"%s\"]"},
+			hidden(oneOrList(strList("notify", "services (declared under services) restarted when the apply changes this file", "[nginx]"))),
 		}}},
 }
 

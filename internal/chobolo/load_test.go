@@ -129,6 +129,15 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`c.yml:3:15: error: files[0].validate: /etc/sudoers.d/ops is always checked with visudo before it lands; validate: cannot replace that check`}},
 		{"validate on a directory", "files:\n  - path: /a\n    state: directory\n    validate: [test, -d, \"%s\"]\n",
 			[]string{`c.yml:4:15: error: files[0].validate: validate checks content before it lands: only for state: present`}},
+		{"restart_on unknown targets", "services:\n  - name: web\n    restart_on: [/etc/web.conf, ngnix, web]\n    reload_on: nginx\n    check: [\"nginx -t\"]\n  - nginx\npackages: [nginx]\n",
+			[]string{
+				`c.yml:3:18: error: services[0].restart_on[0]: /etc/web.conf is not declared under files: only files chaos manages trigger a restart`,
+				`c.yml:3:33: error: services[0].restart_on[1]: "ngnix" is neither a file declared under files, a package declared under packages nor a service declared under services; did you mean nginx?`,
+				`c.yml:3:40: error: services[0].restart_on[2]: a service cannot restart on itself`,
+				`c.yml:5:13: error: services[0].check[0]: invalid check program "nginx -t": contains a space (a program name like nginx, or an absolute path)`,
+			}},
+		{"notify unknown service", "services: [nginx]\nfiles:\n  - path: /a\n    notify: [nginx, ngnix]\n",
+			[]string{`c.yml:4:21: error: files[0].notify[1]: "ngnix" is not a service declared under services; did you mean nginx?`}},
 		{"key and key_file", "repos:\n  apt:\n    - {name: r, uris: [http://a], suites: [s], components: [c], key: k, key_file: k.asc}\n",
 			[]string{`c.yml:3:83: error: repos.apt[0].key_file: key and key_file are exclusive; use one`}},
 		{"apt components required", "repos:\n  apt:\n    - {name: r, uris: [http://a], suites: [s]}\n",
@@ -194,6 +203,7 @@ baseOverride: [base]
 services:
   - nginx
   - {name: getty@tty1.service, running: false, on_boot: true}
+  - {name: web, restart_on: [/etc/nginx/nginx.conf, git, nginx], reload_on: /etc/w, check: [nginx, -t], restart_on_upgrade: false}
 region:
   timezone: America/Argentina/Buenos_Aires
   locale: en_US.UTF-8
@@ -205,7 +215,7 @@ files:
   - {path: /etc/y, mode: "0o600", template: t/y.tmpl}
   - {path: /etc/z, state: link, target: ../usr/share/z}
   - {path: /etc/nginx/nginx.conf, content: "x\n", validate: [/usr/sbin/nginx, -t, -c, "%s"]}
-  - {path: /etc/w, content: "x\n", validate: [grep, -q, "--file=%s", /etc/v]}
+  - {path: /etc/w, content: "x\n", validate: [grep, -q, "--file=%s", /etc/v], notify: [web]}
 repos:
   apt:
     - name: local
@@ -239,6 +249,13 @@ x-defaults: &d {shell: bash}
 	}
 	if s := c.Services[1]; s.Name != "getty@tty1.service" || s.WantRunning() || !s.WantOnBoot() {
 		t.Errorf("services[1] = %+v", s)
+	}
+	if s := c.Services[2]; strings.Join(s.RestartOn, ",") != "/etc/nginx/nginx.conf,git,nginx" || strings.Join(s.ReloadOn, ",") != "/etc/w" ||
+		strings.Join(s.Check, " ") != "nginx -t" || s.WantRestartOnUpgrade() || !c.Services[0].WantRestartOnUpgrade() {
+		t.Errorf("services[2] triggers = %+v", s)
+	}
+	if n := c.Files[5].Notify; strings.Join(n, ",") != "web" {
+		t.Errorf("files[5].notify = %q", n)
 	}
 	if !c.Services[0].WantRunning() || !c.Services[0].WantOnBoot() {
 		t.Errorf("services[0] defaults = %+v", c.Services[0])
@@ -277,7 +294,7 @@ x-defaults: &d {shell: bash}
 	if c.Has("mirrors") {
 		t.Errorf("Has(mirrors) = true")
 	}
-	wantWarn := `c.yml:39:1: warning: aurPkgs is the old spelling of aurPackages; rename it`
+	wantWarn := `c.yml:40:1: warning: aurPkgs is the old spelling of aurPackages; rename it`
 	if len(c.Warnings) != 1 || c.Warnings[0].String() != wantWarn {
 		t.Errorf("warnings = %v, want %s", c.Warnings, wantWarn)
 	}

@@ -299,3 +299,37 @@ func ValidAbsPath(p string) error {
 	}
 	return nil
 }
+
+// UnitName applies the `.service` default to a declared unit name.
+func UnitName(name string) string {
+	if hasUnitSuffix(name) {
+		return name
+	}
+	return name + ".service"
+}
+
+// unitDirs are the directories systemd loads unit files from, in its search order.
+var unitDirs = []string{"/etc/systemd/system/", "/run/systemd/system/", "/usr/local/lib/systemd/system/",
+	"/usr/lib/systemd/system/", "/lib/systemd/system/"}
+
+// UnitOfPath says which unit a path configures: a unit file (/etc/systemd/system/NAME) or one of its
+// drop-ins (/etc/systemd/system/NAME.d/*.conf) in one of systemd's unit directories. Changing such a
+// file needs a `systemctl daemon-reload` before the unit sees it.
+func UnitOfPath(p string) (unit string, ok bool) {
+	for _, d := range unitDirs {
+		rest, found := strings.CutPrefix(p, d)
+		if !found {
+			continue
+		}
+		name, conf, sub := strings.Cut(rest, "/")
+		switch {
+		case !sub && hasUnitSuffix(name):
+			return name, true
+		case sub && strings.HasSuffix(name, ".d") && !strings.Contains(conf, "/") && strings.HasSuffix(conf, ".conf"):
+			if u := strings.TrimSuffix(name, ".d"); hasUnitSuffix(u) {
+				return u, true
+			}
+		}
+	}
+	return "", false
+}

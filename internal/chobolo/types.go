@@ -207,7 +207,20 @@ type Service struct {
 	Running *bool `json:"running,omitempty" yaml:"running,omitempty"`
 	// Dense treats Name as a prefix matching every non-template unit file that starts with it.
 	Dense bool `json:"dense_service,omitempty" yaml:"dense_service,omitempty"`
+	// RestartOn and ReloadOn name what restarts (reloads) the unit when an apply changes it: paths
+	// of files declared under files, packages declared under packages, other declared services.
+	RestartOn []string `json:"restart_on,omitempty" yaml:"restart_on,omitempty"`
+	ReloadOn  []string `json:"reload_on,omitempty" yaml:"reload_on,omitempty"`
+	// Check is a command (argv, no shell) run before each restart or reload; when it fails, the
+	// apply fails and is undone, and the unit keeps running what it ran (nginx -t).
+	Check []string `json:"check,omitempty" yaml:"check,omitempty"`
+	// RestartOnUpgrade (default true) restarts the running unit when the apply installs or upgrades
+	// the package of the same name.
+	RestartOnUpgrade *bool `json:"restart_on_upgrade,omitempty" yaml:"restart_on_upgrade,omitempty"`
 }
+
+// WantRestartOnUpgrade is RestartOnUpgrade with its default applied.
+func (s Service) WantRestartOnUpgrade() bool { return s.RestartOnUpgrade == nil || *s.RestartOnUpgrade }
 
 // WantOnBoot is OnBoot with its default applied.
 func (s Service) WantOnBoot() bool { return s.OnBoot == nil || *s.OnBoot }
@@ -239,6 +252,8 @@ type File struct {
 	// Validate is a command (argv, no shell) that checks the new content before it lands: exactly
 	// one element holds "%s", replaced by the path of the temp file (like Ansible's validate).
 	Validate []string `json:"validate,omitempty" yaml:"validate,omitempty"`
+	// Notify names declared services restarted when an apply changes this file.
+	Notify []string `json:"notify,omitempty" yaml:"notify,omitempty"`
 }
 
 // Severity of a Diagnostic.

@@ -273,6 +273,85 @@ func (v *validator) services() {
 		}
 		names.add(id, p)
 	}
+	for i, s := range v.c.Services {
+		p := fmt.Sprintf("services[%d]", i)
+		for _, l := range []struct {
+			key  string
+			list []string
+		}{{"restart_on", s.RestartOn}, {"reload_on", s.ReloadOn}} {
+			for j, name := range l.list {
+				v.trigger(fmt.Sprintf("%s.%s[%d]", p, l.key, j), name, s)
+			}
+		}
+		if s.Check != nil {
+			v.argv(p+".check", "check", s.Check)
+		}
+	}
+}
+
+// trigger checks one entry of a service's restart_on or reload_on: the path of a file declared
+// under files, a package declared under packages, or another declared service.
+func (v *validator) trigger(p, name string, s Service) {
+	switch {
+	case strings.HasPrefix(name, "/"):
+		if !slices.ContainsFunc(v.c.Files, func(f File) bool { return f.Path == name }) {
+			v.errorf(p, "%s is not declared under files: only files chaos manages trigger a restart", name)
+		}
+	case s.Dense:
+		v.errorf(p, "a dense_service entry cannot have triggers: declare each unit by name")
+	case slices.ContainsFunc(v.c.Packages, func(pk Package) bool { return pk.Name == name }):
+	case v.declaredService(name) != "" && UnitName(v.declaredService(name)) == UnitName(s.Name):
+		v.errorf(p, "a service cannot restart on itself")
+	case v.declaredService(name) != "":
+	default:
+		v.errorf(p, "%q is neither a file declared under files, a package declared under packages nor a service declared under services%s",
+			name, didYouMean(name, v.triggerNames()))
+	}
+}
+
+// declaredService returns the declared (non-dense) service that name designates, or "".
+func (v *validator) declaredService(name string) string {
+	for _, s := range v.c.Services {
+		if !s.Dense && (s.Name == name || UnitName(s.Name) == UnitName(name)) {
+			return s.Name
+		}
+	}
+	return ""
+}
+
+func (v *validator) triggerNames() []string {
+	var out []string
+	for _, s := range v.c.Services {
+		out = append(out, s.Name)
+	}
+	for _, pk := range v.c.Packages {
+		out = append(out, pk.Name)
+	}
+	return out
+}
+
+// argv checks a command given as an argv (never a shell line): a program name or absolute path,
+// then arguments without NUL bytes.
+func (v *validator) argv(p, what string, argv []string) {
+	if len(argv) == 0 {
+		v.errorf(p, "empty command: give the program and its arguments")
+		return
+	}
+	for j, a := range argv {
+		ap := fmt.Sprintf("%s[%d]", p, j)
+		switch {
+		case a == "":
+			v.errorf(ap, "empty argument")
+		case strings.ContainsRune(a, 0):
+			v.errorf(ap, "contains a NUL byte")
+		}
+	}
+	if prog := argv[0]; prog != "" && !strings.HasPrefix(prog, "/") {
+		v.check(p+"[0]", checkName(what+" program", prog, 128, func(r rune) bool { return isAlnum(r) || r == '_' },
+			func(r rune) bool { return isAlnum(r) || strings.ContainsRune("._+-", r) }, "a program name like nginx, or an absolute path"))
+	} else if prog != "" {
+		v.check(p+"[0]", ValidAbsPath(prog))
+	}
 }
 
 func hasUnitSuffix(s string) bool {
@@ -346,6 +425,12 @@ func (v *validator) files() {
 		}
 		if f.Validate != nil {
 			v.fileValidate(p, f, state)
+		}
+		for j, n := range f.Notify {
+			if v.declaredService(n) == "" {
+				v.errorf(fmt.Sprintf("%s.notify[%d]", p, j), "%q is not a service declared under services%s",
+					n, didYouMean(n, v.triggerNames()))
+			}
 		}
 	}
 }

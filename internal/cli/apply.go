@@ -18,6 +18,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
@@ -199,7 +200,7 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 			if o.json {
 				a.jsonLine(map[string]any{"type": "error", "target": spec, "error": err.Error()})
 			} else {
-				fmt.Fprintf(a.stderr, "chaos: %v\n", err)
+				fmt.Fprintf(a.stderr, "chaos: %s\n", printable.Text(err.Error()))
 			}
 		}
 	}
@@ -295,8 +296,12 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 	req.Watchdog = watchdog
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
-		if res != nil && res.RolledBack {
+		if res != nil && (res.RolledBack || len(res.NotUndone) > 0) {
 			msg := fmt.Sprintf("%s: failed, rolled back %s", hp.Target, plural(res.Ops, "op"))
+			if len(res.NotUndone) > 0 {
+				msg = fmt.Sprintf("%s: failed, rolled back only in part: these ops cannot be undone and their effect stays:\n  %s",
+					hp.Target, strings.Join(res.NotUndone, "\n  "))
+			}
 			if len(res.UndoErrors) > 0 {
 				msg += "; undo problems:\n  " + strings.Join(res.UndoErrors, "\n  ")
 			}
@@ -402,16 +407,16 @@ func (a *app) progress(st engine.Style, verbose int) func(engine.Event) {
 			if ev.Error != "" {
 				mark = st.Paint("31", "FAILED")
 			}
-			fmt.Fprintf(a.stdout, "  %s %s: %s (%s)\n", mark, ev.Role, ev.Op, ev.Duration.Round(time.Millisecond))
+			fmt.Fprintf(a.stdout, "  %s %s: %s (%s)\n", mark, ev.Role, printable.Line(ev.Op), ev.Duration.Round(time.Millisecond))
 			if ev.Error != "" && verbose > 0 {
-				fmt.Fprintf(a.stdout, "     %s\n", ev.Error)
+				fmt.Fprintf(a.stdout, "     %s\n", printable.Text(ev.Error))
 			}
 		case engine.EventUndo:
-			fmt.Fprintf(a.stdout, "  %s %s: %s\n", st.Paint("33", "undo"), ev.Role, ev.Op)
+			fmt.Fprintf(a.stdout, "  %s %s: %s\n", st.Paint("33", "undo"), ev.Role, printable.Line(ev.Op))
 		case engine.EventReplanned:
 			// The plan of this role changed after earlier roles ran (engine.Settler): say how.
 			for _, n := range ev.Notes {
-				fmt.Fprintf(a.stdout, "  %s %s: %s\n", st.Paint("33", "re-planned"), ev.Role, n)
+				fmt.Fprintf(a.stdout, "  %s %s: %s\n", st.Paint("33", "re-planned"), ev.Role, printable.Line(n))
 			}
 		}
 	}

@@ -180,7 +180,7 @@ func overlayRoot(t *testing.T, lower string) (string, func()) {
 	opts := "lowerdir=" + lower + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work"
 	if err := syscall.Mount("overlay", root, "overlay", 0, opts); err != nil {
 		os.RemoveAll(dir)
-		t.Skipf("overlay over a prepared root: %v", err)
+		testenv.Missing(t, "overlayfs over a prepared root: %v", err)
 	}
 	return root, func() {
 		if err := syscall.Unmount(root, 0); err != nil {
@@ -325,11 +325,8 @@ func TestSIGKILLRandom(t *testing.T) {
 func TestRollbackSnapshotBtrfs(t *testing.T) {
 	testenv.RequireRoot(t)
 	isolate(t)
-	for _, tool := range []string{"mkfs.btrfs", "btrfs", "findmnt"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s missing (scripts/deps.sh installs btrfs-progs)", tool)
-		}
-	}
+	testenv.RequireTools(t, "btrfs-progs", "mkfs.btrfs", "btrfs")
+	testenv.RequireTool(t, "util-linux", "findmnt")
 	sh := func(argv ...string) string {
 		t.Helper()
 		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()

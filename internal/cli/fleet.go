@@ -18,6 +18,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/fleet"
+	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
@@ -326,7 +327,7 @@ func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string,
 				b.WriteString(line)
 			}
 			if r.Error != "" && !strings.Contains(buf.String(), r.Error) {
-				fmt.Fprintf(&b, "%s: %s: %s\n", h.Name, r.Status, r.Error)
+				fmt.Fprintf(&b, "%s: %s: %s\n", h.Name, r.Status, printable.Text(r.Error))
 			}
 			out.block(b.String())
 		}

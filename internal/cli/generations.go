@@ -83,6 +83,9 @@ func (a *app) reportRecovery(target string, rec *engine.Recovery, asJSON bool) {
 		fmt.Fprintf(a.stdout, " (%s undone)", plural(rec.Undone, "op"))
 	}
 	fmt.Fprintln(a.stdout)
+	for _, n := range rec.NotUndone {
+		fmt.Fprintf(a.stderr, "  not undone: %s\n", n)
+	}
 	for _, e := range rec.Errors {
 		fmt.Fprintf(a.stderr, "  %s\n", e)
 	}
@@ -591,17 +594,23 @@ func (a *app) rollbackSnapshot(ctx context.Context, t transport.Transport, gens 
 		return fmt.Errorf("%s: generation %d is the latest: nothing to restore", t.Name(), to)
 	}
 	fmt.Fprintf(a.stdout, "%s: restore %s (the state right after generation %d) as the default btrfs subvolume for the next boot\n", t.Name(), snap, to)
+	if err := engine.CheckSnapshotBoot(ctx, t); err != nil {
+		return err
+	}
 	if o.dry {
 		return ExitError{Code: 2}
 	}
 	if !o.yes {
 		return fmt.Errorf("%s: rollback --snapshot changes the default subvolume; refusing without -y", t.Name())
 	}
-	dst, id, err := engine.RestoreSnapshot(ctx, t, snap)
+	r, err := engine.RestoreSnapshot(ctx, t, snap)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "%s: %s (subvolume %d) is now the default subvolume: reboot (or mount the filesystem without subvol=) to use it\n", t.Name(), dst, atoiOr(id))
+	if r.Fstab != "" {
+		fmt.Fprintf(a.stdout, "%s: %s/etc/fstab mounts it as /: %s\n", t.Name(), r.Path, r.Fstab)
+	}
+	fmt.Fprintf(a.stdout, "%s: %s (subvolume %d) is now the default subvolume: reboot (or mount the filesystem without subvol=) to use it\n", t.Name(), r.Path, atoiOr(r.ID))
 	return nil
 }
 
@@ -710,8 +719,11 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	}
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
-		if res != nil && res.RolledBack {
+		if res != nil && (res.RolledBack || len(res.NotUndone) > 0) {
 			fmt.Fprintf(a.stderr, "%s: rollback failed and was undone (%s)\n", hp.Target, plural(res.Ops, "op"))
+			for _, n := range res.NotUndone {
+				fmt.Fprintf(a.stderr, "  not undone: %s\n", n)
+			}
 			for _, u := range res.UndoErrors {
 				fmt.Fprintf(a.stderr, "  %s\n", u)
 			}

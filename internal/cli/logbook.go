@@ -17,6 +17,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
+	"github.com/ch-aos-ch/chaos/internal/printable"
 )
 
 // logFlags are the logbook options of a run and the run being recorded.
@@ -224,7 +225,7 @@ func writeReport(w io.Writer, rep *logbook.Report, allOps bool) {
 	}
 	fmt.Fprintf(w, "  %s (%d failed), %s\n", plural(r.Hosts, "host"), r.Failed, plural(r.Ops, "op"))
 	if r.Error != "" {
-		fmt.Fprintf(w, "  error: %s\n", r.Error)
+		fmt.Fprintf(w, "  error: %s\n", printable.Text(r.Error))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if len(rep.Hosts) > 0 {
@@ -268,7 +269,7 @@ func writeReport(w io.Writer, rep *logbook.Report, allOps bool) {
 			if o.Error != "" {
 				mark = " FAILED: " + firstLineOf(o.Error)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s%s\n", o.Seq, o.Target, o.Role, ms(o.Duration), o.Op, mark)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s%s\n", o.Seq, o.Target, o.Role, ms(o.Duration), printable.Line(o.Op), mark)
 		}
 		_ = tw.Flush()
 	}
@@ -276,7 +277,7 @@ func writeReport(w io.Writer, rep *logbook.Report, allOps bool) {
 	if len(rep.Undos) > 0 {
 		fmt.Fprintf(w, "\nundone (%d):\n", len(rep.Undos))
 		for _, u := range rep.Undos {
-			fmt.Fprintf(w, "  %s %s: %s\n", u.Target, u.Role, u.Op)
+			fmt.Fprintf(w, "  %s %s: %s\n", u.Target, u.Role, printable.Line(u.Op))
 		}
 	}
 }
@@ -296,7 +297,7 @@ func writeOutputs(w io.Writer, ops []logbook.OpReport, allOps bool) {
 			fmt.Fprintln(w, "\nOUTPUT (last lines)")
 			title = true
 		}
-		fmt.Fprintf(w, "%d %s %s: %s\n", o.Seq, o.Target, o.Role, o.Op)
+		fmt.Fprintf(w, "%d %s %s: %s\n", o.Seq, o.Target, o.Role, printable.Line(o.Op))
 		for _, stream := range []struct{ name, text string }{{"stdout", o.Stdout}, {"stderr", o.Stderr}} {
 			lines := strings.Split(strings.TrimRight(stream.text, "\n"), "\n")
 			if stream.text == "" {
@@ -306,7 +307,7 @@ func writeOutputs(w io.Writer, ops []logbook.OpReport, allOps bool) {
 				lines = lines[len(lines)-outputLines:]
 			}
 			for _, l := range lines {
-				fmt.Fprintf(w, "  %s| %s\n", stream.name, l)
+				fmt.Fprintf(w, "  %s| %s\n", stream.name, printable.Line(l))
 			}
 		}
 	}

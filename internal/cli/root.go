@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
 )
 
@@ -50,7 +51,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, &ee):
 		return ee.Code
 	default:
-		fmt.Fprintln(stderr, "chaos: "+err.Error())
+		fmt.Fprintln(stderr, "chaos: "+printable.Text(err.Error()))
 		return 1
 	}
 }

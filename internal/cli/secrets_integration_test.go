@@ -84,10 +84,8 @@ func shadowHash(t *testing.T, root, user string) string {
 // knows yescrypt), outside chaos. The password goes on stdin, not argv.
 func verifyCrypt(t *testing.T, hash, password string) bool {
 	t.Helper()
-	py := "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		t.Skip("no /usr/bin/python3 (Debian 12's python3.11 has the crypt module)")
-	}
+	// Debian 12's python3.11 still has the crypt module.
+	py := testenv.RequireTool(t, "python3", "python3")
 	cmd := exec.Command(py, "-W", "ignore", "-c",
 		"import crypt,sys; h=sys.argv[1]; print(crypt.crypt(sys.stdin.read(), h) == h)", hash)
 	cmd.Stdin = strings.NewReader(password)

@@ -66,8 +66,12 @@ type Result struct {
 	Changed int           `json:"changed"`
 	Ops     int           `json:"ops"`
 	Elapsed time.Duration `json:"elapsed_ns"`
-	// RolledBack is true when an op failed and the completed ops were undone.
+	// RolledBack is true when an op failed and the completed ops were undone; false when one of them
+	// cannot be undone (NotUndone).
 	RolledBack bool `json:"rolled_back,omitempty"`
+	// NotUndone names the ops a failed apply's rollback passed over because they cannot be undone
+	// (Op.Irreversible): their effect stays on the host.
+	NotUndone []string `json:"not_undone,omitempty"`
 	// UndoErrors lists inverses that failed during the rollback (the host may need attention).
 	UndoErrors []string `json:"undo_errors,omitempty"`
 	// Generation is the number of the generation recorded on the host (0 when none was).
@@ -147,10 +151,13 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 			// and removals are atomic in the transport: a failed one changed nothing.
 			entries, last = append(log, failed), len(log)
 		}
-		for i := len(entries) - 1; i >= 0; i-- {
+		for _, i := range undoOrder(entries) {
 			d := entries[i]
 			skip := d.Undo == nil && d.Prev == nil ||
 				i == last && d.Undo == nil && d.Op.Kind != OpMkdir && d.Op.Kind != OpChmod && d.Prev.Tree == ""
+			if skip && d.Op.Irreversible != "" {
+				res.NotUndone = append(res.NotUndone, red.text(notUndone(d)))
+			}
 			if !skip {
 				emit(req.Observe, Event{Type: EventUndo, Target: hp.Target, Role: d.Role, Op: red.text(d.Op.String())})
 				uerr := e.undoEntry(uctx, t, ids, d, nil)
@@ -171,7 +178,7 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 		if derr := wd.disarm(uctx); derr != nil {
 			res.Warnings = append(res.Warnings, "access watchdog: "+derr.Error())
 		}
-		res.RolledBack = true
+		res.RolledBack = len(res.NotUndone) == 0
 		res.Elapsed = time.Since(start)
 		emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed, Error: err.Error()})
 		return res, err
@@ -308,6 +315,11 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 	res.Elapsed = time.Since(start)
 	emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed, Generation: res.Generation})
 	return res, nil
+}
+
+// notUndone names an irreversible op a rollback passed over.
+func notUndone(d *JournalEntry) string {
+	return fmt.Sprintf("role %s: %s (cannot be undone: %s)", d.Role, d.Op, d.Op.Irreversible)
 }
 
 // testHookBeforeOp, when set by a test, runs right before each op (after its journal entry).

@@ -258,6 +258,13 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 			hp.settle[name] = settleState{role: role, settler: s, facts: factsFor(name, outs)}
 		}
 	}
+	// the restart phase runs after every role: daemon-reload, units written by this apply, restarts
+	if ph := RestartPhase(hp.Roles, env.Systemd && !env.Chroot); ph != nil {
+		for _, rp := range hp.Roles {
+			rp.Deferred = nil // moved into the phase
+		}
+		hp.Roles = append(hp.Roles, ph)
+	}
 	noteSettles(hp)
 	return hp, nil
 }

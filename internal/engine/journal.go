@@ -57,7 +57,8 @@ type Journal struct {
 	Started    time.Time `json:"started"`
 	Tags       []string  `json:"tags,omitempty"`
 	State      string    `json:"state"`
-	// Undone counts the entries, from the last one back, whose inverse already ran.
+	// Undone counts the entries whose inverse already ran, in undo order (undoOrder: from the last
+	// one back, the restart phase's last).
 	Undone  int            `json:"undone,omitempty"`
 	Entries []JournalEntry `json:"entries"`
 	// Error is why the apply failed (state undoing).
@@ -198,6 +199,9 @@ func (e *Engine) undoEntry(ctx context.Context, t transport.Transport, ids *idCa
 	content func(*JournalEntry) ([]byte, error)) error {
 	if je.undo == nil && je.Undo != nil {
 		if je.UndoSecret {
+			if je.Undo.Manual != "" {
+				return fmt.Errorf("the inverse of %s carries a secret and is never journaled: it cannot run after a crash; %s", je.Op, je.Undo.Manual)
+			}
 			return fmt.Errorf("the inverse of %s carries a secret and is never journaled: it cannot run after a crash", je.Op)
 		}
 		u := *je.Undo

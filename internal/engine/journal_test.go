@@ -197,6 +197,29 @@ func TestRecoverPublishesStagedGeneration(t *testing.T) {
 	}
 }
 
+// A crash at an op that cannot be undone (journaled, so it may have run): recovery rolls back the
+// rest and names that op, whose reason travelled through the journal, as not undone.
+func TestRecoverNamesIrreversibleOps(t *testing.T) {
+	dir, tr := fileTree(t)
+	before := snapshot(t, dir)
+	ops := []Op{
+		Write("/etc/keep", []byte("new\n"), 0o644, "", ""),
+		Exec("/nonexistent-locale-gen").CannotUndo("compiles the locales"),
+		Write("/etc/new", []byte("x"), 0o600, "", ""),
+	}
+	crashAt(t, tr, filePlan(tr, ops...), 2)
+	rec, err := (&Engine{}).Recover(context.Background(), tr, RecoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.NotUndone) != 1 || rec.NotUndone[0] != "role t: /nonexistent-locale-gen (cannot be undone: compiles the locales)" || rec.Undone != 1 {
+		t.Fatalf("recovery %+v", rec)
+	}
+	if after := snapshot(t, dir); after != before {
+		t.Fatalf("tree not restored:\n%s\n%s", before, after)
+	}
+}
+
 // Secrets never reach the journal or a generation: not the content of a secret write, not the
 // stdin of a secret exec, not a secret inverse.
 func TestJournalAndGenerationHoldNoSecrets(t *testing.T) {
@@ -207,6 +230,7 @@ func TestJournalAndGenerationHoldNoSecrets(t *testing.T) {
 	pw.Stdin, pw.Secret = []byte("alice:s3cret-stdin\n"), true
 	undo := Exec("/nonexistent-chpasswd")
 	undo.Stdin, undo.Secret = []byte("alice:s3cret-undo\n"), true
+	undo.Manual = "set the password of user alice by hand: `passwd alice`"
 	pw = pw.WithUndo(undo)
 	ops = append(ops, pw)
 	// Crash right before the exec: everything journaled so far is on disk.
@@ -224,6 +248,10 @@ func TestJournalAndGenerationHoldNoSecrets(t *testing.T) {
 	// is not an error. The secret file's previous content came back from the journal.
 	if len(rec.Errors) > 0 || readFile(t, dir, "/etc/secret") != "old-secret-hash" {
 		t.Fatalf("recover: %+v, secret file %q", rec, readFile(t, dir, "/etc/secret"))
+	}
+	// It is a warning that says what to do by hand (Op.Manual of the inverse).
+	if len(rec.Warnings) != 1 || !strings.Contains(rec.Warnings[0], "cannot run after a crash; set the password of user alice by hand: `passwd alice`") {
+		t.Fatalf("recover warnings: %q", rec.Warnings)
 	}
 	// Success: the generation holds neither the secret content nor the previous secret content.
 	res, err := (&Engine{}).Apply(context.Background(), tr, filePlan(tr, mixedOps()...), Request{})

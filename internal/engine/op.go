@@ -60,6 +60,24 @@ type Op struct {
 	// Undo is the role-supplied inverse of an exec op (e.g. remove what an install added). File ops get
 	// their inverse from the engine, which captures the previous state before it changes anything.
 	Undo *Op `json:"undo,omitempty"`
+	// Irreversible, on an op without an inverse, says why it cannot be undone (a boot sector written,
+	// files generated from the current configuration): the plan shows "cannot be undone: WHY" under
+	// the op, and a rollback that passes over it done is no full rollback (Result.NotUndone).
+	Irreversible string `json:"irreversible,omitempty"`
+	// Manual, on a secret inverse (never journaled, so it cannot run after a crash), names the user
+	// or object it restores and the command to run by hand instead; recovery shows it.
+	Manual string `json:"manual,omitempty"`
+	// Notify and Reload name systemd units to restart (reload) because this op changes something
+	// they read. Any role may set them (the files role does for files[].notify; external Souls will
+	// through the same field): the engine's restart phase, after every other op, restarts each unit
+	// at most once (see RestartPhase). Packages are the packages a package transaction installs or
+	// upgrades, for the services that restart on them.
+	Notify   []string `json:"notify,omitempty"`
+	Reload   []string `json:"reload,omitempty"`
+	Packages []string `json:"packages,omitempty"`
+	// UndoLast marks the restart phase's ops: when an apply fails, their inverses (restart the unit
+	// again) run after every other inverse, so a unit is restarted on the files as they were.
+	UndoLast bool `json:"undo_last,omitempty"`
 	// Capture, on an op with an exec Undo, is a command the engine runs on the target right before
 	// the op; its stdout becomes the Undo's stdin (and is journaled: it must never be secret). It is
 	// how an inverse depends on state only known at execution time, e.g. the package set before a
@@ -72,6 +90,9 @@ func Exec(argv ...string) Op { return Op{Kind: OpExec, Argv: argv} }
 
 // WithUndo returns op with the given inverse.
 func (o Op) WithUndo(u Op) Op { o.Undo = &u; return o }
+
+// CannotUndo returns op marked irreversible for the reason why (see Op.Irreversible).
+func (o Op) CannotUndo(why string) Op { o.Irreversible = why; return o }
 
 // WithEnv returns op with extra environment variables.
 func (o Op) WithEnv(env ...string) Op {

@@ -29,6 +29,8 @@ type Recovery struct {
 	Errors []string `json:"errors,omitempty"`
 	// Warnings are failures of the inverse of the last journaled op, which may not have run at all.
 	Warnings []string `json:"warnings,omitempty"`
+	// NotUndone names the journaled ops that cannot be undone (Op.Irreversible): their effect stays.
+	NotUndone []string `json:"not_undone,omitempty"`
 	// Source is the Ch-obolo of the interrupted apply (for Resume).
 	Source []byte `json:"-"`
 	// Generation is the generation of a committed apply that recovery recorded (0: none).
@@ -86,8 +88,13 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 		return nil, fmt.Errorf("the previous content of %s is missing from the journal", je.UndoPath)
 	}
 	last := len(j.Entries) - 1
-	for i := last - j.Undone; i >= 0; i-- {
-		je := &j.Entries[i]
+	entries := make([]*JournalEntry, len(j.Entries))
+	for i := range j.Entries {
+		entries[i] = &j.Entries[i]
+	}
+	order := undoOrder(entries)
+	for _, i := range order[min(j.Undone, len(order)):] {
+		je := entries[i]
 		if je.Undo != nil || je.Prev != nil {
 			emit(opts.Observe, Event{Type: EventUndo, Target: t.Name(), Role: je.Role, Op: je.Op.String()})
 			if uerr := e.undoEntry(uctx, t, ids, je, backup); uerr != nil && i != last {
@@ -96,6 +103,8 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 				rec.Warnings = append(rec.Warnings, fmt.Sprintf("undo of the interrupted op %s (it may have changed nothing): %v", je.Op, uerr))
 			}
 			rec.Undone++
+		} else if je.Op.Irreversible != "" {
+			rec.NotUndone = append(rec.NotUndone, notUndone(je))
 		}
 		jw.j.Undone++
 		_ = jw.setState(uctx, JournalUndoing)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/printable"
 )
 
 // Style colors plan output; the zero Style prints plain text.
@@ -31,21 +33,23 @@ func (s Style) kind(k Kind) string {
 }
 
 // RenderPlan writes the plan as --dry shows it: grouped by role, one line per change, and under each
-// group the exact commands and file actions that apply would execute.
+// group the exact commands and file actions that apply would execute. Text from the host (names,
+// old contents in diffs, notes quoting it) is escaped where a terminal would interpret it
+// (internal/printable), so a hostile host cannot hide or forge lines of the plan.
 func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
-	header := hp.Target
+	header := printable.Line(hp.Target)
 	if hp.OS != "" {
-		header += " (" + hp.OS + ", core " + hp.Core + ")"
+		header += " (" + printable.Line(hp.OS) + ", core " + hp.Core + ")"
 	}
 	fmt.Fprintln(w, st.Paint("1", header))
 	for _, n := range hp.Notes {
-		fmt.Fprintf(w, "  %s\n", st.Paint("2", "note: "+n))
+		fmt.Fprintf(w, "  %s\n", st.Paint("2", "note: "+printable.Line(n)))
 	}
 	if hp.Empty() {
 		fmt.Fprintf(w, "  %s\n", st.Paint("2", "no changes"))
 		for _, rp := range hp.Roles {
 			for _, n := range rp.Notes {
-				fmt.Fprintf(w, "  %s\n", st.Paint("2", rp.Role+": "+n))
+				fmt.Fprintf(w, "  %s\n", st.Paint("2", rp.Role+": "+printable.Line(n)))
 			}
 		}
 		return
@@ -56,22 +60,25 @@ func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
 		}
 		fmt.Fprintf(w, "  %s\n", st.Paint("1;36", rp.Role))
 		for _, n := range rp.Notes {
-			fmt.Fprintf(w, "    %s\n", st.Paint("2", "note: "+n))
+			fmt.Fprintf(w, "    %s\n", st.Paint("2", "note: "+printable.Line(n)))
 		}
 		if rp.Guard != "" {
-			fmt.Fprintf(w, "    %s\n", st.Paint("1;31", "guard: "+rp.Guard))
+			fmt.Fprintf(w, "    %s\n", st.Paint("1;31", "guard: "+printable.Line(rp.Guard)))
 		}
 		for _, step := range rp.Steps {
 			for _, c := range step.Changes {
-				line := st.kind(c.Kind) + " " + c.Subject
+				line := st.kind(c.Kind) + " " + printable.Line(c.Subject)
 				if c.Detail != "" {
 					// multi-line details (a file's diff) are indented under their change
-					line += st.Paint("2", ": "+strings.ReplaceAll(c.Detail, "\n", "\n        "))
+					line += st.Paint("2", ": "+strings.ReplaceAll(printable.Text(c.Detail), "\n", "\n        "))
 				}
 				fmt.Fprintf(w, "    %s\n", line)
 			}
 			for _, op := range step.Ops {
-				fmt.Fprintf(w, "      %s\n", st.Paint("2", "$ "+oneLine(op.String())))
+				fmt.Fprintf(w, "      %s\n", st.Paint("2", "$ "+printable.Line(oneLine(op.String()))))
+				if op.Irreversible != "" {
+					fmt.Fprintf(w, "        %s\n", st.Paint("33", "cannot be undone: "+op.Irreversible))
+				}
 			}
 		}
 	}

@@ -142,6 +142,45 @@ type RolePlan struct {
 	// Guard, when set, says why this plan needs an explicit yes even with -y (a prune that removes a
 	// large share of a domain). --prune-all waives it.
 	Guard string `json:"guard,omitempty"`
+	// Units tell the restart phase what the role knows about systemd units: what triggers a restart
+	// or reload of each, and whether it runs (the services role).
+	Units []UnitTriggers `json:"units,omitempty"`
+	// Deferred steps run in the restart phase, after the daemon-reload and before the restarts:
+	// enabling and starting a unit whose unit file a later role (files) writes in the same apply.
+	Deferred []Step `json:"deferred,omitempty"`
+}
+
+// Unit states for the restart phase (UnitTriggers.State).
+const (
+	// UnitRunning: the unit runs and the plan neither starts nor stops it: a trigger restarts it.
+	UnitRunning = "running"
+	// UnitStarted: the role's steps start it: a change made by a later role (files, after
+	// services) still restarts it, one made before it does not.
+	UnitStarted = "started"
+	// UnitStartedLast: the restart phase starts it (a deferred step, after every write): it reads
+	// the new configuration without a restart.
+	UnitStartedLast = "started-last"
+	// UnitStopped: it does not run (or the plan stops it): there is nothing to restart.
+	UnitStopped = "stopped"
+)
+
+// UnitTriggers is what a role declares about one systemd unit for the restart phase. Subjects are
+// "file:PATH" (a file op on PATH), "package:NAME" (an op whose Packages has NAME) and "unit:NAME"
+// (the restart phase restarting or reloading unit NAME).
+type UnitTriggers struct {
+	Unit string `json:"unit"`
+	// Aliases are other names of the unit (sshd.service for ssh.service): a trigger naming one
+	// restarts the unit, once.
+	Aliases []string `json:"aliases,omitempty"`
+	State   string   `json:"state,omitempty"`
+	// CanReload is false when the unit has no ExecReload=: a reload is then a restart, with a note.
+	CanReload bool     `json:"can_reload,omitempty"`
+	RestartOn []string `json:"restart_on,omitempty"`
+	ReloadOn  []string `json:"reload_on,omitempty"`
+	// Check runs before the restart or reload; when it fails the apply fails and is undone.
+	Check []string `json:"check,omitempty"`
+	// After are units this one is ordered after (systemd's After=): restarted first when both are.
+	After []string `json:"after,omitempty"`
 }
 
 // Add appends a step.

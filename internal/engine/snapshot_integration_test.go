@@ -19,14 +19,8 @@ import (
 func btrfsRoot(t *testing.T) string {
 	t.Helper()
 	testenv.RequireRoot(t)
-	for _, tool := range []string{"mkfs.btrfs", "btrfs", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CHAOS_REQUIRE_BTRFS") != "" {
-				t.Fatalf("%s missing (scripts/deps.sh installs btrfs-progs)", tool)
-			}
-			t.Skipf("%s missing (scripts/deps.sh installs btrfs-progs)", tool)
-		}
-	}
+	testenv.RequireTools(t, "btrfs-progs", "mkfs.btrfs", "btrfs")
+	testenv.RequireTool(t, "mount", "losetup")
 	base := testenv.BaseRoot(t)
 	dir := t.TempDir()
 	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
@@ -95,10 +89,11 @@ func TestSnapshot(t *testing.T) {
 		t.Fatalf("generation: %+v %v", gens, err)
 	}
 	// Restore: a writable copy of the snapshot becomes the filesystem's default subvolume.
-	dst, id, err := engine.RestoreSnapshot(ctx, tr, res.Snapshot)
+	restored, err := engine.RestoreSnapshot(ctx, tr, res.Snapshot)
 	if err != nil {
 		t.Fatal(err)
 	}
+	dst, id := restored.Path, restored.ID
 	if got := testenv.ReadFile(t, root, dst+"/etc/motd"); got != "before\n" {
 		t.Fatalf("restored subvolume holds %q", got)
 	}
@@ -110,7 +105,7 @@ func TestSnapshot(t *testing.T) {
 		strings.TrimSpace(string(out)) != "ro=false" {
 		t.Fatalf("restored subvolume must be writable: %s %v", out, err)
 	}
-	if _, _, err := engine.RestoreSnapshot(ctx, tr, "/etc"); err == nil {
+	if _, err := engine.RestoreSnapshot(ctx, tr, "/etc"); err == nil {
 		t.Fatal("restoring a path outside the snapshot directory must be refused")
 	}
 	// Not btrfs: refused before anything changes.
@@ -125,5 +120,92 @@ func TestSnapshot(t *testing.T) {
 	}
 	if strings.Contains(testenv.ReadFile(t, other, "/etc/motd"), "after") {
 		t.Fatal("applied despite the refused snapshot")
+	}
+}
+
+// TestSnapshotRestoreBoots: the default subvolume only decides what boots when nothing names the
+// root subvolume. An fstab that names it (subvol=, subvolid=, as installers write) is pointed at the
+// restored copy inside the copy; a kernel command line that pins it (rootflags=subvol=, as GRUB
+// writes when / is a subvolume) is refused before anything is made, naming the file and line.
+func TestSnapshotRestoreBoots(t *testing.T) {
+	root := btrfsRoot(t)
+	top := filepath.Dir(root) // the filesystem's top level, mounted by btrfsRoot
+	tr := enginetest.Chroot(t, root)
+	ctx := context.Background()
+	e := &engine.Engine{Registry: builtin.Registry()}
+	fstab := "UUID=0b5e / btrfs defaults,subvol=/root,compress=zstd 0 0\nUUID=0b5e /home btrfs subvol=/home 0 0\n"
+	testenv.WriteFile(t, root, "/etc/fstab", fstab)
+	testenv.WriteFile(t, root, "/etc/motd", "before\n")
+	req := engine.Request{Chobolo: load(t, "files:\n  - path: /etc/motd\n    content: \"after\\n\"\n"), Assume: true, Snapshot: true}
+	hp, err := e.Plan(ctx, tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Apply(ctx, tr, hp, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaultID := func() string {
+		out, err := exec.Command("btrfs", "subvolume", "get-default", top).CombinedOutput()
+		if err != nil {
+			t.Fatalf("get-default: %v: %s", err, out)
+		}
+		return strings.Fields(string(out))[1]
+	}
+
+	// GRUB pins the subvolume: refused, nothing made, the default unchanged.
+	before := defaultID()
+	grub := "menuentry 'Debian' {\n\tlinux /root/boot/vmlinuz root=UUID=0b5e ro rootflags=subvol=root quiet\n}\n"
+	testenv.WriteFile(t, root, "/boot/grub/grub.cfg", grub)
+	_, err = engine.RestoreSnapshot(ctx, tr, res.Snapshot)
+	if err == nil || !strings.Contains(err.Error(), "/boot/grub/grub.cfg:2: rootflags=subvol=root") {
+		t.Fatalf("a pinned root subvolume must be refused naming grub.cfg:2: %v", err)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(root, engine.SnapshotDir, "restored-*")); len(matches) > 0 || defaultID() != before {
+		t.Fatalf("the refused restore made %v or changed the default subvolume", matches)
+	}
+
+	// Without the pin: the copy's fstab mounts the copy, the running root's fstab is untouched, and a
+	// mount with the copy's own fstab options gets the default subvolume, holding the old state.
+	if err := os.Remove(filepath.Join(root, "boot/grub/grub.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := engine.RestoreSnapshot(ctx, tr, res.Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "subvol=/root" + r.Path
+	if !strings.Contains(r.Fstab, "subvol=/root -> "+want) {
+		t.Fatalf("fstab change %q, want subvol=/root -> %s", r.Fstab, want)
+	}
+	if got := testenv.ReadFile(t, root, r.Path+"/etc/fstab"); got != strings.Replace(fstab, "subvol=/root,", want+",", 1) {
+		t.Fatalf("restored fstab:\n%s", got)
+	}
+	if got := testenv.ReadFile(t, root, "/etc/fstab"); got != fstab {
+		t.Fatalf("the running root's fstab changed:\n%s", got)
+	}
+	if defaultID() != r.ID {
+		t.Fatalf("default subvolume %s, want %s", defaultID(), r.ID)
+	}
+	src, err := exec.Command("findmnt", "-no", "SOURCE", top).Output()
+	if err != nil {
+		t.Fatalf("findmnt %s: %v", top, err)
+	}
+	img := strings.TrimSpace(string(src))
+	next := t.TempDir()
+	if out, err := exec.Command("mount", "-o", want, img, next).CombinedOutput(); err != nil {
+		t.Fatalf("mount with the restored fstab's subvol: %v: %s", err, out)
+	}
+	defer exec.Command("umount", next).Run()
+	if got := testenv.ReadFile(t, next, "/etc/motd"); got != "before\n" {
+		t.Fatalf("the subvolume the restored fstab names holds motd %q, want the state before the apply", got)
+	}
+	def := t.TempDir()
+	if out, err := exec.Command("mount", img, def).CombinedOutput(); err != nil {
+		t.Fatalf("mount without subvol=: %v: %s", err, out)
+	}
+	defer exec.Command("umount", def).Run()
+	if got := testenv.ReadFile(t, def, "/etc/fstab"); got != testenv.ReadFile(t, next, "/etc/fstab") {
+		t.Fatal("the default subvolume is not the one the restored fstab names")
 	}
 }

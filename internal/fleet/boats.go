@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -100,6 +101,7 @@ func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResul
 	}
 	type out struct {
 		sub     *Fleet
+		warns   []string
 		err     error
 		elapsed time.Duration
 	}
@@ -110,8 +112,8 @@ func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResul
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			sub, err := runBoat(ctx, b, env)
-			outs[i] = out{sub, err, time.Since(t0)}
+			sub, warns, err := runBoat(ctx, b, env)
+			outs[i] = out{sub, warns, err, time.Since(t0)}
 		}()
 	}
 	wg.Wait()
@@ -123,6 +125,9 @@ func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResul
 	for i, b := range f.Boats {
 		o := outs[i]
 		res := BoatResult{Name: b.Name, Provider: b.Provider, Err: o.err, Elapsed: o.elapsed}
+		for _, w := range o.warns {
+			warnings = append(warnings, fmt.Sprintf("%s: boat %s (%s): %s", b.Pos, b.Name, b.Provider, w))
+		}
 		if o.err != nil {
 			msg := fmt.Sprintf("%s: boat %s (%s): %v", b.Pos, b.Name, b.Provider, o.err)
 			if b.Required {
@@ -161,16 +166,23 @@ func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResul
 	return results, warnings, nil
 }
 
-func runBoat(ctx context.Context, b BoatSpec, env BoatEnv) (*Fleet, error) {
+// boatWarner is a boat with something to say even when it works (a risky setting the user chose).
+type boatWarner interface{ Warnings() []string }
+
+func runBoat(ctx context.Context, b BoatSpec, env BoatEnv) (*Fleet, []string, error) {
 	boatMu.RLock()
 	factory := providers[b.Provider]
 	boatMu.RUnlock()
 	if factory == nil {
-		return nil, fmt.Errorf("unknown provider %q", b.Provider)
+		return nil, nil, fmt.Errorf("unknown provider %q", b.Provider)
 	}
 	boat, err := factory(b.Config, env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var warns []string
+	if w, ok := boat.(boatWarner); ok {
+		warns = w.Warnings()
 	}
 	if b.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -180,11 +192,12 @@ func runBoat(ctx context.Context, b BoatSpec, env BoatEnv) (*Fleet, error) {
 	data, format, err := boat.Fetch(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("timed out after %s", b.Timeout)
+			return nil, warns, fmt.Errorf("timed out after %s", b.Timeout)
 		}
-		return nil, err
+		return nil, warns, err
 	}
-	return Parse(data, format, "boat "+b.Name)
+	f, err := Parse(data, format, "boat "+b.Name)
+	return f, warns, err
 }
 
 // Parse reads an inventory document: JSON or YAML in the fleet's own shape ({hosts: ..., groups:
@@ -567,7 +580,27 @@ type httpBoat struct {
 	tokenEnv string
 	token    string // from bearer_token: {secret: PATH}
 	format   string
+	insecure bool
+	warnings []string
 }
+
+// plainRemote reports whether u is plain http to a host other than this machine's loopback: there the
+// bearer token, the headers and the inventory itself (addresses, users, keys, vars) could be read or
+// changed on the way.
+func plainRemote(u *url.URL) bool {
+	if u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
+
+// Warnings implements boatWarner.
+func (b *httpBoat) Warnings() []string { return b.warnings }
 
 func newHTTPBoat(cfg *yaml.Node, env BoatEnv) (Boat, error) {
 	var c struct {
@@ -576,6 +609,7 @@ func newHTTPBoat(cfg *yaml.Node, env BoatEnv) (Boat, error) {
 		BearerTokenEnv string            `yaml:"bearer_token_env"`
 		BearerToken    yaml.Node         `yaml:"bearer_token"`
 		Format         string            `yaml:"format"`
+		Insecure       bool              `yaml:"insecure"`
 	}
 	if cfg == nil {
 		return nil, errors.New("http: config.url is required")
@@ -587,7 +621,13 @@ func newHTTPBoat(cfg *yaml.Node, env BoatEnv) (Boat, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("http: config.url must be an http(s) URL, got %q", c.URL)
 	}
-	b := &httpBoat{url: c.URL, headers: c.Headers, tokenEnv: c.BearerTokenEnv, format: c.Format}
+	b := &httpBoat{url: c.URL, headers: c.Headers, tokenEnv: c.BearerTokenEnv, format: c.Format, insecure: c.Insecure}
+	if plainRemote(u) {
+		if !c.Insecure {
+			return nil, fmt.Errorf("http: config.url %q is plain http to another machine: the token, the headers and the inventory could be read or changed on the way; use https (or set insecure: true)", u.Redacted())
+		}
+		b.warnings = append(b.warnings, fmt.Sprintf("%s is plain http (insecure: true): the token, the headers and the inventory travel unprotected", u.Redacted()))
+	}
 	if c.BearerToken.Kind != 0 {
 		path, err := SecretRef(&c.BearerToken, "http: config.bearer_token")
 		if err != nil {
@@ -618,7 +658,17 @@ func (b *httpBoat) Fetch(ctx context.Context) ([]byte, string, error) {
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{CheckRedirect: func(r *http.Request, via []*http.Request) error {
+		// A redirect must not take the token (kept by Go for the same host) to plain http either.
+		if plainRemote(r.URL) && !b.insecure {
+			return fmt.Errorf("redirected to plain http %s: refused (use https, or set insecure: true)", r.URL.Redacted())
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, "", err
 	}

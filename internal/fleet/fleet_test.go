@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func load(t *testing.T, text string) *chobolo.Chobolo {
@@ -460,5 +462,54 @@ func TestParseTarget(t *testing.T) {
 		if h, err := ParseTarget(spec); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseTarget(%q) = %+v, %v; want %q", spec, h, err, want)
 		}
+	}
+}
+
+// The http boat never sends its token (or fetches an inventory) over plain http to another machine,
+// not even after a redirect, unless insecure: true says so, which is then a warning.
+func TestHTTPBoatPlainHTTP(t *testing.T) {
+	boat := func(cfg string) (Boat, error) {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(cfg), &n); err != nil {
+			t.Fatal(err)
+		}
+		return newHTTPBoat(n.Content[0], BoatEnv{})
+	}
+	for _, u := range []string{"http://10.213.250.1/inv", "http://inventory.example/inv", "http://[2001:db8::1]:8080/"} {
+		if _, err := boat(fmt.Sprintf("{url: %q, bearer_token_env: TOK}", u)); err == nil || !strings.Contains(err.Error(), "plain http to another machine") {
+			t.Errorf("%s: err = %v, want a refusal", u, err)
+		}
+		b, err := boat(fmt.Sprintf("{url: %q, bearer_token_env: TOK, insecure: true}", u))
+		if err != nil {
+			t.Fatalf("%s with insecure: true: %v", u, err)
+		}
+		if w := b.(boatWarner).Warnings(); len(w) != 1 || !strings.Contains(w[0], "plain http (insecure: true)") {
+			t.Errorf("%s with insecure: true: warnings %q", u, w)
+		}
+	}
+	for _, u := range []string{"https://inventory.example/inv", "http://127.0.0.1:8080/", "http://localhost/", "http://[::1]/"} {
+		b, err := boat(fmt.Sprintf("{url: %q, bearer_token_env: TOK}", u))
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if w := b.(boatWarner).Warnings(); len(w) != 0 {
+			t.Errorf("%s: warnings %q", u, w)
+		}
+	}
+
+	// A loopback server redirecting to plain http elsewhere: refused before any request goes there.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://10.213.250.1/inv", http.StatusFound)
+	}))
+	defer srv.Close()
+	t.Setenv("TOK", "secret-token")
+	b, err := boat(fmt.Sprintf("{url: %q, bearer_token_env: TOK}", srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := b.Fetch(ctx); err == nil || !strings.Contains(err.Error(), "redirected to plain http http://10.213.250.1/inv: refused") {
+		t.Fatalf("redirect: err = %v, want a refusal", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/shell"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 const tok = "0123456789abcdef0123456789abcdef"
@@ -31,9 +33,7 @@ type client struct {
 
 func start(t *testing.T) *client {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (chown)")
-	}
+	testenv.RequireRoot(t) // chown
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	c := &client{t: t, in: inW, out: bufio.NewReader(outR), done: make(chan error, 1), ended: make(chan struct{})}

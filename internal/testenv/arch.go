@@ -326,8 +326,11 @@ func publishPacman(t testing.TB, root, dir, name string, pkgs []PacPkg) {
 
 // AURCommit commits version ver (pkgver) of package name to a git repository standing in for its AUR
 // repository, /srv/aur/NAME.git in root (created when missing), with a PKGBUILD and its .SRCINFO,
-// owned by nobody (git refuses repositories owned by someone else). The aur role clones it with
-// `base_url: file:///srv/aur`; makepkg builds it (which needs /proc in the root).
+// owned by root and listed as a safe.directory in the root's /etc/gitconfig (git refuses a local
+// repository owned by another user than the one cloning it: the role's build user). The aur role
+// clones it with `base_url: file:///srv/aur`; makepkg builds it (which needs /proc in the root). The
+// package records who built it and in what directory: /usr/share/NAME/builder holds
+// "USER UID DIR-OWNER DIR-MODE".
 func AURCommit(t testing.TB, root, name, ver string, depends ...string) {
 	t.Helper()
 	dir := "/srv/aur/" + name + ".git"
@@ -340,11 +343,19 @@ arch=(any)
 license=(MIT)
 depends=(%s)
 options=(!strip !debug)
+build() {
+  # who builds it, and the owner and mode of the directory the build runs in (its clone's parent);
+  # in build(), since package() runs under fakeroot
+  echo "$(id -un) $(id -u) $(stat -c '%%U %%a' "$startdir/..")" > "$srcdir/builder"
+  # a process left running, as a daemon a build starts would be (the role must not leave it)
+  setsid sleep 120 </dev/null >/dev/null 2>&1 &
+}
 package() {
   mkdir -p "$pkgdir/usr/share/%s"
   echo built-by-makepkg $pkgver > "$pkgdir/usr/share/%s/stamp"
+  cp "$srcdir/builder" "$pkgdir/usr/share/%s/builder"
 }
-`, name, ver, deps, name, name)
+`, name, ver, deps, name, name, name)
 	var srcinfo strings.Builder
 	fmt.Fprintf(&srcinfo, "pkgbase = %s\n\tpkgdesc = chaos AUR test package\n\tpkgver = %s\n\tpkgrel = 1\n\tarch = any\n\tlicense = MIT\n", name, ver)
 	for _, d := range depends {
@@ -356,9 +367,9 @@ package() {
 	git := []string{"git", "-C", dir, "-c", "user.name=chaos", "-c", "user.email=chaos@test.invalid"}
 	if !Exists(t, root, dir+"/.git") {
 		Chroot(t, root, "git", "init", "-q", dir)
+		Chroot(t, root, "git", "config", "--system", "--add", "safe.directory", dir+"/.git")
 	}
 	Chroot(t, root, "chown", "-R", "0:0", dir)
 	Chroot(t, root, append(git, "add", "PKGBUILD", ".SRCINFO")...)
 	Chroot(t, root, append(git, "commit", "-q", "-m", "version "+ver)...)
-	Chroot(t, root, "chown", "-R", "65534:65534", dir)
 }

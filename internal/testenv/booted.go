@@ -68,9 +68,7 @@ var bootSeq atomic.Int64
 func BootedDebian(t testing.TB, prepare ...func(root string)) *Booted {
 	t.Helper()
 	RequireRoot(t)
-	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
-		t.Skip("testenv: systemd-nspawn is not installed (apt-get install systemd-container)")
-	}
+	RequireTool(t, "systemd-container", "systemd-nspawn")
 	for _, tool := range []string{"nsenter", "unshare"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("testenv: %s (util-linux) is needed for booted containers", tool)
@@ -92,10 +90,7 @@ func BootedDebian(t testing.TB, prepare ...func(root string)) *Booted {
 // waits for the end of the boot; the container is halted when the test ends.
 func bootRoot(t testing.TB, root, netArg string) *Booted {
 	t.Helper()
-	nspawn, err := exec.LookPath("systemd-nspawn")
-	if err != nil {
-		t.Skip("testenv: systemd-nspawn is not installed (apt-get install systemd-container)")
-	}
+	nspawn := RequireTool(t, "systemd-container", "systemd-nspawn")
 	seq := bootSeq.Add(1)
 	b := &Booted{
 		Root:    root,
@@ -103,6 +98,7 @@ func bootRoot(t testing.TB, root, netArg string) *Booted {
 		done:    make(chan struct{}),
 		console: &bytes.Buffer{},
 	}
+	var err error
 	if b.cgroups, err = makeCgroups(fmt.Sprintf("%s%d-%d", cgroupPrefix, os.Getpid(), seq)); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,11 +46,9 @@ type BootedSSHHosts struct {
 func StartBootedSSHHosts(t testing.TB, n int, prepare ...func(root string)) *BootedSSHHosts {
 	t.Helper()
 	RequireRoot(t)
-	for _, tool := range []string{"systemd-nspawn", "ip", "unshare", "nsenter"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("testenv: %s is needed for booted SSH test hosts", tool)
-		}
-	}
+	RequireTool(t, "systemd-container", "systemd-nspawn")
+	RequireTool(t, "iproute2", "ip")
+	RequireTools(t, "util-linux", "unshare", "nsenter")
 	if n > 10 {
 		const knob = "/proc/sys/fs/inotify/max_user_instances"
 		if data, err := os.ReadFile(knob); err == nil {

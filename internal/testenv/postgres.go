@@ -15,16 +15,13 @@ import (
 // (scripts/deps.sh installs it): initdb and pg_ctl run as the postgres user on a temp data directory,
 // listening on a unix socket in that directory only, on a free port number; it is stopped and removed
 // at cleanup. It returns a libpq key=value DSN (host=DIR port=N user=postgres dbname=postgres). The
-// test is skipped when PostgreSQL is not installed, unless $CHAOS_REQUIRE_POSTGRES is set.
+// test is skipped when PostgreSQL is not installed (a failure under CHAOS_REQUIRE_ALL=1: Missing).
 func PostgreSQL(t testing.TB) string {
 	t.Helper()
 	RequireRoot(t)
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
 	if len(bins) == 0 {
-		if os.Getenv("CHAOS_REQUIRE_POSTGRES") != "" {
-			t.Fatal("testenv: PostgreSQL is not installed (scripts/deps.sh installs postgresql)")
-		}
-		t.Skip("testenv: PostgreSQL is not installed (scripts/deps.sh installs postgresql)")
+		Missing(t, "testenv: PostgreSQL is not installed (scripts/deps.sh installs postgresql)")
 	}
 	bin := filepath.Dir(bins[len(bins)-1])
 	pg, err := user.Lookup("postgres")

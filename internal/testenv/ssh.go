@@ -92,11 +92,8 @@ func StartSSHHosts(t testing.TB, n int, prepare ...func(h *SSHHost)) *SSHHosts {
 func StartSSHHostsFrom(t testing.TB, lower string, n int, prepare ...func(h *SSHHost)) *SSHHosts {
 	t.Helper()
 	RequireRoot(t)
-	for _, tool := range []string{"ip", "unshare", "nsenter"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("testenv: %s is needed for SSH test hosts", tool)
-		}
-	}
+	RequireTool(t, "iproute2", "ip")
+	RequireTools(t, "util-linux", "unshare", "nsenter")
 	sweepStaleNet()
 	dir := t.TempDir()
 	hs := &SSHHosts{KeyFile: filepath.Join(dir, "id_ed25519"), KnownHosts: filepath.Join(dir, "known_hosts")}

@@ -2,22 +2,19 @@ package transport
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // The nsenter transport against a plain child process (its namespaces are this machine's): commands
 // run through nsenter, files go through /proc/PID/root, and a dead target is refused.
 func TestNsenter(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (nsenter)")
-	}
-	if _, err := exec.LookPath("nsenter"); err != nil {
-		t.Skip("nsenter missing")
-	}
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "util-linux", "nsenter")
 	child := exec.Command("sleep", "60")
 	if err := child.Start(); err != nil {
 		t.Fatal(err)

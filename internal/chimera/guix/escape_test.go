@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 func TestQuote(t *testing.T) {
@@ -151,14 +153,11 @@ func TestQuoteRandom(t *testing.T) {
 	}
 }
 
-// guile returns the guile binary, or skips: CI installs guile-3.0 (scripts/deps.sh).
+// guile returns the guile binary, or skips (fails under CHAOS_REQUIRE_ALL=1): scripts/deps.sh
+// installs guile-3.0.
 func guile(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("guile")
-	if err != nil {
-		t.Skip("guile not installed (apt-get install guile-3.0)")
-	}
-	return p
+	return testenv.RequireTool(t, "guile-3.0", "guile")
 }
 
 // runGuile runs a script under LANG=C (so that nothing depends on the locale) and returns stdout.

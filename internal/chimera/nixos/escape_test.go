@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 func TestString(t *testing.T) {
@@ -175,10 +177,7 @@ func FuzzAttr(f *testing.F) {
 // as any user), or skips the test when nix is not installed (scripts/deps.sh installs nix-bin).
 func nixInstantiate(t testing.TB, args ...string) ([]byte, error) {
 	t.Helper()
-	bin, err := exec.LookPath("nix-instantiate")
-	if err != nil {
-		t.Skip("nix-instantiate not installed (apt-get install nix-bin)")
-	}
+	bin := testenv.RequireTool(t, "nix-bin", "nix-instantiate")
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, append([]string{"--store", "dummy://"}, args...)...)
 	cmd.Stderr = &stderr

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // TestDetectScript runs DetectScript with sh on the layouts dnf is installed in: dnf 4's Python
@@ -46,10 +48,7 @@ func TestDetectScript(t *testing.T) {
 				}
 			}
 			for _, tool := range []string{"readlink"} {
-				p, err := exec.LookPath(tool)
-				if err != nil {
-					t.Skip(err)
-				}
+				p := testenv.RequireTool(t, "coreutils", tool)
 				if err := os.Symlink(p, filepath.Join(dir, tool)); err != nil {
 					t.Fatal(err)
 				}

@@ -28,11 +28,17 @@ var ExplainMD string
 // Defaults.
 const (
 	DefaultBaseURL = "https://aur.archlinux.org"
-	// CacheDir holds the clones and builds, owned by the build user.
+	// CacheDir (root's) holds one fresh directory per build, owned by BuildUser alone and removed
+	// after the install.
 	CacheDir = "/var/cache/chaos/aur"
-	// BuildUID is the unprivileged user makepkg and git run as (nobody): makepkg refuses root, and a
-	// PKGBUILD is code from the internet.
-	BuildUID = "65534"
+	// BuildUser is the unprivileged user git and makepkg run as: makepkg refuses root, and a PKGBUILD
+	// is code from the internet. A dedicated system user, not the shared nobody: no other service's
+	// process can touch a build, and its leftover processes are killed before root installs the
+	// package it built.
+	BuildUser = "chaos-build"
+	// BuildHome is the build user's home in passwd; each build runs with HOME in its fresh directory,
+	// so nothing one build leaves in a home reaches the next.
+	BuildHome = "/var/lib/chaos-build"
 )
 
 // Role is the AUR role.
@@ -186,39 +192,38 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 		{Name: pacman.SectionForeign, Script: pacman.ForeignProbeFor(c)},
 		// makepkg uses process substitution (/dev/fd -> /proc/self/fd) and fakeroot.
 		{Name: "proc", Script: `[ -e /proc/self/fd ] && echo proc=1; true`},
+		{Name: secBuilder, Script: "id -u " + BuildUser + " >/dev/null 2>&1 && echo builder=1; true"},
 	}...)
 }
 
-const secUpgrade = "upgrade"
+const (
+	secUpgrade = "upgrade"
+	secBuilder = "builder"
+)
 
 // upgradeProbe prints "upgrade=NAME INSTALLED AUR" for each installed package whose AUR version
 // (epoch:pkgver-pkgrel of the pkgbase in .SRCINFO at the remote HEAD) is newer by pacman's own
-// vercmp, and "unchecked=NAME" when the repository could not be read. It fetches as the build user
-// into the package's clone in CacheDir (or a throwaway clone when there is none): the only writes
-// are there, and nothing is built.
+// vercmp, and "unchecked=NAME" when the repository could not be read. It clones as the build user
+// into a throwaway directory (the only writes), and nothing is built. Without the build user (not
+// created yet: the plan adds it) nothing is checked.
 func upgradeProbe(pkgs []Pkg) string {
 	var b strings.Builder
-	b.WriteString("set -- " + CacheDir)
+	b.WriteString("set --")
 	for _, p := range pkgs {
 		b.WriteString(" " + shell.Quote(p.Name) + " " + shell.Quote(p.URL))
 	}
 	b.WriteString(`
-cache=$1; shift
-as_builder() { setpriv --reuid=` + BuildUID + ` --regid=` + BuildUID + ` --clear-groups env HOME=/tmp GIT_TERMINAL_PROMPT=0 "$@"; }
+id -u ` + BuildUser + ` >/dev/null 2>&1 || set --
+as_builder() { setpriv --reuid=` + BuildUser + ` --regid=` + BuildUser + ` --clear-groups env HOME="$t" GIT_TERMINAL_PROMPT=0 "$@"; }
 while [ $# -ge 2 ]; do
   n=$1 u=$2; shift 2
   cur=$(pacman -Q -- "$n" 2>/dev/null) || continue
   cur=${cur#* }
   src=""
-  if [ -d "$cache/$n/.git" ]; then
-    as_builder git -C "$cache/$n" fetch -q --depth 1 -- "$u" HEAD >/dev/null 2>&1 &&
-      src=$(as_builder git -C "$cache/$n" show FETCH_HEAD:.SRCINFO 2>/dev/null)
-  else
-    t=$(mktemp -d) && chown ` + BuildUID + ` "$t" &&
-      as_builder git clone -q --depth 1 --no-checkout -- "$u" "$t/r" >/dev/null 2>&1 &&
-      src=$(as_builder git -C "$t/r" show HEAD:.SRCINFO 2>/dev/null)
-    rm -rf -- "$t"
-  fi
+  t=$(mktemp -d) && chown ` + BuildUser + `: "$t" &&
+    as_builder git clone -q --depth 1 --no-checkout -- "$u" "$t/r" >/dev/null 2>&1 &&
+    src=$(as_builder git -C "$t/r" show HEAD:.SRCINFO 2>/dev/null)
+  rm -rf -- "$t"
   v=$(printf '%s\n' "$src" | awk '$1 == "pkgname" { exit } $1 == "epoch" { e = $3 } $1 == "pkgver" { v = $3 } $1 == "pkgrel" { r = $3 }
     END { if (v != "" && r != "") print (e != "" && e != "0" ? e ":" : "") v "-" r }')
   if [ -z "$v" ]; then echo "unchecked=$n"; continue; fi
@@ -246,7 +251,9 @@ func Upgrades(out string) (map[string][2]string, []string) {
 
 // Delta is what the role changes.
 type Delta struct {
-	Build []Pkg
+	// NewBuilder: the build user is to be created (a build needs it, or an upgrade check).
+	NewBuilder bool
+	Build      []Pkg
 	// Upgrade are installed packages to rebuild, with their installed and AUR versions.
 	Upgrade []Upgrade
 	Mark    []Pkg
@@ -324,16 +331,22 @@ func Compute(f *pacman.Facts, s *Spec, declared []string, upgrades map[string][2
 // dependencies, runs makepkg as the build user and installs with pacman -U), a mark, a removal.
 func BuildPlan(d *Delta, baseURL string) *engine.RolePlan {
 	rp := &engine.RolePlan{Notes: slices.Clone(d.Notes)}
+	if d.NewBuilder {
+		rp.Add([]engine.Change{{Kind: engine.Add, Subject: "user " + BuildUser, Detail: "system user for AUR builds: no login shell, home " + BuildHome}},
+			engine.Exec("useradd", "--system", "--user-group", "--create-home", "--home-dir", BuildHome,
+				"--shell", "/usr/sbin/nologin", "--comment", "chaos AUR builds", BuildUser).
+				WithUndo(engine.Exec("userdel", "--remove", BuildUser)))
+	}
 	if len(d.Build)+len(d.Upgrade) > 0 {
-		rp.Add([]engine.Change{{Kind: engine.Add, Subject: CacheDir, Detail: "build directory, owned by the unprivileged build user"}},
-			engine.Mkdir(CacheDir, 0o755, BuildUID, BuildUID))
+		rp.Add([]engine.Change{{Kind: engine.Add, Subject: CacheDir, Detail: "build directory: a fresh subdirectory per build, owned by " + BuildUser}},
+			engine.Mkdir(CacheDir, 0o755, "root", "root"))
 	}
 	for _, p := range d.Build {
 		what := "AUR package"
 		if p.Helper {
 			what = "AUR helper"
 		}
-		rp.Add([]engine.Change{{Kind: engine.Add, Subject: "package " + p.Name, Detail: what + " built by makepkg as nobody from " + p.URL, Pos: p.Pos}},
+		rp.Add([]engine.Change{{Kind: engine.Add, Subject: "package " + p.Name, Detail: what + " built by makepkg as " + BuildUser + " from " + p.URL, Pos: p.Pos}},
 			BuildOp(p, baseURL))
 	}
 	for _, u := range d.Upgrade {
@@ -355,19 +368,34 @@ func BuildPlan(d *Delta, baseURL string) *engine.RolePlan {
 		for _, n := range d.Remove {
 			ch = append(ch, engine.Change{Kind: engine.Del, Subject: "package " + n, Detail: "foreign (AUR) package, explicitly installed, not declared"})
 		}
-		rp.Add(ch, arch.Pacman(append([]string{"-Rn", "--"}, d.Remove...)...))
+		// Putting an AUR package back means building it again, from whatever the AUR holds now.
+		rp.Add(ch, arch.Pacman(append([]string{"-Rn", "--"}, d.Remove...)...).
+			CannotUndo("removes AUR packages; a rollback does not build them again"))
 	}
 	return rp
 }
 
 // buildScript builds one AUR package and, first, the AUR packages it depends on, then installs it.
-// Arguments: CACHE BASE-URL NAME URL. It runs as root and drops to the build user (setpriv) for git
-// and makepkg; pacman runs as root. Dependencies in the sync repositories are installed with
+// Arguments: CACHE BASE-URL NAME URL [REBUILD]. It runs as root and drops to the build user
+// (setpriv, no supplementary groups) for git and makepkg, in a fresh directory under CACHE that root
+// creates and gives to the build user alone (0700), with HOME there, each command in its own PID
+// namespace (nothing it started outlives it); pacman runs as root on the files built. The directory
+// goes at the end. Dependencies in the sync repositories are installed with
 // `pacman -S --asdeps`; others are cloned from BASE-URL/DEP.git and built the same way, recursively,
 // and installed --asdeps. Nothing from the arguments is evaluated: they are positional parameters.
 const buildScript = `set -eu
 cache=$1 base=$2
-as_builder() { setpriv --reuid=` + BuildUID + ` --regid=` + BuildUID + ` --clear-groups env HOME="$cache" GIT_TERMINAL_PROMPT=0 "$@"; }
+user=` + BuildUser + `
+# Each command of the build user runs in a PID namespace of its own: when it ends, the kernel kills
+# whatever it left running (a daemon a PKGBUILD started), so no process of the build changes a
+# package file while root installs it. Killing by uid instead would reach the processes of that
+# uid outside a chroot target.
+as_builder() { unshare --pid --fork --kill-child -- setpriv --reuid="$user" --regid="$user" --clear-groups env HOME="$work" GIT_TERMINAL_PROMPT=0 "$@"; }
+work=$(mktemp -d "$cache/build.XXXXXXXXXX")
+trap 'rm -rf -- "$work"' EXIT
+chown "$user:$user" "$work"
+chmod 0700 "$work"
+echo "chaos: building as $user (uid $(id -u "$user")) in $work" >&2
 visiting=" "
 build() {
   local n u reason d deps dep official files
@@ -378,15 +406,8 @@ build() {
   fi
   case $visiting in *" $n "*) echo "chaos: AUR dependency cycle through $n" >&2; exit 1 ;; esac
   visiting="$visiting$n "
-  d=$cache/$n
-  if [ -d "$d/.git" ]; then
-    as_builder git -C "$d" fetch -q --depth 1 -- "$u" HEAD
-    as_builder git -C "$d" reset -q --hard FETCH_HEAD
-    as_builder git -C "$d" clean -q -fdx
-  else
-    rm -rf -- "$d"
-    as_builder git clone -q --depth 1 -- "$u" "$d"
-  fi
+  d=$work/$n
+  as_builder git clone -q --depth 1 -- "$u" "$d"
   [ -f "$d/.SRCINFO" ] || { echo "chaos: $u has no .SRCINFO: not an AUR package repository" >&2; exit 1; }
   deps=$(awk '/^[ \t]*(make|check)?depends(_[a-z0-9_]+)? = / {sub(/^[^=]*= /, ""); sub(/[<>=:].*/, ""); print}' "$d/.SRCINFO" | sort -u)
   official=""
@@ -399,7 +420,6 @@ build() {
     fi
   done
   [ -z "$official" ] || pacman -S --needed --asdeps --noconfirm --noprogressbar -- $official
-  rm -f "$d"/*.pkg.tar.*
   (cd "$d" && as_builder makepkg --noconfirm --nocheck -f >&2)
   files=$(ls "$d"/"$n"-[0-9]*.pkg.tar.* 2>/dev/null | grep -v '\.sig$' || true)
   [ -n "$files" ] || { echo "chaos: makepkg built no package named $n in $d" >&2; exit 1; }
@@ -412,7 +432,8 @@ build "$3" "$4" --asexplicit`
 func BuildOp(p Pkg, baseURL string) engine.Op {
 	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL).
 		WithUndo(arch.RemoveInstalled(p.Name))
-	op.Label = "build " + p.Name + " from " + p.URL + " (git and makepkg as nobody, pacman -U)"
+	op.Label = "build " + p.Name + " from " + p.URL + " (git and makepkg as " + BuildUser + ", pacman -U)"
+	op.Packages = []string{p.Name} // the restart phase restarts services that restart on it
 	return op
 }
 
@@ -420,8 +441,10 @@ func BuildOp(p Pkg, baseURL string) engine.Op {
 // build script with p named to rebuild even though it is installed). No undo: the old package file
 // is not kept.
 func UpgradeOp(p Pkg, baseURL string) engine.Op {
-	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL, p.Name)
-	op.Label = "rebuild " + p.Name + " from " + p.URL + " (git and makepkg as nobody, pacman -U)"
+	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL, p.Name).
+		CannotUndo("replaces the installed version; the old package file is not kept")
+	op.Label = "rebuild " + p.Name + " from " + p.URL + " (git and makepkg as " + BuildUser + ", pacman -U)"
+	op.Packages = []string{p.Name}
 	return op
 }
 
@@ -443,6 +466,9 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	}
 	up, unchecked := Upgrades(facts[secUpgrade].Stdout)
 	d := Compute(f, s, declared, up)
+	// The build user is made when a build needs it, or an upgrade check (which clones as that user).
+	d.NewBuilder = !strings.Contains(facts[secBuilder].Stdout, "builder=1") &&
+		(len(d.Build)+len(d.Upgrade) > 0 || s.Upgrade && len(s.Pkgs) > 0)
 	for _, n := range unchecked {
 		d.Notes = append(d.Notes, "could not read the AUR version of "+n+" (git fetch of its repository failed, or no .SRCINFO): not upgraded")
 	}

@@ -1,8 +1,10 @@
 package aur
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,8 +30,63 @@ func withProc(t *testing.T, root string) {
 	}
 }
 
+// checkBuilder: the packages were built by the dedicated build user (a system account with no login
+// shell, made by the role), never root or nobody, in a directory it alone owned (0700), which is gone.
+func checkBuilder(t *testing.T, root string, pkgs ...string) {
+	t.Helper()
+	pw := strings.Split(strings.TrimSpace(testenv.Chroot(t, root, "getent", "passwd", BuildUser)), ":")
+	if len(pw) != 7 || pw[5] != BuildHome || pw[6] != "/usr/sbin/nologin" {
+		t.Fatalf("build user: %q", pw)
+	}
+	if uid, _ := strconv.Atoi(pw[2]); uid == 0 || uid >= 1000 {
+		t.Errorf("build user uid %s: want a system account", pw[2])
+	}
+	for _, p := range pkgs {
+		want := BuildUser + " " + pw[2] + " " + BuildUser + " 700\n"
+		if got := testenv.ReadFile(t, root, "/usr/share/"+p+"/builder"); got != want {
+			t.Errorf("%s was built by/in %q, want %q (user uid dir-owner dir-mode)", p, got, want)
+		}
+	}
+	// Each build started `sleep` in the background (testenv.AURCommit): nothing of the build user may
+	// still run in this root (other roots' builders have the same uid: their own tests look).
+	if left := rootProcs(t, root, pw[2]); len(left) > 0 {
+		t.Errorf("processes of %s left running in the root: %v", BuildUser, left)
+	}
+	if left, _ := filepath.Glob(filepath.Join(root, CacheDir, "*")); len(left) > 0 {
+		t.Errorf("build directories left behind: %v", left)
+	}
+	if out := testenv.Chroot(t, root, "stat", "-c", "%U %a", CacheDir); out != "root 755\n" {
+		t.Errorf("%s: %s", CacheDir, out)
+	}
+}
+
+// rootProcs lists the command lines of the processes of uid whose root directory is root.
+func rootProcs(t *testing.T, root, uid string) []string {
+	t.Helper()
+	want, err := os.Stat(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []string
+	for _, d := range dirs {
+		fi, err := os.Stat(d + "/root")
+		if err != nil || !os.SameFile(fi, want) {
+			continue
+		}
+		status, _ := os.ReadFile(d + "/status")
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] == uid {
+				cmd, _ := os.ReadFile(d + "/cmdline")
+				out = append(out, d+": "+strings.ReplaceAll(string(cmd), "\x00", " "))
+			}
+		}
+	}
+	return out
+}
+
 // TestIntegration builds an AUR package with an AUR dependency of its own and an official one from
-// local git repositories standing in for the AUR, with the real makepkg as nobody, proves the second
+// local git repositories standing in for the AUR, with the real makepkg as the build user, proves the second
 // run changes nothing, then rebuilds it once at a newer AUR version with upgrade: true (and not
 // without), leaving its dependency alone. Three builds.
 func TestIntegration(t *testing.T) {
@@ -61,10 +118,7 @@ func TestIntegration(t *testing.T) {
 	if got := testenv.ReadFile(t, root, "/usr/share/aur-app/stamp"); got != "built-by-makepkg 1.0\n" {
 		t.Errorf("stamp = %q", got)
 	}
-	// Built by nobody, never root.
-	if out := testenv.Chroot(t, root, "stat", "-c", "%u", CacheDir+"/aur-app/PKGBUILD"); strings.TrimSpace(out) != "65534" {
-		t.Errorf("the clone is owned by uid %s", out)
-	}
+	checkBuilder(t, root, "aur-app", "aur-lib")
 
 	// A newer version in the AUR: plain apply leaves it (no surprise rebuilds); upgrade: true rebuilds
 	// it once, then nothing; its AUR dependency, not newer, is not rebuilt.
@@ -96,7 +150,7 @@ func TestIntegration(t *testing.T) {
 	}
 }
 
-// TestIntegrationHelper builds an AUR helper not listed in aurPackages (makepkg as nobody), prunes an
+// TestIntegrationHelper builds an AUR helper not listed in aurPackages (makepkg as the build user), prunes an
 // undeclared foreign package while keeping a declared one that is already installed (not rebuilt),
 // and proves the second run changes nothing: the helper is not pruned (the original flapped here),
 // and with upgrade: true nothing up to date is rebuilt. One build.
@@ -120,7 +174,8 @@ func TestIntegrationHelper(t *testing.T) {
 	hp := enginetest.ApplyTwice(t, tr, c, New())
 	plan := enginetest.Render(hp)
 	t.Logf("apply + re-plan: %v\n%s", time.Since(start).Round(time.Millisecond), plan)
-	if !strings.Contains(plan, "+ package yay: AUR helper built by makepkg as nobody") || !strings.Contains(plan, "- package aur-old") || strings.Contains(plan, "package aur-kept") {
+	if !strings.Contains(plan, "+ user chaos-build: system user for AUR builds") ||
+		!strings.Contains(plan, "+ package yay: AUR helper built by makepkg as chaos-build") || !strings.Contains(plan, "- package aur-old") || strings.Contains(plan, "package aur-kept") {
 		t.Errorf("plan:\n%s", plan)
 	}
 	if got := strings.Fields(testenv.Chroot(t, root, "pacman", "-Qq")); !slices.Equal(got, []string{"aur-kept", "yay"}) {
@@ -129,6 +184,7 @@ func TestIntegrationHelper(t *testing.T) {
 	if got := testenv.ReadFile(t, root, "/usr/share/yay/stamp"); got != "built-by-makepkg 1.0\n" {
 		t.Errorf("stamp = %q", got)
 	}
+	checkBuilder(t, root, "yay")
 	up := chob(t, map[string]string{
 		"aurHelpers":  "[yay]",
 		"aurPackages": "{base_url: 'file:///srv/aur', upgrade: true, packages: [aur-kept]}",

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/roles/pacman"
 	"go.yaml.in/yaml/v3"
 )
@@ -113,7 +114,7 @@ func TestPlanOps(t *testing.T) {
 	if op.Undo == nil || !slices.Contains(op.Undo.Argv, "new-aur") {
 		t.Errorf("undo = %+v", op.Undo)
 	}
-	if rp.Steps[0].Ops[0].Owner != BuildUID {
+	if rp.Steps[0].Ops[0].Owner != "root" {
 		t.Errorf("cache dir owner = %q", rp.Steps[0].Ops[0].Owner)
 	}
 }
@@ -158,5 +159,64 @@ func TestUpgrade(t *testing.T) {
 		if _, err := Parse(chob(t, map[string]string{"aurPackages": bad})); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+// The build user is created (useradd --system, no login shell; undone by userdel) when a build or an
+// upgrade check needs it and the probe did not find it; builds name it.
+func TestBuildUser(t *testing.T) {
+	for _, tc := range []struct {
+		keys    string
+		builder bool
+		want    bool
+	}{
+		{"[new-aur]", false, true},
+		{"[new-aur]", true, false},
+		{"{upgrade: true, packages: [yay]}", false, true}, // yay is installed: only the check needs it
+		{"[yay]", false, false},                           // nothing to build or check
+	} {
+		facts := engine.Facts{"proc": {Stdout: "proc=1\n"}}
+		if tc.builder {
+			facts[secBuilder] = engine.Output{Stdout: "builder=1\n"}
+		}
+		facts[pacman.SectionLocal] = engine.Output{Stdout: "yay\t12-1\t0\t\t\n"}
+		facts[pacman.SectionForeign] = engine.Output{Stdout: "yay\n"}
+		rp, err := New().Plan(&engine.Env{}, chob(t, map[string]string{"aurPackages": tc.keys}), facts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var useradd *engine.Op
+		for _, s := range rp.Steps {
+			for i, op := range s.Ops {
+				if len(op.Argv) > 0 && op.Argv[0] == "useradd" {
+					useradd = &s.Ops[i]
+				}
+				if strings.HasPrefix(op.Label, "build ") && !strings.Contains(op.Label, "makepkg as chaos-build") {
+					t.Errorf("%s: build label %q", tc.keys, op.Label)
+				}
+			}
+		}
+		if (useradd != nil) != tc.want {
+			t.Fatalf("%s, builder %v: useradd planned %v, want %v", tc.keys, tc.builder, useradd != nil, tc.want)
+		}
+		if useradd != nil && (!slices.Equal(useradd.Argv, []string{"useradd", "--system", "--user-group", "--create-home", "--home-dir", BuildHome,
+			"--shell", "/usr/sbin/nologin", "--comment", "chaos AUR builds", BuildUser}) ||
+			useradd.Undo == nil || !slices.Equal(useradd.Undo.Argv, []string{"userdel", "--remove", BuildUser})) {
+			t.Errorf("useradd op %+v", useradd)
+		}
+	}
+}
+
+// A rebuild replaces the installed version and keeps no old package file: the plan says it cannot be
+// undone (engine.Op.Irreversible), and so does a removal (a rollback would have to build again).
+func TestIrreversibleOps(t *testing.T) {
+	if op := UpgradeOp(Pkg{Name: "yay", URL: "https://aur.archlinux.org/yay.git"}, DefaultBaseURL); op.Undo != nil || op.Irreversible == "" {
+		t.Errorf("upgrade op: undo %v, irreversible %q", op.Undo, op.Irreversible)
+	}
+	s, _ := Parse(chob(t, map[string]string{"aurPackages": "[needs]"}))
+	rp := BuildPlan(Compute(facts(), s, nil, nil), s.BaseURL)
+	last := rp.Steps[len(rp.Steps)-1].Ops[0]
+	if !slices.Contains(last.Argv, "-Rn") || last.Irreversible == "" {
+		t.Errorf("removal op %v: irreversible %q", last.Argv, last.Irreversible)
 	}
 }

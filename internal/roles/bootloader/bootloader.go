@@ -416,6 +416,8 @@ func BuildPlan(s *Spec, f *Facts, in Input) (*engine.RolePlan, error) {
 		default:
 			op = engine.Exec("refind-install")
 		}
+		// What these write (a boot sector, EFI binaries, NVRAM entries) is not captured before.
+		op = op.CannotUndo("installs the boot loader onto the disk and ESP; a rollback does not remove it")
 		if in.Chroot && !in.AllowInstall {
 			rp.Notes = append(rp.Notes, fmt.Sprintf("%s is not installed (missing: %s); chaos does not run `%s` inside a chroot unless you pass --allow-bootloader-install",
 				s.Loader, marker, strings.Join(op.Argv, " ")))
@@ -500,7 +502,7 @@ func BuildPlan(s *Spec, f *Facts, in Input) (*engine.RolePlan, error) {
 			}
 			if installed || !in.Chroot || in.AllowInstall {
 				rp.Add([]engine.Change{{Kind: engine.Modify, Subject: grubCfg(s), Detail: why, Pos: s.Pos}},
-					engine.Exec("grub-mkconfig", "-o", grubCfg(s)))
+					engine.Exec("grub-mkconfig", "-o", grubCfg(s)).CannotUndo("regenerates "+grubCfg(s)+"; its previous content is not kept"))
 			}
 		}
 	case "systemd-boot":

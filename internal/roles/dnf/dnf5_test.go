@@ -10,6 +10,8 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // dnf5 is not packaged for Debian 12 and cannot be built here, so the dnf5 paths run the role's real
@@ -39,10 +41,7 @@ func dnf5Host(t *testing.T, installed ...string) (path, log string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, tool := range []string{"awk", "sed", "sort", "readlink", "cat", "head"} {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Skipf("%s: %v", tool, err)
-		}
+		p := testenv.RequireTool(t, "the essential coreutils, sed and mawk", tool)
 		if err := os.Symlink(p, filepath.Join(dir, tool)); err != nil {
 			t.Fatal(err)
 		}

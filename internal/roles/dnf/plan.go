@@ -68,8 +68,10 @@ func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 			ch = append(ch, c)
 			names = append(names, w.Name)
 		}
-		rp.Add(ch, dnf.Op(dnf.Names([]string{"install"}, names...)...).
-			WithUndo(dnf.Op(dnf.Names(append([]string{"remove"}, fedora.RemoveOptions...), names...)...)))
+		install := dnf.Op(dnf.Names([]string{"install"}, names...)...).
+			WithUndo(dnf.Op(dnf.Names(append([]string{"remove"}, fedora.RemoveOptions...), names...)...))
+		install.Packages = names // the restart phase restarts services that restart on them
+		rp.Add(ch, install)
 	}
 	if len(d.Remove) > 0 || len(d.RemoveGroups) > 0 {
 		var ch []engine.Change

@@ -115,6 +115,9 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 		}
 		subject := d.Path
 		change := func(k engine.Kind, detail string, ops ...engine.Op) {
+			for i := range ops {
+				ops[i].Notify = d.Notify
+			}
 			rp.Add([]engine.Change{{Kind: k, Subject: subject, Detail: detail, Pos: d.Pos}}, ops...)
 		}
 		switch d.State {
@@ -224,6 +227,7 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 					op.Recursive = true
 					detail = "directory and everything in it"
 				}
+				op.Notify = d.Notify
 				removals = append(removals, engine.Step{Changes: []engine.Change{{Kind: engine.Del, Subject: subject, Detail: detail, Pos: d.Pos}}, Ops: []engine.Op{op}})
 			}
 		}

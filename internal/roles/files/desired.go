@@ -32,6 +32,8 @@ type Desired struct {
 	Pos           chobolo.Pos
 	// Check, when set, runs on the new content before it replaces the file.
 	Check *Check
+	// Notify are the units (files[].notify, .service added) restarted when this file changes.
+	Notify []string
 }
 
 // Check is how a file's new content is checked before it lands (engine.Op.Validate).
@@ -212,6 +214,9 @@ func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
 	for i, f := range c.Files {
 		at := func(k string) chobolo.Pos { return c.Pos(fmt.Sprintf("files[%d]%s", i, k)) }
 		d := Desired{Index: i, Path: f.Path, State: f.State, Owner: f.Owner, Group: f.Group, Pos: at("")}
+		for _, n := range f.Notify {
+			d.Notify = append(d.Notify, chobolo.UnitName(n))
+		}
 		if d.State == "" {
 			d.State = "present"
 		}

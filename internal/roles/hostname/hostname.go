@@ -158,6 +158,8 @@ func PlanFor(f Facts, d Desired) *engine.RolePlan {
 		op := engine.Exec("hostnamectl", "set-hostname", d.Name)
 		if chobolo.ValidHostname(f.Running) == nil {
 			op = op.WithUndo(engine.Exec("hostnamectl", "set-hostname", f.Running))
+		} else {
+			op = op.CannotUndo(fmt.Sprintf("the running hostname %q is no valid name to set back", f.Running))
 		}
 		p.Add([]engine.Change{{Kind: engine.Modify, Subject: "running hostname",
 			Detail: fmt.Sprintf("%s -> %s", f.Running, d.Name), Pos: d.Pos}}, op)

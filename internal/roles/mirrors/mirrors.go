@@ -208,7 +208,8 @@ func BuildPlan(s *Spec, f Facts, coming bool, pos chobolo.Pos) *engine.RolePlan 
 			engine.Write(ConfPath, []byte(want), 0o644, "root", "root"))
 	}
 	ch = append(ch, engine.Change{Kind: engine.Modify, Subject: Mirrorlist, Detail: "ranked by reflector", Pos: pos})
-	ops = append(ops, engine.Exec(append([]string{"reflector"}, Args(s)...)...))
+	ops = append(ops, engine.Exec(append([]string{"reflector"}, Args(s)...)...).
+		CannotUndo("overwrites "+Mirrorlist+" with the ranked mirrors; its previous content is not kept"))
 	if !f.Reflector {
 		rp.Notes = append(rp.Notes, "reflector is not installed yet; expecting it from the packages role in this run")
 	}

@@ -101,7 +101,9 @@ func BuildPlan(d *Delta, in PlanInput) *engine.RolePlan {
 			ops = append(ops, debian.AptGet("update"))
 		}
 		args := append([]string{"install", "--no-install-recommends"}, names...)
-		ops = append(ops, GuardOp(d.Remove, args...), installUndo(debian.AptGet(args...)))
+		install := installUndo(debian.AptGet(args...))
+		install.Packages = names // the restart phase restarts services that restart on them
+		ops = append(ops, GuardOp(d.Remove, args...), install)
 		steps = append(steps, engine.Step{Changes: ch, Ops: ops})
 	}
 	if len(d.Remove) > 0 {

@@ -69,9 +69,10 @@ func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 				ch[len(ch)-1].Detail = strings.TrimPrefix(ch[len(ch)-1].Detail+fmt.Sprintf("; with %d new dependencies", extra), "; ")
 			}
 		}
-		ops = append(ops, arch.Pacman(append([]string{"-S", "--needed", "--asexplicit", "--"}, names...)...).
-			WithUndo(arch.RemoveInstalled(added...)))
-		rp.Add(ch, ops...)
+		install := arch.Pacman(append([]string{"-S", "--needed", "--asexplicit", "--"}, names...)...).
+			WithUndo(arch.RemoveInstalled(added...))
+		install.Packages = names // the restart phase restarts services that restart on them
+		rp.Add(ch, append(ops, install)...)
 	}
 	// Orphans go first: nothing staying or removed with the prune depends on one, while an orphan may
 	// depend on a package the prune removes (pacman would refuse that removal with the orphan there).

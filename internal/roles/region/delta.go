@@ -310,7 +310,7 @@ func planLocaleGen(rp *engine.RolePlan, locales []string, f *Facts, charset func
 		if len(missing) > 0 && !changed {
 			detail = "generate missing " + strings.Join(missing, ", ")
 		}
-		ops = append(ops, engine.Exec("locale-gen"))
+		ops = append(ops, engine.Exec("locale-gen").CannotUndo("compiles the locales into the locale archive; a rollback restores locale.gen, not the archive"))
 		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "locales " + localeGenFile, Detail: detail, Pos: p}}, ops...)
 	}
 }

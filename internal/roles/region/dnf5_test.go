@@ -11,6 +11,8 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // dnf5 is not packaged for Debian 12 (the real-dnf test, TestRegionFedora, runs dnf 4 in the
@@ -41,10 +43,7 @@ case "$*" in *--version*) echo '4.14.0' ;; esac
 func dnfHost(t *testing.T, major int) (dir, log string) {
 	t.Helper()
 	dir = t.TempDir()
-	p, err := exec.LookPath("readlink")
-	if err != nil {
-		t.Skip(err)
-	}
+	p := testenv.RequireTool(t, "coreutils", "readlink")
 	if err := os.Symlink(p, filepath.Join(dir, "readlink")); err != nil {
 		t.Fatal(err)
 	}

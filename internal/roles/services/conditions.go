@@ -47,3 +47,22 @@ func ParseConditions(out string) map[string]bool {
 	}
 	return failed
 }
+
+// UnitsProbe is a probe fragment for a live systemd that prints, for each of units, whether it can
+// reload ("@canreload UNIT": it has ExecReload=, systemd's CanReload) and the units it is ordered
+// after ("@after UNIT A B ...", systemd's After=, which includes the other units' Before= and the
+// drop-ins): the restart phase reloads the ones that can and restarts units in that order. Names
+// are quoted.
+func UnitsProbe(units []string) string {
+	if len(units) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("systemctl show -p Id -p CanReload -p After --")
+	for _, u := range units {
+		b.WriteString(" " + shell.Quote(u))
+	}
+	b.WriteString(` 2>/dev/null | awk -v RS= '{id=""; ok=0; after=""; for (i = 1; i <= NF; i++) { if ($i ~ /^Id=/) id = substr($i, 4); else if ($i == "CanReload=yes") ok = 1; else if ($i ~ /^After=/) after = substr($i, 7); else if (after != "" && $i !~ /=/) after = after " " $i } if (id == "") next; if (ok) print "@canreload " id; if (after != "") print "@after " id " " after}'
+`)
+	return b.String()
+}

@@ -16,14 +16,7 @@ var unitSuffixes = []string{".service", ".socket", ".timer", ".target", ".path",
 	".swap", ".slice", ".scope", ".device"}
 
 // UnitName applies the `.service` default to a declared name.
-func UnitName(name string) string {
-	for _, s := range unitSuffixes {
-		if strings.HasSuffix(name, s) {
-			return name
-		}
-	}
-	return name + ".service"
-}
+func UnitName(name string) string { return chobolo.UnitName(name) }
 
 // Protected are the services that are never disabled or stopped because they are not declared: the
 // ways in (SSH, consoles), the network, the bus, logging, time, the init system's own daemons,
@@ -79,6 +72,9 @@ type Target struct {
 	// Packages are the Debian package names the Ch-obolo installs in the same run: a declared unit
 	// that does not exist yet but is named like one of them is assumed to come with it.
 	Packages []string
+	// UnitFiles are the units whose unit file the Ch-obolo declares under files: a declared unit that
+	// does not exist yet comes with them, and is enabled and started after they are written.
+	UnitFiles map[string]bool
 }
 
 // Want is one declared unit after name defaults, dense expansion and alias resolution.
@@ -88,8 +84,11 @@ type Want struct {
 	OnBoot   bool
 	Running  bool
 	Pos      chobolo.Pos
-	// Pending is true when the unit does not exist yet but a package of the same run should ship it.
-	Pending bool
+	// Pending is true when the unit does not exist yet but a package of the same run should ship it;
+	// Custom when its unit file is declared under files (it is enabled and started after the write).
+	Pending, Custom bool
+	// Index is the entry's index in services (-1 for a dense expansion).
+	Index int
 }
 
 // Action on one unit.
@@ -114,6 +113,9 @@ type Action struct {
 	Via         string
 	// Run is the unit started and stopped: the unit itself, or a template's default instance.
 	Run string
+	// Custom: the unit file comes from files in this apply: its actions run in the restart phase,
+	// after the write and the daemon-reload.
+	Custom bool
 }
 
 // runUnit is the unit that Start and Stop act on.
@@ -184,16 +186,20 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 			}
 			sort.Strings(matched)
 			for _, m := range matched {
-				if err := add(Want{Unit: m, OnBoot: s.WantOnBoot(), Running: s.WantRunning(), Pos: p}, false); err != nil {
+				if err := add(Want{Unit: m, OnBoot: s.WantOnBoot(), Running: s.WantRunning(), Pos: p, Index: -1}, false); err != nil {
 					return nil, err
 				}
 			}
 			continue
 		}
 		name := UnitName(s.Name)
-		w := Want{OnBoot: s.WantOnBoot(), Running: s.WantRunning(), Pos: p}
+		w := Want{OnBoot: s.WantOnBoot(), Running: s.WantRunning(), Pos: p, Index: i}
 		unit, ok := f.Resolve(name)
-		if !ok {
+		switch {
+		case ok:
+		case t.UnitFiles[name]:
+			unit, w.Pending, w.Custom = name, true, true
+		default:
 			base := strings.TrimSuffix(name, path.Ext(name))
 			if i := strings.IndexByte(base, '@'); i >= 0 {
 				base = base[:i]
@@ -236,12 +242,17 @@ func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 	for i := range wants {
 		w := &wants[i]
 		declared[w.Unit] = w
-		a := &Action{Unit: w.Unit, Declared: w.Declared, Pos: w.Pos}
+		a := &Action{Unit: w.Unit, Declared: w.Declared, Pos: w.Pos, Custom: w.Custom}
 		acts = append(acts, a)
 		names := append(f.namesOf(w.Unit), w.Declared)
 		isCritical := matchAny(critical, names) || (session != "" && w.Unit == session)
 		st := f.State(w.Unit)
-		if w.Pending {
+		switch {
+		case w.Custom:
+			st = "pending"
+			d.Notes = append(d.Notes, fmt.Sprintf("%s does not exist yet: its unit file is declared under files, so it is "+
+				"enabled (and started) after the write and a daemon-reload", w.Unit))
+		case w.Pending:
 			st = "pending"
 			d.Notes = append(d.Notes, fmt.Sprintf("%s does not exist yet: assumed to come with a package this run installs", w.Unit))
 		}

@@ -32,6 +32,10 @@ type Facts struct {
 	// CondFailed holds the declared units whose start conditions fail now (see ConditionProbe): a
 	// start would leave them inactive.
 	CondFailed map[string]bool
+	// CanReload holds the declared units that can reload, and After the units each declared unit is
+	// ordered after (UnitsProbe); live only.
+	CanReload map[string]bool
+	After     map[string][]string
 	// Session is the system service the probe ran in (the SSH daemon serving this connection when
 	// sessions are not moved to a logind scope); empty when unknown.
 	Session string
@@ -104,7 +108,7 @@ func probeActive(declared []string) string {
   echo '@live'
   systemctl list-units --all --no-legend --plain --no-pager 2>/dev/null
   sed -n 's|.*/system\.slice/\([^/]*\.service\).*|@session \1|p' /proc/self/cgroup 2>/dev/null | head -n 1
-` + ConditionProbe(declared) + `fi
+` + ConditionProbe(declared) + UnitsProbe(declared) + `fi
 true`
 }
 
@@ -181,6 +185,20 @@ func ParseFacts(units, links, active string) Facts {
 			f.Session = strings.TrimSpace(strings.TrimPrefix(line, "@session "))
 			continue
 		case strings.HasPrefix(line, "@condfailed "):
+			continue
+		case strings.HasPrefix(line, "@canreload "):
+			if f.CanReload == nil {
+				f.CanReload = map[string]bool{}
+			}
+			f.CanReload[strings.TrimSpace(strings.TrimPrefix(line, "@canreload "))] = true
+			continue
+		case strings.HasPrefix(line, "@after "):
+			if fields := strings.Fields(line); len(fields) > 2 {
+				if f.After == nil {
+					f.After = map[string][]string{}
+				}
+				f.After[fields[1]] = fields[2:]
+			}
 			continue
 		}
 		fields := strings.Fields(line)

@@ -6,6 +6,7 @@ package services
 import (
 	_ "embed"
 	"fmt"
+	"path"
 	"slices"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -67,7 +68,12 @@ func factsOf(facts engine.Facts) (*Facts, error) {
 
 // targetOf derives what the delta needs from the environment and the Ch-obolo.
 func targetOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) Target {
-	t := Target{Live: env.Systemd && !env.Chroot && f.Active != nil, Chroot: env.Chroot}
+	t := Target{Live: env.Systemd && !env.Chroot && f.Active != nil, Chroot: env.Chroot, UnitFiles: map[string]bool{}}
+	for _, file := range c.Files {
+		if u, ok := chobolo.UnitOfPath(file.Path); ok && path.Base(file.Path) == u && (file.State == "" || file.State == "present") {
+			t.UnitFiles[u] = true
+		}
+	}
 	for _, p := range c.Packages {
 		t.Packages = append(t.Packages, p.Name)
 		if o, ok := p.Overrides[env.Core]; ok {
@@ -83,21 +89,28 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	if err != nil {
 		return nil, err
 	}
-	d, t, err := deltaOf(env, c, f)
+	return planOf(env, c, f)
+}
+
+// planOf is the role's plan from facts, with the units the restart phase needs to know.
+func planOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine.RolePlan, error) {
+	d, t, wants, err := deltaOf(env, c, f)
 	if err != nil {
 		return nil, err
 	}
-	return BuildPlan(d, t.Live), nil
+	rp := BuildPlan(d, t.Live)
+	rp.Units = Triggers(c, env.Core, wants, d, f, t)
+	return rp, nil
 }
 
-func deltaOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*Delta, Target, error) {
+func deltaOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*Delta, Target, []Want, error) {
 	t := targetOf(env, c, f)
 	wants, err := Wants(c.Services, f, t, func(sub string) chobolo.Pos { return c.Pos("services" + sub) })
 	if err != nil {
-		return nil, t, err
+		return nil, t, nil, err
 	}
 	d, err := Compute(wants, f, t, c.Has("services"))
-	return d, t, err
+	return d, t, wants, err
 }
 
 // SettleAfter implements engine.Settler: the packages roles (apt, pacman, dnf) and the AUR role
@@ -120,18 +133,20 @@ func (Role) Settle(env *engine.Env, c *chobolo.Chobolo, approved, now engine.Fac
 	if err != nil {
 		return nil, err
 	}
-	before, _, err := deltaOf(env, c, was)
+	before, _, _, err := deltaOf(env, c, was)
 	if err != nil {
 		return nil, err
 	}
-	d, t, err := deltaOf(env, c, f)
+	d, t, wants, err := deltaOf(env, c, f)
 	if err != nil {
 		return nil, err
 	}
 	if err := SettlePrunes(d, before, was); err != nil {
 		return nil, err
 	}
-	return BuildPlan(d, t.Live), nil
+	rp := BuildPlan(d, t.Live)
+	rp.Units = Triggers(c, env.Core, wants, d, f, t)
+	return rp, nil
 }
 
 // SettlePrunes checks the prunes of d, a delta computed after earlier roles ran, against the

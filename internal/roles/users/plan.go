@@ -156,7 +156,7 @@ func breakStaleLocks(op engine.Op) engine.Op {
 	u := *op.Undo
 	w := engine.Exec(append([]string{"sh", "-c", unlockScript, "chaos-undo"}, u.Argv...)...)
 	w.Stdin, w.Secret, w.Env = u.Stdin, u.Secret, u.Env
-	w.Label = u.Label
+	w.Label, w.Manual = u.Label, u.Manual
 	if w.Label == "" {
 		w.Label = shell.Join(u.Argv)
 	}
@@ -288,6 +288,9 @@ func passwordOp(pw PasswordSet) engine.Op {
 	if pw.OldKnow {
 		u := engine.Exec("chpasswd", "-e")
 		u.Stdin, u.Secret = []byte(pw.Name+":"+pw.Old+"\n"), true
+		// The old hash is a secret, never journaled: after a crash only the admin can put it back.
+		u.Manual = fmt.Sprintf("the password of user %s may have been changed, and its previous hash is not journaled (a secret): "+
+			"if it must be the old one, set it by hand on the host with `passwd %s`", pw.Name, shell.Quote(pw.Name))
 		op = op.WithUndo(u)
 	}
 	return op

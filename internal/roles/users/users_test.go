@@ -434,6 +434,10 @@ func TestPasswords(t *testing.T) {
 		if op.Undo == nil || string(op.Undo.Stdin) != "alice:!\n" || !op.Undo.Secret {
 			t.Fatalf("undo should restore the old field: %+v", op.Undo)
 		}
+		// The undo is never journaled: what recovery says after a crash names the user and the command.
+		if m := op.Undo.Manual; !strings.Contains(m, "password of user alice") || !strings.Contains(m, "`passwd alice`") {
+			t.Fatalf("the undo's manual instruction = %q", m)
+		}
 		if out := render(p); strings.Contains(out, hash) {
 			t.Fatalf("plan text leaks the hash:\n%s", out)
 		}

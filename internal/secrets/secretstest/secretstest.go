@@ -22,10 +22,10 @@ import (
 // and the library are always the same release.
 const sopsModule = "github.com/getsops/sops/v3"
 
-var sopsBin struct {
-	once sync.Once
-	path string
-	err  error
+// built are the sops CLIs built by this test process, by cache file name.
+var built struct {
+	sync.Mutex
+	paths map[string]string
 }
 
 // SopsVersion returns the sops module version chaos requires (from the repository's go.mod; test
@@ -47,42 +47,77 @@ func SopsVersion(t testing.TB) string {
 // /var/cache/chaos-test (or $CHAOS_TEST_CACHE) so that only the first run pays for the build.
 func Sops(t testing.TB) string {
 	t.Helper()
-	sopsBin.once.Do(func() {
-		cache := os.Getenv("CHAOS_TEST_CACHE")
-		if cache == "" {
-			cache = testenv.DefaultCacheDir
-		}
-		if err := os.MkdirAll(cache, 0o755); err != nil {
-			cache = os.TempDir()
-		}
-		bin := filepath.Join(cache, "sops-"+SopsVersion(t))
-		if _, err := os.Stat(bin); err == nil {
-			sopsBin.path = bin
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = "/usr/local/go/bin/go"
-		}
-		tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
-		cmd := exec.Command(goTool, "build", "-trimpath", "-o", tmp, sopsModule+"/cmd/sops")
+	return cachedBuild(t, "sops-"+SopsVersion(t), func(out string) *exec.Cmd {
+		cmd := exec.Command(goTool(), "build", "-trimpath", "-o", out, sopsModule+"/cmd/sops")
 		cmd.Dir = testenv.RepoRoot(t)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		return cmd
+	})
+}
+
+// OlderSopsReleases are the sops releases whose files chaos must keep reading and which must read
+// chaos's files: the last of the 3.8 and 3.9 series, still common on operators' machines.
+var OlderSopsReleases = []string{"v3.8.1", "v3.9.4"}
+
+// SopsRelease returns the path of the sops CLI of an older release (`go install ...@version`, with
+// that release's own dependencies), cached like Sops.
+func SopsRelease(t testing.TB, version string) string {
+	t.Helper()
+	return cachedBuild(t, "sops-release-"+version, func(out string) *exec.Cmd {
+		gobin, err := os.MkdirTemp(filepath.Dir(out), "gobin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// go install names the binary after the command; the shell moves it to out.
+		cmd := exec.Command("sh", "-c", `"$1" install -trimpath "$2" && mv "$GOBIN/sops" "$3" && rmdir "$GOBIN"`,
+			"sh", goTool(), sopsModule+"/cmd/sops@"+version, out)
+		cmd.Dir = gobin
+		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=")
+		return cmd
+	})
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+// cachedBuild returns cache/name, running build (which writes the binary to the path it is given)
+// when it is not there yet.
+func cachedBuild(t testing.TB, name string, build func(out string) *exec.Cmd) string {
+	t.Helper()
+	built.Lock()
+	defer built.Unlock()
+	if p, ok := built.paths[name]; ok {
+		return p
+	}
+	cache := os.Getenv("CHAOS_TEST_CACHE")
+	if cache == "" {
+		cache = testenv.DefaultCacheDir
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		cache = os.TempDir()
+	}
+	bin := filepath.Join(cache, name)
+	if _, err := os.Stat(bin); err != nil {
+		tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
+		cmd := build(tmp)
+		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			sopsBin.err = fmt.Errorf("go build %s/cmd/sops: %v\n%s", sopsModule, err, out)
-			return
+			_ = os.Remove(tmp)
+			t.Fatalf("secretstest: building %s: %v\n%s", name, err, out)
 		}
 		// Rename is atomic: a concurrent test process sees either no binary or a complete one.
 		if err := os.Rename(tmp, bin); err != nil {
-			sopsBin.err = err
-			return
+			t.Fatalf("secretstest: %v", err)
 		}
-		sopsBin.path = bin
-	})
-	if sopsBin.err != nil {
-		t.Fatalf("secretstest: %v", sopsBin.err)
 	}
-	return sopsBin.path
+	if built.paths == nil {
+		built.paths = map[string]string{}
+	}
+	built.paths[name] = bin
+	return bin
 }
 
 // AgeKey is a throwaway age key pair.
@@ -127,10 +162,7 @@ var fprLine = regexp.MustCompile(`(?m)^fpr:+([0-9A-F]{40}):`)
 // gpg is not installed (scripts/deps.sh installs it).
 func NewGPG(t testing.TB) GPG {
 	t.Helper()
-	gpg, err := exec.LookPath("gpg")
-	if err != nil {
-		t.Skip("gpg not installed (scripts/deps.sh installs gnupg)")
-	}
+	gpg := testenv.RequireTool(t, "gnupg", "gpg")
 	// gpg-agent's socket path must stay short: keep the home directly under /tmp.
 	home, err := os.MkdirTemp("/tmp", "gpg-")
 	if err != nil {
