@@ -107,11 +107,16 @@ func (a *app) confirmAccess(ctx context.Context, spec, target, journal string, o
 	}
 	ev := engine.Event{Type: engine.EventAccess, Target: target, Op: "confirm access (apply " + journal + ")", Duration: time.Since(start)}
 	if err != nil {
+		fireAt := start.Add(o.access.confirmTimeout() + engine.WatchdogGrace + time.Second)
 		msg := fmt.Sprintf("access lost after the apply: a fresh connection failed (%v); the host rolls itself back at %s",
-			err, start.Add(o.access.confirmTimeout()+engine.WatchdogGrace+time.Second).Local().Format(time.TimeOnly))
+			err, fireAt.Local().Format(time.TimeOnly))
 		if errors.Is(err, engine.ErrWatchdogFired) {
 			msg = "access was not confirmed in time: the host's watchdog fired and is rolling the apply back"
 		}
+		if !o.json {
+			fmt.Fprintf(a.stderr, "%s: %s; waiting for it\n", target, msg)
+		}
+		msg += ": " + a.awaitRollback(ctx, spec, o, fireAt)
 		ev.Error = msg
 		emit(observe, ev)
 		return fmt.Errorf("%s: %s", target, msg)
@@ -123,6 +128,45 @@ func (a *app) confirmAccess(ctx context.Context, spec, target, journal string, o
 		a.jsonLine(map[string]any{"type": "access.confirmed", "target": target, "journal": journal})
 	}
 	return nil
+}
+
+// RecheckWindow is how long after the watchdog's time a failed confirmation keeps looking for the
+// host to come back.
+const RecheckWindow = 2 * time.Minute
+
+// awaitRollback waits for the host's watchdog to roll the apply back (after fireAt) and says
+// whether the host is reachable again, looking every 2 s over fresh connections. The rollback's
+// record stays on the host for the next run, which reports it and marks the generation.
+func (a *app) awaitRollback(ctx context.Context, spec string, o applyOpts, fireAt time.Time) string {
+	wctx, cancel := context.WithDeadline(ctx, fireAt.Add(RecheckWindow))
+	defer cancel()
+	look := func() (*engine.WatchdogState, error) {
+		t, err := a.openApplyTarget(wctx, spec, o)
+		if err != nil {
+			return nil, err
+		}
+		defer t.Close()
+		return engine.ReadWatchdog(wctx, t)
+	}
+	wait := time.Until(fireAt)
+	for {
+		select {
+		case <-wctx.Done():
+			return fmt.Sprintf("the host was not seen back by %s", time.Now().Local().Format(time.TimeOnly))
+		case <-time.After(wait):
+		}
+		wait = 2 * time.Second
+		ws, err := look()
+		switch {
+		case err != nil:
+		case ws.State == "rolled back" && ws.Failures > 0:
+			return fmt.Sprintf("it did at %s and is reachable again, but %d undo steps failed:\n%s", ws.Time.Local().Format(time.TimeOnly), ws.Failures, ws.Log)
+		case ws.State == "rolled back":
+			return fmt.Sprintf("it did at %s and is reachable again (the next run reports it)", ws.Time.Local().Format(time.TimeOnly))
+		case ws.State == "" || ws.State == "confirmed":
+			return "the host is reachable again, and its watchdog was settled by another run"
+		}
+	}
 }
 
 // reportWatchdog says what an earlier apply's watchdog left on the host (engine.SettleWatchdog).

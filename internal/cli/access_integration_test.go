@@ -11,64 +11,33 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// restartOnSSHDChange restarts ssh.service whenever one of the test's sshd drop-ins changes: a
-// stand-in, in the test host, for the restart of a service after its configuration changed (the
-// trigger phase of issue 13, another branch), so that a bad sshd drop-in locks out for real. It
-// watches the files, not the directory: the write's temp file, which sshd -t validates, must not
-// restart sshd (that removes /run/sshd, which sshd -t needs).
-var restartOnSSHDChange = map[string]string{
-	"/etc/systemd/system/chaos-sshd-watch.path": `[Path]
-PathChanged=/etc/ssh/sshd_config.d/60-chaos-good.conf
-PathChanged=/etc/ssh/sshd_config.d/40-chaos-allow.conf
-PathChanged=/etc/ssh/sshd_config.d/40-chaos-listen.conf
-
-[Install]
-WantedBy=multi-user.target
-`,
-	"/etc/systemd/system/chaos-sshd-watch.service": `[Unit]
-StartLimitIntervalSec=0
-
-[Service]
-Type=oneshot
-ExecStart=/bin/systemctl restart ssh.service
-`,
-}
-
 // Confirming access after an apply over SSH, on a systemd-booted host (docs/generations.md,
 // "Confirming access"): a good change is confirmed and kept, and the watchdog is gone; changes that
-// lock root out (an AllowUsers drop-in sshd reads at its restart, a ListenAddress that makes its
-// restart fail, and an authorized_keys without the connecting key) fail the confirmation, and the host rolls itself back: reachable again, with its
-// old configuration, and the next run reports it; --no-confirm-access warns and arms nothing.
+// lock root out (an AllowUsers drop-in sshd reads at its restart by the restart phase, and an
+// authorized_keys without the connecting key) fail the confirmation, and the host rolls itself
+// back: reachable again, with its old configuration, and the next run reports it; a ListenAddress
+// whose restart fails is undone by the engine itself, which disarms the watchdog;
+// --no-confirm-access warns and arms nothing.
 func TestConfirmAccessBooted(t *testing.T) {
 	isolate(t)
-	bs := testenv.StartBootedSSHHosts(t, 1, func(root string) {
-		for p, content := range restartOnSSHDChange {
-			testenv.WriteFile(t, root, p, content)
-		}
-		wants := filepath.Join(root, "/etc/systemd/system/multi-user.target.wants")
-		if err := os.MkdirAll(wants, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink("/etc/systemd/system/chaos-sshd-watch.path", filepath.Join(wants, "chaos-sshd-watch.path")); err != nil {
-			t.Fatal(err)
-		}
-	})
+	bs := testenv.StartBootedSSHHosts(t, 1)
 	h := bs.Hosts[0]
 	fleetYAML := fmt.Sprintf(`fleet:
   ssh: {known_hosts: %s, config: none, connect_timeout: 5s}
   hosts:
     %s: {ssh_hostname: %s, ssh_user: root, ssh_key: %s}
 `, bs.KnownHosts, h.Name, h.Addr, bs.KeyFile)
+	// sshd restarts when its drop-ins change (files' notify: the restart phase, in the apply)
 	chobolo := func(files string) string {
 		if files == "" {
-			return writeChobolo(t, "files: []\n"+fleetYAML)
+			return writeChobolo(t, "services:\n  - name: ssh\nfiles: []\n"+fleetYAML)
 		}
-		return writeChobolo(t, "files:\n"+files+fleetYAML)
+		return writeChobolo(t, "services:\n  - name: ssh\nfiles:\n"+files+fleetYAML)
 	}
-	const good = "  - {path: /etc/ssh/sshd_config.d/60-chaos-good.conf, content: \"ClientAliveInterval 120\\n\"}\n"
-	const allow = "  - {path: /etc/ssh/sshd_config.d/40-chaos-allow.conf, content: \"AllowUsers nobody\\n\"}\n"
+	const good = "  - {path: /etc/ssh/sshd_config.d/60-chaos-good.conf, content: \"ClientAliveInterval 120\\n\", notify: ssh}\n"
+	const allow = "  - {path: /etc/ssh/sshd_config.d/40-chaos-allow.conf, content: \"AllowUsers nobody\\n\", notify: ssh}\n"
 	// an address the host does not have: sshd cannot bind, its restart fails
-	const listen = "  - {path: /etc/ssh/sshd_config.d/40-chaos-listen.conf, content: \"ListenAddress 192.0.2.1\\n\"}\n"
+	const listen = "  - {path: /etc/ssh/sshd_config.d/40-chaos-listen.conf, content: \"ListenAddress 192.0.2.1\\n\", notify: ssh}\n"
 	otherKey := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone-else"
 	keys := fmt.Sprintf("  - {path: /root/.ssh/authorized_keys, content: %q, mode: \"0600\"}\n", otherKey+"\n")
 	apply := func(file string, extra ...string) result {
@@ -122,15 +91,6 @@ func TestConfirmAccessBooted(t *testing.T) {
 			}
 			return ""
 		}},
-		{"bad ListenAddress (sshd restart fails)", good + listen, func() string {
-			if _, err := h.Run("test", "-e", "/etc/ssh/sshd_config.d/40-chaos-listen.conf"); err == nil {
-				return "the ListenAddress drop-in is still there"
-			}
-			if out, _ := h.Run("systemctl", "is-active", "ssh.service"); strings.TrimSpace(out) != "active" {
-				return "ssh.service is " + out
-			}
-			return ""
-		}},
 		{"authorized_keys without the connecting key", good + keys, func() string {
 			if got := h.MustRun(t, "cat", "/root/.ssh/authorized_keys"); got != origKeys {
 				return fmt.Sprintf("authorized_keys is %q", got)
@@ -143,8 +103,8 @@ func TestConfirmAccessBooted(t *testing.T) {
 			r := apply(chobolo(bad.files))
 			// a fleet run prints each host's lines, errors included, on stdout
 			if r.code == 0 || !strings.Contains(r.stdout, "access lost after the apply") ||
-				!strings.Contains(r.stdout, "the host rolls itself back at") {
-				t.Fatalf("a lockout was not reported: %s", r)
+				!strings.Contains(r.stdout, "the host rolls itself back at") || !strings.Contains(r.stdout, "is reachable again (the next run reports it)") {
+				t.Fatalf("a lockout was not reported, or the host not seen back: %s", r)
 			}
 			// The watchdog fires 8+5 s after the lock's release and writes done when the undo is over.
 			deadline := time.Now().Add(60 * time.Second)
@@ -179,6 +139,21 @@ func TestConfirmAccessBooted(t *testing.T) {
 			}
 		})
 	}
+
+	// A ListenAddress sshd cannot bind makes its restart fail in the apply: the engine undoes the
+	// apply itself (the drop-in goes, sshd restarts on the old configuration) and disarms the
+	// watchdog; nothing is left for the host to roll back.
+	r = apply(chobolo(good + listen))
+	if r.code == 0 || !strings.Contains(r.stdout, "failed, rolled back") || strings.Contains(r.stdout, "access lost") {
+		t.Fatalf("bad ListenAddress: %s", r)
+	}
+	if _, err := h.Run("test", "-e", "/etc/ssh/sshd_config.d/40-chaos-listen.conf"); err == nil {
+		t.Fatal("bad ListenAddress: the drop-in is still there")
+	}
+	if out, _ := h.Run("systemctl", "is-active", "ssh.service"); strings.TrimSpace(out) != "active" {
+		t.Fatalf("bad ListenAddress: ssh.service is %s", out)
+	}
+	waitNoWatchdog("after the engine's own undo")
 
 	// --no-confirm-access: a warning, no watchdog at any time.
 	r = apply(chobolo(""), "--no-confirm-access")
@@ -222,8 +197,8 @@ func TestConfirmAccessWithoutSystemd(t *testing.T) {
 	other := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone-else\n"
 	r := run(t, "", "apply", "-c", file(fmt.Sprintf("  - {path: /root/.ssh/authorized_keys, content: %q, mode: \"0600\"}\n", other)),
 		"--target", "box", "-y", "--confirm-timeout", "4s")
-	if r.code != 1 || !strings.Contains(r.stderr, "box: access lost after the apply") {
-		t.Fatalf("a lockout was not reported: %s", r)
+	if r.code != 1 || !strings.Contains(r.stderr, "box: access lost after the apply") || !strings.Contains(r.stderr, "is reachable again") {
+		t.Fatalf("a lockout was not reported, or the host not seen back: %s", r)
 	}
 	done := filepath.Join(h.Root, "var/lib/chaos/watchdog/done")
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
