@@ -200,6 +200,10 @@ func TestConfirmAccessWithoutSystemd(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "box: access lost after the apply") || !strings.Contains(r.stderr, "is reachable again") {
 		t.Fatalf("a lockout was not reported, or the host not seen back: %s", r)
 	}
+	if lb := run(t, "", "logbook", "show", "last"); lb.code != 0 || !strings.Contains(lb.stdout, "\naccess:\n  box confirm access (apply ") ||
+		!strings.Contains(lb.stdout, "access lost after the apply") {
+		t.Fatalf("the logbook does not record the lost access: %s", lb)
+	}
 	done := filepath.Join(h.Root, "var/lib/chaos/watchdog/done")
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
 		if _, err := os.Stat(done); err == nil {
@@ -216,6 +220,10 @@ func TestConfirmAccessWithoutSystemd(t *testing.T) {
 	r = run(t, "", "apply", "-c", file("  - {path: /etc/motd, content: \"hi\\n\"}\n"), "--target", "box", "-y")
 	if r.code != 0 || !strings.Contains(r.stderr, "access watchdog rolled back apply") || strings.Contains(r.stdout, "access will be confirmed") {
 		t.Fatalf("the next run: %s", r)
+	}
+	if lb := run(t, "", "logbook", "show", "last"); lb.code != 0 || !strings.Contains(lb.stdout, "  box rolled back ") ||
+		!strings.Contains(lb.stdout, "access was not confirmed after it") {
+		t.Fatalf("the logbook does not record the watchdog's rollback: %s", lb)
 	}
 	if _, err := os.Stat(filepath.Join(h.Root, "var/lib/chaos/watchdog")); err == nil {
 		t.Fatal("the watchdog's directory is still there after the report")
