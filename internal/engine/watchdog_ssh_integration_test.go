@@ -2,9 +2,12 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +26,10 @@ import (
 //     that ran and removes the open journal: the host is exactly as before, with nothing to recover;
 //   - a recovery that comes first drops it: nothing is undone twice.
 func TestWatchdogOverSSH(t *testing.T) {
-	hs := testenv.StartSSHHosts(t, 1)
+	hs := testenv.StartSSHHosts(t, 1, func(h *testenv.SSHHost) {
+		testenv.WriteFile(t, h.Root, "/srv/tree/a", "a\n")
+		testenv.WriteFile(t, h.Root, "/srv/tree/sub/b", "b\n")
+	})
 	h := hs.Hosts[0]
 	ctx := context.Background()
 	dial := func() *transport.SSH {
@@ -98,15 +104,29 @@ func TestWatchdogOverSSH(t *testing.T) {
 	}
 	_ = tr.Close()
 
-	// 2. Not confirmed: undone on the host once the lock is free.
+	// 2. Not confirmed: undone on the host once the lock is free, a removed tree included (its
+	// archive leaves the journal with the watchdog's link to it).
+	tree := treeOf(t, filepath.Join(h.Root, "srv/tree"))
 	tr = dial()
-	if res, err = e.Apply(ctx, tr, mustPlan(t, e, tr, req), req); err != nil {
+	req2 := req
+	req2.Chobolo = load(t, `files:
+  - {path: /etc/ssh/sshd_config.d/70-watchdog.conf, content: "ClientAliveInterval 90\n"}
+  - {path: /etc/zz-after.conf, content: "after\n"}
+  - {path: /srv/tree, state: absent}
+`)
+	if res, err = e.Apply(ctx, tr, mustPlan(t, e, tr, req2), req2); err != nil {
 		t.Fatal(err)
+	}
+	if exists("/srv/tree") {
+		t.Fatal("the apply did not remove the tree")
 	}
 	_ = tr.Close()
 	waitDone()
 	if exists("/etc/ssh/sshd_config.d/70-watchdog.conf") || exists("/etc/zz-after.conf") {
 		t.Fatal("the watchdog's rollback left the apply's files")
+	}
+	if got := treeOf(t, filepath.Join(h.Root, "srv/tree")); got != tree {
+		t.Fatalf("the removed tree did not come back as it was:\n%s\nwant:\n%s", got, tree)
 	}
 	fresh = dial()
 	ws, err = engine.SettleWatchdog(ctx, fresh)
@@ -183,6 +203,33 @@ func TestWatchdogOverSSH(t *testing.T) {
 	if got := state(t, h.Root); got != before {
 		t.Fatalf("after the recovery:\n%s", diffState(before, got))
 	}
+}
+
+// treeOf lists a directory tree: path, mode, owner and content of every entry.
+func treeOf(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		fmt.Fprintf(&b, "%s %s %d:%d", strings.TrimPrefix(p, root), fi.Mode(), st.Uid, st.Gid)
+		if fi.Mode().IsRegular() {
+			data, _ := os.ReadFile(p)
+			fmt.Fprintf(&b, " %q", data)
+		}
+		b.WriteString("\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 func mustPlan(t *testing.T, e *engine.Engine, tr transport.Transport, req engine.Request) *engine.HostPlan {
