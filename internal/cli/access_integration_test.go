@@ -181,6 +181,11 @@ func TestConfirmAccessWithoutSystemd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(h.Root, "run/systemd/system")); err == nil {
 		t.Fatal("the host has /run/systemd/system: the engine would take it for a systemd host, and this test is for the setsid watchdog")
 	}
+	// `--target box` outside a Ch-obolo (generations, rollback) reaches the host through ~/.ssh/config
+	home := t.TempDir()
+	testenv.WriteFile(t, home, "/.ssh/config", fmt.Sprintf("Host box\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
+		h.Addr, hs.KeyFile, hs.KnownHosts))
+	t.Setenv("HOME", home)
 	keysPath := filepath.Join(h.Root, "root/.ssh/authorized_keys")
 	orig, err := os.ReadFile(keysPath)
 	if err != nil {
@@ -225,15 +230,17 @@ func TestConfirmAccessWithoutSystemd(t *testing.T) {
 		!strings.Contains(lb.stdout, "access was not confirmed after it") {
 		t.Fatalf("the logbook does not record the watchdog's rollback: %s", lb)
 	}
+	if g := run(t, "", "generations", "--target", "box"); g.code != 0 || !strings.Contains(g.stdout, "apply (undone by watchdog)") {
+		t.Fatalf("generations: %s", g)
+	}
+	if g := run(t, "", "generations", "show", "1", "--target", "box"); g.code != 0 || !strings.Contains(g.stdout, "by the host's access watchdog") {
+		t.Fatalf("generations show: %s", g)
+	}
 	if _, err := os.Stat(filepath.Join(h.Root, "var/lib/chaos/watchdog")); err == nil {
 		t.Fatal("the watchdog's directory is still there after the report")
 	}
 
 	// A rollback is an apply too: one that touches access is confirmed the same way.
-	home := t.TempDir()
-	testenv.WriteFile(t, home, "/.ssh/config", fmt.Sprintf("Host box\n  HostName %s\n  User root\n  IdentityFile %s\n  UserKnownHostsFile %s\n",
-		h.Addr, hs.KeyFile, hs.KnownHosts))
-	t.Setenv("HOME", home)
 	conf := "  - {path: /etc/ssh/sshd_config.d/61-chaos.conf, content: \"ClientAliveInterval 60\\n\"}\n"
 	motd := "  - {path: /etc/motd, content: \"hi\\n\"}\n"
 	if r := run(t, "", "apply", "-c", file(conf+motd), "--target", "box", "-y"); r.code != 0 || !strings.Contains(r.stdout, "access confirmed") {
