@@ -13,8 +13,8 @@ import (
 
 // Confirming access after an apply over SSH, on a systemd-booted host (docs/generations.md,
 // "Confirming access"): a good change is confirmed and kept, and the watchdog is gone; changes that
-// lock root out (an AllowUsers drop-in sshd reads at its restart by the restart phase, and an
-// authorized_keys without the connecting key) fail the confirmation, and the host rolls itself
+// lock root out (an AllowUsers drop-in and a ListenAddress on the loopback, which sshd reads at its
+// restart by the restart phase, and an authorized_keys without the connecting key) fail the confirmation, and the host rolls itself
 // back: reachable again, with its old configuration, and the next run reports it; a ListenAddress
 // whose restart fails is undone by the engine itself, which disarms the watchdog;
 // --no-confirm-access warns and arms nothing.
@@ -36,6 +36,8 @@ func TestConfirmAccessBooted(t *testing.T) {
 	}
 	const good = "  - {path: /etc/ssh/sshd_config.d/60-chaos-good.conf, content: \"ClientAliveInterval 120\\n\", notify: ssh}\n"
 	const allow = "  - {path: /etc/ssh/sshd_config.d/40-chaos-allow.conf, content: \"AllowUsers nobody\\n\", notify: ssh}\n"
+	// sshd listens on the loopback only: its restart succeeds, connections from outside are refused
+	const loopback = "  - {path: /etc/ssh/sshd_config.d/40-chaos-loopback.conf, content: \"ListenAddress 127.0.0.1\\n\", notify: ssh}\n"
 	// an address the host does not have: sshd cannot bind, its restart fails
 	const listen = "  - {path: /etc/ssh/sshd_config.d/40-chaos-listen.conf, content: \"ListenAddress 192.0.2.1\\n\", notify: ssh}\n"
 	otherKey := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone-else"
@@ -88,6 +90,12 @@ func TestConfirmAccessBooted(t *testing.T) {
 			}
 			if out := h.MustRun(t, "sshd", "-T"); strings.Contains(strings.ToLower(out), "allowusers") {
 				return "sshd -T still has AllowUsers"
+			}
+			return ""
+		}},
+		{"ListenAddress on the loopback (sshd restarted)", good + loopback, func() string {
+			if _, err := h.Run("test", "-e", "/etc/ssh/sshd_config.d/40-chaos-loopback.conf"); err == nil {
+				return "the ListenAddress drop-in is still there"
 			}
 			return ""
 		}},
