@@ -63,10 +63,10 @@ func WatchdogUnit(id string) string { return "chaos-watchdog-" + id + ".service"
 // host lock is held (an apply runs, or its commands outlive a lost connection) the deadline moves;
 // once the lock is free for the timeout it fires, unless armed is gone (disarmed). The rename of
 // armed is the one decision point against a disarm; a lock taken right then undoes the rename.
-const watchdogLoop = `exec 9>&- </dev/null >/dev/null 2>&1
-d=$1 t=$2 lock=` + LockPath + `
+var watchdogLoop = `exec 9>&- </dev/null >/dev/null 2>&1
+d=$1 t=$2 lock=` + shell.Quote(LockPath) + `
 busy() {
-	[ -d ` + leaseDir + ` ] && return 0
+	[ -d ` + shell.Quote(leaseDir) + ` ] && return 0
 	ino=$(stat -c %i "$lock" 2>/dev/null) || return 1
 	grep -q ":$ino " /proc/locks
 }
@@ -87,7 +87,8 @@ done
 // holds it for a chaos that comes meanwhile, runs the undo steps newest first and then the unit
 // restarts, removes the journal of the apply it undid, and writes done.
 func watchdogRollback(journalID string) string {
-	return `d=$1 lock=` + LockPath + `
+	return `d=$1 lock=` + shell.Quote(LockPath) + `
+umask 077
 exec >"$d/rollback.log" 2>&1
 if command -v flock >/dev/null 2>&1; then
 	exec 9>>"$lock"
@@ -98,13 +99,13 @@ if command -v flock >/dev/null 2>&1; then
 	fi
 	printf '%s\n' ` + shell.Quote("chaos access watchdog (rolling back "+journalID+")") + ` >"$lock"
 fi
-echo "rollback of ` + journalID + ` started $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo ` + shell.Quote("rollback of "+journalID) + ` "started $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 fails=0
 for f in $(ls -r "$d/undo" | grep '^[0-9]*\.sh$') $(ls "$d/post" 2>/dev/null | grep '^[0-9a-z-]*\.sh$' | sed 's|^|../post/|'); do
 	if (cd "$d/undo" && sh "./$f"); then echo "undone $f"; else echo "FAILED $f"; fails=$((fails + 1)); fi
 done
-if grep -q ` + shell.Quote(`"id": "`+journalID+`"`) + ` ` + JournalFile + ` 2>/dev/null; then
-	rm -rf ` + JournalDir + `
+if grep -q ` + shell.Quote(`"id": "`+journalID+`"`) + ` ` + shell.Quote(JournalFile) + ` 2>/dev/null; then
+	rm -rf ` + shell.Quote(JournalDir) + `
 fi
 printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$fails" >"$d/done.tmp" && mv "$d/done.tmp" "$d/done"
 sync
@@ -114,9 +115,8 @@ if command -v flock >/dev/null 2>&1; then printf 'released\n' >>"$lock"; fi
 
 // watchdog is the armed watchdog of one apply.
 type watchdog struct {
-	t     transport.Transport
-	id    string
-	armed bool
+	t  transport.Transport
+	id string
 }
 
 // arm writes the watchdog's scripts and starts it. systemd runs it as a transient unit (outside
@@ -161,7 +161,7 @@ func armWatchdog(ctx context.Context, t transport.Transport, id string, opt Watc
 		_ = t.Remove(ctx, WatchdogDir, true)
 		return nil, fmt.Errorf("cannot arm the access watchdog (nothing applied; --no-confirm-access applies without it): %w", err)
 	}
-	return &watchdog{t: t, id: id, armed: true}, nil
+	return &watchdog{t: t, id: id}, nil
 }
 
 // add writes the undo step of je (and, for a restart of a unit, the restart after the undo), before
@@ -413,7 +413,7 @@ func (w *watchdog) setGeneration(ctx context.Context, n int) error {
 // disarm removes an armed watchdog (the apply failed and was undone by the engine, or is
 // cancelled before the confirm step).
 func (w *watchdog) disarm(ctx context.Context) error {
-	if w == nil || !w.armed {
+	if w == nil {
 		return nil
 	}
 	_, err := ConfirmAccess(ctx, w.t)
