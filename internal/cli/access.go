@@ -33,6 +33,14 @@ func (f accessFlags) confirmTimeout() time.Duration {
 	return f.timeout
 }
 
+// check refuses a negative --confirm-timeout before anything is contacted.
+func (f accessFlags) check() error {
+	if f.timeout < 0 {
+		return fmt.Errorf("--confirm-timeout must be positive (got %s)", f.timeout)
+	}
+	return nil
+}
+
 func (f *accessFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noConfirm, "no-confirm-access", false, "over SSH, do not confirm access after an apply that touches it (no watchdog on the host)")
 	fs.DurationVar(&f.timeout, "confirm-timeout", DefaultConfirmTimeout, "how long the fresh connection confirming access may take; the host rolls the apply back after it")
@@ -56,16 +64,17 @@ func (a *app) accessCheck(t transport.Transport, hp *engine.HostPlan, o applyOpt
 		return nil, nil
 	}
 	timeout := o.access.confirmTimeout()
-	if timeout <= 0 {
-		return nil, fmt.Errorf("--confirm-timeout must be positive (got %s)", timeout)
-	}
 	if !o.json {
 		verb := "will be"
 		if o.dry {
 			verb = "would be"
 		}
+		why := strings.Join(reasons[:min(len(reasons), 3)], "; ")
+		if len(reasons) > 3 {
+			why += fmt.Sprintf("; and %d more", len(reasons)-3)
+		}
 		fmt.Fprintf(a.stdout, "%s: access %s confirmed after the apply (within %s; else the host rolls it back): %s\n",
-			hp.Target, verb, timeout, strings.Join(reasons, "; "))
+			hp.Target, verb, timeout, why)
 	}
 	return &engine.WatchdogOptions{Timeout: timeout}, nil
 }

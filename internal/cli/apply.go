@@ -142,6 +142,9 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 			return err
 		}
 	}
+	if err := o.access.check(); err != nil {
+		return err
+	}
 	c, err := a.loadChobolo()
 	if err != nil {
 		return err

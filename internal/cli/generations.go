@@ -627,6 +627,9 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	if err != nil {
 		return err
 	}
+	if err := o.access.check(); err != nil {
+		return err
+	}
 	o.log.start(ctx, a, cfg, "rollback", o.dry)
 	defer func() { o.log.finish(a, retErr, o.json) }()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
