@@ -208,8 +208,13 @@ func TestConfirmAccessWithoutSystemd(t *testing.T) {
 `, files, hs.KnownHosts, h.Addr, hs.KeyFile))
 	}
 	other := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl someone-else\n"
-	r := run(t, "", "apply", "-c", file(fmt.Sprintf("  - {path: /root/.ssh/authorized_keys, content: %q, mode: \"0600\"}\n", other)),
-		"--target", "box", "-y", "--confirm-timeout", "4s")
+	lockout := file(fmt.Sprintf("  - {path: /root/.ssh/authorized_keys, content: %q, mode: \"0600\"}\n", other))
+	// --dry says so, and arms nothing
+	if r := run(t, "", "apply", "-c", lockout, "--target", "box", "--dry"); r.code != 2 ||
+		!strings.Contains(r.stdout, "box: access would be confirmed after the apply") || testenv.Exists(t, h.Root, "/var/lib/chaos/watchdog") {
+		t.Fatalf("--dry: %s", r)
+	}
+	r := run(t, "", "apply", "-c", lockout, "--target", "box", "-y", "--confirm-timeout", "4s")
 	if r.code != 1 || !strings.Contains(r.stderr, "box: access lost after the apply") || !strings.Contains(r.stderr, "is reachable again") {
 		t.Fatalf("a lockout was not reported, or the host not seen back: %s", r)
 	}
