@@ -258,6 +258,12 @@ func TestConfirmAccessWithoutSystemd(t *testing.T) {
 	motd := "  - {path: /etc/motd, content: \"hi\\n\"}\n"
 	if r := run(t, "", "apply", "-c", file(conf+motd), "--target", "box", "-y"); r.code != 0 || !strings.Contains(r.stdout, "access confirmed") {
 		t.Fatalf("apply with the drop-in: %s", r)
+	} else {
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if strings.Contains(l, "applied") || strings.Contains(l, "access confirmed") {
+				t.Log(l)
+			}
+		}
 	}
 	if r := run(t, "", "apply", "-c", file(motd), "--target", "box", "-y"); r.code != 0 || !strings.Contains(r.stdout, "access confirmed") {
 		t.Fatalf("apply without the drop-in: %s", r)
