@@ -130,11 +130,9 @@ func (a *app) confirmAccess(ctx context.Context, spec, target, journal string, o
 		emit(observe, ev)
 		return fmt.Errorf("%s: %s", target, msg)
 	}
-	emit(observe, ev)
+	emit(observe, ev) // with --json, this is the line that says so
 	if !o.json {
 		fmt.Fprintf(a.stdout, "%s: access confirmed over a fresh connection in %s; the watchdog is disarmed\n", target, ev.Duration.Round(time.Millisecond))
-	} else {
-		a.jsonLine(map[string]any{"type": "access.confirmed", "target": target, "journal": journal})
 	}
 	return nil
 }
@@ -200,9 +198,12 @@ func (a *app) reportWatchdog(target string, ws *engine.WatchdogState, o applyOpt
 	default:
 		return
 	}
-	emit(observe, engine.Event{Type: engine.EventWatchdog, Target: target, Op: ws.State + " " + ws.Journal, Error: errorIf(ws.State == "rolled back", msg)})
+	emit(observe, engine.Event{Type: engine.EventWatchdog, Target: target, Op: ws.State + " " + ws.Journal,
+		Generation: ws.Generation, Error: errorIf(ws.State == "rolled back", msg)})
 	if o.json {
-		a.jsonLine(map[string]any{"type": "watchdog", "target": target, "watchdog": ws})
+		if observe == nil { // recover: no event stream, the state as a JSON line of its own
+			a.jsonLine(map[string]any{"type": string(engine.EventWatchdog), "target": target, "watchdog": ws})
+		}
 		return
 	}
 	fmt.Fprintf(a.stderr, "%s: %s\n", target, msg)
