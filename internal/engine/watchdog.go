@@ -474,6 +474,10 @@ func ReadWatchdog(ctx context.Context, t transport.Transport) (*WatchdogState, e
 		return strings.TrimSpace(string(fi.Content)), fi.Exists, err
 	}
 	ws := &WatchdogState{}
+	// one round trip in the common case: no watchdog at all
+	if fi, err := t.Stat(ctx, WatchdogDir); err != nil || !fi.Exists {
+		return ws, err
+	}
 	var marker string
 	for _, s := range []struct{ p, state string }{{wdArmed, "armed"}, {wdFired, "fired"}, {wdConfirmed, "confirmed"}} {
 		v, ok, err := read(s.p)
