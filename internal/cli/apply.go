@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,6 +45,8 @@ type applyOpts struct {
 	snapshot bool
 	// tx is --keep-generations, --generations-max-size and --force-remove (retention.go).
 	tx txFlags
+	// access is --no-confirm-access and --confirm-timeout (access.go).
+	access accessFlags
 }
 
 func (a *app) applyCmd() *cobra.Command {
@@ -76,6 +79,7 @@ Exit codes: 0 done (or, with --dry, nothing to do); 2 with --dry when changes ar
 	o.log.register(f)
 	f.BoolVar(&o.snapshot, "snapshot", false, "take a read-only btrfs snapshot of / before applying (refused when / is not on btrfs)")
 	o.tx.register(f)
+	o.access.register(f)
 	return cmd
 }
 
@@ -157,6 +161,9 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 			return err
 		}
 	}
+	if err := o.access.check(); err != nil {
+		return err
+	}
 	c, err := a.loadChobolo()
 	if err != nil {
 		return err
@@ -237,6 +244,7 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		return false, err
 	}
 	defer t.Close()
+	var watchdog *engine.WatchdogOptions
 	req := engine.Request{Chobolo: c, Tags: tags, Core: o.core, Assume: o.yes, PruneAll: o.pruneAll, ReadOnly: o.dry,
 		Allow: map[string]bool{"bootloader-install": o.allowBootloaderInstall}}
 	req.Secrets = o.store
@@ -268,16 +276,20 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		if a.showPlan(hp, o, st) {
 			return false, nil
 		}
+		if watchdog, err = a.accessCheck(t, hp, o); err != nil {
+			return true, err
+		}
 		if err := a.confirm(hp, o); err != nil {
 			return true, err
 		}
 		shown = hp
 	}
 	// The host lock, then recovery of an interrupted apply, before anything else (generations.go).
-	release, err := a.beginTarget(ctx, eng, t, c, &req, o)
+	lockRelease, err := a.beginTarget(ctx, eng, t, c, &req, o)
 	if err != nil {
 		return false, err
 	}
+	release := sync.OnceFunc(lockRelease)
 	defer release()
 	hp, err := eng.Plan(ctx, t, req)
 	if err != nil {
@@ -292,13 +304,14 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		if a.showPlan(hp, o, st) {
 			return false, nil
 		}
-		if o.dry {
-			return true, nil
+		if watchdog, err = a.accessCheck(t, hp, o); err != nil || o.dry {
+			return true, err
 		}
 		if err := a.confirm(hp, o); err != nil {
 			return true, err
 		}
 	}
+	req.Watchdog = watchdog
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
 		if res != nil && (res.RolledBack || len(res.NotUndone) > 0) {
@@ -320,6 +333,13 @@ func (a *app) applyTarget(ctx context.Context, eng *engine.Engine, spec string, 
 		fmt.Fprintf(a.stdout, "%s: applied %s (%s) in %s\n", hp.Target, plural(res.Changed, "change"),
 			plural(res.Ops, "op"), res.Elapsed.Round(time.Millisecond))
 		a.reportGeneration(hp.Target, res)
+	}
+	if res.Watchdog != "" {
+		// The lock and the apply's connection go first: the fresh connection must stand alone,
+		// and the host's watchdog counts its time from the lock's release.
+		release()
+		_ = t.Close()
+		return true, a.confirmAccess(ctx, spec, hp.Target, res.Watchdog, o, req.Observe)
 	}
 	return true, nil
 }

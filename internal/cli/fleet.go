@@ -289,14 +289,18 @@ func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string,
 		if err != nil {
 			return fleet.Result{Status: fleet.Failed, Error: err.Error()}
 		}
-		var unreachable bool
+		var unreachable, opened bool
 		ho.fleet.open = func(ctx context.Context) (transport.Transport, error) {
+			if opened { // the fresh connection that confirms access after the apply
+				out.phase(h.Name, phaseConfirming)
+			}
 			t, err := inv.Open(ctx, h, co)
 			var ue *transport.UnreachableError
 			unreachable = errors.As(err, &ue)
-			if err == nil {
+			if err == nil && !opened {
 				out.phase(h.Name, phaseProbing)
 			}
+			opened = true
 			return t, err
 		}
 		st := engine.Style{}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -42,6 +43,9 @@ func (a *app) beginTarget(ctx context.Context, eng *engine.Engine, t transport.T
 			fmt.Fprintf(a.stderr, "%s: warning: an interrupted apply (journal %s, %s) will be rolled back first; the plan below does not account for it\n",
 				t.Name(), j.ID, j.Started.Format(time.RFC3339))
 		}
+		if ws, err := engine.ReadWatchdog(ctx, t); err == nil && ws.State != "" {
+			fmt.Fprintf(a.stderr, "%s: note: the access watchdog of apply %s is %s (the next apply reports and clears it)\n", t.Name(), ws.Journal, ws.State)
+		}
 		return func() {}, nil
 	}
 	release, err = engine.Lock(ctx, t)
@@ -54,6 +58,14 @@ func (a *app) beginTarget(ctx context.Context, eng *engine.Engine, t transport.T
 		return nil, err
 	}
 	a.reportRecovery(t.Name(), rec, o.json)
+	// After the recovery: an interrupted apply's journal is undone by this run, and its watchdog
+	// then has nothing left to do.
+	ws, err := engine.SettleWatchdog(ctx, t)
+	a.reportWatchdog(t.Name(), ws, o, req.Observe)
+	if err != nil {
+		release()
+		return nil, err
+	}
 	return release, nil
 }
 
@@ -319,6 +331,9 @@ func (a *app) listGenerations(t transport.Transport, gens []engine.Generation, o
 		if g.Kind == "rollback" {
 			kind = fmt.Sprintf("rollback to %d", g.Of)
 		}
+		if !g.UndoneByWatchdog.IsZero() {
+			kind += " (undone by watchdog)"
+		}
 		tags := strings.Join(g.Tags, " ")
 		if tags == "" {
 			tags = "-"
@@ -362,6 +377,10 @@ func (a *app) showGeneration(ctx context.Context, t transport.Transport, g engin
 		kind = fmt.Sprintf("rollback to generation %d", g.Of)
 	}
 	fmt.Fprintf(a.stdout, "  kind:     %s\n", kind)
+	if !g.UndoneByWatchdog.IsZero() {
+		fmt.Fprintf(a.stdout, "  undone:   %s, by the host's access watchdog (access was not confirmed after the apply)\n",
+			g.UndoneByWatchdog.Local().Format(time.DateTime))
+	}
 	fmt.Fprintf(a.stdout, "  system:   %s (core %s)\n", orNone(g.OS), g.Core)
 	if len(g.Tags) > 0 {
 		fmt.Fprintf(a.stdout, "  tags:     %s\n", strings.Join(g.Tags, " "))
@@ -527,6 +546,7 @@ type rollbackOpts struct {
 	log      logFlags
 	snapshot bool
 	tx       txFlags
+	access   accessFlags
 }
 
 func (a *app) rollbackCmd() *cobra.Command {
@@ -553,6 +573,7 @@ previous content was secret were never recorded; the Ch-obolo decides for them.`
 	f.BoolVar(&o.snapshot, "snapshot", false, "restore the btrfs snapshot taken (apply --snapshot) right after generation N instead: it becomes the default subvolume for the next boot")
 	o.log.register(f)
 	o.tx.register(f)
+	o.access.register(f)
 	return cmd
 }
 
@@ -606,6 +627,9 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	if err != nil {
 		return err
 	}
+	if err := o.access.check(); err != nil {
+		return err
+	}
 	o.log.start(ctx, a, cfg, "rollback", o.dry)
 	defer func() { o.log.finish(a, retErr, o.json) }()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -645,17 +669,25 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 			shown = hp
 		}
 	}
+	ao := applyOpts{access: o.access, json: o.json, dry: o.dry}
+	release := func() {}
 	if !o.dry {
-		release, err := engine.Lock(ctx, t)
+		lockRelease, err := engine.Lock(ctx, t)
 		if err != nil {
 			return err
 		}
+		release = sync.OnceFunc(lockRelease)
 		defer release()
 		rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Observe: req.Observe})
 		if err != nil {
 			return err
 		}
 		a.reportRecovery(t.Name(), rec, o.json)
+		ws, err := engine.SettleWatchdog(ctx, t)
+		a.reportWatchdog(t.Name(), ws, ao, req.Observe)
+		if err != nil {
+			return err
+		}
 	}
 	if o.snapshot {
 		gens, to, err := rollbackTarget(ctx, t, o)
@@ -685,6 +717,9 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 			return err
 		}
 	}
+	if req.Watchdog, err = a.accessCheck(t, hp, ao); err != nil {
+		return err
+	}
 	res, err := eng.Apply(ctx, t, hp, req)
 	if err != nil {
 		if res != nil && (res.RolledBack || len(res.NotUndone) > 0) {
@@ -704,6 +739,15 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 		fmt.Fprintf(a.stdout, "%s: rolled back to generation %d: %s (%s) in %s\n", hp.Target, g.N, plural(res.Changed, "change"),
 			plural(res.Ops, "op"), res.Elapsed.Round(time.Millisecond))
 		a.reportGeneration(hp.Target, res)
+	}
+	if res.Watchdog != "" { // as after an apply (applyTarget)
+		release()
+		_ = t.Close()
+		spec := o.target
+		if spec == "" {
+			spec = "@local"
+		}
+		return a.confirmAccess(ctx, spec, hp.Target, res.Watchdog, ao, req.Observe)
 	}
 	return nil
 }
@@ -826,6 +870,11 @@ func (a *app) recover(ctx context.Context, o recoverOpts) error {
 	}
 	defer release()
 	rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Resume: o.resume})
+	if err != nil {
+		return err
+	}
+	ws, err := engine.SettleWatchdog(ctx, t)
+	a.reportWatchdog(t.Name(), ws, applyOpts{json: o.json}, nil)
 	if err != nil {
 		return err
 	}

@@ -280,6 +280,16 @@ func writeReport(w io.Writer, rep *logbook.Report, allOps bool) {
 			fmt.Fprintf(w, "  %s %s: %s\n", u.Target, u.Role, printable.Line(u.Op))
 		}
 	}
+	if len(rep.Access) > 0 {
+		fmt.Fprintf(w, "\naccess:\n")
+		for _, a := range rep.Access {
+			res := "ok"
+			if a.Error != "" {
+				res = firstLineOf(a.Error)
+			}
+			fmt.Fprintf(w, "  %s %s: %s\n", a.Target, printable.Line(a.Op), printable.Line(res))
+		}
+	}
 }
 
 // outputLines is how many of the last lines of an op's stdout and stderr `logbook show` prints

@@ -22,6 +22,8 @@ const (
 	phaseProbing    = "probing"
 	phasePlanning   = "planning"
 	phaseApplying   = "applying"
+	// phaseConfirming: a fresh connection confirms access after the apply (access.go).
+	phaseConfirming = "confirming access"
 )
 
 // progressHost is one running host in a frame.

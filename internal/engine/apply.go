@@ -27,6 +27,12 @@ const (
 	// plan (the event comes only when there are some).
 	EventReplanned EventType = "role.replanned"
 	EventDone      EventType = "host.done"
+	// EventAccess: the fresh connection after an apply that touched access confirmed it (no Error)
+	// or failed (Error says when the host rolls itself back).
+	EventAccess EventType = "access.confirm"
+	// EventWatchdog: what an earlier apply's access watchdog left on the host, found by the next run
+	// (Op "rolled back JOURNAL" with Error, or "confirmed JOURNAL").
+	EventWatchdog EventType = "access.watchdog"
 )
 
 // Event is one step of progress, consumed by the terminal UI, --json and (later) the logbook.
@@ -74,6 +80,9 @@ type Result struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Snapshot is the read-only btrfs snapshot taken before the apply (Request.Snapshot).
 	Snapshot string `json:"snapshot,omitempty"`
+	// Watchdog is the journal id of the apply whose access watchdog is armed on the host
+	// (Request.Watchdog), waiting for ConfirmAccess; "" when none is.
+	Watchdog string `json:"watchdog,omitempty"`
 }
 
 // Apply executes a plan under the host lock, with a write-ahead journal on the target: before each
@@ -109,6 +118,25 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 		}
 	}
 	var log []*JournalEntry
+	var wd *watchdog
+	// journal writes an op's entry and, with the watchdog armed (before the first op), its undo
+	// step on the host: both exist before the op runs.
+	journal := func(je *JournalEntry) error {
+		if req.Watchdog != nil && wd == nil {
+			systemd := hp.env != nil && hp.env.Systemd
+			var err error
+			if wd, err = armWatchdog(ctx, t, jw.j.ID, *req.Watchdog, systemd); err != nil {
+				return err
+			}
+		}
+		if err := jw.add(ctx, je); err != nil {
+			return err
+		}
+		if wd != nil {
+			return wd.add(ctx, je)
+		}
+		return nil
+	}
 	fail := func(role string, op Op, err error, failed *JournalEntry) (*Result, error) {
 		err = red.error(fmt.Errorf("%s: role %s: %s: %w", hp.Target, role, op, err))
 		// Undo must run even when the apply was interrupted.
@@ -146,6 +174,10 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 			_ = jw.save(uctx)
 		}
 		_ = jw.close(uctx)
+		// The engine undid the apply itself: the host's watchdog has nothing left to do.
+		if derr := wd.disarm(uctx); derr != nil {
+			res.Warnings = append(res.Warnings, "access watchdog: "+derr.Error())
+		}
 		res.RolledBack = len(res.NotUndone) == 0
 		res.Elapsed = time.Since(start)
 		emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed, Error: err.Error()})
@@ -192,7 +224,7 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 				if err != nil {
 					return fail(rp.Role, op, err, nil)
 				}
-				if err := jw.add(ctx, je); err != nil {
+				if err := journal(je); err != nil {
 					return fail(rp.Role, op, err, nil)
 				}
 				emit(req.Observe, Event{Type: EventOpStart, Target: hp.Target, Role: rp.Role, Op: red.text(op.String())})
@@ -233,7 +265,7 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 		if err != nil {
 			return fail("ledger", op, err, nil)
 		}
-		if err := jw.add(ctx, je); err != nil {
+		if err := journal(je); err != nil {
 			return fail("ledger", op, err, nil)
 		}
 		if _, err := e.runOp(ctx, t, ids, op); err != nil {
@@ -272,6 +304,14 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 		res.Generation = n
 	}
 	_ = jw.close(ctx)
+	if wd != nil {
+		res.Watchdog = wd.id
+		if res.Generation > 0 {
+			if err := wd.setGeneration(ctx, res.Generation); err != nil {
+				res.Warnings = append(res.Warnings, "access watchdog: "+err.Error())
+			}
+		}
+	}
 	res.Elapsed = time.Since(start)
 	emit(req.Observe, Event{Type: EventDone, Target: hp.Target, Duration: res.Elapsed, Generation: res.Generation})
 	return res, nil

@@ -58,6 +58,10 @@ type Request struct {
 	// (0: DefaultMaxTreeBackup). ForceRemove (--force-remove) deletes such trees without a backup.
 	MaxTreeBackup int64
 	ForceRemove   bool
+	// Watchdog, when set, arms the access watchdog on the target before the first op (an apply
+	// over SSH whose plan touches access: AccessReasons). The caller then confirms access over a
+	// fresh connection (ConfirmAccess) within its timeout, or the host undoes the apply itself.
+	Watchdog *WatchdogOptions
 }
 
 // RecordOptions describe the generation an apply records on the host.

@@ -52,6 +52,9 @@ type Generation struct {
 	Summary []string `json:"summary,omitempty"`
 	// Snapshot is the read-only btrfs snapshot of / taken before the apply (--snapshot).
 	Snapshot string `json:"snapshot,omitempty"`
+	// UndoneByWatchdog is when the access watchdog rolled this apply back on the host, because no
+	// fresh connection confirmed access after it (docs/generations.md, "Confirming access").
+	UndoneByWatchdog time.Time `json:"undone_by_watchdog,omitzero"`
 }
 
 // Facts is the summary of the probe before an apply, as recorded in a generation.

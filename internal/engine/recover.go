@@ -51,6 +51,11 @@ func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts Recove
 	if err != nil || j == nil {
 		return nil, err
 	}
+	// The apply's access watchdog, if it armed one, would undo the same ops again later: this
+	// connection proves access, and the journal is dealt with here (docs/generations.md).
+	if err := dropWatchdog(ctx, t, j.ID); err != nil {
+		return nil, err
+	}
 	rec := &Recovery{Journal: j}
 	switch {
 	case j.State == JournalCommitted:

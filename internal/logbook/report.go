@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
 // RunSummary is one line of `chaos logbook list`.
@@ -67,10 +69,14 @@ type Percentiles struct {
 
 // Report is `chaos logbook show|export RUN`.
 type Report struct {
-	Run    RunSummary             `json:"run"`
-	Hosts  []HostReport           `json:"hosts"`
-	Ops    []OpReport             `json:"ops"`
-	Undos  []OpReport             `json:"undos,omitempty"`
+	Run   RunSummary   `json:"run"`
+	Hosts []HostReport `json:"hosts"`
+	Ops   []OpReport   `json:"ops"`
+	Undos []OpReport   `json:"undos,omitempty"`
+	// Access are the confirmations of access after applies over SSH and what the next run found of
+	// a host's access watchdog (engine.EventAccess, engine.EventWatchdog): Op says what, Error
+	// says what went wrong.
+	Access []OpReport             `json:"access,omitempty"`
 	OpTime Percentiles            `json:"op_durations"`
 	ByRole map[string]Percentiles `json:"op_durations_by_role"`
 }
@@ -199,7 +205,7 @@ func (s *Store) Report(ctx context.Context, ref string) (*Report, error) {
 	}
 	rows.Close()
 	rows, err = s.db.QueryContext(ctx, s.q(`SELECT seq, type, target, role, op, duration_ns, error, stdout, stderr FROM events
-		WHERE run_id = ? AND type IN ('op.end', 'undo') ORDER BY seq`), id)
+		WHERE run_id = ? AND type IN ('op.end', 'undo', '`+string(engine.EventAccess)+`', '`+string(engine.EventWatchdog)+`') ORDER BY seq`), id)
 	if err != nil {
 		return nil, err
 	}
@@ -214,8 +220,12 @@ func (s *Store) Report(ctx context.Context, ref string) (*Report, error) {
 			return nil, err
 		}
 		o.Duration = time.Duration(d)
-		if typ == "undo" {
+		switch typ {
+		case "undo":
 			rep.Undos = append(rep.Undos, o)
+			continue
+		case string(engine.EventAccess), string(engine.EventWatchdog):
+			rep.Access = append(rep.Access, o)
 			continue
 		}
 		rep.Ops = append(rep.Ops, o)
