@@ -43,15 +43,13 @@ func SopsVersion(t testing.TB) string {
 	return string(m[1])
 }
 
-// Sops returns the path of a sops CLI built from the same module version as chaos, cached under
-// /var/cache/chaos-test (or $CHAOS_TEST_CACHE) so that only the first run pays for the build.
+// Sops returns the path of the upstream sops CLI of the same release as the sops module chaos
+// links. chaos links a trimmed copy of that module (third_party/sops, through a replace in go.mod),
+// so the CLI is built outside the repository from the Go module proxy, as SopsRelease does: the
+// CLI under test stays the real upstream one. Cached like SopsRelease.
 func Sops(t testing.TB) string {
 	t.Helper()
-	return cachedBuild(t, "sops-"+SopsVersion(t), func(out string) *exec.Cmd {
-		cmd := exec.Command(goTool(), "build", "-trimpath", "-o", out, sopsModule+"/cmd/sops")
-		cmd.Dir = testenv.RepoRoot(t)
-		return cmd
-	})
+	return SopsRelease(t, SopsVersion(t))
 }
 
 // OlderSopsReleases are the sops releases whose files chaos must keep reading and which must read

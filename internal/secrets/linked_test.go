@@ -1,0 +1,44 @@
+package secrets_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// TestNoCloudSDKLinked guards the trimmed sops copy (third_party/sops): the chaos binary must not
+// link the cloud key-service SDKs, whose package inits and size it was made to drop (issue 16), and
+// go.mod must keep linking that copy rather than upstream's module.
+func TestNoCloudSDKLinked(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	goList := func(args ...string) ([]byte, error) {
+		cmd := exec.Command("go", append([]string{"list"}, args...)...)
+		cmd.Dir = root
+		return cmd.Output()
+	}
+	out, err := goList("-deps", "./cmd/chaos")
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	forbidden := []string{
+		"github.com/aws/aws-sdk-go-v2/service/kms", "cloud.google.com/go/kms", "cloud.google.com/go/storage",
+		"github.com/Azure/azure-sdk-for-go", "github.com/hashicorp/vault", "github.com/huaweicloud",
+		"github.com/lib/pq", "github.com/getsops/sops/v3/audit", "github.com/getsops/sops/v3/publish",
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if pkg == f || strings.HasPrefix(pkg, f+"/") {
+				t.Errorf("chaos links %s", pkg)
+			}
+		}
+	}
+	dir, err := goList("-m", "-f", "{{with .Replace}}{{.Path}}{{end}}", "github.com/getsops/sops/v3")
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	if got := strings.TrimSpace(string(dir)); got != "./third_party/sops" {
+		t.Errorf("github.com/getsops/sops/v3 is replaced by %q in %s/go.mod, want ./third_party/sops", got, root)
+	}
+}
