@@ -62,7 +62,7 @@ func sopsCLI() (string, error) {
 // cloudKeyError says why a file whose keys need the sops CLI could not be opened or written.
 func cloudKeyError(path string, kinds []string, err error) error {
 	return fmt.Errorf("%s: this file's %s keys need the sops CLI, which chaos runs as a key service "+
-		"(chaos itself does not link the cloud KMS/Vault SDKs; install sops 3.9 or later, see docs/secrets.md): %w",
+		"(chaos itself does not link the cloud KMS/Vault SDKs; install sops, see docs/secrets.md): %w",
 		path, strings.Join(kinds, ", "), err)
 }
 
