@@ -113,8 +113,8 @@ func startSopsKeyService() (*sopsKeyService, error) {
 	s.cmd = exec.Command(bin, "keyservice", "--network", "unix", "--address", sock)
 	s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
 	// Its own process group: a Ctrl-C meant for chaos's editor does not stop it mid-request; Close
-	// ends it.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// ends it, and so does the kernel if chaos dies without closing (Pdeathsig).
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := s.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting %s keyservice: %w", bin, err)
