@@ -291,7 +291,10 @@ func TestEC2BoatRetriesAndEndpointFromEnv(t *testing.T) {
 	if got := names(f.Hosts); len(got) != 6 {
 		t.Fatalf("hosts = %v", got)
 	}
-	if throttled != 4 || len(emu.Requests()) != 3 {
-		t.Fatalf("%d requests reached the proxy, %d the emulation; want 4 and 3 (one throttled, retried)", throttled, len(emu.Requests()))
+	mu.Lock()
+	n := throttled
+	mu.Unlock()
+	if n != 4 || len(emu.Requests()) != 3 {
+		t.Fatalf("%d requests reached the proxy, %d the emulation; want 4 and 3 (one throttled, retried)", n, len(emu.Requests()))
 	}
 }
