@@ -51,7 +51,7 @@ demo: deps build
 	bash scripts/demo.sh
 
 bench: build fixture
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	CHAOS_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem ./...
 	@shopt -s nullglob; for s in bench/*.sh; do echo "== $$s"; bash "$$s"; done
 
 # chaos against Ansible on 1, 10, 30 and 50 real SSH hosts (docs/performance.md); takes an hour or more

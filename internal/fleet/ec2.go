@@ -12,13 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	"go.yaml.in/yaml/v3"
 )
 
-// ec2Boat lists EC2 instances with DescribeInstances (aws-sdk-go-v2), following NextToken pages.
+// ec2Boat lists EC2 instances with DescribeInstances (ec2query.go), following NextToken pages.
 type ec2Boat struct {
 	region, endpoint, profile string
 	creds                     aws.CredentialsProvider // nil: the SDK's default chain
@@ -190,21 +189,9 @@ func (b *ec2Boat) Fetch(ctx context.Context) ([]byte, string, error) {
 	if cfg.Region == "" {
 		return nil, "", errors.New("ec2: no region: set config.region (or AWS_REGION, or a profile's region)")
 	}
-	client := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-		if b.endpoint != "" {
-			o.BaseEndpoint = aws.String(b.endpoint)
-		}
-	})
-	var instances []types.Instance
-	pages := ec2.NewDescribeInstancesPaginator(client, &ec2.DescribeInstancesInput{Filters: b.filters, MaxResults: aws.Int32(1000)})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, "", ec2Error(cfg.Region, err)
-		}
-		for _, r := range out.Reservations {
-			instances = append(instances, r.Instances...)
-		}
+	instances, err := describeInstances(ctx, cfg, b.endpoint, b.filters)
+	if err != nil {
+		return nil, "", ec2Error(cfg.Region, err)
 	}
 	doc, err := b.document(instances)
 	if err != nil {

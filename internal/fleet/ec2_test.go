@@ -3,10 +3,13 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,7 +53,7 @@ func host(t *testing.T, f *Fleet, name string) *Host {
 	return nil
 }
 
-// TestEC2Boat lists instances through the real aws-sdk-go-v2 client against the EC2 emulation:
+// TestEC2Boat lists instances against the EC2 emulation (aws-sdk-go-v2 credentials and signer):
 // credentials from secrets (the emulation checks the SigV4 signature), tag filters, only running
 // instances, pagination, names and groups from tags, the address choice.
 func TestEC2Boat(t *testing.T) {
@@ -253,5 +256,45 @@ func TestBoatsMergeWithEC2(t *testing.T) {
 	}
 	if h := host(t, f, "web-1"); h.Provider != "file" || h.Address != "10.8.0.1" {
 		t.Fatalf("web-1 = %+v", h)
+	}
+}
+
+// TestEC2BoatRetriesAndEndpointFromEnv: with no endpoint in the config, AWS_ENDPOINT_URL (read by the
+// SDK's configuration) is used; a throttled request (EC2's RequestLimitExceeded, HTTP 503) is
+// retried, as the SDK's standard retryer did, and credentials come from the environment chain.
+func TestEC2BoatRetriesAndEndpointFromEnv(t *testing.T) {
+	fleettest.IsolateAWS(t)
+	emu := fleettest.StartEC2(t, "eu-test-1", "AKIDENVCHAOS", "env-secret", ec2Instances...)
+	var mu sync.Mutex
+	throttled := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := throttled == 0
+		throttled++
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>x</RequestID></Response>`)
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENVCHAOS")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+	f, _, warn, err := ec2Fleet(t, "      config:\n        region: eu-test-1\n        tags: {env: prod}\n", BoatEnv{Dir: t.TempDir()})
+	if err != nil || len(warn) > 0 {
+		t.Fatalf("LoadBoats: %v %v (emulation: %v)", err, warn, emu.AuthErrors())
+	}
+	if got := names(f.Hosts); len(got) != 6 {
+		t.Fatalf("hosts = %v", got)
+	}
+	mu.Lock()
+	n := throttled
+	mu.Unlock()
+	if n != 4 || len(emu.Requests()) != 3 {
+		t.Fatalf("%d requests reached the proxy, %d the emulation; want 4 and 3 (one throttled, retried)", n, len(emu.Requests()))
 	}
 }

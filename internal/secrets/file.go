@@ -27,6 +27,7 @@ type File struct {
 	store   sops.Store
 	dataKey []byte
 	keys    *Keyring
+	remote  *sopsKeyService // the sops CLI for cloud KMS/Vault keys (sopscli.go); nil until needed
 }
 
 // Options say where to find keys and the sops configuration.
@@ -80,6 +81,17 @@ func Decrypt(path string, data []byte, o Options) (*File, error) {
 	tree.FilePath = abs
 	f.tree = tree
 	key, err := tree.Metadata.GetDataKeyWithKeyServices(f.services(), nil)
+	if err != nil && len(cloudKeys(tree.Metadata.KeyGroups)) > 0 {
+		// The local keys did not do; the file's cloud keys may, through the sops CLI.
+		if serr := f.useSopsCLI(); serr != nil {
+			return nil, fmt.Errorf("%w\n  %w", noKeyError(path, tree.Metadata, f.keys, err), serr)
+		}
+		if key, err = tree.Metadata.GetDataKeyWithKeyServices(f.services(), nil); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%w\n  its cloud keys were tried through the sops CLI: %v",
+				noKeyError(path, tree.Metadata, f.keys, err), err)
+		}
+	}
 	if err != nil {
 		return nil, noKeyError(path, tree.Metadata, f.keys, err)
 	}
@@ -104,6 +116,9 @@ func Decrypt(path string, data []byte, o Options) (*File, error) {
 }
 
 func (f *File) services() []keyservice.KeyServiceClient {
+	if f.remote != nil {
+		return []keyservice.KeyServiceClient{f.keys, f.remote}
+	}
 	return []keyservice.KeyServiceClient{f.keys}
 }
 
@@ -113,6 +128,8 @@ func (f *File) Close() {
 	if f == nil {
 		return
 	}
+	f.remote.Close()
+	f.remote = nil
 	Wipe(f.dataKey)
 	Wipe(f.tree.Metadata.DataKey)
 	f.dataKey, f.tree.Metadata.DataKey = nil, nil
@@ -238,6 +255,9 @@ func (f *File) Rekey() error {
 		return fmt.Errorf("shamir threshold %d exceeds the %d key groups: the file would be unreadable",
 			t, len(f.tree.Metadata.KeyGroups))
 	}
+	if err := f.useSopsCLI(); err != nil {
+		return err
+	}
 	old := f.dataKey
 	f.tree.Metadata.DataKey = nil
 	key, errs := f.tree.GenerateDataKeyWithKeyServices(f.services())
@@ -307,6 +327,7 @@ func Create(path string, plain []byte, o Options) (*File, []byte, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := f.Rekey(); err != nil {
+		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	out, err := f.Encrypted()

@@ -408,11 +408,13 @@ func authMethods(r resolved) ([]ssh.AuthMethod, func()) {
 	return methods, closer
 }
 
-var dummyKey = func() ssh.PublicKey {
+// dummyKey is made on first use, not at package init: generating it costs every chaos command
+// (even --help) several milliseconds of start-up.
+var dummyKey = sync.OnceValue(func() ssh.PublicKey {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	k, _ := ssh.NewPublicKey(pub)
 	return k
-}()
+})
 
 // hostKeyCallback verifies host keys against the known_hosts files. It also returns the key
 // algorithms recorded for the host, so the server is asked for a key we can verify rather than
@@ -435,7 +437,7 @@ func hostKeyCallback(r resolved) (ssh.HostKeyCallback, []string, error) {
 	}
 	var algos []string
 	var ke *knownhosts.KeyError
-	if err := db(r.addr, &net.TCPAddr{IP: net.IPv4zero}, dummyKey); errors.As(err, &ke) {
+	if err := db(r.addr, &net.TCPAddr{IP: net.IPv4zero}, dummyKey()); errors.As(err, &ke) {
 		seen := map[string]bool{}
 		for _, k := range ke.Want {
 			for _, a := range algorithmsFor(k.Key.Type()) {

@@ -1,5 +1,5 @@
 // Package fleettest serves what fleet tests need and cannot reach: an emulation of the EC2 query API
-// (DescribeInstances) for the ec2 boat, which the real aws-sdk-go-v2 client talks to.
+// (DescribeInstances) for the ec2 boat, which signs its requests with aws-sdk-go-v2's SigV4 signer.
 package fleettest
 
 import (

@@ -5,6 +5,7 @@ package secretstest
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
@@ -43,15 +45,13 @@ func SopsVersion(t testing.TB) string {
 	return string(m[1])
 }
 
-// Sops returns the path of a sops CLI built from the same module version as chaos, cached under
-// /var/cache/chaos-test (or $CHAOS_TEST_CACHE) so that only the first run pays for the build.
+// Sops returns the path of the upstream sops CLI of the same release as the sops module chaos
+// links. chaos links a trimmed copy of that module (third_party/sops, through a replace in go.mod),
+// so the CLI is built outside the repository from the Go module proxy, as SopsRelease does: the
+// CLI under test stays the real upstream one. Cached like SopsRelease.
 func Sops(t testing.TB) string {
 	t.Helper()
-	return cachedBuild(t, "sops-"+SopsVersion(t), func(out string) *exec.Cmd {
-		cmd := exec.Command(goTool(), "build", "-trimpath", "-o", out, sopsModule+"/cmd/sops")
-		cmd.Dir = testenv.RepoRoot(t)
-		return cmd
-	})
+	return SopsRelease(t, SopsVersion(t))
 }
 
 // OlderSopsReleases are the sops releases whose files chaos must keep reading and which must read
@@ -187,4 +187,81 @@ func NewGPG(t testing.TB) GPG {
 		t.Fatal("gpg: no fingerprint for the generated key")
 	}
 	return GPG{Home: home, Fingerprint: m[1]}
+}
+
+// localKMSModule is the AWS KMS emulator the cloud-key tests run the real sops CLI against (AWS KMS
+// itself cannot be reached from the test machines), pinned to one version of the Go module proxy.
+const localKMSModule = "github.com/nsmithuk/local-kms@v0.0.0-20260228092603-2a5e92d09ab6"
+
+// LocalKMS is a running local-kms (an AWS KMS emulator) with one symmetric key.
+type LocalKMS struct {
+	Endpoint string // http://127.0.0.1:PORT
+	Region   string
+	KeyARN   string
+}
+
+// Env is the environment the AWS SDK in the sops CLI needs to talk to the emulator.
+func (k LocalKMS) Env() []string {
+	return []string{"AWS_ENDPOINT_URL_KMS=" + k.Endpoint, "AWS_REGION=" + k.Region,
+		"AWS_ACCESS_KEY_ID=chaos-test", "AWS_SECRET_ACCESS_KEY=chaos-test", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+}
+
+// StartLocalKMS builds (once, cached like SopsRelease) and starts local-kms on a free port with one
+// seeded AES key, stopped when the test ends.
+func StartLocalKMS(t testing.TB) LocalKMS {
+	t.Helper()
+	bin := cachedBuild(t, "local-kms-"+strings.SplitN(localKMSModule, "@", 2)[1], func(out string) *exec.Cmd {
+		gobin, err := os.MkdirTemp(filepath.Dir(out), "gobin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", "-c", `"$1" install -trimpath "$2" && mv "$GOBIN/local-kms" "$3" && rmdir "$GOBIN"`,
+			"sh", goTool(), localKMSModule, out)
+		cmd.Dir = gobin
+		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=")
+		return cmd
+	})
+	dir := t.TempDir()
+	const keyID = "bc436485-5092-42b8-92a3-0aa8b93536dc"
+	seed := "Keys:\n  Symmetric:\n    Aes:\n      - Metadata:\n          KeyId: " + keyID + "\n" +
+		"        BackingKeys:\n          - 5cdaead27fe7da2de47945d73cd6d79e36494e73802f3cd3869f1d2cb0b5d7a9\n"
+	if err := os.WriteFile(filepath.Join(dir, "seed.yaml"), []byte(seed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	const region = "eu-west-2"
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "KMS_REGION="+region, "KMS_ACCOUNT_ID=111122223333",
+		"KMS_SEED_PATH="+filepath.Join(dir, "seed.yaml"), "KMS_DATA_PATH="+filepath.Join(dir, "data"))
+	var logBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-done:
+			t.Fatalf("local-kms exited: %s", logBuf.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("local-kms did not listen on %s", addr)
+		}
+	}
+	return LocalKMS{Endpoint: "http://" + addr, Region: region,
+		KeyARN: "arn:aws:kms:" + region + ":111122223333:key/" + keyID}
 }
