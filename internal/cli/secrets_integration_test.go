@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"io"
 	"os"
 	"os/exec"
@@ -181,7 +182,9 @@ func grepTree(dir, needle string, since time.Time, skip ...string) []string {
 // refused before anything is applied.
 func TestApplySecretsUsers(t *testing.T) {
 	testenv.RequireRoot(t)
-	const pw1, pw2 = "Wr0ng-Horse-Battery-Staple-71", "Second-Secret-Value-42"
+	// Made at run time: a literal would be in this test's binary, which a concurrent build writes
+	// under /tmp, where the leak check looks.
+	pw1, pw2 := "Wr0ng-Horse-Battery-Staple-"+rand.Text()[:8], "Second-Secret-Value-"+rand.Text()[:8]
 	testStart := time.Now().Add(-time.Second)
 	s := newSecretEnv(t, "user_secrets:\n  alice:\n    password: "+pw1+"\n")
 	root := testenv.DebianRoot(t)
@@ -293,7 +296,7 @@ func TestApplySecretsUsers(t *testing.T) {
 // with SIGTERM chaos removes it itself; with SIGKILL the next chaos run sweeps it. The encrypted
 // file is unchanged either way.
 func TestKilledEditLeavesNoPlaintext(t *testing.T) {
-	const secret = "Plaintext-That-Must-Vanish-913"
+	secret := "Plaintext-That-Must-Vanish-" + rand.Text()[:8] // not a literal: see TestApplySecretsUsers
 	testStart := time.Now().Add(-time.Second)
 	s := newSecretEnv(t, "user_secrets:\n  alice:\n    password: "+secret+"\n")
 	before, _ := os.ReadFile(s.file)
