@@ -1,0 +1,329 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
+	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// The fault matrix: for each core, a Ch-obolo with the core's roles is applied to a real root with a
+// fault at every op position (the op fails before it acts), a fault in the middle of every file
+// write (the temp file is written, the rename never happens) and a kill of the op's process group
+// in the middle of each op that can be interrupted half-way (a package transaction with part of its
+// packages installed). After each, the apply returns the fault, is rolled back, and the root's whole
+// state equals the state before.
+
+// Files a package scriptlet uses to stop a transaction half-way: when armedFile exists, the
+// scriptlet creates halfwayFile and sleeps, so the test kills the package manager exactly there.
+const (
+	armedFile   = "/run/chaos-fault-armed"
+	halfwayFile = "/run/chaos-fault-halfway"
+)
+
+// haltScript is the scriptlet body that stops a transaction half-way when the test armed it.
+const haltScript = "if [ -e " + armedFile + " ]; then : > " + halfwayFile + "; exec sleep 600; fi\n"
+
+var errKilled = errors.New("op killed half-way")
+
+// killAt is a mid-op fault: the op whose text contains Op is started and its process group is killed
+// as soon as Halfway holds in the root (polled), i.e. after its first change to the target.
+type killAt struct {
+	Op      string
+	What    string                 // what has happened when it is killed, for the log
+	Halfway func(root string) bool // nil: the halt scriptlet's halfwayFile exists
+	Arm     bool                   // create armedFile before the op (the halt scriptlet blocks)
+}
+
+// lossy names an op that cannot be undone (Op.Irreversible): a fault after it leaves its effect,
+// which the test then allows, on exactly these paths, for the stated reason.
+type lossy struct {
+	Op    string
+	Paths []string
+	Why   string
+}
+
+type faultCase struct {
+	Name    string
+	Root    func(t *testing.T) string // a prepared root
+	Chobolo string
+	State   func(t *testing.T, root string) string
+	Kills   []killAt
+	Lossy   []lossy
+}
+
+type faultMode int
+
+const (
+	faultBefore   faultMode = iota // the op fails before it acts
+	faultMidWrite                  // a write's temp file is written, then the write fails before the rename
+	faultKill                      // the op's process group is killed half-way
+)
+
+// faulty injects one fault into the op that starts after it is armed (see faultMode).
+type faulty struct {
+	transport.Transport
+	armed bool
+	mode  faultMode
+	root  string
+	kill  killAt
+	fired string // what the fault did, once it struck
+}
+
+var errInjected = errors.New("injected failure")
+
+func (f *faulty) trip() error {
+	if f.armed && f.mode == faultBefore {
+		f.armed = false
+		f.fired = "failed before the op"
+		return errInjected
+	}
+	return nil
+}
+
+func (f *faulty) Run(ctx context.Context, c transport.Cmd) (transport.Result, error) {
+	if !f.armed || f.mode != faultKill {
+		if err := f.trip(); err != nil {
+			return transport.Result{}, err
+		}
+		return f.Transport.Run(ctx, c)
+	}
+	f.armed = false
+	if f.kill.Arm {
+		if err := os.WriteFile(filepath.Join(f.root, armedFile), nil, 0o644); err != nil {
+			return transport.Result{}, err
+		}
+	}
+	halfway := f.kill.Halfway
+	if halfway == nil {
+		halfway = func(root string) bool { _, err := os.Stat(filepath.Join(root, halfwayFile)); return err == nil }
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	struck := make(chan bool, 1)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if halfway(f.root) {
+				// Disarmed before the kill: nothing the undo runs may block.
+				_ = os.Remove(filepath.Join(f.root, armedFile))
+				struck <- true
+				cancel()
+				return
+			}
+			select {
+			case <-kctx.Done():
+				struck <- false
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	res, err := f.Transport.Run(kctx, c)
+	cancel()
+	_ = os.Remove(filepath.Join(f.root, armedFile))
+	_ = os.Remove(filepath.Join(f.root, halfwayFile))
+	if <-struck {
+		f.fired = "killed half-way: " + f.kill.What
+		return res, fmt.Errorf("%w: %w", errKilled, err)
+	}
+	return res, err // the op ran to its end: the caller sees fired == ""
+}
+
+func (f *faulty) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode, uid, gid int, v func(string) error) error {
+	if !f.armed || f.mode != faultMidWrite {
+		if err := f.trip(); err != nil {
+			return err
+		}
+		return f.Transport.WriteFile(ctx, p, data, mode, uid, gid, v)
+	}
+	f.armed = false
+	// A real mid-write fault: the transport has written and synced the temp file next to p (its
+	// own validation passed); the fault strikes before the rename.
+	return f.Transport.WriteFile(ctx, p, data, mode, uid, gid, func(tmp string) error {
+		if v != nil {
+			if err := v(tmp); err != nil {
+				return err
+			}
+		}
+		fi, err := f.Transport.Stat(ctx, tmp)
+		if err != nil || !fi.Exists || !bytes.Equal(fi.Content, data) {
+			return fmt.Errorf("the temp file %s is not written (%v)", tmp, err)
+		}
+		f.fired = "failed between the temp file's write and its rename"
+		return errInjected
+	})
+}
+
+func (f *faulty) Remove(ctx context.Context, p string, r bool) error {
+	if err := f.trip(); err != nil {
+		return err
+	}
+	return f.Transport.Remove(ctx, p, r)
+}
+func (f *faulty) Symlink(ctx context.Context, p, target string) error {
+	if err := f.trip(); err != nil {
+		return err
+	}
+	return f.Transport.Symlink(ctx, p, target)
+}
+func (f *faulty) Mkdir(ctx context.Context, p string, mode fs.FileMode) error {
+	if err := f.trip(); err != nil {
+		return err
+	}
+	return f.Transport.Mkdir(ctx, p, mode)
+}
+func (f *faulty) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
+	if err := f.trip(); err != nil {
+		return err
+	}
+	return f.Transport.Chmod(ctx, p, mode)
+}
+
+// planOps lists the ops of a plan in execution order.
+func planOps(hp *engine.HostPlan) []engine.Op {
+	var ops []engine.Op
+	for _, rp := range hp.Roles {
+		for _, s := range rp.Steps {
+			ops = append(ops, s.Ops...)
+		}
+	}
+	return ops
+}
+
+// dropPaths removes the HostState lines of paths (relative to the root, and what is under them).
+func dropPaths(state string, paths []string) string {
+	var out []string
+	for _, l := range strings.Split(state, "\n") {
+		if !slices.ContainsFunc(paths, func(p string) bool {
+			p = strings.TrimPrefix(p, "/")
+			return strings.HasPrefix(l, p+" ") || strings.HasPrefix(l, p+"/")
+		}) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// runFaultMatrix runs every fault of fc, each on the same root (it must come back exactly each
+// time; a lossy fault gets a fresh root afterwards), then applies for real twice.
+func runFaultMatrix(t *testing.T, fc faultCase) transport.Transport {
+	ctx := context.Background()
+	root := fc.Root(t)
+	tr := enginetest.Chroot(t, root)
+	e := &engine.Engine{Registry: builtin.Registry()}
+	c := load(t, fc.Chobolo)
+	req := engine.Request{Chobolo: c, Assume: true}
+	first, err := e.Plan(ctx, tr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan0 := enginetest.Render(first)
+	ops := planOps(first)
+	t.Logf("%s: %d ops:\n%s", fc.Name, len(ops), plan0)
+	before := fc.State(t, root)
+
+	type fault struct {
+		k    int
+		mode faultMode
+		kill killAt
+	}
+	var faults []fault
+	for k, op := range ops {
+		faults = append(faults, fault{k: k + 1, mode: faultBefore})
+		if op.Kind == engine.OpWrite {
+			faults = append(faults, fault{k: k + 1, mode: faultMidWrite})
+		}
+	}
+	for _, kl := range fc.Kills {
+		k := slices.IndexFunc(ops, func(op engine.Op) bool { return strings.Contains(op.String(), kl.Op) })
+		if k < 0 {
+			t.Fatalf("no op %q to kill half-way in the plan", kl.Op)
+		}
+		faults = append(faults, fault{k: k + 1, mode: faultKill, kill: kl})
+	}
+	start := time.Now()
+	counts := map[faultMode]int{}
+	for _, ft := range faults {
+		f := &faulty{Transport: tr, mode: ft.mode, root: root, kill: ft.kill}
+		seen := 0
+		var failedOp string
+		r := req
+		r.Observe = func(ev engine.Event) {
+			if ev.Type == engine.EventOpStart {
+				if seen++; seen == ft.k {
+					f.armed, failedOp = true, ev.Role+": "+ev.Op
+				}
+			}
+		}
+		hp, err := e.Plan(ctx, tr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Apply(ctx, f, hp, r)
+		where := fmt.Sprintf("op %d (%s)", ft.k, failedOp)
+		if f.fired == "" {
+			t.Fatalf("%s: the fault (mode %d) never struck: %v", where, ft.mode, err)
+		}
+		where += ", " + f.fired
+		if !errors.Is(err, errInjected) && !errors.Is(err, errKilled) || res == nil {
+			t.Fatalf("%s: want the fault's error, got %v", where, err)
+		}
+		if len(res.UndoErrors) > 0 {
+			t.Errorf("%s: undo errors: %v", where, res.UndoErrors)
+		}
+		want, got := before, fc.State(t, root)
+		var lost []lossy
+		if !res.RolledBack {
+			if len(res.NotUndone) == 0 {
+				t.Fatalf("%s: not rolled back, and no op named as not undone: %+v", where, res)
+			}
+			for _, nu := range res.NotUndone {
+				i := slices.IndexFunc(fc.Lossy, func(l lossy) bool { return strings.Contains(nu, l.Op) })
+				if i < 0 {
+					t.Fatalf("%s: the rollback passed over %s, which the test does not expect", where, nu)
+				}
+				lost = append(lost, fc.Lossy[i])
+				want, got = dropPaths(want, fc.Lossy[i].Paths), dropPaths(got, fc.Lossy[i].Paths)
+			}
+		}
+		if got != want {
+			t.Fatalf("%s: the root changed after the rollback:\n%s", where, diffState(want, got))
+		}
+		if testenv.Exists(t, root, engine.JournalDir) {
+			t.Fatalf("%s: journal left behind", where)
+		}
+		counts[ft.mode]++
+		if len(lost) > 0 {
+			for _, l := range lost {
+				t.Logf("%s: not undone, by design: %s (%v: %s)", where, l.Op, l.Paths, l.Why)
+			}
+			// The irreversible op's effect stays: the rest of the matrix runs on a fresh root.
+			root = fc.Root(t)
+			tr = enginetest.Chroot(t, root)
+			before = fc.State(t, root)
+			continue
+		}
+		if again, err := e.Plan(ctx, tr, req); err != nil || enginetest.Render(again) != plan0 {
+			t.Fatalf("%s: the plan after the rollback differs:\n%s\nwas:\n%s (%v)", where, enginetest.Render(again), plan0, err)
+		}
+	}
+	t.Logf("%s: %d faults before an op, %d in the middle of a write, %d kills half-way, all rolled back in %s",
+		fc.Name, counts[faultBefore], counts[faultMidWrite], counts[faultKill], time.Since(start).Round(time.Millisecond))
+	enginetest.ApplyTwice(t, tr, c, builtin.Roles()...)
+	return tr
+}
