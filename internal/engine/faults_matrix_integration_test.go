@@ -327,3 +327,75 @@ func runFaultMatrix(t *testing.T, fc faultCase) transport.Transport {
 	enginetest.ApplyTwice(t, tr, c, builtin.Roles()...)
 	return tr
 }
+
+// rpmState is HostState with rpm's and dnf's databases as what they hold rather than their bytes:
+// rpmdb.sqlite (and its -shm and -wal) and dnf's history.sqlite are SQLite files whose pages differ
+// after an install and its removal even when the package set is the same. What counts is compared
+// instead: every installed package (name, version, release) and dnf's reason for each
+// (user-installed or not) and the installed groups, which is what the next plan reads.
+func rpmState(t *testing.T, root string) string {
+	t.Helper()
+	db := []string{"usr/lib/sysimage/rpm", "var/lib/dnf"}
+	s := dropPaths(testenv.HostState(t, root), db)
+	rpm := testenv.Chroot(t, root, "rpm", "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\n")
+	user := testenv.Chroot(t, root, "dnf", "-q", "-C", "--disablerepo=*", "repoquery", "--userinstalled", "--qf", "%{name}\n")
+	groups := testenv.Chroot(t, root, "dnf", "-q", "-C", "group", "list", "--installed")
+	verify, _, _ := testenv.ChrootResult(t, root, "rpm", "--verifydb")
+	return s + "\n-- rpm -qa\n" + sortLines(rpm) + "\n-- user-installed\n" + sortLines(user) +
+		"\n-- groups\n" + groups + "\n-- rpm --verifydb\n" + verify
+}
+
+func sortLines(s string) string {
+	l := strings.Fields(s)
+	slices.Sort(l)
+	return strings.Join(l, "\n")
+}
+
+// fedoraPkgs: chaos-b needs chaos-lib (which provides /bin/sh for the scriptlets: nothing in the
+// root's rpm database does) and stops in its %post when the test armed it: chaos-lib is installed
+// and chaos-b's files are written when dnf is killed.
+var fedoraPkgs = []testenv.RpmPkg{
+	{Name: "chaos-a", Files: map[string]string{"/usr/share/chaos-a/README": "a\n"}, Dirs: []string{"/usr/share/chaos-a"}},
+	{Name: "chaos-lib", Provides: []string{"/bin/sh"}, Files: map[string]string{"/usr/share/chaos-lib/data": "lib\n"},
+		Dirs: []string{"/usr/share/chaos-lib"}},
+	{Name: "chaos-b", Requires: []string{"chaos-lib"}, Post: haltScript,
+		Files: map[string]string{"/usr/bin/chaos-b": "#!/bin/sh\necho b\n", "/etc/chaos-b.conf": "b=1\n"}},
+	{Name: "chaos-g1", Files: map[string]string{"/usr/bin/chaos-g1": "#!/bin/sh\necho g1\n"}},
+}
+
+var fedoraGroups = []testenv.RpmGroup{{ID: "chaos-tools", Packages: []string{"chaos-g1"}}}
+
+// fedoraFaults is the Fedora core's fault matrix: dnf (a transaction with a dependency) and
+// yumrepos (a .repo file and dnf makecache), with the core-agnostic roles.
+var fedoraFaults = faultCase{
+	Name: "fedora",
+	Root: func(t *testing.T) string {
+		root := testenv.FedoraRoot(t)
+		testenv.RpmRepo(t, root, fedoraGroups, fedoraPkgs...)
+		testenv.Chroot(t, root, "cp", "-a", testenv.RpmRepoDir, "/srv/chaos-rpm-repo2")
+		return root
+	},
+	Chobolo: `hostname: forge
+packages: [chaos-a, chaos-b, "@chaos-tools"]
+users:
+  - name: alice
+    groups: [adm]
+repos:
+  dnf:
+    - name: two
+      baseurl: file:///srv/chaos-rpm-repo2
+      gpgcheck: false
+files:
+  - path: /etc/motd
+    content: "managed by chaos\n"
+`,
+	State: rpmState,
+	Kills: []killAt{{Op: "install -- chaos-a chaos-b @chaos-tools", Arm: true,
+		What: "dnf's transaction with chaos-lib installed and chaos-b's files written, stopped in chaos-b's %post"}},
+}
+
+// TestFaultsFedora runs the Fedora fault matrix (see faultCase).
+func TestFaultsFedora(t *testing.T) {
+	testenv.RequireRoot(t)
+	runFaultMatrix(t, fedoraFaults)
+}

@@ -3,6 +3,7 @@ package dnf
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
@@ -68,8 +69,7 @@ func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 			ch = append(ch, c)
 			names = append(names, w.Name)
 		}
-		rp.Add(ch, dnf.Op(dnf.Names([]string{"install"}, names...)...).
-			WithUndo(dnf.Op(dnf.Names(append([]string{"remove"}, fedora.RemoveOptions...), names...)...)))
+		rp.Add(ch, InstallUndo(dnf.Op(dnf.Names([]string{"install"}, names...)...), dnf, names))
 	}
 	if len(d.Remove) > 0 || len(d.RemoveGroups) > 0 {
 		var ch []engine.Change
@@ -91,6 +91,62 @@ func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 		rp.Add(ch, ops...)
 	}
 	return rp
+}
+
+// undoInstallScript is the inverse of an install transaction: it removes every package installed
+// now that was not before it (the engine captured `rpm -qa` right before the transaction: stdin),
+// exactly those, with dnf and without clean_requirements_on_remove. So a transaction that was
+// killed half-way is undone too: the dependencies it installed before it died are new packages,
+// while dnf, which never recorded them as dependencies, would keep them as user-installed when
+// asked to remove only the named packages. Then the groups it installed (its arguments after the
+// dnf major version and command) are removed from dnf's record, their packages already gone: those
+// dnf's record holds as installed (groupsProbe: a killed transaction recorded none).
+const undoInstallScript = `set -ef
+major=$1 dnf=$2
+shift 2
+remove() {
+  if [ "$major" -ge 5 ]; then
+    "$dnf" -y remove --setopt=clean_requirements_on_remove=False "$@"
+  else
+    "$dnf" -y --color=never remove --setopt=clean_requirements_on_remove=False -- "$@"
+  fi
+}
+in=$(mktemp)
+trap 'rm -f "$in"' EXIT
+cat >"$in"
+new=$(rpm -qa --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n' | awk 'FILENAME == ARGV[1] { was[$0] = 1; next } !was[$0]' "$in" -)
+[ -z "$new" ] || remove $new
+[ $# -gt 0 ] || exit 0
+nl='
+'
+installed=$nl$(
+` + groupsProbe + `
+)$nl
+groups=
+for g in "$@"; do
+  case $installed in *"$nl@group ${g#@}$nl"*) groups="$groups $g" ;; esac
+done
+[ -z "$groups" ] || remove $groups
+`
+
+// installedPackages lists every installed package as NAME-VERSION-RELEASE.ARCH, for
+// undoInstallScript.
+var installedPackages = []string{"rpm", "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n"}
+
+// InstallUndo gives an install transaction of names its inverse: the engine captures the installed
+// packages right before it, and the undo removes what is new since then (undoInstallScript).
+func InstallUndo(install engine.Op, dnf fedora.Tool, names []string) engine.Op {
+	argv := []string{"sh", "-c", undoInstallScript, "sh", strconv.Itoa(dnf.Major), dnf.Cmd}
+	for _, n := range names {
+		if fedora.IsGroup(n) {
+			argv = append(argv, n)
+		}
+	}
+	undo := engine.Exec(argv...)
+	undo.Label = dnf.Cmd + " remove the packages the install added"
+	install = install.WithUndo(undo)
+	install.Capture = installedPackages
+	return install
 }
 
 func reasonText(r string) string {
