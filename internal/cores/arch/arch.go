@@ -96,27 +96,78 @@ func indexOf(s []string, v string) int {
 const DBPathProbe = `db=/var/lib/pacman/
 if grep -q '^[[:space:]]*DBPath' /etc/pacman.conf 2>/dev/null; then db=$(pacman-conf DBPath 2>/dev/null) && [ -n "$db" ] || db=/var/lib/pacman/; fi`
 
-// removeInstalledScript removes (-Rn) those of its arguments that are installed: the inverse of an
-// install that may have stopped partway (a failing scriptlet, a killed pacman), for which pacman
-// would refuse a removal naming a package it did not install. A pacman that was killed leaves its
-// database lock behind, and every later transaction fails on it: the lock is removed first when no
-// pacman process runs.
-const removeInstalledScript = DBPathProbe + `
+// Sync returns `pacman -Sy` with its inverse: the sync databases it fetches for repositories that
+// had none are removed again (the engine captures the names in the sync directory right before
+// it). A database it refreshed stays refreshed, as apt's lists after an undone apt-get update. So a
+// pacman.conf change that is rolled back leaves no database of a repository it no longer names.
+func Sync() engine.Op {
+	op := Pacman("-Sy")
+	undo := engine.Exec("sh", "-c", syncUndoScript)
+	undo.Label = "remove the sync databases pacman -Sy added"
+	op = op.WithUndo(undo)
+	op.Capture = []string{"sh", "-c", DBPathProbe + `
+ls -A -- "${db%/}/sync" 2>/dev/null || :`}
+	return op
+}
+
+// syncUndoScript removes the entries of pacman's sync directory that are not in its stdin (the
+// names there before the sync). A killed pacman's lock goes too, when no pacman runs.
+const syncUndoScript = DBPathProbe + `
+in=$(mktemp) || exit 1
+trap 'rm -f "$in"' EXIT
+cat >"$in"
+dir=${db%/}/sync
+if [ -d "$dir" ]; then
+  for f in "$dir"/* "$dir"/.[!.]*; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    grep -qxF -- "${f##*/}" "$in" || rm -rf -- "$f" || exit 1
+  done
+fi` + unlockScript + `
+exit 0`
+
+// unlockScript removes pacman's database lock ($db: DBPathProbe) when no pacman process runs: a
+// killed pacman leaves it behind, and every later transaction fails on it.
+const unlockScript = `
 if [ -e "${db%/}/db.lck" ]; then
   busy=
   for c in /proc/[0-9]*/comm; do
     IFS= read -r n <"$c" 2>/dev/null && [ "$n" = pacman ] && busy=1
   done
   [ -n "$busy" ] || rm -f -- "${db%/}/db.lck"
-fi
-installed=$(pacman -Qq -- "$@" 2>/dev/null) || :
-[ -n "$installed" ] || exit 0
-exec pacman -Rn --noconfirm --noprogressbar -- $installed`
+fi`
 
-// RemoveInstalled returns the inverse of installing names (checked with ValidPackage).
-func RemoveInstalled(names ...string) engine.Op {
-	op := engine.Exec(append([]string{"sh", "-c", removeInstalledScript, "sh"}, names...)...)
-	op.Label = "pacman -Rn the installed ones of " + strings.Join(names, " ")
+// installedNames lists the installed packages' names from pacman's local database directory
+// ($db: DBPathProbe), one per NAME-PKGVER-PKGREL entry; it fails without that directory. (`pacman
+// -Qq` cannot tell an empty database, where it exits 1, from a failure.)
+const installedNames = `
+[ -d "${db%/}/local" ] || { echo "no pacman database at ${db%/}/local" >&2; exit 1; }
+for e in "${db%/}"/local/*/; do
+  [ -d "$e" ] || continue
+  e=${e%/}; e=${e##*/}; e=${e%-*}; printf '%s\n' "${e%-*}"
+done`
+
+// removeNewScript removes (-Rn) every package installed now that is not in its stdin (the
+// installed names before the transaction): the inverse of an install, dependencies included, also
+// of one that stopped partway (a failing scriptlet, a killed pacman) or pulled in dependencies
+// the plan could not foresee. The lock a killed pacman left goes first (unlockScript).
+const removeNewScript = DBPathProbe + unlockScript + `
+in=$(mktemp) || exit 1
+trap 'rm -f "$in"' EXIT
+cat >"$in"
+now=$(` + installedNames + `
+) || exit 1
+new=$(printf '%s\n' "$now" | awk 'FILENAME == ARGV[1] { was[$0] = 1; next } $0 != "" && !was[$0]' "$in" -)
+[ -n "$new" ] || exit 0
+set -f
+exec pacman -Rn --noconfirm --noprogressbar -- $new`
+
+// RemoveNew gives op, which installs packages, its inverse: the engine captures the installed
+// names right before it, and the undo removes every package installed since (removeNewScript).
+func RemoveNew(op engine.Op) engine.Op {
+	undo := engine.Exec("sh", "-c", removeNewScript)
+	undo.Label = "pacman -Rn the packages installed since"
+	op = op.WithUndo(undo)
+	op.Capture = []string{"sh", "-c", DBPathProbe + installedNames}
 	return op
 }
 
