@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -469,4 +470,72 @@ files:
 func TestFaultsArch(t *testing.T) {
 	testenv.RequireRoot(t)
 	runFaultMatrix(t, archFaults)
+}
+
+// archAURFaults is the AUR role's fault matrix, on its own because every AUR build is ~20 s of
+// makepkg: an AUR package needing an official one, built by the build user with the real makepkg.
+// The kill strikes in the middle of the build op: its official dependency installed, makepkg
+// running.
+var archAURFaults = faultCase{
+	Name: "arch-aur",
+	Root: func(t *testing.T) string {
+		root := testenv.ArchRoot(t)
+		testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "core-x", Files: map[string]string{"/usr/share/core-x/data": "x\n"}})
+		testenv.AURCommit(t, root, "aur-app", "1.0", "core-x")
+		// makepkg needs /proc (as under arch-chroot); testenv unmounts it with the root.
+		if err := syscall.Mount("proc", filepath.Join(root, "proc"), "proc", 0, ""); err != nil {
+			t.Fatal(err)
+		}
+		return root
+	},
+	Chobolo: `aurPackages: {base_url: "file:///srv/aur", packages: [aur-app]}
+files:
+  - path: /etc/motd
+    content: "managed by chaos\n"
+`,
+	State: state,
+	Kills: []killAt{{Op: "build aur-app", What: "the build of aur-app with its official dependency core-x installed, makepkg running",
+		Halfway: func(root string) bool {
+			m, _ := filepath.Glob(filepath.Join(root, "var/lib/pacman/local/core-x-*"))
+			return len(m) > 0
+		}}},
+}
+
+// TestFaultsArchAUR runs the AUR fault matrix (see faultCase).
+func TestFaultsArchAUR(t *testing.T) {
+	testenv.RequireRoot(t)
+	runFaultMatrix(t, archAURFaults)
+}
+
+// archBootFaults is the boot loader's fault matrix on a real disk image (testenv.ArchBootDisk: an
+// overlay root cannot serve a boot loader): systemd-boot's loader.conf and entries on the FAT ESP
+// mounted at /boot, and the packages the partitioning's file systems need. `bootctl install` is not planned in a chroot without
+// --allow-bootloader-install, and cannot be undone where it is (Op.Irreversible).
+var archBootFaults = faultCase{
+	Name: "arch-bootloader",
+	Root: func(t *testing.T) string {
+		d := testenv.ArchBootDisk(t)
+		d.MountESP(t, "/boot")
+		// The tools of the declared file systems, which the packages role installs.
+		testenv.PacmanRepo(t, d.Root, testenv.PacPkg{Name: "dosfstools"}, testenv.PacPkg{Name: "e2fsprogs"})
+		for _, f := range []string{"vmlinuz-linux", "initramfs-linux.img", "intel-ucode.img"} {
+			if err := os.WriteFile(filepath.Join(d.Root, "boot", f), []byte(f), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d.Root
+	},
+	Chobolo: `bootloader: {name: systemd-boot, timeout: 4, kernel_params: quiet}
+partitioning: {disk: /dev/sda, partitions: [{name: EFI, important: boot, type: fat32, mountpoint: /boot}, {name: archroot, important: root, type: ext4}]}
+files:
+  - path: /etc/motd
+    content: "managed by chaos\n"
+`,
+	State: state,
+}
+
+// TestFaultsArchBootloader runs the boot loader's fault matrix (see faultCase).
+func TestFaultsArchBootloader(t *testing.T) {
+	testenv.RequireRoot(t)
+	runFaultMatrix(t, archBootFaults)
 }
