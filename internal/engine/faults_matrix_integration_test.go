@@ -347,7 +347,8 @@ func rpmState(t *testing.T, root string) string {
 	s := dropPaths(testenv.HostState(t, root), db)
 	rpm := testenv.Chroot(t, root, "rpm", "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\n")
 	user := testenv.Chroot(t, root, "dnf", "-q", "-C", "--disablerepo=*", "repoquery", "--userinstalled", "--qf", "%{name}\n")
-	groups := testenv.Chroot(t, root, "dnf", "-q", "-C", "group", "list", "--installed")
+	groups, _, code := testenv.ChrootResult(t, root, "dnf", "-q", "-C", "group", "list", "--installed")
+	groups += fmt.Sprintf("(exit %d)", code) // 1 without any group data in the repositories
 	verify, _, _ := testenv.ChrootResult(t, root, "rpm", "--verifydb")
 	return s + "\n-- rpm -qa\n" + sortLines(rpm) + "\n-- user-installed\n" + sortLines(user) +
 		"\n-- groups\n" + groups + "\n-- rpm --verifydb\n" + verify
@@ -406,6 +407,35 @@ files:
 func TestFaultsFedora(t *testing.T) {
 	testenv.RequireRoot(t)
 	runFaultMatrix(t, fedoraFaults)
+}
+
+// fedoraUnpackFaults kills dnf while rpm writes a package's files: chaos-small is installed, and
+// chaos-big's 64 MiB file is half-written under rpm's temp name (PATH;XXXXXXXX), its directory and
+// first file there, the package in no database (rpm records it after its files). The kill strikes
+// as soon as the temp file appears, which stays there as long as rpm writes 64 MiB.
+var fedoraUnpackFaults = faultCase{
+	Name: "fedora-unpack",
+	Root: func(t *testing.T) string {
+		root := testenv.FedoraRoot(t)
+		testenv.RpmRepo(t, root, nil,
+			testenv.RpmPkg{Name: "chaos-small", Files: map[string]string{"/usr/share/chaos-small/a": "a\n"}, Dirs: []string{"/usr/share/chaos-small"}},
+			testenv.RpmPkg{Name: "chaos-big", Requires: []string{"chaos-small"}, Dirs: []string{"/usr/share/chaos-big"},
+				Files: map[string]string{"/usr/share/chaos-big/a": "a\n", "/usr/share/chaos-big/blob": strings.Repeat("0123456789abcdef", 4<<20)}})
+		return root
+	},
+	Chobolo: "packages: [chaos-big]\n",
+	State:   rpmState,
+	Kills: []killAt{{Op: "install -- chaos-big", What: "rpm writing chaos-big's files (chaos-small installed)",
+		Halfway: func(root string) bool {
+			m, _ := filepath.Glob(filepath.Join(root, "usr/share/chaos-big/blob;*"))
+			return len(m) > 0
+		}}},
+}
+
+// TestFaultsFedoraUnpack runs fedoraUnpackFaults.
+func TestFaultsFedoraUnpack(t *testing.T) {
+	testenv.RequireRoot(t)
+	runFaultMatrix(t, fedoraUnpackFaults)
 }
 
 // fakeReflector stands in for reflector (an Arch-only program that ranks mirrors by downloading from

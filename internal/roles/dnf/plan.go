@@ -93,15 +93,25 @@ func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 	return rp
 }
 
-// undoInstallScript is the inverse of an install transaction: it removes every package installed
-// now that was not before it (the engine captured `rpm -qa` right before the transaction: stdin),
-// exactly those, with dnf and without clean_requirements_on_remove. So a transaction that was
-// killed half-way is undone too: the dependencies it installed before it died are new packages,
-// while dnf, which never recorded them as dependencies, would keep them as user-installed when
-// asked to remove only the named packages. Then the groups it installed (its arguments after the
-// dnf major version and command) are removed from dnf's record, their packages already gone: those
-// dnf's record holds as installed (groupsProbe: a killed transaction recorded none).
-const undoInstallScript = `set -ef
+// undoInstallScript is the inverse of an install transaction. Its stdin, captured by the engine
+// right before the transaction (installedPackages), is the time and every installed package.
+//
+//  1. It removes every package installed now that was not before, exactly those, with dnf and
+//     without clean_requirements_on_remove. So a transaction that was killed half-way is undone
+//     too: the dependencies it installed before it died are new packages, while dnf, which never
+//     recorded them as dependencies, would keep them as user-installed when asked to remove only
+//     the named packages.
+//  2. It removes what rpm left of a package it was unpacking when it was killed, which is in no
+//     database (rpm records a package after its files): the candidates are the named packages and
+//     their dependencies in the repositories (dnf repoquery, from the metadata the transaction
+//     used) that are not installed; of their files (repoquery -l), rpm's temp files (PATH;XXXXXXXX)
+//     go, and the files and then the empty directories that no installed package owns and whose
+//     inode changed since the transaction began (a file nobody owns from before stays).
+//  3. It removes the groups it installed from dnf's record, their packages already gone: those
+//     dnf's record holds as installed (groupsProbe: a killed transaction recorded none).
+//
+// Its arguments are dnf's major version, its command and the installed names.
+const undoInstallScript = `set -e
 major=$1 dnf=$2
 shift 2
 remove() {
@@ -112,36 +122,70 @@ remove() {
   fi
 }
 in=$(mktemp)
-trap 'rm -f "$in"' EXIT
+files=$(mktemp)
+trap 'rm -f "$in" "$files"' EXIT
 cat >"$in"
-new=$(rpm -qa --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n' | awk 'FILENAME == ARGV[1] { was[$0] = 1; next } !was[$0]' "$in" -)
+since=$(sed -n '1s/^since //p' "$in")
+case $since in ''|*[!0-9]*) echo "chaos: no start time in the captured state" >&2; exit 1 ;; esac
+set -f
+new=$(rpm -qa --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n' | awk 'FILENAME == ARGV[1] { if (FNR > 1) was[$0] = 1; next } !was[$0]' "$in" -)
 [ -z "$new" ] || remove $new
-[ $# -gt 0 ] || exit 0
+pkgs= groups=
+for n in "$@"; do
+  case $n in @*) groups="$groups $n" ;; *) pkgs="$pkgs $n" ;; esac
+done
+# rpm installs a package after what it requires: with every named package installed, nothing
+# of the transaction was left half-written.
+missing=
+for p in $pkgs; do
+  if ! rpm -q --quiet "$p"; then missing=1; fi
+done
+if [ -n "$missing" ]; then
+  deps=$("$dnf" -q -C repoquery --requires --resolve --recursive --qf '%{name}\n' $pkgs)
+  cand=
+  for p in $pkgs $deps; do
+    if ! rpm -q --quiet "$p"; then cand="$cand $p"; fi
+  done
+  "$dnf" -q -C repoquery -l $cand | sort -u >"$files"
+  set +f
+  while IFS= read -r f; do
+    for t in "$f;"????????; do
+      if [ -f "$t" ]; then rm -f -- "$t"; fi
+    done
+    if [ -e "$f" ] && [ ! -d "$f" ] && ! rpm -qf --quiet "$f" && [ "$(stat -c %Z -- "$f")" -ge "$since" ]; then
+      rm -f -- "$f"
+    fi
+  done <"$files"
+  sort -r "$files" | while IFS= read -r f; do
+    if [ -d "$f" ] && ! rpm -qf --quiet "$f" && [ "$(stat -c %Z -- "$f")" -ge "$since" ]; then
+      rmdir -- "$f" 2>/dev/null || :
+    fi
+  done
+  set -f
+fi
+[ -n "$groups" ] || exit 0
 nl='
 '
 installed=$nl$(
 ` + groupsProbe + `
 )$nl
-groups=
-for g in "$@"; do
-  case $installed in *"$nl@group ${g#@}$nl"*) groups="$groups $g" ;; esac
+drop=
+for g in $groups; do
+  case $installed in *"$nl@group ${g#@}$nl"*) drop="$drop $g" ;; esac
 done
-[ -z "$groups" ] || remove $groups
+[ -z "$drop" ] || remove $drop
 `
 
-// installedPackages lists every installed package as NAME-VERSION-RELEASE.ARCH, for
-// undoInstallScript.
-var installedPackages = []string{"rpm", "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n"}
+// installedPackages prints the time (since EPOCH-SECONDS) and every installed package as
+// NAME-VERSION-RELEASE.ARCH, for undoInstallScript.
+var installedPackages = []string{"sh", "-c", `set -e
+echo "since $(date +%s)"
+rpm -qa --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'`}
 
 // InstallUndo gives an install transaction of names its inverse: the engine captures the installed
 // packages right before it, and the undo removes what is new since then (undoInstallScript).
 func InstallUndo(install engine.Op, dnf fedora.Tool, names []string) engine.Op {
-	argv := []string{"sh", "-c", undoInstallScript, "sh", strconv.Itoa(dnf.Major), dnf.Cmd}
-	for _, n := range names {
-		if fedora.IsGroup(n) {
-			argv = append(argv, n)
-		}
-	}
+	argv := append([]string{"sh", "-c", undoInstallScript, "sh", strconv.Itoa(dnf.Major), dnf.Cmd}, names...)
 	undo := engine.Exec(argv...)
 	undo.Label = dnf.Cmd + " remove the packages the install added"
 	install = install.WithUndo(undo)
