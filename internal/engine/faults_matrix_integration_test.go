@@ -294,6 +294,11 @@ func runFaultMatrix(t *testing.T, fc faultCase) transport.Transport {
 		if len(res.UndoErrors) > 0 {
 			t.Errorf("%s: undo errors: %v", where, res.UndoErrors)
 		}
+		// The undo of a killed op must succeed (a failed op's failing undo is only a warning: a
+		// fault before an op may leave nothing to undo).
+		if ft.mode == faultKill && len(res.Warnings) > 0 {
+			t.Errorf("%s: the undo of the killed op: %v", where, res.Warnings)
+		}
 		want, got := before, fc.State(t, root)
 		var lost []lossy
 		if !res.RolledBack {
@@ -494,6 +499,34 @@ files:
 		What: "pacman's transaction with chaos-lib installed and chaos-b's files extracted, stopped in chaos-b's post_install"}},
 	Lossy: []lossy{{Op: "reflector", Paths: []string{"/etc/pacman.d/mirrorlist"},
 		Why: "reflector overwrites the mirror list with its ranking; the previous list is not kept (Op.Irreversible)"}},
+}
+
+// archUnpackFaults kills pacman while it extracts a package: chaos-small is installed, and
+// chaos-big's 64 MiB file is half-written, its database entry still empty (pacman writes it after
+// the files). The kill strikes as soon as the file appears, which stays incomplete as long as
+// pacman writes 64 MiB.
+var archUnpackFaults = faultCase{
+	Name: "arch-unpack",
+	Root: func(t *testing.T) string {
+		root := testenv.ArchRoot(t)
+		testenv.PacmanRepo(t, root, testenv.PacPkg{Name: "chaos-small", Files: map[string]string{"/usr/share/chaos-small/a": "a\n"}},
+			testenv.PacPkg{Name: "chaos-big", Depends: []string{"chaos-small"},
+				Files: map[string]string{"/usr/share/chaos-big/a": "a\n", "/usr/share/chaos-big/blob": strings.Repeat("0123456789abcdef", 4<<20)}})
+		return root
+	},
+	Chobolo: "packages: [chaos-big]\nbaseOverride: [chaos-small]\n",
+	State:   state,
+	Kills: []killAt{{Op: "-- chaos-big", What: "pacman extracting chaos-big (chaos-small installed)",
+		Halfway: func(root string) bool {
+			_, err := os.Stat(filepath.Join(root, "usr/share/chaos-big/blob"))
+			return err == nil
+		}}},
+}
+
+// TestFaultsArchUnpack runs archUnpackFaults.
+func TestFaultsArchUnpack(t *testing.T) {
+	testenv.RequireRoot(t)
+	runFaultMatrix(t, archUnpackFaults)
 }
 
 // TestFaultsArch runs the Arch fault matrix (see faultCase).
