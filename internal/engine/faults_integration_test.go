@@ -92,6 +92,33 @@ services:
 		What: "apt's transaction with chaos-tiny-lib unpacked, stopped in chaos-tiny-b's preinst"}},
 }
 
+// debianUnpackFaults kills apt while dpkg unpacks a package: chaos-small is unpacked, and
+// chaos-big's 64 MiB file is half-written under dpkg's temp name (PATH.dpkg-new). The kill strikes as
+// soon as that file appears, which stays there as long as dpkg writes 64 MiB.
+var debianUnpackFaults = faultCase{
+	Name: "debian-unpack",
+	Root: func(t *testing.T) string {
+		root := testenv.DebianRoot(t)
+		testenv.AptRepo(t, root, testenv.DebPkg{Name: "chaos-small", Version: "1.0", Files: map[string]string{"/usr/share/chaos-small/a": "a\n"}},
+			testenv.DebPkg{Name: "chaos-big", Version: "1.0", Depends: []string{"chaos-small"},
+				Files: map[string]string{"/usr/share/chaos-big/a": "a\n", "/usr/share/chaos-big/blob": strings.Repeat("0123456789abcdef", 4<<20)}})
+		return root
+	},
+	Chobolo: "packages: [chaos-big]\n",
+	State:   state,
+	Kills: []killAt{{Op: "300' install ", What: "dpkg writing chaos-big's files (chaos-small unpacked)",
+		Halfway: func(root string) bool {
+			_, err := os.Stat(filepath.Join(root, "usr/share/chaos-big/blob.dpkg-new"))
+			return err == nil
+		}}},
+}
+
+// TestFaultsDebianUnpack runs debianUnpackFaults.
+func TestFaultsDebianUnpack(t *testing.T) {
+	testenv.RequireRoot(t)
+	runFaultMatrix(t, debianUnpackFaults)
+}
+
 // TestFailAtEveryPosition runs the Debian fault matrix: a fault before each op, in the middle of
 // each write and half-way through the apt transaction; after each the root is exactly as before
 // (files, owners, modes, dpkg state) and the next plan is the same plan. Then the real apply
