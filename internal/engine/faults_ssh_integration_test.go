@@ -14,11 +14,10 @@ import (
 )
 
 // TestFailAtEveryPositionSSH is TestFailAtEveryPosition over a real SSH connection to a real sshd
-// (testenv.StartSSHHosts): each op of the five-role plan fails in turn (and each write between its
-// temp file and its rename), the engine undoes the
-// others over SSH (the lock is the mkdir lease there), and the host's full state (every file's
-// type, mode, owner and content under /etc, /home, /srv, /usr/bin; dpkg's state of every
-// package) is exactly as before, read from the host's root directly.
+// (testenv.StartSSHHosts): each op of a five-role plan fails in turn (and each write between its
+// temp file and its rename), the engine undoes the others over SSH (the lock is the mkdir lease
+// there), and the host's full state (testenv.HostState) is exactly as before, read from the
+// host's root directly.
 func TestFailAtEveryPositionSSH(t *testing.T) {
 	hs := testenv.StartSSHHosts(t, 1, func(h *testenv.SSHHost) { testenv.AptRepo(t, h.Root, faultPkgs...) })
 	h := hs.Hosts[0]
