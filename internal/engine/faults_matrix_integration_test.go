@@ -375,12 +375,14 @@ var fedoraPkgs = []testenv.RpmPkg{
 	{Name: "chaos-b", Requires: []string{"chaos-lib"}, Post: haltScript,
 		Files: map[string]string{"/usr/bin/chaos-b": "#!/bin/sh\necho b\n", "/etc/chaos-b.conf": "b=1\n"}},
 	{Name: "chaos-g1", Files: map[string]string{"/usr/bin/chaos-g1": "#!/bin/sh\necho g1\n"}},
+	{Name: "glibc-langpack-pt"}, // the region role installs it for pt_BR
 }
 
 var fedoraGroups = []testenv.RpmGroup{{ID: "chaos-tools", Packages: []string{"chaos-g1"}}}
 
-// fedoraFaults is the Fedora core's fault matrix: dnf (a transaction with a dependency) and
-// yumrepos (a .repo file and dnf makecache), with the core-agnostic roles.
+// fedoraFaults is the Fedora core's fault matrix: dnf (a transaction with a dependency and a
+// group), yumrepos (a .repo file and dnf makecache) and region (its glibc langpack installed with
+// dnf), with the core-agnostic roles.
 var fedoraFaults = faultCase{
 	Name: "fedora",
 	Root: func(t *testing.T) string {
@@ -399,6 +401,9 @@ repos:
     - name: two
       baseurl: file:///srv/chaos-rpm-repo2
       gpgcheck: false
+region:
+  timezone: Europe/Berlin
+  locale: [pt_BR.UTF-8]
 files:
   - path: /etc/motd
     content: "managed by chaos\n"
