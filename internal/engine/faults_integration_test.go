@@ -2,9 +2,7 @@ package engine_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +21,7 @@ import (
 var faultPkgs = []testenv.DebPkg{
 	{Name: "chaos-tiny-a", Version: "1.0", Files: map[string]string{"/usr/share/chaos-tiny-a/README": "a\n"}},
 	{Name: "chaos-tiny-lib", Version: "1.0"},
-	{Name: "chaos-tiny-b", Version: "1.0", Depends: []string{"chaos-tiny-lib"},
+	{Name: "chaos-tiny-b", Version: "1.0", Depends: []string{"chaos-tiny-lib"}, Preinst: haltScript,
 		Files: map[string]string{"/usr/bin/chaos-tiny-b": "#!/bin/sh\necho tiny-b\n", "/etc/chaos-tiny-b.conf": "b=1\n"}},
 	{Name: "chaos-broken", Version: "1.0", Files: map[string]string{"/usr/share/chaos-broken/x": "x\n"},
 		Postinst: "echo 'chaos-broken: postinst fails on purpose' >&2\nexit 1\n"},
@@ -55,59 +53,6 @@ func state(t *testing.T, root string) string {
 
 func diffState(a, b string) string { return testenv.StateDiff(a, b) }
 
-// faulty fails the op that starts after the k-th op.start event: the failure is injected exactly
-// where the op touches the target (its command or its file operation), and the op does nothing.
-type faulty struct {
-	transport.Transport
-	armed bool
-}
-
-var errInjected = errors.New("injected failure")
-
-func (f *faulty) trip() error {
-	if f.armed {
-		f.armed = false
-		return errInjected
-	}
-	return nil
-}
-func (f *faulty) Run(ctx context.Context, c transport.Cmd) (transport.Result, error) {
-	if err := f.trip(); err != nil {
-		return transport.Result{}, err
-	}
-	return f.Transport.Run(ctx, c)
-}
-func (f *faulty) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode, uid, gid int, v func(string) error) error {
-	if err := f.trip(); err != nil {
-		return err
-	}
-	return f.Transport.WriteFile(ctx, p, data, mode, uid, gid, v)
-}
-func (f *faulty) Remove(ctx context.Context, p string, r bool) error {
-	if err := f.trip(); err != nil {
-		return err
-	}
-	return f.Transport.Remove(ctx, p, r)
-}
-func (f *faulty) Symlink(ctx context.Context, p, target string) error {
-	if err := f.trip(); err != nil {
-		return err
-	}
-	return f.Transport.Symlink(ctx, p, target)
-}
-func (f *faulty) Mkdir(ctx context.Context, p string, mode fs.FileMode) error {
-	if err := f.trip(); err != nil {
-		return err
-	}
-	return f.Transport.Mkdir(ctx, p, mode)
-}
-func (f *faulty) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
-	if err := f.trip(); err != nil {
-		return err
-	}
-	return f.Transport.Chmod(ctx, p, mode)
-}
-
 func load(t *testing.T, text string) *chobolo.Chobolo {
 	t.Helper()
 	c, err := chobolo.LoadBytes("faults.yml", []byte(text), chobolo.LoadOptions{})
@@ -117,69 +62,71 @@ func load(t *testing.T, text string) *chobolo.Chobolo {
 	return c
 }
 
-// TestFailAtEveryPosition fails each op of a five-role plan in turn on a real Debian root: after
-// each failure the host is exactly as before (files, owners, modes, dpkg state) and the next plan
-// is the same plan. Then the real apply succeeds and records generation 1.
+// debianFaults is the Debian core's fault matrix: hostname, packages (an apt transaction with a
+// dependency), users with sudo, region, files with a new directory, an apt repository (keyring-less
+// deb822 file and apt-get update) and services (one unit enabled, an undeclared one disabled).
+var debianFaults = faultCase{
+	Name: "debian",
+	Root: func(t *testing.T) string {
+		root := testenv.DebianRoot(t)
+		testenv.AptRepo(t, root, faultPkgs...)
+		testenv.Chroot(t, root, "cp", "-a", testenv.RepoDir, "/srv/chaos-repo2")
+		for _, u := range []string{"chaos-fault-a", "chaos-fault-b"} {
+			testenv.WriteFile(t, root, "/etc/systemd/system/"+u+".service",
+				"[Unit]\nDescription="+u+"\n\n[Service]\nExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n")
+		}
+		testenv.Chroot(t, root, "systemctl", "enable", "chaos-fault-b.service")
+		return root
+	},
+	Chobolo: faultChobolo + `repos:
+  apt:
+    - name: two
+      uris: ["file:/srv/chaos-repo2"]
+      suites: ["./"]
+      trusted: true
+services:
+  - chaos-fault-a
+`,
+	State: state,
+	Kills: []killAt{{Op: "300' install ", Arm: true,
+		What: "apt's transaction with chaos-tiny-lib unpacked, stopped in chaos-tiny-b's preinst"}},
+}
+
+// debianUnpackFaults kills apt while dpkg unpacks a package: chaos-small is unpacked, and
+// chaos-big's 64 MiB file is half-written under dpkg's temp name (PATH.dpkg-new). The kill strikes as
+// soon as that file appears, which stays there as long as dpkg writes 64 MiB.
+var debianUnpackFaults = faultCase{
+	Name: "debian-unpack",
+	Root: func(t *testing.T) string {
+		root := testenv.DebianRoot(t)
+		testenv.AptRepo(t, root, testenv.DebPkg{Name: "chaos-small", Version: "1.0", Files: map[string]string{"/usr/share/chaos-small/a": "a\n"}},
+			testenv.DebPkg{Name: "chaos-big", Version: "1.0", Depends: []string{"chaos-small"},
+				Files: map[string]string{"/usr/share/chaos-big/a": "a\n", "/usr/share/chaos-big/blob": strings.Repeat("0123456789abcdef", 4<<20)}})
+		return root
+	},
+	Chobolo: "packages: [chaos-big]\n",
+	State:   state,
+	Kills: []killAt{{Op: "300' install ", What: "dpkg writing chaos-big's files (chaos-small unpacked)",
+		Halfway: func(root string) bool {
+			_, err := os.Stat(filepath.Join(root, "usr/share/chaos-big/blob.dpkg-new"))
+			return err == nil
+		}}},
+}
+
+// TestFaultsDebianUnpack runs debianUnpackFaults.
+func TestFaultsDebianUnpack(t *testing.T) {
+	testenv.RequireRoot(t)
+	runFaultMatrix(t, debianUnpackFaults)
+}
+
+// TestFailAtEveryPosition runs the Debian fault matrix: a fault before each op, in the middle of
+// each write and half-way through the apt transaction; after each the root is exactly as before
+// (files, owners, modes, dpkg state) and the next plan is the same plan. Then the real apply
+// succeeds and records generation 1.
 func TestFailAtEveryPosition(t *testing.T) {
 	testenv.RequireRoot(t)
-	root := testenv.DebianRoot(t)
-	testenv.AptRepo(t, root, faultPkgs...)
-	tr := enginetest.Chroot(t, root)
-	ctx := context.Background()
-	e := &engine.Engine{Registry: builtin.Registry()}
-	c := load(t, faultChobolo)
-	req := engine.Request{Chobolo: c, Assume: true}
-	first, err := e.Plan(ctx, tr, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nops := 0
-	for _, rp := range first.Roles {
-		for _, s := range rp.Steps {
-			nops += len(s.Ops)
-		}
-	}
-	if nops < 10 {
-		t.Fatalf("plan too small for the test (%d ops):\n%s", nops, enginetest.Render(first))
-	}
-	before := state(t, root)
-	plan0 := enginetest.Render(first)
-	start := time.Now()
-	for k := 1; k <= nops; k++ {
-		f := &faulty{Transport: tr}
-		seen := 0
-		var failedOp string
-		r := req
-		r.Observe = func(ev engine.Event) {
-			if ev.Type == engine.EventOpStart {
-				seen++
-				if seen == k {
-					f.armed, failedOp = true, ev.Role+": "+ev.Op
-				}
-			}
-		}
-		hp, err := e.Plan(ctx, tr, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.Apply(ctx, f, hp, r)
-		if !errors.Is(err, errInjected) || res == nil || !res.RolledBack {
-			t.Fatalf("op %d (%s): want the injected failure and a rollback, got %v", k, failedOp, err)
-		}
-		if len(res.UndoErrors) > 0 {
-			t.Errorf("op %d (%s): undo errors: %v", k, failedOp, res.UndoErrors)
-		}
-		if got := state(t, root); got != before {
-			t.Fatalf("op %d (%s): host changed after the rollback:\n%s", k, failedOp, diffState(before, got))
-		}
-		if again, err := e.Plan(ctx, tr, req); err != nil || enginetest.Render(again) != plan0 {
-			t.Fatalf("op %d (%s): the plan after the rollback differs:\n%s\nwas:\n%s (%v)", k, failedOp, enginetest.Render(again), plan0, err)
-		}
-	}
-	t.Logf("%d positions failed and rolled back in %s", nops, time.Since(start).Round(time.Millisecond))
-	res := enginetest.ApplyTwice(t, tr, c, builtin.Roles()...)
-	_ = res
-	if gens, err := engine.ReadGenerations(ctx, tr); err != nil || len(gens) != 1 {
+	tr := runFaultMatrix(t, debianFaults)
+	if gens, err := engine.ReadGenerations(context.Background(), tr); err != nil || len(gens) != 1 {
 		t.Fatalf("generations after the apply: %+v, %v", gens, err)
 	}
 }

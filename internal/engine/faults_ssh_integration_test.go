@@ -14,10 +14,10 @@ import (
 )
 
 // TestFailAtEveryPositionSSH is TestFailAtEveryPosition over a real SSH connection to a real sshd
-// (testenv.StartSSHHosts): each op of the five-role plan fails in turn, the engine undoes the
-// others over SSH (the lock is the mkdir lease there), and the host's full state (every file's
-// type, mode, owner and content under /etc, /home, /srv, /usr/bin; dpkg's state of every
-// package) is exactly as before, read from the host's root directly.
+// (testenv.StartSSHHosts): each op of a five-role plan fails in turn (and each write between its
+// temp file and its rename), the engine undoes the others over SSH (the lock is the mkdir lease
+// there), and the host's full state (testenv.HostState) is exactly as before, read from the
+// host's root directly.
 func TestFailAtEveryPositionSSH(t *testing.T) {
 	hs := testenv.StartSSHHosts(t, 1, func(h *testenv.SSHHost) { testenv.AptRepo(t, h.Root, faultPkgs...) })
 	h := hs.Hosts[0]
@@ -34,20 +34,30 @@ func TestFailAtEveryPositionSSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nops := 0
-	for _, rp := range first.Roles {
-		for _, s := range rp.Steps {
-			nops += len(s.Ops)
-		}
-	}
+	ops := planOps(first)
+	nops := len(ops)
 	if nops < 10 || len(first.Roles) < 5 {
 		t.Fatalf("plan too small for the test (%d ops):\n%s", nops, enginetest.Render(first))
 	}
 	plan0 := enginetest.Render(first)
 	before := state(t, h.Root)
 	start := time.Now()
-	for k := 1; k <= nops; k++ {
-		f := &faulty{Transport: tr}
+	// A fault before each op, and one between each write's temp file and its rename (the SSH
+	// transport must remove the temp file on the host).
+	type fault struct {
+		k    int
+		mode faultMode
+	}
+	var faults []fault
+	for i, op := range ops {
+		faults = append(faults, fault{i + 1, faultBefore})
+		if op.Kind == engine.OpWrite {
+			faults = append(faults, fault{i + 1, faultMidWrite})
+		}
+	}
+	for _, ft := range faults {
+		k := ft.k
+		f := &faulty{Transport: tr, mode: ft.mode}
 		seen := 0
 		var failedOp string
 		r := req
@@ -60,6 +70,10 @@ func TestFailAtEveryPositionSSH(t *testing.T) {
 		}
 		// The host is exactly as before each time (checked below), so the first plan still holds.
 		res, err := e.Apply(ctx, f, first, r)
+		if f.fired == "" {
+			t.Fatalf("op %d (%s): the fault (mode %d) never struck: %v", k, failedOp, ft.mode, err)
+		}
+		failedOp += ", " + f.fired
 		if !errors.Is(err, errInjected) || res == nil || !res.RolledBack {
 			t.Fatalf("op %d (%s): want the injected failure and a rollback, got %v", k, failedOp, err)
 		}
@@ -76,7 +90,7 @@ func TestFailAtEveryPositionSSH(t *testing.T) {
 	if again, err := e.Plan(ctx, tr, req); err != nil || enginetest.Render(again) != plan0 {
 		t.Fatalf("the plan after the rollbacks differs:\n%s\nwas:\n%s (%v)", enginetest.Render(again), plan0, err)
 	}
-	t.Logf("%d positions failed and rolled back over SSH in %s", nops, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d faults at %d positions rolled back over SSH in %s", len(faults), nops, time.Since(start).Round(time.Millisecond))
 	if _, err := e.Apply(ctx, tr, first, req); err != nil {
 		t.Fatal(err)
 	}

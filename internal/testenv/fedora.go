@@ -90,6 +90,10 @@ type RpmPkg struct {
 	// Files maps absolute paths to contents; files in a bin/ directory or starting with "#!" are 0755.
 	// Files under /etc/ are %config(noreplace).
 	Files map[string]string
+	// Dirs are directories the package owns (%dir), as Fedora's guidelines want of every directory
+	// a package creates: rpm removes an owned directory with the package's last file, and leaves
+	// one nobody owns.
+	Dirs []string
 	// Post and Preun are the %post and %preun scriptlets (sh; $1 is rpm's instance count).
 	Post, Preun string
 }
@@ -259,6 +263,12 @@ func rpmSpec(p RpmPkg, treeDir string) (string, map[string]string, error) {
 	}
 	fmt.Fprintf(&b, "%%description\nchaos test package %s, built by internal/testenv.\n", p.Name)
 	b.WriteString("%install\nmkdir -p %{buildroot}\n")
+	for _, d := range p.Dirs {
+		if clean := filepath.Clean("/" + d); clean != d || clean == "/" || strings.ContainsAny(d, " \t\n%'\"\\") {
+			return "", nil, fmt.Errorf("RpmPkg %s: directory %q is not absolute, clean and plain", p.Name, d)
+		}
+		fmt.Fprintf(&b, "mkdir -p %%{buildroot}%s\n", d)
+	}
 	paths := make([]string, 0, len(p.Files))
 	for path := range p.Files {
 		clean := filepath.Clean("/" + path)
@@ -277,6 +287,9 @@ func rpmSpec(p RpmPkg, treeDir string) (string, map[string]string, error) {
 		}
 	}
 	b.WriteString("%files\n")
+	for _, d := range p.Dirs {
+		b.WriteString("%dir " + d + "\n")
+	}
 	for _, path := range paths {
 		if strings.HasPrefix(path, "/etc/") {
 			b.WriteString("%config(noreplace) ")

@@ -96,27 +96,124 @@ func indexOf(s []string, v string) int {
 const DBPathProbe = `db=/var/lib/pacman/
 if grep -q '^[[:space:]]*DBPath' /etc/pacman.conf 2>/dev/null; then db=$(pacman-conf DBPath 2>/dev/null) && [ -n "$db" ] || db=/var/lib/pacman/; fi`
 
-// removeInstalledScript removes (-Rn) those of its arguments that are installed: the inverse of an
-// install that may have stopped partway (a failing scriptlet, a killed pacman), for which pacman
-// would refuse a removal naming a package it did not install. A pacman that was killed leaves its
-// database lock behind, and every later transaction fails on it: the lock is removed first when no
-// pacman process runs.
-const removeInstalledScript = DBPathProbe + `
+// Sync returns `pacman -Sy` with its inverse: the sync databases it fetches for repositories that
+// had none are removed again (the engine captures the names in the sync directory right before
+// it). A database it refreshed stays refreshed, as apt's lists after an undone apt-get update. So a
+// pacman.conf change that is rolled back leaves no database of a repository it no longer names.
+func Sync() engine.Op {
+	op := Pacman("-Sy")
+	undo := engine.Exec("sh", "-c", syncUndoScript)
+	undo.Label = "remove the sync databases pacman -Sy added"
+	op = op.WithUndo(undo)
+	op.Capture = []string{"sh", "-c", DBPathProbe + `
+ls -A -- "${db%/}/sync" 2>/dev/null || :`}
+	return op
+}
+
+// syncUndoScript removes the entries of pacman's sync directory that are not in its stdin (the
+// names there before the sync). A killed pacman's lock goes too, when no pacman runs.
+const syncUndoScript = DBPathProbe + `
+in=$(mktemp) || exit 1
+trap 'rm -f "$in"' EXIT
+cat >"$in"
+dir=${db%/}/sync
+if [ -d "$dir" ]; then
+  for f in "$dir"/* "$dir"/.[!.]*; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    grep -qxF -- "${f##*/}" "$in" || rm -rf -- "$f" || exit 1
+  done
+fi` + unlockScript + `
+exit 0`
+
+// unlockScript removes pacman's database lock ($db: DBPathProbe) when no pacman process runs on
+// this root: a killed pacman leaves it behind, and every later transaction fails on it. In a chroot
+// whose /proc is the machine's, the pacman of another root (its /proc/PID/root is not this /) does
+// not count.
+const unlockScript = `
 if [ -e "${db%/}/db.lck" ]; then
   busy=
   for c in /proc/[0-9]*/comm; do
-    IFS= read -r n <"$c" 2>/dev/null && [ "$n" = pacman ] && busy=1
+    IFS= read -r n <"$c" 2>/dev/null && [ "$n" = pacman ] && [ "${c%/comm}/root" -ef / ] && busy=1
   done
   [ -n "$busy" ] || rm -f -- "${db%/}/db.lck"
-fi
-installed=$(pacman -Qq -- "$@" 2>/dev/null) || :
-[ -n "$installed" ] || exit 0
-exec pacman -Rn --noconfirm --noprogressbar -- $installed`
+fi`
 
-// RemoveInstalled returns the inverse of installing names (checked with ValidPackage).
-func RemoveInstalled(names ...string) engine.Op {
-	op := engine.Exec(append([]string{"sh", "-c", removeInstalledScript, "sh"}, names...)...)
-	op.Label = "pacman -Rn the installed ones of " + strings.Join(names, " ")
+// installedNames lists the installed packages' names from pacman's local database directory
+// ($db: DBPathProbe), one per NAME-PKGVER-PKGREL entry; it fails without that directory. (`pacman
+// -Qq` cannot tell an empty database, where it exits 1, from a failure.)
+const installedNames = `
+[ -d "${db%/}/local" ] || { echo "no pacman database at ${db%/}/local" >&2; exit 1; }
+for e in "${db%/}"/local/*/; do
+  [ -d "$e" ] || continue
+  e=${e%/}; e=${e##*/}; e=${e%-*}; printf '%s\n' "${e%-*}"
+done`
+
+// removeNewScript is the inverse of an install: it removes (-Rn) every package installed now that
+// is not in its stdin (the time, then the installed names before the transaction): dependencies
+// included, also of a transaction that stopped partway (a failing scriptlet, a killed pacman) or
+// pulled in dependencies the plan could not foresee. Before that, the lock a killed pacman left
+// goes (unlockScript), and so does a package pacman was extracting or recording when it was
+// killed: its database entry has no desc yet (pacman then fails on it, "invalid or corrupted
+// package", until it is gone) or no file list. Its files are listed from its package file in
+// pacman's cache: the files go, then the directories that are empty, owned by no package and
+// changed since the transaction began.
+const removeNewScript = DBPathProbe + unlockScript + `
+in=$(mktemp) || exit 1
+trap 'rm -f "$in"' EXIT
+cat >"$in"
+since=$(sed -n '1s/^since //p' "$in")
+case $since in ''|*[!0-9]*) echo "chaos: no start time in the captured state" >&2; exit 1 ;; esac
+cache=$(pacman-conf CacheDir 2>/dev/null | head -n 1) || cache=
+[ -n "$cache" ] || cache=/var/cache/pacman/pkg/
+fail=
+for e in "${db%/}"/local/*/; do
+  [ -d "$e" ] || continue
+  name=${e%/}; name=${name##*/}
+  n=${name%-*}; n=${n%-*}
+  if grep -qxF -- "$n" "$in"; then continue; fi
+  pkgfile=
+  for f in "${cache%/}/$name"-*.pkg.tar*; do
+    case $f in *.sig) ;; *) [ ! -f "$f" ] || pkgfile=$f ;; esac
+  done
+  list=
+  [ -z "$pkgfile" ] || list=$(bsdtar -tf "$pkgfile" | grep -v '^\.') || list=
+  # Complete: desc, and the file list when the package has files (pacman writes desc, then files).
+  if [ -e "${e}desc" ] && { [ -z "$list" ] || grep -q '^%FILES%$' "${e}files" 2>/dev/null; }; then continue; fi
+  rm -rf -- "$e" || exit 1
+  if [ -z "$list" ]; then
+    echo "chaos: pacman was killed while installing $name, and no package file in $cache lists its files: they stay" >&2
+    fail=1
+    continue
+  fi
+  printf '%s\n' "$list" | while IFS= read -r p; do
+    p=/${p%/}
+    if [ -L "$p" ] || [ -f "$p" ]; then rm -f -- "$p"; fi
+  done
+  printf '%s\n' "$list" | sort -r | while IFS= read -r p; do
+    p=/${p%/}
+    if [ -d "$p" ] && ! pacman -Qqo -- "$p" >/dev/null 2>&1 && [ "$(stat -c %Z -- "$p")" -ge "$since" ]; then
+      rmdir -- "$p" 2>/dev/null || :
+    fi
+  done
+done
+now=$(` + installedNames + `
+) || exit 1
+new=$(printf '%s\n' "$now" | awk 'FILENAME == ARGV[1] { if (FNR > 1) was[$0] = 1; next } $0 != "" && !was[$0]' "$in" -)
+if [ -n "$new" ]; then
+  set -f
+  pacman -Rn --noconfirm --noprogressbar -- $new || exit 1
+fi
+[ -z "$fail" ]`
+
+// RemoveNew gives op, which installs packages, its inverse: the engine captures the time and the
+// installed names right before it, and the undo removes every package installed since
+// (removeNewScript).
+func RemoveNew(op engine.Op) engine.Op {
+	undo := engine.Exec("sh", "-c", removeNewScript)
+	undo.Label = "pacman -Rn the packages installed since"
+	op = op.WithUndo(undo)
+	op.Capture = []string{"sh", "-c", DBPathProbe + `
+echo "since $(date +%s)"` + installedNames}
 	return op
 }
 

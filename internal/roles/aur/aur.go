@@ -430,8 +430,7 @@ build "$3" "$4" --asexplicit`
 
 // BuildOp is the op that builds and installs p (see buildScript); its undo removes p.
 func BuildOp(p Pkg, baseURL string) engine.Op {
-	op := engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL).
-		WithUndo(arch.RemoveInstalled(p.Name))
+	op := arch.RemoveNew(engine.Exec("sh", "-c", buildScript, "chaos-aur-build", CacheDir, baseURL, p.Name, p.URL))
 	op.Label = "build " + p.Name + " from " + p.URL + " (git and makepkg as " + BuildUser + ", pacman -U)"
 	op.Packages = []string{p.Name} // the restart phase restarts services that restart on it
 	return op

@@ -544,11 +544,13 @@ func BuildPlan(s *Spec, f *Facts, in Input) (*engine.RolePlan, error) {
 }
 
 // fatWrite writes content to p on a FAT file system: a temp file renamed into place, as the engine's
-// write does, minus the owner and mode FAT cannot hold. Its undo puts back what was there before.
+// write does, minus the owner and mode FAT cannot hold. Its undo puts back what was there before,
+// and removes the temp file a write killed before its rename left (its name is fixed per path:
+// the host lock keeps two writers of one path apart).
 func fatWrite(p string, content []byte) engine.Op {
-	const put = `t="${1%/*}/.chaos-$$.tmp"; cat > "$t" && mv -f -- "$t" "$1"`
+	const put = `t="${1%/*}/.chaos-${1##*/}.tmp"; cat > "$t" && mv -f -- "$t" "$1"`
 	op := engine.Exec("sh", "-c", put, "chaos-write", p).WithUndo(
-		engine.Exec("sh", "-c", `IFS= read -r had; if [ "$had" = 1 ]; then `+put+`; else rm -f -- "$1"; fi`, "chaos-restore", p))
+		engine.Exec("sh", "-c", `IFS= read -r had; if [ "$had" = 1 ]; then `+put+`; else rm -f -- "$1" "${1%/*}/.chaos-${1##*/}.tmp"; fi`, "chaos-restore", p))
 	op.Stdin = content
 	op.Capture = []string{"sh", "-c", `if [ -f "$1" ]; then echo 1; cat -- "$1"; else echo 0; fi`, "chaos-read", p}
 	op.Label = fmt.Sprintf("write %s (%d bytes, on FAT: no owner or mode)", p, len(content))

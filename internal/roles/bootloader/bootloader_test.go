@@ -1,6 +1,11 @@
 package bootloader
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -188,4 +193,54 @@ func load(t *testing.T, boot string) *chobolo.Chobolo {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestFATWriteUndoAfterKill: a write on FAT killed between its temp file and the rename leaves the
+// temp file; the undo removes it with the new file (and restores an old one). The write's first
+// half (cat into the temp file) and the undo run for real with sh in a directory here.
+func TestFATWriteUndoAfterKill(t *testing.T) {
+	for _, had := range []bool{false, true} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "loader.conf")
+		if had {
+			if err := os.WriteFile(p, []byte("old\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		op := fatWrite(p, []byte("new\n"))
+		capt, err := exec.Command(op.Capture[0], op.Capture[1:]...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The write up to its rename: the temp file, as the op's own script names it.
+		half := strings.Replace(op.Argv[2], ` && mv -f -- "$t" "$1"`, "", 1)
+		if half == op.Argv[2] {
+			t.Fatalf("the write's script changed: %q", op.Argv[2])
+		}
+		cmd := exec.Command("sh", "-c", half, "chaos-write", p)
+		cmd.Stdin = bytes.NewReader(op.Stdin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		undo := exec.Command(op.Undo.Argv[0], op.Undo.Argv[1:]...)
+		undo.Stdin = bytes.NewReader(capt)
+		if out, err := undo.CombinedOutput(); err != nil {
+			t.Fatalf("undo: %v: %s", err, out)
+		}
+		left, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		var want []string
+		if had {
+			want = []string{"loader.conf"}
+			if got, _ := os.ReadFile(p); string(got) != "old\n" {
+				t.Errorf("restored %q", got)
+			}
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("had=%v: left %v, want %v", had, names, want)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package dnf
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
@@ -68,8 +69,7 @@ func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 			ch = append(ch, c)
 			names = append(names, w.Name)
 		}
-		install := dnf.Op(dnf.Names([]string{"install"}, names...)...).
-			WithUndo(dnf.Op(dnf.Names(append([]string{"remove"}, fedora.RemoveOptions...), names...)...))
+		install := InstallUndo(dnf.Op(dnf.Names([]string{"install"}, names...)...), dnf, names)
 		install.Packages = names // the restart phase restarts services that restart on them
 		rp.Add(ch, install)
 	}
@@ -93,6 +93,106 @@ func BuildPlan(d *Delta, dnf fedora.Tool) *engine.RolePlan {
 		rp.Add(ch, ops...)
 	}
 	return rp
+}
+
+// undoInstallScript is the inverse of an install transaction. Its stdin, captured by the engine
+// right before the transaction (installedPackages), is the time and every installed package.
+//
+//  1. It removes every package installed now that was not before, exactly those, with dnf and
+//     without clean_requirements_on_remove. So a transaction that was killed half-way is undone
+//     too: the dependencies it installed before it died are new packages, while dnf, which never
+//     recorded them as dependencies, would keep them as user-installed when asked to remove only
+//     the named packages.
+//  2. It removes what rpm left of a package it was unpacking when it was killed, which is in no
+//     database (rpm records a package after its files): the candidates are the named packages and
+//     their dependencies in the repositories (dnf repoquery, from the metadata the transaction
+//     used) that are not installed; of their files (repoquery -l), rpm's temp files (PATH;XXXXXXXX)
+//     go, and the files and then the empty directories that no installed package owns and whose
+//     inode changed since the transaction began (a file nobody owns from before stays).
+//  3. It removes the groups it installed from dnf's record, their packages already gone: those
+//     dnf's record holds as installed (groupsProbe: a killed transaction recorded none).
+//
+// Its arguments are dnf's major version, its command and the installed names.
+const undoInstallScript = `set -e
+major=$1 dnf=$2
+shift 2
+remove() {
+  if [ "$major" -ge 5 ]; then
+    "$dnf" -y remove --setopt=clean_requirements_on_remove=False "$@"
+  else
+    "$dnf" -y --color=never remove --setopt=clean_requirements_on_remove=False -- "$@"
+  fi
+}
+in=$(mktemp)
+files=$(mktemp)
+trap 'rm -f "$in" "$files"' EXIT
+cat >"$in"
+since=$(sed -n '1s/^since //p' "$in")
+case $since in ''|*[!0-9]*) echo "chaos: no start time in the captured state" >&2; exit 1 ;; esac
+set -f
+new=$(rpm -qa --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n' | awk 'FILENAME == ARGV[1] { if (FNR > 1) was[$0] = 1; next } !was[$0]' "$in" -)
+[ -z "$new" ] || remove $new
+pkgs= groups=
+for n in "$@"; do
+  case $n in @*) groups="$groups $n" ;; *) pkgs="$pkgs $n" ;; esac
+done
+# rpm installs a package after what it requires: with every named package installed, nothing
+# of the transaction was left half-written.
+missing=
+for p in $pkgs; do
+  if ! rpm -q --quiet "$p"; then missing=1; fi
+done
+if [ -n "$missing" ]; then
+  deps=$("$dnf" -q -C repoquery --requires --resolve --recursive --qf '%{name}\n' $pkgs)
+  cand=
+  for p in $pkgs $deps; do
+    if ! rpm -q --quiet "$p"; then cand="$cand $p"; fi
+  done
+  "$dnf" -q -C repoquery -l $cand | sort -u >"$files"
+  set +f
+  while IFS= read -r f; do
+    for t in "$f;"????????; do
+      if [ -f "$t" ]; then rm -f -- "$t"; fi
+    done
+    if [ -e "$f" ] && [ ! -d "$f" ] && ! rpm -qf --quiet "$f" && [ "$(stat -c %Z -- "$f")" -ge "$since" ]; then
+      rm -f -- "$f"
+    fi
+  done <"$files"
+  sort -r "$files" | while IFS= read -r f; do
+    if [ -d "$f" ] && ! rpm -qf --quiet "$f" && [ "$(stat -c %Z -- "$f")" -ge "$since" ]; then
+      rmdir -- "$f" 2>/dev/null || :
+    fi
+  done
+  set -f
+fi
+[ -n "$groups" ] || exit 0
+nl='
+'
+installed=$nl$(
+` + groupsProbe + `
+)$nl
+drop=
+for g in $groups; do
+  case $installed in *"$nl@group ${g#@}$nl"*) drop="$drop $g" ;; esac
+done
+[ -z "$drop" ] || remove $drop
+`
+
+// installedPackages prints the time (since EPOCH-SECONDS) and every installed package as
+// NAME-VERSION-RELEASE.ARCH, for undoInstallScript.
+var installedPackages = []string{"sh", "-c", `set -e
+echo "since $(date +%s)"
+rpm -qa --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n'`}
+
+// InstallUndo gives an install transaction of names its inverse: the engine captures the installed
+// packages right before it, and the undo removes what is new since then (undoInstallScript).
+func InstallUndo(install engine.Op, dnf fedora.Tool, names []string) engine.Op {
+	argv := append([]string{"sh", "-c", undoInstallScript, "sh", strconv.Itoa(dnf.Major), dnf.Cmd}, names...)
+	undo := engine.Exec(argv...)
+	undo.Label = dnf.Cmd + " remove the packages the install added"
+	install = install.WithUndo(undo)
+	install.Capture = installedPackages
+	return install
 }
 
 func reasonText(r string) string {

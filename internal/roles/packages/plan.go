@@ -158,12 +158,16 @@ func guardLarge(d *Delta) string {
 // dpkg's journal unmerged: apt refuses to run then. dpkg itself removes what was added (forced past
 // "reinstall required", and without configuring what it is about to remove), then finishes
 // whatever else the killed run left pending, and the control files the killed dpkg was reading
-// (tmp.ci) go.
+// (tmp.ci) go. The files dpkg was unpacking when killed are in no list yet: its temp files
+// (PATH.dpkg-new, PATH.dpkg-tmp) changed since the transaction began (the capture's first line)
+// go, with their parent directories that are left empty, changed since then and owned by no
+// package.
 const undoInstallScript = `set -e
 in=$(mktemp)
 trap 'rm -f "$in"' EXIT
 cat >"$in"
-before=$(sed '/^-- extended_states: /,$d' "$in")
+since=$(sed -n '1s/^-- since //p' "$in")
+before=$(sed '1{/^-- since /d;}; /^-- extended_states: /,$d' "$in")
 now=$(dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\n')
 todo=$(printf '%s\n--\n%s\n' "$before" "$now" | awk -F '\t' '
   $0 == "--" { after = 1; next }
@@ -180,6 +184,18 @@ else
   [ -z "$remove" ] || dpkg --force-remove-reinstreq --remove $remove
   dpkg --force-confdef --force-confold --configure -a
   rm -rf /var/lib/dpkg/tmp.ci
+  case $since in ''|*[!0-9]*) ;; *)
+    find / /usr /var /etc /opt /boot -xdev \( -name '*.dpkg-new' -o -name '*.dpkg-tmp' \) -newerct "@$since" 2>/dev/null |
+      sort -u | while IFS= read -r f; do
+        rm -f -- "$f"
+        d=${f%/*}
+        while [ -n "$d" ] && [ "$d" != / ] && [ -d "$d" ] && [ -z "$(ls -A -- "$d")" ] &&
+          [ "$(stat -c %Z -- "$d")" -ge "$since" ] && ! dpkg -S "$d" >/dev/null 2>&1; do
+          rmdir -- "$d"
+          d=${d%/*}
+        done
+      done ;;
+  esac
 fi
 case $(grep -m 1 '^-- extended_states: ' "$in" || :) in
 '-- extended_states: present')
@@ -189,9 +205,10 @@ case $(grep -m 1 '^-- extended_states: ' "$in" || :) in
 esac
 `
 
-// installedStates lists every package dpkg knows with its state, then apt's auto-installed marks,
-// for undoInstallScript.
-var installedStates = []string{"sh", "-c", `dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\n'
+// installedStates prints the time, every package dpkg knows with its state, then apt's
+// auto-installed marks, for undoInstallScript.
+var installedStates = []string{"sh", "-c", `echo "-- since $(date +%s)"
+dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\n'
 if [ -f /var/lib/apt/extended_states ]; then
   echo '-- extended_states: present'
   cat /var/lib/apt/extended_states

@@ -11,9 +11,8 @@ import (
 
 // BuildPlan turns a delta into steps: one `pacman -D --asexplicit` for declared packages installed
 // as dependencies (first: a marked package is no orphan), one `pacman -D --asdeps` for undeclared
-// explicit packages a staying package needs, one `pacman -S --needed --asexplicit`
-// transaction for the installs, one `pacman -Rn` for the orphans, and one for the removals (the
-// undeclared explicit packages and exactly the dependencies -Rns would take with them, listed, so
+// explicit packages a staying package needs, one `pacman -S --needed` transaction for the
+// installs, one `pacman -Rn` for the orphans, and one for the removals (the undeclared explicit packages and exactly the dependencies -Rns would take with them, listed, so
 // nothing protected can go with them). Never -Rc, never -dd: pacman refuses a removal that breaks a
 // dependency, and the delta has already kept what would be refused.
 func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
@@ -58,19 +57,18 @@ func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 		}
 		var ops []engine.Op
 		if d.Sync {
-			ops = append(ops, arch.Pacman("-Sy"))
+			ops = append(ops, arch.Sync())
 		}
-		// The undo removes what the transaction added: the targets and, when the probe could ask
-		// pacman, the dependencies it pulled in (never -s: a dependency that was there before stays).
-		added := names
-		if len(d.New) > 0 {
-			added = d.New
-			if extra := len(d.New) - len(names); extra > 0 {
-				ch[len(ch)-1].Detail = strings.TrimPrefix(ch[len(ch)-1].Detail+fmt.Sprintf("; with %d new dependencies", extra), "; ")
-			}
+		if extra := len(d.New) - len(names); len(d.New) > 0 && extra > 0 {
+			ch[len(ch)-1].Detail = strings.TrimPrefix(ch[len(ch)-1].Detail+fmt.Sprintf("; with %d new dependencies", extra), "; ")
 		}
-		install := arch.Pacman(append([]string{"-S", "--needed", "--asexplicit", "--"}, names...)...).
-			WithUndo(arch.RemoveInstalled(added...))
+		// The undo removes what the transaction added, whatever the probe foresaw: every package
+		// installed since it started (the dependencies it pulled in included; one that was there
+		// before stays).
+		// No --asexplicit: pacman applies it to the whole transaction, so the dependencies it pulls
+		// in would be explicit too (and the next plan would mark them as dependencies); -S makes
+		// its targets explicit and the rest dependencies.
+		install := arch.RemoveNew(arch.Pacman(append([]string{"-S", "--needed", "--"}, names...)...))
 		install.Packages = names // the restart phase restarts services that restart on them
 		rp.Add(ch, append(ops, install)...)
 	}
@@ -98,7 +96,7 @@ func BuildPlan(d *Delta, dbpath string, locked bool) *engine.RolePlan {
 			ch = append(ch, engine.Change{Kind: engine.Del, Subject: "package " + r.Name, Detail: r.Reason})
 			names = append(names, r.Name)
 		}
-		undo := arch.Pacman(append([]string{"-S", "--needed", "--asexplicit", "--"}, expl...)...)
+		undo := arch.Pacman(append([]string{"-S", "--needed", "--"}, expl...)...)
 		ops := []engine.Op{arch.Pacman(append([]string{"-Rn", "--"}, names...)...).WithUndo(undo)}
 		rp.Add(ch, ops...)
 	}

@@ -424,7 +424,7 @@ func BuildPlan(d *Desired, f Facts, c *chobolo.Chobolo) *engine.RolePlan {
 	}
 	w := engine.Write(ConfPath, []byte(d.Content), 0o644, "root", "root")
 	w.Validate = []string{"pacman-conf", "--config", "%s", "--repo-list"}
-	ops = append(ops, w, arch.Pacman("-Sy"))
+	ops = append(ops, w, arch.Sync())
 	rp.Add([]engine.Change{{Kind: engine.Modify, Subject: ConfPath, Detail: detail, Pos: c.Pos("repos")}}, ops...)
 	rp.Refreshes = []string{ConfPath}
 	return rp

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	dnfrole "github.com/ch-aos-ch/chaos/internal/roles/dnf"
 )
 
 // Debian paths. Other cores get their own set (locale.conf, vconsole.conf) when they are added.
@@ -329,7 +329,8 @@ func Langpack(l string) string {
 
 // planLangpacks installs the glibc langpacks of the declared locales with the host's dnf (dnf 4 or
 // dnf5, each with its own command line), unless
-// glibc-all-langpacks is installed. Langpacks are never removed here (other users may rely on them);
+// glibc-all-langpacks is installed. The install's undo is the dnf role's (dnf.InstallUndo): what
+// the transaction added goes, also when it was killed half-way. Langpacks are never removed here (other users may rely on them);
 // the Fedora packages role never prunes them either.
 func planLangpacks(rp *engine.RolePlan, locales []string, f *Facts, p chobolo.Pos) {
 	if f.Langpacks["glibc-all-langpacks"] {
@@ -345,8 +346,7 @@ func planLangpacks(rp *engine.RolePlan, locales []string, f *Facts, p chobolo.Po
 		return
 	}
 	rp.Add([]engine.Change{{Kind: engine.Add, Subject: "locales " + strings.Join(missing, ", "), Detail: "glibc langpacks for " + strings.Join(locales, ", "), Pos: p}},
-		f.Dnf.Op(f.Dnf.Names([]string{"install"}, missing...)...).
-			WithUndo(f.Dnf.Op(f.Dnf.Names(append([]string{"remove"}, fedora.RemoveOptions...), missing...)...)))
+		dnfrole.InstallUndo(f.Dnf.Op(f.Dnf.Names([]string{"install"}, missing...)...), f.Dnf, missing))
 }
 
 // planLang sets LANG to the first declared locale.

@@ -1,6 +1,7 @@
 package region
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,8 +44,15 @@ case "$*" in *--version*) echo '4.14.0' ;; esac
 func dnfHost(t *testing.T, major int) (dir, log string) {
 	t.Helper()
 	dir = t.TempDir()
-	p := testenv.RequireTool(t, "coreutils", "readlink")
-	if err := os.Symlink(p, filepath.Join(dir, "readlink")); err != nil {
+	// readlink for the probe; sh and the tools of the install's capture and undo scripts.
+	for _, tool := range [][2]string{{"coreutils", "readlink"}, {"dash", "sh"}, {"coreutils", "date"}, {"coreutils", "mktemp"},
+		{"coreutils", "cat"}, {"coreutils", "rm"}, {"sed", "sed"}, {"mawk", "awk"}} {
+		p := testenv.RequireTool(t, tool[0], tool[1])
+		if err := os.Symlink(p, filepath.Join(dir, tool[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rpm"), []byte(rpmStub), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	name, body := "dnf-3", dnf4Stub
@@ -58,6 +66,33 @@ func dnfHost(t *testing.T, major int) (dir, log string) {
 		t.Fatal(err)
 	}
 	return dir, filepath.Join(dir, "argv.log")
+}
+
+// rpmStub is the stand-in rpm of the undo: `-qa` lists the packages in the file "installed" next
+// to it, and `-q` says every named package is installed.
+const rpmStub = `#!/bin/sh
+case $1 in
+  -qa) [ ! -e "${0%/*}/installed" ] || cat "${0%/*}/installed" ;;
+  -q) exit 0 ;;
+  *) exit 1 ;;
+esac
+`
+
+// runWith is runIn with stdin.
+func runWith(t *testing.T, dir string, stdin []byte, argv ...string) (string, error) {
+	t.Helper()
+	name := argv[0]
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(dir, name)
+	}
+	cmd := exec.Command(name, argv[1:]...)
+	cmd.Env = []string{"PATH=" + dir, "LC_ALL=C"}
+	cmd.Stdin = bytes.NewReader(stdin)
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		out = append(out, ee.Stderr...)
+	}
+	return string(out), err
 }
 
 func runIn(t *testing.T, dir string, argv ...string) (string, error) {
@@ -80,9 +115,9 @@ func TestLangpacksPerDnf(t *testing.T) {
 		install, undo string
 	}{
 		{4, "-y --color=never install -- glibc-langpack-pt glibc-langpack-en",
-			"-y --color=never remove --setopt=clean_requirements_on_remove=True -- glibc-langpack-pt glibc-langpack-en"},
+			"-y --color=never remove --setopt=clean_requirements_on_remove=False -- glibc-langpack-pt-1-1.noarch glibc-langpack-en-1-1.noarch"},
 		{5, "-y install glibc-langpack-pt glibc-langpack-en",
-			"-y remove --setopt=clean_requirements_on_remove=True glibc-langpack-pt glibc-langpack-en"},
+			"-y remove --setopt=clean_requirements_on_remove=False glibc-langpack-pt-1-1.noarch glibc-langpack-en-1-1.noarch"},
 	} {
 		dir, log := dnfHost(t, tc.major)
 		out, err := runIn(t, dir, "/bin/sh", "-c", fedora.ToolProbe)
@@ -114,10 +149,20 @@ func TestLangpacksPerDnf(t *testing.T) {
 		if err := os.Remove(log); err != nil && !os.IsNotExist(err) { // the probe's own calls
 			t.Fatal(err)
 		}
-		for _, argv := range [][]string{op.Argv, op.Undo.Argv} {
-			if out, err := runIn(t, dir, argv...); err != nil {
-				t.Errorf("dnf %d refused %q: %v\n%s", tc.major, argv, err, out)
-			}
+		// The capture before the install (no package yet), the install, then its undo with the
+		// captured state, which removes what the install added (the stand-in rpm's package list).
+		capt, err := runWith(t, dir, nil, op.Capture...)
+		if err != nil {
+			t.Fatalf("dnf %d: capture: %v\n%s", tc.major, err, capt)
+		}
+		if out, err := runIn(t, dir, op.Argv...); err != nil {
+			t.Errorf("dnf %d refused %q: %v\n%s", tc.major, op.Argv, err, out)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "installed"), []byte("glibc-langpack-pt-1-1.noarch\nglibc-langpack-en-1-1.noarch\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runWith(t, dir, []byte(capt), op.Undo.Argv...); err != nil {
+			t.Errorf("dnf %d: the undo %q failed: %v\n%s", tc.major, op.Undo.Argv[:2], err, out)
 		}
 		got, _ := os.ReadFile(log)
 		if want := []string{tc.install, tc.undo}; !slices.Equal(strings.Split(strings.TrimSpace(string(got)), "\n"), want) {
