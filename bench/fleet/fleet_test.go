@@ -52,13 +52,35 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// row is one line of the table.
+// row is one line of the table: every measured run, so the table shows medians and spreads.
 type row struct {
 	hosts                          int
-	chaosFirst, ansibleFirst       time.Duration
-	chaosNoChange, ansibleNoChange time.Duration
-	floorTrue, floorProbe          time.Duration
+	chaosFirst, ansibleFirst       []time.Duration
+	chaosNoChange, ansibleNoChange []time.Duration
+	floorTrue, floorProbe          []time.Duration
 	load                           string
+}
+
+// spread is "median (min-max)" of runs.
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s) == 1 {
+		return secs(s[0])
+	}
+	return fmt.Sprintf("%s (%.2f-%.2f)", secs(median(s)), s[0].Seconds(), s[len(s)-1].Seconds())
+}
+
+// speedups is the median ratio and the one that holds at the worst: Ansible's fastest run against
+// chaos's slowest.
+func speedups(ansible, chaos []time.Duration) string {
+	if len(ansible) == 0 || len(chaos) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("**%.1fx** (worst %.1fx)", ratio(median(ansible), median(chaos)), ratio(slices.Min(ansible), slices.Max(chaos)))
 }
 
 // TestFleetVsAnsible (CHAOS_BENCH=1) applies one directory, 20 files with content, 5 users and one
@@ -89,15 +111,16 @@ func TestFleetVsAnsible(t *testing.T) {
 			rows = append(rows, benchHosts(t, chaos, lower, n, runs, ansibleRuns))
 		})
 	}
-	fmt.Printf("\nchaos vs Ansible %s over real SSH hosts (network namespaces + sshd); medians of %d chaos no-change runs "+
-		"and floors, %d Ansible no-change runs; %d cores\n\n", ansibleVersion(), runs, ansibleRuns, numCPU())
+	fmt.Printf("\nchaos vs Ansible %s over real SSH hosts (network namespaces + sshd); %d chaos runs of each kind and floors, "+
+		"%d Ansible runs of each kind; each cell is the median (min-max); worst = Ansible's fastest run against chaos's slowest; %d cores\n\n",
+		ansibleVersion(), runs, ansibleRuns, numCPU())
 	fmt.Println("| hosts | chaos first | Ansible first | speed-up | chaos no-change | Ansible no-change | speed-up | floor: dial+true | floor: dial+raw probe | no-change / floor | load avg |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		fmt.Printf("| %d | %s | %s | %.1fx | %s | %s | %.1fx | %s | %s | %.2fx | %s |\n", r.hosts,
-			secs(r.chaosFirst), secs(r.ansibleFirst), ratio(r.ansibleFirst, r.chaosFirst),
-			secs(r.chaosNoChange), secs(r.ansibleNoChange), ratio(r.ansibleNoChange, r.chaosNoChange),
-			secs(r.floorTrue), secs(r.floorProbe), ratio(r.chaosNoChange, r.floorProbe), r.load)
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %.2fx | %s |\n", r.hosts,
+			spread(r.chaosFirst), spread(r.ansibleFirst), speedups(r.ansibleFirst, r.chaosFirst),
+			spread(r.chaosNoChange), spread(r.ansibleNoChange), speedups(r.ansibleNoChange, r.chaosNoChange),
+			spread(r.floorTrue), spread(r.floorProbe), ratio(median(r.chaosNoChange), median(r.floorProbe)), r.load)
 	}
 }
 
@@ -147,14 +170,19 @@ func benchHosts(t *testing.T, chaos, lower string, n, runs, ansibleRuns int) row
 		checkSummary(t, out.String(), n, want)
 		return d
 	}
-	r.chaosFirst = chaosRun("changed", false)
-	t.Logf("chaos first run: %s", r.chaosFirst)
-	var ds []time.Duration
+	// First runs: each after an untimed reset of the host to the state before the first (what the
+	// Ch-obolo creates and chaos's own state removed), so every one does the whole work.
 	for i := range runs {
-		ds = append(ds, chaosRun("unchanged", i == 0))
+		if i > 0 {
+			reset(t, hs, "chaos", "/var/lib/chaos")
+		}
+		r.chaosFirst = append(r.chaosFirst, chaosRun("changed", false))
 	}
-	r.chaosNoChange = median(ds)
-	t.Logf("chaos no-change runs: %v", ds)
+	t.Logf("chaos first runs: %v", r.chaosFirst)
+	for i := range runs {
+		r.chaosNoChange = append(r.chaosNoChange, chaosRun("unchanged", i == 0))
+	}
+	t.Logf("chaos no-change runs: %v", r.chaosNoChange)
 
 	// The floor: what a no-change run cannot avoid.
 	script, err := os.ReadFile(probe)
@@ -162,13 +190,11 @@ func benchHosts(t *testing.T, chaos, lower string, n, runs, ansibleRuns int) row
 		t.Fatalf("no probe script captured: %v", err)
 	}
 	one := script[:len(script)/n] // every host got the same script
-	var dt, dp []time.Duration
 	for range runs {
-		dt = append(dt, floor(t, hs, "true", nil))
-		dp = append(dp, floor(t, hs, "/bin/sh -s", one))
+		r.floorTrue = append(r.floorTrue, floor(t, hs, "true", nil))
+		r.floorProbe = append(r.floorProbe, floor(t, hs, "/bin/sh -s", one))
 	}
-	r.floorTrue, r.floorProbe = median(dt), median(dp)
-	t.Logf("floor dial+true %v, dial+probe %v", dt, dp)
+	t.Logf("floor dial+true %v, dial+probe %v", r.floorTrue, r.floorProbe)
 
 	// Ansible (CHAOS_BENCH_ANSIBLE_RUNS=0: chaos only, to iterate on chaos)
 	if ansibleRuns == 0 {
@@ -176,16 +202,32 @@ func benchHosts(t *testing.T, chaos, lower string, n, runs, ansibleRuns int) row
 		return r
 	}
 	ansible := ansibleSetup(t, dir, hs)
-	r.ansibleFirst = ansible(true)
-	t.Logf("Ansible first run: %s", r.ansibleFirst)
-	ds = nil
-	for range ansibleRuns {
-		ds = append(ds, ansible(false))
+	for i := range ansibleRuns {
+		if i > 0 {
+			reset(t, hs, "ans")
+		}
+		r.ansibleFirst = append(r.ansibleFirst, ansible(true))
 	}
-	r.ansibleNoChange = median(ds)
-	t.Logf("Ansible no-change runs: %v", ds)
+	t.Logf("Ansible first runs: %v", r.ansibleFirst)
+	for range ansibleRuns {
+		r.ansibleNoChange = append(r.ansibleNoChange, ansible(false))
+	}
+	t.Logf("Ansible no-change runs: %v", r.ansibleNoChange)
 	r.load += " → " + loadavg()
 	return r
+}
+
+// reset removes, on every host, what a first run of one tool created: its 5 users with their
+// homes, its directory and its configuration file (tool "chaos" or "ans"), and extra paths.
+func reset(t *testing.T, hs *testenv.SSHHosts, tool string, extra ...string) {
+	t.Helper()
+	dir := map[string]string{"chaos": "bench-chaos", "ans": "bench-ansible"}[tool]
+	for _, h := range hs.Hosts {
+		for i := range 5 {
+			h.Exec(t, "userdel", "-r", fmt.Sprintf("%s%d", tool, i))
+		}
+		h.Exec(t, append([]string{"rm", "-rf", "/srv/" + dir, "/etc/" + dir + ".conf"}, extra...)...)
+	}
 }
 
 func write(t *testing.T, p, text string) {
