@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -150,4 +152,23 @@ func groupField(g *user.Group, err error) (string, error) {
 		return "", err
 	}
 	return g.Name, nil
+}
+
+// TestPathLessComparesComponents: the byte-wise order is the order of the lists of components.
+func TestPathLessComparesComponents(t *testing.T) {
+	parts := []string{"", "a", "b", "ab", "a b", "a-b", "a.b", "a!", "-", "é", "a/b", "~"}
+	var paths []string
+	for _, x := range parts {
+		for _, y := range parts {
+			paths = append(paths, "/"+x, "/"+x+"/"+y, "/"+x+y+"/"+y)
+		}
+	}
+	for _, a := range paths {
+		for _, b := range paths {
+			want := slices.Compare(strings.Split(a, "/"), strings.Split(b, "/"))
+			if got := pathLess(a, b); got != want {
+				t.Errorf("pathLess(%q, %q) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
 }
