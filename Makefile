@@ -50,9 +50,13 @@ demo: deps build
 	@if [[ ! -f scripts/demo.sh ]]; then echo "scripts/demo.sh is not written yet" >&2; exit 1; fi
 	bash scripts/demo.sh
 
+# Every Go benchmark, then every bench/*.sh; the scripts' ratios against their targets are printed
+# again at the end, one line each.
 bench: build fixture
 	CHAOS_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem ./...
-	@shopt -s nullglob; for s in bench/*.sh; do echo "== $$s"; bash "$$s"; done
+	@shopt -s nullglob; sum=$$(mktemp); trap 'rm -f "$$sum"' EXIT; \
+	for s in bench/*.sh; do echo "== $$s"; bash "$$s" 2>&1 | tee -a "$$sum"; done; \
+	echo "== ratios (DESIGN §7 targets)"; grep -E '\(target <= [0-9.]+x' "$$sum" || true
 
 # chaos against Ansible on 1, 10, 30 and 50 real SSH hosts (docs/performance.md); takes an hour or more
 # on a 2-core machine, so it is not part of `make bench`.

@@ -321,6 +321,12 @@ const playbook = `- hosts: all
 // the playbook once (cold: a new ControlPath directory each run, as chaos dials each run) and
 // checks its recap.
 func ansibleSetup(t *testing.T, dir string, hs *testenv.SSHHosts) func(first bool) time.Duration {
+	write(t, filepath.Join(dir, "playbook.yml"), playbook)
+	return ansibleSetupIn(t, dir, hs)
+}
+
+// ansibleSetupIn is ansibleSetup with the playbook already in dir.
+func ansibleSetupIn(t *testing.T, dir string, hs *testenv.SSHHosts) func(first bool) time.Duration {
 	var inv strings.Builder
 	inv.WriteString("[bench]\n")
 	for _, h := range hs.Hosts {
@@ -328,7 +334,6 @@ func ansibleSetup(t *testing.T, dir string, hs *testenv.SSHHosts) func(first boo
 	}
 	fmt.Fprintf(&inv, "[bench:vars]\nansible_user=root\nansible_ssh_private_key_file=%s\nansible_python_interpreter=/usr/bin/python3\n", hs.KeyFile)
 	write(t, filepath.Join(dir, "inventory.ini"), inv.String())
-	write(t, filepath.Join(dir, "playbook.yml"), playbook)
 	run := 0
 	return func(first bool) time.Duration {
 		run++

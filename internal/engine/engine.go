@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -154,6 +155,10 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if core == "" {
 		core = c.Core
 	}
+	detected := false
+	if core == "" {
+		core, detected = localCore(ctx, t)
+	}
 	candidates := []string{core}
 	if core == "" {
 		candidates = CoreNames()
@@ -195,6 +200,9 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	// (before any role plans).
 	if core != "" {
 		if err := e.Registry.CheckStatic(c, core); err != nil {
+			if detected {
+				return nil, fmt.Errorf("%s (%s core): %w", t.Name(), core, err)
+			}
 			return nil, err
 		}
 	}
@@ -213,7 +221,12 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if err := expectSections(t, outs, []ProbeSection{envSection}); err != nil {
 		return nil, err
 	}
-	env, ledger, err := parseEnv(t, outs["chaos.env"], core)
+	// A detected core is checked again against what the probe read, as when the host picks.
+	given := core
+	if detected {
+		given = ""
+	}
+	env, ledger, err := parseEnv(t, outs["chaos.env"], given)
 	if err != nil {
 		return nil, err
 	}
@@ -222,10 +235,13 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	env.Allow = req.Allow
 	env.Secrets = req.Secrets
 	sel := byCore[env.Core]
+	if sel == nil {
+		return nil, fmt.Errorf("%s: the distribution changed during the probe (%s core, was %s)", t.Name(), env.Core, core)
+	}
 	if sel.err != nil {
 		return nil, sel.err
 	}
-	if core == "" {
+	if given == "" && !detected {
 		if err := e.Registry.CheckStatic(c, env.Core); err != nil {
 			return nil, fmt.Errorf("%s (%s core): %w", t.Name(), env.Core, err)
 		}
@@ -404,6 +420,41 @@ func debugProbe(path, script string) {
 
 // chrooter is implemented by transports that are directory trees.
 type chrooter interface{ IsChroot() bool }
+
+// localCore detects the target's core before the probe when the target is this machine's own file
+// system (local, chroot, nsenter: the transports that are directory trees, where reading a file
+// costs no round trip and no process), so that the probe carries only that core's sections (a
+// Debian root was sent the Arch and Fedora sections too). It reads os-release as the env section
+// does (/etc first, symlinks followed inside the target) and says false when it cannot tell: the
+// probe then picks the core on the host, and reports a missing or unsupported distribution.
+func localCore(ctx context.Context, t transport.Transport) (string, bool) {
+	if _, ok := t.(chrooter); !ok {
+		return "", false
+	}
+	for _, p := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		fi, err := t.Stat(ctx, p)
+		for hops := 0; err == nil && fi.Exists && fi.Target != "" && hops < 8; hops++ {
+			if !path.IsAbs(fi.Target) {
+				p = path.Join(path.Dir(p), fi.Target)
+			} else {
+				p = path.Clean(fi.Target)
+			}
+			fi, err = t.Stat(ctx, p)
+		}
+		if err != nil || !fi.Exists || !fi.Mode.IsRegular() {
+			continue
+		}
+		osr := map[string]string{}
+		for line := range strings.SplitSeq(string(fi.Content), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				osr[k] = strings.Trim(v, `"'`)
+			}
+		}
+		core, err := DetectCore(osr)
+		return core, err == nil
+	}
+	return "", false
+}
 
 func parseEnv(t transport.Transport, out Output, core string) (*Env, map[string][]string, error) {
 	env := &Env{Target: t.Name(), OS: map[string]string{}}

@@ -88,6 +88,33 @@ func TestProbeScriptByCore(t *testing.T) {
 	}
 }
 
+// A section every core asks for alike is sent once, before the detection, and runs whatever the
+// core; the others stay in their core's branch.
+func TestProbeScriptByCoreSendsSharedSectionsOnce(t *testing.T) {
+	tok := newToken()
+	shared := ProbeSection{Name: "f.paths", Script: "echo shared-section-body"}
+	script := probeScriptByCore(tok, ProbeSection{Name: "chaos.env", Script: envProbe}, []coreSections{
+		{core: "debian", sections: []ProbeSection{shared, {Name: "d.x", Script: "echo debian"}}},
+		{core: "arch", sections: []ProbeSection{{Name: "a.x", Script: "echo arch"}, shared}},
+		{core: "fedora", sections: []ProbeSection{shared, {Name: "f.x", Script: "echo fedora"}}},
+	})
+	if n := strings.Count(script, "shared-section-body"); n != 1 {
+		t.Fatalf("the shared section is sent %d times:\n%s", n, script)
+	}
+	if i, j := strings.Index(script, "shared-section-body"), strings.Index(script, "__chaos_core="); i > j {
+		t.Fatalf("the shared section is not before the detection:\n%s", script)
+	}
+	outs := runProbeLocally(t, tok, script)
+	env, _, err := parseEnv(transport.NewLocal(), outs["chaos.env"], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := map[string]string{"debian": "d.x", "arch": "a.x", "fedora": "f.x"}[env.Core]
+	if outs["f.paths"].Stdout != "shared-section-body\n" || outs[own].Stdout == "" || len(outs) != 3 {
+		t.Fatalf("host core %s: sections run: %v", env.Core, outs)
+	}
+}
+
 type mapSecrets map[string]string
 
 func (m mapSecrets) Get(p string) (string, bool) { v, ok := m[p]; return v, ok }

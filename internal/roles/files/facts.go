@@ -42,71 +42,113 @@ type Facts struct {
 	Tools map[string]bool
 }
 
-// The probe costs the same handful of processes whatever the number of paths: type tests are sh
-// builtins, then one stat and one sha256sum over every path, and one awk joins them into one R line
-// per path (in the order the keys were given). Content comes back only for small files whose
-// checksum differs from the desired one and that group or others may read, for a diff in the plan.
+// The probe costs the same handful of processes whatever the number of paths, and no shell work per
+// path: one stat over every path (and every parent, for a path that is missing), one sha256sum over
+// the regular files, and awk joins them into one R line per path (in the order the keys were given).
+// Only directories cost a loop of builtins (their entries are counted). Content comes back only for
+// small files whose checksum differs from the desired one and that group or others may read, for a
+// diff in the plan. Declared paths are valid paths (no tab, no newline, no trailing slash); the
+// ledger's come from the host (read by each awk from the ledger file) and count when absolute.
 
-// probeKey classifies one path with builtins: K KEY TYPE PARENT ENTRIES WANT PATH.
-const probeKey = `K() {
-  p=$2 par=1 n=-
-  if [ -L "$p" ]; then ty=link; printf 'T\t%s\t%s\n' "$1" "$(readlink -- "$p")"
-  elif [ -d "$p" ]; then ty=dir n=0
-    for e in "$p"/* "$p"/.[!.]* "$p"/..?*; do if [ -e "$e" ] || [ -L "$e" ]; then n=$((n + 1)); fi; done
-  elif [ -f "$p" ]; then ty=file
-  elif [ -e "$p" ]; then ty=other
-  else ty=none par=0; [ -d "${p%/*}/" ] && par=1
-  fi
-  printf 'K\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$ty" "$par" "$n" "$3" "$p"
-}
-`
+// probeStat is stat's format: an M line per path (the type as %F spells it, the name last, so that
+// a name may hold tabs), then an N line with the name and, for a symlink, " -> " and its target.
+// Owners are numbers: stat's %U and %G look each one up in the user database again for every path
+// (two thirds of stat's time over 1,000 files). awk names them from /etc/passwd and /etc/group, and
+// getent runs only for owners those files lack (directory services, systemd's dynamic users); an id
+// without a name reads UNKNOWN, as stat prints it.
+const probeStat = `M\t%a\t%u\t%g\t%s\t%F\t%n\nN\t%N\n`
 
-// probeJoin turns K lines, stat lines (M) and sha256sum lines into the R lines ParseFacts reads, and
-// X lines naming the files whose content should come back.
-const probeJoin = `awk -F '\t' '
-$1 == "T" { links[++nl] = $0; next }
-$1 == "K" { n++; key[n] = $2; ty[n] = $3; par[n] = $4; ent[n] = $5; want[n] = $6; path[n] = $7; next }
-$1 == "M" { p = $8; for (i = 9; i <= NF; i++) p = p "\t" $i
-  mode[p] = $2; uid[p] = $3; gid[p] = $4; usr[p] = $5; grp[p] = $6; size[p] = $7; next }
-/^[0-9a-f]+  \// { sum[substr($0, 67)] = substr($0, 1, 64); next }
+// probeAwk is the awk program every step shares. It reads the declared keys (D KEY PATH WANT lines)
+// and the ledger's paths, stat's lines, sha256sum's lines, the owners getent named (after a @P or
+// @G line) and the entry counts of directories (E COUNT PATH). step=args prints every distinct path
+// and parent ("${p%/*}/", as test -d of the parent sees it) for stat; step=more prints the owners
+// the /etc files do not name (a line of uids, a line of gids) and then the key paths that are
+// directories; the last step prints the number of X lines, then the R lines ParseFacts reads, the T
+// lines of symlinks, and X lines naming the files whose content should come back.
+var probeAwk = `awk -F '\t' -v step="$1" -v ledger=` + shell.Quote(engine.LedgerPath) + ` -v domain=` + shell.Quote(DomainCreated) + ` '
+function rest(f,  p, i) { p = $f; for (i = f + 1; i <= NF; i++) p = p "\t" $i; return p }
+function parent(p) { match(p, /.*\//); return substr(p, 1, RLENGTH) }
+function key(k, p, w) { n++; kk[n] = k; path[n] = p; want[n] = w
+  if (step == "args") { if (!(p in seen)) { seen[p] = 1; print p }; q = parent(p); if (!(q in seen)) { seen[q] = 1; print q } } }
+function names(file, arr,  l, f) { while ((getline l < file) > 0) { split(l, f, ":"); if (!(f[3] in arr)) arr[f[3]] = f[1] }; close(file) }
+$1 == "D" { w = $NF; p = $3; for (i = 4; i < NF; i++) p = p "\t" $i; key($2, p, w); next }
+$0 == "@P" || $0 == "@G" { db = $0; next }
+$1 == "M" { last = rest(7); ty[last] = $6; mode[last] = $2; uid[last] = $3; gid[last] = $4; size[last] = $5; next }
+$1 == "N" { t = substr($0, 3); if (substr(t, length(last) + 1, 4) == " -> ") tgt[last] = substr(t, length(last) + 5); next }
+$1 == "E" { ent[rest(3)] = $2; next }
+db == "" && /^[0-9a-f]+  \// { sum[substr($0, 67)] = substr($0, 1, 64); next }
+db != "" { split($0, f, ":"); if (db == "@P" && !(f[3] in uname)) uname[f[3]] = f[1]; if (db == "@G" && !(f[3] in gname)) gname[f[3]] = f[1] }
 END {
+  pre = domain "\t"
+  while ((getline l < ledger) > 0) if (index(l, pre) == 1 && substr(l, length(pre) + 1, 1) == "/") { p = substr(l, length(pre) + 1); key("L" p, p, "") }
+  if (step == "args") exit
+  names("/etc/passwd", uname); names("/etc/group", gname)
   for (i = 1; i <= n; i++) {
     p = path[i]
-    if (ty[i] == "none") { printf "R\t%s\tnone\t%s\n", key[i], par[i]; continue }
-    if (!(p in mode)) { mode[p] = "0"; uid[p] = -1; gid[p] = -1; usr[p] = "?"; grp[p] = "?"; size[p] = 0 }
-    s = (ty[i] == "file" && (p in sum)) ? sum[p] : "-"
-    printf "R\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", key[i], ty[i], par[i], mode[p], uid[p], gid[p], usr[p], grp[p], size[p], s, ent[i]
-    m = mode[p]
-    if (ty[i] == "file" && want[i] != "" && s != want[i] && size[p] + 0 <= 32768 &&
-        (substr(m, length(m) - 1, 1) ~ /[4-7]/ || substr(m, length(m), 1) ~ /[4-7]/))
-      printf "X\t%s\t%s\n", key[i], p
+    if (!(p in ty)) kind[i] = "none"
+    else if (ty[p] ~ /^regular/) kind[i] = "file"
+    else if (ty[p] == "directory") kind[i] = "dir"
+    else if (ty[p] == "symbolic link") kind[i] = "link"
+    else kind[i] = "other"
+  }
+  if (step == "more") {
+    for (p in uid) if (!(uid[p] in uname) && !(uid[p] in us)) { us[uid[p]] = 1; lu = lu " " uid[p] }
+    for (p in gid) if (!(gid[p] in gname) && !(gid[p] in gs)) { gs[gid[p]] = 1; lg = lg " " gid[p] }
+    print lu; print lg
+    for (i = 1; i <= n; i++) if (kind[i] == "dir" && !(path[i] in dirs)) { dirs[path[i]] = 1; print path[i] }
+    exit
+  }
+  for (i = 1; i <= n; i++) {
+    p = path[i]; m = mode[p]; s = (p in sum) ? sum[p] : "-"
+    if (kind[i] == "file" && want[i] != "" && s != want[i] && size[p] + 0 <= 32768 &&
+        (substr(m, length(m) - 1, 1) ~ /[4-7]/ || substr(m, length(m), 1) ~ /[4-7]/)) x[++nx] = "X\t" kk[i] "\t" p
+  }
+  print nx + 0
+  for (i = 1; i <= n; i++) {
+    p = path[i]
+    if (kind[i] == "none") { q = parent(p); printf "R\t%s\tnone\t%d\n", kk[i], (q in ty) && ty[q] == "directory"; continue }
+    s = (kind[i] == "file" && (p in sum)) ? sum[p] : "-"
+    e = (kind[i] == "dir") ? ((p in ent) ? ent[p] : 0) : "-"
+    u = (uid[p] in uname) ? uname[uid[p]] : "UNKNOWN"; g = (gid[p] in gname) ? gname[gid[p]] : "UNKNOWN"
+    printf "R\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", kk[i], kind[i], mode[p], uid[p], gid[p], u, g, size[p], s, e
+    if (kind[i] == "link") links[++nl] = "T\t" kk[i] "\t" tgt[p]
   }
   for (i = 1; i <= nl; i++) print links[i]
+  for (i = 1; i <= nx; i++) print x[i]
 }'`
 
 // probeScript builds the fragment for the declared paths (with the checksum each should have when
 // the role manages its content and may show a diff) and the ledger's paths.
 func probeScript(paths []string, wantSHA []string, tools []string) string {
 	var b strings.Builder
-	b.WriteString(probeKey)
-	b.WriteString("ledger=$(" + engine.LedgerItems(DomainCreated) + ")\n")
-	b.WriteString("all=$(printf '%s\\n'")
-	for _, p := range paths {
-		b.WriteString(" " + shell.Quote(p))
+	b.WriteString("J() {\n" + probeAwk + "\n}\n")
+	// One printf (a builtin) writes the keys of every declared path.
+	b.WriteString("keys=$(")
+	if len(paths) > 0 {
+		b.WriteString(`printf 'D\t%s\t%s\t%s\n'`)
+		for i, p := range paths {
+			fmt.Fprintf(&b, " %d %s %s", i, shell.Quote(p), shell.Quote(wantSHA[i]))
+		}
 	}
-	b.WriteString("; printf '%s\\n' \"$ledger\")\n")
-	b.WriteString("out=$({\n")
-	for i, p := range paths {
-		fmt.Fprintf(&b, "K %d %s %s\n", i, shell.Quote(p), shell.Quote(wantSHA[i]))
-	}
-	b.WriteString(`printf '%s\n' "$ledger" | while IFS= read -r p; do case $p in /*) K "L$p" "$p" "" ;; esac; done
-printf '%s\n' "$all" | grep '^/' | xargs -r -d '\n' stat --printf 'M\t%a\t%u\t%g\t%U\t%G\t%s\t%n\n' -- 2>/dev/null
-printf '%s\n' "$all" | while IFS= read -r p; do if [ -f "$p" ] && [ ! -L "$p" ]; then printf '%s\n' "$p"; fi; done |
-  xargs -r -d '\n' sha256sum -- 2>/dev/null
-} | ` + probeJoin + `)
+	b.WriteString(")\n")
+	b.WriteString(`nl='
+'
+st=$(printf '%s\n' "$keys" | J args | QUOTING_STYLE=literal xargs -r -d '\n' stat --printf '` + probeStat + `' -- 2>/dev/null)
+sums=$(printf '%s\n' "$st" | awk -F '\t' '$1 == "M" && $6 ~ /^regular/ { p = $7; for (i = 8; i <= NF; i++) p = p "\t" $i; print p }' |
+  xargs -r -d '\n' sha256sum -- 2>/dev/null)
+more=$(printf '%s\n%s\n' "$keys" "$st" | J more | {
+  IFS= read -r us; IFS= read -r gs
+  echo @P; [ -z "$us" ] || getent passwd $us; echo @G; [ -z "$gs" ] || getent group $gs
+  while IFS= read -r p; do
+    n=0; for e in "$p"/* "$p"/.[!.]* "$p"/..?*; do if [ -e "$e" ] || [ -L "$e" ]; then n=$((n + 1)); fi; done
+    printf 'E\t%s\t%s\n' "$n" "$p"
+  done
+})
+out=$(printf '%s\n%s\n%s\n%s\n' "$keys" "$st" "$sums" "$more" | J)
+x=${out%%"$nl"*} out=${out#*"$nl"}
 printf '%s\n' "$out"
 tab=$(printf '\t')
-printf '%s\n' "$out" | grep '^X' | while IFS=$tab read -r tag key p; do
+[ "$x" = 0 ] || printf '%s\n' "$out" | grep '^X' | while IFS=$tab read -r tag key p; do
   printf 'C\t%s\n' "$key"; base64 < "$p"; printf 'E\n'
 done
 `)

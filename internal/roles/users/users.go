@@ -93,9 +93,11 @@ func (role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 	return probeSections(c, env.Secrets)
 }
 
-// readFile prints the file named after it with shell builtins: no process per small file (a probe's
-// cost on a busy host is mostly the processes it starts).
-const readFile = `r() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\n' "$l"; done <"$1"; }; r`
+// readFile prints the file named after it with shell builtins up to its 64th line, and cat prints
+// the rest: no process for a small file (a probe's cost on a busy host is mostly the processes it
+// starts), and no byte-at-a-time read of a large one (dash's read takes one system call per byte:
+// /etc/passwd with 1,000 accounts cost more than a process).
+const readFile = `r() { { i=0; while [ $i -lt 64 ]; do IFS= read -r l || { [ -z "$l" ] || printf '%s\n' "$l"; return 0; }; printf '%s\n' "$l"; i=$((i + 1)); done; cat; } <"$1"; }; r`
 
 func probeSections(c *chobolo.Chobolo, secrets engine.SecretStore) []engine.ProbeSection {
 	s := []engine.ProbeSection{
@@ -135,37 +137,65 @@ exit 0`},
 [ -L /bin ] && echo merged-usr
 kind() { if [ -d "$1" ]; then echo "d $1"; elif [ -f "$1" ] && [ -x "$1" ]; then echo "x $1"; elif [ -e "$1" ] || [ -L "$1" ]; then echo "e $1"; fi; }
 `)
+	// A home is a directory: tested inline, without a function call per declared user.
 	if len(paths) > 0 {
 		b.WriteString("for p in")
 		for _, p := range paths {
 			b.WriteString(" " + shell.Quote(p))
 		}
-		b.WriteString("; do kind \"$p\"; done\n")
+		b.WriteString("; do if [ -d \"$p\" ]; then echo \"d $p\"; else kind \"$p\"; fi; done\n")
 	}
 	if len(names) > 0 {
 		// The current homes of the declared users: usermod -m cannot move a home that is missing.
-		b.WriteString("getent passwd " + shell.Join(names) + " | while IFS=: read -r _ _ _ _ _ h _; do [ -n \"$h\" ] && kind \"$h\"; done\n")
+		// Their list comes back whole (a read loop over a pipe takes a system call per byte).
+		b.WriteString("IFS='\n'; set -f\nfor h in $(" + lookup("passwd", "/etc/passwd", names, "", `if ($6 != "") o[++no] = $6`) +
+			"); do if [ -d \"$h\" ]; then echo \"d $h\"; else kind \"$h\"; fi; done\n")
 	}
 	b.WriteString("exit 0")
 	s = append(s, engine.ProbeSection{Name: "paths", Script: b.String()})
 
 	if c != nil && (secrets != nil || anyLocked(c.Users)) {
-		var sh strings.Builder
+		// One getent for every user (a getent, a cut and a subshell per user made 1,000 locked
+		// users cost seconds); awk prints the hash of the users whose password is in the secrets
+		// and the status of the others, in the order getent answers (the order of the names).
+		var names, hashed []string
 		for _, u := range c.Users {
 			if u.State == "absent" || chobolo.ValidUserName(u.Name) != nil || (secrets == nil && u.Password != "locked") {
 				continue
 			}
-			q := shell.Quote(u.Name)
+			names = append(names, u.Name)
 			if _, ok := secretGet(secrets, SecretPath(u.Name)); ok {
-				fmt.Fprintf(&sh, "h=$(getent shadow %s) && printf 'hash %%s %%s\\n' %s \"$(printf '%%s' \"$h\" | cut -d: -f2)\"\n", q, q)
-			} else {
-				fmt.Fprintf(&sh, "h=$(getent shadow %s) && { case \"$(printf '%%s' \"$h\" | cut -d: -f2)\" in '') s=none;; '!'*|'*'*) s=locked;; *) s=set;; esac; printf 'status %%s %%s\\n' %s \"$s\"; }\n", q, q)
+				hashed = append(hashed, u.Name)
 			}
 		}
-		sh.WriteString("exit 0")
-		s = append(s, engine.ProbeSection{Name: "shadow", Script: sh.String()})
+		script := "exit 0"
+		if len(names) > 0 {
+			script = lookup("shadow", "/etc/shadow", names, "-v hashed="+shell.Quote(" "+strings.Join(hashed, " ")+" "),
+				`if (index(hashed, " " $1 " ")) o[++no] = "hash " $1 " " $2
+  else o[++no] = "status " $1 " " ($2 == "" ? "none" : $2 ~ /^[!*]/ ? "locked" : "set")`) + "\nexit 0"
+		}
+		s = append(s, engine.ProbeSection{Name: "shadow", Script: script})
 	}
 	return s
+}
+
+// lookup is a fragment printing, for each of names (valid user names) found in the database db,
+// what the awk statements body collect in o[1..no] from its entry ($1 the name, -F:). The entries
+// come from one awk pass over file, and getent asks only for the names file lacks (directory
+// services, systemd's dynamic users): getent with many keys reads the whole file again for each
+// (1,000 users cost 0.2 s), and a missing or unreadable file leaves every name to getent. vars are
+// awk -v assignments (already quoted) that body uses.
+func lookup(db, file string, names []string, vars, body string) string {
+	q := shell.Quote(" " + strings.Join(names, " ") + " ")
+	return "set -f; IFS=' '; nl='\n'\n" +
+		"res=$(awk -F: " + vars + " -v names=" + q + ` 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+want[$1] == 1 { want[$1] = 2
+  ` + body + ` }
+END { for (i = 1; i <= n; i++) if (want[a[i]] == 1) m = m " " a[i]; print m; for (i = 1; i <= no; i++) print o[i] }' ` +
+		file + " 2>/dev/null) || res=" + q + "\n" +
+		"m=${res%%\"$nl\"*}; case $res in *\"$nl\"*) res=${res#*\"$nl\"} ;; *) res= ;; esac\n" +
+		"[ -z \"$res\" ] || printf '%s\\n' \"$res\"\n" +
+		"[ -z \"${m# }\" ] || getent " + db + " $m | awk -F: " + vars + " '{\n  " + body + " }\nEND { for (i = 1; i <= no; i++) print o[i] }'"
 }
 
 // shellPackages are the cores' login shell packages.

@@ -213,7 +213,8 @@ func TestIntegrationPasswords(t *testing.T) {
 	root := testenv.DebianRoot(t)
 	tr := enginetest.Chroot(t, root)
 	e := &engine.Engine{Registry: engine.NewRegistry(New())}
-	c := chob(chobolo.User{Name: "erin"}, chobolo.User{Name: "finn"})
+	// gus has no secret: "locked" is read back as a status, from the same getent as the hashes.
+	c := chob(chobolo.User{Name: "erin"}, chobolo.User{Name: "finn"}, chobolo.User{Name: "gus", Password: "locked"})
 	s := secrets{SecretPath("erin"): yescryptHash, SecretPath("finn"): "tr0ub4dor &3"}
 	apply := func() *engine.HostPlan {
 		req := engine.Request{Chobolo: c, Assume: true, Secrets: s}
@@ -243,6 +244,9 @@ func TestIntegrationPasswords(t *testing.T) {
 	}
 	if got := shadow("finn"); !strings.HasPrefix(got, "$y$") {
 		t.Fatalf("finn's password was not hashed with yescrypt: %q", got)
+	}
+	if got := shadow("gus"); !strings.HasPrefix(got, "!") {
+		t.Fatalf("gus is not locked: %q", got)
 	}
 	if hp := apply(); !hp.Empty() {
 		t.Fatalf("second run changes passwords:\n%s", enginetest.Render(hp))
