@@ -389,6 +389,19 @@ func TestLogbook(t *testing.T) {
 			if r.code != 0 || !strings.Contains(r.stdout, "OUTPUT (last lines)") || !strings.Contains(r.stdout, "stdout| Setting up chaos-tiny-c") {
 				t.Fatalf("logbook show: no op output:\n%s", r)
 			}
+			// A dry run is recorded too; on SQLite it is closed lazily (no checkpoint: its record
+			// stays in the WAL) and read back like any other.
+			if r := run(t, "", "apply", "-c", pkgs, "--target", target, "--dry"); r.code != 0 {
+				t.Fatalf("apply --dry:\n%s", r)
+			}
+			if st, err := os.Stat(limani + "-wal"); name == "sqlite" && (err != nil || st.Size() == 0) {
+				t.Fatalf("the dry run checkpointed the limani: WAL %v, %v", st, err)
+			}
+			r = run(t, "", "logbook", "list", "--json")
+			runs = nil
+			if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) < 3 || runs[0]["command"] != "apply --dry" || runs[0]["status"] != "ok" {
+				t.Fatalf("logbook list after a dry run: %v\n%s", err, r)
+			}
 		})
 	}
 }

@@ -25,6 +25,7 @@ type logFlags struct {
 	report bool   // --logbook: print the run's report at the end
 	limani string // --limani DSN
 	off    bool   // --no-logbook
+	dry    bool   // a dry run: its record is closed lazily (logbook.Store.CloseLazily)
 	store  *logbook.Store
 	run    *logbook.Run
 }
@@ -77,7 +78,7 @@ func (l *logFlags) start(ctx context.Context, a *app, cfg *Config, command strin
 		_ = s.Close()
 		return
 	}
-	l.store, l.run = s, run
+	l.store, l.run, l.dry = s, run, dry
 }
 
 // observe chains the logbook after the terminal or JSON observer.
@@ -98,7 +99,15 @@ func (l *logFlags) finish(a *app, err error, asJSON bool) {
 	if l.run == nil {
 		return
 	}
-	defer l.store.Close()
+	defer func() {
+		// A dry run changes nothing, so its record is not worth the checkpoint's fsyncs on every
+		// plan: it survives a crash of chaos, and the next apply's close makes it durable.
+		if l.dry {
+			_ = l.store.CloseLazily()
+		} else {
+			_ = l.store.Close()
+		}
+	}()
 	var ee ExitError
 	if errors.As(err, &ee) && ee.Code == 2 {
 		err = nil // --dry with changes pending

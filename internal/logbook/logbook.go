@@ -74,7 +74,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("limani %s: %w", path, err)
 		}
 		s.Where = path
-		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+		// WAL with synchronous=NORMAL: a commit is a write to the WAL, no fsync; a committed record
+		// survives a crash of chaos, and the checkpoints (on Close, and every walPages pages) fsync.
+		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)" +
+			fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", walPages)
 		if s.db, err = sql.Open("sqlite", "file:"+path+q); err != nil {
 			return nil, fmt.Errorf("limani %s: %w", path, err)
 		}
@@ -114,8 +117,23 @@ func redact(dsn string) string {
 	return dsn
 }
 
-// Close closes the store.
+// Close closes the store. The last SQLite connection to close checkpoints the WAL into the
+// database, with its fsyncs: every run's record before it survives a power cut.
 func (s *Store) Close() error { return s.db.Close() }
+
+// CloseLazily closes the store, for a SQLite limani without that checkpoint: the WAL stays next to
+// the database (its records survive a crash of chaos, not a power cut) and the next Close, or
+// SQLite's automatic checkpoint, makes them durable. For a dry run, whose record is worth less than
+// the checkpoint's fsyncs on every plan. Where the driver cannot be told, it is Close.
+func (s *Store) CloseLazily() error {
+	if !s.postgres {
+		if c, err := s.db.Conn(context.Background()); err == nil {
+			_ = c.Raw(noCheckpointOnClose)
+			_ = c.Close()
+		}
+	}
+	return s.db.Close()
+}
 
 // q rewrites ? placeholders to $N for PostgreSQL.
 func (s *Store) q(query string) string {

@@ -303,3 +303,61 @@ func resolveRefs(t *testing.T, s *Store) {
 		}
 	}
 }
+
+// TestSQLiteCloseLazily: a dry run's close leaves its record in the WAL (no checkpoint, so no
+// fsync), where a reopen reads it; a plain Close checkpoints it into the database and removes the
+// WAL. If the driver stops honouring noCheckpointOnClose, the first check fails.
+func TestSQLiteCloseLazily(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "limani.db")
+	record := func(s *Store) string {
+		run, err := s.StartRun(ctx, RunInfo{Command: "apply --dry"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.Observe(engine.Event{Type: engine.EventProbed, Target: "@chroot/r", Duration: time.Millisecond})
+		run.Finish(nil)
+		if err := run.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return run.ID
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // created and migrated: the WAL is checkpointed and removed
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := record(s)
+	if err := s.CloseLazily(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
+		t.Fatalf("CloseLazily checkpointed: the WAL is %v, %v", st, err)
+	}
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := s.Report(ctx, id); err != nil || rep.Run.Command != "apply --dry" || len(rep.Hosts) != 1 || rep.Hosts[0].Status != "planned" {
+		t.Fatalf("the lazily closed run, reopened: %+v %v", rep, err)
+	}
+	record(s)
+	s.Close()
+	if _, err := os.Stat(path + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Close left the WAL: %v", err)
+	}
+	// Both runs are in the database file itself now: read it without the WAL.
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM runs`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("runs in the checkpointed database: %d %v", n, err)
+	}
+}
