@@ -121,6 +121,10 @@ func TestSQLite(t *testing.T) {
 	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal mode %q, %v", mode, err)
 	}
+	var pages int
+	if err := s.db.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil || pages != walPages {
+		t.Fatalf("wal_autocheckpoint %d, %v", pages, err)
+	}
 	s.Close()
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("limani.db mode: %v %v", st, err)
