@@ -183,6 +183,13 @@ var migrations = []string{
 }
 
 func (s *Store) migrate(ctx context.Context) error {
+	// The common case, a current schema, is one read: no write transaction (and so nothing for
+	// the WAL or the checkpoint when the store is closed) on every run. Anything else (no table
+	// yet, an older or newer version) takes the locked path below, which re-reads the version.
+	var cur int
+	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur); err == nil && cur == len(migrations) {
+		return nil
+	}
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return err
 	}

@@ -131,6 +131,12 @@ func TestSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// ... and writes nothing: opening a current limani is a read (one connection, so this is the
+	// connection Open used).
+	var changes int
+	if err := s.db.QueryRow(`SELECT total_changes()`).Scan(&changes); err != nil || changes != 0 {
+		t.Fatalf("opening a current limani wrote %d rows (%v)", changes, err)
+	}
 	if runs, err := s.Runs(context.Background(), 0); err != nil || len(runs) != 3 {
 		t.Fatalf("after reopen: %v %v", runs, err)
 	}

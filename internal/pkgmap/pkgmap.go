@@ -54,18 +54,31 @@ func (n *names) UnmarshalYAML(v *yaml.Node) error {
 // table is the parsed map: name -> core -> packages.
 type table map[string]map[string]names
 
-// coreRows are the names of packages.yaml, filled by load: only they get the same-name rule on
+// coreRows are the names of packages.yaml, filled by loadRows: only they get the same-name rule on
 // sameNameCores (a name that only the nix or guix column knows is not a Debian, Arch or Fedora
 // package).
 var coreRows = map[string]bool{}
 
-var load = sync.OnceValue(func() table {
+// loadRows is packages.yaml alone: all that a Debian, Arch or Fedora lookup needs (the column
+// files only add nix and guix names), without parsing the column files (~3 ms of every plan).
+var loadRows = sync.OnceValue(func() table {
 	t, err := parse(packagesYAML)
 	if err != nil {
 		panic("pkgmap: embedded data/packages.yaml: " + err.Error()) // caught by the package's tests
 	}
 	for name := range t {
 		coreRows[name] = true
+	}
+	return t
+})
+
+// load is the whole map: packages.yaml's rows (parsed again, as the columns are added to its rows)
+// and the column files.
+var load = sync.OnceValue(func() table {
+	loadRows() // fills coreRows
+	t, err := parse(packagesYAML)
+	if err != nil {
+		panic("pkgmap: embedded data/packages.yaml: " + err.Error())
 	}
 	for target, doc := range columnFiles {
 		if err := addColumn(t, target, doc); err != nil {
@@ -210,7 +223,11 @@ func Resolve(p chobolo.Package, core string) (pkgs []string, known bool) {
 	if o, ok := p.Overrides[core]; ok {
 		return slices.Clone(o), true
 	}
-	if row, ok := load()[p.Name]; ok {
+	t := loadRows()
+	if _, ok := columnFiles[core]; ok {
+		t = load()
+	}
+	if row, ok := t[p.Name]; ok {
 		if col, ok := row[core]; ok {
 			return slices.Clone([]string(col)), true
 		}

@@ -94,3 +94,24 @@ func TestParseRejectsBadData(t *testing.T) {
 		}
 	}
 }
+
+// TestRowsAloneForTheDistroCores: Debian, Arch and Fedora lookups use packages.yaml alone
+// (loadRows, so a plan does not parse the nix and guix column files); they must answer what the
+// whole map answers, for every name it knows.
+func TestRowsAloneForTheDistroCores(t *testing.T) {
+	full := load()
+	for _, name := range Names() {
+		for _, core := range sameNameCores {
+			got, known := Resolve(chobolo.Package{Name: name}, core)
+			want, wantKnown := []string{name}, false
+			if col, ok := full[name][core]; ok {
+				want, wantKnown = col, true
+			} else if coreRows[name] {
+				wantKnown = true
+			}
+			if known != wantKnown || !slices.Equal(got, want) {
+				t.Errorf("%s on %s: %v %v, the whole map says %v %v", name, core, got, known, want, wantKnown)
+			}
+		}
+	}
+}
