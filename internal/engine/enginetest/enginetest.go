@@ -5,6 +5,7 @@ package enginetest
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -114,4 +115,25 @@ func Nsenter(t testing.TB, pid int, name string) transport.Transport {
 	}
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
+}
+
+// PlanYAML loads src as the Ch-obolo "m.yml" and plans it read-only on tr with e; the plan error is
+// returned, for tests of plan-time refusals.
+func PlanYAML(t testing.TB, e *engine.Engine, tr transport.Transport, src string) (*engine.HostPlan, error) {
+	t.Helper()
+	c, err := chobolo.LoadBytes("m.yml", []byte(src), chobolo.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Plan(context.Background(), tr, engine.Request{Chobolo: c, ReadOnly: true})
+}
+
+// WantAll fails the test for each of wants that text lacks.
+func WantAll(t testing.TB, text string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Errorf("missing %q in:\n%s", w, text)
+		}
+	}
 }

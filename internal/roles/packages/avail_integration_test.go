@@ -1,11 +1,9 @@
 package packages
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/roles/repos"
@@ -21,37 +19,24 @@ func TestIntegrationUnavailable(t *testing.T) {
 	root := testenv.DebianRoot(t)
 	testenv.AptRepo(t, root, testenv.DebPkg{Name: "chaos-hello", Version: "1.0"}, testenv.DebPkg{Name: "chaos-a", Version: "1.0"})
 	tr := enginetest.Chroot(t, root)
-	load := func(src string) *chobolo.Chobolo {
-		c, err := chobolo.LoadBytes("m.yml", []byte(src), chobolo.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
 	e := &engine.Engine{Registry: engine.NewRegistry(New(), repos.New())}
-	plan := func(c *chobolo.Chobolo) (*engine.HostPlan, error) {
-		return e.Plan(context.Background(), tr, engine.Request{Chobolo: c, ReadOnly: true})
-	}
+	plan := func(src string) (*engine.HostPlan, error) { return enginetest.PlanYAML(t, e, tr, src) }
 
-	_, err := plan(load("packages:\n  - chaos-a\n  - chaos-helo\n  - chaos-zzz-nothing\n"))
+	_, err := plan("packages:\n  - chaos-a\n  - chaos-helo\n  - chaos-zzz-nothing\n")
 	if err == nil {
 		t.Fatal("plan accepted packages no repository has")
 	}
-	for _, want := range []string{
+	enginetest.WantAll(t, err.Error(),
 		"m.yml:3:5: error: packages[1]: no package chaos-helo in the configured repositories; did you mean chaos-hello?",
 		"m.yml:4:5: error: packages[2]: no package chaos-zzz-nothing in the configured repositories; check the spelling, or add the repository that has it under repos.apt",
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("plan error lacks %q:\n%v", want, err)
-		}
-	}
+	)
 	if strings.Contains(err.Error(), "chaos-a ") {
 		t.Errorf("chaos-a is available:\n%v", err)
 	}
 
 	// A repository this plan adds may have it: a warning, not an error, and not silence.
-	hp, err := plan(load("repos:\n  apt:\n    - {name: extra, uris: [\"file:///srv/extra\"], suites: [./]}\n" +
-		"packages:\n  - chaos-a\n  - chaos-zzz-nothing\n"))
+	hp, err := plan("repos:\n  apt:\n    - {name: extra, uris: [\"file:///srv/extra\"], suites: [./]}\n" +
+		"packages:\n  - chaos-a\n  - chaos-zzz-nothing\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +46,7 @@ func TestIntegrationUnavailable(t *testing.T) {
 
 	// Without package lists (apt-get update comes first in the plan) apt cannot tell either.
 	testenv.Chroot(t, root, "sh", "-c", "rm -f /var/lib/apt/lists/*_Packages*")
-	hp, err = plan(load("packages:\n  - chaos-zzz-nothing\n"))
+	hp, err = plan("packages:\n  - chaos-zzz-nothing\n")
 	if err != nil {
 		t.Fatal(err)
 	}
