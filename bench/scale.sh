@@ -88,20 +88,27 @@ for d in "${DOMAINS[@]}"; do
     done
 done
 
+baseline() { # one timed no-change run of the baseline on root $r ($d, $n)
+    [[ -n $BASELINE ]] || return 0
+    local s e
+    s=$(now); "$BASELINE" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
+    tb[$d-$n]+="$((e - s)) "
+}
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A tn tp tb
 for ((k = 0; k < RUNS; k++)); do
     for d in "${DOMAINS[@]}"; do
         for n in "${COUNTS[@]}"; do
             r=${root[$d-$n]}
+            # The baseline goes first in every other round, so that neither binary always follows
+            # the other.
+            ((k % 2 == 0)) || baseline
             s=$(now); "$CHAOS" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
             tn[$d-$n]+="$((e - s)) "
+            ((k % 2 == 1)) || baseline
             s=$(now); chroot "$r" /bin/sh -s < "$r.probe.sh" > /dev/null 2>&1; e=$(now)
             tp[$d-$n]+="$((e - s)) "
-            if [[ -n $BASELINE ]]; then
-                s=$(now); "$BASELINE" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
-                tb[$d-$n]+="$((e - s)) "
-            fi
         done
     done
 done
