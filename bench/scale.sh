@@ -13,6 +13,9 @@
 # "scale: ... OK" or "TARGET MISSED" for the 1,000-vs-10 ratio (target <= 2x; CHAOS_BENCH_STRICT=1
 # exits 1 when missed).
 #
+# CHAOS_BENCH_BASELINE=OTHER_CHAOS also times OTHER_CHAOS's no-change run in the same rounds
+# (interleaved with CHAOS_BIN's, on the same roots), for a before/after under the same load.
+#
 # Run as root from the repository (make bench builds bin/chaos and the base root first). The
 # overlays live under CHAOS_BENCH_DIR (default /var/tmp/chaos-bench-scale) and are unmounted and
 # removed at the end.
@@ -20,6 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CHAOS=$(readlink -f "${CHAOS_BIN:-bin/chaos}")
+BASELINE=${CHAOS_BENCH_BASELINE:+$(readlink -f "$CHAOS_BENCH_BASELINE")}
 COUNTS=(${CHAOS_BENCH_SCALE:-10 100 1000})
 DOMAINS=(${CHAOS_BENCH_DOMAINS:-files users})
 RUNS=${CHAOS_BENCH_RUNS:-11}
@@ -29,6 +33,7 @@ TARGET_RATIO=2
 log() { printf 'scale: %s\n' "$*" >&2; }
 [[ $(id -u) == 0 ]] || { log "must run as root (overlay mounts, chroot)"; exit 1; }
 [[ -x $CHAOS ]] || { log "$CHAOS missing: run make build"; exit 1; }
+[[ -z $BASELINE || -x $BASELINE ]] || { log "baseline $BASELINE missing"; exit 1; }
 base=$(bash scripts/debian-root.sh | tail -n 1)
 
 mounts=()
@@ -83,14 +88,25 @@ for d in "${DOMAINS[@]}"; do
     done
 done
 
+baseline() { # one timed no-change run of the baseline on root $r ($d, $n)
+    [[ -n $BASELINE ]] || return 0
+    local s e
+    s=$(now); "$BASELINE" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
+    tb[$d-$n]+="$((e - s)) "
+}
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A tn tp
+declare -A tn tp tb
 for ((k = 0; k < RUNS; k++)); do
     for d in "${DOMAINS[@]}"; do
         for n in "${COUNTS[@]}"; do
             r=${root[$d-$n]}
+            # The baseline goes first in every other round, so that neither binary always follows
+            # the other.
+            ((k % 2 == 0)) || baseline
             s=$(now); "$CHAOS" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
             tn[$d-$n]+="$((e - s)) "
+            ((k % 2 == 1)) || baseline
             s=$(now); chroot "$r" /bin/sh -s < "$r.probe.sh" > /dev/null 2>&1; e=$(now)
             tp[$d-$n]+="$((e - s)) "
         done
@@ -113,6 +129,15 @@ for d in "${DOMAINS[@]}"; do
             "$(ms "${nochange[$d-$n]}")" "$(awk -v a="${nochange[$d-$n]}" -v b="${nochange[$d-$lo]}" 'BEGIN { print a / b }')" \
             "$(ms "${probe[$d-$n]}")" "$(awk -v a="${probe[$d-$n]}" -v b="${probe[$d-$lo]}" 'BEGIN { print a / b }')"
     done
+    if [[ -n $BASELINE ]]; then
+        b_lo=$(median ${tb[$d-$lo]})
+        for n in "${COUNTS[@]}"; do
+            b_n=$(median ${tb[$d-$n]})
+            printf '\nbaseline %s, same rounds: %s %s no change %s ms, %.2fx of %s' "$BASELINE" "$n" "$d" "$(ms "$b_n")" \
+                "$(awk -v a="$b_n" -v b="$b_lo" 'BEGIN { print a / b }')" "$lo"
+        done
+        echo
+    fi
     awk -v a="${nochange[$d-$hi]}" -v b="${nochange[$d-$lo]}" -v fa="${first[$d-$hi]}" -v fb="${first[$d-$lo]}" -v hi="$hi" -v lo="$lo" -v d="$d" 'BEGIN {
         printf "\nslope: %.3f ms per extra %s with no change, %.2f ms on a first run (%d -> %d)\n", (a - b) / 1e6 / (hi - lo), d, (fa - fb) / 1e6 / (hi - lo), lo, hi }'
     if [[ " ${COUNTS[*]} " == *" 10 "* && " ${COUNTS[*]} " == *" 1000 "* ]]; then

@@ -64,11 +64,13 @@ const probeStat = `M\t%a\t%u\t%g\t%s\t%F\t%n\nN\t%N\n`
 // and parent ("${p%/*}/", as test -d of the parent sees it) for stat; step=more prints the owners
 // the /etc files do not name (a line of uids, a line of gids) and then the key paths that are
 // directories; the last step prints the number of X lines, then the R lines ParseFacts reads, the T
-// lines of symlinks, and X lines naming the files whose content should come back.
+// lines of symlinks, S lines (INDEX PATH) for the ledger's paths that are also declared (usually
+// nearly all of them: their facts are the declared path's, so they are reported once), and X lines
+// naming the files whose content should come back.
 var probeAwk = `awk -F '\t' -v step="$1" -v ledger=` + shell.Quote(engine.LedgerPath) + ` -v domain=` + shell.Quote(DomainCreated) + ` '
 function rest(f,  p, i) { p = $f; for (i = f + 1; i <= NF; i++) p = p "\t" $i; return p }
 function parent(p) { match(p, /.*\//); return substr(p, 1, RLENGTH) }
-function key(k, p, w) { n++; kk[n] = k; path[n] = p; want[n] = w
+function key(k, p, w) { n++; kk[n] = k; path[n] = p; want[n] = w; if (substr(k, 1, 1) != "L" && !(p in decl)) decl[p] = k
   if (step == "args") { if (!(p in seen)) { seen[p] = 1; print p }; q = parent(p); if (!(q in seen)) { seen[q] = 1; print q } } }
 function names(file, arr,  l, f) { while ((getline l < file) > 0) { split(l, f, ":"); if (!(f[3] in arr)) arr[f[3]] = f[1] }; close(file) }
 $1 == "D" { w = $NF; p = $3; for (i = 4; i < NF; i++) p = p "\t" $i; key($2, p, w); next }
@@ -80,7 +82,7 @@ db == "" && /^[0-9a-f]+  \// { sum[substr($0, 67)] = substr($0, 1, 64); next }
 db != "" { split($0, f, ":"); if (db == "@P" && !(f[3] in uname)) uname[f[3]] = f[1]; if (db == "@G" && !(f[3] in gname)) gname[f[3]] = f[1] }
 END {
   pre = domain "\t"
-  while ((getline l < ledger) > 0) if (index(l, pre) == 1 && substr(l, length(pre) + 1, 1) == "/") { p = substr(l, length(pre) + 1); key("L" p, p, "") }
+  while ((getline l < ledger) > 0) if (index(l, pre) == 1 && substr(l, length(pre) + 1, 1) == "/") { p = substr(l, length(pre) + 1); if (p in decl) { if (!(p in al)) { al[p] = 1; sl[++ns] = "S\t" decl[p] "\t" p } } else key("L" p, p, "") }
   if (step == "args") exit
   names("/etc/passwd", uname); names("/etc/group", gname)
   for (i = 1; i <= n; i++) {
@@ -114,6 +116,7 @@ END {
     if (kind[i] == "link") links[++nl] = "T\t" kk[i] "\t" tgt[p]
   }
   for (i = 1; i <= nl; i++) print links[i]
+  for (i = 1; i <= ns; i++) print sl[i]
   for (i = 1; i <= nx; i++) print x[i]
 }'`
 
@@ -179,6 +182,11 @@ func ParseFacts(out string) (*Facts, error) {
 		i, _ := strconv.Atoi(key)
 		f.Declared[i] = s
 	}
+	type alias struct {
+		index int
+		path  string
+	}
+	var same []alias
 	lines := strings.Split(out, "\n")
 	for i := 0; i < len(lines); i++ {
 		parts := strings.Split(lines[i], "\t")
@@ -216,6 +224,17 @@ func ParseFacts(out string) (*Facts, error) {
 				s.Target = strings.Join(parts[2:], "\t")
 				put(parts[1], s)
 			}
+		case "S":
+			// S INDEX PATH: a ledger path that is also declared, whose facts are the declared
+			// path's (reported once).
+			if len(parts) < 3 {
+				return nil, fmt.Errorf("bad probe line %q", lines[i])
+			}
+			n, err := strconv.Atoi(parts[1])
+			if err != nil {
+				return nil, fmt.Errorf("bad probe line %q", lines[i])
+			}
+			same = append(same, alias{n, strings.Join(parts[2:], "\t")})
 		case "V":
 			if len(parts) == 3 {
 				f.Tools[parts[1]] = parts[2] == "1"
@@ -236,6 +255,13 @@ func ParseFacts(out string) (*Facts, error) {
 			s.Content, s.HasContent = data, true
 			put(parts[1], s)
 		}
+	}
+	// After every line: a declared path's facts are complete only once its T and C lines are read.
+	// The ledger's copy has no content (only declared paths bring content back, for a diff).
+	for _, a := range same {
+		s := f.Declared[a.index]
+		s.Content, s.HasContent = nil, false
+		f.Ledger[a.path] = s
 	}
 	return f, nil
 }

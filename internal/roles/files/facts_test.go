@@ -13,6 +13,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
 // TestProbeFactsMatchLstat runs the real probe over every kind of path and checks each fact against
@@ -169,6 +172,119 @@ func TestPathLessComparesComponents(t *testing.T) {
 			if got := pathLess(a, b); got != want {
 				t.Errorf("pathLess(%q, %q) = %d, want %d", a, b, got, want)
 			}
+		}
+	}
+}
+
+// probeWithLedger runs the real probe fragment with its ledger read from ledgerFile instead of the
+// host's (which a test must not write).
+func probeWithLedger(t *testing.T, ledgerFile string, paths, want []string) (string, *Facts) {
+	t.Helper()
+	script := probeScript(paths, want, nil)
+	q := shell.Quote(engine.LedgerPath)
+	if !strings.Contains(script, q) {
+		t.Fatalf("the probe no longer reads %s", q)
+	}
+	script = strings.ReplaceAll(script, q, shell.Quote(ledgerFile))
+	out, err := exec.CommandContext(context.Background(), "/bin/sh", "-c", script).Output()
+	if err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	f, err := ParseFacts(string(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), f
+}
+
+// TestProbeLedgerReusesDeclaredFacts: a ledger path that is also declared is reported once (an S
+// line, not a second R line), and its ledger facts are exactly what the probe reports for it when
+// it is not declared (content aside: only declared paths bring content back).
+func TestProbeLedgerReusesDeclaredFacts(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "edit"), []byte("old\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "kept"), []byte("kept\n"), 0o644))
+	must(os.Mkdir(filepath.Join(dir, "d"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "d", "x"), nil, 0o600))
+	must(os.Symlink("edit", filepath.Join(dir, "link")))
+	must(os.WriteFile(filepath.Join(dir, "gone"), nil, 0o644)) // in the ledger only
+	p := func(n string) string { return filepath.Join(dir, n) }
+	ledgerFile := filepath.Join(dir, "ledger.tsv")
+	var lb strings.Builder
+	lb.WriteString("# chaos ledger v1\n")
+	for _, n := range []string{"d", "edit", "edit", "gone", "kept", "link", "missing"} {
+		fmt.Fprintf(&lb, "%s\t%s\n", DomainCreated, p(n))
+	}
+	fmt.Fprintf(&lb, "%s\t%s\n", DomainAdopted, p("kept")) // another domain: not read
+	must(os.WriteFile(ledgerFile, []byte(lb.String()), 0o644))
+
+	declared := []string{p("edit"), p("d"), p("link"), p("missing"), p("edit")}
+	want := []string{fmt.Sprintf("%x", sha256.Sum256([]byte("new\n"))), "", "", "", ""}
+	out, got := probeWithLedger(t, ledgerFile, declared, want)
+	_, alone := probeWithLedger(t, ledgerFile, nil, nil) // the same ledger, nothing declared
+
+	for _, n := range []string{"d", "edit", "link", "missing"} {
+		if strings.Contains(out, "R\tL"+p(n)+"\t") {
+			t.Errorf("%s is declared but reported twice:\n%s", n, out)
+		}
+	}
+	if c := strings.Count(out, "S\t"); c != 4 {
+		t.Errorf("%d S lines, want 4 (one per declared ledger path):\n%s", c, out)
+	}
+	if !strings.Contains(out, "R\tL"+p("gone")+"\t") || !strings.Contains(out, "R\tL"+p("kept")+"\t") {
+		t.Errorf("ledger paths not declared must be probed:\n%s", out)
+	}
+	if !got.Declared[0].HasContent || got.Ledger[p("edit")].HasContent {
+		t.Errorf("content: declared %v, ledger %v (want only the declared one)", got.Declared[0].HasContent, got.Ledger[p("edit")].HasContent)
+	}
+	if len(got.Ledger) != len(alone.Ledger) {
+		t.Errorf("ledger facts: %d paths, %d when nothing is declared", len(got.Ledger), len(alone.Ledger))
+	}
+	for path, s := range alone.Ledger {
+		if !s.Known {
+			t.Errorf("%s: not reported when nothing is declared", path)
+		}
+		if fmt.Sprintf("%+v", got.Ledger[path]) != fmt.Sprintf("%+v", s) {
+			t.Errorf("%s:\n with declared paths %+v\n alone              %+v", path, got.Ledger[path], s)
+		}
+	}
+}
+
+// TestParseFactsSameLines: an S line gives the ledger path the declared index's facts, including
+// its symlink target (a T line may come after), without its content; a malformed one is an error.
+func TestParseFactsSameLines(t *testing.T) {
+	out := "R\t0\tlink\t1\t777\t0\t0\troot\troot\t4\t-\t-\n" +
+		"R\t1\tfile\t1\t644\t0\t0\troot\troot\t4\tabc\t-\n" +
+		"S\t0\t/a/link\n" +
+		"S\t1\t/a/file\n" +
+		"S\t7\t/a/unreported\n" +
+		"T\t0\tthere\n" +
+		"C\t1\nb2xkCg==\nE\n"
+	f, err := ParseFacts(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Ledger["/a/link"]; !s.Known || s.Type != "link" || s.Target != "there" {
+		t.Errorf("/a/link: %+v", s)
+	}
+	if s := f.Ledger["/a/file"]; !s.Known || s.SHA256 != "abc" || s.HasContent || s.Content != nil {
+		t.Errorf("/a/file: %+v", s)
+	}
+	if !f.Declared[1].HasContent {
+		t.Errorf("declared content lost: %+v", f.Declared[1])
+	}
+	if s := f.Ledger["/a/unreported"]; s.Known {
+		t.Errorf("an index with no R line must stay unknown: %+v", s)
+	}
+	for _, bad := range []string{"S\t0\n", "S\tx\t/a\n"} {
+		if _, err := ParseFacts(bad); err == nil {
+			t.Errorf("%q: no error", bad)
 		}
 	}
 }

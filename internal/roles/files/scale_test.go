@@ -8,10 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
-// BenchmarkProbe1000 runs the real probe fragment over 1,000 existing files: its cost must stay a
-// handful of processes, not a few per path.
+// BenchmarkProbe1000 runs the real probe fragment over 1,000 existing files, each also in the
+// ledger (as after the apply that created them; a temporary ledger stands in for the host's): its
+// cost must stay a handful of processes, not a few per path.
 func BenchmarkProbe1000(b *testing.B) {
 	for _, n := range []int{10, 1000} {
 		dir := b.TempDir()
@@ -23,7 +27,15 @@ func BenchmarkProbe1000(b *testing.B) {
 			}
 			want[i] = fmt.Sprintf("%x", sha256.Sum256([]byte("x\n"))) // unchanged: no content comes back
 		}
-		script := probeScript(paths, want, nil)
+		var ledger strings.Builder
+		for _, p := range paths {
+			ledger.WriteString(DomainCreated + "\t" + p + "\n")
+		}
+		ledgerFile := filepath.Join(dir, "ledger.tsv")
+		if err := os.WriteFile(ledgerFile, []byte(ledger.String()), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		script := strings.ReplaceAll(probeScript(paths, want, nil), shell.Quote(engine.LedgerPath), shell.Quote(ledgerFile))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
 				cmd := exec.Command("/bin/sh", "-s")
