@@ -62,14 +62,28 @@ var OlderSopsReleases = []string{"v3.8.1", "v3.9.4"}
 // that release's own dependencies), cached like Sops.
 func SopsRelease(t testing.TB, version string) string {
 	t.Helper()
-	return cachedBuild(t, "sops-release-"+version, func(out string) *exec.Cmd {
+	return goInstall(t, "sops-release-"+version, sopsModule+"/cmd/sops@"+version, "sops")
+}
+
+// LocalKMSBinary returns the path of local-kms, the AWS KMS emulator, built at a pinned version and
+// cached like Sops.
+func LocalKMSBinary(t testing.TB) string {
+	t.Helper()
+	return goInstall(t, "local-kms-"+strings.SplitN(localKMSModule, "@", 2)[1], localKMSModule, "local-kms")
+}
+
+// goInstall is cachedBuild of `go install PKG@VERSION`, outside this module (so with the
+// program's own dependencies, never this repository's replace directives); command is the name
+// go install gives the binary.
+func goInstall(t testing.TB, name, pkgAtVersion, command string) string {
+	t.Helper()
+	return cachedBuild(t, name, func(out string) *exec.Cmd {
 		gobin, err := os.MkdirTemp(filepath.Dir(out), "gobin")
 		if err != nil {
 			t.Fatal(err)
 		}
-		// go install names the binary after the command; the shell moves it to out.
-		cmd := exec.Command("sh", "-c", `"$1" install -trimpath "$2" && mv "$GOBIN/sops" "$3" && rmdir "$GOBIN"`,
-			"sh", goTool(), sopsModule+"/cmd/sops@"+version, out)
+		cmd := exec.Command("sh", "-c", `"$1" install -trimpath "$2" && mv "$GOBIN/$4" "$3" && rmdir "$GOBIN"`,
+			"sh", goTool(), pkgAtVersion, out, command)
 		cmd.Dir = gobin
 		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=")
 		return cmd
@@ -211,17 +225,7 @@ func (k LocalKMS) Env() []string {
 // seeded AES key, stopped when the test ends.
 func StartLocalKMS(t testing.TB) LocalKMS {
 	t.Helper()
-	bin := cachedBuild(t, "local-kms-"+strings.SplitN(localKMSModule, "@", 2)[1], func(out string) *exec.Cmd {
-		gobin, err := os.MkdirTemp(filepath.Dir(out), "gobin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("sh", "-c", `"$1" install -trimpath "$2" && mv "$GOBIN/local-kms" "$3" && rmdir "$GOBIN"`,
-			"sh", goTool(), localKMSModule, out)
-		cmd.Dir = gobin
-		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=")
-		return cmd
-	})
+	bin := LocalKMSBinary(t)
 	dir := t.TempDir()
 	const keyID = "bc436485-5092-42b8-92a3-0aa8b93536dc"
 	seed := "Keys:\n  Symmetric:\n    Aes:\n      - Metadata:\n          KeyId: " + keyID + "\n" +

@@ -1,0 +1,28 @@
+package secretstest
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestToolsBuild builds every outside tool the interop tests run (the upstream sops CLI of the
+// linked release and of the older ones, local-kms) and checks each is the program it should be.
+// `make fixture` runs it beside the root builds, so a fresh machine pays for the builds up front and
+// not inside the test run.
+func TestToolsBuild(t *testing.T) {
+	for _, v := range append([]string{SopsVersion(t)}, OlderSopsReleases...) {
+		out, err := exec.Command(SopsRelease(t, v), "--version", "--check-for-updates=false").CombinedOutput()
+		if !strings.Contains(string(out), "sops "+strings.TrimPrefix(v, "v")) {
+			// releases before 3.9 have no --check-for-updates: ask again without it
+			out, err = exec.Command(SopsRelease(t, v), "--version").CombinedOutput()
+		}
+		if !strings.Contains(string(out), "sops "+strings.TrimPrefix(v, "v")) {
+			t.Errorf("sops %s --version: %v\n%s", v, err, out)
+		}
+	}
+	if fi, err := os.Stat(LocalKMSBinary(t)); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("local-kms: %v %v", fi, err)
+	}
+}
