@@ -284,7 +284,7 @@ func (v *validator) services() {
 			}
 		}
 		if s.Check != nil {
-			v.argv(p+".check", "check", s.Check)
+			v.argv(p+".check", "check", "nginx", "", s.Check)
 		}
 	}
 }
@@ -332,9 +332,12 @@ func (v *validator) triggerNames() []string {
 
 // argv checks a command given as an argv (never a shell line): a program name or absolute path,
 // then arguments without NUL bytes.
-func (v *validator) argv(p, what string, argv []string) {
+// argv checks a declared command (services' check:, files' validate:): not empty, no empty or NUL
+// argument, the program a plain name or an absolute path. example names a typical program for the
+// message, hint what the empty command's message adds.
+func (v *validator) argv(p, what, example, hint string, argv []string) {
 	if len(argv) == 0 {
-		v.errorf(p, "empty command: give the program and its arguments")
+		v.errorf(p, "empty command: give the program and its arguments%s", hint)
 		return
 	}
 	for j, a := range argv {
@@ -348,7 +351,7 @@ func (v *validator) argv(p, what string, argv []string) {
 	}
 	if prog := argv[0]; prog != "" && !strings.HasPrefix(prog, "/") {
 		v.check(p+"[0]", checkName(what+" program", prog, 128, func(r rune) bool { return isAlnum(r) || r == '_' },
-			func(r rune) bool { return isAlnum(r) || strings.ContainsRune("._+-", r) }, "a program name like nginx, or an absolute path"))
+			func(r rune) bool { return isAlnum(r) || strings.ContainsRune("._+-", r) }, "a program name like "+example+", or an absolute path"))
 	} else if prog != "" {
 		v.check(p+"[0]", ValidAbsPath(prog))
 	}
@@ -461,27 +464,13 @@ func (v *validator) fileValidate(p string, f File, state string) {
 		v.errorf(vp, "validate checks content before it lands: only for state: present")
 		return
 	}
+	v.argv(vp, "validate", "visudo", ", one holding %s", f.Validate)
 	if len(f.Validate) == 0 {
-		v.errorf(vp, "empty command: give the program and its arguments, one holding %%s")
 		return
 	}
 	n := 0
-	for j, a := range f.Validate {
-		ap := fmt.Sprintf("%s[%d]", vp, j)
-		switch {
-		case a == "":
-			v.errorf(ap, "empty argument")
-		case strings.ContainsRune(a, 0):
-			v.errorf(ap, "contains a NUL byte")
-		}
+	for _, a := range f.Validate {
 		n += strings.Count(a, "%s")
-	}
-	prog := f.Validate[0]
-	if prog != "" && !strings.HasPrefix(prog, "/") {
-		v.check(vp+"[0]", checkName("validate program", prog, 128, func(r rune) bool { return isAlnum(r) || r == '_' },
-			func(r rune) bool { return isAlnum(r) || strings.ContainsRune("._+-", r) }, "a program name like visudo, or an absolute path"))
-	} else if prog != "" {
-		v.check(vp+"[0]", ValidAbsPath(prog))
 	}
 	if n != 1 {
 		v.errorf(vp, "needs %%s exactly once (it is replaced by the temp file's path), found %d", n)
