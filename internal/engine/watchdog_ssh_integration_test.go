@@ -144,20 +144,27 @@ func TestWatchdogOverSSH(t *testing.T) {
 	_ = fresh.Close()
 	before = state(t, h.Root) // with the generations recorded so far
 
-	// 3. The connection dies right before the second op: the first one ran, the journal is open.
-	tr = dial()
-	r = req
-	starts = 0
-	r.Observe = func(ev engine.Event) {
-		if ev.Type == engine.EventOpStart {
-			if starts++; starts == 2 {
-				_ = tr.Close()
+	// applyCut applies req over a new connection that dies as the second op starts: the first op
+	// ran, the journal is open.
+	applyCut := func() {
+		t.Helper()
+		tr := dial()
+		r := req
+		starts := 0
+		r.Observe = func(ev engine.Event) {
+			if ev.Type == engine.EventOpStart {
+				if starts++; starts == 2 {
+					_ = tr.Close()
+				}
 			}
 		}
+		if _, err := e.Apply(ctx, tr, mustPlan(t, e, tr, req), r); err == nil {
+			t.Fatal("the apply over a closed connection succeeded")
+		}
 	}
-	if _, err := e.Apply(ctx, tr, mustPlan(t, e, tr, req), r); err == nil {
-		t.Fatal("the apply over a closed connection succeeded")
-	}
+
+	// 3. The connection dies right before the second op: the first one ran, the journal is open.
+	applyCut()
 	if !exists("/etc/ssh/sshd_config.d/70-watchdog.conf") || !exists(engine.JournalFile) {
 		t.Fatal("the test did not cut the connection after the first op")
 	}
@@ -178,19 +185,7 @@ func TestWatchdogOverSSH(t *testing.T) {
 
 	// 4. The same cut, but a chaos recovers the host before the watchdog fires: the recovery undoes
 	// the journal and drops the watchdog, which then never undoes anything a second time.
-	tr = dial()
-	r = req
-	starts = 0
-	r.Observe = func(ev engine.Event) {
-		if ev.Type == engine.EventOpStart {
-			if starts++; starts == 2 {
-				_ = tr.Close()
-			}
-		}
-	}
-	if _, err := e.Apply(ctx, tr, mustPlan(t, e, tr, req), r); err == nil {
-		t.Fatal("the apply over a closed connection succeeded")
-	}
+	applyCut()
 	fresh = dial()
 	rec, err := e.Recover(ctx, fresh, engine.RecoverOptions{})
 	if err != nil || rec == nil || rec.Action != "rolled back" {
