@@ -22,10 +22,7 @@ func ConditionProbe(units []string) string {
 	}
 	var b strings.Builder
 	b.WriteString("if command -v systemd-analyze >/dev/null 2>&1; then\n")
-	b.WriteString("  systemctl show -p Id -p ConditionResult --")
-	for _, u := range units {
-		b.WriteString(" " + shell.Quote(u))
-	}
+	b.WriteString("  systemctl show -p Id -p ConditionResult -- " + shell.Join(units))
 	// paragraph mode: one record per unit, whatever the order of the properties
 	b.WriteString(` 2>/dev/null | awk -v RS= '{id=""; no=0; for (i = 1; i <= NF; i++) { if ($i ~ /^Id=/) id = substr($i, 4); if ($i == "ConditionResult=no") no = 1 } if (no && id != "") print id}' |
   while read -r u; do
@@ -58,10 +55,7 @@ func UnitsProbe(units []string) string {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("systemctl show -p Id -p CanReload -p After --")
-	for _, u := range units {
-		b.WriteString(" " + shell.Quote(u))
-	}
+	b.WriteString("systemctl show -p Id -p CanReload -p After -- " + shell.Join(units))
 	b.WriteString(` 2>/dev/null | awk -v RS= '{id=""; ok=0; after=""; for (i = 1; i <= NF; i++) { if ($i ~ /^Id=/) id = substr($i, 4); else if ($i == "CanReload=yes") ok = 1; else if ($i ~ /^After=/) after = substr($i, 7); else if (after != "" && $i !~ /=/) after = after " " $i } if (id == "") next; if (ok) print "@canreload " id; if (after != "") print "@after " id " " after}'
 `)
 	return b.String()
