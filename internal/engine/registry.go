@@ -44,17 +44,6 @@ func (r *Registry) Canonical(tag string) string {
 	return ""
 }
 
-// CheckTags returns Select's error for the first tag that names no role or alias, so that a caller
-// can refuse a typo before it contacts any target.
-func (r *Registry) CheckTags(tags []string) error {
-	for _, tag := range tags {
-		if r.Canonical(tag) == "" {
-			return r.unknownTag(tag)
-		}
-	}
-	return nil
-}
-
 // unknownTag is the error for a tag that names no role, suggesting the closest role name or alias
 // by the loader's rule for keys.
 func (r *Registry) unknownTag(tag string) error {

@@ -30,15 +30,3 @@ func TestRegistryUnknownTagSuggests(t *testing.T) {
 		}
 	}
 }
-
-// TestRegistryCheckTags: CheckTags refuses what Select refuses, with the same message.
-func TestRegistryCheckTags(t *testing.T) {
-	r := NewRegistry(metaRole{Meta{Name: "packages", Aliases: []string{"pkgs"}}})
-	if err := r.CheckTags([]string{"packages", "pkgs"}); err != nil {
-		t.Errorf("CheckTags(known): %v", err)
-	}
-	_, _, want := r.Select([]string{"pakages"}, &chobolo.Chobolo{}, "debian")
-	if err := r.CheckTags([]string{"pkgs", "pakages"}); err == nil || want == nil || err.Error() != want.Error() {
-		t.Errorf("CheckTags = %v, want %v", err, want)
-	}
-}
