@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 // txFlags are the transaction settings of apply, rollback and recover --resume: how many
@@ -91,26 +92,22 @@ func loadRetention() (Retention, error) {
 	return r, nil
 }
 
-// set fills req's retention and tree-removal settings: flags first, then config.yml.
-func (x txFlags) set(req *engine.Request) error {
-	r, err := loadRetention()
-	if err != nil {
-		return err
-	}
+// set fills req's retention and tree-removal flags; the controller holds config.yml's
+// (controller), which they override.
+func (x txFlags) set(req *chaos.ApplyRequest) error {
 	if x.keep != 0 {
 		if x.keep < 1 {
 			return fmt.Errorf("--keep-generations %d: keep at least 1", x.keep)
 		}
-		r.Keep = x.keep
+		req.Keep = x.keep
 	}
 	if x.maxSize != "" {
 		n, err := engine.ParseBytes(x.maxSize)
 		if err != nil || n < 1 {
 			return fmt.Errorf("--generations-max-size %q: want a size such as 256MiB or 1G", x.maxSize)
 		}
-		r.MaxBytes = n
+		req.MaxBytes = n
 	}
-	req.Record.Keep, req.Record.MaxBytes = r.Keep, r.MaxBytes
 	req.ForceRemove = x.forceRemove
 	return nil
 }
