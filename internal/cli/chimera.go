@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/chimera"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 	// The back ends register themselves with chimera.Register.
 	_ "github.com/ch-aos-ch/chaos/internal/chimera/guix"
 	_ "github.com/ch-aos-ch/chaos/internal/chimera/nixos"
@@ -124,7 +125,7 @@ func (a *app) chimeraCompile(ctx context.Context, o chimeraOpts) error {
 		}
 		opts.Hashes = hashes
 	}
-	r, err := chimera.Compile(ctx, c, o.to, opts)
+	r, err := chaos.Compile(ctx, c, o.to, opts)
 	if err != nil {
 		return a.usageError("%v", err)
 	}

@@ -58,7 +58,7 @@ the previous content of every file it replaced. ` + "`chaos rollback --to N`" + 
 				return err
 			}
 			defer t.Close()
-			gens, err := engine.ReadGenerations(ctx, t)
+			gens, err := chaos.Generations(ctx, t)
 			if err != nil {
 				return err
 			}
@@ -149,14 +149,14 @@ func humanBytes(n int64) string {
 }
 
 func (a *app) showGeneration(ctx context.Context, t transport.Transport, g engine.Generation, o genOpts) error {
-	src, err := engine.ReadGenerationFile(ctx, t, g.N, "chobolo.yml")
+	src, err := chaos.GenerationFile(ctx, t, g.N, "chobolo.yml")
 	if err != nil {
 		return err
 	}
 	if o.json {
 		out := map[string]any{"generation": g, "chobolo": string(src)}
 		for _, name := range []string{"facts", "plan", "journal"} {
-			data, err := engine.ReadGenerationFile(ctx, t, g.N, name+".json")
+			data, err := chaos.GenerationFile(ctx, t, g.N, name+".json")
 			if err != nil {
 				return err
 			}
@@ -211,18 +211,18 @@ func orNone(s string) string {
 }
 
 func (a *app) diffGenerations(ctx context.Context, t transport.Transport, g1, g2 engine.Generation, o genOpts) error {
-	s1, err := engine.ReadGenerationFile(ctx, t, g1.N, "chobolo.yml")
+	s1, err := chaos.GenerationFile(ctx, t, g1.N, "chobolo.yml")
 	if err != nil {
 		return err
 	}
-	s2, err := engine.ReadGenerationFile(ctx, t, g2.N, "chobolo.yml")
+	s2, err := chaos.GenerationFile(ctx, t, g2.N, "chobolo.yml")
 	if err != nil {
 		return err
 	}
 	lines := lineDiff(splitLines(string(s1)), splitLines(string(s2)))
 	// The files touched by the generations in between (after g1 up to g2).
 	lo, hi := min(g1.N, g2.N), max(g1.N, g2.N)
-	gens, err := engine.ReadGenerations(ctx, t)
+	gens, err := chaos.Generations(ctx, t)
 	if err != nil {
 		return err
 	}

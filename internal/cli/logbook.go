@@ -17,6 +17,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/logbook"
 	"github.com/ch-aos-ch/chaos/internal/printable"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 // logFlags are the logbook options of a run and the logbook it is recorded in.
@@ -63,7 +64,7 @@ func (l *logFlags) open(ctx context.Context, a *app, cfg *Config) *logbook.Store
 	if l.off || dsn == "off" {
 		return nil
 	}
-	s, err := logbook.Open(ctx, dsn)
+	s, err := chaos.OpenLogbook(ctx, dsn)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
 		return nil
@@ -132,7 +133,7 @@ p50/p90/p95/p99 op durations.`,
 			if dsn == "off" {
 				return errors.New("the logbook is off (CHAOS_LIMANI=off)")
 			}
-			s, err := logbook.Open(ctx, dsn)
+			s, err := chaos.OpenLogbook(ctx, dsn)
 			if err != nil {
 				return err
 			}

@@ -44,8 +44,14 @@ type Result struct {
 // role-supplied undo) are recorded and fsync'd. When an op fails, the ops already done (and the
 // failed one, which may have done part of its work) are undone in reverse order and the error is
 // returned together with a Result saying so. After success a generation is recorded on the host.
-// If chaos dies mid-apply, the journal stays behind and Recover rolls the host back.
+// If chaos dies mid-apply, the journal stays behind and Recover rolls the host back. A plan with
+// guarded prunes (HostPlan.Guards) is refused unless req.PruneAll.
 func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan, req Request) (*Result, error) {
+	// The large-prune guard holds whatever a caller's approval said: only PruneAll lifts it.
+	if g := hp.Guards(); len(g) > 0 && !req.PruneAll {
+		return nil, fmt.Errorf("%s: %s; refusing: a prune this large needs an explicit approval (--prune-all)", hp.Target, strings.Join(g, "; "))
+	}
+
 	start := time.Now()
 	res := &Result{Target: hp.Target}
 	release, err := Lock(ctx, t)

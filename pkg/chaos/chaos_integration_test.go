@@ -230,3 +230,32 @@ func TestEventsMatchSchema(t *testing.T) {
 		}
 	}
 }
+
+// A cancelled apply undoes what it did and reports like a failed one.
+func TestCancelledApplyUndoes(t *testing.T) {
+	root := testenv.DebianRoot(t)
+	before := testenv.HostState(t, root)
+	c := writeChobolo(t, "files:\n  - path: /etc/chaos-1\n    content: \"1\\n\"\n  - path: /etc/chaos-2\n    content: \"2\\n\"\n  - path: /etc/chaos-3\n    content: \"3\\n\"\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var undone int
+	run, err := newController(t).Apply(ctx, chaos.ApplyRequest{Chobolo: c, Targets: []string{"@chroot" + root}, Yes: true,
+		Events: func(ev chaos.Event) {
+			switch ev.Type {
+			case chaos.EventOpEnd:
+				cancel() // after the first op: the rest must not run, the first is undone
+			case chaos.EventUndo:
+				undone++
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := run.Hosts[0]
+	if h.Status != chaos.StatusFailed || !strings.Contains(h.Error, "context canceled") || undone == 0 {
+		t.Fatalf("outcome %+v, %d undone", h, undone)
+	}
+	if diff := testenv.StateDiff(before, testenv.HostState(t, root)); diff != "" {
+		t.Fatalf("the cancelled apply left changes:\n%s", diff)
+	}
+}

@@ -21,13 +21,19 @@ type Recovery = engine.Recovery
 
 // Open opens a target spec (@local, @chroot/PATH, @pid/N or [user@]host[:port] with strict
 // known_hosts) outside a run, e.g. to read its generations. readOnly connects for reading only.
-func Open(ctx context.Context, spec string, readOnly bool) (transport.Transport, error) {
+func Open(ctx context.Context, spec string, readOnly bool) (Target, error) {
 	return openSpec(ctx, cmp.Or(spec, "@local"), nil, fleet.ConnectOptions{}, readOnly)
 }
 
 // Generations lists the generations recorded on t, oldest first.
-func (c *Controller) Generations(ctx context.Context, t transport.Transport) ([]Generation, error) {
+func Generations(ctx context.Context, t transport.Transport) ([]Generation, error) {
 	return engine.ReadGenerations(ctx, t)
+}
+
+// GenerationFile reads one file generation n recorded on t: "meta.json", "chobolo.yml" (the
+// resolved Ch-obolo), "facts.json", "plan.json" or "journal.json".
+func GenerationFile(ctx context.Context, t transport.Transport, n int, name string) ([]byte, error) {
+	return engine.ReadGenerationFile(ctx, t, n, name)
 }
 
 // Capture probes t once with every role that can describe it and returns a Ch-obolo of the
