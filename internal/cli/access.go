@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ch-aos-ch/chaos/pkg/chaos"
 	"github.com/spf13/pflag"
+
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 // accessFlags are --no-confirm-access and --confirm-timeout (docs/generations.md, "Confirming

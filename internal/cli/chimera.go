@@ -11,11 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/chimera"
-	"github.com/ch-aos-ch/chaos/pkg/chaos"
-	// The back ends register themselves with chimera.Register.
-	_ "github.com/ch-aos-ch/chaos/internal/chimera/guix"
-	_ "github.com/ch-aos-ch/chaos/internal/chimera/nixos"
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 type chimeraOpts struct {

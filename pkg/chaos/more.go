@@ -4,6 +4,9 @@ import (
 	"context"
 
 	"github.com/ch-aos-ch/chaos/internal/chimera"
+	// The back ends register themselves with chimera.Register.
+	_ "github.com/ch-aos-ch/chaos/internal/chimera/guix"
+	_ "github.com/ch-aos-ch/chaos/internal/chimera/nixos"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
