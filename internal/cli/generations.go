@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,17 +106,18 @@ the previous content of every file it replaced. ` + "`chaos rollback --to N`" + 
 }
 
 func (a *app) listGenerations(t transport.Transport, gens []engine.Generation, o genOpts) error {
-	if o.json {
-		if gens == nil {
-			gens = []engine.Generation{}
-		}
-		return a.printJSON(gens)
+	if gens == nil {
+		gens = []engine.Generation{}
 	}
+	return a.reporter(o.json).Show(gens, func(out io.Writer) error { return writeGenerations(out, t, gens) })
+}
+
+func writeGenerations(out io.Writer, t transport.Transport, gens []engine.Generation) error {
 	if len(gens) == 0 {
-		fmt.Fprintf(a.stdout, "%s: no generations recorded yet\n", t.Name())
+		fmt.Fprintf(out, "%s: no generations recorded yet\n", t.Name())
 		return nil
 	}
-	w := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "GEN\tDATE\tKIND\tCHANGES\tOPS\tFILES\tSIZE\tTAGS")
 	for _, g := range gens {
 		kind := g.Kind

@@ -15,6 +15,8 @@ import (
 // programs. Every command that runs something reports through one.
 type Reporter interface {
 	Event(ev engine.Event)
+	// Show prints a command's result: v as one indented JSON document, or what text writes.
+	Show(v any, text func(w io.Writer) error) error
 }
 
 // reporter picks the text or the JSON reporter for the app's output.
@@ -40,6 +42,19 @@ func (r *jsonReporter) Event(ev engine.Event) {
 	defer r.mu.Unlock()
 	_, _ = r.w.Write(append(data, '\n'))
 }
+
+func (r *jsonReporter) Show(v any, _ func(io.Writer) error) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, err = r.w.Write(append(data, '\n'))
+	return err
+}
+
+func (r *textReporter) Show(_ any, text func(io.Writer) error) error { return text(r.out) }
 
 // textReporter writes what a person reads: the plan, one line per finished op, results and
 // warnings (stderr), each host text escaped (printable).
