@@ -136,7 +136,7 @@ func (c *Config) decode(k, v *yaml.Node) error {
 		if v.Kind != yaml.ScalarNode {
 			return c.bad(v, "%s: want a string", k.Value)
 		}
-		*dst = v.Value
+		*dst = scalar(v)
 		return nil
 	}
 	switch k.Value {
@@ -173,7 +173,7 @@ func (c *Config) decodeAliases(m *yaml.Node) error {
 		if v.Kind != yaml.ScalarNode {
 			return c.bad(v, "aliases.%s: want the roles as one string, separated by spaces", k.Value)
 		}
-		c.Aliases[k.Value] = v.Value
+		c.Aliases[k.Value] = scalar(v)
 		c.AliasPos[k.Value] = c.pos(v)
 	}
 	return nil
@@ -204,6 +204,15 @@ func (c *Config) decodeRetention(g *yaml.Node) error {
 		}
 	}
 	return nil
+}
+
+// scalar is a scalar's text; null ("~", or nothing after the colon) is "", as when decoding into a
+// string.
+func scalar(n *yaml.Node) string {
+	if n.ShortTag() == "!!null" {
+		return ""
+	}
+	return n.Value
 }
 
 func (c *Config) pos(n *yaml.Node) chobolo.Pos {

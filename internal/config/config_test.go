@@ -111,7 +111,11 @@ func TestBadConfig(t *testing.T) {
 			t.Errorf("config %q: %v, want %s%s", tc.text, err, p, tc.want)
 		}
 	}
-	p := write(t, dir, "chobolo_file: /m.yml\nsecret_providers:\n  vault: {type: [file]}\n")
+	p := write(t, dir, "chobolo_file: ~\nsecrets_file:\naliases: {web: null}\n")
+	if c, err := config.LoadFile(p); err != nil || c.ChoboloFile != "" || c.SecretsFile != "" || c.Aliases["web"] != "" {
+		t.Errorf("null settings: %+v, %v", c, err)
+	}
+	p = write(t, dir, "chobolo_file: /m.yml\nsecret_providers:\n  vault: {type: [file]}\n")
 	c, err := config.LoadFile(p)
 	if err != nil || c.ChoboloFile != "/m.yml" {
 		t.Fatalf("a broken secret_providers stopped Load: %v", err)
