@@ -33,8 +33,9 @@ const FileName = "config.yml"
 type Config struct {
 	// Path is the file the config came from ("" when none exists yet).
 	Path string
-	// Dir is the config directory: Save writes FileName in it, and the secrets keys (keys/) and
-	// the original's sops-config.yml live there. Set also when no file exists.
+	// Dir is the config directory, set also when no file exists: chaos's secrets keys (keys/) and
+	// the original's sops-config.yml live there, and Save writes FileName in it for a Config built
+	// by hand (a loaded one goes back where it came from).
 	Dir string
 
 	// ChoboloFile is chobolo_file: the Ch-obolo used without -c.
