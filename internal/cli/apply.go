@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/config"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/internal/transport"
@@ -104,7 +105,7 @@ func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
 // and refuses, before anything is contacted, a tag that names no role: one given on the command
 // line with the closest role, built-in alias or user alias when it looks like a typo, one in an
 // alias's expansion at its place in config.yml.
-func (a *app) resolveTags(args []string, cfg *Config) ([]string, error) {
+func (a *app) resolveTags(args []string, cfg *config.Config) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	var walk func(tag string, chain []string) error
@@ -130,7 +131,7 @@ func (a *app) resolveTags(args []string, cfg *Config) ([]string, error) {
 			if len(chain) > 0 {
 				alias := chain[len(chain)-1]
 				return fmt.Errorf("%s: alias %q: unknown role or alias %q%s (see `chaos check roles`)",
-					cfg.aliasPos[alias], alias, tag, chobolo.DidYouMean(tag, slices.Concat(known, slices.Sorted(maps.Keys(cfg.Aliases)))))
+					cfg.AliasPos[alias], alias, tag, chobolo.DidYouMean(tag, slices.Concat(known, slices.Sorted(maps.Keys(cfg.Aliases)))))
 			}
 			return fmt.Errorf("unknown role or alias %q%s (see `chaos check roles` and `chaos check aliases`)",
 				tag, chobolo.DidYouMean(tag, slices.Concat(known, slices.Sorted(maps.Keys(cfg.Aliases)))))
@@ -174,7 +175,7 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	if err := a.checkStatic(c, cmp.Or(o.core, c.Core), false); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig()
+	cfg, err := a.config()
 	if err != nil {
 		return err
 	}

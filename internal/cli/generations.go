@@ -35,7 +35,11 @@ func (a *app) beginTarget(ctx context.Context, eng *engine.Engine, t transport.T
 		return src
 	}
 	req.Snapshot = o.snapshot
-	if err := o.tx.set(req); err != nil {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	if err := o.tx.set(req, cfg); err != nil {
 		return nil, err
 	}
 	if o.dry {
@@ -623,7 +627,7 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	cfg, err := LoadConfig()
+	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
@@ -642,7 +646,7 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	eng := &engine.Engine{Registry: a.registry}
 	st := engine.Style{Color: a.color(a.stdout) && !o.json}
 	req := engine.Request{Assume: o.yes, PruneAll: o.pruneAll, ReadOnly: o.dry}
-	if err := o.tx.set(&req); err != nil {
+	if err := o.tx.set(&req, cfg); err != nil {
 		return err
 	}
 	if o.json {
