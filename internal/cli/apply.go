@@ -98,17 +98,13 @@ func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
 
 // controller is the library's Controller for this command: the built-in roles, the user's aliases
 // and retention from config.yml, and the logbook (nil: none).
-func (a *app) controller(cfg *Config, lb *logbook.Store) (*chaos.Controller, error) {
-	opts := chaos.Options{Roles: a.registry.All(), Logbook: lb}
-	if cfg != nil {
-		opts.Aliases, opts.AliasPos = cfg.Aliases, cfg.aliasPos
-	}
-	r, err := loadRetention()
+func (a *app) controller(lb *logbook.Store) (*chaos.Controller, error) {
+	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
-	opts.Keep, opts.MaxBytes = r.Keep, r.MaxBytes
-	return chaos.New(opts)
+	return chaos.New(chaos.Options{Roles: a.registry.All(), Logbook: lb, Aliases: cfg.Aliases, AliasPos: cfg.AliasPos,
+		Keep: cfg.Retention.Keep, MaxBytes: cfg.Retention.MaxBytes})
 }
 
 func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
@@ -136,11 +132,11 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 	if err := a.checkStatic(c, cmp.Or(o.core, c.Core), false); err != nil {
 		return err
 	}
-	cfg, err := LoadConfig()
+	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
-	ctl, err := a.controller(cfg, nil)
+	ctl, err := a.controller(nil)
 	if err != nil {
 		return err
 	}
@@ -169,7 +165,7 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 	}
 	req.Inventory, req.Connect = o.fleet.inv, o.fleet.connectOptions()
 	// Every run goes to the logbook (logbook.go); a logbook problem never fails the apply.
-	if ctl, err = a.controller(cfg, o.log.open(ctx, a, cfg)); err != nil {
+	if ctl, err = a.controller(o.log.open(ctx, a, cfg)); err != nil {
 		return err
 	}
 	var run *chaos.Run

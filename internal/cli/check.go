@@ -71,7 +71,7 @@ func (a *app) checkRoles(asJSON bool) error {
 
 func (a *app) aliases() (map[string]string, error) {
 	all := a.registry.Aliases()
-	cfg, err := LoadConfig()
+	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func (a *app) completeRoles(_ *cobra.Command, args []string, toComplete string) 
 			add(al, "alias of "+m.Name)
 		}
 	}
-	if cfg, err := LoadConfig(); err == nil {
+	if cfg, err := a.config(); err == nil {
 		for _, al := range slices.Sorted(maps.Keys(cfg.Aliases)) {
 			add(al, "your alias: "+cfg.Aliases[al])
 		}

@@ -62,14 +62,13 @@ func (a *app) newFleetSecrets(ctx context.Context, f secretFlags, c *chobolo.Cho
 			return nil, "", fmt.Errorf("secrets: %w", err)
 		}
 		if store != nil {
-			return store, rf.file, nil
+			return store, rf.File, nil
 		}
-		sf, rf, err := a.openSecrets(ctx, f, c)
+		v, err := a.loadApplySecrets(ctx, f, c)
 		if err != nil {
 			return nil, "", fmt.Errorf("secrets: %w", err)
 		}
-		defer sf.Close()
-		return sf.Values(), rf.file, nil
+		return v, rf.File, nil
 	}}
 }
 

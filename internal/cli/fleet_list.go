@@ -43,7 +43,7 @@ Empty USER and PORT ("-") are left to ~/.ssh/config and OpenSSH's defaults at co
 			if err != nil {
 				return err
 			}
-			ctl, err := a.controller(nil, nil)
+			ctl, err := a.controller(nil)
 			if err != nil {
 				return err
 			}

@@ -62,7 +62,7 @@ func (a *app) capture(ctx context.Context, spec, core string) (string, error) {
 		return "", err
 	}
 	defer t.Close()
-	ctl, err := a.controller(nil, nil)
+	ctl, err := a.controller(nil)
 	if err != nil {
 		return "", err
 	}

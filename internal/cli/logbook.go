@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ch-aos-ch/chaos/internal/config"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
 	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
@@ -42,7 +43,7 @@ const limaniUsage = "the logbook: a SQLite file (/var/lib/chaos/limani.db) or a 
 
 // limaniDSN is --limani, else $CHAOS_LIMANI, else `limani:` in config.yml, else "" (the default
 // SQLite file). "off" disables the logbook.
-func limaniDSN(flag string, cfg *Config) string {
+func limaniDSN(flag string, cfg *config.Config) string {
 	if flag != "" {
 		return flag
 	}
@@ -50,16 +51,14 @@ func limaniDSN(flag string, cfg *Config) string {
 		return v
 	}
 	if cfg != nil {
-		if v, ok := cfg.rest["limani"].(string); ok {
-			return v
-		}
+		return cfg.Limani
 	}
 	return ""
 }
 
 // open opens the logbook the run is recorded in (nil when off); a logbook problem is a warning,
 // never a failed run.
-func (l *logFlags) open(ctx context.Context, a *app, cfg *Config) *logbook.Store {
+func (l *logFlags) open(ctx context.Context, a *app, cfg *config.Config) *logbook.Store {
 	dsn := limaniDSN(l.limani, cfg)
 	if l.off || dsn == "off" {
 		return nil
@@ -125,7 +124,7 @@ p50/p90/p95/p99 op durations.`,
 			if len(args) == 0 {
 				args = []string{"list"}
 			}
-			cfg, err := LoadConfig()
+			cfg, err := a.config()
 			if err != nil {
 				return err
 			}

@@ -44,11 +44,7 @@ func (a *app) recover(ctx context.Context, o recoverOpts) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	cfg, err := LoadConfig()
-	if err != nil {
-		return err
-	}
-	ctl, err := a.controller(cfg, nil)
+	ctl, err := a.controller(nil)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	cfg, err := LoadConfig()
+	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) error {
 		return err
 	}
 	areq.Events = a.reporter(o.json).Event
-	ctl, err := a.controller(cfg, o.log.open(ctx, a, cfg))
+	ctl, err := a.controller(o.log.open(ctx, a, cfg))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ package providers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -111,23 +112,16 @@ func New(name string, c Config) (Provider, error) {
 		if c.Item == "" {
 			return nil, bad("item")
 		}
-		return bitwarden{name: name, item: c.Item, bin: orDefault(c.Binary, "bw")}, nil
+		return bitwarden{name: name, item: c.Item, bin: cmp.Or(c.Binary, "bw")}, nil
 	case "1password", "op", "onepassword":
 		if c.Ref == "" {
 			return nil, bad("ref")
 		}
-		return onePassword{name: name, ref: c.Ref, vault: c.Vault, bin: orDefault(c.Binary, "op")}, nil
+		return onePassword{name: name, ref: c.Ref, vault: c.Vault, bin: cmp.Or(c.Binary, "op")}, nil
 	case "":
 		return nil, fmt.Errorf("provider %s: type is required (env, file, command, bitwarden, 1password)", name)
 	}
 	return nil, fmt.Errorf("provider %s: unknown type %q (env, file, command, bitwarden, 1password)", name, c.Type)
-}
-
-func orDefault(s, d string) string {
-	if s != "" {
-		return s
-	}
-	return d
 }
 
 // HasNoImport reports whether stored key material carries the NO-IMPORT marker line.
