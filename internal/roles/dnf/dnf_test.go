@@ -45,7 +45,7 @@ var recorded = map[string]string{
 		"chaos-junk\tunknown\nchaos-helper\tuser\nchaos-app\tuser\nchaos-tool\tuser\nchaos-rich\tuser\nchaos-helper2\tuser\n" +
 		"chaos-y\tuser\nchaos-z\tuser\nchaos-g1\tgroup\nchaos-junk2\tuser\nopenssh-server\tuser\nsudo\tdependency\n",
 	secGroups: "@group chaos-tools\n@group old-tools\n",
-	secHost:   "cache=1\nshell=zsh /usr/bin/zsh\nsshd=enabled\nwheel=alice\nkernel=6.8.10-100.fc39.x86_64\n",
+	secHost:   "cache=1\nshell=zsh /usr/bin/zsh\nsshd=enabled\nsudo=alice\nkernel=6.8.10-100.fc39.x86_64\n",
 	secNew:    "@missing chaos-new nothere ssh openssh-clients\n@avail chaos-new\n@dep chaos-helper\n@dep chaos-newlib\n",
 }
 
@@ -73,7 +73,7 @@ func TestParseFacts(t *testing.T) {
 	if !f.Reasons || f.Pkgs["chaos-lib"].UserInstalled() || !f.Pkgs["chaos-junk"].UserInstalled() {
 		t.Error("reasons")
 	}
-	if !f.Groups["chaos-tools"] || !f.Cache || !f.SSHDEnabled || f.Kernel == "" || !slices.Equal(f.WheelMembers, []string{"alice"}) {
+	if !f.Groups["chaos-tools"] || !f.Cache || !f.SSHDEnabled || f.Kernel == "" || !slices.Equal(f.SudoMembers, []string{"alice"}) {
 		t.Errorf("host facts: %+v", f)
 	}
 	if !f.NewKnown || !f.Avail["chaos-new"] || f.Avail["nothere"] || !slices.Contains(f.NewDeps, "chaos-newlib") {

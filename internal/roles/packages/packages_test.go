@@ -14,6 +14,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/roles/hostfacts"
 )
 
 // P describes one package of a synthetic dpkg database.
@@ -23,7 +24,7 @@ type P struct {
 }
 
 func mkFacts(ps ...P) *Facts {
-	f := &Facts{Pkgs: map[string]*Pkg{}, Lists: true, ShellPkgs: map[string][]string{}, NewDeps: map[string][][]string{}}
+	f := &Facts{Pkgs: map[string]*Pkg{}, Lists: true, Facts: hostfacts.Facts{ShellPkgs: map[string][]string{}}, NewDeps: map[string][][]string{}}
 	for _, p := range ps {
 		prio := p.prio
 		if prio == "" {
