@@ -6,6 +6,7 @@ package files
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,11 +137,7 @@ func (Role) Capture(_ *engine.Env, facts engine.Facts, into *chobolo.Chobolo) er
 // CaptureFiles is Capture's pure part: ledger paths that exist as a file, directory or symlink,
 // parents first. Missing paths and other types (sockets, devices) are left out.
 func CaptureFiles(f *Facts) []chobolo.File {
-	paths := make([]string, 0, len(f.Ledger))
-	for p := range f.Ledger {
-		paths = append(paths, p)
-	}
-	slices.SortFunc(paths, pathLess)
+	paths := slices.SortedFunc(maps.Keys(f.Ledger), pathLess)
 	var out []chobolo.File
 	for _, p := range paths {
 		s := f.Ledger[p]

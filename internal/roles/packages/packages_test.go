@@ -1,6 +1,7 @@
 package packages
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -27,9 +28,7 @@ func mkFacts(ps ...P) *Facts {
 	f := &Facts{Pkgs: map[string]*Pkg{}, Lists: true, Facts: hostfacts.Facts{ShellPkgs: map[string][]string{}}, NewDeps: map[string][][]string{}}
 	for _, p := range ps {
 		prio := p.prio
-		if prio == "" {
-			prio = "optional"
-		}
+		prio = cmp.Or(prio, "optional")
 		pk := &Pkg{Name: p.name, Arches: []string{"amd64"}, Status: "ii ", Priority: prio, Essential: p.ess,
 			Version: "1.0", Installed: !p.rc, Auto: p.auto && !p.rc, Held: p.held, Deps: ParseDepends(p.deps)}
 		if p.held {

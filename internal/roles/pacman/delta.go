@@ -188,11 +188,7 @@ type graph struct {
 
 func newGraph(f *Facts) *graph {
 	g := &graph{deps: map[string][]string{}, prov: map[string][]string{}}
-	names := make([]string, 0, len(f.Pkgs))
-	for n := range f.Pkgs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(f.Pkgs))
 	for _, n := range names {
 		p := f.Pkgs[n]
 		g.deps[n] = p.Deps

@@ -3,6 +3,7 @@
 package region
 
 import (
+	"cmp"
 	_ "embed"
 	"slices"
 	"strings"
@@ -173,9 +174,7 @@ func (r Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*en
 func (ro Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
 	f := ParseFacts(facts["state"].Stdout, facts["localegen"].Stdout, facts["deflocale"].Stdout, facts["keyboard"].Stdout)
 	r := chobolo.Region{Timezone: f.Timezone}
-	if r.Timezone == "" {
-		r.Timezone = strings.TrimPrefix(f.Localtime, zoneinfo)
-	}
+	r.Timezone = cmp.Or(r.Timezone, strings.TrimPrefix(f.Localtime, zoneinfo))
 	lang, _ := getVar(f.DefaultLocale, "LANG")
 	for l := range strings.SplitSeq(f.LocaleGen, "\n") {
 		t := strings.TrimSpace(l)

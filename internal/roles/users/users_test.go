@@ -3,6 +3,7 @@ package users
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,11 +62,7 @@ func (h *host) facts() engine.Facts {
 		paths.WriteString(p + "\n")
 	}
 	var sudo strings.Builder
-	names := make([]string, 0, len(h.sudoers))
-	for n := range h.sudoers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(h.sudoers))
 	for _, n := range names {
 		fmt.Fprintf(&sudo, "F 440:root:root %s\n%s\n", n, base64.StdEncoding.EncodeToString([]byte(h.sudoers[n])))
 	}

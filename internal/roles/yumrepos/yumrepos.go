@@ -7,6 +7,7 @@
 package yumrepos
 
 import (
+	"cmp"
 	_ "embed"
 	"fmt"
 	"io/fs"
@@ -304,9 +305,7 @@ func Desired(c *chobolo.Chobolo) ([]Want, []string, error) {
 			stem = e.Name
 			s := section{id: e.Name}
 			desc := e.Description
-			if desc == "" {
-				desc = e.Name
-			}
+			desc = cmp.Or(desc, e.Name)
 			if err := value("description", desc); err != nil {
 				return nil, nil, fail("description", err)
 			}
