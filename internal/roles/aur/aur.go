@@ -20,10 +20,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ExplainMD is the text of `chaos explain aur`.
+// explainMD is the text of `chaos explain aur`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Defaults.
 const (
@@ -55,6 +55,7 @@ func (Role) Meta() engine.Meta {
 		Keys:    []string{"aurPackages", "aurHelpers"},
 		Cores:   []string{arch.Core},
 		Summary: "AUR packages and helpers built with makepkg as an unprivileged user; undeclared foreign packages pruned",
+		Explain: explainMD,
 		Order:   30, // after repos and packages: official dependencies come from the synced repositories
 	}
 }

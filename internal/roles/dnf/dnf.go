@@ -18,10 +18,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 )
 
-// ExplainMD is the Fedora text of `chaos explain packages` (topic packages-fedora).
+// explainMD is the Fedora text of `chaos explain packages` (topic packages-fedora).
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // GroupLedger is the ledger domain of the comps groups chaos installed.
 const GroupLedger = "packages.dnf.groups"
@@ -43,6 +43,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"packages", "baseOverride", "users"},
 		Cores:   []string{fedora.Core},
 		Summary: "dnf packages and groups: install what is declared, prune undeclared user-installed packages",
+		Explain: explainMD,
 		Order:   20,
 	}
 }

@@ -15,10 +15,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
-// ExplainMD is the `chaos explain files` text.
+// explainMD is the `chaos explain files` text.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the files role; it works on every core.
 type Role struct{}
@@ -32,6 +32,7 @@ func (Role) Meta() engine.Meta {
 		Name:    "files",
 		Keys:    []string{"files"},
 		Summary: "files, directories and symlinks with content, templates, mode and owner; prunes what chaos created",
+		Explain: explainMD,
 		Order:   60,
 	}
 }

@@ -12,10 +12,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
-// ExplainMD is the text of `chaos explain hostname`.
+// explainMD is the text of `chaos explain hostname`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 const (
 	hostnameFile = "/etc/hostname"
@@ -34,6 +34,7 @@ func (role) Meta() engine.Meta {
 		Name:    "hostname",
 		Keys:    []string{"hostname"},
 		Summary: "the machine's name: /etc/hostname, the 127.0.1.1 line of /etc/hosts, the running hostname",
+		Explain: explainMD,
 		Order:   5,
 	}
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 )
 
-// ExplainMD is the text of `chaos explain packages`.
+// explainMD is the text of `chaos explain packages`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the Debian packages role.
 type Role struct {
@@ -38,6 +38,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"packages", "baseOverride", "users"},
 		Cores:   []string{debian.Core},
 		Summary: "apt packages: install what is declared, prune undeclared manually installed packages",
+		Explain: explainMD,
 		Order:   20,
 	}
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/roles/services"
 )
 
-// ExplainMD is the `chaos explain region` text.
+// explainMD is the `chaos explain region` text.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the region role. The zero value is the Debian core's; NewArch returns the Arch core's.
 type Role struct {
@@ -60,6 +60,7 @@ func (r Role) Meta() engine.Meta {
 		Keys:    []string{"region"},
 		Cores:   cores,
 		Summary: "timezone, locales, keyboard layout and NTP (systemd-timesyncd)",
+		Explain: explainMD,
 		Order:   40,
 	}
 }

@@ -16,10 +16,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
-// ExplainMD is the `chaos explain services` text.
+// explainMD is the `chaos explain services` text.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the services role. It works on every systemd core.
 type Role struct{}
@@ -33,6 +33,7 @@ func (Role) Meta() engine.Meta {
 		Name:    "services",
 		Keys:    []string{"services"},
 		Summary: "systemd units enabled at boot and running; undeclared enabled services are disabled",
+		Explain: explainMD,
 		Order:   50,
 	}
 }

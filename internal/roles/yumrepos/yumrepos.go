@@ -25,10 +25,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ExplainMD is the text of `chaos explain repos-fedora`.
+// explainMD is the text of `chaos explain repos-fedora`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // LedgerDomain is the ledger domain of the files this role creates.
 const LedgerDomain = "repos.dnf"
@@ -58,6 +58,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"repos"},
 		Cores:   []string{fedora.Core},
 		Summary: "dnf repositories: .repo files in /etc/yum.repos.d (COPR, RPM Fusion); dnf makecache on change",
+		Explain: explainMD,
 		Order:   10,
 	}
 }
