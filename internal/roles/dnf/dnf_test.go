@@ -9,7 +9,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
-	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/golden"
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
@@ -137,7 +137,7 @@ func TestGoldenPlan(t *testing.T) {
 	d := Compute(f, Input{Want: want, Prune: false, Base: fedora.BaseSet})
 	d.Mark = nil // chaos-lib is a dependency: marked only
 	if rp := BuildPlan(d, fedora.Dnf4); len(rp.Steps) != 0 {
-		t.Errorf("no prune, all installed: %s", render(rp))
+		t.Errorf("no prune, all installed: %s", enginetest.RenderRole(rp))
 	}
 }
 
@@ -155,30 +155,7 @@ func goldenPlan(t *testing.T, f *Facts, name string) {
 	d.Notes = append(notes, d.Notes...)
 	rp := BuildPlan(d, f.Tool)
 	rp.Guard = guardLarge(d)
-	golden.Check(t, name, render(rp)+"groups ledger: "+strings.Join(d.Groups, " ")+"\n")
-}
-
-func render(rp *engine.RolePlan) string {
-	var b strings.Builder
-	if rp.Guard != "" {
-		b.WriteString("guard: " + rp.Guard + "\n")
-	}
-	for _, n := range rp.Notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	for _, s := range rp.Steps {
-		for _, c := range s.Changes {
-			b.WriteString(string(c.Kind) + " " + c.Subject + ": " + c.Detail + " @" + c.Pos.String() + "\n")
-		}
-		for _, o := range s.Ops {
-			b.WriteString("    " + o.String())
-			if o.Undo != nil {
-				b.WriteString("   [undo: " + o.Undo.String() + "]")
-			}
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
+	golden.Check(t, name, enginetest.RenderRole(rp)+"groups ledger: "+strings.Join(d.Groups, " ")+"\n")
 }
 
 // TestInvalidNames: an invalid name is refused with its position before anything reaches argv.
