@@ -104,8 +104,8 @@ func Availability(f *Facts, install []desired) *pkggraph.Availability {
 	return av
 }
 
-// Compute is the pure delta: facts + input -> changes.
-func Compute(f *Facts, in Input) *Delta {
+// ComputeDelta is the pure delta: facts + input -> changes.
+func ComputeDelta(f *Facts, in Input) *Delta {
 	d := &Delta{}
 	wanted := map[string]bool{} // installed packages the Ch-obolo accounts for
 	declaredGroups := map[string]bool{}

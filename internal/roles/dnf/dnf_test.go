@@ -134,7 +134,7 @@ func TestGoldenPlan(t *testing.T) {
 	// Installed: nothing to install, nothing to remove, nothing to mark.
 	c := chob("chaos-a", "chaos-lib")
 	want, _, _ := Desired(c, pkgmap.Resolve)
-	d := Compute(f, Input{Want: want, Prune: false, Base: fedora.BaseSet})
+	d := ComputeDelta(f, Input{Want: want, Prune: false, Base: fedora.BaseSet})
 	d.Mark = nil // chaos-lib is a dependency: marked only
 	if rp := BuildPlan(d, fedora.Dnf4); len(rp.Steps) != 0 {
 		t.Errorf("no prune, all installed: %s", enginetest.RenderRole(rp))
@@ -151,7 +151,7 @@ func goldenPlan(t *testing.T, f *Facts, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(f, Input{Want: want, Prune: true, Base: fedora.BaseSet, GroupLedger: []string{"chaos-tools", "old-tools"}})
+	d := ComputeDelta(f, Input{Want: want, Prune: true, Base: fedora.BaseSet, GroupLedger: []string{"chaos-tools", "old-tools"}})
 	d.Notes = append(notes, d.Notes...)
 	rp := BuildPlan(d, f.Tool)
 	rp.Guard = guardLarge(d)
@@ -196,7 +196,7 @@ func TestPlan250(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(f, Input{Want: want, Prune: true, Base: fedora.BaseSet})
+	d := ComputeDelta(f, Input{Want: want, Prune: true, Base: fedora.BaseSet})
 	rp := BuildPlan(d, f.Tool)
 	el := time.Since(start)
 	t.Logf("delta + plan, 250 declared of 1500 installed: %v (%d steps, %d removals)", el, len(rp.Steps), len(d.Remove))
@@ -215,7 +215,7 @@ func TestUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(f, Input{Want: want, Base: fedora.BaseSet})
+	d := ComputeDelta(f, Input{Want: want, Base: fedora.BaseSet})
 	errs, warns := pkggraph.CheckAvailable(d.Install, Availability(f, d.Install), "repos.dnf")
 	var got []string
 	for _, e := range errs {

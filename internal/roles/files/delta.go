@@ -78,9 +78,9 @@ func metaDiff(d Desired, s Stat) string {
 	return strings.Join(parts, ", ")
 }
 
-// Compute is the pure delta and plan: declared files, probed facts and the ledger to a role plan
+// BuildPlan is the pure delta and plan: declared files, probed facts and the ledger to a role plan
 // with the new ledger.
-func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool) (*engine.RolePlan, error) {
+func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full bool) (*engine.RolePlan, error) {
 	rp := &engine.RolePlan{}
 	created := map[string]bool{}
 	for _, p := range ledger[DomainCreated] {

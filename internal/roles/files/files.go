@@ -110,7 +110,7 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	}
 	// Probe skipped invalid paths, so its indexes count valid ones only; Validate refused those, so
 	// here every path is valid and the indexes line up.
-	rp, err := Compute(desired, f, env.Ledger, c.Has("files"))
+	rp, err := BuildPlan(desired, f, env.Ledger, c.Has("files"))
 	if rp != nil {
 		rp.Warnings = append(rp.Warnings, warns...)
 	}

@@ -81,7 +81,7 @@ func TestProbeAndPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := Compute(desired, f, map[string][]string{DomainCreated: {dir + "/old-created"}}, true)
+	rp, err := BuildPlan(desired, f, map[string][]string{DomainCreated: {dir + "/old-created"}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestLedgerPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	ledger := map[string][]string{DomainCreated: {"/etc/app", "/etc/app/a.conf", "/etc/gone", "/etc/keep", "/etc/unknown"}}
-	rp, err := Compute(desired, f, ledger, true)
+	rp, err := BuildPlan(desired, f, ledger, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestCheckNeedsTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := Compute(desired, f, nil, true)
+	rp, err := BuildPlan(desired, f, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestCheckNeedsTool(t *testing.T) {
 	}
 	c.Files[1].Content = "changed\n"
 	desired, _ = Validate(c, "debian")
-	_, err = Compute(desired, f, nil, true)
+	_, err = BuildPlan(desired, f, nil, true)
 	if err == nil || !strings.Contains(err.Error(), "c.yml:12:5: "+dir+"/same must be checked with chaos-no-such-checker %s before it lands, and chaos-no-such-checker is not installed on the target") {
 		t.Errorf("err = %v", err)
 	}

@@ -69,8 +69,8 @@ type Delta struct {
 	Notes  []string
 }
 
-// Compute is the pure delta: facts + input -> changes.
-func Compute(f *Facts, in Input) *Delta {
+// ComputeDelta is the pure delta: facts + input -> changes.
+func ComputeDelta(f *Facts, in Input) *Delta {
 	d := &Delta{}
 	prov := providers(f)
 	wanted := map[string]bool{} // installed packages the Ch-obolo accounts for

@@ -223,7 +223,7 @@ func TestCompute(t *testing.T) {
 			if tt.in.Base == nil {
 				tt.in.Base = debian.BaseSet
 			}
-			d := Compute(tt.f, tt.in)
+			d := ComputeDelta(tt.f, tt.in)
 			if got := names(d.Install, func(w desired) string { return w.Name }); !slices.Equal(got, orEmpty(tt.install)) {
 				t.Errorf("install = %v, want %v", got, tt.install)
 			}

@@ -251,8 +251,8 @@ func (g *graph) reach(f *Facts, from []string, skip func(string) bool) map[strin
 	return out
 }
 
-// Compute is the pure delta: facts + input -> changes.
-func Compute(f *Facts, in Input) *Delta {
+// ComputeDelta is the pure delta: facts + input -> changes.
+func ComputeDelta(f *Facts, in Input) *Delta {
 	d := &Delta{Sync: false}
 	g := newGraph(f)
 	wanted := map[string]string{} // installed package -> the declared name it accounts for

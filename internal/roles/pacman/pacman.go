@@ -121,7 +121,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	}
 	in := Input{Want: want, Prune: c.Has("packages") && !env.NeedsOnly, PruneOrphans: orphans && !env.NeedsOnly, Base: base, Chroot: env.Chroot,
 		SudoUsed: slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
-	d := Compute(f, in)
+	d := ComputeDelta(f, in)
 	d.Notes = append(notes, d.Notes...)
 	// A package no repository has fails here, with its position, before any op runs.
 	f.Avail.Changed = env.Refreshing

@@ -84,8 +84,8 @@ func XKB(keymap string) (layout, variant string) {
 	return keymap, ""
 }
 
-// Plan is the pure delta and plan: facts and the region section to steps.
-func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*engine.RolePlan, error) {
+// BuildPlan is the pure delta and plan: facts and the region section to steps.
+func BuildPlan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*engine.RolePlan, error) {
 	rp := &engine.RolePlan{}
 	lay := DebianLayout
 	if t.Layout != nil {

@@ -132,7 +132,7 @@ func TestLangpacksPerDnf(t *testing.T) {
 		}
 		lay := FedoraLayout
 		r := chobolo.Region{Locales: []string{"pt_BR.UTF-8", "en_US.UTF-8", "C.UTF-8"}}
-		rp, err := Plan(r, &f, Target{Chroot: true, Layout: &lay}, pos)
+		rp, err := BuildPlan(r, &f, Target{Chroot: true, Layout: &lay}, pos)
 		if err != nil {
 			t.Fatal(err)
 		}

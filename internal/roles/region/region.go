@@ -167,7 +167,7 @@ func (r Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*en
 			}
 		}
 	}
-	return Plan(c.Region, &f, t, c.Pos)
+	return BuildPlan(c.Region, &f, t, c.Pos)
 }
 
 // Capture implements engine.Capturer: the timezone, the generated locales (LANG first), the keyboard

@@ -41,7 +41,7 @@ func content(rp *engine.RolePlan, path string) string {
 func TestFreshRoot(t *testing.T) {
 	f := bookworm(t)
 	r := chobolo.Region{Timezone: "Europe/Berlin", Locales: []string{"pt_BR.UTF-8", "en_US.UTF-8"}, Keymap: "br-abnt2", NTP: bp(true)}
-	rp, err := Plan(r, &f, Target{Chroot: true}, pos)
+	rp, err := BuildPlan(r, &f, Target{Chroot: true}, pos)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestFreshRoot(t *testing.T) {
 func TestSettled(t *testing.T) {
 	f := bookworm(t)
 	r := chobolo.Region{Timezone: "Europe/Berlin", Locales: []string{"pt_BR.UTF-8", "en_US.UTF-8"}, Keymap: "us", NTP: bp(true)}
-	rp, err := Plan(r, &f, Target{Chroot: true}, pos)
+	rp, err := BuildPlan(r, &f, Target{Chroot: true}, pos)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestSettled(t *testing.T) {
 	f.DefaultLocale, f.DefaultLocaleMissing = content(rp, defaultLocale), false
 	f.Keyboard, f.KeyboardMissing = content(rp, keyboardFile), false
 	f.Generated["pt_BR.utf8"], f.Generated["en_US.utf8"] = true, true
-	rp, err = Plan(r, &f, Target{Chroot: true}, pos)
+	rp, err = BuildPlan(r, &f, Target{Chroot: true}, pos)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,14 +99,14 @@ func TestSettled(t *testing.T) {
 	}
 	// a locale deleted from the archive is generated again without touching locale.gen
 	delete(f.Generated, "en_US.utf8")
-	rp, _ = Plan(r, &f, Target{Chroot: true}, pos)
+	rp, _ = BuildPlan(r, &f, Target{Chroot: true}, pos)
 	if got := enginetest.RenderRole(rp); got != "~ locales /etc/locale.gen: generate missing en_US.UTF-8 [c.yml:3:13]\n  $ locale-gen\n" {
 		t.Errorf("plan = %q", got)
 	}
 	// dropping a locale comments it out
 	r.Locales = []string{"en_US.UTF-8"}
 	f.Generated["en_US.utf8"] = true
-	rp, _ = Plan(r, &f, Target{Chroot: true}, pos)
+	rp, _ = BuildPlan(r, &f, Target{Chroot: true}, pos)
 	if gen := content(rp, localeGenFile); !strings.Contains(gen, "\n# pt_BR.UTF-8 UTF-8\n") || !strings.Contains(gen, "\nen_US.UTF-8 UTF-8\n") {
 		t.Errorf("locale.gen after dropping pt_BR:\n%s", gen)
 	}
@@ -114,32 +114,32 @@ func TestSettled(t *testing.T) {
 
 func TestNTP(t *testing.T) {
 	f := bookworm(t)
-	rp, _ := Plan(chobolo.Region{NTP: bp(false)}, &f, Target{Chroot: true}, pos)
+	rp, _ := BuildPlan(chobolo.Region{NTP: bp(false)}, &f, Target{Chroot: true}, pos)
 	if got := enginetest.RenderRole(rp); got != "~ ntp systemd-timesyncd.service: disable [c.yml:3:10]\n  $ systemctl '--root=/' disable systemd-timesyncd.service\n    undo: systemctl '--root=/' enable systemd-timesyncd.service\n" {
 		t.Errorf("plan = %q", got)
 	}
 	f.TimesyncdActive, f.Live = "inactive", true
-	rp, _ = Plan(chobolo.Region{NTP: bp(true)}, &f, Target{Live: true}, pos)
+	rp, _ = BuildPlan(chobolo.Region{NTP: bp(true)}, &f, Target{Live: true}, pos)
 	if got := enginetest.RenderRole(rp); got != "~ ntp systemd-timesyncd.service: start [c.yml:3:10]\n  $ systemctl start systemd-timesyncd.service\n    undo: systemctl stop systemd-timesyncd.service\n" {
 		t.Errorf("plan = %q", got)
 	}
 	f.Timesyncd = ""
-	if _, err := Plan(chobolo.Region{NTP: bp(true)}, &f, Target{}, pos); err == nil || !strings.Contains(err.Error(), "packages role, which would install it, does not run here") {
+	if _, err := BuildPlan(chobolo.Region{NTP: bp(true)}, &f, Target{}, pos); err == nil || !strings.Contains(err.Error(), "packages role, which would install it, does not run here") {
 		t.Errorf("err = %v", err)
 	}
 	// installed by the packages role earlier in the run (region's need): enabled, and started live
-	rp, err := Plan(chobolo.Region{NTP: bp(true)}, &f, Target{Chroot: true, TimesyncdComing: true}, pos)
+	rp, err := BuildPlan(chobolo.Region{NTP: bp(true)}, &f, Target{Chroot: true, TimesyncdComing: true}, pos)
 	if got := enginetest.RenderRole(rp); err != nil || got != "~ ntp systemd-timesyncd.service: enable [c.yml:3:10]\n  $ systemctl '--root=/' enable systemd-timesyncd.service\n    undo: systemctl '--root=/' disable systemd-timesyncd.service\n" {
 		t.Errorf("plan = %q, %v", got, err)
 	}
-	rp, err = Plan(chobolo.Region{NTP: bp(true)}, &f, Target{Live: true, TimesyncdComing: true}, pos)
+	rp, err = BuildPlan(chobolo.Region{NTP: bp(true)}, &f, Target{Live: true, TimesyncdComing: true}, pos)
 	if got := enginetest.RenderRole(rp); err != nil || got != "~ ntp systemd-timesyncd.service: enable, start [c.yml:3:10]\n  $ systemctl enable systemd-timesyncd.service\n    undo: systemctl disable systemd-timesyncd.service\n  $ systemctl start systemd-timesyncd.service\n    undo: systemctl stop systemd-timesyncd.service\n" {
 		t.Errorf("live plan = %q, %v", got, err)
 	}
-	if rp, err := Plan(chobolo.Region{NTP: bp(false)}, &f, Target{TimesyncdComing: true}, pos); err != nil || !rp.Empty() {
+	if rp, err := BuildPlan(chobolo.Region{NTP: bp(false)}, &f, Target{TimesyncdComing: true}, pos); err != nil || !rp.Empty() {
 		t.Errorf("ntp: false without timesyncd: %v %v", rp, err)
 	}
-	if _, err := Plan(chobolo.Region{NTP: bp(true)}, &f, Target{ServicesDeclareTimesyncd: true}, pos); err == nil {
+	if _, err := BuildPlan(chobolo.Region{NTP: bp(true)}, &f, Target{ServicesDeclareTimesyncd: true}, pos); err == nil {
 		t.Error("double declaration accepted")
 	}
 }
@@ -159,7 +159,7 @@ func TestErrors(t *testing.T) {
 		if r.Timezone == "Mars/Olympus" {
 			ff.HasZone = false
 		}
-		_, err := Plan(r, &ff, Target{}, pos)
+		_, err := BuildPlan(r, &ff, Target{}, pos)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "c.yml:3:") {
 			t.Errorf("%v: err = %v", r, err)
 		}
@@ -179,7 +179,7 @@ func TestArchLayout(t *testing.T) {
 	f := ParseFacts("@localtime /usr/share/zoneinfo/UTC\n@zone\n@supported\n@charset en_US.UTF-8 UTF-8\n", "#en_US.UTF-8 UTF-8\n", "@missing\n", "FONT=lat2-16\nKEYMAP=us\n")
 	r := chobolo.Region{Timezone: "Europe/Berlin", Locales: []string{"en_US.UTF-8"}, Keymap: "de-latin1"}
 	lay := ArchLayout
-	rp, err := Plan(r, &f, Target{Chroot: true, Layout: &lay}, func(string) chobolo.Pos { return chobolo.Pos{} })
+	rp, err := BuildPlan(r, &f, Target{Chroot: true, Layout: &lay}, func(string) chobolo.Pos { return chobolo.Pos{} })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,11 +148,11 @@ func planOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine.RolePlan, er
 
 func deltaOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*Delta, Target, []Want, error) {
 	t := targetOf(env, c, f)
-	wants, err := Wants(c.Services, f, t, func(sub string) chobolo.Pos { return c.Pos("services" + sub) })
+	wants, err := Desired(c.Services, f, t, func(sub string) chobolo.Pos { return c.Pos("services" + sub) })
 	if err != nil {
 		return nil, t, nil, err
 	}
-	d, err := Compute(wants, f, t, c.Has("services"))
+	d, err := ComputeDelta(wants, f, t, c.Has("services"))
 	return d, t, wants, err
 }
 
@@ -225,7 +225,7 @@ func (Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) 
 		return err
 	}
 	t := targetOf(env, &chobolo.Chobolo{}, f)
-	d, err := Compute(nil, f, t, true)
+	d, err := ComputeDelta(nil, f, t, true)
 	if err != nil {
 		return err
 	}

@@ -80,11 +80,11 @@ func TestResolve(t *testing.T) {
 
 func plan(t *testing.T, f *Facts, tg Target, svcs []chobolo.Service, full bool) (*engine.RolePlan, error) {
 	t.Helper()
-	wants, err := Wants(svcs, f, tg, posOf)
+	wants, err := Desired(svcs, f, tg, posOf)
 	if err != nil {
 		return nil, err
 	}
-	d, err := Compute(wants, f, tg, full)
+	d, err := ComputeDelta(wants, f, tg, full)
 	if err != nil {
 		return nil, err
 	}
@@ -281,11 +281,11 @@ func TestSettlePrunes(t *testing.T) {
 	was.Active = map[string]string{"ssh.service": "active", "systemd-networkd.service": "active"}
 	delta := func(f *Facts) *Delta {
 		t.Helper()
-		wants, err := Wants(svcs, f, tg, posOf)
+		wants, err := Desired(svcs, f, tg, posOf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := Compute(wants, f, tg, true)
+		d, err := ComputeDelta(wants, f, tg, true)
 		if err != nil {
 			t.Fatal(err)
 		}
