@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -89,11 +90,7 @@ func (a *app) checkAliases(asJSON bool) error {
 	if asJSON {
 		return a.printJSON(all)
 	}
-	keys := make([]string, 0, len(all))
-	for k := range all {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(all))
 	for _, k := range keys {
 		fmt.Fprintf(a.stdout, "%-12s -> %s\n", k, all[k])
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,7 +67,7 @@ func (a *app) completeRoles(_ *cobra.Command, args []string, toComplete string) 
 		}
 	}
 	if cfg, err := a.config(); err == nil {
-		for _, al := range sortedKeys(cfg.Aliases) {
+		for _, al := range slices.Sorted(maps.Keys(cfg.Aliases)) {
 			add(al, "your alias: "+cfg.Aliases[al])
 		}
 	}

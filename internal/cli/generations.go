@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/textdiff"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
@@ -140,7 +142,7 @@ func resolvedSource(c *chobolo.Chobolo) ([]byte, error) {
 			put(m, "repos", repos)
 			have["repos"] = repos
 		}
-		for _, k := range sortedKeys(c.Repos.Extra) {
+		for _, k := range slices.Sorted(maps.Keys(c.Repos.Extra)) {
 			put(repos, k, c.Repos.Extra[k])
 		}
 	}
@@ -174,7 +176,7 @@ func resolvedSource(c *chobolo.Chobolo) ([]byte, error) {
 			embed[r.KeyFile] = r.KeyText
 		}
 	}
-	for _, k := range sortedKeys(embed) {
+	for _, k := range slices.Sorted(maps.Keys(embed)) {
 		out = fmt.Appendf(out, "%s %s %s\n", embeddedFile, base64.StdEncoding.EncodeToString([]byte(k)),
 			base64.StdEncoding.EncodeToString([]byte(embed[k])))
 	}
@@ -185,15 +187,6 @@ const embeddedFile = "#chaos-embedded-file"
 
 // sourceDir is the directory a recorded Ch-obolo is loaded from; its embedded files resolve in it.
 const sourceDir = "/chaos-recorded"
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
 
 // loadSource loads a Ch-obolo recorded by resolvedSource (a generation's or a journal's).
 func loadSource(what string, data []byte) (*chobolo.Chobolo, error) {
@@ -429,7 +422,7 @@ func (a *app) diffGenerations(ctx context.Context, t transport.Transport, g1, g2
 	if err != nil {
 		return err
 	}
-	lines := lineDiff(splitLines(string(s1)), splitLines(string(s2)))
+	lines := textdiff.Lines(splitLines(string(s1)), splitLines(string(s2)))
 	// The files touched by the generations in between (after g1 up to g2).
 	lo, hi := min(g1.N, g2.N), max(g1.N, g2.N)
 	gens, err := engine.ReadGenerations(ctx, t)
@@ -488,56 +481,6 @@ func splitLines(s string) []string {
 
 func hasChange(lines []string) bool {
 	return slices.ContainsFunc(lines, func(l string) bool { return l[0] == '+' || l[0] == '-' })
-}
-
-// lineDiff is a plain longest-common-subsequence diff: " " kept, "-" only in a, "+" only in b.
-func lineDiff(a, b []string) []string {
-	if len(a)*len(b) > 4_000_000 {
-		var out []string
-		for _, l := range a {
-			out = append(out, "-"+l)
-		}
-		for _, l := range b {
-			out = append(out, "+"+l)
-		}
-		return out
-	}
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out []string
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		switch {
-		case a[i] == b[j]:
-			out = append(out, " "+a[i])
-			i++
-			j++
-		case lcs[i+1][j] >= lcs[i][j+1]:
-			out = append(out, "-"+a[i])
-			i++
-		default:
-			out = append(out, "+"+b[j])
-			j++
-		}
-	}
-	for ; i < len(a); i++ {
-		out = append(out, "-"+a[i])
-	}
-	for ; j < len(b); j++ {
-		out = append(out, "+"+b[j])
-	}
-	return out
 }
 
 type rollbackOpts struct {

@@ -73,10 +73,3 @@ files:
 		t.Fatalf("imports not resolved:\n%s", src)
 	}
 }
-
-func TestLineDiff(t *testing.T) {
-	got := strings.Join(lineDiff([]string{"a", "b", "c"}, []string{"a", "c", "d"}), ",")
-	if got != " a,-b, c,+d" {
-		t.Fatal(got)
-	}
-}
