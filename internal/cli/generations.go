@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/textdiff"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
@@ -218,7 +219,7 @@ func (a *app) diffGenerations(ctx context.Context, t transport.Transport, g1, g2
 	if err != nil {
 		return err
 	}
-	lines := lineDiff(splitLines(string(s1)), splitLines(string(s2)))
+	lines := textdiff.Lines(splitLines(string(s1)), splitLines(string(s2)))
 	// The files touched by the generations in between (after g1 up to g2).
 	lo, hi := min(g1.N, g2.N), max(g1.N, g2.N)
 	gens, err := chaos.Generations(ctx, t)
@@ -277,54 +278,4 @@ func splitLines(s string) []string {
 
 func hasChange(lines []string) bool {
 	return slices.ContainsFunc(lines, func(l string) bool { return l[0] == '+' || l[0] == '-' })
-}
-
-// lineDiff is a plain longest-common-subsequence diff: " " kept, "-" only in a, "+" only in b.
-func lineDiff(a, b []string) []string {
-	if len(a)*len(b) > 4_000_000 {
-		var out []string
-		for _, l := range a {
-			out = append(out, "-"+l)
-		}
-		for _, l := range b {
-			out = append(out, "+"+l)
-		}
-		return out
-	}
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out []string
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		switch {
-		case a[i] == b[j]:
-			out = append(out, " "+a[i])
-			i++
-			j++
-		case lcs[i+1][j] >= lcs[i][j+1]:
-			out = append(out, "-"+a[i])
-			i++
-		default:
-			out = append(out, "+"+b[j])
-			j++
-		}
-	}
-	for ; i < len(a); i++ {
-		out = append(out, "-"+a[i])
-	}
-	for ; j < len(b); j++ {
-		out = append(out, "+"+b[j])
-	}
-	return out
 }

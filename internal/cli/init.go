@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -123,11 +124,7 @@ func MarshalChobolo(c *chobolo.Chobolo) ([]byte, error) {
 			m := mapping()
 			m.Style = yaml.FlowStyle
 			put(m, "name", scalar(p.Name))
-			cores := make([]string, 0, len(p.Overrides))
-			for k := range p.Overrides {
-				cores = append(cores, k)
-			}
-			slices.Sort(cores)
+			cores := slices.Sorted(maps.Keys(p.Overrides))
 			for _, k := range cores {
 				put(m, k, flowList(p.Overrides[k]))
 			}

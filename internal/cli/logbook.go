@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -216,11 +218,7 @@ func writeReport(w io.Writer, rep *logbook.Report, allOps bool) {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, p.Count, ms(p.P50), ms(p.P90), ms(p.P95), ms(p.P99), ms(p.Max), ms(p.Total))
 		}
 		line("all", p)
-		roles := make([]string, 0, len(rep.ByRole))
-		for role := range rep.ByRole {
-			roles = append(roles, role)
-		}
-		sort.Strings(roles)
+		roles := slices.Sorted(maps.Keys(rep.ByRole))
 		for _, role := range roles {
 			line("  "+role, rep.ByRole[role])
 		}

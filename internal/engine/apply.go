@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -302,9 +303,7 @@ func runExec(ctx context.Context, t transport.Transport, op Op) (transport.Resul
 	}
 	if res.Code != 0 && !slices.Contains(op.OkCodes, res.Code) {
 		msg := strings.TrimSpace(string(res.Stderr))
-		if msg == "" {
-			msg = strings.TrimSpace(string(res.Stdout))
-		}
+		msg = cmp.Or(msg, strings.TrimSpace(string(res.Stdout)))
 		return res, &transport.ExitError{Argv: op.Argv, Code: res.Code, Stderr: tail(msg, 4000)}
 	}
 	return res, nil

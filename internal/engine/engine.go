@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -151,10 +152,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	// The core decides which roles (and so which probe sections) run. When it is not known up front,
 	// the script carries every core's sections and picks the right ones on the host, so detecting
 	// the core never costs a second round trip.
-	core := req.Core
-	if core == "" {
-		core = c.Core
-	}
+	core := cmp.Or(req.Core, c.Core)
 	detected := false
 	if core == "" {
 		core, detected = localCore(ctx, t)

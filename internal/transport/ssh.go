@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -185,9 +186,7 @@ func resolve(cfg SSHConfig) (resolved, error) {
 	if r.Port == 0 {
 		r.Port = 22
 	}
-	if r.User == "" {
-		r.User = conf.get(alias, "User")
-	}
+	r.User = cmp.Or(r.User, conf.get(alias, "User"))
 	if r.User == "" {
 		r.User = localUser()
 	}
@@ -235,9 +234,7 @@ func resolve(cfg SSHConfig) (resolved, error) {
 	if r.KeepAlive == 0 {
 		r.KeepAlive = 15 * time.Second
 	}
-	if r.Name == "" {
-		r.Name = cfg.Host
-	}
+	r.Name = cmp.Or(r.Name, cfg.Host)
 	r.addr = net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
 	r.label = knownhosts.Normalize(r.addr)
 	return r, nil

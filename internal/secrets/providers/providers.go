@@ -13,9 +13,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -64,12 +65,7 @@ type Set struct {
 
 // Names lists the configured providers, sorted.
 func (s Set) Names() []string {
-	var out []string
-	for n := range s.Providers {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(s.Providers))
 }
 
 // Get builds the provider called name ("default" means the configured default).
