@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -48,11 +47,12 @@ func (a *app) beginTarget(ctx context.Context, eng *engine.Engine, t transport.T
 		}
 		return func() {}, nil
 	}
-	release, err = engine.Lock(ctx, t)
+	lock, err := engine.LockHost(ctx, t, engine.LockOptions{})
 	if err != nil {
 		return nil, err
 	}
-	rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Observe: req.Observe})
+	release, req.Lock = lock.Release, lock
+	rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Observe: req.Observe, Lock: lock})
 	if err != nil {
 		release()
 		return nil, err
@@ -672,13 +672,13 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) (retErr error) {
 	ao := applyOpts{access: o.access, json: o.json, dry: o.dry}
 	release := func() {}
 	if !o.dry {
-		lockRelease, err := engine.Lock(ctx, t)
+		lock, err := engine.LockHost(ctx, t, engine.LockOptions{})
 		if err != nil {
 			return err
 		}
-		release = sync.OnceFunc(lockRelease)
+		release, req.Lock = lock.Release, lock
 		defer release()
-		rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Observe: req.Observe})
+		rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Observe: req.Observe, Lock: lock})
 		if err != nil {
 			return err
 		}
@@ -864,12 +864,12 @@ func (a *app) recover(ctx context.Context, o recoverOpts) error {
 	}
 	defer t.Close()
 	eng := &engine.Engine{Registry: a.registry}
-	release, err := engine.Lock(ctx, t)
+	lock, err := engine.LockHost(ctx, t, engine.LockOptions{})
 	if err != nil {
 		return err
 	}
-	defer release()
-	rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Resume: o.resume})
+	defer lock.Release()
+	rec, err := eng.Recover(ctx, t, engine.RecoverOptions{Resume: o.resume, Lock: lock})
 	if err != nil {
 		return err
 	}
@@ -899,6 +899,7 @@ func (a *app) recover(ctx context.Context, o recoverOpts) error {
 	}
 	st := engine.Style{Color: a.color(a.stdout) && !o.json}
 	ao := applyOpts{yes: o.yes, json: o.json, tx: o.tx}
+	lock.Release() // the apply takes it again through its own transport (the lock is not re-entrant)
 	_, err = a.applyTarget(ctx, eng, t.Name(), c, rec.Journal.Tags, ao, st)
 	return err
 }

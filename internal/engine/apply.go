@@ -85,7 +85,7 @@ type Result struct {
 	Watchdog string `json:"watchdog,omitempty"`
 }
 
-// Apply executes a plan under the host lock, with a write-ahead journal on the target: before each
+// Apply executes a plan under the host lock (req.Lock, or its own), with a write-ahead journal on the target: before each
 // op, the op and its inverse (a file's previous content, mode, owner and link target; an exec op's
 // role-supplied undo) are recorded and fsync'd. When an op fails, the ops already done (and the
 // failed one, which may have done part of its work) are undone in reverse order and the error is
@@ -94,7 +94,7 @@ type Result struct {
 func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan, req Request) (*Result, error) {
 	start := time.Now()
 	res := &Result{Target: hp.Target}
-	release, err := Lock(ctx, t)
+	release, err := lockFor(ctx, t, req.Lock)
 	if err != nil {
 		return nil, err
 	}
