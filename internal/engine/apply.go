@@ -40,13 +40,13 @@ type Result struct {
 	Watchdog string `json:"watchdog,omitempty"`
 }
 
-// Apply executes a plan under the host lock, with a write-ahead journal on the target: before each
-// op, the op and its inverse (a file's previous content, mode, owner and link target; an exec op's
-// role-supplied undo) are recorded and fsync'd. When an op fails, the ops already done (and the
-// failed one, which may have done part of its work) are undone in reverse order and the error is
-// returned together with a Result saying so. After success a generation is recorded on the host.
-// If chaos dies mid-apply, the journal stays behind and Recover rolls the host back. A plan with
-// guarded prunes (HostPlan.Guards) is refused unless req.PruneAll.
+// Apply executes a plan under the host lock (req.Lock, or its own), with a write-ahead journal on
+// the target: before each op, the op and its inverse (a file's previous content, mode, owner and
+// link target; an exec op's role-supplied undo) are recorded and fsync'd. When an op fails, the ops
+// already done (and the failed one, which may have done part of its work) are undone in reverse
+// order and the error is returned together with a Result saying so. After success a generation is
+// recorded on the host. If chaos dies mid-apply, the journal stays behind and Recover rolls the
+// host back. A plan with guarded prunes (HostPlan.Guards) is refused unless req.PruneAll.
 func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan, req Request) (*Result, error) {
 	// The large-prune guard holds whatever a caller's approval said: only PruneAll lifts it.
 	if g := hp.Guards(); len(g) > 0 && !req.PruneAll {
@@ -55,7 +55,7 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 
 	start := time.Now()
 	res := &Result{Target: hp.Target}
-	release, err := Lock(ctx, t)
+	release, err := lockFor(ctx, t, req.Lock)
 	if err != nil {
 		return nil, err
 	}

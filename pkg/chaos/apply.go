@@ -113,6 +113,9 @@ type ApplyRequest struct {
 	MaxBytes int64
 	// Access shapes the confirmation of access over SSH.
 	Access AccessOptions
+	// LockWait is how long to wait for a host another apply holds before failing with
+	// engine.ErrHostBusy (0: fail at once).
+	LockWait time.Duration
 	// Events receives every event of the run, in order (one goroutine at a time). May be nil.
 	Events func(Event)
 	// Command names the run in the logbook ("apply", "rollback", ...; default "apply").
@@ -276,6 +279,10 @@ type job struct {
 	// decorate adds to the plan and result events (a rollback's generation).
 	decorate func(*Event)
 	emit     func(Event)
+	// lock and held, when set, are the host lock the job already holds (recover --resume) and the
+	// open transport it was taken through, which the job uses and leaves open.
+	lock *engine.HostLock
+	held transport.Transport
 	// skip drops roles a fleet host's restrictions forbid (engine.Request.Skip).
 	skip func(role string) string
 	// unreachable is set when opening the target failed to reach it.
@@ -358,13 +365,16 @@ func (j *job) engineRequest() engine.Request {
 // It reports the plan and whether changes were pending.
 func (j *job) apply(ctx context.Context) (*Plan, bool, error) {
 	j.send(Event{Type: engine.EventPhase, Target: j.spec, Phase: "connecting"})
-	t, err := j.open(ctx, j.req.Dry)
-	if err != nil {
-		var ue *transport.UnreachableError
-		j.unreachable = errors.As(err, &ue)
-		return nil, false, err
+	t := j.held
+	if t == nil {
+		var err error
+		if t, err = j.open(ctx, j.req.Dry); err != nil {
+			var ue *transport.UnreachableError
+			j.unreachable = errors.As(err, &ue)
+			return nil, false, err
+		}
+		defer t.Close()
 	}
-	defer t.Close()
 	j.send(Event{Type: engine.EventConnected, Target: t.Name()})
 	j.send(Event{Type: engine.EventPhase, Target: j.spec, Phase: "probing"})
 	ereq := j.engineRequest()
@@ -461,7 +471,9 @@ func (j *job) apply(ctx context.Context) (*Plan, bool, error) {
 		// The lock and the apply's connection go first: the fresh connection must stand alone,
 		// and the host's watchdog counts its time from the lock's release.
 		release()
-		_ = t.Close()
+		if j.held == nil {
+			_ = t.Close()
+		}
 		return hp, true, j.confirmAccess(ctx, hp.Target, res.Watchdog)
 	}
 	return hp, true, nil
@@ -491,29 +503,32 @@ func (j *job) notePending(ctx context.Context, t transport.Transport) {
 	}
 }
 
-// begin runs before the plan of a real apply: it takes the host lock (held until release) and
-// rolls back an apply that was interrupted on this host, so the plan starts from a clean state.
-// A dry run only warns about an interrupted apply.
+// begin runs before the plan of a real apply: it takes the host lock (held until release; or uses
+// the one the job holds already) and rolls back an apply that was interrupted on this host, so the
+// plan starts from a clean state. A dry run only warns about an interrupted apply.
 func (j *job) begin(ctx context.Context, t transport.Transport, ereq *engine.Request) (release func(), err error) {
 	if j.req.Dry {
 		j.notePending(ctx, t)
 		return func() {}, nil
 	}
-	release, err = engine.Lock(ctx, t)
-	if err != nil {
+	lock := j.lock
+	if lock == nil {
+		if lock, err = engine.LockHost(ctx, t, engine.LockOptions{Wait: j.req.LockWait}); err != nil {
+			return nil, err
+		}
+	}
+	ereq.Lock = lock
+	if err := j.recover(ctx, t, ereq.Observe, lock); err != nil {
+		lock.Release()
 		return nil, err
 	}
-	if err := j.recover(ctx, t, ereq.Observe); err != nil {
-		release()
-		return nil, err
-	}
-	return release, nil
+	return lock.Release, nil
 }
 
 // recover rolls back an interrupted apply and settles an earlier access watchdog (the lock is
 // held), reporting both as events.
-func (j *job) recover(ctx context.Context, t transport.Transport, observe func(Event)) error {
-	rec, err := j.c.engine().Recover(ctx, t, engine.RecoverOptions{Observe: observe})
+func (j *job) recover(ctx context.Context, t transport.Transport, observe func(Event), lock *engine.HostLock) error {
+	rec, err := j.c.engine().Recover(ctx, t, engine.RecoverOptions{Observe: observe, Lock: lock})
 	if err != nil {
 		return err
 	}

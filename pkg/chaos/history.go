@@ -206,43 +206,50 @@ type RecoverRequest struct {
 }
 
 // Recover rolls back (or, with Resume, forward) an apply that was interrupted on the target. The
-// recovery is nil when there was nothing to recover.
+// recovery is nil when there was nothing to recover. A resume applies the interrupted apply's
+// Ch-obolo under the same host lock, and its run is returned.
 func (c *Controller) Recover(ctx context.Context, req RecoverRequest) (*Recovery, *Run, error) {
 	spec := cmp.Or(req.Target, "@local")
-	t, err := Open(ctx, spec, false)
+	open := func(ctx context.Context, readOnly bool) (transport.Transport, error) {
+		return openSpec(ctx, spec, req.Apply.Inventory, req.Apply.Connect, readOnly)
+	}
+	t, err := open(ctx, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	rec, err := func() (*Recovery, error) {
-		defer t.Close()
-		release, err := engine.Lock(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		rec, err := c.engine().Recover(ctx, t, engine.RecoverOptions{Resume: req.Resume})
-		if err != nil {
-			return nil, err
-		}
-		j := &job{c: c, spec: spec, emit: req.Events}
-		ws, err := engine.SettleWatchdog(ctx, t)
-		j.reportWatchdog(t.Name(), ws)
-		if err != nil {
-			return nil, err
-		}
-		j.send(Event{Type: engine.EventRecovered, Target: t.Name(), Recovery: rec})
-		return rec, nil
-	}()
-	if err != nil || rec == nil || rec.Action != "resume" {
+	defer t.Close()
+	lock, err := engine.LockHost(ctx, t, engine.LockOptions{Wait: req.Apply.LockWait})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer lock.Release()
+	rec, err := c.engine().Recover(ctx, t, engine.RecoverOptions{Resume: req.Resume, Lock: lock})
+	if err != nil {
+		return nil, nil, err
+	}
+	j := &job{c: c, spec: spec, emit: req.Events}
+	ws, err := engine.SettleWatchdog(ctx, t)
+	j.reportWatchdog(t.Name(), ws)
+	if err != nil {
 		return rec, nil, err
+	}
+	j.send(Event{Type: engine.EventRecovered, Target: t.Name(), Recovery: rec})
+	if rec == nil || rec.Action != "resume" {
+		return rec, nil, nil
 	}
 	ch, err := chobolo.LoadRecorded("the interrupted apply's Ch-obolo", rec.Source)
 	if err != nil {
 		return rec, nil, err
 	}
 	areq := req.Apply
-	areq.Chobolo, areq.Tags, areq.Targets, areq.Events = ch, rec.Journal.Tags, []string{spec}, req.Events
+	areq.Chobolo, areq.Tags, areq.Events = ch, rec.Journal.Tags, req.Events
 	areq.Command = "recover --resume"
-	run, err := c.Apply(ctx, areq)
-	return rec, run, err
+	r := c.startRun(ctx, &areq, 1)
+	// The resume works through t, the transport the lock was taken through (a lock covers the
+	// commands of its own connection only); a fresh connection confirms access, if needed.
+	rj := c.job(areq, spec, open)
+	rj.lock, rj.held, rj.emit = lock, t, r.emit
+	out, hp := rj.run(ctx)
+	r.done(out, hp)
+	return rec, r.finish(), nil
 }
