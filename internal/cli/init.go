@@ -12,7 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
 func (a *app) initCmd() *cobra.Command {
@@ -64,7 +63,11 @@ func (a *app) capture(ctx context.Context, spec, core string) (string, error) {
 		return "", err
 	}
 	defer t.Close()
-	c, err := (&engine.Engine{Registry: a.registry}).Capture(ctx, t, core)
+	ctl, err := a.controller(nil)
+	if err != nil {
+		return "", err
+	}
+	c, err := ctl.Capture(ctx, t, core)
 	if err != nil {
 		return "", err
 	}

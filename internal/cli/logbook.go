@@ -18,18 +18,17 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ch-aos-ch/chaos/internal/config"
-	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
 	"github.com/ch-aos-ch/chaos/internal/printable"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
-// logFlags are the logbook options of a run and the run being recorded.
+// logFlags are the logbook options of a run and the logbook it is recorded in.
 type logFlags struct {
 	report bool   // --logbook: print the run's report at the end
 	limani string // --limani DSN
 	off    bool   // --no-logbook
 	store  *logbook.Store
-	run    *logbook.Run
 }
 
 func (l *logFlags) register(f *pflag.FlagSet) {
@@ -59,61 +58,34 @@ func limaniDSN(flag string, cfg *config.Config) string {
 	return ""
 }
 
-func (l *logFlags) start(ctx context.Context, a *app, cfg *config.Config, command string, dry bool) {
+// open opens the logbook the run is recorded in (nil when off); a logbook problem is a warning,
+// never a failed run.
+func (l *logFlags) open(ctx context.Context, a *app, cfg *config.Config) *logbook.Store {
 	dsn := limaniDSN(l.limani, cfg)
 	if l.off || dsn == "off" {
-		return
+		return nil
 	}
-	s, err := logbook.Open(ctx, dsn)
+	s, err := chaos.OpenLogbook(ctx, dsn)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
-		return
+		return nil
 	}
-	if dry {
-		command += " --dry"
-	}
-	run, err := s.StartRun(ctx, logbook.RunInfo{Command: command, Chobolo: a.chobolo})
-	if err != nil {
-		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
-		_ = s.Close()
-		return
-	}
-	l.store, l.run = s, run
+	l.store = s
+	return s
 }
 
-// observe chains the logbook after the terminal or JSON observer.
-func (l *logFlags) observe(next func(engine.Event)) func(engine.Event) {
-	run := l.run
-	if run == nil {
-		return next
-	}
-	return func(ev engine.Event) {
-		if next != nil {
-			next(ev)
-		}
-		run.Observe(ev)
-	}
-}
-
-func (l *logFlags) finish(a *app, err error, asJSON bool) {
-	if l.run == nil {
+// finish prints the run's report (--logbook) and closes the logbook.
+func (l *logFlags) finish(a *app, runID string, asJSON bool) {
+	if l.store == nil {
 		return
 	}
 	defer l.store.Close()
-	var ee ExitError
-	if errors.As(err, &ee) && ee.Code == 2 {
-		err = nil // --dry with changes pending
-	}
-	l.run.Finish(err)
-	if werr := l.run.Err(); werr != nil {
-		fmt.Fprintf(a.stderr, "chaos: warning: logbook %s: %v\n", l.store.Where, werr)
-	}
-	if !l.report {
+	if !l.report || runID == "" {
 		return
 	}
-	rep, rerr := l.store.Report(context.Background(), l.run.ID)
-	if rerr != nil {
-		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", rerr)
+	rep, err := l.store.Report(context.Background(), runID)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
 		return
 	}
 	if asJSON {
@@ -162,7 +134,7 @@ p50/p90/p95/p99 op durations.`,
 			if dsn == "off" {
 				return errors.New("the logbook is off (CHAOS_LIMANI=off)")
 			}
-			s, err := logbook.Open(ctx, dsn)
+			s, err := chaos.OpenLogbook(ctx, dsn)
 			if err != nil {
 				return err
 			}

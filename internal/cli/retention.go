@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/ch-aos-ch/chaos/internal/config"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 // txFlags are the transaction settings of apply, rollback and recover --resume: how many
@@ -24,23 +24,22 @@ func (x *txFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&x.forceRemove, "force-remove", false, fmt.Sprintf("let recursive removes delete trees bigger than the %s chaos archives for undo, without a backup", engine.HumanBytes(engine.DefaultMaxTreeBackup)))
 }
 
-// set fills req's retention and tree-removal settings: flags first, then config.yml (cfg).
-func (x txFlags) set(req *engine.Request, cfg *config.Config) error {
-	r := cfg.Retention
+// set fills req's retention and tree-removal flags; the controller holds config.yml's
+// (controller), which they override.
+func (x txFlags) set(req *chaos.ApplyRequest) error {
 	if x.keep != 0 {
 		if x.keep < 1 {
 			return fmt.Errorf("--keep-generations %d: keep at least 1", x.keep)
 		}
-		r.Keep = x.keep
+		req.Keep = x.keep
 	}
 	if x.maxSize != "" {
 		n, err := engine.ParseBytes(x.maxSize)
 		if err != nil || n < 1 {
 			return fmt.Errorf("--generations-max-size %q: want a size such as 256MiB or 1G", x.maxSize)
 		}
-		r.MaxBytes = n
+		req.MaxBytes = n
 	}
-	req.Record.Keep, req.Record.MaxBytes = r.Keep, r.MaxBytes
 	req.ForceRemove = x.forceRemove
 	return nil
 }

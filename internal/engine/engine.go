@@ -40,6 +40,10 @@ type Request struct {
 	ReadOnly bool
 	// Observe receives progress events; may be nil.
 	Observe func(Event)
+	// Lock is the caller's host lock (LockHost), taken through the transport Apply gets, when the
+	// caller holds it across recovery, plan and apply; nil: Apply takes the lock itself and releases
+	// it when done. A lock taken through another transport is refused.
+	Lock *HostLock
 	// Skip, when set, is asked about every selected role (by its canonical name); a non-empty answer
 	// drops the role before the probe and adds "role NAME: skipped: ANSWER" to the plan's notes.
 	// Fleet restrictions (allow_list/black_list) use it.

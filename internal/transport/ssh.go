@@ -90,9 +90,10 @@ type SSH struct {
 	w         *worker
 	lockPath  string // the host lock the worker holds (Flock), taken again by a new worker
 	lockOwner string
-	lockErr   error // the lock was lost with a worker and could not be taken again
-	nativeOff bool  // the native worker could not start here: sh workers only
-	readOnly  bool  // SSHConfig.ReadOnly
+	lockErr   error  // the lock was lost with a worker and could not be taken again
+	nativeOff bool   // the native worker could not start here: sh workers only
+	hostID    string // HostID, from the first worker's greeting
+	readOnly  bool   // SSHConfig.ReadOnly
 
 	sessions, requests atomic.Int64
 }
