@@ -237,14 +237,24 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 
 // RunInfo describes a run when it starts.
 type RunInfo struct {
-	Command string // "apply", "rollback", "recover"
+	// Command is "apply", "rollback", "recover"; the CLI records a dry run as "apply --dry" or
+	// "rollback --dry", and such a run is written in one transaction at Finish (see Run).
+	Command string
 	Chobolo string // the Ch-obolo's path
 }
 
+// dry reports whether the run changes nothing (Command ends in " --dry"): it is only a plan, so
+// losing its record in a crash loses nothing, and a no-change plan is run often enough that its
+// record should cost one transaction rather than one per batch plus the run's own insert.
+func (i RunInfo) dry() bool { return strings.HasSuffix(i.Command, " --dry") }
+
 // Run records one run. Its methods are safe for concurrent use (hosts applied in parallel) and
-// never wait for the database: statements are queued, in order, to a writer that commits them in
-// batches (one transaction per batch), so that a fleet's hosts never queue behind one another's
-// inserts. Finish writes the rest. Write errors do not stop the apply: the first one is kept in Err.
+// never wait for the database. A run that changes machines is written as it goes, so that a crash
+// leaves its record up to the op it was running: its row is inserted by StartRun, and every later
+// statement is queued, in order, to a writer that commits them in batches (one transaction per
+// batch), so that a fleet's hosts never queue behind one another's inserts. A dry run is held in
+// memory and written by Finish in one transaction, its run row included. Finish writes the rest.
+// Write errors do not stop the apply: the first one is kept in Err.
 type Run struct {
 	ID string
 	s  *Store
@@ -254,8 +264,11 @@ type Run struct {
 	// probe times by target, for the host rows.
 	probe map[string]time.Duration
 
-	queue    chan stmt
-	written  chan struct{} // closed when the writer has written everything queued
+	queue   chan stmt
+	written chan struct{} // closed when the writer has written everything queued
+	// held is a dry run's statements, written by Finish (queue and written are then nil).
+	held     []stmt
+	dry      bool
 	errMu    sync.Mutex
 	err      error
 	finished bool
@@ -280,19 +293,29 @@ func (s *Store) StartRun(ctx context.Context, info RunInfo) (*Run, error) {
 	if user == "" {
 		user = os.Getenv("USER")
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, ?, ?, ?, ?)`),
-		id, time.Now().UnixNano(), info.Command, info.Chobolo, host, user)
-	if err != nil {
+	r := &Run{ID: id, s: s, probe: map[string]time.Duration{}, dry: info.dry()}
+	const insert = `INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, ?, ?, ?, ?)`
+	args := []any{id, time.Now().UnixNano(), info.Command, info.Chobolo, host, user}
+	if r.dry {
+		r.exec(insert, args...)
+		return r, nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.q(insert), args...); err != nil {
 		return nil, fmt.Errorf("limani %s: %w", s.Where, err)
 	}
-	r := &Run{ID: id, s: s, probe: map[string]time.Duration{}, queue: make(chan stmt, 4*writeBatch), written: make(chan struct{})}
+	r.queue, r.written = make(chan stmt, 4*writeBatch), make(chan struct{})
 	go r.write()
 	return r, nil
 }
 
-// exec queues a statement (called with r.mu held, which keeps the order).
+// exec queues a statement, or holds it for a dry run (called with r.mu held, which keeps the
+// order).
 func (r *Run) exec(query string, args ...any) {
-	if !r.finished {
+	switch {
+	case r.finished:
+	case r.dry:
+		r.held = append(r.held, stmt{r.s.q(query), args})
+	default:
 		r.queue <- stmt{r.s.q(query), args}
 	}
 }
@@ -314,14 +337,20 @@ func (r *Run) write() {
 				break more
 			}
 		}
-		if err := r.commit(batch); err != nil {
-			r.errMu.Lock()
-			if r.err == nil {
-				r.err = err
-			}
-			r.errMu.Unlock()
-		}
+		r.keep(r.commit(batch))
 	}
+}
+
+// keep records err as the run's write error unless one is already kept.
+func (r *Run) keep(err error) {
+	if err == nil {
+		return
+	}
+	r.errMu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.errMu.Unlock()
 }
 
 // commit writes a batch in one transaction; when that fails, statement by statement, so that one
@@ -440,11 +469,19 @@ func (r *Run) Finish(err error) {
 	// applying.
 	r.exec(`UPDATE hosts SET ended = ?, status = ? WHERE run_id = ? AND status = 'running'`, now, map[bool]string{true: "planned", false: "failed"}[err == nil], r.ID)
 	r.exec(`UPDATE runs SET ended = ?, status = ?, error = ? WHERE id = ?`, now, status, tail(msg, 4000), r.ID)
-	if !r.finished {
+	switch {
+	case r.finished:
+	case r.dry:
+		r.finished = true
+		r.keep(r.commit(r.held))
+		r.held = nil
+	default:
 		r.finished = true
 		close(r.queue)
 	}
-	<-r.written
+	if !r.dry {
+		<-r.written
+	}
 }
 
 func tail(s string, n int) string {

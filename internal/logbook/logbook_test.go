@@ -303,3 +303,125 @@ func resolveRefs(t *testing.T, s *Store) {
 		}
 	}
 }
+
+// When a run's rows reach the limani: a dry run's all at Finish, a real apply's as it goes
+// (crash-safety). In SQLite, and the same checks on a PostgreSQL server.
+func TestDryRunAtFinishSQLite(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "limani.db")
+	checkDryAtFinish(t, openTwo(t, dsn))
+}
+
+func TestApplyAsItGoesSQLite(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "limani.db")
+	checkApplyAsItGoes(t, openTwo(t, dsn))
+}
+
+func TestDryRunAtFinishPostgreSQL(t *testing.T) {
+	checkDryAtFinish(t, openTwo(t, testenv.PostgreSQL(t)))
+}
+
+func TestApplyAsItGoesPostgreSQL(t *testing.T) {
+	checkApplyAsItGoes(t, openTwo(t, testenv.PostgreSQL(t)))
+}
+
+// openTwo opens the limani at dsn twice: the store that records, and a reader with its own
+// connection that sees only what was committed, as `chaos logbook` would after a crash.
+func openTwo(t *testing.T, dsn string) [2]*Store {
+	t.Helper()
+	var two [2]*Store
+	for i := range two {
+		s := &two[i]
+		var err error
+		if *s, err = Open(context.Background(), dsn); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { (*s).Close() })
+	}
+	return two
+}
+
+// committed counts what the reader sees of run id: its run row, host rows and events.
+func committed(t *testing.T, r *Store, id string) (runs, hosts, events int) {
+	t.Helper()
+	for _, c := range []struct {
+		n     *int
+		query string
+	}{
+		{&runs, `SELECT COUNT(*) FROM runs WHERE id = ?`},
+		{&hosts, `SELECT COUNT(*) FROM hosts WHERE run_id = ?`},
+		{&events, `SELECT COUNT(*) FROM events WHERE run_id = ?`},
+	} {
+		if err := r.db.QueryRow(r.q(c.query), id).Scan(c.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return runs, hosts, events
+}
+
+// checkDryAtFinish: a dry run (as the CLI names it, "apply --dry") writes nothing before Finish,
+// and everything at Finish: the run, both hosts as planned with their probe times, every event.
+func checkDryAtFinish(t *testing.T, stores [2]*Store) {
+	t.Helper()
+	w, r := stores[0], stores[1]
+	ctx := context.Background()
+	run, err := w.StartRun(ctx, RunInfo{Command: "apply --dry", Chobolo: "/srv/m.yml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"web1", "web2"} {
+		run.Observe(engine.Event{Type: engine.EventProbed, Target: target, Duration: 25 * time.Millisecond})
+	}
+	if runs, hosts, events := committed(t, r, run.ID); runs+hosts+events != 0 {
+		t.Fatalf("before Finish, a dry run wrote %d run, %d host and %d event rows", runs, hosts, events)
+	}
+	run.Finish(nil)
+	if err := run.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if runs, hosts, events := committed(t, r, run.ID); runs != 1 || hosts != 2 || events != 2 {
+		t.Fatalf("after Finish: %d run, %d host and %d event rows; want 1, 2, 2", runs, hosts, events)
+	}
+	rep, err := r.Report(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Run.Command != "apply --dry" || rep.Run.Chobolo != "/srv/m.yml" || rep.Run.Status != "ok" || rep.Run.Duration <= 0 {
+		t.Fatalf("dry run: %+v", rep.Run)
+	}
+	for _, h := range rep.Hosts {
+		if h.Status != "planned" || h.Probe != 25*time.Millisecond {
+			t.Fatalf("dry run host: %+v", h)
+		}
+	}
+}
+
+// checkApplyAsItGoes: a real apply's rows are committed while it runs, before Finish, so that a
+// crash leaves the record of what was started: the run row when StartRun returns, an op's start
+// while the op runs (the writer commits it on its own; the reader waits for it, and fails if it
+// never comes).
+func checkApplyAsItGoes(t *testing.T, stores [2]*Store) {
+	t.Helper()
+	w, r := stores[0], stores[1]
+	ctx := context.Background()
+	run, err := w.StartRun(ctx, RunInfo{Command: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs, _, _ := committed(t, r, run.ID); runs != 1 {
+		t.Fatalf("StartRun returned, the run row is not committed")
+	}
+	run.Observe(engine.Event{Type: engine.EventProbed, Target: "web1"})
+	run.Observe(engine.Event{Type: engine.EventOpStart, Target: "web1", Role: "files", Op: "write /etc/motd"})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, hosts, events := committed(t, r, run.ID); hosts == 1 && events == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a minute after op.start, the host and its events are still not committed")
+		}
+	}
+	run.Finish(nil)
+	if rep, err := r.Report(ctx, run.ID); err != nil || rep.Run.Status != "ok" || len(rep.Hosts) != 1 {
+		t.Fatalf("after Finish: %+v %v", rep, err)
+	}
+}
