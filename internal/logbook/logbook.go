@@ -32,6 +32,9 @@ type Store struct {
 	postgres bool
 	// Where is the DSN or file, with any password removed, for messages.
 	Where string
+	// opened waits for the first connection and the migration check, which Open starts and leaves
+	// running (a plan's probe runs meanwhile): everything that uses db waits for it first.
+	opened func() error
 }
 
 // DefaultPath is $XDG_DATA_HOME/chaos/limani.db, else ~/.local/share/chaos/limani.db.
@@ -54,6 +57,9 @@ func IsPostgres(dsn string) bool {
 
 // Open opens (creating and migrating) the Limani at dsn: a postgres:// URL or libpq key=value
 // string for PostgreSQL, else a SQLite file path ("" is DefaultPath; a "sqlite:" prefix is allowed).
+// The connection and the migration check go on in the background (about a millisecond of SQLite
+// work, and a dry run needs the database only at its end): their error, if any, is returned by the
+// first method that uses the database.
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	s := &Store{}
 	var err error
@@ -85,10 +91,13 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			_ = f.Close()
 		}
 	}
-	if err := s.migrate(ctx); err != nil {
-		_ = s.db.Close()
-		return nil, fmt.Errorf("limani %s: %w", s.Where, err)
-	}
+	s.opened = sync.OnceValue(func() error {
+		if err := s.migrate(ctx); err != nil {
+			return fmt.Errorf("limani %s: %w", s.Where, err)
+		}
+		return nil
+	})
+	go s.opened()
 	return s, nil
 }
 
@@ -114,8 +123,11 @@ func redact(dsn string) string {
 	return dsn
 }
 
-// Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the store (after Open's work on it).
+func (s *Store) Close() error {
+	_ = s.opened()
+	return s.db.Close()
+}
 
 // q rewrites ? placeholders to $N for PostgreSQL.
 func (s *Store) q(query string) string {
@@ -230,6 +242,9 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // SchemaVersion is the number of migrations applied.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	if err := s.opened(); err != nil {
+		return 0, err
+	}
 	var v int
 	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
 	return v, err
@@ -300,6 +315,9 @@ func (s *Store) StartRun(ctx context.Context, info RunInfo) (*Run, error) {
 		r.exec(insert, args...)
 		return r, nil
 	}
+	if err := s.opened(); err != nil {
+		return nil, err
+	}
 	if _, err := s.db.ExecContext(ctx, s.q(insert), args...); err != nil {
 		return nil, fmt.Errorf("limani %s: %w", s.Where, err)
 	}
@@ -356,6 +374,9 @@ func (r *Run) keep(err error) {
 // commit writes a batch in one transaction; when that fails, statement by statement, so that one
 // bad statement loses only itself. It returns the first error.
 func (r *Run) commit(batch []stmt) error {
+	if err := r.s.opened(); err != nil {
+		return err // a dry run's: a real apply's StartRun waited for it
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := func() error {
