@@ -8,6 +8,7 @@
 package logbook
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -305,9 +306,7 @@ func (s *Store) StartRun(ctx context.Context, info RunInfo) (*Run, error) {
 	id := time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(rnd[:])
 	host, _ := os.Hostname()
 	user := os.Getenv("SUDO_USER")
-	if user == "" {
-		user = os.Getenv("USER")
-	}
+	user = cmp.Or(user, os.Getenv("USER"))
 	r := &Run{ID: id, s: s, probe: map[string]time.Duration{}, dry: info.dry()}
 	const insert = `INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, ?, ?, ?, ?)`
 	args := []any{id, time.Now().UnixNano(), info.Command, info.Chobolo, host, user}
