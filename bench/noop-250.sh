@@ -7,13 +7,15 @@
 #   chaos   `chaos apply -c noop-250.yml --target @chroot/ROOT --dry` (no changes: exit 0)
 #   probe   the probe script that very command sends to `sh -s` on the target (captured with
 #           CHAOS_DEBUG_PROBE=FILE), run in the same root: `chroot ROOT /bin/sh -s < probe.sh`
-# and prints both medians and their ratio. hyperfine is used when installed (apt-get install hyperfine),
-# else a loop over `date +%s%N`.
+# and prints both medians and their ratio. The two are timed in turns, one run of each per round
+# (after 3 warm-up rounds), so that both medians come from the same minutes: on a shared machine the
+# load moves medians taken a minute apart by more than the difference measured.
 #
 # Run as root from the repository (make bench builds bin/chaos and the base root first).
 # Environment: CHAOS_BIN (default bin/chaos), CHAOS_BENCH_ROOT (default /var/tmp/chaos-bench-noop-250),
 # CHAOS_BENCH_RUNS (default 20), CHAOS_BENCH_PKGS (default 250), CHAOS_BENCH_STRICT=1 (exit 1 when the
-# ratio misses the target), CHAOS_BENCH_REBUILD=1 (rebuild the cached root).
+# ratio misses the target), CHAOS_BENCH_REBUILD=1 (rebuild the cached root), CHAOS_BENCH_BASELINE (another
+# chaos binary, timed in the same rounds: before/after comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,32 +84,41 @@ installed=$(chroot "$ROOT" dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' '
 
 # The raw probe: exactly what chaos sends to the target for this Ch-obolo.
 probe=$(mktemp --suffix=.sh)
-trap 'rm -f "$probe" "$probe.json"' EXIT
+trap 'rm -f "$probe"' EXIT
 CHAOS_DEBUG_PROBE=$probe "${dry[@]}" >/dev/null
 log "probe script: $(grep -c '' "$probe") lines, $(grep -c ' begin ' "$probe") sections; sections:" \
     "$(grep -o ' begin %s\\n'"'"' [^ ]* [^ ]*' "$probe" | awk '{print $NF}' | tr '\n' ' ')"
 raw="chroot $ROOT /bin/sh -s < $probe > /dev/null"
 chaos_cmd="${dry[*]} > /dev/null"
 
-median_loop() { # median wall time in seconds of RUNS runs of "$1" (after 3 warm-ups)
-    local i s e ts=()
-    for i in 1 2 3; do bash -c "$1"; done
+# interleaved CMD...: the median wall time in seconds of RUNS runs of each command, the commands in
+# turns (one run of each per round, each through bash -c, after 3 warm-up rounds), one per line.
+interleaved() {
+    local i j s e
+    local -a ts
+    for i in 1 2 3; do for c in "$@"; do bash -c "$c"; done; done
     for ((i = 0; i < RUNS; i++)); do
-        s=$(date +%s%N); bash -c "$1"; e=$(date +%s%N)
-        ts+=($((e - s)))
+        for ((j = 1; j <= $#; j++)); do
+            s=$(date +%s%N); bash -c "${!j}"; e=$(date +%s%N)
+            ts[j]+="$((e - s)) "
+        done
     done
-    printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.6f\n", m / 1e9}'
+    for ((j = 1; j <= $#; j++)); do
+        tr ' ' '\n' <<< "${ts[j]}" | grep . | sort -n |
+            awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.6f\n", m / 1e9}'
+    done
 }
 
-if command -v hyperfine >/dev/null; then
-    hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$probe.json" \
-        -n "chaos apply --dry ($N packages, no change)" "$chaos_cmd" -n "raw probe (same script, sh -s)" "$raw" >&2
-    mapfile -t med < <(grep -o '"median": *[0-9.e+-]*' "$probe.json" | awk '{print $2}')
-    t_chaos=${med[0]} t_raw=${med[1]}
-else
-    log "hyperfine not installed (apt-get install hyperfine); timing with a date +%s%N loop"
-    t_chaos=$(median_loop "$chaos_cmd")
-    t_raw=$(median_loop "$raw")
+cmds=("$chaos_cmd" "$raw")
+if [[ -n ${CHAOS_BENCH_BASELINE:-} ]]; then # another chaos (e.g. main's), timed in the same rounds
+    base=("$(readlink -f "$CHAOS_BENCH_BASELINE")" "${dry[@]:1}")
+    cmds+=("${base[*]} > /dev/null")
+fi
+mapfile -t med < <(interleaved "${cmds[@]}")
+t_chaos=${med[0]} t_raw=${med[1]}
+log "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ -n ${CHAOS_BENCH_BASELINE:-} ]]; then
+    awk -v b="${med[2]}" -v r="$t_raw" 'BEGIN {printf "noop-250: baseline %s: median %.1f ms, ratio %.2fx (same rounds)\n", ENVIRON["CHAOS_BENCH_BASELINE"], b * 1000, b / r}'
 fi
 awk -v c="$t_chaos" -v r="$t_raw" -v n="$N" -v runs="$RUNS" -v goal="$TARGET_RATIO" 'BEGIN {
     ratio = c / r

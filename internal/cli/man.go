@@ -6,7 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/cobra/doc"
+
+	"github.com/ch-aos-ch/chaos/internal/manpage"
 )
 
 func (a *app) manCmd() *cobra.Command {
@@ -28,8 +29,8 @@ pages never disagree with --help. SOURCE_DATE_EPOCH, when set, fixes their date 
 			if i := strings.LastIndex(v, " ("); i > 0 {
 				v = v[:i]
 			}
-			header := &doc.GenManHeader{Section: "1", Source: v, Manual: "Ch-aOS manual"}
-			if err := doc.GenManTree(cmd.Root(), header, dir); err != nil {
+			header := manpage.Header{Section: "1", Source: v, Manual: "Ch-aOS manual"}
+			if err := manpage.WriteTree(cmd.Root(), header, dir); err != nil {
 				return fmt.Errorf("man: %w", err)
 			}
 			fmt.Fprintf(a.stdout, "wrote the man pages into %s\n", dir)

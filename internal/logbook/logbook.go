@@ -33,6 +33,9 @@ type Store struct {
 	postgres bool
 	// Where is the DSN or file, with any password removed, for messages.
 	Where string
+	// opened waits for the first connection and the migration check, which Open starts and leaves
+	// running (a plan's probe runs meanwhile): everything that uses db waits for it first.
+	opened func() error
 }
 
 // DefaultPath is $XDG_DATA_HOME/chaos/limani.db, else ~/.local/share/chaos/limani.db.
@@ -55,6 +58,9 @@ func IsPostgres(dsn string) bool {
 
 // Open opens (creating and migrating) the Limani at dsn: a postgres:// URL or libpq key=value
 // string for PostgreSQL, else a SQLite file path ("" is DefaultPath; a "sqlite:" prefix is allowed).
+// The connection and the migration check go on in the background (about a millisecond of SQLite
+// work, and a dry run needs the database only at its end): their error, if any, is returned by the
+// first method that uses the database.
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	s := &Store{}
 	var err error
@@ -86,10 +92,13 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			_ = f.Close()
 		}
 	}
-	if err := s.migrate(ctx); err != nil {
-		_ = s.db.Close()
-		return nil, fmt.Errorf("limani %s: %w", s.Where, err)
-	}
+	s.opened = sync.OnceValue(func() error {
+		if err := s.migrate(ctx); err != nil {
+			return fmt.Errorf("limani %s: %w", s.Where, err)
+		}
+		return nil
+	})
+	go s.opened()
 	return s, nil
 }
 
@@ -115,8 +124,11 @@ func redact(dsn string) string {
 	return dsn
 }
 
-// Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the store (after Open's work on it).
+func (s *Store) Close() error {
+	_ = s.opened()
+	return s.db.Close()
+}
 
 // q rewrites ? placeholders to $N for PostgreSQL.
 func (s *Store) q(query string) string {
@@ -231,6 +243,9 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // SchemaVersion is the number of migrations applied.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	if err := s.opened(); err != nil {
+		return 0, err
+	}
 	var v int
 	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
 	return v, err
@@ -238,14 +253,24 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 
 // RunInfo describes a run when it starts.
 type RunInfo struct {
-	Command string // "apply", "rollback", "recover"
+	// Command is "apply", "rollback", "recover"; the CLI records a dry run as "apply --dry" or
+	// "rollback --dry", and such a run is written in one transaction at Finish (see Run).
+	Command string
 	Chobolo string // the Ch-obolo's path
 }
 
+// dry reports whether the run changes nothing (Command ends in " --dry"): it is only a plan, so
+// losing its record in a crash loses nothing, and a no-change plan is run often enough that its
+// record should cost one transaction rather than one per batch plus the run's own insert.
+func (i RunInfo) dry() bool { return strings.HasSuffix(i.Command, " --dry") }
+
 // Run records one run. Its methods are safe for concurrent use (hosts applied in parallel) and
-// never wait for the database: statements are queued, in order, to a writer that commits them in
-// batches (one transaction per batch), so that a fleet's hosts never queue behind one another's
-// inserts. Finish writes the rest. Write errors do not stop the apply: the first one is kept in Err.
+// never wait for the database. A run that changes machines is written as it goes, so that a crash
+// leaves its record up to the op it was running: its row is inserted by StartRun, and every later
+// statement is queued, in order, to a writer that commits them in batches (one transaction per
+// batch), so that a fleet's hosts never queue behind one another's inserts. A dry run is held in
+// memory and written by Finish in one transaction, its run row included. Finish writes the rest.
+// Write errors do not stop the apply: the first one is kept in Err.
 type Run struct {
 	ID string
 	s  *Store
@@ -255,8 +280,11 @@ type Run struct {
 	// probe times by target, for the host rows.
 	probe map[string]time.Duration
 
-	queue    chan stmt
-	written  chan struct{} // closed when the writer has written everything queued
+	queue   chan stmt
+	written chan struct{} // closed when the writer has written everything queued
+	// held is a dry run's statements, written by Finish (queue and written are then nil).
+	held     []stmt
+	dry      bool
 	errMu    sync.Mutex
 	err      error
 	finished bool
@@ -279,19 +307,32 @@ func (s *Store) StartRun(ctx context.Context, info RunInfo) (*Run, error) {
 	host, _ := os.Hostname()
 	user := os.Getenv("SUDO_USER")
 	user = cmp.Or(user, os.Getenv("USER"))
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, ?, ?, ?, ?)`),
-		id, time.Now().UnixNano(), info.Command, info.Chobolo, host, user)
-	if err != nil {
+	r := &Run{ID: id, s: s, probe: map[string]time.Duration{}, dry: info.dry()}
+	const insert = `INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, ?, ?, ?, ?)`
+	args := []any{id, time.Now().UnixNano(), info.Command, info.Chobolo, host, user}
+	if r.dry {
+		r.exec(insert, args...)
+		return r, nil
+	}
+	if err := s.opened(); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx, s.q(insert), args...); err != nil {
 		return nil, fmt.Errorf("limani %s: %w", s.Where, err)
 	}
-	r := &Run{ID: id, s: s, probe: map[string]time.Duration{}, queue: make(chan stmt, 4*writeBatch), written: make(chan struct{})}
+	r.queue, r.written = make(chan stmt, 4*writeBatch), make(chan struct{})
 	go r.write()
 	return r, nil
 }
 
-// exec queues a statement (called with r.mu held, which keeps the order).
+// exec queues a statement, or holds it for a dry run (called with r.mu held, which keeps the
+// order).
 func (r *Run) exec(query string, args ...any) {
-	if !r.finished {
+	switch {
+	case r.finished:
+	case r.dry:
+		r.held = append(r.held, stmt{r.s.q(query), args})
+	default:
 		r.queue <- stmt{r.s.q(query), args}
 	}
 }
@@ -313,19 +354,28 @@ func (r *Run) write() {
 				break more
 			}
 		}
-		if err := r.commit(batch); err != nil {
-			r.errMu.Lock()
-			if r.err == nil {
-				r.err = err
-			}
-			r.errMu.Unlock()
-		}
+		r.keep(r.commit(batch))
 	}
+}
+
+// keep records err as the run's write error unless one is already kept.
+func (r *Run) keep(err error) {
+	if err == nil {
+		return
+	}
+	r.errMu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.errMu.Unlock()
 }
 
 // commit writes a batch in one transaction; when that fails, statement by statement, so that one
 // bad statement loses only itself. It returns the first error.
 func (r *Run) commit(batch []stmt) error {
+	if err := r.s.opened(); err != nil {
+		return err // a dry run's: a real apply's StartRun waited for it
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := func() error {
@@ -439,11 +489,19 @@ func (r *Run) Finish(err error) {
 	// applying.
 	r.exec(`UPDATE hosts SET ended = ?, status = ? WHERE run_id = ? AND status = 'running'`, now, map[bool]string{true: "planned", false: "failed"}[err == nil], r.ID)
 	r.exec(`UPDATE runs SET ended = ?, status = ?, error = ? WHERE id = ?`, now, status, tail(msg, 4000), r.ID)
-	if !r.finished {
+	switch {
+	case r.finished:
+	case r.dry:
+		r.finished = true
+		r.keep(r.commit(r.held))
+		r.held = nil
+	default:
 		r.finished = true
 		close(r.queue)
 	}
-	<-r.written
+	if !r.dry {
+		<-r.written
+	}
 }
 
 func tail(s string, n int) string {

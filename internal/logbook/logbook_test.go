@@ -132,7 +132,10 @@ func TestSQLite(t *testing.T) {
 	}
 	defer s.Close()
 	// ... and writes nothing: opening a current limani is a read (one connection, so this is the
-	// connection Open used).
+	// connection Open used, once its work is done).
+	if err := s.opened(); err != nil {
+		t.Fatal(err)
+	}
 	var changes int
 	if err := s.db.QueryRow(`SELECT total_changes()`).Scan(&changes); err != nil || changes != 0 {
 		t.Fatalf("opening a current limani wrote %d rows (%v)", changes, err)
@@ -276,6 +279,9 @@ func TestResolveRefPostgreSQL(t *testing.T) {
 func resolveRefs(t *testing.T, s *Store) {
 	t.Helper()
 	ctx := context.Background()
+	if err := s.opened(); err != nil { // the tables exist
+		t.Fatal(err)
+	}
 	ids := []string{"20260101-120000-3fa9c2d1", "20260101-130000-0b7e44aa", "20260102-090000-3fa9ffff", "20260102-100000-c0ffee1d"}
 	for i, id := range ids {
 		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, 'apply', '', 'h', 'u')`), id, int64(i+1)); err != nil {
@@ -301,5 +307,168 @@ func resolveRefs(t *testing.T, s *Store) {
 		case tc.err == "" && (err != nil || got != tc.want):
 			t.Errorf("Resolve(%q) = %q, %v; want %q", tc.ref, got, err, tc.want)
 		}
+	}
+}
+
+// When a run's rows reach the limani: a dry run's all at Finish, a real apply's as it goes
+// (crash-safety). In SQLite, and the same checks on a PostgreSQL server.
+func TestDryRunAtFinishSQLite(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "limani.db")
+	checkDryAtFinish(t, openTwo(t, dsn))
+}
+
+func TestApplyAsItGoesSQLite(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "limani.db")
+	checkApplyAsItGoes(t, openTwo(t, dsn))
+}
+
+func TestDryRunAtFinishPostgreSQL(t *testing.T) {
+	checkDryAtFinish(t, openTwo(t, testenv.PostgreSQL(t)))
+}
+
+func TestApplyAsItGoesPostgreSQL(t *testing.T) {
+	checkApplyAsItGoes(t, openTwo(t, testenv.PostgreSQL(t)))
+}
+
+// openTwo opens the limani at dsn twice: the store that records, and a reader with its own
+// connection that sees only what was committed, as `chaos logbook` would after a crash.
+func openTwo(t *testing.T, dsn string) [2]*Store {
+	t.Helper()
+	var two [2]*Store
+	for i := range two {
+		s := &two[i]
+		var err error
+		if *s, err = Open(context.Background(), dsn); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { (*s).Close() })
+	}
+	return two
+}
+
+// committed counts what the reader sees of run id: its run row, host rows and events.
+func committed(t *testing.T, r *Store, id string) (runs, hosts, events int) {
+	t.Helper()
+	if err := r.opened(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		n     *int
+		query string
+	}{
+		{&runs, `SELECT COUNT(*) FROM runs WHERE id = ?`},
+		{&hosts, `SELECT COUNT(*) FROM hosts WHERE run_id = ?`},
+		{&events, `SELECT COUNT(*) FROM events WHERE run_id = ?`},
+	} {
+		if err := r.db.QueryRow(r.q(c.query), id).Scan(c.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return runs, hosts, events
+}
+
+// checkDryAtFinish: a dry run (as the CLI names it, "apply --dry") writes nothing before Finish,
+// and everything at Finish: the run, both hosts as planned with their probe times, every event.
+func checkDryAtFinish(t *testing.T, stores [2]*Store) {
+	t.Helper()
+	w, r := stores[0], stores[1]
+	ctx := context.Background()
+	run, err := w.StartRun(ctx, RunInfo{Command: "apply --dry", Chobolo: "/srv/m.yml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"web1", "web2"} {
+		run.Observe(engine.Event{Type: engine.EventProbed, Target: target, Duration: 25 * time.Millisecond})
+	}
+	if runs, hosts, events := committed(t, r, run.ID); runs+hosts+events != 0 {
+		t.Fatalf("before Finish, a dry run wrote %d run, %d host and %d event rows", runs, hosts, events)
+	}
+	run.Finish(nil)
+	if err := run.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if runs, hosts, events := committed(t, r, run.ID); runs != 1 || hosts != 2 || events != 2 {
+		t.Fatalf("after Finish: %d run, %d host and %d event rows; want 1, 2, 2", runs, hosts, events)
+	}
+	rep, err := r.Report(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Run.Command != "apply --dry" || rep.Run.Chobolo != "/srv/m.yml" || rep.Run.Status != "ok" || rep.Run.Duration <= 0 {
+		t.Fatalf("dry run: %+v", rep.Run)
+	}
+	for _, h := range rep.Hosts {
+		if h.Status != "planned" || h.Probe != 25*time.Millisecond {
+			t.Fatalf("dry run host: %+v", h)
+		}
+	}
+}
+
+// checkApplyAsItGoes: a real apply's rows are committed while it runs, before Finish, so that a
+// crash leaves the record of what was started: the run row when StartRun returns, an op's start
+// while the op runs (the writer commits it on its own; the reader waits for it, and fails if it
+// never comes).
+func checkApplyAsItGoes(t *testing.T, stores [2]*Store) {
+	t.Helper()
+	w, r := stores[0], stores[1]
+	ctx := context.Background()
+	run, err := w.StartRun(ctx, RunInfo{Command: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs, _, _ := committed(t, r, run.ID); runs != 1 {
+		t.Fatalf("StartRun returned, the run row is not committed")
+	}
+	run.Observe(engine.Event{Type: engine.EventProbed, Target: "web1"})
+	run.Observe(engine.Event{Type: engine.EventOpStart, Target: "web1", Role: "files", Op: "write /etc/motd"})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, hosts, events := committed(t, r, run.ID); hosts == 1 && events == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a minute after op.start, the host and its events are still not committed")
+		}
+	}
+	run.Finish(nil)
+	if rep, err := r.Report(ctx, run.ID); err != nil || rep.Run.Status != "ok" || len(rep.Hosts) != 1 {
+		t.Fatalf("after Finish: %+v %v", rep, err)
+	}
+}
+
+// Open does not wait for the database: a problem with it (here a schema newer than this chaos)
+// comes from the first method that uses it, and a dry run, which uses it only at Finish, keeps it
+// in Err.
+func TestOpenErrorAtFirstUse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "limani.db")
+	schemaV5(t, path)
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE schema_version SET version = 999`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open waited for the database: %v", err)
+	}
+	defer s.Close()
+	const want = "newer than this chaos knows"
+	if _, err := s.Runs(ctx, 5); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Runs: %v", err)
+	}
+	if _, err := s.StartRun(ctx, RunInfo{Command: "apply"}); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("StartRun of an apply: %v", err)
+	}
+	dry, err := s.StartRun(ctx, RunInfo{Command: "apply --dry"})
+	if err != nil {
+		t.Fatalf("StartRun of a dry run: %v", err)
+	}
+	dry.Observe(engine.Event{Type: engine.EventProbed, Target: "web1"})
+	dry.Finish(nil)
+	if err := dry.Err(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("dry run's Err after Finish: %v", err)
 	}
 }

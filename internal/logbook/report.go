@@ -102,6 +102,9 @@ func scanRun(sc interface{ Scan(...any) error }) (RunSummary, error) {
 
 // Runs lists the latest runs, newest first.
 func (s *Store) Runs(ctx context.Context, limit int) ([]RunSummary, error) {
+	if err := s.opened(); err != nil {
+		return nil, err
+	}
 	if limit <= 0 {
 		limit = 20
 	}
@@ -130,6 +133,9 @@ const maxCandidates = 10
 // Resolve turns "last", a run id, or a prefix or suffix of exactly one run id (the date, or the
 // random hex part) into a run id. An ambiguous reference is an error that lists the candidates.
 func (s *Store) Resolve(ctx context.Context, ref string) (string, error) {
+	if err := s.opened(); err != nil {
+		return "", err
+	}
 	if ref == "" || ref == "last" || ref == "latest" {
 		var id string
 		err := s.db.QueryRowContext(ctx, `SELECT id FROM runs ORDER BY started DESC LIMIT 1`).Scan(&id)

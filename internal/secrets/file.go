@@ -13,7 +13,6 @@ import (
 	"github.com/getsops/sops/v3/config"
 	"github.com/getsops/sops/v3/keys"
 	"github.com/getsops/sops/v3/keyservice"
-	"github.com/getsops/sops/v3/version"
 )
 
 // File is a decrypted sops file held in memory: its tree, its metadata (key groups, regexes, Shamir
@@ -280,6 +279,12 @@ func (f *File) SetKeyGroups(g []sops.KeyGroup) { f.tree.Metadata.KeyGroups = g }
 // afterwards). 0 means all of them.
 func (f *File) SetShamirThreshold(n int) { f.tree.Metadata.ShamirThreshold = n }
 
+// sopsVersion is the `version` chaos writes into a new file's metadata: the linked sops release,
+// as its version.Version says (TestSopsVersion checks they agree). That package is not imported:
+// it also holds sops's CLI version command, whose CLI library brings a Markdown renderer whose
+// package initialisers ran at every start of chaos (issue 16).
+const sopsVersion = "3.13.3"
+
 // Create encrypts new plaintext for path with the creation rule that matches it in the sops
 // configuration, as `sops encrypt` does, and returns the file content. The File stays open for
 // further changes.
@@ -321,7 +326,7 @@ func Create(path string, plain []byte, o Options) (*File, []byte, error) {
 		UnencryptedCommentRegex: rule.UnencryptedCommentRegex,
 		EncryptedCommentRegex:   rule.EncryptedCommentRegex,
 		MACOnlyEncrypted:        rule.MACOnlyEncrypted,
-		Version:                 version.Version,
+		Version:                 sopsVersion,
 	}}
 	if err := f.Replace(plain); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

@@ -235,3 +235,19 @@ func TestQuoteGuileRoundTrip(t *testing.T) {
 	}
 	t.Logf("%d strings and %d symbols read back byte-exact by guile", len(strs), len(strs))
 }
+
+func TestHexOnly(t *testing.T) {
+	for s, want := range map[string]bool{
+		"":                       false,
+		"0123456789abcdef":       true,
+		strings.Repeat("a", 128): true,
+		strings.Repeat("a", 129): false,
+		"ABCDEF":                 false,
+		"12g4":                   false,
+		"ab cd":                  false,
+	} {
+		if got := hexOnly(s); got != want {
+			t.Errorf("hexOnly(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

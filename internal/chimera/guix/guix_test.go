@@ -95,7 +95,7 @@ func knownSpecs(t testing.TB, dir string, cs ...*chobolo.Chobolo) string {
 			set[name] = true
 		}
 	}
-	for _, sh := range shells {
+	for _, sh := range shells() {
 		set[sh.spec] = true
 	}
 	for _, c := range cs {

@@ -200,7 +200,7 @@ func (k *compiler) shell(u chimera.User, blk *set) {
 	}
 	p := k.c.Pos(u.Path("shell"))
 	name := path.Base(u.Shell)
-	sh, ok := shells[name]
+	sh, ok := shells()[name]
 	if !ok {
 		k.diag(chimera.Warning, chimera.CodeShellUnknown, p, u.Path("shell"),
 			"set users.users.<name>.shell in extra.nix",
@@ -258,9 +258,9 @@ func (k *compiler) packages() {
 	seen := map[string]bool{}
 	for _, p := range k.sys.Packages {
 		if _, override := p.Overrides["nix"]; !override {
-			if settings, ok := packageModules[p.Name]; ok {
+			if settings, ok := packageModules()[p.Name]; ok {
 				k.apply(p.Pos, settings)
-				if names, ok := unfree[p.Name]; ok {
+				if names, ok := unfree()[p.Name]; ok {
 					k.unfree = append(k.unfree, names...)
 				}
 				continue
@@ -280,7 +280,7 @@ func (k *compiler) packages() {
 				continue
 			}
 			k.conf.appendTo(p.Pos, ref, "environment", "systemPackages")
-			k.unfree = append(k.unfree, unfree[a]...)
+			k.unfree = append(k.unfree, unfree()[a]...)
 		}
 	}
 }
@@ -311,10 +311,10 @@ func (k *compiler) services() {
 		if !s.WantOnBoot() {
 			continue
 		}
-		table := serviceModules
+		table := serviceModules()
 		switch kind {
 		case "timer":
-			table = timerModules
+			table = timerModules()
 		case "service", "socket":
 		default:
 			k.diag(chimera.Warning, chimera.CodeNotCompiled, pos, s.Path, "declare it in extra.nix",

@@ -167,13 +167,13 @@ func knownAttrs(t testing.TB) []string {
 			set[a] = true
 		}
 	}
-	for _, sh := range shells {
+	for _, sh := range shells() {
 		if sh.attr != "" {
 			set[sh.attr] = true
 		}
 	}
 	ref := regexp.MustCompile(`pkgs\.([A-Za-z0-9_.-]+)`)
-	for _, table := range []map[string][]setting{packageModules, serviceModules, timerModules} {
+	for _, table := range []map[string][]setting{packageModules(), serviceModules(), timerModules()} {
 		for _, settings := range table {
 			for _, s := range settings {
 				for _, m := range ref.FindAllStringSubmatch(s.value, -1) {
@@ -276,7 +276,7 @@ var allowedOptions = func() []*regexp.Regexp {
 		"system.stateVersion", "fileSystems.*.device", "fileSystems.*.fsType", "fileSystems.*.options", "swapDevices",
 		"nixpkgs.hostPlatform._mkDefault",
 	}
-	for _, table := range []map[string][]setting{packageModules, serviceModules, timerModules} {
+	for _, table := range []map[string][]setting{packageModules(), serviceModules(), timerModules()} {
 		for _, settings := range table {
 			for _, s := range settings {
 				paths = append(paths, strings.Join(s.path, "."))
@@ -503,7 +503,7 @@ func TestPackageMapCoversNix(t *testing.T) {
 			}
 		}
 	}
-	for name := range packageModules {
+	for name := range packageModules() {
 		if attrs, known := pkgmap.Resolve(chobolo.Package{Name: name}, "nix"); !known || len(attrs) != 0 {
 			t.Errorf("module package %s: nix column should be [] (got %v, known %v)", name, attrs, known)
 		}
