@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/getsops/sops/v3"
-	"github.com/getsops/sops/v3/config"
 	sopsage "github.com/getsops/sops/v3/age"
+	"github.com/getsops/sops/v3/config"
 	"github.com/getsops/sops/v3/keys"
 	"github.com/getsops/sops/v3/pgp"
 )

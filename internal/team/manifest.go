@@ -108,4 +108,3 @@ func (m *Manifest) write(repo string) error {
 	}
 	return secrets.WriteFileAtomic(filepath.Join(repo, ManifestName), data, 0o644)
 }
-
