@@ -120,9 +120,25 @@ func TestTeamAndRambleCommands(t *testing.T) {
 	if out, err := s.runEnv(t, other, "", "team", "deactivate", "acme"); err == nil {
 		t.Errorf("deactivate all without a terminal or -y:\n%s", out)
 	}
+	// apply -t decrypts the team's secrets before any target is contacted: for the dev group the
+	// run gets as far as the (missing) target; the prod group, which has no secrets file, stops it
+	// before.
+	chobolo := writeChobolo(t, "users:\n  - name: alice\n")
+	target := "@chroot" + filepath.Join(t.TempDir(), "missing")
+	if out, err := s.runEnv(t, other, "", "apply", "-c", chobolo, "-t", "acme.ops.dev", "--dry", "--target", target); err == nil ||
+		!strings.Contains(out, "missing: no such file") {
+		t.Errorf("apply -t acme.ops.dev: %v\n%s", err, out)
+	}
+	if out, err := s.runEnv(t, other, "", "apply", "-c", chobolo, "-t", "acme.ops.prod", "--dry", "--target", target); err == nil ||
+		!strings.Contains(out, "secrets/prod/secrets.yml") || strings.Contains(out, "missing: no such file") {
+		t.Errorf("apply -t acme.ops.prod: %v\n%s", err, out)
+	}
 	run(other, "", "team", "deactivate", "acme", "ops")
 	if out, err := s.runEnv(t, other, "", "secrets", "cat", "-t", "acme.ops.dev"); err == nil || !strings.Contains(out, "not active") {
 		t.Errorf("after deactivate: %v\n%s", err, out)
+	}
+	if out, err := s.runEnv(t, other, "", "apply", "-c", chobolo, "-t", "acme.ops.dev", "--dry", "--target", target); err == nil || !strings.Contains(out, "not active") {
+		t.Errorf("apply -t with the team deactivated: %v\n%s", err, out)
 	}
 	os.RemoveAll(repo)
 	if out := run(nil, "", "team", "prune"); !strings.Contains(out, "pruned") {

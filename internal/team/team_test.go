@@ -121,6 +121,23 @@ func TestInitLayout(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "hunter2") {
 		t.Fatalf("sops decrypt: %v\n%s", err, out)
 	}
+	// A prod file written by the sops CLI with the team's rules opens under -t acme.ops.prod.
+	prod := filepath.Join(repo, "acme/ops/secrets/prod/secrets.yml")
+	os.WriteFile(prod, []byte("token: abc123\n"), 0o600)
+	cmd = exec.Command(secretstest.Sops(t), "--config", filepath.Join(repo, "acme/ops/sops-config.yml"), "encrypt", "-i", prod)
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+gpg.Home)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sops encrypt: %v\n%s", err, out)
+	}
+	src, err := team.SecretSources(mustRef(t, "acme.ops.prod"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := secrets.LoadValues(context.Background(), src, secrets.NewKeyring()); err != nil {
+		t.Fatal(err)
+	} else if tok, _ := v.Get("token"); tok != "abc123" {
+		t.Errorf("token %q", tok)
+	}
 	// A second person joins: the existing sops configuration is kept.
 	before, _ := os.ReadFile(filepath.Join(repo, "acme/ops/sops-config.yml"))
 	res, err := team.Init(context.Background(), repo, mustRef(t, "acme.ops.bob"), team.Keys{Age: []string{secretstest.NewAgeKey(t).Recipient}}, false)
