@@ -18,21 +18,32 @@ type Resolved struct {
 	Dir string
 }
 
-// Open finds the active team of ref: TEAMS/COMPANY/TEAM, the link made by Activate.
+// Open finds the active team of ref: TEAMS/COMPANY/TEAM, the link made by Activate. The link is
+// followed one step only, and the team directory and its company directory must still be real
+// directories: a later `git pull` could have turned them into symlinks.
 func Open(ref Ref) (Resolved, error) {
 	teams, err := Dir()
 	if err != nil {
 		return Resolved{}, err
 	}
 	link := filepath.Join(teams, ref.Company, ref.Team)
-	if _, err := os.Lstat(link); err != nil {
+	target, err := os.Readlink(link)
+	if err != nil {
 		return Resolved{}, fmt.Errorf("team %s.%s is not active (chaos team activate REPO, or team init/clone): %w", ref.Company, ref.Team, err)
 	}
-	dir, err := realDir(link)
-	if err != nil {
-		return Resolved{}, fmt.Errorf("team %s.%s: %w", ref.Company, ref.Team, err)
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(link), target)
 	}
-	return Resolved{Ref: ref, Dir: dir}, nil
+	for _, d := range []string{target, filepath.Dir(target)} {
+		fi, err := os.Lstat(d)
+		if err != nil {
+			return Resolved{}, fmt.Errorf("team %s.%s: %w (chaos team prune removes links to removed repositories)", ref.Company, ref.Team, err)
+		}
+		if !fi.IsDir() {
+			return Resolved{}, fmt.Errorf("team %s.%s: %s is not a directory (a symlink?); refused", ref.Company, ref.Team, d)
+		}
+	}
+	return Resolved{Ref: ref, Dir: target}, nil
 }
 
 // Path returns TEAMDIR/rel, proven inside the team directory with no symlink on the way.

@@ -226,6 +226,15 @@ func TestPathTraversal(t *testing.T) {
 	if _, err := team.SecretSources(mustRef(t, "acme.ops.prod"), "", ""); err == nil {
 		t.Error("symlinked group directory accepted")
 	}
+	// An active team whose directory became a symlink later (a git pull) is refused.
+	moved := filepath.Join(t.TempDir(), "ops")
+	if err := os.Rename(filepath.Join(repo, "acme/ops"), moved); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(moved, filepath.Join(repo, "acme/ops"))
+	if _, err := team.SecretSources(mustRef(t, "acme.ops"), "", ""); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("team directory turned symlink: %v", err)
+	}
 	// A repository whose team directory is a symlink is not activated.
 	evil := filepath.Join(t.TempDir(), "evil")
 	os.MkdirAll(filepath.Join(evil, "acme"), 0o755)
