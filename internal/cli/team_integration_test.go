@@ -48,6 +48,16 @@ func TestTeamAndRambleCommands(t *testing.T) {
 		t.Errorf("team list:\n%s", out)
 	}
 
+	// -t completes the active teams with their groups and people.
+	for _, args := range [][]string{{"secrets", "cat", "-t", "acme."}, {"ramble", "find", "-t", ""}, {"apply", "-t", "a"}} {
+		out := run(nil, "", append([]string{"__complete"}, args...)...)
+		for _, want := range []string{"acme.ops\n", "acme.ops.dev\n", "acme.ops.prod\n", "acme.ops.alice\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("__complete %v lacks %q:\n%s", args, want, out)
+			}
+		}
+	}
+
 	// Secrets of the dev group: created by edit, read by cat, both through -t.
 	run([]string{editorScript(t, `printf 'user_secrets:\n  alice:\n    password: s3cret\n' > "$1"`)}, "", "secrets", "edit", "-t", "acme.ops.dev")
 	if out := run(nil, "", "secrets", "cat", "-t", "acme.ops.dev", "user_secrets.alice.password", "--value"); strings.TrimSpace(out) != "s3cret" {
