@@ -146,7 +146,7 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 	if err != nil {
 		return err
 	}
-	if o.useSecrets || o.secrets.file != "" || o.secrets.provider != "" {
+	if o.useSecrets || o.secrets.file != "" || o.secrets.provider != "" || o.secrets.team != "" {
 		// Decrypted before any target is touched: a bad key or a tampered file applies nothing.
 		v, err := a.loadApplySecrets(ctx, o.secrets, c)
 		if err != nil {

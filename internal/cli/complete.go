@@ -11,6 +11,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/fleet"
+	"github.com/ch-aos-ch/chaos/internal/team"
 )
 
 // Shell completion is cobra's own (`chaos completion bash|zsh|fish|powershell` prints the script,
@@ -36,6 +37,10 @@ func (a *app) registerCompletions(root *cobra.Command) {
 			if c.Flags().Lookup(name) != nil {
 				_ = c.RegisterFlagCompletionFunc(name, fn)
 			}
+		}
+		// -t of the secrets and ramble commands (a persistent flag of their parent) and of apply.
+		if c.Flags().Lookup("team") != nil || c.PersistentFlags().Lookup("team") != nil {
+			_ = c.RegisterFlagCompletionFunc("team", completeTeam)
 		}
 		// --limit of apply and fleet list picks hosts (logbook's --limit is a count).
 		if f := c.Flags().Lookup("limit"); f != nil && f.Value.Type() == "string" {
@@ -193,4 +198,28 @@ func (a *app) completionFleet() *fleet.Fleet {
 		return nil
 	}
 	return inv
+}
+
+// completeTeam completes -t: the active teams, COMPANY.TEAM, with their secrets groups and people
+// (COMPANY.TEAM.GROUP, COMPANY.TEAM.PERSON).
+func completeTeam(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	act, _ := team.List()
+	var out []cobra.Completion
+	for _, x := range act {
+		if x.Dangling {
+			continue
+		}
+		name := x.Company + "." + x.Team
+		out = append(out, name)
+		for _, sub := range []string{"secrets", "ramblings"} {
+			entries, _ := os.ReadDir(filepath.Join(x.Target, sub))
+			for _, e := range entries {
+				if e.IsDir() && team.CheckName(sub, e.Name()) == nil {
+					out = append(out, name+"."+e.Name())
+				}
+			}
+		}
+	}
+	out = slices.DeleteFunc(out, func(c cobra.Completion) bool { return !strings.HasPrefix(c, toComplete) })
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/secrets"
+	"github.com/ch-aos-ch/chaos/internal/team"
 )
 
 // The `chaos secrets` commands, one file each (secrets_init.go, secrets_edit.go, ...); what they
@@ -22,6 +23,7 @@ type secretFlags struct {
 	file     string // -sf: the encrypted secrets file
 	sops     string // -ss: the sops configuration (.sops.yaml)
 	provider string // -p: a provider to fetch a private key from
+	team     string // -t: company.team[.group], an active team's secrets (internal/team)
 }
 
 func (f *secretFlags) register(fs interface {
@@ -31,6 +33,7 @@ func (f *secretFlags) register(fs interface {
 	fs.StringVar(&f.file, "secrets-file", "", "sops-encrypted secrets file (-sf; default: secrets_file in config.yml, then the Ch-obolo's secrets.file)")
 	fs.StringVar(&f.sops, "sops-file", "", "sops configuration (-ss; default: sops_file in config.yml, then the nearest .sops.yaml)")
 	fs.StringVarP(&f.provider, "provider", "p", "", "fetch the private key from this provider (secret_providers in config.yml; \"default\" for the default one)")
+	fs.StringVarP(&f.team, "team", "t", "", "use active team COMPANY.TEAM[.GROUP]: its secrets/[GROUP/]secrets.yml and sops-config.yml (-sf and -ss then relative to the team directory)")
 }
 
 // LegacyFlags rewrites the original Ch-aOS's two-letter short flags (-sf, -ss), which pflag cannot
@@ -53,8 +56,16 @@ func LegacyFlags(args []string) []string {
 	return out
 }
 
-// resolveSecrets is secrets.Resolve with the flags and config.yml; c, the Ch-obolo, may be nil.
+// resolveSecrets is secrets.Resolve with the flags and config.yml, or with -t the team's files
+// (team.SecretSources); c, the Ch-obolo, may be nil.
 func (a *app) resolveSecrets(f secretFlags, c *chobolo.Chobolo) (secrets.Sources, error) {
+	if f.team != "" {
+		ref, err := team.ParseRef(f.team)
+		if err != nil {
+			return secrets.Sources{}, err
+		}
+		return team.SecretSources(ref, f.file, f.sops)
+	}
 	cfg, err := a.config()
 	if err != nil {
 		return secrets.Sources{}, err
@@ -129,7 +140,9 @@ func (a *app) secretsCmd() *cobra.Command {
 groups) that chaos reads and writes itself, compatible with the sops CLI. See docs/secrets.md.
 
 The file is -sf FILE, else secrets_file in config.yml, else secrets.file in the Ch-obolo. The sops
-configuration is -ss FILE, else sops_file in config.yml, else the nearest .sops.yaml.`,
+configuration is -ss FILE, else sops_file in config.yml, else the nearest .sops.yaml. With
+-t COMPANY.TEAM[.GROUP] (an active team, see chaos team) they are the team's
+secrets/[GROUP/]secrets.yml and sops-config.yml, and -sf/-ss are relative to the team directory.`,
 	}
 	f.register(cmd.PersistentFlags())
 	cmd.AddCommand(a.secretsInitCmd(&f), a.secretsEditCmd(&f), a.secretsCatCmd(&f), a.secretsSetCmd(&f),

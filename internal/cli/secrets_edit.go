@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -77,7 +78,42 @@ func (a *app) secretsEdit(ctx context.Context, f secretFlags) error {
 		}
 	}
 	defer secrets.Wipe(plain)
+	return a.editPrivately(src.File, plain, func(edited []byte) error {
+		var out []byte
+		var err error
+		if sf != nil {
+			if err = sf.Replace(edited); err == nil {
+				out, err = sf.Encrypted()
+			}
+		} else {
+			var nf *secrets.File
+			if nf, out, err = secrets.Create(src.File, edited, opts); err == nil {
+				nf.Close()
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if err := secrets.WriteFileAtomic(src.File, out, 0o600); err != nil {
+			return errWrite{err}
+		}
+		fmt.Fprintf(a.stdout, "%s encrypted and saved\n", src.File)
+		return nil
+	})
+}
 
+// errWrite is a save that failed writing, not parsing: editing again would not help.
+type errWrite struct{ error }
+
+func (e errWrite) Unwrap() error { return e.error }
+
+// editPrivately lets the user edit plaintext that belongs to file (named in messages) without it
+// ever reaching a disk: it goes to a 0600 file in a private directory on a tmpfs (privateDir), $EDITOR
+// runs on it, and save gets the result, unless it is unchanged. The plaintext file is zeroed and
+// removed in every case, on SIGTERM and SIGHUP too. When save refuses the result (it does not
+// parse), a terminal user may edit again; file is left as it was. chaos secrets edit and chaos
+// ramble create/edit use it.
+func (a *app) editPrivately(file string, plain []byte, save func(edited []byte) error) error {
 	sweepEditDirs()
 	dir, onTmpfs, err := privateDir()
 	if err != nil {
@@ -86,7 +122,7 @@ func (a *app) secretsEdit(ctx context.Context, f secretFlags) error {
 	if !onTmpfs {
 		fmt.Fprintf(a.stderr, "chaos: warning: no tmpfs at /dev/shm; the plaintext goes to %s (on disk) while you edit\n", dir)
 	}
-	tmp := filepath.Join(dir, filepath.Base(src.File))
+	tmp := filepath.Join(dir, filepath.Base(file))
 	cleanup := sync.OnceFunc(func() { shred(tmp); os.RemoveAll(dir) })
 	defer cleanup()
 
@@ -115,7 +151,7 @@ func (a *app) secretsEdit(ctx context.Context, f secretFlags) error {
 				}
 				edMu.Unlock()
 				cleanup()
-				fmt.Fprintf(a.stderr, "chaos: %v: plaintext removed, %s unchanged\n", s, src.File)
+				fmt.Fprintf(a.stderr, "chaos: %v: plaintext removed, %s unchanged\n", s, file)
 				os.Exit(128 + int(s.(syscall.Signal)))
 			}
 		}
@@ -135,7 +171,7 @@ func (a *app) secretsEdit(ctx context.Context, f secretFlags) error {
 			err = editor.Wait()
 		}
 		if err != nil {
-			return fmt.Errorf("editor %s failed (%v); %s unchanged", editorName(), err, src.File)
+			return fmt.Errorf("editor %s failed (%v); %s unchanged", editorName(), err, file)
 		}
 		edited, err := os.ReadFile(tmp)
 		if err != nil {
@@ -143,35 +179,22 @@ func (a *app) secretsEdit(ctx context.Context, f secretFlags) error {
 		}
 		if sha256.Sum256(edited) == before {
 			secrets.Wipe(edited)
-			fmt.Fprintf(a.stdout, "no changes; %s unchanged\n", src.File)
+			fmt.Fprintf(a.stdout, "no changes; %s unchanged\n", file)
 			return nil
 		}
-		var out []byte
-		if sf != nil {
-			if err = sf.Replace(edited); err == nil {
-				out, err = sf.Encrypted()
-			}
-		} else {
-			var nf *secrets.File
-			if nf, out, err = secrets.Create(src.File, edited, opts); err == nil {
-				nf.Close()
-			}
-		}
+		err = save(edited)
 		secrets.Wipe(edited)
-		if err == nil {
-			if err := secrets.WriteFileAtomic(src.File, out, 0o600); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "%s encrypted and saved\n", src.File)
-			return nil
+		var werr errWrite
+		if err == nil || errors.As(err, &werr) {
+			return err
 		}
 		if !a.interactive() {
-			return fmt.Errorf("the edited file %v; %s unchanged", err, src.File)
+			return fmt.Errorf("the edited file %v; %s unchanged", err, file)
 		}
 		fmt.Fprintf(a.stdout, "the edited file %v.\nEdit again? [Y/n] ", err)
 		line, _ := bufio.NewReader(a.stdin).ReadString('\n')
 		if ans := strings.ToLower(strings.TrimSpace(line)); ans == "n" || ans == "no" {
-			return fmt.Errorf("%s unchanged", src.File)
+			return fmt.Errorf("%s unchanged", file)
 		}
 	}
 }

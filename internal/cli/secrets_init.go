@@ -38,6 +38,9 @@ and missing, it is created with an empty user_secrets map.`,
 }
 
 func (a *app) secretsInit(ctx context.Context, f secretFlags, newKey bool, pathRegex string) error {
+	if f.team != "" {
+		return fmt.Errorf("a team's keys are in its sops-config.yml: chaos team init makes it, chaos secrets rotate-add -t %s adds a key", f.team)
+	}
 	cfg, err := a.config()
 	if err != nil {
 		return err

@@ -35,6 +35,9 @@ type Options struct {
 	Keys *Keyring
 	// SopsConfig is the .sops.yaml to use; empty means look it up (see FindSopsConfig).
 	SopsConfig string
+	// EncryptedRegex, for Create, overrides the creation rule's choice of the values to encrypt,
+	// as `sops encrypt --encrypted-regex` does (rambles keep titles and tags in clear).
+	EncryptedRegex string
 }
 
 func (o Options) keyring() *Keyring {
@@ -328,6 +331,9 @@ func Create(path string, plain []byte, o Options) (*File, []byte, error) {
 		MACOnlyEncrypted:        rule.MACOnlyEncrypted,
 		Version:                 sopsVersion,
 	}}
+	if o.EncryptedRegex != "" {
+		f.SetEncryptedRegex(o.EncryptedRegex)
+	}
 	if err := f.Replace(plain); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -341,6 +347,15 @@ func Create(path string, plain []byte, o Options) (*File, []byte, error) {
 		return nil, nil, err
 	}
 	return f, out, nil
+}
+
+// SetEncryptedRegex makes the values under keys matching re the only encrypted ones from the next
+// Encrypted on, replacing the file's other selectors (suffixes, unencrypted_regex), which sops
+// does not allow together with it.
+func (f *File) SetEncryptedRegex(re string) {
+	md := &f.tree.Metadata
+	md.EncryptedRegex = re
+	md.UnencryptedRegex, md.EncryptedSuffix, md.UnencryptedSuffix = "", "", ""
 }
 
 // MasterKeyString names a master key the way sops lists it: the age recipient or PGP fingerprint.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/getsops/sops/v3"
 	sopsage "github.com/getsops/sops/v3/age"
+	"github.com/getsops/sops/v3/config"
 	"github.com/getsops/sops/v3/keys"
 	"github.com/getsops/sops/v3/pgp"
 )
@@ -254,4 +255,48 @@ func MasterKey(kind, key string) (keys.MasterKey, error) {
 		return pgp.NewMasterKeyFromFingerprint(strings.ToUpper(fp)), nil
 	}
 	return nil, fmt.Errorf("unknown key type %q (age or pgp)", kind)
+}
+
+// UpdateKeys gives f the key groups and Shamir threshold of the creation rule that matches it in
+// sopsConfig (found as FindSopsConfig does when ""), with a new data key, as `sops updatekeys`
+// does after the rule's recipients changed. It reports false, changing nothing, when the file
+// already has them. The caller writes f.Encrypted().
+func (f *File) UpdateKeys(sopsConfig string) (bool, error) {
+	cfgPath, err := sopsConfigFor(f.Path, sopsConfig)
+	if err != nil {
+		return false, err
+	}
+	if cfgPath == "" {
+		return false, fmt.Errorf("%s: no .sops.yaml found", f.Path)
+	}
+	rule, err := config.LoadCreationRuleForFile(cfgPath, f.Path, nil)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	if rule == nil || len(rule.KeyGroups) == 0 {
+		return false, fmt.Errorf("%s: no creation rule with keys matches %s", cfgPath, f.Path)
+	}
+	if rule.ShamirThreshold == f.tree.Metadata.ShamirThreshold && groupsString(rule.KeyGroups) == groupsString(f.KeyGroups()) {
+		return false, nil
+	}
+	f.SetKeyGroups(rule.KeyGroups)
+	f.SetShamirThreshold(rule.ShamirThreshold)
+	if err := f.Rekey(); err != nil {
+		return false, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	return true, nil
+}
+
+// groupsString names key groups by their keys, for comparison.
+func groupsString(gs []sops.KeyGroup) string {
+	var b strings.Builder
+	for _, g := range gs {
+		ks := make([]string, len(g))
+		for i, k := range g {
+			ks[i] = k.TypeToIdentifier() + ":" + k.ToString()
+		}
+		slices.Sort(ks)
+		b.WriteString(strings.Join(ks, ",") + ";")
+	}
+	return b.String()
 }

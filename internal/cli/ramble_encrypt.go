@@ -1,0 +1,35 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ch-aos-ch/chaos/internal/ramble"
+)
+
+func (a *app) rambleEncryptCmd(f *rambleFlags) *cobra.Command {
+	var keys []string
+	cmd := &cobra.Command{
+		Use:   "encrypt JOURNAL.PAGE",
+		Short: "Encrypt a page (every key but title, concept and tags, or -k KEYS); an encrypted one is re-encrypted with -k",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := ramble.ParseRef(args[0])
+			if err != nil {
+				return err
+			}
+			n, err := a.notebook(cmd.Context(), *f)
+			if err != nil {
+				return err
+			}
+			if err := n.Encrypt(r, keys); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "encrypted %s\n", r)
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&keys, "keys", "k", nil, "top-level keys to encrypt")
+	return cmd
+}
