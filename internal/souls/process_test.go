@@ -179,3 +179,42 @@ func TestDiscover(t *testing.T) {
 		t.Fatalf("errors: %v", errs)
 	}
 }
+
+// A Runtime starts a Soul once for all its callers and ends it at Close.
+func TestRuntime(t *testing.T) {
+	s := testSoul(t, "serve", "5s")
+	r := NewRuntime([]*Soul{s})
+	var wg sync.WaitGroup
+	procs := make([]*Process, 10)
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := r.Process(context.Background(), "demo")
+			if err != nil {
+				t.Error(err)
+			}
+			procs[i] = p
+		}()
+	}
+	wg.Wait()
+	for _, p := range procs[1:] {
+		if p != procs[0] {
+			t.Fatal("two processes for one Soul in one run")
+		}
+	}
+	if _, err := r.Process(context.Background(), "other"); err == nil {
+		t.Fatal("a Soul that is not installed")
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-procs[0].exited:
+	default:
+		t.Fatal("Close did not end the process")
+	}
+	if _, err := r.Process(context.Background(), "demo"); err == nil {
+		t.Fatal("a process after Close")
+	}
+}
