@@ -261,3 +261,9 @@ func (b *tailBuffer) quoted() string {
 	}
 	return "; its stderr ends with:\n" + string(s)
 }
+
+// Kill ends the process (and what it started) at once: a Soul that stopped reading must not hold
+// chaos up; requests in flight fail.
+func (p *Process) Kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+}

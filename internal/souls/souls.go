@@ -156,6 +156,22 @@ func Load(dir string) (*Soul, error) {
 			}
 		}
 	}
+	for _, kind := range []struct {
+		key   string
+		specs []soul.KindSpec
+	}{{"boats", m.Boats}, {"providers", m.Providers}, {"limanis", m.Limanis}, {"chimera", m.Chimera}} {
+		key, specs := kind.key, kind.specs
+		seen := map[string]bool{}
+		for i, sp := range specs {
+			at := fmt.Sprintf("%s[%d]", key, i)
+			if !nameRe.MatchString(sp.Name) || strings.Contains(sp.Name, "/") {
+				bad(at+".name", "%s name %q: want lowercase letters, digits and '-'", key, sp.Name)
+			} else if seen[sp.Name] {
+				bad(at+".name", "%s: %q is declared twice", key, sp.Name)
+			}
+			seen[sp.Name] = true
+		}
+	}
 	for topic, f := range m.Explanations {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			bad("explanations."+topic, "explanation %s: %v", topic, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
+	"github.com/ch-aos-ch/chaos/internal/souls"
 )
 
 // run follows one run: it numbers nothing and holds no host state, it only fans events out (to
@@ -18,6 +19,7 @@ type run struct {
 	start  time.Time
 	events func(Event)
 	log    *logbook.Run
+	sinks  []*souls.Sink
 	result Run
 }
 
@@ -44,6 +46,14 @@ func (c *Controller) startRun(ctx context.Context, req *ApplyRequest, count int)
 			r.result.LogbookID = lr.ID
 		}
 	}
+	for _, name := range c.opts.Limanis {
+		k, err := souls.StartSink(ctx, name)
+		if err != nil {
+			r.emit(Event{Type: engine.EventMessage, Level: "warning", Message: err.Error() + "; the run goes on without it"})
+			continue
+		}
+		r.sinks = append(r.sinks, k)
+	}
 	r.emit(Event{Type: engine.EventRunStart, Count: count})
 	return r
 }
@@ -59,6 +69,9 @@ func (r *run) emit(ev Event) {
 	if r.log != nil {
 		r.log.Observe(ev)
 	}
+	for _, k := range r.sinks {
+		k.Observe(ev)
+	}
 }
 
 func (r *run) done(out HostOutcome, hp *Plan) {
@@ -73,6 +86,15 @@ func (r *run) done(out HostOutcome, hp *Plan) {
 // finish closes the run: run.done with every outcome, and the logbook record.
 func (r *run) finish() *Run {
 	r.emit(Event{Type: engine.EventRunDone, Hosts: r.result.Hosts, Duration: time.Since(r.start)})
+	r.mu.Lock()
+	sinks := r.sinks
+	r.sinks = nil // closed: nothing more goes to them
+	r.mu.Unlock()
+	for _, k := range sinks {
+		if err := k.Close(); err != nil {
+			r.emit(Event{Type: engine.EventMessage, Level: "warning", Message: err.Error()})
+		}
+	}
 	if r.log != nil {
 		var err error
 		if n := r.result.Failed(); n > 0 {

@@ -204,15 +204,18 @@ type BoatParams struct {
 	Secrets map[string]string `json:"secrets,omitempty"`
 }
 
-// BoatHost is one host a boat found, in the fleet.hosts shape.
+// BoatHost is one host a boat found: what a fleet.hosts entry says (ssh_hostname, ssh_user,
+// ssh_port, ssh_key, become, groups, vars), checked the same way.
 type BoatHost struct {
-	Name    string            `json:"name"`
-	Address string            `json:"address,omitempty"`
-	Port    int               `json:"port,omitempty"`
-	User    string            `json:"user,omitempty"`
-	Groups  []string          `json:"groups,omitempty"`
-	Vars    map[string]any    `json:"vars,omitempty"`
-	Labels  map[string]string `json:"labels,omitempty"`
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+	Port    int    `json:"port,omitempty"`
+	User    string `json:"user,omitempty"`
+	// Key is the SSH private key file on the controller.
+	Key    string         `json:"key,omitempty"`
+	Become bool           `json:"become,omitempty"`
+	Groups []string       `json:"groups,omitempty"`
+	Vars   map[string]any `json:"vars,omitempty"`
 }
 
 // BoatResult is what a boat found.
@@ -235,7 +238,10 @@ type KeyResult struct {
 }
 
 // CompileParams ask a Ch-imera back end for files: System is the back-end-neutral description of
-// the machine chaos builds from the Ch-obolo (the same for every back end, as JSON).
+// the machine chaos builds from the Ch-obolo (the same for every back end, as JSON: hostname,
+// users, packages, services, region, files, boot, disk; each entry with its "key", the Ch-obolo
+// path, and "pos"). Options carry source_sha256 (the input's hash, for file headers), strict and
+// state_version.
 type CompileParams struct {
 	Backend string          `json:"backend"`
 	System  json.RawMessage `json:"system"`
@@ -243,10 +249,18 @@ type CompileParams struct {
 }
 
 // CompileResult is the compiled files (path relative to the output directory -> content) and
-// diagnostics.
+// diagnostics. SourceMap, optional, says which Ch-obolo value each generated line came from (by
+// file, then line): chaos writes it into chimera.json with the values' FILE:LINE:COL.
 type CompileResult struct {
-	Files       map[string]string `json:"files"`
-	Diagnostics []Diagnostic      `json:"diagnostics,omitempty"`
+	Files       map[string]string       `json:"files"`
+	Diagnostics []Diagnostic            `json:"diagnostics,omitempty"`
+	SourceMap   map[string][]SourceLine `json:"source_map,omitempty"`
+}
+
+// SourceLine ties a generated line (1-based) to the Ch-obolo value at Key (e.g. "users[0]").
+type SourceLine struct {
+	Line int    `json:"line"`
+	Key  string `json:"key"`
 }
 
 // Diagnostic is a message about a Ch-obolo value the back end could not map exactly.
