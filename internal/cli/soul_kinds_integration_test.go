@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
@@ -196,5 +197,118 @@ func TestSoulProvider(t *testing.T) {
 	}
 	if h := shadowHash(t, root, "alice"); !verifyCrypt(t, h, pw) {
 		t.Fatalf("alice's hash does not verify the password from the secrets file (%q)", h)
+	}
+}
+
+// kindSoulPath builds testdata/kindsoul (a Go SDK Soul) and installs it as one Soul per behaviour:
+// recorder (sink recorder, back end toy), crasher (sink crasher, back end crashy), stuck (sink
+// stuck) and escaper (back end escaper). It returns the Soul path.
+func kindSoulPath(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kindsoul")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/kindsoul")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./testdata/kindsoul: %v\n%s", err, out)
+	}
+	for _, s := range []struct{ name, mode, kinds string }{
+		{"recorder", "record", "limanis: [{name: recorder}]\nchimera: [{name: toy}]\n"},
+		{"crasher", "crash", "limanis: [{name: crasher}]\nchimera: [{name: crashy}]\n"},
+		{"stuck", "stuck", "limanis: [{name: stuck}]\n"},
+		{"escaper", "escape", "chimera: [{name: escaper}]\n"},
+	} {
+		sd := filepath.Join(dir, "souls", s.name)
+		os.MkdirAll(sd, 0o755)
+		manifest := fmt.Sprintf("name: %s\nversion: 1.0.0\nprotocol: 1\nexec: [%s, %s]\ntimeout: 10s\n%s", s.name, bin, s.mode, s.kinds)
+		if err := os.WriteFile(filepath.Join(sd, "soul.yaml"), []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "souls")
+}
+
+// TestSoulSinkAndBackend: a logbook sink and a Ch-imera back end written with the Go SDK, through
+// the chaos binary. The recorder sink gets every event of an apply, in order; a sink that crashes,
+// one that stops reading and one that is not installed are warnings, and the apply succeeds. The
+// toy back end's files land with their source map and its diagnostics at the Ch-obolo's positions;
+// a back end that crashes or returns a path outside the output directory writes nothing.
+func TestSoulSinkAndBackend(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	env := []string{"CHAOS_CONFIG_DIR=" + dir, "CHAOS_LIMANI=off", "HOME=" + dir, "CHAOS_SOUL_PATH=" + kindSoulPath(t)}
+	os.WriteFile(filepath.Join(dir, "config.yml"), []byte("limanis: [recorder, crasher, stuck, missing]\n"), 0o600)
+	root := testenv.DebianRoot(t)
+	file := filepath.Join(t.TempDir(), "machine.yml")
+	os.WriteFile(file, []byte("hostname: toybox\nusers:\n  - name: alice\n  - name: bob\npackages:\n  - htop\nfiles:\n  - path: /etc/motd\n    content: \"sunk\\n\"\n"), 0o644)
+
+	start := time.Now()
+	code, out := chaosExec(t, env, "apply", "-c", file, "--target", "@chroot"+root, "-y", "files")
+	t.Logf("apply with 4 sinks (one stuck): %s", time.Since(start).Round(time.Millisecond))
+	if code != 0 || testenv.ReadFile(t, root, "/etc/motd") != "sunk\n" {
+		t.Fatalf("apply with sinks: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		`logbook sink missing: no installed Soul provides the logbook sink "missing"`,
+		"logbook sink crasher: soul crasher exited (exit status 3)", "the sink fell over",
+		"logbook sink stuck: soul stuck: still running",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(testenv.ReadFile(t, dir, "sink-events.jsonl")), "\n") {
+		var ev struct {
+			V    int    `json:"v"`
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.V == 0 {
+			t.Fatalf("sink event %q: %v", line, err)
+		}
+		types = append(types, ev.Type)
+	}
+	if len(types) < 4 || types[0] != "run.start" || types[len(types)-1] != "run.done" || !strings.Contains(strings.Join(types, " "), "op.end") {
+		t.Errorf("the recorder got %v: want run.start, the ops and run.done, in order", types)
+	}
+
+	out1 := filepath.Join(t.TempDir(), "toy")
+	code, out = chaosExec(t, env, "chimera", "compile", "-c", file, "--to", "toy", "-o", out1)
+	if code != 0 || !strings.Contains(out, file+":6:5: warning[CHI901]: the toy has no package htop") {
+		t.Fatalf("chimera compile --to toy: exit %d\n%s", code, out)
+	}
+	if got := testenv.ReadFile(t, out1, "hosts.txt"); !strings.HasPrefix(got, "# toybox, from ") || !strings.HasSuffix(got, "user alice\nuser bob\n") {
+		t.Errorf("hosts.txt = %q", got)
+	}
+	var manifest struct {
+		Target    string `json:"target"`
+		SourceMap map[string][]struct {
+			Line int `json:"line"`
+			Pos  struct {
+				Line int `json:"line"`
+			} `json:"pos"`
+		} `json:"source_map"`
+	}
+	if err := json.Unmarshal([]byte(testenv.ReadFile(t, out1, "chimera.json")), &manifest); err != nil {
+		t.Fatal(err)
+	}
+	if m := manifest.SourceMap["hosts.txt"]; manifest.Target != "toy" || len(m) != 3 || m[0].Pos.Line != 1 || m[1].Line != 2 || m[1].Pos.Line != 3 || m[2].Pos.Line != 4 {
+		t.Errorf("chimera.json: %+v", manifest)
+	}
+	// --deny turns the Soul's warning into an error: nothing is written.
+	out2 := filepath.Join(t.TempDir(), "denied")
+	if code, out = chaosExec(t, env, "chimera", "compile", "-c", file, "--to", "toy", "-o", out2, "--deny", "CHI901"); code != 1 || testenv.Exists(t, "/", out2) {
+		t.Errorf("--deny CHI901: exit %d\n%s", code, out)
+	}
+	for _, c := range []struct{ to, want string }{
+		{"crashy", "soul crasher exited (exit status 4)"},
+		{"escaper", `soul escaper: chimera.compile: malformed result: file path "../outside.txt"`},
+		{"nowhere", `no installed Soul provides the Ch-imera back end "nowhere" (installed: crashy, escaper, toy)`},
+	} {
+		o := filepath.Join(t.TempDir(), c.to)
+		code, out = chaosExec(t, env, "chimera", "compile", "-c", file, "--to", c.to, "-o", o)
+		if code == 0 || !strings.Contains(out, c.want) || testenv.Exists(t, "/", o) || testenv.Exists(t, "/", filepath.Join(filepath.Dir(o), "outside.txt")) {
+			t.Errorf("--to %s: exit %d, want %q and nothing written:\n%s", c.to, code, c.want, out)
+		}
 	}
 }

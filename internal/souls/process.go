@@ -210,16 +210,20 @@ func (p *Process) send(req soul.Request) error {
 
 // Close sends shutdown and waits for the process to exit (killing it, and what it started, after
 // shutdownGrace).
-func (p *Process) Close() error {
+func (p *Process) Close() error { return p.Shutdown(shutdownGrace) }
+
+// Shutdown is Close with its own grace period; the error says the Soul had to be killed.
+func (p *Process) Shutdown(grace time.Duration) error {
 	_ = p.Notify(soul.MethodShutdown, nil)
 	_ = p.stdin.Close()
 	select {
 	case <-p.exited:
-	case <-time.After(shutdownGrace):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		return nil
+	case <-time.After(grace):
+		p.Kill()
 		<-p.exited
+		return fmt.Errorf("soul %s: still running %s after shutdown; killed", p.soul.Manifest.Name, grace.Round(time.Millisecond))
 	}
-	return nil
 }
 
 // CallError is a request the Soul answered with an error.

@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 	case "garbage":
 		fmt.Println("this is not JSON")
 		time.Sleep(time.Minute)
+	case "stuck": // reads nothing: a sink that stopped taking events
+		time.Sleep(time.Minute)
 	default:
 		s := soul.NewServer()
 		s.Role("demo", demoRole{})
@@ -150,6 +152,8 @@ func TestLoadErrors(t *testing.T) {
 		{"name: ok\nversion: 1\nprotocol: 1\nexec: [x]\nroles:\n  - name: r\n    summary: s\n", "soul.yaml:6:5: role r: keys"},
 		{"name: ok\nversion: 1\nprotocol: 1\nexec: [x]\nrolez: []\n", "field rolez not found"},
 		{"name: ok\nversion: 1\nprotocol: 1\nexec: [x]\ntimeout: soon\n", "soul.yaml:5:1: timeout \"soon\""},
+		{"name: ok\nversion: 1\nprotocol: 1\nexec: [x]\nboats:\n  - name: Cmdb\n", "soul.yaml:6:5: boats name \"Cmdb\""},
+		{"name: ok\nversion: 1\nprotocol: 1\nexec: [x]\nlimanis:\n  - name: a\n  - name: a\n", "soul.yaml:7:5: limanis: \"a\" is declared twice"},
 	} {
 		if err := write(c.text); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want %q", c.text, err, c.want)

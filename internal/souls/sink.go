@@ -12,8 +12,8 @@ import (
 // SinkQueue is how many events a logbook sink may lag behind the run before chaos drops events.
 const SinkQueue = 4096
 
-// sinkDrain bounds how long the end of a run waits for a sink to take its queued events.
-const sinkDrain = 2 * time.Second
+// SinkDrain bounds how long the end of a run waits for a sink to take its queued events and exit.
+const SinkDrain = 2 * time.Second
 
 // Sink sends a run's events to a Soul's logbook sink as logbook.event notifications. The run
 // never waits for it: events go through a bounded queue, and when the Soul is slow (the queue is
@@ -100,13 +100,14 @@ func (k *Sink) Close() error {
 	k.closed = true
 	close(k.queue)
 	k.mu.Unlock()
+	deadline := time.Now().Add(SinkDrain)
 	select {
 	case <-k.done:
-	case <-time.After(sinkDrain):
+	case <-time.After(SinkDrain):
 		k.p.Kill() // it stopped reading: its pending write fails and the queue empties as drops
 		<-k.done
 	}
-	_ = k.p.Close()
+	serr := k.p.Shutdown(max(time.Until(deadline), 100*time.Millisecond))
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	switch {
@@ -114,6 +115,8 @@ func (k *Sink) Close() error {
 		return fmt.Errorf("logbook sink %s: %v; %d events not delivered", k.name, k.failed, k.dropped)
 	case k.dropped > 0:
 		return fmt.Errorf("logbook sink %s: too slow; %d events dropped", k.name, k.dropped)
+	case serr != nil:
+		return fmt.Errorf("logbook sink %s: %v (it may not have taken every event)", k.name, serr)
 	}
 	return nil
 }

@@ -46,15 +46,19 @@ func (c *Controller) startRun(ctx context.Context, req *ApplyRequest, count int)
 			r.result.LogbookID = lr.ID
 		}
 	}
+	var sinkErrs []string
 	for _, name := range c.opts.Limanis {
 		k, err := souls.StartSink(ctx, name)
 		if err != nil {
-			r.emit(Event{Type: engine.EventMessage, Level: "warning", Message: err.Error() + "; the run goes on without it"})
+			sinkErrs = append(sinkErrs, err.Error())
 			continue
 		}
 		r.sinks = append(r.sinks, k)
 	}
 	r.emit(Event{Type: engine.EventRunStart, Count: count})
+	for _, e := range sinkErrs {
+		r.emit(Event{Type: engine.EventMessage, Level: "warning", Message: e + "; the run goes on without it"})
+	}
 	return r
 }
 
@@ -90,8 +94,16 @@ func (r *run) finish() *Run {
 	sinks := r.sinks
 	r.sinks = nil // closed: nothing more goes to them
 	r.mu.Unlock()
-	for _, k := range sinks {
-		if err := k.Close(); err != nil {
+	// Closed together: the end of a run waits at most souls.SinkDrain, however many sinks hang.
+	errs := make([]error, len(sinks))
+	var wg sync.WaitGroup
+	for i, k := range sinks {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = k.Close() }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			r.emit(Event{Type: engine.EventMessage, Level: "warning", Message: err.Error()})
 		}
 	}

@@ -107,7 +107,8 @@ func Serve() {
 }
 
 // Serve answers the requests read from r on w, each in its own goroutine (chaos may send several
-// at once, e.g. the plans of many hosts), until shutdown or the end of r.
+// at once, e.g. the plans of many hosts), until shutdown or the end of r. Logbook events are the
+// exception: a sink handles them one at a time, in the run's order.
 func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -130,6 +131,11 @@ func (s *Server) Serve(ctx context.Context, r io.Reader, w io.Writer) error {
 			}
 			if req.Method == MethodShutdown {
 				return nil
+			}
+			if req.Method == MethodLogbookEvent && req.ID == nil {
+				// A sink gets a run's events in order: one at a time, before the next is read.
+				_, _ = s.handle(ctx, req)
+				continue
 			}
 			wg.Add(1)
 			go func() {

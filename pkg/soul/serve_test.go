@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,39 @@ func TestServeRejectsGarbage(t *testing.T) {
 	var e *Error
 	if !errors.As(Invalid("k", "bad %d", 1), &e) || e.Key != "k" || e.Message != "bad 1" {
 		t.Fatal("Invalid")
+	}
+}
+
+type orderSink struct{ got []int }
+
+func (s *orderSink) Event(_ context.Context, _ string, event json.RawMessage) error {
+	var n int
+	if err := json.Unmarshal(event, &n); err != nil {
+		return err
+	}
+	s.got = append(s.got, n)
+	return nil
+}
+
+// A sink gets the run's events one at a time, in order (requests are otherwise concurrent).
+func TestServeSinkOrder(t *testing.T) {
+	s := NewServer()
+	sink := &orderSink{}
+	s.Sink("rec", sink)
+	var in strings.Builder
+	for i := range 500 {
+		line, _ := json.Marshal(Request{JSONRPC: "2.0", Method: MethodLogbookEvent, Params: json.RawMessage(`{"sink":"rec","event":` + strconv.Itoa(i) + `}`)})
+		in.Write(append(line, '\n'))
+	}
+	if err := s.Serve(context.Background(), strings.NewReader(in.String()), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range sink.got {
+		if n != i {
+			t.Fatalf("event %d arrived as #%d", n, i)
+		}
+	}
+	if len(sink.got) != 500 {
+		t.Fatalf("%d of 500 events", len(sink.got))
 	}
 }
