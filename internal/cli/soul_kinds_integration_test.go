@@ -207,7 +207,11 @@ func kindSoulPath(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "kindsoul")
-	cmd := exec.Command("go", "build", "-o", bin, "./testdata/kindsoul")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	cmd := exec.Command(goTool, "build", "-o", bin, "./testdata/kindsoul")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./testdata/kindsoul: %v\n%s", err, out)

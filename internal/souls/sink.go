@@ -45,7 +45,8 @@ func StartSink(ctx context.Context, name string) (*Sink, error) {
 	return k, nil
 }
 
-// Observe queues one event (any JSON-encodable value); it never blocks.
+// Observe queues one event (any JSON-encodable value that no one changes any more, e.g. a
+// json.RawMessage); it never blocks.
 func (k *Sink) Observe(ev any) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -73,8 +74,13 @@ func (r *run) emit(ev Event) {
 	if r.log != nil {
 		r.log.Observe(ev)
 	}
-	for _, k := range r.sinks {
-		k.Observe(ev)
+	if len(r.sinks) > 0 {
+		// Encoded now: the plan and results an event points to change as the run goes on.
+		if data, err := json.Marshal(ev); err == nil {
+			for _, k := range r.sinks {
+				k.Observe(json.RawMessage(data))
+			}
+		}
 	}
 }
 
