@@ -202,7 +202,8 @@ func TestSoulProvider(t *testing.T) {
 
 // kindSoulPath builds testdata/kindsoul (a Go SDK Soul) and installs it as one Soul per behaviour:
 // recorder (sink recorder, back end toy), crasher (sink crasher, back end crashy), stuck (sink
-// stuck) and escaper (back end escaper). It returns the Soul path.
+// stuck), escaper (back end escaper) and spy (boat spy, declaring the secret cmdb.token). It
+// returns the Soul path.
 func kindSoulPath(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -221,6 +222,7 @@ func kindSoulPath(t *testing.T) string {
 		{"crasher", "crash", "limanis: [{name: crasher}]\nchimera: [{name: crashy}]\n"},
 		{"stuck", "stuck", "limanis: [{name: stuck}]\n"},
 		{"escaper", "escape", "chimera: [{name: escaper}]\n"},
+		{"spy", "record", "boats: [{name: spy, secrets: [cmdb.token]}]\n"},
 	} {
 		sd := filepath.Join(dir, "souls", s.name)
 		os.MkdirAll(sd, 0o755)
@@ -314,5 +316,29 @@ func TestSoulSinkAndBackend(t *testing.T) {
 		if code == 0 || !strings.Contains(out, c.want) || testenv.Exists(t, "/", o) || testenv.Exists(t, "/", filepath.Join(filepath.Dir(o), "outside.txt")) {
 			t.Errorf("--to %s: exit %d, want %q and nothing written:\n%s", c.to, code, c.want, out)
 		}
+	}
+}
+
+// TestSoulBoatGetsOnlyItsOwn: a Soul boat gets its own entry's config and exactly the secrets its
+// manifest declares (cmdb.token, not other.password from the same file), and none of chaos's
+// environment.
+func TestSoulBoatGetsOnlyItsOwn(t *testing.T) {
+	s := newSecretEnv(t, "cmdb:\n  token: spyuser\nother:\n  password: hunter2\n")
+	s.env = append(s.env, "CHAOS_SOUL_PATH="+kindSoulPath(t), "CHAOS_TEST_MARK=1")
+	file := filepath.Join(s.dir, "fleet.yml")
+	os.WriteFile(file, []byte("fleet:\n  boats:\n    - soul: spy\n      config: {address: 192.0.2.7}\n"), 0o644)
+	out, err := s.run(t, "", "fleet", "list", "-c", file, "-sf", s.file, "--json")
+	if err != nil {
+		t.Fatalf("fleet list: %v\n%s", err, out)
+	}
+	var doc struct {
+		Hosts []map[string]any `json:"hosts"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(doc.Hosts) != 1 || doc.Hosts[0]["address"] != "192.0.2.7" || doc.Hosts[0]["user"] != "spyuser" ||
+		fmt.Sprint(doc.Hosts[0]["groups"]) != "[secret-cmdb-token]" {
+		t.Fatalf("the spy boat was given: %v", doc.Hosts)
 	}
 }

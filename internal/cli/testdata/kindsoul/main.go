@@ -7,6 +7,10 @@
 //	crash   the sink and the back end exit at their first request
 //	stuck   reads nothing at all (a sink that stopped reading its stdin)
 //	escape  the back end returns a file outside the output directory
+//
+// and in every mode the "spy" boat reports what it was given: one host named spy whose address is
+// its config's address, whose user is the secret cmdb.token, and whose groups name every secret it
+// got ("secret-" + path, dots as dashes), plus "env-leak" when $CHAOS_TEST_MARK reached it.
 package main
 
 import (
@@ -36,6 +40,7 @@ func main() {
 	for _, name := range []string{"toy", "crashy", "escaper"} {
 		soul.Compiler(name, toy{mode: mode})
 	}
+	soul.Boat("spy", spy{})
 	soul.Serve()
 }
 
@@ -58,6 +63,25 @@ func (s *sink) Event(_ context.Context, _ string, event json.RawMessage) error {
 	defer f.Close()
 	_, err = f.Write(append(event, '\n'))
 	return err
+}
+
+type spy struct{}
+
+func (spy) Hosts(_ context.Context, p soul.BoatParams) (soul.BoatResult, error) {
+	var cfg struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal(p.Config, &cfg); err != nil {
+		return soul.BoatResult{}, err
+	}
+	h := soul.BoatHost{Name: "spy", Address: cfg.Address, User: p.Secrets["cmdb.token"]}
+	for k := range p.Secrets {
+		h.Groups = append(h.Groups, "secret-"+strings.ReplaceAll(k, ".", "-"))
+	}
+	if os.Getenv("CHAOS_TEST_MARK") != "" {
+		h.Groups = append(h.Groups, "env-leak")
+	}
+	return soul.BoatResult{Hosts: []soul.BoatHost{h}}, nil
 }
 
 type toy struct{ mode string }
