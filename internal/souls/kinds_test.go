@@ -2,6 +2,7 @@ package souls
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,5 +67,29 @@ func TestSinkNeverBlocks(t *testing.T) {
 	}
 	if _, err := StartSink(context.Background(), "fast"); err == nil || !strings.Contains(err.Error(), `logbook sink fast: no installed Soul provides the logbook sink "fast"`) {
 		t.Fatalf("a sink that is not installed: %v", err)
+	}
+}
+
+// BenchmarkSinkObserve is what a run pays per event for one sink: the enqueue (the Soul reads
+// and discards them concurrently; drops are reported, not waited for).
+func BenchmarkSinkObserve(b *testing.B) {
+	path := b.TempDir()
+	dir := filepath.Join(path, "bench")
+	exe, _ := os.Executable()
+	_ = os.MkdirAll(dir, 0o755)
+	_ = os.WriteFile(filepath.Join(dir, ManifestFile), []byte(fmt.Sprintf("name: bench\nversion: 1.0.0\nprotocol: 1\nexec: [env, CHAOS_TEST_SOUL=serve, %s]\nlimanis: [{name: bench}]\n", exe)), 0o644)
+	b.Setenv("CHAOS_SOUL_PATH", path)
+	k, err := StartSink(context.Background(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := []byte(`{"v":1,"type":"op.end","time":"2026-01-01T00:00:00Z","target":"web1","op":"write /etc/motd","duration_ns":1200000}`)
+	b.ResetTimer()
+	for range b.N {
+		k.Observe(json.RawMessage(ev))
+	}
+	b.StopTimer()
+	if err := k.Close(); err != nil {
+		b.Log(err)
 	}
 }
