@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/souls"
 )
 
 // Version is written into every generated file's header and into chimera.json.
@@ -77,15 +78,19 @@ func Backends() []string {
 	return slices.Sorted(maps.Keys(backends))
 }
 
-// Lookup returns the back end registered under name.
+// Lookup returns the back end registered under name, else the one an installed Soul provides.
 func Lookup(name string) (Backend, error) {
 	mu.RLock()
 	b, ok := backends[name]
 	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("chimera: unknown target %q (available: %s)", name, strings.Join(Backends(), ", "))
+	if ok {
+		return b, nil
 	}
-	return b, nil
+	s, _, err := souls.Find(souls.KindChimera, name)
+	if err != nil {
+		return nil, fmt.Errorf("chimera: unknown target %q (built in: %s); %v", name, strings.Join(Backends(), ", "), err)
+	}
+	return soulBackend{name: name, s: s}, nil
 }
 
 // Result is a compilation's outcome. Files is empty when the compilation has errors.

@@ -14,23 +14,23 @@ import (
 // can express, each with its source position. Building it is shared so that NixOS and Guix accept
 // and reject exactly the same input and report the same positions.
 type System struct {
-	Source   *chobolo.Chobolo
-	Hostname string
-	HostPos  chobolo.Pos
-	Users    []User
-	Packages []Package
-	Services []Service
-	Region   *Region
-	Files    []FileEntry
-	Boot     *Boot // nil when `bootloader` is not declared
-	Disk     *Disk // nil when `partitioning` is not declared
+	Source   *chobolo.Chobolo `json:"-"`
+	Hostname string           `json:"hostname,omitempty"`
+	HostPos  chobolo.Pos      `json:"hostname_pos,omitempty"`
+	Users    []User           `json:"users,omitempty"`
+	Packages []Package        `json:"packages,omitempty"`
+	Services []Service        `json:"services,omitempty"`
+	Region   *Region          `json:"region,omitempty"`
+	Files    []FileEntry      `json:"files,omitempty"`
+	Boot     *Boot            `json:"boot,omitempty"` // nil when `bootloader` is not declared
+	Disk     *Disk            `json:"disk,omitempty"` // nil when `partitioning` is not declared
 }
 
 // User is a declared account with its position.
 type User struct {
 	chobolo.User
-	Index int // position in users[], for paths like users[2].shell
-	Pos   chobolo.Pos
+	Index int         `json:"index,omitempty"` // position in users[], for paths like users[2].shell
+	Pos   chobolo.Pos `json:"pos,omitempty"`
 }
 
 // Path returns the YAML path of a field of this user ("" for the entry itself).
@@ -45,59 +45,59 @@ func (u User) Path(field string) string {
 // Package is a declared package (packages[] entry) with its position.
 type Package struct {
 	chobolo.Package
-	Path string
-	Pos  chobolo.Pos
+	Path string      `json:"key,omitempty"` // the Ch-obolo path, e.g. packages[3]
+	Pos  chobolo.Pos `json:"pos,omitempty"`
 }
 
 // Service is a declared service with its position. Name has no unit suffix when it is ".service".
 type Service struct {
 	chobolo.Service
-	Unit string // the unit name with its suffix, e.g. sshd.service
-	Path string
-	Pos  chobolo.Pos
+	Unit string      `json:"unit,omitempty"` // the unit name with its suffix, e.g. sshd.service
+	Path string      `json:"key,omitempty"`  // the Ch-obolo path, e.g. packages[3]
+	Pos  chobolo.Pos `json:"pos,omitempty"`
 }
 
 // Region is the region section with the positions back ends need.
 type Region struct {
 	chobolo.Region
-	Pos chobolo.Pos
+	Pos chobolo.Pos `json:"pos,omitempty"`
 }
 
 // FileEntry is a files[] entry with its position.
 type FileEntry struct {
 	chobolo.File
-	Path string
-	Pos  chobolo.Pos
+	Path string      `json:"key,omitempty"` // the Ch-obolo path, e.g. packages[3]
+	Pos  chobolo.Pos `json:"pos,omitempty"`
 }
 
 // Boot is the boot loader: grub, systemd-boot or refind, for UEFI or BIOS firmware.
 type Boot struct {
-	Loader   string
-	UEFI     bool
-	Timeout  *int
-	Params   []string // extra kernel parameters
-	Device   string   // BIOS install target (partitioning.disk)
-	ESP      string   // mount point of the boot partition on UEFI, default /boot
-	Pos      chobolo.Pos
-	Inferred bool // UEFI/BIOS guessed from the boot partition's file system
+	Loader   string      `json:"loader,omitempty"`
+	UEFI     bool        `json:"uefi,omitempty"`
+	Timeout  *int        `json:"timeout,omitempty"`
+	Params   []string    `json:"params,omitempty"` // extra kernel parameters
+	Device   string      `json:"device,omitempty"` // BIOS install target (partitioning.disk)
+	ESP      string      `json:"esp,omitempty"`    // mount point of the boot partition on UEFI, default /boot
+	Pos      chobolo.Pos `json:"pos,omitempty"`
+	Inferred bool        `json:"inferred,omitempty"` // UEFI/BIOS guessed from the boot partition's file system
 }
 
 // Disk is the partitioning section: the file systems to mount, by label.
 type Disk struct {
-	Device     string
-	Partitions []Partition
-	Pos        chobolo.Pos
+	Device     string      `json:"device,omitempty"`
+	Partitions []Partition `json:"partitions,omitempty"`
+	Pos        chobolo.Pos `json:"pos,omitempty"`
 }
 
 // Partition is one partitioning.partitions[] entry. The Ch-aronte installer formats each partition
 // with its name as the file system label, so /dev/disk/by-label/NAME finds it on the target.
 type Partition struct {
-	Label      string
-	FSType     string // normalised: vfat, ext4, btrfs, xfs, swap, ...
-	Important  string // boot, root, swap, home or empty
-	Mountpoint string
-	Size       string
-	Pos        chobolo.Pos
+	Label      string      `json:"label,omitempty"`
+	FSType     string      `json:"fs_type,omitempty"`   // normalised: vfat, ext4, btrfs, xfs, swap, ...
+	Important  string      `json:"important,omitempty"` // boot, root, swap, home or empty
+	Mountpoint string      `json:"mountpoint,omitempty"`
+	Size       string      `json:"size,omitempty"`
+	Pos        chobolo.Pos `json:"pos,omitempty"`
 }
 
 // labelLimits are the longest labels each file system keeps (mkfs truncates or refuses longer ones).

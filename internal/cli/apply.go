@@ -104,7 +104,7 @@ func (a *app) controller(lb *logbook.Store) (*chaos.Controller, error) {
 		return nil, err
 	}
 	return chaos.New(chaos.Options{Roles: a.registry.All(), Logbook: lb, Aliases: cfg.Aliases, AliasPos: cfg.AliasPos,
-		Keep: cfg.Retention.Keep, MaxBytes: cfg.Retention.MaxBytes})
+		Keep: cfg.Retention.Keep, MaxBytes: cfg.Retention.MaxBytes, Limanis: cfg.Limanis})
 }
 
 func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {

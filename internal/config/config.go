@@ -50,6 +50,8 @@ type Config struct {
 	AliasPos map[string]chobolo.Pos
 	// Limani is limani: the logbook DSN ("" = the default SQLite file, "off" = no logbook).
 	Limani string
+	// Limanis is limanis: logbook sinks installed Souls provide, each sent every event of a run.
+	Limanis []string
 	// Retention is generations: how many generations, and how many bytes of them, each host keeps
 	// (zero values: the engine's defaults).
 	Retention Retention
@@ -149,6 +151,8 @@ func (c *Config) decode(k, v *yaml.Node) error {
 		return str(&c.SopsFile)
 	case "limani":
 		return str(&c.Limani)
+	case "limanis":
+		return c.decodeLimanis(v)
 	case "aliases":
 		return c.decodeAliases(v)
 	case "generations":
@@ -176,6 +180,23 @@ func (c *Config) decodeAliases(m *yaml.Node) error {
 		}
 		c.Aliases[k.Value] = scalar(v)
 		c.AliasPos[k.Value] = c.pos(v)
+	}
+	return nil
+}
+
+// decodeLimanis reads `limanis: [SINK, ...]`, the names of logbook sinks Souls provide.
+func (c *Config) decodeLimanis(l *yaml.Node) error {
+	if l.ShortTag() == "!!null" {
+		return nil
+	}
+	if l.Kind != yaml.SequenceNode {
+		return c.bad(l, "limanis: want a list of logbook sink names (the limanis installed Souls provide)")
+	}
+	for _, n := range l.Content {
+		if n.Kind != yaml.ScalarNode || scalar(n) == "" {
+			return c.bad(n, "limanis: want a logbook sink's name")
+		}
+		c.Limanis = append(c.Limanis, n.Value)
 	}
 	return nil
 }
@@ -275,6 +296,11 @@ func (c *Config) Save() error {
 	set("secrets_file", c.SecretsFile)
 	set("sops_file", c.SopsFile)
 	set("limani", c.Limani)
+	if len(c.Limanis) > 0 {
+		all["limanis"] = c.Limanis
+	} else {
+		delete(all, "limanis")
+	}
 	if len(c.Aliases) > 0 {
 		all["aliases"] = c.Aliases
 	} else {

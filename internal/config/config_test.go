@@ -55,6 +55,7 @@ func TestLoad(t *testing.T) {
 secrets_file: /srv/secrets.yaml
 sops_file: /srv/.sops.yaml
 limani: postgres://chaos@db/chaos
+limanis: [audit, chat]
 aliases:
   web: "users packages"
   all:   web services
@@ -76,7 +77,10 @@ secret_providers:
 	if c.Aliases["web"] != "users packages" || c.Aliases["all"] != "web services" {
 		t.Errorf("aliases = %v", c.Aliases)
 	}
-	if got := c.AliasPos["all"]; got != (chobolo.Pos{File: p, Line: 7, Col: 10}) {
+	if !reflect.DeepEqual(c.Limanis, []string{"audit", "chat"}) {
+		t.Errorf("limanis = %v", c.Limanis)
+	}
+	if got := c.AliasPos["all"]; got != (chobolo.Pos{File: p, Line: 8, Col: 10}) {
 		t.Errorf("position of alias all = %v", got)
 	}
 	set, err := c.Providers()
@@ -100,6 +104,8 @@ func TestBadConfig(t *testing.T) {
 		{"generations:\n  max_size: lots\n", ":2:13: generations.max_size"},
 		{"generations:\n  kept: 3\n", `:2:3: generations: unknown key "kept"`},
 		{"generations: 3\n", ":1:14: generations: want a mapping"},
+		{"limanis: audit\n", ":1:10: limanis: want a list of logbook sink names"},
+		{"limanis: [[a]]\n", ":1:11: limanis: want a logbook sink's name"},
 		{"chobolo_file: [a, b]\n", ":1:15: chobolo_file: want a string"},
 		{"aliases:\n  web: [users]\n", ":2:8: aliases.web: want the roles as one string"},
 		{"aliases: users\n", ":1:10: aliases: want a mapping"},

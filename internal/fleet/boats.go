@@ -24,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/souls"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
@@ -102,13 +103,16 @@ func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResul
 		elapsed time.Duration
 	}
 	outs := make([]out, len(f.Boats))
+	// One process per Soul serves all of its boats; they end with the loading.
+	rt := soulRuntime(f.Boats)
+	defer rt.Close()
 	var wg sync.WaitGroup
 	for i, b := range f.Boats {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			sub, warns, err := runBoat(ctx, b, env)
+			sub, warns, err := runBoat(ctx, b, env, rt)
 			outs[i] = out{sub, warns, err, time.Since(t0)}
 		}()
 	}
@@ -165,16 +169,21 @@ func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResul
 // boatWarner is a boat with something to say even when it works (a risky setting the user chose).
 type boatWarner interface{ Warnings() []string }
 
-func runBoat(ctx context.Context, b BoatSpec, env BoatEnv) (*Fleet, []string, error) {
-	boatMu.RLock()
-	factory := providers[b.Provider]
-	boatMu.RUnlock()
-	if factory == nil {
-		return nil, nil, fmt.Errorf("unknown provider %q", b.Provider)
-	}
-	boat, err := factory(b.Config, env)
-	if err != nil {
-		return nil, nil, err
+func runBoat(ctx context.Context, b BoatSpec, env BoatEnv, rt *souls.Runtime) (*Fleet, []string, error) {
+	var boat Boat
+	if b.Soul != nil {
+		boat = &soulBoat{spec: b, env: env, rt: rt}
+	} else {
+		boatMu.RLock()
+		factory := providers[b.Provider]
+		boatMu.RUnlock()
+		if factory == nil {
+			return nil, nil, fmt.Errorf("unknown provider %q", b.Provider)
+		}
+		var err error
+		if boat, err = factory(b.Config, env); err != nil {
+			return nil, nil, err
+		}
 	}
 	var warns []string
 	if w, ok := boat.(boatWarner); ok {

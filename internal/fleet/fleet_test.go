@@ -98,6 +98,8 @@ func TestDecodeBothShapes(t *testing.T) {
 }
 
 func TestDecodeErrorsHavePositions(t *testing.T) {
+	t.Setenv("CHAOS_SOUL_PATH", t.TempDir())
+	t.Setenv("XDG_DATA_HOME", t.TempDir()) // no Soul of the developer's
 	for _, tc := range []struct{ text, want string }{
 		{"fleet:\n  hosts:\n    web1: {ssh_prot: 22}\n", `machine.yml:3:12: error: fleet.hosts.web1: unknown host setting "ssh_prot"`},
 		{"fleet:\n  hosts:\n    web1: {ssh_password: x}\n", "passwords do not belong"},
@@ -117,6 +119,8 @@ func TestDecodeErrorsHavePositions(t *testing.T) {
 		{"fleet:\n  hosts:\n    web1: {ssh_user: \"-oProxyCommand=x\"}\n", "invalid user name"},
 		{"fleet:\n  restrictions:\n    black_list:\n      web1: {nosuchrole: true}\n", `unknown role "nosuchrole"`},
 		{"fleet:\n  boats:\n    - provider: ec9\n", `unknown provider "ec9"`},
+		{"fleet:\n  boats:\n    - {provider: file, soul: cmdb}\n", `machine.yml:3:30: error: fleet.boats[0]: provider and soul are exclusive`},
+		{"fleet:\n  boats:\n    - soul: cmdb\n", `machine.yml:3:13: error: fleet.boats[0]: no installed Soul provides the boat "cmdb"`},
 		{"fleet:\n  hosts: {web1: {}}\n  groups:\n    web: [web9]\n", `host "web9" is not in the fleet`},
 	} {
 		c := load(t, tc.text)

@@ -15,7 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/souls"
 	"github.com/ch-aos-ch/chaos/internal/transport"
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // DefaultParallelism is how many hosts run at once when fleet.parallelism is not set.
@@ -86,12 +88,16 @@ type SSHSettings struct {
 
 // BoatSpec is one entry of fleet.boats.
 type BoatSpec struct {
-	Provider string
+	Provider string // a built-in provider, or "soul:NAME" for a Soul's boat
 	Name     string
 	Required bool
 	Timeout  time.Duration
 	Config   *yaml.Node
 	Pos      chobolo.Pos
+	// Soul is the installed Soul that provides the boat named by `soul: NAME` (nil for built-in
+	// providers); SoulBoat is its manifest entry.
+	Soul     *souls.Soul
+	SoulBoat soul.KindSpec
 }
 
 // Fleet is the decoded `fleet` section.
@@ -462,7 +468,7 @@ func (d *decoder) ssh(f *Fleet, n *yaml.Node) {
 
 func (d *decoder) boats(f *Fleet, n *yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, "fleet.boats must be a list of {provider, config}")
+		d.errorf(n, "fleet.boats must be a list of {provider, config} or {soul, config}")
 		return
 	}
 	for i, item := range n.Content {
@@ -470,12 +476,15 @@ func (d *decoder) boats(f *Fleet, n *yaml.Node) {
 			continue
 		}
 		b := BoatSpec{Timeout: 30 * time.Second, Pos: d.c.NodePos(item)}
+		var soulNode *yaml.Node
 		for j := 0; j+1 < len(item.Content); j += 2 {
 			k, v := item.Content[j], item.Content[j+1]
 			what := fmt.Sprintf("fleet.boats[%d].%s", i, k.Value)
 			switch k.Value {
 			case "provider":
 				b.Provider = d.str(v, what)
+			case "soul":
+				soulNode = v
 			case "name":
 				b.Name = d.str(v, what)
 			case "required":
@@ -485,15 +494,29 @@ func (d *decoder) boats(f *Fleet, n *yaml.Node) {
 			case "config":
 				b.Config = v
 			default:
-				d.errorf(k, "fleet.boats[%d]: unknown key %q (known: provider, name, required, timeout, config)", i, k.Value)
+				d.errorf(k, "fleet.boats[%d]: unknown key %q (known: provider, soul, name, required, timeout, config)", i, k.Value)
 			}
 		}
-		if b.Provider == "" {
-			d.errorf(item, "fleet.boats[%d]: provider is required (built in: %s)", i, strings.Join(BoatProviders(), ", "))
+		switch {
+		case soulNode != nil && b.Provider != "":
+			d.errorf(soulNode, "fleet.boats[%d]: provider and soul are exclusive (soul names a boat an installed Soul provides)", i)
 			continue
-		}
-		if !slices.Contains(BoatProviders(), b.Provider) {
-			d.errorf(item, "fleet.boats[%d]: unknown provider %q (built in: %s)", i, b.Provider, strings.Join(BoatProviders(), ", "))
+		case soulNode != nil:
+			name := d.str(soulNode, fmt.Sprintf("fleet.boats[%d].soul", i))
+			if name == "" {
+				continue
+			}
+			s, spec, err := souls.Find(souls.KindBoat, name)
+			if err != nil {
+				d.errorf(soulNode, "fleet.boats[%d]: %v", i, err)
+				continue
+			}
+			b.Provider, b.Soul, b.SoulBoat = "soul:"+name, s, spec
+		case b.Provider == "":
+			d.errorf(item, "fleet.boats[%d]: provider is required (built in: %s), or soul: NAME for a Soul's boat", i, strings.Join(BoatProviders(), ", "))
+			continue
+		case !slices.Contains(BoatProviders(), b.Provider):
+			d.errorf(item, "fleet.boats[%d]: unknown provider %q (built in: %s; a Soul's boat is soul: NAME)", i, b.Provider, strings.Join(BoatProviders(), ", "))
 			continue
 		}
 		b.Name = cmp.Or(b.Name, fmt.Sprintf("%s#%d", b.Provider, i+1))

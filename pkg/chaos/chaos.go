@@ -72,6 +72,9 @@ type Options struct {
 	MaxBytes int64
 	// Logbook, when set, records every run; a logbook problem never fails a run.
 	Logbook *Logbook
+	// Limanis are logbook sinks installed Souls provide (config.yml `limanis:`): each gets every
+	// event of a run. A slow, dead or missing sink is a warning; it never slows or fails a run.
+	Limanis []string
 }
 
 // Controller runs Ch-obolos against targets. It holds no global state: two Controllers in one

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
+	"github.com/ch-aos-ch/chaos/internal/souls"
 )
 
 // run follows one run: it numbers nothing and holds no host state, it only fans events out (to
@@ -18,6 +20,7 @@ type run struct {
 	start  time.Time
 	events func(Event)
 	log    *logbook.Run
+	sinks  []*souls.Sink
 	result Run
 }
 
@@ -44,7 +47,19 @@ func (c *Controller) startRun(ctx context.Context, req *ApplyRequest, count int)
 			r.result.LogbookID = lr.ID
 		}
 	}
+	var sinkErrs []string
+	for _, name := range c.opts.Limanis {
+		k, err := souls.StartSink(ctx, name)
+		if err != nil {
+			sinkErrs = append(sinkErrs, err.Error())
+			continue
+		}
+		r.sinks = append(r.sinks, k)
+	}
 	r.emit(Event{Type: engine.EventRunStart, Count: count})
+	for _, e := range sinkErrs {
+		r.emit(Event{Type: engine.EventMessage, Level: "warning", Message: e + "; the run goes on without it"})
+	}
 	return r
 }
 
@@ -58,6 +73,14 @@ func (r *run) emit(ev Event) {
 	}
 	if r.log != nil {
 		r.log.Observe(ev)
+	}
+	if len(r.sinks) > 0 {
+		// Encoded now: the plan and results an event points to change as the run goes on.
+		if data, err := json.Marshal(ev); err == nil {
+			for _, k := range r.sinks {
+				k.Observe(json.RawMessage(data))
+			}
+		}
 	}
 }
 
@@ -73,6 +96,23 @@ func (r *run) done(out HostOutcome, hp *Plan) {
 // finish closes the run: run.done with every outcome, and the logbook record.
 func (r *run) finish() *Run {
 	r.emit(Event{Type: engine.EventRunDone, Hosts: r.result.Hosts, Duration: time.Since(r.start)})
+	r.mu.Lock()
+	sinks := r.sinks
+	r.sinks = nil // closed: nothing more goes to them
+	r.mu.Unlock()
+	// Closed together: the end of a run waits at most souls.SinkDrain, however many sinks hang.
+	errs := make([]error, len(sinks))
+	var wg sync.WaitGroup
+	for i, k := range sinks {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = k.Close() }()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			r.emit(Event{Type: engine.EventMessage, Level: "warning", Message: err.Error()})
+		}
+	}
 	if r.log != nil {
 		var err error
 		if n := r.result.Failed(); n > 0 {

@@ -1,6 +1,6 @@
 // Package providers fetches and stores private keys (age key files) in places other than the local
 // disk: an environment variable, a file on removable media, any command that prints the key, and the
-// Bitwarden (`bw`) and 1Password (`op`) CLIs.
+// Bitwarden (`bw`) and 1Password (`op`) CLIs, and the providers of installed Souls.
 //
 // A fetched key lives in memory only: the caller adds it to a secrets.Keyring and wipes the buffer.
 // Key material crosses a process boundary only on stdin or stdout, never in argv, where every user
@@ -55,6 +55,10 @@ type Config struct {
 	Vault string `yaml:"vault,omitempty"`
 	// Binary overrides the CLI's path (bw, op); tests point it at a stand-in.
 	Binary string `yaml:"binary,omitempty"`
+	// Soul names a provider an installed Soul declares (soul); Options is the config sent to it,
+	// and all it gets.
+	Soul    string         `yaml:"soul,omitempty"`
+	Options map[string]any `yaml:"config,omitempty"`
 }
 
 // Set is the `secret_providers:` section: providers by name, and `default:` naming one of them.
@@ -114,10 +118,15 @@ func New(name string, c Config) (Provider, error) {
 			return nil, bad("ref")
 		}
 		return onePassword{name: name, ref: c.Ref, vault: c.Vault, bin: cmp.Or(c.Binary, "op")}, nil
+	case "soul":
+		if c.Soul == "" {
+			return nil, bad("soul")
+		}
+		return newSoulProvider(name, c)
 	case "":
-		return nil, fmt.Errorf("provider %s: type is required (env, file, command, bitwarden, 1password)", name)
+		return nil, fmt.Errorf("provider %s: type is required (env, file, command, bitwarden, 1password, soul)", name)
 	}
-	return nil, fmt.Errorf("provider %s: unknown type %q (env, file, command, bitwarden, 1password)", name, c.Type)
+	return nil, fmt.Errorf("provider %s: unknown type %q (env, file, command, bitwarden, 1password, soul)", name, c.Type)
 }
 
 // HasNoImport reports whether stored key material carries the NO-IMPORT marker line.

@@ -39,3 +39,17 @@ func TestErrorWithholdsEchoedKey(t *testing.T) {
 		t.Errorf("error = %v", err)
 	}
 }
+
+// A soul provider names a provider an installed Soul declares: none installed is an error that
+// says where Souls are looked up.
+func TestSoulProviderNeedsTheSoul(t *testing.T) {
+	t.Setenv("CHAOS_SOUL_PATH", t.TempDir())
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	if _, err := New("stick", Config{Type: "soul"}); err == nil || !strings.Contains(err.Error(), "provider stick (soul): soul is required") {
+		t.Errorf("no soul: %v", err)
+	}
+	if _, err := New("stick", Config{Type: "soul", Soul: "keyfile"}); err == nil ||
+		!strings.Contains(err.Error(), `provider stick: no installed Soul provides the secrets provider "keyfile" (Souls are looked up in `) {
+		t.Errorf("not installed: %v", err)
+	}
+}
