@@ -69,7 +69,7 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 			tools = append(tools, ck.Tool)
 		}
 	}
-	secs := []engine.ProbeSection{probeSection(paths, want, tools)}
+	secs := probeSections(paths, want, tools)
 	if s, ok := ownersProbe(c); ok {
 		secs = append(secs, s)
 	}
@@ -98,7 +98,7 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	if err != nil {
 		return nil, err
 	}
-	f, err := ParseFacts(facts["paths"].Stdout)
+	f, err := parseSections(facts)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ var _ engine.Capturer = Role{}
 // captured Ch-obolo keeps them managed (and prunable) and its first apply changes nothing. Content is
 // not captured: an entry without content or template leaves the file's content alone.
 func (Role) Capture(_ *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
-	f, err := ParseFacts(facts["paths"].Stdout)
+	f, err := parseSections(facts)
 	if err != nil {
 		return err
 	}

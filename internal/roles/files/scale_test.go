@@ -35,7 +35,7 @@ func BenchmarkProbe1000(b *testing.B) {
 		if err := os.WriteFile(ledgerFile, []byte(ledger.String()), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		script := strings.ReplaceAll(probeScript(paths, want, nil), shell.Quote(engine.LedgerPath), shell.Quote(ledgerFile))
+		script := strings.ReplaceAll(probeScript(paths, want), shell.Quote(engine.LedgerPath), shell.Quote(ledgerFile))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
 				cmd := exec.Command("/bin/sh", "-s")
