@@ -5,7 +5,6 @@ package files
 
 import (
 	_ "embed"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,7 +82,7 @@ var _ engine.Owner = Role{}
 func (Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
 	var out []engine.Claim
 	for i, f := range c.Files {
-		cl := engine.Claim{Path: f.Path, Pos: c.Pos(fmt.Sprintf("files[%d].path", i)), Why: "declared under files"}
+		cl := engine.Claim{Path: f.Path, Pos: c.Pos("files[" + strconv.Itoa(i) + "].path"), Why: "declared under files"}
 		if f.State == "absent" {
 			cl.Tree, cl.Why = true, "declared absent under files"
 		}
