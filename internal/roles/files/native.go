@@ -179,7 +179,11 @@ func nativeAnswer(ctx context.Context, t transport.Transport, tree *transport.Tr
 		if !ok {
 			gn = "UNKNOWN"
 		}
-		fmt.Fprintf(&body, "R\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", k.key, kind, mode, u, g, un, gn, f.st.Size, sum, entries)
+		for _, field := range [...]string{"R", k.key, kind, "1", mode, u, g, un, gn, strconv.FormatInt(f.st.Size, 10), sum} {
+			body.WriteString(field)
+			body.WriteByte('\t')
+		}
+		body.WriteString(entries + "\n")
 		if kind == "link" {
 			fmt.Fprintf(&links, "T\t%s\t%s\n", k.key, f.target)
 		}
