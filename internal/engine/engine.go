@@ -94,6 +94,8 @@ type HostPlan struct {
 	// settle holds, by role name, the roles that may be planned again during Apply (Settler) with the
 	// facts their approved plan was computed from.
 	settle map[string]settleState
+	// after are the planned roles that refresh a cache once an apply succeeds (AfterApplier).
+	after []AfterApplier
 }
 
 // Env returns the environment the plan was computed for.
@@ -275,6 +277,9 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		hp.Roles = append(hp.Roles, rp)
 		env.Installing = append(env.Installing, rp.Installs...)
 		env.Refreshing = append(env.Refreshing, rp.Refreshes...)
+		if a, ok := role.(AfterApplier); ok {
+			hp.after = append(hp.after, a)
+		}
 		if s, ok := role.(Settler); ok {
 			if hp.settle == nil {
 				hp.settle = map[string]settleState{}

@@ -49,6 +49,15 @@ type NativeProbe struct {
 	Answer func(ctx context.Context, t transport.Transport, tree *transport.Tree) (string, error)
 }
 
+// AfterApplier is implemented by roles that keep a cache on the target, refreshed after every
+// successful apply (the files role's verified checksums, which let its probe skip reading files).
+// AfterApply runs once the journal is committed, outside it: what it writes must be a cache, which
+// may be lost or stale at any time without harm and which no undo needs. It never runs for a plan
+// alone (--dry). Its error is a warning of the apply.
+type AfterApplier interface {
+	AfterApply(ctx context.Context, t transport.Transport, env *Env, c *chobolo.Chobolo) error
+}
+
 // sameSection reports whether a and b are one section, as the script sends it (their Native
 // answers, closures made per call of Probe, are the same when the scripts are).
 func sameSection(a, b ProbeSection) bool {

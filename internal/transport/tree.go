@@ -25,6 +25,15 @@ type TreeStat struct {
 	Mode     uint32 // st_mode: type and permission bits
 	UID, GID uint32
 	Size     int64
+	// Dev and Ino identify the file; MtimeNs and CtimeNs are its modification and change times in
+	// nanoseconds since the epoch.
+	Dev, Ino         uint64
+	MtimeNs, CtimeNs int64
+}
+
+func treeStat(st *unix.Stat_t) TreeStat {
+	return TreeStat{Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size, Dev: uint64(st.Dev), Ino: st.Ino,
+		MtimeNs: st.Mtim.Nano(), CtimeNs: st.Ctim.Nano()}
 }
 
 // TreeReader is implemented by transports whose files the controller reads itself.
@@ -133,7 +142,7 @@ func (d *TreeDir) Lstat(name string) (TreeStat, error) {
 		if err != nil {
 			return TreeStat{}, &os.PathError{Op: "lstat", Path: d.path + name, Err: err}
 		}
-		return TreeStat{Mode: st.Mode, UID: st.Uid, GID: st.Gid, Size: st.Size}, nil
+		return treeStat(&st), nil
 	}
 }
 

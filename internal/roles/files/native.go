@@ -90,29 +90,32 @@ func nativeAnswer(ctx context.Context, t transport.Transport, tree *transport.Tr
 			uniq = append(uniq, k.path)
 		}
 	}
-	// Each path is looked up in its directory (the path up to its last slash), resolved once.
-	dirs := map[string]*transport.TreeDir{}
-	for _, p := range uniq {
-		q, _ := splitDir(p)
-		if _, ok := dirs[q]; !ok {
-			d, err := tree.OpenDir(q)
-			if err != nil {
-				d = nil // missing or not a directory: nothing below it is there
+	dirs := openDirs(tree, uniq)
+	defer closeDirs(dirs)
+	// A file whose stat is the one recorded with a verified checksum (verified.go), and which wants
+	// that checksum for every key naming it, is not read.
+	var trusted func(string, transport.TreeStat) (string, bool)
+	if verified := readVerified(tree); len(verified) > 0 {
+		wants := map[string]string{} // path -> the checksum all its keys want ("" when they differ)
+		for _, k := range keys {
+			if w, ok := wants[k.path]; ok && w != k.want {
+				wants[k.path] = ""
+			} else if !ok {
+				wants[k.path] = k.want
 			}
-			dirs[q] = d
+		}
+		trusted = func(p string, st transport.TreeStat) (string, bool) {
+			e, ok := verified[p]
+			if !ok || !e.matches(st) || wants[p] != e.sum {
+				return "", false
+			}
+			return e.sum, true
 		}
 	}
-	defer func() {
-		for _, d := range dirs {
-			if d != nil {
-				_ = d.Close()
-			}
-		}
-	}()
 	facts := make([]nativeFact, len(uniq))
 	parallel(len(uniq), func(i int) {
 		q, name := splitDir(uniq[i])
-		facts[i] = readFact(tree, dirs[q], name, uniq[i])
+		facts[i] = readFact(tree, dirs[q], name, uniq[i], trusted)
 	})
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -215,10 +218,35 @@ func splitDir(p string) (dir, name string) {
 	return p[:i], p[i:]
 }
 
+// openDirs resolves the directory of each path (the path up to its last slash) once; a missing
+// one, or one that is not a directory, maps to nil.
+func openDirs(tree *transport.Tree, paths []string) map[string]*transport.TreeDir {
+	dirs := map[string]*transport.TreeDir{}
+	for _, p := range paths {
+		q, _ := splitDir(p)
+		if _, ok := dirs[q]; !ok {
+			d, err := tree.OpenDir(q)
+			if err != nil {
+				d = nil // nothing below it is there
+			}
+			dirs[q] = d
+		}
+	}
+	return dirs
+}
+
+func closeDirs(dirs map[string]*transport.TreeDir) {
+	for _, d := range dirs {
+		if d != nil {
+			_ = d.Close()
+		}
+	}
+}
+
 // readFact reads what the probe reports of p, the entry name of d (nil when p's directory is not
 // there): lstat, and by type the checksum and content, the symlink's target or the directory's
-// entry count.
-func readFact(tree *transport.Tree, d *transport.TreeDir, name, p string) nativeFact {
+// entry count. trusted, when set, gives a regular file's checksum without reading it.
+func readFact(tree *transport.Tree, d *transport.TreeDir, name, p string, trusted func(string, transport.TreeStat) (string, bool)) nativeFact {
 	if name == "." || name == ".." {
 		// Not an entry to look up in its directory (a path the host's ledger may hold): the
 		// directory the whole path names, if it is one.
@@ -244,6 +272,12 @@ func readFact(tree *transport.Tree, d *transport.TreeDir, name, p string) native
 		if strings.ContainsAny(p, "\\\n") {
 			break
 		}
+		if trusted != nil {
+			if sum, ok := trusted(p, st); ok {
+				f.sum = sum // what the key wants: no content is sent back
+				break
+			}
+		}
 		f.sum, f.content = hashFile(d, name, st.Size)
 	case "link":
 		target, _ := d.Readlink(name)
@@ -258,36 +292,33 @@ func readFact(tree *transport.Tree, d *transport.TreeDir, name, p string) native
 // hashFile returns the sha256 of the file name in d, and its content when it is small enough for
 // a diff.
 func hashFile(d *transport.TreeDir, name string, size int64) (string, []byte) {
+	if size > maxDiff {
+		sum, _ := hashAll(d, name)
+		return sum, nil
+	}
 	r, err := d.Open(name)
 	if err != nil {
 		return "", nil
 	}
 	defer r.Close()
-	if size <= maxDiff {
-		// One read of the whole file and one that sees its end, into a buffer of its size (grown
-		// should the file have grown since its lstat).
-		buf, n := make([]byte, size+1), 0
-		for {
-			if n == len(buf) {
-				buf = append(buf, make([]byte, len(buf))...)
-			}
-			m, err := r.Read(buf[n:])
-			n += m
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return "", nil
-			}
+	// One read of the whole file and one that sees its end, into a buffer of its size (grown should
+	// the file have grown since its lstat).
+	buf, n := make([]byte, size+1), 0
+	for {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf))...)
 		}
-		s := sha256.Sum256(buf[:n])
-		return hex.EncodeToString(s[:]), buf[:n]
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", nil
+		}
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return "", nil
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	s := sha256.Sum256(buf[:n])
+	return hex.EncodeToString(s[:]), buf[:n]
 }
 
 // kindOf maps a file type to the probe's names (stat's %F: "regular file", "directory", ...).

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
@@ -34,6 +35,32 @@ func TestNativeProbeMatchesScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareNative(t, tr, paths, want, probeScript(paths, want))
+
+	// With verified checksums recorded for every file (as an apply leaves them), the same answer:
+	// those whose checksum is the one wanted are not read, the others are.
+	tree, _ := tr.Tree()
+	entries := verify(context.Background(), tree, paths)
+	var rec strings.Builder
+	rec.WriteString(verifiedHeader)
+	for p, e := range entries {
+		if time.Unix(0, e.ctime).Add(margin(transport.TreeStat{MtimeNs: e.mtime, CtimeNs: e.ctime})).After(time.Now()) {
+			t.Errorf("%s: recorded within the margin of its change", p)
+		}
+		fmt.Fprintf(&rec, "%d\t%d\t%d\t%d\t%d\t%s\t%s\n", e.dev, e.ino, e.size, e.mtime, e.ctime, e.sum, p)
+	}
+	if len(entries) < 10 {
+		t.Fatalf("%d entries recorded", len(entries))
+	}
+	if err := os.WriteFile(filepath.Join(root, verifiedPath), []byte(rec.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if len(readVerified(tree)) != len(entries) {
+		t.Fatalf("the record reads back %d entries of %d", len(readVerified(tree)), len(entries))
+	}
+	compareNative(t, tr, paths, want, probeScript(paths, want))
+	if err := os.Remove(filepath.Join(root, verifiedPath)); err != nil {
+		t.Fatal(err)
+	}
 
 	// The local machine: a directory of its own, and the machine's own ledger, read by both.
 	local := transport.NewLocal()
@@ -149,4 +176,14 @@ func nativeFixture(t *testing.T, root, dir string) (paths, want []string, ledger
 	fmt.Fprintf(&lb, "%s\t%s\n", DomainAdopted, filepath.Join(dir, "same"))
 	fmt.Fprintf(&lb, "%s\t%s", DomainCreated, filepath.Join(dir, "emptydir")) // no final newline
 	return paths, want, lb.String()
+}
+
+// TestMargin: whole-second timestamps get the coarse margin, others the racy one.
+func TestMargin(t *testing.T) {
+	if m := margin(transport.TreeStat{MtimeNs: 5e9, CtimeNs: 7e9}); m != coarseMargin {
+		t.Errorf("whole seconds: %v", m)
+	}
+	if m := margin(transport.TreeStat{MtimeNs: 5e9, CtimeNs: 7e9 + 1}); m != racyMargin {
+		t.Errorf("nanoseconds: %v", m)
+	}
 }
