@@ -51,6 +51,9 @@ func TestNativeProbeMatchesScript(t *testing.T) {
 	if len(entries) < 10 {
 		t.Fatalf("%d entries recorded", len(entries))
 	}
+	if err := os.MkdirAll(filepath.Join(root, filepath.Dir(verifiedPath)), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(root, verifiedPath), []byte(rec.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}

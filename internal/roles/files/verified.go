@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +39,7 @@ import (
 // /var/lib/chaos beside the ledger and journal, which a probe trusts as much.
 
 // verifiedPath is the record on the target.
-const verifiedPath = "/var/lib/chaos/files-verified.tsv"
+const verifiedPath = "/var/lib/chaos/cache/files-verified.tsv"
 
 const verifiedHeader = "# chaos verified checksums v1\n"
 
@@ -121,12 +124,18 @@ func (Role) AfterApply(ctx context.Context, t transport.Transport, env *engine.E
 			paths = append(paths, d.Path)
 		}
 	}
+	entries := verify(ctx, tree, paths)
 	var b strings.Builder
 	b.WriteString(verifiedHeader)
-	for p, e := range verify(ctx, tree, paths) {
+	for _, p := range slices.Sorted(maps.Keys(entries)) { // the same files, the same record
+		e := entries[p]
 		fmt.Fprintf(&b, "%d\t%d\t%d\t%d\t%d\t%s\t%s\n", e.dev, e.ino, e.size, e.mtime, e.ctime, e.sum, p)
 	}
-	if err := t.WriteFile(ctx, verifiedPath, []byte(b.String()), 0o600, -1, -1, nil); err != nil {
+	err = t.Mkdir(ctx, path.Dir(verifiedPath), 0o700)
+	if err == nil {
+		err = t.WriteFile(ctx, verifiedPath, []byte(b.String()), 0o600, -1, -1, nil)
+	}
+	if err != nil {
 		return fmt.Errorf("files: record of verified checksums: %w", err)
 	}
 	return nil

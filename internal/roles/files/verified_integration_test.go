@@ -14,7 +14,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-const verifiedFile = "/var/lib/chaos/files-verified.tsv"
+const verifiedFile = "/var/lib/chaos/cache/files-verified.tsv"
 
 // TestVerifiedChecksums: a plan alone never writes the record of verified checksums; an apply
 // writes one entry per managed file, with its current stat; a file changed afterwards is seen
