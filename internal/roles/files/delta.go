@@ -258,8 +258,14 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 		// Only the ledger's paths the Ch-obolo no longer declares are sorted: after the apply that
 		// created them, nearly every path is still declared (sorting 1,000 of them was most of
 		// Compute's time).
-		stale := slices.DeleteFunc(keys(created), func(p string) bool { return declared[p] })
-		slices.SortStableFunc(stale, func(a, b string) int { return -pathLess(a, b) })
+		var stale []string
+		for p := range created {
+			if !declared[p] {
+				stale = append(stale, p)
+			}
+		}
+		// pathLess orders distinct paths strictly: the map's order does not show through.
+		slices.SortFunc(stale, func(a, b string) int { return -pathLess(a, b) })
 		for _, p := range stale {
 			s := f.Ledger[p]
 			switch {

@@ -213,7 +213,7 @@ func underAny(p string, roots []string) bool {
 func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
 	out := make([]Desired, 0, len(c.Files))
 	var errs chobolo.Errors
-	seen := map[string]int{}
+	seen := make(map[string]int, len(c.Files))
 	for i, f := range c.Files {
 		d, err := validateOne(c, core, i, f, seen)
 		if err != nil {
