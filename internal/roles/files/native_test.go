@@ -38,10 +38,14 @@ func TestNativeProbeMatchesScript(t *testing.T) {
 
 	// With verified checksums recorded for every file (as an apply leaves them), the same answer:
 	// those whose checksum is the one wanted are not read, the others are.
+	t.Setenv("XDG_DATA_HOME", t.TempDir()) // the controller's key
+	key, err := verifiedKey(true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tree, _ := tr.Tree()
 	entries := verify(context.Background(), tree, paths)
 	var rec strings.Builder
-	rec.WriteString(verifiedHeader)
 	for p, e := range entries {
 		if time.Unix(0, e.ctime).Add(margin(transport.TreeStat{MtimeNs: e.mtime, CtimeNs: e.ctime})).After(time.Now()) {
 			t.Errorf("%s: recorded within the margin of its change", p)
@@ -54,7 +58,14 @@ func TestNativeProbeMatchesScript(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, filepath.Dir(verifiedPath)), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, verifiedPath), []byte(rec.String()), 0o600); err != nil {
+	// Signed with another key, the record is not read at all.
+	if err := os.WriteFile(filepath.Join(root, verifiedPath), signRecord(make([]byte, 32), rec.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readVerified(tree)); n != 0 {
+		t.Fatalf("a record signed with another key gives %d entries", n)
+	}
+	if err := os.WriteFile(filepath.Join(root, verifiedPath), signRecord(key, rec.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if len(readVerified(tree)) != len(entries) {

@@ -2,12 +2,18 @@ package files
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +21,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/logbook"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
@@ -35,13 +42,18 @@ import (
 // (ctime and mtime without nanoseconds) get coarseMargin.
 //
 // The record is a cache, written outside the journal (engine.AfterApplier): losing it, or any
-// entry going stale, only costs a read. A plan alone (--dry) never writes it. It is root's, under
-// /var/lib/chaos beside the ledger and journal, which a probe trusts as much.
+// entry going stale, only costs a read. A plan alone (--dry) never writes it. It lives with chaos's
+// other probe caches under /var/lib/chaos/cache, but is not taken on the target's word: it is
+// signed (HMAC-SHA256) with a key of the controller's, kept beside its logbook (verifiedKeyPath),
+// and a record without this controller's signature is ignored. Otherwise a file system image
+// crafted with predictable inode numbers and times (a loop-mounted one) could bring a record that
+// makes a no-change run out of files chaos should rewrite.
 
 // verifiedPath is the record on the target.
 const verifiedPath = "/var/lib/chaos/cache/files-verified.tsv"
 
-const verifiedHeader = "# chaos verified checksums v1\n"
+// verifiedHeader starts the record; the signature of the rest follows it on the first line.
+const verifiedHeader = "# chaos verified checksums v2 "
 
 const (
 	// racyMargin exceeds the tick of the coarse clock file timestamps come from (10 ms at the
@@ -72,15 +84,79 @@ func margin(st transport.TreeStat) time.Duration {
 	return racyMargin
 }
 
-// readVerified reads the record from the target; a missing or unreadable one, and any malformed
-// line, counts as no entry.
+// verifiedKeyPath is the controller's key for the record's signature: verified.key beside the
+// default logbook ($XDG_DATA_HOME/chaos, else ~/.local/share/chaos).
+func verifiedKeyPath() (string, error) {
+	p, err := logbook.DefaultPath()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(p), "verified.key"), nil
+}
+
+// verifiedKey reads the controller's key; with create, it makes one (32 random bytes, 0600) when
+// there is none.
+func verifiedKey(create bool) ([]byte, error) {
+	p, err := verifiedKeyPath()
+	if err != nil {
+		return nil, err
+	}
+	key, err := os.ReadFile(p)
+	if err == nil && len(key) == 32 {
+		return key, nil
+	}
+	if !create || err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("key %s: missing or unusable (%d bytes, %v)", p, len(key), err)
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return verifiedKey(false) // another chaos made it first
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, err = f.Write(key)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(p)
+		return nil, err
+	}
+	return key, nil
+}
+
+// signRecord is the record of body (its lines) signed with key.
+func signRecord(key []byte, body string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(body))
+	return []byte(verifiedHeader + hex.EncodeToString(m.Sum(nil)) + "\n" + body)
+}
+
+// readVerified reads the record from the target. A missing or unreadable one, one this controller
+// did not sign (or no key to check it with), and any malformed line count as no entry.
 func readVerified(tree *transport.Tree) map[string]verifiedEntry {
 	data, err := tree.ReadFile(verifiedPath)
 	if err != nil || !strings.HasPrefix(string(data), verifiedHeader) {
 		return nil
 	}
+	_, body, ok := strings.Cut(string(data), "\n")
+	if !ok {
+		return nil
+	}
+	key, err := verifiedKey(false)
+	if err != nil || !hmac.Equal(data, signRecord(key, body)) {
+		return nil
+	}
 	out := map[string]verifiedEntry{}
-	for _, l := range strings.Split(string(data[len(verifiedHeader):]), "\n") {
+	for _, l := range strings.Split(body, "\n") {
 		f := strings.SplitN(l, "\t", 7)
 		if len(f) != 7 || len(f[5]) != 64 || !strings.HasPrefix(f[6], "/") {
 			continue
@@ -124,16 +200,19 @@ func (Role) AfterApply(ctx context.Context, t transport.Transport, env *engine.E
 			paths = append(paths, d.Path)
 		}
 	}
+	key, err := verifiedKey(true)
+	if err != nil {
+		return fmt.Errorf("files: record of verified checksums: %w", err)
+	}
 	entries := verify(ctx, tree, paths)
 	var b strings.Builder
-	b.WriteString(verifiedHeader)
 	for _, p := range slices.Sorted(maps.Keys(entries)) { // the same files, the same record
 		e := entries[p]
 		fmt.Fprintf(&b, "%d\t%d\t%d\t%d\t%d\t%s\t%s\n", e.dev, e.ino, e.size, e.mtime, e.ctime, e.sum, p)
 	}
 	err = t.Mkdir(ctx, path.Dir(verifiedPath), 0o700)
 	if err == nil {
-		err = t.WriteFile(ctx, verifiedPath, []byte(b.String()), 0o600, -1, -1, nil)
+		err = t.WriteFile(ctx, verifiedPath, signRecord(key, b.String()), 0o600, -1, -1, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("files: record of verified checksums: %w", err)

@@ -1,6 +1,9 @@
 package files_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,9 +21,12 @@ const verifiedFile = "/var/lib/chaos/cache/files-verified.tsv"
 
 // TestVerifiedChecksums: a plan alone never writes the record of verified checksums; an apply
 // writes one entry per managed file, with its current stat; a file changed afterwards is seen
-// even with its size and mtime put back (its ctime moved); and the record is what spares the
-// probe reading an unchanged file (a forged entry shows it), so removing it brings the read back.
+// even with its size and mtime put back (its ctime moved); a record the controller did not sign is
+// ignored; and the signed record is what spares the probe reading an unchanged file (a forged,
+// signed entry shows it), so removing it brings the read back.
 func TestVerifiedChecksums(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data) // where the controller keeps the record's key
 	root := testenv.DebianRoot(t)
 	tr := enginetest.Chroot(t, root)
 	c := &chobolo.Chobolo{Files: []chobolo.File{
@@ -71,14 +77,16 @@ func TestVerifiedChecksums(t *testing.T) {
 	}
 
 	// A forged entry for the changed file, with its stat now and the checksum the Ch-obolo wants:
-	// the probe takes it and does not read the file.
+	// unsigned (the target's word alone), it is ignored; signed with the controller's key, the
+	// probe takes it and does not read the file.
 	fi, err := os.Lstat(a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
+	_, body, _ := strings.Cut(record, "\n")
 	var forged []string
-	for _, l := range strings.Split(record, "\n") {
+	for _, l := range strings.Split(body, "\n") {
 		if strings.HasSuffix(l, "\t/srv/v/a") {
 			f := strings.Split(l, "\t")
 			l = strings.Join([]string{itoa(st.Dev), itoa(st.Ino), itoa(uint64(st.Size)), itoa(uint64(st.Mtim.Nano())),
@@ -86,9 +94,21 @@ func TestVerifiedChecksums(t *testing.T) {
 		}
 		forged = append(forged, l)
 	}
-	testenv.WriteFile(t, root, verifiedFile, strings.Join(forged, "\n"))
+	body = strings.Join(forged, "\n")
+	head, _, _ := strings.Cut(record, "\n")
+	testenv.WriteFile(t, root, verifiedFile, head+"\n"+body) // the old signature
+	if hp := enginetest.Plan(t, tr, c, files.New()); !strings.Contains(enginetest.Render(hp), "/srv/v/a") {
+		t.Fatalf("a record whose signature does not match was trusted:\n%s", enginetest.Render(hp))
+	}
+	key, err := os.ReadFile(filepath.Join(data, "chaos", "verified.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(body))
+	testenv.WriteFile(t, root, verifiedFile, "# chaos verified checksums v2 "+hex.EncodeToString(m.Sum(nil))+"\n"+body)
 	if hp := enginetest.Plan(t, tr, c, files.New()); !hp.Empty() {
-		t.Fatalf("the probe read a file whose stat the record names:\n%s", enginetest.Render(hp))
+		t.Fatalf("the probe read a file whose stat the signed record names:\n%s", enginetest.Render(hp))
 	}
 	if err := os.Remove(filepath.Join(root, verifiedFile)); err != nil {
 		t.Fatal(err)
