@@ -8,6 +8,8 @@
 #   first     one `chaos apply -y` from the bare root (one run: it changes the root);
 #   no-change `chaos apply --dry` (exit 0), all counts interleaved, CHAOS_BENCH_RUNS runs, median;
 #   probe     the raw probe script that --dry sends (CHAOS_DEBUG_PROBE), `chroot ROOT sh -s`, median.
+#             On a chroot the files role's paths are answered in-process, not by the script
+#             (docs/roles/files.md): for files this column is the rest of the probe.
 # Prints a markdown table per domain, the ratio of each count to the smallest, the slope (ms per
 # extra resource between the smallest and the largest count) and the load average, and ends with
 # "scale: ... OK" or "TARGET MISSED" for the 1,000-vs-10 ratio (target <= 2x; CHAOS_BENCH_STRICT=1

@@ -265,6 +265,11 @@ func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan,
 		res.Generation = n
 	}
 	_ = jw.close(ctx)
+	for _, a := range hp.after {
+		if err := a.AfterApply(ctx, t, hp.env, req.Chobolo); err != nil {
+			res.Warnings = append(res.Warnings, red.text(err.Error()))
+		}
+	}
 	if wd != nil {
 		res.Watchdog = wd.id
 		if res.Generation > 0 {

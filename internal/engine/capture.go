@@ -37,7 +37,7 @@ func (e *Engine) Capture(ctx context.Context, t transport.Transport, core string
 		return nil, err
 	}
 	if len(sections) > 0 {
-		if outs, err = runProbe(ctx, t, token, probeScript(token, sections)); err != nil {
+		if outs, err = probeSections(ctx, t, token, nil, sections); err != nil {
 			return nil, err
 		}
 		if err := expectSections(t, outs, sections); err != nil {

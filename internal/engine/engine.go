@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -98,6 +99,8 @@ type HostPlan struct {
 	// settle holds, by role name, the roles that may be planned again during Apply (Settler) with the
 	// facts their approved plan was computed from.
 	settle map[string]settleState
+	// after are the planned roles that refresh a cache once an apply succeeds (AfterApplier).
+	after []AfterApplier
 }
 
 // Env returns the environment the plan was computed for.
@@ -209,14 +212,13 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		}
 	}
 	envSection := ProbeSection{Name: "chaos.env", Script: envProbe}
-	var script string
-	if core != "" {
-		script = probeScript(token, append([]ProbeSection{envSection}, byCore[core].sections...))
-	} else {
-		script = probeScriptByCore(token, envSection, groups)
-	}
 	start := time.Now()
-	outs, err := runProbe(ctx, t, token, script)
+	var outs map[string]Output
+	if core != "" {
+		outs, err = probeSections(ctx, t, token, []ProbeSection{envSection}, byCore[core].sections)
+	} else {
+		outs, err = runProbe(ctx, t, token, probeScriptByCore(token, envSection, groups))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +279,9 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 		hp.Roles = append(hp.Roles, rp)
 		env.Installing = append(env.Installing, rp.Installs...)
 		env.Refreshing = append(env.Refreshing, rp.Refreshes...)
+		if a, ok := role.(AfterApplier); ok {
+			hp.after = append(hp.after, a)
+		}
 		if s, ok := role.(Settler); ok {
 			if hp.settle == nil {
 				hp.settle = map[string]settleState{}
@@ -393,6 +398,50 @@ func runProbe(ctx context.Context, t transport.Transport, token, script string) 
 	if len(outs) == 0 {
 		return nil, fmt.Errorf("%s: probe printed nothing (exit %d, stderr: %s)", t.Name(), res.Code,
 			strings.TrimSpace(string(res.Stderr)))
+	}
+	return outs, nil
+}
+
+// probeSections probes head and secs on t in one round trip, head first: the sections of secs
+// with a native answer (ProbeSection.Native) are answered in-process while the script of the rest
+// runs, when t reads its files itself (transport.TreeReader); else everything is in the script.
+func probeSections(ctx context.Context, t transport.Transport, token string, head, secs []ProbeSection) (map[string]Output, error) {
+	var tree *transport.Tree
+	if tr, ok := t.(transport.TreeReader); ok && slices.ContainsFunc(secs, func(s ProbeSection) bool { return s.Native != nil }) {
+		tree, _ = tr.Tree()
+	}
+	script := slices.Clone(head)
+	var native []ProbeSection
+	for _, s := range secs {
+		if s.Native != nil && tree != nil {
+			native = append(native, s)
+		} else {
+			script = append(script, s)
+		}
+	}
+	answers := make([]Output, len(native))
+	errs := make([]error, len(native))
+	var wg sync.WaitGroup
+	for i, s := range native {
+		wg.Go(func() {
+			out, err := s.Native.Answer(ctx, t, tree)
+			answers[i], errs[i] = Output{Stdout: out}, err
+		})
+	}
+	outs := map[string]Output{}
+	var err error
+	if len(script) > 0 {
+		outs, err = runProbe(ctx, t, token, probeScript(token, script))
+	}
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range native {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("%s: probe: section %s: %w", t.Name(), s.Name, errs[i])
+		}
+		outs[s.Name] = answers[i]
 	}
 	return outs, nil
 }

@@ -64,12 +64,16 @@ func probeScriptByCore(token string, env ProbeSection, groups []coreSections) st
 	}
 	if len(rest) > 1 {
 		for _, s := range rest[0].sections {
-			if !s.Scratch && !slices.ContainsFunc(rest[1:], func(g coreSections) bool { return !slices.Contains(g.sections, s) }) {
+			if !s.Scratch && !slices.ContainsFunc(rest[1:], func(g coreSections) bool {
+				return !slices.ContainsFunc(g.sections, func(o ProbeSection) bool { return sameSection(o, s) })
+			}) {
 				shared = append(shared, s)
 			}
 		}
 		for i, g := range rest {
-			rest[i].sections = slices.DeleteFunc(slices.Clone(g.sections), func(s ProbeSection) bool { return slices.Contains(shared, s) })
+			rest[i].sections = slices.DeleteFunc(slices.Clone(g.sections), func(s ProbeSection) bool {
+				return slices.ContainsFunc(shared, func(o ProbeSection) bool { return sameSection(o, s) })
+			})
 		}
 	}
 	var b strings.Builder

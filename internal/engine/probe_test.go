@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,14 +91,17 @@ func TestProbeScriptByCore(t *testing.T) {
 }
 
 // A section every core asks for alike is sent once, before the detection, and runs whatever the
-// core; the others stay in their core's branch.
+// core; the others stay in their core's branch. Native answers, made per call of a role's Probe,
+// do not make alike sections differ.
 func TestProbeScriptByCoreSendsSharedSectionsOnce(t *testing.T) {
 	tok := newToken()
-	shared := ProbeSection{Name: "f.paths", Script: "echo shared-section-body"}
+	shared := func() ProbeSection {
+		return ProbeSection{Name: "f.paths", Script: "echo shared-section-body", Native: &NativeProbe{}}
+	}
 	script := probeScriptByCore(tok, ProbeSection{Name: "chaos.env", Script: envProbe}, []coreSections{
-		{core: "debian", sections: []ProbeSection{shared, {Name: "d.x", Script: "echo debian"}}},
-		{core: "arch", sections: []ProbeSection{{Name: "a.x", Script: "echo arch"}, shared}},
-		{core: "fedora", sections: []ProbeSection{shared, {Name: "f.x", Script: "echo fedora"}}},
+		{core: "debian", sections: []ProbeSection{shared(), {Name: "d.x", Script: "echo debian"}}},
+		{core: "arch", sections: []ProbeSection{{Name: "a.x", Script: "echo arch"}, shared()}},
+		{core: "fedora", sections: []ProbeSection{shared(), {Name: "f.x", Script: "echo fedora"}}},
 	})
 	if n := strings.Count(script, "shared-section-body"); n != 1 {
 		t.Fatalf("the shared section is sent %d times:\n%s", n, script)
@@ -194,4 +199,56 @@ func runProbeLocally(t *testing.T, tok, script string) map[string]Output {
 		t.Fatal(err)
 	}
 	return outs
+}
+
+// scriptOnly hides a transport's in-process tree, as a transport without one (SSH) is.
+type scriptOnly struct{ transport.Transport }
+
+// TestProbeSectionsNative: a section with a native answer is answered in-process on a target
+// whose files the controller reads (and its script not sent), by its script elsewhere; the other
+// sections run in the script either way, and a native answer's error fails the probe.
+func TestProbeSectionsNative(t *testing.T) {
+	ctx := context.Background()
+	var gotTree *transport.Tree
+	native := ProbeSection{Name: "r.native", Script: "echo from-script", Native: &NativeProbe{
+		Answer: func(_ context.Context, _ transport.Transport, tree *transport.Tree) (string, error) {
+			gotTree = tree
+			return "from-go\n", nil
+		}}}
+	plain := ProbeSection{Name: "r.plain", Script: "echo plain"}
+	debug := filepath.Join(t.TempDir(), "probe.sh")
+	t.Setenv(DebugProbeEnv, debug)
+	local := transport.NewLocal()
+	outs, err := probeSections(ctx, local, newToken(), nil, []ProbeSection{native, plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs["r.native"].Stdout != "from-go\n" || outs["r.plain"].Stdout != "plain\n" || gotTree == nil {
+		t.Errorf("local: %+v (tree %v)", outs, gotTree)
+	}
+	if sent, _ := os.ReadFile(debug); strings.Contains(string(sent), "from-script") || !strings.Contains(string(sent), "echo plain") {
+		t.Errorf("local: the script sent:\n%s", sent)
+	}
+	outs, err = probeSections(ctx, scriptOnly{local}, newToken(), nil, []ProbeSection{native, plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs["r.native"].Stdout != "from-script\n" || outs["r.plain"].Stdout != "plain\n" {
+		t.Errorf("without a tree: %+v", outs)
+	}
+	// Only native sections: no script runs at all.
+	_ = os.Remove(debug)
+	if outs, err = probeSections(ctx, local, newToken(), nil, []ProbeSection{native}); err != nil || outs["r.native"].Stdout != "from-go\n" {
+		t.Errorf("native alone: %+v, %v", outs, err)
+	}
+	if _, err := os.Stat(debug); !os.IsNotExist(err) {
+		t.Errorf("a script was run for native sections alone (%v)", err)
+	}
+	failing := ProbeSection{Name: "r.fail", Script: "true", Native: &NativeProbe{
+		Answer: func(context.Context, transport.Transport, *transport.Tree) (string, error) {
+			return "", errors.New("boom")
+		}}}
+	if _, err := probeSections(ctx, local, newToken(), nil, []ProbeSection{plain, failing}); err == nil || !strings.Contains(err.Error(), "r.fail: boom") {
+		t.Errorf("failing native answer: err = %v", err)
+	}
 }

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"context"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
 // Meta describes a role to the registry, the CLI (`chaos check roles`, `explain`, `init chobolo`) and
@@ -37,6 +40,31 @@ type ProbeSection struct {
 	// Scratch asks for the probe's scratch directory, $CHAOS_SCRATCH (ScratchEnv): set by sections
 	// of read-only runs that read copies of what they could not read without writing.
 	Scratch bool
+	// Native, when set, answers the section in-process on targets whose files the controller
+	// reads itself (transport.TreeReader: the local machine, chroots): the very output Script
+	// prints there, without starting the processes Script would. Other targets run Script.
+	Native *NativeProbe
+}
+
+// NativeProbe is a section's in-process answer (ProbeSection.Native). Answer reads the target
+// through tree and may run commands through t; its error fails the probe.
+type NativeProbe struct {
+	Answer func(ctx context.Context, t transport.Transport, tree *transport.Tree) (string, error)
+}
+
+// AfterApplier is implemented by roles that keep a cache on the target, refreshed after every
+// successful apply (the files role's verified checksums, which let its probe skip reading files).
+// AfterApply runs once the journal is committed, outside it: what it writes must be a cache, which
+// may be lost or stale at any time without harm and which no undo needs. It never runs for a plan
+// alone (--dry). Its error is a warning of the apply.
+type AfterApplier interface {
+	AfterApply(ctx context.Context, t transport.Transport, env *Env, c *chobolo.Chobolo) error
+}
+
+// sameSection reports whether a and b are one section, as the script sends it (their Native
+// answers, closures made per call of Probe, are the same when the scripts are).
+func sameSection(a, b ProbeSection) bool {
+	return a.Name == b.Name && a.Script == b.Script && a.Scratch == b.Scratch
 }
 
 // Output is what one probe section printed.

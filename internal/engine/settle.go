@@ -71,7 +71,7 @@ func (e *Engine) settle(ctx context.Context, t transport.Transport, hp *HostPlan
 		return nil, nil, err
 	}
 	token := newToken()
-	outs, err := runProbe(ctx, t, token, probeScript(token, sections))
+	outs, err := probeSections(ctx, t, token, nil, sections)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -33,6 +33,8 @@ type Host struct {
 
 	mu   sync.Mutex
 	lock *hostLock // the held host lock (Flock), which commands inherit
+
+	tree treeState // the tree read in-process (Tree)
 }
 
 // NewLocal returns the transport for the machine chaos runs on.
@@ -94,6 +96,7 @@ func (h *Host) IsChroot() bool { return h.root != nil && h.ns == nil }
 
 // Close implements Transport.
 func (h *Host) Close() error {
+	h.closeTree()
 	if h.root != nil {
 		return h.root.Close()
 	}

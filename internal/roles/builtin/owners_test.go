@@ -151,3 +151,41 @@ func TestExplanationsFromRoles(t *testing.T) {
 		t.Errorf("topics %v, want %v", got, want)
 	}
 }
+
+// TestCheckStaticAnyCore runs every core's static checks of the real roles at once (the engine
+// checks the cores on goroutines of their own; `go test -race` watches them): a problem every core
+// has (a second root, a reserved path, a path two roles manage) is reported once, in position
+// order, and a Ch-obolo without problems passes.
+func TestCheckStaticAnyCore(t *testing.T) {
+	src := "hostname: forge\n" +
+		"users:\n  - {name: alice, shell: bash}\n  - {name: bob, uid: 0}\n" +
+		"region: {timezone: Europe/Berlin}\n" +
+		"files:\n" +
+		"  - {path: /proc/x, content: \"x\\n\"}\n" +
+		"  - {path: /etc/hostname, content: \"other\\n\"}\n" +
+		"  - {path: /etc/chaos-ok, content: \"ok\\n\"}\n"
+	c, err := chobolo.LoadBytes("c.yml", []byte(src), chobolo.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Registry().CheckStaticAnyCore(c)
+	var ds chobolo.Errors
+	if !errors.As(err, &ds) {
+		t.Fatalf("err = %v", err)
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Pos.String())
+	}
+	want := []string{"c.yml:4:22", "c.yml:7:12", "c.yml:8:12"} // users, files, ownership
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("positions %v, want %v:\n%v", got, want, err)
+	}
+	ok, err := chobolo.LoadBytes("ok.yml", []byte("hostname: forge\nfiles:\n  - {path: /etc/motd, content: \"x\\n\"}\n"), chobolo.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Registry().CheckStaticAnyCore(ok); err != nil {
+		t.Errorf("a valid Ch-obolo: %v", err)
+	}
+}

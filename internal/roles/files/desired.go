@@ -212,9 +212,9 @@ func underAny(p string, roots []string) bool {
 // and Plan runs it again. The error is a chobolo.Errors with every problem, each at its position
 // (the first problem of each entry: a later check of a broken entry would only repeat it).
 func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
-	var out []Desired
+	out := make([]Desired, 0, len(c.Files))
 	var errs chobolo.Errors
-	seen := map[string]int{}
+	seen := make(map[string]int, len(c.Files))
 	for i, f := range c.Files {
 		d, err := validateOne(c, core, i, f, seen)
 		if err != nil {
@@ -246,7 +246,9 @@ func diag(pos chobolo.Pos, format string, args ...any) chobolo.Diagnostic {
 
 // validateOne checks entry i; seen maps the paths of the entries before it to their index.
 func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen map[string]int) (Desired, *chobolo.Diagnostic) {
-	at := func(k string) chobolo.Pos { return c.Pos(fmt.Sprintf("files[%d]%s", i, k)) }
+	// Concatenated, not Sprintf'd: this runs for every entry of every check (a tenth of a 1,000-file
+	// plan's CPU went to formatting these keys).
+	at := func(k string) chobolo.Pos { return c.Pos("files[" + strconv.Itoa(i) + "]" + k) }
 	fail := func(pos chobolo.Pos, format string, args ...any) (Desired, *chobolo.Diagnostic) {
 		d := diag(pos, format, args...)
 		return Desired{}, &d

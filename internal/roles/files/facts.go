@@ -122,7 +122,7 @@ END {
 
 // probeScript builds the fragment for the declared paths (with the checksum each should have when
 // the role manages its content and may show a diff) and the ledger's paths.
-func probeScript(paths []string, wantSHA []string, tools []string) string {
+func probeScript(paths []string, wantSHA []string) string {
 	var b strings.Builder
 	b.WriteString("J() {\n" + probeAwk + "\n}\n")
 	// One printf (a builtin) writes the keys of every declared path.
@@ -154,8 +154,16 @@ tab=$(printf '\t')
 [ "$x" = 0 ] || printf '%s\n' "$out" | grep '^X' | while IFS=$tab read -r tag key p; do
   printf 'C\t%s\n' "$key"; base64 < "$p"; printf 'E\n'
 done
+true
 `)
-	// V TOOL 1|0: whether the programs the declared checks run exist (command -v is a builtin).
+	return b.String()
+}
+
+// toolsScript prints V TOOL 1|0: whether the programs the declared checks run exist (command -v is
+// a builtin). It is a section of its own, answered by the shell on every target (a PATH lookup
+// in Go would not see the shell's builtins as command -v does).
+func toolsScript(tools []string) string {
+	var b strings.Builder
 	for _, t := range tools {
 		fmt.Fprintf(&b, "if command -v %s >/dev/null 2>&1; then printf 'V\\t%%s\\t1\\n' %s; else printf 'V\\t%%s\\t0\\n' %s; fi\n",
 			shell.Quote(t), shell.Quote(t), shell.Quote(t))
@@ -188,8 +196,9 @@ func ParseFacts(out string) (*Facts, error) {
 	}
 	var same []alias
 	lines := strings.Split(out, "\n")
+	var parts []string // the fields of one line, the slice reused (no field outlives it)
 	for i := 0; i < len(lines); i++ {
-		parts := strings.Split(lines[i], "\t")
+		parts = splitTabs(parts[:0], lines[i])
 		switch parts[0] {
 		case "R":
 			if len(parts) < 4 {
@@ -266,7 +275,37 @@ func ParseFacts(out string) (*Facts, error) {
 	return f, nil
 }
 
-// probeSection is the role's only section.
-func probeSection(paths, wantSHA, tools []string) engine.ProbeSection {
-	return engine.ProbeSection{Name: "paths", Script: probeScript(paths, wantSHA, tools)}
+// splitTabs appends the tab-separated fields of line to parts (strings.Split without a new slice
+// per line: a tenth of a 1,000-file plan's parsing).
+func splitTabs(parts []string, line string) []string {
+	for {
+		i := strings.IndexByte(line, '\t')
+		if i < 0 {
+			return append(parts, line)
+		}
+		parts = append(parts, line[:i])
+		line = line[i+1:]
+	}
+}
+
+// probeSections are the role's sections for its files: the paths (answered in-process where the
+// controller reads the target's files itself, see native.go) and, when checks need programs, the
+// tools.
+func probeSections(paths, wantSHA, tools []string) []engine.ProbeSection {
+	secs := []engine.ProbeSection{{Name: secPaths, Script: probeScript(paths, wantSHA), Native: nativeProbe(paths, wantSHA)}}
+	if len(tools) > 0 {
+		secs = append(secs, engine.ProbeSection{Name: secTools, Script: toolsScript(tools)})
+	}
+	return secs
+}
+
+// The sections' names.
+const (
+	secPaths = "paths"
+	secTools = "tools"
+)
+
+// parseSections reads the outputs of probeSections.
+func parseSections(facts engine.Facts) (*Facts, error) {
+	return ParseFacts(facts[secPaths].Stdout + "\n" + facts[secTools].Stdout)
 }

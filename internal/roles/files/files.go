@@ -5,7 +5,6 @@ package files
 
 import (
 	_ "embed"
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -71,7 +70,7 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 			tools = append(tools, ck.Tool)
 		}
 	}
-	secs := []engine.ProbeSection{probeSection(paths, want, tools)}
+	secs := probeSections(paths, want, tools)
 	if s, ok := ownersProbe(c); ok {
 		secs = append(secs, s)
 	}
@@ -85,7 +84,7 @@ var _ engine.Owner = Role{}
 func (Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
 	var out []engine.Claim
 	for i, f := range c.Files {
-		cl := engine.Claim{Path: f.Path, Pos: c.Pos(fmt.Sprintf("files[%d].path", i)), Why: "declared under files"}
+		cl := engine.Claim{Path: f.Path, Pos: c.Pos("files[" + strconv.Itoa(i) + "].path"), Why: "declared under files"}
 		if f.State == "absent" {
 			cl.Tree, cl.Why = true, "declared absent under files"
 		}
@@ -100,7 +99,7 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	if err != nil {
 		return nil, err
 	}
-	f, err := ParseFacts(facts["paths"].Stdout)
+	f, err := parseSections(facts)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +123,7 @@ var _ engine.Capturer = Role{}
 // captured Ch-obolo keeps them managed (and prunable) and its first apply changes nothing. Content is
 // not captured: an entry without content or template leaves the file's content alone.
 func (Role) Capture(_ *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
-	f, err := ParseFacts(facts["paths"].Stdout)
+	f, err := parseSections(facts)
 	if err != nil {
 		return err
 	}

@@ -29,12 +29,15 @@ func chob(files ...chobolo.File) *chobolo.Chobolo {
 // runProbe runs the role's real probe fragment with /bin/sh on the local machine.
 func runProbe(t *testing.T, c *chobolo.Chobolo) *Facts {
 	t.Helper()
-	secs := Role{}.Probe(&engine.Env{Core: "debian"}, c)
-	out, err := exec.CommandContext(context.Background(), "/bin/sh", "-c", secs[0].Script).Output()
-	if err != nil {
-		t.Fatalf("probe: %v", err)
+	facts := engine.Facts{}
+	for _, s := range (Role{}).Probe(&engine.Env{Core: "debian"}, c) {
+		out, err := exec.CommandContext(context.Background(), "/bin/sh", "-c", s.Script).Output()
+		if err != nil {
+			t.Fatalf("probe %s: %v", s.Name, err)
+		}
+		facts[s.Name] = engine.Output{Stdout: string(out)}
 	}
-	f, err := ParseFacts(string(out))
+	f, err := parseSections(facts)
 	if err != nil {
 		t.Fatal(err)
 	}
