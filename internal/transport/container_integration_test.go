@@ -1,0 +1,100 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+	"github.com/ch-aos-ch/chaos/internal/transport"
+)
+
+// A podman container and the same container through the docker CLI (against podman's
+// Docker-compatible API): one exec carries the native worker, which runs commands, writes and
+// stats files, and holds the host lock inside the container.
+func TestContainerWorker(t *testing.T) {
+	c := testenv.StartContainer(t)
+	t.Run("podman", func(t *testing.T) { testContainerWorker(t, c, "@podman/"+c.Name) })
+	t.Run("docker", func(t *testing.T) {
+		testenv.RequireTool(t, "docker.io", "docker")
+		t.Setenv("DOCKER_HOST", testenv.PodmanService(t))
+		testContainerWorker(t, c, "@docker/"+c.Name)
+	})
+}
+
+func testContainerWorker(t *testing.T, c *testenv.Container, spec string) {
+	ctx := context.Background()
+	tr, err := transport.Open(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ct, ok := tr.(transport.Container)
+	if !ok {
+		t.Fatalf("%s opened as %T", spec, tr)
+	}
+	if tr.Name() != spec {
+		t.Errorf("name %q, want %q", tr.Name(), spec)
+	}
+	if w := ct.Worker(); w != "native" {
+		t.Errorf("worker %q, want native", w)
+	}
+	res, err := transport.Check(ctx, tr, transport.Cmd{Argv: []string{"sh", "-c", "id -u; cat /etc/debian_version; cat"}, Stdin: []byte("in\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Stdout); !strings.HasPrefix(got, "0\n12.") || !strings.HasSuffix(got, "in\n") {
+		t.Errorf("stdout %q", got)
+	}
+	p := "/srv/" + strings.NewReplacer("@", "", "/", "-").Replace(spec)
+	if err := tr.WriteFile(ctx, p, []byte("data\n"), 0o640, 0, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := tr.Stat(ctx, p)
+	if err != nil || string(fi.Content) != "data\n" || fi.Mode.Perm() != 0o640 {
+		t.Fatalf("stat %s: %+v %v", p, fi, err)
+	}
+	if got := c.Exec(t, "cat", p); got != "data\n" {
+		t.Errorf("in the container: %q", got)
+	}
+	release, err := ct.Flock("/var/lib/chaos/lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lock is the container's own flock: a second connection is refused while it is held.
+	tr2, err := transport.Open(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr2.Close()
+	if _, err := tr2.(transport.Container).Flock("/var/lib/chaos/lock"); !errors.Is(err, transport.ErrLocked) {
+		t.Errorf("second lock: %v, want ErrLocked", err)
+	}
+	_ = release()
+	if st := ct.Stats(); st.Sessions != 1 {
+		t.Errorf("%d execs, want 1 (the worker)", st.Sessions)
+	}
+}
+
+// A missing container, a stopped one and a missing engine binary are unreachable, naming the target.
+func TestContainerErrors(t *testing.T) {
+	c := testenv.StartContainer(t)
+	c.Stop(t)
+	ctx := context.Background()
+	for spec, want := range map[string]string{
+		"@podman/" + c.Name:     "is not running",
+		"@podman/chaos-nothere": `no container "chaos-nothere"`,
+	} {
+		_, err := transport.Open(ctx, spec)
+		var ue *transport.UnreachableError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), spec+": unreachable") {
+			t.Errorf("%s: %v, want unreachable: ...%s", spec, err, want)
+		}
+	}
+	t.Setenv("PATH", t.TempDir())
+	_, err := transport.Open(ctx, "@docker/x")
+	if err == nil || !strings.Contains(err.Error(), "@docker/x: unreachable: docker is not installed on this machine") {
+		t.Errorf("no docker: %v", err)
+	}
+}
