@@ -20,6 +20,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/fleet"
 	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
@@ -195,6 +196,12 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) (retErr err
 	// Every run goes to the logbook (logbook.go); a logbook problem never fails the apply.
 	o.log.start(ctx, a, cfg, "apply", o.dry)
 	defer func() { o.log.finish(a, retErr, o.json) }()
+	// An @terraform target is the hosts its output names, each applied to as an SSH target.
+	expanded, err := fleet.ExpandTargets(ctx, o.targets)
+	if err != nil {
+		return err
+	}
+	o.targets = expanded
 	if isFleet, err := a.prepareFleet(ctx, c, &o); err != nil || isFleet {
 		if err != nil {
 			return err

@@ -107,8 +107,8 @@ func (f *fleetFlags) active() bool { return f.all || f.limit != "" }
 func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts) (bool, error) {
 	needInv := o.fleet.active()
 	for _, t := range o.targets {
-		if s, err := transport.ParseSpec(t); err == nil && s.Kind == transport.KindSSH {
-			needInv = true
+		if s, err := transport.ParseSpec(t); err == nil && s.Kind != transport.KindLocal && s.Kind != transport.KindChroot && s.Kind != transport.KindPID {
+			needInv = true // a fleet host's name, or a connector reached with fleet.ssh's settings
 		}
 	}
 	if o.fleet.active() && len(o.targets) > 0 {
@@ -154,6 +154,10 @@ func (a *app) loadInventory(ctx context.Context, c *chobolo.Chobolo, withBoats b
 		if err != nil {
 			return nil, nil, err
 		}
+		// @terraform hosts run terraform, as boats run their commands: only for runs over the fleet.
+		if err := inv.ExpandTerraform(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := inv.Resolve(); err != nil {
 		return nil, nil, err
@@ -175,7 +179,8 @@ func (a *app) readBecomePass() ([]byte, error) {
 	return []byte(strings.TrimRight(line, "\r\n")), nil
 }
 
-// openApplyTarget opens one --target: a connector, a fleet host by name, or [user@]host[:port] over SSH.
+// openApplyTarget opens one --target: a connector, a fleet host by name, or [user@]host[:port] over SSH
+// (containers, @vagrant and @terraform go through the fleet's Open, with fleet.ssh's settings).
 func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (transport.Transport, error) {
 	if o.fleet.open != nil {
 		return o.fleet.open(ctx)
@@ -184,7 +189,7 @@ func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (tr
 	if err != nil {
 		return nil, err
 	}
-	if s.Kind != transport.KindSSH {
+	if s.Kind == transport.KindLocal || s.Kind == transport.KindChroot || s.Kind == transport.KindPID {
 		return s.Open()
 	}
 	inv := o.fleet.inv
