@@ -1,0 +1,94 @@
+package cli_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// No hostname: podman and docker bind-mount /etc/hostname and /etc/hosts into a container, and
+// a bind mount cannot be replaced by a rename (EBUSY): the engine owns them (docs/fleet.md).
+const containerA = `users:
+  - name: alice
+    shell: bash
+files:
+  - path: /etc/motd
+    content: "managed by chaos\n"
+`
+
+// TestContainerApply applies a small Ch-obolo into a running podman container through @podman/NAME:
+// plan, apply, a no-change rerun, a failing apply undone, a rollback, the same container through
+// the docker CLI (podman's Docker API), and a fleet with a container host and a missing one
+// (unreachable).
+func TestContainerApply(t *testing.T) {
+	isolate(t)
+	c := testenv.StartContainer(t)
+	target := "@podman/" + c.Name
+	fileA := writeChobolo(t, containerA)
+	if r := run(t, "", "apply", "-c", fileA, "--target", target, "--dry"); r.code != 2 ||
+		!strings.Contains(r.stdout, "alice") || !strings.Contains(r.stdout, "/etc/motd") {
+		t.Fatalf("plan:\n%s", r)
+	}
+	if r := run(t, "", "apply", "-c", fileA, "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
+		t.Fatalf("apply:\n%s", r)
+	}
+	if got := c.Exec(t, "cat", "/etc/motd"); got != "managed by chaos\n" {
+		t.Errorf("motd in the container: %q", got)
+	}
+	if got := c.Exec(t, "getent", "passwd", "alice"); !strings.Contains(got, ":/home/alice:/bin/bash") {
+		t.Errorf("alice: %q", got)
+	}
+	if r := run(t, "", "apply", "-c", fileA, "--target", target, "-y"); r.code != 0 || strings.Contains(r.stdout, "recorded generation") {
+		t.Fatalf("no-change rerun:\n%s", r)
+	}
+
+	// A failing op (a sudoers file visudo refuses) undoes what the apply did before it: the user
+	// bob it added and the motd it changed.
+	bad := writeChobolo(t, strings.Replace(strings.Replace(containerA, "managed by chaos", "changed", 1), "users:\n", "users:\n  - name: bob\n", 1)+
+		"  - path: /etc/sudoers.d/zz-bad\n    content: \"this is not sudoers\\n\"\n    mode: \"0440\"\n")
+	if r := run(t, "", "apply", "-c", bad, "--target", target, "-y"); r.code != 1 || !strings.Contains(r.stderr, "rolled back") {
+		t.Fatalf("failing apply: want exit 1, rolled back:\n%s", r)
+	}
+	if got := c.Exec(t, "sh", "-c", "cat /etc/motd; ls /etc/sudoers.d; getent passwd bob || echo no bob"); got != "managed by chaos\nREADME\nno bob\n" {
+		t.Errorf("after the failed apply: %q, want the motd of generation 1, no zz-bad, no bob", got)
+	}
+
+	fileC := writeChobolo(t, strings.Replace(containerA, "managed by chaos", "third", 1))
+	if r := run(t, "", "apply", "-c", fileC, "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 2") {
+		t.Fatalf("apply C:\n%s", r)
+	}
+	if r := run(t, "", "generations", "--target", target); r.code != 0 || !strings.Contains(r.stdout, "GEN") {
+		t.Fatalf("generations:\n%s", r)
+	}
+	if r := run(t, "", "rollback", "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 3") {
+		t.Fatalf("rollback:\n%s", r)
+	}
+	if got := c.Exec(t, "cat", "/etc/motd"); got != "managed by chaos\n" {
+		t.Errorf("after the rollback: %q", got)
+	}
+	if r := run(t, "", "recover", "--target", target); r.code != 0 {
+		t.Errorf("recover with no journal left:\n%s", r)
+	}
+
+	// The docker CLI against podman's Docker-compatible API: the same container, nothing to do.
+	testenv.RequireTool(t, "docker.io", "docker")
+	t.Setenv("DOCKER_HOST", testenv.PodmanService(t))
+	if r := run(t, "", "apply", "-c", fileA, "--target", "@docker/"+c.Name, "--dry"); r.code != 0 {
+		t.Fatalf("apply --dry through docker:\n%s", r)
+	}
+
+	// A fleet of a container host and a missing container: the missing one is unreachable.
+	fleetFile := writeChobolo(t, containerA+fmt.Sprintf("fleet:\n  hosts:\n    box: {connector: %q}\n    \"@podman/chaos-nothere\": {}\n", target))
+	r := run(t, "", "apply", "-c", fleetFile, "--fleet", "--dry")
+	if r.code != 1 || !strings.Contains(r.stdout, "2 hosts: 1 unchanged, 1 unreachable") ||
+		!strings.Contains(r.stdout, `no container "chaos-nothere"`) {
+		t.Fatalf("fleet:\n%s", r)
+	}
+	c.Stop(t)
+	if r := run(t, "", "apply", "-c", fileA, "--target", target, "--dry"); r.code != 1 ||
+		!strings.Contains(r.stderr, target+": unreachable: container \""+c.Name+"\" is not running") {
+		t.Fatalf("stopped container:\n%s", r)
+	}
+}
