@@ -1,7 +1,11 @@
 package cli_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -90,5 +94,52 @@ func TestContainerApply(t *testing.T) {
 	if r := run(t, "", "apply", "-c", fileA, "--target", target, "--dry"); r.code != 1 ||
 		!strings.Contains(r.stderr, target+": unreachable: container \""+c.Name+"\" is not running") {
 		t.Fatalf("stopped container:\n%s", r)
+	}
+}
+
+// TestDockerSSHApply applies through @dockerssh/HOST/NAME: a real SSH host (netns sshd) whose
+// docker CLI (Debian's, copied into its root) talks to this machine's podman through the Docker
+// API socket at the host's /srv/docker.sock, so `docker exec` on the SSH host reaches a real
+// container. The SSH host cannot run containers itself (see docs/fleet.md); the SSH leg, the
+// docker CLI there and the container are real.
+func TestDockerSSHApply(t *testing.T) {
+	isolate(t)
+	docker := testenv.RequireTool(t, "docker.io", "docker")
+	c := testenv.StartContainer(t)
+	hs := testenv.StartSSHHosts(t, 1, func(h *testenv.SSHHost) {
+		data, err := os.ReadFile(docker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(h.Root, "usr/bin/docker"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// root's docker CLI uses the context "podman": the socket below (the host's /run is its own
+		// tmpfs, so the default /run/docker.sock cannot be reached from here).
+		sum := sha256.Sum256([]byte("podman"))
+		testenv.WriteFile(t, h.Root, "/root/.docker/config.json", `{"currentContext": "podman"}`)
+		testenv.WriteFile(t, h.Root, "/root/.docker/contexts/meta/"+hex.EncodeToString(sum[:])+"/meta.json",
+			`{"Name": "podman", "Metadata": {}, "Endpoints": {"docker": {"Host": "unix:///srv/docker.sock"}}}`)
+	})
+	h := hs.Hosts[0]
+	testenv.PodmanServiceAt(t, filepath.Join(h.Root, "srv/docker.sock"))
+	file := writeChobolo(t, containerA+fmt.Sprintf(`fleet:
+  ssh: {known_hosts: %s, config: none}
+  hosts:
+    app: {connector: "@dockerssh/root@%s/%s", ssh_key: %s}
+    gone: {connector: "@dockerssh/root@%s/chaos-nothere", ssh_key: %s}
+`, hs.KnownHosts, h.Addr, c.Name, hs.KeyFile, h.Addr, hs.KeyFile))
+	if r := run(t, "", "apply", "-c", file, "--target", "app", "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
+		t.Fatalf("apply over @dockerssh:\n%s", r)
+	}
+	if got := c.Exec(t, "cat", "/etc/motd"); got != "managed by chaos\n" {
+		t.Errorf("motd in the container: %q", got)
+	}
+	if testenv.Exists(t, h.Root, "/var/lib/chaos/generations") {
+		t.Error("the generation was recorded on the SSH host, not in the container")
+	}
+	r := run(t, "", "apply", "-c", file, "--fleet", "-y")
+	if r.code != 1 || !strings.Contains(r.stdout, "2 hosts: 1 unchanged, 1 unreachable") || !strings.Contains(r.stdout, `no container "chaos-nothere"`) {
+		t.Fatalf("fleet over @dockerssh:\n%s", r)
 	}
 }

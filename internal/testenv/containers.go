@@ -145,8 +145,14 @@ func killConmon(id string) {
 // DOCKER_HOST value for the docker CLI; the service stops when the test ends.
 func PodmanService(t testing.TB) string {
 	t.Helper()
+	return PodmanServiceAt(t, filepath.Join(t.TempDir(), "podman.sock"))
+}
+
+// PodmanServiceAt is PodmanService on the socket path sock (e.g. /run/docker.sock inside an SSH
+// test host's root, where the docker CLI looks by default).
+func PodmanServiceAt(t testing.TB, sock string) string {
+	t.Helper()
 	PodmanImage(t)
-	sock := filepath.Join(t.TempDir(), "podman.sock")
 	cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+sock)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -317,7 +317,8 @@ func dialSSH(ctx context.Context, cfg SSHConfig, setup func(*SSH)) (*SSH, error)
 	if err != nil {
 		_ = s.Close()
 		var we *workerStartError
-		if !errors.As(err, &we) {
+		var ue *UnreachableError
+		if !errors.As(err, &we) && !errors.As(err, &ue) {
 			err = &UnreachableError{Host: s.name, Err: err}
 		}
 		return nil, err
