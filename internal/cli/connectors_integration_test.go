@@ -143,3 +143,108 @@ func TestDockerSSHApply(t *testing.T) {
 		t.Fatalf("fleet over @dockerssh:\n%s", r)
 	}
 }
+
+// toolStandIn writes an executable named name into dir that prints recorded output (testdata/connectors)
+// with the test's addresses and key substituted: vagrant and terraform are not packaged here, so
+// only their output is recorded; the SSH part runs against real SSH hosts.
+func toolStandIn(t *testing.T, dir, name, script string, subst map[string]string) {
+	t.Helper()
+	data := "#!/bin/sh\nD=" + filepath.Join(testenv.RepoRoot(t), "internal/cli/testdata/connectors") + "\nsubst() { sed"
+	for k, v := range subst {
+		data += " -e 's|" + k + "|" + v + "|g'"
+	}
+	data += " \"$1\"; }\n" + script
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVagrantTerraformTargets: @vagrant/BOX and @terraform/DIR:OUTPUT find real SSH hosts through
+// stand-ins printing the tools' recorded output, as --target and as fleet hosts; a box that is not
+// up and an output of the wrong shape are clear errors.
+func TestVagrantTerraformTargets(t *testing.T) {
+	isolate(t)
+	hs := testenv.StartSSHHosts(t, 2)
+	h1, h2 := hs.Hosts[0], hs.Hosts[1]
+	bin := t.TempDir()
+	subst := map[string]string{"@ADDR@": h1.Addr, "@ADDR1@": h1.Addr, "@ADDR2@": h2.Addr, "@KEY@": hs.KeyFile}
+	toolStandIn(t, bin, "vagrant", `[ "$1" = ssh-config ] || exit 2
+case $2 in
+default) subst "$D/vagrant-ssh-config.txt" ;;
+*) cat "$D/vagrant-not-ready.txt" >&2; exit 1 ;;
+esac
+`, subst)
+	toolStandIn(t, bin, "terraform", `[ "$1" = -chdir=infra ] && [ "$2 $3 $4" = "output -no-color -json" ] || exit 2
+[ -f "$D/terraform-output-$5.json" ] || { echo "Error: Output \"$5\" not found" >&2; exit 1; }
+subst "$D/terraform-output-$5.json"
+`, subst)
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	// The default key and known_hosts of --target hosts that no fleet entry describes (the terraform
+	// addresses; commands without a Ch-obolo).
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	key, err := os.ReadFile(hs.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WriteFile(t, home, "/.ssh/id_ed25519", string(key))
+	kh, err := os.ReadFile(hs.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WriteFile(t, home, "/.ssh/known_hosts", string(kh))
+	if err := os.Chmod(filepath.Join(home, ".ssh/id_ed25519"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeChobolo(t, containerA+fmt.Sprintf(`fleet:
+  ssh: {known_hosts: %s, config: none}
+  hosts:
+    vm: {connector: "@vagrant/default"}
+    web: {connector: "@terraform/infra:web", ssh_key: %s}
+`, hs.KnownHosts, hs.KeyFile))
+
+	if r := run(t, "", "apply", "-c", file, "--target", "@vagrant/default", "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
+		t.Fatalf("apply --target @vagrant/default:\n%s", r)
+	}
+	if got := testenv.ReadFile(t, h1.Root, "/etc/motd"); got != "managed by chaos\n" {
+		t.Errorf("h1 motd: %q", got)
+	}
+	r := run(t, "", "apply", "-c", file, "--target", "@vagrant/down", "--dry")
+	if r.code != 1 || !strings.Contains(r.stderr, "@vagrant/down: unreachable: vagrant box down is not up or not known: vagrant ssh-config: The provider for this Vagrant-managed machine is reporting that it\nis not yet ready for SSH") {
+		t.Fatalf("a box that is not up:\n%s", r)
+	}
+
+	// --target @terraform/infra:web is both hosts of the output; in the fleet, web-a and web-b.
+	r = run(t, "", "apply", "-c", file, "--target", "@terraform/infra:web", "--dry")
+	if r.code != 2 || !strings.Contains(r.stdout, "root@"+h1.Addr+": no changes") || !strings.Contains(r.stdout, "root@"+h2.Addr+":22: 1 to add") {
+		t.Fatalf("apply --target @terraform/infra:web --dry (h1 done, h2 pending):\n%s", r)
+	}
+	// vm and web-a are both h1: one at a time (its lock would refuse a second run beside the first).
+	r = run(t, "", "apply", "-c", file, "--limit", "web*", "-y")
+	if r.code != 0 || !strings.Contains(r.stdout, "2 hosts: 1 changed, 1 unchanged") {
+		t.Fatalf("apply --limit web* (web-a is h1, web-b is h2):\n%s", r)
+	}
+	if r := run(t, "", "apply", "-c", file, "--limit", "vm", "--dry"); r.code != 0 || !strings.Contains(r.stdout, "1 hosts: 1 unchanged") {
+		t.Fatalf("apply --limit vm:\n%s", r)
+	}
+	if r := run(t, "", "fleet", "list", "-c", file); r.code != 0 || !strings.Contains(r.stdout, "web-a") || !strings.Contains(r.stdout, "web-b") {
+		t.Fatalf("fleet list:\n%s", r)
+	}
+	if got := testenv.ReadFile(t, h2.Root, "/etc/motd"); got != "managed by chaos\n" {
+		t.Errorf("h2 motd: %q", got)
+	}
+	if r := run(t, "", "generations", "--target", "@terraform/infra:one"); r.code != 0 || !strings.Contains(r.stdout, "GEN") {
+		t.Fatalf("generations --target @terraform/infra:one:\n%s", r)
+	}
+	if r := run(t, "", "generations", "--target", "@terraform/infra:web"); r.code != 1 || !strings.Contains(r.stderr, "names 2 hosts") {
+		t.Fatalf("generations --target a two-host output:\n%s", r)
+	}
+	for out, want := range map[string]string{
+		"objects": "want a string, a list of strings or a map of strings",
+		"nothere": `Output "nothere" not found`,
+	} {
+		if r := run(t, "", "apply", "-c", file, "--target", "@terraform/infra:"+out, "--dry"); r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("output %s:\n%s", out, r)
+		}
+	}
+}
