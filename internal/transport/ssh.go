@@ -992,7 +992,11 @@ func (s *SSH) Flock(p string) (release func() error, err error) {
 	}
 	p = path.Clean(p)
 	ctl, _ := os.Hostname()
-	who := fmt.Sprintf("%d on %s over ssh", os.Getpid(), ctl)
+	via := "ssh"
+	if s.container != "" {
+		via = s.prefix[0] + " exec"
+	}
+	who := fmt.Sprintf("%d on %s over %s", os.Getpid(), ctl, via)
 	ctx := context.Background()
 	s.mu.Lock()
 	held := s.lockPath
