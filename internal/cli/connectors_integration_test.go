@@ -12,9 +12,9 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// No hostname: podman and docker bind-mount /etc/hostname and /etc/hosts into a container, and
-// a bind mount cannot be replaced by a rename (EBUSY): the engine owns them (docs/fleet.md).
-const containerA = `users:
+// /etc/hostname and /etc/hosts are bind mounts in a container: written in place (docs/fleet.md).
+const containerA = `hostname: boxa
+users:
   - name: alice
     shell: bash
 files:
@@ -38,8 +38,11 @@ func TestContainerApply(t *testing.T) {
 	if r := run(t, "", "apply", "-c", fileA, "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
 		t.Fatalf("apply:\n%s", r)
 	}
-	if got := c.Exec(t, "cat", "/etc/motd"); got != "managed by chaos\n" {
-		t.Errorf("motd in the container: %q", got)
+	if got := c.Exec(t, "cat", "/etc/motd", "/etc/hostname"); got != "managed by chaos\nboxa\n" {
+		t.Errorf("motd and hostname in the container: %q", got)
+	}
+	if got := c.Exec(t, "grep", "boxa", "/etc/hosts"); got != "127.0.1.1\tboxa\n" {
+		t.Errorf("/etc/hosts in the container: %q", got)
 	}
 	if got := c.Exec(t, "getent", "passwd", "alice"); !strings.Contains(got, ":/home/alice:/bin/bash") {
 		t.Errorf("alice: %q", got)
@@ -59,7 +62,7 @@ func TestContainerApply(t *testing.T) {
 		t.Errorf("after the failed apply: %q, want the motd of generation 1, no zz-bad, no bob", got)
 	}
 
-	fileC := writeChobolo(t, strings.Replace(containerA, "managed by chaos", "third", 1))
+	fileC := writeChobolo(t, strings.Replace(strings.Replace(containerA, "managed by chaos", "third", 1), "boxa", "boxc", 1))
 	if r := run(t, "", "apply", "-c", fileC, "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 2") {
 		t.Fatalf("apply C:\n%s", r)
 	}
@@ -69,7 +72,7 @@ func TestContainerApply(t *testing.T) {
 	if r := run(t, "", "rollback", "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 3") {
 		t.Fatalf("rollback:\n%s", r)
 	}
-	if got := c.Exec(t, "cat", "/etc/motd"); got != "managed by chaos\n" {
+	if got := c.Exec(t, "cat", "/etc/motd", "/etc/hostname"); got != "managed by chaos\nboxa\n" {
 		t.Errorf("after the rollback: %q", got)
 	}
 	if r := run(t, "", "recover", "--target", target); r.code != 0 {

@@ -98,3 +98,41 @@ func TestContainerErrors(t *testing.T) {
 		t.Errorf("no docker: %v", err)
 	}
 }
+
+// /etc/hostname is a bind mount in a container (the engine's): rename(2) over it fails with EBUSY,
+// so both workers write it in place, with the requested owner and mode.
+func TestContainerBindMountedFile(t *testing.T) {
+	c := testenv.StartContainer(t)
+	if !strings.Contains(c.Exec(t, "cat", "/proc/self/mountinfo"), " /etc/hostname ") {
+		t.Fatal("/etc/hostname is not a mount point in the container")
+	}
+	for _, worker := range []string{"native", "sh"} {
+		t.Run(worker, func(t *testing.T) {
+			if worker == "sh" {
+				t.Setenv(transport.WorkerEnv, "sh")
+			}
+			ctx := context.Background()
+			tr, err := transport.Open(ctx, "@podman/"+c.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			if w := tr.(transport.Container).Worker(); w != worker {
+				t.Fatalf("worker %s, want %s", w, worker)
+			}
+			if err := tr.WriteFile(ctx, "/etc/hostname", []byte(worker+"-box\n"), 0o640, 0, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Exec(t, "stat", "-c", "%a %u", "/etc/hostname"); got != "640 0\n" {
+				t.Errorf("mode and owner: %q", got)
+			}
+			if got := c.Exec(t, "sh", "-c", "cat /etc/hostname; ls -a /etc | grep -c '^.chaos-' || :"); got != worker+"-box\n0\n" {
+				t.Errorf("hostname and temp files left: %q", got)
+			}
+			// A symlink is never written through a mount point in place.
+			if err := tr.Symlink(ctx, "/etc/hostname", "/tmp/x"); err == nil {
+				t.Error("symlink over the bind-mounted /etc/hostname succeeded")
+			}
+		})
+	}
+}

@@ -141,7 +141,10 @@ _own() {
 	[ -z "$3" ] || chmod -- "$3" "$1"
 }
 _mvin() {
-	mv -f -T -- "$1" "$2" && { sync -- "${2%/*}/" 2>/dev/null || :; }
+	if mv -f -T -- "$1" "$2"; then sync -- "${2%/*}/" 2>/dev/null || :; return 0; fi
+	# a mount point (a container's bind-mounted /etc/hostname) cannot be renamed over: in place
+	grep -q 'resource busy' "$_e" && [ -f "$1" ] && [ ! -L "$1" ] && [ -f "$2" ] && [ ! -L "$2" ] || return 1
+	cat -- "$1" >"$2" && chown --reference="$1" -- "$2" && chmod --reference="$1" -- "$2" && sync -- "$2" && rm -f -- "$1"
 }
 _write() {
 	umask "$4"; set -C; true 2>|"$_e" >"$2"; _r=$?; set +C; umask 022
