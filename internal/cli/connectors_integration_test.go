@@ -219,7 +219,7 @@ subst "$D/terraform-output-$5.json"
 
 	// --target @terraform/infra:web is both hosts of the output; in the fleet, web-a and web-b.
 	r = run(t, "", "apply", "-c", file, "--target", "@terraform/infra:web", "--dry")
-	if r.code != 2 || !strings.Contains(r.stdout, "root@"+h1.Addr+": no changes") || !strings.Contains(r.stdout, "root@"+h2.Addr+":22: 1 to add") {
+	if r.code != 2 || !strings.Contains(r.stdout, "root@"+h1.Addr+": no changes") || !strings.Contains(r.stdout, "root@"+h2.Addr+":22: 2 to add") {
 		t.Fatalf("apply --target @terraform/infra:web --dry (h1 done, h2 pending):\n%s", r)
 	}
 	// vm and web-a are both h1: one at a time (its lock would refuse a second run beside the first).
@@ -230,7 +230,8 @@ subst "$D/terraform-output-$5.json"
 	if r := run(t, "", "apply", "-c", file, "--limit", "vm", "--dry"); r.code != 0 || !strings.Contains(r.stdout, "1 hosts: 1 unchanged") {
 		t.Fatalf("apply --limit vm:\n%s", r)
 	}
-	if r := run(t, "", "fleet", "list", "-c", file); r.code != 0 || !strings.Contains(r.stdout, "web-a") || !strings.Contains(r.stdout, "web-b") {
+	if r := run(t, "", "fleet", "list", "-c", file); r.code != 0 || !strings.Contains(r.stdout, "web-a") || !strings.Contains(r.stdout, "web-b") ||
+		!strings.Contains(r.stdout, "@terraform/infra:web") || !strings.Contains(r.stdout, "@vagrant/default") {
 		t.Fatalf("fleet list:\n%s", r)
 	}
 	if got := testenv.ReadFile(t, h2.Root, "/etc/motd"); got != "managed by chaos\n" {
