@@ -123,15 +123,21 @@ func TestDockerSSHApply(t *testing.T) {
 		testenv.WriteFile(t, h.Root, "/root/.docker/config.json", `{"currentContext": "podman"}`)
 		testenv.WriteFile(t, h.Root, "/root/.docker/contexts/meta/"+hex.EncodeToString(sum[:])+"/meta.json",
 			`{"Name": "podman", "Metadata": {}, "Endpoints": {"docker": {"Host": "unix:///srv/docker.sock"}}}`)
+		// deploy runs docker through sudo, with a password (become).
+		h.Exec(t, "useradd", "-m", "-s", "/bin/sh", "-G", "sudo", "deploy")
+		h.Exec(t, "sh", "-c", "echo 'deploy:pw' | chpasswd")
 	})
 	h := hs.Hosts[0]
+	testenv.WriteFile(t, h.Root, "/home/deploy/.ssh/authorized_keys", hs.PublicKey+"\n")
+	h.Exec(t, "chown", "-R", "deploy:deploy", "/home/deploy/.ssh")
 	testenv.PodmanServiceAt(t, filepath.Join(h.Root, "srv/docker.sock"))
 	file := writeChobolo(t, containerA+fmt.Sprintf(`fleet:
   ssh: {known_hosts: %s, config: none}
   hosts:
     app: {connector: "@dockerssh/root@%s/%s", ssh_key: %s}
     gone: {connector: "@dockerssh/root@%s/chaos-nothere", ssh_key: %s}
-`, hs.KnownHosts, h.Addr, c.Name, hs.KeyFile, h.Addr, hs.KeyFile))
+    sudoapp: {connector: "@dockerssh/deploy@%s/%s", ssh_key: %s, become: true}
+`, hs.KnownHosts, h.Addr, c.Name, hs.KeyFile, h.Addr, hs.KeyFile, h.Addr, c.Name, hs.KeyFile))
 	if r := run(t, "", "apply", "-c", file, "--target", "app", "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
 		t.Fatalf("apply over @dockerssh:\n%s", r)
 	}
@@ -141,7 +147,12 @@ func TestDockerSSHApply(t *testing.T) {
 	if testenv.Exists(t, h.Root, "/var/lib/chaos/generations") {
 		t.Error("the generation was recorded on the SSH host, not in the container")
 	}
-	r := run(t, "", "apply", "-c", file, "--fleet", "-y")
+	// As a user who runs docker through sudo: the password line goes to sudo, the rest of the
+	// stream to docker exec and the worker in the container.
+	if r := run(t, "pw\n", "apply", "-c", file, "--target", "sudoapp", "--ask-become-pass", "--dry"); r.code != 0 || !strings.Contains(r.stdout, "no changes") {
+		t.Fatalf("apply over @dockerssh with sudo:\n%s", r)
+	}
+	r := run(t, "", "apply", "-c", file, "--limit", "app,gone", "-y")
 	if r.code != 1 || !strings.Contains(r.stdout, "2 hosts: 1 unchanged, 1 unreachable") || !strings.Contains(r.stdout, `no container "chaos-nothere"`) {
 		t.Fatalf("fleet over @dockerssh:\n%s", r)
 	}
