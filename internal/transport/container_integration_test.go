@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 	"github.com/ch-aos-ch/chaos/internal/transport"
@@ -134,5 +135,31 @@ func TestContainerBindMountedFile(t *testing.T) {
 				t.Error("symlink over the bind-mounted /etc/hostname succeeded")
 			}
 		})
+	}
+}
+
+// A cancelled request kills the command and what it started in the container (one more exec, the
+// kill), and the same worker serves the next request.
+func TestContainerCancel(t *testing.T) {
+	c := testenv.StartContainer(t)
+	tr, err := transport.Open(context.Background(), "@podman/"+c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err = tr.Run(ctx, transport.Cmd{Argv: []string{"sh", "-c", `echo $$ > /tmp/parent; sleep 60 & echo $! > /tmp/child; wait`}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled Run = %v", err)
+	}
+	// The container's PID 1 (sleep) reaps no orphans: a killed child stays a zombie, which is dead.
+	res, err := tr.Run(context.Background(), transport.Cmd{Argv: []string{"sh", "-c",
+		`for f in parent child; do s=$(cut -d' ' -f3 "/proc/$(cat /tmp/$f)/stat" 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ] || echo "$f alive"; done`}})
+	if err != nil || res.Code != 0 || len(res.Stdout) != 0 {
+		t.Fatalf("after cancel: %q %v", res.Stdout, err)
+	}
+	if st := tr.(transport.Container).Stats(); st.Sessions != 2 {
+		t.Fatalf("stats %+v, want 2 execs (the worker, the kill)", st)
 	}
 }
