@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
@@ -261,5 +264,58 @@ subst "$D/terraform-output-$5.json"
 		if r := run(t, "", "apply", "-c", file, "--target", "@terraform/infra:"+out, "--dry"); r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Errorf("output %s:\n%s", out, r)
 		}
+	}
+}
+
+// TestContainerSIGKILL kills the chaos binary with SIGKILL in the middle of an apply into a
+// container: the worker in the container sees its stream end, the lock is released, and `chaos
+// recover --target @podman/NAME` rolls the journal back to the state before the apply.
+func TestContainerSIGKILL(t *testing.T) {
+	isolate(t)
+	bin := testenv.ChaosBinary(t)
+	c := testenv.StartContainer(t)
+	root := c.Root(t)
+	target := "@podman/" + c.Name
+	file := writeChobolo(t, containerA+`  - path: /srv/a
+    content: "a\n"
+  - path: /srv/b
+    content: "b\n"
+  - path: /srv/c
+    content: "c\n"
+  - path: /srv/d
+    content: "d\n"
+`)
+	state := func() string {
+		return c.Exec(t, "sh", "-c", "cat /etc/hostname /etc/motd; ls /srv; getent passwd alice || :")
+	}
+	before := state()
+	cmd := exec.Command(bin, "apply", "-c", file, "--target", target, "-y")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	killed := false
+	for !killed {
+		select {
+		case <-exited:
+			t.Fatal("the apply ended before its third op")
+		default:
+		}
+		if journalEntries(root) >= 3 {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			killed = true
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	if r := run(t, "", "recover", "--target", target); r.code != 0 || !strings.Contains(r.stdout, "rolled back") {
+		t.Fatalf("recover:\n%s", r)
+	}
+	if got := state(); got != before {
+		t.Fatalf("after recover:\n%s\nwant\n%s", got, before)
+	}
+	if r := run(t, "", "apply", "-c", file, "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
+		t.Fatalf("apply after the recovery:\n%s", r)
 	}
 }

@@ -101,6 +101,17 @@ func (c *Container) Remove() {
 	killConmon(c.ID)
 }
 
+// Root is the container's root file system as seen from this machine (podman mount), for
+// assertions that read it directly.
+func (c *Container) Root(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("podman", "mount", c.Name).Output()
+	if err != nil {
+		t.Fatalf("testenv: podman mount %s: %v", c.Name, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // Stop stops the container (it stays, not running).
 func (c *Container) Stop(t testing.TB) {
 	t.Helper()
