@@ -183,6 +183,12 @@ func TestVagrantTerraformTargets(t *testing.T) {
 	isolate(t)
 	hs := testenv.StartSSHHosts(t, 2)
 	h1, h2 := hs.Hosts[0], hs.Hosts[1]
+	file := writeChobolo(t, containerA+fmt.Sprintf(`fleet:
+  ssh: {known_hosts: %s, config: none}
+  hosts:
+    vm: {connector: "@vagrant/default"}
+    web: {connector: "@terraform/infra:web", ssh_key: %s}
+`, hs.KnownHosts, hs.KeyFile))
 	bin := t.TempDir()
 	subst := map[string]string{"@ADDR@": h1.Addr, "@ADDR1@": h1.Addr, "@ADDR2@": h2.Addr, "@KEY@": hs.KeyFile}
 	toolStandIn(t, bin, "vagrant", `[ "$1" = ssh-config ] || exit 2
@@ -191,7 +197,9 @@ default) subst "$D/vagrant-ssh-config.txt" ;;
 *) cat "$D/vagrant-not-ready.txt" >&2; exit 1 ;;
 esac
 `, subst)
-	toolStandIn(t, bin, "terraform", `[ "$1" = -chdir=infra ] && [ "$2 $3 $4" = "output -no-color -json" ] || exit 2
+	// --target runs terraform in the working directory; fleet hosts next to the Ch-obolo.
+	toolStandIn(t, bin, "terraform", `case $1 in -chdir=infra|-chdir=`+filepath.Dir(file)+`/infra) echo "$1" >>`+bin+`/chdirs ;; *) echo "bad $1" >&2; exit 2 ;; esac
+[ "$2 $3 $4" = "output -no-color -json" ] || exit 2
 [ -f "$D/terraform-output-$5.json" ] || { echo "Error: Output \"$5\" not found" >&2; exit 1; }
 subst "$D/terraform-output-$5.json"
 `, subst)
@@ -213,12 +221,6 @@ subst "$D/terraform-output-$5.json"
 	if err := os.Chmod(filepath.Join(home, ".ssh/id_ed25519"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	file := writeChobolo(t, containerA+fmt.Sprintf(`fleet:
-  ssh: {known_hosts: %s, config: none}
-  hosts:
-    vm: {connector: "@vagrant/default"}
-    web: {connector: "@terraform/infra:web", ssh_key: %s}
-`, hs.KnownHosts, hs.KeyFile))
 
 	if r := run(t, "", "apply", "-c", file, "--target", "@vagrant/default", "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
 		t.Fatalf("apply --target @vagrant/default:\n%s", r)
@@ -250,6 +252,10 @@ subst "$D/terraform-output-$5.json"
 	}
 	if got := testenv.ReadFile(t, h2.Root, "/etc/motd"); got != "managed by chaos\n" {
 		t.Errorf("h2 motd: %q", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(bin, "chdirs")); !strings.Contains(string(got), "-chdir=infra\n") ||
+		!strings.Contains(string(got), "-chdir="+filepath.Dir(file)+"/infra\n") {
+		t.Errorf("terraform ran in %q, want infra (--target) and the Ch-obolo's infra (fleet)", got)
 	}
 	if r := run(t, "", "generations", "--target", "@terraform/infra:one"); r.code != 0 || !strings.Contains(r.stdout, "GEN") {
 		t.Fatalf("generations --target @terraform/infra:one:\n%s", r)

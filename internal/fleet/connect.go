@@ -69,13 +69,13 @@ func (f *Fleet) Open(ctx context.Context, h *Host, o ConnectOptions) (transport.
 		sshLeg(&cfg, h, s)
 		return openContainer(ctx, transport.ContainerConfig{Name: h.Name, Engine: "docker", Container: s.Container, Via: &cfg, ReadOnly: o.ReadOnly})
 	case "vagrant":
-		file, err := vagrantSSHConfig(ctx, h.Name, s.Box, &cfg)
+		file, err := vagrantSSHConfig(ctx, f.toolDir(h), h.Name, s.Box, &cfg)
 		if err != nil {
 			return nil, err
 		}
 		defer os.Remove(file)
 	case "terraform":
-		hosts, err := TerraformHosts(ctx, s.Path, s.Output)
+		hosts, err := TerraformHosts(ctx, f.toolDir(h), s.Path, s.Output)
 		if err != nil {
 			return nil, &transport.UnreachableError{Host: h.Name, Err: err}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,15 +20,25 @@ import (
 // toolTimeout bounds a vagrant or terraform command run to find hosts.
 const toolTimeout = 2 * time.Minute
 
-// runTool runs a connector's tool (vagrant, terraform) on this machine and returns its stdout; a
-// missing tool or a failure is an error quoting its stderr.
-func runTool(ctx context.Context, argv ...string) ([]byte, error) {
+// toolDir is where a host's vagrant or terraform runs: the Ch-obolo's directory for fleet hosts
+// (as boats' commands), the working directory for --target ("").
+func (f *Fleet) toolDir(h *Host) string {
+	if h.Source == "--target" {
+		return ""
+	}
+	return f.Dir
+}
+
+// runTool runs a connector's tool (vagrant, terraform) on this machine, in dir ("" for the working
+// directory), and returns its stdout; a missing tool or a failure is an error quoting its stderr.
+func runTool(ctx context.Context, dir string, argv ...string) ([]byte, error) {
 	if _, err := exec.LookPath(argv[0]); err != nil {
 		return nil, fmt.Errorf("%s is not installed on this machine (no %s on PATH)", argv[0], argv[0])
 	}
 	ctx, cancel := context.WithTimeout(ctx, toolTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -43,13 +54,13 @@ func runTool(ctx context.Context, argv ...string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-// vagrantSSHConfig fills cfg from `vagrant ssh-config BOX` (run in the working directory, or
-// VAGRANT_CWD): its output is an OpenSSH client configuration for the alias BOX (HostName, Port,
+// vagrantSSHConfig fills cfg from `vagrant ssh-config BOX` (run in dir, or where VAGRANT_CWD says):
+// its output is an OpenSSH client configuration for the alias BOX (HostName, Port,
 // User, IdentityFile), written to a temp file that cfg reads as its ssh config; the caller removes
 // the file (returned) once connected. The box's user becomes root through sudo (Vagrant boxes give
 // it password-less sudo). A box that is not up is unreachable.
-func vagrantSSHConfig(ctx context.Context, name, box string, cfg *transport.SSHConfig) (string, error) {
-	out, err := runTool(ctx, "vagrant", "ssh-config", box)
+func vagrantSSHConfig(ctx context.Context, dir, name, box string, cfg *transport.SSHConfig) (string, error) {
+	out, err := runTool(ctx, dir, "vagrant", "ssh-config", box)
 	if err != nil {
 		return "", &transport.UnreachableError{Host: name, Err: fmt.Errorf("vagrant box %s is not up or not known: %w", box, err)}
 	}
@@ -83,13 +94,17 @@ type TerraformHost struct {
 }
 
 // TerraformHosts runs `terraform -chdir=DIR output -json OUTPUT` (OUTPUT defaults to
-// transport.DefaultTerraformOutput) and reads its hosts. The output is a string, a list of strings
+// transport.DefaultTerraformOutput; a relative DIR is relative to base, "" for the working
+// directory) and reads its hosts. The output is a string, a list of strings
 // or a map of strings (names to addresses); each string is [user@]host[:port].
-func TerraformHosts(ctx context.Context, dir, output string) ([]TerraformHost, error) {
+func TerraformHosts(ctx context.Context, base, dir, output string) ([]TerraformHost, error) {
 	if output == "" {
 		output = transport.DefaultTerraformOutput
 	}
-	out, err := runTool(ctx, "terraform", "-chdir="+dir, "output", "-no-color", "-json", output)
+	if base != "" && !filepath.IsAbs(dir) {
+		dir = filepath.Join(base, dir)
+	}
+	out, err := runTool(ctx, "", "terraform", "-chdir="+dir, "output", "-no-color", "-json", output)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +181,7 @@ func (f *Fleet) ExpandTerraform(ctx context.Context) error {
 		s, err := transport.ParseSpec(h.Target)
 		if err == nil {
 			var hosts []TerraformHost
-			if hosts, err = TerraformHosts(ctx, s.Path, s.Output); err == nil {
+			if hosts, err = TerraformHosts(ctx, f.toolDir(h), s.Path, s.Output); err == nil {
 				for _, th := range hosts {
 					n := *h
 					n.Connector, n.Target, n.Source = "ssh", "", "terraform "+h.Target
@@ -205,7 +220,7 @@ func ExpandTargets(ctx context.Context, targets []string) ([]string, error) {
 			out = append(out, t)
 			continue
 		}
-		hosts, err := TerraformHosts(ctx, s.Path, s.Output)
+		hosts, err := TerraformHosts(ctx, "", s.Path, s.Output)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}

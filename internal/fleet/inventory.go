@@ -6,6 +6,7 @@ package fleet
 import (
 	"fmt"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,6 +108,8 @@ type Fleet struct {
 	SSH               SSHSettings
 	Restrictions      Restrictions
 	Boats             []BoatSpec
+	// Dir is the Ch-obolo's directory: vagrant and terraform of fleet hosts run relative to it.
+	Dir string
 }
 
 // Error is a problem in the fleet section, with its position.
@@ -143,6 +146,9 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 func Decode(c *chobolo.Chobolo, canonical func(string) string) (*Fleet, error) {
 	d := &decoder{c: c}
 	f := &Fleet{Parallelism: DefaultParallelism, MaxFailPercentage: 100}
+	if c.File != "" {
+		f.Dir = filepath.Dir(c.File)
+	}
 	if n := c.Extra["fleet"]; n != nil {
 		d.fleet(f, n)
 	}
