@@ -53,6 +53,9 @@ func TestContainerApply(t *testing.T) {
 	if r := run(t, "", "apply", "-c", fileA, "--target", target, "-y"); r.code != 0 || strings.Contains(r.stdout, "recorded generation") {
 		t.Fatalf("no-change rerun:\n%s", r)
 	}
+	if r := run(t, "", "init", "chobolo", "--from", target); r.code != 0 || !strings.Contains(r.stdout, "name: alice") || !strings.Contains(r.stdout, "hostname: boxa") {
+		t.Fatalf("init chobolo --from %s:\n%s", target, r)
+	}
 
 	// A failing op (a sudoers file visudo refuses) undoes what the apply did before it: the user
 	// bob it added and the motd it changed.
