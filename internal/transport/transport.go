@@ -113,7 +113,11 @@ func (s Spec) Open() (Transport, error) {
 	case KindPID:
 		return NewNsenter(s.PID, s.String())
 	case KindPodman, KindDocker:
-		return OpenContainer(context.Background(), ContainerConfig{Name: s.String(), Engine: s.Kind, Container: s.Container})
+		c, err := OpenContainer(context.Background(), ContainerConfig{Name: s.String(), Engine: s.Kind, Container: s.Container})
+		if err != nil {
+			return nil, err // not a Transport holding no connection
+		}
+		return c, nil
 	}
 	return nil, fmt.Errorf("target %q: a host reached over SSH is opened with its connection settings (fleet), not here", s.String())
 }
