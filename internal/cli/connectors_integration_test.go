@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -326,5 +327,21 @@ func TestContainerSIGKILL(t *testing.T) {
 	}
 	if r := run(t, "", "apply", "-c", file, "--target", target, "-y"); r.code != 0 || !strings.Contains(r.stdout, "recorded generation 1") {
 		t.Fatalf("apply after the recovery:\n%s", r)
+	}
+}
+
+// TestCompleteContainers: --target completes the connector forms, and the running containers after
+// @podman/ (through `podman ps`).
+func TestCompleteContainers(t *testing.T) {
+	isolate(t)
+	c := testenv.StartContainer(t)
+	got := complete(t, "apply", "--target", "@")
+	for _, want := range []string{"@podman/", "@docker/", "@dockerssh/", "@vagrant/", "@terraform/"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("--target @<TAB> = %q, want %s", got, want)
+		}
+	}
+	if got := complete(t, "apply", "--target", "@podman/"+c.Name[:len(c.Name)-1]); !slices.Contains(got, "@podman/"+c.Name) {
+		t.Errorf("--target @podman/<TAB> = %q, want @podman/%s", got, c.Name)
 	}
 }
