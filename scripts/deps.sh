@@ -34,6 +34,10 @@ PKGS=(
     dosfstools        # mkfs.vfat: the boot-disk image's ESP
     fdisk             # sfdisk: the boot-disk image's partition table
     fusefat           # mounts the image's FAT ESP (this kernel may lack vfat)
+    podman            # @podman/NAME targets: the tests' containers (an image imported from the cached
+                      # Debian root, no registry) and the Docker-compatible API the docker CLI talks to
+    runc              # the OCI runtime the tests' containers run with (testenv.StartContainer)
+    docker.io         # the docker CLI of @docker/NAME and @dockerssh/HOST/NAME (against podman's API)
 )
 
 if [[ $(id -u) != 0 ]]; then

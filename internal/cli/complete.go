@@ -2,10 +2,13 @@ package cli
 
 import (
 	"maps"
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -119,6 +122,16 @@ func (a *app) completeTarget(_ *cobra.Command, _ []string, toComplete string) ([
 		cobra.CompletionWithDesc("@local", "this machine"),
 		cobra.CompletionWithDesc("@chroot/", "a root file system in a directory"),
 		cobra.CompletionWithDesc("@pid/", "the root of a running process (a container)"),
+		cobra.CompletionWithDesc("@podman/", "a running podman container (podman exec)"),
+		cobra.CompletionWithDesc("@docker/", "a running docker container (docker exec)"),
+		cobra.CompletionWithDesc("@dockerssh/", "a docker container on an SSH host: @dockerssh/HOST/NAME"),
+		cobra.CompletionWithDesc("@vagrant/", "a Vagrant machine (vagrant ssh-config), over SSH"),
+		cobra.CompletionWithDesc("@terraform/", "the hosts of a terraform output: @terraform/DIR[:OUTPUT]"),
+	}
+	for _, engine := range []string{"podman", "docker"} {
+		if strings.HasPrefix(toComplete, "@"+engine+"/") {
+			out = append(out, runningContainers(engine)...)
+		}
 	}
 	if inv := a.completionFleet(); inv != nil {
 		for _, h := range inv.Hosts {
@@ -133,6 +146,25 @@ func (a *app) completeTarget(_ *cobra.Command, _ []string, toComplete string) ([
 		dir |= cobra.ShellCompDirectiveNoSpace // @chroot/ and @pid/ go on
 	}
 	return out, dir
+}
+
+// runningContainers lists @ENGINE/NAME for the running containers of engine (none when it is not
+// installed or fails).
+func runningContainers(engine string) []cobra.Completion {
+	if _, err := exec.LookPath(engine); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	data, err := exec.CommandContext(ctx, engine, "ps", "--format", "{{.Names}}").Output()
+	if err != nil {
+		return nil
+	}
+	var out []cobra.Completion
+	for _, n := range strings.Fields(string(data)) {
+		out = append(out, cobra.CompletionWithDesc("@"+engine+"/"+n, "running container"))
+	}
+	return out
 }
 
 // chrootDirs lists the directories that complete dir (a path after @chroot).

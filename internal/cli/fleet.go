@@ -100,8 +100,8 @@ func (f *fleetFlags) active() bool { return f.all || f.limit != "" }
 func (a *app) prepareFleet(ctx context.Context, ctl *chaos.Controller, c *chobolo.Chobolo, o *applyOpts) (bool, error) {
 	needInv := o.fleet.active()
 	for _, t := range o.targets {
-		if s, err := transport.ParseSpec(t); err == nil && s.Kind == transport.KindSSH {
-			needInv = true
+		if s, err := transport.ParseSpec(t); err == nil && s.Kind != transport.KindLocal && s.Kind != transport.KindChroot && s.Kind != transport.KindPID {
+			needInv = true // a fleet host's name, or a connector reached with fleet.ssh's settings
 		}
 	}
 	if o.fleet.active() && len(o.targets) > 0 {

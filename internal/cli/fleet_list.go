@@ -73,17 +73,21 @@ Empty USER and PORT ("-") are left to ~/.ssh/config and OpenSSH's defaults at co
 
 // listRow is one host of `chaos fleet list`.
 type listRow struct {
-	Name      string   `json:"name"`
-	Source    string   `json:"source"` // "static" or "boat"
-	Boat      string   `json:"boat,omitempty"`
-	Provider  string   `json:"provider,omitempty"`
-	Connector string   `json:"connector"`
-	Address   string   `json:"address,omitempty"`
-	Path      string   `json:"path,omitempty"`
-	User      string   `json:"user,omitempty"`
-	Port      int      `json:"port,omitempty"`
-	Groups    []string `json:"groups"`
-	Become    bool     `json:"become,omitempty"`
+	Name      string `json:"name"`
+	Source    string `json:"source"` // "static", "boat" or "terraform" (a host an @terraform host names)
+	Boat      string `json:"boat,omitempty"`
+	Provider  string `json:"provider,omitempty"`
+	Connector string `json:"connector"`
+	// From is the @terraform spec whose output named the host.
+	From string `json:"from,omitempty"`
+	// Target is the connector spec of a container, @vagrant or unexpanded @terraform host.
+	Target  string   `json:"target,omitempty"`
+	Address string   `json:"address,omitempty"`
+	Path    string   `json:"path,omitempty"`
+	User    string   `json:"user,omitempty"`
+	Port    int      `json:"port,omitempty"`
+	Groups  []string `json:"groups"`
+	Become  bool     `json:"become,omitempty"`
 	// BecomeSecret is the secrets path of the sudo password (the path, never the value).
 	BecomeSecret string `json:"become_password_secret,omitempty"`
 }
@@ -92,9 +96,12 @@ func listRows(hosts []*fleet.Host) []listRow {
 	rows := make([]listRow, 0, len(hosts))
 	for _, h := range hosts {
 		r := listRow{Name: h.Name, Source: "static", Boat: h.Boat, Provider: h.Provider, Connector: h.Connector,
-			Path: h.Path, User: h.User, Port: h.Port, Groups: h.Groups, Become: h.Become, BecomeSecret: h.BecomeSecret}
+			Target: h.Target, Path: h.Path, User: h.User, Port: h.Port, Groups: h.Groups, Become: h.Become, BecomeSecret: h.BecomeSecret}
 		if h.Boat != "" {
 			r.Source = "boat"
+		}
+		if strings.HasPrefix(h.Source, "terraform ") {
+			r.Source, r.From = "terraform", strings.TrimPrefix(h.Source, "terraform ")
 		}
 		if h.Connector == "ssh" {
 			r.Address = h.Address
@@ -145,12 +152,18 @@ func writeListTable(w io.Writer, rows []listRow, boats []fleet.BoatResult, all i
 	table := [][]string{{"HOST", "SOURCE", "CONNECTOR", "ADDRESS", "USER", "PORT", "GROUPS"}}
 	for _, r := range rows {
 		src := "static"
-		if r.Boat != "" {
+		switch {
+		case r.Source == "terraform":
+			src = r.From
+		case r.Boat != "":
 			src = "boat " + r.Boat + " (" + r.Provider + ")"
 		}
 		addr := r.Address
-		if r.Connector == "chroot" {
+		switch {
+		case r.Connector == "chroot":
 			addr = r.Path
+		case r.Target != "":
+			addr = r.Target
 		}
 		port := ""
 		if r.Port != 0 {

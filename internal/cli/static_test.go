@@ -19,13 +19,13 @@ func TestCheckChoboloReportsEveryStaticError(t *testing.T) {
 		"  - {name: alice, uid: 0}\n"+
 		"fleet:\n"+
 		"  hosts:\n"+
-		"    \"@docker/web\": {}\n")
+		"    \"@lxc/web\": {}\n")
 	want := []string{
 		file + ":2:12: error: refusing to manage /proc/sys/kernel/x",
 		file + ":3:12: error: refusing to remove /etc: it is a system path",
 		file + ":4:12: error: refusing to manage /var/lib/chaos/ledger",
 		file + ":6:24: error: user alice: uid 0 would make alice a second root",
-		file + ":9:5: error: fleet.hosts: host target \"@docker/web\": unknown connector",
+		file + ":9:5: error: fleet.hosts: host target \"@lxc/web\": unknown connector",
 	}
 	r := run(t, "", "check", "chobolo", "-c", file)
 	if r.code != 1 {
@@ -56,9 +56,16 @@ func TestCheckChoboloReportsEveryStaticError(t *testing.T) {
 // makes the Ch-obolo invalid for `check chobolo` too.
 func TestCheckChoboloFleetConnector(t *testing.T) {
 	isolate(t)
-	file := writeChobolo(t, "hostname: web\nfleet:\n  hosts:\n    - \"@docker/x\"\n    - db.example.org\n")
+	file := writeChobolo(t, "hostname: web\nfleet:\n  hosts:\n    - \"@lxc/x\"\n    - web: {connector: \"@podman/\"}\n    - db.example.org\n")
 	r := run(t, "", "check", "chobolo", "-c", file)
-	if r.code != 1 || !strings.Contains(r.stderr, file+":4:7: error: fleet.hosts: host target \"@docker/x\": unknown connector") {
-		t.Errorf("check chobolo: want exit 1 naming the docker host\n%s", r)
+	if r.code != 1 || !strings.Contains(r.stderr, file+":4:7: error: fleet.hosts: host target \"@lxc/x\": unknown connector") ||
+		!strings.Contains(r.stderr, file+":5:24: error: fleet.hosts.web.connector: target \"@podman/\": @podman/NAME needs a container name") {
+		t.Errorf("check chobolo: want exit 1 naming the lxc host and the bad connector with positions\n%s", r)
+	}
+	// Every connector spelling is a valid fleet host.
+	file = writeChobolo(t, "hostname: web\nfleet:\n  hosts:\n    - \"@podman/x\"\n    - \"@docker/y\"\n"+
+		"    - web: {connector: \"@dockerssh/build1/app\"}\n    - \"@vagrant/default\"\n    - \"@terraform/infra:web\"\n")
+	if r := run(t, "", "check", "chobolo", "-c", file); r.code != 0 {
+		t.Errorf("check chobolo of connector hosts: want exit 0\n%s", r)
 	}
 }

@@ -23,7 +23,7 @@ func TestTargetSpellings(t *testing.T) {
 		"@chroot//":         `target "@chroot//": the directory is /, the machine chaos runs on; a chroot must be another directory (say @local to mean this machine)`,
 		"@chroot/.":         `target "@chroot/.": the directory is /`,
 		"@chroot/..":        `target "@chroot/..": the directory is /`,
-		"@localhost":        `target "@localhost": unknown connector (known: @local, @chroot/PATH, @pid/N, or [user@]host[:port] for SSH)`,
+		"@localhost":        `target "@localhost": unknown connector (known: @local, @chroot/PATH, @pid/N, @podman/NAME, @docker/NAME, @dockerssh/HOST/NAME, @vagrant/BOX, @terraform/DIR[:OUTPUT], or [user@]host[:port] for SSH)`,
 		"/mnt/root":         `target "/mnt/root": a path is not a target (an SSH host has no '/'); did you mean @chroot//mnt/root?`,
 		"@chroot" + notRoot: "chroot " + notRoot + ": not a root file system: no /bin/sh (nor /usr/bin/sh) and no /etc/os-release in it",
 	}

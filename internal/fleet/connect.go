@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
@@ -43,6 +44,16 @@ func (f *Fleet) Open(ctx context.Context, h *Host, o ConnectOptions) (transport.
 	if spec := h.Spec(); spec != "" {
 		return transport.Open(ctx, spec)
 	}
+	var s transport.Spec
+	if h.Target != "" {
+		var err error
+		if s, err = transport.ParseSpec(h.Target); err != nil {
+			return nil, err
+		}
+	}
+	if h.Connector == "podman" || h.Connector == "docker" {
+		return openContainer(ctx, transport.ContainerConfig{Name: h.Name, Engine: h.Connector, Container: s.Container, ReadOnly: o.ReadOnly})
+	}
 	cfg := f.SSHConfig(h, o)
 	if p := f.BecomeSecret(h); p != "" && h.Become {
 		pass, err := f.BecomePassword(h, o)
@@ -52,7 +63,51 @@ func (f *Fleet) Open(ctx context.Context, h *Host, o ConnectOptions) (transport.
 		cfg.BecomePassword = pass
 		defer clear(pass)
 	}
+	switch h.Connector {
+	case "dockerssh":
+		sshLeg(&cfg, h, s)
+		return openContainer(ctx, transport.ContainerConfig{Name: h.Name, Engine: "docker", Container: s.Container, Via: &cfg, ReadOnly: o.ReadOnly})
+	case "vagrant":
+		file, err := vagrantSSHConfig(ctx, f.toolDir(h), h.Name, s.Box, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(file)
+	case "terraform":
+		hosts, err := TerraformHosts(ctx, f.toolDir(h), s.Path, s.Output)
+		if err != nil {
+			return nil, &transport.UnreachableError{Host: h.Name, Err: err}
+		}
+		if len(hosts) != 1 {
+			return nil, fmt.Errorf("%s: the terraform output names %d hosts (%s); apply to them with --fleet (a fleet host with connector: %s becomes one host per address) or --target one of them",
+				h.Name, len(hosts), terraformList(hosts), h.Target)
+		}
+		sshLeg(&cfg, h, hosts[0].Spec)
+	}
 	return transport.DialSSH(ctx, cfg)
+}
+
+// openContainer is transport.OpenContainer as a Transport (a nil one on error).
+func openContainer(ctx context.Context, cfg transport.ContainerConfig) (transport.Transport, error) {
+	c, err := transport.OpenContainer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// sshLeg points cfg at the SSH host a connector names (s: [user@]host[:port]); the host's own
+// ssh_hostname, ssh_user and ssh_port win.
+func sshLeg(cfg *transport.SSHConfig, h *Host, s transport.Spec) {
+	if h.Address == "" {
+		cfg.Host = s.Host
+	}
+	if h.User == "" {
+		cfg.User = s.User
+	}
+	if h.Port == 0 {
+		cfg.Port = s.Port
+	}
 }
 
 // BecomePassword resolves a host's become_password secret (nil when it names none). Runs call it for
@@ -86,6 +141,8 @@ func ParseTarget(spec string) (*Host, error) {
 		h.Connector, h.Path = "chroot", s.Path
 	case transport.KindSSH:
 		h.Connector, h.User, h.Address, h.Port = "ssh", s.User, s.Host, s.Port
+	case transport.KindPodman, transport.KindDocker, transport.KindDockerSSH, transport.KindVagrant, transport.KindTerraform:
+		h.Connector, h.Target = s.Kind, s.String()
 	default:
 		return nil, fmt.Errorf("target %q: %s targets are not fleet hosts", spec, s.Kind)
 	}

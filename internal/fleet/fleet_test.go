@@ -97,6 +97,36 @@ func TestDecodeBothShapes(t *testing.T) {
 	}
 }
 
+// Container and tool connectors are fleet hosts, by name or with connector:; SSH settings apply
+// to the hosts reached over SSH.
+func TestDecodeConnectors(t *testing.T) {
+	f := decode(t, "fleet:\n  hosts:\n"+
+		"    \"@podman/web1\": {}\n"+
+		"    db: {connector: \"@docker/db1\", groups: [data]}\n"+
+		"    app: {connector: \"@dockerssh/ops@build1:2222/app\", become: true}\n"+
+		"    vm: {connector: \"@vagrant/default\", ssh_key: /k}\n"+
+		"    \"@terraform/infra:web\": {ssh_user: admin}\n"+
+		"    old: {connector: \"root@10.0.0.9:2200\"}\n")
+	want := []Host{
+		{Name: "@podman/web1", Connector: "podman", Target: "@podman/web1"},
+		{Name: "db", Connector: "docker", Target: "@docker/db1"},
+		{Name: "app", Connector: "dockerssh", Target: "@dockerssh/ops@build1:2222/app", Become: true},
+		{Name: "vm", Connector: "vagrant", Target: "@vagrant/default", Key: "/k"},
+		{Name: "@terraform/infra:web", Connector: "terraform", Target: "@terraform/infra:web", User: "admin"},
+		{Name: "old", Connector: "ssh", Address: "10.0.0.9", User: "root", Port: 2200},
+	}
+	if len(f.Hosts) != len(want) {
+		t.Fatalf("%d hosts, want %d", len(f.Hosts), len(want))
+	}
+	for i, w := range want {
+		h := f.Hosts[i]
+		if h.Name != w.Name || h.Connector != w.Connector || h.Target != w.Target || h.Become != w.Become ||
+			h.Key != w.Key || h.User != w.User || h.Address != w.Address || h.Port != w.Port {
+			t.Errorf("host %d = %+v, want %+v", i, *h, w)
+		}
+	}
+}
+
 func TestDecodeErrorsHavePositions(t *testing.T) {
 	t.Setenv("CHAOS_SOUL_PATH", t.TempDir())
 	t.Setenv("XDG_DATA_HOME", t.TempDir()) // no Soul of the developer's
@@ -106,9 +136,18 @@ func TestDecodeErrorsHavePositions(t *testing.T) {
 		{"fleet:\n  hosts:\n    web1: {become: true, become_password: hunter2}\n", "machine.yml:3:43: error: fleet.hosts.web1.become_password: name a secret"},
 		{"fleet:\n  hosts:\n    web1: {become_password: {secret: a.b}}\n", "has become_password but not become: true"},
 		{"fleet:\n  groups:\n    web: {become_password: {secret: \"\"}}\n", "must be a dotted path"},
-		{"fleet:\n  hosts:\n    \"@local\": {become: true, become_password: {secret: a}}\n", "not an SSH host"},
+		{"fleet:\n  hosts:\n    \"@local\": {become: true, become_password: {secret: a}}\n", "not reached over SSH"},
 		{"fleet:\n  parallelism: -1\n", "machine.yml:2:16"},
-		{"fleet:\n  hosts:\n    \"@docker/x\": {}\n", "unknown connector"},
+		{"fleet:\n  hosts:\n    \"@lxc/x\": {}\n", "unknown connector"},
+		// Container and tool connectors: in the name or as connector:, checked with positions.
+		{"fleet:\n  hosts:\n    web: {connector: \"@podman/\"}\n", `machine.yml:3:22: error: fleet.hosts.web.connector: target "@podman/": @podman/NAME needs a container name`},
+		{"fleet:\n  hosts:\n    web: {connector: \"@dockerssh/app\"}\n", `machine.yml:3:22: error: fleet.hosts.web.connector: target "@dockerssh/app": @dockerssh/HOST/NAME needs an SSH host`},
+		{"fleet:\n  hosts:\n    web: {connector: \"@pid/42\"}\n", `machine.yml:3:22: error: fleet.hosts.web.connector: "@pid/42": @pid targets cannot be fleet hosts`},
+		{"fleet:\n  hosts:\n    \"@podman/x\": {connector: \"@docker/y\"}\n", "machine.yml:3:30: error: fleet.hosts.@podman/x.connector: host @podman/x is already named as a connector"},
+		{"fleet:\n  hosts:\n    \"@podman/x\": {ssh_user: a}\n", "machine.yml:3:5: error: fleet.hosts: host @podman/x is not reached over SSH"},
+		{"fleet:\n  hosts:\n    web: {connector: \"@docker/x\", become: true}\n", "host web is not reached over SSH"},
+		{"fleet:\n  hosts:\n    web: {connector: \"@vagrant/b\", ssh_hostname: h}\n", "vagrant ssh-config gives the address"},
+		{"fleet:\n  hosts:\n    \"@pid/42\": {}\n", "@pid targets cannot be fleet hosts"},
 		{"fleet:\n  hosts:\n    \"a;b\": {}\n", "only letters"},
 		// Fleet hosts share the --target parser: no spelling of a chroot of / is a quiet @local.
 		{"fleet:\n  hosts:\n    \"@chroot/\": {}\n", `machine.yml:3:5: error: fleet.hosts: host target "@chroot/": no directory after @chroot/`},

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,8 +28,12 @@ const DefaultParallelism = 50
 type Host struct {
 	// Name is the host's label (its key under fleet.hosts): what --limit, restrictions and output use.
 	Name string `json:"name"`
-	// Connector is "ssh", "local" or "chroot".
+	// Connector is "ssh", "local", "chroot", or the kind of Target: "podman", "docker", "dockerssh",
+	// "vagrant", "terraform".
 	Connector string `json:"connector"`
+	// Target is the connector spec of a container or tool host ("@podman/web1"): the host's name,
+	// or its `connector:` setting.
+	Target string `json:"target,omitempty"`
 	// Path is the directory of a chroot host.
 	Path string `json:"path,omitempty"`
 	// Address is ssh_hostname, else the name.
@@ -110,6 +115,8 @@ type Fleet struct {
 	SSH               SSHSettings
 	Restrictions      Restrictions
 	Boats             []BoatSpec
+	// Dir is the Ch-obolo's directory: vagrant and terraform of fleet hosts run relative to it.
+	Dir string
 }
 
 // Error is a problem in the fleet section, with its position.
@@ -146,6 +153,9 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 func Decode(c *chobolo.Chobolo, canonical func(string) string) (*Fleet, error) {
 	d := &decoder{c: c}
 	f := &Fleet{Parallelism: DefaultParallelism, MaxFailPercentage: 100}
+	if c.File != "" {
+		f.Dir = filepath.Dir(c.File)
+	}
 	if n := c.Extra["fleet"]; n != nil {
 		d.fleet(f, n)
 	}
@@ -293,7 +303,7 @@ func (d *decoder) hosts(f *Fleet, n *yaml.Node) {
 	}
 }
 
-var hostKeys = []string{"ssh_hostname", "ssh_user", "ssh_port", "ssh_key", "ssh_proxy_jump", "become", "become_password", "groups", "vars"}
+var hostKeys = []string{"connector", "ssh_hostname", "ssh_user", "ssh_port", "ssh_key", "ssh_proxy_jump", "become", "become_password", "groups", "vars"}
 
 // host decodes one host's settings (v may be nil or an empty mapping).
 func (d *decoder) host(k, v *yaml.Node, where string) *Host {
@@ -319,6 +329,17 @@ func (d *decoder) host(k, v *yaml.Node, where string) *Host {
 		kk, vv := v.Content[i], v.Content[i+1]
 		what := where + "." + name + "." + kk.Value
 		switch kk.Value {
+		case "connector":
+			spec := d.str(vv, what)
+			switch {
+			case spec == "":
+			case h.Connector != "ssh" || h.Target != "":
+				d.errorf(vv, "%s: host %s is already named as a connector; give the host a plain name to use connector:", what, name)
+			default:
+				if err := setConnector(h, spec); err != nil {
+					d.errorf(vv, "%s: %v", what, err)
+				}
+			}
 		case "ssh_hostname":
 			h.Address = d.str(vv, what)
 		case "ssh_user":
@@ -352,8 +373,11 @@ func (d *decoder) host(k, v *yaml.Node, where string) *Host {
 			d.errorf(kk, "%s: unknown host setting %q (known: %s)", where+"."+name, kk.Value, strings.Join(hostKeys, ", "))
 		}
 	}
-	if h.Connector != "ssh" && (h.Address != "" || h.User != "" || h.Port != 0 || h.Key != "" || h.Become || h.BecomeSecret != "") {
-		d.errorf(k, "%s: host %s is not an SSH host; ssh_* settings and become do not apply", where, name)
+	if !h.OverSSH() && (h.Address != "" || h.User != "" || h.Port != 0 || h.Key != "" || h.ProxyJump != "" || h.Become || h.BecomeSecret != "") {
+		d.errorf(k, "%s: host %s is not reached over SSH; ssh_* settings and become do not apply", where, name)
+	}
+	if h.Connector == "vagrant" && h.Address != "" {
+		d.errorf(k, "%s: host %s: vagrant ssh-config gives the address; ssh_hostname does not apply", where, name)
 	}
 	if h.BecomeSecret != "" && !h.Become {
 		d.errorf(k, "%s: host %s has become_password but not become: true", where, name)
@@ -361,12 +385,22 @@ func (d *decoder) host(k, v *yaml.Node, where string) *Host {
 	return h
 }
 
-// parseConnector reads the connector of a host name (transport.ParseSpec): @local, @chroot/PATH,
-// or an SSH host (whose name is also its address unless ssh_hostname says otherwise).
+// parseConnector reads the connector of a host name (transport.ParseSpec): @local, @chroot/PATH, a
+// container or tool connector, or an SSH host (whose name is also its address unless ssh_hostname
+// says otherwise).
 func parseConnector(h *Host) error {
-	s, err := transport.ParseSpec(h.Name)
-	if err != nil {
+	if err := setConnector(h, h.Name); err != nil {
 		return fmt.Errorf("host %w", err)
+	}
+	return nil
+}
+
+// setConnector sets the host's connector from a target spec: its name, or its connector: setting
+// (where an SSH spec, [user@]host[:port], sets the address).
+func setConnector(h *Host, spec string) error {
+	s, err := transport.ParseSpec(spec)
+	if err != nil {
+		return err
 	}
 	switch s.Kind {
 	case transport.KindLocal:
@@ -375,10 +409,27 @@ func parseConnector(h *Host) error {
 		h.Connector, h.Path = "chroot", s.Path
 	case transport.KindSSH:
 		h.Connector = "ssh"
+		if spec != h.Name {
+			h.Address, h.User, h.Port = s.Host, s.User, s.Port
+		}
+	case transport.KindPID:
+		return fmt.Errorf("%q: @pid targets cannot be fleet hosts (a process id does not outlive a boot; known: %s)", spec, fleetConnectors)
 	default:
-		return fmt.Errorf("host %q: %s targets cannot be fleet hosts (known: @local, @chroot/PATH; plain names are SSH hosts)", h.Name, s.Kind)
+		h.Connector, h.Target = s.Kind, s.String()
 	}
 	return nil
+}
+
+const fleetConnectors = "@local, @chroot/PATH, @podman/NAME, @docker/NAME, @dockerssh/HOST/NAME, @vagrant/BOX, @terraform/DIR[:OUTPUT]; plain names are SSH hosts"
+
+// OverSSH reports whether the host is reached over SSH (its ssh_* settings and become apply): SSH
+// hosts, @dockerssh's host, and the hosts vagrant and terraform name.
+func (h *Host) OverSSH() bool {
+	switch h.Connector {
+	case "ssh", "dockerssh", "vagrant", "terraform":
+		return true
+	}
+	return false
 }
 
 func (d *decoder) strList(v *yaml.Node, what string) []string {

@@ -618,6 +618,9 @@ func chmod(p, mode string) error {
 // rename moves src over dst (never into dst when dst is a directory) and fsyncs dst's directory.
 func rename(src, dst string) error {
 	if err := os.Rename(src, dst); err != nil {
+		if errors.Is(err, syscall.EBUSY) {
+			return replaceInPlace(src, dst, err)
+		}
 		return err
 	}
 	if d, err := os.Open(path.Dir(dst)); err == nil {
@@ -625,6 +628,46 @@ func rename(src, dst string) error {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// replaceInPlace gives the regular file dst (a mount point: rename(2) fails with EBUSY) the content,
+// owner and mode of the regular file src, then removes src. Container engines bind-mount
+// /etc/hostname, /etc/hosts and /etc/resolv.conf into a container: writing in place is the only way
+// they change, as it is for any tool. It is not atomic; the data is fsync'd. Anything else keeps
+// rename's error.
+func replaceInPlace(src, dst string, renameErr error) error {
+	si, err1 := os.Lstat(src)
+	di, err2 := os.Lstat(dst)
+	if err1 != nil || err2 != nil || !si.Mode().IsRegular() || !di.Mode().IsRegular() {
+		return renameErr
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if st, ok := si.Sys().(*syscall.Stat_t); ok {
+		if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		if err := syscall.Chmod(dst, st.Mode&0o7777); err != nil {
+			return &os.PathError{Op: "chmod", Path: dst, Err: err}
+		}
+	}
+	return os.Remove(src)
 }
 
 func (w *worker) rm(flag, p string) {

@@ -155,7 +155,7 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("Open chroot = %v, %v", tr, err)
 	}
 	_ = tr.Close()
-	for _, bad := range []string{"", "@docker/x", "@chroot/no/such/dir", "web1"} {
+	for _, bad := range []string{"", "@lxc/x", "@chroot/no/such/dir", "web1"} {
 		if _, err := Open(ctx, bad); err == nil {
 			t.Errorf("Open(%q) succeeded", bad)
 		}

@@ -95,6 +95,11 @@ type SSH struct {
 	hostID    string // HostID, from the first worker's greeting
 	readOnly  bool   // SSHConfig.ReadOnly
 
+	// prefix runs every worker process inside a container (podman/docker exec); container is its
+	// name. client is nil for a container on this machine: its processes are local (link.go).
+	prefix    []string
+	container string
+
 	sessions, requests atomic.Int64
 }
 
@@ -244,6 +249,12 @@ func resolve(cfg SSHConfig) (resolved, error) {
 // DialSSH connects and authenticates to one host. Connection and authentication failures are
 // *UnreachableError (a *HostKeyError inside for key problems).
 func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
+	return dialSSH(ctx, cfg, nil)
+}
+
+// dialSSH is DialSSH; setup, when not nil, adjusts the connection before its worker starts (a
+// container on the host: container.go).
+func dialSSH(ctx context.Context, cfg SSHConfig, setup func(*SSH)) (*SSH, error) {
 	r, err := resolve(cfg)
 	if err != nil {
 		return nil, err
@@ -290,15 +301,22 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	if r.KeepAlive > 0 {
 		go s.keepAlive(r.KeepAlive)
 	}
+	if setup != nil {
+		setup(s)
+	}
 	if r.Become && r.User != "root" {
 		err = s.becomeRoot(ctx, r.BecomePassword)
 	} else {
 		s.w, err = s.startWorker(ctx)
 	}
+	if err != nil && s.container != "" {
+		err = s.containerError(ctx, err)
+	}
 	if err != nil {
 		_ = s.Close()
 		var we *workerStartError
-		if !errors.As(err, &we) {
+		var ue *UnreachableError
+		if !errors.As(err, &we) && !errors.As(err, &ue) {
 			err = &UnreachableError{Host: s.name, Err: err}
 		}
 		return nil, err
@@ -562,7 +580,7 @@ func (s *SSH) becomeRoot(ctx context.Context, pass []byte) error {
 		return fmt.Errorf("%s: the sudo password must be one line", s.name)
 	}
 	sudo := []string{"sudo", "-k", "-S", "-p", "", "--"}
-	res, err := s.runRaw(ctx, shell.Join(append(sudo[:len(sudo):len(sudo)], "true")), append(append([]byte{}, pass...), '\n'))
+	res, err := s.runRaw(ctx, append(sudo[:len(sudo):len(sudo)], "true"), append(append([]byte{}, pass...), '\n'))
 	if err != nil {
 		return err
 	}
@@ -599,7 +617,9 @@ func (s *SSH) Close() error {
 			s.mu.Unlock()
 		}
 		close(s.done)
-		err = s.client.Close()
+		if s.client != nil {
+			err = s.client.Close()
+		}
 		for i := len(s.jumps) - 1; i >= 0; i-- {
 			_ = s.jumps[i].Close()
 		}
@@ -677,8 +697,13 @@ func (s *SSH) newSession() (*ssh.Session, error) {
 	return nil, errConnClosed
 }
 
-// runRaw runs a command line in a new session of its own (sudo checks, cancellations).
-func (s *SSH) runRaw(ctx context.Context, cmdline string, stdin []byte) (Result, error) {
+// runRaw runs argv in a new session of its own (sudo checks, cancellations, container checks);
+// for a container on this machine, as a local process.
+func (s *SSH) runRaw(ctx context.Context, argv []string, stdin []byte) (Result, error) {
+	if s.client == nil {
+		s.sessions.Add(1)
+		return runLocal(ctx, argv, stdin)
+	}
 	sess, err := s.newSession()
 	if err != nil {
 		return Result{}, err
@@ -690,7 +715,7 @@ func (s *SSH) runRaw(ctx context.Context, cmdline string, stdin []byte) (Result,
 		sess.Stdin = bytes.NewReader(stdin)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- sess.Run(cmdline) }()
+	go func() { errc <- sess.Run(shell.Join(argv)) }()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -965,7 +990,11 @@ func (s *SSH) Flock(p string) (release func() error, err error) {
 	}
 	p = path.Clean(p)
 	ctl, _ := os.Hostname()
-	who := fmt.Sprintf("%d on %s over ssh", os.Getpid(), ctl)
+	via := "ssh"
+	if s.container != "" {
+		via = s.prefix[0] + " exec"
+	}
+	who := fmt.Sprintf("%d on %s over %s", os.Getpid(), ctl, via)
 	ctx := context.Background()
 	s.mu.Lock()
 	held := s.lockPath

@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/ch-aos-ch/chaos/internal/hostworker"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 	"github.com/ch-aos-ch/chaos/internal/transport/workerbin"
@@ -146,7 +144,10 @@ _own() {
 	[ -z "$3" ] || chmod -- "$3" "$1"
 }
 _mvin() {
-	mv -f -T -- "$1" "$2" && { sync -- "${2%/*}/" 2>/dev/null || :; }
+	if mv -f -T -- "$1" "$2"; then sync -- "${2%/*}/" 2>/dev/null || :; return 0; fi
+	# a mount point (a container's bind-mounted /etc/hostname) cannot be renamed over: in place
+	grep -q 'resource busy' "$_e" && [ -f "$1" ] && [ ! -L "$1" ] && [ -f "$2" ] && [ ! -L "$2" ] || return 1
+	cat -- "$1" >"$2" && chown --reference="$1" -- "$2" && chmod --reference="$1" -- "$2" && sync -- "$2" && rm -f -- "$1"
 }
 _write() {
 	umask "$4"; set -C; true 2>|"$_e" >"$2"; _r=$?; set +C; umask 022
@@ -229,7 +230,7 @@ var pathDirs = strings.ReplaceAll(strings.TrimPrefix(basePath, "PATH="), ":", " 
 
 // worker is one running worker shell.
 type worker struct {
-	sess   *ssh.Session
+	kill   func() // ends the process (its SSH session, or the local exec)
 	in     io.WriteCloser
 	out    *bufio.Reader
 	stderr *tailBuffer
@@ -289,7 +290,16 @@ func (s *SSH) envArgv() []string {
 	if d := os.Getenv(OrphanWaitEnv); d != "" {
 		argv = append(argv, OrphanWaitEnv+"="+d) // how long the worker lets a command of a lost connection run
 	}
+	if s.container != "" {
+		return argv // the login user is the container host's, not the container's
+	}
 	return append(argv, "CHAOS_SSH_USER="+s.user)
+}
+
+// hostArgv is argv as run on the host: through sudo when becoming root, then into the container
+// for container targets.
+func (s *SSH) hostArgv(argv ...string) []string {
+	return append(append(append([]string{}, s.sudo...), s.prefix...), argv...)
 }
 
 // NativeWorkerDir is where the native worker binaries live on a host, named by their hash.
@@ -431,39 +441,23 @@ func (s *SSH) nativeFailed(ctx context.Context, w *worker, err error, binaries .
 // startShellWorker starts a sh worker (through sudo when s.sudo is set, with the password as the
 // first line of stdin when s.pass is set) and waits until it is ready.
 func (s *SSH) startShellWorker(ctx context.Context) (*worker, error) {
-	sess, err := s.newSession()
-	if err != nil {
-		return nil, err
-	}
-	in, err := sess.StdinPipe()
-	if err != nil {
-		_ = sess.Close()
-		return nil, err
-	}
-	out, err := sess.StdoutPipe()
-	if err != nil {
-		_ = sess.Close()
-		return nil, err
-	}
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:])
-	w := &worker{sess: sess, in: in, out: bufio.NewReaderSize(out, 64<<10), stderr: &tailBuffer{},
-		tok: hex.EncodeToString(rnd[:]), done: make(chan struct{})}
+	w := &worker{stderr: &tailBuffer{}, tok: hex.EncodeToString(rnd[:])}
 	w.mark = []byte(w.tok + " ")
-	sess.Stderr = w.stderr
 	uid := "1"
 	if s.root {
 		uid = "0"
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	argv := append(append(append([]string{}, s.sudo...), s.envArgv()...), "sh", "-c", workerScript, "chaos-worker",
-		uid, hex.EncodeToString(id[:]))
-	if err := sess.Start(shell.Join(argv)); err != nil {
-		_ = sess.Close()
+	p, err := s.spawn(s.hostArgv(append(s.envArgv(), "sh", "-c", workerScript, "chaos-worker",
+		uid, hex.EncodeToString(id[:]))...), w.stderr)
+	if err != nil {
 		return nil, fmt.Errorf("start remote worker: %w", err)
 	}
-	go func() { _ = sess.Wait(); close(w.done) }()
+	w.in, w.out, w.done, w.kill = p.in, bufio.NewReaderSize(p.out, 64<<10), p.done, p.kill
+	in := w.in
 	var hello []byte
 	if s.pass != nil {
 		hello = append(append(hello, s.pass...), '\n')
@@ -520,7 +514,7 @@ func (w *worker) close() {
 	case <-w.done:
 	case <-time.After(workerExitWait):
 	}
-	_ = w.sess.Close()
+	w.kill()
 }
 
 func (w *worker) exited() bool {
@@ -729,8 +723,7 @@ func (s *SSH) drop(w *worker) {
 func (s *SSH) abandon(w *worker, rc chan reply) {
 	defer s.mu.Unlock()
 	kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, _ = s.runRaw(kctx, shell.Join(append(append(append([]string{}, s.sudo...), s.envArgv()...),
-		"sh", "-c", killScript, "sh", strconv.Itoa(w.pid))), s.passLine(nil))
+	_, _ = s.runRaw(kctx, s.hostArgv(append(s.envArgv(), "sh", "-c", killScript, "sh", strconv.Itoa(w.pid))...), s.passLine(nil))
 	cancel()
 	select {
 	case r := <-rc:
@@ -768,7 +761,8 @@ func lockCall(p, owner string) string { return "_lock " + shell.Join([]string{p,
 
 // SSHStats count what a connection cost.
 type SSHStats struct {
-	// Sessions is the number of SSH sessions opened (workers, sudo checks, cancellations).
+	// Sessions is the number of SSH sessions opened (workers, sudo checks, cancellations); for a
+	// container on this machine, the execs started.
 	Sessions int64
 	// Requests is the number of requests the workers answered.
 	Requests int64

@@ -14,18 +14,34 @@ const (
 	KindChroot = "chroot"
 	KindPID    = "pid"
 	KindSSH    = "ssh"
+	// Containers on this machine, through their engine's CLI (container.go).
+	KindPodman = "podman"
+	KindDocker = "docker"
+	// A docker container on an SSH host: SSH to the host, then docker exec there.
+	KindDockerSSH = "dockerssh"
+	// SSH hosts found by a tool: `vagrant ssh-config BOX`, `terraform output -json` in a directory.
+	KindVagrant   = "vagrant"
+	KindTerraform = "terraform"
 )
 
 // Spec is a parsed target spec: what --target (apply, generations, rollback, recover), init --from
 // and the names of fleet.hosts say. Parsing is pure syntax; opening checks the target itself.
 type Spec struct {
-	// Kind is KindLocal, KindChroot, KindPID or KindSSH.
+	// Kind is one of the Kind constants.
 	Kind string
-	// Path is a chroot's directory: absolute, clean, never "/".
+	// Path is a chroot's directory: absolute, clean, never "/"; for @terraform, the directory to run
+	// terraform in, as written (relative to the working directory unless it starts with "/").
 	Path string
+	// Output is the terraform output that lists the hosts ("" for the default, DefaultTerraformOutput).
+	Output string
+	// Container is the container of @podman, @docker and @dockerssh (name or ID).
+	Container string
+	// Box is the Vagrant machine of @vagrant.
+	Box string
 	// PID is the process of an @pid/N target.
 	PID int
-	// User, Host and Port are an SSH target's [user@]host[:port] (User and Port may be empty).
+	// User, Host and Port are an SSH target's [user@]host[:port] (User and Port may be empty); for
+	// @dockerssh, the SSH host's.
 	User string
 	Host string
 	Port int
@@ -40,11 +56,65 @@ func (s Spec) String() string {
 		return "@chroot" + s.Path
 	case KindPID:
 		return "@pid/" + strconv.Itoa(s.PID)
+	case KindPodman, KindDocker:
+		return "@" + s.Kind + "/" + s.Container
+	case KindDockerSSH:
+		return "@dockerssh/" + s.sshAddr() + "/" + s.Container
+	case KindVagrant:
+		return "@vagrant/" + s.Box
+	case KindTerraform:
+		if s.Output != "" {
+			return "@terraform/" + s.Path + ":" + s.Output
+		}
+		return "@terraform/" + s.Path
 	}
 	return s.Host
 }
 
-const connectors = "@local, @chroot/PATH, @pid/N, or [user@]host[:port] for SSH"
+// sshAddr is the [user@]host[:port] of an SSH leg.
+func (s Spec) sshAddr() string {
+	h := s.Host
+	if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	if s.Port != 0 {
+		h += ":" + strconv.Itoa(s.Port)
+	}
+	if s.User != "" {
+		h = s.User + "@" + h
+	}
+	return h
+}
+
+// SSHAddr is the [user@]host[:port] of an SSH target or of @dockerssh's host.
+func (s Spec) SSHAddr() string { return s.sshAddr() }
+
+// IsContainer reports whether the spec is a container (@podman, @docker, @dockerssh).
+func (s Spec) IsContainer() bool {
+	return s.Kind == KindPodman || s.Kind == KindDocker || s.Kind == KindDockerSSH
+}
+
+// DefaultTerraformOutput is the output @terraform/DIR reads when no :OUTPUT is given.
+const DefaultTerraformOutput = "chaos_hosts"
+
+const connectors = "@local, @chroot/PATH, @pid/N, @podman/NAME, @docker/NAME, @dockerssh/HOST/NAME, @vagrant/BOX, @terraform/DIR[:OUTPUT], or [user@]host[:port] for SSH"
+
+// Connectors are the target prefixes, for completion and messages.
+var Connectors = []string{"@local", "@chroot/", "@pid/", "@podman/", "@docker/", "@dockerssh/", "@vagrant/", "@terraform/"}
+
+// validName reports whether n is a plausible container, Vagrant machine or terraform output
+// name: letters, digits and "_.-", not starting with "-" or ".".
+func validName(n string) bool {
+	if n == "" || len(n) > 253 || n[0] == '-' || n[0] == '.' {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseSpec parses a target spec. The machine chaos runs on is only ever spelled "@local": a chroot
 // spec whose directory comes out as "/" ("@chroot/", "@chroot//", "@chroot/..", "@chroot/$UNSET")
@@ -77,6 +147,43 @@ func ParseSpec(spec string) (Spec, error) {
 			return bad("@pid/N needs a process id above 1")
 		}
 		return Spec{Kind: KindPID, PID: pid}, nil
+	case strings.HasPrefix(spec, "@podman/"), strings.HasPrefix(spec, "@docker/"):
+		kind, name, _ := strings.Cut(spec[1:], "/")
+		if !validName(name) {
+			return bad("@%s/NAME needs a container name or ID (letters, digits, '_', '.', '-')", kind)
+		}
+		return Spec{Kind: kind, Container: name}, nil
+	case strings.HasPrefix(spec, "@dockerssh/"):
+		rest := strings.TrimPrefix(spec, "@dockerssh/")
+		i := strings.LastIndex(rest, "/")
+		if i < 0 || !validName(rest[i+1:]) {
+			return bad("@dockerssh/HOST/NAME needs an SSH host and a container name")
+		}
+		h, err := ParseSpec(rest[:i])
+		if err != nil || h.Kind != KindSSH {
+			return bad("@dockerssh/HOST/NAME: %q is not an SSH host ([user@]host[:port])", rest[:i])
+		}
+		h.Kind, h.Container = KindDockerSSH, rest[i+1:]
+		return h, nil
+	case strings.HasPrefix(spec, "@vagrant/"):
+		box := strings.TrimPrefix(spec, "@vagrant/")
+		if !validName(box) {
+			return bad("@vagrant/BOX needs a Vagrant machine name (letters, digits, '_', '.', '-')")
+		}
+		return Spec{Kind: KindVagrant, Box: box}, nil
+	case strings.HasPrefix(spec, "@terraform/"):
+		dir := strings.TrimPrefix(spec, "@terraform/")
+		out := ""
+		if i := strings.LastIndex(dir, ":"); i > strings.LastIndex(dir, "/") {
+			dir, out = dir[:i], dir[i+1:]
+			if !validName(out) {
+				return bad("@terraform/DIR:OUTPUT: %q is not an output name", out)
+			}
+		}
+		if dir == "" || strings.ContainsAny(dir, "\x00\n\r") {
+			return bad("@terraform/DIR[:OUTPUT] needs the directory to run terraform in")
+		}
+		return Spec{Kind: KindTerraform, Path: dir, Output: out}, nil
 	case strings.HasPrefix(spec, "@"):
 		return bad("unknown connector (known: %s)", connectors)
 	case strings.ContainsAny(spec, "/~") || spec == "." || spec == "..":

@@ -53,7 +53,27 @@ func TestParseSpec(t *testing.T) {
 		{spec: "@localhost", err: `target "@localhost": unknown connector`},
 		{spec: "@local/", err: "unknown connector"},
 		{spec: "@LOCAL", err: "unknown connector"},
-		{spec: "@docker/x", err: "unknown connector (known: @local, @chroot/PATH, @pid/N, or [user@]host[:port] for SSH)"},
+		{spec: "@lxc/x", err: "unknown connector (known: @local, @chroot/PATH, @pid/N, @podman/NAME, @docker/NAME, @dockerssh/HOST/NAME, @vagrant/BOX, @terraform/DIR[:OUTPUT], or [user@]host[:port] for SSH)"},
+
+		// Containers and the hosts of tools.
+		{spec: "@podman/web1", want: Spec{Kind: KindPodman, Container: "web1"}},
+		{spec: "@docker/3f2a9c", want: Spec{Kind: KindDocker, Container: "3f2a9c"}},
+		{spec: "@docker/", err: "@docker/NAME needs a container name"},
+		{spec: "@podman/a/b", err: "@podman/NAME needs a container name"},
+		{spec: "@podman/-rm", err: "@podman/NAME needs a container name"},
+		{spec: "@podman/$(x)", err: "@podman/NAME needs a container name"},
+		{spec: "@dockerssh/ops@build1:2222/app", want: Spec{Kind: KindDockerSSH, User: "ops", Host: "build1", Port: 2222, Container: "app"}},
+		{spec: "@dockerssh/build1/app", want: Spec{Kind: KindDockerSSH, Host: "build1", Container: "app"}},
+		{spec: "@dockerssh/app", err: "@dockerssh/HOST/NAME needs an SSH host and a container name"},
+		{spec: "@dockerssh/@local/app", err: `"@local" is not an SSH host`},
+		{spec: "@dockerssh/a;b/app", err: `"a;b" is not an SSH host`},
+		{spec: "@vagrant/default", want: Spec{Kind: KindVagrant, Box: "default"}},
+		{spec: "@vagrant/", err: "@vagrant/BOX needs a Vagrant machine name"},
+		{spec: "@terraform/infra", want: Spec{Kind: KindTerraform, Path: "infra"}},
+		{spec: "@terraform/infra/prod:web_ips", want: Spec{Kind: KindTerraform, Path: "infra/prod", Output: "web_ips"}},
+		{spec: "@terraform//srv/infra", want: Spec{Kind: KindTerraform, Path: "/srv/infra"}},
+		{spec: "@terraform/:x", err: "needs the directory"},
+		{spec: "@terraform/infra:a b", err: `"a b" is not an output name`},
 		{spec: "@pid/1", err: "@pid/N needs a process id above 1"},
 		{spec: "@pid/x", err: "@pid/N needs a process id above 1"},
 
@@ -80,7 +100,8 @@ func TestParseSpec(t *testing.T) {
 }
 
 func TestSpecStringRoundTrips(t *testing.T) {
-	for _, spec := range []string{"@local", "@chroot/mnt/root", "@pid/42"} {
+	for _, spec := range []string{"@local", "@chroot/mnt/root", "@pid/42", "@podman/web1", "@docker/web1",
+		"@dockerssh/ops@build1:2222/app", "@dockerssh/[::1]:22/app", "@vagrant/default", "@terraform/infra:web", "@terraform/infra"} {
 		s, err := ParseSpec(spec)
 		if err != nil || s.String() != spec {
 			t.Errorf("ParseSpec(%q).String() = %q, %v", spec, s.String(), err)

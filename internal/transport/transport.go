@@ -103,7 +103,7 @@ func Open(ctx context.Context, spec string) (Transport, error) {
 	return s.Open()
 }
 
-// Open opens a local, chroot or @pid/N target.
+// Open opens a local, chroot, @pid/N, @podman/NAME or @docker/NAME target.
 func (s Spec) Open() (Transport, error) {
 	switch s.Kind {
 	case KindLocal:
@@ -112,8 +112,14 @@ func (s Spec) Open() (Transport, error) {
 		return NewChroot(s.Path)
 	case KindPID:
 		return NewNsenter(s.PID, s.String())
+	case KindPodman, KindDocker:
+		c, err := OpenContainer(context.Background(), ContainerConfig{Name: s.String(), Engine: s.Kind, Container: s.Container})
+		if err != nil {
+			return nil, err // not a Transport holding no connection
+		}
+		return c, nil
 	}
-	return nil, fmt.Errorf("target %q: an SSH host is opened with its connection settings (fleet), not here", s.String())
+	return nil, fmt.Errorf("target %q: a host reached over SSH is opened with its connection settings (fleet), not here", s.String())
 }
 
 // Renamer is implemented by transports that rename a file or directory atomically inside the

@@ -227,6 +227,11 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (*Run, error) 
 			return nil, err
 		}
 	}
+	// An @terraform target is the hosts its output names, each applied to as an SSH target.
+	targets, err := fleet.ExpandTargets(ctx, targets)
+	if err != nil {
+		return nil, err
+	}
 	if req.Access.Timeout < 0 {
 		return nil, fmt.Errorf("--confirm-timeout must be positive (got %s)", req.Access.Timeout)
 	}
@@ -248,7 +253,7 @@ func openSpec(ctx context.Context, spec string, inv *fleet.Fleet, co fleet.Conne
 	if err != nil {
 		return nil, err
 	}
-	if s.Kind != transport.KindSSH {
+	if s.Kind == transport.KindLocal || s.Kind == transport.KindChroot || s.Kind == transport.KindPID {
 		return s.Open()
 	}
 	if inv == nil {

@@ -48,6 +48,10 @@ func (c *Controller) LoadInventory(ctx context.Context, ch *Chobolo, o Inventory
 		if err != nil {
 			return nil, nil, warnings, err
 		}
+		// @terraform hosts run terraform, as boats run their commands: only for runs over the fleet.
+		if err := inv.ExpandTerraform(ctx); err != nil {
+			return nil, nil, warnings, err
+		}
 	}
 	if err := inv.Resolve(); err != nil {
 		return nil, nil, warnings, err
