@@ -81,7 +81,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 			return nil, fmt.Errorf("limani %s: %w", path, err)
 		}
 		s.Where = path
-		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+		// _txlock=immediate: a transaction takes the write lock when it begins, waiting (busy_timeout)
+		// for another process's; a deferred one that read first and then writes gets SQLITE_BUSY at
+		// once when another connection wrote meanwhile (two chaos migrating a new limani at once).
+		q := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
 		if s.db, err = sql.Open("sqlite", "file:"+path+q); err != nil {
 			return nil, fmt.Errorf("limani %s: %w", path, err)
 		}
@@ -195,6 +198,9 @@ var migrations = []string{
 	`ALTER TABLE events ADD COLUMN stderr TEXT NOT NULL DEFAULT ''`,
 }
 
+// migrationLock is the PostgreSQL advisory lock key that serializes migrations ("chaos" in ASCII).
+const migrationLock = 0x6368616f73
+
 func (s *Store) migrate(ctx context.Context) error {
 	// The common case, a current schema, is one read: no write transaction (and so nothing for
 	// the WAL or the checkpoint when the store is closed) on every run. Anything else (no table
@@ -203,19 +209,20 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur); err == nil && cur == len(migrations) {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	if s.postgres {
-		// Two chaos processes migrating one server at once: the second waits.
-		if _, err := tx.ExecContext(ctx, `LOCK TABLE schema_version IN EXCLUSIVE MODE`); err != nil {
+		// Two chaos processes migrating one server at once: the second waits, from before the
+		// CREATE TABLE (PostgreSQL's IF NOT EXISTS is not safe against a concurrent create).
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
 	}
 	var v int
 	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
