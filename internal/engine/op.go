@@ -65,7 +65,8 @@ type Op struct {
 	// the op, and a rollback that passes over it done is no full rollback (Result.NotUndone).
 	Irreversible string `json:"irreversible,omitempty"`
 	// Manual, on a secret inverse (never journaled, so it cannot run after a crash), names the user
-	// or object it restores and the command to run by hand instead; recovery shows it.
+	// or object it restores and the command to run by hand instead; recovery shows it. On a secret
+	// write, it says the same of the file's previous content (FileState.Secret).
 	Manual string `json:"manual,omitempty"`
 	// Notify and Reload name systemd units to restart (reload) because this op changes something
 	// they read. Any role may set them (the files role does for files[].notify; external Souls will
