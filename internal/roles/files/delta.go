@@ -316,7 +316,7 @@ func symlink(d Desired) engine.Op {
 // and nothing about the content of a secret.
 func contentDetail(s Stat, want []byte, secret bool) string {
 	if secret {
-		return "content changed (secret, not shown)"
+		return "secret content changed (not shown)"
 	}
 	summary := fmt.Sprintf("content changed (%d -> %d bytes)", s.Size, len(want))
 	if s.HasContent {
