@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
-	"strings"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"text/template"
 	"text/template/parse"
 
@@ -36,7 +36,7 @@ type Desired struct {
 	Secret        bool
 	// SecretSource marks content rendered from secrets (files[].secrets, secrets.templates).
 	SecretSource bool
-	Pos           chobolo.Pos
+	Pos          chobolo.Pos
 	// Check, when set, runs on the new content before it replaces the file.
 	Check *Check
 	// Notify are the units (files[].notify, .service added) restarted when this file changes.

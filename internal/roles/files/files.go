@@ -29,7 +29,7 @@ func New() engine.Role { return Role{} }
 // Meta implements engine.Role.
 func (Role) Meta() engine.Meta {
 	return engine.Meta{
-		Name:    "files",
+		Name: "files",
 		// secrets: the original's secrets.templates are files of this role too.
 		Keys:    []string{"files", "secrets"},
 		Summary: "files, directories and symlinks with content, templates, mode and owner; prunes what chaos created",
