@@ -16,6 +16,10 @@ import (
 const (
 	DomainCreated = "files"
 	DomainAdopted = "files.adopted"
+	// DomainSecret are the managed paths whose content is secret, so that their removal, once they
+	// have left the Ch-obolo, is a secret op too (its previous content never journaled or kept in a
+	// generation).
+	DomainSecret = "files.secret"
 )
 
 func octal(m uint32) string { return fmt.Sprintf("%04o", m) }
@@ -90,8 +94,18 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 	for _, p := range ledger[DomainAdopted] {
 		adopted[p] = true
 	}
+	wasSecret := map[string]bool{}
+	for _, p := range ledger[DomainSecret] {
+		wasSecret[p] = true
+	}
+	// secretRemove marks the removal of a file whose content is or was secret.
+	secretRemove := func(op engine.Op, p string, s Stat) engine.Op {
+		op.Secret = wasSecret[p] || (s.Type == "file" && s.Mode&0o044 == 0)
+		return op
+	}
 	newCreated := map[string]bool{}
 	newAdopted := map[string]bool{}
+	newSecret := map[string]bool{}
 	declared := map[string]bool{}
 	willBeDir := map[string]bool{}
 	for _, d := range desired {
@@ -149,6 +163,9 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 				}
 			}
 			secret := d.Secret || (s.Type == "file" && !d.ModeSet && s.Mode&0o044 == 0)
+			if secret {
+				newSecret[d.Path] = true
+			}
 			owner, group := keepOwner(d, s)
 			var missing error
 			write := func() engine.Op {
@@ -234,7 +251,7 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 			}
 		case "absent":
 			if s.Exists() {
-				op := engine.Remove(d.Path)
+				op := secretRemove(engine.Remove(d.Path), d.Path, s)
 				detail := s.Type
 				if s.Type == "dir" {
 					op.Recursive = true
@@ -279,7 +296,7 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 			pruned++
 			going[p[:strings.LastIndexByte(p, '/')]]++
 			removals = append(removals, engine.Step{Changes: []engine.Change{{Kind: engine.Del, Subject: p,
-				Detail: "created by chaos, no longer declared"}}, Ops: []engine.Op{engine.Remove(p)}})
+				Detail: "created by chaos, no longer declared"}}, Ops: []engine.Op{secretRemove(engine.Remove(p), p, s)}})
 		}
 	} else {
 		for p := range created {
@@ -294,7 +311,13 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 	if pruned > 3 && pruned*2 > len(created) {
 		rp.Guard = fmt.Sprintf("this removes %d of the %d files chaos created, because they left the Ch-obolo", pruned, len(created))
 	}
-	rp.Ledger = map[string][]string{DomainCreated: slices.Sorted(maps.Keys(newCreated)), DomainAdopted: slices.Sorted(maps.Keys(newAdopted))}
+	for p := range wasSecret {
+		if newCreated[p] && !declared[p] {
+			newSecret[p] = true // kept in the ledger undeclared: still secret when it is pruned later
+		}
+	}
+	rp.Ledger = map[string][]string{DomainCreated: slices.Sorted(maps.Keys(newCreated)), DomainAdopted: slices.Sorted(maps.Keys(newAdopted)),
+		DomainSecret: slices.Sorted(maps.Keys(newSecret))}
 	return rp, nil
 }
 

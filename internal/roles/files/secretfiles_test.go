@@ -139,3 +139,24 @@ secrets:
 		}
 	}
 }
+
+// The removal of a file whose content was secret is a secret op (its previous content is never
+// journaled or kept in a generation), even when its mode is public: the ledger remembers it.
+func TestSecretFileRemovalIsSecret(t *testing.T) {
+	pub := Stat{Known: true, Type: "file", Mode: 0o644, Parent: true}
+	priv := Stat{Known: true, Type: "file", Mode: 0o600, Parent: true}
+	f := &Facts{Declared: map[int]Stat{}, Ledger: map[string]Stat{"/etc/a": pub, "/etc/b": pub, "/etc/c": priv}}
+	rp, err := BuildPlan(nil, f, map[string][]string{DomainCreated: {"/etc/a", "/etc/b", "/etc/c"}, DomainSecret: {"/etc/a"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, s := range rp.Steps {
+		for _, op := range s.Ops {
+			got[op.Path] = op.Secret
+		}
+	}
+	if len(got) != 3 || !got["/etc/a"] || got["/etc/b"] || !got["/etc/c"] || len(rp.Ledger[DomainSecret]) != 0 {
+		t.Fatalf("removals secret: %v, ledger %v", got, rp.Ledger)
+	}
+}
