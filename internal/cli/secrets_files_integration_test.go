@@ -40,12 +40,13 @@ func TestApplySecretFiles(t *testing.T) {
 	write(filepath.Join(s.cfg, "templates", "netrc.j2"), "machine example.org password {{ netrc_token }}\n")
 	write(filepath.Join(s.dir, "app.tmpl"), "{\"password\": {{ secret \"db.password\" }}}\n")
 	cfile := filepath.Join(s.dir, "machine.yml")
-	full := `files:
+	filesPart := `files:
   - path: /etc/chaos-app.json
     template: app.tmpl
     secrets: [db.password]
     escape: json
-secrets:
+`
+	secretsPart := `secrets:
   templates:
     - from: netrc.j2
       to: .netrc
@@ -54,7 +55,7 @@ secrets:
       escape: false
       vars: [netrc_token]
 `
-	write(cfile, full)
+	write(cfile, filesPart+secretsPart)
 	var all strings.Builder
 	apply := func(wantErr bool, args ...string) string {
 		t.Helper()
@@ -115,11 +116,14 @@ secrets:
 	if out, err := s.run(t, pw3+"\n", "secrets", "set", "-sf", s.file, "db.password"); err != nil {
 		t.Fatalf("secrets set: %v\n%s", err, out)
 	}
-	write(cfile, full+`  - path: /etc/zz-chaos-fails.conf
+	write(cfile, filesPart+`  - path: /etc/zz-chaos-fails.conf
     content: "x\n"
     validate: [/bin/false, "%s"]
-`)
-	apply(true, "-s", "-sf", s.file, "-y")
+`+secretsPart)
+	out = apply(true, "-s", "-sf", s.file, "-y")
+	if !strings.Contains(out, "ok files: write /etc/chaos-app.json") || !strings.Contains(out, "undo files: write /etc/chaos-app.json") {
+		t.Fatalf("the secret write did not run and get undone:\n%s", out)
+	}
 	if got := readJSON(); got != jsonOf(pw2) {
 		t.Fatalf("after the failed apply the file holds %q, want the old content", got)
 	}
