@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,7 +42,10 @@ func TestApplySecretFiles(t *testing.T) {
 	write(filepath.Join(s.cfg, "templates", "netrc.j2"), "machine example.org password {{ netrc_token }}\n")
 	write(filepath.Join(s.dir, "app.tmpl"), "{\"password\": {{ secret \"db.password\" }}}\n")
 	cfile := filepath.Join(s.dir, "machine.yml")
-	filesPart := `files:
+	filesPart := `users:
+  - name: alice
+    password: locked
+files:
   - path: /etc/chaos-app.json
     template: app.tmpl
     secrets: [db.password]
@@ -54,6 +59,7 @@ func TestApplySecretFiles(t *testing.T) {
       mode: 0600
       escape: false
       vars: [netrc_token]
+    - {from: netrc.j2, to: ./.netrc, owner: alice, mode: "0640", escape: none, vars: [netrc_token]}
 `
 	write(cfile, filesPart+secretsPart)
 	var all strings.Builder
@@ -73,7 +79,7 @@ func TestApplySecretFiles(t *testing.T) {
 
 	// Without -s: refused with the positions and the way out, nothing written.
 	out := apply(true, "-y")
-	if !strings.Contains(out, "machine.yml:4:14") || !strings.Contains(out, "run chaos apply -s") || testenv.Exists(t, root, "/etc/chaos-app.json") {
+	if !strings.Contains(out, "machine.yml:7:14") || !strings.Contains(out, "run chaos apply -s") || testenv.Exists(t, root, "/etc/chaos-app.json") {
 		t.Fatalf("without -s:\n%s", out)
 	}
 
@@ -88,6 +94,15 @@ func TestApplySecretFiles(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(root, p)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v", p, fi, err)
 		}
+	}
+	// alice is created by the same apply, her home with her: the file lands in it, hers, 0640.
+	fi, err := os.Stat(filepath.Join(root, "home/alice/.netrc"))
+	if err != nil || fi.Mode().Perm() != 0o640 || strconv.Itoa(int(fi.Sys().(*syscall.Stat_t).Uid)) != strings.Fields(
+		strings.ReplaceAll(passwdLine(t, root, "alice"), ":", " "))[2] {
+		t.Errorf("/home/alice/.netrc: %v %v", fi, err)
+	}
+	if got := testenv.ReadFile(t, root, "/home/alice/.netrc"); got != "machine example.org password "+tok {
+		t.Errorf("alice's .netrc %q", got)
 	}
 	if !strings.Contains(out, "undo keeps the previous content in memory only") {
 		t.Errorf("the plan does not say the undo is in memory only:\n%s", out)
@@ -132,9 +147,9 @@ func TestApplySecretFiles(t *testing.T) {
 	}
 
 	// Removing the entries removes the files (full state, ledger).
-	write(cfile, "files: []\nsecrets:\n  templates: []\n")
+	write(cfile, "users: [{name: alice, password: locked}]\nfiles: []\nsecrets:\n  templates: []\n")
 	apply(false, "-s", "-sf", s.file, "-y")
-	for _, p := range []string{"/etc/chaos-app.json", "/root/.netrc"} {
+	for _, p := range []string{"/etc/chaos-app.json", "/root/.netrc", "/home/alice/.netrc"} {
 		if testenv.Exists(t, root, p) {
 			t.Errorf("%s left after its entry was removed", p)
 		}
@@ -158,4 +173,16 @@ func TestApplySecretFiles(t *testing.T) {
 	if hits, _ := filepath.Glob(filepath.Join(home, ".local/share/chaos/limani.db*")); len(hits) == 0 {
 		t.Error("no logbook recorded: the leak check of it proved nothing")
 	}
+}
+
+// passwdLine is user's line in root's /etc/passwd.
+func passwdLine(t *testing.T, root, user string) string {
+	t.Helper()
+	for _, l := range strings.Split(testenv.ReadFile(t, root, "/etc/passwd"), "\n") {
+		if strings.HasPrefix(l, user+":") {
+			return l
+		}
+	}
+	t.Fatalf("no %s in /etc/passwd", user)
+	return ""
 }

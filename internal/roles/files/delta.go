@@ -125,7 +125,7 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 		}
 		parent := d.Path[:strings.LastIndexByte(d.Path, '/')]
 		parent = cmp.Or(parent, "/")
-		if d.State != "absent" && !s.Exists() && !s.Parent && !willBeDir[parent] {
+		if d.State != "absent" && !s.Exists() && !s.Parent && !willBeDir[parent] && !d.HomeByUsers {
 			return nil, fmt.Errorf("%s: cannot create %s: its directory %s does not exist (declare it with state: directory)", d.Pos, d.Path, parent)
 		}
 		// bookkeeping: what chaos created vs what it found

@@ -36,7 +36,10 @@ type Desired struct {
 	Secret        bool
 	// SecretSource marks content rendered from secrets (files[].secrets, secrets.templates).
 	SecretSource bool
-	Pos          chobolo.Pos
+	// HomeByUsers: the parent is the home of a user declared under users, which the users role
+	// (order 50) creates with the account in the same apply.
+	HomeByUsers bool
+	Pos         chobolo.Pos
 	// Check, when set, runs on the new content before it replaces the file.
 	Check *Check
 	// Notify are the units (files[].notify, .service added) restarted when this file changes.

@@ -74,6 +74,9 @@ func validateTemplate(c *chobolo.Chobolo, i int, t chobolo.SecretTemplate, seen 
 	}
 	d := Desired{Index: len(c.Files) + i, Path: p, State: "present", Owner: t.Owner, Mode: mode, ModeSet: true,
 		Secret: true, SecretSource: true, ManageContent: true, Pos: at("")}
+	if home, _ := ownerHome(c, t.Owner); t.Owner != "root" && path.Dir(p) == home {
+		d.HomeByUsers = true
+	}
 	name := cmp.Or(t.Source, t.From)
 	if _, err := renderJinja(name, t.Text, t.Vars, nil, ""); err != nil && err != errNoSecrets {
 		return fail(at(".from"), "%v", err)
