@@ -160,3 +160,18 @@ func TestSecretFileRemovalIsSecret(t *testing.T) {
 		t.Fatalf("removals secret: %v, ledger %v", got, rp.Ledger)
 	}
 }
+
+// The loader refuses secrets without a template, escape without secrets, and a malformed path.
+func TestSecretKeysShape(t *testing.T) {
+	for src, want := range map[string]string{
+		"files: [{path: /etc/a, content: x, secrets: [a.b]}]":               "m.yml:1:45: error: files[0].secrets: secrets are read by a template",
+		"files: [{path: /etc/a, template: t, escape: json}]":                "m.yml:1:45: error: files[0].escape: escape applies to the secrets",
+		"files: [{path: /etc/a, template: t, secrets: [a..b]}]":             `invalid secret path "a..b"`,
+		"files: [{path: /etc/a, template: t, secrets: [a.b], escape: xml}]": `"xml"`,
+	} {
+		_, err := loadWith(t, src+"\n", map[string]string{"t": "x"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want %q, got %v", src, want, err)
+		}
+	}
+}

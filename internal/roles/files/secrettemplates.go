@@ -2,6 +2,7 @@ package files
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -78,7 +79,7 @@ func validateTemplate(c *chobolo.Chobolo, i int, t chobolo.SecretTemplate, seen 
 		d.HomeByUsers = true
 	}
 	name := cmp.Or(t.Source, t.From)
-	if _, err := renderJinja(name, t.Text, t.Vars, nil, ""); err != nil && err != errNoSecrets {
+	if _, err := renderJinja(name, t.Text, t.Vars, nil, ""); err != nil && !errors.Is(err, errNoSecrets) {
 		return fail(at(".from"), "%v", err)
 	}
 	if !sm.render {
