@@ -97,10 +97,14 @@ type FileState struct {
 	Backup string      `json:"backup,omitempty"`
 	Size   int         `json:"size,omitempty"`
 	SHA256 string      `json:"sha256,omitempty"`
-	// Secret marks the previous content of a file written by a secret op: it is kept in memory only
-	// (never in the journal, a generation or the watchdog's steps, and its SHA256 is left out), so
-	// the apply's own undo restores it, and recovery after a crash cannot (secretLost).
+	// Secret marks the previous content of a file written by a secret op: it is kept in the journal
+	// (mode 0600, root only) while the apply runs, so that recovery and the access watchdog can put
+	// it back (a private authorized_keys), and never copied into a generation; its SHA256 is left out.
 	Secret bool `json:"secret,omitempty"`
+	// InMemory marks the previous content of a file written or removed by an op with
+	// Op.PrevInMemory (content from the secrets file): it is not journaled either, only the apply's
+	// own undo restores it, and recovery after a crash cannot (secretLost).
+	InMemory bool `json:"in_memory,omitempty"`
 	// Tree names the tar archive of the whole directory a recursive remove deleted (SEQ.tar, in the
 	// journal's entries directory, then in the generation's backups/), TreeBytes its size.
 	// TreeUnsaved marks a tree removed without a backup (--force-remove past the cap): its undo
@@ -190,9 +194,10 @@ func (e *Engine) prepare(ctx context.Context, t transport.Transport, seq int, ro
 	if prev.Exists && prev.Mode.IsRegular() {
 		je.prevContent = prev.Content
 		je.Prev.Backup = strconv.Itoa(seq)
-		if op.Secret {
+		if op.Secret || op.PrevInMemory {
 			je.Prev.Secret, je.Prev.SHA256 = true, ""
 		}
+		je.Prev.InMemory = op.PrevInMemory
 	}
 	return je, nil
 }
@@ -235,7 +240,7 @@ func (e *Engine) undoEntry(ctx context.Context, t transport.Transport, ids *idCa
 	var data []byte
 	if je.Prev.Exists && je.Prev.Mode.IsRegular() {
 		data = je.prevContent
-		if data == nil && je.Prev.Secret {
+		if data == nil && je.Prev.InMemory {
 			return secretLost(je)
 		}
 		if data == nil && je.Prev.Size > 0 {
@@ -323,8 +328,8 @@ func (w *journalWriter) add(ctx context.Context, je *JournalEntry) error {
 		}
 	}
 	de := diskEntry{JournalEntry: *je, PrevData: je.prevContent}
-	if je.Prev != nil && je.Prev.Secret {
-		de.PrevData = nil // in memory only: see FileState.Secret
+	if je.Prev != nil && je.Prev.InMemory {
+		de.PrevData = nil // in memory only: see FileState.InMemory
 	}
 	data, err := json.Marshal(de)
 	if err != nil {
@@ -337,8 +342,8 @@ func (w *journalWriter) add(ctx context.Context, je *JournalEntry) error {
 	return nil
 }
 
-// secretLost is the error of an undo whose previous content was secret and so never left memory:
-// after a crash nothing on the host holds it.
+// secretLost is the error of an undo whose previous content was secret and so never left memory
+// (FileState.InMemory): after a crash nothing on the host holds it.
 func secretLost(je *JournalEntry) error {
 	msg := fmt.Sprintf("the previous content of %s was secret and is never journaled: it cannot be restored after a crash", je.UndoPath)
 	if je.Op.Manual != "" {

@@ -85,7 +85,7 @@ func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
 				if op.Irreversible != "" {
 					fmt.Fprintf(w, "        %s\n", st.Paint("33", "cannot be undone: "+op.Irreversible))
 				}
-				if op.Kind == OpWrite && op.Secret {
+				if op.PrevInMemory {
 					fmt.Fprintf(w, "        %s\n", st.Paint("2", SecretUndoNote))
 				}
 			}

@@ -155,9 +155,9 @@ func TestWatchdogStepSecret(t *testing.T) {
 // for it holds no data and fails with the reason.
 func TestWatchdogStepSecretFile(t *testing.T) {
 	op := Write("/etc/app.conf", []byte("new-secret"), 0o600, "", "")
-	op.Secret = true
+	op.Secret, op.PrevInMemory = true, true
 	je := &JournalEntry{Seq: 5, Op: op, UndoPath: "/etc/app.conf", prevContent: []byte("old-secret"),
-		Prev: &FileState{Exists: true, Mode: 0o600, Size: 10, Backup: "5", Secret: true}}
+		Prev: &FileState{Exists: true, Mode: 0o600, Size: 10, Backup: "5", Secret: true, InMemory: true}}
 	script, data, err := watchdogStep(je, "/x")
 	if err != nil || data != nil || strings.Contains(script, "old-secret") {
 		t.Fatalf("err %v, data %q, script %s", err, data, script)

@@ -16,9 +16,9 @@ import (
 const (
 	DomainCreated = "files"
 	DomainAdopted = "files.adopted"
-	// DomainSecret are the managed paths whose content is secret, so that their removal, once they
-	// have left the Ch-obolo, is a secret op too (its previous content never journaled or kept in a
-	// generation).
+	// DomainSecret are the managed paths whose content comes from the secrets file, so that their
+	// removal, once they have left the Ch-obolo, is a secret op too whose previous content stays in
+	// memory (never journaled or kept in a generation).
 	DomainSecret = "files.secret"
 )
 
@@ -98,9 +98,11 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 	for _, p := range ledger[DomainSecret] {
 		wasSecret[p] = true
 	}
-	// secretRemove marks the removal of a file whose content is or was secret.
+	// secretRemove marks the removal of a private file (its content never goes into a generation)
+	// or of one rendered from secrets (nor into the journal).
 	secretRemove := func(op engine.Op, p string, s Stat) engine.Op {
 		op.Secret = wasSecret[p] || (s.Type == "file" && s.Mode&0o044 == 0)
+		op.PrevInMemory = wasSecret[p]
 		return op
 	}
 	newCreated := map[string]bool{}
@@ -163,7 +165,7 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 				}
 			}
 			secret := d.Secret || (s.Type == "file" && !d.ModeSet && s.Mode&0o044 == 0)
-			if secret {
+			if d.SecretSource {
 				newSecret[d.Path] = true
 			}
 			owner, group := keepOwner(d, s)
@@ -174,7 +176,10 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 					content = nil
 				}
 				op := engine.Write(d.Path, content, FileMode(mode), owner, group)
-				op.Secret = secret
+				// Content from the secrets: the previous content stays in memory for the undo. A
+				// private file (an authorized_keys) keeps it in the root-only journal, from which
+				// recovery and the access watchdog can restore it.
+				op.Secret, op.PrevInMemory = secret, d.SecretSource
 				if d.Check != nil {
 					op.Validate, op.Label = d.Check.Argv, d.Check.Label
 					if !f.Tools[d.Check.Tool] {

@@ -140,8 +140,9 @@ secrets:
 	}
 }
 
-// The removal of a file whose content was secret is a secret op (its previous content is never
-// journaled or kept in a generation), even when its mode is public: the ledger remembers it.
+// The removal of a file rendered from secrets is a secret op whose previous content stays in memory
+// (never journaled or kept in a generation), even when its mode is public: the ledger remembers it.
+// A private file's removal is secret (no generation backup) but journaled, for recovery.
 func TestSecretFileRemovalIsSecret(t *testing.T) {
 	pub := Stat{Known: true, Type: "file", Mode: 0o644, Parent: true}
 	priv := Stat{Known: true, Type: "file", Mode: 0o600, Parent: true}
@@ -150,13 +151,14 @@ func TestSecretFileRemovalIsSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]bool{}
+	got := map[string]string{}
 	for _, s := range rp.Steps {
 		for _, op := range s.Ops {
-			got[op.Path] = op.Secret
+			got[op.Path] = fmt.Sprint(op.Secret, op.PrevInMemory)
 		}
 	}
-	if len(got) != 3 || !got["/etc/a"] || got["/etc/b"] || !got["/etc/c"] || len(rp.Ledger[DomainSecret]) != 0 {
+	if len(got) != 3 || got["/etc/a"] != "true true" || got["/etc/b"] != "false false" || got["/etc/c"] != "true false" ||
+		len(rp.Ledger[DomainSecret]) != 0 {
 		t.Fatalf("removals secret: %v, ledger %v", got, rp.Ledger)
 	}
 }
