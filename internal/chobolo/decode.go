@@ -66,6 +66,7 @@ func (l *loader) record(c *Chobolo, path string, n *yaml.Node) {
 // file that declared each of them, so that roles never read the controller's disk. A file that
 // also has the exclusive inline value is not read: Validate reports the conflict.
 func (l *loader) readFiles(c *Chobolo, root *yaml.Node) {
+	l.secretTemplates(c, root)
 	if files := mapValue(root, "files"); files != nil {
 		for i, item := range files.Content {
 			if t := mapValue(item, "template"); t != nil && mapValue(item, "content") == nil && i < len(c.Files) {

@@ -196,6 +196,8 @@ var topKeys = []*key{
 				doc:     "command (argv) that checks the new content before it lands; one element holds %s, the temp file",
 				example: "[nginx, -t, -c, \"%s\"]"},
 			hidden(oneOrList(strList("notify", "services (declared under services) restarted when the apply changes this file", "[nginx]"))),
+			hidden(oneOrList(strList("secrets", "secret paths the template may read with {{ secret \"PATH\" }} (needs chaos apply -s; the file is then 0600 unless mode says otherwise)", "[db.password]"))),
+			hidden(enum(str("escape", "how each secret value is escaped as the template inserts it: none (default), shell, json, yaml, ini or html", "json"), EscapeFormats)),
 		}}},
 }
 

@@ -21,6 +21,10 @@ type LoadOptions struct {
 	// ExtraKeys are more top-level keys to accept into Chobolo.Extra, for example keys that Souls
 	// declare.
 	ExtraKeys []string
+	// TemplatesDir is where secrets.templates[].from is read (the original's
+	// ~/.config/chaos/templates: the CLI passes CONFIGDIR/templates). When empty, from is relative
+	// to the Ch-obolo that declares it.
+	TemplatesDir string
 }
 
 // maxImportDepth bounds import nesting; a deeper chain is almost certainly a mistake.

@@ -70,6 +70,11 @@ func Recorded(c *Chobolo) ([]byte, error) {
 			embed[f.Template] = f.TemplateText
 		}
 	}
+	for _, t := range c.SecretTemplates {
+		if t.From != "" {
+			embed[t.From] = t.Text
+		}
+	}
 	for _, r := range c.Repos.Apt {
 		if r.KeyFile != "" {
 			embed[r.KeyFile] = r.KeyText

@@ -49,6 +49,10 @@ type Chobolo struct {
 	Region       Region    `json:"region,omitzero" yaml:"region,omitempty"`
 	Files        []File    `json:"files,omitempty" yaml:"files,omitempty"`
 
+	// SecretTemplates are secrets.templates[] (the secrets section stays in Extra); positions are
+	// under "secrets.templates[i]".
+	SecretTemplates []SecretTemplate `json:"-" yaml:"-"`
+
 	// Extra holds top-level sections owned by other parts of chaos (fleet, secrets, partitioning,
 	// bootloader, aurPackages, mirrors, dotfiles, ...), as merged YAML nodes with positions.
 	Extra map[string]*yaml.Node `json:"-" yaml:"-"`
@@ -250,6 +254,33 @@ type File struct {
 	Validate []string `json:"validate,omitempty" yaml:"validate,omitempty"`
 	// Notify names declared services restarted when an apply changes this file.
 	Notify []string `json:"notify,omitempty" yaml:"notify,omitempty"`
+	// Secrets are the paths in the secrets file (dotted, e.g. "db.password") the template may read
+	// with {{ secret "PATH" }}; the file's content is then secret (chaos apply -s).
+	Secrets []string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+	// Escape is how each secret value is escaped as it is inserted: none (default), shell, json,
+	// yaml, ini or html.
+	Escape string `json:"escape,omitempty" yaml:"escape,omitempty"`
+}
+
+// EscapeFormats are the values of files[].escape and secrets.templates[].escape.
+var EscapeFormats = []string{"none", "shell", "json", "yaml", "ini", "html"}
+
+// SecretTemplate is one entry of the original Ch-aOS's secrets.templates (its chaos-secrets
+// plugin), loaded unchanged: a Jinja2-style template rendered with the secrets named in Vars and
+// written to To, relative to Owner's home.
+type SecretTemplate struct {
+	From  string
+	To    string
+	Owner string
+	Mode  string // as written: "0600", 0600 (an octal int for the original's YAML 1.1) or "600"
+	Vars  []string
+	// Escape is "html" (the original's default: Jinja2 autoescape, escape: true), "none"
+	// (escape: false), or one of EscapeFormats.
+	Escape string
+	// Text is the template's source, read by the loader from the templates directory; Source is the
+	// path it was read from (for positions in it).
+	Text   string
+	Source string
 }
 
 // Severity of a Diagnostic.

@@ -430,6 +430,16 @@ func (v *validator) files() {
 		if f.Validate != nil {
 			v.fileValidate(p, f, state)
 		}
+		switch {
+		case len(f.Secrets) > 0 && f.Template == "":
+			v.errorf(p+".secrets", "secrets are read by a template: give template (with {{ secret \"PATH\" }}), not content")
+		case len(f.Secrets) == 0 && f.Escape != "":
+			v.errorf(p+".escape", "escape applies to the secrets the template reads: declare them in secrets")
+		}
+		v.enum(p+".escape", f.Escape, EscapeFormats)
+		for j, sp := range f.Secrets {
+			v.check(fmt.Sprintf("%s.secrets[%d]", p, j), secretPath(sp))
+		}
 		for j, n := range f.Notify {
 			if v.declaredService(n) == "" {
 				v.errorf(fmt.Sprintf("%s.notify[%d]", p, j), "%q is not a service declared under services%s",
@@ -498,4 +508,15 @@ func numericOr(s string, check func(string) error) error {
 		return nil
 	}
 	return check(s)
+}
+
+// secretPath checks a path into the secrets file ("db.password"): dot-separated non-empty keys
+// without spaces or control characters.
+func secretPath(s string) error {
+	for k := range strings.SplitSeq(s, ".") {
+		if k == "" || strings.IndexFunc(k, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return fmt.Errorf("invalid secret path %q: want dot-separated keys such as db.password", s)
+		}
+	}
+	return nil
 }

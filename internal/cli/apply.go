@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/config"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
 	"github.com/ch-aos-ch/chaos/internal/transport"
@@ -84,7 +86,11 @@ func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := chobolo.Load(path, chobolo.LoadOptions{})
+	opts := chobolo.LoadOptions{}
+	if dir, derr := config.Dir(); derr == nil {
+		opts.TemplatesDir = filepath.Join(dir, "templates") // secrets.templates[].from, where the original kept them
+	}
+	c, err := chobolo.Load(path, opts)
 	if c != nil {
 		for _, w := range c.Warnings {
 			fmt.Fprintln(a.stderr, w.String())

@@ -266,7 +266,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	var failed PlanError
 	for _, role := range roles {
 		name := role.Meta().Name
-		rp, err := role.Plan(roleEnv(env, role.Meta()), c, factsFor(name, outs))
+		rp, err := role.Plan(roleEnv(env, role, c), c, factsFor(name, outs))
 		if err != nil {
 			failed.Target = t.Name()
 			failed.Roles = append(failed.Roles, RoleError{Role: name, Err: err})
@@ -346,7 +346,7 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 	var out []ProbeSection
 	for _, role := range roles {
 		name := role.Meta().Name
-		for _, s := range role.Probe(roleEnv(env, role.Meta()), c) {
+		for _, s := range role.Probe(roleEnv(env, role, c), c) {
 			if !sectionName.MatchString(s.Name) {
 				return nil, fmt.Errorf("role %s: bad probe section name %q", name, s.Name)
 			}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -97,8 +98,13 @@ type FileState struct {
 	Size   int         `json:"size,omitempty"`
 	SHA256 string      `json:"sha256,omitempty"`
 	// Secret marks the previous content of a file written by a secret op: it is kept in the journal
-	// (mode 0600, root only) while the apply runs and never copied into a generation.
+	// (mode 0600, root only) while the apply runs, so that recovery and the access watchdog can put
+	// it back (a private authorized_keys), and never copied into a generation; its SHA256 is left out.
 	Secret bool `json:"secret,omitempty"`
+	// InMemory marks the previous content of a file written or removed by an op with
+	// Op.PrevInMemory (content from the secrets file): it is not journaled either, only the apply's
+	// own undo restores it, and recovery after a crash cannot (secretLost).
+	InMemory bool `json:"in_memory,omitempty"`
 	// Tree names the tar archive of the whole directory a recursive remove deleted (SEQ.tar, in the
 	// journal's entries directory, then in the generation's backups/), TreeBytes its size.
 	// TreeUnsaved marks a tree removed without a backup (--force-remove past the cap): its undo
@@ -188,7 +194,10 @@ func (e *Engine) prepare(ctx context.Context, t transport.Transport, seq int, ro
 	if prev.Exists && prev.Mode.IsRegular() {
 		je.prevContent = prev.Content
 		je.Prev.Backup = strconv.Itoa(seq)
-		je.Prev.Secret = op.Secret
+		if op.Secret || op.PrevInMemory {
+			je.Prev.Secret, je.Prev.SHA256 = true, ""
+		}
+		je.Prev.InMemory = op.PrevInMemory
 	}
 	return je, nil
 }
@@ -231,6 +240,9 @@ func (e *Engine) undoEntry(ctx context.Context, t transport.Transport, ids *idCa
 	var data []byte
 	if je.Prev.Exists && je.Prev.Mode.IsRegular() {
 		data = je.prevContent
+		if data == nil && je.Prev.InMemory {
+			return secretLost(je)
+		}
 		if data == nil && je.Prev.Size > 0 {
 			var err error
 			if data, err = content(je); err != nil {
@@ -315,7 +327,11 @@ func (w *journalWriter) add(ctx context.Context, je *JournalEntry) error {
 			return err
 		}
 	}
-	data, err := json.Marshal(diskEntry{JournalEntry: *je, PrevData: je.prevContent})
+	de := diskEntry{JournalEntry: *je, PrevData: je.prevContent}
+	if je.Prev != nil && je.Prev.InMemory {
+		de.PrevData = nil // in memory only: see FileState.InMemory
+	}
+	data, err := json.Marshal(de)
 	if err != nil {
 		return err
 	}
@@ -326,8 +342,19 @@ func (w *journalWriter) add(ctx context.Context, je *JournalEntry) error {
 	return nil
 }
 
+// secretLost is the error of an undo whose previous content was secret and so never left memory
+// (FileState.InMemory): after a crash nothing on the host holds it.
+func secretLost(je *JournalEntry) error {
+	msg := fmt.Sprintf("the previous content of %s was secret and is never journaled: it cannot be restored after a crash", je.UndoPath)
+	if je.Op.Manual != "" {
+		msg += "; " + je.Op.Manual
+	}
+	return errors.New(msg)
+}
+
 // diskEntry is a journal entry as written in EntriesDir: with the previous content of the file
-// (0600, root only; never the content an op writes, never a secret inverse).
+// (0600, root only; never the content an op writes, never a secret inverse or secret previous
+// content).
 type diskEntry struct {
 	JournalEntry
 	PrevData []byte `json:"prev_data,omitempty"`

@@ -94,7 +94,7 @@ func (r *Registry) collectNeeds(roles []Role, env *Env, c *chobolo.Chobolo, core
 				continue
 			}
 			name := role.Meta().Name
-			for _, need := range n.Needs(roleEnv(env, role.Meta()), c) {
+			for _, need := range n.Needs(roleEnv(env, role, c), c) {
 				need.Role = name
 				needs = append(needs, need)
 				if !slices.Contains(by, name) {

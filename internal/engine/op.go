@@ -65,8 +65,13 @@ type Op struct {
 	// the op, and a rollback that passes over it done is no full rollback (Result.NotUndone).
 	Irreversible string `json:"irreversible,omitempty"`
 	// Manual, on a secret inverse (never journaled, so it cannot run after a crash), names the user
-	// or object it restores and the command to run by hand instead; recovery shows it.
+	// or object it restores and the command to run by hand instead; recovery shows it. On a file op
+	// with PrevInMemory, it says the same of the file's previous content.
 	Manual string `json:"manual,omitempty"`
+	// PrevInMemory, on a file op, keeps the previous content of the file in the controller's memory
+	// only: never journaled (nor in a generation), so the apply's own undo restores it and recovery
+	// after a crash cannot (FileState.InMemory). For content from the secrets file.
+	PrevInMemory bool `json:"prev_in_memory,omitempty"`
 	// Notify and Reload name systemd units to restart (reload) because this op changes something
 	// they read. Any role may set them (the files role does for files[].notify; external Souls will
 	// through the same field): the engine's restart phase, after every other op, restarts each unit

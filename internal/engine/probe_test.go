@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
@@ -124,20 +125,36 @@ type mapSecrets map[string]string
 
 func (m mapSecrets) Get(p string) (string, bool) { v, ok := m[p]; return v, ok }
 
+// pathsRole declares secret paths that depend on the Ch-obolo (engine.SecretReader).
+type pathsRole struct {
+	metaRole
+	paths []string
+}
+
+func (r pathsRole) SecretPaths(*chobolo.Chobolo) []string { return r.paths }
 func TestRoleSeesOnlyDeclaredSecrets(t *testing.T) {
-	env := &Env{Secrets: mapSecrets{"user_secrets.alice.password": "pw", "netrc_token": "tok"}}
-	users := roleEnv(env, Meta{Name: "users", Secrets: []string{"user_secrets"}})
+	env := &Env{Secrets: mapSecrets{"user_secrets.alice.password": "pw", "netrc_token": "tok", "db.password": "dbpw", "db.user": "u",
+		"dbx": "no"}}
+	users := roleEnv(env, metaRole{Meta{Name: "users", Secrets: []string{"user_secrets"}}}, nil)
 	if v, ok := users.Secrets.Get("user_secrets.alice.password"); !ok || v != "pw" {
 		t.Fatalf("declared key not visible: %q %v", v, ok)
 	}
 	if _, ok := users.Secrets.Get("netrc_token"); ok {
 		t.Fatal("undeclared key visible")
 	}
-	if files := roleEnv(env, Meta{Name: "files"}); files.Secrets != nil {
+	if files := roleEnv(env, metaRole{Meta{Name: "files"}}, nil); files.Secrets != nil {
 		t.Fatal("a role that declares no secrets must see none")
 	}
-	if env.Secrets == nil || roleEnv(&Env{}, Meta{Secrets: []string{"x"}}).Secrets != nil {
+	if env.Secrets == nil || roleEnv(&Env{}, metaRole{Meta{Secrets: []string{"x"}}}, nil).Secrets != nil {
 		t.Fatal("scoping must not touch the caller's env, nor invent secrets")
+	}
+	// A SecretReader sees exactly the paths the Ch-obolo makes it declare, and what is below them.
+	files := roleEnv(env, pathsRole{metaRole{Meta{Name: "files"}}, []string{"db.password", "netrc_token"}}, nil)
+	for p, want := range map[string]bool{"db.password": true, "netrc_token": true, "db.user": false, "dbx": false,
+		"user_secrets.alice.password": false} {
+		if _, ok := files.Secrets.Get(p); ok != want {
+			t.Errorf("files role sees %s: %v, want %v", p, ok, want)
+		}
 	}
 }
 

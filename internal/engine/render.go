@@ -85,10 +85,16 @@ func RenderPlan(w io.Writer, hp *HostPlan, st Style) {
 				if op.Irreversible != "" {
 					fmt.Fprintf(w, "        %s\n", st.Paint("33", "cannot be undone: "+op.Irreversible))
 				}
+				if op.PrevInMemory {
+					fmt.Fprintf(w, "        %s\n", st.Paint("2", SecretUndoNote))
+				}
 			}
 		}
 	}
 }
+
+// SecretUndoNote is shown under a secret write: its undo keeps the previous content in memory only.
+const SecretUndoNote = "undo keeps the previous content in memory only: after a crash, recovery cannot restore it"
 
 // Summary is the one-line result of a plan: "3 to add, 1 to change, 2 to remove".
 func Summary(hp *HostPlan) string {

@@ -65,7 +65,7 @@ var settleOp = Op{Kind: OpExec, Argv: []string{"/bin/sh", "-s"}, Label: "probe a
 func (e *Engine) settle(ctx context.Context, t transport.Transport, hp *HostPlan, req Request, approved *RolePlan,
 	s settleState, by []string) (*RolePlan, []string, error) {
 	name := approved.Role
-	env := roleEnv(hp.env, s.role.Meta())
+	env := roleEnv(hp.env, s.role, req.Chobolo)
 	sections, err := e.sections([]Role{s.role}, env, req.Chobolo)
 	if err != nil {
 		return nil, nil, err

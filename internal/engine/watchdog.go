@@ -332,6 +332,9 @@ func watchdogStep(je *JournalEntry, dir string) (script string, data []byte, err
 	case prev.Mode.IsDir():
 		fmt.Fprintf(&b, "if [ -L %s ] || { [ -e %s ] && ! [ -d %s ]; }; then rm -f -- %s; fi\n", shell.Quote(p), shell.Quote(p), shell.Quote(p), shell.Quote(p))
 		fmt.Fprintf(&b, "mkdir -p -- %s\nchown %d:%d %s\nchmod %s %s\n", shell.Quote(p), prev.UID, prev.GID, shell.Quote(p), modeArg(prev.Mode), shell.Quote(p))
+	case prev.Mode.IsRegular() && prev.InMemory:
+		// The previous content never leaves the controller's memory (FileState.InMemory).
+		fmt.Fprintf(&b, "echo %s >&2\nexit 1\n", shell.Quote(secretLost(je).Error()))
 	case prev.Mode.IsRegular():
 		if prev.Size > 0 && je.prevContent == nil {
 			return "", nil, fmt.Errorf("the previous content of %s is not in memory", p)

@@ -151,6 +151,23 @@ func TestWatchdogStepSecret(t *testing.T) {
 	}
 }
 
+// The previous content of a secret file is in the controller's memory only: the watchdog's step
+// for it holds no data and fails with the reason.
+func TestWatchdogStepSecretFile(t *testing.T) {
+	op := Write("/etc/app.conf", []byte("new-secret"), 0o600, "", "")
+	op.Secret, op.PrevInMemory = true, true
+	je := &JournalEntry{Seq: 5, Op: op, UndoPath: "/etc/app.conf", prevContent: []byte("old-secret"),
+		Prev: &FileState{Exists: true, Mode: 0o600, Size: 10, Backup: "5", Secret: true, InMemory: true}}
+	script, data, err := watchdogStep(je, "/x")
+	if err != nil || data != nil || strings.Contains(script, "old-secret") {
+		t.Fatalf("err %v, data %q, script %s", err, data, script)
+	}
+	out, err := exec.Command("sh", "-c", script).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "cannot be restored after a crash") {
+		t.Fatalf("the step did not fail with the reason: %v %s", err, out)
+	}
+}
+
 func TestRestartedUnit(t *testing.T) {
 	for _, tc := range []struct {
 		argv []string

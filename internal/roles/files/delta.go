@@ -16,6 +16,10 @@ import (
 const (
 	DomainCreated = "files"
 	DomainAdopted = "files.adopted"
+	// DomainSecret are the managed paths whose content comes from the secrets file, so that their
+	// removal, once they have left the Ch-obolo, is a secret op too whose previous content stays in
+	// memory (never journaled or kept in a generation).
+	DomainSecret = "files.secret"
 )
 
 func octal(m uint32) string { return fmt.Sprintf("%04o", m) }
@@ -90,8 +94,20 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 	for _, p := range ledger[DomainAdopted] {
 		adopted[p] = true
 	}
+	wasSecret := map[string]bool{}
+	for _, p := range ledger[DomainSecret] {
+		wasSecret[p] = true
+	}
+	// secretRemove marks the removal of a private file (its content never goes into a generation)
+	// or of one rendered from secrets (nor into the journal).
+	secretRemove := func(op engine.Op, p string, s Stat) engine.Op {
+		op.Secret = wasSecret[p] || (s.Type == "file" && s.Mode&0o044 == 0)
+		op.PrevInMemory = wasSecret[p]
+		return op
+	}
 	newCreated := map[string]bool{}
 	newAdopted := map[string]bool{}
+	newSecret := map[string]bool{}
 	declared := map[string]bool{}
 	willBeDir := map[string]bool{}
 	for _, d := range desired {
@@ -111,7 +127,7 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 		}
 		parent := d.Path[:strings.LastIndexByte(d.Path, '/')]
 		parent = cmp.Or(parent, "/")
-		if d.State != "absent" && !s.Exists() && !s.Parent && !willBeDir[parent] {
+		if d.State != "absent" && !s.Exists() && !s.Parent && !willBeDir[parent] && !d.HomeByUsers {
 			return nil, fmt.Errorf("%s: cannot create %s: its directory %s does not exist (declare it with state: directory)", d.Pos, d.Path, parent)
 		}
 		// bookkeeping: what chaos created vs what it found
@@ -149,6 +165,9 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 				}
 			}
 			secret := d.Secret || (s.Type == "file" && !d.ModeSet && s.Mode&0o044 == 0)
+			if d.SecretSource {
+				newSecret[d.Path] = true
+			}
 			owner, group := keepOwner(d, s)
 			var missing error
 			write := func() engine.Op {
@@ -157,7 +176,10 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 					content = nil
 				}
 				op := engine.Write(d.Path, content, FileMode(mode), owner, group)
-				op.Secret = secret
+				// Content from the secrets: the previous content stays in memory for the undo. A
+				// private file (an authorized_keys) keeps it in the root-only journal, from which
+				// recovery and the access watchdog can restore it.
+				op.Secret, op.PrevInMemory = secret, d.SecretSource
 				if d.Check != nil {
 					op.Validate, op.Label = d.Check.Argv, d.Check.Label
 					if !f.Tools[d.Check.Tool] {
@@ -234,7 +256,7 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 			}
 		case "absent":
 			if s.Exists() {
-				op := engine.Remove(d.Path)
+				op := secretRemove(engine.Remove(d.Path), d.Path, s)
 				detail := s.Type
 				if s.Type == "dir" {
 					op.Recursive = true
@@ -285,7 +307,7 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 			pruned++
 			going[p[:strings.LastIndexByte(p, '/')]]++
 			removals = append(removals, engine.Step{Changes: []engine.Change{{Kind: engine.Del, Subject: p,
-				Detail: "created by chaos, no longer declared"}}, Ops: []engine.Op{engine.Remove(p)}})
+				Detail: "created by chaos, no longer declared"}}, Ops: []engine.Op{secretRemove(engine.Remove(p), p, s)}})
 		}
 	} else {
 		for p := range created {
@@ -300,7 +322,13 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 	if pruned > 3 && pruned*2 > len(created) {
 		rp.Guard = fmt.Sprintf("this removes %d of the %d files chaos created, because they left the Ch-obolo", pruned, len(created))
 	}
-	rp.Ledger = map[string][]string{DomainCreated: slices.Sorted(maps.Keys(newCreated)), DomainAdopted: slices.Sorted(maps.Keys(newAdopted))}
+	for p := range wasSecret {
+		if newCreated[p] && !declared[p] {
+			newSecret[p] = true // kept in the ledger undeclared: still secret when it is pruned later
+		}
+	}
+	rp.Ledger = map[string][]string{DomainCreated: slices.Sorted(maps.Keys(newCreated)), DomainAdopted: slices.Sorted(maps.Keys(newAdopted)),
+		DomainSecret: slices.Sorted(maps.Keys(newSecret))}
 	return rp, nil
 }
 
@@ -322,7 +350,7 @@ func symlink(d Desired) engine.Op {
 // and nothing about the content of a secret.
 func contentDetail(s Stat, want []byte, secret bool) string {
 	if secret {
-		return "content changed (secret, not shown)"
+		return "secret content changed (not shown)"
 	}
 	summary := fmt.Sprintf("content changed (%d -> %d bytes)", s.Size, len(want))
 	if s.HasContent {

@@ -8,11 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -30,7 +34,12 @@ type Desired struct {
 	ModeSet       bool
 	Owner, Group  string
 	Secret        bool
-	Pos           chobolo.Pos
+	// SecretSource marks content rendered from secrets (files[].secrets, secrets.templates).
+	SecretSource bool
+	// HomeByUsers: the parent is the home of a user declared under users, which the users role
+	// (order 50) creates with the account in the same apply.
+	HomeByUsers bool
+	Pos         chobolo.Pos
 	// Check, when set, runs on the new content before it replaces the file.
 	Check *Check
 	// Notify are the units (files[].notify, .service added) restarted when this file changes.
@@ -136,9 +145,28 @@ var funcs = template.FuncMap{
 	"quote":      shell.Quote,
 }
 
-// Render executes a file's template over the Ch-obolo. Missing keys are errors.
-func Render(f chobolo.File, c *chobolo.Chobolo, core string) ([]byte, error) {
-	tmpl, err := template.New(f.Template).Funcs(funcs).Option("missingkey=error").Parse(f.TemplateText)
+// Render executes a file's template over the Ch-obolo. Missing keys are errors. sec supplies the
+// secrets the entry declares (files[].secrets) to {{ secret "PATH" }}, escaped per f.Escape; with
+// nil sec a template that reads a secret fails.
+func Render(f chobolo.File, c *chobolo.Chobolo, core string, sec engine.SecretStore) ([]byte, error) {
+	fm := template.FuncMap{"secret": func(p string) (string, error) {
+		if !slices.Contains(f.Secrets, p) {
+			return "", fmt.Errorf("secret %q is not declared in this entry's secrets: %v", p, f.Secrets)
+		}
+		if sec == nil {
+			return "", errNoSecrets
+		}
+		v, ok := sec.Get(p)
+		if !ok {
+			return "", fmt.Errorf("secret %q is not in the secrets file", p)
+		}
+		out, err := Escape(f.Escape, v)
+		if err != nil {
+			return "", fmt.Errorf("secret %q %v", p, err)
+		}
+		return out, nil
+	}}
+	tmpl, err := template.New(f.Template).Funcs(funcs).Funcs(fm).Option("missingkey=error").Parse(f.TemplateText)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +177,87 @@ func Render(f chobolo.File, c *chobolo.Chobolo, core string) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+var errNoSecrets = errors.New("the secrets are not loaded: run chaos apply -s (or -sf FILE, -p PROVIDER)")
+
+// secretRefs checks, without secrets, that every {{ secret "PATH" }} of a template names a path the
+// entry declares, and names it as a quoted string. Errors are at the template's FILE:LINE:COL (name
+// is the template's path as the user sees it).
+func secretRefs(name, text string, declared []string) []string {
+	tmpl, err := template.New(name).Funcs(funcs).Funcs(template.FuncMap{"secret": func(string) string { return "" }}).Parse(text)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var errs []string
+	for _, t := range tmpl.Templates() {
+		if t.Tree == nil {
+			continue
+		}
+		walkCommands(t.Tree.Root, func(cmd *parse.CommandNode) {
+			for i, a := range cmd.Args {
+				id, ok := a.(*parse.IdentifierNode)
+				if !ok || id.Ident != "secret" {
+					continue
+				}
+				loc, _ := t.Tree.ErrorContext(id)
+				if i != 0 || len(cmd.Args) != 2 {
+					errs = append(errs, fmt.Sprintf("%s: secret takes one quoted path: {{ secret \"db.password\" }}", loc))
+					continue
+				}
+				str, ok := cmd.Args[1].(*parse.StringNode)
+				switch {
+				case !ok:
+					errs = append(errs, fmt.Sprintf("%s: secret takes one quoted path: {{ secret \"db.password\" }}", loc))
+				case !slices.Contains(declared, str.Text):
+					errs = append(errs, fmt.Sprintf("%s: secret %q is not declared in the entry's secrets: (declared: %s)", loc, str.Text,
+						cmp.Or(strings.Join(declared, ", "), "none")))
+				}
+			}
+		})
+	}
+	return errs
+}
+
+// walkCommands calls fn on every command of a template tree.
+func walkCommands(n parse.Node, fn func(*parse.CommandNode)) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n != nil {
+			for _, c := range n.Nodes {
+				walkCommands(c, fn)
+			}
+		}
+	case *parse.ActionNode:
+		walkCommands(n.Pipe, fn)
+	case *parse.PipeNode:
+		if n != nil {
+			for _, c := range n.Cmds {
+				walkCommands(c, fn)
+			}
+		}
+	case *parse.CommandNode:
+		fn(n)
+		for _, a := range n.Args {
+			walkCommands(a, fn)
+		}
+	case *parse.IfNode:
+		walkBranch(&n.BranchNode, fn)
+	case *parse.RangeNode:
+		walkBranch(&n.BranchNode, fn)
+	case *parse.WithNode:
+		walkBranch(&n.BranchNode, fn)
+	case *parse.TemplateNode:
+		walkCommands(n.Pipe, fn)
+	}
+}
+
+func walkBranch(b *parse.BranchNode, fn func(*parse.CommandNode)) {
+	walkCommands(b.Pipe, fn)
+	walkCommands(b.List, fn)
+	if b.ElseList != nil {
+		walkCommands(b.ElseList, fn)
+	}
 }
 
 // ParseMode reads an octal mode: "0644", "644", "2755".
@@ -211,12 +320,39 @@ func underAny(p string, roots []string) bool {
 // are checked and templates rendered. It needs no host: `chaos check chobolo` runs it (CheckStatic)
 // and Plan runs it again. The error is a chobolo.Errors with every problem, each at its position
 // (the first problem of each entry: a later check of a broken entry would only repeat it).
+//
+// Entries that read secrets (files[].secrets, secrets.templates) are only checked here (every
+// secret they name is declared); ValidateWith renders them.
 func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
-	out := make([]Desired, 0, len(c.Files))
+	return validate(c, core, secretsMode{})
+}
+
+// ValidateWith is Validate that also renders the entries that read secrets, from sec (the secrets
+// the entries declare; nil when the run has none, which refuses those entries).
+func ValidateWith(c *chobolo.Chobolo, core string, sec engine.SecretStore) ([]Desired, error) {
+	return validate(c, core, secretsMode{render: true, store: sec})
+}
+
+// secretsMode says whether entries that read secrets are rendered, and from what.
+type secretsMode struct {
+	render bool
+	store  engine.SecretStore
+}
+
+func validate(c *chobolo.Chobolo, core string, sm secretsMode) ([]Desired, error) {
+	out := make([]Desired, 0, len(c.Files)+len(c.SecretTemplates))
 	var errs chobolo.Errors
 	seen := make(map[string]int, len(c.Files))
 	for i, f := range c.Files {
-		d, err := validateOne(c, core, i, f, seen)
+		d, err := validateOne(c, core, i, f, seen, sm)
+		if err != nil {
+			errs = append(errs, *err)
+			continue
+		}
+		out = append(out, d)
+	}
+	for i, t := range c.SecretTemplates {
+		d, err := validateTemplate(c, i, t, seen, sm)
 		if err != nil {
 			errs = append(errs, *err)
 			continue
@@ -245,7 +381,7 @@ func diag(pos chobolo.Pos, format string, args ...any) chobolo.Diagnostic {
 }
 
 // validateOne checks entry i; seen maps the paths of the entries before it to their index.
-func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen map[string]int) (Desired, *chobolo.Diagnostic) {
+func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen map[string]int, sm secretsMode) (Desired, *chobolo.Diagnostic) {
 	// Concatenated, not Sprintf'd: this runs for every entry of every check (a tenth of a 1,000-file
 	// plan's CPU went to formatting these keys).
 	at := func(k string) chobolo.Pos { return c.Pos("files[" + strconv.Itoa(i) + "]" + k) }
@@ -303,9 +439,31 @@ func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen ma
 		if f.Target != "" {
 			return fail(at(".target"), "target is only for state: link")
 		}
+		if len(f.Secrets) > 0 && f.Template == "" {
+			return fail(at(".secrets"), "secrets are read by a template: give template, not content")
+		}
+		if len(f.Secrets) == 0 && f.Escape != "" {
+			return fail(at(".escape"), "escape applies to secrets the template reads: declare them in secrets")
+		}
 		switch {
+		case len(f.Secrets) > 0:
+			if errs := secretRefs(templateFile(c, i, f), f.TemplateText, f.Secrets); len(errs) > 0 {
+				return fail(at(".template"), "%s", strings.Join(errs, "; "))
+			}
+			d.Secret, d.SecretSource, d.ManageContent = true, true, true
+			if !sm.render {
+				break
+			}
+			if sm.store == nil {
+				return fail(at(".secrets"), "%s reads secrets (%s): %v; nothing was changed", f.Path, strings.Join(f.Secrets, ", "), errNoSecrets)
+			}
+			out, err := Render(f, c, core, sm.store)
+			if err != nil {
+				return fail(at(".template"), "template %s: %v", f.Template, err)
+			}
+			d.Content = out
 		case f.Template != "":
-			out, err := Render(f, c, core)
+			out, err := Render(f, c, core, nil)
 			if err != nil {
 				return fail(at(".template"), "template %s: %v", f.Template, err)
 			}
@@ -348,8 +506,19 @@ func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen ma
 			}
 		}
 	}
-	d.Secret = secret(f, d)
+	if d.SecretSource && !d.ModeSet {
+		d.Mode, d.ModeSet = 0o600, true // secret content: private unless declared otherwise
+	}
+	d.Secret = d.Secret || secret(f, d)
 	return d, nil
+}
+
+// templateFile is the path of entry i's template as the user sees it (for FILE:LINE:COL).
+func templateFile(c *chobolo.Chobolo, i int, f chobolo.File) string {
+	if filepath.IsAbs(f.Template) {
+		return f.Template
+	}
+	return filepath.Join(filepath.Dir(c.Pos(fmt.Sprintf("files[%d].template", i)).File), f.Template)
 }
 
 // validateCheck checks a `validate:` again (the loader did, but a Ch-obolo may be built in code): an
@@ -379,11 +548,10 @@ func validateCheck(f chobolo.File, state string) error {
 	return nil
 }
 
-// secret says whether a file's content must never be shown: its mode lets neither group nor others
-// read it. The hook for the secrets layer (a `secret:` flag or content from the secrets file) goes
-// here.
+// secret says whether a file's content must never be shown: it comes from the secrets, or its mode
+// lets neither group nor others read it.
 func secret(f chobolo.File, d Desired) bool {
-	return d.ModeSet && d.Mode&0o044 == 0
+	return len(f.Secrets) > 0 || (d.ModeSet && d.Mode&0o044 == 0)
 }
 
 func sha(b []byte) string {

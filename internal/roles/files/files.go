@@ -5,6 +5,7 @@ package files
 
 import (
 	_ "embed"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -28,8 +29,9 @@ func New() engine.Role { return Role{} }
 // Meta implements engine.Role.
 func (Role) Meta() engine.Meta {
 	return engine.Meta{
-		Name:    "files",
-		Keys:    []string{"files"},
+		Name: "files",
+		// secrets: the original's secrets.templates are files of this role too.
+		Keys:    []string{"files", "secrets"},
 		Summary: "files, directories and symlinks with content, templates, mode and owner; prunes what chaos created",
 		Explain: explainMD,
 		Order:   60,
@@ -56,7 +58,7 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 			if !secret(f, d) {
 				switch {
 				case f.Template != "":
-					if out, err := Render(f, c, env.Core); err == nil {
+					if out, err := Render(f, c, env.Core, nil); err == nil {
 						wantSHA = sha(out)
 					}
 				case f.Content != "":
@@ -68,6 +70,12 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 		want = append(want, wantSHA)
 		if ck := checkFor(f); ck != nil && (f.State == "" || f.State == "present") && !slices.Contains(tools, ck.Tool) {
 			tools = append(tools, ck.Tool)
+		}
+	}
+	for _, t := range c.SecretTemplates {
+		if p, err := templatePath(c, t); err == nil {
+			paths = append(paths, p)
+			want = append(want, "") // secret: the probe sends no content back
 		}
 	}
 	secs := probeSections(paths, want, tools)
@@ -90,12 +98,32 @@ func (Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
 		}
 		out = append(out, cl)
 	}
+	for i, t := range c.SecretTemplates {
+		if p, err := templatePath(c, t); err == nil {
+			out = append(out, engine.Claim{Path: p, Pos: c.Pos(fmt.Sprintf("secrets.templates[%d].to", i)), Why: "declared under secrets.templates"})
+		}
+	}
+	return out
+}
+
+var _ engine.SecretReader = Role{}
+
+// SecretPaths implements engine.SecretReader: the role sees only the secrets its entries declare
+// (files[].secrets, secrets.templates[].vars).
+func (Role) SecretPaths(c *chobolo.Chobolo) []string {
+	var out []string
+	for _, f := range c.Files {
+		out = append(out, f.Secrets...)
+	}
+	for _, t := range c.SecretTemplates {
+		out = append(out, t.Vars...)
+	}
 	return out
 }
 
 // Plan implements engine.Role.
 func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engine.RolePlan, error) {
-	desired, err := Validate(c, env.Core)
+	desired, err := ValidateWith(c, env.Core, env.Secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +137,8 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	}
 	// Probe skipped invalid paths, so its indexes count valid ones only; Validate refused those, so
 	// here every path is valid and the indexes line up.
-	rp, err := BuildPlan(desired, f, env.Ledger, c.Has("files"))
+	// secrets.templates share the files ledger: declaring either makes it full state.
+	rp, err := BuildPlan(desired, f, env.Ledger, c.Has("files") || len(c.SecretTemplates) > 0)
 	if rp != nil {
 		rp.Warnings = append(rp.Warnings, warns...)
 	}

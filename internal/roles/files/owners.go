@@ -29,6 +29,11 @@ func ownerNames(c *chobolo.Chobolo) (users, groups []string) {
 			groups = append(groups, f.Group)
 		}
 	}
+	for _, t := range c.SecretTemplates {
+		if chobolo.ValidUserName(t.Owner) == nil && !slices.Contains(users, t.Owner) {
+			users = append(users, t.Owner)
+		}
+	}
 	return users, groups
 }
 

@@ -1,0 +1,179 @@
+package files
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+)
+
+// loadWith loads a Ch-obolo from memory: the file m.yml and its templates (tmpl/NAME, and the
+// secrets.templates directory /tpl).
+func loadWith(t *testing.T, src string, files map[string]string) (*chobolo.Chobolo, error) {
+	t.Helper()
+	read := func(p string) ([]byte, error) {
+		if s, ok := files[filepath.ToSlash(p)]; ok {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("open %s: %w", p, os.ErrNotExist)
+	}
+	return chobolo.LoadBytes("m.yml", []byte(src), chobolo.LoadOptions{ReadFile: read, TemplatesDir: "/tpl"})
+}
+
+// A template that names a secret its entry does not declare is an error at the template's
+// FILE:LINE:COL, found without the secrets (chaos check chobolo), as is a non-literal path.
+func TestSecretTemplateNamesOnlyDeclared(t *testing.T) {
+	c, err := loadWith(t, `files:
+  - path: /etc/app.conf
+    template: tmpl/app.tmpl
+    secrets: [db.password]
+    escape: ini
+`, map[string]string{"tmpl/app.tmpl": "[db]\npassword = {{ secret \"db.password\" }}\n  token = {{ secret \"api.token\" }}\n{{ $p := \"x\" }}{{ secret $p }}\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Validate(c, "debian")
+	want := []string{`m.yml:3:15: error: tmpl/app.tmpl:3:13: secret "api.token" is not declared in the entry's secrets: (declared: db.password)`,
+		`tmpl/app.tmpl:4:18: secret takes one quoted path`}
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Fatalf("want %q in:\n%v", w, err)
+		}
+	}
+}
+
+// Without secrets (no -s) the plan refuses the entries that read them, each with its position,
+// and says how to get them; with them it renders, escaped, 0600 by default, marked secret.
+func TestSecretEntriesNeedSecrets(t *testing.T) {
+	src := `users:
+  - name: alice
+files:
+  - path: /etc/app.json
+    template: tmpl/app.tmpl
+    secrets: [db.password]
+    escape: json
+secrets:
+  templates:
+    - from: netrc.j2
+      to: ./.netrc
+      owner: alice
+      mode: 0600
+      escape: False
+      vars: [netrc_token, db]
+`
+	tmpls := map[string]string{"tmpl/app.tmpl": "{\"pw\": {{ secret \"db.password\" }}}\n",
+		"/tpl/netrc.j2": "machine example.org password {{ netrc_token }}{# a comment #}\nuser: {{- db.user -}} \n"}
+	c, err := loadWith(t, src, tmpls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Validate(c, "debian"); err != nil {
+		t.Fatalf("static check: %v", err)
+	}
+	_, err = ValidateWith(c, "debian", nil)
+	for _, w := range []string{"m.yml:6:14: error: /etc/app.json reads secrets (db.password): the secrets are not loaded: run chaos apply -s",
+		"m.yml:15:13: error: /home/alice/.netrc reads secrets (netrc_token, db): the secrets are not loaded"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Fatalf("want %q in:\n%v", w, err)
+		}
+	}
+	pw := `p"w` + "\n"
+	d, err := ValidateWith(c, "debian", mapStore{"db.password": pw, "netrc_token": "t0k&n", "db.user": "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d) != 2 || string(d[0].Content) != `{"pw": "p\"w\n"}`+"\n" || !d[0].Secret || d[0].Mode != 0o600 {
+		t.Fatalf("files entry: %+v", d[0])
+	}
+	if d[1].Path != "/home/alice/.netrc" || string(d[1].Content) != "machine example.org password t0k&n\nuser:bob" ||
+		!d[1].Secret || d[1].Mode != 0o600 || d[1].Owner != "alice" || d[1].Index != 1 {
+		t.Fatalf("secrets.templates entry: %+v %q", d[1], d[1].Content)
+	}
+}
+
+// The original's defaults and refusals for secrets.templates: escape defaults to html (Jinja2
+// autoescape), statements and filters are refused with their position, an undeclared owner too.
+func TestSecretTemplatesOriginalShape(t *testing.T) {
+	c, err := loadWith(t, `users: [{name: alice}]
+secrets:
+  templates:
+    - {from: a.j2, to: a, owner: alice, mode: "0640", vars: [tok]}
+`, map[string]string{"/tpl/a.j2": "t={{ tok }}\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ValidateWith(c, "debian", mapStore{"tok": `<"&'>`})
+	if err != nil || string(d[0].Content) != "t=&lt;&#34;&amp;&#39;&gt;" || d[0].Mode != 0o640 {
+		t.Fatalf("%v %+v", err, d)
+	}
+	for tmpl, want := range map[string]string{
+		"{% if tok %}x{% endif %}": "/tpl/a.j2:1:1: Jinja2 statements",
+		"a\n  {{ tok | upper }}":   "/tpl/a.j2:2:3: {{ tok | upper }}: chaos renders {{ VAR }} and {{ VAR.KEY }} only",
+		"{{ other }}":              "/tpl/a.j2:1:1: other is not in this template's vars",
+	} {
+		c, err := loadWith(t, "users: [{name: alice}]\nsecrets: {templates: [{from: a.j2, to: a, owner: alice, mode: \"0600\", vars: [tok]}]}\n",
+			map[string]string{"/tpl/a.j2": tmpl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Validate(c, "debian"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: want %q, got %v", tmpl, want, err)
+		}
+	}
+	for src, want := range map[string]string{
+		"secrets: {templates: [{from: a.j2, to: a, owner: carol, mode: \"0600\", vars: []}]}":             `owner "carol" is not declared under users`,
+		"secrets: {templates: [{from: ../a.j2, to: a, owner: root, mode: \"0600\", vars: []}]}":           `from: "../a.j2": want a path relative`,
+		"secrets: {templates: [{from: a.j2, to: /etc/a, owner: root, mode: \"0600\", vars: []}]}":         `to "/etc/a": want a path relative`,
+		"secrets: {templates: [{from: a.j2, to: a, owner: root, vars: []}]}":                              "mode is required",
+		"secrets: {templates: [{from: a.j2, to: a, owner: root, mode: \"0600\", vars: [], escape: xml}]}": `escape: "xml"`,
+	} {
+		c, err := loadWith(t, src+"\n", map[string]string{"/tpl/a.j2": "x"})
+		if err == nil {
+			_, err = Validate(c, "debian")
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want %q, got %v", src, want, err)
+		}
+	}
+}
+
+// The removal of a file rendered from secrets is a secret op whose previous content stays in memory
+// (never journaled or kept in a generation), even when its mode is public: the ledger remembers it.
+// A private file's removal is secret (no generation backup) but journaled, for recovery.
+func TestSecretFileRemovalIsSecret(t *testing.T) {
+	pub := Stat{Known: true, Type: "file", Mode: 0o644, Parent: true}
+	priv := Stat{Known: true, Type: "file", Mode: 0o600, Parent: true}
+	f := &Facts{Declared: map[int]Stat{}, Ledger: map[string]Stat{"/etc/a": pub, "/etc/b": pub, "/etc/c": priv}}
+	rp, err := BuildPlan(nil, f, map[string][]string{DomainCreated: {"/etc/a", "/etc/b", "/etc/c"}, DomainSecret: {"/etc/a"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range rp.Steps {
+		for _, op := range s.Ops {
+			got[op.Path] = fmt.Sprint(op.Secret, op.PrevInMemory)
+		}
+	}
+	if len(got) != 3 || got["/etc/a"] != "true true" || got["/etc/b"] != "false false" || got["/etc/c"] != "true false" ||
+		len(rp.Ledger[DomainSecret]) != 0 {
+		t.Fatalf("removals secret: %v, ledger %v", got, rp.Ledger)
+	}
+}
+
+// The loader refuses secrets without a template, escape without secrets, and a malformed path.
+func TestSecretKeysShape(t *testing.T) {
+	for src, want := range map[string]string{
+		"files: [{path: /etc/a, content: x, secrets: [a.b]}]":               "m.yml:1:45: error: files[0].secrets: secrets are read by a template",
+		"files: [{path: /etc/a, template: t, escape: json}]":                "m.yml:1:45: error: files[0].escape: escape applies to the secrets",
+		"files: [{path: /etc/a, template: t, secrets: [a..b]}]":             `invalid secret path "a..b"`,
+		"files: [{path: /etc/a, template: t, secrets: [a.b], escape: xml}]": `"xml"`,
+	} {
+		_, err := loadWith(t, src+"\n", map[string]string{"t": "x"})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want %q, got %v", src, want, err)
+		}
+	}
+}
