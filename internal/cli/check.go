@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -124,17 +123,16 @@ func (a *app) checkChobolo(asJSON bool) error {
 		}
 		return err
 	}
-	if asJSON {
-		return a.printJSON(map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": warningObjects(c.Warnings)})
-	}
-	keys := c.Keys()
-	if len(keys) == 0 {
-		fmt.Fprintf(a.stdout, "%s: valid, but declares nothing\n", c.File)
-		return nil
-	}
-	sort.Strings(keys)
-	fmt.Fprintf(a.stdout, "%s: valid (%s)\n", c.File, strings.Join(keys, ", "))
-	return nil
+	doc := map[string]any{"valid": true, "file": c.File, "keys": c.Keys(), "warnings": warningObjects(c.Warnings)}
+	return a.reporter(asJSON).Show(doc, func(w io.Writer) error {
+		keys := c.Keys()
+		if len(keys) == 0 {
+			_, err := fmt.Fprintf(w, "%s: valid, but declares nothing\n", c.File)
+			return err
+		}
+		_, err := fmt.Fprintf(w, "%s: valid (%s)\n", c.File, strings.Join(slices.Sorted(slices.Values(keys)), ", "))
+		return err
+	})
 }
 
 // checkStatic runs every check of a loaded Ch-obolo that needs no host, and reports all their

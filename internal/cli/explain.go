@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -40,13 +41,13 @@ func (a *app) explainCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					if asJSON {
-						if err := a.printJSON(t.SectionNames()); err != nil {
-							return err
-						}
-						continue
+					err = a.reporter(asJSON).Show(t.SectionNames(), func(w io.Writer) error {
+						_, err := fmt.Fprintf(w, "%s: %s\n", topic, strings.Join(t.SectionNames(), ", "))
+						return err
+					})
+					if err != nil {
+						return err
 					}
-					fmt.Fprintf(a.stdout, "%s: %s\n", topic, strings.Join(t.SectionNames(), ", "))
 					continue
 				}
 				if hasSub {
@@ -56,13 +57,13 @@ func (a *app) explainCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					if err := a.printJSON(t); err != nil {
-						return err
-					}
-					continue
+				err = a.reporter(asJSON).Show(t, func(w io.Writer) error {
+					_, err := fmt.Fprint(w, t.Text())
+					return err
+				})
+				if err != nil {
+					return err
 				}
-				fmt.Fprint(a.stdout, t.Text())
 			}
 			return nil
 		},

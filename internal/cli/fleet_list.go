@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -58,11 +57,10 @@ Empty USER and PORT ("-") are left to ~/.ssh/config and OpenSSH's defaults at co
 				}
 			}
 			rows := listRows(hosts)
-			if asJSON {
-				return writeListJSON(a.stdout, rows, boats)
-			}
-			writeListTable(a.stdout, rows, boats, len(inv.Hosts))
-			return nil
+			return a.reporter(asJSON).Show(listJSON(rows, boats), func(w io.Writer) error {
+				writeListTable(w, rows, boats, len(inv.Hosts))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&limit, "limit", "", "select hosts: names, globs, groups, !exclude, &intersect, comma lists, @file")
@@ -125,11 +123,14 @@ type listBoat struct {
 	Error    string `json:"error,omitempty"`
 }
 
-func writeListJSON(w io.Writer, rows []listRow, boats []fleet.BoatResult) error {
-	doc := struct {
-		Hosts []listRow  `json:"hosts"`
-		Boats []listBoat `json:"boats"`
-	}{Hosts: rows, Boats: []listBoat{}}
+// listDoc is `chaos fleet list --json`.
+type listDoc struct {
+	Hosts []listRow  `json:"hosts"`
+	Boats []listBoat `json:"boats"`
+}
+
+func listJSON(rows []listRow, boats []fleet.BoatResult) listDoc {
+	doc := listDoc{Hosts: rows, Boats: []listBoat{}}
 	for _, b := range boats {
 		lb := listBoat{Name: b.Name, Provider: b.Provider, Hosts: b.Hosts, Elapsed: int64(b.Elapsed)}
 		if b.Err != nil {
@@ -137,9 +138,7 @@ func writeListJSON(w io.Writer, rows []listRow, boats []fleet.BoatResult) error 
 		}
 		doc.Boats = append(doc.Boats, lb)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return doc
 }
 
 func writeListTable(w io.Writer, rows []listRow, boats []fleet.BoatResult, all int) {

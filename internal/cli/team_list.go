@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -18,30 +19,29 @@ func (a *app) teamListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				type item struct {
-					Company  string `json:"company"`
-					Team     string `json:"team"`
-					Path     string `json:"path"`
-					Dangling bool   `json:"dangling"`
-				}
-				items := []item{}
-				for _, x := range act {
-					items = append(items, item{x.Company, x.Team, x.Target, x.Dangling})
-				}
-				return a.printJSON(items)
+			type item struct {
+				Company  string `json:"company"`
+				Team     string `json:"team"`
+				Path     string `json:"path"`
+				Dangling bool   `json:"dangling"`
 			}
-			if len(act) == 0 {
-				fmt.Fprintln(a.stdout, "no active teams (chaos team init, clone or activate)")
-			}
+			items := []item{}
 			for _, x := range act {
-				gone := ""
-				if x.Dangling {
-					gone = "  (gone; chaos team prune)"
-				}
-				fmt.Fprintf(a.stdout, "%s.%s\t%s%s\n", x.Company, x.Team, x.Target, gone)
+				items = append(items, item{x.Company, x.Team, x.Target, x.Dangling})
 			}
-			return nil
+			return a.reporter(asJSON).Show(items, func(w io.Writer) error {
+				if len(act) == 0 {
+					fmt.Fprintln(w, "no active teams (chaos team init, clone or activate)")
+				}
+				for _, x := range act {
+					gone := ""
+					if x.Dangling {
+						gone = "  (gone; chaos team prune)"
+					}
+					fmt.Fprintf(w, "%s.%s\t%s%s\n", x.Company, x.Team, x.Target, gone)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&asJSON, "json", "j", false, "JSON output")
