@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"maps"
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
