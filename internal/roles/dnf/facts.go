@@ -87,6 +87,7 @@ for f; do [ -e "$f" ] && { echo cache=1; break; }; done
 // spaces for a file no package owns, which the shared fragment drops.
 var host = hostfacts.Core{
 	Owner:      `owner() { rpm -qf --qf '%{NAME}\n' -- "$1"; }`,
+	Known:      map[string]string{"bash": "bash"},
 	AdminGroup: "wheel",
 	SSHD:       "openssh-server",
 	Kernel: func(f *hostfacts.Facts) string {

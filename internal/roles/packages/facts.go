@@ -43,6 +43,7 @@ var host = hostfacts.Core{
   [ -n "$p" ] || return 0
   p=${p##*/}; p=${p%.list}; printf '%s\n' "${p%%:*}"
 }`,
+	Known:      map[string]string{"bash": "bash", "dash": "dash"},
 	AdminGroup: "sudo",
 	SSHD:       "openssh-server",
 	Kernel: func(f *hostfacts.Facts) string {

@@ -114,6 +114,7 @@ var host = hostfacts.Core{
   [ -n "$f" ] || return 0
   p=${f%/files}; p=${p##*/}; p=${p%-*}; printf '%s\n' "${p%-*}"
 }`,
+	Known:      map[string]string{"bash": "bash"},
 	AdminGroup: "wheel",
 	SSHD:       "openssh",
 	Kernel:     func(f *hostfacts.Facts) string { return f.KernelPkg },
