@@ -13,10 +13,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -74,12 +74,7 @@ func Register(b Backend) {
 func Backends() []string {
 	mu.RLock()
 	defer mu.RUnlock()
-	out := make([]string, 0, len(backends))
-	for n := range backends {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(backends))
 }
 
 // Lookup returns the back end registered under name.

@@ -72,6 +72,14 @@ func decodeSafely(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	return dec.Decode(n)
 }
 
+// SyntaxError positions an error of the YAML library on data, the content of file:
+// "FILE:LINE:COL: invalid YAML: ...", as for a Ch-obolo. For the other YAML files chaos reads
+// (config.yml).
+func SyntaxError(file string, data []byte, err error) error {
+	d := syntaxError(file, data, err)
+	return fmt.Errorf("%s: %s", d.Pos, d.Message)
+}
+
 // syntaxError positions a YAML syntax error. The library's message carries the line where the
 // enclosing construct started, or no line at all; the line that breaks the document is found by
 // parsing ever longer prefixes of it (a binary search, on the error path only).

@@ -6,6 +6,7 @@ package chobolo
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -108,12 +109,7 @@ func (c *Chobolo) SetPos(path string, pos Pos) {
 
 // Keys returns the declared top-level keys, sorted.
 func (c *Chobolo) Keys() []string {
-	out := make([]string, 0, len(c.keys))
-	for k := range c.keys {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(c.keys))
 }
 
 // parentPath strips the last element of a path: "users[0].name" -> "users[0]" -> "users" -> "".

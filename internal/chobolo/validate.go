@@ -3,6 +3,7 @@ package chobolo
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -128,7 +129,7 @@ func (v *validator) packages(section string, pkgs []Package) {
 		p := fmt.Sprintf("%s[%d]", section, i)
 		v.check(p+".name", ValidPackageName(pkg.Name))
 		names.add(pkg.Name, p+".name")
-		for _, target := range sortedKeys(pkg.Overrides) {
+		for _, target := range slices.Sorted(maps.Keys(pkg.Overrides)) {
 			tp := p + "." + target
 			if !slices.Contains(PackageTargets, target) {
 				v.errorf(tp, "unknown package target %q: expected one of %s", target, strings.Join(PackageTargets, ", "))
@@ -497,13 +498,4 @@ func numericOr(s string, check func(string) error) error {
 		return nil
 	}
 	return check(s)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

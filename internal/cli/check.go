@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/fleet"
 )
 
@@ -50,28 +53,25 @@ func (a *app) printJSON(v any) error {
 }
 
 func (a *app) checkRoles(asJSON bool) error {
-	var metas []any
+	var metas []engine.Meta
 	for _, r := range a.registry.All() {
-		m := r.Meta()
-		if asJSON {
-			metas = append(metas, m)
-			continue
-		}
-		cores := "all cores"
-		if len(m.Cores) > 0 {
-			cores = strings.Join(m.Cores, ",")
-		}
-		fmt.Fprintf(a.stdout, "%-12s %-40s keys: %s; %s\n", m.Name, m.Summary, strings.Join(m.Keys, ","), cores)
+		metas = append(metas, r.Meta())
 	}
-	if asJSON {
-		return a.printJSON(metas)
-	}
-	return nil
+	return a.reporter(asJSON).Show(metas, func(w io.Writer) error {
+		for _, m := range metas {
+			cores := "all cores"
+			if len(m.Cores) > 0 {
+				cores = strings.Join(m.Cores, ",")
+			}
+			fmt.Fprintf(w, "%-12s %-40s keys: %s; %s\n", m.Name, m.Summary, strings.Join(m.Keys, ","), cores)
+		}
+		return nil
+	})
 }
 
 func (a *app) aliases() (map[string]string, error) {
 	all := a.registry.Aliases()
-	cfg, err := LoadConfig()
+	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
@@ -86,18 +86,12 @@ func (a *app) checkAliases(asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return a.printJSON(all)
-	}
-	keys := make([]string, 0, len(all))
-	for k := range all {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(a.stdout, "%-12s -> %s\n", k, all[k])
-	}
-	return nil
+	return a.reporter(asJSON).Show(all, func(w io.Writer) error {
+		for _, k := range slices.Sorted(maps.Keys(all)) {
+			fmt.Fprintf(w, "%-12s -> %s\n", k, all[k])
+		}
+		return nil
+	})
 }
 
 func (a *app) checkExplanations(asJSON bool) error {
@@ -105,17 +99,16 @@ func (a *app) checkExplanations(asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		out := map[string][]string{}
-		for _, n := range lib.Names() {
-			out[n] = lib[n].SectionNames()
-		}
-		return a.printJSON(out)
-	}
+	out := map[string][]string{}
 	for _, n := range lib.Names() {
-		fmt.Fprintf(a.stdout, "%-12s %s\n", n, strings.Join(lib[n].SectionNames(), ", "))
+		out[n] = lib[n].SectionNames()
 	}
-	return nil
+	return a.reporter(asJSON).Show(out, func(w io.Writer) error {
+		for _, n := range lib.Names() {
+			fmt.Fprintf(w, "%-12s %s\n", n, strings.Join(out[n], ", "))
+		}
+		return nil
+	})
 }
 
 func (a *app) checkChobolo(asJSON bool) error {

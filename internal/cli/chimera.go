@@ -11,10 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/chimera"
-	// The back ends register themselves with chimera.Register.
-	_ "github.com/ch-aos-ch/chaos/internal/chimera/guix"
-	_ "github.com/ch-aos-ch/chaos/internal/chimera/nixos"
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 type chimeraOpts struct {
@@ -124,7 +122,7 @@ func (a *app) chimeraCompile(ctx context.Context, o chimeraOpts) error {
 		}
 		opts.Hashes = hashes
 	}
-	r, err := chimera.Compile(ctx, c, o.to, opts)
+	r, err := chaos.Compile(ctx, c, o.to, opts)
 	if err != nil {
 		return a.usageError("%v", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/cli"
+	"github.com/ch-aos-ch/chaos/internal/config"
 )
 
 // TestInvalidChoboloPositions: an invalid Ch-obolo is refused before any target is touched, with
@@ -280,7 +280,7 @@ func TestSetChobolo(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("set chobolo: %s", r)
 	}
-	cfg, err := cli.LoadConfig()
+	cfg, err := config.Load()
 	if err != nil || cfg.ChoboloFile != file {
 		t.Fatalf("config after set chobolo: %+v, %v", cfg, err)
 	}

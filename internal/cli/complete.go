@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,8 +66,8 @@ func (a *app) completeRoles(_ *cobra.Command, args []string, toComplete string) 
 			add(al, "alias of "+m.Name)
 		}
 	}
-	if cfg, err := LoadConfig(); err == nil {
-		for _, al := range sortedKeys(cfg.Aliases) {
+	if cfg, err := a.config(); err == nil {
+		for _, al := range slices.Sorted(maps.Keys(cfg.Aliases)) {
 			add(al, "your alias: "+cfg.Aliases[al])
 		}
 	}

@@ -2,12 +2,11 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -18,8 +17,8 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/fleet"
-	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/internal/transport"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 // fleetFlags are apply's fleet and SSH options, plus per-host hooks the fleet run sets on its copy
@@ -34,11 +33,6 @@ type fleetFlags struct {
 	inv        *fleet.Fleet
 	becomePass []byte
 	secrets    *fleetSecrets
-	// per host (set on the copy of applyOpts for one host)
-	open    func(ctx context.Context) (transport.Transport, error)
-	skip    func(role string) string
-	onPlan  func(*engine.HostPlan)
-	observe func(engine.Event)
 }
 
 // connectOptions are the connection settings of every host of the run.
@@ -68,14 +62,13 @@ func (a *app) newFleetSecrets(ctx context.Context, f secretFlags, c *chobolo.Cho
 			return nil, "", fmt.Errorf("secrets: %w", err)
 		}
 		if store != nil {
-			return store, rf.file, nil
+			return store, rf.File, nil
 		}
-		sf, rf, err := a.openSecrets(ctx, f, c)
+		v, err := a.loadApplySecrets(ctx, f, c)
 		if err != nil {
 			return nil, "", fmt.Errorf("secrets: %w", err)
 		}
-		defer sf.Close()
-		return sf.Values(), rf.file, nil
+		return v, rf.File, nil
 	}}
 }
 
@@ -104,7 +97,7 @@ func (f *fleetFlags) active() bool { return f.all || f.limit != "" }
 
 // prepareFleet decodes the fleet when the run needs it (--fleet, --limit, or an SSH --target) and
 // reads the become password. It reports whether the run is a fleet run.
-func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts) (bool, error) {
+func (a *app) prepareFleet(ctx context.Context, ctl *chaos.Controller, c *chobolo.Chobolo, o *applyOpts) (bool, error) {
 	needInv := o.fleet.active()
 	for _, t := range o.targets {
 		if s, err := transport.ParseSpec(t); err == nil && s.Kind == transport.KindSSH {
@@ -118,7 +111,7 @@ func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts
 		return false, nil
 	}
 	o.fleet.secrets = a.newFleetSecrets(ctx, o.secrets, c, o.store)
-	inv, _, err := a.loadInventory(ctx, c, o.fleet.active(), o.fleet.secrets)
+	inv, _, err := a.loadInventory(ctx, ctl, c, o.fleet.active(), o.fleet.secrets)
 	if err != nil {
 		return false, err
 	}
@@ -135,30 +128,12 @@ func (a *app) prepareFleet(ctx context.Context, c *chobolo.Chobolo, o *applyOpts
 
 // loadInventory decodes the fleet, runs the boats (when withBoats) and resolves groups. Boat
 // warnings go to stderr.
-func (a *app) loadInventory(ctx context.Context, c *chobolo.Chobolo, withBoats bool, sec *fleetSecrets) (*fleet.Fleet, []fleet.BoatResult, error) {
-	inv, err := fleet.Decode(c, a.registry.Canonical)
-	if err != nil {
-		return nil, nil, err
+func (a *app) loadInventory(ctx context.Context, ctl *chaos.Controller, c *chobolo.Chobolo, withBoats bool, sec *fleetSecrets) (*fleet.Fleet, []fleet.BoatResult, error) {
+	inv, results, warnings, err := ctl.LoadInventory(ctx, c, chaos.InventoryOptions{Boats: withBoats, Secret: sec.get})
+	for _, w := range warnings {
+		fmt.Fprintln(a.stderr, "chaos: warning: "+w)
 	}
-	var results []fleet.BoatResult
-	if withBoats {
-		env := fleet.BoatEnv{Secret: sec.get}
-		if c.File != "" {
-			env.Dir = filepath.Dir(c.File)
-		}
-		var warnings []string
-		results, warnings, err = inv.LoadBoats(ctx, env)
-		for _, w := range warnings {
-			fmt.Fprintln(a.stderr, "chaos: warning: "+w)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := inv.Resolve(); err != nil {
-		return nil, nil, err
-	}
-	return inv, results, nil
+	return inv, results, err
 }
 
 func (a *app) readBecomePass() ([]byte, error) {
@@ -175,192 +150,43 @@ func (a *app) readBecomePass() ([]byte, error) {
 	return []byte(strings.TrimRight(line, "\r\n")), nil
 }
 
-// openApplyTarget opens one --target: a connector, a fleet host by name, or [user@]host[:port] over SSH.
-func (a *app) openApplyTarget(ctx context.Context, spec string, o applyOpts) (transport.Transport, error) {
-	if o.fleet.open != nil {
-		return o.fleet.open(ctx)
-	}
-	s, err := transport.ParseSpec(spec)
-	if err != nil {
-		return nil, err
-	}
-	if s.Kind != transport.KindSSH {
-		return s.Open()
-	}
-	inv := o.fleet.inv
-	if inv == nil {
-		inv = &fleet.Fleet{}
-	}
-	co := o.fleet.connectOptions()
-	co.ReadOnly = o.dry
-	for _, h := range inv.Hosts {
-		if h.Name == spec {
-			return inv.Open(ctx, h, co)
-		}
-	}
-	h, err := fleet.ParseTarget(spec)
-	if err != nil {
-		return nil, err
-	}
-	return inv.Open(ctx, h, co)
-}
-
 // applyFleet applies to the selected fleet hosts in parallel and prints a summary table. Progress is
 // live on a terminal (progress.go), plain lines otherwise, and JSON lines streamed as they happen
 // with --json.
-func (a *app) applyFleet(ctx context.Context, c *chobolo.Chobolo, tags []string, o applyOpts) error {
+func (a *app) applyFleet(ctx context.Context, ctl *chaos.Controller, req chaos.ApplyRequest, o applyOpts) (*chaos.Run, error) {
 	inv := o.fleet.inv
-	hosts := inv.Hosts
-	if o.fleet.limit != "" {
-		var err error
-		if hosts, err = fleet.Limit(inv, o.fleet.limit, nil); err != nil {
-			return err
+	// A host has no terminal: removals need -y, guarded prunes -y and --prune-all.
+	req.Approve, req.AskFirst = nil, false
+	out := a.fleetOutput(o.json, 0)
+	out.head = func(n int) string {
+		serial := cmp.Or(o.fleet.serial, inv.Serial)
+		head := fmt.Sprintf("fleet: %d hosts, %d at a time", n, effective(inv.Parallelism, min(n, cmp.Or(serial, n))))
+		if serial > 0 {
+			head += fmt.Sprintf(", batches of %d", serial)
 		}
+		return head + "\n"
 	}
-	if len(hosts) == 0 {
-		return errors.New("no hosts to apply to (fleet.hosts is empty or --limit selected none)")
-	}
-	ro := fleet.RunOptions{Parallelism: inv.Parallelism, Serial: inv.Serial, MaxFailPercentage: inv.MaxFailPercentage}
-	if o.fleet.serial > 0 {
-		ro.Serial = o.fleet.serial
-	}
-	co := o.fleet.connectOptions()
-	co.ReadOnly = o.dry
-	// Secrets named by become_password are resolved before any host is touched: a missing one stops
-	// the run rather than failing hosts one by one.
-	var secretErrs []string
-	for _, h := range hosts {
-		pass, err := inv.BecomePassword(h, co)
-		clear(pass)
-		if err != nil {
-			secretErrs = append(secretErrs, err.Error())
-		}
-	}
-	if len(secretErrs) > 0 {
-		return errors.New(strings.Join(secretErrs, "\n"))
-	}
-	eng := &engine.Engine{Registry: a.registry}
-	out := a.fleetOutput(o.json, len(hosts))
 	defer out.close()
-	if !o.json {
-		head := fmt.Sprintf("fleet: %d hosts, %d at a time", len(hosts), effective(ro.Parallelism, len(hosts)))
-		if ro.Serial > 0 {
-			head += fmt.Sprintf(", batches of %d", ro.Serial)
-		}
-		out.block(head + "\n")
-	} else {
-		out.event(map[string]any{"type": "fleet.start", "hosts": len(hosts)})
-	}
-	out.start()
+	req.Events = out.Event
 	start := time.Now()
-	results := fleet.Run(ctx, hosts, ro, func(ctx context.Context, h *fleet.Host) fleet.Result {
-		out.phase(h.Name, phaseConnecting)
-		var buf bytes.Buffer
-		ha := *a
-		ha.stdin = strings.NewReader("")
-		if o.json {
-			ha.stdout = out.jsonLines()
-			ha.stderr = out.stderrLines(h.Name)
-		} else {
-			ha.stdout, ha.stderr = &buf, &buf
-		}
-		ho := o
-		var hp *engine.HostPlan
-		ho.fleet.onPlan = func(p *engine.HostPlan) {
-			hp = p
-			if !o.dry {
-				out.planned(h.Name, planOps(p))
-			}
-		}
-		ho.fleet.observe = func(ev engine.Event) {
-			switch ev.Type {
-			case engine.EventProbed:
-				out.phase(h.Name, phasePlanning)
-			case engine.EventOpEnd:
-				out.opDone(h.Name)
-			}
-		}
-		skip, err := inv.Restrictions.For(h)
-		if err != nil {
-			return fleet.Result{Status: fleet.Failed, Error: err.Error()}
-		}
-		ho.fleet.skip = skip
-		hc, err := fleet.ChoboloFor(c, inv, h)
-		if err != nil {
-			return fleet.Result{Status: fleet.Failed, Error: err.Error()}
-		}
-		var unreachable, opened bool
-		ho.fleet.open = func(ctx context.Context) (transport.Transport, error) {
-			if opened { // the fresh connection that confirms access after the apply
-				out.phase(h.Name, phaseConfirming)
-			}
-			t, err := inv.Open(ctx, h, co)
-			var ue *transport.UnreachableError
-			unreachable = errors.As(err, &ue)
-			if err == nil && !opened {
-				out.phase(h.Name, phaseProbing)
-			}
-			opened = true
-			return t, err
-		}
-		st := engine.Style{}
-		changed, err := ha.applyTarget(ctx, eng, h.Name, hc, tags, ho, st)
-		r := fleet.Result{Status: fleet.Unchanged}
-		if hp != nil {
-			r.Changes = hp.Changes()
-		}
-		switch {
-		case err != nil && unreachable:
-			r.Status, r.Error = fleet.Unreachable, err.Error()
-		case err != nil:
-			r.Status, r.Error = fleet.Failed, err.Error()
-		case changed && o.dry:
-			r.Status = fleet.Pending
-		case changed:
-			r.Status = fleet.Changed
-		}
-		if !o.json {
-			var b strings.Builder
-			for _, line := range strings.SplitAfter(buf.String(), "\n") {
-				if line == "" {
-					continue
-				}
-				if !strings.HasPrefix(line, h.Name+":") {
-					line = h.Name + ": " + strings.TrimLeft(line, " ")
-				}
-				b.WriteString(line)
-			}
-			if r.Error != "" && !strings.Contains(buf.String(), r.Error) {
-				fmt.Fprintf(&b, "%s: %s: %s\n", h.Name, r.Status, printable.Text(r.Error))
-			}
-			out.block(b.String())
-		}
-		return r
-	}, out.finished)
+	run, err := ctl.ApplyFleet(ctx, chaos.FleetRequest{ApplyRequest: req, Limit: o.fleet.limit, Serial: o.fleet.serial})
 	out.close()
-	bad, pending := 0, false
-	for _, r := range results {
-		if r.Bad() || r.Status == fleet.Skipped {
-			bad++
-		}
-		if r.Status == fleet.Pending {
-			pending = true
-		}
+	if err != nil || o.json {
+		return run, err
 	}
-	if o.json {
-		a.jsonLine(map[string]any{"type": "fleet.summary", "hosts": results, "elapsed_ns": time.Since(start)})
-	} else {
-		fmt.Fprintln(a.stdout)
-		fleet.Summary(a.stdout, results)
-		fmt.Fprintf(a.stdout, "fleet: done in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintln(a.stdout)
+	fleet.Summary(a.stdout, fleetResults(run.Hosts))
+	fmt.Fprintf(a.stdout, "fleet: done in %s\n", time.Since(start).Round(time.Millisecond))
+	return run, nil
+}
+
+// fleetResults are a run's outcomes as the fleet's summary table takes them.
+func fleetResults(hosts []engine.HostOutcome) []fleet.Result {
+	rs := make([]fleet.Result, len(hosts))
+	for i, h := range hosts {
+		rs[i] = fleet.Result{Name: h.Name, Status: fleet.Status(h.Status), Changes: h.Changes, Elapsed: h.Elapsed, Error: h.Error}
 	}
-	switch {
-	case bad > 0:
-		return ExitError{Code: 1}
-	case o.dry && pending:
-		return ExitError{Code: 2}
-	}
-	return nil
+	return rs
 }
 
 func effective(par, n int) int {

@@ -43,7 +43,11 @@ Empty USER and PORT ("-") are left to ~/.ssh/config and OpenSSH's defaults at co
 			if err != nil {
 				return err
 			}
-			inv, boats, err := a.loadInventory(cmd.Context(), c, true, a.newFleetSecrets(cmd.Context(), sf, c, nil))
+			ctl, err := a.controller(nil)
+			if err != nil {
+				return err
+			}
+			inv, boats, err := a.loadInventory(cmd.Context(), ctl, c, true, a.newFleetSecrets(cmd.Context(), sf, c, nil))
 			if err != nil {
 				return err
 			}

@@ -229,7 +229,7 @@ fleet:
 			phases[target] = append(phases[target], ev["phase"].(string))
 		}
 	}
-	if types[0] != "fleet.start" || types[len(types)-1] != "fleet.summary" {
+	if types[0] != "run.start" || types[len(types)-1] != "run.done" {
 		t.Fatalf("event order: %v", types)
 	}
 	for _, h := range hs.Hosts {

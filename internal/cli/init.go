@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
 func (a *app) initCmd() *cobra.Command {
@@ -63,7 +63,11 @@ func (a *app) capture(ctx context.Context, spec, core string) (string, error) {
 		return "", err
 	}
 	defer t.Close()
-	c, err := (&engine.Engine{Registry: a.registry}).Capture(ctx, t, core)
+	ctl, err := a.controller(nil)
+	if err != nil {
+		return "", err
+	}
+	c, err := ctl.Capture(ctx, t, core)
 	if err != nil {
 		return "", err
 	}
@@ -120,11 +124,7 @@ func MarshalChobolo(c *chobolo.Chobolo) ([]byte, error) {
 			m := mapping()
 			m.Style = yaml.FlowStyle
 			put(m, "name", scalar(p.Name))
-			cores := make([]string, 0, len(p.Overrides))
-			for k := range p.Overrides {
-				cores = append(cores, k)
-			}
-			slices.Sort(cores)
+			cores := slices.Sorted(maps.Keys(p.Overrides))
 			for _, k := range cores {
 				put(m, k, flowList(p.Overrides[k]))
 			}

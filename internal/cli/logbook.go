@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,18 +17,18 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/config"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
 	"github.com/ch-aos-ch/chaos/internal/printable"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
-// logFlags are the logbook options of a run and the run being recorded.
+// logFlags are the logbook options of a run and the logbook it is recorded in.
 type logFlags struct {
 	report bool   // --logbook: print the run's report at the end
 	limani string // --limani DSN
 	off    bool   // --no-logbook
 	store  *logbook.Store
-	run    *logbook.Run
 }
 
 func (l *logFlags) register(f *pflag.FlagSet) {
@@ -43,7 +45,7 @@ const limaniUsage = "the logbook: a SQLite file (/var/lib/chaos/limani.db) or a 
 
 // limaniDSN is --limani, else $CHAOS_LIMANI, else `limani:` in config.yml, else "" (the default
 // SQLite file). "off" disables the logbook.
-func limaniDSN(flag string, cfg *Config) string {
+func limaniDSN(flag string, cfg *config.Config) string {
 	if flag != "" {
 		return flag
 	}
@@ -51,68 +53,39 @@ func limaniDSN(flag string, cfg *Config) string {
 		return v
 	}
 	if cfg != nil {
-		if v, ok := cfg.rest["limani"].(string); ok {
-			return v
-		}
+		return cfg.Limani
 	}
 	return ""
 }
 
-func (l *logFlags) start(ctx context.Context, a *app, cfg *Config, command string, dry bool) {
+// open opens the logbook the run is recorded in (nil when off); a logbook problem is a warning,
+// never a failed run.
+func (l *logFlags) open(ctx context.Context, a *app, cfg *config.Config) *logbook.Store {
 	dsn := limaniDSN(l.limani, cfg)
 	if l.off || dsn == "off" {
-		return
+		return nil
 	}
-	s, err := logbook.Open(ctx, dsn)
+	s, err := chaos.OpenLogbook(ctx, dsn)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
-		return
+		return nil
 	}
-	if dry {
-		command += " --dry"
-	}
-	run, err := s.StartRun(ctx, logbook.RunInfo{Command: command, Chobolo: a.chobolo})
-	if err != nil {
-		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
-		_ = s.Close()
-		return
-	}
-	l.store, l.run = s, run
+	l.store = s
+	return s
 }
 
-// observe chains the logbook after the terminal or JSON observer.
-func (l *logFlags) observe(next func(engine.Event)) func(engine.Event) {
-	run := l.run
-	if run == nil {
-		return next
-	}
-	return func(ev engine.Event) {
-		if next != nil {
-			next(ev)
-		}
-		run.Observe(ev)
-	}
-}
-
-func (l *logFlags) finish(a *app, err error, asJSON bool) {
-	if l.run == nil {
+// finish prints the run's report (--logbook) and closes the logbook.
+func (l *logFlags) finish(a *app, runID string, asJSON bool) {
+	if l.store == nil {
 		return
 	}
 	defer l.store.Close()
-	var ee ExitError
-	if errors.As(err, &ee) && ee.Code == 2 {
-		err = nil // --dry with changes pending
-	}
-	l.run.Finish(err)
-	if werr := l.run.Err(); werr != nil {
-		fmt.Fprintf(a.stderr, "chaos: warning: logbook %s: %v\n", l.store.Where, werr)
-	}
-	if !l.report {
+	if !l.report || runID == "" {
 		return
 	}
-	rep, rerr := l.store.Report(context.Background(), l.run.ID)
-	if rerr != nil {
-		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", rerr)
+	rep, err := l.store.Report(context.Background(), runID)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "chaos: warning: logbook: %v\n", err)
 		return
 	}
 	if asJSON {
@@ -153,7 +126,7 @@ p50/p90/p95/p99 op durations.`,
 			if len(args) == 0 {
 				args = []string{"list"}
 			}
-			cfg, err := LoadConfig()
+			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
@@ -161,7 +134,7 @@ p50/p90/p95/p99 op durations.`,
 			if dsn == "off" {
 				return errors.New("the logbook is off (CHAOS_LIMANI=off)")
 			}
-			s, err := logbook.Open(ctx, dsn)
+			s, err := chaos.OpenLogbook(ctx, dsn)
 			if err != nil {
 				return err
 			}
@@ -245,11 +218,7 @@ func writeReport(w io.Writer, rep *logbook.Report, allOps bool) {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, p.Count, ms(p.P50), ms(p.P90), ms(p.P95), ms(p.P99), ms(p.Max), ms(p.Total))
 		}
 		line("all", p)
-		roles := make([]string, 0, len(rep.ByRole))
-		for role := range rep.ByRole {
-			roles = append(roles, role)
-		}
-		sort.Strings(roles)
+		roles := slices.Sorted(maps.Keys(rep.ByRole))
 		for _, role := range roles {
 			line("  "+role, rep.ByRole[role])
 		}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/fleet"
+	"github.com/ch-aos-ch/chaos/internal/printable"
 )
 
 // Phases of a running host, in order.
@@ -184,7 +184,7 @@ func (t *fleetTracker) opDone(name string, now time.Time) {
 	}
 }
 
-func (t *fleetTracker) finish(r fleet.Result) {
+func (t *fleetTracker) finish(r engine.HostOutcome) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, h := range t.running {
@@ -194,7 +194,7 @@ func (t *fleetTracker) finish(r fleet.Result) {
 		}
 	}
 	t.done++
-	t.counts[r.Status]++
+	t.counts[fleet.Status(r.Status)]++
 }
 
 func (t *fleetTracker) snapshot(now time.Time, maxRows int) progressState {
@@ -218,6 +218,13 @@ type fleetOutput struct {
 	mode string // "live", "plain", "json"
 	mu   sync.Mutex
 	tr   *fleetTracker
+	json *jsonReporter
+	// head is the run's first line (text modes), from the number of hosts.
+	head func(n int) string
+	// the text of the running hosts, by name
+	hmu   sync.Mutex
+	hosts map[string]*textReporter
+	bufs  map[string]*bytes.Buffer
 	// live
 	fd      int
 	lines   int // rows of the frame on screen
@@ -230,7 +237,8 @@ type fleetOutput struct {
 // fleetOutput picks the mode: JSON with --json, live when stdout is a terminal (and TERM is not
 // dumb), else plain lines.
 func (a *app) fleetOutput(jsonMode bool, total int) *fleetOutput {
-	o := &fleetOutput{a: a, mode: "plain", tr: newFleetTracker(total, time.Now())}
+	o := &fleetOutput{a: a, mode: "plain", tr: newFleetTracker(total, time.Now()), json: &jsonReporter{w: a.stdout},
+		hosts: map[string]*textReporter{}, bufs: map[string]*bytes.Buffer{}}
 	switch {
 	case jsonMode:
 		o.mode = "json"
@@ -331,39 +339,89 @@ func (o *fleetOutput) block(text string) {
 	}
 }
 
-// event writes one JSON line.
-func (o *fleetOutput) event(v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
+// Event follows the run: JSON lines with --json; otherwise each host's text (the text reporter's)
+// is kept until the host is done and printed as one block, and the tracker follows the phases.
+func (o *fleetOutput) Event(ev engine.Event) {
+	if ev.Type == engine.EventRunStart {
+		o.tr.mu.Lock()
+		o.tr.total = ev.Count
+		o.tr.mu.Unlock()
+		if o.mode != "json" {
+			o.block(o.head(ev.Count))
+		}
+		defer o.start()
+	}
+	switch ev.Type {
+	case engine.EventPhase:
+		if ev.Phase == phaseApplying {
+			o.tr.planned(ev.Target, ev.Ops, time.Now())
+		} else {
+			o.tr.setPhase(ev.Target, ev.Phase, time.Now())
+		}
+	case engine.EventOpEnd:
+		o.tr.opDone(ev.Target, time.Now())
+	}
+	if o.mode == "json" {
+		o.json.Event(ev)
+		if ev.Type == engine.EventHostResult {
+			o.tr.finish(*ev.Host)
+		}
 		return
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	_, _ = o.a.stdout.Write(append(data, '\n'))
-}
-
-func (o *fleetOutput) phase(host, phase string) {
-	o.tr.setPhase(host, phase, time.Now())
-	if o.mode == "json" {
-		o.event(map[string]any{"type": "host.phase", "target": host, "phase": phase})
+	switch ev.Type {
+	case engine.EventRunStart, engine.EventRunDone, engine.EventError:
+	case engine.EventHostResult:
+		o.finished(*ev.Host)
+	default:
+		if ev.Target == "" {
+			o.a.textReporter(engine.Style{}).Event(ev)
+			return
+		}
+		o.hostText(ev.Target).Event(ev)
 	}
 }
 
-func (o *fleetOutput) planned(host string, ops int) {
-	o.tr.planned(host, ops, time.Now())
-	if o.mode == "json" && ops > 0 {
-		o.event(map[string]any{"type": "host.phase", "target": host, "phase": phaseApplying, "ops": ops})
+// hostText is the text reporter of one host, writing into its block.
+func (o *fleetOutput) hostText(name string) *textReporter {
+	o.hmu.Lock()
+	defer o.hmu.Unlock()
+	if r, ok := o.hosts[name]; ok {
+		return r
 	}
+	buf := &bytes.Buffer{}
+	r := &textReporter{out: buf, errw: buf, verbose: o.a.verbose}
+	o.hosts[name] = r
+	o.bufs[name] = buf
+	return r
 }
 
-func (o *fleetOutput) opDone(host string) { o.tr.opDone(host, time.Now()) }
-
-// finished records a host's result: a plain line, a JSON event, or a redraw.
-func (o *fleetOutput) finished(r fleet.Result) {
+// finished prints a host's block and records its result: a plain line or a redraw.
+func (o *fleetOutput) finished(r engine.HostOutcome) {
+	o.hmu.Lock()
+	buf := o.bufs[r.Name]
+	delete(o.hosts, r.Name)
+	delete(o.bufs, r.Name)
+	o.hmu.Unlock()
+	var text string
+	if buf != nil {
+		text = buf.String()
+	}
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if line == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, r.Name+":") {
+			line = r.Name + ": " + strings.TrimLeft(line, " ")
+		}
+		b.WriteString(line)
+	}
+	if r.Error != "" && !strings.Contains(text, r.Error) {
+		fmt.Fprintf(&b, "%s: %s: %s\n", r.Name, r.Status, printable.Text(r.Error))
+	}
+	o.block(b.String())
 	o.tr.finish(r)
 	switch o.mode {
-	case "json":
-		o.event(map[string]any{"type": "fleet.host", "result": r})
 	case "plain":
 		s := o.tr.snapshot(time.Now(), 0)
 		o.block(fmt.Sprintf("fleet: [%d/%d] %s %s (%s)\n", s.Done, s.Total, r.Name, r.Status, shortDuration(r.Elapsed)))
@@ -374,44 +432,5 @@ func (o *fleetOutput) finished(r fleet.Result) {
 			o.drawLocked()
 		}
 		o.mu.Unlock()
-	}
-}
-
-// jsonLines is a host's stdout in JSON mode: each complete line goes out at once.
-func (o *fleetOutput) jsonLines() io.Writer {
-	return &lineWriter{emit: func(line []byte) {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		_, _ = o.a.stdout.Write(line)
-	}}
-}
-
-// stderrLines is a host's stderr in JSON mode: lines prefixed with the host, on stderr.
-func (o *fleetOutput) stderrLines(host string) io.Writer {
-	return &lineWriter{emit: func(line []byte) {
-		_, _ = o.a.stderr.Write(append([]byte(host+": "), line...))
-	}}
-}
-
-// lineWriter hands complete lines to emit (a final partial line is dropped only if never ended,
-// which the CLI's writers never do).
-type lineWriter struct {
-	mu   sync.Mutex
-	buf  []byte
-	emit func([]byte)
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := append([]byte(nil), w.buf[:i+1]...)
-		w.buf = w.buf[i+1:]
-		w.emit(line)
 	}
 }

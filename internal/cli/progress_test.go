@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/fleet"
 	"github.com/ch-aos-ch/chaos/internal/golden"
 )
@@ -56,8 +57,8 @@ func TestFleetTracker(t *testing.T) {
 	tr.opDone("a", t0)
 	tr.opDone("a", t0)
 	tr.planned("b", 0, t0) // nothing to do: the phase stays
-	tr.finish(fleet.Result{Name: "b", Status: fleet.Unchanged})
-	tr.finish(fleet.Result{Name: "c", Status: fleet.Skipped}) // never started
+	tr.finish(engine.HostOutcome{Name: "b", Status: string(fleet.Unchanged)})
+	tr.finish(engine.HostOutcome{Name: "c", Status: string(fleet.Skipped)}) // never started
 	s := tr.snapshot(t0.Add(5*time.Second), 10)
 	if len(s.Running) != 1 || s.Running[0] != (progressHost{Name: "a", Phase: phaseApplying, Op: 2, Ops: 3, Elapsed: 5 * time.Second}) {
 		t.Fatalf("running = %+v", s.Running)
@@ -67,19 +68,9 @@ func TestFleetTracker(t *testing.T) {
 	}
 	tr.opDone("a", t0)
 	tr.opDone("a", t0) // more op.end events than planned ops (undo) never go past the total
-	tr.finish(fleet.Result{Name: "a", Status: fleet.Failed})
-	tr.finish(fleet.Result{Name: "d", Status: fleet.Unreachable})
+	tr.finish(engine.HostOutcome{Name: "a", Status: string(fleet.Failed)})
+	tr.finish(engine.HostOutcome{Name: "d", Status: string(fleet.Unreachable)})
 	if s := tr.snapshot(t0, 10); len(s.Running) != 0 || s.Failed != 1 || s.Unreachable != 1 || s.Done != 4 {
 		t.Fatalf("final = %+v", s)
-	}
-}
-
-func TestProgressLineWriter(t *testing.T) {
-	var got []string
-	w := &lineWriter{emit: func(b []byte) { got = append(got, string(b)) }}
-	fmt.Fprint(w, "{\"a\":")
-	fmt.Fprint(w, "1}\n{\"b\":2}\n{\"c\"")
-	if len(got) != 2 || got[0] != "{\"a\":1}\n" || got[1] != "{\"b\":2}\n" {
-		t.Fatalf("lines = %q", got)
 	}
 }

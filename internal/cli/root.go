@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/ch-aos-ch/chaos/internal/config"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
@@ -33,11 +35,15 @@ type app struct {
 	noColor        bool
 	verbose        int // -v, counted: one meaning on every command
 	registry       *engine.Registry
+	// loadConfig reads config.yml once, on first use (config); the copies of the app that fleet
+	// hosts get share it.
+	loadConfig func() (*config.Config, error)
 }
 
 // Main runs the CLI and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, stdin: stdin, registry: builtin.Registry()}
+	a := &app{stdout: stdout, stderr: stderr, stdin: stdin, registry: builtin.Registry(),
+		loadConfig: sync.OnceValues(config.Load)}
 	root := a.rootCmd()
 	root.SetArgs(LegacyFlags(args))
 	root.SetIn(stdin)
@@ -105,12 +111,20 @@ func (a *app) terminal() bool {
 	return a.interactive() && ok && term.IsTerminal(int(f.Fd()))
 }
 
+// config returns config.yml, read once per command: every reader gets the same value.
+func (a *app) config() (*config.Config, error) {
+	if a.loadConfig == nil { // an app built by a test without Main
+		a.loadConfig = sync.OnceValues(config.Load)
+	}
+	return a.loadConfig()
+}
+
 // choboloPath is -c, else the configured default.
 func (a *app) choboloPath() (string, error) {
 	if a.chobolo != "" {
 		return a.chobolo, nil
 	}
-	cfg, err := LoadConfig()
+	cfg, err := a.config()
 	if err != nil {
 		return "", err
 	}

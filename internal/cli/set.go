@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ch-aos-ch/chaos/internal/config"
 )
 
 func (a *app) setCmd() *cobra.Command {
@@ -14,11 +16,11 @@ func (a *app) setCmd() *cobra.Command {
 		use     string
 		aliases []string
 		what    string
-		set     func(*Config, string)
+		set     func(*config.Config, string)
 	}{
-		{"chobolo FILE", []string{"c", "ch"}, "the default Ch-obolo", func(c *Config, p string) { c.ChoboloFile = p }},
-		{"secrets FILE", []string{"sec", "se"}, "the default secrets file", func(c *Config, p string) { c.SecretsFile = p }},
-		{"sops FILE", []string{"sop"}, "the default sops config", func(c *Config, p string) { c.SopsFile = p }},
+		{"chobolo FILE", []string{"c", "ch"}, "the default Ch-obolo", func(c *config.Config, p string) { c.ChoboloFile = p }},
+		{"secrets FILE", []string{"sec", "se"}, "the default secrets file", func(c *config.Config, p string) { c.SecretsFile = p }},
+		{"sops FILE", []string{"sop"}, "the default sops config", func(c *config.Config, p string) { c.SopsFile = p }},
 	} {
 		cmd.AddCommand(&cobra.Command{
 			Use:     s.use,
@@ -33,7 +35,7 @@ func (a *app) setCmd() *cobra.Command {
 				if _, err := os.Stat(p); err != nil {
 					return fmt.Errorf("set: %w", err)
 				}
-				cfg, err := LoadConfig()
+				cfg, err := a.config()
 				if err != nil {
 					return err
 				}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,52 +14,6 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
-
-// EventType names a progress event.
-type EventType string
-
-const (
-	EventProbed  EventType = "probed"
-	EventOpStart EventType = "op.start"
-	EventOpEnd   EventType = "op.end"
-	EventUndo    EventType = "undo"
-	// EventReplanned: a role was probed and planned again during the apply (Settler), because an
-	// earlier role ran ops that may change its facts; Notes are the differences from the approved
-	// plan (the event comes only when there are some).
-	EventReplanned EventType = "role.replanned"
-	EventDone      EventType = "host.done"
-	// EventAccess: the fresh connection after an apply that touched access confirmed it (no Error)
-	// or failed (Error says when the host rolls itself back).
-	EventAccess EventType = "access.confirm"
-	// EventWatchdog: what an earlier apply's access watchdog left on the host, found by the next run
-	// (Op "rolled back JOURNAL" with Error, or "confirmed JOURNAL").
-	EventWatchdog EventType = "access.watchdog"
-)
-
-// Event is one step of progress, consumed by the terminal UI, --json and (later) the logbook.
-type Event struct {
-	Type     EventType     `json:"type"`
-	Target   string        `json:"target"`
-	Role     string        `json:"role,omitempty"`
-	Op       string        `json:"op,omitempty"`
-	Duration time.Duration `json:"duration_ns,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	// Stdout and Stderr are the tails (OutputTail bytes) of what an exec op printed, on op.end.
-	// Neither is kept for an op with secret data, and known secret values are redacted from both
-	// (and from Error).
-	Stdout string `json:"stdout,omitempty"`
-	Stderr string `json:"stderr,omitempty"`
-	// Generation is set on host.done after a successful apply that recorded one.
-	Generation int `json:"generation,omitempty"`
-	// Notes are the changes of a re-planned role that differ from the approved plan (role.replanned).
-	Notes []string `json:"notes,omitempty"`
-}
-
-func emit(f func(Event), ev Event) {
-	if f != nil {
-		f(ev)
-	}
-}
 
 // Result is the outcome of applying a HostPlan.
 type Result struct {
@@ -85,16 +40,22 @@ type Result struct {
 	Watchdog string `json:"watchdog,omitempty"`
 }
 
-// Apply executes a plan under the host lock, with a write-ahead journal on the target: before each
-// op, the op and its inverse (a file's previous content, mode, owner and link target; an exec op's
-// role-supplied undo) are recorded and fsync'd. When an op fails, the ops already done (and the
-// failed one, which may have done part of its work) are undone in reverse order and the error is
-// returned together with a Result saying so. After success a generation is recorded on the host.
-// If chaos dies mid-apply, the journal stays behind and Recover rolls the host back.
+// Apply executes a plan under the host lock (req.Lock, or its own), with a write-ahead journal on
+// the target: before each op, the op and its inverse (a file's previous content, mode, owner and
+// link target; an exec op's role-supplied undo) are recorded and fsync'd. When an op fails, the ops
+// already done (and the failed one, which may have done part of its work) are undone in reverse
+// order and the error is returned together with a Result saying so. After success a generation is
+// recorded on the host. If chaos dies mid-apply, the journal stays behind and Recover rolls the
+// host back. A plan with guarded prunes (HostPlan.Guards) is refused unless req.PruneAll.
 func (e *Engine) Apply(ctx context.Context, t transport.Transport, hp *HostPlan, req Request) (*Result, error) {
+	// The large-prune guard holds whatever a caller's approval said: only PruneAll lifts it.
+	if g := hp.Guards(); len(g) > 0 && !req.PruneAll {
+		return nil, fmt.Errorf("%s: %s; refusing: a prune this large needs an explicit approval (--prune-all)", hp.Target, strings.Join(g, "; "))
+	}
+
 	start := time.Now()
 	res := &Result{Target: hp.Target}
-	release, err := Lock(ctx, t)
+	release, err := lockFor(ctx, t, req.Lock)
 	if err != nil {
 		return nil, err
 	}
@@ -342,9 +303,7 @@ func runExec(ctx context.Context, t transport.Transport, op Op) (transport.Resul
 	}
 	if res.Code != 0 && !slices.Contains(op.OkCodes, res.Code) {
 		msg := strings.TrimSpace(string(res.Stderr))
-		if msg == "" {
-			msg = strings.TrimSpace(string(res.Stdout))
-		}
+		msg = cmp.Or(msg, strings.TrimSpace(string(res.Stdout)))
 		return res, &transport.ExitError{Argv: op.Argv, Code: res.Code, Stderr: tail(msg, 4000)}
 	}
 	return res, nil

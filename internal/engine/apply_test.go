@@ -50,6 +50,32 @@ func TestApplyUndoesOnFailure(t *testing.T) {
 	}
 }
 
+// A plan with a guarded prune is refused by the engine itself unless PruneAll, whatever approved it.
+func TestApplyRefusesGuardedPrune(t *testing.T) {
+	dir := treeRoot(t)
+	mustWrite(t, filepath.Join(dir, "etc/gone"), "bye\n", 0o644)
+	tr, err := transport.NewChroot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	hp := &HostPlan{Target: tr.Name(), Roles: []*RolePlan{{Role: "files", Guard: "removes 9 of 10 managed files",
+		Steps: []Step{{Ops: []Op{Remove("/etc/gone")}}}}}}
+	_, err = (&Engine{}).Apply(context.Background(), tr, hp, Request{Assume: true})
+	if err == nil || !strings.Contains(err.Error(), "removes 9 of 10 managed files") {
+		t.Fatalf("want a refusal naming the guard, got %v", err)
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "etc/gone")); serr != nil {
+		t.Fatal("the guarded remove ran")
+	}
+	if _, err := (&Engine{}).Apply(context.Background(), tr, hp, Request{PruneAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, serr := os.Stat(filepath.Join(dir, "etc/gone")); serr == nil {
+		t.Fatal("PruneAll: the remove did not run")
+	}
+}
+
 func TestApplyWritesLedgerOnlyOnChange(t *testing.T) {
 	dir := treeRoot(t)
 	tr, err := transport.NewChroot(dir)

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ type Request struct {
 	ReadOnly bool
 	// Observe receives progress events; may be nil.
 	Observe func(Event)
+	// Lock is the caller's host lock (LockHost), taken through the transport Apply gets, when the
+	// caller holds it across recovery, plan and apply; nil: Apply takes the lock itself and releases
+	// it when done. A lock taken through another transport is refused.
+	Lock *HostLock
 	// Skip, when set, is asked about every selected role (by its canonical name); a non-empty answer
 	// drops the role before the probe and adds "role NAME: skipped: ANSWER" to the plan's notes.
 	// Fleet restrictions (allow_list/black_list) use it.
@@ -151,10 +156,7 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	// The core decides which roles (and so which probe sections) run. When it is not known up front,
 	// the script carries every core's sections and picks the right ones on the host, so detecting
 	// the core never costs a second round trip.
-	core := req.Core
-	if core == "" {
-		core = c.Core
-	}
+	core := cmp.Or(req.Core, c.Core)
 	detected := false
 	if core == "" {
 		core, detected = localCore(ctx, t)

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -206,14 +207,14 @@ func TestLeaseLock(t *testing.T) {
 	root := testenv.DebianRoot(t)
 	tr := noFlock{enginetest.Chroot(t, root)}
 	ctx := context.Background()
-	release, err := engine.Lock(ctx, tr)
+	lock, err := engine.LockHost(ctx, tr, engine.LockOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !testenv.Exists(t, root, "/var/lib/chaos/lock.d/owner") || !strings.Contains(testenv.ReadFile(t, root, "/var/lib/chaos/lock.d/owner"), fmt.Sprintf(`"pid":%d`, os.Getpid())) {
 		t.Fatal("no lease owner file")
 	}
-	release()
+	lock.Release()
 	if testenv.Exists(t, root, "/var/lib/chaos/lock.d") {
 		t.Fatal("lease not released")
 	}
@@ -221,16 +222,16 @@ func TestLeaseLock(t *testing.T) {
 	host, _ := os.Hostname()
 	testenv.Chroot(t, root, "mkdir", "/var/lib/chaos/lock.d")
 	testenv.WriteFile(t, root, "/var/lib/chaos/lock.d/owner", fmt.Sprintf(`{"controller":%q,"pid":1,"started":%q}`, host, time.Now().UTC().Format(time.RFC3339)))
-	if _, err := engine.Lock(ctx, tr); err == nil || !strings.Contains(err.Error(), "another chaos (pid 1") {
+	if _, err := engine.LockHost(ctx, tr, engine.LockOptions{}); !errors.Is(err, engine.ErrHostBusy) || !strings.Contains(err.Error(), "another chaos (pid 1 on "+host) {
 		t.Fatalf("lease held by a live process: %v", err)
 	}
 	// A dead process's lease: broken.
 	dead := exec.Command("true")
 	_ = dead.Run()
 	testenv.WriteFile(t, root, "/var/lib/chaos/lock.d/owner", fmt.Sprintf(`{"controller":%q,"pid":%d,"started":%q}`, host, dead.Process.Pid, time.Now().UTC().Format(time.RFC3339)))
-	release, err = engine.Lock(ctx, tr)
+	lock, err = engine.LockHost(ctx, tr, engine.LockOptions{})
 	if err != nil {
 		t.Fatalf("stale lease not broken: %v", err)
 	}
-	release()
+	lock.Release()
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,9 +179,7 @@ func (e *Engine) stageGeneration(ctx context.Context, t transport.Transport, hp 
 	g := Generation{N: n, Time: time.Now().UTC(), Target: hp.Target, Kind: req.Record.Kind, Of: req.Record.Of,
 		Core: hp.Core, OS: hp.OS, Tags: req.Tags, Changes: res.Changed, Ops: res.Ops, Elapsed: res.Elapsed, Journal: jw.j.ID,
 		Snapshot: res.Snapshot}
-	if g.Kind == "" {
-		g.Kind = "apply"
-	}
+	g.Kind = cmp.Or(g.Kind, "apply")
 	for _, rp := range hp.Roles {
 		for _, s := range rp.Steps {
 			for _, c := range s.Changes {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -396,20 +398,21 @@ func TestRetain(t *testing.T) {
 func TestLockExcludesOtherProcesses(t *testing.T) {
 	dir, tr := fileTree(t)
 	ctx := context.Background()
-	release, err := Lock(ctx, tr)
+	lock, err := LockHost(ctx, tr, LockOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Re-entrant in this process.
-	again, err := Lock(ctx, tr)
-	if err != nil {
-		t.Fatal(err)
+	// Not re-entrant: a second caller in this process is refused, and so is Apply without the handle.
+	if _, err := LockHost(ctx, tr, LockOptions{}); !errors.Is(err, ErrHostBusy) || !strings.Contains(err.Error(), "this process") {
+		t.Fatalf("second LockHost in this process: %v", err)
 	}
-	again()
+	if _, err := (&Engine{}).Apply(ctx, tr, filePlan(tr), Request{}); !errors.Is(err, ErrHostBusy) {
+		t.Fatalf("Apply without the caller's lock: %v", err)
+	}
 	if err := exec.Command("flock", "-n", filepath.Join(dir, LockPath), "true").Run(); err == nil {
 		t.Fatal("another process took the lock while chaos held it")
 	}
-	release()
+	lock.Release()
 	if out, err := exec.Command("flock", "-n", filepath.Join(dir, LockPath), "true").CombinedOutput(); err != nil {
 		t.Fatalf("lock not released: %v %s", err, out)
 	}
@@ -428,8 +431,8 @@ func TestLockExcludesOtherProcesses(t *testing.T) {
 			t.Fatal("the other process never took the lock")
 		}
 	}
-	if _, err := (&Engine{}).Apply(ctx, tr, filePlan(tr, Write("/etc/x", nil, 0, "", "")), Request{}); err == nil ||
-		!strings.Contains(err.Error(), "another chaos") {
+	if _, err := (&Engine{}).Apply(ctx, tr, filePlan(tr, Write("/etc/x", nil, 0, "", "")), Request{}); !errors.Is(err, ErrHostBusy) ||
+		!regexp.MustCompile(`: another chaos \(pid \d+\) is applying to this host \(lock /var/lib/chaos/lock\)$`).MatchString(err.Error()) {
 		t.Fatalf("apply under a foreign lock: %v", err)
 	}
 }
@@ -472,15 +475,15 @@ func TestLockWaitsForLostSSHWorker(t *testing.T) {
 		mustWrite(t, filepath.Join(dir, LockPath), "4242 99\nowner "+tc.owner+"\n", 0o600)
 		tr := &lostSSH{Host: h, busy: 3}
 		notices = 0
-		release, err := Lock(context.Background(), tr)
+		lock, err := LockHost(context.Background(), tr, LockOptions{})
 		if tc.wait {
 			if err != nil || tr.busy != 0 || notices != 1 {
 				t.Fatalf("%s: %v (busy %d, %d notices)", tc.owner, err, tr.busy, notices)
 			}
-			release()
+			lock.Release()
 			continue
 		}
-		if err == nil || !strings.Contains(err.Error(), "another chaos (pid "+tc.owner+")") || tr.busy != 2 {
+		if !errors.Is(err, ErrHostBusy) || !strings.Contains(err.Error(), "another chaos (pid "+tc.owner+")") || tr.busy != 2 {
 			t.Fatalf("%s: %v (busy %d)", tc.owner, err, tr.busy)
 		}
 	}

@@ -21,12 +21,56 @@ const leaseDir = StateDir + "/lock.d"
 // LeaseStale is how old a lease must be before another controller may break it.
 var LeaseStale = 12 * time.Hour
 
-// held counts the host locks this process holds, by target name, so that Apply inside a caller's
-// Lock (the CLI locks before recovering and planning) does not lock twice.
-var held = struct {
+// ErrHostBusy is what LockHost fails with (errors.Is) when another chaos holds the host lock: a
+// *BusyError says who.
+var ErrHostBusy = errors.New("host busy")
+
+// BusyError is a host lock held by another chaos: another process (on this machine or another
+// controller) or another caller in this process.
+type BusyError struct {
+	Target string // the transport's name
+	Owner  string // who holds it: "pid 12", "pid 12 on ctl over ssh", "pid 12, this process, through NAME"
+	Lock   string // the lock on the host (LockPath or the lease directory)
+	Hint   string // what to do, when the owner is unknown
+}
+
+func (e *BusyError) Error() string {
+	msg := fmt.Sprintf("%s: another chaos (%s) is applying to this host (lock %s)", e.Target, e.Owner, e.Lock)
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrHostBusy) true.
+func (e *BusyError) Is(target error) bool { return target == ErrHostBusy }
+
+// LockOptions say how LockHost takes the host lock.
+type LockOptions struct {
+	// Wait is how long to wait for a busy host (polling with backoff, as long as ctx lives) before
+	// failing with ErrHostBusy; 0 fails at once.
+	Wait time.Duration
+}
+
+// HostLock is the held host lock of one target, taken by LockHost through one transport: the
+// commands of that transport run under it (they inherit the flock, transport.LockFD). Release it
+// when done; Engine.Apply and Engine.Recover take it in Request.Lock and RecoverOptions.Lock.
+type HostLock struct {
+	t      transport.Transport
+	key    string
+	done   chan struct{} // closed by Release: in-process waiters retry at once
+	once   sync.Once
+	unlock func() error // the on-host lock's release
+}
+
+// holders are the host locks this process holds, by host identity (hostKey). It is the lock's only
+// package-level mutable state, and has to be: two callers in one process (two Engines, two jobs of
+// a server) share nothing else, yet must exclude each other on one host whatever transport and
+// name each reached it by.
+var holders = struct {
 	sync.Mutex
-	m map[string]int
-}{m: map[string]int{}}
+	m map[string]*HostLock
+}{m: map[string]*HostLock{}}
 
 type flocker interface {
 	Flock(path string) (func() error, error)
@@ -38,22 +82,130 @@ type leaseOwner struct {
 	Started    time.Time `json:"started"`
 }
 
-// Lock takes the host lock of t (LockPath): two applies never run on one host at the same time.
-// Local, chroot and nsenter targets use flock(2) on an open descriptor, released by the kernel if
-// chaos dies, and so does SSH (held by the connection's remote worker, released when the
-// connection ends); other transports, and SSH hosts without flock(1), use an atomic mkdir lease
-// with the owner's pid, broken when that process is gone (same controller) or older than
-// LeaseStale. The lock is re-entrant within this
-// process. Call release when done.
-func Lock(ctx context.Context, t transport.Transport) (release func(), err error) {
-	key := t.Name()
-	held.Lock()
-	defer held.Unlock()
-	if held.m[key] > 0 {
-		held.m[key]++
-		return func() { unhold(key, nil) }, nil
+// LockHost takes the host lock of t (LockPath): two applies never run on one host at the same
+// time. It is not re-entrant: a second LockHost on the same host, from this process or another,
+// waits up to opts.Wait (as long as ctx lives) and then fails with a *BusyError (ErrHostBusy).
+//
+// In this process the lock is keyed by the host's identity (transport.HostIDer: machine-id and
+// root, so two names of one chroot exclude each other and a copy of it does not), and the lock on
+// the host is always taken as well. Local, chroot and nsenter targets use flock(2) on an open
+// descriptor, released by the kernel if chaos dies, and so does SSH (held by the connection's
+// remote worker, released when the connection ends); other transports, and SSH hosts without
+// flock(1), use an atomic mkdir lease with the owner's pid, broken when that process is gone (same
+// controller) or older than LeaseStale.
+func LockHost(ctx context.Context, t transport.Transport, opts LockOptions) (*HostLock, error) {
+	key, err := hostKey(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("%s: lock: %w", t.Name(), err)
 	}
-	var unlock func() error
+	deadline := time.Now().Add(opts.Wait)
+	delay := 20 * time.Millisecond
+	for {
+		l, holder, err := take(ctx, t, key)
+		if err == nil {
+			return l, nil
+		}
+		left := time.Until(deadline)
+		if !errors.Is(err, ErrHostBusy) || left <= 0 {
+			return nil, err
+		}
+		timer := time.NewTimer(min(delay, left))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("%s: waiting for the host lock: %w (%w)", t.Name(), context.Cause(ctx), err)
+		case <-holder: // released in this process: try again at once (nil when held elsewhere)
+		case <-timer.C:
+		}
+		timer.Stop()
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// take tries once: the in-process slot for key, then the lock on the host. When the host is busy
+// in this process, holder is closed when that lock is released.
+func take(ctx context.Context, t transport.Transport, key string) (l *HostLock, holder <-chan struct{}, err error) {
+	holders.Lock()
+	if h := holders.m[key]; h != nil {
+		holders.Unlock()
+		return nil, h.done, &BusyError{Target: t.Name(), Lock: LockPath,
+			Owner: fmt.Sprintf("pid %d, this process, through %s", os.Getpid(), h.t.Name())}
+	}
+	l = &HostLock{t: t, key: key, done: make(chan struct{})}
+	holders.m[key] = l
+	holders.Unlock()
+	if l.unlock, err = onHost(ctx, t); err != nil {
+		l.forget()
+		return nil, nil, err
+	}
+	return l, nil, nil
+}
+
+// Release releases the lock; later calls do nothing.
+func (l *HostLock) Release() {
+	if l == nil {
+		return
+	}
+	l.once.Do(func() {
+		// The host first: an in-process waiter woken by forget then finds it free.
+		_ = l.unlock()
+		l.forget()
+	})
+}
+
+func (l *HostLock) forget() {
+	holders.Lock()
+	if holders.m[l.key] == l {
+		delete(holders.m, l.key)
+	}
+	holders.Unlock()
+	close(l.done)
+}
+
+// Target is the name of the transport the lock was taken through.
+func (l *HostLock) Target() string { return l.t.Name() }
+
+// heldFor checks that l is held and was taken through t: the commands of another transport
+// (another connection, another name of the host) would not run under it.
+func (l *HostLock) heldFor(t transport.Transport) error {
+	select {
+	case <-l.done:
+		return fmt.Errorf("%s: the host lock passed (%s) was released", t.Name(), l.t.Name())
+	default:
+	}
+	if l.t != t {
+		return fmt.Errorf("%s: the host lock passed was taken through another transport (%s): it does not cover this one's commands", t.Name(), l.t.Name())
+	}
+	return nil
+}
+
+// lockFor checks the caller's lock l for t (release then does nothing), or takes one when l is nil.
+func lockFor(ctx context.Context, t transport.Transport, l *HostLock) (release func(), err error) {
+	if l != nil {
+		return func() {}, l.heldFor(t)
+	}
+	if l, err = LockHost(ctx, t, LockOptions{}); err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// hostKey is the identity of t's host (transport.HostIDer); for other transports, the target's
+// machine-id and the transport's name (nothing tells their roots apart).
+func hostKey(ctx context.Context, t transport.Transport) (string, error) {
+	if h, ok := t.(transport.HostIDer); ok {
+		return h.HostID(ctx)
+	}
+	fi, err := t.Stat(ctx, "/etc/machine-id")
+	if err != nil {
+		return "", err
+	}
+	mid, _, _ := strings.Cut(string(fi.Content), "\n")
+	return fmt.Sprintf("machine %s name %s", strings.TrimSpace(mid), t.Name()), nil
+}
+
+// onHost takes the lock on the host: flock when t has it, else the mkdir lease.
+func onHost(ctx context.Context, t transport.Transport) (unlock func() error, err error) {
 	f, ok := t.(flocker)
 	if ok {
 		// Flock creates StateDir itself: one round trip over SSH.
@@ -63,20 +215,16 @@ func Lock(ctx context.Context, t transport.Transport) (release func(), err error
 			if fi, serr := t.Stat(ctx, LockPath); serr == nil {
 				li = transport.ParseLock(string(fi.Content))
 			}
-			return nil, fmt.Errorf("%s: another chaos (%s) is applying to this host (lock %s)", key, li.Owner(), LockPath)
+			return nil, &BusyError{Target: t.Name(), Owner: li.Owner(), Lock: LockPath}
 		}
 	}
 	if !ok || errors.Is(err, transport.ErrUnsupported) {
 		if err := t.Mkdir(ctx, StateDir, 0o755); err != nil {
-			return nil, fmt.Errorf("%s: lock: %w", key, err)
+			return nil, fmt.Errorf("%s: lock: %w", t.Name(), err)
 		}
-		unlock, err = lease(ctx, t)
+		return lease(ctx, t)
 	}
-	if err != nil {
-		return nil, err
-	}
-	held.m[key] = 1
-	return func() { unhold(key, unlock) }, nil
+	return unlock, err
 }
 
 // flock takes the lock through f. A Host waits for (then kills) what an interrupted chaos left
@@ -131,25 +279,6 @@ func sshOwner(text string) (pid int, host string, ok bool) {
 	return pid, host, rest == " over ssh"
 }
 
-func unhold(key string, unlock func() error) {
-	held.Lock()
-	defer held.Unlock()
-	held.m[key]--
-	if held.m[key] <= 0 {
-		delete(held.m, key)
-		if unlock != nil {
-			_ = unlock()
-		}
-	}
-}
-
-// Locked reports whether this process holds the host lock of t.
-func Locked(t transport.Transport) bool {
-	held.Lock()
-	defer held.Unlock()
-	return held.m[t.Name()] > 0
-}
-
 func lease(ctx context.Context, t transport.Transport) (func() error, error) {
 	host, _ := os.Hostname()
 	for attempt := 0; attempt < 2; attempt++ {
@@ -176,10 +305,10 @@ func lease(ctx context.Context, t transport.Transport) (func() error, error) {
 				_ = t.Remove(ctx, leaseDir, true)
 				continue
 			}
-			return nil, fmt.Errorf("%s: another chaos (pid %d on %s, since %s) is applying to this host (lock %s)",
-				t.Name(), o.PID, o.Controller, o.Started.Format(time.RFC3339), leaseDir)
+			return nil, &BusyError{Target: t.Name(), Lock: leaseDir,
+				Owner: fmt.Sprintf("pid %d on %s, since %s", o.PID, o.Controller, o.Started.Format(time.RFC3339))}
 		}
-		return nil, fmt.Errorf("%s: the host is locked (%s exists); remove it if no chaos is running", t.Name(), leaseDir)
+		return nil, &BusyError{Target: t.Name(), Owner: "owner unknown", Lock: leaseDir, Hint: "remove it if no chaos is running"}
 	}
 	return nil, fmt.Errorf("%s: could not take the lock %s", t.Name(), leaseDir)
 }

@@ -17,6 +17,9 @@ type RecoverOptions struct {
 	Resume bool
 	// Observe receives an undo event per inverse that runs; may be nil.
 	Observe func(Event)
+	// Lock is the caller's host lock (LockHost), taken through the same transport; nil: Recover
+	// takes the lock itself and releases it when done.
+	Lock *HostLock
 }
 
 // Recovery is what Recover did.
@@ -40,9 +43,9 @@ type Recovery struct {
 // Recover finishes an apply that was interrupted on t (chaos killed, connection lost, power
 // loss): it reads the journal and runs the inverses of the journaled ops in reverse order (the
 // last op may or may not have run: errors of its inverse are tolerated), then removes the journal.
-// It returns nil when there is nothing to recover. It takes the host lock.
+// It returns nil when there is nothing to recover. It runs under the host lock (opts.Lock, or its own).
 func (e *Engine) Recover(ctx context.Context, t transport.Transport, opts RecoverOptions) (*Recovery, error) {
-	release, err := Lock(ctx, t)
+	release, err := lockFor(ctx, t, opts.Lock)
 	if err != nil {
 		return nil, err
 	}

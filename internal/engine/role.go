@@ -18,6 +18,9 @@ type Meta struct {
 	Cores []string `json:"cores,omitempty"`
 	// Summary is one line for listings.
 	Summary string `json:"summary"`
+	// Explain is the role's `chaos explain` Markdown (internal/explain): topic Name, or NAME-CORE
+	// for a later role of the same name with another text (builtin.Explanations).
+	Explain string `json:"-"`
 	// Secrets are the top-level keys of the secrets file the role reads ("user_secrets"); a role
 	// sees no other secret, and none at all when it declares none.
 	Secrets []string `json:"secrets,omitempty"`

@@ -7,8 +7,8 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
@@ -138,12 +138,7 @@ func NewLibrary(extra map[string]string) (Library, error) {
 
 // Names lists the topics, sorted.
 func (l Library) Names() []string {
-	var out []string
-	for n := range l {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(l))
 }
 
 // Lookup resolves "topic" or "topic.sub".

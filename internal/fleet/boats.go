@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -75,12 +76,7 @@ func RegisterBoat(name string, f BoatFactory) {
 func BoatProviders() []string {
 	boatMu.RLock()
 	defer boatMu.RUnlock()
-	out := make([]string, 0, len(providers))
-	for k := range providers {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(providers))
 }
 
 // BoatResult is what one boat contributed.
@@ -330,11 +326,7 @@ func parseAnsible(f *Fleet, root *yaml.Node) error {
 				}
 			}
 			if hs, ok := v["hosts"].(map[string]any); ok { // YAML-inventory shape
-				names := make([]string, 0, len(hs))
-				for s := range hs {
-					names = append(names, s)
-				}
-				sort.Strings(names)
+				names := slices.Sorted(maps.Keys(hs))
 				for _, s := range names {
 					members[g] = append(members[g], s)
 					addHost(s)
@@ -352,11 +344,7 @@ func parseAnsible(f *Fleet, root *yaml.Node) error {
 			}
 		}
 	}
-	hostvarNames := make([]string, 0, len(hostvars))
-	for n := range hostvars {
-		hostvarNames = append(hostvarNames, n)
-	}
-	sort.Strings(hostvarNames)
+	hostvarNames := slices.Sorted(maps.Keys(hostvars))
 	for _, n := range hostvarNames {
 		addHost(n)
 	}

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -22,9 +23,7 @@ type ConnectOptions struct {
 // SSHConfig is the transport configuration of an SSH host: its own settings, then fleet.ssh.
 func (f *Fleet) SSHConfig(h *Host, o ConnectOptions) transport.SSHConfig {
 	addr := h.Address
-	if addr == "" {
-		addr = h.Name
-	}
+	addr = cmp.Or(addr, h.Name)
 	cfg := transport.SSHConfig{Name: h.Name, Host: addr, Port: h.Port, User: h.User, ProxyJump: h.ProxyJump,
 		Become: h.Become, KnownHostsFiles: f.SSH.KnownHosts, SSHConfigFile: f.SSH.Config,
 		ConnectTimeout: f.SSH.ConnectTimeout, KeepAlive: f.SSH.KeepAlive,

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -76,14 +76,14 @@ func newEC2Boat(cfg *yaml.Node, env BoatEnv) (Boat, error) {
 		case "filters":
 			var m map[string]stringList
 			if err = v.Decode(&m); err == nil {
-				for _, name := range sortedKeys(m) {
+				for _, name := range slices.Sorted(maps.Keys(m)) {
 					b.filters = append(b.filters, types.Filter{Name: aws.String(name), Values: m[name]})
 				}
 			}
 		case "tags":
 			var m map[string]stringList
 			if err = v.Decode(&m); err == nil {
-				for _, name := range sortedKeys(m) {
+				for _, name := range slices.Sorted(maps.Keys(m)) {
 					b.filters = append(b.filters, types.Filter{Name: aws.String("tag:" + name), Values: m[name]})
 				}
 			}
@@ -160,15 +160,6 @@ func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*l = s
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (b *ec2Boat) Fetch(ctx context.Context) ([]byte, string, error) {

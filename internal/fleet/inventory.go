@@ -4,6 +4,7 @@
 package fleet
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"slices"
@@ -495,9 +496,7 @@ func (d *decoder) boats(f *Fleet, n *yaml.Node) {
 			d.errorf(item, "fleet.boats[%d]: unknown provider %q (built in: %s)", i, b.Provider, strings.Join(BoatProviders(), ", "))
 			continue
 		}
-		if b.Name == "" {
-			b.Name = fmt.Sprintf("%s#%d", b.Provider, i+1)
-		}
+		b.Name = cmp.Or(b.Name, fmt.Sprintf("%s#%d", b.Provider, i+1))
 		f.Boats = append(f.Boats, b)
 	}
 }

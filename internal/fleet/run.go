@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -61,9 +62,7 @@ func Run(ctx context.Context, hosts []*Host, o RunOptions, apply func(context.Co
 		end := min(start+batch, len(hosts))
 		if stopped != "" || ctx.Err() != nil {
 			why := stopped
-			if why == "" {
-				why = "interrupted"
-			}
+			why = cmp.Or(why, "interrupted")
 			for i := start; i < end; i++ {
 				results[i] = Result{Host: hosts[i], Name: hosts[i].Name, Status: Skipped, Error: why}
 				if done != nil {

@@ -10,7 +10,8 @@ package lockfile
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -36,11 +37,7 @@ type Group struct {
 func Format(head string, groups map[int]string) string {
 	var b strings.Builder
 	b.WriteString(strings.TrimRight(head, "\n") + "\n")
-	pgids := make([]int, 0, len(groups))
-	for g := range groups {
-		pgids = append(pgids, g)
-	}
-	sort.Ints(pgids)
+	pgids := slices.Sorted(maps.Keys(groups))
 	for _, g := range pgids {
 		fmt.Fprintf(&b, "group %d %s\n", g, groups[g])
 	}

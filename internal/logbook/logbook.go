@@ -8,6 +8,7 @@
 package logbook
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -277,9 +278,7 @@ func (s *Store) StartRun(ctx context.Context, info RunInfo) (*Run, error) {
 	id := time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(rnd[:])
 	host, _ := os.Hostname()
 	user := os.Getenv("SUDO_USER")
-	if user == "" {
-		user = os.Getenv("USER")
-	}
+	user = cmp.Or(user, os.Getenv("USER"))
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO runs (id, started, command, chobolo, controller, username) VALUES (?, ?, ?, ?, ?, ?)`),
 		id, time.Now().UnixNano(), info.Command, info.Chobolo, host, user)
 	if err != nil {

@@ -10,6 +10,7 @@ package pkgmap
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -241,10 +242,5 @@ func Resolve(p chobolo.Package, core string) (pkgs []string, known bool) {
 // Names returns the distro-agnostic names the map knows, sorted, for suggestions ("did you mean").
 func Names() []string {
 	t := load()
-	out := make([]string, 0, len(t))
-	for name := range t {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(t))
 }

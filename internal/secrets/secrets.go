@@ -4,6 +4,11 @@
 //
 // A decrypted file becomes a Values tree that roles read by dotted path (engine.SecretStore). Nothing
 // in this package logs or formats a secret value; errors name paths and keys, never values.
+//
+// What `chaos` does around a file is here too, for any caller: Resolve picks the file and its sops
+// configuration (flags, then the caller's defaults, then the Ch-obolo's secrets section),
+// LoadKeyring gathers the keys (chaos's own, a provider's), OpenFile and LoadValues decrypt, and
+// Rotate, SetShamir and ChangeKeys re-key a file, refusing a change that would lock the caller out.
 package secrets
 
 import (

@@ -3,6 +3,7 @@ package testenv
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/md5"
 	"crypto/sha256"
@@ -47,9 +48,7 @@ func ArchBaseRoot(t testing.TB) string {
 	}
 	sum := sha256.Sum256(data)
 	cache := os.Getenv(CacheDirEnv)
-	if cache == "" {
-		cache = DefaultCacheDir
-	}
+	cache = cmp.Or(cache, DefaultCacheDir)
 	dir := filepath.Join(cache, "archish-"+hex.EncodeToString(sum[:])[:12])
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.Logf("testenv: building the Arch-flavoured base root with %s (one-time)...", script)

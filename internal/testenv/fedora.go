@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -309,9 +310,7 @@ func compsXML(groups []RpmGroup) string {
 	b.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE comps PUBLIC \"-//Red Hat, Inc.//DTD Comps info//EN\" \"comps.dtd\">\n<comps>\n")
 	for _, g := range groups {
 		name := g.Name
-		if name == "" {
-			name = g.ID
-		}
+		name = cmp.Or(name, g.ID)
 		fmt.Fprintf(&b, "  <group>\n    <id>%s</id>\n    <name>%s</name>\n    <description>chaos test group</description>\n    <default>false</default>\n    <uservisible>true</uservisible>\n    <packagelist>\n", g.ID, name)
 		for _, p := range g.Packages {
 			fmt.Fprintf(&b, "      <packagereq type=\"mandatory\">%s</packagereq>\n", p)

@@ -12,6 +12,7 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -101,9 +102,7 @@ func BaseRoot(t testing.TB) string {
 	}
 	sum := sha256.Sum256(data)
 	cache := os.Getenv(CacheDirEnv)
-	if cache == "" {
-		cache = DefaultCacheDir
-	}
+	cache = cmp.Or(cache, DefaultCacheDir)
 	// The script keys the cache on the sha256 of its own text; so do we, to skip running it.
 	dir := filepath.Join(cache, "bookworm-"+hex.EncodeToString(sum[:])[:12])
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -372,12 +371,8 @@ func writePkgTree(dir string, p DebPkg) error {
 		return err
 	}
 	prio, sect := p.Priority, p.Section
-	if prio == "" {
-		prio = "optional"
-	}
-	if sect == "" {
-		sect = "misc"
-	}
+	prio = cmp.Or(prio, "optional")
+	sect = cmp.Or(sect, "misc")
 	var c strings.Builder
 	fmt.Fprintf(&c, "Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: Ch-aOS tests <tests@chaos.invalid>\n", p.Name, p.Version, archOf(p))
 	fmt.Fprintf(&c, "Priority: %s\nSection: %s\n", prio, sect)

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,9 +32,7 @@ func NewNsenter(pid int, name string) (*Host, error) {
 	if pid <= 1 {
 		return nil, fmt.Errorf("nsenter target: invalid pid %d", pid)
 	}
-	if name == "" {
-		name = "@pid/" + strconv.Itoa(pid)
-	}
+	name = cmp.Or(name, "@pid/"+strconv.Itoa(pid))
 	bin, err := exec.LookPath("nsenter")
 	if err != nil {
 		return nil, fmt.Errorf("%s: nsenter (util-linux) is needed on this machine: %w", name, err)

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -89,9 +90,10 @@ type SSH struct {
 	w         *worker
 	lockPath  string // the host lock the worker holds (Flock), taken again by a new worker
 	lockOwner string
-	lockErr   error // the lock was lost with a worker and could not be taken again
-	nativeOff bool  // the native worker could not start here: sh workers only
-	readOnly  bool  // SSHConfig.ReadOnly
+	lockErr   error  // the lock was lost with a worker and could not be taken again
+	nativeOff bool   // the native worker could not start here: sh workers only
+	hostID    string // HostID, from the first worker's greeting
+	readOnly  bool   // SSHConfig.ReadOnly
 
 	sessions, requests atomic.Int64
 }
@@ -185,9 +187,7 @@ func resolve(cfg SSHConfig) (resolved, error) {
 	if r.Port == 0 {
 		r.Port = 22
 	}
-	if r.User == "" {
-		r.User = conf.get(alias, "User")
-	}
+	r.User = cmp.Or(r.User, conf.get(alias, "User"))
 	if r.User == "" {
 		r.User = localUser()
 	}
@@ -235,9 +235,7 @@ func resolve(cfg SSHConfig) (resolved, error) {
 	if r.KeepAlive == 0 {
 		r.KeepAlive = 15 * time.Second
 	}
-	if r.Name == "" {
-		r.Name = cfg.Host
-	}
+	r.Name = cmp.Or(r.Name, cfg.Host)
 	r.addr = net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
 	r.label = knownhosts.Normalize(r.addr)
 	return r, nil

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,9 +26,7 @@ func loadSSHConfig(file string) *clientConfig {
 	if file == "none" {
 		return &clientConfig{}
 	}
-	if file == "" {
-		file = filepath.Join(homeDir(), ".ssh", "config")
-	}
+	file = cmp.Or(file, filepath.Join(homeDir(), ".ssh", "config"))
 	if v, ok := sshConfigCache.Load(file); ok {
 		return v.(*clientConfig)
 	}

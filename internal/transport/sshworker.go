@@ -36,6 +36,9 @@ import (
 //	TEXT\n                 a call of one of the worker's functions, every argument quoted by shell.Join
 //	PAYLOAD TOKEN\n        for calls with a length argument: exactly that many bytes, then the token
 //
+// Greeting (worker -> controller, once): TOKEN "ready" PID MACHINE-ID BOOT-ID ROOT-MOUNT, the last
+// three read with builtins only ("-" when unknown), for SSH.HostID.
+//
 // Replies (worker -> controller): STDOUT \n TOKEN " 1" \n STDERR \n TOKEN " 2 " CODE \n. TOKEN is
 // 32 random hex digits sent on the worker's stdin at start (never in argv, so other users cannot
 // read it in /proc); bodies are binary-safe because the token never occurs in them. The payload
@@ -193,7 +196,17 @@ _native() {
 	fi
 	printf '%s missing %s\n' "$_t" "$_m"
 }
-printf '%s ready %d\n' "$_t" "$$"
+_im=- _ib=- _ir=-
+{ IFS= read -r _im; } 2>/dev/null </etc/machine-id
+{ IFS= read -r _ib; } 2>/dev/null </proc/sys/kernel/random/boot_id
+while IFS=' ' read -r _y1 _y2 _y3 _y4 _y5 _y6; do
+	if [ "$_y5" = / ]; then _ir=$_y1:$_y3; break; fi
+done 2>/dev/null </proc/self/mountinfo
+case $_im in ''|*[!0-9a-f]*) _im=- ;; esac
+case $_ib in ''|*[!0-9a-f-]*) _ib=- ;; esac
+case $_ir in ''|*[!0-9:]*) _ir=- ;; esac
+printf '%s ready %d %s %s %s\n' "$_t" "$$" "$_im" "$_ib" "$_ir"
+unset _im _ib _ir _y1 _y2 _y3 _y4 _y5 _y6
 while IFS= read -r _n; do
 	case $_n in ''|*[!0-9]*) echo "chaos worker: bad request header" >&2; exit 1;; esac
 	_c=
@@ -223,6 +236,7 @@ type worker struct {
 	tok    string
 	mark   []byte // tok + " ": how every reply marker line starts
 	pid    int    // the worker shell's pid on the host
+	hostID string // the host's identity from the greeting (SSH.HostID)
 	native bool   // the native worker serves (the shell exec'd it)
 	done   chan struct{}
 }
@@ -288,6 +302,9 @@ const WorkerEnv = "CHAOS_SSH_WORKER"
 // worker when it can (upgrade).
 func (s *SSH) startWorker(ctx context.Context) (*worker, error) {
 	w, err := s.startShellWorker(ctx)
+	if err == nil && s.hostID == "" {
+		s.hostID = w.hostID
+	}
 	if err != nil || !s.root || s.nativeOff || os.Getenv(WorkerEnv) == "sh" {
 		return w, err
 	}
@@ -472,9 +489,10 @@ func (s *SSH) startShellWorker(ctx context.Context) (*worker, error) {
 		w.close()
 		return nil, ctx.Err()
 	}
-	pid, ok := strings.CutPrefix(strings.TrimSuffix(r.line, "\n"), w.tok+" ready ")
-	if r.err == nil && ok {
-		if w.pid, err = strconv.Atoi(pid); err == nil {
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(r.line, "\n"), w.tok+" ready ")
+	if fields := strings.Fields(rest); r.err == nil && ok && len(fields) > 0 {
+		if w.pid, err = strconv.Atoi(fields[0]); err == nil {
+			w.hostID = sshHostID(s.name, fields[1:])
 			return w, nil
 		}
 	}

@@ -10,6 +10,7 @@ package guix
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -366,7 +367,7 @@ func (c *compiler) planShell(up *userPlan) {
 	if !ok {
 		c.ds.Add(chimera.Diagnostic{Severity: chimera.Error, Code: chimera.CodeShellUnknown, Pos: c.pos(u.Path("shell")),
 			Path: u.Path("shell"), Backend: "guix", Message: fmt.Sprintf("login shell %q has no Guix package in Ch-imera's shell table", u.Shell),
-			Hint: "use one of " + strings.Join(sortedKeys(shells), ", ")})
+			Hint: "use one of " + strings.Join(slices.Sorted(maps.Keys(shells)), ", ")})
 		return
 	}
 	if name == "bash" {
@@ -533,13 +534,4 @@ func (c *compiler) planFiles() {
 			c.etc = append(c.etc, e)
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -1,8 +1,10 @@
 package guix
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -106,7 +108,7 @@ func knownSpecs(t testing.TB, dir string, cs ...*chobolo.Chobolo) string {
 	}
 	var b strings.Builder
 	b.WriteString("(\n")
-	for _, s := range sortedKeys(set) {
+	for _, s := range slices.Sorted(maps.Keys(set)) {
 		b.WriteString(mustQuote(s) + "\n")
 	}
 	b.WriteString(")\n")
@@ -150,9 +152,7 @@ func gw(s string) string {
 func expectedFacts(t testing.TB, c *chobolo.Chobolo) []string {
 	host, _, _ := strings.Cut(c.Hostname, ".")
 	tz := c.Region.Timezone
-	if tz == "" {
-		tz = "Etc/UTC"
-	}
+	tz = cmp.Or(tz, "Etc/UTC")
 	facts := []string{"host-name " + gw(host), "timezone " + gw(tz)}
 	for _, u := range c.Users {
 		if u.Name == "root" || u.State == "absent" {

@@ -2,8 +2,10 @@ package guix
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -121,7 +123,7 @@ func (c *compiler) config() chimera.File {
 	c.header(e, "Guix System configuration")
 	e.line(none, "(use-modules (gnu))")
 	if len(c.modules) > 0 {
-		e.line(none, "(use-service-modules "+strings.Join(sortedKeys(c.modules), " ")+")")
+		e.line(none, "(use-service-modules "+strings.Join(slices.Sorted(maps.Keys(c.modules)), " ")+")")
 	}
 	e.blank()
 	if c.keyboard != nil {

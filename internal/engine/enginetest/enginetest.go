@@ -5,6 +5,8 @@ package enginetest
 import (
 	"bytes"
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,6 +104,45 @@ func ApplyThrice(t testing.TB, tr transport.Transport, c *chobolo.Chobolo, roles
 func Render(hp *engine.HostPlan) string {
 	var b bytes.Buffer
 	engine.RenderPlan(&b, hp, engine.Style{})
+	return b.String()
+}
+
+// RenderRole is one role's plan as text, for the roles' golden files and test messages: its
+// warnings, notes and guard, then each change ("K SUBJECT: DETAIL", with [FILE:LINE:COL] when it has
+// a position) followed by its step's ops ("  $ OP", "    undo: OP"), then the ledger domains it
+// sets, sorted. Unlike engine.RenderPlan it shows every undo and the ledger, and no styling.
+func RenderRole(rp *engine.RolePlan) string {
+	var b strings.Builder
+	for _, w := range rp.Warnings {
+		b.WriteString("warning: " + w + "\n")
+	}
+	for _, n := range rp.Notes {
+		b.WriteString("note: " + n + "\n")
+	}
+	if rp.Guard != "" {
+		b.WriteString("guard: " + rp.Guard + "\n")
+	}
+	for _, s := range rp.Steps {
+		for _, c := range s.Changes {
+			b.WriteString(string(c.Kind) + " " + c.Subject)
+			if c.Detail != "" {
+				b.WriteString(": " + c.Detail)
+			}
+			if c.Pos.File != "" || c.Pos.Line != 0 {
+				b.WriteString(" [" + c.Pos.String() + "]")
+			}
+			b.WriteString("\n")
+		}
+		for _, o := range s.Ops {
+			b.WriteString("  $ " + o.String() + "\n")
+			if o.Undo != nil {
+				b.WriteString("    undo: " + o.Undo.String() + "\n")
+			}
+		}
+	}
+	for _, d := range slices.Sorted(maps.Keys(rp.Ledger)) {
+		b.WriteString(strings.Join(append([]string{"ledger " + d + ":"}, rp.Ledger[d]...), " ") + "\n")
+	}
 	return b.String()
 }
 

@@ -4,12 +4,14 @@ package fleettest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,7 +19,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,11 +259,7 @@ func parseFilters(form url.Values) ([]filter, *ec2Error) {
 			return nil, &ec2Error{http.StatusBadRequest, "InvalidParameterValue", "bad parameter " + k}
 		}
 	}
-	ns := make([]int, 0, len(byN))
-	for n := range byN {
-		ns = append(ns, n)
-	}
-	sort.Ints(ns)
+	ns := slices.Sorted(maps.Keys(byN))
 	var out []filter
 	for _, n := range ns {
 		f := byN[n]
@@ -329,10 +327,7 @@ func describeXML(instances []Instance, next string) []byte {
 	var order []string
 	groups := map[string][]Instance{}
 	for _, in := range instances {
-		r := in.Reservation
-		if r == "" {
-			r = "r-" + strings.TrimPrefix(in.ID, "i-")
-		}
+		r := cmp.Or(in.Reservation, "r-"+strings.TrimPrefix(in.ID, "i-"))
 		if groups[r] == nil {
 			order = append(order, r)
 		}
@@ -352,11 +347,7 @@ func describeXML(instances []Instance, next string) []byte {
 			opt("ipAddress", in.PublicIP)
 			if len(in.Tags) > 0 {
 				b.WriteString("<tagSet>")
-				keys := make([]string, 0, len(in.Tags))
-				for k := range in.Tags {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
+				keys := slices.Sorted(maps.Keys(in.Tags))
 				for _, k := range keys {
 					fmt.Fprintf(&b, "<item><key>%s</key><value>%s</value></item>", esc(k), esc(in.Tags[k]))
 				}

@@ -20,10 +20,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ExplainMD is the text of `chaos explain aur`.
+// explainMD is the text of `chaos explain aur`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Defaults.
 const (
@@ -55,6 +55,7 @@ func (Role) Meta() engine.Meta {
 		Keys:    []string{"aurPackages", "aurHelpers"},
 		Cores:   []string{arch.Core},
 		Summary: "AUR packages and helpers built with makepkg as an unprivileged user; undeclared foreign packages pruned",
+		Explain: explainMD,
 		Order:   30, // after repos and packages: official dependencies come from the synced repositories
 	}
 }
@@ -267,9 +268,9 @@ type Upgrade struct {
 	From, To string
 }
 
-// Compute is the pure delta. declared are the names `packages` declares (never pruned here).
+// ComputeDelta is the pure delta. declared are the names `packages` declares (never pruned here).
 // upgrades are the upgrade probe's newer versions (Upgrades); only consulted when s.Upgrade is set.
-func Compute(f *pacman.Facts, s *Spec, declared []string, upgrades map[string][2]string) *Delta {
+func ComputeDelta(f *pacman.Facts, s *Spec, declared []string, upgrades map[string][2]string) *Delta {
 	d := &Delta{}
 	keep := map[string]bool{}
 	for _, n := range declared {
@@ -464,7 +465,7 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 		declared = append(declared, p.Overrides[arch.Core]...)
 	}
 	up, unchecked := Upgrades(facts[secUpgrade].Stdout)
-	d := Compute(f, s, declared, up)
+	d := ComputeDelta(f, s, declared, up)
 	// The build user is made when a build needs it, or an upgrade check (which clones as that user).
 	d.NewBuilder = !strings.Contains(facts[secBuilder].Stdout, "builder=1") &&
 		(len(d.Build)+len(d.Upgrade) > 0 || s.Upgrade && len(s.Pkgs) > 0)

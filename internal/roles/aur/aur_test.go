@@ -78,7 +78,7 @@ func TestDelta(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(facts(), s, []string{"local-tool"}, nil)
+	d := ComputeDelta(facts(), s, []string{"local-tool"}, nil)
 	var build, mark []string
 	for _, p := range d.Build {
 		build = append(build, p.Name)
@@ -99,14 +99,14 @@ func TestDelta(t *testing.T) {
 	}
 	// Without aurPackages nothing foreign is removed.
 	s, _ = Parse(chob(t, map[string]string{"aurHelpers": "[yay]"}))
-	if d := Compute(facts(), s, nil, nil); len(d.Remove) != 0 {
+	if d := ComputeDelta(facts(), s, nil, nil); len(d.Remove) != 0 {
 		t.Errorf("helpers only: remove %v", d.Remove)
 	}
 }
 
 func TestPlanOps(t *testing.T) {
 	s, _ := Parse(chob(t, map[string]string{"aurPackages": "[new-aur]"}))
-	rp := BuildPlan(Compute(facts(), s, nil, nil), s.BaseURL)
+	rp := BuildPlan(ComputeDelta(facts(), s, nil, nil), s.BaseURL)
 	op := rp.Steps[1].Ops[0]
 	if !slices.Equal(op.Argv[3:], []string{"chaos-aur-build", CacheDir, DefaultBaseURL, "new-aur", "https://aur.archlinux.org/new-aur.git"}) {
 		t.Errorf("argv = %q", op.Argv)
@@ -132,7 +132,7 @@ func TestUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := Compute(facts(), plain, nil, up); len(d.Upgrade) != 0 {
+	if d := ComputeDelta(facts(), plain, nil, up); len(d.Upgrade) != 0 {
 		t.Errorf("upgraded without upgrade: true: %+v", d.Upgrade)
 	}
 	s, err := Parse(chob(t, map[string]string{"aurHelpers": "[yay]", "aurPackages": "{upgrade: true, packages: [needs]}"}))
@@ -140,7 +140,7 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("%+v %v", s, err)
 	}
 	// old-aur has a newer version but is not declared: it is pruned, not upgraded.
-	d := Compute(facts(), s, nil, up)
+	d := ComputeDelta(facts(), s, nil, up)
 	if len(d.Upgrade) != 1 || d.Upgrade[0].Name != "yay" || d.Upgrade[0].To != "12.1-1" {
 		t.Fatalf("upgrade = %+v", d.Upgrade)
 	}
@@ -216,7 +216,7 @@ func TestIrreversibleOps(t *testing.T) {
 		t.Errorf("upgrade op: undo %v, irreversible %q", op.Undo, op.Irreversible)
 	}
 	s, _ := Parse(chob(t, map[string]string{"aurPackages": "[needs]"}))
-	rp := BuildPlan(Compute(facts(), s, nil, nil), s.BaseURL)
+	rp := BuildPlan(ComputeDelta(facts(), s, nil, nil), s.BaseURL)
 	last := rp.Steps[len(rp.Steps)-1].Ops[0]
 	if !slices.Contains(last.Argv, "-Rn") || last.Irreversible == "" {
 		t.Errorf("removal op %v: irreversible %q", last.Argv, last.Irreversible)

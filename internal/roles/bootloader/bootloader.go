@@ -20,10 +20,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ExplainMD is the text of `chaos explain bootloader`.
+// explainMD is the text of `chaos explain bootloader`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // AllowInstall is the Env.Allow key of --allow-bootloader-install.
 const AllowInstall = "bootloader-install"
@@ -42,6 +42,7 @@ func (Role) Meta() engine.Meta {
 		Keys:    []string{"bootloader"},
 		Cores:   []string{arch.Core},
 		Summary: "grub, systemd-boot or rEFInd: configuration checked every run, installed only when absent",
+		Explain: explainMD,
 		Order:   60,
 	}
 }

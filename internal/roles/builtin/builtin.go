@@ -45,25 +45,24 @@ func Roles() []engine.Role {
 // Registry returns a registry of the built-in roles.
 func Registry() *engine.Registry { return engine.NewRegistry(Roles()...) }
 
-// Explanations maps role names to their `chaos explain` Markdown. The Arch implementations of a
-// shared role name have their own topics, NAME-arch.
+// Explanations maps `chaos explain` topics to the roles' Markdown (Meta.Explain), in Roles() order:
+// a role's topic is its name, and a later role of the same name with a different text (another
+// core's implementation) gets NAME-CORE: packages-arch, repos-fedora, ... Roles is the only list.
 func Explanations() map[string]string {
-	return map[string]string{
-		"hostname": hostname.ExplainMD,
-		"repos":    repos.ExplainMD,
-		"packages": packages.ExplainMD,
-		"users":    users.ExplainMD,
-		"region":   region.ExplainMD,
-		"services": services.ExplainMD,
-		"files":    files.ExplainMD,
-		// Arch core (Ch-aronte)
-		"packages-arch": pacman.ExplainMD,
-		"repos-arch":    pacmanconf.ExplainMD,
-		"bootloader":    bootloader.ExplainMD,
-		// Fedora core (Ch-iron)
-		"packages-fedora": dnf.ExplainMD,
-		"repos-fedora":    yumrepos.ExplainMD,
-		"mirrors":         mirrors.ExplainMD,
-		"aur":             aur.ExplainMD,
+	out := map[string]string{}
+	for _, r := range Roles() {
+		m := r.Meta()
+		if m.Explain == "" {
+			continue
+		}
+		topic := m.Name
+		if prev, ok := out[topic]; ok {
+			if prev == m.Explain || len(m.Cores) == 0 {
+				continue
+			}
+			topic += "-" + m.Cores[0]
+		}
+		out[topic] = m.Explain
 	}
+	return out
 }

@@ -2,7 +2,9 @@ package builtin
 
 import (
 	"errors"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,5 +133,21 @@ func TestOwnership(t *testing.T) {
 				t.Errorf("conflicts:\n%s\nwant:\n%s\nerror:\n%v", strings.Join(got, "\n"), strings.Join(tc.want, "\n"), err)
 			}
 		})
+	}
+}
+
+// TestExplanationsFromRoles: every role brings its explanation, and the topics derived from Roles()
+// are the ones `chaos explain` has always offered.
+func TestExplanationsFromRoles(t *testing.T) {
+	for _, r := range Roles() {
+		if m := r.Meta(); m.Explain == "" {
+			t.Errorf("role %s (%v) has no explanation", m.Name, m.Cores)
+		}
+	}
+	got := slices.Sorted(maps.Keys(Explanations()))
+	want := []string{"aur", "bootloader", "files", "hostname", "mirrors", "packages", "packages-arch", "packages-fedora",
+		"region", "repos", "repos-arch", "repos-fedora", "services", "users"}
+	if !slices.Equal(got, want) {
+		t.Errorf("topics %v, want %v", got, want)
 	}
 }

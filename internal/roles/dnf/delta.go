@@ -104,8 +104,8 @@ func Availability(f *Facts, install []desired) *pkggraph.Availability {
 	return av
 }
 
-// Compute is the pure delta: facts + input -> changes.
-func Compute(f *Facts, in Input) *Delta {
+// ComputeDelta is the pure delta: facts + input -> changes.
+func ComputeDelta(f *Facts, in Input) *Delta {
 	d := &Delta{}
 	wanted := map[string]bool{} // installed packages the Ch-obolo accounts for
 	declaredGroups := map[string]bool{}
@@ -235,22 +235,9 @@ func Compute(f *Facts, in Input) *Delta {
 }
 
 // protectedSet names the installed packages that are never pruned whatever the base set says, with
-// the reason: no lockout (login shells in use, sshd, sudo) and the running kernel.
+// the reason (hostfacts.Facts.Protected).
 func protectedSet(f *Facts, in Input) map[string]string {
-	out := map[string]string{}
-	for pkg, shells := range f.ShellPkgs {
-		out[pkg] = "it provides the login shell " + strings.Join(shells, ", ") + " of a user on this host"
-	}
-	if (f.SSHDRunning && !in.Chroot) || f.SSHDEnabled {
-		out["openssh-server"] = "sshd is running or enabled at boot; removing it could lock you out"
-	}
-	if in.SudoUsed || len(f.WheelMembers) > 0 {
-		out["sudo"] = "users rely on sudo (the wheel group has members or a declared user has sudo: true)"
-	}
-	if f.Kernel != "" && !in.Chroot {
-		out[fedora.KernelPackage()] = "it is the running kernel"
-	}
-	return out
+	return f.Protected(host, in.SudoUsed, in.Chroot)
 }
 
 // deps gives pkggraph.Keep a package's requirements the way rpm keeps them satisfied: each

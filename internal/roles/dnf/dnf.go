@@ -18,10 +18,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
 )
 
-// ExplainMD is the Fedora text of `chaos explain packages` (topic packages-fedora).
+// explainMD is the Fedora text of `chaos explain packages` (topic packages-fedora).
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // GroupLedger is the ledger domain of the comps groups chaos installed.
 const GroupLedger = "packages.dnf.groups"
@@ -43,6 +43,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"packages", "baseOverride", "users"},
 		Cores:   []string{fedora.Core},
 		Summary: "dnf packages and groups: install what is declared, prune undeclared user-installed packages",
+		Explain: explainMD,
 		Order:   20,
 	}
 }
@@ -128,7 +129,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	in := Input{Want: want, Prune: c.Has("packages") && !env.NeedsOnly, Base: base, BaseOverridden: overridden, Chroot: env.Chroot,
 		GroupLedger: env.Ledger[GroupLedger],
 		SudoUsed:    slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
-	d := Compute(f, in)
+	d := ComputeDelta(f, in)
 	d.Notes = append(notes, d.Notes...)
 	// A package no repository has fails here, with its position, before any op runs.
 	f.RepoChanged = env.Refreshing
@@ -161,7 +162,7 @@ func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 
 // CaptureNames lists the packages a Ch-obolo must declare so that its first apply removes nothing.
 func CaptureNames(f *Facts, chroot bool) []string {
-	d := Compute(f, Input{Prune: true, Base: fedora.BaseSet, Chroot: chroot})
+	d := ComputeDelta(f, Input{Prune: true, Base: fedora.BaseSet, Chroot: chroot})
 	out := slices.Clone(d.Remove)
 	for _, dep := range d.Deps { // kept only because a candidate needs it: declare it too
 		out = append(out, dep.Name)

@@ -138,7 +138,7 @@ func TestDnf5GroupsFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(f, Input{Want: want, Prune: true, Base: fedora.BaseSet, GroupLedger: []string{"chaos-tools", "old-tools"}})
+	d := ComputeDelta(f, Input{Want: want, Prune: true, Base: fedora.BaseSet, GroupLedger: []string{"chaos-tools", "old-tools"}})
 	if len(d.Install) != 0 || len(d.RemoveGroups) != 0 || !slices.Equal(d.Groups, []string{"chaos-tools"}) ||
 		!slices.ContainsFunc(d.Notes, func(n string) bool { return strings.Contains(n, "groups could not be read") }) {
 		t.Errorf("install %v remove %v ledger %v notes %q", d.Install, d.RemoveGroups, d.Groups, d.Notes)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
-	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/golden"
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 	"github.com/ch-aos-ch/chaos/internal/pkgmap"
@@ -45,7 +45,7 @@ var recorded = map[string]string{
 		"chaos-junk\tunknown\nchaos-helper\tuser\nchaos-app\tuser\nchaos-tool\tuser\nchaos-rich\tuser\nchaos-helper2\tuser\n" +
 		"chaos-y\tuser\nchaos-z\tuser\nchaos-g1\tgroup\nchaos-junk2\tuser\nopenssh-server\tuser\nsudo\tdependency\n",
 	secGroups: "@group chaos-tools\n@group old-tools\n",
-	secHost:   "cache=1\nshell=zsh /usr/bin/zsh\nsshd=enabled\nwheel=alice\nkernel=6.8.10-100.fc39.x86_64\n",
+	secHost:   "cache=1\nshell=zsh /usr/bin/zsh\nsshd=enabled\nsudo=alice\nkernel=6.8.10-100.fc39.x86_64\n",
 	secNew:    "@missing chaos-new nothere ssh openssh-clients\n@avail chaos-new\n@dep chaos-helper\n@dep chaos-newlib\n",
 }
 
@@ -73,7 +73,7 @@ func TestParseFacts(t *testing.T) {
 	if !f.Reasons || f.Pkgs["chaos-lib"].UserInstalled() || !f.Pkgs["chaos-junk"].UserInstalled() {
 		t.Error("reasons")
 	}
-	if !f.Groups["chaos-tools"] || !f.Cache || !f.SSHDEnabled || f.Kernel == "" || !slices.Equal(f.WheelMembers, []string{"alice"}) {
+	if !f.Groups["chaos-tools"] || !f.Cache || !f.SSHDEnabled || f.Kernel == "" || !slices.Equal(f.SudoMembers, []string{"alice"}) {
 		t.Errorf("host facts: %+v", f)
 	}
 	if !f.NewKnown || !f.Avail["chaos-new"] || f.Avail["nothere"] || !slices.Contains(f.NewDeps, "chaos-newlib") {
@@ -134,10 +134,10 @@ func TestGoldenPlan(t *testing.T) {
 	// Installed: nothing to install, nothing to remove, nothing to mark.
 	c := chob("chaos-a", "chaos-lib")
 	want, _, _ := Desired(c, pkgmap.Resolve)
-	d := Compute(f, Input{Want: want, Prune: false, Base: fedora.BaseSet})
+	d := ComputeDelta(f, Input{Want: want, Prune: false, Base: fedora.BaseSet})
 	d.Mark = nil // chaos-lib is a dependency: marked only
 	if rp := BuildPlan(d, fedora.Dnf4); len(rp.Steps) != 0 {
-		t.Errorf("no prune, all installed: %s", render(rp))
+		t.Errorf("no prune, all installed: %s", enginetest.RenderRole(rp))
 	}
 }
 
@@ -151,34 +151,11 @@ func goldenPlan(t *testing.T, f *Facts, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(f, Input{Want: want, Prune: true, Base: fedora.BaseSet, GroupLedger: []string{"chaos-tools", "old-tools"}})
+	d := ComputeDelta(f, Input{Want: want, Prune: true, Base: fedora.BaseSet, GroupLedger: []string{"chaos-tools", "old-tools"}})
 	d.Notes = append(notes, d.Notes...)
 	rp := BuildPlan(d, f.Tool)
 	rp.Guard = guardLarge(d)
-	golden.Check(t, name, render(rp)+"groups ledger: "+strings.Join(d.Groups, " ")+"\n")
-}
-
-func render(rp *engine.RolePlan) string {
-	var b strings.Builder
-	if rp.Guard != "" {
-		b.WriteString("guard: " + rp.Guard + "\n")
-	}
-	for _, n := range rp.Notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	for _, s := range rp.Steps {
-		for _, c := range s.Changes {
-			b.WriteString(string(c.Kind) + " " + c.Subject + ": " + c.Detail + " @" + c.Pos.String() + "\n")
-		}
-		for _, o := range s.Ops {
-			b.WriteString("    " + o.String())
-			if o.Undo != nil {
-				b.WriteString("   [undo: " + o.Undo.String() + "]")
-			}
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
+	golden.Check(t, name, enginetest.RenderRole(rp)+"groups ledger: "+strings.Join(d.Groups, " ")+"\n")
 }
 
 // TestInvalidNames: an invalid name is refused with its position before anything reaches argv.
@@ -219,7 +196,7 @@ func TestPlan250(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(f, Input{Want: want, Prune: true, Base: fedora.BaseSet})
+	d := ComputeDelta(f, Input{Want: want, Prune: true, Base: fedora.BaseSet})
 	rp := BuildPlan(d, f.Tool)
 	el := time.Since(start)
 	t.Logf("delta + plan, 250 declared of 1500 installed: %v (%d steps, %d removals)", el, len(rp.Steps), len(d.Remove))
@@ -238,7 +215,7 @@ func TestUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Compute(f, Input{Want: want, Base: fedora.BaseSet})
+	d := ComputeDelta(f, Input{Want: want, Base: fedora.BaseSet})
 	errs, warns := pkggraph.CheckAvailable(d.Install, Availability(f, d.Install), "repos.dnf")
 	var got []string
 	for _, e := range errs {

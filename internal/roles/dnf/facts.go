@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
+	"github.com/ch-aos-ch/chaos/internal/roles/hostfacts"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -76,27 +77,25 @@ if os.path.exists(db):
 esac
 true`
 
-// hostProbe prints key=value lines: whether dnf has cached metadata, the packages providing login
-// shells in use, sshd, the wheel group and the running kernel.
-const hostProbe = `set -- /var/cache/dnf/*/repodata/repomd.xml /var/cache/libdnf5/*/repodata/repomd.xml
+// hostProbe prints key=value lines: whether dnf has cached metadata and the shared host facts
+// (hostfacts: login shells, sshd, the wheel group, the running kernel).
+var hostProbe = `set -- /var/cache/dnf/*/repodata/repomd.xml /var/cache/libdnf5/*/repodata/repomd.xml
 for f; do [ -e "$f" ] && { echo cache=1; break; }; done
-awk -F: '($3 == 0 || $3 >= 1000) && $7 != "" {print $7}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r s; do
-  case $s in
-    /bin/bash|/usr/bin/bash|/bin/sh|/usr/bin/sh|*/nologin|*/false|*/true|*/sync|*/halt|*/shutdown) continue ;;
-  esac
-  p=$(rpm -qf --qf '%{NAME}\n' -- "$s" 2>/dev/null | head -n 1)
-  case $p in ''|*' '*) continue ;; esac
-  printf 'shell=%s %s\n' "$p" "$s"
-done
-if [ -s /run/sshd.pid ] && IFS= read -r pid </run/sshd.pid && kill -0 "$pid" 2>/dev/null; then echo sshd=running; fi
-for w in /etc/systemd/system/multi-user.target.wants/sshd.service /etc/systemd/system/multi-user.target.wants/ssh.service; do
-  [ -e "$w" ] && { echo sshd=enabled; break; }
-done
-g=$(getent group wheel 2>/dev/null) && g=${g##*:}
-[ -n "$g" ] && echo "wheel=$g"
-{ IFS= read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || { IFS= read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r 2>/dev/null)
-echo "kernel=$k"
-true`
+` + hostfacts.Probe(host)
+
+// host is what the shared host facts need of the Fedora core. rpm -qf prints a sentence with
+// spaces for a file no package owns, which the shared fragment drops.
+var host = hostfacts.Core{
+	Owner:      `owner() { rpm -qf --qf '%{NAME}\n' -- "$1"; }`,
+	AdminGroup: "wheel",
+	SSHD:       "openssh-server",
+	Kernel: func(f *hostfacts.Facts) string {
+		if f.Kernel == "" {
+			return ""
+		}
+		return fedora.KernelPackage()
+	},
+}
 
 // newProbe prints, for the declared names no installed package provides ("@missing NAME..."),
 // which of them the cached repositories have ("@avail NAME", by name or as a provide) and every
@@ -211,11 +210,8 @@ type Facts struct {
 	GroupsFailed bool
 	// Cache is true when dnf has cached repository metadata.
 	Cache bool
-	// ShellPkgs maps a package to the login shells in use that it provides.
-	ShellPkgs                map[string][]string
-	SSHDRunning, SSHDEnabled bool
-	WheelMembers             []string
-	Kernel                   string
+	// Facts are the shared host facts (login shells, sshd, sudo, kernel).
+	hostfacts.Facts
 	// Missing are the declared names not installed; Avail those the cached repositories have (by
 	// name or as a provide); NewDeps every package dnf would install with them. NewKnown is false when
 	// the new-package section did not run.
@@ -230,7 +226,7 @@ type Facts struct {
 // ParseFacts turns the probe outputs into Facts.
 func ParseFacts(f map[string]string) *Facts {
 	fs := &Facts{Pkgs: map[string]*Pkg{}, Prov: map[string][]string{}, Groups: map[string]bool{}, Tool: fedora.Dnf4,
-		ShellPkgs: map[string][]string{}, Avail: map[string]bool{}}
+		Facts: hostfacts.Parse(f[secHost]), Avail: map[string]bool{}}
 	addProv := func(capability, pkg string) {
 		if !slices.Contains(fs.Prov[capability], pkg) {
 			fs.Prov[capability] = append(fs.Prov[capability], pkg)
@@ -313,32 +309,7 @@ func ParseFacts(f map[string]string) *Facts {
 			fs.GroupsFailed = true
 		}
 	}
-	for line := range strings.SplitSeq(f[secHost], "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "cache":
-			fs.Cache = true
-		case "shell":
-			pkg, sh, _ := strings.Cut(v, " ")
-			if pkg != "" && !slices.Contains(fs.ShellPkgs[pkg], sh) {
-				fs.ShellPkgs[pkg] = append(fs.ShellPkgs[pkg], sh)
-			}
-		case "sshd":
-			if v == "running" {
-				fs.SSHDRunning = true
-			} else {
-				fs.SSHDEnabled = true
-			}
-		case "wheel":
-			for m := range strings.SplitSeq(v, ",") {
-				if m = strings.TrimSpace(m); m != "" {
-					fs.WheelMembers = append(fs.WheelMembers, m)
-				}
-			}
-		case "kernel":
-			fs.Kernel = v
-		}
-	}
+	fs.Cache = slices.Contains(strings.Split(f[secHost], "\n"), "cache=1")
 	if out, ok := f[secNew]; ok && !strings.Contains(out, "@failed") {
 		fs.NewKnown = true
 		for line := range strings.SplitSeq(out, "\n") {

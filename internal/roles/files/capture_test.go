@@ -40,7 +40,7 @@ func TestCaptureFiles(t *testing.T) {
 	for i, d := range c.Files {
 		f.Declared[i] = f.Ledger[d.Path]
 	}
-	rp, err := Compute(desired, f, ledger, true)
+	rp, err := BuildPlan(desired, f, ledger, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package files
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,9 +78,9 @@ func metaDiff(d Desired, s Stat) string {
 	return strings.Join(parts, ", ")
 }
 
-// Compute is the pure delta and plan: declared files, probed facts and the ledger to a role plan
+// BuildPlan is the pure delta and plan: declared files, probed facts and the ledger to a role plan
 // with the new ledger.
-func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool) (*engine.RolePlan, error) {
+func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full bool) (*engine.RolePlan, error) {
 	rp := &engine.RolePlan{}
 	created := map[string]bool{}
 	for _, p := range ledger[DomainCreated] {
@@ -109,9 +110,7 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 			return nil, fmt.Errorf("%s: the probe did not report %s", d.Pos, d.Path)
 		}
 		parent := d.Path[:strings.LastIndexByte(d.Path, '/')]
-		if parent == "" {
-			parent = "/"
-		}
+		parent = cmp.Or(parent, "/")
 		if d.State != "absent" && !s.Exists() && !s.Parent && !willBeDir[parent] {
 			return nil, fmt.Errorf("%s: cannot create %s: its directory %s does not exist (declare it with state: directory)", d.Pos, d.Path, parent)
 		}
@@ -255,7 +254,7 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 			p := st.Changes[0].Subject
 			going[p[:strings.LastIndexByte(p, '/')]]++
 		}
-		stale := keys(created)
+		stale := slices.Sorted(maps.Keys(created))
 		slices.SortStableFunc(stale, func(a, b string) int { return -pathLess(a, b) })
 		for _, p := range stale {
 			if declared[p] {
@@ -295,7 +294,7 @@ func Compute(desired []Desired, f *Facts, ledger map[string][]string, full bool)
 	if pruned > 3 && pruned*2 > len(created) {
 		rp.Guard = fmt.Sprintf("this removes %d of the %d files chaos created, because they left the Ch-obolo", pruned, len(created))
 	}
-	rp.Ledger = map[string][]string{DomainCreated: keys(newCreated), DomainAdopted: keys(newAdopted)}
+	rp.Ledger = map[string][]string{DomainCreated: slices.Sorted(maps.Keys(newCreated)), DomainAdopted: slices.Sorted(maps.Keys(newAdopted))}
 	return rp, nil
 }
 
@@ -311,15 +310,6 @@ func symlink(d Desired) engine.Op {
 	op := engine.Symlink(d.Path, d.Target)
 	op.Owner, op.Group = d.Owner, d.Group
 	return op
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // contentDetail says how a file's content changes: a diff for small text files, sizes otherwise,

@@ -2,6 +2,7 @@ package files
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -254,9 +255,7 @@ func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen ma
 	for _, n := range f.Notify {
 		d.Notify = append(d.Notify, chobolo.UnitName(n))
 	}
-	if d.State == "" {
-		d.State = "present"
-	}
+	d.State = cmp.Or(d.State, "present")
 	if err := chobolo.ValidAbsPath(f.Path); err != nil {
 		return fail(at(".path"), "%v", err)
 	}
@@ -359,9 +358,7 @@ func validateCheck(f chobolo.File, state string) error {
 	}
 	if b := BuiltinCheck(f.Path); b != nil {
 		show := b.Label
-		if show == "" {
-			show = strings.Join(b.Argv, " ")
-		}
+		show = cmp.Or(show, strings.Join(b.Argv, " "))
 		return fmt.Errorf("%s is always checked with %s before it lands; validate: cannot replace that check", f.Path, show)
 	}
 	if state != "present" {

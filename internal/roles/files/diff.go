@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ch-aos-ch/chaos/internal/textdiff"
 )
 
 const (
@@ -26,45 +28,11 @@ func Diff(old, new []byte) string {
 	if len(a) > maxDiffLines || len(b) > maxDiffLines {
 		return ""
 	}
-	// LCS table
-	n, m := len(a), len(b)
-	lcs := make([][]int, n+1)
-	for i := range lcs {
-		lcs[i] = make([]int, m+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	type line struct {
-		op   byte
-		text string
-	}
-	var ops []line
-	i, j := 0, 0
-	for i < n || j < m {
-		switch {
-		case i < n && j < m && a[i] == b[j]:
-			ops = append(ops, line{' ', a[i]})
-			i++
-			j++
-		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
-			ops = append(ops, line{'-', a[i]})
-			i++
-		default:
-			ops = append(ops, line{'+', b[j]})
-			j++
-		}
-	}
+	ops := textdiff.Lines(a, b)
 	// keep changed lines and `diffContext` lines around them
 	keep := make([]bool, len(ops))
 	for k, o := range ops {
-		if o.op != ' ' {
+		if o[0] != ' ' {
 			for c := max(0, k-diffContext); c <= min(len(ops)-1, k+diffContext); c++ {
 				keep[c] = true
 			}
@@ -81,7 +49,7 @@ func Diff(old, new []byte) string {
 			out = append(out, "@@")
 		}
 		gap = false
-		out = append(out, string(o.op)+o.text)
+		out = append(out, o)
 	}
 	if len(out) > maxShown {
 		rest := len(out) - maxShown

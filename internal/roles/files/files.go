@@ -6,6 +6,7 @@ package files
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,10 +15,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
-// ExplainMD is the `chaos explain files` text.
+// explainMD is the `chaos explain files` text.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the files role; it works on every core.
 type Role struct{}
@@ -31,6 +32,7 @@ func (Role) Meta() engine.Meta {
 		Name:    "files",
 		Keys:    []string{"files"},
 		Summary: "files, directories and symlinks with content, templates, mode and owner; prunes what chaos created",
+		Explain: explainMD,
 		Order:   60,
 	}
 }
@@ -108,7 +110,7 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	}
 	// Probe skipped invalid paths, so its indexes count valid ones only; Validate refused those, so
 	// here every path is valid and the indexes line up.
-	rp, err := Compute(desired, f, env.Ledger, c.Has("files"))
+	rp, err := BuildPlan(desired, f, env.Ledger, c.Has("files"))
 	if rp != nil {
 		rp.Warnings = append(rp.Warnings, warns...)
 	}
@@ -136,11 +138,7 @@ func (Role) Capture(_ *engine.Env, facts engine.Facts, into *chobolo.Chobolo) er
 // CaptureFiles is Capture's pure part: ledger paths that exist as a file, directory or symlink,
 // parents first. Missing paths and other types (sockets, devices) are left out.
 func CaptureFiles(f *Facts) []chobolo.File {
-	paths := make([]string, 0, len(f.Ledger))
-	for p := range f.Ledger {
-		paths = append(paths, p)
-	}
-	slices.SortFunc(paths, pathLess)
+	paths := slices.SortedFunc(maps.Keys(f.Ledger), pathLess)
 	var out []chobolo.File
 	for _, p := range paths {
 		s := f.Ledger[p]

@@ -13,29 +13,8 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 )
-
-func render(rp *engine.RolePlan) string {
-	var b strings.Builder
-	for _, n := range rp.Notes {
-		fmt.Fprintf(&b, "note: %s\n", n)
-	}
-	if rp.Guard != "" {
-		fmt.Fprintf(&b, "guard: %s\n", rp.Guard)
-	}
-	for _, s := range rp.Steps {
-		for _, c := range s.Changes {
-			fmt.Fprintf(&b, "%s %s: %s\n", c.Kind, c.Subject, c.Detail)
-		}
-		for _, o := range s.Ops {
-			fmt.Fprintf(&b, "  $ %s\n", o)
-		}
-	}
-	for _, d := range []string{DomainCreated, DomainAdopted} {
-		fmt.Fprintf(&b, "ledger %s: %v\n", d, rp.Ledger[d])
-	}
-	return b.String()
-}
 
 func chob(files ...chobolo.File) *chobolo.Chobolo {
 	c := &chobolo.Chobolo{Hostname: "forge", Files: files,
@@ -102,12 +81,12 @@ func TestProbeAndPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := Compute(desired, f, map[string][]string{DomainCreated: {dir + "/old-created"}}, true)
+	rp, err := BuildPlan(desired, f, map[string][]string{DomainCreated: {dir + "/old-created"}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// uids differ between machines: the golden file uses DIR for the temp dir
-	got := strings.ReplaceAll(render(rp), dir, "DIR")
+	got := strings.ReplaceAll(enginetest.RenderRole(rp), dir, "DIR")
 	for _, id := range []string{fmt.Sprint(os.Getuid()), fmt.Sprint(os.Getgid())} {
 		got = strings.ReplaceAll(got, "owner "+id+":"+id, "owner ID:ID")
 	}
@@ -129,11 +108,11 @@ func TestLedgerPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	ledger := map[string][]string{DomainCreated: {"/etc/app", "/etc/app/a.conf", "/etc/gone", "/etc/keep", "/etc/unknown"}}
-	rp, err := Compute(desired, f, ledger, true)
+	rp, err := BuildPlan(desired, f, ledger, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden.Check(t, "ledger-prune", render(rp))
+	golden.Check(t, "ledger-prune", enginetest.RenderRole(rp))
 }
 
 func TestValidate(t *testing.T) {
@@ -240,16 +219,16 @@ func TestCheckNeedsTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := Compute(desired, f, nil, true)
+	rp, err := BuildPlan(desired, f, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := render(rp); !strings.Contains(got, "validated by sh -n %s") {
+	if got := enginetest.RenderRole(rp); !strings.Contains(got, "validated by sh -n %s") {
 		t.Errorf("plan:\n%s", got)
 	}
 	c.Files[1].Content = "changed\n"
 	desired, _ = Validate(c, "debian")
-	_, err = Compute(desired, f, nil, true)
+	_, err = BuildPlan(desired, f, nil, true)
 	if err == nil || !strings.Contains(err.Error(), "c.yml:12:5: "+dir+"/same must be checked with chaos-no-such-checker %s before it lands, and chaos-no-such-checker is not installed on the target") {
 		t.Errorf("err = %v", err)
 	}

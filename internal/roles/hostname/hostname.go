@@ -12,10 +12,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
-// ExplainMD is the text of `chaos explain hostname`.
+// explainMD is the text of `chaos explain hostname`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 const (
 	hostnameFile = "/etc/hostname"
@@ -34,6 +34,7 @@ func (role) Meta() engine.Meta {
 		Name:    "hostname",
 		Keys:    []string{"hostname"},
 		Summary: "the machine's name: /etc/hostname, the 127.0.1.1 line of /etc/hosts, the running hostname",
+		Explain: explainMD,
 		Order:   5,
 	}
 }
@@ -125,11 +126,11 @@ func (role) Plan(env *engine.Env, c *chobolo.Chobolo, f engine.Facts) (*engine.R
 	if err != nil {
 		return nil, err
 	}
-	return PlanFor(facts, Desired{Name: c.Hostname, Pos: pos, Live: env.Systemd && !env.Chroot}), nil
+	return BuildPlan(facts, Desired{Name: c.Hostname, Pos: pos, Live: env.Systemd && !env.Chroot}), nil
 }
 
-// PlanFor is the pure delta and plan: facts plus the declared name to steps.
-func PlanFor(f Facts, d Desired) *engine.RolePlan {
+// BuildPlan is the pure delta and plan: facts plus the declared name to steps.
+func BuildPlan(f Facts, d Desired) *engine.RolePlan {
 	p := &engine.RolePlan{}
 	want := d.Name + "\n"
 	if !f.HostnameExists || f.Hostname != want {
@@ -245,7 +246,7 @@ func (role) Capture(env *engine.Env, in engine.Facts, into *chobolo.Chobolo) err
 	if !f.HostnameExists || chobolo.ValidHostname(name) != nil {
 		return nil // nothing usable to capture: leave `hostname` out
 	}
-	if !PlanFor(f, Desired{Name: name, Live: env != nil && env.Systemd && !env.Chroot}).Empty() {
+	if !BuildPlan(f, Desired{Name: name, Live: env != nil && env.Systemd && !env.Chroot}).Empty() {
 		return nil
 	}
 	into.Hostname = name

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 )
 
 const debianHosts = "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n"
@@ -55,22 +56,6 @@ func facts(hostname, hosts, running string) engine.Facts {
 	return f
 }
 
-func render(p *engine.RolePlan) string {
-	var b strings.Builder
-	for _, s := range p.Steps {
-		for _, c := range s.Changes {
-			b.WriteString(string(c.Kind) + " " + c.Subject + ": " + c.Detail + " [" + c.Pos.String() + "]\n")
-		}
-		for _, op := range s.Ops {
-			b.WriteString("  $ " + op.String() + "\n")
-			if op.Undo != nil {
-				b.WriteString("    undo: " + op.Undo.String() + "\n")
-			}
-		}
-	}
-	return b.String()
-}
-
 func TestPlan(t *testing.T) {
 	r := New()
 	chrootEnv := &engine.Env{Chroot: true}
@@ -84,7 +69,7 @@ func TestPlan(t *testing.T) {
 		"  $ write /etc/hostname (5 bytes, mode 0644, owner root:root)\n" +
 		"+ /etc/hosts: 127.0.1.1 line: 127.0.1.1 web1 [c.yml:2:11]\n" +
 		"  $ write /etc/hosts (" + strconv.Itoa(len(debianHosts)+len("127.0.1.1\tweb1\n")) + " bytes, mode 0644, owner root:root)\n"
-	if got := render(p); got != want {
+	if got := enginetest.RenderRole(p); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 
@@ -93,19 +78,19 @@ func TestPlan(t *testing.T) {
 	for _, env := range []*engine.Env{chrootEnv, liveEnv} {
 		p, err = r.Plan(env, chob("web1"), facts("web1\n", hosts, "web1"))
 		if err != nil || !p.Empty() {
-			t.Fatalf("want no changes, got %v\n%s", err, render(p))
+			t.Fatalf("want no changes, got %v\n%s", err, enginetest.RenderRole(p))
 		}
 	}
 
 	// Live host with files in sync but a different running name: hostnamectl, with undo.
 	p, _ = r.Plan(liveEnv, chob("web1"), facts("web1\n", hosts, "localhost"))
-	if got := render(p); got != "~ running hostname: localhost -> web1 [c.yml:2:11]\n  $ hostnamectl set-hostname web1\n    undo: hostnamectl set-hostname localhost\n" {
+	if got := enginetest.RenderRole(p); got != "~ running hostname: localhost -> web1 [c.yml:2:11]\n  $ hostnamectl set-hostname web1\n    undo: hostnamectl set-hostname localhost\n" {
 		t.Fatalf("got\n%s", got)
 	}
 	// Never in a chroot, even if a running name leaked into the facts.
 	p, _ = r.Plan(chrootEnv, chob("web1"), facts("web1\n", hosts, "localhost"))
-	if strings.Contains(render(p), "hostnamectl") {
-		t.Fatalf("chroot plan touches the running hostname:\n%s", render(p))
+	if strings.Contains(enginetest.RenderRole(p), "hostnamectl") {
+		t.Fatalf("chroot plan touches the running hostname:\n%s", enginetest.RenderRole(p))
 	}
 	// Uppercase is kept as written (RFC 1123; the original's docs use "Dionysus"), in the files and
 	// live, and a host already named so is in sync.
@@ -113,17 +98,17 @@ func TestPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := render(p); !strings.Contains(got, "~ /etc/hostname: localhost -> Dionysus") ||
+	if got := enginetest.RenderRole(p); !strings.Contains(got, "~ /etc/hostname: localhost -> Dionysus") ||
 		!strings.Contains(got, "127.0.1.1 line: 127.0.1.1 Dionysus") || !strings.Contains(got, "$ hostnamectl set-hostname Dionysus") {
 		t.Fatalf("got\n%s", got)
 	}
 	upper, _, _ := EditHosts(debianHosts, "Dionysus")
 	if p, err = r.Plan(liveEnv, chob("Dionysus"), facts("Dionysus\n", upper, "Dionysus")); err != nil || !p.Empty() {
-		t.Fatalf("want no changes, got %v\n%s", err, render(p))
+		t.Fatalf("want no changes, got %v\n%s", err, enginetest.RenderRole(p))
 	}
 	// Missing files are created.
 	p, _ = r.Plan(chrootEnv, chob("h"), engine.Facts{"hostname": {Code: 3}, "hosts": {Code: 3}})
-	if got := render(p); !strings.Contains(got, "+ /etc/hostname: create: h") || !strings.Contains(got, "+ /etc/hosts: create with localhost") {
+	if got := enginetest.RenderRole(p); !strings.Contains(got, "+ /etc/hostname: create: h") || !strings.Contains(got, "+ /etc/hosts: create with localhost") {
 		t.Fatalf("got\n%s", got)
 	}
 }

@@ -19,10 +19,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ExplainMD is the text of `chaos explain mirrors`.
+// explainMD is the text of `chaos explain mirrors`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Paths.
 const (
@@ -47,6 +47,7 @@ func (Role) Meta() engine.Meta {
 		Keys:    []string{"mirrors"},
 		Cores:   []string{arch.Core},
 		Summary: "pacman mirror list ranked by reflector (countries, count)",
+		Explain: explainMD,
 		Order:   25, // after packages, which may install reflector in the same run
 	}
 }

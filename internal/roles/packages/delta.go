@@ -69,8 +69,8 @@ type Delta struct {
 	Notes  []string
 }
 
-// Compute is the pure delta: facts + input -> changes.
-func Compute(f *Facts, in Input) *Delta {
+// ComputeDelta is the pure delta: facts + input -> changes.
+func ComputeDelta(f *Facts, in Input) *Delta {
 	d := &Delta{}
 	prov := providers(f)
 	wanted := map[string]bool{} // installed packages the Ch-obolo accounts for
@@ -169,22 +169,9 @@ func Compute(f *Facts, in Input) *Delta {
 }
 
 // protectedSet names the installed packages that are never pruned whatever the base set says, with
-// the reason: no lockout (login shells in use, sshd, sudo) and the running kernel.
+// the reason (hostfacts.Facts.Protected).
 func protectedSet(f *Facts, in Input) map[string]string {
-	out := map[string]string{}
-	for pkg, shells := range f.ShellPkgs {
-		out[pkg] = "it provides the login shell " + strings.Join(shells, ", ") + " of a user on this host"
-	}
-	if (f.SSHDRunning && !in.Chroot) || f.SSHDEnabled {
-		out["openssh-server"] = "sshd is running or enabled at boot; removing it could lock you out"
-	}
-	if in.SudoUsed || len(f.SudoMembers) > 0 {
-		out["sudo"] = "users rely on sudo (the sudo group has members or a declared user has sudo: true)"
-	}
-	if f.Kernel != "" && !in.Chroot {
-		out[debian.KernelPackage(f.Kernel)] = "it is the running kernel"
-	}
-	return out
+	return f.Protected(host, in.SudoUsed, in.Chroot)
 }
 
 // providers maps every name (real or virtual) to the installed packages that satisfy it, the package

@@ -2,11 +2,11 @@ package packages
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
+	"github.com/ch-aos-ch/chaos/internal/roles/hostfacts"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -28,31 +28,30 @@ const statusProbe = `dpkg-query -W -f='${Package}\t${Architecture}\t${db:Status-
 const autoProbe = `[ -r /var/lib/apt/extended_states ] || exit 0
 awk '/^$/ {p=""; a=""} /^Package:/ {p=$2} /^Architecture:/ {a=$2} /^Auto-Installed: *1/ {print p, a}' /var/lib/apt/extended_states`
 
-// hostProbe prints key=value lines: whether apt has package lists, the policy-rc.d state, the
-// packages providing login shells in use, sshd, the sudo group and the running kernel.
-const hostProbe = `set -- /var/lib/apt/lists/*_Packages*
+// hostProbe prints key=value lines: whether apt has package lists, the policy-rc.d state and the
+// shared host facts (hostfacts: login shells, sshd, the sudo group, the running kernel).
+var hostProbe = `set -- /var/lib/apt/lists/*_Packages*
 [ -e "$1" ] && echo lists=1
-` + debian.PolicyRCProbe + `
-awk -F: '($3 == 0 || $3 >= 1000) && $7 != "" {print $7}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r s; do
-  case $s in
-    /bin/bash|/usr/bin/bash|/bin/sh|/usr/bin/sh|/bin/dash|/usr/bin/dash|*/nologin|*/false|*/true|*/sync|*/halt|*/shutdown) continue ;;
-  esac
-  r=$(readlink -f "$s" 2>/dev/null) || r=$s
-  b=${s##*/}
-  p=$(grep -l -x -F -e "$s" -e "$r" -e "/bin/$b" -e "/usr/bin/$b" /var/lib/dpkg/info/*.list 2>/dev/null | head -n 1)
-  [ -n "$p" ] || continue
-  p=${p##*/}; p=${p%.list}; p=${p%%:*}
-  printf 'shell=%s %s\n' "$p" "$s"
-done
-if [ -s /run/sshd.pid ] && IFS= read -r pid </run/sshd.pid && kill -0 "$pid" 2>/dev/null; then echo sshd=running; fi
-for w in /etc/systemd/system/multi-user.target.wants/ssh.service /etc/systemd/system/sshd.service /etc/rc2.d/S*ssh; do
-  [ -e "$w" ] && { echo sshd=enabled; break; }
-done
-g=$(getent group sudo 2>/dev/null) && g=${g##*:}
-[ -n "$g" ] && echo "sudo=$g"
-{ IFS= read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || { IFS= read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r 2>/dev/null)
-echo "kernel=$k"
-true`
+` + debian.PolicyRCProbe + "\n" + hostfacts.Probe(host)
+
+// host is what the shared host facts need of the Debian core. dpkg's file lists may spell a shell
+// /bin/NAME or /usr/bin/NAME whatever /etc/passwd says (merged /usr), so owner tries both.
+var host = hostfacts.Core{
+	Owner: `owner() {
+  b=${1##*/}
+  p=$(grep -l -x -F -e "$1" -e "$2" -e "/bin/$b" -e "/usr/bin/$b" /var/lib/dpkg/info/*.list 2>/dev/null | head -n 1)
+  [ -n "$p" ] || return 0
+  p=${p##*/}; p=${p%.list}; printf '%s\n' "${p%%:*}"
+}`,
+	AdminGroup: "sudo",
+	SSHD:       "openssh-server",
+	Kernel: func(f *hostfacts.Facts) string {
+		if f.Kernel == "" {
+			return ""
+		}
+		return debian.KernelPackage(f.Kernel)
+	},
+}
 
 // missingProbe prints, for the declared packages that are not installed, "@missing NAME..." and
 // what apt knows about them before any op runs (pkggraph.Availability: which names the package lists
@@ -113,11 +112,8 @@ type Facts struct {
 	// Lists is true when apt has package lists (an `apt-get update` happened at least once).
 	Lists    bool
 	PolicyRC debian.PolicyRCState
-	// ShellPkgs maps a package to the login shells in use that it provides.
-	ShellPkgs                map[string][]string
-	SSHDRunning, SSHDEnabled bool
-	SudoMembers              []string
-	Kernel                   string
+	// Facts are the shared host facts (login shells, sshd, sudo, kernel).
+	hostfacts.Facts
 	// NewDeps are the dependency groups of packages not installed yet, as apt would install them.
 	NewDeps map[string][][]string
 	// Avail is what apt knows about the declared packages that are not installed.
@@ -126,7 +122,7 @@ type Facts struct {
 
 // ParseFacts turns the probe outputs into Facts.
 func ParseFacts(f map[string]string) (*Facts, error) {
-	fs := &Facts{Pkgs: map[string]*Pkg{}, ShellPkgs: map[string][]string{}, NewDeps: map[string][][]string{}}
+	fs := &Facts{Pkgs: map[string]*Pkg{}, Facts: hostfacts.Parse(f[secHost]), NewDeps: map[string][][]string{}}
 	autoArch := map[string]map[string]bool{}
 	for line := range strings.SplitSeq(f[secAuto], "\n") {
 		name, arch, ok := strings.Cut(strings.TrimSpace(line), " ")
@@ -186,29 +182,8 @@ func ParseFacts(f map[string]string) (*Facts, error) {
 			fs.PolicyRC = st
 			continue
 		}
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "lists":
+		if line == "lists=1" {
 			fs.Lists = true
-		case "shell":
-			pkg, sh, _ := strings.Cut(v, " ")
-			if pkg != "" && !slices.Contains(fs.ShellPkgs[pkg], sh) {
-				fs.ShellPkgs[pkg] = append(fs.ShellPkgs[pkg], sh)
-			}
-		case "sshd":
-			if v == "running" {
-				fs.SSHDRunning = true
-			} else {
-				fs.SSHDEnabled = true
-			}
-		case "sudo":
-			for m := range strings.SplitSeq(v, ",") {
-				if m = strings.TrimSpace(m); m != "" {
-					fs.SudoMembers = append(fs.SudoMembers, m)
-				}
-			}
-		case "kernel":
-			fs.Kernel = v
 		}
 	}
 	parseAptCacheDepends(f[secMissing], fs)

@@ -16,10 +16,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
 )
 
-// ExplainMD is the text of `chaos explain packages`.
+// explainMD is the text of `chaos explain packages`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the Debian packages role.
 type Role struct {
@@ -38,6 +38,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"packages", "baseOverride", "users"},
 		Cores:   []string{debian.Core},
 		Summary: "apt packages: install what is declared, prune undeclared manually installed packages",
+		Explain: explainMD,
 		Order:   20,
 	}
 }
@@ -83,7 +84,7 @@ func (r *Role) PlanFacts(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine
 	}
 	in := Input{Want: want, Prune: prunes(env, c), Base: base, BaseOverridden: overridden, Chroot: env.Chroot,
 		SudoUsed: slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
-	d := Compute(f, in)
+	d := ComputeDelta(f, in)
 	d.Notes = append(notes, d.Notes...)
 	pin := PlanInput{Chroot: env.Chroot, PolicyRC: f.PolicyRC}
 	for _, w := range d.Install {
@@ -145,5 +146,5 @@ func (r *Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobol
 // CaptureNames lists the packages a Ch-obolo must declare so that its first apply removes nothing:
 // exactly what the prune would remove if nothing were declared.
 func CaptureNames(f *Facts, chroot bool) []string {
-	return Compute(f, Input{Prune: true, Base: debian.BaseSet, Chroot: chroot}).Remove
+	return ComputeDelta(f, Input{Prune: true, Base: debian.BaseSet, Chroot: chroot}).Remove
 }

@@ -1,6 +1,7 @@
 package packages
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/debian"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/roles/hostfacts"
 )
 
 // P describes one package of a synthetic dpkg database.
@@ -23,12 +25,10 @@ type P struct {
 }
 
 func mkFacts(ps ...P) *Facts {
-	f := &Facts{Pkgs: map[string]*Pkg{}, Lists: true, ShellPkgs: map[string][]string{}, NewDeps: map[string][][]string{}}
+	f := &Facts{Pkgs: map[string]*Pkg{}, Lists: true, Facts: hostfacts.Facts{ShellPkgs: map[string][]string{}}, NewDeps: map[string][][]string{}}
 	for _, p := range ps {
 		prio := p.prio
-		if prio == "" {
-			prio = "optional"
-		}
+		prio = cmp.Or(prio, "optional")
 		pk := &Pkg{Name: p.name, Arches: []string{"amd64"}, Status: "ii ", Priority: prio, Essential: p.ess,
 			Version: "1.0", Installed: !p.rc, Auto: p.auto && !p.rc, Held: p.held, Deps: ParseDepends(p.deps)}
 		if p.held {
@@ -223,7 +223,7 @@ func TestCompute(t *testing.T) {
 			if tt.in.Base == nil {
 				tt.in.Base = debian.BaseSet
 			}
-			d := Compute(tt.f, tt.in)
+			d := ComputeDelta(tt.f, tt.in)
 			if got := names(d.Install, func(w desired) string { return w.Name }); !slices.Equal(got, orEmpty(tt.install)) {
 				t.Errorf("install = %v, want %v", got, tt.install)
 			}

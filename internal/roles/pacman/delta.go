@@ -188,11 +188,7 @@ type graph struct {
 
 func newGraph(f *Facts) *graph {
 	g := &graph{deps: map[string][]string{}, prov: map[string][]string{}}
-	names := make([]string, 0, len(f.Pkgs))
-	for n := range f.Pkgs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(f.Pkgs))
 	for _, n := range names {
 		p := f.Pkgs[n]
 		g.deps[n] = p.Deps
@@ -255,8 +251,8 @@ func (g *graph) reach(f *Facts, from []string, skip func(string) bool) map[strin
 	return out
 }
 
-// Compute is the pure delta: facts + input -> changes.
-func Compute(f *Facts, in Input) *Delta {
+// ComputeDelta is the pure delta: facts + input -> changes.
+func ComputeDelta(f *Facts, in Input) *Delta {
 	d := &Delta{Sync: false}
 	g := newGraph(f)
 	wanted := map[string]string{} // installed package -> the declared name it accounts for
@@ -397,21 +393,9 @@ func (g *graph) installedProviders(f *Facts, name string) []string {
 }
 
 // protectedSet names the installed packages that are never pruned whatever the base set says, with
-// the reason: no lockout (login shells in use, sshd, sudo), the running kernel, the boot loader.
+// the reason: the shared host facts' (hostfacts.Facts.Protected) and the boot loader.
 func protectedSet(f *Facts, in Input) map[string]string {
-	out := map[string]string{}
-	for pkg, shells := range f.ShellPkgs {
-		out[pkg] = "it provides the login shell " + strings.Join(shells, ", ") + " of a user on this host"
-	}
-	if (f.SSHDRunning && !in.Chroot) || f.SSHDEnabled {
-		out["openssh"] = "sshd is running or enabled at boot; removing it could lock you out"
-	}
-	if in.SudoUsed || len(f.SudoMembers) > 0 {
-		out["sudo"] = "users rely on sudo (the wheel group has members or a declared user has sudo: true)"
-	}
-	if f.Kernel != "" && !in.Chroot {
-		out[f.Kernel] = "it is the running kernel"
-	}
+	out := f.Protected(host, in.SudoUsed, in.Chroot)
 	for _, b := range f.Boot {
 		out[b] = "it is the installed boot loader"
 		if b == "grub" && f.UEFI {

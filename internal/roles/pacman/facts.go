@@ -6,6 +6,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/arch"
 	"github.com/ch-aos-ch/chaos/internal/pkggraph"
+	"github.com/ch-aos-ch/chaos/internal/roles/hostfacts"
 	"github.com/ch-aos-ch/chaos/internal/roles/pacmanconf"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
@@ -89,34 +90,34 @@ const (
 	SectionForeign = secForeign
 )
 
-// hostProbe prints key=value lines: the database path, whether sync databases exist, the lock, the
-// packages owning the login shells in use, sshd, sudo users, the running kernel's package, UEFI and
-// the boot loaders present.
-const hostProbe = arch.DBPathProbe + `
+// hostProbe prints key=value lines: the database path, whether sync databases exist, the lock, UEFI,
+// the boot loaders present and the shared host facts (hostfacts: login shells, sshd, the wheel
+// group, the running kernel's package).
+var hostProbe = arch.DBPathProbe + `
 echo "dbpath=$db"
 set -- "${db%/}"/sync/*.db
 [ -e "$1" ] && echo synced=1
 ` + arch.LockProbe + `
-awk -F: '($3 == 0 || $3 >= 1000) && $7 != "" {print $7}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r s; do
-  case $s in */nologin|*/false|*/true|*/sync|*/halt|*/shutdown) continue ;; esac
-  r=$(readlink -f "$s" 2>/dev/null) || r=$s
-  f=$(grep -l -x -F -e "${s#/}" -e "${r#/}" "${db%/}"/local/*/files 2>/dev/null | head -n 1)
-  [ -n "$f" ] || continue
-  p=${f%/files}; p=${p##*/}; p=${p%-*}; p=${p%-*}
-  printf 'shell=%s %s\n' "$p" "$s"
-done
-if [ -s /run/sshd.pid ] && IFS= read -r pid </run/sshd.pid && kill -0 "$pid" 2>/dev/null; then echo sshd=running; fi
-[ -e /etc/systemd/system/multi-user.target.wants/sshd.service ] && echo sshd=enabled
-g=$(getent group wheel 2>/dev/null) && g=${g##*:}
-[ -n "$g" ] && echo "sudo=$g"
-{ IFS= read -r k </proc/sys/kernel/osrelease; } 2>/dev/null || k=$(uname -r 2>/dev/null)
-[ -r "/usr/lib/modules/$k/pkgbase" ] && echo "kernel=$(cat "/usr/lib/modules/$k/pkgbase")"
 [ -d /sys/firmware/efi ] && echo uefi=1
 [ -e /boot/grub/grub.cfg ] && echo boot=grub
 for f in /boot/EFI/refind/refind.conf /boot/efi/EFI/refind/refind.conf /efi/EFI/refind/refind.conf; do
   [ -e "$f" ] && { echo boot=refind; break; }
 done
-true`
+` + hostfacts.Probe(host)
+
+// host is what the shared host facts need of the Arch core. pacman's file lists are relative to /
+// and name the package's database directory NAME-VERSION-RELEASE; the running kernel's package is
+// the pkgbase its modules directory names.
+var host = hostfacts.Core{
+	Owner: `owner() {
+  f=$(grep -l -x -F -e "${1#/}" -e "${2#/}" "${db%/}"/local/*/files 2>/dev/null | head -n 1)
+  [ -n "$f" ] || return 0
+  p=${f%/files}; p=${p##*/}; p=${p%-*}; printf '%s\n' "${p%-*}"
+}`,
+	AdminGroup: "wheel",
+	SSHD:       "openssh",
+	Kernel:     func(f *hostfacts.Facts) string { return f.KernelPkg },
+}
 
 // newProbe prints, for the declared packages that are not installed, every package the install
 // transaction would add (targets and missing dependencies) as "@new NAME" lines, then each one's
@@ -179,13 +180,10 @@ type Facts struct {
 	// Synced is true when sync databases exist (`pacman -Sy` happened at least once).
 	Synced bool
 	Locked bool
-	// ShellPkgs maps a package to the login shells in use that it provides.
-	ShellPkgs                map[string][]string
-	SSHDRunning, SSHDEnabled bool
-	SudoMembers              []string
-	Kernel                   string // pkgbase of the running kernel
-	UEFI                     bool
-	Boot                     []string // boot loaders found: grub, refind
+	// Facts are the shared host facts (login shells, sshd, sudo, kernel).
+	hostfacts.Facts
+	UEFI bool
+	Boot []string // boot loaders found: grub, refind
 	// New lists what installing the missing declared packages adds (targets and dependencies), with
 	// NewDeps their dependency names.
 	New     []string
@@ -215,7 +213,7 @@ func depNames(field string) []string {
 
 // ParseFacts turns the probe outputs into Facts.
 func ParseFacts(f map[string]string) *Facts {
-	fs := &Facts{Pkgs: map[string]*Pkg{}, ShellPkgs: map[string][]string{}, NewDeps: map[string][]string{}}
+	fs := &Facts{Pkgs: map[string]*Pkg{}, Facts: hostfacts.Parse(f[secHost]), NewDeps: map[string][]string{}}
 	for line := range strings.SplitSeq(f[secLocal], "\n") {
 		fl := strings.Split(line, "\t")
 		if len(fl) < 5 || fl[0] == "" {
@@ -238,25 +236,6 @@ func ParseFacts(f map[string]string) *Facts {
 			fs.Synced = true
 		case "lock":
 			fs.Locked = true
-		case "shell":
-			pkg, sh, _ := strings.Cut(v, " ")
-			if pkg != "" {
-				fs.ShellPkgs[pkg] = append(fs.ShellPkgs[pkg], sh)
-			}
-		case "sshd":
-			if v == "running" {
-				fs.SSHDRunning = true
-			} else {
-				fs.SSHDEnabled = true
-			}
-		case "sudo":
-			for m := range strings.SplitSeq(v, ",") {
-				if m = strings.TrimSpace(m); m != "" {
-					fs.SudoMembers = append(fs.SudoMembers, m)
-				}
-			}
-		case "kernel":
-			fs.Kernel = strings.TrimSpace(v)
 		case "uefi":
 			fs.UEFI = true
 		case "boot":

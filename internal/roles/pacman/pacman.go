@@ -19,10 +19,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ExplainMD is the Arch section of `chaos explain packages`.
+// explainMD is the Arch section of `chaos explain packages`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the Arch packages role.
 type Role struct {
@@ -41,6 +41,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"packages", "baseOverride", "users", "bootloader", "partitioning", "prune_orphans"},
 		Cores:   []string{arch.Core},
 		Summary: "pacman packages: install what is declared, prune undeclared explicit native packages",
+		Explain: explainMD,
 		Order:   20,
 	}
 }
@@ -120,7 +121,7 @@ func (r *Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*e
 	}
 	in := Input{Want: want, Prune: c.Has("packages") && !env.NeedsOnly, PruneOrphans: orphans && !env.NeedsOnly, Base: base, Chroot: env.Chroot,
 		SudoUsed: slices.ContainsFunc(c.Users, func(u chobolo.User) bool { return u.Sudo && u.State != "absent" })}
-	d := Compute(f, in)
+	d := ComputeDelta(f, in)
 	d.Notes = append(notes, d.Notes...)
 	// A package no repository has fails here, with its position, before any op runs.
 	f.Avail.Changed = env.Refreshing

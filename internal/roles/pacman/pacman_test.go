@@ -57,7 +57,7 @@ func scenario(t *testing.T, orphans bool) (*Delta, *Facts) {
 		t.Fatal(err)
 	}
 	base, _, _ := BasePackages(c, nil)
-	return Compute(f, Input{Want: want, Prune: true, PruneOrphans: orphans, Base: base}), f
+	return ComputeDelta(f, Input{Want: want, Prune: true, PruneOrphans: orphans, Base: base}), f
 }
 
 func TestParseFacts(t *testing.T) {
@@ -136,7 +136,7 @@ func TestOrphans(t *testing.T) {
 func pruneDelta(local, newSec string, orphans bool, pkgs ...string) *Delta {
 	f := ParseFacts(map[string]string{secLocal: local, secHost: "synced=1\n", secNew: newSec})
 	want, _, _ := Desired(chob(pkgs...), nil, false)
-	return Compute(f, Input{Want: want, Prune: true, PruneOrphans: orphans})
+	return ComputeDelta(f, Input{Want: want, Prune: true, PruneOrphans: orphans})
 }
 
 // A dependency pacman -Rs would take along but that something protected needs, or that a package about
@@ -221,7 +221,7 @@ func TestProtectedDepStays(t *testing.T) {
 		secLocal: "admintool\t1-1\t0\t sudo helper\t\nsudo\t1-1\t1\t\t\nhelper\t1-1\t1\t\t\n",
 		secHost:  "synced=1\nsudo=alice\n",
 	})
-	d := Compute(f, Input{Prune: true})
+	d := ComputeDelta(f, Input{Prune: true})
 	if got := names(d.Remove); !slices.Equal(got, []string{"admintool"}) {
 		t.Errorf("remove = %v", got)
 	}
@@ -360,7 +360,7 @@ func BenchmarkPlan250(b *testing.B) {
 		f, _ := parseEngineFacts(facts)
 		want, _, _ := Desired(c, nil, false)
 		base, _, _ := BasePackages(c, nil)
-		d := Compute(f, Input{Want: want, Prune: true, PruneOrphans: true, Base: base})
+		d := ComputeDelta(f, Input{Want: want, Prune: true, PruneOrphans: true, Base: base})
 		if len(d.Remove)+len(d.Install)+len(d.Orphans) != 0 {
 			b.Fatal("not a no-change plan")
 		}

@@ -18,10 +18,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
-// ExplainMD is the Arch section of `chaos explain repos`.
+// explainMD is the Arch section of `chaos explain repos`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Paths the role reads and writes.
 const (
@@ -65,6 +65,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"repos"},
 		Cores:   []string{arch.Core},
 		Summary: "pacman.conf: official and third-party repositories, keys; pacman -Sy on change",
+		Explain: explainMD,
 		Order:   10,
 	}
 }

@@ -1,6 +1,7 @@
 package region
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -83,8 +84,8 @@ func XKB(keymap string) (layout, variant string) {
 	return keymap, ""
 }
 
-// Plan is the pure delta and plan: facts and the region section to steps.
-func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*engine.RolePlan, error) {
+// BuildPlan is the pure delta and plan: facts and the region section to steps.
+func BuildPlan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*engine.RolePlan, error) {
 	rp := &engine.RolePlan{}
 	lay := DebianLayout
 	if t.Layout != nil {
@@ -111,9 +112,7 @@ func Plan(r chobolo.Region, f *Facts, t Target, pos func(string) chobolo.Pos) (*
 			if lay.TimezoneFile == "" || from == "" {
 				from = strings.TrimPrefix(f.Localtime, zoneinfo)
 			}
-			if from == "" {
-				from = "(none)"
-			}
+			from = cmp.Or(from, "(none)")
 			rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "timezone", Detail: from + " -> " + r.Timezone, Pos: p}}, ops...)
 		}
 	}
@@ -146,9 +145,7 @@ func planVconsole(rp *engine.RolePlan, keymap string, f *Facts, path string, p c
 	next := setVars(f.Keyboard, [][2]string{{"KEYMAP", keymap}})
 	if next != f.Keyboard || f.KeyboardMissing {
 		from, _ := getVar(f.Keyboard, "KEYMAP")
-		if from == "" {
-			from = "(unset)"
-		}
+		from = cmp.Or(from, "(unset)")
 		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "keymap " + path, Detail: from + " -> " + keymap, Pos: p}},
 			engine.Write(path, []byte(next), 0o644, "root", "root"))
 	}
@@ -355,9 +352,7 @@ func planLang(rp *engine.RolePlan, locales []string, f *Facts, localeConf string
 	cur := f.DefaultLocale
 	if got, ok := getVar(cur, "LANG"); !ok || got != lang || f.DefaultLocaleMissing {
 		from := got
-		if from == "" {
-			from = "(unset)"
-		}
+		from = cmp.Or(from, "(unset)")
 		rp.Add([]engine.Change{{Kind: engine.Modify, Subject: "LANG " + localeConf, Detail: from + " -> " + lang, Pos: pos("region.locale[0]")}},
 			engine.Write(localeConf, []byte(setVars(cur, [][2]string{{"LANG", lang}})), 0o644, "root", "root"))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
@@ -131,7 +132,7 @@ func TestLangpacksPerDnf(t *testing.T) {
 		}
 		lay := FedoraLayout
 		r := chobolo.Region{Locales: []string{"pt_BR.UTF-8", "en_US.UTF-8", "C.UTF-8"}}
-		rp, err := Plan(r, &f, Target{Chroot: true, Layout: &lay}, pos)
+		rp, err := BuildPlan(r, &f, Target{Chroot: true, Layout: &lay}, pos)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +145,7 @@ func TestLangpacksPerDnf(t *testing.T) {
 			}
 		}
 		if op == nil || op.Undo == nil {
-			t.Fatalf("dnf %d: no langpack install with undo in\n%s", tc.major, render(rp))
+			t.Fatalf("dnf %d: no langpack install with undo in\n%s", tc.major, enginetest.RenderRole(rp))
 		}
 		if err := os.Remove(log); err != nil && !os.IsNotExist(err) { // the probe's own calls
 			t.Fatal(err)

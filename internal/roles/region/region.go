@@ -3,6 +3,7 @@
 package region
 
 import (
+	"cmp"
 	_ "embed"
 	"slices"
 	"strings"
@@ -13,10 +14,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/roles/services"
 )
 
-// ExplainMD is the `chaos explain region` text.
+// explainMD is the `chaos explain region` text.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the region role. The zero value is the Debian core's; NewArch returns the Arch core's.
 type Role struct {
@@ -59,6 +60,7 @@ func (r Role) Meta() engine.Meta {
 		Keys:    []string{"region"},
 		Cores:   cores,
 		Summary: "timezone, locales, keyboard layout and NTP (systemd-timesyncd)",
+		Explain: explainMD,
 		Order:   40,
 	}
 }
@@ -165,7 +167,7 @@ func (r Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*en
 			}
 		}
 	}
-	return Plan(c.Region, &f, t, c.Pos)
+	return BuildPlan(c.Region, &f, t, c.Pos)
 }
 
 // Capture implements engine.Capturer: the timezone, the generated locales (LANG first), the keyboard
@@ -173,9 +175,7 @@ func (r Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*en
 func (ro Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) error {
 	f := ParseFacts(facts["state"].Stdout, facts["localegen"].Stdout, facts["deflocale"].Stdout, facts["keyboard"].Stdout)
 	r := chobolo.Region{Timezone: f.Timezone}
-	if r.Timezone == "" {
-		r.Timezone = strings.TrimPrefix(f.Localtime, zoneinfo)
-	}
+	r.Timezone = cmp.Or(r.Timezone, strings.TrimPrefix(f.Localtime, zoneinfo))
 	lang, _ := getVar(f.DefaultLocale, "LANG")
 	for l := range strings.SplitSeq(f.LocaleGen, "\n") {
 		t := strings.TrimSpace(l)

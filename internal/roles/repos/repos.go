@@ -20,10 +20,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
-// ExplainMD is the text of `chaos explain repos`.
+// explainMD is the text of `chaos explain repos`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // LedgerDomain is the ledger domain of the files this role creates.
 const LedgerDomain = "repos.apt"
@@ -57,6 +57,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"repos"},
 		Cores:   []string{debian.Core},
 		Summary: "apt repositories: deb822 .sources files and keyrings; apt-get update on change",
+		Explain: explainMD,
 		Order:   10,
 	}
 }

@@ -45,7 +45,7 @@ func TestConditionProbeFilter(t *testing.T) {
 func TestComputeConditionFailed(t *testing.T) {
 	f := ParseFacts("chaos.service enabled enabled\n", "", "@live\nchaos.service loaded inactive dead x\n@condfailed chaos.service\n")
 	wants := []Want{{Unit: "chaos.service", OnBoot: true, Running: true, Pos: chobolo.Pos{}}}
-	d, err := Compute(wants, &f, Target{Live: true}, false)
+	d, err := ComputeDelta(wants, &f, Target{Live: true}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestComputeConditionFailed(t *testing.T) {
 		t.Errorf("actions %+v notes %q", d.Actions, d.Notes)
 	}
 	f.CondFailed = nil
-	if d, _ := Compute(wants, &f, Target{Live: true}, false); len(d.Actions) != 1 || !d.Actions[0].Start {
+	if d, _ := ComputeDelta(wants, &f, Target{Live: true}, false); len(d.Actions) != 1 || !d.Actions[0].Start {
 		t.Errorf("without a failed condition: %+v", d.Actions)
 	}
 }

@@ -139,9 +139,9 @@ type Delta struct {
 	Enabled, Pruned int
 }
 
-// Wants expands and resolves the declared services. prefix is the Ch-obolo path of the list
+// Desired expands and resolves the declared services. prefix is the Ch-obolo path of the list
 // ("services").
-func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobolo.Pos) ([]Want, error) {
+func Desired(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobolo.Pos) ([]Want, error) {
 	var out []Want
 	byUnit := map[string]int{}
 	add := func(w Want, explicit bool) error {
@@ -233,7 +233,7 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 	return out, nil
 }
 
-// Compute is the pure delta: declared wants against the facts. full says whether undeclared
+// ComputeDelta is the pure delta: declared wants against the facts. full says whether undeclared
 // enabled services are disabled (the `services` key is declared).
 //
 // `systemctl enable X` and `disable X` also act on the units X's [Install] section reaches (Also=,
@@ -242,7 +242,7 @@ func Wants(svcs []chobolo.Service, f *Facts, t Target, posOf func(string) chobol
 // reaches is enabled again after the disables (a protected one only when the disable is a prune, or
 // when it is the SSH daemon or the session's unit of a running host); and a unit declared off that
 // an enable reaches is disabled after the enables. Each run leaves the state the next run expects.
-func Compute(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
+func ComputeDelta(wants []Want, f *Facts, t Target, full bool) (*Delta, error) {
 	d := &Delta{}
 	declared := map[string]*Want{}
 	session := ""

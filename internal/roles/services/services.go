@@ -16,10 +16,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
-// ExplainMD is the `chaos explain services` text.
+// explainMD is the `chaos explain services` text.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // Role is the services role. It works on every systemd core.
 type Role struct{}
@@ -33,6 +33,7 @@ func (Role) Meta() engine.Meta {
 		Name:    "services",
 		Keys:    []string{"services"},
 		Summary: "systemd units enabled at boot and running; undeclared enabled services are disabled",
+		Explain: explainMD,
 		Order:   50,
 	}
 }
@@ -147,11 +148,11 @@ func planOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*engine.RolePlan, er
 
 func deltaOf(env *engine.Env, c *chobolo.Chobolo, f *Facts) (*Delta, Target, []Want, error) {
 	t := targetOf(env, c, f)
-	wants, err := Wants(c.Services, f, t, func(sub string) chobolo.Pos { return c.Pos("services" + sub) })
+	wants, err := Desired(c.Services, f, t, func(sub string) chobolo.Pos { return c.Pos("services" + sub) })
 	if err != nil {
 		return nil, t, nil, err
 	}
-	d, err := Compute(wants, f, t, c.Has("services"))
+	d, err := ComputeDelta(wants, f, t, c.Has("services"))
 	return d, t, wants, err
 }
 
@@ -224,7 +225,7 @@ func (Role) Capture(env *engine.Env, facts engine.Facts, into *chobolo.Chobolo) 
 		return err
 	}
 	t := targetOf(env, &chobolo.Chobolo{}, f)
-	d, err := Compute(nil, f, t, true)
+	d, err := ComputeDelta(nil, f, t, true)
 	if err != nil {
 		return err
 	}

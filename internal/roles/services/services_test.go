@@ -1,7 +1,6 @@
 package services
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 )
 
 func bookworm(t *testing.T) *Facts {
@@ -29,31 +29,6 @@ func bookworm(t *testing.T) *Facts {
 func bp(b bool) *bool { return &b }
 
 func posOf(sub string) chobolo.Pos { return chobolo.Pos{File: "c.yml", Line: 1, Col: len(sub)} }
-
-func render(rp *engine.RolePlan) string {
-	var b strings.Builder
-	for _, n := range rp.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", n)
-	}
-	for _, n := range rp.Notes {
-		fmt.Fprintf(&b, "note: %s\n", n)
-	}
-	if rp.Guard != "" {
-		fmt.Fprintf(&b, "guard: %s\n", rp.Guard)
-	}
-	for _, s := range rp.Steps {
-		for _, c := range s.Changes {
-			fmt.Fprintf(&b, "%s %s: %s\n", c.Kind, c.Subject, c.Detail)
-		}
-		for _, o := range s.Ops {
-			fmt.Fprintf(&b, "  $ %s\n", o)
-			if o.Undo != nil {
-				fmt.Fprintf(&b, "    undo: %s\n", o.Undo)
-			}
-		}
-	}
-	return b.String()
-}
 
 func TestResolve(t *testing.T) {
 	f := bookworm(t)
@@ -105,11 +80,11 @@ func TestResolve(t *testing.T) {
 
 func plan(t *testing.T, f *Facts, tg Target, svcs []chobolo.Service, full bool) (*engine.RolePlan, error) {
 	t.Helper()
-	wants, err := Wants(svcs, f, tg, posOf)
+	wants, err := Desired(svcs, f, tg, posOf)
 	if err != nil {
 		return nil, err
 	}
-	d, err := Compute(wants, f, tg, full)
+	d, err := ComputeDelta(wants, f, tg, full)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +202,7 @@ func TestPlans(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden.Check(t, tc.name, render(rp))
+			golden.Check(t, tc.name, enginetest.RenderRole(rp))
 		})
 	}
 }
@@ -306,11 +281,11 @@ func TestSettlePrunes(t *testing.T) {
 	was.Active = map[string]string{"ssh.service": "active", "systemd-networkd.service": "active"}
 	delta := func(f *Facts) *Delta {
 		t.Helper()
-		wants, err := Wants(svcs, f, tg, posOf)
+		wants, err := Desired(svcs, f, tg, posOf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := Compute(wants, f, tg, true)
+		d, err := ComputeDelta(wants, f, tg, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,7 +302,7 @@ func TestSettlePrunes(t *testing.T) {
 	if err := SettlePrunes(d, approved, was); err != nil {
 		t.Fatal(err)
 	}
-	golden.Check(t, "settle", render(BuildPlan(d, tg.Live)))
+	golden.Check(t, "settle", enginetest.RenderRole(BuildPlan(d, tg.Live)))
 
 	in := now.Install["systemd-networkd.service"]
 	in.Also = nil

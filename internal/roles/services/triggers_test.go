@@ -8,6 +8,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/golden"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
@@ -50,9 +51,9 @@ func TestTriggers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&b, "== live %v\n%s", live, render(rp))
+		fmt.Fprintf(&b, "== live %v\n%s", live, enginetest.RenderRole(rp))
 		for _, st := range rp.Deferred {
-			b.WriteString(render(&engine.RolePlan{Steps: []engine.Step{st}}))
+			b.WriteString(enginetest.RenderRole(&engine.RolePlan{Steps: []engine.Step{st}}))
 		}
 		for _, u := range rp.Units {
 			fmt.Fprintf(&b, "unit %s aliases=%q state=%q reload=%v restart_on=%q reload_on=%q check=%q after=%q\n",

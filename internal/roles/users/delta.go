@@ -2,6 +2,7 @@ package users
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -292,11 +293,7 @@ func ComputeDelta(f *Facts, want []Want, o Options) (*Delta, error) {
 		}
 	}
 	// Role-managed sudoers files that no declared sudo user needs.
-	var files []string
-	for name := range f.Sudoers {
-		files = append(files, name)
-	}
-	slices.Sort(files)
+	files := slices.Sorted(maps.Keys(f.Sudoers))
 	for _, name := range files {
 		user, legacy := strings.CutPrefix(name, LegacySudoPrefix)
 		if !legacy {

@@ -1,6 +1,7 @@
 package users
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -104,9 +105,7 @@ func desiredOne(c *chobolo.Chobolo, secrets engine.SecretStore, i int, u chobolo
 		return w, nil
 	}
 	w.Shell, w.ShellSet, w.HomeSet = u.Shell, u.Shell != "", u.Home != ""
-	if w.Shell == "" {
-		w.Shell = DefaultShell
-	}
+	w.Shell = cmp.Or(w.Shell, DefaultShell)
 	if err := validShell(w.Shell); err != nil {
 		return fail(w.ShellPos, "user %s: %v", u.Name, err)
 	}
@@ -214,9 +213,7 @@ var noLogin = map[string]bool{
 
 // shellCandidates are the paths a declared shell may resolve to, in order of preference.
 func shellCandidates(spec string) []string {
-	if spec == "" {
-		spec = DefaultShell
-	}
+	spec = cmp.Or(spec, DefaultShell)
 	if strings.HasPrefix(spec, "/") {
 		return []string{spec}
 	}

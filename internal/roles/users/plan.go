@@ -1,6 +1,7 @@
 package users
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -157,9 +158,7 @@ func breakStaleLocks(op engine.Op) engine.Op {
 	w := engine.Exec(append([]string{"sh", "-c", unlockScript, "chaos-undo"}, u.Argv...)...)
 	w.Stdin, w.Secret, w.Env = u.Stdin, u.Secret, u.Env
 	w.Label, w.Manual = u.Label, u.Manual
-	if w.Label == "" {
-		w.Label = shell.Join(u.Argv)
-	}
+	w.Label = cmp.Or(w.Label, shell.Join(u.Argv))
 	return op.WithUndo(w)
 }
 

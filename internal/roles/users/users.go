@@ -22,10 +22,10 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
-// ExplainMD is the text of `chaos explain users`.
+// explainMD is the text of `chaos explain users`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // SudoersDir is where the role keeps one file per sudo user.
 const SudoersDir = "/etc/sudoers.d"
@@ -56,6 +56,7 @@ func (role) Meta() engine.Meta {
 		Aliases: []string{"usr"},
 		Keys:    []string{"users"},
 		Summary: "accounts, groups, shells, homes, sudo rights and passwords (full-state for regular users)",
+		Explain: explainMD,
 		Secrets: []string{"user_secrets"},
 		Order:   30,
 	}

@@ -3,6 +3,7 @@ package users
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 )
 
 // secrets is a map-backed engine.SecretStore.
@@ -61,11 +63,7 @@ func (h *host) facts() engine.Facts {
 		paths.WriteString(p + "\n")
 	}
 	var sudo strings.Builder
-	names := make([]string, 0, len(h.sudoers))
-	for n := range h.sudoers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(h.sudoers))
 	for _, n := range names {
 		fmt.Fprintf(&sudo, "F 440:root:root %s\n%s\n", n, base64.StdEncoding.EncodeToString([]byte(h.sudoers[n])))
 	}
@@ -112,31 +110,6 @@ func mustPlan(t *testing.T, h *host, c *chobolo.Chobolo, env *engine.Env) *engin
 	return p
 }
 
-// render prints a role plan with every op and its undo, as the golden files hold it. Secret stdin is
-// shown as (secret), so a golden file can never hold one.
-func render(p *engine.RolePlan) string {
-	var b strings.Builder
-	if p.Guard != "" {
-		fmt.Fprintf(&b, "guard: %s\n", p.Guard)
-	}
-	for _, n := range p.Notes {
-		fmt.Fprintf(&b, "note: %s\n", n)
-	}
-	for _, s := range p.Steps {
-		b.WriteString("step\n")
-		for _, c := range s.Changes {
-			fmt.Fprintf(&b, "  %s %s: %s [%s]\n", c.Kind, c.Subject, c.Detail, c.Pos)
-		}
-		for _, op := range s.Ops {
-			fmt.Fprintf(&b, "    $ %s\n", op.String())
-			if op.Undo != nil {
-				fmt.Fprintf(&b, "      undo: %s\n", op.Undo.String())
-			}
-		}
-	}
-	return b.String()
-}
-
 func intp(i int) *int { return &i }
 
 // declared matches the recorded host exactly (alice, bob in sudo with his sudoers file, carol).
@@ -153,18 +126,18 @@ func TestNoChanges(t *testing.T) {
 	h.sudoers["99-chaos-bob"] = "bob ALL=(ALL:ALL) ALL\n"
 	p := mustPlan(t, h, chob(matching()...), nil)
 	if !p.Empty() {
-		t.Fatalf("expected no changes:\n%s", render(p))
+		t.Fatalf("expected no changes:\n%s", enginetest.RenderRole(p))
 	}
 	// Declaring an existing system account without shell or home leaves both alone (no bash, no
 	// move to /home/www-data).
 	users := append(matching(), chobolo.User{Name: "www-data", Groups: []string{"docker"}})
-	if out := render(mustPlan(t, h, chob(users...), nil)); out != "step\n  ~ user www-data: groups (none) -> docker [c.yml:40:5]\n    $ usermod -G docker www-data\n      undo: usermod -G '' www-data\n" {
+	if out := enginetest.RenderRole(mustPlan(t, h, chob(users...), nil)); out != "~ user www-data: groups (none) -> docker [c.yml:40:5]\n  $ usermod -G docker www-data\n    undo: usermod -G '' www-data\n" {
 		t.Fatalf("got:\n%s", out)
 	}
 	// /usr/bin/bash is the same shell as /bin/bash on a merged-/usr host.
 	h.passwd = strings.Replace(h.passwd, "/home/bob:/bin/bash", "/home/bob:/usr/bin/bash", 1)
 	if p := mustPlan(t, h, chob(matching()...), nil); !p.Empty() {
-		t.Fatalf("/usr/bin/bash should satisfy shell bash:\n%s", render(p))
+		t.Fatalf("/usr/bin/bash should satisfy shell bash:\n%s", enginetest.RenderRole(p))
 	}
 }
 
@@ -179,7 +152,7 @@ func TestGoldenFull(t *testing.T) {
 		chobolo.User{Name: "svc", System: true, Shell: "nologin", Home: "/var/lib/svc"},
 	)
 	c.SetKey("packages", chobolo.Pos{})
-	golden.Check(t, "full", render(mustPlan(t, h, c, nil)))
+	golden.Check(t, "full", enginetest.RenderRole(mustPlan(t, h, c, nil)))
 }
 
 func TestGoldenRemoveAndAbsent(t *testing.T) {
@@ -189,7 +162,7 @@ func TestGoldenRemoveAndAbsent(t *testing.T) {
 		chobolo.User{Name: "bob", State: "absent", PurgeHome: true},
 		chobolo.User{Name: "ghost", State: "absent"}, // not on the host: nothing to do
 	)
-	golden.Check(t, "remove", render(mustPlan(t, h, c, nil)))
+	golden.Check(t, "remove", enginetest.RenderRole(mustPlan(t, h, c, nil)))
 }
 
 func TestProtectedUsers(t *testing.T) {
@@ -199,7 +172,7 @@ func TestProtectedUsers(t *testing.T) {
 	users := matching()[:2]
 	users[1].Groups = nil // bob leaves sudo: he is not protected
 	p := mustPlan(t, h, chob(users...), env)
-	out := render(p)
+	out := enginetest.RenderRole(p)
 	for _, want := range []string{"user carol (uid 1002) kept although undeclared", "99-chaos-carol kept", "usermod -G '' bob"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
@@ -211,7 +184,7 @@ func TestProtectedUsers(t *testing.T) {
 	// A protected user keeps its admin group even when the Ch-obolo drops it.
 	env.ProtectedUsers = []string{"bob"}
 	p = mustPlan(t, h, chob(append(users[:1], chobolo.User{Name: "bob"})...), env)
-	if out := render(p); strings.Contains(out, "usermod -G") || !strings.Contains(out, "kept in group sudo") {
+	if out := enginetest.RenderRole(p); strings.Contains(out, "usermod -G") || !strings.Contains(out, "kept in group sudo") {
 		t.Errorf("protected bob should stay in sudo:\n%s", out)
 	}
 	// state: absent on a protected user is an error with its position.
@@ -264,7 +237,7 @@ func TestNoPruneWithoutUsersKey(t *testing.T) {
 	c.SetKey("hostname", chobolo.Pos{})
 	p := mustPlan(t, h, c, nil)
 	if !p.Empty() {
-		t.Fatalf("users not declared must change nothing:\n%s", render(p))
+		t.Fatalf("users not declared must change nothing:\n%s", enginetest.RenderRole(p))
 	}
 }
 
@@ -363,8 +336,8 @@ func TestSudoNeed(t *testing.T) {
 	h := debianHost(t)
 	h.noVisudo = true
 	p := mustPlan(t, h, c, &engine.Env{Core: "debian", Needs: needs, NeedsServed: true})
-	if !strings.Contains(render(p), "sudo is not installed yet; expecting it from the packages role") {
-		t.Fatalf("plan:\n%s", render(p))
+	if !strings.Contains(enginetest.RenderRole(p), "sudo is not installed yet; expecting it from the packages role") {
+		t.Fatalf("plan:\n%s", enginetest.RenderRole(p))
 	}
 }
 
@@ -372,17 +345,17 @@ func TestHomeMove(t *testing.T) {
 	h := debianHost(t)
 	users := matching()
 	users[0].Home = "/srv/alice"
-	out := render(mustPlan(t, h, chob(users...), nil))
+	out := enginetest.RenderRole(mustPlan(t, h, chob(users...), nil))
 	if !strings.Contains(out, "$ usermod -d /srv/alice -m alice") || !strings.Contains(out, "undo: usermod -d /home/alice -m alice") {
 		t.Fatalf("want a moving usermod with a moving undo:\n%s", out)
 	}
 	h.paths = append(h.paths, "d /srv/alice")
-	out = render(mustPlan(t, h, chob(users...), nil))
+	out = enginetest.RenderRole(mustPlan(t, h, chob(users...), nil))
 	if !strings.Contains(out, "$ usermod -d /srv/alice alice") || !strings.Contains(out, "is not moved") {
 		t.Fatalf("an existing new home must not be moved onto:\n%s", out)
 	}
 	h.paths = slices.DeleteFunc(h.paths, func(p string) bool { return strings.HasSuffix(p, "alice") })
-	out = render(mustPlan(t, h, chob(users...), nil))
+	out = enginetest.RenderRole(mustPlan(t, h, chob(users...), nil))
 	if !strings.Contains(out, "$ usermod -d /srv/alice alice") || !strings.Contains(out, "$ mkdir /srv/alice (mode 0700, owner alice:-)") {
 		t.Fatalf("a missing old home cannot be moved: the new one is made:\n%s", out)
 	}
@@ -430,7 +403,7 @@ func TestPasswords(t *testing.T) {
 			}
 		}
 		if op == nil || !slices.Equal(op.Argv, []string{"chpasswd", "-e"}) || !op.Secret || string(op.Stdin) != "alice:"+hash+"\n" {
-			t.Fatalf("want chpasswd -e with the hash on stdin:\n%s", render(p))
+			t.Fatalf("want chpasswd -e with the hash on stdin:\n%s", enginetest.RenderRole(p))
 		}
 		if op.Undo == nil || string(op.Undo.Stdin) != "alice:!\n" || !op.Undo.Secret {
 			t.Fatalf("undo should restore the old field: %+v", op.Undo)
@@ -439,23 +412,23 @@ func TestPasswords(t *testing.T) {
 		if m := op.Undo.Manual; !strings.Contains(m, "password of user alice") || !strings.Contains(m, "`passwd alice`") {
 			t.Fatalf("the undo's manual instruction = %q", m)
 		}
-		if out := render(p); strings.Contains(out, hash) {
+		if out := enginetest.RenderRole(p); strings.Contains(out, hash) {
 			t.Fatalf("plan text leaks the hash:\n%s", out)
 		}
 		h.shadow = "hash alice " + hash + "\n"
 		if p := mustPlan(t, h, chob(users...), env); !p.Empty() {
-			t.Fatalf("same hash must be a no-op:\n%s", render(p))
+			t.Fatalf("same hash must be a no-op:\n%s", enginetest.RenderRole(p))
 		}
 	})
 	t.Run("plaintext verified against the shadow hash", func(t *testing.T) {
 		env := &engine.Env{Core: "debian", Secrets: secrets{SecretPath("alice"): "correct horse"}}
 		h.shadow = "hash alice " + hash + "\n"
 		if p := mustPlan(t, h, chob(users...), env); !p.Empty() {
-			t.Fatalf("verified plaintext must be a no-op:\n%s", render(p))
+			t.Fatalf("verified plaintext must be a no-op:\n%s", enginetest.RenderRole(p))
 		}
 		env.Secrets = secrets{SecretPath("alice"): "battery staple"}
 		p := mustPlan(t, h, chob(users...), env)
-		out := render(p)
+		out := enginetest.RenderRole(p)
 		if !strings.Contains(out, "$ chpasswd <<< (secret)") || strings.Contains(out, "battery") {
 			t.Fatalf("want chpasswd with a secret stdin:\n%s", out)
 		}
@@ -463,7 +436,7 @@ func TestPasswords(t *testing.T) {
 	t.Run("new user gets the password after useradd", func(t *testing.T) {
 		env := &engine.Env{Core: "debian", Secrets: secrets{SecretPath("dave"): "pw"}}
 		h.shadow = ""
-		out := render(mustPlan(t, h, chob(append(lockedExcept(matching(), "dave"), chobolo.User{Name: "dave"})...), env))
+		out := enginetest.RenderRole(mustPlan(t, h, chob(append(lockedExcept(matching(), "dave"), chobolo.User{Name: "dave"})...), env))
 		if !strings.Contains(out, "password from secrets") || strings.Index(out, "useradd") > strings.Index(out, "chpasswd") {
 			t.Fatalf("plan:\n%s", out)
 		}
@@ -491,13 +464,13 @@ func TestPasswords(t *testing.T) {
 		if !strings.Contains(script, "-v names=' alice bob '") || strings.Contains(script, "carol") || !strings.Contains(script, "-v hashed='  '") {
 			t.Fatalf("without secrets the probe reads only the lock status of locked users:\n%s", script)
 		}
-		out := render(mustPlan(t, h, c, &engine.Env{Core: "debian"}))
+		out := enginetest.RenderRole(mustPlan(t, h, c, &engine.Env{Core: "debian"}))
 		if !strings.Contains(out, "~ password of alice: locked") || !strings.Contains(out, "$ usermod -L -- alice") || strings.Contains(out, "-L -- bob") {
 			t.Fatalf("plan:\n%s", out)
 		}
 		h.shadow = "status alice locked\nstatus bob locked\n"
 		if p := mustPlan(t, h, c, &engine.Env{Core: "debian"}); !p.Empty() {
-			t.Fatalf("locked accounts must be a no-op:\n%s", render(p))
+			t.Fatalf("locked accounts must be a no-op:\n%s", enginetest.RenderRole(p))
 		}
 		h.shadow = ""
 	})
@@ -555,7 +528,7 @@ func TestCaptureRoundTrip(t *testing.T) {
 	}
 	h.paths = append(h.paths, "x /bin/sh")
 	if p := mustPlan(t, h, c, nil); !p.Empty() {
-		t.Fatalf("applying the capture must change nothing:\n%s", render(p))
+		t.Fatalf("applying the capture must change nothing:\n%s", enginetest.RenderRole(p))
 	}
 }
 

@@ -7,6 +7,7 @@
 package yumrepos
 
 import (
+	"cmp"
 	_ "embed"
 	"fmt"
 	"io/fs"
@@ -24,10 +25,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ExplainMD is the text of `chaos explain repos-fedora`.
+// explainMD is the text of `chaos explain repos-fedora`.
 //
 //go:embed explain.md
-var ExplainMD string
+var explainMD string
 
 // LedgerDomain is the ledger domain of the files this role creates.
 const LedgerDomain = "repos.dnf"
@@ -57,6 +58,7 @@ func (r *Role) Meta() engine.Meta {
 		Keys:    []string{"repos"},
 		Cores:   []string{fedora.Core},
 		Summary: "dnf repositories: .repo files in /etc/yum.repos.d (COPR, RPM Fusion); dnf makecache on change",
+		Explain: explainMD,
 		Order:   10,
 	}
 }
@@ -304,9 +306,7 @@ func Desired(c *chobolo.Chobolo) ([]Want, []string, error) {
 			stem = e.Name
 			s := section{id: e.Name}
 			desc := e.Description
-			if desc == "" {
-				desc = e.Name
-			}
+			desc = cmp.Or(desc, e.Name)
 			if err := value("description", desc); err != nil {
 				return nil, nil, fail("description", err)
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/cores/fedora"
-	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 	"github.com/ch-aos-ch/chaos/internal/golden"
 	"go.yaml.in/yaml/v3"
 )
@@ -70,28 +70,11 @@ func TestGoldenPlan(t *testing.T) {
 		b.WriteString("== " + w.Path + "\n" + w.Content)
 	}
 	b.WriteString("== plan\n")
-	b.WriteString(render(rp))
+	b.WriteString(enginetest.RenderRole(rp))
 	// dnf5 (Fedora 41+): the same plan, makecache without dnf 4's --color.
 	b.WriteString("== plan (dnf5)\n")
-	b.WriteString(render(BuildPlan(want, files, []string{FilePath("old"), FilePath("local"), "/etc/passwd"}, fedora.Tool{Cmd: "dnf", Major: 5})))
+	b.WriteString(enginetest.RenderRole(BuildPlan(want, files, []string{FilePath("old"), FilePath("local"), "/etc/passwd"}, fedora.Tool{Cmd: "dnf", Major: 5})))
 	golden.Check(t, "plan", b.String())
-}
-
-func render(rp *engine.RolePlan) string {
-	var b strings.Builder
-	for _, n := range rp.Notes {
-		b.WriteString("note: " + n + "\n")
-	}
-	for _, s := range rp.Steps {
-		for _, c := range s.Changes {
-			b.WriteString(string(c.Kind) + " " + c.Subject + ": " + c.Detail + " @" + c.Pos.String() + "\n")
-		}
-		for _, o := range s.Ops {
-			b.WriteString("    " + o.String() + "\n")
-		}
-	}
-	b.WriteString("ledger: " + strings.Join(rp.Ledger[LedgerDomain], " ") + "\n")
-	return b.String()
 }
 
 func TestInvalid(t *testing.T) {
@@ -129,6 +112,6 @@ func TestNoChange(t *testing.T) {
 	}
 	files := map[string]filedump.File{want[0].Path: {Content: want[0].Content, Mode: 0o644}}
 	if rp := BuildPlan(want, files, []string{want[0].Path}, fedora.Dnf4); len(rp.Steps) != 0 {
-		t.Fatalf("steps: %s", render(rp))
+		t.Fatalf("steps: %s", enginetest.RenderRole(rp))
 	}
 }

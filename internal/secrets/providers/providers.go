@@ -9,12 +9,14 @@ package providers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -63,12 +65,7 @@ type Set struct {
 
 // Names lists the configured providers, sorted.
 func (s Set) Names() []string {
-	var out []string
-	for n := range s.Providers {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(s.Providers))
 }
 
 // Get builds the provider called name ("default" means the configured default).
@@ -111,23 +108,16 @@ func New(name string, c Config) (Provider, error) {
 		if c.Item == "" {
 			return nil, bad("item")
 		}
-		return bitwarden{name: name, item: c.Item, bin: orDefault(c.Binary, "bw")}, nil
+		return bitwarden{name: name, item: c.Item, bin: cmp.Or(c.Binary, "bw")}, nil
 	case "1password", "op", "onepassword":
 		if c.Ref == "" {
 			return nil, bad("ref")
 		}
-		return onePassword{name: name, ref: c.Ref, vault: c.Vault, bin: orDefault(c.Binary, "op")}, nil
+		return onePassword{name: name, ref: c.Ref, vault: c.Vault, bin: cmp.Or(c.Binary, "op")}, nil
 	case "":
 		return nil, fmt.Errorf("provider %s: type is required (env, file, command, bitwarden, 1password)", name)
 	}
 	return nil, fmt.Errorf("provider %s: unknown type %q (env, file, command, bitwarden, 1password)", name, c.Type)
-}
-
-func orDefault(s, d string) string {
-	if s != "" {
-		return s
-	}
-	return d
 }
 
 // HasNoImport reports whether stored key material carries the NO-IMPORT marker line.

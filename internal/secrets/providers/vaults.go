@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -55,9 +56,7 @@ func (p onePassword) Store(ctx context.Context, data []byte) error {
 		return fmt.Errorf("provider %s: ref %q is not op://VAULT/ITEM/FIELD", p.name, p.ref)
 	}
 	vault := p.vault
-	if vault == "" {
-		vault = parts[0]
-	}
+	vault = cmp.Or(vault, parts[0])
 	item, err := json.Marshal(map[string]any{
 		"title":    parts[1],
 		"category": "SECURE_NOTE",

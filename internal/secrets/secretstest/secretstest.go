@@ -4,6 +4,7 @@ package secretstest
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -107,9 +108,7 @@ func cachedBuild(t testing.TB, name string, build func(out string) *exec.Cmd) st
 		return p
 	}
 	cache := os.Getenv("CHAOS_TEST_CACHE")
-	if cache == "" {
-		cache = testenv.DefaultCacheDir
-	}
+	cache = cmp.Or(cache, testenv.DefaultCacheDir)
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		cache = os.TempDir()
 	}

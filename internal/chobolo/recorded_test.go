@@ -1,4 +1,4 @@
-package cli
+package chobolo
 
 import (
 	"os"
@@ -6,13 +6,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/ch-aos-ch/chaos/internal/chobolo"
 )
 
 // The Ch-obolo recorded in a generation loads back to the same data: imports resolved, templates
 // and key files embedded, declared-but-empty sections kept declared.
-func TestResolvedSourceRoundTrip(t *testing.T) {
+func TestRecordedRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
@@ -47,15 +45,15 @@ files:
   - path: /etc/x
     content: "x\n"
 `)
-	c, err := chobolo.Load(main, chobolo.LoadOptions{})
+	c, err := Load(main, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := resolvedSource(c)
+	src, err := Recorded(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := loadSource("test", src)
+	back, err := LoadRecorded("test", src)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
@@ -71,12 +69,5 @@ files:
 	}
 	if strings.Contains(string(src), "imports") {
 		t.Fatalf("imports not resolved:\n%s", src)
-	}
-}
-
-func TestLineDiff(t *testing.T) {
-	got := strings.Join(lineDiff([]string{"a", "b", "c"}, []string{"a", "c", "d"}), ",")
-	if got != " a,-b, c,+d" {
-		t.Fatal(got)
 	}
 }

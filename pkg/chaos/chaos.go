@@ -1,0 +1,96 @@
+// Package chaos is Ch-aOS as a library: what the chaos command line does, for any Go program.
+// The CLI, Capitain (the server and its agent), Souls and the installer all call this package,
+// so they share every step and every safety rule.
+//
+// A [Controller] holds what a run needs besides its request: the roles, the user's aliases and
+// retention settings, and the logbook. Load a Ch-obolo with [Load], then:
+//
+//   - [Controller.Apply] plans and applies it to targets (or, with Dry, plans only) and streams
+//     typed [Event]s while it runs; [Controller.Plan] is the same without changes.
+//   - [Controller.ApplyFleet] does the same for the hosts of the Ch-obolo's fleet (inventory,
+//     boats, --limit, restrictions, parallelism, serial batches).
+//   - [Controller.Rollback], [Controller.Recover], [Controller.Generations] and
+//     [Controller.Capture] work on a target's history.
+//
+// Every apply follows one sequence: open the target, take the host lock, recover an interrupted
+// apply, plan, ask the [Approver], apply with a journal (undone on failure or cancellation),
+// record a generation, confirm access over a fresh connection when the plan touched it. The
+// approval is the caller's (the CLI asks on the terminal, a server applies its policy); the
+// large-prune guard and the engine's refusals hold whatever the approver says.
+package chaos
+
+import (
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/logbook"
+	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
+)
+
+// The types a caller names. They are aliases of the engine's own, so values flow through
+// without copies.
+type (
+	// Chobolo is a loaded, validated Ch-obolo.
+	Chobolo = chobolo.Chobolo
+	// LoadOptions tune Load (e.g. where imports and templates are looked up).
+	LoadOptions = chobolo.LoadOptions
+	// Plan is the plan of one target: what --dry prints and what an apply executes.
+	Plan = engine.HostPlan
+	// Result is the outcome of an apply on one target.
+	Result = engine.Result
+	// Event is one step of a run (docs/events.md); EventType names it.
+	Event     = engine.Event
+	EventType = engine.EventType
+	// HostOutcome is how one target of a run ended.
+	HostOutcome = engine.HostOutcome
+	// Role is a role: built in, or a Soul's.
+	Role = engine.Role
+	// SecretStore hands decrypted secrets to the roles.
+	SecretStore = engine.SecretStore
+	// Logbook is an open logbook (the Limani: SQLite or PostgreSQL).
+	Logbook = logbook.Store
+)
+
+// EventVersion is the version of the event schema every Event carries as "v".
+const EventVersion = engine.EventVersion
+
+// Load reads and validates the Ch-obolo at path. Warnings (deprecated spellings, ...) are in the
+// result's Warnings; an invalid file is an error naming FILE:LINE:COL of every problem.
+func Load(path string, opts LoadOptions) (*Chobolo, error) {
+	return chobolo.Load(path, opts)
+}
+
+// Options configure a Controller.
+type Options struct {
+	// Roles are the roles a run may use; nil means the built-in roles.
+	Roles []Role
+	// Aliases are the user's role aliases (alias -> space-separated tags), e.g. from config.yml;
+	// AliasPos says where each is defined, for errors.
+	Aliases  map[string]string
+	AliasPos map[string]chobolo.Pos
+	// Keep and MaxBytes bound the generations each host keeps (0: the engine's defaults).
+	Keep     int
+	MaxBytes int64
+	// Logbook, when set, records every run; a logbook problem never fails a run.
+	Logbook *Logbook
+}
+
+// Controller runs Ch-obolos against targets. It holds no global state: two Controllers in one
+// process are independent (the host lock still excludes them from one host).
+type Controller struct {
+	opts     Options
+	registry *engine.Registry
+}
+
+// New returns a Controller for opts.
+func New(opts Options) (*Controller, error) {
+	roles := opts.Roles
+	if roles == nil {
+		roles = builtin.Roles()
+	}
+	return &Controller{opts: opts, registry: engine.NewRegistry(roles...)}, nil
+}
+
+// Registry is the controller's role registry (for listing and explaining roles).
+func (c *Controller) Registry() *engine.Registry { return c.registry }
+
+func (c *Controller) engine() *engine.Engine { return &engine.Engine{Registry: c.registry} }
