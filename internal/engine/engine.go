@@ -341,7 +341,11 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 	var out []ProbeSection
 	for _, role := range roles {
 		name := role.Meta().Name
-		for _, s := range role.Probe(roleEnv(env, role.Meta()), c) {
+		secs, err := probeSections(role, roleEnv(env, role.Meta()), c)
+		if err != nil {
+			return nil, fmt.Errorf("role %s: %w", name, err)
+		}
+		for _, s := range secs {
 			if !sectionName.MatchString(s.Name) {
 				return nil, fmt.Errorf("role %s: bad probe section name %q", name, s.Name)
 			}
@@ -350,6 +354,14 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 		}
 	}
 	return out, nil
+}
+
+// probeSections asks role for its sections, through ProbeChecker when it can fail.
+func probeSections(role Role, env *Env, c *chobolo.Chobolo) ([]ProbeSection, error) {
+	if pc, ok := role.(ProbeChecker); ok {
+		return pc.ProbeChecked(env, c)
+	}
+	return role.Probe(env, c), nil
 }
 
 // skipRoles drops the roles skip gives a reason for, noting why.
