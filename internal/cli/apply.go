@@ -84,7 +84,7 @@ func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := chobolo.Load(path, chobolo.LoadOptions{})
+	c, err := chobolo.Load(path, a.loadOptions())
 	if c != nil {
 		for _, w := range c.Warnings {
 			fmt.Fprintln(a.stderr, w.String())

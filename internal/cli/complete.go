@@ -184,7 +184,7 @@ func (a *app) completionFleet() *fleet.Fleet {
 	if err != nil {
 		return nil
 	}
-	c, err := chobolo.Load(path, chobolo.LoadOptions{})
+	c, err := chobolo.Load(path, a.loadOptions())
 	if err != nil {
 		return nil
 	}
