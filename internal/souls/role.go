@@ -179,7 +179,8 @@ func (r *Role) ProbeChecked(env *engine.Env, c *chobolo.Chobolo) ([]engine.Probe
 		if params.LedgerItems == nil {
 			params.LedgerItems = map[string]string{}
 		}
-		params.LedgerItems[d] = engine.LedgerItems(r.ledgerDomain(d))
+		// braced: one command the fragment can pipe
+		params.LedgerItems[d] = "{ " + engine.LedgerItems(r.ledgerDomain(d)) + "; }"
 	}
 	if err := r.call(soul.MethodRoleProbe, params, &res); err != nil {
 		return nil, r.refusal(c, err)

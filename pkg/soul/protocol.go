@@ -104,8 +104,8 @@ type ProbeParams struct {
 	Role string                     `json:"role"`
 	Env  Env                        `json:"env"`
 	Keys map[string]json.RawMessage `json:"keys"`
-	// LedgerItems gives, for each of the role's ledger domains, a sh command that prints the
-	// domain's items recorded on the host, one per line: a full-state role's probe fragment runs
+	// LedgerItems gives, for each of the role's ledger domains, a sh command (braced: pipe it as it
+	// is) that prints the domain's items recorded on the host, one per line: a full-state role's probe fragment runs
 	// it to look at what it created before (the ledger itself comes with role.plan's Env).
 	LedgerItems map[string]string `json:"ledger_items,omitempty"`
 }

@@ -287,12 +287,17 @@ func (dotfiles) Plan(_ context.Context, p soul.PlanParams) (soul.PlanResult, err
 			continue
 		}
 		pl := place{kind: field(fs, 1), target: field(fs, 2), backup: field(fs, 3) == "backup"}
-		if pl.kind != "link" || !strings.Contains(pl.target, "/.dotfiles/chaos/") {
+		var st soul.Step
+		switch {
+		case pl.kind == "link" && strings.Contains(pl.target, "/.dotfiles/chaos/"):
+			st = soul.Step{Changes: []soul.Change{{Kind: "-", Subject: "link " + dst, Detail: "-> " + pl.target}},
+				Ops: []soul.Op{{Kind: "remove", Path: dst}}}
+		case pl.kind == "none" && pl.backup: // the link is gone already (a rollback): its backup waits
+			st = soul.Step{Changes: []soul.Change{{Kind: "-", Subject: "link " + dst, Detail: "gone already"}}}
+		default:
 			res.Notes = append(res.Notes, fmt.Sprintf("%s is no longer a link chaos made: left alone", dst))
 			continue
 		}
-		st := soul.Step{Changes: []soul.Change{{Kind: "-", Subject: "link " + dst, Detail: "-> " + pl.target}},
-			Ops: []soul.Op{{Kind: "remove", Path: dst}}}
 		if pl.backup {
 			st.Changes[0].Detail += ", backup put back"
 			st.Ops = append(st.Ops, mv(dst+backupSuffix, dst))
