@@ -2,6 +2,7 @@ package souls
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -49,8 +50,46 @@ func (demoRole) Probe(_ context.Context, p soul.ProbeParams) (soul.ProbeResult, 
 	return soul.ProbeResult{Sections: []soul.Section{{Name: "x", Script: "echo " + p.Env.Target}}}, nil
 }
 
-func (demoRole) Plan(context.Context, soul.PlanParams) (soul.PlanResult, error) {
-	return soul.PlanResult{}, nil
+// Plan misbehaves as the Ch-obolo's `demo: {plan: MODE}` asks; else it writes /etc/demo.conf.
+func (demoRole) Plan(_ context.Context, p soul.PlanParams) (soul.PlanResult, error) {
+	var k struct {
+		Plan string `json:"plan"`
+	}
+	_ = json.Unmarshal(p.Keys["demo"], &k)
+	text := "demo\n"
+	op := soul.Op{Kind: "write", Path: "/etc/demo.conf", Content: &text, Mode: "0644"}
+	switch k.Plan {
+	case "crash":
+		fmt.Fprintln(os.Stderr, "panic: the demo Soul fell over while planning")
+		os.Exit(3)
+	case "hang":
+		time.Sleep(time.Minute)
+	case "refuse":
+		return soul.PlanResult{}, soul.Invalid("demo.plan", "plan: not today")
+	case "shell-string":
+		op = soul.Op{Kind: "exec", Argv: []string{"rm -rf /tmp/x"}}
+	case "relative":
+		op.Path = "etc/demo.conf"
+	case "forbidden":
+		op.Path = "/proc/sys/kernel/hostname"
+	case "remove-etc":
+		op = soul.Op{Kind: "remove", Path: "/etc"}
+	case "protected-user":
+		op = soul.Op{Kind: "exec", Argv: []string{"userdel", "root"}}
+	case "bad-mode":
+		op.Mode = "rw-r--r--"
+	case "undeclared-secret":
+		op = soul.Op{Kind: "exec", Argv: []string{"chpasswd"}, Stdin: "root_password"}
+	case "file-undo":
+		op.Undo = &soul.Op{Kind: "remove", Path: "/etc/demo.conf"}
+	case "other-ledger":
+		return soul.PlanResult{Ledger: map[string][]string{"files": {"/etc/passwd"}}}, nil
+	case "owned":
+		op.Path = "/etc/hostname"
+	case "shell":
+		op = soul.Op{Kind: "exec", Argv: []string{"sh", "-c", "echo hi > /etc/demo.conf"}, Undo: &soul.Op{Kind: "exec", Argv: []string{"rm", "-f", "/etc/demo.conf"}}}
+	}
+	return soul.PlanResult{Steps: []soul.Step{{Changes: []soul.Change{{Kind: "+", Subject: "/etc/demo.conf", Key: "demo.plan"}}, Ops: []soul.Op{op}}}}, nil
 }
 
 // testSoul installs the test binary as a Soul in a temporary directory.

@@ -1,0 +1,91 @@
+package souls
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
+)
+
+// A Soul that crashes, hangs or returns a plan chaos refuses fails the apply before anything is
+// applied (the hostname the same Ch-obolo declares stays as it was), with an error naming the
+// Soul; a plan that follows the rules applies like a built-in role's.
+func TestSoulRoleFailuresApplyNothing(t *testing.T) {
+	root := testenv.DebianRoot(t)
+	hostname := testenv.ReadFile(t, root, "/etc/hostname")
+	s := testSoul(t, "serve", "2s")
+	for _, c := range []struct{ mode, want string }{
+		{"crash", "soul demo exited (exit status 3); its stderr ends with:\npanic: the demo Soul fell over while planning (during role.plan)"},
+		{"hang", "soul demo: role.plan: no answer within 2s"},
+		{"refuse", "demo.yml:2:14: error: plan: not today (Soul demo)"},
+		{"shell-string", `soul demo: malformed plan, nothing applied: steps[0].ops[0]: exec: "rm -rf /tmp/x" is a shell string`},
+		{"relative", `soul demo: malformed plan, nothing applied: steps[0].ops[0]: write: invalid path "etc/demo.conf": is not absolute`},
+		{"forbidden", "refusing to manage /proc/sys/kernel/hostname"},
+		{"remove-etc", "refusing to remove /etc: the system needs it"},
+		{"protected-user", "refusing to change the protected user root"},
+		{"bad-mode", `invalid mode "rw-r--r--"`},
+		{"undeclared-secret", `stdin_secret "root_password" is not one of the role's secrets`},
+		{"file-undo", "undo belong to exec ops"},
+		{"other-ledger", `ledger domain "files" is not one of the role's domains`},
+		{"owned", "/demo.yml:1:11: role hostname manages /etc/hostname: the declared hostname; give each path one owner"},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			out, err := applyDemo(t, s, root, c.mode)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q\n%s", err, c.want, out)
+			}
+			if got := testenv.ReadFile(t, root, "/etc/hostname"); got != hostname || testenv.Exists(t, root, "/etc/demo.conf") {
+				t.Fatalf("something was applied: hostname %q, demo.conf there: %v", got, testenv.Exists(t, root, "/etc/demo.conf"))
+			}
+		})
+	}
+	// sh -c is the Soul's explicit choice: allowed, and shown with the plan
+	out, err := applyDemo(t, s, root, "shell")
+	if err != nil || !strings.Contains(out, "the Soul demo runs a shell command: sh -c 'echo hi > /etc/demo.conf'") ||
+		testenv.ReadFile(t, root, "/etc/demo.conf") != "hi\n" || testenv.ReadFile(t, root, "/etc/hostname") != "changed\n" {
+		t.Fatalf("sh -c: %v\n%s", err, out)
+	}
+}
+
+// applyDemo applies `hostname: changed` and `demo: {plan: MODE}` to root through the library, with
+// a fresh run (one Soul process) each time; it returns the plan's warnings and the error.
+func applyDemo(t *testing.T, s *Soul, root, mode string) (string, error) {
+	t.Helper()
+	file := t.TempDir() + "/demo.yml"
+	c, err := chobolo.LoadBytes(file, []byte("hostname: changed\ndemo: {plan: "+mode+"}\n"), chobolo.LoadOptions{ExtraKeys: []string{"demo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := NewRuntime([]*Soul{s})
+	defer rt.Close()
+	roles, errs := Roles(rt, []*Soul{s}, builtin.Roles())
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ctl, err := chaos.New(chaos.Options{Roles: append(builtin.Roles(), roles...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := ctl.Apply(context.Background(), chaos.ApplyRequest{Chobolo: c, Targets: []string{"@chroot" + root}, Yes: true})
+	if err != nil {
+		return "", err
+	}
+	var warnings []string
+	for _, p := range run.Plans {
+		for _, rp := range p.Roles {
+			warnings = append(warnings, rp.Warnings...)
+		}
+	}
+	if h := run.Hosts[0]; h.Error != "" {
+		return strings.Join(warnings, "\n"), errString(h.Error)
+	}
+	return strings.Join(warnings, "\n"), nil
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
