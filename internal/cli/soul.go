@@ -145,7 +145,7 @@ func (a *app) soulNewCmd() *cobra.Command {
 	var lang, out string
 	cmd := &cobra.Command{
 		Use:   "new NAME",
-		Short: "Write a new Soul that passes `chaos soul test` as written",
+		Short: "Write a new Soul that passes chaos soul test as written",
 		Example: `  chaos soul new motd --lang python
   chaos soul new motd --lang go -o ~/src/motd && (cd ~/src/motd && go build -o motd .)`,
 		Args: cobra.ExactArgs(1),

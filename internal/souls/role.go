@@ -62,7 +62,7 @@ func Roles(rt *Runtime, souls []*Soul, taken []engine.Role) ([]engine.Role, []er
 		var problems []string
 		claim := func(kind, v, pos, who string) {
 			if prev, ok := names[kind+" "+v]; ok {
-				problems = append(problems, fmt.Sprintf("%s: %s %q is already %s's", pos, kind, v, prev))
+				problems = append(problems, fmt.Sprintf("%s: %s %q is taken by %s", pos, kind, v, prev))
 				return
 			}
 			names[kind+" "+v] = who

@@ -2,6 +2,8 @@ package souls
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,3 +91,40 @@ func applyDemo(t *testing.T, s *Soul, root, mode string) (string, error) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// A Soul role may not take a built-in role's name, alias or key, nor another Soul's: that Soul is
+// refused at its soul.yaml's positions, and the others load.
+func TestRolesClash(t *testing.T) {
+	mk := func(name, body string) *Soul {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ManifestFile), []byte("name: "+name+"\nversion: 1\nprotocol: 1\nexec: [x]\nroles:\n"+body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	bad := mk("bad", "  - name: users\n    summary: s\n    keys: [files]\n")
+	ok := mk("ok", "  - name: mine\n    summary: s\n    keys: [mine]\n")
+	twin := mk("twin", "  - name: other\n    summary: s\n    aliases: [mine]\n    keys: [mine]\n")
+	roles, errs := Roles(NewRuntime(nil), []*Soul{bad, ok, twin}, builtin.Roles())
+	if len(roles) != 1 || roles[0].Meta().Name != "mine" || len(errs) != 2 {
+		t.Fatalf("roles %v, errors %v", roles, errs)
+	}
+	for i, want := range []string{
+		bad.File + `:6:5: tag "users" is taken by the built-in role users`,
+		twin.File + `:8:15: tag "mine" is taken by role mine of the Soul ok`,
+	} {
+		if !strings.Contains(errs[i].Error(), want) {
+			t.Errorf("error %d: %v, want %q", i, errs[i], want)
+		}
+	}
+	if !strings.Contains(errs[0].Error(), bad.File+`:8:12: key "files" is taken by the built-in role files`) {
+		t.Errorf("the key clash: %v", errs[0])
+	}
+}
