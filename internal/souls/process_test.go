@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,9 +26,21 @@ func TestMain(m *testing.M) {
 		fmt.Println("this is not JSON")
 		time.Sleep(time.Minute)
 	default:
+		var in io.Reader = os.Stdin
+		var out io.Writer = os.Stdout
+		if dir, ok := strings.CutPrefix(os.Getenv("CHAOS_TEST_SOUL"), "record="); ok {
+			// keep every line read and written, for the protocol's schemas (TestMessageSchemas)
+			rin, err1 := os.Create(filepath.Join(dir, "in.jsonl"))
+			rout, err2 := os.Create(filepath.Join(dir, "out.jsonl"))
+			if err := errors.Join(err1, err2); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			in, out = io.TeeReader(os.Stdin, rin), io.MultiWriter(os.Stdout, rout)
+		}
 		s := soul.NewServer()
 		s.Role("demo", demoRole{})
-		if err := s.Serve(context.Background(), os.Stdin, os.Stdout); err != nil {
+		if err := s.Serve(context.Background(), in, out); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
