@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
@@ -146,10 +148,15 @@ func Conformance(ctx context.Context, dir, root string, builtins []engine.Role) 
 		return fail("overlay", err)
 	}
 	defer cleanup()
+	baseline, err := listTree(upper)
+	if err != nil {
+		return fail("overlay", err)
+	}
 	t, err := transport.NewChroot(merged)
 	if err != nil {
 		return fail("overlay", err)
 	}
+	defer t.Close() // before cleanup: it holds the mount
 	for _, r := range roles {
 		name := r.Meta().Name
 		_, err := (&engine.Engine{Registry: reg}).Plan(ctx, t, engine.Request{Chobolo: c, Tags: []string{name}, ReadOnly: true})
@@ -165,9 +172,9 @@ func Conformance(ctx context.Context, dir, root string, builtins []engine.Role) 
 			return fail("role "+name, err)
 		}
 	}
-	if gained, err := listTree(upper); err != nil {
+	if after, err := listTree(upper); err != nil {
 		return fail("read-only probe", err)
-	} else if len(gained) > 0 {
+	} else if gained := slices.DeleteFunc(after, func(p string) bool { return slices.Contains(baseline, p) }); len(gained) > 0 {
 		return fail("read-only probe", fmt.Errorf("the probe wrote to the host: %s", strings.Join(gained, ", ")))
 	}
 	ok("read-only probe", "the probe wrote nothing to "+root)
@@ -193,14 +200,36 @@ func readOnlyOverlay(root string) (merged, upper string, cleanup func(), err err
 		}
 	}
 	opts := "lowerdir=" + root + ",upperdir=" + upper + ",workdir=" + work
-	if out, err := exec.Command("mount", "-t", "overlay", "overlay", "-o", opts, merged).CombinedOutput(); err != nil {
+	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
 		os.RemoveAll(tmp)
-		return "", "", nil, fmt.Errorf("overlay of %s (needs root and overlayfs): %v: %s", root, err, strings.TrimSpace(string(out)))
+		return "", "", nil, fmt.Errorf("overlay of %s (needs root and overlayfs): %w", root, err)
 	}
-	return merged, upper, func() {
-		_ = exec.Command("umount", merged).Run()
-		_ = os.RemoveAll(tmp)
-	}, nil
+	cleanup = func() {
+		// never remove through a live mount; a busy one is detached first
+		if syscall.Unmount(merged, 0) == nil || syscall.Unmount(merged, syscall.MNT_DETACH) == nil {
+			_ = os.RemoveAll(tmp)
+		}
+	}
+	// A root file system's /dev is another mount (devtmpfs) that the overlay does not show:
+	// fragments need /dev/null and friends. They are made before the probe, so they are no write of it.
+	for _, d := range []struct {
+		name  string
+		minor uint32
+	}{{"null", 3}, {"zero", 5}, {"random", 8}, {"urandom", 9}} {
+		p := filepath.Join(merged, "dev", d.name)
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			cleanup()
+			return "", "", nil, err
+		}
+		if err := syscall.Mknod(p, syscall.S_IFCHR|0o666, int(1<<8|d.minor) /* makedev(1, minor) */); err != nil {
+			cleanup()
+			return "", "", nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return merged, upper, cleanup, nil
 }
 
 // listTree lists what is under dir (relative paths).

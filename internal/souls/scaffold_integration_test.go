@@ -38,6 +38,31 @@ func TestScaffoldPassesSoulTest(t *testing.T) {
 	}
 }
 
+// `chaos soul test` fails, naming what broke, for a probe that writes to the host and for a bad
+// manifest.
+func TestSoulTestFailures(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	base := testenv.BaseRoot(t)
+	dir := filepath.Join(t.TempDir(), "writer")
+	if out, code := chaos(t, "soul", "new", "writer", "--lang", "sh", "-o", dir); code != 0 {
+		t.Fatalf("soul new (exit %d):\n%s", code, out)
+	}
+	sh := readText(t, filepath.Join(dir, "soul.sh"))
+	writeFile(t, dir, "soul.sh", strings.Replace(sh, "cat /etc/writer.conf 2>/dev/null; true", "touch /etc/writer.written", 1))
+	out, code := chaos(t, "soul", "test", dir, "--root", base)
+	if code != 1 || !strings.Contains(out, "FAIL read-only probe: the probe wrote to the host: /etc, /etc/writer.written") {
+		t.Fatalf("a probe that writes (exit %d):\n%s", code, out)
+	}
+	if testenv.Exists(t, base, "/etc/writer.written") {
+		t.Fatal("the probe wrote to the root itself")
+	}
+	writeFile(t, dir, "soul.yaml", "name: writer\nversion: 1\nprotocol: 2\nexec: [sh, soul.sh]\n")
+	if out, code := chaos(t, "soul", "test", dir, "--root", base); code != 1 || !strings.Contains(out, "FAIL manifest: "+dir+"/soul.yaml:3:1: protocol 2: this chaos speaks protocol 1") {
+		t.Fatalf("a bad manifest (exit %d):\n%s", code, out)
+	}
+}
+
 // buildScaffold builds a `soul new --lang go` Soul against this checkout, offline.
 func buildScaffold(t *testing.T, dir, name string) {
 	t.Helper()
