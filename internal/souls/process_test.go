@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +53,10 @@ func TestMain(m *testing.M) {
 type demoRole struct{}
 
 func (demoRole) Probe(_ context.Context, p soul.ProbeParams) (soul.ProbeResult, error) {
+	if strings.Contains(string(p.Keys["demo"]), `"probe":"crash"`) {
+		fmt.Fprintln(os.Stderr, "panic: the demo Soul fell over while probing")
+		os.Exit(4)
+	}
 	switch p.Env.Target {
 	case "crash":
 		fmt.Fprintln(os.Stderr, "panic: the demo Soul fell over")
@@ -99,6 +105,10 @@ func (demoRole) Plan(_ context.Context, p soul.PlanParams) (soul.PlanResult, err
 		return soul.PlanResult{Ledger: map[string][]string{"files": {"/etc/passwd"}}}, nil
 	case "owned":
 		op.Path = "/etc/hostname"
+	case "secret": // the secret reaches the host on stdin only; the note says which secrets came
+		op = soul.Op{Kind: "exec", Argv: []string{"tee", "/etc/demo.conf"}, Stdin: "demo_token", Undo: &soul.Op{Kind: "exec", Argv: []string{"rm", "/etc/demo.conf"}}}
+		return soul.PlanResult{Notes: []string{fmt.Sprintf("secrets: %v", slices.Sorted(maps.Keys(p.Secrets)))},
+			Steps: []soul.Step{{Changes: []soul.Change{{Kind: "+", Subject: "/etc/demo.conf"}}, Ops: []soul.Op{op}}}}, nil
 	case "shell":
 		op = soul.Op{Kind: "exec", Argv: []string{"sh", "-c", "echo hi > /etc/demo.conf"}, Undo: &soul.Op{Kind: "exec", Argv: []string{"rm", "-f", "/etc/demo.conf"}}}
 	}
@@ -116,7 +126,7 @@ func testSoul(t *testing.T, mode, timeout string) *Soul {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest := fmt.Sprintf("name: demo\nversion: 1.0.0\nprotocol: 1\nexec: [env, CHAOS_TEST_SOUL=%s, %s]\ntimeout: %s\nroles:\n  - name: demo\n    summary: a demo\n    keys: [demo]\n", mode, exe, timeout)
+	manifest := fmt.Sprintf("name: demo\nversion: 1.0.0\nprotocol: 1\nexec: [env, CHAOS_TEST_SOUL=%s, %s]\ntimeout: %s\nroles:\n  - name: demo\n    summary: a demo\n    keys: [demo]\n    secrets: [demo_token]\n", mode, exe, timeout)
 	if err := os.WriteFile(filepath.Join(dir, ManifestFile), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,23 @@ func TestSoulRoleFailuresApplyNothing(t *testing.T) {
 			}
 		})
 	}
+	// a crash while probing: the host is not even probed
+	if out, err := applyDemoWith(t, s, root, "{probe: crash}", nil); err == nil || !strings.Contains(err.Error(), "role demo: soul demo exited (exit status 4)") {
+		t.Fatalf("a crash while probing: %v\n%s", err, out)
+	}
+	// a secret only with the secrets (apply -s), only the declared ones, and on stdin
+	if out, err := applyDemo(t, s, root, "secret"); err == nil || !strings.Contains(err.Error(), `stdin_secret "demo_token": no such secret (run with -s)`) {
+		t.Fatalf("a secret without -s: %v\n%s", err, out)
+	}
+	store := mapSecrets{"demo_token": "s3cret", "root_password": "not for the Soul"}
+	out, err := applyDemoWith(t, s, root, "{plan: secret}", store)
+	if err != nil || !strings.Contains(out, "secrets: [demo_token]") || testenv.ReadFile(t, root, "/etc/demo.conf") != "s3cret" {
+		t.Fatalf("a secret with -s: %v\n%s", err, out)
+	}
+	testenv.Chroot(t, root, "rm", "/etc/demo.conf")
+	testenv.WriteFile(t, root, "/etc/hostname", hostname)
 	// sh -c is the Soul's explicit choice: allowed, and shown with the plan
-	out, err := applyDemo(t, s, root, "shell")
+	out, err = applyDemo(t, s, root, "shell")
 	if err != nil || !strings.Contains(out, "the Soul demo runs a shell command: sh -c 'echo hi > /etc/demo.conf'") ||
 		testenv.ReadFile(t, root, "/etc/demo.conf") != "hi\n" || testenv.ReadFile(t, root, "/etc/hostname") != "changed\n" {
 		t.Fatalf("sh -c: %v\n%s", err, out)
@@ -57,8 +72,19 @@ func TestSoulRoleFailuresApplyNothing(t *testing.T) {
 // a fresh run (one Soul process) each time; it returns the plan's warnings and the error.
 func applyDemo(t *testing.T, s *Soul, root, mode string) (string, error) {
 	t.Helper()
+	return applyDemoWith(t, s, root, "{plan: "+mode+"}", nil)
+}
+
+type mapSecrets map[string]string
+
+func (m mapSecrets) Get(k string) (string, bool) { v, ok := m[k]; return v, ok }
+
+// applyDemoWith applies `hostname: changed` and `demo: DEMO` with secrets (nil: no -s); it returns
+// the plan's warnings and notes, and the error.
+func applyDemoWith(t *testing.T, s *Soul, root, demo string, secrets chaos.SecretStore) (string, error) {
+	t.Helper()
 	file := t.TempDir() + "/demo.yml"
-	c, err := chobolo.LoadBytes(file, []byte("hostname: changed\ndemo: {plan: "+mode+"}\n"), chobolo.LoadOptions{ExtraKeys: []string{"demo"}})
+	c, err := chobolo.LoadBytes(file, []byte("hostname: changed\ndemo: "+demo+"\n"), chobolo.LoadOptions{ExtraKeys: []string{"demo"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +98,14 @@ func applyDemo(t *testing.T, s *Soul, root, mode string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := ctl.Apply(context.Background(), chaos.ApplyRequest{Chobolo: c, Targets: []string{"@chroot" + root}, Yes: true})
+	run, err := ctl.Apply(context.Background(), chaos.ApplyRequest{Chobolo: c, Targets: []string{"@chroot" + root}, Yes: true, Secrets: secrets})
 	if err != nil {
 		return "", err
 	}
 	var warnings []string
 	for _, p := range run.Plans {
 		for _, rp := range p.Roles {
-			warnings = append(warnings, rp.Warnings...)
+			warnings = append(append(warnings, rp.Warnings...), rp.Notes...)
 		}
 	}
 	if h := run.Hosts[0]; h.Error != "" {
