@@ -94,9 +94,10 @@ func (a *app) soulListCmd() *cobra.Command {
 func (a *app) soulInfoCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "info NAME",
-		Short: "Show an installed Soul's manifest",
-		Args:  cobra.ExactArgs(1),
+		Use:               "info NAME",
+		Short:             "Show an installed Soul's manifest",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeSouls,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			i := slices.IndexFunc(a.souls, func(s *souls.Soul) bool { return s.Manifest.Name == args[0] })
 			if i < 0 {
@@ -270,4 +271,36 @@ func (a *app) schema() ([]byte, error) {
 	}
 	out, err := json.MarshalIndent(doc, "", "  ")
 	return append(out, '\n'), err
+}
+
+// tagAliases are the aliases tags resolve through (alias -> space-separated tags), with where each
+// is defined: the installed Souls' (soul.yaml's aliases), then the user's from config.yml, which
+// win.
+func (a *app) tagAliases() (map[string]string, map[string]chobolo.Pos, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	al, pos := map[string]string{}, map[string]chobolo.Pos{}
+	for _, s := range a.souls {
+		for k, v := range s.Manifest.Aliases {
+			if _, taken := al[k]; !taken {
+				al[k], pos[k] = v, s.Pos["aliases."+k]
+			}
+		}
+	}
+	maps.Copy(al, cfg.Aliases)
+	maps.Copy(pos, cfg.AliasPos)
+	return al, pos, nil
+}
+
+// completeSouls completes an installed Soul's name.
+func (a *app) completeSouls(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	var out []cobra.Completion
+	if len(args) == 0 {
+		for _, s := range a.souls {
+			out = append(out, cobra.CompletionWithDesc(s.Manifest.Name, s.Manifest.About))
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

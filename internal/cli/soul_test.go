@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,8 +19,15 @@ func TestSoulCommands(t *testing.T) {
 	if err := souls.Scaffold(filepath.Join(path, "demo"), "demo", "sh"); err != nil {
 		t.Fatal(err)
 	}
+	manifest, err := os.ReadFile(filepath.Join(path, "demo", "soul.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "demo", "soul.yaml"), append(manifest, "aliases:\n  every-demo: demo\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := run(t, "", "soul", "list")
-	if r.code != 0 || !strings.Contains(r.stdout, "demo") || !strings.Contains(r.stdout, "provides: role demo") {
+	if r.code != 0 || !strings.Contains(r.stdout, "demo") || !strings.Contains(r.stdout, "provides: role demo, alias every-demo") {
 		t.Fatalf("soul list:\n%s", r)
 	}
 	var list []map[string]any
@@ -38,6 +46,7 @@ func TestSoulCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"check", "roles"}, "manage /etc/demo.conf (Soul demo)"},
+		{[]string{"check", "aliases"}, "every-demo   -> demo"},
 		{[]string{"explain", "demo"}, "/etc/demo.conf"},
 		{[]string{"init", "chobolo"}, "# demo:\n#   text: hello from demo\n"},
 		{[]string{"schema"}, `"description": "the text of /etc/demo.conf (Soul demo)"`},

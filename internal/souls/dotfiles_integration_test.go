@@ -79,7 +79,8 @@ func TestDotfilesSoul(t *testing.T) {
 	if out, code := chaos(t, "logbook", "show", "last"); code != 0 || !strings.Contains(out, "link /home/alice/.config/nvim") {
 		t.Fatalf("logbook show last (exit %d) lacks the Soul's changes:\n%s", code, out)
 	}
-	if out, code := chaos(t, "apply", "-c", good, "--target", target, "--dry"); code != 0 {
+	// the rerun is empty (tagged by the Soul's alias: home -> dotfiles)
+	if out, code := chaos(t, "apply", "home", "-c", good, "--target", target, "--dry"); code != 0 {
 		t.Fatalf("the rerun is not empty (exit %d):\n%s", code, out)
 	}
 
