@@ -77,3 +77,16 @@ func TestPullAndOrigin(t *testing.T) {
 		t.Fatalf("another origin: %v", err)
 	}
 }
+
+// A user (or git) that is not there yet, e.g. created by the users role in the same apply, skips
+// the entry with a note: the rest of the apply goes on, the next apply clones.
+func TestMissingUserSkips(t *testing.T) {
+	r, err := plan(t, `[{"user":"bob","url":"git://h/dots.git"}]`, map[string]string{"entry-0": "nouser\n"})
+	if err != nil || len(r.Steps) != 0 || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "no user bob on web1 yet: skipped") {
+		t.Fatalf("%v %+v", err, r)
+	}
+	r, err = plan(t, `[{"user":"alice","url":"git://h/dots.git"}]`, map[string]string{"entry-0": "home\t/home/alice\ngroup\talice\n"})
+	if err != nil || len(r.Steps) != 0 || !strings.Contains(r.Notes[0], "git is not installed on web1") {
+		t.Fatalf("%v %+v", err, r)
+	}
+}
