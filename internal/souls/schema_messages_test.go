@@ -134,7 +134,7 @@ func TestMessageSchemas(t *testing.T) {
 		"role.probe.params.schema.json":      soul.ProbeParams{Role: "r", Env: soul.Env{Target: "t", Core: "arch"}, Keys: map[string]json.RawMessage{"k": json.RawMessage(`[1]`)}, LedgerItems: map[string]string{"links": "{ awk ...; }"}},
 		"role.plan.result.schema.json":       soul.PlanResult{Steps: []soul.Step{{Changes: []soul.Change{{Kind: "+", Subject: "s", Key: "k[0]"}}, Ops: []soul.Op{{Kind: "exec", Argv: []string{"a"}, Stdin: "pw", Undo: &soul.Op{Kind: "exec", Argv: []string{"b"}}}, {Kind: "write", Path: "/x", Content: &text, Mode: "0600"}, {Kind: "symlink", Path: "/y", Target: "/x"}}}}, Ledger: map[string][]string{"d": {"i"}}, Guard: "g"},
 		"boat.hosts.params.schema.json":      soul.BoatParams{Boat: "cmdb", Config: json.RawMessage(`{"file":"h.json"}`), Secrets: map[string]string{"token": "x"}},
-		"boat.hosts.result.schema.json":      soul.BoatResult{Hosts: []soul.BoatHost{{Name: "web1", Address: "10.0.0.1", Port: 22, User: "root", Groups: []string{"web"}, Vars: map[string]any{"hostname": "w"}, Labels: map[string]string{"dc": "a"}}}},
+		"boat.hosts.result.schema.json":      soul.BoatResult{Hosts: []soul.BoatHost{{Name: "web1", Address: "10.0.0.1", Port: 22, User: "root", Groups: []string{"web"}, Vars: map[string]any{"hostname": "w"}}}},
 		"provider.key.params.schema.json":    soul.KeyParams{Provider: "pass", Config: json.RawMessage(`{"entry":"chaos/age"}`)},
 		"provider.key.result.schema.json":    soul.KeyResult{Kind: "age", Key: "AGE-SECRET-KEY-1X"},
 		"chimera.compile.params.schema.json": soul.CompileParams{Backend: "nix", System: json.RawMessage(`{"hostname":"h"}`), Options: map[string]any{"x": 1}},
