@@ -341,7 +341,7 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 	var out []ProbeSection
 	for _, role := range roles {
 		name := role.Meta().Name
-		secs, err := probeSections(role, roleEnv(env, role.Meta()), c)
+		secs, err := roleSections(role, roleEnv(env, role.Meta()), c)
 		if err != nil {
 			return nil, fmt.Errorf("role %s: %w", name, err)
 		}
@@ -356,8 +356,8 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 	return out, nil
 }
 
-// probeSections asks role for its sections, through ProbeChecker when it can fail.
-func probeSections(role Role, env *Env, c *chobolo.Chobolo) ([]ProbeSection, error) {
+// roleSections asks role for its sections, through ProbeChecker when it can fail.
+func roleSections(role Role, env *Env, c *chobolo.Chobolo) ([]ProbeSection, error) {
 	if pc, ok := role.(ProbeChecker); ok {
 		return pc.ProbeChecked(env, c)
 	}

@@ -18,7 +18,7 @@ func TestSoulFleetOneProcess(t *testing.T) {
 	testenv.RequireTool(t, "python3", "python3")
 	isolate(t)
 	src := filepath.Join(t.TempDir(), "counter")
-	if out, code := chaos(t, "soul", "new", "counter", "--lang", "python", "-o", src); code != 0 {
+	if out, code := chaosRun(t, "soul", "new", "counter", "--lang", "python", "-o", src); code != 0 {
 		t.Fatalf("soul new (exit %d):\n%s", code, out)
 	}
 	// the Soul notes each start of its process in its directory
@@ -47,7 +47,7 @@ func TestSoulFleetOneProcess(t *testing.T) {
 	fmt.Fprintf(&b, "  restrictions:\n    black_list:\n      %s: {counter: true}\n", hs.Hosts[2].Name)
 	file := writeFile(t, t.TempDir(), "fleet.yml", b.String())
 
-	out, code := chaos(t, "apply", "-c", file, "--fleet", "-y")
+	out, code := chaosRun(t, "apply", "-c", file, "--fleet", "-y")
 	if code != 0 {
 		t.Fatalf("apply --fleet (exit %d):\n%s", code, out)
 	}
@@ -62,7 +62,7 @@ func TestSoulFleetOneProcess(t *testing.T) {
 	if testenv.Exists(t, hs.Hosts[2].Root, "/etc/counter.conf") {
 		t.Fatalf("%s is black-listed for the role, yet it ran", hs.Hosts[2].Name)
 	}
-	out, code = chaos(t, "apply", "-c", file, "--fleet", "--limit", hs.Hosts[1].Name, "--dry")
+	out, code = chaosRun(t, "apply", "-c", file, "--fleet", "--limit", hs.Hosts[1].Name, "--dry")
 	if code != 0 || !strings.Contains(out, "1 host") {
 		t.Fatalf("--limit --dry rerun (exit %d):\n%s", code, out)
 	}

@@ -53,8 +53,8 @@ func isolate(t *testing.T) {
 	t.Setenv("CHAOS_LIMANI", filepath.Join(dir, "limani.db"))
 }
 
-// chaos runs the real chaos binary.
-func chaos(t *testing.T, args ...string) (string, int) {
+// chaosRun runs the real chaos binary.
+func chaosRun(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(testenv.ChaosBinary(t), args...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")

@@ -1,4 +1,4 @@
-package souls
+package souls_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
+	"github.com/ch-aos-ch/chaos/internal/souls"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
@@ -19,7 +20,7 @@ import (
 func TestSoulRoleFailuresApplyNothing(t *testing.T) {
 	root := testenv.DebianRoot(t)
 	hostname := testenv.ReadFile(t, root, "/etc/hostname")
-	s := testSoul(t, "serve", "2s")
+	s := souls.DemoSoul(t, "serve", "2s")
 	for _, c := range []struct{ mode, want string }{
 		{"crash", "soul demo exited (exit status 3); its stderr ends with:\npanic: the demo Soul fell over while planning (during role.plan)"},
 		{"hang", "soul demo: role.plan: no answer within 2s"},
@@ -70,7 +71,7 @@ func TestSoulRoleFailuresApplyNothing(t *testing.T) {
 
 // applyDemo applies `hostname: changed` and `demo: {plan: MODE}` to root through the library, with
 // a fresh run (one Soul process) each time; it returns the plan's warnings and the error.
-func applyDemo(t *testing.T, s *Soul, root, mode string) (string, error) {
+func applyDemo(t *testing.T, s *souls.Soul, root, mode string) (string, error) {
 	t.Helper()
 	return applyDemoWith(t, s, root, "{plan: "+mode+"}", nil)
 }
@@ -81,16 +82,16 @@ func (m mapSecrets) Get(k string) (string, bool) { v, ok := m[k]; return v, ok }
 
 // applyDemoWith applies `hostname: changed` and `demo: DEMO` with secrets (nil: no -s); it returns
 // the plan's warnings and notes, and the error.
-func applyDemoWith(t *testing.T, s *Soul, root, demo string, secrets chaos.SecretStore) (string, error) {
+func applyDemoWith(t *testing.T, s *souls.Soul, root, demo string, secrets chaos.SecretStore) (string, error) {
 	t.Helper()
 	file := t.TempDir() + "/demo.yml"
 	c, err := chobolo.LoadBytes(file, []byte("hostname: changed\ndemo: "+demo+"\n"), chobolo.LoadOptions{ExtraKeys: []string{"demo"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := NewRuntime([]*Soul{s})
+	rt := souls.NewRuntime([]*souls.Soul{s})
 	defer rt.Close()
-	roles, errs := Roles(rt, []*Soul{s}, builtin.Roles())
+	roles, errs := souls.Roles(rt, []*souls.Soul{s}, builtin.Roles())
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -121,15 +122,15 @@ func (e errString) Error() string { return string(e) }
 // A Soul role may not take a built-in role's name, alias or key, nor another Soul's: that Soul is
 // refused at its soul.yaml's positions, and the others load.
 func TestRolesClash(t *testing.T) {
-	mk := func(name, body string) *Soul {
+	mk := func(name, body string) *souls.Soul {
 		dir := filepath.Join(t.TempDir(), name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, ManifestFile), []byte("name: "+name+"\nversion: 1\nprotocol: 1\nexec: [x]\nroles:\n"+body), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, souls.ManifestFile), []byte("name: "+name+"\nversion: 1\nprotocol: 1\nexec: [x]\nroles:\n"+body), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Load(dir)
+		s, err := souls.Load(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +139,7 @@ func TestRolesClash(t *testing.T) {
 	bad := mk("bad", "  - name: users\n    summary: s\n    keys: [files]\n")
 	ok := mk("ok", "  - name: mine\n    summary: s\n    keys: [mine]\n")
 	twin := mk("twin", "  - name: other\n    summary: s\n    aliases: [mine]\n    keys: [mine]\n")
-	roles, errs := Roles(NewRuntime(nil), []*Soul{bad, ok, twin}, builtin.Roles())
+	roles, errs := souls.Roles(souls.NewRuntime(nil), []*souls.Soul{bad, ok, twin}, builtin.Roles())
 	if len(roles) != 1 || roles[0].Meta().Name != "mine" || len(errs) != 2 {
 		t.Fatalf("roles %v, errors %v", roles, errs)
 	}

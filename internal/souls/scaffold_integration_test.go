@@ -24,13 +24,13 @@ func TestScaffoldPassesSoulTest(t *testing.T) {
 			}
 			name := "demo-" + lang
 			dir := filepath.Join(t.TempDir(), name)
-			if out, code := chaos(t, "soul", "new", name, "--lang", lang, "-o", dir); code != 0 {
+			if out, code := chaosRun(t, "soul", "new", name, "--lang", lang, "-o", dir); code != 0 {
 				t.Fatalf("soul new (exit %d):\n%s", code, out)
 			}
 			if lang == "go" {
 				buildScaffold(t, dir, name)
 			}
-			out, code := chaos(t, "soul", "test", dir, "--root", base)
+			out, code := chaosRun(t, "soul", "test", dir, "--root", base)
 			if code != 0 || !strings.Contains(out, dir+" passes") || !strings.Contains(out, "ok   read-only probe") {
 				t.Fatalf("soul test (exit %d):\n%s", code, out)
 			}
@@ -45,12 +45,12 @@ func TestSoulTestFailures(t *testing.T) {
 	isolate(t)
 	base := testenv.BaseRoot(t)
 	dir := filepath.Join(t.TempDir(), "writer")
-	if out, code := chaos(t, "soul", "new", "writer", "--lang", "sh", "-o", dir); code != 0 {
+	if out, code := chaosRun(t, "soul", "new", "writer", "--lang", "sh", "-o", dir); code != 0 {
 		t.Fatalf("soul new (exit %d):\n%s", code, out)
 	}
 	sh := readText(t, filepath.Join(dir, "soul.sh"))
 	writeFile(t, dir, "soul.sh", strings.Replace(sh, "cat /etc/writer.conf 2>/dev/null; true", "touch /etc/writer.written", 1))
-	out, code := chaos(t, "soul", "test", dir, "--root", base)
+	out, code := chaosRun(t, "soul", "test", dir, "--root", base)
 	if code != 1 || !strings.Contains(out, "FAIL read-only probe: the probe wrote to the host: /etc, /etc/writer.written") {
 		t.Fatalf("a probe that writes (exit %d):\n%s", code, out)
 	}
@@ -58,7 +58,7 @@ func TestSoulTestFailures(t *testing.T) {
 		t.Fatal("the probe wrote to the root itself")
 	}
 	writeFile(t, dir, "soul.yaml", "name: writer\nversion: 1\nprotocol: 2\nexec: [sh, soul.sh]\n")
-	if out, code := chaos(t, "soul", "test", dir, "--root", base); code != 1 || !strings.Contains(out, "FAIL manifest: "+dir+"/soul.yaml:3:1: protocol 2: this chaos speaks protocol 1") {
+	if out, code := chaosRun(t, "soul", "test", dir, "--root", base); code != 1 || !strings.Contains(out, "FAIL manifest: "+dir+"/soul.yaml:3:1: protocol 2: this chaos speaks protocol 1") {
 		t.Fatalf("a bad manifest (exit %d):\n%s", code, out)
 	}
 }
@@ -91,26 +91,26 @@ func TestPythonSoulApplies(t *testing.T) {
 	testenv.RequireTool(t, "python3", "python3")
 	isolate(t)
 	src := filepath.Join(t.TempDir(), "motd-py")
-	if out, code := chaos(t, "soul", "new", "motd-py", "--lang", "python", "-o", src); code != 0 {
+	if out, code := chaosRun(t, "soul", "new", "motd-py", "--lang", "python", "-o", src); code != 0 {
 		t.Fatalf("soul new (exit %d):\n%s", code, out)
 	}
 	installSoul(t, src, "", "")
 	root := testenv.DebianRoot(t)
 	file := writeFile(t, t.TempDir(), "m.yml", "motd-py:\n  text: hello from python\n")
 	target := "@chroot" + root
-	if out, code := chaos(t, "apply", "-c", file, "--target", target, "--dry"); code != 2 || !strings.Contains(out, "write /etc/motd-py.conf (18 bytes, mode 0644, owner root:root)") {
+	if out, code := chaosRun(t, "apply", "-c", file, "--target", target, "--dry"); code != 2 || !strings.Contains(out, "write /etc/motd-py.conf (18 bytes, mode 0644, owner root:root)") {
 		t.Fatalf("--dry (exit %d):\n%s", code, out)
 	}
-	if out, code := chaos(t, "apply", "-c", file, "--target", target, "-y"); code != 0 {
+	if out, code := chaosRun(t, "apply", "-c", file, "--target", target, "-y"); code != 0 {
 		t.Fatalf("apply (exit %d):\n%s", code, out)
 	}
 	if got := testenv.ReadFile(t, root, "/etc/motd-py.conf"); got != "hello from python\n" {
 		t.Fatalf("/etc/motd-py.conf: %q", got)
 	}
-	if out, code := chaos(t, "apply", "-c", file, "--target", target, "--dry"); code != 0 {
+	if out, code := chaosRun(t, "apply", "-c", file, "--target", target, "--dry"); code != 0 {
 		t.Fatalf("rerun not empty (exit %d):\n%s", code, out)
 	}
-	if out, code := chaos(t, "explain", "motd-py"); code != 0 || !strings.Contains(out, "/etc/motd-py.conf") {
+	if out, code := chaosRun(t, "explain", "motd-py"); code != 0 || !strings.Contains(out, "/etc/motd-py.conf") {
 		t.Fatalf("explain (exit %d):\n%s", code, out)
 	}
 }
