@@ -12,7 +12,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
-	"github.com/ch-aos-ch/chaos/internal/roles/files"
+	"github.com/ch-aos-ch/chaos/internal/pathrules"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
@@ -372,7 +372,7 @@ func (r *Role) op(env *engine.Env, secrets map[string]string, claims []engine.Ow
 	if err := chobolo.ValidAbsPath(o.Path); err != nil {
 		return op, fmt.Errorf("%s: %w", o.Kind, err)
 	}
-	if err := files.Refuse(o.Path, op.Kind == engine.OpRemove); err != nil {
+	if err := pathrules.Refuse(o.Path, op.Kind == engine.OpRemove); err != nil {
 		return op, err
 	}
 	for _, cl := range claims {
@@ -381,11 +381,11 @@ func (r *Role) op(env *engine.Env, secrets map[string]string, claims []engine.Ow
 		}
 	}
 	if o.Mode != "" {
-		m, err := files.ParseMode(o.Mode)
+		m, err := pathrules.ParseMode(o.Mode)
 		if err != nil {
 			return op, fmt.Errorf("%s %s: %w", o.Kind, o.Path, err)
 		}
-		op.Mode = files.FileMode(m)
+		op.Mode = pathrules.FileMode(m)
 	}
 	for _, who := range []struct{ v, kind string }{{o.Owner, "owner"}, {o.Group, "group"}} {
 		if who.v == "" {
