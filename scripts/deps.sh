@@ -26,9 +26,8 @@ PKGS=(
     btrfs-progs       # mkfs.btrfs, btrfs: the --snapshot tests on a loop-mounted btrfs image
     gnupg             # gpg: a throwaway PGP key for the sops interop test (internal/secrets)
     openssh-client    # ssh-agent, ssh-add: the transport's agent and ProxyJump test (a real agent)
-    python3           # crypt(3) check of the hashes chpasswd wrote (cli secrets tests); Ansible's runtime;
-                      # the python Souls (internal/souls)
     git               # git daemon and a dotfiles repository for the dotfiles Soul's tests (internal/souls)
+    python3           # crypt(3) check of the hashes chpasswd wrote (cli secrets tests); Ansible's runtime
     nix-bin           # nix-instantiate: Ch-imera's NixOS modules evaluated offline (--store dummy://)
     guile-3.0         # guile: Ch-imera's Guix configs read back by the real reader
     ansible           # bench/fleet runs the same work with Ansible on the same hosts (make bench-fleet)
