@@ -15,6 +15,7 @@ PKGS=(
     ca-certificates   # HTTPS to the Go module proxy
     mmdebstrap        # builds the cached Debian, Arch-flavoured and Fedora-flavoured roots and the demo root
     zstd              # compresses/unpacks the cached root tarballs
+    git               # git daemon and a dotfiles repository for the dotfiles Soul's tests (internal/souls)
     dpkg-dev          # dpkg-scanpackages: indexes the tests' local apt repositories
     util-linux        # mount, flock, prlimit; unshare and nsenter (SSH test hosts, booted
                       # containers, the @pid transport), runuser (PostgreSQL), findmnt (btrfs tests)
@@ -26,7 +27,6 @@ PKGS=(
     btrfs-progs       # mkfs.btrfs, btrfs: the --snapshot tests on a loop-mounted btrfs image
     gnupg             # gpg: a throwaway PGP key for the sops interop test (internal/secrets)
     openssh-client    # ssh-agent, ssh-add: the transport's agent and ProxyJump test (a real agent)
-    git               # git daemon and a dotfiles repository for the dotfiles Soul's tests (internal/souls)
     python3           # crypt(3) check of the hashes chpasswd wrote (cli secrets tests); Ansible's runtime
     nix-bin           # nix-instantiate: Ch-imera's NixOS modules evaluated offline (--store dummy://)
     guile-3.0         # guile: Ch-imera's Guix configs read back by the real reader
