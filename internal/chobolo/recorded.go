@@ -92,8 +92,9 @@ const embeddedFile = "#chaos-embedded-file"
 // sourceDir is the directory a recorded Ch-obolo is loaded from; its embedded files resolve in it.
 const sourceDir = "/chaos-recorded"
 
-// LoadRecorded loads a Ch-obolo recorded by Recorded (a generation's or a journal's).
-func LoadRecorded(what string, data []byte) (*Chobolo, error) {
+// LoadRecorded loads a Ch-obolo recorded by Recorded (a generation's or a journal's). extraKeys
+// are more top-level keys to accept (LoadOptions.ExtraKeys: the installed Souls' keys).
+func LoadRecorded(what string, data []byte, extraKeys ...string) (*Chobolo, error) {
 	files := map[string][]byte{}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
@@ -117,7 +118,7 @@ func LoadRecorded(what string, data []byte) (*Chobolo, error) {
 		}
 		return nil, fmt.Errorf("%s is not recorded with the Ch-obolo", p)
 	}
-	c, err := LoadBytes(sourceDir+"/chobolo.yml", data, LoadOptions{ReadFile: read})
+	c, err := LoadBytes(sourceDir+"/chobolo.yml", data, LoadOptions{ReadFile: read, ExtraKeys: extraKeys})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -86,7 +86,7 @@ func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := chobolo.LoadOptions{}
+	opts := a.loadOptions()
 	if dir, derr := config.Dir(); derr == nil {
 		opts.TemplatesDir = filepath.Join(dir, "templates") // secrets.templates[].from, where the original kept them
 	}
@@ -102,14 +102,19 @@ func (a *app) loadChobolo() (*chobolo.Chobolo, error) {
 	return c, nil
 }
 
-// controller is the library's Controller for this command: the built-in roles, the user's aliases
+// controller is the library's Controller for this command: the roles (built in and the Souls'),
+// the aliases (the Souls' and the user's)
 // and retention from config.yml, and the logbook (nil: none).
 func (a *app) controller(lb *logbook.Store) (*chaos.Controller, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
-	return chaos.New(chaos.Options{Roles: a.registry.All(), Logbook: lb, Aliases: cfg.Aliases, AliasPos: cfg.AliasPos,
+	aliases, aliasPos, err := a.tagAliases()
+	if err != nil {
+		return nil, err
+	}
+	return chaos.New(chaos.Options{Roles: a.registry.All(), Logbook: lb, Aliases: aliases, AliasPos: aliasPos,
 		Keep: cfg.Retention.Keep, MaxBytes: cfg.Retention.MaxBytes, Limanis: cfg.Limanis})
 }
 

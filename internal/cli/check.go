@@ -70,13 +70,11 @@ func (a *app) checkRoles(asJSON bool) error {
 
 func (a *app) aliases() (map[string]string, error) {
 	all := a.registry.Aliases()
-	cfg, err := a.config()
+	tags, _, err := a.tagAliases()
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range cfg.Aliases {
-		all[k] = v
-	}
+	maps.Copy(all, tags)
 	return all, nil
 }
 

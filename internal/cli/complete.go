@@ -74,9 +74,9 @@ func (a *app) completeRoles(_ *cobra.Command, args []string, toComplete string) 
 			add(al, "alias of "+m.Name)
 		}
 	}
-	if cfg, err := a.config(); err == nil {
-		for _, al := range slices.Sorted(maps.Keys(cfg.Aliases)) {
-			add(al, "your alias: "+cfg.Aliases[al])
+	if tags, _, err := a.tagAliases(); err == nil {
+		for _, al := range slices.Sorted(maps.Keys(tags)) {
+			add(al, "alias: "+tags[al])
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
@@ -221,7 +221,7 @@ func (a *app) completionFleet() *fleet.Fleet {
 	if err != nil {
 		return nil
 	}
-	c, err := chobolo.Load(path, chobolo.LoadOptions{})
+	c, err := chobolo.Load(path, a.loadOptions())
 	if err != nil {
 		return nil
 	}

@@ -12,7 +12,13 @@ import (
 )
 
 func (a *app) library() (explain.Library, error) {
-	return explain.NewLibrary(builtin.Explanations())
+	topics := builtin.Explanations()
+	for t, md := range a.soulExplanations() {
+		if _, ok := topics[t]; !ok {
+			topics[t] = md
+		}
+	}
+	return explain.NewLibrary(topics)
 }
 
 func (a *app) explainCmd() *cobra.Command {

@@ -26,7 +26,7 @@ func (a *app) initCmd() *cobra.Command {
   chaos init chobolo --from @chroot/mnt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			text := chobolo.Boilerplate()
+			text := chobolo.Boilerplate() + a.soulBoilerplate()
 			if from != "" {
 				var err error
 				if text, err = a.capture(cmd.Context(), from, core); err != nil {

@@ -346,7 +346,11 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 	var out []ProbeSection
 	for _, role := range roles {
 		name := role.Meta().Name
-		for _, s := range role.Probe(roleEnv(env, role, c), c) {
+		secs, err := roleSections(role, roleEnv(env, role, c), c)
+		if err != nil {
+			return nil, fmt.Errorf("role %s: %w", name, err)
+		}
+		for _, s := range secs {
 			if !sectionName.MatchString(s.Name) {
 				return nil, fmt.Errorf("role %s: bad probe section name %q", name, s.Name)
 			}
@@ -355,6 +359,14 @@ func (e *Engine) sections(roles []Role, env *Env, c *chobolo.Chobolo) ([]ProbeSe
 		}
 	}
 	return out, nil
+}
+
+// roleSections asks role for its sections, through ProbeChecker when it can fail.
+func roleSections(role Role, env *Env, c *chobolo.Chobolo) ([]ProbeSection, error) {
+	if pc, ok := role.(ProbeChecker); ok {
+		return pc.ProbeChecked(env, c)
+	}
+	return role.Probe(env, c), nil
 }
 
 // skipRoles drops the roles skip gives a reason for, noting why.

@@ -482,8 +482,10 @@ func (e *Engine) RollbackFiles(ctx context.Context, t transport.Transport, to in
 // LeaveToRoles drops from a rollback's restore section (RollbackFiles) every step on a path that
 // one of roles, the plan of the re-applied Ch-obolo, also has an op for. That role's plan was made
 // from the path's current state and is the declarative answer for it, so the path gets one op
-// and counts as one change; restoring it first would write it twice.
-func LeaveToRoles(restore *RolePlan, roles []*RolePlan) {
+// and counts as one change; restoring it first would write it twice. It returns the restore steps
+// that must wait for the roles (nil when none): the removal of a directory in which a role removes
+// something, which is empty only once that role ran. The caller runs them after the roles.
+func LeaveToRoles(restore *RolePlan, roles []*RolePlan) *RolePlan {
 	planned := map[string]bool{}
 	for _, rp := range roles {
 		for _, s := range rp.Steps {
@@ -494,10 +496,30 @@ func LeaveToRoles(restore *RolePlan, roles []*RolePlan) {
 			}
 		}
 	}
+	var late []Step
 	// Each restore step has one change, whose subject is its path.
 	restore.Steps = slices.DeleteFunc(restore.Steps, func(s Step) bool {
-		return len(s.Changes) == 1 && planned[path.Clean(s.Changes[0].Subject)]
+		if len(s.Changes) != 1 {
+			return false
+		}
+		p := path.Clean(s.Changes[0].Subject)
+		if planned[p] {
+			return true
+		}
+		if len(s.Ops) == 1 && s.Ops[0].Kind == OpRemove {
+			for q := range planned {
+				if strings.HasPrefix(q, p+"/") {
+					late = append(late, s)
+					return true
+				}
+			}
+		}
+		return false
 	})
+	if len(late) == 0 {
+		return nil
+	}
+	return &RolePlan{Role: restore.Role, Steps: late}
 }
 
 func typeName(m fs.FileMode) string {

@@ -498,7 +498,7 @@ func TestLockWaitsForLostSSHWorker(t *testing.T) {
 }
 
 // TestLeaveToRoles: a restore step is dropped when a role plans an op on its path (cleaned), and
-// kept otherwise; exec ops name no path.
+// kept otherwise; exec ops name no path; the removal of a directory a role empties waits for it.
 func TestLeaveToRoles(t *testing.T) {
 	step := func(kind Kind, p string, op Op) Step {
 		return Step{Changes: []Change{{Kind: kind, Subject: p}}, Ops: []Op{op}}
@@ -521,5 +521,15 @@ func TestLeaveToRoles(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "/etc/issue.net /etc/passwd" || len(restore.Notes) != 1 {
 		t.Fatalf("left: %v, notes %v", got, restore.Notes)
+	}
+	// a directory a role empties is removed after that role, not before
+	restore = &RolePlan{Role: "rollback", Steps: []Step{
+		step(Del, "/home/a/.config", Remove("/home/a/.config")),
+		step(Del, "/home/a/.cache", Remove("/home/a/.cache")),
+	}}
+	late := LeaveToRoles(restore, []*RolePlan{{Role: "dotfiles", Steps: []Step{{Ops: []Op{Remove("/home/a/.config/nvim")}}}}})
+	if len(restore.Steps) != 1 || restore.Steps[0].Changes[0].Subject != "/home/a/.cache" ||
+		late == nil || late.Role != "rollback" || len(late.Steps) != 1 || late.Steps[0].Changes[0].Subject != "/home/a/.config" {
+		t.Fatalf("restore %+v, late %+v", restore.Steps, late)
 	}
 }

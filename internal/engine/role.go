@@ -91,6 +91,13 @@ type Role interface {
 	Plan(env *Env, c *chobolo.Chobolo, facts Facts) (*RolePlan, error)
 }
 
+// ProbeChecker is implemented by roles whose probe sections come from outside chaos and can fail
+// (a Soul's process, which may crash or time out): the engine calls ProbeChecked instead of Probe,
+// and an error stops the host's plan before anything is probed or applied.
+type ProbeChecker interface {
+	ProbeChecked(env *Env, c *chobolo.Chobolo) ([]ProbeSection, error)
+}
+
 // Env is what the engine knows about the target before roles plan. It is filled from the engine's own
 // probe section.
 type Env struct {

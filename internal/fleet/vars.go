@@ -17,7 +17,8 @@ import (
 // `combine` rules: mappings merge key by key, lists concatenate, items with the same identity (users
 // by name, files by path, ...) are replaced, other values are overridden. Errors in vars are
 // reported against "FILE (fleet vars of HOST)".
-func ChoboloFor(c *chobolo.Chobolo, f *Fleet, h *Host) (*chobolo.Chobolo, error) {
+// extraKeys are the loader's LoadOptions.ExtraKeys (the installed Souls' keys).
+func ChoboloFor(c *chobolo.Chobolo, f *Fleet, h *Host, extraKeys ...string) (*chobolo.Chobolo, error) {
 	type layer struct {
 		name string
 		vars *yaml.Node
@@ -73,7 +74,7 @@ func ChoboloFor(c *chobolo.Chobolo, f *Fleet, h *Host) (*chobolo.Chobolo, error)
 		return nil, err
 	}
 	name := filepath.Join(dir, fmt.Sprintf("%s (fleet vars of %s)", filepath.Base(main), last.name))
-	hc, err := chobolo.LoadBytes(name, data, chobolo.LoadOptions{ReadFile: func(p string) ([]byte, error) {
+	hc, err := chobolo.LoadBytes(name, data, chobolo.LoadOptions{ExtraKeys: extraKeys, ReadFile: func(p string) ([]byte, error) {
 		if d, ok := virtual[p]; ok {
 			return d, nil
 		}

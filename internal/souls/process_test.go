@@ -2,10 +2,14 @@ package souls
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,9 +30,21 @@ func TestMain(m *testing.M) {
 	case "stuck": // reads nothing: a sink that stopped taking events
 		time.Sleep(time.Minute)
 	default:
+		var in io.Reader = os.Stdin
+		var out io.Writer = os.Stdout
+		if dir, ok := strings.CutPrefix(os.Getenv("CHAOS_TEST_SOUL"), "record="); ok {
+			// keep every line read and written, for the protocol's schemas (TestMessageSchemas)
+			rin, err1 := os.Create(filepath.Join(dir, "in.jsonl"))
+			rout, err2 := os.Create(filepath.Join(dir, "out.jsonl"))
+			if err := errors.Join(err1, err2); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			in, out = io.TeeReader(os.Stdin, rin), io.MultiWriter(os.Stdout, rout)
+		}
 		s := soul.NewServer()
 		s.Role("demo", demoRole{})
-		if err := s.Serve(context.Background(), os.Stdin, os.Stdout); err != nil {
+		if err := s.Serve(context.Background(), in, out); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -39,6 +55,10 @@ func TestMain(m *testing.M) {
 type demoRole struct{}
 
 func (demoRole) Probe(_ context.Context, p soul.ProbeParams) (soul.ProbeResult, error) {
+	if strings.Contains(string(p.Keys["demo"]), `"probe":"crash"`) {
+		fmt.Fprintln(os.Stderr, "panic: the demo Soul fell over while probing")
+		os.Exit(4)
+	}
 	switch p.Env.Target {
 	case "crash":
 		fmt.Fprintln(os.Stderr, "panic: the demo Soul fell over")
@@ -51,8 +71,50 @@ func (demoRole) Probe(_ context.Context, p soul.ProbeParams) (soul.ProbeResult, 
 	return soul.ProbeResult{Sections: []soul.Section{{Name: "x", Script: "echo " + p.Env.Target}}}, nil
 }
 
-func (demoRole) Plan(context.Context, soul.PlanParams) (soul.PlanResult, error) {
-	return soul.PlanResult{}, nil
+// Plan misbehaves as the Ch-obolo's `demo: {plan: MODE}` asks; else it writes /etc/demo.conf.
+func (demoRole) Plan(_ context.Context, p soul.PlanParams) (soul.PlanResult, error) {
+	var k struct {
+		Plan string `json:"plan"`
+	}
+	_ = json.Unmarshal(p.Keys["demo"], &k)
+	text := "demo\n"
+	op := soul.Op{Kind: "write", Path: "/etc/demo.conf", Content: &text, Mode: "0644"}
+	switch k.Plan {
+	case "crash":
+		fmt.Fprintln(os.Stderr, "panic: the demo Soul fell over while planning")
+		os.Exit(3)
+	case "hang":
+		time.Sleep(time.Minute)
+	case "refuse":
+		return soul.PlanResult{}, soul.Invalid("demo.plan", "plan: not today")
+	case "shell-string":
+		op = soul.Op{Kind: "exec", Argv: []string{"rm -rf /tmp/x"}}
+	case "relative":
+		op.Path = "etc/demo.conf"
+	case "forbidden":
+		op.Path = "/proc/sys/kernel/hostname"
+	case "remove-etc":
+		op = soul.Op{Kind: "remove", Path: "/etc"}
+	case "protected-user":
+		op = soul.Op{Kind: "exec", Argv: []string{"userdel", "root"}}
+	case "bad-mode":
+		op.Mode = "rw-r--r--"
+	case "undeclared-secret":
+		op = soul.Op{Kind: "exec", Argv: []string{"chpasswd"}, Stdin: "root_password"}
+	case "file-undo":
+		op.Undo = &soul.Op{Kind: "remove", Path: "/etc/demo.conf"}
+	case "other-ledger":
+		return soul.PlanResult{Ledger: map[string][]string{"files": {"/etc/passwd"}}}, nil
+	case "owned":
+		op.Path = "/etc/hostname"
+	case "secret": // the secret reaches the host on stdin only; the note says which secrets came
+		op = soul.Op{Kind: "exec", Argv: []string{"tee", "/etc/demo.conf"}, Stdin: "demo_token", Undo: &soul.Op{Kind: "exec", Argv: []string{"rm", "/etc/demo.conf"}}}
+		return soul.PlanResult{Notes: []string{fmt.Sprintf("secrets: %v", slices.Sorted(maps.Keys(p.Secrets)))},
+			Steps: []soul.Step{{Changes: []soul.Change{{Kind: "+", Subject: "/etc/demo.conf"}}, Ops: []soul.Op{op}}}}, nil
+	case "shell":
+		op = soul.Op{Kind: "exec", Argv: []string{"sh", "-c", "echo hi > /etc/demo.conf"}, Undo: &soul.Op{Kind: "exec", Argv: []string{"rm", "-f", "/etc/demo.conf"}}}
+	}
+	return soul.PlanResult{Steps: []soul.Step{{Changes: []soul.Change{{Kind: "+", Subject: "/etc/demo.conf", Key: "demo.plan"}}, Ops: []soul.Op{op}}}}, nil
 }
 
 // testSoul installs the test binary as a Soul in a temporary directory.
@@ -66,7 +128,7 @@ func testSoul(t *testing.T, mode, timeout string) *Soul {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest := fmt.Sprintf("name: demo\nversion: 1.0.0\nprotocol: 1\nexec: [env, CHAOS_TEST_SOUL=%s, %s]\ntimeout: %s\nroles:\n  - name: demo\n    summary: a demo\n    keys: [demo]\n", mode, exe, timeout)
+	manifest := fmt.Sprintf("name: demo\nversion: 1.0.0\nprotocol: 1\nexec: [env, CHAOS_TEST_SOUL=%s, %s]\ntimeout: %s\nroles:\n  - name: demo\n    summary: a demo\n    keys: [demo]\n    secrets: [demo_token]\n", mode, exe, timeout)
 	if err := os.WriteFile(filepath.Join(dir, ManifestFile), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}

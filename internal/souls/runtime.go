@@ -16,11 +16,18 @@ type Runtime struct {
 	starts map[string]*sync.Once
 	errs   map[string]error
 	closed bool
+	// ctx is what calls run under: Close cancels it, so a run that ends (or is interrupted) stops
+	// waiting for its Souls.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// started counts process starts (one per Soul per run; tests check it).
+	started int
 }
 
 // NewRuntime returns a Runtime for souls (by manifest name).
 func NewRuntime(souls []*Soul) *Runtime {
 	r := &Runtime{souls: map[string]*Soul{}, procs: map[string]*Process{}, starts: map[string]*sync.Once{}, errs: map[string]error{}}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	for _, s := range souls {
 		r.souls[s.Manifest.Name] = s
 		r.starts[s.Manifest.Name] = &sync.Once{}
@@ -55,6 +62,7 @@ func (r *Runtime) Process(ctx context.Context, name string) (*Process, error) {
 			return
 		}
 		r.procs[name] = p
+		r.started++
 	})
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -68,6 +76,7 @@ func (r *Runtime) Process(ctx context.Context, name string) (*Process, error) {
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	r.closed = true
+	r.cancel()
 	procs := r.procs
 	r.procs = map[string]*Process{}
 	r.mu.Unlock()
@@ -76,4 +85,11 @@ func (r *Runtime) Close() error {
 		errs = append(errs, p.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// Started is how many Soul processes the run started.
+func (r *Runtime) Started() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.started
 }

@@ -104,6 +104,10 @@ var nameRe = regexp.MustCompile(`^([a-z0-9][a-z0-9-]*/)?[a-z0-9][a-z0-9-]*$`)
 
 // Load reads and checks the Soul in dir.
 func Load(dir string) (*Soul, error) {
+	// The process runs in its directory, and the executable is named relative to it.
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	file := filepath.Join(dir, ManifestFile)
 	data, err := os.ReadFile(file)
 	if err != nil {

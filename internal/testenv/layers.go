@@ -93,3 +93,10 @@ func rootOn(t testing.TB, lower string) string {
 	RequireRoot(t)
 	return overlay(t, lower)
 }
+
+// DebianRootWith is a fresh writable root over BaseRootWith(pkgs...): the base root plus those
+// Debian packages (git for a test that clones), removed when the test ends.
+func DebianRootWith(t testing.TB, pkgs ...string) string {
+	t.Helper()
+	return rootOn(t, BaseRootWith(t, pkgs...))
+}

@@ -96,4 +96,13 @@ func New(opts Options) (*Controller, error) {
 // Registry is the controller's role registry (for listing and explaining roles).
 func (c *Controller) Registry() *engine.Registry { return c.registry }
 
+// roleKeys are the top-level keys of every role (a recorded Ch-obolo may hold a Soul role's).
+func (c *Controller) roleKeys() []string {
+	var out []string
+	for _, r := range c.registry.All() {
+		out = append(out, r.Meta().Keys...)
+	}
+	return out
+}
+
 func (c *Controller) engine() *engine.Engine { return &engine.Engine{Registry: c.registry} }

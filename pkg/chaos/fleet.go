@@ -111,7 +111,7 @@ func (c *Controller) ApplyFleet(ctx context.Context, req FleetRequest) (*Run, er
 	r := c.startRun(ctx, &req.ApplyRequest, len(hosts))
 	results := fleet.Run(ctx, hosts, ro, func(ctx context.Context, h *fleet.Host) fleet.Result {
 		hreq := req.ApplyRequest
-		hc, err := fleet.ChoboloFor(req.Chobolo, inv, h)
+		hc, err := fleet.ChoboloFor(req.Chobolo, inv, h, c.roleKeys()...)
 		if err != nil {
 			return fleet.Result{Status: fleet.Failed, Error: err.Error()}
 		}

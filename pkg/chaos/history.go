@@ -131,7 +131,7 @@ func (c *Controller) planRollback(ctx context.Context, t transport.Transport, to
 	if err != nil {
 		return nil, g, err
 	}
-	ch, err := chobolo.LoadRecorded(fmt.Sprintf("generation %d", g.N), src)
+	ch, err := chobolo.LoadRecorded(fmt.Sprintf("generation %d", g.N), src, c.roleKeys()...)
 	if err != nil {
 		return nil, g, err
 	}
@@ -146,9 +146,12 @@ func (c *Controller) planRollback(ctx context.Context, t transport.Transport, to
 	if err != nil {
 		return nil, g, err
 	}
-	engine.LeaveToRoles(files, hp.Roles)
+	late := engine.LeaveToRoles(files, hp.Roles)
 	if !files.Empty() || len(files.Notes) > 0 {
 		hp.Roles = append([]*engine.RolePlan{files}, hp.Roles...)
+	}
+	if late != nil {
+		hp.Roles = append(hp.Roles, late)
 	}
 	return hp, g, nil
 }
@@ -237,7 +240,7 @@ func (c *Controller) Recover(ctx context.Context, req RecoverRequest) (*Recovery
 	if rec == nil || rec.Action != "resume" {
 		return rec, nil, nil
 	}
-	ch, err := chobolo.LoadRecorded("the interrupted apply's Ch-obolo", rec.Source)
+	ch, err := chobolo.LoadRecorded("the interrupted apply's Ch-obolo", rec.Source, c.roleKeys()...)
 	if err != nil {
 		return rec, nil, err
 	}

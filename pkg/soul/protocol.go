@@ -104,6 +104,10 @@ type ProbeParams struct {
 	Role string                     `json:"role"`
 	Env  Env                        `json:"env"`
 	Keys map[string]json.RawMessage `json:"keys"`
+	// LedgerItems gives, for each of the role's ledger domains, a sh command (braced: pipe it as it
+	// is) that prints the domain's items recorded on the host, one per line: a full-state role's probe fragment runs
+	// it to look at what it created before (the ledger itself comes with role.plan's Env).
+	LedgerItems map[string]string `json:"ledger_items,omitempty"`
 }
 
 // Section is one POSIX sh fragment of the host's probe; its stdout and exit code come back as the

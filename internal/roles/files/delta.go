@@ -296,7 +296,7 @@ func BuildPlan(desired []Desired, f *Facts, ledger map[string][]string, full boo
 				continue
 			case !s.Exists():
 				continue // already gone
-			case undeletable[p]:
+			case undeletable(p):
 				rp.Notes = append(rp.Notes, fmt.Sprintf("%s: refusing to remove a system path, dropped from the ledger", p))
 				continue
 			case s.Type == "dir" && s.Entries != going[p]:

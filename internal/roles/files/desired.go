@@ -17,6 +17,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/pathrules"
 	"github.com/ch-aos-ch/chaos/internal/shell"
 )
 
@@ -260,61 +261,16 @@ func walkBranch(b *parse.BranchNode, fn func(*parse.CommandNode)) {
 	}
 }
 
-// ParseMode reads an octal mode: "0644", "644", "2755".
-func ParseMode(s string) (uint32, error) {
-	t := strings.TrimPrefix(s, "0o")
-	if len(t) < 3 || len(t) > 5 {
-		return 0, fmt.Errorf("invalid mode %q: write it in octal, e.g. \"0644\"", s)
-	}
-	v, err := strconv.ParseUint(t, 8, 32)
-	if err != nil || v > 0o7777 {
-		return 0, fmt.Errorf("invalid mode %q: write it in octal, e.g. \"0644\"", s)
-	}
-	return uint32(v), nil
-}
+// ParseMode reads an octal mode: "0644", "644", "2755" (pathrules.ParseMode).
+func ParseMode(s string) (uint32, error) { return pathrules.ParseMode(s) }
 
 // FileMode converts an octal mode to Go's fs.FileMode.
-func FileMode(m uint32) fs.FileMode {
-	fm := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		fm |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		fm |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		fm |= fs.ModeSticky
-	}
-	return fm
-}
+func FileMode(m uint32) fs.FileMode { return pathrules.FileMode(m) }
 
-// forbidden are trees chaos never manages files in: kernel interfaces and chaos's own state.
-var forbidden = []string{"/proc", "/sys", "/dev", "/var/lib/chaos"}
+// forbidden and undeletable are the rules every file op follows (internal/pathrules).
+var forbidden = pathrules.Forbidden
 
-// undeletable are paths chaos never removes (state: absent, or a prune): the root, the top-level
-// directories, and the files and directories a system cannot live without.
-var undeletable = map[string]bool{}
-
-func init() {
-	for _, p := range strings.Fields(`/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt
-	/proc /root /run /sbin /srv /sys /tmp /usr /var /usr/bin /usr/sbin /usr/lib /usr/lib64 /usr/lib32 /usr/libexec
-	/usr/share /usr/include /usr/src /usr/local /usr/local/bin /usr/local/sbin /usr/local/lib /usr/local/share
-	/var/lib /var/log /var/cache /var/tmp /var/spool /var/mail /var/backups /var/lib/dpkg /var/lib/apt
-	/etc/passwd /etc/shadow /etc/group /etc/gshadow /etc/sudoers /etc/sudoers.d /etc/fstab /etc/ssh /etc/pam.d
-	/etc/systemd /etc/apt /etc/default /etc/security /etc/hosts /etc/hostname /etc/resolv.conf /etc/os-release
-	/etc/shells /etc/login.defs /etc/nsswitch.conf /boot/efi /boot/grub /etc/ssh/sshd_config`) {
-		undeletable[p] = true
-	}
-}
-
-func underAny(p string, roots []string) bool {
-	for _, r := range roots {
-		if p == r || strings.HasPrefix(p, r+"/") {
-			return true
-		}
-	}
-	return false
-}
+func undeletable(p string) bool { return pathrules.Undeletable(p) }
 
 // Validate turns the declared files into Desired entries: paths, states, modes, owners and links
 // are checked and templates rendered. It needs no host: `chaos check chobolo` runs it (CheckStatic)
@@ -397,7 +353,7 @@ func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen ma
 	if err := chobolo.ValidAbsPath(f.Path); err != nil {
 		return fail(at(".path"), "%v", err)
 	}
-	if f.Path == "/" || underAny(f.Path, forbidden) {
+	if f.Path == "/" || pathrules.UnderAny(f.Path, forbidden) {
 		return fail(at(".path"), "refusing to manage %s (chaos never manages /, /proc, /sys, /dev or its own /var/lib/chaos)", f.Path)
 	}
 	if j, dup := seen[f.Path]; dup {
@@ -487,7 +443,7 @@ func validateOne(c *chobolo.Chobolo, core string, i int, f chobolo.File, seen ma
 			return fail(at(".state"), "state: %s takes no content, template or target", d.State)
 		}
 		if d.State == "absent" {
-			if undeletable[f.Path] {
+			if undeletable(f.Path) {
 				return fail(at(".path"), "refusing to remove %s: it is a system path", f.Path)
 			}
 			if f.Mode != "" || f.Owner != "" || f.Group != "" {
