@@ -20,6 +20,9 @@ import (
 // DefaultTimeout bounds one request to a Soul whose manifest sets no timeout.
 const DefaultTimeout = 30 * time.Second
 
+// deathWait is how long a failed write waits for the Soul's exit to be seen, to report its status.
+const deathWait = time.Second
+
 // shutdownGrace is how long a Soul may take to exit after shutdown before it is killed.
 const shutdownGrace = 5 * time.Second
 
@@ -198,6 +201,12 @@ func (p *Process) send(req soul.Request) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	if _, err := p.stdin.Write(append(line, '\n')); err != nil {
+		// A broken pipe is usually the Soul exiting: its exit status and stderr say why, once the
+		// reader has seen it go (a moment after the pipe broke).
+		select {
+		case <-p.exited:
+		case <-time.After(deathWait):
+		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.dead != nil {
