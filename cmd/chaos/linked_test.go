@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,5 +51,47 @@ func TestLeanBinary(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(dir)); got != "./third_party/sops" {
 		t.Errorf("github.com/getsops/sops/v3 is replaced by %q in %s/go.mod, want ./third_party/sops", got, root)
+	}
+}
+
+// TestNoHeavyInit guards against package initialisers that do real work at every start: the
+// jsonschema copy in third_party/jsonschema compiles the drafts' meta-schemas on first use, where
+// upstream's init did it (21,000 allocations, 3 ms). Allocation counts, not times: they do not
+// depend on the machine's load.
+func TestNoHeavyInit(t *testing.T) {
+	bin := testenv.ChaosBinary(t)
+	cmd := exec.Command(bin, "--help")
+	cmd.Env = append(cmd.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("chaos --help: %v\n%s", err, out)
+	}
+	seen := false
+	for _, line := range strings.Split(string(out), "\n") {
+		// init PKG @T ms, T ms clock, N bytes, M allocs
+		f := strings.Fields(line)
+		if len(f) < 10 || f[0] != "init" || f[len(f)-1] != "allocs" {
+			continue
+		}
+		allocs, err := strconv.Atoi(f[len(f)-2])
+		if err != nil {
+			continue
+		}
+		if f[1] == "github.com/santhosh-tekuri/jsonschema/v6" {
+			seen = true
+		}
+		if allocs > 2000 {
+			t.Errorf("package %s allocates %d times in its initialisers at every start", f[1], allocs)
+		}
+	}
+	if !seen {
+		t.Errorf("no init trace of the jsonschema package (not linked any more? then drop its copy):\n%.2000s", out)
+	}
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{with .Replace}}{{.Path}}{{end}}", "github.com/santhosh-tekuri/jsonschema/v6").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	if got := strings.TrimSpace(string(dir)); got != "./third_party/jsonschema" {
+		t.Errorf("github.com/santhosh-tekuri/jsonschema/v6 is replaced by %q, want ./third_party/jsonschema", got)
 	}
 }
