@@ -44,6 +44,16 @@ See docs/secrets.md.`,
 }
 
 // notebook opens the notebook the flags name, with chaos's keys.
+// notebookPage parses a JOURNAL[.PAGE] argument and opens the notebook it is in.
+func (a *app) notebookPage(ctx context.Context, f rambleFlags, arg string) (ramble.Ref, ramble.Notebook, error) {
+	r, err := ramble.ParseRef(arg)
+	if err != nil {
+		return r, ramble.Notebook{}, err
+	}
+	n, err := a.notebook(ctx, f)
+	return r, n, err
+}
+
 func (a *app) notebook(ctx context.Context, f rambleFlags) (ramble.Notebook, error) {
 	var n ramble.Notebook
 	var err error

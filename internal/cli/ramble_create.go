@@ -19,11 +19,7 @@ tmpfs file, as chaos secrets edit does, and saves the result as JOURNAL/PAGE.yml
 (every key but title, concept and tags, or -k KEYS). An unchanged template creates nothing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := ramble.ParseRef(args[0])
-			if err != nil {
-				return err
-			}
-			n, err := a.notebook(cmd.Context(), *f)
+			r, n, err := a.notebookPage(cmd.Context(), *f, args[0])
 			if err != nil {
 				return err
 			}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ch-aos-ch/chaos/internal/ramble"
 )
 
 func (a *app) rambleDeleteCmd(f *rambleFlags) *cobra.Command {
@@ -15,11 +13,7 @@ func (a *app) rambleDeleteCmd(f *rambleFlags) *cobra.Command {
 		Short: "Delete a page, or a journal with all its pages (asks first unless -y)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := ramble.ParseRef(args[0])
-			if err != nil {
-				return err
-			}
-			n, err := a.notebook(cmd.Context(), *f)
+			r, n, err := a.notebookPage(cmd.Context(), *f, args[0])
 			if err != nil {
 				return err
 			}

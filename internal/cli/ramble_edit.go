@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ch-aos-ch/chaos/internal/ramble"
 )
 
 func (a *app) rambleEditCmd(f *rambleFlags) *cobra.Command {
@@ -14,11 +12,7 @@ func (a *app) rambleEditCmd(f *rambleFlags) *cobra.Command {
 		Short: "Edit a page in $EDITOR; an encrypted page is decrypted into a private tmpfs file and re-encrypted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := ramble.ParseRef(args[0])
-			if err != nil {
-				return err
-			}
-			n, err := a.notebook(cmd.Context(), *f)
+			r, n, err := a.notebookPage(cmd.Context(), *f, args[0])
 			if err != nil {
 				return err
 			}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ch-aos-ch/chaos/internal/ramble"
 )
 
 func (a *app) rambleEncryptCmd(f *rambleFlags) *cobra.Command {
@@ -15,11 +13,7 @@ func (a *app) rambleEncryptCmd(f *rambleFlags) *cobra.Command {
 		Short: "Encrypt a page (every key but title, concept and tags, or -k KEYS); an encrypted one is re-encrypted with -k",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := ramble.ParseRef(args[0])
-			if err != nil {
-				return err
-			}
-			n, err := a.notebook(cmd.Context(), *f)
+			r, n, err := a.notebookPage(cmd.Context(), *f, args[0])
 			if err != nil {
 				return err
 			}
