@@ -24,6 +24,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 
+	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
@@ -39,16 +40,7 @@ type Store struct {
 }
 
 // DefaultPath is $XDG_DATA_HOME/chaos/limani.db, else ~/.local/share/chaos/limani.db.
-func DefaultPath() (string, error) {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "chaos", "limani.db"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, ".local", "share", "chaos", "limani.db"), nil
-}
+func DefaultPath() (string, error) { return datadir.Path("limani.db") }
 
 // IsPostgres reports whether dsn names a PostgreSQL server.
 func IsPostgres(dsn string) bool {

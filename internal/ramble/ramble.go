@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/internal/secrets"
 	"github.com/ch-aos-ch/chaos/internal/team"
 )
@@ -50,14 +51,7 @@ func DefaultDir() (string, error) {
 	if d := os.Getenv("CHAOS_RAMBLE_DIR"); d != "" {
 		return filepath.Abs(d)
 	}
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "chaos", "ramble"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("ramble: %w", err)
-	}
-	return filepath.Join(home, ".local", "share", "chaos", "ramble"), nil
+	return datadir.Path("ramble")
 }
 
 // TeamNotebook is person ref.Group's notebook in active team ref: TEAMDIR/ramblings/PERSON, with

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
@@ -49,14 +50,8 @@ func Paths() []string {
 			out = append(out, p)
 		}
 	}
-	data := os.Getenv("XDG_DATA_HOME")
-	if data == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			data = filepath.Join(home, ".local", "share")
-		}
-	}
-	if data != "" {
-		out = append(out, filepath.Join(data, "chaos", "souls"))
+	if p, err := datadir.Path("souls"); err == nil {
+		out = append(out, p)
 	}
 	return append(out, "/usr/share/chaos/souls")
 }

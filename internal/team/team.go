@@ -26,6 +26,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/ch-aos-ch/chaos/internal/datadir"
 )
 
 // validName is what a company, team, group or person may be called: one path component that
@@ -80,14 +82,7 @@ func Dir() (string, error) {
 	if d := cmp.Or(os.Getenv("CHAOS_TEAMS_DIR"), os.Getenv("CHAOS_TEAM_DIR")); d != "" {
 		return filepath.Abs(d)
 	}
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "chaos", "teams"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("team: %w", err)
-	}
-	return filepath.Join(home, ".local", "share", "chaos", "teams"), nil
+	return datadir.Path("teams")
 }
 
 // Inside returns root/rel after proving that it stays inside root: rel must be relative, must not
