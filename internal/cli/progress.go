@@ -116,17 +116,6 @@ func shortDuration(d time.Duration) string {
 	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 }
 
-// planOps counts the ops a plan will execute.
-func planOps(hp *engine.HostPlan) int {
-	n := 0
-	for _, r := range hp.Roles {
-		for _, s := range r.Steps {
-			n += len(s.Ops)
-		}
-	}
-	return n
-}
-
 // fleetTracker follows the hosts of a fleet run; safe for concurrent use.
 type fleetTracker struct {
 	mu      sync.Mutex

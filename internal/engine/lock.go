@@ -162,9 +162,6 @@ func (l *HostLock) forget() {
 	close(l.done)
 }
 
-// Target is the name of the transport the lock was taken through.
-func (l *HostLock) Target() string { return l.t.Name() }
-
 // heldFor checks that l is held and was taken through t: the commands of another transport
 // (another connection, another name of the host) would not run under it.
 func (l *HostLock) heldFor(t transport.Transport) error {

@@ -89,11 +89,6 @@ func (s Spec) sshAddr() string {
 // SSHAddr is the [user@]host[:port] of an SSH target or of @dockerssh's host.
 func (s Spec) SSHAddr() string { return s.sshAddr() }
 
-// IsContainer reports whether the spec is a container (@podman, @docker, @dockerssh).
-func (s Spec) IsContainer() bool {
-	return s.Kind == KindPodman || s.Kind == KindDocker || s.Kind == KindDockerSSH
-}
-
 // DefaultTerraformOutput is the output @terraform/DIR reads when no :OUTPUT is given.
 const DefaultTerraformOutput = "chaos_hosts"
 
