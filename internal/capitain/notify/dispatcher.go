@@ -169,6 +169,10 @@ func (d *Dispatcher) work() {
 	for {
 		select {
 		case it := <-d.queue:
+			if d.ctx.Err() != nil { // Close gave up: no new attempt
+				d.abandon(it)
+				continue
+			}
 			d.attempt(it)
 		case <-d.stop:
 			return
@@ -278,6 +282,16 @@ func (d *Dispatcher) dead(it *item, o Outcome, took time.Duration) {
 	}
 }
 
+// abandon records a delivery that Close gave up on before its next attempt.
+func (d *Dispatcher) abandon(it *item) {
+	if it.lastErr == nil {
+		it.lastErr = errors.New("capitain stopped before the delivery was attempted")
+		d.dead(it, Dropped, 0)
+		return
+	}
+	d.dead(it, Failed, 0)
+}
+
 // Close stops taking deliveries and waits for the queued ones, retries included, until ctx ends.
 // Then it aborts the attempts in flight and records everything not delivered as dead letters; the
 // error says how many deliveries were pending.
@@ -317,12 +331,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		left = append(left, <-d.queue)
 	}
 	for _, it := range left {
-		if it.lastErr == nil {
-			it.lastErr = errors.New("capitain stopped before the delivery was attempted")
-			d.dead(it, Dropped, 0)
-		} else {
-			d.dead(it, Failed, 0)
-		}
+		d.abandon(it)
 	}
 	return fmt.Errorf("notify: stopped with %d deliveries pending (%w); they are dead letters", lost, ctx.Err())
 }
