@@ -50,7 +50,7 @@ func startMailbox(t *testing.T, mode string) (*mailbox, string) {
 	}))
 	srv.Domain = "localhost"
 	srv.ErrorLog = log.New(io.Discard, "", 0) // connections closed at the end of a test
-	srv.AllowInsecureAuth = false // AUTH only once the session is encrypted, as a real server
+	srv.AllowInsecureAuth = false             // AUTH only once the session is encrypted, as a real server
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}}
 	var ln net.Listener
 	var err error
