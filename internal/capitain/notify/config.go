@@ -114,7 +114,7 @@ func (ch ChannelConfig) build(client *http.Client) (sender, error) {
 		if ch.Secret.IsZero() {
 			return nil, errors.New("webhook: a secret is required (receivers verify the signature)")
 		}
-		w := &webhook{name: ch.Name, url: ch.URL, client: client}
+		w := &webhook{url: ch.URL, client: client}
 		for _, s := range []Secret{ch.Secret, ch.PreviousSecret} {
 			if s.IsZero() {
 				continue
@@ -137,7 +137,7 @@ func (ch ChannelConfig) build(client *http.Client) (sender, error) {
 		if err := checkURL(string(u)); err != nil {
 			return nil, fmt.Errorf("slack: url_secret: %w", err)
 		}
-		return &slack{name: ch.Name, url: u, client: client}, nil
+		return &slack{url: u, client: client}, nil
 	case "email":
 		return newEmail(ch)
 	}

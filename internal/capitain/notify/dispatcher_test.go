@@ -62,7 +62,7 @@ func TestAttemptTimeout(t *testing.T) {
 	srv, arrived := hangingServer(t)
 	rec := newRecorder()
 	cfg := webhookConfig(srv.URL, writeSecret(t, hookSecret))
-	cfg.Delivery.Timeout = 100 * time.Millisecond
+	cfg.Delivery.Timeout = 500 * time.Millisecond
 	cfg.Delivery.Attempts = 2
 	d, err := New(cfg, rec.hooks)
 	if err != nil {
@@ -80,7 +80,7 @@ func TestAttemptTimeout(t *testing.T) {
 		t.Errorf("outcomes = %v", o)
 	}
 	dead := rec.deadLetters()
-	if len(dead) != 1 || dead[0].Attempts != 2 || !strings.Contains(dead[0].Error, "timed out after 100ms") {
+	if len(dead) != 1 || dead[0].Attempts != 2 || !strings.Contains(dead[0].Error, "timed out after 500ms") {
 		t.Fatalf("dead letters = %+v, want one timed out after 2 attempts", dead)
 	}
 }

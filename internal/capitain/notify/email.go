@@ -31,7 +31,6 @@ type SMTP struct {
 
 // email sends a multipart/alternative message (plain text and HTML) through go-mail.
 type email struct {
-	name string
 	from string
 	to   []string
 	opts []mail.Option // the client's options; a client is made per attempt (go-mail clients are not concurrent)
@@ -88,7 +87,7 @@ func newEmail(c ChannelConfig) (*email, error) {
 		}
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(s.Username), mail.WithPassword(string(pw)))
 	}
-	return &email{name: c.Name, from: c.From, to: c.To, opts: opts, host: s.Host}, nil
+	return &email{from: c.From, to: c.To, opts: opts, host: s.Host}, nil
 }
 
 func orDefault(v, def int) int {
@@ -111,15 +110,12 @@ func (e *email) send(ctx context.Context, n Notification) error {
 	m.SetDate()
 	// The notification id ties the mail to the webhook deliveries of the same event.
 	m.SetGenHeader("X-Chaos-Delivery", n.ID)
-	var text, html strings.Builder
-	if err := textMail.Execute(&text, n); err != nil {
-		return permanent(fmt.Errorf("rendering mail: %w", err))
+	text, html, err := renderMail(n)
+	if err != nil {
+		return permanent(err)
 	}
-	if err := htmlMail.Execute(&html, n); err != nil {
-		return permanent(fmt.Errorf("rendering mail: %w", err))
-	}
-	m.SetBodyString(mail.TypeTextPlain, text.String())
-	m.AddAlternativeString(mail.TypeTextHTML, html.String())
+	m.SetBodyString(mail.TypeTextPlain, text)
+	m.AddAlternativeString(mail.TypeTextHTML, html)
 	opts := e.opts
 	if dl, ok := ctx.Deadline(); ok {
 		// go-mail times each SMTP command out by itself: no longer than the attempt may last.
@@ -139,7 +135,26 @@ func (e *email) send(ctx context.Context, n Notification) error {
 	return nil
 }
 
-var mailFuncs = map[string]any{"title": Notification.Title}
+// renderMail returns the plain-text and HTML bodies of n.
+func renderMail(n Notification) (string, string, error) {
+	var text, html strings.Builder
+	if err := textMail.Execute(&text, n); err != nil {
+		return "", "", fmt.Errorf("rendering mail: %w", err)
+	}
+	if err := htmlMail.Execute(&html, n); err != nil {
+		return "", "", fmt.Errorf("rendering mail: %w", err)
+	}
+	return text.String(), html.String(), nil
+}
+
+// mailHostsShown is how many hosts a mail lists; a 10,000-host job's mail stays readable and small.
+const mailHostsShown = 100
+
+var mailFuncs = map[string]any{
+	"title": Notification.Title,
+	"shown": func(h []Host) []Host { return h[:min(len(h), mailHostsShown)] },
+	"more":  func(h []Host) int { return max(0, len(h)-mailHostsShown) },
+}
 
 var textMail = texttemplate.Must(texttemplate.New("text").Funcs(mailFuncs).Parse(`{{title .}}
 {{if .Summary}}
@@ -153,8 +168,11 @@ Commit:  {{.Commit}}{{end}}
 {{- end}}
 {{if .Hosts}}
 Hosts:
-{{- range .Hosts}}
+{{- range shown .Hosts}}
   {{.Name}}  {{.Status}}{{if .Error}}: {{.Error}}{{end}}
+{{- end}}
+{{- with more .Hosts}}
+  ... and {{.}} more hosts
 {{- end}}
 {{end}}
 {{- if .Link}}
@@ -173,8 +191,8 @@ var htmlMail = htmltemplate.Must(htmltemplate.New("html").Funcs(mailFuncs).Parse
 </table>
 {{if .Hosts}}<table border="1" cellpadding="4" style="border-collapse: collapse">
 <tr><th>Host</th><th>Status</th><th>Error</th></tr>
-{{range .Hosts}}<tr><td>{{.Name}}</td><td>{{.Status}}</td><td>{{.Error}}</td></tr>
-{{end}}</table>{{end}}
+{{range shown .Hosts}}<tr><td>{{.Name}}</td><td>{{.Status}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>{{with more .Hosts}}<p>... and {{.}} more hosts</p>{{end}}{{end}}
 {{if .Link}}<p><a href="{{.Link}}">Open in Capitain</a></p>{{end}}
 </body></html>
 `))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"mime"
@@ -270,5 +271,23 @@ func TestEmailRefusesAnUntrustedCertificate(t *testing.T) {
 	dead := rec.deadLetters()
 	if len(dead) != 1 || !strings.Contains(dead[0].Error, "certificate") || len(mb.mails()) != 0 {
 		t.Fatalf("dead letters = %+v, mails %d: want a refused certificate", dead, len(mb.mails()))
+	}
+}
+
+func TestEmailListsAHundredHosts(t *testing.T) {
+	n := sampleNotification()
+	n.Hosts = nil
+	for i := range 150 {
+		n.Hosts = append(n.Hosts, Host{Name: fmt.Sprintf("node%03d", i), Status: "failed"})
+	}
+	text, html, err := renderMail(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := strings.Count(text, "  failed\n"); c != 100 || !strings.Contains(text, "... and 50 more hosts") || strings.Contains(text, "node100") {
+		t.Errorf("text part lists %d hosts:\n%s", c, text)
+	}
+	if c := strings.Count(html, "<tr><td>node"); c != 100 || !strings.Contains(html, "<p>... and 50 more hosts</p>") {
+		t.Errorf("HTML part lists %d hosts", c)
 	}
 }

@@ -24,7 +24,7 @@ import (
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 // writeSecret writes value to a file in t's temporary directory and returns the Secret naming it.
-func writeSecret(t *testing.T, value string) Secret {
+func writeSecret(t testing.TB, value string) Secret {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {

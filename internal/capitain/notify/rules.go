@@ -51,15 +51,22 @@ func Route(n Notification, rules []Rule) []Delivery {
 			if !slices.Contains(out[i].Rules, r.Name) {
 				out[i].Rules = append(out[i].Rules, r.Name)
 			}
+			kc := keep[ch]
 			for j, k := range hosts {
-				keep[ch][j] = keep[ch][j] || k
+				kc[j] = kc[j] || k
 			}
 		}
 	}
 	for i := range out {
 		d := &out[i]
 		d.Notification = n
-		d.Notification.Hosts = nil
+		kept := 0
+		for _, k := range keep[d.Channel] {
+			if k {
+				kept++
+			}
+		}
+		d.Notification.Hosts = make([]Host, 0, kept)
 		for j, k := range keep[d.Channel] {
 			if k {
 				d.Notification.Hosts = append(d.Notification.Hosts, n.Hosts[j])

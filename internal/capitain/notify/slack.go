@@ -19,7 +19,6 @@ const (
 // slack posts a Slack-compatible incoming-webhook message: "text" (the fallback Mattermost and
 // Rocket.Chat show, and Slack's notification text) and Block Kit "blocks".
 type slack struct {
-	name   string
 	url    secretValue // the URL carries the webhook's token
 	client *http.Client
 }

@@ -70,7 +70,6 @@ func Verify(secret []byte, h http.Header, body []byte, now time.Time, tolerance 
 
 // webhook posts the signed JSON payload to a URL.
 type webhook struct {
-	name    string
 	url     string
 	secrets []secretValue // the first signs; more while rotating (each adds a signature)
 	client  *http.Client
