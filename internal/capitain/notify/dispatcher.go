@@ -137,6 +137,16 @@ func (d *Dispatcher) Notify(n Notification) int {
 	return queued
 }
 
+// CheckRule reports what is wrong with a rule (no channels, a channel or an event that does not
+// exist): what the server calls before it stores a rule a user gave it.
+func (d *Dispatcher) CheckRule(r Rule) error {
+	names := make(map[string]bool, len(d.channels))
+	for n := range d.channels {
+		names[n] = true
+	}
+	return r.validate(names)
+}
+
 // Enqueue queues one delivery without blocking: to send one that [Route] made with other rules
 // (rules stored per project), or to send a dead letter again. When the queue is full or the
 // dispatcher closed, the delivery is recorded as a dead letter and the error says why.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"net/textproto"
 	"os"
 	"strings"
 	texttemplate "text/template"
@@ -130,7 +131,14 @@ func (e *email) send(ctx context.Context, n Notification) error {
 		return permanent(fmt.Errorf("smtp client: %w", err))
 	}
 	if err := c.DialAndSendWithContext(ctx, m); err != nil {
-		return fmt.Errorf("smtp %s: %w", e.host, err)
+		err = fmt.Errorf("smtp %s: %w", e.host, err)
+		// A 5xx answer (bad credentials, a recipient refused) is final; 4xx and network errors pass.
+		var te *textproto.Error
+		var se *mail.SendError
+		if errors.As(err, &te) && te.Code >= 500 || errors.As(err, &se) && se.ErrorCode() >= 500 {
+			return permanent(err)
+		}
+		return err
 	}
 	return nil
 }

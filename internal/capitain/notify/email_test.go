@@ -3,7 +3,6 @@ package notify
 import (
 	"bytes"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -91,7 +91,7 @@ func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
 func (s *mailSession) Auth(string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, user, pass string) error {
 		if user != smtpUser || pass != smtpPassword {
-			return errors.New("invalid credentials")
+			return smtp.ErrAuthFailed // 535, as real servers answer
 		}
 		s.cur.user = user
 		return nil
@@ -289,5 +289,26 @@ func TestEmailListsAHundredHosts(t *testing.T) {
 	}
 	if c := strings.Count(html, "<tr><td>node"); c != 100 || !strings.Contains(html, "<p>... and 50 more hosts</p>") {
 		t.Errorf("HTML part lists %d hosts", c)
+	}
+}
+
+func TestEmailWrongPasswordIsNotLeaked(t *testing.T) {
+	mb, caFile := startMailbox(t, "starttls")
+	const wrong = "not-the-password-4711"
+	rec := newRecorder()
+	cfg := emailConfig(t, mb, "starttls", caFile, writeSecret(t, wrong))
+	cfg.Delivery = DeliveryConfig{Backoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	d, err := New(cfg, rec.hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Notify(sampleNotification())
+	closeDispatcher(t, d)
+	dead := rec.deadLetters()
+	if len(dead) != 1 || dead[0].Attempts != 1 || !strings.Contains(dead[0].Error, "535") || len(mb.mails()) != 0 {
+		t.Fatalf("dead letters = %+v: want one refused authentication, not retried", dead)
+	}
+	if strings.Contains(dead[0].Error, wrong) || strings.Contains(rec.logText(), wrong) {
+		t.Error("the password is in the dead letter or the log")
 	}
 }

@@ -105,7 +105,7 @@ func hasLabels(h Host, want map[string]string) bool {
 	return true
 }
 
-// validate checks a rule against the configured channel names.
+// validate checks a rule against the names of the configured channels.
 func (r Rule) validate(channels map[string]bool) error {
 	if len(r.Channels) == 0 {
 		return fmt.Errorf("rule %q: no channels", r.Name)

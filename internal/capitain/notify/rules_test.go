@@ -87,8 +87,14 @@ func TestRoute(t *testing.T) {
 	}
 }
 
-func TestRuleValidate(t *testing.T) {
-	chans := map[string]bool{"chat": true}
+func TestCheckRule(t *testing.T) {
+	cfg := webhookConfig("http://127.0.0.1:1/", writeSecret(t, hookSecret))
+	cfg.Channels[0].Name, cfg.Rules = "chat", nil
+	d, err := New(cfg, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDispatcher(t, d)
 	for _, tc := range []struct {
 		rule Rule
 		want string
@@ -98,7 +104,7 @@ func TestRuleValidate(t *testing.T) {
 		{Rule{Name: "r", Channels: []string{"mail"}}, `rule "r": no channel named "mail"`},
 		{Rule{Name: "r", Events: []Event{"job.exploded"}, Channels: []string{"chat"}}, `rule "r": unknown event "job.exploded"`},
 	} {
-		err := tc.rule.validate(chans)
+		err := d.CheckRule(tc.rule)
 		if (err == nil) != (tc.want == "") || (err != nil && !contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: err = %v, want %q", tc.rule, err, tc.want)
 		}
