@@ -118,7 +118,8 @@ func New(cfg Config, hooks Hooks) (*Dispatcher, error) {
 }
 
 // Notify routes n through the configured rules ([Route]) and queues one delivery per channel. It
-// never blocks and never fails the caller: a delivery that cannot be queued is a dead letter. It
+// never waits for a receiver and never fails the caller: a delivery that cannot be queued is a
+// dead letter, recorded before Notify returns (the one write a full queue costs the caller). It
 // returns how many deliveries were queued. It sets n.ID and n.Time when they are empty; n must not
 // be changed afterwards.
 func (d *Dispatcher) Notify(n Notification) int {
@@ -135,6 +136,14 @@ func (d *Dispatcher) Notify(n Notification) int {
 		}
 	}
 	return queued
+}
+
+// Pending is how many deliveries are queued, waiting to retry or being sent: a gauge for the
+// server's metrics, at most the configured queue size.
+func (d *Dispatcher) Pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pending
 }
 
 // CheckRule reports what is wrong with a rule (no channels, a channel or an event that does not

@@ -41,6 +41,9 @@ func TestRetriesThenDelivers(t *testing.T) {
 	if dead := rec.deadLetters(); len(dead) != 0 {
 		t.Errorf("dead letters: %+v", dead)
 	}
+	if p := d.Pending(); p != 0 {
+		t.Errorf("Pending = %d after Close, want 0", p)
+	}
 }
 
 // hangingServer accepts requests and never answers until the test ends.
@@ -100,6 +103,9 @@ func TestQueueFullAndShutdownAreDeadLetters(t *testing.T) {
 	<-arrived // the one worker is held by the first delivery; the second waits in the queue
 	if q := d.Notify(second); q != 1 {
 		t.Fatalf("second: queued %d", q)
+	}
+	if p := d.Pending(); p != 2 {
+		t.Errorf("Pending = %d, want 2", p)
 	}
 	if q := d.Notify(third); q != 0 {
 		t.Fatalf("third: queued %d into a full queue", q)
