@@ -139,16 +139,21 @@ func (s *Store) AuthenticateRequest(r *http.Request) (*Principal, error) {
 	return s.Authenticate(r.Context(), tok, s.ClientAddr(r))
 }
 
-// Middleware puts the request's principal (AuthenticateRequest) in its context for FromContext,
-// and answers 401 itself when the request carries credentials that are not valid. A request
+// Middleware puts the request's principal (AuthenticateRequest) in its context for FromContext.
+// It answers 401 itself when the request carries a Bearer token that is not valid. A request
 // without credentials passes with no principal: public routes (health, login, webhooks) serve
-// it, and Authorize refuses it everywhere else with ErrUnauthenticated.
+// it, and Authorize refuses it everywhere else with ErrUnauthenticated. So does a request whose
+// session cookie is no longer valid (expired, logged out): the cookie is cleared, and the
+// browser can still reach the login.
 func (s *Store) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.AuthenticateRequest(r)
 		if err != nil {
-			WriteError(w, err)
-			return
+			if _, fromCookie, _ := credential(r); !fromCookie || !errors.Is(err, ErrUnauthenticated) {
+				WriteError(w, err)
+				return
+			}
+			clearCookie(w, r)
 		}
 		if p != nil {
 			r = r.WithContext(WithPrincipal(r.Context(), p))
@@ -315,10 +320,14 @@ func (s *Store) LogoutHandler() http.Handler {
 			WriteError(w, err)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-			Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		clearCookie(w, r)
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+func clearCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 }
 
 func (s *Store) revokeSession(ctx context.Context, p *Principal) error {

@@ -34,6 +34,16 @@ func api(s *Store) http.Handler {
 	return s.Middleware(mux)
 }
 
+// clears reports whether resp deletes the session cookie.
+func clears(resp *http.Response) bool {
+	for _, ck := range resp.Cookies() {
+		if ck.Name == SessionCookie && ck.MaxAge < 0 {
+			return true
+		}
+	}
+	return false
+}
+
 type client struct {
 	t    *testing.T
 	base string
@@ -169,6 +179,17 @@ func TestHTTP(t *testing.T) {
 		}
 		if st, _, _ := c.do("GET", "/api/v1/projects/web", olga.Token, nil); st != 401 {
 			t.Errorf("after logout: %d", st)
+		}
+		// A stale session cookie (logged out) is ignored and cleared: the login still works.
+		stale := []string{"Cookie", SessionCookie + "=" + olga.Token}
+		if st, _, resp := c.do("GET", "/healthz", "", nil, stale...); st != 200 || !clears(resp) {
+			t.Errorf("public route with a stale cookie: %d, cleared %v", st, clears(resp))
+		}
+		if st, _, _ := c.do("GET", "/api/v1/projects/web", "", nil, stale...); st != 401 {
+			t.Errorf("protected route with a stale cookie: %d", st)
+		}
+		if st, body, _ := c.do("POST", "/api/v1/login", "", LoginRequest{User: "olga", Password: "olga's password"}, stale...); st != 200 {
+			t.Errorf("login with a stale cookie: %d %s", st, body)
 		}
 		if st, _, _ := c.do("POST", "/api/v1/logout", "", nil); st != 401 {
 			t.Errorf("logout without a session: %d", st)

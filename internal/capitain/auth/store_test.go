@@ -422,8 +422,17 @@ func TestUsers(t *testing.T) {
 		if u, err := s.User(ctx, carol, "carol@example.org"); err != nil || u.Name != "carol@example.org" || !u.Password {
 			t.Errorf("own user: %+v %v", u, err)
 		}
-		if _, err := s.User(ctx, carol, "admin"); !errors.Is(err, ErrForbidden) {
-			t.Errorf("other user: %v", err)
+		// Others' users and tokens: forbidden, whether the name exists or not (no enumeration).
+		for _, name := range []string{"admin", "nobody"} {
+			if _, err := s.User(ctx, carol, name); !errors.Is(err, ErrForbidden) {
+				t.Errorf("user %s: %v", name, err)
+			}
+			if _, err := s.Tokens(ctx, carol, name); !errors.Is(err, ErrForbidden) {
+				t.Errorf("tokens of %s: %v", name, err)
+			}
+			if _, _, err := s.CreateToken(ctx, carol, NewToken{User: name, Scopes: []Scope{ScopeRead}, Expires: time.Now().Add(time.Hour)}); !errors.Is(err, ErrForbidden) {
+				t.Errorf("token for %s: %v", name, err)
+			}
 		}
 		// Roles: only the project's admins set them.
 		if err := s.SetRole(ctx, admin, "web", "carol@example.org", RoleAdmin); err != nil {

@@ -51,21 +51,19 @@ func (s *Store) CreateToken(ctx context.Context, by *Principal, nt NewToken) (st
 	if err := authorizeAt(by, ActionOwnTokens, "", now); err != nil {
 		return "", Token{}, err
 	}
+	owner := by.User
+	if nt.User != "" {
+		owner = nt.User
+	}
+	if err := s.authorizeUser(by, owner, ActionManageTokens); err != nil {
+		return "", Token{}, err
+	}
 	var tok string
 	var t Token
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		owner := by.User
-		if nt.User != "" {
-			owner = nt.User
-		}
 		u, err := userByName(ctx, tx, owner)
 		if err != nil {
 			return err
-		}
-		if u.ID != by.UserID {
-			if err := authorizeAt(by, ActionManageTokens, "", now); err != nil {
-				return err
-			}
 		}
 		if len(nt.Scopes) == 0 {
 			return invalid("scopes", "at least one of read, run, write, admin")
@@ -143,20 +141,15 @@ func splitScopes(s string) []Scope {
 // Tokens lists a user's API tokens ("" is the caller), newest first, revoked and expired ones
 // included; sessions are not listed.
 func (s *Store) Tokens(ctx context.Context, by *Principal, user string) ([]Token, error) {
-	if err := authorizeAt(by, ActionOwnTokens, "", s.now()); err != nil {
-		return nil, err
-	}
-	if user == "" {
+	if by != nil && user == "" {
 		user = by.User
+	}
+	if err := s.authorizeUser(by, user, ActionManageTokens); err != nil {
+		return nil, err
 	}
 	u, err := userByName(ctx, s.db, user)
 	if err != nil {
 		return nil, err
-	}
-	if u.ID != by.UserID {
-		if err := authorizeAt(by, ActionManageTokens, "", s.now()); err != nil {
-			return nil, err
-		}
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, name, hint, scopes, project, created, expires, last_used, last_addr, revoked
 		FROM auth_tokens WHERE user_id = $1 AND kind = $2 ORDER BY created DESC, id`, u.ID, string(KindAPIToken))

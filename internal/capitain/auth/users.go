@@ -148,16 +148,20 @@ type queryer interface {
 
 // User reads one user: a global admin's action, or the user's own.
 func (s *Store) User(ctx context.Context, by *Principal, name string) (User, error) {
-	u, err := userByName(ctx, s.db, name)
-	if err == nil && (by == nil || by.UserID != u.ID) {
-		err = authorizeAt(by, ActionManageUsers, "", s.now())
-	} else if err == nil {
-		err = authorizeAt(by, ActionOwnTokens, "", s.now()) // one's own record: as for one's own tokens
-	}
-	if err != nil {
+	if err := s.authorizeUser(by, name, ActionManageUsers); err != nil {
 		return User{}, err
 	}
-	return u, nil
+	return userByName(ctx, s.db, name)
+}
+
+// authorizeUser lets by act on name's things: their own (as ActionOwnTokens: any live principal
+// whose token may manage tokens), or anyone's with action. It is checked before name is looked
+// up, so that whoever may not learns nothing of which names exist.
+func (s *Store) authorizeUser(by *Principal, name string, action Action) error {
+	if n, err := normName(name); err == nil && by != nil && by.UserID != "" && n == by.User {
+		return authorizeAt(by, ActionOwnTokens, "", s.now())
+	}
+	return authorizeAt(by, action, "", s.now())
 }
 
 // UserUpdate changes a user's flags; nil fields stay.
