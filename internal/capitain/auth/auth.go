@@ -28,7 +28,9 @@ import (
 type Dialect string
 
 const (
-	SQLite   Dialect = "sqlite"
+	// SQLite is modernc.org/sqlite (database/sql driver "sqlite").
+	SQLite Dialect = "sqlite"
+	// Postgres is PostgreSQL through pgx's stdlib driver ("pgx").
 	Postgres Dialect = "postgres"
 )
 
