@@ -518,6 +518,51 @@ func TestUsers(t *testing.T) {
 	})
 }
 
+// TestLastAdminRace: two admins demoting each other at once, from two replicas: one wins, one
+// admin stays.
+func TestLastAdminRace(t *testing.T) {
+	eachDB(t, func(t *testing.T, b backend, s *Store) {
+		ctx := context.Background()
+		admin := setup(t, s)
+		mustUser(t, s, admin, "second", "", true)
+		// Two replicas with their connections open, started together.
+		replicas := []*Store{New(b.open(t), b.dialect), New(b.open(t), b.dialect)}
+		for _, r := range replicas {
+			if err := r.db.PingContext(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for round := 0; round < 20; round++ {
+			errs := make([]error, 2)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i, name := range []string{"admin", "second"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, errs[i] = replicas[i].UpdateUser(ctx, System(), name, UserUpdate{Admin: ptr(false)})
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if (errs[0] == nil) == (errs[1] == nil) {
+				t.Fatalf("round %d: %v, %v: want exactly one refused", round, errs[0], errs[1])
+			}
+			for _, err := range errs {
+				if err != nil && !errors.Is(err, ErrConflict) {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			for _, name := range []string{"admin", "second"} {
+				if _, err := s.UpdateUser(ctx, System(), name, UserUpdate{Admin: ptr(true)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
 // TestLoginRehash: a password hashed with older parameters is re-hashed at login.
 func TestLoginRehash(t *testing.T) {
 	eachDB(t, func(t *testing.T, b backend, s *Store) {

@@ -179,6 +179,9 @@ func (s *Store) UpdateUser(ctx context.Context, by *Principal, name string, up U
 	}
 	var u User
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockUsers(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		if u, err = userByName(ctx, tx, name); err != nil {
 			return err
@@ -212,6 +215,20 @@ func (s *Store) UpdateUser(ctx context.Context, by *Principal, name string, up U
 	return u, nil
 }
 
+// lockUsers serializes, on PostgreSQL, the transactions that must see every other one's users:
+// the bootstrap (one first admin) and the changes that check keepAnAdmin (two admins demoting each
+// other at once would each still see the other, and leave none). SQLite needs nothing: a
+// transaction there holds the database's write lock from its start (_txlock=immediate).
+func (s *Store) lockUsers(ctx context.Context, tx *sql.Tx) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+		return fmt.Errorf("auth: lock users: %w", err)
+	}
+	return nil
+}
+
 // keepAnAdmin fails when the transaction's changes left no enabled global admin.
 func keepAnAdmin(ctx context.Context, tx *sql.Tx) error {
 	var n int
@@ -231,6 +248,9 @@ func (s *Store) DeleteUser(ctx context.Context, by *Principal, name string) erro
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockUsers(ctx, tx); err != nil {
+			return err
+		}
 		u, err := userByName(ctx, tx, name)
 		if err != nil {
 			return err
@@ -379,10 +399,8 @@ const BootstrapTokenTTL = 7 * 24 * time.Hour
 func (s *Store) Bootstrap(ctx context.Context) (string, error) {
 	var tok string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if s.dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
-				return fmt.Errorf("auth: bootstrap: lock: %w", err)
-			}
+		if err := s.lockUsers(ctx, tx); err != nil {
+			return err
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM auth_users`).Scan(&n); err != nil {
