@@ -178,13 +178,32 @@ func TestBootstrap(t *testing.T) {
 		if d := time.Until(p.Expires); d < BootstrapTokenTTL-time.Minute || d > BootstrapTokenTTL {
 			t.Fatalf("bootstrap token expires in %s", d)
 		}
+		// The way back in when the token is lost: only for an enabled global admin.
+		rec, err := s.RecoveryToken(ctx, "Admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rp, err := s.Authenticate(ctx, rec, ""); err != nil || rp.User != BootstrapUser || !rp.Admin || time.Until(rp.Expires) > RecoveryTokenTTL {
+			t.Fatalf("recovery principal %+v %v", rp, err)
+		}
+		if _, err := s.CreateUser(ctx, p, NewUser{Name: "plain"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"plain", "nobody"} {
+			if _, err := s.RecoveryToken(ctx, name); err == nil {
+				t.Errorf("recovery token for %s", name)
+			}
+		}
+		if err := s.DeleteUser(ctx, p, "plain"); err != nil {
+			t.Fatal(err)
+		}
 		users, err := s.Users(ctx, p)
 		if err != nil || len(users) != 1 || users[0].Password {
 			t.Fatalf("users %+v %v", users, err)
 		}
 		page, err := s.Audit(ctx, p, AuditQuery{})
-		if err != nil || len(page.Entries) != 2 || page.Entries[0].Action != "token.create" || page.Entries[1].Action != "user.create" ||
-			page.Entries[1].Actor != "system" {
+		if err != nil || len(page.Entries) != 5 || page.Entries[2].Action != "token.create" || page.Entries[2].Actor != "system" ||
+			page.Entries[3].Action != "token.create" || page.Entries[4].Action != "user.create" || page.Entries[4].Actor != "system" {
 			t.Fatalf("audit %+v %v", page, err)
 		}
 	})

@@ -60,6 +60,9 @@ func (s *Store) CreateUser(ctx context.Context, by *Principal, nu NewUser) (User
 	now := s.now()
 	u := User{ID: newID(), Name: name, Admin: nu.Admin, Password: hash != "", Created: now, Updated: now}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockUsers(ctx, tx); err != nil { // a name taken meanwhile is a conflict, not a 500
+			return err
+		}
 		if err := insertUser(ctx, tx, u, hash); err != nil {
 			return err
 		}
@@ -421,6 +424,30 @@ func (s *Store) Bootstrap(ctx context.Context) (string, error) {
 		}
 		var err error
 		tok, _, err = s.insertToken(ctx, tx, sys, u, NewToken{Name: "bootstrap", Scopes: AllScopes, Expires: now.Add(BootstrapTokenTTL)}, KindAPIToken)
+		return err
+	})
+	return tok, err
+}
+
+// RecoveryTokenTTL is how long a RecoveryToken works.
+const RecoveryTokenTTL = time.Hour
+
+// RecoveryToken issues a new API token with every scope, valid for RecoveryTokenTTL, for the
+// enabled global admin name: the way back in when the bootstrap token is lost or expired and no
+// admin can log in. Only whoever can open the database (the server's host) can call it: there is
+// no HTTP route to it. It is in the audit log as the system's.
+func (s *Store) RecoveryToken(ctx context.Context, name string) (string, error) {
+	var tok string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		u, err := userByName(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if !u.Admin || u.Disabled {
+			return invalid("user", "%s is not an enabled global admin", u.Name)
+		}
+		tok, _, err = s.insertToken(ctx, tx, System(), u, NewToken{Name: "recovery", Scopes: AllScopes,
+			Expires: s.now().Add(RecoveryTokenTTL)}, KindAPIToken)
 		return err
 	})
 	return tok, err
