@@ -128,23 +128,23 @@ const (
 // Principal is who makes a request, as Authenticate found them: the user, their roles, and the
 // limits of the token used.
 type Principal struct {
-	UserID string
-	User   string
+	UserID string `json:"userId,omitempty"`
+	User   string `json:"user"`
 	// Admin is the user's global admin flag: every action on every project (within Scopes).
-	Admin bool
+	Admin bool `json:"admin"`
 	// Roles are the user's roles by project ID.
-	Roles map[string]Role
-	Kind  Kind
+	Roles map[string]Role `json:"roles,omitempty"`
+	Kind  Kind            `json:"kind"`
 	// TokenID is the token's (or session's) ID; "" for System.
-	TokenID string
+	TokenID string `json:"tokenId,omitempty"`
 	// Scopes are what the token allows; sessions and System have AllScopes.
-	Scopes []Scope
+	Scopes []Scope `json:"scopes"`
 	// Project, when set, is the only project the token may touch.
-	Project string
+	Project string `json:"project,omitempty"`
 	// Expires is when the token stops working (zero: never, for System).
-	Expires time.Time
+	Expires time.Time `json:"expires,omitzero"`
 	// Addr is the client's address (ClientAddr), for the audit log.
-	Addr string
+	Addr string `json:"addr,omitempty"`
 }
 
 // System is the server acting on its own (bootstrap, schedules, webhooks, auto-sync): a global
@@ -215,6 +215,29 @@ func authorizeAt(p *Principal, action Action, project string, now time.Time) err
 		return fmt.Errorf("%w: %s needs role %s on project %s, not %s", ErrForbidden, action, r.role, project, have)
 	}
 	return nil
+}
+
+// Visible is which projects p may read, for filtering a list in the query rather than row by
+// row: all of them, or only those named (sorted; none when empty).
+func (p *Principal) Visible() (all bool, projects []string) {
+	if p == nil || !slices.Contains(p.Scopes, ScopeRead) {
+		return false, nil
+	}
+	switch {
+	case p.Project != "" && p.Role(p.Project) != "":
+		return false, []string{p.Project}
+	case p.Project != "":
+		return false, nil
+	case p.Admin:
+		return true, nil
+	}
+	for id, r := range p.Roles {
+		if r.Valid() {
+			projects = append(projects, id)
+		}
+	}
+	slices.Sort(projects)
+	return false, projects
 }
 
 type ctxKey struct{}

@@ -139,3 +139,33 @@ func TestRoles(t *testing.T) {
 		t.Error("Actions")
 	}
 }
+
+// TestVisible agrees with Authorize on which projects a principal reads.
+func TestVisible(t *testing.T) {
+	roles := map[string]Role{"a": RoleViewer, "b": RoleAdmin, "c": "bogus"}
+	for _, c := range []struct {
+		name string
+		p    *Principal
+		all  bool
+		ids  []string
+	}{
+		{"nil", nil, false, nil},
+		{"admin", &Principal{Admin: true, Scopes: AllScopes}, true, nil},
+		{"admin pinned to z", &Principal{Admin: true, Scopes: AllScopes, Project: "z"}, false, []string{"z"}},
+		{"member", &Principal{Roles: roles, Scopes: AllScopes}, false, []string{"a", "b"}},
+		{"member pinned to b", &Principal{Roles: roles, Scopes: AllScopes, Project: "b"}, false, []string{"b"}},
+		{"member pinned elsewhere", &Principal{Roles: roles, Scopes: AllScopes, Project: "z"}, false, nil},
+		{"no read scope", &Principal{Admin: true, Scopes: []Scope{ScopeRun}}, false, nil},
+	} {
+		all, ids := c.p.Visible()
+		if all != c.all || !slices.Equal(ids, c.ids) {
+			t.Errorf("%s: %v %v, want %v %v", c.name, all, ids, c.all, c.ids)
+		}
+		for _, id := range []string{"a", "b", "c", "z"} {
+			want := c.all || slices.Contains(c.ids, id)
+			if got := Authorize(c.p, ActionReadProject, id) == nil; c.p != nil && got != want {
+				t.Errorf("%s: Visible says %v for %s, Authorize %v", c.name, want, id, got)
+			}
+		}
+	}
+}
