@@ -82,9 +82,9 @@ func TestIndexErrorsArePositioned(t *testing.T) {
     versions:
       - {version: one, url: u, sig: s}
       - {version: 1.0.0, url: u, sig: s, sha256: xyz, requires: {ghost: ^1}, chaos: ">>1"}
-  nokey:
+  nourl:
     kind: soul
-    versions: []
+    versions: [{version: 2.0.0}]
 `
 	_, err := ParseIndex("registry.yaml", []byte(src))
 	if err == nil {
@@ -98,7 +98,7 @@ func TestIndexErrorsArePositioned(t *testing.T) {
 		`registry.yaml:9:50: ok: 1.0.0: sha256 "xyz"`,
 		`registry.yaml:9:9: ok@1.0.0 requires ghost, which the index does not have`,
 		`registry.yaml:9:85: ok: 1.0.0: chaos ">>1"`,
-		`registry.yaml:10:3: nokey: key: missing`,
+		`registry.yaml:12:16: nourl: 2.0.0: url: missing`,
 	} {
 		if !strings.Contains(err.Error(), "\n"+want) && !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
