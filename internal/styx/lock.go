@@ -57,7 +57,7 @@ func ReadLock(path string) (*Lock, error) {
 
 // Write saves the lock atomically.
 func (l *Lock) Write(path string) error {
-	data, err := yaml.Marshal(l)
+	data, err := marshal(l)
 	if err != nil {
 		return err
 	}

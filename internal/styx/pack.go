@@ -25,6 +25,10 @@ var skipped = []string{".git", ".hg", ".svn", ".DS_Store"}
 // root (uid/gid 0, no names), modes normalised to 0755 (directories and executables) or 0644.
 // Symbolic links must stay inside dir; other special files are refused.
 func Pack(dir string, w io.Writer) error {
+	// An installed entry is a symbolic link to its version in the store: pack what it points to.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
