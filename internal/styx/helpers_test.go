@@ -12,12 +12,12 @@ import (
 // fixture is a Styx world on this machine: an index git repository (file://), artifacts served
 // over loopback HTTP, and a client installing into temporary directories.
 type fixture struct {
-	t         *testing.T
-	index     string // the index repository
-	artifacts string // what the HTTP server serves
-	srv       *httptest.Server
-	indexKey  *Signer
-	pins      MemPins
+	t          *testing.T
+	index      string // the index repository
+	artifacts  string // what the HTTP server serves
+	srv        *httptest.Server
+	indexKey   *Signer
+	pins       MemPins
 	dir, souls string
 }
 
