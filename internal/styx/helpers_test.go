@@ -12,7 +12,7 @@ import (
 // fixture is a Styx world on this machine: an index git repository (file://), artifacts served
 // over loopback HTTP, and a client installing into temporary directories.
 type fixture struct {
-	t          *testing.T
+	t          testing.TB
 	index      string // the index repository
 	artifacts  string // what the HTTP server serves
 	srv        *httptest.Server
@@ -21,7 +21,9 @@ type fixture struct {
 	dir, souls string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureTB(t) }
+
+func newFixtureTB(t testing.TB) *fixture {
 	f := &fixture{t: t, index: t.TempDir(), artifacts: t.TempDir(), indexKey: testSigner(t, "index"), pins: MemPins{},
 		dir: t.TempDir(), souls: t.TempDir()}
 	f.srv = httptest.NewServer(http.FileServer(http.Dir(f.artifacts)))
