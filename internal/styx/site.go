@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/yuin/goldmark"
-	"github.com/yuin/goldmark/extension"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 )
@@ -33,7 +33,10 @@ func BuildSite(ix *Index, registry, dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "e"), 0o755); err != nil {
 		return fmt.Errorf("site: %w", err)
 	}
-	md := goldmark.New(goldmark.WithExtensions(extension.GFM)) // without html.WithUnsafe: raw HTML is dropped
+	// CommonMark without extensions (GFM's package initialiser alone allocates 2,000 times at every
+	// start of chaos), and without html.WithUnsafe: raw HTML in a README is dropped.
+	md := goldmark.New()
+	indexTmpl, entryTmpl := templates()
 	var all []SiteEntry
 	for _, name := range ix.Names() {
 		e := ix.Entries[name]
@@ -108,7 +111,12 @@ var funcs = template.FuncMap{
 	"entry": func() string { return chobolo.StyxBundleEntry },
 }
 
-var indexTmpl = template.Must(template.New("index").Funcs(funcs).Parse(`<!doctype html>
+// templates are parsed on first use, not at every start of chaos.
+var templates = sync.OnceValues(func() (*template.Template, *template.Template) {
+	return template.Must(template.New("index").Funcs(funcs).Parse(indexHTML)), template.Must(template.New("entry").Funcs(funcs).Parse(entryHTML))
+})
+
+const indexHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Styx: Souls and Ch-obolos for Ch-aOS</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="style.css"></head>
 <body><h1>Styx</h1><p>Souls (plugins) and Ch-obolo bundles for <code>chaos</code>. Index: <code>{{.Registry}}</code>.
@@ -137,9 +145,9 @@ Every artifact is signed by its publisher; the index by its maintainers.</p>
   });
 })();
 </script></body></html>
-`))
+`
 
-var entryTmpl = template.Must(template.New("entry").Funcs(funcs).Parse(`<!doctype html>
+const entryHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Entry.Name}}: Styx</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="stylesheet" href="../style.css"></head>
 <body><p><a href="../index.html">Styx</a></p>
@@ -161,7 +169,7 @@ var entryTmpl = template.Must(template.New("entry").Funcs(funcs).Parse(`<!doctyp
 {{end}}</tbody></table>
 {{if .Readme}}<h2>README</h2><article>{{.Readme}}</article>{{end}}
 </body></html>
-`))
+`
 
 const siteCSS = `body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}
