@@ -97,3 +97,16 @@ func TestSignaturesInteropWithSSHKeygen(t *testing.T) {
 		}
 	}
 }
+
+// The shipped maintainers' key is the one docs/styx.md pins, and no test key.
+func TestMaintainersKey(t *testing.T) {
+	k := MaintainersKey()
+	if got := k.Fingerprint(); got != "SHA256:W5SGm9TMZwT5E1NJiAuQeIRgWymG7SPVrqG0Y7+bBcg" {
+		t.Fatalf("the embedded maintainers' key is %s: update docs/styx.md with it", got)
+	}
+	for _, name := range []string{"alice", "mallory", "index"} {
+		if k.Equal(testSigner(t, name).Public()) {
+			t.Fatalf("the embedded maintainers' key is the test key %s", name)
+		}
+	}
+}
