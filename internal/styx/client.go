@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -261,7 +262,29 @@ func (c *Client) Update(ctx context.Context) ([]Result, error) {
 	return c.Invoke(ctx, refs, nil)
 }
 
+// exclusive serialises the commands that change what is installed (two invokes at once, a server
+// and a terminal): an flock on Dir/lock, released when the returned function runs.
+func (c *Client) exclusive() (func(), error) {
+	if err := os.MkdirAll(c.opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("styx: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(c.opts.Dir, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("styx: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("styx: lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
 func (c *Client) install(ctx context.Context, picks []Pick, lock *Lock) ([]Result, error) {
+	unlock, err := c.exclusive()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	rs, err := c.Installed()
 	if err != nil {
 		return nil, err
@@ -486,6 +509,11 @@ func checkContent(e *Entry, ver, dir string) error {
 
 // Destroy removes an installed entry (every installed version of a bundle).
 func (c *Client) Destroy(name string) ([]Receipt, error) {
+	unlock, err := c.exclusive()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	rs, err := c.Installed()
 	if err != nil {
 		return nil, err

@@ -326,3 +326,28 @@ func TestWheelEntries(t *testing.T) {
 		t.Fatalf("raw registry over HTTP: %v", err)
 	}
 }
+
+// Two invokes at once (a terminal and a server) both land: installing is serialised.
+func TestConcurrentInvokes(t *testing.T) {
+	f := newFixture(t)
+	alice := testSigner(t, "alice")
+	names := []string{"a", "b", "c", "d"}
+	for _, n := range names {
+		f.publish(soulDir(t, n, "1.0.0", nil), alice)
+	}
+	errs := make(chan error, len(names))
+	for _, n := range names {
+		go func() {
+			_, err := f.client().Invoke(ctx, []string{n}, nil)
+			errs <- err
+		}()
+	}
+	for range names {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := installed(t, f.client()); len(got) != len(names) {
+		t.Fatalf("installed %v", got)
+	}
+}
