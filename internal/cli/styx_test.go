@@ -1,13 +1,19 @@
 package cli_test
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // styxWorld is an index repository (file://), an HTTP server for artifacts on loopback, and a
@@ -165,5 +171,46 @@ func TestStyxCLIOriginalRegistry(t *testing.T) {
 	r = run(t, "", "styx", "invoke", "chaos-dots")
 	if r.code != 1 || !strings.Contains(r.stderr, "Python wheel for the original Ch-aOS") || !strings.Contains(r.stderr, "the dotfiles Soul") {
 		t.Fatalf("invoke chaos-dots: %s", r)
+	}
+}
+
+// chaos styx serve serves the site on loopback until interrupted.
+func TestStyxServe(t *testing.T) {
+	w := newStyxWorld(t)
+	bundle := t.TempDir()
+	os.WriteFile(filepath.Join(bundle, "styx.yaml"), []byte("name: alice/base\nversion: 1.0.0\nabout: served\n"), 0o644)
+	os.WriteFile(filepath.Join(bundle, "chobolo.yml"), []byte("hostname: base\n"), 0o644)
+	w.publish(t, bundle)
+	cmd := exec.Command(testenv.ChaosBinary(t), "styx", "serve", "--addr", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	_, url, ok := strings.Cut(strings.TrimSpace(line), " on ")
+	if err != nil || !ok {
+		t.Fatalf("serve said %q (%v): %s", line, err, stderr.String())
+	}
+	url = strings.Fields(url)[0]
+	for path, want := range map[string]string{"": "alice/base", "e/alice.base.html": "chaos styx invoke alice/base@1.0.0", "search.json": `"about":"served"`} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("GET %s%s: %s\n%s", url, path, resp.Status, body)
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve after an interrupt: %v %s", err, stderr.String())
 	}
 }
