@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/config"
 	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/internal/souls"
@@ -325,8 +326,8 @@ func (a *app) lockPath() string {
 	return filepath.Join(filepath.Dir(p), styx.LockFile)
 }
 
-// checkStyxLock refuses to apply when a Soul the lock beside the Ch-obolo pins is missing, at
-// another version, or changed since it was locked.
+// checkStyxLock refuses to apply when a Soul or bundle the lock beside the Ch-obolo pins is
+// missing, at another version, or changed since it was locked.
 func (a *app) checkStyxLock() error {
 	p := a.lockPath()
 	if p == "" {
@@ -340,7 +341,11 @@ func (a *app) checkStyxLock() error {
 	for _, s := range a.souls {
 		inst = append(inst, styx.InstalledSoul{Name: s.Manifest.Name, Version: s.Manifest.Version, Dir: s.Dir})
 	}
-	if err := lock.CheckSouls(inst); err != nil {
+	bundles, err := chobolo.StyxBundleRoot()
+	if err != nil {
+		return err
+	}
+	if err := lock.Check(inst, bundles); err != nil {
 		return fmt.Errorf("%w (chaos styx invoke installs the locked versions; chaos styx lock records what is installed)", err)
 	}
 	return nil

@@ -78,7 +78,7 @@ func TestInvokeUpdateDestroyLock(t *testing.T) {
 		}
 		return out
 	}
-	if err := lock.CheckSouls(discovered()); err != nil {
+	if err := lock.Check(discovered(), filepath.Join(f.dir, "chobolos")); err != nil {
 		t.Fatal(err)
 	}
 	// A Soul changed after install: verify and the lock say so.
@@ -97,14 +97,22 @@ func TestInvokeUpdateDestroyLock(t *testing.T) {
 	if len(bad) != 1 || !strings.Contains(bad[0], "alice/hello@1.1.0: ") || !strings.Contains(bad[0], "changed after it was installed") {
 		t.Fatalf("verify: %v", bad)
 	}
-	if err := lock.CheckSouls(discovered()); err == nil || !strings.Contains(err.Error(), "differs from the lock") {
+	if err := lock.Check(discovered(), filepath.Join(f.dir, "chobolos")); err == nil || !strings.Contains(err.Error(), "differs from the lock") {
 		t.Fatalf("lock check of a changed Soul: %v", err)
 	}
 	// Invoking from the lock repairs it.
 	if _, err := c.Invoke(ctx, nil, lock); err != nil {
 		t.Fatal(err)
 	}
-	if err := lock.CheckSouls(discovered()); err != nil {
+	if err := lock.Check(discovered(), filepath.Join(f.dir, "chobolos")); err != nil {
+		t.Fatal(err)
+	}
+	// A bundle changed after the lock, too.
+	os.WriteFile(filepath.Join(f.dir, "chobolos", "alice.base@1.0.0", "chobolo.yml"), []byte("hostname: evil\n"), 0o644)
+	if err := lock.Check(discovered(), filepath.Join(f.dir, "chobolos")); err == nil || !strings.Contains(err.Error(), "the bundle alice/base@1.0.0 at ") {
+		t.Fatalf("lock check of a changed bundle: %v", err)
+	}
+	if _, err := c.Invoke(ctx, nil, lock); err != nil {
 		t.Fatal(err)
 	}
 	gone, err := c.Destroy("alice/hello")
@@ -114,7 +122,7 @@ func TestInvokeUpdateDestroyLock(t *testing.T) {
 	if found, _ := souls.Discover([]string{f.souls}); len(found) != 0 {
 		t.Fatalf("still discovered: %v", found)
 	}
-	if err := lock.CheckSouls(discovered()); err == nil || !strings.Contains(err.Error(), "locked but not installed") {
+	if err := lock.Check(discovered(), filepath.Join(f.dir, "chobolos")); err == nil || !strings.Contains(err.Error(), "locked but not installed") {
 		t.Fatalf("lock check without the Soul: %v", err)
 	}
 	if _, err := c.Destroy("alice/hello"); err == nil {

@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/secrets"
 )
 
@@ -62,7 +64,7 @@ func (l *Lock) Write(path string) error {
 		return err
 	}
 	head := "# chaos styx lock: the exact Styx versions this Ch-obolo was tested with.\n" +
-		"# chaos styx invoke (no names) installs them; chaos apply refuses a Soul that differs.\n"
+		"# chaos styx invoke (no names) installs them; chaos apply refuses a Soul or bundle that differs.\n"
 	return secrets.WriteFileAtomic(path, append([]byte(head), data...), 0o644)
 }
 
@@ -87,35 +89,47 @@ type InstalledSoul struct {
 	Name, Version, Dir string
 }
 
-// CheckSouls compares the Souls the lock pins with those installed: each must be there, at the
-// locked version, with the locked tree. The error lists every difference.
-func (l *Lock) CheckSouls(installed []InstalledSoul) error {
+// Check compares what the lock pins with what is installed: each locked Soul must be among souls,
+// at the locked version, with the locked tree; each locked Ch-obolo bundle must be in bundleRoot
+// with its locked tree. The error lists every difference.
+func (l *Lock) Check(souls []InstalledSoul, bundleRoot string) error {
 	if l == nil {
 		return nil
 	}
 	byName := map[string]InstalledSoul{}
-	for _, s := range installed {
+	for _, s := range souls {
 		byName[s.Name] = s
 	}
 	var problems []string
+	tree := func(name, what, dir, locked string) {
+		got, err := TreeDigest(dir)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+		case got != locked:
+			problems = append(problems, fmt.Sprintf("%s at %s differs from the lock (%s, locked %s)", what, dir, got, locked))
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(l.Entries)) {
 		le := l.Entries[name]
-		if le.Kind != KindSoul {
-			continue
-		}
-		s, ok := byName[name]
-		switch {
-		case !ok:
-			problems = append(problems, fmt.Sprintf("%s@%s is locked but not installed (chaos styx invoke)", name, le.Version))
-		case !sameVersionText(s.Version, le.Version):
-			problems = append(problems, fmt.Sprintf("%s is %s at %s, the lock says %s", name, s.Version, s.Dir, le.Version))
-		default:
-			tree, err := TreeDigest(s.Dir)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s: %v", name, err))
-			} else if tree != le.Tree {
-				problems = append(problems, fmt.Sprintf("%s %s at %s differs from the lock (%s, locked %s)", name, s.Version, s.Dir, tree, le.Tree))
+		switch le.Kind {
+		case KindSoul:
+			s, ok := byName[name]
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("%s@%s is locked but not installed (chaos styx invoke)", name, le.Version))
+			case !sameVersionText(s.Version, le.Version):
+				problems = append(problems, fmt.Sprintf("%s is %s at %s, the lock says %s", name, s.Version, s.Dir, le.Version))
+			default:
+				tree(name, name+" "+s.Version, s.Dir, le.Tree)
 			}
+		case KindChobolo:
+			dir := filepath.Join(bundleRoot, chobolo.StyxBundleName(name, le.Version))
+			if _, err := os.Stat(dir); err != nil {
+				problems = append(problems, fmt.Sprintf("the bundle %s@%s is locked but not installed (chaos styx invoke)", name, le.Version))
+				continue
+			}
+			tree(name, "the bundle "+name+"@"+le.Version, dir, le.Tree)
 		}
 	}
 	if len(problems) > 0 {
