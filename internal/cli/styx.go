@@ -533,12 +533,16 @@ func (a *app) styxLockCmd(f *styxFlags) *cobra.Command {
 func (a *app) styxPublishCmd() *cobra.Command {
 	var key, url, out, index string
 	cmd := &cobra.Command{
-		Use:   "publish DIR",
+		Use:   "publish DIR|git+REPO#TAG",
 		Short: "Pack a Soul or a Ch-obolo bundle reproducibly, sign it, and print its registry entry",
 		Long: `Publish packs DIR (a Soul: soul.yaml; a Ch-obolo bundle: styx.yaml and chobolo.yml) into
 NAME-VERSION.tar.gz, byte for byte the same on every run, signs it with --key (an ed25519 OpenSSH
 private key without passphrase), and prints the entry to add to the index. With --index DIR (a clone
-of the index repository) it adds the entry there and commits it.`,
+of the index repository) it adds the entry there and commits it.
+
+Given git+REPO#TAG instead of DIR, the artifact is the tag's tree (fetched with go-git): nothing is
+written or uploaded, the entry's URL is git+REPO#TAG, and invoke fetches the tag and checks that its
+tree packs to the signed bytes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if key == "" {
@@ -548,7 +552,7 @@ of the index repository) it adds the entry there and commits it.`,
 			if err != nil {
 				return err
 			}
-			p, err := styx.Publish(args[0], out, url, signer)
+			p, err := styx.Publish(ctxOf(cmd), args[0], out, url, signer)
 			if err != nil {
 				return err
 			}
@@ -556,7 +560,11 @@ of the index repository) it adds the entry there and commits it.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "wrote %s (sha256 %s); upload it to %s\n", p.File, p.Version.SHA256, p.Version.URL)
+			if p.File != "" {
+				fmt.Fprintf(a.stderr, "wrote %s (sha256 %s); upload it to %s\n", p.File, p.Version.SHA256, p.Version.URL)
+			} else {
+				fmt.Fprintf(a.stderr, "signed the tree of %s (sha256 %s); nothing to upload\n", p.Version.URL, p.Version.SHA256)
+			}
 			if index != "" {
 				commit, err := p.AddToIndex(index)
 				if err != nil {

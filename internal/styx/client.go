@@ -408,7 +408,7 @@ func (c *Client) artifact(ctx context.Context, v *Version) ([]byte, error) {
 	if v.SHA256 == "" && !c.opts.AllowUnsigned {
 		return nil, fmt.Errorf("%w: the index gives no sha256 for the artifact", ErrRefused)
 	}
-	cached := filepath.Join(c.opts.Dir, "artifacts", cmp.Or(v.SHA256, "unsigned")+".tar.gz")
+	cached := c.cachedArtifact(cmp.Or(v.SHA256, "unsigned"))
 	if v.SHA256 != "" {
 		if data, err := os.ReadFile(cached); err == nil && sumHex(data) == v.SHA256 {
 			return data, nil
@@ -417,7 +417,13 @@ func (c *Client) artifact(ctx context.Context, v *Version) ([]byte, error) {
 	if v.URL == "" {
 		return nil, errors.New("the index gives no URL for the artifact")
 	}
-	data, err := getURL(ctx, c.opts.HTTP, v.URL, c.opts.Limits.MaxBytes)
+	var data []byte
+	var err error
+	if repo, tag, ok := GitArtifact(v.URL); ok {
+		data, err = PackGitTag(ctx, repo, tag, c.opts.Limits)
+	} else {
+		data, err = getURL(ctx, c.opts.HTTP, v.URL, c.opts.Limits.MaxBytes)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("download: %w", err)
 	}
@@ -430,6 +436,11 @@ func (c *Client) artifact(ctx context.Context, v *Version) ([]byte, error) {
 		}
 	}
 	return data, nil
+}
+
+// cachedArtifact is where an artifact is kept, by sha256 (a tarball, or a git tag's tar stream).
+func (c *Client) cachedArtifact(sha string) string {
+	return filepath.Join(c.opts.Dir, "artifacts", sha+".tar")
 }
 
 func sumHex(data []byte) string {
@@ -561,8 +572,8 @@ func (c *Client) Verify() ([]Check, error) {
 			ch.OK, ch.Problem = false, fmt.Sprintf("%s changed after it was installed (%s, installed as %s): invoke it again", r.Path, tree, r.Tree)
 		}
 		if r.SHA256 != "" {
-			if data, err := os.ReadFile(filepath.Join(c.opts.Dir, "artifacts", r.SHA256+".tar.gz")); err == nil && sumHex(data) != r.SHA256 {
-				os.Remove(filepath.Join(c.opts.Dir, "artifacts", r.SHA256+".tar.gz"))
+			if data, err := os.ReadFile(c.cachedArtifact(r.SHA256)); err == nil && sumHex(data) != r.SHA256 {
+				os.Remove(c.cachedArtifact(r.SHA256))
 				if ch.OK {
 					ch.Problem = "the cached artifact was damaged and is removed (the installed tree is intact)"
 				}

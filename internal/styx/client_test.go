@@ -134,7 +134,7 @@ func TestInvokeUpdateDestroyLock(t *testing.T) {
 func TestInvokeRefusals(t *testing.T) {
 	alice, mallory := testSigner(t, "alice"), testSigner(t, "mallory")
 	good := func(f *fixture) []byte {
-		p, err := Publish(soulDir(t, "x", "1.0.0", nil), t.TempDir(), f.srv.URL, alice)
+		p, err := Publish(ctx, soulDir(t, "x", "1.0.0", nil), t.TempDir(), f.srv.URL, alice)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +192,7 @@ func TestInvokeRefusals(t *testing.T) {
 			commitFiles(f.index, "sneak", IndexFile)
 		}, "the index's signature: bad signature"},
 		"not the entry's Soul": {func(f *fixture) {
-			p, _ := Publish(soulDir(t, "y", "1.0.0", nil), t.TempDir(), f.srv.URL, alice)
+			p, _ := Publish(ctx, soulDir(t, "y", "1.0.0", nil), t.TempDir(), f.srv.URL, alice)
 			data, _ := os.ReadFile(p.File)
 			f.raw("x", "1.0.0", KindSoul, data, alice)
 		}, "the artifact is the Soul y 1.0.0, not x 1.0.0"},

@@ -58,7 +58,7 @@ func soulDir(t testing.TB, name, version string, extra map[string]string) string
 // publish packs dir into the served directory, adds it to the index and signs the index.
 func (f *fixture) publish(dir string, signer *Signer) *Published {
 	f.t.Helper()
-	p, err := Publish(dir, f.artifacts, f.srv.URL, signer)
+	p, err := Publish(ctx, dir, f.artifacts, f.srv.URL, signer)
 	if err != nil {
 		f.t.Fatal(err)
 	}

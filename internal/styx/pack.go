@@ -29,7 +29,7 @@ func Pack(dir string, w io.Writer) error {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real
 	}
-	var paths []string
+	var entries []packEntry
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -47,60 +47,84 @@ func Pack(dir string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		paths = append(paths, filepath.ToSlash(rel))
+		rel = filepath.ToSlash(rel)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		e := packEntry{rel: rel}
+		switch {
+		case fi.IsDir():
+			e.typ = tar.TypeDir
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if e.link, err = os.Readlink(p); err != nil {
+				return err
+			}
+			e.typ = tar.TypeSymlink
+		case fi.Mode().IsRegular():
+			e.typ, e.size, e.exec = tar.TypeReg, fi.Size(), fi.Mode()&0o111 != 0
+			e.open = func() (io.ReadCloser, error) { return os.Open(p) }
+		default:
+			return fmt.Errorf("%s is a %s: only files, directories and symbolic links are packed", rel, fi.Mode().Type())
+		}
+		entries = append(entries, e)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("pack %s: %w", dir, err)
 	}
-	slices.Sort(paths)
-	tw := tar.NewWriter(w)
-	for _, rel := range paths {
-		full := filepath.Join(dir, filepath.FromSlash(rel))
-		fi, err := os.Lstat(full)
-		if err != nil {
-			return fmt.Errorf("pack: %w", err)
-		}
-		h := &tar.Header{Name: rel, ModTime: packTime, Format: tar.FormatPAX, Mode: 0o644}
-		switch {
-		case fi.IsDir():
-			h.Typeflag, h.Name, h.Mode = tar.TypeDir, rel+"/", 0o755
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(full)
-			if err != nil {
-				return fmt.Errorf("pack: %w", err)
-			}
-			if err := linkInside(rel, target); err != nil {
-				return fmt.Errorf("pack %s: %w", dir, err)
-			}
-			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, target, 0o777
-		case fi.Mode().IsRegular():
-			h.Typeflag, h.Size = tar.TypeReg, fi.Size()
-			if fi.Mode()&0o111 != 0 {
-				h.Mode = 0o755
-			}
-		default:
-			return fmt.Errorf("pack %s: %s is a %s: only files, directories and symbolic links are packed", dir, rel, fi.Mode().Type())
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return fmt.Errorf("pack: %w", err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			f, err := os.Open(full)
-			if err != nil {
-				return fmt.Errorf("pack: %w", err)
-			}
-			_, err = io.CopyN(tw, f, h.Size)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("pack %s: %w", rel, err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("pack: %w", err)
+	if err := writeTar(entries, w); err != nil {
+		return fmt.Errorf("pack %s: %w", dir, err)
 	}
 	return nil
+}
+
+// packEntry is one entry of a packed tree, from a directory or a git tree.
+type packEntry struct {
+	rel  string // slash-separated, relative
+	typ  byte   // tar.TypeDir, TypeReg or TypeSymlink
+	exec bool
+	size int64
+	link string
+	open func() (io.ReadCloser, error)
+}
+
+// writeTar writes entries, sorted by path, as Pack's reproducible tar stream.
+func writeTar(entries []packEntry, w io.Writer) error {
+	slices.SortFunc(entries, func(a, b packEntry) int { return strings.Compare(a.rel, b.rel) })
+	tw := tar.NewWriter(w)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.rel, Typeflag: e.typ, ModTime: packTime, Format: tar.FormatPAX, Mode: 0o644}
+		switch e.typ {
+		case tar.TypeDir:
+			h.Name, h.Mode = e.rel+"/", 0o755
+		case tar.TypeSymlink:
+			if err := linkInside(e.rel, e.link); err != nil {
+				return err
+			}
+			h.Linkname, h.Mode = e.link, 0o777
+		case tar.TypeReg:
+			h.Size = e.size
+			if e.exec {
+				h.Mode = 0o755
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if e.typ == tar.TypeReg {
+			r, err := e.open()
+			if err != nil {
+				return err
+			}
+			_, err = io.CopyN(tw, r, e.size)
+			r.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", e.rel, err)
+			}
+		}
+	}
+	return tw.Close()
 }
 
 // PackGzip is Pack compressed with gzip (no name, no time in the gzip header).

@@ -3,6 +3,7 @@ package styx
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,7 +43,8 @@ type Meta struct {
 type Published struct {
 	Entry   *Entry
 	Version *Version
-	// File is the artifact written, named NAME-VERSION.tar.gz (publisher/name: publisher.name).
+	// File is the artifact written, named NAME-VERSION.tar.gz (publisher/name: publisher.name);
+	// "" for a git tag.
 	File string
 }
 
@@ -96,29 +98,55 @@ func ReadMeta(dir string) (Meta, error) {
 
 // Publish packs dir reproducibly into outDir, signs the artifact, and returns the index entry
 // to add. baseURL is where the artifact will be served (its URL is baseURL/FILE).
-func Publish(dir, outDir, baseURL string, signer *Signer) (*Published, error) {
+//
+// src may instead be a git tag, git+REPO#TAG: the artifact is then the tag's tree (what its
+// checkout packs to), nothing is written, and the entry's URL is src.
+func Publish(ctx context.Context, src, outDir, baseURL string, signer *Signer) (*Published, error) {
+	dir := src
+	var data []byte
+	if repo, tag, ok := GitArtifact(src); ok {
+		var err error
+		if data, err = PackGitTag(ctx, repo, tag, DefaultLimits); err != nil {
+			return nil, err
+		}
+		tmp, err := os.MkdirTemp("", "chaos-styx-publish-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = filepath.Join(tmp, "tag")
+		if err := Unpack(bytes.NewReader(data), dir, DefaultLimits); err != nil {
+			return nil, err
+		}
+	}
 	m, err := ReadMeta(dir)
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := PackGzip(dir, &buf); err != nil {
-		return nil, err
+	var file, url string
+	if data == nil {
+		var buf bytes.Buffer
+		if err := PackGzip(dir, &buf); err != nil {
+			return nil, err
+		}
+		data = buf.Bytes()
+		name := dirName(m.Name) + "-" + strings.TrimPrefix(m.Version, "v") + ".tar.gz"
+		file, url = filepath.Join(outDir, name), strings.TrimSuffix(baseURL, "/")+"/"+name
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+		if err := secrets.WriteFileAtomic(file, data, 0o644); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+	} else {
+		url = src
 	}
-	sig, err := signer.Sign(NamespaceArtifact, buf.Bytes())
+	sig, err := signer.Sign(NamespaceArtifact, data)
 	if err != nil {
 		return nil, err
 	}
-	name := dirName(m.Name) + "-" + strings.TrimPrefix(m.Version, "v") + ".tar.gz"
-	file := filepath.Join(outDir, name)
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if err := secrets.WriteFileAtomic(file, buf.Bytes(), 0o644); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
-	}
 	readme, _ := os.ReadFile(filepath.Join(dir, "README.md"))
-	v := &Version{Version: m.Version, URL: strings.TrimSuffix(baseURL, "/") + "/" + name, SHA256: sumHex(buf.Bytes()),
+	v := &Version{Version: m.Version, URL: url, SHA256: sumHex(data),
 		Sig: sig, Chaos: m.Chaos, Requires: m.Requires}
 	e := &Entry{Name: m.Name, Kind: m.Kind, About: m.About, Repo: m.Repo, License: m.License, Tags: m.Tags,
 		Key: signer.Public().String(), Readme: string(readme), Versions: []*Version{v}}

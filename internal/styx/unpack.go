@@ -2,6 +2,8 @@ package styx
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -24,14 +26,20 @@ var DefaultLimits = Limits{MaxBytes: 256 << 20, MaxFiles: 10000}
 // ErrUnsafeArtifact is an artifact that would write outside its directory, or more than the limits.
 var ErrUnsafeArtifact = errors.New("unsafe artifact")
 
-// Unpack extracts a gzip-compressed tar stream into dir, which must not exist yet. It refuses,
+// Unpack extracts a tar stream, gzip-compressed or not, into dir, which must not exist yet. It refuses,
 // before writing the entry: a path that is absolute, has "..", or goes through a symbolic link; a
 // symbolic link that points out of dir or is absolute; hard links, devices, FIFOs; a duplicate
 // entry; more than the limits. On error dir is removed: nothing half-unpacked is left.
 func Unpack(r io.Reader, dir string, lim Limits) (err error) {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		return fmt.Errorf("%w: not a gzip stream: %v", ErrUnsafeArtifact, err)
+	// A tarball is gzip-compressed; a git tag's artifact is the plain tar stream (gitartifact.go).
+	br := bufio.NewReader(r)
+	var stream io.Reader = br
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%w: not a gzip stream: %v", ErrUnsafeArtifact, err)
+		}
+		stream = zr
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fmt.Errorf("unpack: %w", err)
@@ -41,7 +49,7 @@ func Unpack(r io.Reader, dir string, lim Limits) (err error) {
 			os.RemoveAll(dir)
 		}
 	}()
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(stream)
 	var total int64
 	seen := map[string]bool{}
 	for n := 0; ; n++ {
