@@ -1,0 +1,72 @@
+package gitsync
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// TestSyncSSHDeployKey fetches over SSH from a real sshd in a network namespace (the host's root has
+// Debian's git, so sshd runs the real git-upload-pack) with a deploy key, and refuses a server whose
+// host key is not the one in known_hosts.
+func TestSyncSSHDeployKey(t *testing.T) {
+	hs := testenv.StartSSHHostsFrom(t, testenv.BaseRootWith(t, "git"), 1)
+	h := hs.Hosts[0]
+	up := newUpstream(t, filepath.Join(h.Root, "srv/dots.git"), map[string]string{"fleet/chobolo.yml": "x: 1\n"})
+	key, err := os.ReadFile(hs.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, err := os.ReadFile(hs.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := newCache(t)
+	ctx := context.Background()
+	auth := Credentials{SSHKey: key, KnownHosts: known}
+
+	for _, url := range []string{"ssh://root@" + h.Addr + "/srv/dots.git", "root@" + h.Addr + ":/srv/dots.git"} {
+		src := Source{URL: url, Ref: "main", Path: "fleet/chobolo.yml", Auth: auth}
+		co := mustSync(t, cache, "ssh", src)
+		if readFile(t, co.Chobolo) != "x: 1\n" {
+			t.Fatalf("%s: wrong content", url)
+		}
+		if got, err := cache.Resolve(ctx, "ssh", src); err != nil || got != co.Commit {
+			t.Fatalf("%s: Resolve = %s, %v", url, got, err)
+		}
+	}
+	c2 := up.commit("two", map[string]string{"fleet/chobolo.yml": "x: 2\n"})
+	url := "ssh://root@" + h.Addr + "/srv/dots.git"
+	if co := mustSync(t, cache, "ssh", Source{URL: url, Ref: "main", Auth: auth}); co.Commit != c2 {
+		t.Fatalf("after a push: %s, want %s", co.Commit, c2)
+	}
+
+	// known_hosts names this address with another key: refused before any git traffic
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	other, _ := ssh.NewPublicKey(pub)
+	wrong := knownhosts.Line([]string{knownhosts.Normalize(h.Addr + ":22")}, other) + "\n"
+	c3 := up.commit("three", map[string]string{"fleet/chobolo.yml": "x: 3\n"})
+	for name, kh := range map[string]string{"wrong key": wrong, "unknown host": strings.ReplaceAll(wrong, h.Addr, "10.0.0.1")} {
+		bad := Source{URL: url, Ref: "main", Auth: Credentials{SSHKey: key, KnownHosts: []byte(kh)}}
+		_, err := cache.Sync(ctx, "ssh", bad)
+		if err == nil || !strings.Contains(err.Error(), "knownhosts") {
+			t.Fatalf("%s: err = %v, want a known_hosts refusal", name, err)
+		}
+		t.Logf("%s: %v", name, err)
+		if _, err := cache.Resolve(ctx, "ssh", bad); err == nil || !strings.Contains(err.Error(), "knownhosts") {
+			t.Fatalf("%s: Resolve err = %v, want a known_hosts refusal", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cache.projectDir("ssh"), "checkouts", c3)); !os.IsNotExist(err) {
+		t.Fatalf("a refused server's commit was checked out: %v", err)
+	}
+}
