@@ -2,7 +2,6 @@ package gitsync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -69,8 +68,7 @@ type Scheduler struct {
 	// by the API are seen (Wake makes it immediate); 0 means one minute.
 	Refresh time.Duration
 
-	wakeOnce sync.Once
-	wake     chan struct{}
+	loop loop
 }
 
 // maxCatchUp bounds the walk to the latest missed due time (a per-minute schedule after a year
@@ -125,35 +123,48 @@ func (sc *Scheduler) report(err error) {
 	}
 }
 
-func (sc *Scheduler) wakeCh() chan struct{} {
-	sc.wakeOnce.Do(func() { sc.wake = make(chan struct{}, 1) })
-	return sc.wake
-}
-
 // Wake makes Run read the store now (after the API changed a schedule).
-func (sc *Scheduler) Wake() {
-	select {
-	case sc.wakeCh() <- struct{}{}:
-	default:
-	}
-}
+func (sc *Scheduler) Wake() { sc.loop.wake() }
 
 // Run fires schedules until ctx ends, sleeping until the next due time (at most Refresh). A store
 // error is reported and retried after Refresh.
 func (sc *Scheduler) Run(ctx context.Context) error {
-	refresh := sc.Refresh
+	return sc.loop.run(ctx, sc.Refresh, sc.RunDue, sc.report)
+}
+
+// loop is the driver Scheduler and Poller share: call step with the time, sleep until the time it
+// returns (at most refresh), or until woken or cancelled.
+type loop struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (l *loop) wakeCh() chan struct{} {
+	l.once.Do(func() { l.ch = make(chan struct{}, 1) })
+	return l.ch
+}
+
+func (l *loop) wake() {
+	select {
+	case l.wakeCh() <- struct{}{}:
+	default:
+	}
+}
+
+func (l *loop) run(ctx context.Context, refresh time.Duration, step func(context.Context, time.Time) (time.Time, error),
+	report func(error)) error {
 	if refresh <= 0 {
 		refresh = time.Minute
 	}
-	wake := sc.wakeCh()
+	wake := l.wakeCh()
 	for {
 		now := time.Now()
-		next, err := sc.RunDue(ctx, now)
+		next, err := step(ctx, now)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
-			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			sc.report(err)
+			report(err)
 		}
 		sleep := refresh
 		if !next.IsZero() && next.Sub(now) < sleep {
