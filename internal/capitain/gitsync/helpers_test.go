@@ -23,12 +23,12 @@ import (
 // upstream is a real git repository: a work tree the test commits in and a bare repository it
 // pushes to, which a real server (git daemon, git http-backend, sshd) serves.
 type upstream struct {
-	t    *testing.T
+	t    testing.TB
 	work string
 	bare string
 }
 
-func newUpstream(t *testing.T, bare string, files map[string]string) *upstream {
+func newUpstream(t testing.TB, bare string, files map[string]string) *upstream {
 	t.Helper()
 	testenv.RequireTool(t, "git", "git")
 	u := &upstream{t: t, work: filepath.Join(t.TempDir(), "work"), bare: bare}
@@ -88,7 +88,7 @@ func (u *upstream) forcePush(base, msg string, files map[string]string) string {
 	return u.commit(msg, files)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,7 +99,7 @@ func freePort(t *testing.T) int {
 }
 
 // gitDaemon serves base with `git daemon` on loopback and returns git://127.0.0.1:PORT/.
-func gitDaemon(t *testing.T, base string) string {
+func gitDaemon(t testing.TB, base string) string {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command("git", "daemon", "--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), "--export-all",
@@ -114,7 +114,7 @@ func gitDaemon(t *testing.T, base string) string {
 	return fmt.Sprintf("git://127.0.0.1:%d/", port)
 }
 
-func waitPort(t *testing.T, addr string) {
+func waitPort(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -97,6 +97,7 @@ type Error struct {
 	secrets []string
 }
 
+// Error is the message: project, URL, then the cause with credentials masked.
 func (e *Error) Error() string {
 	msg := e.Err.Error()
 	for _, s := range e.secrets {
@@ -107,6 +108,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("gitsync: project %s (%s): %s", e.Project, e.URL, msg)
 }
 
+// Unwrap returns the cause, for errors.Is (ErrCommitNotFound, context.Canceled).
 func (e *Error) Unwrap() error { return e.Err }
 
 func wrap(project string, src Source, err error) error {

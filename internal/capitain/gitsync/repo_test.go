@@ -97,6 +97,14 @@ func TestSyncGitDaemon(t *testing.T) {
 	if got, err := cache.Resolve(ctx, "web", Source{URL: url}); err != nil || got != f {
 		t.Fatalf("Resolve(HEAD) = %s, %v; want %s", got, err, f)
 	}
+	// in fresh caches, so that the fetch itself is exercised: the tag (fetched, then peeled) and HEAD
+	if co := mustSync(t, cache, "tagged", Source{URL: url, Ref: "v1"}); co.Commit != c1 {
+		t.Fatalf("fresh tag v1 -> %s, want %s", co.Commit, c1)
+	}
+	if co := mustSync(t, cache, "head", Source{URL: url, Path: "fleet"}); co.Commit != f ||
+		readFile(t, filepath.Join(co.Chobolo, "chobolo.yml")) != "users: [zed]\n" {
+		t.Fatalf("fresh HEAD: %+v, want %s", co, f)
+	}
 
 	// a commit id ref in a fresh project: every branch and tag fetched in full, c1 is in the tag's history
 	if co := mustSync(t, cache, "pinned", Source{URL: url, Ref: c1}); co.Commit != c1 {
