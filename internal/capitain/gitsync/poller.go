@@ -37,6 +37,8 @@ type Poller struct {
 	Jitter float64
 	// Parallel bounds the polls running at once; 0 means 8.
 	Parallel int
+	// Timeout bounds one poll (a remote that stops answering); 0 means one minute.
+	Timeout time.Duration
 	// Refresh bounds the time between two readings of Targets in Run; 0 means one minute.
 	Refresh time.Duration
 
@@ -132,7 +134,13 @@ func (p *Poller) PollDue(ctx context.Context, now time.Time) (time.Time, error) 
 }
 
 func (p *Poller) poll(ctx context.Context, t PollTarget) {
-	commit, err := p.Cache.Resolve(ctx, t.Project, t.Source)
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	commit, err := p.Cache.Resolve(pctx, t.Project, t.Source)
+	cancel()
 	if err != nil {
 		if p.OnError != nil {
 			p.OnError(t.Project, err)

@@ -301,7 +301,10 @@ func (c *Cache) Resolve(ctx context.Context, project string, src Source) (string
 // peeled commit).
 func lsRemote(ctx context.Context, src Source, am transport.AuthMethod) (plumbing.ReferenceName, string, error) {
 	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{src.URL}})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: am, PeelingOption: git.AppendPeeled})
+	proxyOpts, done := withCtxDialer(ctx, src.URL)
+	defer done()
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: am, PeelingOption: git.AppendPeeled,
+		ProxyOptions: proxyOpts})
 	if err != nil {
 		return "", "", fmt.Errorf("listing refs: %w", err)
 	}
@@ -376,8 +379,10 @@ func (c *Cache) sync(ctx context.Context, dir string, src Source) (*Checkout, er
 	}
 	remote := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{src.URL}})
 	fetch := func(depth int, specs ...config.RefSpec) error {
+		proxyOpts, done := withCtxDialer(ctx, src.URL)
+		defer done()
 		err := remote.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: specs, Depth: depth,
-			Auth: am, Tags: git.NoTags, Force: true})
+			Auth: am, Tags: git.NoTags, Force: true, ProxyOptions: proxyOpts})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 			return fmt.Errorf("fetching: %w", err)
 		}

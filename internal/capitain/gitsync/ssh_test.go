@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -68,5 +72,64 @@ func TestSyncSSHDeployKey(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cache.projectDir("ssh"), "checkouts", c3)); !os.IsNotExist(err) {
 		t.Fatalf("a refused server's commit was checked out: %v", err)
+	}
+}
+
+// TestHungServer: a server that accepts connections and never answers does not hang a sync or a
+// poll past its context, for each transport (go-git's ssh handshake ignores the context by itself).
+func TestHungServer(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	pub, _ := ssh.NewPublicKey(priv.Public())
+	auth := Credentials{SSHKey: pem.EncodeToMemory(block),
+		KnownHosts: []byte(knownhosts.Line([]string{knownhosts.Normalize(l.Addr().String())}, pub) + "\n")}
+	cache := newCache(t)
+	for _, scheme := range []string{"git", "http", "ssh"} {
+		src := Source{URL: scheme + "://" + l.Addr().String() + "/x.git", Ref: "main", Auth: auth}
+		for name, op := range map[string]func(context.Context) error{
+			"Resolve": func(ctx context.Context) error { _, err := cache.Resolve(ctx, "p", src); return err },
+			"Sync":    func(ctx context.Context) error { _, err := cache.Sync(ctx, "p", src); return err },
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			done := make(chan error, 1)
+			go func() { done <- op(ctx) }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatalf("%s %s: no error from a silent server", scheme, name)
+				}
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("%s %s: still waiting two minutes after its context ended", scheme, name)
+			}
+			cancel()
+		}
 	}
 }
