@@ -151,8 +151,14 @@ func (s Source) validate() error {
 	if s.Path != "" && !filepath.IsLocal(s.Path) {
 		return fmt.Errorf("path %q is not a relative path inside the repository", s.Path)
 	}
-	if strings.HasPrefix(s.Ref, "-") || strings.ContainsAny(s.Ref, " ~^:?*[\\") {
-		return fmt.Errorf("ref %q is not a valid git ref name", s.Ref)
+	if s.Ref != "" && s.Ref != "HEAD" && !isHash(s.Ref) {
+		full := plumbing.ReferenceName(s.Ref)
+		if !strings.HasPrefix(s.Ref, "refs/") {
+			full = plumbing.NewBranchReferenceName(s.Ref)
+		}
+		if strings.HasPrefix(s.Ref, "-") || full.Validate() != nil {
+			return fmt.Errorf("ref %q is not a valid git ref name", s.Ref)
+		}
 	}
 	return nil
 }
@@ -333,6 +339,10 @@ func lsRemote(ctx context.Context, src Source, am transport.AuthMethod) (plumbin
 			if r, ok = byName[name]; !ok {
 				continue
 			}
+		}
+		// the name comes from the server (HEAD's target): it becomes a file name in the cache
+		if err := name.Validate(); err != nil {
+			return "", "", fmt.Errorf("the remote advertises an invalid ref name %q", name)
 		}
 		if peeled, ok := byName[name+"^{}"]; ok {
 			return name, peeled.Hash().String(), nil

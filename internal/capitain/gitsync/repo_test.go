@@ -134,6 +134,8 @@ func TestSyncErrors(t *testing.T) {
 		{"escaping path", Source{URL: url, Ref: "main", Path: "../x"}, `path "../x" is not a relative path`},
 		{"short commit", Source{URL: url, Ref: "main", Commit: "abc"}, "not a full 40-hex commit id"},
 		{"option-like ref", Source{URL: url, Ref: "--upload-pack=x"}, "not a valid git ref name"},
+		{"ref climbing out", Source{URL: url, Ref: "refs/heads/../../../../tmp/x"}, "not a valid git ref name"},
+		{"ref with a lock suffix", Source{URL: url, Ref: "main.lock"}, "not a valid git ref name"},
 		{"no repository", Source{URL: url[:len(url)-len("dots.git")] + "none.git", Ref: "main"}, "listing refs"},
 		{"ssh without known_hosts", Source{URL: "ssh://git@127.0.0.1:1/x.git", Auth: Credentials{SSHKey: []byte("k")}},
 			"needs the server's host key"},
@@ -223,8 +225,8 @@ func TestSyncHTTPToken(t *testing.T) {
 	}
 }
 
-// TestConcurrentSyncs: jobs on different commits of one project sync at once; each sees its own
-// commit's files, and the project's fetches run one at a time.
+// TestConcurrentSyncs: jobs on different commits of one project sync at once, from two caches on
+// one directory; each sees its own commit's files.
 func TestConcurrentSyncs(t *testing.T) {
 	base := t.TempDir()
 	up := newUpstream(t, filepath.Join(base, "dots.git"), map[string]string{"chobolo.yml": "n: 0\n"})
@@ -234,20 +236,25 @@ func TestConcurrentSyncs(t *testing.T) {
 	}
 	url := gitDaemon(t, base) + "dots.git"
 	cache := newCache(t)
+	// a second Cache on the same directory stands for another process: only flock orders the two
+	other, err := NewCache(cache.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*len(commits))
-	for round := 0; round < 2; round++ {
-		for i, c := range commits {
+	for round, c := range []*Cache{cache, other} {
+		for i, commit := range commits {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				co, err := cache.Sync(context.Background(), "p", Source{URL: url, Ref: "main", Commit: c, Path: "chobolo.yml"})
+				co, err := c.Sync(context.Background(), "p", Source{URL: url, Ref: "main", Commit: commit, Path: "chobolo.yml"})
 				if err != nil {
 					errs <- err
 					return
 				}
 				if b, err := os.ReadFile(co.Chobolo); err != nil || string(b) != fmt.Sprintf("n: %d\n", i+1) {
-					errs <- fmt.Errorf("commit %d: %q, %v", i+1, b, err)
+					errs <- fmt.Errorf("cache %d, commit %d: %q, %v", round, i+1, b, err)
 				}
 			}()
 		}
