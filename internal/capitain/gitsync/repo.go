@@ -356,7 +356,8 @@ func lsRemote(ctx context.Context, src Source, am transport.AuthMethod) (plumbin
 // shallow fetch of Ref; its full history only when an older Source.Commit asks for it; every branch
 // and tag for a commit id Ref), and writes the checkout once per commit. A force-pushed branch is
 // followed (the fetch refspecs are forced). The remote is asked nothing when Source.Commit or a
-// commit id Ref is already in the cache.
+// commit id Ref is already in the cache. ctx bounds the whole sync, network included: give it a
+// deadline.
 func (c *Cache) Sync(ctx context.Context, project string, src Source) (*Checkout, error) {
 	if err := src.validate(); err != nil {
 		return nil, wrap(project, src, err)

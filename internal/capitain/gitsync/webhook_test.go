@@ -183,3 +183,43 @@ func TestPushAffects(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePush: any body, correctly signed (so that it reaches the parser), from any forge, gives
+// a push or an error, never a panic; a push always has a full ref and a commit unless deleted.
+func FuzzParsePush(f *testing.F) {
+	for _, name := range []string{"github-push.json", "github-delete.json", "gitlab-push.json", "gitlab-tag-push.json", "gitea-push.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(0))
+	}
+	f.Add([]byte(`{"ref":"refs/heads/x","after":"`+strings.Repeat("a", 40)+`","repository":{"ssh_url":"::"}}`), uint8(1))
+	f.Fuzz(func(t *testing.T, body []byte, forge uint8) {
+		req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		switch forge % 3 {
+		case 0:
+			req.Header.Set("X-GitHub-Event", "push")
+			req.Header.Set("X-Hub-Signature-256", "sha256="+sign(body, hookSecret))
+		case 1:
+			req.Header.Set("X-Gitlab-Event", "Push Hook")
+			req.Header.Set("X-Gitlab-Token", hookSecret)
+		case 2:
+			req.Header.Set("X-Gitea-Event", "push")
+			req.Header.Set("X-Gitea-Signature", sign(body, hookSecret))
+		}
+		p, err := ParsePush(req, []byte(hookSecret))
+		if err != nil {
+			if code := StatusCode(err); code != 400 && code != 413 {
+				t.Fatalf("a signed body gave %d: %v", code, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(p.Ref, "refs/") || (p.Commit == "") != p.Deleted || len(p.RepoURLs) == 0 {
+			t.Fatalf("inconsistent push %+v", p)
+		}
+		for _, u := range p.RepoURLs {
+			p.Affects(u, "main")
+		}
+	})
+}
