@@ -46,6 +46,29 @@ func writeTree(tree *object.Tree, parent, commit string) (string, error) {
 	return final, nil
 }
 
+// ErrOutsideCheckout is wrapped by Checkout.ReadFile for a path outside the checkout.
+var ErrOutsideCheckout = errors.New("outside the repository checkout")
+
+// ReadFile reads a file of the checkout; pass it as chaos.LoadOptions.ReadFile so that a
+// Ch-obolo's imports, templates and key files are read from its repository only: a path outside Dir
+// (absolute elsewhere, or climbing out with ..) is refused, and so is a symlink leading out (os.Root).
+// A relative path is relative to Dir.
+func (c *Checkout) ReadFile(path string) ([]byte, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(c.Dir, path)
+	}
+	rel, err := filepath.Rel(c.Dir, path)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrOutsideCheckout}
+	}
+	root, err := os.OpenRoot(c.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.ReadFile(rel)
+}
+
 type symlink struct{ path, target string }
 
 func fill(tree *object.Tree, root string) error {
