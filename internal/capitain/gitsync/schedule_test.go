@@ -9,36 +9,49 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// sqliteSchedules is a ScheduleStore on a real SQLite file, written the way the ScheduleStore
-// documentation asks the server to write its own: Claim is one conditional UPDATE.
-type sqliteSchedules struct{ db *sql.DB }
+// sqlSchedules is a ScheduleStore on a real database (an SQLite file or a PostgreSQL server),
+// written the way the ScheduleStore documentation asks the server to write its own: Claim is one
+// conditional UPDATE. The same statements run on both.
+type sqlSchedules struct{ db *sql.DB }
 
-func openSchedules(t *testing.T, path string) *sqliteSchedules {
+// database names one: "sqlite" with a file path, or "pgx" with a DSN.
+type database struct{ driver, dsn string }
+
+func sqliteDB(t *testing.T) database {
+	return database{"sqlite", "file:" + filepath.Join(t.TempDir(), "capitain.db") +
+		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)"}
+}
+
+// openSchedules opens a new handle on d: a restarted server, or another replica.
+func openSchedules(t *testing.T, d database) *sqlSchedules {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
+	db, err := sql.Open(d.driver, d.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schedules (id TEXT PRIMARY KEY, project TEXT NOT NULL,
-		kind TEXT NOT NULL, cron TEXT NOT NULL, tz TEXT NOT NULL, last INTEGER NOT NULL)`); err != nil {
+		kind TEXT NOT NULL, cron TEXT NOT NULL, tz TEXT NOT NULL, last BIGINT NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	return &sqliteSchedules{db}
+	return &sqlSchedules{db}
 }
 
-func (s *sqliteSchedules) add(t *testing.T, sc Schedule) {
+func (s *sqlSchedules) add(t *testing.T, sc Schedule) {
 	t.Helper()
-	if _, err := s.db.Exec(`INSERT INTO schedules VALUES (?, ?, ?, ?, ?, ?)`, sc.ID, sc.Project, sc.Kind, sc.Cron,
+	if _, err := s.db.Exec(`INSERT INTO schedules VALUES ($1, $2, $3, $4, $5, $6)`, sc.ID, sc.Project, sc.Kind, sc.Cron,
 		sc.TimeZone, sc.Last.UnixNano()); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (s *sqliteSchedules) Schedules(ctx context.Context) ([]Schedule, error) {
+func (s *sqlSchedules) Schedules(ctx context.Context) ([]Schedule, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, project, kind, cron, tz, last FROM schedules ORDER BY id`)
 	if err != nil {
 		return nil, err
@@ -57,9 +70,9 @@ func (s *sqliteSchedules) Schedules(ctx context.Context) ([]Schedule, error) {
 	return out, rows.Err()
 }
 
-func (s *sqliteSchedules) Claim(ctx context.Context, id string, due time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE schedules SET last = ? WHERE id = ? AND last < ?`,
-		due.UnixNano(), id, due.UnixNano())
+func (s *sqlSchedules) Claim(ctx context.Context, id string, due time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE schedules SET last = $1 WHERE id = $2 AND last < $1`,
+		due.UnixNano(), id)
 	if err != nil {
 		return false, err
 	}
@@ -86,14 +99,18 @@ func (f *fired) take() string {
 	return r
 }
 
-// TestSchedulerSurvivesRestarts drives the scheduler through a day on a real SQLite file: due
-// runs fire once, a restart does not repeat one, a long stop is caught up with a single run, and two
-// replicas on one database fire each due time once between them.
+// TestSchedulerSurvivesRestarts drives the scheduler through a day on a real SQLite file and a
+// real PostgreSQL server: due runs fire once, a restart does not repeat one, a long stop is caught up
+// with a single run, and two replicas on one database fire each due time once between them.
 func TestSchedulerSurvivesRestarts(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "capitain.db")
+	t.Run("sqlite", func(t *testing.T) { schedulerDay(t, sqliteDB(t)) })
+	t.Run("postgresql", func(t *testing.T) { schedulerDay(t, database{"pgx", testenv.PostgreSQL(t)}) })
+}
+
+func schedulerDay(t *testing.T, d database) {
 	ctx := context.Background()
 	day := func(hm string) time.Time { return at(t, "2026-03-02T"+hm+":00Z") }
-	store := openSchedules(t, path)
+	store := openSchedules(t, d)
 	store.add(t, Schedule{ID: "drift", Project: "web", Kind: "drift-check", Cron: "0 * * * *", Last: day("10:10")})
 	store.add(t, Schedule{ID: "sync", Project: "web", Kind: "sync", Cron: "0 9 * * *", TimeZone: "Europe/Berlin",
 		Last: day("10:10")})
@@ -124,18 +141,18 @@ func TestSchedulerSurvivesRestarts(t *testing.T) {
 
 	// restart: a new process, a new database handle, the same file
 	store.db.Close()
-	store = openSchedules(t, path)
+	store = openSchedules(t, d)
 	sc = &Scheduler{Store: store, Fire: f.fire, OnError: func(err error) { t.Error(err) }}
 	step(sc, "11:59", "", "12:00")
 	// down from 11:59 to 14:15: 12:00, 13:00 and 14:00 were missed; one run catches up, for 14:00
 	store.db.Close()
-	store = openSchedules(t, path)
+	store = openSchedules(t, d)
 	sc = &Scheduler{Store: store, Fire: f.fire, OnError: func(err error) { t.Error(err) }}
 	step(sc, "14:15", "drift@14:00", "15:00")
 	step(sc, "14:16", "", "15:00")
 
 	// two replicas on one database, at the same instant, many times: each due time fires once
-	other := &Scheduler{Store: openSchedules(t, path), Fire: f.fire, OnError: func(err error) { t.Error(err) }}
+	other := &Scheduler{Store: openSchedules(t, d), Fire: f.fire, OnError: func(err error) { t.Error(err) }}
 	for h := 15; h <= 23; h++ {
 		var wg sync.WaitGroup
 		for _, s := range []*Scheduler{sc, other} {
@@ -166,7 +183,7 @@ func TestSchedulerSurvivesRestarts(t *testing.T) {
 }
 
 func TestSchedulerBadScheduleDoesNotStopOthers(t *testing.T) {
-	store := openSchedules(t, filepath.Join(t.TempDir(), "c.db"))
+	store := openSchedules(t, sqliteDB(t))
 	last := at(t, "2026-03-02T10:10:00Z")
 	store.add(t, Schedule{ID: "a-bad", Project: "p", Cron: "61 * * * *", Last: last})
 	store.add(t, Schedule{ID: "b-good", Project: "p", Cron: "@hourly", Last: last})
@@ -187,7 +204,7 @@ func TestSchedulerBadScheduleDoesNotStopOthers(t *testing.T) {
 // TestSchedulerRun checks Run's wiring with the real clock: an overdue schedule fires at start, and
 // Run returns when its context ends.
 func TestSchedulerRun(t *testing.T) {
-	store := openSchedules(t, filepath.Join(t.TempDir(), "c.db"))
+	store := openSchedules(t, sqliteDB(t))
 	store.add(t, Schedule{ID: "overdue", Project: "p", Cron: "@hourly", Last: time.Now().Add(-3 * time.Hour)})
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan Schedule, 1)
