@@ -22,6 +22,8 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/ch-aos-ch/chaos/internal/secrets"
 )
 
 // Source is where a project's Ch-obolo lives.
@@ -235,7 +237,7 @@ func auth(src Source, dir string) (transport.AuthMethod, error) {
 		sum := sha256.Sum256(src.Auth.KnownHosts)
 		kh := filepath.Join(dir, "known_hosts-"+hex.EncodeToString(sum[:8]))
 		if _, err := os.Stat(kh); err != nil {
-			if err := writeAtomic(kh, src.Auth.KnownHosts); err != nil {
+			if err := secrets.WriteFileAtomic(kh, src.Auth.KnownHosts, 0o600); err != nil {
 				return nil, err
 			}
 		}
@@ -263,23 +265,6 @@ func auth(src Source, dir string) (transport.AuthMethod, error) {
 		return &githttp.BasicAuth{Username: user, Password: src.Auth.Password}, nil
 	}
 	return nil, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // Resolve asks the remote which commit src.Ref names, with one ref advertisement (git ls-remote)
