@@ -2,7 +2,9 @@ package gitsync
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/pem"
 	"net"
@@ -23,7 +25,26 @@ import (
 // Debian's git, so sshd runs the real git-upload-pack) with a deploy key, and refuses a server whose
 // host key is not the one in known_hosts.
 func TestSyncSSHDeployKey(t *testing.T) {
-	hs := testenv.StartSSHHostsFrom(t, testenv.BaseRootWith(t, "git"), 1)
+	// a second host key (ECDSA): known_hosts listing only one of the two must be enough
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPub, _ := ssh.NewPublicKey(&ecKey.PublicKey)
+	hs := testenv.StartSSHHostsFrom(t, testenv.BaseRootWith(t, "git"), 1, func(h *testenv.SSHHost) {
+		block, err := ssh.MarshalPrivateKey(ecKey, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range map[string][]byte{
+			"etc/ssh/ssh_host_ecdsa_key":               pem.EncodeToMemory(block),
+			"etc/ssh/sshd_config.d/60-second-key.conf": []byte("HostKey /etc/ssh/ssh_host_ecdsa_key\n"),
+		} {
+			if err := os.WriteFile(filepath.Join(h.Root, name), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	h := hs.Hosts[0]
 	up := newUpstream(t, filepath.Join(h.Root, "srv/dots.git"), map[string]string{"fleet/chobolo.yml": "x: 1\n"})
 	key, err := os.ReadFile(hs.KeyFile)
@@ -52,6 +73,11 @@ func TestSyncSSHDeployKey(t *testing.T) {
 	url := "ssh://root@" + h.Addr + "/srv/dots.git"
 	if co := mustSync(t, cache, "ssh", Source{URL: url, Ref: "main", Auth: auth}); co.Commit != c2 {
 		t.Fatalf("after a push: %s, want %s", co.Commit, c2)
+	}
+	// known_hosts with only the ECDSA key: the handshake asks for that key type
+	onlyEC := Credentials{SSHKey: key, KnownHosts: []byte(knownhosts.Line([]string{knownhosts.Normalize(h.Addr + ":22")}, ecPub) + "\n")}
+	if got, err := cache.Resolve(ctx, "ssh", Source{URL: url, Ref: "main", Auth: onlyEC}); err != nil || got != c2 {
+		t.Fatalf("known_hosts with the ECDSA key only: %s, %v", got, err)
 	}
 
 	// known_hosts names this address with another key: refused before any git traffic
