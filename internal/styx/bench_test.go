@@ -29,6 +29,21 @@ func BenchmarkResolve100(b *testing.B) {
 	}
 }
 
+// The 100 entries of graphIndex, every one requested: requirements between them, ranges that rule
+// out the newest versions, and going back on earlier choices (TestResolveGraph checks the result).
+func BenchmarkResolve100Requires(b *testing.B) {
+	ix := graphIndex(b, 100)
+	var reqs []Request
+	for _, n := range ix.Names() {
+		reqs = append(reqs, Request{Name: n})
+	}
+	for b.Loop() {
+		if _, err := Resolve(ix, reqs, nil, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkSite1000(b *testing.B) {
 	ix := bigIndex(b, 1000)
 	for b.Loop() {

@@ -104,7 +104,7 @@ func (r *resolver) solve(depth int) bool {
 	}
 	for _, v := range cands {
 		added := r.choose(name, v)
-		if r.consistent() && r.solve(depth+1) {
+		if r.consistent(added) && r.solve(depth+1) {
 			return true
 		}
 		r.undo(name, added)
@@ -179,9 +179,13 @@ func (r *resolver) undo(name string, added []string) {
 	delete(r.chosen, name)
 }
 
-// consistent checks that the versions chosen so far satisfy the ranges added since.
-func (r *resolver) consistent() bool {
-	for name, v := range r.chosen {
+// consistent checks that the versions chosen so far satisfy the ranges just added on names.
+func (r *resolver) consistent(names []string) bool {
+	for _, name := range names {
+		v := r.chosen[name]
+		if v == nil {
+			continue
+		}
 		for _, c := range r.cons[name] {
 			if !c.rng.Check(v.sem) {
 				var asked []string

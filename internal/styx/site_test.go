@@ -102,3 +102,70 @@ func TestSite(t *testing.T) {
 		t.Fatal("index.html does not list every entry or lacks the search")
 	}
 }
+
+// graphIndex is n entries of three versions each that require one another: 1.2.0 of e-I requires
+// e-(I+1) ~1.1 and e-(I+2) <1.2, 1.1.0 and 1.0.0 require e-(I+1) >=1.0. So the newest version of
+// half the entries does not fit, and names sort in another order than the chain (e-10 before
+// e-2): the resolver meets ranges on entries it has already chosen and must go back.
+func graphIndex(t testing.TB, n int) *Index {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("styx:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  pub/e-%d:\n    kind: soul\n    versions:\n", i)
+		for v := range 3 {
+			fmt.Fprintf(&b, "      - version: 1.%d.0\n        url: https://example.org/%d-%d.tar.gz\n        sha256: %064x\n", v, i, v, i*3+v)
+			var reqs []string
+			if i+1 < n {
+				reqs = append(reqs, fmt.Sprintf("pub/e-%d: %q", i+1, map[bool]string{true: "~1.1", false: ">=1.0"}[v == 2]))
+			}
+			if i+2 < n && v == 2 {
+				reqs = append(reqs, fmt.Sprintf("pub/e-%d: \"<1.2\"", i+2))
+			}
+			if len(reqs) > 0 {
+				fmt.Fprintf(&b, "        requires: {%s}\n", strings.Join(reqs, ", "))
+			}
+		}
+	}
+	ix, err := ParseIndex("registry.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+// Resolving every entry of the 100-entry graph (BenchmarkResolve100Requires) chooses one version
+// of each that satisfies every range on it, and the newest such for the first of the chain.
+func TestResolveGraph(t *testing.T) {
+	ix := graphIndex(t, 100)
+	var reqs []Request
+	for _, n := range ix.Names() {
+		reqs = append(reqs, Request{Name: n})
+	}
+	picks, err := Resolve(ix, reqs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen := map[string]*Version{}
+	for _, p := range picks {
+		chosen[p.Entry.Name] = p.Version
+	}
+	if len(chosen) != 100 {
+		t.Fatalf("%d chosen", len(chosen))
+	}
+	for name, v := range chosen {
+		for dep, rng := range v.requires {
+			if !rng.Check(chosen[dep].sem) {
+				t.Errorf("%s@%s requires %s %s, chosen %s", name, v.Version, dep, v.Requires[dep], chosen[dep].Version)
+			}
+		}
+	}
+	if v := chosen["pub/e-0"].Version; v != "1.2.0" {
+		t.Errorf("pub/e-0 at %s, want the newest, 1.2.0", v)
+	}
+	// An unsatisfiable request is explained, not searched for ever.
+	_, err = Resolve(ix, append(reqs, Request{Name: "pub/e-0", Range: "1.2.0"}, Request{Name: "pub/e-1", Range: "1.2.0"}), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "pub/e-1: no version satisfies * (from you) and 1.2.0 (from you) and ~1.1 (from pub/e-0@1.2.0)") {
+		t.Fatalf("conflict: %v", err)
+	}
+}
