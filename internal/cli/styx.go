@@ -650,12 +650,8 @@ func (a *app) styxServeCmd(f *styxFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dir, err := os.MkdirTemp("", "chaos-styx-site-")
+			site, err := styx.NewSiteHandler(ix, c.Registry())
 			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			if err := styx.BuildSite(ix, c.Registry(), dir); err != nil {
 				return err
 			}
 			ln, err := net.Listen("tcp", addr)
@@ -663,7 +659,7 @@ func (a *app) styxServeCmd(f *styxFlags) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "serving %d entries on http://%s/ (Ctrl-C stops)\n", len(ix.Entries), ln.Addr())
-			srv := &http.Server{Handler: http.FileServer(http.Dir(dir))}
+			srv := &http.Server{Handler: site}
 			ctx, stop := signal.NotifyContext(ctxOf(cmd), os.Interrupt)
 			defer stop()
 			go func() { <-ctx.Done(); srv.Close() }()

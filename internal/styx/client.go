@@ -520,6 +520,15 @@ func checkContent(e *Entry, ver, dir string) error {
 
 // Destroy removes an installed entry (every installed version of a bundle).
 func (c *Client) Destroy(name string) ([]Receipt, error) {
+	gone, err := c.destroy(func(r Receipt) bool { return r.Name == name })
+	if err == nil && len(gone) == 0 {
+		return nil, fmt.Errorf("%s is not installed by Styx (chaos styx list --installed)", name)
+	}
+	return gone, err
+}
+
+// destroy removes the installed entries that match.
+func (c *Client) destroy(match func(Receipt) bool) ([]Receipt, error) {
 	unlock, err := c.exclusive()
 	if err != nil {
 		return nil, err
@@ -532,19 +541,19 @@ func (c *Client) Destroy(name string) ([]Receipt, error) {
 	var gone []Receipt
 	keep := rs[:0]
 	for _, r := range rs {
-		if r.Name != name {
+		if !match(r) {
 			keep = append(keep, r)
 			continue
 		}
 		// The link first: once it is gone the entry is uninstalled, whatever is left in the store.
 		if err := os.Remove(r.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return gone, fmt.Errorf("destroy %s: %w", name, err)
+			return gone, fmt.Errorf("destroy %s: %w", r.Ref(), err)
 		}
 		os.RemoveAll(r.Store)
 		gone = append(gone, r)
 	}
 	if len(gone) == 0 {
-		return nil, fmt.Errorf("%s is not installed by Styx (chaos styx list --installed)", name)
+		return nil, nil
 	}
 	return gone, c.saveReceipts(keep)
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -28,29 +30,42 @@ type SiteEntry struct {
 // BuildSite renders the index as a static website in dir: index.html (every entry, and a
 // client-side search over search.json), one page per entry (versions, README rendered from
 // Markdown with raw HTML left out, install command, publisher key) and style.css. Any static host
-// serves it; `chaos styx serve` serves it locally.
+// serves it; `chaos styx serve` and Capitain serve the same pages with SiteHandler.
 func BuildSite(ix *Index, registry, dir string) error {
+	files, err := RenderSite(ix, registry)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "e"), 0o755); err != nil {
 		return fmt.Errorf("site: %w", err)
 	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), files[name], 0o644); err != nil {
+			return fmt.Errorf("site: %w", err)
+		}
+	}
+	return nil
+}
+
+// RenderSite renders the site's files in memory, by slash-separated path (index.html,
+// search.json, style.css, e/NAME.html).
+func RenderSite(ix *Index, registry string) (map[string][]byte, error) {
 	// CommonMark without extensions (GFM's package initialiser alone allocates 2,000 times at every
 	// start of chaos), and without html.WithUnsafe: raw HTML in a README is dropped.
 	md := goldmark.New()
 	indexTmpl, entryTmpl := templates()
+	files := map[string][]byte{"style.css": []byte(siteCSS)}
 	var all []SiteEntry
 	for _, name := range ix.Names() {
 		e := ix.Entries[name]
 		page := "e/" + dirName(name) + ".html"
-		se := SiteEntry{Name: name, Kind: e.Kind, About: e.About, Tags: e.Tags, Page: page}
-		latest := e.Latest()
-		if latest != nil {
-			se.Version = latest.Version
-		}
+		se := siteEntry(e)
 		all = append(all, se)
 		var readme bytes.Buffer
 		if err := md.Convert([]byte(e.Readme), &readme); err != nil {
-			return fmt.Errorf("site: %s: README: %w", name, err)
+			return nil, fmt.Errorf("site: %s: README: %w", name, err)
 		}
+		latest := e.Latest()
 		data := entryPage{Entry: e, Latest: latest, Readme: template.HTML(readme.String()), Registry: registry}
 		if latest != nil {
 			data.Install = "chaos styx invoke " + name + "@" + latest.Semver().String()
@@ -63,27 +78,38 @@ func BuildSite(ix *Index, registry, dir string) error {
 				data.Fingerprint = k.Fingerprint()
 			}
 		}
-		if err := render(filepath.Join(dir, filepath.FromSlash(page)), entryTmpl, data); err != nil {
-			return err
+		out, err := render(page, entryTmpl, data)
+		if err != nil {
+			return nil, err
 		}
+		files[page] = out
 	}
 	if all == nil {
 		all = []SiteEntry{}
 	}
 	js, err := json.Marshal(all)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "search.json"), js, 0o644); err != nil {
-		return fmt.Errorf("site: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "style.css"), []byte(siteCSS), 0o644); err != nil {
-		return fmt.Errorf("site: %w", err)
-	}
-	return render(filepath.Join(dir, "index.html"), indexTmpl, struct {
+	files["search.json"] = js
+	out, err := render("index.html", indexTmpl, struct {
 		Entries  []SiteEntry
 		Registry string
 	}{all, registry})
+	if err != nil {
+		return nil, err
+	}
+	files["index.html"] = out
+	return files, nil
+}
+
+// siteEntry is e as search.json and the search API list it.
+func siteEntry(e *Entry) SiteEntry {
+	se := SiteEntry{Name: e.Name, Kind: e.Kind, About: e.About, Tags: e.Tags, Page: "e/" + dirName(e.Name) + ".html"}
+	if latest := e.Latest(); latest != nil {
+		se.Version = latest.Version
+	}
+	return se
 }
 
 type entryPage struct {
@@ -94,15 +120,12 @@ type entryPage struct {
 	Fingerprint, Registry string
 }
 
-func render(path string, t *template.Template, data any) error {
+func render(path string, t *template.Template, data any) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
-		return fmt.Errorf("site: %s: %w", path, err)
+		return nil, fmt.Errorf("site: %s: %w", path, err)
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("site: %w", err)
-	}
-	return nil
+	return buf.Bytes(), nil
 }
 
 var funcs = template.FuncMap{
