@@ -172,6 +172,18 @@ func TestStyxCLIOriginalRegistry(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "Python wheel for the original Ch-aOS") || !strings.Contains(r.stderr, "the dotfiles Soul") {
 		t.Fatalf("invoke chaos-dots: %s", r)
 	}
+	// Which index: --registry, else $CHAOS_STYX_REGISTRY, else config.yml (the index repository).
+	t.Setenv("CHAOS_STYX_REGISTRY", w.url+"/missing.yaml")
+	if r := run(t, "", "styx", "update"); r.code != 1 || !strings.Contains(r.stderr, "/missing.yaml") {
+		t.Fatalf("the variable before the config: %s", r)
+	}
+	if r := run(t, "", "styx", "update", "--registry", "file://"+w.index); r.code != 0 {
+		t.Fatalf("--registry before the variable: %s", r)
+	}
+	t.Setenv("CHAOS_STYX_REGISTRY", "")
+	if r := run(t, "", "styx", "update"); r.code != 0 {
+		t.Fatalf("the config's registry: %s", r)
+	}
 }
 
 // chaos styx serve serves the site on loopback until interrupted.

@@ -289,6 +289,7 @@ func (c *Client) install(ctx context.Context, picks []Pick, lock *Lock) ([]Resul
 	if err != nil {
 		return nil, err
 	}
+	c.sweep(rs)
 	var out []Result
 	for _, p := range picks {
 		res, rec, err := c.installOne(ctx, p, rs, lock)
@@ -299,13 +300,55 @@ func (c *Client) install(ctx context.Context, picks []Pick, lock *Lock) ([]Resul
 		if rec == nil {
 			continue
 		}
-		rs = slices.DeleteFunc(rs, func(r Receipt) bool { return r.Name == rec.Name && (rec.Kind == KindSoul || r.Version == rec.Version) })
+		var old []string
+		rs = slices.DeleteFunc(rs, func(r Receipt) bool {
+			replaced := r.Name == rec.Name && (rec.Kind == KindSoul || r.Version == rec.Version)
+			if replaced && r.Store != rec.Store {
+				old = append(old, r.Store)
+			}
+			return replaced
+		})
 		rs = append(rs, *rec)
 		if err := c.saveReceipts(rs); err != nil {
 			return out, err
 		}
+		// Only once the receipts name the new store: killed before this, the old store is what
+		// the receipts still name, and sweep keeps whatever a link points to.
+		for _, dir := range old {
+			os.RemoveAll(dir)
+		}
 	}
+	c.sweep(rs)
 	return out, nil
+}
+
+// sweep removes what interrupted installs left in the stores: unpacked directories that no
+// receipt names and no installed link points to, and temporary links. It runs under exclusive.
+func (c *Client) sweep(rs []Receipt) {
+	live := map[string]bool{}
+	for _, r := range rs {
+		live[r.Store] = true
+	}
+	for _, root := range []string{c.opts.SoulDir, c.opts.BundleDir} {
+		if root == "" {
+			continue
+		}
+		entries, _ := os.ReadDir(root)
+		for _, e := range entries {
+			p := filepath.Join(root, e.Name())
+			if strings.HasPrefix(e.Name(), ".styx-link-") {
+				os.Remove(p)
+			} else if target, err := os.Readlink(p); err == nil && !filepath.IsAbs(target) {
+				live[filepath.Join(root, target)] = true
+			}
+		}
+		stored, _ := os.ReadDir(filepath.Join(root, storeDir))
+		for _, e := range stored {
+			if p := filepath.Join(root, storeDir, e.Name()); !live[p] {
+				os.RemoveAll(p)
+			}
+		}
+	}
 }
 
 // ErrRefused is an artifact refused for trust: no signature, a bad one, a changed key, a hash
@@ -374,9 +417,6 @@ func (c *Client) installOne(ctx context.Context, p Pick, rs []Receipt, lock *Loc
 				return res, nil, err
 			}
 		}
-	}
-	if prev != nil && prev.Store != rec.Store {
-		os.RemoveAll(prev.Store)
 	}
 	return res, rec, nil
 }

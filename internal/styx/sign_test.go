@@ -104,6 +104,10 @@ func TestMaintainersKey(t *testing.T) {
 	if got := k.Fingerprint(); got != "SHA256:W5SGm9TMZwT5E1NJiAuQeIRgWymG7SPVrqG0Y7+bBcg" {
 		t.Fatalf("the embedded maintainers' key is %s: update docs/styx.md with it", got)
 	}
+	docs, err := os.ReadFile("../../docs/styx.md")
+	if err != nil || !strings.Contains(string(docs), "`"+k.Fingerprint()+"`") {
+		t.Fatalf("docs/styx.md does not pin %s (%v)", k.Fingerprint(), err)
+	}
 	for _, name := range []string{"alice", "mallory", "index"} {
 		if k.Equal(testSigner(t, name).Public()) {
 			t.Fatalf("the embedded maintainers' key is the test key %s", name)
