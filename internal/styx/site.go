@@ -152,20 +152,22 @@ Every artifact is signed by its publisher; the index by its maintainers.</p>
 // Client-side search over search.json: the letters typed, in order, in name, tags or about.
 (function () {
   var q = document.getElementById('q'), body = document.querySelector('#list tbody'), all = [];
-  fetch('search.json').then(function (r) { return r.json(); }).then(function (d) { all = d; });
+  // What was typed before search.json arrived is searched once it has.
+  fetch('search.json').then(function (r) { return r.json(); }).then(function (d) { all = d; if (q.value) show(); });
   function fuzzy(text, s) { var i = 0; for (var c of s) { if (c === text[i]) i++; } return i === text.length; }
   function cell(tr, text, href) {
     var td = document.createElement('td');
     if (href) { var a = document.createElement('a'); a.href = href; a.textContent = text; td.appendChild(a); } else { td.textContent = text; }
     tr.appendChild(td);
   }
-  q.addEventListener('input', function () {
+  function show() {
     var t = q.value.toLowerCase();
     var hits = all.filter(function (e) { return fuzzy(t, (e.name + ' ' + (e.tags || []).join(' ') + ' ' + e.about).toLowerCase()); });
     hits.sort(function (a, b) { return (b.name.indexOf(t) >= 0) - (a.name.indexOf(t) >= 0); });
     body.textContent = '';
     hits.forEach(function (e) { var tr = document.createElement('tr'); cell(tr, e.name, e.page); cell(tr, e.kind); cell(tr, e.version); cell(tr, e.about); body.appendChild(tr); });
-  });
+  }
+  q.addEventListener('input', show);
 })();
 </script></body></html>
 `
