@@ -147,6 +147,36 @@ func TestStyxCLIBundle(t *testing.T) {
 	}
 }
 
+// A bundle published from a git tag: nothing to upload, the entry names the tag, invoke fetches it.
+func TestStyxCLIGitTag(t *testing.T) {
+	w := newStyxWorld(t)
+	repo := t.TempDir()
+	os.WriteFile(filepath.Join(repo, "styx.yaml"), []byte("name: alice/tagged\nversion: 1.0.0\nkind: chobolo\nabout: from a tag\n"), 0o644)
+	os.WriteFile(filepath.Join(repo, "chobolo.yml"), []byte("hostname: tagged\n"), 0o644)
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "one"}, {"tag", "v1.0.0"}} {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.org"}, args...)...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	src := "git+file://" + repo + "#v1.0.0"
+	r := run(t, "", "styx", "publish", src, "--key", testPublisherKey, "--index", w.index)
+	if r.code != 0 || !strings.Contains(r.stderr, "nothing to upload") || !strings.Contains(r.stdout, "url: "+src) {
+		t.Fatalf("publish: %s", r)
+	}
+	if r := run(t, "", "styx", "sign-index", w.index, "--key", testIndexKey); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := run(t, "", "styx", "invoke", "alice/tagged"); r.code != 0 || !strings.Contains(r.stdout, "alice/tagged@1.0.0") {
+		t.Fatalf("invoke: %s", r)
+	}
+	if r := run(t, "", "styx", "verify"); r.code != 0 || !strings.Contains(r.stdout, " ok") {
+		t.Fatalf("verify: %s", r)
+	}
+}
+
 // The original's registry.yaml, served as a raw file through $CHAOS_STYX_REGISTRY as the original
 // did: it lists, and invoke says what the Go chaos offers instead.
 func TestStyxCLIOriginalRegistry(t *testing.T) {
