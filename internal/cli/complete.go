@@ -225,7 +225,7 @@ func (a *app) completionFleet() *fleet.Fleet {
 	if err != nil {
 		return nil
 	}
-	inv, err := fleet.Decode(c, a.registry.Canonical)
+	inv, err := fleet.Decode(c, a.registry.Canonical, a.souls)
 	if err != nil {
 		return nil
 	}

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/ch-aos-ch/chaos/internal/shell"
 	"github.com/ch-aos-ch/chaos/internal/transport"
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // ConnectOptions are command-line connection settings that apply to every host.
@@ -51,8 +54,11 @@ func (f *Fleet) Open(ctx context.Context, h *Host, o ConnectOptions) (transport.
 			return nil, err
 		}
 	}
-	if h.Connector == "podman" || h.Connector == "docker" {
+	switch h.Connector {
+	case "podman", "docker":
 		return openContainer(ctx, transport.ContainerConfig{Name: h.Name, Engine: h.Connector, Container: s.Container, ReadOnly: o.ReadOnly})
+	case transport.KindSoul:
+		return f.openSoul(ctx, h, s, o)
 	}
 	cfg := f.SSHConfig(h, o)
 	if p := f.BecomeSecret(h); p != "" && h.Become {
@@ -85,6 +91,49 @@ func (f *Fleet) Open(ctx context.Context, h *Host, o ConnectOptions) (transport.
 		sshLeg(&cfg, h, hosts[0].Spec)
 	}
 	return transport.DialSSH(ctx, cfg)
+}
+
+// openSoul asks the Soul that provides the host's connector how to reach it (connector.open):
+// an argv run here that gives the worker a stream into the target (as podman exec does), or an
+// SSH address. What it answers is checked like any input: an argv, never a shell string.
+func (f *Fleet) openSoul(ctx context.Context, h *Host, s transport.Spec, o ConnectOptions) (transport.Transport, error) {
+	souls := f.Souls
+	if souls == nil {
+		souls = noSouls{}
+	}
+	if _, _, err := souls.Lookup(soul.KindConnector, s.Connector); err != nil {
+		return nil, transport.UnknownConnector(s.String(), err.Error())
+	}
+	var res soul.ConnectResult
+	params := soul.ConnectParams{Connector: s.Connector, Arg: s.Arg, Target: s.String(), ReadOnly: o.ReadOnly}
+	if err := souls.Call(ctx, soul.KindConnector, s.Connector, soul.MethodConnectorOpen, params, &res); err != nil {
+		return nil, &transport.UnreachableError{Host: h.Name, Err: err}
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%s: connector %s: malformed %s result: %s", h.Name, s.Connector, soul.MethodConnectorOpen, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case (len(res.Argv) > 0) == (res.SSH != nil):
+		return nil, bad("want exactly one of argv and ssh")
+	case res.SSH != nil:
+		a := res.SSH
+		if a.Host == "" || strings.ContainsAny(a.Host, " \t\n/") || (a.User != "" && !transport.ValidUser(a.User)) || a.Port < 0 || a.Port > 65535 {
+			return nil, bad("ssh: host %q, user %q, port %d is not an SSH address", a.Host, a.User, a.Port)
+		}
+		cfg := f.SSHConfig(h, o)
+		cfg.Host, cfg.User, cfg.Port, cfg.Become = a.Host, a.User, a.Port, a.Become
+		if a.Key != "" {
+			cfg.KeyFiles = []string{a.Key}
+		}
+		return transport.DialSSH(ctx, cfg)
+	}
+	if err := shell.CheckArgv(res.Argv); err != nil {
+		return nil, bad("argv: %v", err)
+	}
+	if shell.HandsToShell(res.Argv) {
+		return nil, bad("argv %q hands a string to a shell; give the program and its arguments", res.Argv)
+	}
+	return openContainer(ctx, transport.ContainerConfig{Name: h.Name, Argv: res.Argv, ReadOnly: o.ReadOnly})
 }
 
 // openContainer is transport.OpenContainer as a Transport (a nil one on error).
@@ -141,7 +190,7 @@ func ParseTarget(spec string) (*Host, error) {
 		h.Connector, h.Path = "chroot", s.Path
 	case transport.KindSSH:
 		h.Connector, h.User, h.Address, h.Port = "ssh", s.User, s.Host, s.Port
-	case transport.KindPodman, transport.KindDocker, transport.KindDockerSSH, transport.KindVagrant, transport.KindTerraform:
+	case transport.KindPodman, transport.KindDocker, transport.KindDockerSSH, transport.KindVagrant, transport.KindTerraform, transport.KindSoul:
 		h.Connector, h.Target = s.Kind, s.String()
 	default:
 		return nil, fmt.Errorf("target %q: %s targets are not fleet hosts", spec, s.Kind)

@@ -1,6 +1,8 @@
 package souls
 
 import (
+	"github.com/ch-aos-ch/chaos/pkg/soul"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,23 +35,26 @@ func installKinds(t *testing.T, name, mode, kinds string) {
 // Find names the kinds that are installed when the one asked for is not.
 func TestFind(t *testing.T) {
 	installKinds(t, "inv", "serve", "boats: [{name: cmdb}, {name: ldap}]\nproviders: [{name: stick}]\n")
-	s, spec, err := Find(KindBoat, "ldap")
-	if err != nil || s.Manifest.Name != "inv" || spec.Name != "ldap" {
-		t.Fatalf("Find(boat, ldap) = %v, %v, %v", s, spec, err)
+	rt := Open(Paths(), nil)
+	s, spec, err := rt.Lookup(soul.KindBoat, "ldap")
+	if err != nil || s != "inv" || spec.Name != "ldap" {
+		t.Fatalf("Lookup(boat, ldap) = %v, %v, %v", s, spec, err)
 	}
-	if _, _, err := Find(KindBoat, "stick"); err == nil || !strings.Contains(err.Error(), `no installed Soul provides the boat "stick" (installed: cmdb, ldap)`) {
+	if _, _, err := rt.Lookup(soul.KindBoat, "stick"); err == nil || !strings.Contains(err.Error(), `no installed Soul provides the boat "stick" (installed: cmdb, ldap)`) {
 		t.Fatalf("a provider's name is not a boat: %v", err)
 	}
-	if _, _, err := Find(KindChimera, "x"); err == nil || !strings.Contains(err.Error(), "(Souls are looked up in ") {
+	if _, _, err := rt.Lookup(soul.KindChimera, "x"); err == nil || !strings.Contains(err.Error(), "(Souls are looked up in ") {
 		t.Fatalf("no back end at all: %v", err)
 	}
 }
 
 // A sink that stops reading never blocks the run: Observe drops what the bounded queue cannot
-// hold, and Close ends the Soul (within SinkDrain) and reports the loss once.
+// hold, and Close kills the Soul that stopped reading (after SinkDrain) and reports the loss once.
 func TestSinkNeverBlocks(t *testing.T) {
 	installKinds(t, "slow", "stuck", "limanis: [{name: slow}]\n")
-	k, err := StartSink(context.Background(), "slow")
+	rt := Open(Paths(), nil)
+	defer rt.Close()
+	k, err := rt.Sink(context.Background(), "slow")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +70,7 @@ func TestSinkNeverBlocks(t *testing.T) {
 	if err := k.Close(); err != nil {
 		t.Fatalf("second Close = %v", err)
 	}
-	if _, err := StartSink(context.Background(), "fast"); err == nil || !strings.Contains(err.Error(), `logbook sink fast: no installed Soul provides the logbook sink "fast"`) {
+	if _, err := rt.Sink(context.Background(), "fast"); err == nil || !strings.Contains(err.Error(), `logbook sink fast: no installed Soul provides the logbook sink "fast"`) {
 		t.Fatalf("a sink that is not installed: %v", err)
 	}
 }
@@ -79,7 +84,9 @@ func BenchmarkSinkObserve(b *testing.B) {
 	_ = os.MkdirAll(dir, 0o755)
 	_ = os.WriteFile(filepath.Join(dir, ManifestFile), []byte(fmt.Sprintf("name: bench\nversion: 1.0.0\nprotocol: 1\nexec: [env, CHAOS_TEST_SOUL=serve, %s]\nlimanis: [{name: bench}]\n", exe)), 0o644)
 	b.Setenv("CHAOS_SOUL_PATH", path)
-	k, err := StartSink(context.Background(), "bench")
+	rt := Open(Paths(), nil)
+	defer rt.Close()
+	k, err := rt.Sink(context.Background(), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}

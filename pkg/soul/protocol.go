@@ -41,6 +41,7 @@ const (
 	MethodProviderKey    = "provider.key"
 	MethodLogbookEvent   = "logbook.event"
 	MethodChimeraCompile = "chimera.compile"
+	MethodConnectorOpen  = "connector.open"
 	MethodShutdown       = "shutdown"
 )
 
@@ -273,4 +274,33 @@ type Diagnostic struct {
 	Code     string `json:"code,omitempty"`
 	Message  string `json:"message"`
 	Key      string `json:"key,omitempty"`
+}
+
+// ConnectParams ask a connector how to reach the target @CONNECTOR/ARG: Arg is what follows the
+// slash (letters, digits and "_.:@/-", never starting with "-"), Target the whole spec.
+type ConnectParams struct {
+	Connector string `json:"connector"`
+	Arg       string `json:"arg"`
+	Target    string `json:"target"`
+	// ReadOnly: the run writes nothing to the target (a dry run, a capture).
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// ConnectResult says how to reach a target: exactly one of Argv and SSH. Argv is run on the
+// controller (no shell) followed by chaos's worker command, and must give the worker's stdin
+// and stdout inside the target as root, as `podman exec -i -u 0 NAME` does; SSH is an address
+// chaos connects to as to any SSH host.
+type ConnectResult struct {
+	Argv []string `json:"argv,omitempty"`
+	SSH  *SSHAddr `json:"ssh,omitempty"`
+}
+
+// SSHAddr is an SSH host a connector names.
+type SSHAddr struct {
+	Host string `json:"host"`
+	Port int    `json:"port,omitempty"`
+	User string `json:"user,omitempty"`
+	// Key is a private key file on the controller.
+	Key    string `json:"key,omitempty"`
+	Become bool   `json:"become,omitempty"`
 }
