@@ -4,8 +4,8 @@
 package fleet
 
 import (
-	"context"
 	"cmp"
+	"context"
 	"fmt"
 	"path"
 	"path/filepath"
