@@ -21,6 +21,7 @@ package chaos
 
 import (
 	"maps"
+	"slices"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
@@ -60,6 +61,13 @@ const EventVersion = engine.EventVersion
 // Load reads and validates the Ch-obolo at path. Warnings (deprecated spellings, ...) are in the
 // result's Warnings; an invalid file is an error naming FILE:LINE:COL of every problem.
 func Load(path string, opts LoadOptions) (*Chobolo, error) {
+	return chobolo.Load(path, opts)
+}
+
+// Load is the package's Load knowing the controller's roles: the keys of its Souls' roles are
+// Ch-obolo keys (and checked against their schemas, FILE:LINE:COL).
+func (c *Controller) Load(path string, opts LoadOptions) (*Chobolo, error) {
+	opts.ExtraKeys = append(slices.Clone(opts.ExtraKeys), souls.Keys(c.registry.All())...)
 	return chobolo.Load(path, opts)
 }
 
