@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
-	"github.com/ch-aos-ch/chaos/internal/shell"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
@@ -109,16 +107,12 @@ func (f *Fleet) openSoul(ctx context.Context, h *Host, s transport.Spec, o Conne
 	if err := souls.Call(ctx, soul.KindConnector, s.Connector, soul.MethodConnectorOpen, params, &res); err != nil {
 		return nil, &transport.UnreachableError{Host: h.Name, Err: err}
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%s: connector %s: malformed %s result: %s", h.Name, s.Connector, soul.MethodConnectorOpen, fmt.Sprintf(format, args...))
+	if err := res.Check(); err != nil {
+		return nil, fmt.Errorf("%s: connector %s: malformed %s result: %w", h.Name, s.Connector, soul.MethodConnectorOpen, err)
 	}
-	switch {
-	case (len(res.Argv) > 0) == (res.SSH != nil):
-		return nil, bad("want exactly one of argv and ssh")
-	case res.SSH != nil:
-		a := res.SSH
-		if a.Host == "" || strings.ContainsAny(a.Host, " \t\n/") || (a.User != "" && !transport.ValidUser(a.User)) || a.Port < 0 || a.Port > 65535 {
-			return nil, bad("ssh: host %q, user %q, port %d is not an SSH address", a.Host, a.User, a.Port)
+	if a := res.SSH; a != nil {
+		if a.User != "" && !transport.ValidUser(a.User) {
+			return nil, fmt.Errorf("%s: connector %s: malformed %s result: ssh: invalid user name %q", h.Name, s.Connector, soul.MethodConnectorOpen, a.User)
 		}
 		cfg := f.SSHConfig(h, o)
 		cfg.Host, cfg.User, cfg.Port, cfg.Become = a.Host, a.User, a.Port, a.Become
@@ -126,12 +120,6 @@ func (f *Fleet) openSoul(ctx context.Context, h *Host, s transport.Spec, o Conne
 			cfg.KeyFiles = []string{a.Key}
 		}
 		return transport.DialSSH(ctx, cfg)
-	}
-	if err := shell.CheckArgv(res.Argv); err != nil {
-		return nil, bad("argv: %v", err)
-	}
-	if shell.HandsToShell(res.Argv) {
-		return nil, bad("argv %q hands a string to a shell; give the program and its arguments", res.Argv)
 	}
 	return openContainer(ctx, transport.ContainerConfig{Name: h.Name, Argv: res.Argv, ReadOnly: o.ReadOnly})
 }

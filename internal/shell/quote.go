@@ -4,8 +4,6 @@ package shell
 
 import (
 	"fmt"
-	"path"
-	"slices"
 	"strings"
 )
 
@@ -96,31 +94,3 @@ func Split(text string) ([]string, error) {
 	return argv, nil
 }
 
-// CheckArgv refuses what is not an argv: an empty one, an empty program, a NUL in an argument,
-// and one string with shell syntax (a command line pasted where an argv is wanted).
-func CheckArgv(argv []string) error {
-	if len(argv) == 0 || argv[0] == "" {
-		return fmt.Errorf("empty argv")
-	}
-	if len(argv) == 1 && strings.ContainsAny(argv[0], " \t|;&$<>`") {
-		return fmt.Errorf("%q is a shell string; give an argv", argv[0])
-	}
-	for _, a := range argv {
-		if strings.ContainsRune(a, 0) {
-			return fmt.Errorf("argument %q holds a NUL", a)
-		}
-	}
-	return nil
-}
-
-// HandsToShell reports an argv that hands a string to a shell (sh -c ...).
-func HandsToShell(argv []string) bool {
-	if len(argv) == 0 {
-		return false
-	}
-	switch path.Base(argv[0]) {
-	case "sh", "bash", "dash", "zsh", "ksh":
-		return slices.Contains(argv[1:], "-c")
-	}
-	return false
-}

@@ -266,7 +266,7 @@ func (r *Role) convert(env *engine.Env, c *chobolo.Chobolo, secrets map[string]s
 			if err != nil {
 				return nil, fmt.Errorf("steps[%d].ops[%d]: %w", i, j, err)
 			}
-			if op.Kind == engine.OpExec && shell.HandsToShell(op.Argv) {
+			if op.Kind == engine.OpExec && soul.HandsToShell(op.Argv) {
 				rp.Warnings = append(rp.Warnings, fmt.Sprintf("the Soul %s runs a shell command: %s", r.soul.Manifest.Name, op.String()))
 			}
 			step.Ops = append(step.Ops, op)
@@ -304,7 +304,7 @@ func (r *Role) op(env *engine.Env, secrets map[string]string, claims []engine.Ow
 	fileOp := false
 	switch op.Kind {
 	case engine.OpExec:
-		if err := shell.CheckArgv(o.Argv); err != nil {
+		if err := soul.CheckArgv(o.Argv); err != nil {
 			return op, fmt.Errorf("exec: %w (or [\"sh\", \"-c\", ...] explicitly)", err)
 		}
 		for _, e := range o.Env {
