@@ -93,4 +93,3 @@ func Split(text string) ([]string, error) {
 	}
 	return argv, nil
 }
-
