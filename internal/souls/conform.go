@@ -265,7 +265,7 @@ func kindChecks(ctx context.Context, rt *Runtime, s *Soul, ok func(name, detail 
 		}
 		if err == nil { // still reading: a method it does not know gets its answer all the same
 			var ce *CallError
-			if err = p.Call(ctx, "chaos.soul-test", nil, nil); errors.As(err, &ce) {
+			if err = p.Call(ctx, soul.MethodPing, nil, nil); errors.As(err, &ce) {
 				err = nil
 			}
 		}

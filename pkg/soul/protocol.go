@@ -49,7 +49,10 @@ const (
 	MethodLogbookEvent   = "logbook.event"
 	MethodChimeraCompile = "chimera.compile"
 	MethodConnectorOpen  = "connector.open"
-	MethodShutdown       = "shutdown"
+	// MethodPing is sent by `chaos soul test` only, to see that a Soul still reads (after a logbook
+	// event, which has no answer): any answer will do, the -32601 error included.
+	MethodPing     = "rpc.ping"
+	MethodShutdown = "shutdown"
 )
 
 // Request is one JSON-RPC 2.0 request (or, without ID, a notification).
