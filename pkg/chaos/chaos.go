@@ -3,7 +3,9 @@
 // so they share every step and every safety rule.
 //
 // A [Controller] holds what a run needs besides its request: the roles, the user's aliases and
-// retention settings, and the logbook. Load a Ch-obolo with [Load], then:
+// retention settings, the logbook and the installed Souls ([LoadSouls], one process per Soul for
+// everything it provides). Load a Ch-obolo with [Load] (or [Controller.Load], which knows the
+// Souls' keys), then:
 //
 //   - [Controller.Apply] plans and applies it to targets (or, with Dry, plans only) and streams
 //     typed [Event]s while it runs; [Controller.Plan] is the same without changes.

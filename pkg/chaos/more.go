@@ -45,9 +45,9 @@ func Compile(ctx context.Context, c *Chobolo, backend string, opts ChimeraOption
 }
 
 // Compile is the package's Compile with the controller's Souls' back ends.
-func (ctl *Controller) Compile(ctx context.Context, c *Chobolo, backend string, opts ChimeraOptions) (*ChimeraResult, error) {
+func (c *Controller) Compile(ctx context.Context, ch *Chobolo, backend string, opts ChimeraOptions) (*ChimeraResult, error) {
 	if opts.Souls == nil {
-		opts.Souls = ctl.kinds()
+		opts.Souls = c.kinds()
 	}
-	return chimera.Compile(ctx, c, backend, opts)
+	return chimera.Compile(ctx, ch, backend, opts)
 }
