@@ -95,3 +95,62 @@ func TestOneSoulProcessPerRunCLI(t *testing.T) {
 		t.Errorf("the sink got:\n%s", tape)
 	}
 }
+
+// TestPythonSoulLikeABuiltin is issue 18's "done when" for a Soul in another language than Go: the
+// allkinds Soul (python3, installed by copying its directory) shows up in check roles, its keys are
+// checked by its schema at FILE:LINE:COL without starting it, and on a throwaway Debian root it
+// plans (exit 2, nothing written), applies, reruns empty, is undone when a later op of its plan
+// fails, rolls back, and every run is in the logbook.
+func TestPythonSoulLikeABuiltin(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := testenv.DebianRoot(t)
+	path, sd := testenv.AllKindsSoul(t, filepath.Dir(root))
+	dir := t.TempDir()
+	env := []string{"CHAOS_CONFIG_DIR=" + dir, "CHAOS_LIMANI=" + filepath.Join(dir, "limani.db"), "HOME=" + dir, "CHAOS_SOUL_PATH=" + path, "NO_COLOR=1"}
+	write := func(text string) string {
+		p := filepath.Join(t.TempDir(), "machine.yml")
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	target := "@chroot" + root
+	stamp := func() string { return testenv.ReadFile(t, root, "/etc/stamp") }
+
+	if code, out := chaosExec(t, env, "check", "roles"); code != 0 || !strings.Contains(out, "writes stamp.text to /etc/stamp (Soul allkinds)") {
+		t.Fatalf("check roles: exit %d\n%s", code, out)
+	}
+	bad := write("hostname: box\nstamp:\n  text: 3\n")
+	if code, out := chaosExec(t, env, "check", "chobolo", "-c", bad); code != 1 || !strings.Contains(out, bad+":3:9: error: stamp.text: got number, want string (schema of the Soul allkinds)") {
+		t.Fatalf("check chobolo: exit %d\n%s", code, out)
+	}
+	if n, _ := testenv.SoulStarts(t, sd); n != 0 {
+		t.Fatalf("checking keys started the Soul %d times", n)
+	}
+	first, second, failing := write("stamp: {text: first}\n"), write("stamp: {text: second}\n"), write("stamp: {text: fail midway}\n")
+	// the change is placed at the Ch-obolo value it comes from
+	if code, out := chaosExec(t, env, "apply", "-c", first, "--target", target, "--dry", "--json"); code != 2 ||
+		!strings.Contains(out, `"pos":{"file":"`+first+`","line":1,"col":15}`) || testenv.Exists(t, root, "/etc/stamp") {
+		t.Fatalf("--dry: exit %d\n%s", code, out)
+	}
+	if code, out := chaosExec(t, env, "apply", "-c", first, "--target", target, "-y"); code != 0 || stamp() != "first\n" {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	if code, out := chaosExec(t, env, "apply", "-c", first, "--target", target, "--dry"); code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", code, out)
+	}
+	if code, out := chaosExec(t, env, "apply", "-c", failing, "--target", target, "-y"); code == 0 || stamp() != "first\n" || !strings.Contains(out, "undo") {
+		t.Fatalf("a failing op after the write: exit %d, stamp %q\n%s", code, stamp(), out)
+	}
+	if code, out := chaosExec(t, env, "apply", "-c", second, "--target", target, "-y"); code != 0 || stamp() != "second\n" {
+		t.Fatalf("second apply: exit %d\n%s", code, out)
+	}
+	if code, out := chaosExec(t, env, "rollback", "--target", target, "-y"); code != 0 || stamp() != "first\n" {
+		t.Fatalf("rollback: exit %d, stamp %q\n%s", code, stamp(), out)
+	}
+	code, out := chaosExec(t, env, "logbook", "list")
+	if code != 0 || strings.Count(out, "apply") < 3 || !strings.Contains(out, "rollback") || !strings.Contains(out, "failed") {
+		t.Fatalf("logbook list: exit %d\n%s", code, out)
+	}
+	if code, out := chaosExec(t, env, "logbook", "show", "last"); code != 0 || !strings.Contains(out, "/etc/stamp") {
+		t.Fatalf("logbook show last: exit %d\n%s", code, out)
+	}
+}

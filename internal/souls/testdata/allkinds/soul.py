@@ -18,8 +18,10 @@ def plan(p):
     text = p["keys"]["stamp"]["text"] + "\n"
     if p["facts"]["cur"]["stdout"] == text:
         return {"steps": []}
-    return {"steps": [{"changes": [{"kind": "~", "subject": "/etc/stamp", "key": "stamp.text"}],
-                       "ops": [{"kind": "write", "path": "/etc/stamp", "content": text, "mode": "0644"}]}]}
+    ops = [{"kind": "write", "path": "/etc/stamp", "content": text, "mode": "0644"}]
+    if text.startswith("fail"):
+        ops.append({"kind": "exec", "argv": ["false"], "irreversible": "it fails"})
+    return {"steps": [{"changes": [{"kind": "~", "subject": "/etc/stamp", "key": "stamp.text"}], "ops": ops}]}
 
 
 def hosts(p):
