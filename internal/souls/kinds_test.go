@@ -1,15 +1,18 @@
 package souls
 
 import (
-	"github.com/ch-aos-ch/chaos/pkg/soul"
-
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // installKinds installs the test binary as the Soul name (behaving as mode) declaring kinds, in a
@@ -98,5 +101,22 @@ func BenchmarkSinkObserve(b *testing.B) {
 	b.StopTimer()
 	if err := k.Close(); err != nil {
 		b.Log(err)
+	}
+}
+
+// The packages that use a kind reach Souls through soul.Kinds, which the run's Runtime implements:
+// they do not import this package (the dependency arrows point inward, and they cannot start a
+// second process for a Soul of the run).
+func TestConsumersDoNotImportSouls(t *testing.T) {
+	for _, pkg := range []string{"internal/fleet", "internal/chimera", "internal/secrets/providers", "internal/config"} {
+		cmd := exec.Command("go", "list", "-deps", "./"+pkg)
+		cmd.Dir = testenv.RepoRoot(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps ./%s: %v", pkg, err)
+		}
+		if slices.Contains(strings.Fields(string(out)), "github.com/ch-aos-ch/chaos/internal/souls") {
+			t.Errorf("%s imports internal/souls; take a soul.Kinds instead", pkg)
+		}
 	}
 }

@@ -1,11 +1,11 @@
 package providers
 
 import (
-	"github.com/ch-aos-ch/chaos/internal/souls"
-
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/souls"
 )
 
 func TestNoImportMarker(t *testing.T) {
