@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"os"
@@ -127,6 +128,11 @@ func (a *app) completeTarget(_ *cobra.Command, _ []string, toComplete string) ([
 		cobra.CompletionWithDesc("@dockerssh/", "a docker container on an SSH host: @dockerssh/HOST/NAME"),
 		cobra.CompletionWithDesc("@vagrant/", "a Vagrant machine (vagrant ssh-config), over SSH"),
 		cobra.CompletionWithDesc("@terraform/", "the hosts of a terraform output: @terraform/DIR[:OUTPUT]"),
+	}
+	for _, s := range a.souls.List() {
+		for _, c := range s.Manifest.Connectors {
+			out = append(out, cobra.CompletionWithDesc("@"+c.Name+"/", cmp.Or(c.Summary, "a connector of the Soul "+s.Manifest.Name)))
+		}
 	}
 	for _, engine := range []string{"podman", "docker"} {
 		if strings.HasPrefix(toComplete, "@"+engine+"/") {

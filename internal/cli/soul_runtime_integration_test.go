@@ -13,7 +13,7 @@ import (
 // TestSoulConnector: the machines example (a connector Soul in sh, installed by copying its
 // directory) reaches a throwaway Debian root as @machines/NAME by chroot(8), through the chaos
 // binary: dry run (nothing written), apply, no-change rerun, a second apply and rollback to the
-// first, generations; check chobolo accepts it as a fleet host and places a connector no Soul
+// first, generations, --target completion; check chobolo accepts it as a fleet host and places a connector no Soul
 // provides; a name the Soul refuses applies nothing, with the Soul's message.
 func TestSoulConnector(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -60,6 +60,9 @@ func TestSoulConnector(t *testing.T) {
 		t.Fatalf("generations: exit %d\n%s", code, out)
 	}
 
+	if code, out := chaosExec(t, env, "__complete", "apply", "--target", "@"); code != 0 || !strings.Contains(out, "@machines/\t@machines/NAME: chroot") {
+		t.Fatalf("completion: exit %d\n%s", code, out)
+	}
 	fleet := write("fleet:\n  hosts:\n    \"" + target + "\": {}\n    \"@nosuch/x\": {}\n")
 	if code, out := chaosExec(t, env, "check", "chobolo", "-c", fleet); code != 1 ||
 		!strings.Contains(out, fleet+`:4:5: error: fleet.hosts: host target "@nosuch/x": unknown connector`) ||
