@@ -35,8 +35,8 @@ func installKinds(t *testing.T, name, mode, kinds string) {
 	t.Setenv("CHAOS_SOUL_PATH", path)
 }
 
-// Find names the kinds that are installed when the one asked for is not.
-func TestFind(t *testing.T) {
+// Lookup names the kinds that are installed when the one asked for is not.
+func TestLookup(t *testing.T) {
 	installKinds(t, "inv", "serve", "boats: [{name: cmdb}, {name: ldap}]\nproviders: [{name: stick}]\n")
 	rt := Open(Paths(), nil)
 	s, spec, err := rt.Lookup(soul.KindBoat, "ldap")
