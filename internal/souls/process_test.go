@@ -85,6 +85,8 @@ func (demoRole) Plan(_ context.Context, p soul.PlanParams) (soul.PlanResult, err
 		os.Exit(3)
 	case "hang":
 		time.Sleep(time.Minute)
+	case "garbage": // a line that is not JSON-RPC before a good answer: the answer must not count
+		fmt.Println("this is not JSON")
 	case "refuse":
 		return soul.PlanResult{}, soul.Invalid("demo.plan", "plan: not today")
 	case "shell-string":
