@@ -248,6 +248,23 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// Paths is the discovery order of docs/souls.md: each directory of $CHAOS_SOUL_PATH, then the
+// data directory's souls ($XDG_DATA_HOME, else ~/.local/share), then /usr/share/chaos/souls.
+func TestPaths(t *testing.T) {
+	for _, c := range []struct{ soulPath, xdg, want string }{
+		{"", "", "/home/alice/.local/share/chaos/souls /usr/share/chaos/souls"},
+		{"/a::/b", "", "/a /b /home/alice/.local/share/chaos/souls /usr/share/chaos/souls"},
+		{"/a", "/xdg", "/a /xdg/chaos/souls /usr/share/chaos/souls"},
+	} {
+		t.Setenv("HOME", "/home/alice")
+		t.Setenv("CHAOS_SOUL_PATH", c.soulPath)
+		t.Setenv("XDG_DATA_HOME", c.xdg)
+		if got := strings.Join(Paths(), " "); got != c.want {
+			t.Errorf("CHAOS_SOUL_PATH=%q XDG_DATA_HOME=%q: %s, want %s", c.soulPath, c.xdg, got, c.want)
+		}
+	}
+}
+
 // A Runtime starts a Soul once for all its callers and ends it at Close.
 func TestRuntime(t *testing.T) {
 	s := testSoul(t, "serve", "5s")
