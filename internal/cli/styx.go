@@ -338,7 +338,7 @@ func (a *app) checkStyxLock() error {
 		return err
 	}
 	var inst []styx.InstalledSoul
-	for _, s := range a.souls {
+	for _, s := range a.souls.List() {
 		inst = append(inst, styx.InstalledSoul{Name: s.Manifest.Name, Version: s.Manifest.Version, Dir: s.Dir})
 	}
 	bundles, err := chobolo.StyxBundleRoot()
