@@ -188,7 +188,7 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 		run, err = ctl.Apply(ctx, req)
 	}
 	if run != nil {
-		o.log.finish(a, run.LogbookID, o.json)
+		o.log.finish(a, run.LogbookID, o.json, o.dry)
 	}
 	if err != nil {
 		return err
