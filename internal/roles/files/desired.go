@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
+	"weak"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
@@ -295,7 +297,57 @@ type secretsMode struct {
 	store  engine.SecretStore
 }
 
+// validMemo is the last valid result of validate for a Ch-obolo whose entries render nothing (no
+// template, no secrets): one run validates it up to five times (the CLI's static check for each
+// core, the engine's, Plan), and then the result depends only on the entries, not on the core or
+// the secrets. files is a copy of the entries as validated, so that a Ch-obolo changed in place
+// (as tests do) is validated again.
+type validMemo struct {
+	c     weak.Pointer[chobolo.Chobolo]
+	files []chobolo.File
+	out   []Desired
+}
+
+var (
+	// validMu is held while such a Ch-obolo is validated, so that the static checks of the three
+	// cores, which run at once, validate it once.
+	validMu   sync.Mutex
+	lastValid *validMemo
+)
+
 func validate(c *chobolo.Chobolo, core string, sm secretsMode) ([]Desired, error) {
+	memo := len(c.SecretTemplates) == 0 && !slices.ContainsFunc(c.Files, func(f chobolo.File) bool {
+		return f.Template != "" || len(f.Secrets) > 0
+	})
+	if !memo {
+		return validateAll(c, core, sm)
+	}
+	validMu.Lock()
+	defer validMu.Unlock()
+	if m := lastValid; m != nil && m.c.Value() == c && slices.EqualFunc(m.files, c.Files, sameFile) {
+		return slices.Clone(m.out), nil
+	}
+	out, err := validateAll(c, core, sm)
+	if err == nil {
+		files := slices.Clone(c.Files)
+		for i := range files {
+			f := &files[i]
+			f.Validate, f.Notify, f.Secrets = slices.Clone(f.Validate), slices.Clone(f.Notify), slices.Clone(f.Secrets)
+		}
+		lastValid = &validMemo{c: weak.Make(c), files: files, out: slices.Clone(out)}
+	}
+	return out, err
+}
+
+// sameFile reports whether two entries are the same declaration.
+func sameFile(a, b chobolo.File) bool {
+	return a.Path == b.Path && a.State == b.State && a.Content == b.Content && a.Template == b.Template &&
+		a.TemplateText == b.TemplateText && a.Target == b.Target && a.Mode == b.Mode && a.Owner == b.Owner &&
+		a.Group == b.Group && a.Escape == b.Escape && slices.Equal(a.Validate, b.Validate) &&
+		slices.Equal(a.Notify, b.Notify) && slices.Equal(a.Secrets, b.Secrets)
+}
+
+func validateAll(c *chobolo.Chobolo, core string, sm secretsMode) ([]Desired, error) {
 	out := make([]Desired, 0, len(c.Files)+len(c.SecretTemplates))
 	var errs chobolo.Errors
 	seen := make(map[string]int, len(c.Files))
