@@ -282,13 +282,13 @@ func undeletable(p string) bool { return pathrules.Undeletable(p) }
 // Entries that read secrets (files[].secrets, secrets.templates) are only checked here (every
 // secret they name is declared); ValidateWith renders them.
 func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
-	return validate(c, core, secretsMode{})
+	return own(validate(c, core, secretsMode{}))
 }
 
 // ValidateWith is Validate that also renders the entries that read secrets, from sec (the secrets
 // the entries declare; nil when the run has none, which refuses those entries).
 func ValidateWith(c *chobolo.Chobolo, core string, sec engine.SecretStore) ([]Desired, error) {
-	return validate(c, core, secretsMode{render: true, store: sec})
+	return own(validate(c, core, secretsMode{render: true, store: sec}))
 }
 
 // secretsMode says whether entries that read secrets are rendered, and from what.
@@ -315,26 +315,38 @@ var (
 	lastValid *validMemo
 )
 
-func validate(c *chobolo.Chobolo, core string, sm secretsMode) ([]Desired, error) {
+// validate validates c's entries; shared says that out is the memo's, which the caller must not
+// change (own copies it; CheckStatic only needs the error, and copying 1,000 entries cost as much
+// as validating them).
+func validate(c *chobolo.Chobolo, core string, sm secretsMode) (out []Desired, shared bool, err error) {
 	memo := len(c.SecretTemplates) == 0 && !slices.ContainsFunc(c.Files, func(f chobolo.File) bool {
 		return f.Template != "" || len(f.Secrets) > 0
 	})
 	if !memo {
-		return validateAll(c, core, sm)
+		out, err = validateAll(c, core, sm)
+		return out, false, err
 	}
 	validMu.Lock()
 	defer validMu.Unlock()
 	if m := lastValid; m != nil && m.c.Value() == c && slices.EqualFunc(m.files, c.Files, sameFile) {
-		return slices.Clone(m.out), nil
+		return m.out, true, nil
 	}
-	out, err := validateAll(c, core, sm)
-	if err == nil {
-		files := slices.Clone(c.Files)
-		for i := range files {
-			f := &files[i]
-			f.Validate, f.Notify, f.Secrets = slices.Clone(f.Validate), slices.Clone(f.Notify), slices.Clone(f.Secrets)
-		}
-		lastValid = &validMemo{c: weak.Make(c), files: files, out: slices.Clone(out)}
+	if out, err = validateAll(c, core, sm); err != nil {
+		return nil, false, err
+	}
+	files := slices.Clone(c.Files)
+	for i := range files {
+		f := &files[i]
+		f.Validate, f.Notify, f.Secrets = slices.Clone(f.Validate), slices.Clone(f.Notify), slices.Clone(f.Secrets)
+	}
+	lastValid = &validMemo{c: weak.Make(c), files: files, out: out}
+	return out, true, nil
+}
+
+// own returns validate's entries as the caller's own.
+func own(out []Desired, shared bool, err error) ([]Desired, error) {
+	if shared {
+		out = slices.Clone(out)
 	}
 	return out, err
 }

@@ -209,6 +209,6 @@ var _ engine.StaticChecker = Role{}
 
 // CheckStatic implements engine.StaticChecker: Validate, which Plan runs first.
 func (Role) CheckStatic(core string, c *chobolo.Chobolo) []chobolo.Diagnostic {
-	_, err := Validate(c, core)
+	_, _, err := validate(c, core, secretsMode{})
 	return engine.StaticDiagnostics(err)
 }
