@@ -27,7 +27,8 @@ type Claim struct {
 
 // Owner is implemented by roles that manage files: Owns returns the paths the role will manage on a
 // target of the given core for this Ch-obolo (nothing when the Ch-obolo declares nothing for it).
-// It must be pure and must only claim what the role actually writes, edits or prunes there.
+// It must be pure and must only claim what the role actually writes, edits or prunes there. The
+// caller must not change the claims (a role may return ones it remembers).
 type Owner interface {
 	Owns(core string, c *chobolo.Chobolo) []Claim
 }

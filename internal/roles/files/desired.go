@@ -12,10 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/template"
 	"text/template/parse"
-	"weak"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
@@ -297,50 +295,19 @@ type secretsMode struct {
 	store  engine.SecretStore
 }
 
-// validMemo is the last valid result of validate for a Ch-obolo whose entries render nothing (no
-// template, no secrets): one run validates it up to five times (the CLI's static check for each
-// core, the engine's, Plan), and then the result depends only on the entries, not on the core or
-// the secrets. files is a copy of the entries as validated, so that a Ch-obolo changed in place
-// (as tests do) is validated again.
-type validMemo struct {
-	c     weak.Pointer[chobolo.Chobolo]
-	files []chobolo.File
-	out   []Desired
-}
-
-var (
-	// validMu is held while such a Ch-obolo is validated, so that the static checks of the three
-	// cores, which run at once, validate it once.
-	validMu   sync.Mutex
-	lastValid *validMemo
-)
+// validated remembers the last successful validation of plain entries.
+var validated entriesMemo[[]Desired]
 
 // validate validates c's entries; shared says that out is the memo's, which the caller must not
 // change (own copies it; CheckStatic only needs the error, and copying 1,000 entries cost as much
 // as validating them).
 func validate(c *chobolo.Chobolo, core string, sm secretsMode) (out []Desired, shared bool, err error) {
-	memo := len(c.SecretTemplates) == 0 && !slices.ContainsFunc(c.Files, func(f chobolo.File) bool {
-		return f.Template != "" || len(f.Secrets) > 0
-	})
-	if !memo {
+	if !plainEntries(c) {
 		out, err = validateAll(c, core, sm)
 		return out, false, err
 	}
-	validMu.Lock()
-	defer validMu.Unlock()
-	if m := lastValid; m != nil && m.c.Value() == c && slices.EqualFunc(m.files, c.Files, sameFile) {
-		return m.out, true, nil
-	}
-	if out, err = validateAll(c, core, sm); err != nil {
-		return nil, false, err
-	}
-	files := slices.Clone(c.Files)
-	for i := range files {
-		f := &files[i]
-		f.Validate, f.Notify, f.Secrets = slices.Clone(f.Validate), slices.Clone(f.Notify), slices.Clone(f.Secrets)
-	}
-	lastValid = &validMemo{c: weak.Make(c), files: files, out: out}
-	return out, true, nil
+	out, err = validated.do(c, func() ([]Desired, error) { return validateAll(c, core, sm) })
+	return out, err == nil, err
 }
 
 // own returns validate's entries as the caller's own.
@@ -349,14 +316,6 @@ func own(out []Desired, shared bool, err error) ([]Desired, error) {
 		out = slices.Clone(out)
 	}
 	return out, err
-}
-
-// sameFile reports whether two entries are the same declaration.
-func sameFile(a, b chobolo.File) bool {
-	return a.Path == b.Path && a.State == b.State && a.Content == b.Content && a.Template == b.Template &&
-		a.TemplateText == b.TemplateText && a.Target == b.Target && a.Mode == b.Mode && a.Owner == b.Owner &&
-		a.Group == b.Group && a.Escape == b.Escape && slices.Equal(a.Validate, b.Validate) &&
-		slices.Equal(a.Notify, b.Notify) && slices.Equal(a.Secrets, b.Secrets)
 }
 
 func validateAll(c *chobolo.Chobolo, core string, sm secretsMode) ([]Desired, error) {

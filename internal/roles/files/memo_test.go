@@ -32,6 +32,18 @@ func TestValidateMemo(t *testing.T) {
 	}
 }
 
+// TestOwnsMemo: the claims of a Ch-obolo changed in place follow the change.
+func TestOwnsMemo(t *testing.T) {
+	c := chob(chobolo.File{Path: "/etc/a", Content: "a\n"})
+	if cl := (Role{}).Owns("debian", c); len(cl) != 1 || cl[0].Path != "/etc/a" || cl[0].Tree {
+		t.Fatalf("claims: %+v", cl)
+	}
+	c.Files[0].Path, c.Files[0].State, c.Files[0].Content = "/etc/b", "absent", ""
+	if cl := (Role{}).Owns("arch", c); len(cl) != 1 || cl[0].Path != "/etc/b" || !cl[0].Tree {
+		t.Fatalf("claims after a change in place: %+v", cl)
+	}
+}
+
 // TestSameFileEveryField: sameFile compares every field of chobolo.File, so that a field added to
 // it cannot be missed by the memo.
 func TestSameFileEveryField(t *testing.T) {
