@@ -191,7 +191,7 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 		run, err = ctl.Apply(ctx, req)
 	}
 	if run != nil {
-		o.log.finish(a, run.LogbookID, o.json)
+		o.log.finish(a, run.LogbookID, o.json, o.dry)
 	}
 	if err != nil {
 		return err

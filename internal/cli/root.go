@@ -45,11 +45,26 @@ type app struct {
 	// loadConfig reads config.yml once, on first use (config); the copies of the app that fleet
 	// hosts get share it.
 	loadConfig func() (*config.Config, error)
+	// exits is set when the process exits as soon as the command returns (Process): what only
+	// costs time to release, a dry run's logbook connection, is left to the exit.
+	exits bool
 }
 
-// Main runs the CLI and returns the process exit code.
+// Main runs the CLI and returns the process exit code, having released everything it opened (Go
+// callers, tests).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, stdin: stdin, loadConfig: sync.OnceValues(config.Load)}
+	return runApp(&app{stdout: stdout, stderr: stderr, stdin: stdin}, args)
+}
+
+// Process is Main for a process that exits with the code it returns (cmd/chaos): a dry run leaves
+// its logbook connection to the exit (logbook.Store.Leave), which saves it the WAL checkpoint.
+func Process(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runApp(&app{stdout: stdout, stderr: stderr, stdin: stdin, exits: true}, args)
+}
+
+func runApp(a *app, args []string) int {
+	a.loadConfig = sync.OnceValues(config.Load)
+	stdin, stdout, stderr := a.stdin, a.stdout, a.stderr
 	a.loadSouls()
 	// Souls run on this machine, never on a managed host; whatever way the command ends (an error,
 	// an interrupt), their processes end with it.
