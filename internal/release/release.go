@@ -79,11 +79,11 @@ func git(ctx context.Context, repo string, args ...string) (string, error) {
 
 // Artifacts are the files Run wrote, by kind, as paths in Out.
 type Artifacts struct {
-	Binaries map[string]string // arch -> chaos_VERSION_linux_ARCH
-	Tarballs map[string]string // arch -> chaos_VERSION_linux_ARCH.tar.gz
+	Binaries map[string]string            // arch -> chaos_VERSION_linux_ARCH
+	Tarballs map[string]string            // arch -> chaos_VERSION_linux_ARCH.tar.gz
 	Packages map[string]map[string]string // format (deb, rpm, archlinux) -> arch -> file
-	Sums     string // SHA256SUMS
-	Sig      string // SHA256SUMS.minisig ("" when unsigned)
+	Sums     string                       // SHA256SUMS
+	Sig      string                       // SHA256SUMS.minisig ("" when unsigned)
 }
 
 // Run builds every artifact into o.Out.
