@@ -21,7 +21,7 @@ const (
 	SigName  = SumsName + ".minisig"
 	// ReleasePublicKey is the minisign public key releases are signed with (README.md pins the same;
 	// docs/release.md says who holds the secret half and how to verify by hand).
-	ReleasePublicKey = "RWTw1qTLWS68nImDz07GrIbXVUHN1uzLRY612RAtW4xIaKpbiCSQFOTW"
+	ReleasePublicKey = "RWSm/aLtdBX9l/tjCcePWkRU8LB3VP5b/UkNaNrIvZ/7/BxZFwUFa3PQ"
 	// DefaultURL is the release directory self-update reads: the latest release's downloads.
 	DefaultURL = "https://github.com/ch-aos-ch/chaos/releases/latest/download"
 )
