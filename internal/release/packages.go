@@ -69,20 +69,27 @@ func writePackage(o Options, arch, format string, fs []file) (string, error) {
 		}
 	}
 	postinst := filepath.Join(o.Repo, "packaging", "scripts", "postinstall.sh")
+	version, schema := o.Version, "semver"
+	if format == "archlinux" {
+		// nfpm leaves a pre-release out of .PKGINFO's pkgver (1.2.3-rc.1 would install as 1.2.3):
+		// give it pacman's spelling whole.
+		version, schema = PacmanVersion(o.Version), "none"
+	}
 	info := nfpm.WithDefaults(&nfpm.Info{
-		Name:        "chaos",
-		Arch:        arch,
-		Platform:    "linux",
-		Version:     o.Version,
-		Release:     "1",
-		Section:     "admin",
-		Priority:    "optional",
-		Maintainer:  maintainer,
-		Description: description,
-		Vendor:      "Ch-aOS",
-		Homepage:    homepage,
-		License:     "Unspecified",
-		MTime:       o.Stamp.Time,
+		Name:          "chaos",
+		Arch:          arch,
+		Platform:      "linux",
+		Version:       version,
+		VersionSchema: schema,
+		Release:       "1",
+		Section:       "admin",
+		Priority:      "optional",
+		Maintainer:    maintainer,
+		Description:   description,
+		Vendor:        "Ch-aOS",
+		Homepage:      homepage,
+		License:       "Unspecified",
+		MTime:         o.Stamp.Time,
 		Overridables: nfpm.Overridables{
 			Contents: contents,
 			Scripts:  nfpm.Scripts{PostInstall: postinst},

@@ -1,6 +1,7 @@
 // Package release builds chaos's release artifacts (`make release VERSION=x.y.z`, docs/release.md):
 // static binaries for each architecture, stamped with the version and the commit, tarballs, .deb,
-// .rpm and Arch packages (nfpm, as a library), and SHA256SUMS signed with minisign's format.
+// .rpm and Arch packages (nfpm, as a library), the PKGBUILD that builds the Arch package from the
+// tarballs, and SHA256SUMS signed with minisign's format.
 //
 // Everything is a function of the commit and the version: paths are trimmed, the Go toolchain's own
 // VCS probe is off (the commit is stamped with -ldflags instead), every timestamp is the commit's
@@ -82,6 +83,7 @@ type Artifacts struct {
 	Binaries map[string]string            // arch -> chaos_VERSION_linux_ARCH
 	Tarballs map[string]string            // arch -> chaos_VERSION_linux_ARCH.tar.gz
 	Packages map[string]map[string]string // format (deb, rpm, archlinux) -> arch -> file
+	PKGBUILD string                       // PKGBUILD (chaos.install beside it)
 	Sums     string                       // SHA256SUMS
 	Sig      string                       // SHA256SUMS.minisig ("" when unsigned)
 }
@@ -159,6 +161,10 @@ func Run(ctx context.Context, o Options) (*Artifacts, error) {
 			}
 			a.Packages[format][arch] = p
 		}
+	}
+	o.Log("PKGBUILD")
+	if a.PKGBUILD, err = writePKGBUILD(o, a.Tarballs); err != nil {
+		return nil, err
 	}
 	o.Log("SHA256SUMS")
 	if a.Sums, err = writeSums(o.Out); err != nil {
