@@ -1,0 +1,255 @@
+// Package server is Capitain, the central server of Ch-aOS (`chaos capitain serve`): projects
+// (git repositories holding a Ch-obolo), their hosts, and jobs run on those hosts through
+// pkg/chaos, one River queue job per host and job, over a REST API with an OpenAPI document,
+// live events over SSE, and Prometheus metrics. Its database is SQLite (default) or PostgreSQL.
+//
+// Other parts plug in through small surfaces: an Authenticator decides who may do what (the
+// server ships AdminToken); Server.Refresh, Server.CreateJob and Server.CancelJob are what
+// schedules, webhooks and notifications call.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ch-aos-ch/chaos/internal/datadir"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
+)
+
+// Config is how the server runs; the YAML config file has the same keys as the flags.
+type Config struct {
+	// Data is the data directory (SQLite database, repository caches): default
+	// $XDG_DATA_HOME/chaos/capitain.
+	Data string `yaml:"data"`
+	// DB is a postgres:// DSN (or libpq key=value) or a SQLite file; "" is DATA/capitain.db.
+	// CHAOS_CAPITAIN_DB sets it when neither the flag nor the file does.
+	DB string `yaml:"db"`
+	// Listen is the HTTP address (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// Workers is how many hosts this server runs at once (default 16).
+	Workers int `yaml:"workers"`
+	// NodeTimeout is how long a silent server keeps its running jobs before another (or its
+	// restart) takes them over (default 30s).
+	NodeTimeout time.Duration `yaml:"node_timeout"`
+	// MaxBody bounds request bodies (default 1 MiB).
+	MaxBody int64 `yaml:"max_body"`
+}
+
+// LoadConfig reads a YAML config file (unknown keys are an error).
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	f, err := os.Open(path)
+	if err != nil {
+		return c, err
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// defaults fills what c leaves unset.
+func (c *Config) defaults() error {
+	if c.Data == "" {
+		d, err := datadir.Path("capitain")
+		if err != nil {
+			return err
+		}
+		c.Data = d
+	}
+	if c.DB == "" {
+		c.DB = os.Getenv("CHAOS_CAPITAIN_DB")
+	}
+	if c.DB == "" {
+		c.DB = filepath.Join(c.Data, "capitain.db")
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Workers <= 0 {
+		c.Workers = 16
+	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = 30 * time.Second
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 1 << 20
+	}
+	return os.MkdirAll(c.Data, 0o700)
+}
+
+// Server is a running Capitain.
+type Server struct {
+	cfg      Config
+	store    *store
+	queue    queue
+	repos    *repos
+	ctl      *chaos.Controller
+	auth     Authenticator
+	hub      hub
+	metrics  *metrics
+	log      *slog.Logger
+	node     string // this process's id (River's client id, the heartbeat's row)
+	instance string // this installation's id (in the generations its jobs make)
+
+	stopping chan struct{} // closed when the server stops: event streams end
+
+	cacheMu sync.Mutex
+	cache   map[string]*loadedProject
+	ready   atomic.Bool
+}
+
+// New opens the database (migrating it), and on the first start of a database creates the admin
+// token and writes it to out with the URL. log receives the server's own messages.
+func New(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	st, err := openStore(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{cfg: cfg, store: st, stopping: make(chan struct{}), repos: &repos{dir: cfg.Data}, log: log, cache: map[string]*loadedProject{},
+		metrics: newMetrics()}
+	fail := func(err error) (*Server, error) {
+		st.close()
+		return nil, err
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	host, _ := os.Hostname()
+	srv.node = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+	if srv.ctl, err = chaos.New(chaos.Options{}); err != nil {
+		return fail(err)
+	}
+	if err := srv.firstStart(ctx, out); err != nil {
+		return fail(err)
+	}
+	hash, err := st.setting(ctx, "admin_token_sha256")
+	if err != nil {
+		return fail(err)
+	}
+	srv.auth = AdminToken{Hash: hash}
+	if !st.postgres {
+		// The database file is locked by this process: no other server runs its jobs.
+		if _, err := st.db.ExecContext(ctx, `DELETE FROM capitain_nodes`); err != nil {
+			return fail(err)
+		}
+	}
+	if srv.queue, err = newQueue(ctx, st, srv, srv.node, cfg.Workers); err != nil {
+		return fail(err)
+	}
+	srv.metrics.register(srv)
+	return srv, nil
+}
+
+// firstStart creates the installation's id and, once per database, the admin token (printed,
+// stored hashed).
+func (srv *Server) firstStart(ctx context.Context, out io.Writer) error {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	if _, err := srv.store.setSettingOnce(ctx, "instance", hex.EncodeToString(b)); err != nil {
+		return err
+	}
+	inst, err := srv.store.setting(ctx, "instance")
+	if err != nil {
+		return err
+	}
+	srv.instance = inst
+	tok, hash, err := newToken()
+	if err != nil {
+		return err
+	}
+	created, err := srv.store.setSettingOnce(ctx, "admin_token_sha256", hash)
+	if err != nil {
+		return err
+	}
+	if created && out != nil {
+		fmt.Fprintf(out, "Capitain's admin token (shown once, stored hashed; keep it): %s\n", tok)
+	}
+	return nil
+}
+
+// SetAuthenticator replaces the admin-token authenticator (users, tokens and roles plug in here).
+func (srv *Server) SetAuthenticator(a Authenticator) { srv.auth = a }
+
+// AdminTokenHash is the stored SHA-256 of the admin token, for an Authenticator that keeps
+// accepting it.
+func (srv *Server) AdminTokenHash(ctx context.Context) (string, error) {
+	return srv.store.setting(ctx, "admin_token_sha256")
+}
+
+// Serve listens on the configured address and serves until ctx ends, then stops gracefully:
+// running hosts finish their op, undo and are retried by the next server.
+func (srv *Server) Serve(ctx context.Context, out io.Writer) error {
+	l, err := net.Listen("tcp", srv.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		fmt.Fprintf(out, "Capitain serves http://%s/ (API http://%s/api/v1, database %s)\n", l.Addr(), l.Addr(), srv.store.where)
+	}
+	return srv.ServeListener(ctx, l)
+}
+
+// ServeListener is Serve on an open listener.
+func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
+	defer srv.store.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := srv.beat(ctx); err != nil {
+		return err
+	}
+	if err := srv.queue.start(ctx); err != nil {
+		return err
+	}
+	go srv.heartbeat(ctx)
+	if srv.store.postgres {
+		go srv.listen(ctx)
+	}
+	if err := srv.reenqueue(ctx); err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		// WriteTimeout stays 0: event streams are long; handlers bound their own work.
+	}
+	srv.ready.Store(true)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	srv.ready.Store(false)
+	close(srv.stopping)
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer scancel()
+	_ = hs.Shutdown(sctx)
+	if err := srv.queue.stop(sctx); err != nil && !strings.Contains(err.Error(), "not started") {
+		return err
+	}
+	return nil
+}
