@@ -648,18 +648,24 @@ func (srv *Server) recordHost(ctx context.Context, j *Job, host string, o hostOu
 		}
 	}
 	if status != "" {
-		var probed int64
+		// What this run learnt replaces what was known; what it did not learn stays.
+		set := []string{"status = ?", "pending_plan = ?", "error = ?"}
+		args := []any{status, plan, o.err}
 		if !o.probed.IsZero() {
-			probed = o.probed.UnixNano()
+			set, args = append(set, "probed = ?"), append(args, o.probed.UnixNano())
 		}
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_hosts SET status = ?, pending_plan = ?, error = ?,
-			probed = CASE WHEN ? > 0 THEN ? ELSE probed END,
-			core = CASE WHEN ? <> '' THEN ? ELSE core END,
-			os = CASE WHEN ? <> '' THEN ? ELSE os END,
-			generation = CASE WHEN ? > 0 THEN ? ELSE generation END,
-			synced_commit = CASE WHEN ? <> '' THEN ? ELSE synced_commit END
-			WHERE project = ? AND name = ?`), status, plan, o.err, probed, probed, o.core, o.core, o.os, o.os,
-			o.generation, o.generation, commit, commit, j.Project, host)
+		for _, c := range []struct {
+			col string
+			v   any
+			ok  bool
+		}{{"core", o.core, o.core != ""}, {"os", o.os, o.os != ""}, {"generation", o.generation, o.generation > 0},
+			{"synced_commit", commit, commit != ""}} {
+			if c.ok {
+				set, args = append(set, c.col+" = ?"), append(args, c.v)
+			}
+		}
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_hosts SET `+strings.Join(set, ", ")+` WHERE project = ? AND name = ?`),
+			append(args, j.Project, host)...)
 		if err != nil {
 			return err
 		}
