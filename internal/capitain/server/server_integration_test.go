@@ -35,11 +35,11 @@ func fleetChobolo(hs *testenv.SSHHosts, motd string) string {
 
 // startServer runs a server in this process on dsn ("" : SQLite in a temp dir) and returns its
 // API client (the admin token read from what the first start printed).
-func startServer(t *testing.T, dsn string) *api {
+func startServer(t *testing.T, dsn string, workers int) *api {
 	t.Helper()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{Data: t.TempDir(), DB: dsn, Workers: 4}, &out, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	srv, err := server.New(ctx, server.Config{Data: t.TempDir(), DB: dsn, Workers: workers}, &out, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func testServer(t *testing.T, dsn string) {
 		"site/chobolo.yml": fleetChobolo(hs, "managed by capitain\n"),
 		"bad.yml":          "files:\n  - path: /etc/motd\n    contnet: x\n",
 	})
-	a := startServer(t, dsn)
+	a := startServer(t, dsn, 4)
 
 	var p server.Project
 	a.must(201, "POST", "/api/v1/projects", map[string]any{"name": "site", "repo": url + "fleet.git", "ref": "main", "path": "site/chobolo.yml"}, &p)
@@ -290,6 +290,15 @@ func testServer(t *testing.T, dsn string) {
 		t.Fatalf("openapi.json: %v", doc["openapi"])
 	}
 
+	// Health and readiness.
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := a.hc.Get(a.base + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+
 	// Metrics read from the database.
 	resp, err := a.hc.Get(a.base + "/metrics")
 	if err != nil {
@@ -304,5 +313,48 @@ func testServer(t *testing.T, dsn string) {
 		if !strings.Contains(mb.String(), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// A cancelled job: its queued hosts never run, a running host stops and undoes (pkg/chaos's
+// cancellation), and the job ends cancelled. One worker, so that two of three hosts are queued
+// when the cancel arrives.
+func TestCancelJob(t *testing.T) {
+	hs := testenv.StartSSHHosts(t, 3)
+	url, _ := testenv.GitServer(t, "fleet", map[string]string{"chobolo.yml": fleetChobolo(hs, "cancelled\n")})
+	a := startServer(t, "", 1)
+	a.must(201, "POST", "/api/v1/projects", map[string]any{"name": "site", "repo": url + "fleet.git", "path": "chobolo.yml"}, nil)
+	a.must(200, "POST", "/api/v1/projects/site/refresh", nil, nil)
+	var j server.Job
+	a.must(201, "POST", "/api/v1/jobs", server.JobRequest{Project: "site", Kind: server.KindApply}, &j)
+	a.must(200, "POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), nil, &j)
+	if !j.CancelRequested {
+		t.Fatalf("cancel: %+v", j)
+	}
+	done := a.waitJob(j.ID)
+	if done.State != server.StateCancelled || done.Counts["cancelled"] < 2 || done.Counts["queued"]+done.Counts["running"] != 0 {
+		t.Fatalf("cancelled job: %+v", done)
+	}
+	var jh struct{ Items []server.JobHost }
+	a.must(200, "GET", fmt.Sprintf("/api/v1/jobs/%d/hosts", j.ID), nil, &jh)
+	for i, h := range jh.Items {
+		motd := testenv.ReadFile(t, hs.Hosts[i].Root, "/etc/motd")
+		switch h.State {
+		case "cancelled":
+			if motd == "cancelled\n" || h.Generation != 0 {
+				t.Errorf("%s was cancelled but applied: %+v", h.Host, h)
+			}
+		case "changed":
+			if motd != "cancelled\n" {
+				t.Errorf("%s changed without its change: %q", h.Host, motd)
+			}
+		default:
+			t.Errorf("%s: state %s", h.Host, h.State)
+		}
+	}
+	// A cancelled job cannot be cancelled into another state.
+	a.must(200, "POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), nil, &j)
+	if j.State != server.StateCancelled {
+		t.Fatalf("second cancel: %+v", j)
 	}
 }
