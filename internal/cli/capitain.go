@@ -18,6 +18,7 @@ func (a *app) capitainCmd() *cobra.Command {
 		Short: "Capitain, the central server: projects, hosts, jobs, API (docs/capitain.md)",
 	}
 	cmd.AddCommand(a.capitainServeCmd())
+	cmd.AddCommand(a.capitainClientCmds()...)
 	return cmd
 }
 
