@@ -71,7 +71,7 @@ max_body); flags override it.`,
 	f.StringVar(&cfg.Data, "data", "", "data directory (default $XDG_DATA_HOME/chaos/capitain)")
 	f.StringVar(&cfg.DB, "db", "", "database: a SQLite file or a postgres:// DSN (default DATA/capitain.db; $CHAOS_CAPITAIN_DB)")
 	f.StringVar(&cfg.Listen, "listen", "", "address to listen on (default 127.0.0.1:8080)")
-	f.IntVar(&cfg.Workers, "workers", 0, "hosts run at once by this server (default 16)")
+	f.IntVar(&cfg.Workers, "workers", 0, "hosts run at once by this server (default 16; -1: none, an API-only replica)")
 	f.StringVar(&file, "config", "", "YAML config file (keys as the flags)")
 	return cmd
 }

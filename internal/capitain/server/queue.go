@@ -22,14 +22,30 @@ type queue interface {
 	stop(ctx context.Context) error
 }
 
-type riverQueue[TTx any] struct{ c *river.Client[TTx] }
+// riverQueue is a River client; an insert-only one (a replica without workers) is never started.
+type riverQueue[TTx any] struct {
+	c          *river.Client[TTx]
+	insertOnly bool
+}
 
 func (q riverQueue[TTx]) insert(ctx context.Context, params []river.InsertManyParams) error {
 	_, err := q.c.InsertManyFast(ctx, params)
 	return err
 }
-func (q riverQueue[TTx]) start(ctx context.Context) error { return q.c.Start(ctx) }
-func (q riverQueue[TTx]) stop(ctx context.Context) error  { return q.c.Stop(ctx) }
+
+func (q riverQueue[TTx]) start(ctx context.Context) error {
+	if q.insertOnly {
+		return nil
+	}
+	return q.c.Start(ctx)
+}
+
+func (q riverQueue[TTx]) stop(ctx context.Context) error {
+	if q.insertOnly {
+		return nil
+	}
+	return q.c.Stop(ctx)
+}
 
 // newQueue migrates River's tables and makes its client: workers host jobs at once on this
 // server, identified as node (what the rescue of a dead server's jobs reads).
@@ -40,7 +56,6 @@ func newQueue(ctx context.Context, s *store, srv *Server, node string, workers i
 	}
 	cfg := &river.Config{
 		ID:      node,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
 		Workers: ws,
 		// An apply takes as long as it takes; a dead server's jobs are rescued by rescueOrphans
 		// (seconds after its heartbeat stops), not by River's timer.
@@ -48,6 +63,9 @@ func newQueue(ctx context.Context, s *store, srv *Server, node string, workers i
 		RescueStuckJobsAfter: 7 * 24 * time.Hour,
 		FetchPollInterval:    200 * time.Millisecond,
 		Logger:               srv.log,
+	}
+	if workers > 0 {
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}}
 	}
 	if s.postgres {
 		d := riverpgxv5.New(s.pool)
@@ -58,7 +76,7 @@ func newQueue(ctx context.Context, s *store, srv *Server, node string, workers i
 		if err != nil {
 			return nil, err
 		}
-		return riverQueue[pgx.Tx]{c}, nil
+		return riverQueue[pgx.Tx]{c, workers <= 0}, nil
 	}
 	d := riversqlite.New(s.db)
 	if err := migrateRiver(ctx, s, d); err != nil {
@@ -68,7 +86,7 @@ func newQueue(ctx context.Context, s *store, srv *Server, node string, workers i
 	if err != nil {
 		return nil, err
 	}
-	return riverQueue[*sql.Tx]{c}, nil
+	return riverQueue[*sql.Tx]{c, workers <= 0}, nil
 }
 
 // migrateRiver brings River's tables up to date; on PostgreSQL under an advisory lock, so that

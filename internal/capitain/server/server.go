@@ -41,7 +41,8 @@ type Config struct {
 	DB string `yaml:"db"`
 	// Listen is the HTTP address (default 127.0.0.1:8080).
 	Listen string `yaml:"listen"`
-	// Workers is how many hosts this server runs at once (default 16).
+	// Workers is how many hosts this server runs at once (default 16); -1 runs none: the replica
+	// serves the API and queues jobs that other replicas run.
 	Workers int `yaml:"workers"`
 	// NodeTimeout is how long a silent server keeps its running jobs before another (or its
 	// restart) takes them over (default 30s).
@@ -84,7 +85,7 @@ func (c *Config) defaults() error {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
-	if c.Workers <= 0 {
+	if c.Workers == 0 {
 		c.Workers = 16
 	}
 	if c.NodeTimeout <= 0 {
