@@ -27,7 +27,7 @@ type Client struct {
 
 // Error is an API error answer.
 type Error struct {
-	Status                int
+	Status               int
 	Code, Message, Field string
 }
 
