@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,6 +38,13 @@ func fleetChobolo(hs *testenv.SSHHosts, motd string) string {
 // API client (the admin token read from what the first start printed).
 func startServer(t *testing.T, dsn string, workers int) *api {
 	t.Helper()
+	return startReplica(t, dsn, workers, "")
+}
+
+// startReplica is startServer on a database another server already started (token: its admin
+// token), or on a new one (token "").
+func startReplica(t *testing.T, dsn string, workers int, token string) *api {
+	t.Helper()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Config{Data: t.TempDir(), DB: dsn, Workers: workers}, &out, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -44,7 +52,12 @@ func startServer(t *testing.T, dsn string, workers int) *api {
 		t.Fatal(err)
 	}
 	m := tokenRE.FindStringSubmatch(out.String())
-	if m == nil {
+	switch {
+	case token != "" && m != nil:
+		t.Fatalf("a second server printed a new admin token: %q", out.String())
+	case token != "":
+		m = []string{"", token}
+	case m == nil:
 		t.Fatalf("no admin token printed: %q", out.String())
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -356,5 +369,65 @@ func TestCancelJob(t *testing.T) {
 	a.must(200, "POST", fmt.Sprintf("/api/v1/jobs/%d/cancel", j.ID), nil, &j)
 	if j.State != server.StateCancelled {
 		t.Fatalf("second cancel: %+v", j)
+	}
+}
+
+// Two replicas on one PostgreSQL database: a job created on one runs each host once (both
+// replicas work the shared queue), and both stream all its events, live, the same.
+func TestTwoReplicas(t *testing.T) {
+	dsn := testenv.PostgreSQL(t)
+	hs := testenv.StartSSHHosts(t, 4)
+	url, _ := testenv.GitServer(t, "fleet", map[string]string{"chobolo.yml": fleetChobolo(hs, "replicated\n")})
+	a := startReplica(t, dsn, 1, "")
+	b := startReplica(t, dsn, 1, a.token)
+	a.must(201, "POST", "/api/v1/projects", map[string]any{"name": "site", "repo": url + "fleet.git", "path": "chobolo.yml"}, nil)
+	b.must(200, "POST", "/api/v1/projects/site/refresh", nil, nil)
+	var j server.Job
+	a.must(201, "POST", "/api/v1/jobs", server.JobRequest{Project: "site", Kind: server.KindApply}, &j)
+	streams := make(chan []sse, 2)
+	for _, c := range []*api{a, b} {
+		go func() { streams <- c.readStream(j.ID, "") }()
+	}
+	s1, s2 := <-streams, <-streams
+	if len(s1) != len(s2) || len(s1) < 20 {
+		t.Fatalf("streams of %d and %d events", len(s1), len(s2))
+	}
+	for i := range s1 {
+		if s1[i].id != s2[i].id || string(s1[i].data) != string(s2[i].data) {
+			t.Fatalf("streams differ at %d: %s %s", i, s1[i].data, s2[i].data)
+		}
+	}
+	var done server.Job
+	b.must(200, "GET", fmt.Sprintf("/api/v1/jobs/%d", j.ID), nil, &done)
+	if done.State != server.StateSucceeded || done.Counts["changed"] != 4 {
+		t.Fatalf("job: %+v", done)
+	}
+	for i, h := range hs.Hosts {
+		tr, err := chaos.Open(context.Background(), "@chroot"+h.Root, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gens, err := chaos.Generations(context.Background(), tr)
+		tr.Close()
+		if err != nil || len(gens) != 1 {
+			t.Errorf("host %d: generations %+v %v", i, gens, err)
+		}
+	}
+	// Each host ran once: one run.start event per host.
+	starts := map[string]int{}
+	for _, e := range s1 {
+		if e.event == "run.start" {
+			var ev struct{ Host string }
+			_ = json.Unmarshal(e.data, &ev)
+			starts[ev.Host]++
+		}
+	}
+	for h, n := range starts {
+		if n != 1 {
+			t.Errorf("host %s started %d times", h, n)
+		}
+	}
+	if len(starts) != 4 {
+		t.Errorf("hosts started: %v", starts)
 	}
 }
