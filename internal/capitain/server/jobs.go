@@ -284,11 +284,8 @@ func (srv *Server) CreateJob(ctx context.Context, req JobRequest, actor string) 
 	if len(hosts) == 0 {
 		return nil, &fieldError{"limit", "selects no host of project " + p.Name}
 	}
-	id, err := srv.store.insertJob(ctx, req, actor, p.Commit, hosts)
+	id, err := srv.insertJob(ctx, req, actor, p.Commit, hosts)
 	if err != nil {
-		return nil, err
-	}
-	if err := srv.enqueue(ctx, id, hosts); err != nil {
 		return nil, err
 	}
 	srv.metrics.jobsCreated.WithLabelValues(req.Kind).Inc()
@@ -312,87 +309,45 @@ func (s *store) hostNames(ctx context.Context, project string) (map[string]bool,
 	return out, rows.Err()
 }
 
-// insertJob writes the job and its hosts in one transaction.
-func (s *store) insertJob(ctx context.Context, req JobRequest, actor, commit string, hosts []string) (int64, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
+// insertJob writes the job, its hosts and their queue jobs (one per host, inserted at once) in
+// one transaction: a job is queued whole or not at all.
+func (srv *Server) insertJob(ctx context.Context, req JobRequest, actor, commit string, hosts []string) (int64, error) {
 	var id int64
-	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO capitain_jobs (project, kind, limit_pattern, trigger, actor, commit_sha, to_generation, hosts, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`), req.Project, req.Kind, req.Limit, req.Trigger, actor, commit, req.ToGeneration,
-		len(hosts), time.Now().UnixNano()).Scan(&id)
-	if err != nil {
-		return 0, err
-	}
-	const chunk = 500
-	for i := 0; i < len(hosts); i += chunk {
-		part := hosts[i:min(i+chunk, len(hosts))]
-		var b strings.Builder
-		b.WriteString(`INSERT INTO capitain_job_hosts (job_id, host) VALUES `)
-		args := make([]any, 0, 2*len(part))
-		for k, h := range part {
-			if k > 0 {
-				b.WriteString(", ")
+	err := srv.queue.transact(ctx, func(tx txExec) ([]river.InsertManyParams, error) {
+		var err error
+		id, err = tx.queryInt(ctx, `INSERT INTO capitain_jobs (project, kind, limit_pattern, trigger, actor, commit_sha, to_generation, hosts, created)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, req.Project, req.Kind, req.Limit, req.Trigger, actor, commit, req.ToGeneration,
+			len(hosts), time.Now().UnixNano())
+		if err != nil {
+			return nil, err
+		}
+		const chunk = 500
+		for i := 0; i < len(hosts); i += chunk {
+			part := hosts[i:min(i+chunk, len(hosts))]
+			var b strings.Builder
+			b.WriteString(`INSERT INTO capitain_job_hosts (job_id, host) VALUES `)
+			args := make([]any, 0, 2*len(part))
+			for k, h := range part {
+				if k > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?)")
+				args = append(args, id, h)
 			}
-			b.WriteString("(?, ?)")
-			args = append(args, id, h)
+			if err := tx.exec(ctx, b.String(), args...); err != nil {
+				return nil, err
+			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
-			return 0, err
+		params := make([]river.InsertManyParams, len(hosts))
+		for i, h := range hosts {
+			params[i] = river.InsertManyParams{Args: hostArgs{Job: id, Host: h}, InsertOpts: &river.InsertOpts{MaxAttempts: 10}}
 		}
-	}
-	return id, tx.Commit()
-}
-
-// enqueue inserts the queue jobs of a job's hosts, all at once, then marks the job enqueued. A
-// crash between the two is mended at the next start (reenqueue); the queue's uniqueness on the
-// arguments keeps a host from being queued twice.
-func (srv *Server) enqueue(ctx context.Context, id int64, hosts []string) error {
-	params := make([]river.InsertManyParams, len(hosts))
-	for i, h := range hosts {
-		params[i] = river.InsertManyParams{Args: hostArgs{Job: id, Host: h}, InsertOpts: &river.InsertOpts{
-			MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}}
-	}
-	if err := srv.queue.insert(ctx, params); err != nil {
-		return fmt.Errorf("queue job %d: %w", id, err)
-	}
-	_, err := srv.store.db.ExecContext(ctx, srv.store.q(`UPDATE capitain_jobs SET enqueued = 1 WHERE id = ?`), id)
-	return err
-}
-
-// reenqueue queues the hosts of jobs whose queueing a crash interrupted.
-func (srv *Server) reenqueue(ctx context.Context) error {
-	rows, err := srv.store.db.QueryContext(ctx, `SELECT j.id, h.host FROM capitain_jobs j JOIN capitain_job_hosts h ON h.job_id = j.id
-		WHERE j.enqueued = 0 AND h.state = 'queued' ORDER BY j.id`)
+		return params, nil
+	})
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("queue the job: %w", err)
 	}
-	byJob := map[int64][]string{}
-	var order []int64
-	for rows.Next() {
-		var id int64
-		var h string
-		if err := rows.Scan(&id, &h); err != nil {
-			rows.Close()
-			return err
-		}
-		if byJob[id] == nil {
-			order = append(order, id)
-		}
-		byJob[id] = append(byJob[id], h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, id := range order {
-		if err := srv.enqueue(ctx, id, byJob[id]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return id, nil
 }
 
 // CancelJob asks a job to stop: queued hosts are cancelled at once, running hosts stop between

@@ -17,20 +17,71 @@ import (
 // queue is River, with the SQLite or the pgx driver (their clients differ in the type of a
 // transaction).
 type queue interface {
-	insert(ctx context.Context, params []river.InsertManyParams) error
+	// transact runs fn in a transaction of the store and inserts the queue jobs it returns in the
+	// same transaction.
+	transact(ctx context.Context, fn func(txExec) ([]river.InsertManyParams, error)) error
 	start(ctx context.Context) error
 	stop(ctx context.Context) error
+}
+
+// txExec runs statements (with ? placeholders) in a transaction of either driver.
+type txExec interface {
+	exec(ctx context.Context, q string, args ...any) error
+	queryInt(ctx context.Context, q string, args ...any) (int64, error)
 }
 
 // riverQueue is a River client; an insert-only one (a replica without workers) is never started.
 type riverQueue[TTx any] struct {
 	c          *river.Client[TTx]
 	insertOnly bool
+	begin      func(ctx context.Context) (TTx, txExec, func(context.Context) error, func(context.Context) error, error)
 }
 
-func (q riverQueue[TTx]) insert(ctx context.Context, params []river.InsertManyParams) error {
-	_, err := q.c.InsertManyFast(ctx, params)
+func (q riverQueue[TTx]) transact(ctx context.Context, fn func(txExec) ([]river.InsertManyParams, error)) error {
+	tx, ex, commit, rollback, err := q.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer rollback(context.WithoutCancel(ctx))
+	params, err := fn(ex)
+	if err != nil {
+		return err
+	}
+	if _, err := q.c.InsertManyFastTx(ctx, tx, params); err != nil {
+		return err
+	}
+	return commit(ctx)
+}
+
+// sqlTx runs statements in a database/sql transaction (SQLite).
+type sqlTx struct{ tx *sql.Tx }
+
+func (t sqlTx) exec(ctx context.Context, q string, args ...any) error {
+	_, err := t.tx.ExecContext(ctx, q, args...)
 	return err
+}
+
+func (t sqlTx) queryInt(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(ctx, q, args...).Scan(&n)
+	return n, err
+}
+
+// pgxTx runs statements in a pgx transaction (PostgreSQL), ? rewritten to $N.
+type pgxTx struct {
+	tx pgx.Tx
+	s  *store
+}
+
+func (t pgxTx) exec(ctx context.Context, q string, args ...any) error {
+	_, err := t.tx.Exec(ctx, t.s.q(q), args...)
+	return err
+}
+
+func (t pgxTx) queryInt(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := t.tx.QueryRow(ctx, t.s.q(q), args...).Scan(&n)
+	return n, err
 }
 
 func (q riverQueue[TTx]) start(ctx context.Context) error {
@@ -76,7 +127,14 @@ func newQueue(ctx context.Context, s *store, srv *Server, node string, workers i
 		if err != nil {
 			return nil, err
 		}
-		return riverQueue[pgx.Tx]{c, workers <= 0}, nil
+		begin := func(ctx context.Context) (pgx.Tx, txExec, func(context.Context) error, func(context.Context) error, error) {
+			tx, err := s.pool.Begin(ctx)
+			if err != nil {
+				return nil, nil, nil, nil, err
+			}
+			return tx, pgxTx{tx, s}, tx.Commit, tx.Rollback, nil
+		}
+		return riverQueue[pgx.Tx]{c, workers <= 0, begin}, nil
 	}
 	d := riversqlite.New(s.db)
 	if err := migrateRiver(ctx, s, d); err != nil {
@@ -86,7 +144,14 @@ func newQueue(ctx context.Context, s *store, srv *Server, node string, workers i
 	if err != nil {
 		return nil, err
 	}
-	return riverQueue[*sql.Tx]{c, workers <= 0}, nil
+	begin := func(ctx context.Context) (*sql.Tx, txExec, func(context.Context) error, func(context.Context) error, error) {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		return tx, sqlTx{tx}, func(context.Context) error { return tx.Commit() }, func(context.Context) error { return tx.Rollback() }, nil
+	}
+	return riverQueue[*sql.Tx]{c, workers <= 0, begin}, nil
 }
 
 // migrateRiver brings River's tables up to date; on PostgreSQL under an advisory lock, so that

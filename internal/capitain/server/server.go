@@ -229,9 +229,6 @@ func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
 	if srv.store.postgres {
 		go srv.listen(ctx)
 	}
-	if err := srv.reenqueue(ctx); err != nil {
-		return err
-	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		// WriteTimeout stays 0: event streams are long; handlers bound their own work.

@@ -170,7 +170,6 @@ var migrations = []string{
 		state TEXT NOT NULL DEFAULT 'queued',
 		cancel INTEGER NOT NULL DEFAULT 0,
 		hosts INTEGER NOT NULL DEFAULT 0,
-		enqueued INTEGER NOT NULL DEFAULT 0,
 		created BIGINT NOT NULL,
 		started BIGINT NOT NULL DEFAULT 0,
 		finished BIGINT NOT NULL DEFAULT 0
