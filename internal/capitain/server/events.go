@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -24,15 +25,16 @@ type Event struct {
 // eventWriter stores one host's events in order, in batches, from its own goroutine (a run is
 // never slowed by the database more than its buffer allows).
 type eventWriter struct {
-	srv  *Server
-	job  int64
-	host string
-	ch   chan chaos.Event
-	done chan error
+	srv   *Server
+	job   int64
+	host  string
+	strip string // the server's directory of the commit, taken out of file paths
+	ch    chan chaos.Event
+	done  chan error
 }
 
-func (srv *Server) newEventWriter(job int64, host string) *eventWriter {
-	w := &eventWriter{srv: srv, job: job, host: host, ch: make(chan chaos.Event, 1024), done: make(chan error, 1)}
+func (srv *Server) newEventWriter(job int64, host, strip string) *eventWriter {
+	w := &eventWriter{srv: srv, job: job, host: host, strip: strip, ch: make(chan chaos.Event, 1024), done: make(chan error, 1)}
 	go w.loop()
 	return w
 }
@@ -61,7 +63,7 @@ func (w *eventWriter) loop() {
 				break more
 			}
 		}
-		if err := w.srv.store.appendEvents(context.Background(), w.job, w.host, batch); err != nil && first == nil {
+		if err := w.srv.store.appendEvents(context.Background(), w.job, w.host, w.strip, batch); err != nil && first == nil {
 			first = err
 		}
 		w.srv.hub.signal(w.job)
@@ -73,7 +75,9 @@ func (w *eventWriter) loop() {
 // advisory lock per job orders concurrent writers (a sequence number is never committed after a
 // larger one, so a reader resuming after N misses nothing), and NOTIFY wakes the streams of every
 // replica; SQLite has one writer.
-func (s *store) appendEvents(ctx context.Context, job int64, host string, evs []chaos.Event) error {
+func (s *store) appendEvents(ctx context.Context, job int64, host, strip string, evs []chaos.Event) error {
+	prefix, _ := json.Marshal(strip + "/")
+	prefix = prefix[1 : len(prefix)-1] // as it appears inside a JSON string
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -95,6 +99,9 @@ func (s *store) appendEvents(ctx context.Context, job int64, host string, evs []
 		data, err := json.Marshal(ev)
 		if err != nil {
 			return err
+		}
+		if strip != "" {
+			data = bytes.ReplaceAll(data, prefix, nil)
 		}
 		if i > 0 {
 			b.WriteString(", ")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -494,7 +495,7 @@ func (srv *Server) runChaos(ctx context.Context, j *Job, host string) (hostOutco
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go srv.watchCancel(ctx, j.ID, cancel)
-	ew := srv.newEventWriter(j.ID, host)
+	ew := srv.newEventWriter(j.ID, host, lp.tree)
 	events := func(ev chaos.Event) {
 		switch ev.Type {
 		case chaos.EventProbed:
@@ -505,6 +506,8 @@ func (srv *Server) runChaos(ctx context.Context, j *Job, host string) (hostOutco
 				out.os = ev.Plan.OS
 				if ev.Changes > 0 {
 					out.plan, _ = json.Marshal(ev.Plan)
+					prefix, _ := json.Marshal(lp.tree + "/")
+					out.plan = bytes.ReplaceAll(out.plan, prefix[1:len(prefix)-1], nil)
 				}
 			}
 		case chaos.EventResult:

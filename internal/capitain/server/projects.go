@@ -221,6 +221,9 @@ func hostAddress(h *chaos.Host) string {
 type loadedProject struct {
 	chobolo *chaos.Chobolo
 	fleet   *chaos.Fleet
+	// tree is the directory the commit was extracted to: stripped from the paths in plans and
+	// events, which then name files relative to the repository.
+	tree string
 }
 
 // load reads the Ch-obolo at path inside tree and its fleet. Problems name files relative to
@@ -234,7 +237,7 @@ func (srv *Server) load(ctx context.Context, tree, chPath string) (*loadedProjec
 	if err != nil {
 		return nil, problems(tree, err)
 	}
-	return &loadedProject{chobolo: c, fleet: f}, nil
+	return &loadedProject{chobolo: c, fleet: f, tree: tree}, nil
 }
 
 // problems splits an error into its lines, with FILE:LINE:COL parsed and FILE made relative to

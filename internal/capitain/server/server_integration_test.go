@@ -158,7 +158,8 @@ func testServer(t *testing.T, dsn string) {
 	}
 	var h server.Host
 	a.must(200, "GET", "/api/v1/hosts/site/one", nil, &h)
-	if h.Status != server.StatusOutOfSync || !strings.Contains(string(h.PendingPlan), "/etc/motd") || h.Probed == nil || h.Core != "debian" {
+	if h.Status != server.StatusOutOfSync || !strings.Contains(string(h.PendingPlan), "/etc/motd") || h.Probed == nil || h.Core != "debian" ||
+		!strings.Contains(string(h.PendingPlan), `"file":"site/chobolo.yml"`) {
 		t.Fatalf("after the plan: %+v", h)
 	}
 	if got := testenv.ReadFile(t, hs.Hosts[0].Root, "/etc/motd"); got == "managed by capitain\n" {
