@@ -100,7 +100,18 @@ type hostWorker struct {
 }
 
 func (w *hostWorker) Work(ctx context.Context, j *river.Job[hostArgs]) error {
-	return w.srv.runHost(ctx, j.Args.Job, j.Args.Host)
+	err := w.srv.runHost(ctx, j.Args.Job, j.Args.Host)
+	if err != nil && ctx.Err() == nil && j.Attempt >= j.MaxAttempts {
+		// River gives up on it: the host fails with the last error, so that the job ends.
+		w.srv.log.Error("host job failed for good", "job", j.Args.Job, "host", j.Args.Host, "error", err)
+		jb, jerr := w.srv.store.job(ctx, j.Args.Job)
+		if jerr == nil {
+			if rerr := w.srv.recordHost(ctx, jb, j.Args.Host, hostOutcome{state: StateFailed, err: err.Error()}); rerr == nil {
+				return w.srv.finishJob(ctx, j.Args.Job)
+			}
+		}
+	}
+	return err
 }
 
 func tptr(ns int64) *time.Time {
