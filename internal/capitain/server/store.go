@@ -206,6 +206,8 @@ var migrations = []string{
 		owner_host TEXT NOT NULL,
 		PRIMARY KEY (project, host)
 	)`,
+	// Host lists are sorted by name across projects.
+	`CREATE INDEX capitain_hosts_name ON capitain_hosts (name, project)`,
 }
 
 // migrationLock is the PostgreSQL advisory lock key that serializes migrations ("capit" in ASCII).
