@@ -71,8 +71,8 @@ func (s *store) host(ctx context.Context, project, name string) (*Host, error) {
 	return h, err
 }
 
-// HostFilter selects and orders a page of hosts.
-type HostFilter struct {
+// hostFilter selects and orders a page of hosts.
+type hostFilter struct {
 	Project, Status, Label string
 	// Name is a glob (* and ?) on the host's name.
 	Name string
@@ -118,7 +118,7 @@ func globToLike(g string) string {
 }
 
 // hosts lists a page of hosts and the cursor of the next page ("" at the end).
-func (s *store) hosts(ctx context.Context, f HostFilter) ([]*Host, string, error) {
+func (s *store) hosts(ctx context.Context, f hostFilter) ([]*Host, string, error) {
 	sortCol := f.Sort
 	if sortCol == "" {
 		sortCol = "name"

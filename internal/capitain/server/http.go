@@ -269,7 +269,7 @@ func (srv *Server) listHosts(w http.ResponseWriter, r *http.Request, p *Principa
 		srv.fail(w, r, err)
 		return
 	}
-	f := HostFilter{Project: q.Get("project"), Status: q.Get("status"), Label: q.Get("label"), Name: q.Get("name"),
+	f := hostFilter{Project: q.Get("project"), Status: q.Get("status"), Label: q.Get("label"), Name: q.Get("name"),
 		Sort: q.Get("sort"), Cursor: q.Get("cursor"), Limit: limit}
 	switch q.Get("order") {
 	case "", "asc":
@@ -318,7 +318,7 @@ func (srv *Server) listJobs(w http.ResponseWriter, r *http.Request, p *Principal
 		srv.fail(w, r, err)
 		return
 	}
-	f := JobFilter{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"), Cursor: q.Get("cursor"), Limit: limit}
+	f := jobFilter{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"), Cursor: q.Get("cursor"), Limit: limit}
 	if f.Project != "" && !srv.allowed(w, r, p, ActionRead, f.Project) {
 		return
 	}

@@ -166,15 +166,15 @@ func (s *store) countHosts(ctx context.Context, j *Job) error {
 	return rows.Err()
 }
 
-// JobFilter selects a page of jobs, newest first.
-type JobFilter struct {
+// jobFilter selects a page of jobs, newest first.
+type jobFilter struct {
 	Project, State, Kind string
 	// Cursor is the previous page's Next; Limit the page size.
 	Cursor string
 	Limit  int
 }
 
-func (s *store) jobs(ctx context.Context, f JobFilter) ([]*Job, string, error) {
+func (s *store) jobs(ctx context.Context, f jobFilter) ([]*Job, string, error) {
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"project", f.Project}, {"state", f.State}, {"kind", f.Kind}} {
