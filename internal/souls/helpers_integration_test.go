@@ -74,11 +74,6 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	return p
 }
 
-func git(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	testenv.Git(t, dir, args...)
-}
-
 // gitServer serves a bare repository dots.git holding files with `git daemon` on 127.0.0.1
 // (reachable from a chroot, which shares this machine's network) and returns its base URL,
 // git://127.0.0.1:PORT/, and the work tree, to push more commits from.
