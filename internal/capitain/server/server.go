@@ -219,11 +219,12 @@ func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
 	defer srv.store.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Stopped before it started (ctx already done) is a clean stop, not an error.
 	if err := srv.beat(ctx); err != nil {
-		return err
+		return ignoreStopped(ctx, err)
 	}
 	if err := srv.queue.start(ctx); err != nil {
-		return err
+		return ignoreStopped(ctx, err)
 	}
 	go srv.heartbeat(ctx)
 	if srv.store.postgres {
@@ -250,4 +251,12 @@ func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// ignoreStopped is nil when ctx is done (the error is the stop), else err.
+func ignoreStopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
