@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/ch-aos-ch/chaos/internal/logbook"
 )
 
 // store is Capitain's database: its own tables and River's, in one SQLite file or one
@@ -24,19 +26,13 @@ type store struct {
 	lock     *os.File
 }
 
-// isPostgres reports whether dsn names a PostgreSQL server (a URL or a libpq key=value string).
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") ||
-		strings.Contains(dsn, "host=") && strings.Contains(dsn, "dbname=")
-}
-
 // openStore opens and migrates the database: dsn is a PostgreSQL DSN or a SQLite file path.
 // A SQLite file is held by one server at a time (an exclusive lock on FILE.lock), which is what
 // lets a restarted server take over the jobs its predecessor was running at once.
 func openStore(ctx context.Context, dsn string) (*store, error) {
 	s := &store{}
-	if isPostgres(dsn) {
-		s.postgres, s.where = true, redactDSN(dsn)
+	if logbook.IsPostgres(dsn) {
+		s.postgres, s.where = true, logbook.RedactDSN(dsn)
 		cfg, err := pgxpool.ParseConfig(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", s.where, err)
@@ -85,41 +81,12 @@ func (s *store) close() {
 	}
 }
 
-// redactDSN hides the password of a DSN.
-func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.Index(dsn[i+3:], "@"); at >= 0 {
-			if u, _, ok := strings.Cut(dsn[i+3:i+3+at], ":"); ok {
-				return dsn[:i+3] + u + ":***" + dsn[i+3+at:]
-			}
-		}
-	}
-	var out []string
-	for _, f := range strings.Fields(dsn) {
-		if strings.HasPrefix(f, "password=") {
-			f = "password=***"
-		}
-		out = append(out, f)
-	}
-	return strings.Join(out, " ")
-}
-
 // q rewrites ? placeholders to $N for PostgreSQL.
 func (s *store) q(query string) string {
 	if !s.postgres {
 		return query
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return logbook.Numbered(query)
 }
 
 // migrations are applied in order; capitain_schema holds how many ran. {{SERIAL}} is the
