@@ -32,7 +32,7 @@ func (a *app) capitainServeCmd() *cobra.Command {
 (default DATA/capitain.db, DATA being --data or $XDG_DATA_HOME/chaos/capitain) or a postgres:// DSN
 (also $CHAOS_CAPITAIN_DB). The first start prints a one-time admin token (stored hashed). --config
 reads a YAML file with the same keys as the flags (data, db, listen, workers, node_timeout,
-max_body); flags override it.`,
+max_body, read_timeout); flags override it.`,
 		Example: `  chaos capitain serve
   chaos capitain serve --db postgres://capitain@db/capitain --listen 0.0.0.0:8080`,
 		Args: cobra.NoArgs,
@@ -55,7 +55,7 @@ max_body); flags override it.`,
 				if !fl.Changed("workers") {
 					cfg.Workers = fc.Workers
 				}
-				cfg.NodeTimeout, cfg.MaxBody = fc.NodeTimeout, fc.MaxBody
+				cfg.NodeTimeout, cfg.MaxBody, cfg.ReadTimeout = fc.NodeTimeout, fc.MaxBody, fc.ReadTimeout
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -457,6 +457,12 @@ func (srv *Server) stream(w http.ResponseWriter, r *http.Request, job, after int
 		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported", "")
 		return
 	}
+	// The server's read timeout would end a stream that outlives it (net/http cancels the request
+	// when its background read times out): a stream has no read deadline.
+	if err := http.NewResponseController(w).SetReadDeadline(time.Time{}); err != nil {
+		srv.fail(w, r, err)
+		return
+	}
 	wake, unsubscribe := srv.hub.subscribe(job)
 	defer unsubscribe()
 	w.Header().Set("Content-Type", "text/event-stream")

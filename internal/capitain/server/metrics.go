@@ -119,3 +119,6 @@ func (w *statusWriter) Flush() {
 		f.Flush()
 	}
 }
+
+// Unwrap lets http.ResponseController reach the connection (an event stream clears its deadline).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

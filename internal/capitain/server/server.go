@@ -49,6 +49,8 @@ type Config struct {
 	NodeTimeout time.Duration `yaml:"node_timeout"`
 	// MaxBody bounds request bodies (default 1 MiB).
 	MaxBody int64 `yaml:"max_body"`
+	// ReadTimeout bounds reading a request (default 30s; event streams are exempt).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 }
 
 // LoadConfig reads a YAML config file (unknown keys are an error).
@@ -93,6 +95,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = 1 << 20
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 30 * time.Second
 	}
 	return os.MkdirAll(c.Data, 0o700)
 }
@@ -230,7 +235,7 @@ func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
 	if srv.store.postgres {
 		go srv.listen(ctx)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: srv.cfg.ReadTimeout,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		// WriteTimeout stays 0: event streams are long; handlers bound their own work.
 	}

@@ -45,9 +45,16 @@ func startServer(t *testing.T, dsn string, workers int) *api {
 // token), or on a new one (token "").
 func startReplica(t *testing.T, dsn string, workers int, token string) *api {
 	t.Helper()
+	return startConfig(t, server.Config{DB: dsn, Workers: workers}, token)
+}
+
+// startConfig is startReplica with a whole configuration (Data is set here).
+func startConfig(t *testing.T, cfg server.Config, token string) *api {
+	t.Helper()
+	cfg.Data = t.TempDir()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{Data: t.TempDir(), DB: dsn, Workers: workers}, &out, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	srv, err := server.New(ctx, cfg, &out, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,5 +437,25 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	if len(starts) != 4 {
 		t.Errorf("hosts started: %v", starts)
+	}
+}
+
+// An event stream outlives the server's read timeout (net/http would cancel it when its
+// background read times out): a 300 ms read timeout, a job of three hosts run one at a time.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	hs := testenv.StartSSHHosts(t, 3)
+	url, _ := testenv.GitServer(t, "fleet", map[string]string{"chobolo.yml": fleetChobolo(hs, "slow\n")})
+	a := startConfig(t, server.Config{Workers: 1, ReadTimeout: 300 * time.Millisecond}, "")
+	a.must(201, "POST", "/api/v1/projects", map[string]any{"name": "site", "repo": url + "fleet.git", "path": "chobolo.yml"}, nil)
+	a.must(200, "POST", "/api/v1/projects/site/refresh", nil, nil)
+	var j server.Job
+	a.must(201, "POST", "/api/v1/jobs", server.JobRequest{Project: "site", Kind: server.KindPlan}, &j)
+	start := time.Now()
+	evs := a.readStream(j.ID, "")
+	if time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("the job took %v: shorter than the read timeout, nothing shown", time.Since(start))
+	}
+	if evs[len(evs)-1].event != "end" {
+		t.Fatal("no end event")
 	}
 }
