@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
-
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
