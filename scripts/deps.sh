@@ -41,6 +41,7 @@ PKGS=(
                       # Debian root, no registry) and the Docker-compatible API the docker CLI talks to
     runc              # the OCI runtime the tests' containers run with (testenv.StartContainer)
     docker.io         # the docker CLI of @docker/NAME and @dockerssh/HOST/NAME (against podman's API)
+    buildah           # builds Capitain's image from deploy/Dockerfile (deploy/image.sh, deploy's TestImage)
 )
 
 if [[ $(id -u) != 0 ]]; then
