@@ -101,7 +101,8 @@ func TestImage(t *testing.T) {
 
 	t.Run("bridge", func(t *testing.T) {
 		addr := freeAddr(t)
-		ctr := run(t, tag, []string{"-p", addr + ":8080"})
+		// --read-only as the Helm chart runs it: only /data (the volume) and /tmp are writable.
+		ctr := run(t, tag, []string{"--read-only", "-p", addr + ":8080"})
 		token := waitReady(t, ctr, "http://"+addr)
 		var me struct {
 			User  string
@@ -151,7 +152,7 @@ func TestImage(t *testing.T) {
 		before := testenv.ReadFile(t, hs.Hosts[0].Root, "/etc/motd")
 
 		addr := freeAddr(t)
-		ctr := run(t, tag, []string{"--network", "host", "-v", ssh + ":/etc/capitain/ssh:ro"}, "--listen", addr)
+		ctr := run(t, tag, []string{"--read-only", "--network", "host", "-v", ssh + ":/etc/capitain/ssh:ro"}, "--listen", addr)
 		base := "http://" + addr
 		token := waitReady(t, ctr, base)
 		call(t, base, token, "POST", "/api/v1/projects", map[string]any{"name": "site", "repo": url + "fleet.git", "path": "chobolo.yml"}, 201, nil)

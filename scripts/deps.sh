@@ -71,3 +71,4 @@ if ! command -v go >/dev/null; then
     exit 1
 fi
 go mod download
+(cd deploy/helmtest && go mod download) # the Helm chart's tests: a module of their own
