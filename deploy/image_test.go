@@ -101,8 +101,11 @@ func TestImage(t *testing.T) {
 
 	t.Run("bridge", func(t *testing.T) {
 		addr := freeAddr(t)
-		// --read-only as the Helm chart runs it: only /data (the volume) and /tmp are writable.
-		ctr := run(t, tag, []string{"--read-only", "-p", addr + ":8080"})
+		// --read-only as the Helm chart runs it: only /data and /tmp are writable. A named volume
+		// as in the README: podman copies the image's /data (owner 65532) into it.
+		vol := fmt.Sprintf("chaos-capitain-t%d", os.Getpid())
+		t.Cleanup(func() { _ = exec.Command("podman", "volume", "rm", "-f", vol).Run() })
+		ctr := run(t, tag, []string{"--read-only", "-p", addr + ":8080", "-v", vol + ":/data"})
 		token := waitReady(t, ctr, "http://"+addr)
 		var me struct {
 			User  string
