@@ -22,11 +22,12 @@ func TestRBACMatrixPostgreSQL(t *testing.T) { testRBAC(t, testenv.PostgreSQL(t))
 // The principals of the matrix. Users: gadmin (global admin), padmin (admin of alpha), operator
 // (operator of alpha and of beta), viewer (viewer of alpha), outsider (no role). Their tokens have
 // every scope, except alpha-op (operator's token restricted to project alpha) and read-only
-// (padmin's token with scope read only); session is viewer's login session. anon sends no
+// (padmin's token with scope read only); session is viewer's login session as a Bearer token,
+// cookie another as the browser's cookie (it is allowed what session is). anon sends no
 // credentials, garbage a token that is no Capitain token, and expired and revoked such tokens of
 // gadmin's.
 var (
-	live   = []string{"gadmin", "padmin", "operator", "viewer", "session", "outsider", "alpha-op", "read-only"}
+	live   = []string{"gadmin", "padmin", "operator", "viewer", "session", "cookie", "outsider", "alpha-op", "read-only"}
 	dead   = []string{"anon", "garbage", "expired", "revoked"}
 	anyone = append(slices.Clone(live), dead...)
 )
@@ -104,6 +105,9 @@ func testRBAC(t *testing.T, dsn string) {
 	var login auth.LoginResponse
 	newAPI(t, admin.base, "").must(200, "POST", "/api/v1/login", map[string]any{"user": "viewer", "password": pw}, &login)
 	tokens["session"] = login.Token
+	var cookie auth.LoginResponse
+	newAPI(t, admin.base, "").must(200, "POST", "/api/v1/login", map[string]any{"user": "viewer", "password": pw}, &cookie)
+	tokens["cookie"] = ""
 	clients := map[string]*api{}
 	for who, tok := range tokens {
 		clients[who] = newAPI(t, admin.base, tok)
@@ -214,31 +218,52 @@ func testRBAC(t *testing.T, dsn string) {
 	for _, c := range cases {
 		method, _, _ := strings.Cut(c.op, " ")
 		for _, who := range anyone {
+			as := who
+			if who == "cookie" {
+				as = "session"
+			}
 			want := c.deny
 			if want == 0 {
 				want = http.StatusForbidden
 			}
 			switch {
-			case slices.Contains(c.allow, who):
+			case slices.Contains(c.allow, as):
 				want = c.ok
 			case slices.Contains(dead, who) && !c.public:
 				want = http.StatusUnauthorized
-			case slices.Contains(c.hidden, who):
+			case slices.Contains(c.hidden, as):
 				want = http.StatusNotFound
 			}
 			p, body := c.call(who)
 			cl := clients[who]
-			if c.op == "POST /api/v1/logout" && who == "session" {
+			var hdr []string
+			if who == "cookie" {
+				hdr = []string{"Cookie", auth.SessionCookie + "=" + cookie.Token}
+			}
+			if c.op == "POST /api/v1/logout" && as == "session" {
 				// Its own session, so that the others' stays.
 				var l auth.LoginResponse
 				clients["anon"].must(200, "POST", "/api/v1/login", map[string]any{"user": "viewer", "password": pw}, &l)
 				cl = newAPI(t, admin.base, l.Token)
+				if who == "cookie" {
+					cl, hdr = clients["anon"], []string{"Cookie", auth.SessionCookie + "=" + l.Token}
+				}
 			}
 			var raw json.RawMessage
-			if got := cl.do(method, p, body, &raw); got != want {
+			if got := cl.do(method, p, body, &raw, hdr...); got != want {
 				t.Errorf("%s %s as %s: %d, want %d: %.300s", method, p, who, got, want, raw)
 			}
 		}
+	}
+
+	// A session cookie on a cross-site request that changes something is refused (CSRF); reading
+	// with it is not.
+	cross := []string{"Cookie", auth.SessionCookie + "=" + cookie.Token, "Sec-Fetch-Site", "cross-site"}
+	if got := clients["anon"].do("POST", "/api/v1/tokens", map[string]any{"name": "x", "scopes": []string{"read"}, "expires_in": "1h"}, nil, cross...); got != http.StatusForbidden {
+		t.Errorf("a cross-site POST with the session cookie: %d, want 403", got)
+	}
+	if got := clients["anon"].do("GET", "/api/v1/projects", nil, nil, cross...); got != http.StatusOK {
+		t.Errorf("a cross-site GET with the session cookie: %d, want 200", got)
 	}
 
 	// Lists hold only what the principal may read.
