@@ -300,3 +300,26 @@ func gitOut(t *testing.T, dir string, args ...string) string {
 	}
 	return string(out)
 }
+
+// The Helm SDK and the Kubernetes API types are the chart tests' alone (deploy/helmtest, a module
+// of its own): the chaos binary links none of them.
+func TestChaosBinaryHasNoHelm(t *testing.T) {
+	bin := testenv.ChaosBinary(t)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	out, err := exec.Command(goTool, "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	if !strings.Contains(string(out), "github.com/ch-aos-ch/chaos") {
+		t.Fatalf("go version -m lists no module:\n%s", out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "dep" &&
+			(strings.HasPrefix(f[1], "helm.sh/") || strings.HasPrefix(f[1], "k8s.io/") || strings.HasPrefix(f[1], "sigs.k8s.io/")) {
+			t.Errorf("the chaos binary links %s", f[1])
+		}
+	}
+}
