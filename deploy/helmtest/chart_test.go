@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	"helm.sh/helm/v4/pkg/strvals"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -473,4 +475,39 @@ func goTool() string {
 		return p
 	}
 	return "/usr/local/go/bin/go"
+}
+
+// The README's `helm install` commands, their --set values parsed as helm parses them: each
+// renders, and the objects are the ones the README promises.
+func TestREADMEHelmCommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```sh\n(helm install .*?)```")
+	set := regexp.MustCompile(`--set (?:'([^']+)'|(\S+))`)
+	var got []objects
+	for _, b := range block.FindAllStringSubmatch(string(readme), -1) {
+		vals := map[string]any{}
+		for _, m := range set.FindAllStringSubmatch(b[1], -1) {
+			if err := strvals.ParseInto(m[1]+m[2], vals); err != nil {
+				t.Fatalf("--set %s%s: %v", m[1], m[2], err)
+			}
+		}
+		m, err := render(t, vals, false)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, b[1])
+		}
+		got = append(got, decode(t, m))
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d helm install blocks in the README, want 2", len(got))
+	}
+	if len(got[0].StatefulSets) != 1 || got[0].StatefulSets[0].Spec.Template.Spec.Containers[0].Image != "registry.example.org/capitain:dev" {
+		t.Errorf("first command: %+v", got[0].StatefulSets)
+	}
+	if len(got[1].Deployments) != 1 || *got[1].Deployments[0].Spec.Replicas != 3 || len(got[1].Secrets) != 0 ||
+		len(got[1].Ingresses) != 1 || len(got[1].Ingresses[0].Spec.TLS) != 1 {
+		t.Errorf("second command: %d deployments, %d secrets, %d ingresses", len(got[1].Deployments), len(got[1].Secrets), len(got[1].Ingresses))
+	}
 }
