@@ -301,3 +301,91 @@ func TestNoSecretsFile(t *testing.T) {
 		t.Errorf("apply -s:\n%s", r)
 	}
 }
+
+// TestMoreProviders: bws, rbw, Doppler and Infisical, in chaos's shape and in the original's
+// (`rbw: {age_id: ...}` read with `-p rbw.age`, doppler's NAME:PROJECT:CONFIG id). Their services
+// cannot be reached from the test machines and their CLIs are not packaged for Debian or served by
+// the Go module proxy, so stand-ins record argv, stdin and environment: the key is fetched with the
+// original's commands, and stored on stdin, never in argv; bws, whose CLI takes a value only in
+// argv, refuses to store.
+func TestMoreProviders(t *testing.T) {
+	cfg, dir := isolateSecrets(t)
+	key := secretstest.NewAgeKey(t)
+	file := filepath.Join(dir, "secrets.yaml")
+	os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - age: "+key.Recipient+"\n"), 0o644)
+	keyFile := key.KeyFile(t, t.TempDir(), "k.txt")
+	src := filepath.Join(dir, "plain.yaml")
+	os.WriteFile(src, []byte("user_secrets:\n    bob:\n        password: pw\n"), 0o600)
+	out, err := runSops(t, dir, []string{"SOPS_AGE_KEY_FILE=" + keyFile}, "encrypt", "--filename-override", file, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte(out), 0o600)
+	os.Remove(src)
+
+	dirs := map[string]string{}
+	bin := map[string]string{}
+	for name, reply := range map[string]string{
+		"bws":       `{"id":"be8e0ad8-d545-4017-a55a-b02f014d4158","key":"chaos-age","value":"` + key.Secret + `"}`,
+		"rbw":       key.Secret + "\n",
+		"doppler":   key.Secret,
+		"infisical": key.Secret,
+	} {
+		dirs[name] = t.TempDir()
+		bin[name] = standIn(t, dirs[name], name, reply)
+	}
+	config := `secret_providers:
+  default: rbw.age
+  bws: {type: bws, id: be8e0ad8-d545-4017-a55a-b02f014d4158, binary: ` + bin["bws"] + `}
+  rbw: {age_id: chaos-age, binary: ` + bin["rbw"] + `}
+  dp: {age_id: "CHAOS_AGE:infra:prd", binary: ` + bin["doppler"] + `}
+  inf: {type: infisical, secret: CHAOS_AGE, project_id: 6f1c, env_name: prod, secret_path: /chaos, binary: ` + bin["infisical"] + `}
+`
+	os.WriteFile(filepath.Join(cfg, "config.yml"), []byte(config), 0o600)
+	t.Setenv("BWS_ACCESS_TOKEN", "0.test-token")
+	argv := func(name string) string {
+		data, _ := os.ReadFile(filepath.Join(dirs[name], "argv"))
+		return string(data)
+	}
+	for _, c := range []struct{ p, cli, argv string }{
+		{"bws", "bws", "secret\nget\nbe8e0ad8-d545-4017-a55a-b02f014d4158\n--output\njson\n"},
+		{"rbw.age", "rbw", "get\n--field\nnotes\nchaos-age\n"},
+		{"default", "rbw", "get\n--field\nnotes\nchaos-age\n"},
+		{"dp", "doppler", "secrets\nget\nCHAOS_AGE\n--plain\n--project\ninfra\n--config\nprd\n"},
+		{"inf", "infisical", "secrets\nget\nCHAOS_AGE\n--plain\n--env\nprod\n--path\n/chaos\n--projectId\n6f1c\n"},
+	} {
+		r := run(t, "", "secrets", "cat", "-sf", file, "-p", c.p, "user_secrets.bob.password", "--value")
+		if r.code != 0 || r.stdout != "pw\n" {
+			t.Errorf("-p %s:\n%s", c.p, r)
+		}
+		if got := argv(c.cli); got != c.argv {
+			t.Errorf("-p %s: %s argv = %q, want %q", c.p, c.cli, got, c.argv)
+		}
+	}
+	if env, _ := os.ReadFile(filepath.Join(dirs["bws"], "env")); !strings.Contains(string(env), "BWS_ACCESS_TOKEN=0.test-token") {
+		t.Error("bws did not get BWS_ACCESS_TOKEN from the environment")
+	}
+	if r := run(t, "", "secrets", "cat", "-sf", file, "-p", "rbw.gpg"); r.code == 0 || !strings.Contains(r.stderr, "rbw has no gpg_id") {
+		t.Errorf("-p rbw.gpg without gpg_id:\n%s", r)
+	}
+
+	// export: on stdin, never in argv; bws refuses.
+	secret := strings.TrimSpace(key.Secret)
+	for _, c := range []struct{ p, cli, argv, stdin string }{
+		{"rbw", "rbw", "add\nchaos-age\n", "\n" + secret + "\n"},
+		{"dp", "doppler", "secrets\nset\nCHAOS_AGE\n--project\ninfra\n--config\nprd\n", secret + "\n"},
+		{"inf", "infisical", "secrets\nset\nCHAOS_AGE=@/dev/stdin\n--env\nprod\n--path\n/chaos\n--projectId\n6f1c\n", secret + "\n"},
+	} {
+		mustRun(t, "", "secrets", "export", c.p, "--key-file", keyFile)
+		if got := argv(c.cli); got != c.argv || strings.Contains(got, "AGE-SECRET") {
+			t.Errorf("export %s: argv = %q, want %q", c.p, got, c.argv)
+		}
+		stdin, _ := os.ReadFile(filepath.Join(dirs[c.cli], "stdin"))
+		if !strings.HasSuffix(string(stdin), c.stdin) || !strings.Contains(string(stdin), secret) {
+			t.Errorf("export %s: stdin = %q", c.p, stdin)
+		}
+	}
+	if r := run(t, "", "secrets", "export", "bws", "--key-file", keyFile); r.code == 0 || !strings.Contains(r.stderr, "only on its command line") {
+		t.Errorf("export bws:\n%s", r)
+	}
+}

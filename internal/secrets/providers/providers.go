@@ -44,7 +44,7 @@ type Config struct {
 	Type string `yaml:"type"`
 	// Var is the environment variable holding the key (env).
 	Var string `yaml:"var,omitempty"`
-	// Path is the key file (file), or the secret's path in Vault (vault) or Infisical (infisical).
+	// Path is the key file (file), or the secret's path in Vault's KV engine (vault).
 	Path string `yaml:"path,omitempty"`
 	// Command prints the key on stdout (command), e.g. [pass, show, chaos/age].
 	Command []string `yaml:"command,omitempty"`
@@ -67,8 +67,9 @@ type Config struct {
 	ProjectID string `yaml:"project_id,omitempty"`
 	// ConfigName is the Doppler config (dev, prd, ...).
 	ConfigName string `yaml:"config_name,omitempty"`
-	// Env is the Infisical environment slug (default dev).
-	Env string `yaml:"env_name,omitempty"`
+	// Env is the Infisical environment slug (default dev); SecretPath its folder (default /).
+	Env        string `yaml:"env_name,omitempty"`
+	SecretPath string `yaml:"secret_path,omitempty"`
 	// Address is the Vault server (default $VAULT_ADDR); Mount the KV v2 mount (default secret);
 	// Field the field holding the key (default key).
 	Address string `yaml:"address,omitempty"`
@@ -234,13 +235,13 @@ func New(name string, c Config) (Provider, error) {
 			c.Secret = cmp.Or(c.Secret, parts[0])
 			c.ProjectID = cmp.Or(c.ProjectID, at(parts, 1))
 			c.Env = cmp.Or(c.Env, at(parts, 2))
-			c.Path = cmp.Or(c.Path, at(parts, 3))
+			c.SecretPath = cmp.Or(c.SecretPath, at(parts, 3))
 		}
 		if c.Secret == "" {
 			return nil, bad("secret (or id: NAME[:PROJECT_ID[:ENV[:PATH]]])")
 		}
 		return infisical{name: name, secret: c.Secret, project: c.ProjectID, env: cmp.Or(c.Env, "dev"),
-			path: cmp.Or(c.Path, "/"), bin: cmp.Or(c.Binary, "infisical")}, nil
+			path: cmp.Or(c.SecretPath, "/"), bin: cmp.Or(c.Binary, "infisical")}, nil
 	case "soul":
 		if c.Soul == "" {
 			return nil, bad("soul")
