@@ -389,3 +389,48 @@ func TestMoreProviders(t *testing.T) {
 		t.Errorf("export bws:\n%s", r)
 	}
 }
+
+// TestEditSopsConfig: `secrets edit -s` (the original's) opens the sops configuration in $EDITOR;
+// a result sops would reject later (a bad key, a bad regex, an impossible Shamir threshold, no key)
+// is refused and the file kept; a good one replaces it, comments and mode kept, and rules the
+// next rotate-add and encryption.
+func TestEditSopsConfig(t *testing.T) {
+	_, dir := isolateSecrets(t)
+	file := filepath.Join(dir, "secrets.yaml")
+	mustRun(t, "", "secrets", "init", "-sf", file)
+	cfgPath := filepath.Join(dir, ".sops.yaml")
+	os.Chmod(cfgPath, 0o640)
+	before, _ := os.ReadFile(cfgPath)
+	ed := filepath.Join(t.TempDir(), "ed.sh")
+	for _, c := range []struct{ sed, want string }{
+		{`s/age1/age2/`, "not an age recipient"},
+		{`s/^\(  - \)/\1path_regex: "a("\n    /`, "path_regex"},
+		{`$a\    shamir_threshold: 3`, "shamir_threshold 3"},
+		{`/age1/d`, "no keys"},
+	} {
+		os.WriteFile(ed, []byte("#!/bin/sh\nsed -i '"+c.sed+"' \"$1\"\n"), 0o755)
+		t.Setenv("EDITOR", ed)
+		if r := run(t, "", "secrets", "edit", "-s", "-sf", file); r.code == 0 || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "unchanged") {
+			t.Errorf("edit -s with %s:\n%s", c.sed, r)
+		}
+		if after, _ := os.ReadFile(cfgPath); string(after) != string(before) {
+			t.Fatalf("a refused edit changed %s:\n%s", cfgPath, after)
+		}
+	}
+	other := secretstest.NewAgeKey(t)
+	os.WriteFile(ed, []byte("#!/bin/sh\nsed -i 's/^\\(\\s*- \\)\\(age1.*\\)$/\\1\\2\\n\\1"+other.Recipient+"/' \"$1\"\necho '# kept' >> \"$1\"\n"), 0o755)
+	r := mustRun(t, "", "secrets", "edit", "-s", "-sf", file)
+	after, _ := os.ReadFile(cfgPath)
+	if !strings.Contains(string(after), other.Recipient) || !strings.Contains(string(after), "# kept") {
+		t.Fatalf("edit -s did not save:\n%s\n%s", r, after)
+	}
+	if fi, _ := os.Stat(cfgPath); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode after edit -s: %v", fi.Mode().Perm())
+	}
+	// The next encryption uses the new rule: the sops CLI opens a new file with the added key alone.
+	os.WriteFile(ed, []byte("#!/bin/sh\nprintf 'user_secrets:\\n  x:\\n    password: pw\\n' > \"$1\"\n"), 0o755)
+	mustRun(t, "", "secrets", "edit", "-sf", filepath.Join(dir, "new.yaml"))
+	if out, err := sopsDecrypt(t, dir, other, filepath.Join(dir, "new.yaml")); err != nil || !strings.Contains(out, "pw") {
+		t.Errorf("sops with the key added by edit -s: %q %v", out, err)
+	}
+}
