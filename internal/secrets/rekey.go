@@ -11,8 +11,8 @@ import (
 	"github.com/getsops/sops/v3"
 	sopsage "github.com/getsops/sops/v3/age"
 	"github.com/getsops/sops/v3/config"
-	"github.com/getsops/sops/v3/keys"
 	"github.com/getsops/sops/v3/hcvault"
+	"github.com/getsops/sops/v3/keys"
 	"github.com/getsops/sops/v3/pgp"
 )
 
