@@ -68,7 +68,7 @@ func TestOriginalShape(t *testing.T) {
 	for name, want := range map[string]Provider{
 		"bw":       bitwarden{name: "bw", item: "age-item", bin: "bw"},
 		"bw.age":   bitwarden{name: "bw.age", item: "age-item", bin: "bw"},
-		"default":  bitwarden{name: "default", item: "gpg-item", bin: "bw"},
+		"default":  bitwarden{name: "bw.gpg", item: "gpg-item", bin: "bw"},
 		"op.age":   onePassword{name: "op.age", ref: "op://Private/chaos/notesPlain", bin: "op"},
 		"dp.vault": doppler{name: "dp.vault", secret: "VAULT_CREDS", project: "infra", config: "prd", bin: "doppler"},
 		"in":       infisical{name: "in", secret: "CHAOS_AGE", project: "6f1c", env: "prod", path: "/keys", bin: "infisical"},
