@@ -14,20 +14,24 @@ import (
 )
 
 // vaultVersion is the HashiCorp Vault release the Vault tests run as a real dev server: the last
-// release under the MPL (later ones are under the BSL). Its go.mod replaces its api and sdk modules
+// series under the MPL (later ones are under the BSL). Its go.mod replaces its api and sdk modules
 // with its own subdirectories, which a module download does not carry, so `go install` refuses it:
-// VaultBinary builds it from the module cache with those replaces dropped, against the api and sdk
-// versions its go.mod requires (served by the Go module proxy).
+// VaultBinary builds it from the module cache with the api its go.mod requires and sdk v0.9.2, the
+// tagged sdk release that matches v1.14.0's tree (the pseudo-version its go.mod names does not
+// compile with it; v1.14.10 matches no served sdk at all).
 const vaultVersion = "v1.14.0"
 
 // vaultBuild is the build, in sh: $1 the go command, $2 the output path.
 const vaultBuild = `set -e
 dir=$("$1" mod download -json github.com/hashicorp/vault@` + vaultVersion + ` | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-src=$(mktemp -d)
+# A fixed source path, so that a rebuild finds its packages in Go's build cache.
+src=$(dirname "$2")/vault-src
+rm -rf "$src" && mkdir -p "$src"
 trap 'rm -rf "$src"' EXIT
 cp -r "$dir/." "$src" && chmod -R u+w "$src" && cd "$src"
 sed -i '/^replace github.com\/hashicorp\/vault\/\(api\|sdk\)/d' go.mod
-GOFLAGS=-mod=mod "$1" build -trimpath -o "$2" .
+echo 'replace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk v0.9.2' >> go.mod
+GOFLAGS=-mod=mod "$1" build -o "$2" .
 `
 
 // VaultBinary returns the path of the vault CLI and server, built once and cached like Sops (the
