@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -40,6 +41,10 @@ type Keyring struct {
 	pgp openpgp.EntityList
 	// vault are Vault credentials a provider handed over, for hc_vault keys.
 	vault *vault.Credentials
+	// vaultErrs are why hc_vault keys failed, for noKeyError; Decrypt runs concurrently (ramble
+	// find), hence mu.
+	mu        sync.Mutex
+	vaultErrs []string
 }
 
 // SetProviders records the configured secret providers, named when no key fits a file.
@@ -195,6 +200,11 @@ func (k *Keyring) Decrypt(ctx context.Context, req *keyservice.DecryptRequest, o
 	if vk := req.GetKey().GetVaultKey(); vk != nil {
 		pt, err := k.vaultDecrypt(ctx, vk, req.GetCiphertext())
 		if err != nil {
+			k.mu.Lock()
+			if !slices.Contains(k.vaultErrs, err.Error()) {
+				k.vaultErrs = append(k.vaultErrs, err.Error())
+			}
+			k.mu.Unlock()
 			return nil, err
 		}
 		return &keyservice.DecryptResponse{Plaintext: pt}, nil

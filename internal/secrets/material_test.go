@@ -45,6 +45,22 @@ func TestPGPKeyFromProvider(t *testing.T) {
 	if _, err := secrets.Open(p, secrets.Options{Keys: secrets.NewKeyring()}); err == nil {
 		t.Fatal("opened without the PGP key")
 	}
+	// Another PGP key from a provider: the error names it, and that it does not fit.
+	other := secretstest.NewGPG(t)
+	t.Setenv("GNUPGHOME", other.Home)
+	otherArmored, err := secrets.ExportPGP(context.Background(), []string{other.Fingerprint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GNUPGHOME", empty)
+	wrong := secrets.NewKeyring()
+	if _, err := wrong.AddKeyMaterial("provider other", otherArmored); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secrets.Open(p, secrets.Options{Keys: wrong}); err == nil ||
+		!strings.Contains(err.Error(), "PGP keys from provider other ("+other.Fingerprint+"): none fits") {
+		t.Fatalf("a PGP key from a provider that does not fit: %v", err)
+	}
 	age := secretstest.NewAgeKey(t)
 	item := append([]byte("# NO-IMPORT\n"+age.Secret+"\n"), armored...)
 	k := secrets.NewKeyring()
