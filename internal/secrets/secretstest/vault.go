@@ -146,4 +146,3 @@ func (v Vault) CLI(t testing.TB, args ...string) string {
 	}
 	return string(out)
 }
-
