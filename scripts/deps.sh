@@ -15,7 +15,8 @@ PKGS=(
     ca-certificates   # HTTPS to the Go module proxy
     mmdebstrap        # builds the cached Debian, Arch-flavoured and Fedora-flavoured roots and the demo root
     zstd              # compresses/unpacks the cached root tarballs
-    git               # git daemon and a dotfiles repository for the dotfiles Soul's tests (internal/souls)
+    git               # git daemon and a dotfiles repository for the dotfiles Soul's tests (internal/souls);
+                      # git daemon and git-http-backend serve Capitain's repositories (internal/capitain/gitsync)
     dpkg-dev          # dpkg-scanpackages: indexes the tests' local apt repositories
     util-linux        # mount, flock, prlimit; unshare and nsenter (SSH test hosts, booted
                       # containers, the @pid transport), runuser (PostgreSQL), findmnt (btrfs tests)
@@ -25,6 +26,7 @@ PKGS=(
     systemd-container # systemd-nspawn: booted containers (live services) and booted SSH hosts
     postgresql        # the logbook's PostgreSQL tests start a private server from it (initdb, pg_ctl)
     btrfs-progs       # mkfs.btrfs, btrfs: the --snapshot tests on a loop-mounted btrfs image
+    openssl           # the webhook-verification recipe of docs/capitain.md, run by internal/capitain/notify's tests
     gnupg             # gpg: a throwaway PGP key for the sops interop test (internal/secrets)
     openssh-client    # ssh-agent, ssh-add: the transport's agent and ProxyJump test (a real agent)
     python3           # crypt(3) check of the hashes chpasswd wrote (cli secrets tests); Ansible's runtime; the cmdb example Soul (a boat in Python)
