@@ -303,11 +303,11 @@ func TestNoSecretsFile(t *testing.T) {
 }
 
 // TestMoreProviders: bws, rbw, Doppler and Infisical, in chaos's shape and in the original's
-// (`rbw: {age_id: ...}` read with `-p rbw.age`, doppler's NAME:PROJECT:CONFIG id). Their services
-// cannot be reached from the test machines and their CLIs are not packaged for Debian or served by
-// the Go module proxy, so stand-ins record argv, stdin and environment: the key is fetched with the
-// original's commands, and stored on stdin, never in argv; bws, whose CLI takes a value only in
-// argv, refuses to store.
+// (`rbw: {age_id: ...}` read with `-p rbw.age`, doppler's NAME:PROJECT:CONFIG id). Stand-ins record
+// argv, stdin and environment: the key is fetched with the original's commands, and stored on
+// stdin, never in argv; bws, whose CLI takes a value only in argv, refuses to store. The bws, rbw
+// and Infisical CLIs are neither packaged for Debian nor served by the Go module proxy, so this is
+// all that proves them; Doppler's real CLI runs in TestDopplerProvider.
 func TestMoreProviders(t *testing.T) {
 	cfg, dir := isolateSecrets(t)
 	key := secretstest.NewAgeKey(t)
@@ -387,6 +387,44 @@ func TestMoreProviders(t *testing.T) {
 	}
 	if r := run(t, "", "secrets", "export", "bws", "--key-file", keyFile); r.code == 0 || !strings.Contains(r.stderr, "only on its command line") {
 		t.Errorf("export bws:\n%s", r)
+	}
+}
+
+// TestDopplerProvider: through chaos's commands, the original's `dp: {age_id: NAME:PROJECT:CONFIG}`
+// with the real Doppler CLI against a loopback server speaking Doppler's v3 secrets API
+// (secretstest.StartDoppler): `secrets export dp` stores the key, `secrets cat -p dp` opens a file
+// with it alone, and `secrets import dp` copies it to chaos's keys.
+func TestDopplerProvider(t *testing.T) {
+	cfg, dir := isolateSecrets(t)
+	d := secretstest.StartDoppler(t)
+	d.Setenv(t)
+	key := secretstest.NewAgeKey(t)
+	file := filepath.Join(dir, "secrets.yaml")
+	os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - age: "+key.Recipient+"\n"), 0o644)
+	keyFile := key.KeyFile(t, t.TempDir(), "k.txt")
+	src := filepath.Join(dir, "plain.yaml")
+	os.WriteFile(src, []byte("user_secrets:\n    bob:\n        password: pw\n"), 0o600)
+	out, err := runSops(t, dir, []string{"SOPS_AGE_KEY_FILE=" + keyFile}, "encrypt", "--filename-override", file, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte(out), 0o600)
+	os.WriteFile(filepath.Join(cfg, "config.yml"), []byte("secret_providers:\n  dp: {age_id: \"CHAOS_AGE:infra:prd\", binary: "+
+		secretstest.DopplerCLI(t)+"}\n"), 0o600)
+
+	if r := run(t, "", "secrets", "cat", "-sf", file, "-p", "dp", "user_secrets.bob.password", "--value"); r.code == 0 {
+		t.Fatalf("opened before the key was stored:\n%s", r)
+	}
+	mustRun(t, "", "secrets", "export", "dp", "--key-file", keyFile)
+	if v, ok := d.Secret("infra", "prd", "CHAOS_AGE"); !ok || !strings.Contains(v, strings.TrimSpace(key.Secret)) {
+		t.Fatalf("Doppler holds %q", v)
+	}
+	if r := mustRun(t, "", "secrets", "cat", "-sf", file, "-p", "dp", "user_secrets.bob.password", "--value"); r.stdout != "pw\n" {
+		t.Errorf("cat -p dp:\n%s", r)
+	}
+	mustRun(t, "", "secrets", "import", "dp")
+	if r := mustRun(t, "", "secrets", "cat", "-sf", file, "user_secrets.bob.password", "--value"); r.stdout != "pw\n" {
+		t.Errorf("cat with the imported key:\n%s", r)
 	}
 }
 
