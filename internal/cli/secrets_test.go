@@ -307,7 +307,7 @@ func TestNoSecretsFile(t *testing.T) {
 // argv, stdin and environment: the key is fetched with the original's commands, and stored on
 // stdin, never in argv; bws, whose CLI takes a value only in argv, refuses to store. The bws, rbw
 // and Infisical CLIs are neither packaged for Debian nor served by the Go module proxy, so this is
-// all that proves them; Doppler's real CLI runs in TestDopplerProvider.
+// all that proves them; Doppler's real CLI runs in TestServiceProviders.
 func TestMoreProviders(t *testing.T) {
 	cfg, dir := isolateSecrets(t)
 	key := secretstest.NewAgeKey(t)
@@ -390,41 +390,58 @@ func TestMoreProviders(t *testing.T) {
 	}
 }
 
-// TestDopplerProvider: through chaos's commands, the original's `dp: {age_id: NAME:PROJECT:CONFIG}`
-// with the real Doppler CLI against a loopback server speaking Doppler's v3 secrets API
-// (secretstest.StartDoppler): `secrets export dp` stores the key, `secrets cat -p dp` opens a file
-// with it alone, and `secrets import dp` copies it to chaos's keys.
-func TestDopplerProvider(t *testing.T) {
-	cfg, dir := isolateSecrets(t)
-	d := secretstest.StartDoppler(t)
-	d.Setenv(t)
-	key := secretstest.NewAgeKey(t)
-	file := filepath.Join(dir, "secrets.yaml")
-	os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - age: "+key.Recipient+"\n"), 0o644)
-	keyFile := key.KeyFile(t, t.TempDir(), "k.txt")
-	src := filepath.Join(dir, "plain.yaml")
-	os.WriteFile(src, []byte("user_secrets:\n    bob:\n        password: pw\n"), 0o600)
-	out, err := runSops(t, dir, []string{"SOPS_AGE_KEY_FILE=" + keyFile}, "encrypt", "--filename-override", file, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(file, []byte(out), 0o600)
-	os.WriteFile(filepath.Join(cfg, "config.yml"), []byte("secret_providers:\n  dp: {age_id: \"CHAOS_AGE:infra:prd\", binary: "+
-		secretstest.DopplerCLI(t)+"}\n"), 0o600)
+// TestServiceProviders: through chaos's commands, entries in the original's shape for Doppler
+// (`dp: {age_id: NAME:PROJECT:CONFIG}`, the real Doppler CLI against a loopback server speaking
+// Doppler's v3 secrets API, secretstest.StartDoppler) and Infisical (`in: {age_id:
+// NAME:PROJECT:ENV:PATH, address: SITE}`, chaos speaking Infisical's HTTP API to a loopback server,
+// secretstest.StartInfisical): `secrets export` stores the key, `secrets cat -p` opens a file with
+// it alone, and `secrets import` copies it to chaos's keys.
+func TestServiceProviders(t *testing.T) {
+	for _, c := range []struct{ name, entry string }{{"dp", "doppler"}, {"in", "infisical"}} {
+		t.Run(c.entry, func(t *testing.T) {
+			cfg, dir := isolateSecrets(t)
+			var entry string
+			var stored func() string
+			switch c.entry {
+			case "doppler":
+				d := secretstest.StartDoppler(t)
+				d.Setenv(t)
+				entry = `{age_id: "CHAOS_AGE:infra:prd", binary: ` + secretstest.DopplerCLI(t) + `}`
+				stored = func() string { v, _ := d.Secret("infra", "prd", "CHAOS_AGE"); return v }
+			case "infisical":
+				s := secretstest.StartInfisical(t)
+				t.Setenv("INFISICAL_TOKEN", s.Token)
+				entry = `{age_id: "CHAOS_AGE:6f1c:prod:/chaos", address: ` + s.URL + `}`
+				stored = func() string { v, _ := s.Secret("6f1c", "prod", "/chaos", "CHAOS_AGE"); return v }
+			}
+			key := secretstest.NewAgeKey(t)
+			file := filepath.Join(dir, "secrets.yaml")
+			os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - age: "+key.Recipient+"\n"), 0o644)
+			keyFile := key.KeyFile(t, t.TempDir(), "k.txt")
+			src := filepath.Join(dir, "plain.yaml")
+			os.WriteFile(src, []byte("user_secrets:\n    bob:\n        password: pw\n"), 0o600)
+			out, err := runSops(t, dir, []string{"SOPS_AGE_KEY_FILE=" + keyFile}, "encrypt", "--filename-override", file, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(file, []byte(out), 0o600)
+			os.WriteFile(filepath.Join(cfg, "config.yml"), []byte("secret_providers:\n  "+c.name+": "+entry+"\n"), 0o600)
 
-	if r := run(t, "", "secrets", "cat", "-sf", file, "-p", "dp", "user_secrets.bob.password", "--value"); r.code == 0 {
-		t.Fatalf("opened before the key was stored:\n%s", r)
-	}
-	mustRun(t, "", "secrets", "export", "dp", "--key-file", keyFile)
-	if v, ok := d.Secret("infra", "prd", "CHAOS_AGE"); !ok || !strings.Contains(v, strings.TrimSpace(key.Secret)) {
-		t.Fatalf("Doppler holds %q", v)
-	}
-	if r := mustRun(t, "", "secrets", "cat", "-sf", file, "-p", "dp", "user_secrets.bob.password", "--value"); r.stdout != "pw\n" {
-		t.Errorf("cat -p dp:\n%s", r)
-	}
-	mustRun(t, "", "secrets", "import", "dp")
-	if r := mustRun(t, "", "secrets", "cat", "-sf", file, "user_secrets.bob.password", "--value"); r.stdout != "pw\n" {
-		t.Errorf("cat with the imported key:\n%s", r)
+			if r := run(t, "", "secrets", "cat", "-sf", file, "-p", c.name, "user_secrets.bob.password", "--value"); r.code == 0 {
+				t.Fatalf("opened before the key was stored:\n%s", r)
+			}
+			mustRun(t, "", "secrets", "export", c.name, "--key-file", keyFile)
+			if v := stored(); !strings.Contains(v, strings.TrimSpace(key.Secret)) {
+				t.Fatalf("the service holds %q", v)
+			}
+			if r := mustRun(t, "", "secrets", "cat", "-sf", file, "-p", c.name, "user_secrets.bob.password", "--value"); r.stdout != "pw\n" {
+				t.Errorf("cat -p %s:\n%s", c.name, r)
+			}
+			mustRun(t, "", "secrets", "import", c.name)
+			if r := mustRun(t, "", "secrets", "cat", "-sf", file, "user_secrets.bob.password", "--value"); r.stdout != "pw\n" {
+				t.Errorf("cat with the imported key:\n%s", r)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package providers fetches and stores private keys (age key files) in places other than the local
 // disk: an environment variable, a file on removable media, any command that prints the key, the
-// Bitwarden (`bw`, `bws`, `rbw`), 1Password (`op`), Doppler and Infisical CLIs, HashiCorp Vault's KV
+// Bitwarden (`bw`, `bws`, `rbw`), 1Password (`op`), Doppler and Infisical CLIs (or Infisical's HTTP
+// API), HashiCorp Vault's KV
 // engine, and the providers of installed Souls. Key material is age identities, armored PGP private
 // keys or Vault credentials (secrets.Keyring.AddKeyMaterial).
 //
@@ -70,8 +71,9 @@ type Config struct {
 	// Env is the Infisical environment slug (default dev); SecretPath its folder (default /).
 	Env        string `yaml:"env_name,omitempty"`
 	SecretPath string `yaml:"secret_path,omitempty"`
-	// Address is the Vault server (default $VAULT_ADDR); Mount the KV v2 mount (default secret);
-	// Field the field holding the key (default key).
+	// Address is the Vault server (default $VAULT_ADDR); for infisical, the Infisical site whose
+	// HTTP API chaos then speaks itself instead of running the CLI. Mount is the KV v2 mount
+	// (default secret); Field the field holding the key (default key).
 	Address string `yaml:"address,omitempty"`
 	Mount   string `yaml:"mount,omitempty"`
 	Field   string `yaml:"field,omitempty"`
@@ -239,6 +241,13 @@ func New(name string, c Config) (Provider, error) {
 		}
 		if c.Secret == "" {
 			return nil, bad("secret (or id: NAME[:PROJECT_ID[:ENV[:PATH]]])")
+		}
+		if c.Address != "" {
+			if c.ProjectID == "" {
+				return nil, bad("project_id (Infisical's API names the project by id)")
+			}
+			return infisicalAPI{name: name, api: infisicalAPIBase(c.Address), secret: c.Secret, project: c.ProjectID,
+				env: cmp.Or(c.Env, "dev"), path: cmp.Or(c.SecretPath, "/")}, nil
 		}
 		return infisical{name: name, secret: c.Secret, project: c.ProjectID, env: cmp.Or(c.Env, "dev"),
 			path: cmp.Or(c.SecretPath, "/"), bin: cmp.Or(c.Binary, "infisical")}, nil
