@@ -1,8 +1,8 @@
 // Package providers fetches and stores private keys (age key files) in places other than the local
 // disk: an environment variable, a file on removable media, any command that prints the key, the
 // Bitwarden (`bw`, `bws`, `rbw`), 1Password (`op`), Doppler and Infisical CLIs (or Infisical's HTTP
-// API), HashiCorp Vault's KV engine, and the providers of installed Souls. Key material is age identities, armored PGP private
-// keys or Vault credentials (secrets.Keyring.AddKeyMaterial).
+// API), HashiCorp Vault's KV engine, and the providers of installed Souls. Key material is age
+// identities, armored PGP private keys or Vault credentials (secrets.Keyring.AddKeyMaterial).
 //
 // A fetched key lives in memory only: the caller adds it to a secrets.Keyring and wipes the buffer.
 // Key material crosses a process boundary only on stdin or stdout, never in argv, where every user
