@@ -395,7 +395,9 @@ func TestMoreProviders(t *testing.T) {
 // Doppler's v3 secrets API, secretstest.StartDoppler) and Infisical (`in: {age_id:
 // NAME:PROJECT:ENV:PATH, address: SITE}`, chaos speaking Infisical's HTTP API to a loopback server,
 // secretstest.StartInfisical): `secrets export` stores the key, `secrets cat -p` opens a file with
-// it alone, and `secrets import` copies it to chaos's keys.
+// it alone, and `secrets import` copies it to chaos's keys. A PGP key goes the same way (`export
+// NAME.gpg --key-type pgp`, the original's gpg_id) and opens a file encrypted for it with `-p
+// NAME.gpg` while GnuPG's home does not hold it.
 func TestServiceProviders(t *testing.T) {
 	for _, c := range []struct{ name, entry string }{{"dp", "doppler"}, {"in", "infisical"}} {
 		t.Run(c.entry, func(t *testing.T) {
@@ -406,12 +408,12 @@ func TestServiceProviders(t *testing.T) {
 			case "doppler":
 				d := secretstest.StartDoppler(t)
 				d.Setenv(t)
-				entry = `{age_id: "CHAOS_AGE:infra:prd", binary: ` + secretstest.DopplerCLI(t) + `}`
+				entry = `{age_id: "CHAOS_AGE:infra:prd", gpg_id: "CHAOS_PGP:infra:prd", binary: ` + secretstest.DopplerCLI(t) + `}`
 				stored = func() string { v, _ := d.Secret("infra", "prd", "CHAOS_AGE"); return v }
 			case "infisical":
 				s := secretstest.StartInfisical(t)
 				t.Setenv("INFISICAL_TOKEN", s.Token)
-				entry = `{age_id: "CHAOS_AGE:6f1c:prod:/chaos", address: ` + s.URL + `}`
+				entry = `{age_id: "CHAOS_AGE:6f1c:prod:/chaos", gpg_id: "CHAOS_PGP:6f1c:prod:/chaos", address: ` + s.URL + `}`
 				stored = func() string { v, _ := s.Secret("6f1c", "prod", "/chaos", "CHAOS_AGE"); return v }
 			}
 			key := secretstest.NewAgeKey(t)
@@ -440,6 +442,33 @@ func TestServiceProviders(t *testing.T) {
 			mustRun(t, "", "secrets", "import", c.name)
 			if r := mustRun(t, "", "secrets", "cat", "-sf", file, "user_secrets.bob.password", "--value"); r.stdout != "pw\n" {
 				t.Errorf("cat with the imported key:\n%s", r)
+			}
+
+			// A PGP key, stored from GnuPG and used in memory with GnuPG's home empty.
+			g := secretstest.NewGPG(t)
+			pdir := t.TempDir()
+			pfile := filepath.Join(pdir, "secrets.yaml")
+			os.WriteFile(filepath.Join(pdir, ".sops.yaml"), []byte("creation_rules:\n  - pgp: "+g.Fingerprint+"\n"), 0o644)
+			psrc := filepath.Join(pdir, "plain.yaml")
+			os.WriteFile(psrc, []byte("db: {password: pgp-pw}\n"), 0o600)
+			out, err = runSops(t, pdir, []string{"GNUPGHOME=" + g.Home}, "encrypt", "--filename-override", pfile, psrc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(pfile, []byte(out), 0o600)
+			t.Setenv("GNUPGHOME", g.Home)
+			mustRun(t, "", "secrets", "export", c.name+".gpg", "--key-type", "pgp", "-f", g.Fingerprint)
+			empty, err := os.MkdirTemp("/tmp", "gpg-empty-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { exec.Command("gpgconf", "--homedir", empty, "--kill", "all").Run(); os.RemoveAll(empty) })
+			t.Setenv("GNUPGHOME", empty)
+			if r := run(t, "", "secrets", "cat", "-sf", pfile, "db.password", "--value"); r.code == 0 {
+				t.Fatalf("opened without the PGP key:\n%s", r)
+			}
+			if r := mustRun(t, "", "secrets", "cat", "-sf", pfile, "-p", c.name+".gpg", "db.password", "--value"); r.stdout != "pgp-pw\n" {
+				t.Errorf("cat -p %s.gpg:\n%s", c.name, r)
 			}
 		})
 	}
