@@ -10,7 +10,7 @@ import (
 )
 
 // TestDopplerCLI: the doppler provider drives the real Doppler CLI (built from the Go module proxy)
-// against a loopback HTTPS server speaking Doppler's documented v3 secrets API (Doppler's service
+// against a loopback server speaking Doppler's documented v3 secrets API (Doppler's service
 // cannot be reached from the test machines). Store sends the key through `doppler secrets set` on
 // stdin and the server receives it whole; Fetch reads it back with `doppler secrets get --plain`,
 // in chaos's shape and in the original's id (NAME:PROJECT:CONFIG); a missing secret and a wrong

@@ -2,11 +2,8 @@ package secretstest
 
 import (
 	"encoding/json"
-	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,13 +21,12 @@ func DopplerCLI(t testing.TB) string {
 	return goInstall(t, "doppler-"+strings.SplitN(dopplerModule, "@", 2)[1], dopplerModule, "cli")
 }
 
-// Doppler is a loopback HTTPS server speaking the part of Doppler's documented v3 API the CLI uses
-// for `secrets get` and `secrets set` (GET and POST /v3/configs/config/secrets with project and
-// config in the query, a bearer token), keeping secrets in memory. The CLI verifies its
-// certificate through SSL_CERT_FILE (Env).
+// Doppler is a loopback server speaking the part of Doppler's documented v3 API the CLI uses for
+// `secrets get` and `secrets set` (GET and POST /v3/configs/config/secrets with project and config
+// in the query, a bearer token), keeping secrets in memory. It speaks plain HTTP: a test CA in
+// SSL_CERT_FILE would become the only root Go trusts for the rest of the test process.
 type Doppler struct {
 	URL, Token string
-	caFile     string
 	mu         sync.Mutex
 	secrets    map[string]string // project/config/NAME -> value
 }
@@ -39,23 +35,16 @@ type Doppler struct {
 func StartDoppler(t testing.TB) *Doppler {
 	t.Helper()
 	d := &Doppler{Token: "dp.st.chaos-test-token", secrets: map[string]string{}}
-	srv := httptest.NewTLSServer(http.HandlerFunc(d.serve))
+	srv := httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(srv.Close)
 	d.URL = srv.URL
-	d.caFile = filepath.Join(t.TempDir(), "doppler-ca.pem")
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	if err := os.WriteFile(d.caFile, ca, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	return d
 }
 
-// Setenv points the CLI at this server and nowhere else for the rest of the test: the API host, the
-// token, the server's certificate as the only trusted root, and no update check. (The CLI reads
-// ~/.doppler for a login: the caller gives the test a HOME of its own.)
+// Setenv points the CLI at this server for the rest of the test: the API host, the token, and no
+// update check. (The CLI reads ~/.doppler for a login: the caller gives the test a HOME of its own.)
 func (d *Doppler) Setenv(t testing.TB) {
-	for k, v := range map[string]string{"DOPPLER_API_HOST": d.URL, "DOPPLER_TOKEN": d.Token, "SSL_CERT_FILE": d.caFile,
-		"DOPPLER_ENABLE_VERSION_CHECK": "false"} {
+	for k, v := range map[string]string{"DOPPLER_API_HOST": d.URL, "DOPPLER_TOKEN": d.Token, "DOPPLER_ENABLE_VERSION_CHECK": "false"} {
 		t.Setenv(k, v)
 	}
 }
