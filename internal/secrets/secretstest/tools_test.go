@@ -31,4 +31,7 @@ func TestToolsBuild(t *testing.T) {
 	if out, err := exec.Command(VaultBinary(t), "version").CombinedOutput(); !strings.Contains(string(out), "Vault "+vaultVersion) {
 		t.Errorf("vault version: %v\n%s", err, out)
 	}
+	// A build that links may still panic at its first request (sdk v0.9.2 and v1.14.0's paths did):
+	// the dev server must start and mount transit.
+	StartVault(t)
 }
