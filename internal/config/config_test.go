@@ -65,6 +65,7 @@ generations:
 secret_providers:
   default: vault
   vault: {type: file, path: /keys/age.txt}
+self_update: {enabled: true, url: "https://mirror.example/chaos/latest", public_key: RWQkey}
 `)
 	c, err = config.Load()
 	if err != nil {
@@ -76,6 +77,9 @@ secret_providers:
 	}
 	if c.Aliases["web"] != "users packages" || c.Aliases["all"] != "web services" {
 		t.Errorf("aliases = %v", c.Aliases)
+	}
+	if c.SelfUpdate != (config.SelfUpdate{Enabled: true, URL: "https://mirror.example/chaos/latest", PublicKey: "RWQkey"}) {
+		t.Errorf("self_update = %+v", c.SelfUpdate)
 	}
 	if !reflect.DeepEqual(c.Limanis, []string{"audit", "chat"}) {
 		t.Errorf("limanis = %v", c.Limanis)
@@ -104,6 +108,9 @@ func TestBadConfig(t *testing.T) {
 		{"generations:\n  max_size: lots\n", ":2:13: generations.max_size"},
 		{"generations:\n  kept: 3\n", `:2:3: generations: unknown key "kept"`},
 		{"generations: 3\n", ":1:14: generations: want a mapping"},
+		{"self_update:\n  enabled: sure\n", ":2:12: self_update.enabled: want true or false"},
+		{"self_update:\n  enable: true\n", `:2:3: self_update: unknown key "enable"`},
+		{"self_update: true\n", ":1:14: self_update: want a mapping"},
 		{"limanis: audit\n", ":1:10: limanis: want a list of logbook sink names"},
 		{"limanis: [[a]]\n", ":1:11: limanis: want a logbook sink's name"},
 		{"chobolo_file: [a, b]\n", ":1:15: chobolo_file: want a string"},
@@ -189,4 +196,29 @@ func yamlEqual(a, b any) bool {
 	x, err1 := yaml.Marshal(a)
 	y, err2 := yaml.Marshal(b)
 	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+func TestStyxSection(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, config.FileName)
+	os.WriteFile(p, []byte("chobolo_file: /m.yml\nstyx:\n  registry: file:///srv/styx\n  index_keys: [\"ssh-ed25519 AAAA k\"]\n"), 0o600)
+	c, err := config.LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Styx.Registry != "file:///srv/styx" || len(c.Styx.IndexKeys) != 1 {
+		t.Fatalf("styx = %+v", c.Styx)
+	}
+	c.Styx.Publishers = map[string]string{"alice": "ssh-ed25519 AAAA alice"}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = config.LoadFile(p)
+	if err != nil || c.Styx.Publishers["alice"] != "ssh-ed25519 AAAA alice" || c.ChoboloFile != "/m.yml" || c.Styx.Registry == "" {
+		t.Fatalf("after save: %+v %v", c, err)
+	}
+	os.WriteFile(p, []byte("styx:\n  registy: x\n"), 0o600)
+	if _, err := config.LoadFile(p); err == nil || !strings.Contains(err.Error(), ":2:3: styx: unknown key \"registy\"") {
+		t.Fatalf("unknown key: %v", err)
+	}
 }

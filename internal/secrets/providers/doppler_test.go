@@ -22,7 +22,7 @@ func TestDopplerCLI(t *testing.T) {
 	t.Setenv("HOME", t.TempDir())
 	ctx := context.Background()
 	key := secretstest.NewAgeKey(t).Secret
-	p, err := providers.New("dp", providers.Config{Type: "doppler", Secret: "CHAOS_AGE", Project: "infra", ConfigName: "prd", Binary: bin})
+	p, err := providers.New("dp", providers.Config{Type: "doppler", Secret: "CHAOS_AGE", Project: "infra", ConfigName: "prd", Binary: bin}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestDopplerCLI(t *testing.T) {
 	}
 	// An armored PGP key (many lines) survives the CLI's line-by-line stdin.
 	pgp := "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxVgEZ0AAABYJKwYBBAHaRw8BAQdA\n=abcd\n-----END PGP PRIVATE KEY BLOCK-----"
-	pp, _ := providers.New("dp.gpg", providers.Config{Type: "doppler", ID: "CHAOS_PGP:infra:prd", Binary: bin})
+	pp, _ := providers.New("dp.gpg", providers.Config{Type: "doppler", ID: "CHAOS_PGP:infra:prd", Binary: bin}, nil)
 	if err := pp.Store(ctx, []byte(pgp+"\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestDopplerCLI(t *testing.T) {
 		t.Errorf("pgp fetch = %q, %v", got, err)
 	}
 
-	missing, _ := providers.New("dp", providers.Config{Type: "doppler", Secret: "NOPE", Project: "infra", ConfigName: "prd", Binary: bin})
+	missing, _ := providers.New("dp", providers.Config{Type: "doppler", Secret: "NOPE", Project: "infra", ConfigName: "prd", Binary: bin}, nil)
 	if _, err := missing.Fetch(ctx); err == nil || !strings.Contains(err.Error(), "Could not find requested secret: NOPE") {
 		t.Errorf("missing secret: %v", err)
 	}

@@ -23,7 +23,7 @@ func TestInfisicalAPI(t *testing.T) {
 	t.Setenv("INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET", s.ClientSecret)
 	ctx := context.Background()
 	key := secretstest.NewAgeKey(t).Secret + "\n"
-	p, err := providers.New("inf", providers.Config{Type: "infisical", Address: s.URL + "/", Secret: "CHAOS_AGE", ProjectID: "6f1c", Env: "prod", SecretPath: "/chaos"})
+	p, err := providers.New("inf", providers.Config{Type: "infisical", Address: s.URL + "/", Secret: "CHAOS_AGE", ProjectID: "6f1c", Env: "prod", SecretPath: "/chaos"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +48,11 @@ func TestInfisicalAPI(t *testing.T) {
 			t.Errorf("%s: fetch = %q, %v", p.Name(), got, err)
 		}
 	}
-	missing, _ := providers.New("inf", providers.Config{Type: "infisical", Address: s.URL, Secret: "NOPE", ProjectID: "6f1c"})
+	missing, _ := providers.New("inf", providers.Config{Type: "infisical", Address: s.URL, Secret: "NOPE", ProjectID: "6f1c"}, nil)
 	if _, err := missing.Fetch(ctx); err == nil || !strings.Contains(err.Error(), "404 Secret with name 'NOPE' not found") {
 		t.Errorf("missing secret: %v", err)
 	}
-	if _, err := providers.New("inf", providers.Config{Type: "infisical", Address: s.URL, Secret: "X"}); err == nil || !strings.Contains(err.Error(), "project_id") {
+	if _, err := providers.New("inf", providers.Config{Type: "infisical", Address: s.URL, Secret: "X"}, nil); err == nil || !strings.Contains(err.Error(), "project_id") {
 		t.Errorf("without a project id: %v", err)
 	}
 

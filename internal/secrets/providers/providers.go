@@ -20,6 +20,8 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // NoImportMarker is the line `export --no-import` prefixes to a stored key: `import` refuses such a
@@ -98,6 +100,8 @@ type Config struct {
 type Set struct {
 	Default   string
 	Providers map[string]Config
+	// Souls provide the `type: soul` providers (chaos's Soul runtime); nil: none.
+	Souls soul.Kinds
 }
 
 // Names lists the configured providers, sorted.
@@ -134,7 +138,7 @@ func (s Set) Get(name string) (Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(name, c)
+	return New(name, c, s.Souls)
 }
 
 // original fills an entry written in the original Ch-aOS's shape (no type:, per-key-type ids) for
@@ -173,8 +177,8 @@ func (c Config) original(base, kind string) (Config, error) {
 	return c, nil
 }
 
-// New builds a provider from its configuration.
-func New(name string, c Config) (Provider, error) {
+// New builds a provider from its configuration; souls provide the `type: soul` ones.
+func New(name string, c Config, souls soul.Kinds) (Provider, error) {
 	bad := func(field string) error {
 		return fmt.Errorf("provider %s (%s): %s is required", name, c.Type, field)
 	}
@@ -254,7 +258,7 @@ func New(name string, c Config) (Provider, error) {
 		if c.Soul == "" {
 			return nil, bad("soul")
 		}
-		return newSoulProvider(name, c)
+		return newSoulProvider(name, c, souls)
 	case "":
 		return nil, fmt.Errorf("provider %s: type is required (%s)", name, typeList)
 	}

@@ -20,7 +20,7 @@ func TestVaultKVProvider(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", v.Token)
 	ctx := context.Background()
 	key := secretstest.NewAgeKey(t).Secret + "\n"
-	p, err := providers.New("kv", providers.Config{Type: "vault", Address: v.Addr, Path: "chaos/age"})
+	p, err := providers.New("kv", providers.Config{Type: "vault", Address: v.Addr, Path: "chaos/age"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +40,11 @@ func TestVaultKVProvider(t *testing.T) {
 	// A field other than key, written by the vault CLI, and address from VAULT_ADDR.
 	v.CLI(t, "kv", "put", "secret/team/pgp", "armored=-----BEGIN PGP PRIVATE KEY BLOCK-----")
 	t.Setenv("VAULT_ADDR", v.Addr)
-	p2, _ := providers.New("kv2", providers.Config{Type: "vault", Path: "team/pgp", Field: "armored"})
+	p2, _ := providers.New("kv2", providers.Config{Type: "vault", Path: "team/pgp", Field: "armored"}, nil)
 	if got, err := p2.Fetch(ctx); err != nil || !strings.HasPrefix(string(got), "-----BEGIN PGP") {
 		t.Errorf("fetch of another field = %q, %v", got, err)
 	}
-	p3, _ := providers.New("kv3", providers.Config{Type: "vault", Path: "nope"})
+	p3, _ := providers.New("kv3", providers.Config{Type: "vault", Path: "nope"}, nil)
 	if _, err := p3.Fetch(ctx); err == nil || !strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), v.Token) {
 		t.Errorf("missing secret: %v", err)
 	}
