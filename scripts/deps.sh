@@ -41,6 +41,8 @@ PKGS=(
                       # Debian root, no registry) and the Docker-compatible API the docker CLI talks to
     runc              # the OCI runtime the tests' containers run with (testenv.StartContainer)
     docker.io         # the docker CLI of @docker/NAME and @dockerssh/HOST/NAME (against podman's API)
+    chromium          # headless browser of the Capitain web UI tests (internal/capitain/web, chromedp)
+    fonts-dejavu-core # a font for chromium's screenshots of those tests
 )
 
 if [[ $(id -u) != 0 ]]; then

@@ -73,7 +73,7 @@ func (s *store) host(ctx context.Context, project, name string) (*Host, error) {
 
 // hostFilter selects and orders a page of hosts.
 type hostFilter struct {
-	Project, Status, Label string
+	Project, Status, Label, Core string
 	// Name is a glob (* and ?) on the host's name.
 	Name string
 	// Sort is name (default), status or probed; Desc reverses it.
@@ -153,6 +153,9 @@ func (s *store) hosts(ctx context.Context, f hostFilter) ([]*Host, string, error
 	}
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.Core != "" {
+		where, args = append(where, "core = ?"), append(args, f.Core)
 	}
 	if f.Label != "" {
 		// groups_json is a JSON array of strings; a quoted match is exact.

@@ -1,0 +1,69 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
+)
+
+// This file is what the web UI (internal/capitain/web) reads the server through: the same store
+// queries and authorization as the API's handlers, for a principal the UI authenticated.
+
+// SetUI serves h for every path the API, metrics and probes do not own ("/"), behind the same
+// authentication middleware (h finds the principal with auth.FromContext). Call it before Serve.
+func (srv *Server) SetUI(h http.Handler) { srv.ui = h }
+
+// Auth is the server's users, sessions and audit log.
+func (srv *Server) Auth() *auth.Store { return srv.auth }
+
+// HostQuery selects and orders a page of hosts (GET /api/v1/hosts's parameters).
+type HostQuery struct {
+	Project, Status, Label, Core string
+	// Name is a glob (* and ?) on the host's name.
+	Name string
+	// Sort is name (default), status or probed; Desc reverses it.
+	Sort string
+	Desc bool
+	// Cursor is the page's start (the previous page's next); Limit its size (1..1000).
+	Cursor string
+	Limit  int
+}
+
+// Hosts is a page of the hosts p may read and the cursor of the next page ("" at the end).
+// A bad parameter is an error naming its field.
+func (srv *Server) Hosts(ctx context.Context, p *auth.Principal, q HostQuery) ([]*Host, string, error) {
+	if q.Status != "" && !validStatus[q.Status] {
+		return nil, "", &fieldError{"status", "Synced, OutOfSync, Failed, Unreachable or Unknown"}
+	}
+	if q.Limit < 1 || q.Limit > 1000 {
+		return nil, "", &fieldError{"limit", "a number from 1 to 1000"}
+	}
+	if q.Project != "" {
+		if err := auth.Authorize(p, auth.ActionReadProject, q.Project); err != nil {
+			return nil, "", err
+		}
+	}
+	f := hostFilter{Project: q.Project, Status: q.Status, Label: q.Label, Core: q.Core, Name: q.Name, Sort: q.Sort,
+		Desc: q.Desc, Cursor: q.Cursor, Limit: q.Limit}
+	f.ReadAll, f.Readable = p.Visible()
+	return srv.store.hosts(ctx, f)
+}
+
+// Host is one host with its pending plan, when p may read its project.
+func (srv *Server) Host(ctx context.Context, p *auth.Principal, project, name string) (*Host, error) {
+	if err := auth.Authorize(p, auth.ActionReadProject, project); err != nil {
+		return nil, err
+	}
+	return srv.store.host(ctx, project, name)
+}
+
+// FieldOf is the request field a Hosts (or other read) error is about, and its message; ok is
+// false for errors that are not about a field.
+func FieldOf(err error) (field, msg string, ok bool) {
+	fe, ok := err.(*fieldError)
+	if !ok {
+		return "", "", false
+	}
+	return fe.field, fe.msg, true
+}
