@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
@@ -67,3 +68,6 @@ func FieldOf(err error) (field, msg string, ok bool) {
 	}
 	return fe.field, fe.msg, true
 }
+
+// IsNotFound tells whether err is a read function's "no such project, host or job".
+func IsNotFound(err error) bool { return errors.Is(err, errNotFound) }

@@ -1,0 +1,154 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	terminal "github.com/buildkite/terminal-to-html/v3"
+
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
+	"github.com/ch-aos-ch/chaos/internal/capitain/server"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
+)
+
+// hostsPageSize is the hosts page's length.
+const hostsPageSize = 100
+
+var statuses = []string{server.StatusSynced, server.StatusOutOfSync, server.StatusFailed, server.StatusUnreachable, server.StatusUnknown}
+
+type hostsView struct {
+	Q        url.Values
+	Statuses []string
+	Hosts    []*server.Host
+	// Next is the query of the next page ("" on the last one); First that of the first page when
+	// this one is not it.
+	Next, First string
+	// SortLinks are the column headers' queries: each sorts by its column, reversing the order
+	// when it already sorts by it.
+	SortLinks map[string]string
+}
+
+// hostsQuery reads the hosts page's query. A name without glob characters matches anywhere in
+// the name (a search box), a glob is used as it is.
+func hostsQuery(q url.Values) server.HostQuery {
+	name := strings.TrimSpace(q.Get("name"))
+	if name != "" && !strings.ContainsAny(name, "*?") {
+		name = "*" + name + "*"
+	}
+	return server.HostQuery{Project: q.Get("project"), Status: q.Get("status"), Label: strings.TrimSpace(q.Get("label")),
+		Core: strings.TrimSpace(q.Get("core")), Name: name, Sort: q.Get("sort"), Desc: q.Get("order") == "desc",
+		Cursor: q.Get("cursor"), Limit: hostsPageSize}
+}
+
+func (ui *UI) hostsPage(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	q := r.URL.Query()
+	hs, next, err := ui.srv.Hosts(r.Context(), p, hostsQuery(q))
+	if err != nil {
+		ui.fail(w, r, err)
+		return
+	}
+	v := hostsView{Q: q, Statuses: statuses, Hosts: hs, SortLinks: map[string]string{}}
+	with := func(set map[string]string) string {
+		c := url.Values{}
+		for k, vs := range q {
+			if k != "cursor" && len(vs) > 0 && vs[0] != "" {
+				c.Set(k, vs[0])
+			}
+		}
+		for k, s := range set {
+			if s == "" {
+				c.Del(k)
+			} else {
+				c.Set(k, s)
+			}
+		}
+		return c.Encode()
+	}
+	if next != "" {
+		v.Next = with(map[string]string{"cursor": next})
+	}
+	if q.Get("cursor") != "" {
+		v.First = with(nil)
+	}
+	cur := q.Get("sort")
+	if cur == "" {
+		cur = "name"
+	}
+	for _, col := range []string{"name", "status", "probed"} {
+		order := ""
+		if col == cur && q.Get("order") != "desc" {
+			order = "desc"
+		}
+		v.SortLinks[col] = with(map[string]string{"sort": col, "order": order})
+	}
+	ui.render(w, r, http.StatusOK, "hosts", view{Title: "Hosts", Nav: "hosts", Page: v})
+}
+
+type hostView struct {
+	Host *server.Host
+	// Plan is the pending plan as the CLI shows it, its ANSI colours as HTML; Summary its counts.
+	Plan    template.HTML
+	Summary string
+}
+
+func (ui *UI) hostPage(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	h, err := ui.srv.Host(r.Context(), p, r.PathValue("project"), r.PathValue("name"))
+	if err != nil {
+		ui.fail(w, r, err)
+		return
+	}
+	v := hostView{Host: h}
+	if len(h.PendingPlan) > 0 {
+		var plan chaos.Plan
+		if err := json.Unmarshal(h.PendingPlan, &plan); err != nil {
+			ui.fail(w, r, err)
+			return
+		}
+		var b bytes.Buffer
+		chaos.RenderPlan(&b, &plan, true)
+		v.Plan, v.Summary = ansiHTML(b.Bytes()), chaos.Summary(&plan)
+	}
+	ui.render(w, r, http.StatusOK, "host", view{Title: h.Name, Nav: "hosts", Page: v})
+}
+
+// ansiHTML is text with ANSI colours as HTML spans (terminal-to-html escapes the text).
+func ansiHTML(b []byte) template.HTML {
+	return template.HTML(terminal.Render(b)) //nolint:gosec // Render escapes everything it does not turn into spans
+}
+
+var funcs = template.FuncMap{
+	"ago": func(t *time.Time) string {
+		if t == nil {
+			return "never"
+		}
+		d := time.Since(*t).Round(time.Second)
+		switch {
+		case d < time.Minute:
+			return d.String() + " ago"
+		case d < time.Hour:
+			return d.Round(time.Minute).String() + " ago"
+		case d < 48*time.Hour:
+			return d.Round(time.Hour).String() + " ago"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"iso": func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	},
+	"short": func(s string) string {
+		if len(s) > 10 {
+			return s[:10]
+		}
+		return s
+	},
+	"lower": strings.ToLower,
+	"join":  strings.Join,
+}
