@@ -242,7 +242,11 @@ func (b *browser) noErrors(expected ...string) {
 // do runs actions, failing the test on an error.
 func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
+	// Each step is bounded on its own, so that a missing element fails in a minute, not at the
+	// test's deadline.
+	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v", what, err)
 	}
 }
@@ -296,4 +300,37 @@ func (b *browser) login(base, user string) {
 	b.do("login", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#user")),
 		chromedp.SendKeys(chromedp.CSS("#user"), user), chromedp.SendKeys(chromedp.CSS("#password"), password),
 		chromedp.Click(chromedp.CSS("#signin")), chromedp.WaitVisible(chromedp.CSS("#logout")))
+}
+
+// wait polls a JavaScript expression in the page until it is true (a live part updated).
+func (b *browser) wait(what, js string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(time.Minute))); err != nil {
+		b.mu.Lock()
+		errs := strings.Join(b.errs, "\n")
+		b.mu.Unlock()
+		b.shot("failed")
+		b.t.Fatalf("waiting for %s (%s): %v\nat %s; browser errors:\n%s", what, js, err, b.location(), errs)
+	}
+}
+
+// rows is the number of rows of the table #id.
+func (b *browser) rows(id string) int {
+	b.t.Helper()
+	return eval[int](b, `document.querySelectorAll("#`+id+` tbody tr:not(:has(.empty))").length`)
+}
+
+// waitJob polls the API until job id has finished, and returns it.
+func (f *fixture) waitJob(id int64) *server.Job {
+	f.t.Helper()
+	for range 1500 {
+		var j server.Job
+		f.api("GET", fmt.Sprintf("/api/v1/jobs/%d", id), nil, &j)
+		if j.Finished != nil {
+			return &j
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	f.t.Fatalf("job %d did not finish in 5 minutes", id)
+	return nil
 }

@@ -25,12 +25,12 @@ type hostsView struct {
 	Q        url.Values
 	Statuses []string
 	Hosts    []*server.Host
-	// Next is the query of the next page ("" on the last one); First that of the first page when
+	// Next is the link of the next page ("" on the last one); First that of the first page when
 	// this one is not it.
-	Next, First string
-	// SortLinks are the column headers' queries: each sorts by its column, reversing the order
-	// when it already sorts by it.
-	SortLinks map[string]string
+	Next, First template.URL
+	// SortLinks are the column headers' links: each sorts by its column, reversing the order when
+	// it already sorts by it.
+	SortLinks map[string]template.URL
 }
 
 // hostsQuery reads the hosts page's query. A name without glob characters matches anywhere in
@@ -52,8 +52,10 @@ func (ui *UI) hostsPage(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		ui.fail(w, r, err)
 		return
 	}
-	v := hostsView{Q: q, Statuses: statuses, Hosts: hs, SortLinks: map[string]string{}}
-	with := func(set map[string]string) string {
+	v := hostsView{Q: q, Statuses: statuses, Hosts: hs, SortLinks: map[string]template.URL{}}
+	// with is this page's link with the parameters of set changed ("": removed), the cursor
+	// dropped (url.Values.Encode escapes each value; html/template would escape the whole query).
+	with := func(set map[string]string) template.URL {
 		c := url.Values{}
 		for k, vs := range q {
 			if k != "cursor" && len(vs) > 0 && vs[0] != "" {
@@ -67,7 +69,7 @@ func (ui *UI) hostsPage(w http.ResponseWriter, r *http.Request, p *auth.Principa
 				c.Set(k, s)
 			}
 		}
-		return c.Encode()
+		return template.URL("/hosts?" + c.Encode())
 	}
 	if next != "" {
 		v.Next = with(map[string]string{"cursor": next})
