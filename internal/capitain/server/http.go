@@ -334,18 +334,7 @@ func (srv *Server) createJob(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if !srv.decode(w, r, &req) {
 		return
 	}
-	action, ok := jobActions[req.Kind]
-	switch {
-	case !ok:
-		srv.fail(w, r, &fieldError{"kind", "plan, apply, rollback or drift-check"})
-		return
-	case req.Project == "":
-		srv.fail(w, r, &fieldError{"project", "a project is required"})
-		return
-	case !allowed(w, p, action, req.Project):
-		return
-	}
-	j, err := srv.CreateJob(r.Context(), req, p.User)
+	j, err := srv.StartJob(r.Context(), p, req)
 	if err != nil {
 		srv.fail(w, r, err)
 		return

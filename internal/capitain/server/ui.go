@@ -71,3 +71,63 @@ func FieldOf(err error) (field, msg string, ok bool) {
 
 // IsNotFound tells whether err is a read function's "no such project, host or job".
 func IsNotFound(err error) bool { return errors.Is(err, errNotFound) }
+
+// JobQuery selects a page of jobs, newest first (GET /api/v1/jobs's parameters).
+type JobQuery struct {
+	Project, State, Kind string
+	Cursor               string
+	Limit                int
+}
+
+// Jobs is a page of the jobs p may read and the cursor of the next (older) page.
+func (srv *Server) Jobs(ctx context.Context, p *auth.Principal, q JobQuery) ([]*Job, string, error) {
+	if q.Limit < 1 || q.Limit > 1000 {
+		return nil, "", &fieldError{"limit", "a number from 1 to 1000"}
+	}
+	if q.Project != "" {
+		if err := auth.Authorize(p, auth.ActionReadProject, q.Project); err != nil {
+			return nil, "", err
+		}
+	}
+	f := jobFilter{Project: q.Project, State: q.State, Kind: q.Kind, Cursor: q.Cursor, Limit: q.Limit}
+	f.ReadAll, f.Readable = p.Visible()
+	return srv.store.jobs(ctx, f)
+}
+
+// Job is job id with its hosts' results, when p may read its project (else not found, as the
+// API answers).
+func (srv *Server) Job(ctx context.Context, p *auth.Principal, id int64) (*Job, []*JobHost, error) {
+	j, err := srv.store.job(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if auth.Authorize(p, auth.ActionReadProject, j.Project) != nil {
+		return nil, nil, errNotFound
+	}
+	hs, err := srv.store.jobHosts(ctx, id)
+	return j, hs, err
+}
+
+// Events is up to limit stored events of job j (read through Job) after sequence number after.
+func (srv *Server) Events(ctx context.Context, j *Job, after int64, limit int) ([]*Event, error) {
+	return srv.store.events(ctx, j.ID, after, limit)
+}
+
+// JobAction is the action a job of kind needs on its project ("" for an unknown kind).
+func JobAction(kind string) auth.Action { return jobActions[kind] }
+
+// StartJob queues the job req asks for, on behalf of p (POST /api/v1/jobs): the kind's action
+// is checked on the project first.
+func (srv *Server) StartJob(ctx context.Context, p *auth.Principal, req JobRequest) (*Job, error) {
+	action, ok := jobActions[req.Kind]
+	switch {
+	case !ok:
+		return nil, &fieldError{"kind", "plan, apply, rollback or drift-check"}
+	case req.Project == "":
+		return nil, &fieldError{"project", "a project is required"}
+	}
+	if err := auth.Authorize(p, action, req.Project); err != nil {
+		return nil, err
+	}
+	return srv.CreateJob(ctx, req, p.User)
+}

@@ -112,17 +112,18 @@ func (f *fixture) api(method, path string, body, out any) {
 	}
 }
 
-// project adds a project from files served by git daemon and refreshes it.
-func (f *fixture) project(name string, files map[string]string, path string) server.Project {
+// project adds a project from files served by git daemon and refreshes it; it returns the
+// work tree to push more commits from.
+func (f *fixture) project(name string, files map[string]string, path string) (server.Project, string) {
 	f.t.Helper()
-	u, _ := testenv.GitServer(f.t, name, files)
+	u, work := testenv.GitServer(f.t, name, files)
 	f.api("POST", "/api/v1/projects", map[string]any{"name": name, "repo": u + name + ".git", "path": path}, nil)
 	var p server.Project
 	f.api("POST", "/api/v1/projects/"+name+"/refresh", nil, &p)
 	if len(p.Problems) > 0 {
 		f.t.Fatalf("project %s: %+v", name, p.Problems)
 	}
-	return p
+	return p, work
 }
 
 // client is a browser-less client with its own cookies (for what a browser cannot be made to
@@ -251,10 +252,10 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// eval evaluates a JavaScript expression in the page.
+// eval evaluates a JavaScript expression in the page (awaiting it when it is a promise).
 func eval[T any](b *browser, js string) T {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js))
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 	if err != nil {
 		b.t.Fatalf("%s: %v", js, err)
 	}
@@ -333,4 +334,11 @@ func (f *fixture) waitJob(id int64) *server.Job {
 	}
 	f.t.Fatalf("job %d did not finish in 5 minutes", id)
 	return nil
+}
+
+func writeFile(t *testing.T, path string, b []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, b, mode); err != nil {
+		t.Fatal(err)
+	}
 }

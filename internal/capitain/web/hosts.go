@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -96,6 +97,9 @@ type hostView struct {
 	// Plan is the pending plan as the CLI shows it, its ANSI colours as HTML; Summary its counts.
 	Plan    template.HTML
 	Summary string
+	// Can holds the job kinds the viewer may start on this host (the buttons shown; the server
+	// checks again when one is pressed).
+	Can map[string]bool
 }
 
 func (ui *UI) hostPage(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
@@ -104,7 +108,10 @@ func (ui *UI) hostPage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		ui.fail(w, r, err)
 		return
 	}
-	v := hostView{Host: h}
+	v := hostView{Host: h, Can: map[string]bool{}}
+	for _, k := range []string{server.KindPlan, server.KindApply, server.KindRollback} {
+		v.Can[k] = auth.Authorize(p, server.JobAction(k), h.Project) == nil
+	}
 	if len(h.PendingPlan) > 0 {
 		var plan chaos.Plan
 		if err := json.Unmarshal(h.PendingPlan, &plan); err != nil {
@@ -151,6 +158,25 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
+	"dur": func(ns int64) string { return time.Duration(ns).Round(time.Millisecond).String() },
+	"took": func(a, b *time.Time) string {
+		if a == nil || b == nil {
+			return ""
+		}
+		return b.Sub(*a).Round(time.Millisecond).String()
+	},
+	"ptr":   func(t time.Time) *time.Time { return &t },
 	"lower": strings.ToLower,
 	"join":  strings.Join,
+}
+
+// hostJob starts a plan, apply (sync) or rollback of one host and shows its job.
+func (ui *UI) hostJob(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	j, err := ui.srv.StartJob(r.Context(), p, server.JobRequest{Project: r.PathValue("project"), Kind: r.PostFormValue("kind"),
+		Limit: r.PathValue("name")})
+	if err != nil {
+		ui.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/jobs/%d", j.ID), http.StatusSeeOther)
 }

@@ -8,8 +8,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/ch-aos-ch/chaos/internal/capitain/server"
-	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 // bigFleet is a Ch-obolo of n hosts nobody answers on (only listed, never run), h00000... in
@@ -30,7 +28,7 @@ func bigFleet(n int) string {
 func TestHostsPage10000(t *testing.T) {
 	f := start(t, -1)
 	f.user("alice", false)
-	p := f.project("big", map[string]string{"chobolo.yml": bigFleet(10000)}, "chobolo.yml")
+	p, _ := f.project("big", map[string]string{"chobolo.yml": bigFleet(10000)}, "chobolo.yml")
 	if p.Hosts != 10000 {
 		t.Fatalf("project: %d hosts", p.Hosts)
 	}
@@ -89,52 +87,3 @@ func TestHostsPage10000(t *testing.T) {
 	resp.Body.Close()
 }
 
-// TestHostPage runs a real plan on two SSH hosts (network namespaces) and looks at them in
-// Chromium: the hosts page filtered by status and core, and a host's page with its facts (core
-// and OS as probed) and its pending plan as a coloured diff (the CLI's ANSI colours as HTML).
-func TestHostPage(t *testing.T) {
-	hs := testenv.StartSSHHosts(t, 2)
-	var yml strings.Builder
-	fmt.Fprintf(&yml, "files:\n  - path: /etc/motd\n    content: \"managed by capitain\\n\"\nfleet:\n  ssh: {known_hosts: %s, config: none, connect_timeout: 3s}\n  hosts:\n", hs.KnownHosts)
-	for i, h := range hs.Hosts {
-		fmt.Fprintf(&yml, "    %s: {ssh_hostname: %s, ssh_user: root, ssh_key: %s, groups: [%s]}\n", []string{"one", "two"}[i], h.Addr, hs.KeyFile, []string{"web", "db"}[i])
-	}
-	f := start(t, 4)
-	f.user("alice", true)
-	f.project("site", map[string]string{"site/chobolo.yml": yml.String()}, "site/chobolo.yml")
-	var j server.Job
-	f.api("POST", "/api/v1/jobs", server.JobRequest{Project: "site", Kind: server.KindPlan}, &j)
-	f.waitJob(j.ID)
-
-	b := newBrowser(t)
-	b.login(f.base, "alice")
-	for _, c := range []struct {
-		query string
-		rows  int
-	}{{"status=OutOfSync", 2}, {"status=Synced", 0}, {"core=debian", 2}, {"core=arch", 0}, {"label=web", 1}, {"name=tw", 1}} {
-		b.do(c.query, chromedp.Navigate(f.base+"/hosts?"+c.query), chromedp.WaitVisible(chromedp.CSS("#hosts")))
-		if n := b.rows("hosts"); n != c.rows {
-			t.Fatalf("%s: %d rows, want %d", c.query, n, c.rows)
-		}
-	}
-	b.do("hosts", chromedp.Navigate(f.base+"/hosts"), chromedp.WaitVisible(chromedp.CSS("#hosts")))
-	b.shot("hosts-outofsync")
-	b.do("host", chromedp.Click(chromedp.CSS(`#hosts a[href="/hosts/site/one"]`)), chromedp.WaitVisible(chromedp.CSS("#plan")))
-	if st := eval[string](b, `document.getElementById("status").textContent`); st != "OutOfSync" {
-		t.Fatalf("status %q", st)
-	}
-	facts := eval[string](b, `document.querySelector(".facts").textContent`)
-	if !strings.Contains(facts, "debian") || !strings.Contains(facts, "web") {
-		t.Fatalf("facts: %s", facts)
-	}
-	plan := eval[string](b, `document.getElementById("plan").textContent`)
-	coloured := eval[int](b, `document.querySelectorAll("#plan span[class^=term-fg]").length`)
-	if !strings.Contains(plan, "/etc/motd") || coloured == 0 {
-		t.Fatalf("plan (%d coloured spans): %s", coloured, plan)
-	}
-	if l := eval[[]string](b, lowContrast); len(l) > 0 {
-		t.Fatalf("low contrast: %v", l)
-	}
-	b.shot("host-plan")
-	b.noErrors()
-}

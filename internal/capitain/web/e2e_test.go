@@ -1,0 +1,165 @@
+package web_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ch-aos-ch/chaos/internal/capitain/server"
+	"github.com/ch-aos-ch/chaos/internal/testenv"
+)
+
+// TestEndToEnd is an operator's morning in Chromium against real SSH hosts (network namespaces)
+// and a real git daemon: sign in, see the hosts, open one, plan it from its page and watch the
+// live log (SSE) reach the end, see the pending plan as a coloured diff, sync it and watch
+// again, find both jobs in the history (filtered), export the report as JSON and CSV, and roll
+// back. A viewer of the project gets no buttons, and the server refuses the form they forge.
+func TestEndToEnd(t *testing.T) {
+	hs := testenv.StartSSHHosts(t, 2)
+	var yml strings.Builder
+	fmt.Fprintf(&yml, "files:\n  - path: /etc/motd\n    content: \"managed by capitain\\n\"\nfleet:\n  ssh: {known_hosts: %s, config: none, connect_timeout: 3s}\n  hosts:\n", hs.KnownHosts)
+	for i, h := range hs.Hosts {
+		fmt.Fprintf(&yml, "    %s: {ssh_hostname: %s, ssh_user: root, ssh_key: %s, groups: [%s]}\n", []string{"one", "two"}[i], h.Addr, hs.KeyFile, []string{"web", "db"}[i])
+	}
+	f := start(t, 4)
+	f.user("alice", true)
+	f.user("victor", false)
+	_, work := f.project("site", map[string]string{"site/chobolo.yml": yml.String()}, "site/chobolo.yml")
+	f.api("PUT", "/api/v1/projects/site/members/victor", map[string]string{"role": "viewer"}, nil)
+
+	b := newBrowser(t)
+	b.login(f.base, "alice")
+	b.do("hosts", chromedp.Navigate(f.base+"/hosts"), chromedp.WaitVisible(chromedp.CSS("#hosts")))
+	if n := b.rows("hosts"); n != 2 {
+		t.Fatalf("%d hosts", n)
+	}
+	b.do("host one", chromedp.Click(chromedp.CSS(`#hosts a[href="/hosts/site/one"]`)), chromedp.WaitVisible(chromedp.CSS("#do-plan")))
+	b.shot("host-unknown")
+
+	// runJob presses a button of the host page and watches the job page's live log to the end.
+	runJob := func(button, want string) string {
+		t.Helper()
+		b.do(button, chromedp.Click(chromedp.CSS("#"+button)), chromedp.WaitVisible(chromedp.CSS("#log-state")))
+		b.wait("the live log's end", `document.getElementById("log-state").textContent.startsWith("Done")`)
+		if st := eval[string](b, `document.getElementById("log-state").textContent`); st != "Done: "+want+"." {
+			t.Fatalf("%s: %s", button, st)
+		}
+		b.wait("the results' refresh", `!!document.querySelector("#job-hosts .h-`+map[string]string{"do-plan": "pending", "do-apply": "changed", "do-rollback": "changed"}[button]+`")`)
+		logText := eval[string](b, `document.querySelector('#log pre[data-host="one"]').textContent`)
+		if !strings.Contains(logText, "run.done") || eval[int](b, `document.querySelectorAll("#log pre").length`) != 1 {
+			t.Fatalf("%s: the log of host one: %s", button, logText)
+		}
+		if took := eval[string](b, `document.querySelector(".facts").textContent`); strings.Contains(took, "not finished") {
+			t.Fatalf("%s: the finished job's facts were not refreshed: %s", button, took)
+		}
+		return b.location()
+	}
+	planJob := runJob("do-plan", "succeeded")
+	b.shot("job-plan")
+
+	b.do("host one", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#plan")))
+	if st := eval[string](b, `document.getElementById("status").textContent`); st != "OutOfSync" {
+		t.Fatalf("after the plan: %s", st)
+	}
+	plan := eval[string](b, `document.getElementById("plan").textContent`)
+	if coloured := eval[int](b, `document.querySelectorAll("#plan span[class^=term-fg]").length`); !strings.Contains(plan, "/etc/motd") || coloured == 0 {
+		t.Fatalf("plan (%d coloured spans): %s", coloured, plan)
+	}
+	if facts := eval[string](b, `document.querySelector(".facts").textContent`); !strings.Contains(facts, "debian") {
+		t.Fatalf("facts: %s", facts)
+	}
+	b.shot("host-plan")
+
+	applyJob := runJob("do-apply", "succeeded")
+	b.shot("job-apply")
+	if l := eval[[]string](b, lowContrast); len(l) > 0 {
+		t.Fatalf("job page, low contrast: %v", l)
+	}
+
+	// The history: both jobs, newest first; filtered by kind.
+	b.do("jobs", chromedp.Navigate(f.base+"/jobs"), chromedp.WaitVisible(chromedp.CSS("#jobs")))
+	if n := b.rows("jobs"); n != 2 {
+		t.Fatalf("history: %d jobs", n)
+	}
+	b.shot("jobs")
+	b.do("jobs kind=apply", chromedp.Navigate(f.base+"/jobs?kind=apply"), chromedp.WaitVisible(chromedp.CSS("#jobs")))
+	if n, href := b.rows("jobs"), eval[string](b, `document.querySelector("#jobs tbody a").href`); n != 1 || href != applyJob {
+		t.Fatalf("apply jobs: %d, first %s (want %s; the plan was %s)", n, href, applyJob, planJob)
+	}
+
+	// The report, fetched by the page as the links download it.
+	b.do("job", chromedp.Navigate(applyJob), chromedp.WaitVisible(chromedp.CSS("#export-json")))
+	var rep struct {
+		Job   server.Job
+		Hosts []server.JobHost
+	}
+	js := eval[string](b, `fetch(document.getElementById("export-json").href).then(r => r.text())`)
+	if err := json.Unmarshal([]byte(js), &rep); err != nil || rep.Job.Kind != "apply" || len(rep.Hosts) != 1 || rep.Hosts[0].State != "changed" || rep.Hosts[0].Generation != 1 {
+		t.Fatalf("JSON report: %v %s", err, js)
+	}
+	csv := eval[string](b, `fetch(document.getElementById("export-csv").href).then(r => r.text())`)
+	if lines := strings.Split(strings.TrimSpace(csv), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "job,project,kind,commit,host,state") ||
+		!strings.Contains(lines[1], ",one,changed,") {
+		t.Fatalf("CSV report:\n%s", csv)
+	}
+
+	b.do("host one", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#do-apply")))
+	if st := eval[string](b, `document.getElementById("status").textContent`); st != "Synced" {
+		t.Fatalf("after the sync: %s", st)
+	}
+	// Generation 1 has nothing before it to roll back to: no rollback button yet.
+	if n := eval[int](b, `document.querySelectorAll("#do-rollback").length`); n != 0 {
+		t.Fatal("a rollback button at generation 1")
+	}
+	// A second commit, synced (generation 2), then rolled back from the host's page.
+	motd := hs.Hosts[0].Root + "/etc/motd"
+	writeFile(t, filepath.Join(work, "site/chobolo.yml"), []byte(strings.Replace(yml.String(), "managed by capitain", "second commit", 1)), 0o644)
+	testenv.Git(t, work, "commit", "-qam", "second")
+	testenv.Git(t, work, "push", "-q", "origin", "main")
+	f.api("POST", "/api/v1/projects/site/refresh", nil, nil)
+	b.do("host one", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#do-apply")))
+	runJob("do-apply", "succeeded")
+	if got, _ := os.ReadFile(motd); string(got) != "second commit\n" {
+		t.Fatalf("motd after the second sync: %q", got)
+	}
+	b.do("host one", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#do-rollback")))
+	runJob("do-rollback", "succeeded")
+	b.shot("job-rollback")
+	if got, _ := os.ReadFile(motd); string(got) != "managed by capitain\n" {
+		t.Fatalf("motd after the rollback: %q", got)
+	}
+	b.do("host one", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#status")))
+	// Back at the first commit's generation: no longer what the project's commit says.
+	if st := eval[string](b, `document.getElementById("status").textContent`); st != "OutOfSync" {
+		t.Fatalf("after the rollback: %s", st)
+	}
+	b.noErrors()
+
+	// A viewer: no buttons, and a forged form is refused by the server.
+	c := f.client()
+	csrf := f.formCSRF(c, "/login")
+	if resp, _ := f.postForm(c, "/login", url.Values{"user": {"victor"}, "password": {password}, "csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("victor's login: %d", resp.StatusCode)
+	}
+	resp, err := c.Get(f.base + "/hosts/site/one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(page), `id="do-`) {
+		t.Fatalf("viewer's host page: %d, buttons: %v", resp.StatusCode, strings.Contains(string(page), `id="do-`))
+	}
+	csrf = csrfRE.FindStringSubmatch(string(page))[1]
+	if resp, body := f.postForm(c, "/hosts/site/one/jobs", url.Values{"kind": {"apply"}, "csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer's forged apply: %d %s", resp.StatusCode, body)
+	}
+}
