@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
 )
 
 // bigFleet is a Ch-obolo of n hosts nobody answers on (only listed, never run), h00000... in
@@ -86,4 +85,3 @@ func TestHostsPage10000(t *testing.T) {
 	}
 	resp.Body.Close()
 }
-
