@@ -234,3 +234,28 @@ func (s *store) hosts(ctx context.Context, f hostFilter) ([]*Host, string, error
 	}
 	return out, next, nil
 }
+
+// hostCounts is the number of hosts by sync status, of every project (all) or of readable ones.
+func (s *store) hostCounts(ctx context.Context, all bool, readable []string) (map[string]int, error) {
+	q, args := `SELECT status, COUNT(*) FROM capitain_hosts`, []any(nil)
+	if !all {
+		var cond string
+		cond, args = inList("project", readable)
+		q += " WHERE " + cond
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(q+" GROUP BY status"), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}

@@ -131,3 +131,27 @@ func (srv *Server) StartJob(ctx context.Context, p *auth.Principal, req JobReque
 	}
 	return srv.CreateJob(ctx, req, p.User)
 }
+
+// HostCounts is the number of hosts p may read, by sync status.
+func (srv *Server) HostCounts(ctx context.Context, p *auth.Principal) (map[string]int, error) {
+	all, readable := p.Visible()
+	return srv.store.hostCounts(ctx, all, readable)
+}
+
+// Projects is a page of the projects p may read, by name, after the name after.
+func (srv *Server) Projects(ctx context.Context, p *auth.Principal, after string, limit int) ([]*Project, error) {
+	all, readable := p.Visible()
+	return srv.store.projects(ctx, after, limit, all, readable)
+}
+
+// Sync refreshes project name from its repository and queues an apply of all its hosts, on
+// behalf of p (chaos capitain sync).
+func (srv *Server) Sync(ctx context.Context, p *auth.Principal, name string) (*Job, error) {
+	if err := auth.Authorize(p, auth.ActionApply, name); err != nil {
+		return nil, err
+	}
+	if _, err := srv.Refresh(ctx, name); err != nil {
+		return nil, err
+	}
+	return srv.StartJob(ctx, p, JobRequest{Project: name, Kind: KindApply})
+}

@@ -21,7 +21,9 @@ import (
 // and a real git daemon: sign in, see the hosts, open one, plan it from its page and watch the
 // live log (SSE) reach the end, see the pending plan as a coloured diff, sync it and watch
 // again, find both jobs in the history (filtered), export the report as JSON and CSV, and roll
-// back. A viewer of the project gets no buttons, and the server refuses the form they forge.
+// back; then the projects page (a broken Ch-obolo's problems with file:line:col, the sync
+// button) and the dashboard (hosts by status as a chart and a table, recent jobs). A viewer of
+// the project gets no buttons, and the server refuses the forms they forge.
 func TestEndToEnd(t *testing.T) {
 	hs := testenv.StartSSHHosts(t, 2)
 	var yml strings.Builder
@@ -141,6 +143,34 @@ func TestEndToEnd(t *testing.T) {
 	if st := eval[string](b, `document.getElementById("status").textContent`); st != "OutOfSync" {
 		t.Fatalf("after the rollback: %s", st)
 	}
+
+	// A project whose Ch-obolo is wrong: its problems with file:line:col on the projects page.
+	badURL, _ := testenv.GitServer(t, "bad", map[string]string{"bad.yml": "files:\n  - path: /etc/motd\n    contnet: x\n"})
+	f.api("POST", "/api/v1/projects", map[string]any{"name": "bad", "repo": badURL + "bad.git", "path": "bad.yml"}, nil)
+	f.api("POST", "/api/v1/projects/bad/refresh", nil, nil)
+	b.do("projects", chromedp.Navigate(f.base+"/projects"), chromedp.WaitVisible(chromedp.CSS("#sync-site")))
+	if probs := eval[string](b, `document.querySelector("#p-bad .problems").textContent`); !strings.Contains(probs, "bad.yml:3:") {
+		t.Fatalf("bad project's problems: %s", probs)
+	}
+	b.shot("projects")
+	// Sync the whole project from its page: both hosts applied.
+	b.do("sync", chromedp.Click(chromedp.CSS("#sync-site")), chromedp.WaitVisible(chromedp.CSS("#log-state")))
+	b.wait("the sync's end", `document.getElementById("log-state").textContent === "Done: succeeded."`)
+	b.wait("the sync's results", `document.querySelectorAll("#job-hosts .h-changed").length === 2`)
+
+	// The dashboard: hosts by status (chart and table), recent jobs, projects.
+	b.do("dashboard", chromedp.Navigate(f.base+"/"), chromedp.WaitVisible(chromedp.CSS("#status-chart canvas")))
+	if total, synced := eval[string](b, `document.getElementById("total").textContent`),
+		eval[string](b, `document.querySelector("#status-counts tbody tr td:nth-child(2)").textContent`); total != "2" || synced != "2" {
+		t.Fatalf("dashboard: %s hosts, %s Synced", total, synced)
+	}
+	if n := b.rows("recent-jobs"); n != 5 {
+		t.Fatalf("dashboard: %d recent jobs, want 5", n)
+	}
+	if l := eval[[]string](b, lowContrast); len(l) > 0 {
+		t.Fatalf("dashboard, low contrast: %v", l)
+	}
+	b.shot("dashboard")
 	b.noErrors()
 
 	// A viewer: no buttons, and a forged form is refused by the server.
@@ -158,7 +188,19 @@ func TestEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 || strings.Contains(string(page), `id="do-`) {
 		t.Fatalf("viewer's host page: %d, buttons: %v", resp.StatusCode, strings.Contains(string(page), `id="do-`))
 	}
+	resp, err = c.Get(f.base + "/projects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	projects, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(projects), `id="p-site"`) || strings.Contains(string(projects), `id="sync-`) || strings.Contains(string(projects), `id="p-bad"`) {
+		t.Fatalf("viewer's projects page (site only, no sync button):\n%s", projects)
+	}
 	csrf = csrfRE.FindStringSubmatch(string(page))[1]
+	if resp, _ := f.postForm(c, "/projects/site/sync", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer's forged sync: %d", resp.StatusCode)
+	}
 	if resp, body := f.postForm(c, "/hosts/site/one/jobs", url.Values{"kind": {"apply"}, "csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("viewer's forged apply: %d %s", resp.StatusCode, body)
 	}

@@ -60,9 +60,9 @@ func New(srv *server.Server, log *slog.Logger) (*UI, error) {
 	ui.mux.HandleFunc("GET /login", ui.loginPage)
 	ui.mux.HandleFunc("POST /login", ui.login)
 	ui.mux.HandleFunc("POST /logout", ui.signedIn(ui.logout))
-	ui.mux.HandleFunc("GET /{$}", ui.signedIn(func(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
-		http.Redirect(w, r, "/hosts", http.StatusSeeOther)
-	}))
+	ui.mux.HandleFunc("GET /{$}", ui.signedIn(ui.dashboard))
+	ui.mux.HandleFunc("GET /projects", ui.signedIn(ui.projectsPage))
+	ui.mux.HandleFunc("POST /projects/{name}/sync", ui.signedIn(ui.syncProject))
 	ui.mux.HandleFunc("GET /hosts", ui.signedIn(ui.hostsPage))
 	ui.mux.HandleFunc("GET /hosts/{project}/{name}", ui.signedIn(ui.hostPage))
 	ui.mux.HandleFunc("POST /hosts/{project}/{name}/jobs", ui.signedIn(ui.hostJob))
