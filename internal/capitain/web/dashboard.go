@@ -90,4 +90,3 @@ func (ui *UI) syncProject(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 	http.Redirect(w, r, fmt.Sprintf("/jobs/%d", j.ID), http.StatusSeeOther)
 }
-
