@@ -158,14 +158,22 @@ func TestEndToEnd(t *testing.T) {
 	b.wait("the sync's end", `document.getElementById("log-state").textContent === "Done: succeeded."`)
 	b.wait("the sync's results", `document.querySelectorAll("#job-hosts .h-changed").length === 2`)
 
+	// Bulk: both hosts selected on the hosts page, planned in one job (nothing pending after the sync).
+	b.do("bulk plan", chromedp.Navigate(f.base+"/hosts"), chromedp.WaitVisible(chromedp.CSS("#bulk-plan")),
+		chromedp.Click(chromedp.CSS("#sel-site-one")), chromedp.Click(chromedp.CSS("#sel-site-two")))
+	b.shot("hosts-bulk")
+	b.do("bulk plan", chromedp.Click(chromedp.CSS("#bulk-plan")), chromedp.WaitVisible(chromedp.CSS("#log-state")))
+	b.wait("the bulk plan's end", `document.getElementById("log-state").textContent === "Done: succeeded."`)
+	b.wait("the bulk plan's results", `document.querySelectorAll("#job-hosts .h-unchanged").length === 2`)
+
 	// The dashboard: hosts by status (chart and table), recent jobs, projects.
 	b.do("dashboard", chromedp.Navigate(f.base+"/"), chromedp.WaitVisible(chromedp.CSS("#status-chart canvas")))
 	if total, synced := eval[string](b, `document.getElementById("total").textContent`),
 		eval[string](b, `document.querySelector("#status-counts tbody tr td:nth-child(2)").textContent`); total != "2" || synced != "2" {
 		t.Fatalf("dashboard: %s hosts, %s Synced", total, synced)
 	}
-	if n := b.rows("recent-jobs"); n != 5 {
-		t.Fatalf("dashboard: %d recent jobs, want 5", n)
+	if n := b.rows("recent-jobs"); n != 6 {
+		t.Fatalf("dashboard: %d recent jobs, want 6", n)
 	}
 	if l := eval[[]string](b, lowContrast); len(l) > 0 {
 		t.Fatalf("dashboard, low contrast: %v", l)
@@ -194,12 +202,24 @@ func TestEndToEnd(t *testing.T) {
 	}
 	projects, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	resp, err = c.Get(f.base + "/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(list), `href="/hosts/site/one"`) || strings.Contains(string(list), `id="bulk-`) {
+		t.Fatalf("viewer's hosts page (the hosts, no bulk buttons):\n%s", list)
+	}
 	if !strings.Contains(string(projects), `id="p-site"`) || strings.Contains(string(projects), `id="sync-`) || strings.Contains(string(projects), `id="p-bad"`) {
 		t.Fatalf("viewer's projects page (site only, no sync button):\n%s", projects)
 	}
 	csrf = csrfRE.FindStringSubmatch(string(page))[1]
 	if resp, _ := f.postForm(c, "/projects/site/sync", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("viewer's forged sync: %d", resp.StatusCode)
+	}
+	if resp, _ := f.postForm(c, "/hosts/jobs", url.Values{"csrf": {csrf}, "kind": {"plan"}, "host": {"site/one"}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer's forged bulk plan: %d", resp.StatusCode)
 	}
 	if resp, body := f.postForm(c, "/hosts/site/one/jobs", url.Values{"kind": {"apply"}, "csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("viewer's forged apply: %d %s", resp.StatusCode, body)

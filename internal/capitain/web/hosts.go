@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -29,6 +30,9 @@ type hostsView struct {
 	// Next is the link of the next page ("" on the last one); First that of the first page when
 	// this one is not it.
 	Next, First template.URL
+	// CanRun is whether the viewer may plan on some project of this page: the bulk buttons
+	// (the server checks each project again).
+	CanRun bool
 	// SortLinks are the column headers' links: each sorts by its column, reversing the order when
 	// it already sorts by it.
 	SortLinks map[string]template.URL
@@ -54,6 +58,11 @@ func (ui *UI) hostsPage(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		return
 	}
 	v := hostsView{Q: q, Statuses: statuses, Hosts: hs, SortLinks: map[string]template.URL{}}
+	for _, h := range hs {
+		if !v.CanRun && auth.Authorize(p, auth.ActionPlan, h.Project) == nil {
+			v.CanRun = true
+		}
+	}
 	// with is this page's link with the parameters of set changed ("": removed), the cursor
 	// dropped (url.Values.Encode escapes each value; html/template would escape the whole query).
 	with := func(set map[string]string) template.URL {
@@ -179,4 +188,45 @@ func (ui *UI) hostJob(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/jobs/%d", j.ID), http.StatusSeeOther)
+}
+
+// plainName is a host name that a --limit pattern matches as itself (no glob, regexp, group
+// operator or separator).
+var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// bulkJob starts a plan or apply of the hosts selected on the hosts page (values PROJECT/HOST):
+// one job per project, limited to those hosts. One job shows its page, several the history.
+func (ui *UI) bulkJob(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	byProject := map[string][]string{}
+	var order []string
+	for _, v := range r.PostForm["host"] {
+		project, host, ok := strings.Cut(v, "/")
+		if !ok || !plainName.MatchString(host) {
+			ui.fail(w, r, fmt.Errorf("%w: host %q is not PROJECT/HOST", auth.ErrInvalid, v))
+			return
+		}
+		if byProject[project] == nil {
+			order = append(order, project)
+		}
+		byProject[project] = append(byProject[project], host)
+	}
+	if len(order) == 0 {
+		ui.fail(w, r, fmt.Errorf("%w: select at least one host", auth.ErrInvalid))
+		return
+	}
+	var last *server.Job
+	for _, project := range order {
+		j, err := ui.srv.StartJob(r.Context(), p, server.JobRequest{Project: project, Kind: r.PostFormValue("kind"),
+			Limit: strings.Join(byProject[project], ",")})
+		if err != nil {
+			ui.fail(w, r, err)
+			return
+		}
+		last = j
+	}
+	if len(order) > 1 {
+		http.Redirect(w, r, "/jobs", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/jobs/%d", last.ID), http.StatusSeeOther)
 }
