@@ -75,6 +75,11 @@ func TestEndToEnd(t *testing.T) {
 	if coloured := eval[int](b, `document.querySelectorAll("#plan span[class^=term-fg]").length`); !strings.Contains(plan, "/etc/motd") || coloured == 0 {
 		t.Fatalf("plan (%d coloured spans): %s", coloured, plan)
 	}
+	// The file's diff in red and green: the old motd's lines removed, the new one added.
+	if del, add := eval[string](b, `[...document.querySelectorAll("#plan .diff-del")].map(e => e.textContent).join("\n")`),
+		eval[string](b, `[...document.querySelectorAll("#plan .diff-add")].map(e => e.textContent).join("\n")`); !strings.Contains(add, "+managed by capitain") || !strings.Contains(del, "-") {
+		t.Fatalf("plan diff: removed %q, added %q", del, add)
+	}
 	if facts := eval[string](b, `document.querySelector(".facts").textContent`); !strings.Contains(facts, "debian") {
 		t.Fatalf("facts: %s", facts)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -129,7 +130,7 @@ func (ui *UI) hostPage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		}
 		var b bytes.Buffer
 		chaos.RenderPlan(&b, &plan, true)
-		v.Plan, v.Summary = ansiHTML(b.Bytes()), chaos.Summary(&plan)
+		v.Plan, v.Summary = planHTML(b.Bytes()), chaos.Summary(&plan)
 	}
 	ui.render(w, r, http.StatusOK, "host", view{Title: h.Name, Nav: "hosts", Page: v})
 }
@@ -137,6 +138,30 @@ func (ui *UI) hostPage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 // ansiHTML is text with ANSI colours as HTML spans (terminal-to-html escapes the text).
 func ansiHTML(b []byte) template.HTML {
 	return template.HTML(terminal.Render(b)) //nolint:gosec // Render escapes everything it does not turn into spans
+}
+
+var (
+	tagRE     = regexp.MustCompile(`<[^>]*>`)
+	diffDelRE = regexp.MustCompile(`^\s*-`)
+	diffAddRE = regexp.MustCompile(`^\s*\+`)
+)
+
+// planHTML is a plan rendered by the CLI (ANSI) as HTML, each removed or added line of a diff
+// (a line whose text starts with - or +) wrapped in diff-del or diff-add: the CLI prints file
+// diffs in one faint colour, a page can afford red and green. Render closes its spans at the
+// end of each line, so a line wraps whole.
+func planHTML(b []byte) template.HTML {
+	lines := strings.Split(string(ansiHTML(b)), "\n")
+	for i, l := range lines {
+		text := html.UnescapeString(tagRE.ReplaceAllString(l, ""))
+		switch {
+		case diffDelRE.MatchString(text):
+			lines[i] = `<span class="diff-del">` + l + `</span>`
+		case diffAddRE.MatchString(text):
+			lines[i] = `<span class="diff-add">` + l + `</span>`
+		}
+	}
+	return template.HTML(strings.Join(lines, "\n")) //nolint:gosec // ansiHTML's escaped output, wrapped in fixed spans
 }
 
 var funcs = template.FuncMap{
