@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -131,6 +133,23 @@ func TestLogin(t *testing.T) {
 	}
 	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Secure {
 		t.Fatalf("session cookie: %+v (want HttpOnly, SameSite=Strict, not Secure over plain HTTP)", session)
+	}
+	// Over TLS the cookie is Secure (the same handler behind a TLS listener).
+	ts := httptest.NewTLSServer(f.srv.Handler())
+	defer ts.Close()
+	tc := ts.Client()
+	tc.Jar, _ = cookiejar.New(nil)
+	tc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	tlsf := *f
+	tlsf.base = ts.URL
+	tcsrf := tlsf.formCSRF(tc, "/login")
+	tresp, _ := tlsf.postForm(tc, "/login", url.Values{"user": {"alice"}, "password": {password}, "csrf": {tcsrf}})
+	var secure bool
+	for _, ck := range tresp.Cookies() {
+		secure = secure || (ck.Name == auth.SessionCookie && ck.Secure && ck.HttpOnly)
+	}
+	if tresp.StatusCode != http.StatusSeeOther || !secure {
+		t.Fatalf("login over TLS: %d, Secure session cookie %v", tresp.StatusCode, secure)
 	}
 	if resp, _ := f.postForm(c, "/logout", url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("logout with a wrong CSRF token: %d", resp.StatusCode)
