@@ -312,7 +312,8 @@ func (srv *Server) listJobs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		srv.fail(w, r, err)
 		return
 	}
-	f := jobFilter{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"), Cursor: q.Get("cursor"), Limit: limit}
+	f := jobFilter{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"), Trigger: q.Get("trigger"),
+		Cursor: q.Get("cursor"), Limit: limit}
 	if f.Project != "" && !allowed(w, p, auth.ActionReadProject, f.Project) {
 		return
 	}

@@ -74,9 +74,9 @@ func IsNotFound(err error) bool { return errors.Is(err, errNotFound) }
 
 // JobQuery selects a page of jobs, newest first (GET /api/v1/jobs's parameters).
 type JobQuery struct {
-	Project, State, Kind string
-	Cursor               string
-	Limit                int
+	Project, State, Kind, Trigger string
+	Cursor                        string
+	Limit                         int
 }
 
 // Jobs is a page of the jobs p may read and the cursor of the next (older) page.
@@ -89,7 +89,7 @@ func (srv *Server) Jobs(ctx context.Context, p *auth.Principal, q JobQuery) ([]*
 			return nil, "", err
 		}
 	}
-	f := jobFilter{Project: q.Project, State: q.State, Kind: q.Kind, Cursor: q.Cursor, Limit: q.Limit}
+	f := jobFilter{Project: q.Project, State: q.State, Kind: q.Kind, Trigger: q.Trigger, Cursor: q.Cursor, Limit: q.Limit}
 	f.ReadAll, f.Readable = p.Visible()
 	return srv.store.jobs(ctx, f)
 }

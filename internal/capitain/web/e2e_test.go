@@ -102,6 +102,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("apply jobs: %d, first %s (want %s; the plan was %s)", n, href, applyJob, planJob)
 	}
 
+	for q, want := range map[string]int{"trigger=user": 2, "trigger=schedule": 0, "state=failed": 0, "project=site&kind=plan": 1} {
+		b.do("jobs "+q, chromedp.Navigate(f.base+"/jobs?"+q), chromedp.WaitVisible(chromedp.CSS("#jobs")))
+		if n := b.rows("jobs"); n != want {
+			t.Fatalf("jobs?%s: %d, want %d", q, n, want)
+		}
+	}
+
 	// The report, fetched by the page as the links download it.
 	b.do("job", chromedp.Navigate(applyJob), chromedp.WaitVisible(chromedp.CSS("#export-json")))
 	var rep struct {

@@ -17,10 +17,11 @@ import (
 const jobsPageSize = 50
 
 type jobsView struct {
-	Q      url.Values
-	States []string
-	Kinds  []string
-	Jobs   []*server.Job
+	Q        url.Values
+	States   []string
+	Kinds    []string
+	Triggers []string
+	Jobs     []*server.Job
 	// Older is the link of the next page of older jobs ("" on the last one).
 	Older template.URL
 }
@@ -28,17 +29,18 @@ type jobsView struct {
 func (ui *UI) jobsPage(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	q := r.URL.Query()
 	js, next, err := ui.srv.Jobs(r.Context(), p, server.JobQuery{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"),
-		Cursor: q.Get("cursor"), Limit: jobsPageSize})
+		Trigger: q.Get("trigger"), Cursor: q.Get("cursor"), Limit: jobsPageSize})
 	if err != nil {
 		ui.fail(w, r, err)
 		return
 	}
 	v := jobsView{Q: q, Jobs: js,
-		States: []string{server.StateQueued, server.StateRunning, server.StateSucceeded, server.StateFailed, server.StateCancelled},
-		Kinds:  []string{server.KindPlan, server.KindApply, server.KindRollback, server.KindDriftCheck}}
+		States:   []string{server.StateQueued, server.StateRunning, server.StateSucceeded, server.StateFailed, server.StateCancelled},
+		Kinds:    []string{server.KindPlan, server.KindApply, server.KindRollback, server.KindDriftCheck},
+		Triggers: []string{server.TriggerUser, server.TriggerSchedule, server.TriggerWebhook, server.TriggerAutoSync}}
 	if next != "" {
 		o := url.Values{}
-		for _, k := range []string{"project", "state", "kind"} {
+		for _, k := range []string{"project", "state", "kind", "trigger"} {
 			if s := q.Get(k); s != "" {
 				o.Set(k, s)
 			}
