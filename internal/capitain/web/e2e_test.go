@@ -67,6 +67,14 @@ func TestEndToEnd(t *testing.T) {
 	planJob := runJob("do-plan", "succeeded")
 	b.shot("job-plan")
 
+	// The hosts page's filters on what the plan learnt (host one probed and OutOfSync, two never run).
+	for q, want := range map[string]int{"status=OutOfSync": 1, "status=Unknown": 1, "status=Synced": 0, "core=debian": 1, "core=arch": 0,
+		"label=db": 1, "name=tw": 1, "name=o*": 1} {
+		b.do("hosts?"+q, chromedp.Navigate(f.base+"/hosts?"+q), chromedp.WaitVisible(chromedp.CSS("#hosts")))
+		if n := b.rows("hosts"); n != want {
+			t.Fatalf("hosts?%s: %d rows, want %d", q, n, want)
+		}
+	}
 	b.do("host one", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#plan")))
 	if st := eval[string](b, `document.getElementById("status").textContent`); st != "OutOfSync" {
 		t.Fatalf("after the plan: %s", st)
