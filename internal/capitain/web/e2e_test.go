@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/server"
@@ -132,6 +135,21 @@ func TestEndToEnd(t *testing.T) {
 		!strings.Contains(lines[1], ",one,changed,") {
 		t.Fatalf("CSV report:\n%s", csv)
 	}
+
+	// The printable report: the job page printed shows the job without navigation or buttons.
+	b.do("print", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+		return err
+	}))
+	if top, facts := eval[string](b, `getComputedStyle(document.querySelector(".top")).display`),
+		eval[string](b, `getComputedStyle(document.querySelector("#job-hosts")).display`); top != "none" || facts == "none" {
+		t.Fatalf("printed job page: navigation %s, results %s", top, facts)
+	}
+	b.shot("job-print")
+	b.do("screen", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+		return err
+	}))
 
 	b.do("host one", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#do-apply")))
 	if st := eval[string](b, `document.getElementById("status").textContent`); st != "Synced" {
