@@ -71,9 +71,12 @@ func OnDisk(disk, dev string) bool {
 		return true
 	}
 	rest, ok := strings.CutPrefix(dev, disk)
-	rest = strings.TrimPrefix(rest, "p")
-	_, err := strconv.Atoi(rest)
-	return ok && rest != "" && err == nil
+	if c := disk[len(disk)-1]; c >= '0' && c <= '9' {
+		// loop1p2 is loop1's; loop10 is not.
+		rest, ok = strings.CutPrefix(rest, "p")
+	}
+	n, err := strconv.Atoi(rest)
+	return ok && err == nil && n > 0 && rest[0] != '+'
 }
 
 // PartDev is the device of partition n of disk: /dev/sda1, /dev/nvme0n1p1, /dev/loop0p1.

@@ -26,7 +26,7 @@ const MiB = 1 << 20
 type Layout struct {
 	Disk    string // partitioning.disk ("" when --disk/--image gives it)
 	DiskPos chobolo.Pos
-	Table   string // gpt (default) or mbr
+	Table   string // gpt or mbr (default: mbr on BIOS, gpt on UEFI)
 	Pos     chobolo.Pos
 	// Partitions in disk order. A BIOS boot partition is added first when GRUB boots a GPT disk
 	// from BIOS and none is declared (Added says so).
@@ -95,7 +95,7 @@ func ParseLayout(c *chobolo.Chobolo) (*Layout, error) {
 	if n == nil {
 		return nil, fmt.Errorf("%s: no partitioning section: chaos install needs partitioning.partitions", c.Pos(""))
 	}
-	l := &Layout{Table: "gpt", Pos: c.NodePos(n)}
+	l := &Layout{Pos: c.NodePos(n)}
 	if n.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: partitioning: expected a mapping with disk, table and partitions", l.Pos)
 	}
@@ -134,6 +134,14 @@ func ParseLayout(c *chobolo.Chobolo) (*Layout, error) {
 	}
 	if err := parseBoot(c, l); err != nil {
 		errs = append(errs, err)
+	}
+	if l.Table == "" {
+		// BIOS GRUB embeds itself in the gap after an MBR and needs no partition for it; GPT is
+		// for UEFI (and can be asked for on BIOS: a BIOS boot partition is then added).
+		l.Table = "gpt"
+		if !l.Boot.UEFI {
+			l.Table = "mbr"
+		}
 	}
 	checkLayout(l, &errs)
 	if err := errs.Err(); err != nil {
