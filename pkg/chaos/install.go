@@ -155,7 +155,7 @@ func (c *Controller) Install(ctx context.Context, req InstallRequest) (*InstallR
 	if res.Tarball, err = c.bootstrapTarball(ctx, local, cacheDir, res.Bootstrap, req.Events); err != nil {
 		return res, err
 	}
-	timed("bootstrap (mmdebstrap, cached)", start)
+	timed("bootstrap the core (mmdebstrap, or the cached tarball)", start)
 
 	if !req.Dry && req.Image != "" {
 		if dev, err = attachImage(ctx, local, req.Image, req.ImageSize); err != nil {
@@ -220,7 +220,21 @@ func (c *Controller) Install(ctx context.Context, req InstallRequest) (*InstallR
 		_ = os.Remove(root)
 	}()
 	start = time.Now()
+	// A refused plan changed nothing: that is no failure of the disk.
+	refused := false
+	approve := ar.Approve
+	if approve == nil {
+		approve = Unattended(req.Yes, false)
+	}
+	ar.Approve = func(ctx context.Context, p *Plan) (Approval, error) {
+		a, err := approve(ctx, p)
+		refused = err == nil && a == Refuse
+		return a, err
+	}
 	if !phase(ar, installer.DiskPlan(layout, d, res.Before, res.Tarball, res.Bootstrap)) {
+		if refused {
+			return res, fmt.Errorf("install: not approved: nothing was written to %s", dev)
+		}
 		return res, fmt.Errorf("install: partitioning, formatting or unpacking %s failed (see above); the disk's contents are undefined: run again with --wipe", dev)
 	}
 	timed("partition, format, mount, unpack, fstab", start)

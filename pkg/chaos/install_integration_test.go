@@ -103,6 +103,16 @@ func TestInstallDebianImage(t *testing.T) {
 		t.Fatalf("the roles' plan on the new root: %+v", res.Run.Hosts[1])
 	}
 
+	// Refused at the disk's plan: nothing is written (the image exists, empty and detached).
+	refuse := req
+	refuse.Approve = func(context.Context, *chaos.Plan) (chaos.Approval, error) { return chaos.Refuse, nil }
+	if _, err := ctl.Install(ctx, refuse); err == nil || !strings.Contains(err.Error(), "not approved: nothing was written to /dev/loop") {
+		t.Fatalf("refused install: %v", err)
+	}
+	if out, _ := exec.Command("wipefs", "--no-act", img).Output(); len(out) > 0 {
+		t.Fatalf("a refused install wrote to the image:\n%s", out)
+	}
+
 	req.Yes = true
 	start := time.Now()
 	res, err = ctl.Install(ctx, req)
@@ -276,7 +286,7 @@ func bootAndCheck(t *testing.T, img, mnt, chobolo string) {
 	// The marker is split in what is typed, so the terminal's echo of the command does not match.
 	_, _ = io.WriteString(stdin, "chaos apply -c /root/machine.yml --dry --no-color; echo CHAOS\"\"-DONE rc=$?\n")
 	line := wait("CHAOS-DONE", 5*time.Minute)
-	if !strings.Contains(line, "CHAOS-DONE rc=0") {
+	if !strings.Contains(line, "CHAOS-DONE rc=0") || !strings.Contains(console.String(), "@local: no changes") {
 		t.Errorf("chaos apply --dry inside the installed system: %s\n%s", strings.TrimSpace(line), tail(console.String()))
 	}
 	t.Logf("chaos apply --dry inside after %s:\n%s", time.Since(start).Round(time.Second), tail(console.String()))
