@@ -298,3 +298,51 @@ func tail(s string) string {
 	}
 	return s
 }
+
+// TestInstallFailureLeavesNothingMounted: the Ch-obolo's roles fail on the new root (a package no
+// repository has): the install stops with an error that says what the disk holds, the roles' ops
+// are undone, nothing stays mounted under the install's directory and the image is detached.
+func TestInstallFailureLeavesNothingMounted(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, "fdisk", "sfdisk")
+	testenv.RequireTools(t, "util-linux", "partx", "wipefs", "blockdev")
+	testenv.RequireTools(t, "mount", "losetup")
+	testenv.RequireTools(t, "mmdebstrap", "mmdebstrap")
+	c := writeChobolo(t, `hostname: broken
+packages: [chaos-no-such-package]
+bootloader: {name: grub, firmware: bios}
+partitioning:
+  partitions:
+    - {name: ROOT, important: root, type: ext4}
+`)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	var errs []string
+	res, err := newController(t).Install(context.Background(), chaos.InstallRequest{Chobolo: c, Image: img, ImageSize: 2 << 30, Yes: true,
+		CacheDir: testenv.InstallCache(), StateDir: filepath.Join(dir, "state"),
+		Events: func(ev chaos.Event) {
+			if ev.Error != "" {
+				errs = append(errs, ev.Error)
+			}
+		}})
+	if err == nil || !strings.Contains(err.Error(), "applying the Ch-obolo to the new root failed (see above): /dev/loop") ||
+		!strings.Contains(err.Error(), "is partitioned and holds the core but is not bootable; run again with --wipe") {
+		t.Fatalf("install: %v", err)
+	}
+	if !strings.Contains(strings.Join(errs, "\n"), "chaos-no-such-package") {
+		t.Errorf("the roles' error does not name the package: %q", errs)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mounts"); bytes.Contains(mounts, []byte(res.Disk.Root)) {
+		t.Errorf("still mounted under %s:\n%s", res.Disk.Root, mounts)
+	}
+	if _, err := os.Stat(res.Disk.Root); !os.IsNotExist(err) {
+		t.Errorf("the install's directory %s is left: %v", res.Disk.Root, err)
+	}
+	if out := run(t, "losetup", "--associated", img); out != "" {
+		t.Errorf("the image is still attached: %s", out)
+	}
+	// The disk says what it holds: the partition table and the root's file system.
+	if out := run(t, "sfdisk", "--dump", img); !strings.Contains(out, "label: dos") {
+		t.Errorf("partition table:\n%s", out)
+	}
+}
