@@ -22,6 +22,8 @@ type installOpts struct {
 	cache, state      string
 	useSecrets        bool
 	secrets           secretFlags
+	// log is --logbook, --limani and --no-logbook: the install is recorded like an apply.
+	log logFlags
 }
 
 func (a *app) installCmd() *cobra.Command {
@@ -55,6 +57,7 @@ Exit codes: 0 installed (or, with --dry, planned); 2 with --dry when there is so
 	f.StringVar(&o.state, "state", "", "the install's journal and lock on this machine (default /var/lib/chaos/install)")
 	f.BoolVarP(&o.useSecrets, "secrets", "s", false, "decrypt the secrets file (in memory) for the roles (user passwords)")
 	o.secrets.register(f)
+	o.log.register(f)
 	return cmd
 }
 
@@ -91,12 +94,19 @@ func (a *app) install(ctx context.Context, o installOpts) error {
 	if !o.dry && !o.yes && a.terminal() {
 		req.Approve = a.askApproval(applyOpts{json: o.json})
 	}
-	ctl, err := a.controller(nil)
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	ctl, err := a.controller(o.log.open(ctx, a, cfg))
 	if err != nil {
 		return err
 	}
 	req.Events = a.reporter(o.json).Event
 	res, err := ctl.Install(ctx, req)
+	if res != nil && res.Run != nil {
+		o.log.finish(a, res.Run.LogbookID, o.json)
+	}
 	if err != nil {
 		return err
 	}

@@ -329,7 +329,13 @@ func attachImage(ctx context.Context, t transport.Transport, image string, size 
 func detach(t transport.Transport, dev string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, _ = t.Run(ctx, transport.Cmd{Argv: []string{"partx", "-d", dev}})
+	// partx -d fails while the kernel still holds a just-unmounted partition: retried.
+	for i := 0; i < 20; i++ {
+		if res, err := t.Run(ctx, transport.Cmd{Argv: []string{"partx", "-d", dev}}); err != nil || res.Code == 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	_, _ = t.Run(ctx, transport.Cmd{Argv: []string{"losetup", "-d", dev}})
 }
 

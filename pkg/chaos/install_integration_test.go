@@ -147,9 +147,7 @@ func TestInstallDebianImage(t *testing.T) {
 		t.Error("no GRUB boot code in the MBR")
 	}
 
-	loop := strings.TrimSpace(run(t, "losetup", "--read-only", "--find", "--show", img))
-	t.Cleanup(func() { _ = exec.Command("partx", "-d", loop).Run(); _ = exec.Command("losetup", "-d", loop).Run() })
-	run(t, "partx", "-u", loop)
+	loop, detach := attach(t, img, "--read-only")
 	for i, p := range res.Disk.Parts {
 		dev := loop + "p" + string(rune('1'+i))
 		got := run(t, "blkid", "-p", "-o", "export", dev)
@@ -207,8 +205,7 @@ func TestInstallDebianImage(t *testing.T) {
 	unmount()
 
 	// The disk holds a system now: a second install is refused at the Ch-obolo's partitioning.
-	_ = exec.Command("partx", "-d", loop).Run()
-	_ = exec.Command("losetup", "-d", loop).Run()
+	detach()
 	again := req
 	again.Events = nil
 	_, err = ctl.Install(ctx, again)
@@ -226,14 +223,12 @@ func TestInstallDebianImage(t *testing.T) {
 func bootAndCheck(t *testing.T, img, mnt, chobolo string) {
 	qemu := testenv.RequireTool(t, "qemu-system-x86", "qemu-system-x86_64")
 	// chaos itself and the Ch-obolo go into the new root; neither is a path chaos manages.
-	loop := strings.TrimSpace(run(t, "losetup", "--find", "--show", img))
-	run(t, "partx", "-u", loop)
+	loop, detach := attach(t, img)
 	run(t, "mount", "-o", "subvol=@", loop+"p1", mnt)
 	run(t, "install", "-m", "0755", testenv.ChaosBinary(t), filepath.Join(mnt, "usr/local/bin/chaos"))
 	run(t, "install", "-m", "0644", chobolo, filepath.Join(mnt, "root/machine.yml"))
 	run(t, "umount", mnt)
-	run(t, "partx", "-d", loop)
-	run(t, "losetup", "-d", loop)
+	detach()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -290,6 +285,30 @@ func bootAndCheck(t *testing.T, img, mnt, chobolo string) {
 		t.Errorf("chaos apply --dry inside the installed system: %s\n%s", strings.TrimSpace(line), tail(console.String()))
 	}
 	t.Logf("chaos apply --dry inside after %s:\n%s", time.Since(start).Round(time.Second), tail(console.String()))
+}
+
+// attach attaches img to a free loop device with its partitions (partx) and returns it with a
+// detach that runs once (also at cleanup), and only while the device still holds img: a loop
+// device given back may be another test's a moment later.
+func attach(t *testing.T, img string, flags ...string) (string, func()) {
+	t.Helper()
+	loop := strings.TrimSpace(run(t, append(append([]string{"losetup"}, flags...), "--find", "--show", img)...))
+	run(t, "partx", "-u", loop)
+	detach := sync.OnceFunc(func() {
+		out, _ := exec.Command("losetup", "--associated", img).Output()
+		if !strings.HasPrefix(string(out), loop+":") {
+			return
+		}
+		// partx -d fails while the kernel still holds a just-unmounted partition: retried.
+		for i := 0; i < 20 && exec.Command("partx", "-d", loop).Run() != nil; i++ {
+			time.Sleep(250 * time.Millisecond)
+		}
+		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v: %s", loop, err, out)
+		}
+	})
+	t.Cleanup(detach)
+	return loop, detach
 }
 
 func tail(s string) string {
