@@ -15,7 +15,8 @@ PKGS=(
     ca-certificates   # HTTPS to the Go module proxy
     mmdebstrap        # builds the cached Debian, Arch-flavoured and Fedora-flavoured roots and the demo root
     zstd              # compresses/unpacks the cached root tarballs
-    git               # git daemon and a dotfiles repository for the dotfiles Soul's tests (internal/souls)
+    git               # git daemon and a dotfiles repository for the dotfiles Soul's tests (internal/souls);
+                      # git daemon and git-http-backend serve Capitain's repositories (internal/capitain/gitsync)
     dpkg-dev          # dpkg-scanpackages: indexes the tests' local apt repositories
     util-linux        # mount, flock, prlimit; unshare and nsenter (SSH test hosts, booted
                       # containers, the @pid transport), runuser (PostgreSQL), findmnt (btrfs tests)
