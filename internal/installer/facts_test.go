@@ -84,3 +84,47 @@ func TestAttachedImageRefused(t *testing.T) {
 		t.Errorf("attached image: %v", err)
 	}
 }
+
+// A disk (--disk) with a mounted file system is in use: refused even with --wipe, naming the
+// mount, at plan time (before anything is written).
+func TestMountedDiskRefused(t *testing.T) {
+	testenv.RequireRoot(t)
+	losetup := testenv.RequireTool(t, "mount", "losetup")
+	testenv.RequireTools(t, "util-linux", "wipefs", "blockdev")
+	mkfs := testenv.RequireTool(t, "e2fsprogs", "mkfs.ext4")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v: %s", err, out)
+	}
+	out, err := exec.Command(losetup, "--find", "--show", img).Output()
+	if err != nil {
+		t.Fatalf("losetup: %v", err)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { _ = exec.Command(losetup, "-d", dev).Run() })
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	f, err := Gather(context.Background(), transport.NewLocal(), dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Size != 32<<20 {
+		t.Errorf("size %d", f.Size)
+	}
+	if err := f.Refusal(true); err == nil || !strings.Contains(err.Error(), dev+" is in use: "+dev+" on "+mnt+"; unmount it first") {
+		t.Errorf("mounted disk: %v", err)
+	}
+}
