@@ -55,7 +55,11 @@ func NewBootstrap(c *chobolo.Chobolo, l *Layout, suite, mirror, mirrorText strin
 		}
 	}
 	pkgs := slices.Clone(basePackages)
-	pkgs = append(pkgs, "grub-pc")
+	if l.Boot.UEFI {
+		pkgs = append(pkgs, "grub-efi-amd64")
+	} else {
+		pkgs = append(pkgs, "grub-pc")
+	}
 	for _, p := range l.Partitions {
 		switch p.FS {
 		case "btrfs":

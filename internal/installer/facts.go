@@ -20,6 +20,8 @@ type DiskFacts struct {
 	Signatures []Signature
 	// Mounted lists the disk's (or its partitions') entries in /proc/self/mounts and /proc/swaps.
 	Mounted []string
+	// VFAT: the installing machine's kernel mounts vfat (else an ESP is mounted with fusefat).
+	VFAT bool
 }
 
 // Signature is one wipefs finding.
@@ -48,6 +50,9 @@ func Gather(ctx context.Context, t transport.Transport, dev string) (*DiskFacts,
 		return nil, fmt.Errorf("%s: size %q: %w", dev, res.Stdout, err)
 	}
 	if err := f.contents(ctx, t, dev); err != nil {
+		return nil, err
+	}
+	if err := f.kernel(ctx, t); err != nil {
 		return nil, err
 	}
 	for _, file := range []string{"/proc/self/mounts", "/proc/swaps"} {
@@ -113,6 +118,9 @@ func (f *DiskFacts) Refusal(wipe bool) error {
 // not exist yet is an empty disk; one attached to a loop device is in use.
 func GatherImage(ctx context.Context, t transport.Transport, image string, size int64) (*DiskFacts, error) {
 	f := &DiskFacts{Device: image, Size: size}
+	if err := f.kernel(ctx, t); err != nil {
+		return nil, err
+	}
 	if fi, err := t.Stat(ctx, image); err != nil {
 		return nil, err
 	} else if !fi.Exists {
@@ -154,5 +162,15 @@ func (f *DiskFacts) contents(ctx context.Context, t transport.Transport, p strin
 		}
 		f.Signatures = w.Signatures
 	}
+	return nil
+}
+
+// kernel reads what the installing machine's kernel mounts.
+func (f *DiskFacts) kernel(ctx context.Context, t transport.Transport) error {
+	res, err := transport.Check(ctx, t, transport.Cmd{Argv: []string{"cat", "/proc/filesystems"}})
+	if err != nil {
+		return err
+	}
+	f.VFAT = strings.Contains(string(res.Stdout), "\tvfat\n")
 	return nil
 }

@@ -2,10 +2,13 @@ package installer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/golden"
 )
 
 func load(t *testing.T, src string) *chobolo.Chobolo {
@@ -102,15 +105,7 @@ func TestPlanFromLegacySpellings(t *testing.T) {
 		}
 	}
 	hp := DiskPlan(l, d, "", "/cache/x.tar.zst", NewBootstrap(c, l, "bookworm", "http://deb.example/debian", ""))
-	var ops []string
-	for _, rp := range hp.Roles {
-		for _, s := range rp.Steps {
-			for _, op := range s.Ops {
-				ops = append(ops, op.String())
-			}
-		}
-	}
-	all := strings.Join(ops, "\n")
+	all := opsText(hp)
 	for _, want := range []string{
 		"mkfs.btrfs -q -f -L ROOT -U 00000001-0000-4000-8000-000000000001 /dev/loop7p1",
 		"mkswap -L SWAP -U 00000002-0000-4000-8000-000000000002 /dev/loop7p2",
@@ -155,6 +150,86 @@ partitioning:
 	}
 }
 
+// UEFI: a GPT disk with an ESP (no BIOS boot partition added), the ESP in fstab with umask=0077,
+// mounted with fusefat when the installing kernel has no vfat, GRUB EFI installed onto it as the
+// removable-media path (no NVRAM entry), and grub-efi-amd64 bootstrapped instead of grub-pc.
+func TestPlanUEFI(t *testing.T) {
+	c := load(t, `
+bootloader: {name: grub, firmware: uefi}
+partitioning:
+  partitions:
+    - {name: ESP, important: boot, type: fat32, size: 128M, mountpoint: /boot/efi}
+    - {name: ROOT, important: root, type: ext4}
+`)
+	l, err := ParseLayout(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Table != "gpt" || !l.Boot.UEFI || l.Boot.ESP != "/boot/efi" || len(l.Partitions) != 2 {
+		t.Fatalf("layout: table %s, UEFI %v, ESP %q, %d partitions", l.Table, l.Boot.UEFI, l.Boot.ESP, len(l.Partitions))
+	}
+	d, err := PlanDisk(l, "/dev/loop7", 1<<30, "/mnt/x", fixedUUIDs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.FuseFAT = true
+	wantScript := "label: gpt\n" +
+		`start=2048, size=262144, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="ESP"` + "\n" +
+		`start=264192, size=1830912, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="ROOT"` + "\n"
+	if d.Script != wantScript {
+		t.Errorf("sfdisk script:\n%s\nwant:\n%s", d.Script, wantScript)
+	}
+	if !strings.Contains(d.Fstab, "UUID=0000-0001\t/boot/efi\tvfat\tumask=0077\t0\t2\n") {
+		t.Errorf("fstab:\n%s", d.Fstab)
+	}
+	b := NewBootstrap(c, l, "bookworm", "http://deb.example/debian", "")
+	if !slices.Contains(b.Packages, "grub-efi-amd64") || slices.Contains(b.Packages, "grub-pc") || !slices.Contains(b.Packages, "dosfstools") {
+		t.Errorf("bootstrap packages: %v", b.Packages)
+	}
+	bp, err := BootPlan(l, d, RootFacts{Kernels: []string{"6.1.0-9-amd64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := opsText(DiskPlan(l, d, "", "/cache/x.tar.zst", b)) + "\n" + opsText(bp)
+	for _, want := range []string{
+		"mkfs.vfat -F 32 -n ESP -i 00000001 /dev/loop7p1",
+		"fusefat -o 'rw+,fsname=/dev/loop7p1' /dev/loop7p1 /mnt/x/boot/efi",
+		"chroot /mnt/x grub-install '--target=x86_64-efi' '--efi-directory=/boot/efi' --removable --no-nvram\n",
+		"umount /mnt/x/boot/efi\numount /mnt/x\n",
+	} {
+		if !strings.Contains(all+"\n", want) {
+			t.Errorf("plan lacks %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "i386-pc") {
+		t.Errorf("a BIOS GRUB in the UEFI plan:\n%s", all)
+	}
+	// What --dry shows of the disk and the boot loader: the table before and after, the file
+	// systems, the mounts, the bootstrap's packages, every command.
+	var out strings.Builder
+	engine.RenderPlan(&out, DiskPlan(l, d, "label: dos\n/dev/loop7p1 : start=2048, size=2095104, type=83\n", "/cache/x.tar.zst", b), engine.Style{})
+	engine.RenderPlan(&out, bp, engine.Style{})
+	golden.Check(t, "uefi-plan", out.String())
+	// With a kernel that mounts vfat, the ESP is mounted by the kernel.
+	d.FuseFAT = false
+	if all := opsText(DiskPlan(l, d, "", "/cache/x.tar.zst", b)); !strings.Contains(all, "mount -t vfat /dev/loop7p1 /mnt/x/boot/efi") {
+		t.Errorf("vfat mount:\n%s", all)
+	}
+}
+
+// opsText is every op of a host plan, one a line.
+func opsText(hp *engine.HostPlan) string {
+	var ops []string
+	for _, rp := range hp.Roles {
+		for _, s := range rp.Steps {
+			for _, op := range s.Ops {
+				ops = append(ops, op.String())
+			}
+		}
+	}
+	return strings.Join(ops, "\n")
+}
+
 // What no disk makes work is refused before anything is read from a disk, at its FILE:LINE:COL.
 func TestLayoutRefusals(t *testing.T) {
 	for name, tc := range map[string]struct{ src, want string }{
@@ -196,6 +271,13 @@ partitioning:
   partitions:
     - {name: a, important: root, type: ext4, mountpiont: /}
 `, `m.yml:5:46: partitioning.partitions[0]: unknown key "mountpiont"`},
+		"systemd-boot": {`
+bootloader: {name: systemd-boot}
+partitioning:
+  partitions:
+    - {name: ESP, important: boot, type: fat32, size: 512M, mountpoint: /boot}
+    - {name: root, important: root, type: ext4}
+`, "m.yml:2:13: bootloader systemd-boot: chaos install installs GRUB so far"},
 		"no bootloader": {`
 partitioning:
   partitions:

@@ -65,6 +65,7 @@ type Subvolume struct {
 type Boot struct {
 	Loader string // grub (systemd-boot and refind are refused for now)
 	UEFI   bool
+	ESP    string // the EFI system partition's mountpoint (UEFI)
 	Params string // extra kernel parameters
 	Pos    chobolo.Pos
 }
@@ -322,15 +323,19 @@ func parseBoot(c *chobolo.Chobolo, l *Layout) error {
 	default:
 		l.Boot.UEFI = s.BootFAT || s.Loader != "grub"
 	}
-	if l.Boot.UEFI && !slices.ContainsFunc(l.Partitions, func(p Partition) bool { return p.FS == "vfat" && p.Mountpoint != "" }) {
-		return fmt.Errorf("%s: bootloader %s on UEFI needs an EFI system partition: a partition of type fat32 with a mountpoint (/boot or /efi), marked important: boot", s.Pos, s.Loader)
-	}
-	if s.Loader != "grub" || l.Boot.UEFI {
-		fw := "BIOS"
-		if l.Boot.UEFI {
-			fw = "UEFI"
+	if l.Boot.UEFI {
+		// The ESP: the FAT partition marked important: boot, else the first FAT one mounted.
+		for _, p := range l.Partitions {
+			if p.FS == "vfat" && p.Mountpoint != "" && (l.Boot.ESP == "" || p.Important == "boot") {
+				l.Boot.ESP = p.Mountpoint
+			}
 		}
-		return fmt.Errorf("%s: bootloader %s on %s: chaos install does GRUB on BIOS so far (UEFI and systemd-boot are not written yet)", s.Pos, s.Loader, fw)
+		if l.Boot.ESP == "" {
+			return fmt.Errorf("%s: bootloader %s on UEFI needs an EFI system partition: a partition of type fat32 with a mountpoint (/boot or /boot/efi), marked important: boot", s.Pos, s.Loader)
+		}
+	}
+	if s.Loader != "grub" {
+		return fmt.Errorf("%s: bootloader %s: chaos install installs GRUB so far (systemd-boot and rEFInd are not written yet)", s.Pos, s.Loader)
 	}
 	return nil
 }

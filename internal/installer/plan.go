@@ -44,6 +44,8 @@ type Disk struct {
 	Root   string // where the new root is mounted on the installing machine
 	Script string // the sfdisk script
 	Fstab  string
+	// FuseFAT mounts FAT file systems with fusefat: the installing machine's kernel has no vfat.
+	FuseFAT bool
 }
 
 // UUIDs gives the plan its file system UUIDs (random in use, fixed in tests).
@@ -218,10 +220,11 @@ func mkfs(g Geometry) []string {
 func (d *Disk) at(p string) string { return path.Join(d.Root, p) }
 
 const (
-	wiped    = "the disk's previous partition table and data are gone"
-	made     = "a new file system replaces what the partition held"
-	install  = "the boot loader was written to the disk"
-	unpacked = "the unpacked files stay on the new file systems"
+	wiped      = "the disk's previous partition table and data are gone"
+	made       = "a new file system replaces what the partition held"
+	install    = "the boot loader was written to the disk"
+	unpacked   = "the unpacked files stay on the new file systems"
+	installEFI = "the boot loader was written to the ESP"
 )
 
 func step(plan *engine.RolePlan, ch engine.Change, ops ...engine.Op) {
@@ -272,7 +275,11 @@ func DiskPlan(l *Layout, d *Disk, before, tarball string, b *Bootstrap) *engine.
 			argv = append(argv, "-o", strings.Join(m.Options, ","))
 		}
 		argv = append(argv, m.Dev, where)
-		step(mount, engine.Change{Kind: engine.Add, Subject: "mount " + m.Where, Detail: m.Dev + " " + strings.Join(m.Options, ",")},
+		if m.FS == "vfat" && d.FuseFAT {
+			// Named after the device, so that grub-probe finds it in /proc/self/mountinfo.
+			argv = []string{"fusefat", "-o", "rw+,fsname=" + m.Dev, m.Dev, where}
+		}
+		step(mount, engine.Change{Kind: engine.Add, Subject: "mount " + m.Where, Detail: strings.TrimSpace(m.Dev + " " + strings.Join(m.Options, ","))},
 			engine.Exec("mkdir", "-p", where),
 			engine.Exec(argv...).WithUndo(engine.Exec("umount", where)))
 	}
@@ -313,13 +320,20 @@ func BootPlan(l *Layout, d *Disk, rf RootFacts) (*engine.HostPlan, error) {
 		where := bind[len(bind)-1]
 		ops = append(ops, engine.Exec(bind...).WithUndo(engine.Exec("umount", where)))
 	}
-	ops = append(ops,
-		engine.Exec("chroot", d.Root, "grub-install", "--target=i386-pc", d.Device).CannotUndo(install),
-		engine.Write(d.at("/boot/grub/grub.cfg"), []byte(cfg), 0o644, "root", "root"))
+	what := "grub (BIOS) on " + d.Device
+	grubInstall := engine.Exec("chroot", d.Root, "grub-install", "--target=i386-pc", d.Device).CannotUndo(install)
+	if l.Boot.UEFI {
+		// --removable: EFI/BOOT/BOOTX64.EFI, which firmware boots without an NVRAM entry (none can
+		// be written from here, and a moved disk keeps booting).
+		what = "grub (UEFI) on the ESP " + l.Boot.ESP
+		grubInstall = engine.Exec("chroot", d.Root, "grub-install", "--target=x86_64-efi", "--efi-directory="+l.Boot.ESP,
+			"--removable", "--no-nvram").CannotUndo(installEFI)
+	}
+	ops = append(ops, grubInstall, engine.Write(d.at("/boot/grub/grub.cfg"), []byte(cfg), 0o644, "root", "root"))
 	for _, where := range []string{"/sys", "/proc", "/dev"} {
 		ops = append(ops, engine.Exec("umount", d.at(where)))
 	}
-	step(boot, engine.Change{Kind: engine.Add, Subject: "grub (BIOS) on " + d.Device, Detail: "kernel " + kernel, Pos: l.Boot.Pos}, ops...)
+	step(boot, engine.Change{Kind: engine.Add, Subject: what, Detail: "kernel " + kernel, Pos: l.Boot.Pos}, ops...)
 	un := &engine.RolePlan{Role: "unmount"}
 	var uops []engine.Op
 	for _, m := range slices.Backward(d.Mounts) {

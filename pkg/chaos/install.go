@@ -168,6 +168,7 @@ func (c *Controller) Install(ctx context.Context, req InstallRequest) (*InstallR
 		return res, err
 	}
 	d := res.Disk
+	d.FuseFAT = !facts.VFAT
 
 	ar := ApplyRequest{Chobolo: req.Chobolo, Dry: req.Dry, Yes: req.Yes, Approve: req.Approve, Secrets: req.Secrets,
 		Events: req.Events, Command: "install"}

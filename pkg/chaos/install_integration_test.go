@@ -3,6 +3,7 @@ package chaos_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"os"
@@ -214,17 +215,26 @@ func TestInstallDebianImage(t *testing.T) {
 		t.Errorf("second install: %v", err)
 	}
 
-	t.Run("boot", func(t *testing.T) { bootAndCheck(t, img, mnt, c.File) })
+	t.Run("boot", func(t *testing.T) { bootAndCheck(t, img, mnt, c.File, guest{hostname: "forge", mount: []string{"-o", "subvol=@"}}) })
+}
+
+// guest is how bootAndCheck boots an installed image: the declared hostname, the root file
+// system's mount options (partition 1, else part), and qemu's firmware arguments (none: BIOS).
+type guest struct {
+	hostname string
+	mount    []string
+	part     string
+	firmware []string
 }
 
 // bootAndCheck boots the installed image in qemu (TCG, serial console), waits for the login
 // prompt with the declared hostname (root logs in by itself on the serial console, as the
 // Ch-obolo says) and runs chaos apply --dry inside: nothing to do.
-func bootAndCheck(t *testing.T, img, mnt, chobolo string) {
+func bootAndCheck(t *testing.T, img, mnt, chobolo string, g guest) {
 	qemu := testenv.RequireTool(t, "qemu-system-x86", "qemu-system-x86_64")
 	// chaos itself and the Ch-obolo go into the new root; neither is a path chaos manages.
 	loop, detach := attach(t, img)
-	run(t, "mount", "-o", "subvol=@", loop+"p1", mnt)
+	run(t, append(append([]string{"mount"}, g.mount...), loop+"p"+cmp.Or(g.part, "1"), mnt)...)
 	run(t, "install", "-m", "0755", testenv.ChaosBinary(t), filepath.Join(mnt, "usr/local/bin/chaos"))
 	run(t, "install", "-m", "0644", chobolo, filepath.Join(mnt, "root/machine.yml"))
 	run(t, "umount", mnt)
@@ -232,8 +242,9 @@ func bootAndCheck(t *testing.T, img, mnt, chobolo string) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, qemu, "-accel", "tcg", "-m", "1024", "-smp", "2", "-display", "none",
-		"-serial", "stdio", "-monitor", "none", "-nic", "none", "-drive", "file="+img+",format=raw,if=virtio")
+	args := append([]string{"-accel", "tcg", "-m", "1024", "-smp", "2", "-display", "none",
+		"-serial", "stdio", "-monitor", "none", "-nic", "none", "-drive", "file=" + img + ",format=raw,if=virtio"}, g.firmware...)
+	cmd := exec.CommandContext(ctx, qemu, args...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
@@ -274,8 +285,8 @@ func bootAndCheck(t *testing.T, img, mnt, chobolo string) {
 			}
 		}
 	}
-	wait("forge login: root (automatic login)", 10*time.Minute)
-	t.Logf("login prompt of forge after %s", time.Since(start).Round(time.Second))
+	wait(g.hostname+" login: root (automatic login)", 10*time.Minute)
+	t.Logf("login prompt of %s after %s", g.hostname, time.Since(start).Round(time.Second))
 	// The shell's prompt has no newline: the marker comes from the command's own output.
 	time.Sleep(2 * time.Second)
 	// The marker is split in what is typed, so the terminal's echo of the command does not match.
@@ -285,6 +296,97 @@ func bootAndCheck(t *testing.T, img, mnt, chobolo string) {
 		t.Errorf("chaos apply --dry inside the installed system: %s\n%s", strings.TrimSpace(line), tail(console.String()))
 	}
 	t.Logf("chaos apply --dry inside after %s:\n%s", time.Since(start).Round(time.Second), tail(console.String()))
+}
+
+// installUEFIChobolo is a UEFI machine: GPT, an ESP (FAT32, mounted at /boot/efi: with fusefat
+// on this machine, whose kernel has no vfat) and an ext4 root, GRUB EFI.
+const installUEFIChobolo = `hostname: efi-forge
+files:
+  - path: /etc/systemd/system/serial-getty@ttyS0.service.d
+    state: directory
+  - path: /etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf
+    content: |
+      [Service]
+      ExecStart=
+      ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
+bootloader:
+  name: grub
+  firmware: uefi
+partitioning:
+  partitions:
+    - {name: ESP, important: boot, type: fat32, size: 128M, mountpoint: /boot/efi}
+    - {name: ROOT, important: root, type: ext4}
+`
+
+// TestInstallDebianUEFI installs a UEFI machine onto a loop-device image (GPT, the ESP written
+// through fusefat, GRUB EFI at the removable-media path), reads the image back (the partition
+// types, the ESP's files with fsck.fat, fstab, GRUB's EFI modules), then boots it with OVMF in
+// qemu to the login prompt of the declared hostname, and chaos apply --dry inside finds nothing to do.
+func TestInstallDebianUEFI(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTools(t, "fdisk", "sfdisk")
+	testenv.RequireTools(t, "util-linux", "partx", "wipefs", "blkid", "blockdev")
+	testenv.RequireTools(t, "mount", "losetup")
+	testenv.RequireTools(t, "dosfstools", "mkfs.vfat", "fsck.fat")
+	testenv.RequireTools(t, "fusefat", "fusefat")
+	testenv.RequireTools(t, "mmdebstrap", "mmdebstrap")
+	testenv.RequireTools(t, "zstd", "zstd")
+	const ovmf = "/usr/share/ovmf/OVMF.fd"
+	if _, err := os.Stat(ovmf); err != nil {
+		testenv.Missing(t, "testenv: %s is not installed (scripts/deps.sh installs ovmf)", ovmf)
+	}
+	ctx := context.Background()
+	c := writeChobolo(t, installUEFIChobolo)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	start := time.Now()
+	res, err := newController(t).Install(ctx, chaos.InstallRequest{Chobolo: c, Image: img, ImageSize: 2 << 30, Yes: true,
+		CacheDir: testenv.InstallCache(), StateDir: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	t.Logf("installed in %s: %+v", time.Since(start).Round(time.Millisecond), res.Steps)
+	if res.Run.Failed() > 0 {
+		t.Fatalf("install: %+v", res.Run.Hosts)
+	}
+	if mounts, _ := os.ReadFile("/proc/self/mounts"); bytes.Contains(mounts, []byte(res.Disk.Root)) {
+		t.Errorf("still mounted under %s", res.Disk.Root)
+	}
+	dump := run(t, "sfdisk", "--dump", img)
+	for _, want := range []string{"label: gpt", "start=        2048, size=      262144, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B", `name="ESP"`, `name="ROOT"`} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("partition table lacks %q:\n%s", want, dump)
+		}
+	}
+	loop, detach := attach(t, img, "--read-only")
+	esp, rootPart := res.Disk.Parts[0], res.Disk.Parts[1]
+	if got := run(t, "blkid", "-p", "-o", "export", loop+"p1"); !strings.Contains(got, "LABEL=ESP\n") || !strings.Contains(got, "UUID="+esp.UUID+"\n") || !strings.Contains(got, "TYPE=vfat\n") {
+		t.Errorf("the ESP: %s", got)
+	}
+	// The ESP as firmware reads it: a consistent FAT with GRUB at the removable-media path.
+	if got := run(t, "fsck.fat", "-n", "-l", loop+"p1"); !strings.Contains(got, "/EFI/BOOT/BOOTX64.EFI") {
+		t.Errorf("no EFI/BOOT/BOOTX64.EFI on the ESP:\n%s", got)
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "mount", "-o", "ro", loop+"p2", mnt)
+	if data, err := os.ReadFile(filepath.Join(mnt, "etc/fstab")); err != nil || string(data) != res.Disk.Fstab ||
+		!strings.Contains(string(data), "UUID="+esp.UUID+"\t/boot/efi\tvfat\tumask=0077") {
+		t.Errorf("fstab (%v):\n%s\nplanned:\n%s", err, data, res.Disk.Fstab)
+	}
+	if cfg, err := os.ReadFile(filepath.Join(mnt, "boot/grub/grub.cfg")); err != nil || !strings.Contains(string(cfg), "root=UUID="+rootPart.UUID) {
+		t.Errorf("grub.cfg (%v):\n%s", err, cfg)
+	}
+	if !testenv.Exists(t, mnt, "/boot/grub/x86_64-efi/normal.mod") {
+		t.Error("grub-install left no x86_64-efi modules in /boot/grub")
+	}
+	run(t, "umount", mnt)
+	detach()
+	t.Run("boot", func(t *testing.T) {
+		bootAndCheck(t, img, mnt, c.File, guest{hostname: "efi-forge", part: "2", firmware: []string{"-bios", ovmf}})
+	})
 }
 
 // attach attaches img to a free loop device with its partitions (partx) and returns it with a
