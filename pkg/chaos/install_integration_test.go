@@ -215,7 +215,9 @@ func TestInstallDebianImage(t *testing.T) {
 		t.Errorf("second install: %v", err)
 	}
 
-	t.Run("boot", func(t *testing.T) { bootAndCheck(t, img, mnt, c.File, guest{hostname: "forge", mount: []string{"-o", "subvol=@"}}) })
+	t.Run("boot", func(t *testing.T) {
+		bootAndCheck(t, img, mnt, c.File, guest{hostname: "forge", mount: []string{"-o", "subvol=@"}})
+	})
 }
 
 // guest is how bootAndCheck boots an installed image: the declared hostname, the root file
