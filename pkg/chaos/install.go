@@ -323,15 +323,21 @@ func attachImage(ctx context.Context, t transport.Transport, image string, size 
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", image, err)
 	}
-	return strings.TrimSpace(string(out.Stdout)), nil
+	dev := strings.TrimSpace(string(out.Stdout))
+	// Partitions a previous user of the loop device left (the kernel does not drop partx's
+	// partitions on detach) would not be the image's: dropped before partitioning.
+	_, _ = t.Run(ctx, transport.Cmd{Argv: []string{"partx", "-d", dev}})
+	return dev, nil
 }
 
 // detach forgets the loop device's partitions and detaches it.
 func detach(t transport.Transport, dev string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	// partx -d fails while the kernel still holds a just-unmounted partition: retried.
-	for i := 0; i < 20; i++ {
+	// partx -d fails while a just-unmounted partition is still held: by the kernel, or by fusefat,
+	// which exits only after its umount returned (slowly on a loaded machine). Retried for up to
+	// 50 s: partitions left behind would stay on the loop device for its next user.
+	for i := 0; i < 200; i++ {
 		if res, err := t.Run(ctx, transport.Cmd{Argv: []string{"partx", "-d", dev}}); err != nil || res.Code == 0 {
 			break
 		}

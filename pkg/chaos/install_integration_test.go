@@ -397,14 +397,17 @@ func TestInstallDebianUEFI(t *testing.T) {
 func attach(t *testing.T, img string, flags ...string) (string, func()) {
 	t.Helper()
 	loop := strings.TrimSpace(run(t, append(append([]string{"losetup"}, flags...), "--find", "--show", img)...))
-	run(t, "partx", "-u", loop)
+	// Partitions a previous user of the loop device could not delete are dropped first (partx -u
+	// cannot move a stale partition over another one): the partitions are img's.
+	_ = exec.Command("partx", "-d", loop).Run()
+	run(t, "partx", "-a", loop)
 	detach := sync.OnceFunc(func() {
 		out, _ := exec.Command("losetup", "--associated", img).Output()
 		if !strings.HasPrefix(string(out), loop+":") {
 			return
 		}
 		// partx -d fails while the kernel still holds a just-unmounted partition: retried.
-		for i := 0; i < 20 && exec.Command("partx", "-d", loop).Run() != nil; i++ {
+		for i := 0; i < 200 && exec.Command("partx", "-d", loop).Run() != nil; i++ {
 			time.Sleep(250 * time.Millisecond)
 		}
 		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
