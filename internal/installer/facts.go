@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -121,9 +123,10 @@ func GatherImage(ctx context.Context, t transport.Transport, image string, size 
 	if err := f.kernel(ctx, t); err != nil {
 		return nil, err
 	}
-	if fi, err := t.Stat(ctx, image); err != nil {
+	// test -e, not t.Stat: Stat reads a regular file's content, and an image is gigabytes.
+	if res, err := t.Run(ctx, transport.Cmd{Argv: []string{"test", "-e", image}}); err != nil {
 		return nil, err
-	} else if !fi.Exists {
+	} else if res.Code != 0 {
 		return f, nil
 	}
 	if err := f.contents(ctx, t, image); err != nil {
@@ -173,4 +176,18 @@ func (f *DiskFacts) kernel(ctx context.Context, t transport.Transport) error {
 	}
 	f.VFAT = strings.Contains(string(res.Stdout), "\tvfat\n")
 	return nil
+}
+
+// KernelPartitions lists the partitions this machine's kernel holds for disk (from sysfs:
+// loop0p1, sda2), which for a loop device partx added and only partx -d removes.
+func KernelPartitions(disk string) []string {
+	name := filepath.Base(disk)
+	entries, _ := os.ReadDir(filepath.Join("/sys/class/block", name))
+	var out []string
+	for _, e := range entries {
+		if OnDisk(name, e.Name()) && e.Name() != name {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

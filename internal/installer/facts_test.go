@@ -128,3 +128,46 @@ func TestMountedDiskRefused(t *testing.T) {
 		t.Errorf("mounted disk: %v", err)
 	}
 }
+
+// KernelPartitions sees the partitions partx gives a loop device, and none after partx -d (which
+// the kernel does not do by itself on a detach).
+func TestKernelPartitions(t *testing.T) {
+	testenv.RequireRoot(t)
+	losetup := testenv.RequireTool(t, "mount", "losetup")
+	partx := testenv.RequireTool(t, "util-linux", "partx")
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	sfdisk := exec.Command("sfdisk", "-q", img)
+	sfdisk.Stdin = strings.NewReader("label: dos\nstart=2048, size=4096\nstart=8192, size=4096\n")
+	if out, err := sfdisk.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v: %s", err, out)
+	}
+	out, err := exec.Command(losetup, "--find", "--show", img).Output()
+	if err != nil {
+		t.Fatalf("losetup: %v", err)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { _ = exec.Command(partx, "-d", dev).Run(); _ = exec.Command(losetup, "-d", dev).Run() })
+	_ = exec.Command(partx, "-d", dev).Run() // a previous user's leftovers
+	if got := KernelPartitions(dev); len(got) != 0 {
+		t.Fatalf("before partx -a: %v", got)
+	}
+	if out, err := exec.Command(partx, "-a", dev).CombinedOutput(); err != nil {
+		t.Fatalf("partx -a: %v: %s", err, out)
+	}
+	name := filepath.Base(dev)
+	if got := strings.Join(KernelPartitions(dev), " "); got != name+"p1 "+name+"p2" {
+		t.Errorf("after partx -a: %q", got)
+	}
+	if out, err := exec.Command(partx, "-d", dev).CombinedOutput(); err != nil {
+		t.Fatalf("partx -d: %v: %s", err, out)
+	}
+	if got := KernelPartitions(dev); len(got) != 0 {
+		t.Errorf("after partx -d: %v", got)
+	}
+}

@@ -337,11 +337,12 @@ func detach(t transport.Transport, dev string) {
 	// partx -d fails while a just-unmounted partition is still held: by the kernel, or by fusefat,
 	// which exits only after its umount returned (slowly on a loaded machine). Retried for up to
 	// 50 s: partitions left behind would stay on the loop device for its next user.
-	for i := 0; i < 200; i++ {
-		if res, err := t.Run(ctx, transport.Cmd{Argv: []string{"partx", "-d", dev}}); err != nil || res.Code == 0 {
-			break
+	// (partx -d also fails when there is nothing to delete: the kernel's list is what is checked.)
+	for i := 0; i < 200 && len(installer.KernelPartitions(dev)) > 0; i++ {
+		if i > 0 {
+			time.Sleep(250 * time.Millisecond)
 		}
-		time.Sleep(250 * time.Millisecond)
+		_, _ = t.Run(ctx, transport.Cmd{Argv: []string{"partx", "-d", dev}})
 	}
 	_, _ = t.Run(ctx, transport.Cmd{Argv: []string{"losetup", "-d", dev}})
 }

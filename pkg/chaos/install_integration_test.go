@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/installer"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
@@ -407,8 +408,11 @@ func attach(t *testing.T, img string, flags ...string) (string, func()) {
 			return
 		}
 		// partx -d fails while the kernel still holds a just-unmounted partition: retried.
-		for i := 0; i < 200 && exec.Command("partx", "-d", loop).Run() != nil; i++ {
-			time.Sleep(250 * time.Millisecond)
+		for i := 0; i < 200 && len(installer.KernelPartitions(loop)) > 0; i++ {
+			if i > 0 {
+				time.Sleep(250 * time.Millisecond)
+			}
+			_ = exec.Command("partx", "-d", loop).Run()
 		}
 		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
 			t.Errorf("losetup -d %s: %v: %s", loop, err, out)
