@@ -67,9 +67,9 @@ func run(t *testing.T, argv ...string) string {
 // (sfdisk, partx, mkfs, btrfs, mmdebstrap's cached core, the roles through @chroot, grub-install
 // from the new root), then reads the image back: partition table, labels and UUIDs (blkid), fstab,
 // hostname, user, package, GRUB's files and boot code, the new system's first generation. A dry
-// run before it changes nothing; a second install onto the same image is refused without --wipe.
-// Then (TestInstallDebianImage/boot) the image boots in qemu to the login prompt of the declared
-// hostname, and chaos apply --dry inside it finds nothing to do.
+// run before it changes nothing; a second install onto the same image is refused without --wipe,
+// and with --wipe starts over. Then (TestInstallDebianImage/boot) the reinstalled image boots in
+// qemu to the login prompt of the declared hostname, and chaos apply --dry inside finds nothing to do.
 func TestInstallDebianImage(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTools(t, "fdisk", "sfdisk")
@@ -215,6 +215,13 @@ func TestInstallDebianImage(t *testing.T) {
 		!strings.Contains(err.Error(), "pass --wipe") {
 		t.Errorf("second install: %v", err)
 	}
+	// With --wipe it starts over on the installed disk; the boot below boots this second install.
+	again.Wipe = true
+	start = time.Now()
+	if res, err := ctl.Install(ctx, again); err != nil || res.Run.Failed() > 0 {
+		t.Fatalf("install --wipe over the installed system: %v", err)
+	}
+	t.Logf("installed again with --wipe in %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("boot", func(t *testing.T) {
 		bootAndCheck(t, img, mnt, c.File, guest{hostname: "forge", mount: []string{"-o", "subvol=@"}})
