@@ -217,6 +217,41 @@ partitioning:
 	}
 }
 
+// A layout whose commands the installing machine lacks is refused at the position of what needs
+// each one, with the package to install.
+func TestCheckTools(t *testing.T) {
+	c := load(t, `
+bootloader: {name: grub, firmware: uefi}
+partitioning:
+  partitions:
+    - {name: ESP, important: boot, type: fat32, size: 128M, mountpoint: /boot/efi}
+    - {name: ROOT, important: root, type: btrfs, subvolumes: [{name: "@", mountpoint: /}]}
+    - {name: SRV, type: xfs, size: 1G, mountpoint: /srv}
+`)
+	l, err := ParseLayout(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := func(string) bool { return true }
+	if err := CheckTools(l, true, all); err != nil {
+		t.Errorf("every tool there: %v", err)
+	}
+	lacking := func(missing ...string) func(string) bool {
+		return func(tool string) bool { return !slices.Contains(missing, tool) }
+	}
+	err = CheckTools(l, true, lacking("mkfs.xfs", "fusefat", "btrfs"))
+	want := "m.yml:5:7: fusefat is not installed on this machine (this kernel does not mount vfat, ESP is mounted with fusefat): install fusefat\n" +
+		"m.yml:6:7: btrfs is not installed on this machine (subvolumes of ROOT): install btrfs-progs\n" +
+		"m.yml:7:7: mkfs.xfs is not installed on this machine (xfs partition SRV): install xfsprogs"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+	// A kernel with vfat needs no fusefat.
+	if err := CheckTools(l, false, lacking("fusefat")); err != nil {
+		t.Errorf("vfat kernel: %v", err)
+	}
+}
+
 // opsText is every op of a host plan, one a line.
 func opsText(hp *engine.HostPlan) string {
 	var ops []string

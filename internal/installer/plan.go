@@ -216,6 +216,44 @@ func mkfs(g Geometry) []string {
 	return nil
 }
 
+// toolPackages names the Debian package of each command the installing machine runs.
+var toolPackages = map[string]string{
+	"sfdisk": "fdisk", "partx": "util-linux", "mkswap": "util-linux", "mkfs.vfat": "dosfstools",
+	"mkfs.ext4": "e2fsprogs", "mkfs.btrfs": "btrfs-progs", "btrfs": "btrfs-progs", "mkfs.xfs": "xfsprogs",
+	"fusefat": "fusefat", "zstd": "zstd",
+}
+
+// CheckTools refuses, before the disk is touched, a layout whose commands the installing machine
+// lacks (have says whether a command is there): each at the position of what needs it.
+func CheckTools(l *Layout, fuseFAT bool, have func(string) bool) error {
+	var errs Errors
+	seen := map[string]bool{}
+	need := func(tool string, pos chobolo.Pos, why string) {
+		if seen[tool] {
+			return
+		}
+		seen[tool] = true
+		if !have(tool) {
+			errs.add(pos, "%s is not installed on this machine (%s): install %s", tool, why, toolPackages[tool])
+		}
+	}
+	for _, tool := range []string{"sfdisk", "partx", "zstd"} {
+		need(tool, l.Pos, "partitioning and unpacking")
+	}
+	for _, p := range l.Partitions {
+		if argv := mkfs(Geometry{Partition: p}); argv != nil {
+			need(argv[0], p.Pos, p.FS+" partition "+p.Name)
+		}
+		if len(p.Subvolumes) > 0 {
+			need("btrfs", p.Pos, "subvolumes of "+p.Name)
+		}
+		if p.FS == "vfat" && p.Mountpoint != "" && fuseFAT {
+			need("fusefat", p.Pos, "this kernel does not mount vfat, "+p.Name+" is mounted with fusefat")
+		}
+	}
+	return errs.Err()
+}
+
 // at is where p of the new system is on the installing machine.
 func (d *Disk) at(p string) string { return path.Join(d.Root, p) }
 

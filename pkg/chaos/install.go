@@ -135,6 +135,13 @@ func (c *Controller) Install(ctx context.Context, req InstallRequest) (*InstallR
 	if err := facts.Refusal(req.Wipe); err != nil {
 		return nil, fmt.Errorf("%s: %w", layout.RefusalPos(), err)
 	}
+	// A missing mkfs would fail after the disk was wiped: refused before.
+	if err := installer.CheckTools(layout, !facts.VFAT, func(tool string) bool {
+		r, err := local.Run(ctx, transport.Cmd{Argv: []string{"sh", "-c", `command -v "$1" >/dev/null`, "sh", tool}})
+		return err == nil && r.Code == 0
+	}); err != nil {
+		return nil, err
+	}
 	dev := req.Disk
 	if req.Image != "" {
 		dev = "/dev/loopX"

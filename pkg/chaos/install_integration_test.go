@@ -309,7 +309,7 @@ func bootAndCheck(t *testing.T, img, mnt, chobolo string, g guest) {
 }
 
 // installUEFIChobolo is a UEFI machine: GPT, an ESP (FAT32, mounted at /boot/efi: with fusefat
-// on this machine, whose kernel has no vfat) and an ext4 root, GRUB EFI.
+// on this machine, whose kernel has no vfat), an ext4 root and an xfs /srv, GRUB EFI.
 const installUEFIChobolo = `hostname: efi-forge
 files:
   - path: /etc/systemd/system/serial-getty@ttyS0.service.d
@@ -326,12 +326,14 @@ partitioning:
   partitions:
     - {name: ESP, important: boot, type: fat32, size: 128M, mountpoint: /boot/efi}
     - {name: ROOT, important: root, type: ext4}
+    - {name: SRV, type: xfs, size: 320M, mountpoint: /srv}
 `
 
 // TestInstallDebianUEFI installs a UEFI machine onto a loop-device image (GPT, the ESP written
-// through fusefat, GRUB EFI at the removable-media path), reads the image back (the partition
-// types, the ESP's files with fsck.fat, fstab, GRUB's EFI modules), then boots it with OVMF in
-// qemu to the login prompt of the declared hostname, and chaos apply --dry inside finds nothing to do.
+// through fusefat, GRUB EFI at the removable-media path, an xfs /srv), reads the image back (the
+// partition types, the ESP's files with fsck.fat, the file systems, fstab, GRUB's EFI modules),
+// then boots it with OVMF in qemu to the login prompt of the declared hostname (every fstab entry
+// mounted: a failed one stops the boot short of it), and chaos apply --dry inside finds nothing to do.
 func TestInstallDebianUEFI(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTools(t, "fdisk", "sfdisk")
@@ -339,6 +341,7 @@ func TestInstallDebianUEFI(t *testing.T) {
 	testenv.RequireTools(t, "mount", "losetup")
 	testenv.RequireTools(t, "dosfstools", "mkfs.vfat", "fsck.fat")
 	testenv.RequireTools(t, "fusefat", "fusefat")
+	testenv.RequireTools(t, "xfsprogs", "mkfs.xfs")
 	testenv.RequireTools(t, "mmdebstrap", "mmdebstrap")
 	testenv.RequireTools(t, "zstd", "zstd")
 	const ovmf = "/usr/share/ovmf/OVMF.fd"
@@ -350,7 +353,7 @@ func TestInstallDebianUEFI(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "disk.img")
 	start := time.Now()
-	res, err := newController(t).Install(ctx, chaos.InstallRequest{Chobolo: c, Image: img, ImageSize: 2 << 30, Yes: true,
+	res, err := newController(t).Install(ctx, chaos.InstallRequest{Chobolo: c, Image: img, ImageSize: 5 << 29, Yes: true,
 		CacheDir: testenv.InstallCache(), StateDir: filepath.Join(dir, "state")})
 	if err != nil {
 		t.Fatalf("install: %v", err)
@@ -373,6 +376,9 @@ func TestInstallDebianUEFI(t *testing.T) {
 	if got := run(t, "blkid", "-p", "-o", "export", loop+"p1"); !strings.Contains(got, "LABEL=ESP\n") || !strings.Contains(got, "UUID="+esp.UUID+"\n") || !strings.Contains(got, "TYPE=vfat\n") {
 		t.Errorf("the ESP: %s", got)
 	}
+	if got := run(t, "blkid", "-p", "-o", "export", loop+"p3"); !strings.Contains(got, "LABEL=SRV\n") || !strings.Contains(got, "UUID="+res.Disk.Parts[2].UUID+"\n") || !strings.Contains(got, "TYPE=xfs\n") {
+		t.Errorf("/srv: %s", got)
+	}
 	// The ESP as firmware reads it: a consistent FAT with GRUB at the removable-media path.
 	if got := run(t, "fsck.fat", "-n", "-l", loop+"p1"); !strings.Contains(got, "/EFI/BOOT/BOOTX64.EFI") {
 		t.Errorf("no EFI/BOOT/BOOTX64.EFI on the ESP:\n%s", got)
@@ -383,7 +389,8 @@ func TestInstallDebianUEFI(t *testing.T) {
 	}
 	run(t, "mount", "-o", "ro", loop+"p2", mnt)
 	if data, err := os.ReadFile(filepath.Join(mnt, "etc/fstab")); err != nil || string(data) != res.Disk.Fstab ||
-		!strings.Contains(string(data), "UUID="+esp.UUID+"\t/boot/efi\tvfat\tumask=0077") {
+		!strings.Contains(string(data), "UUID="+esp.UUID+"\t/boot/efi\tvfat\tumask=0077") ||
+		!strings.Contains(string(data), "UUID="+res.Disk.Parts[2].UUID+"\t/srv\txfs\tdefaults\t0\t0\n") {
 		t.Errorf("fstab (%v):\n%s\nplanned:\n%s", err, data, res.Disk.Fstab)
 	}
 	if cfg, err := os.ReadFile(filepath.Join(mnt, "boot/grub/grub.cfg")); err != nil || !strings.Contains(string(cfg), "root=UUID="+rootPart.UUID) {
