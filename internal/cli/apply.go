@@ -115,7 +115,7 @@ func (a *app) controller(lb *logbook.Store) (*chaos.Controller, error) {
 		return nil, err
 	}
 	return chaos.New(chaos.Options{Roles: a.registry.All(), Logbook: lb, Aliases: aliases, AliasPos: aliasPos,
-		Keep: cfg.Retention.Keep, MaxBytes: cfg.Retention.MaxBytes, Limanis: cfg.Limanis})
+		Keep: cfg.Retention.Keep, MaxBytes: cfg.Retention.MaxBytes, Limanis: cfg.Limanis, Souls: a.souls})
 }
 
 func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
@@ -135,6 +135,9 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 	}
 	c, err := a.loadChobolo()
 	if err != nil {
+		return err
+	}
+	if err := a.checkStyxLock(); err != nil {
 		return err
 	}
 	// What no host can make valid (two roles managing one path, a reserved path, a fleet host
@@ -188,7 +191,7 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 		run, err = ctl.Apply(ctx, req)
 	}
 	if run != nil {
-		o.log.finish(a, run.LogbookID, o.json)
+		o.log.finish(a, run.LogbookID, o.json, o.dry)
 	}
 	if err != nil {
 		return err

@@ -105,7 +105,7 @@ func (a *app) install(ctx context.Context, o installOpts) error {
 	req.Events = a.reporter(o.json).Event
 	res, err := ctl.Install(ctx, req)
 	if res != nil && res.Run != nil {
-		o.log.finish(a, res.Run.LogbookID, o.json)
+		o.log.finish(a, res.Run.LogbookID, o.json, o.dry)
 	}
 	if err != nil {
 		return err

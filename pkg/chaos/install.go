@@ -194,7 +194,7 @@ func (c *Controller) Install(ctx context.Context, req InstallRequest) (*InstallR
 	roles := func(ar ApplyRequest, root string) bool {
 		spec := "@chroot" + root
 		j := c.job(ar, spec, func(ctx context.Context, ro bool) (transport.Transport, error) {
-			return openSpec(ctx, spec, nil, ar.Connect, ro)
+			return c.openSpec(ctx, spec, nil, ar.Connect, ro)
 		})
 		j.emit = r.emit
 		out, p := j.run(ctx)
