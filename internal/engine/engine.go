@@ -82,6 +82,9 @@ type RecordOptions struct {
 	// Keep and MaxBytes bound the generations kept on the host (defaults: DefaultKeep, DefaultMaxBytes).
 	Keep     int
 	MaxBytes int64
+	// Job is the id of the server job (Capitain) the apply belongs to, recorded in the generation
+	// so that a retried job finds the apply it already made.
+	Job string
 }
 
 // HostPlan is the complete plan for one target: what --dry prints and what Apply executes.

@@ -56,6 +56,8 @@ type Generation struct {
 	// UndoneByWatchdog is when the access watchdog rolled this apply back on the host, because no
 	// fresh connection confirmed access after it (docs/generations.md, "Confirming access").
 	UndoneByWatchdog time.Time `json:"undone_by_watchdog,omitzero"`
+	// Job is the server job that made this generation (RecordOptions.Job), if any.
+	Job string `json:"job,omitempty"`
 }
 
 // Facts is the summary of the probe before an apply, as recorded in a generation.
@@ -176,7 +178,7 @@ func (e *Engine) stageGeneration(ctx context.Context, t transport.Transport, hp 
 	if err := privateDir(ctx, t, dir); err != nil {
 		return 0, err
 	}
-	g := Generation{N: n, Time: time.Now().UTC(), Target: hp.Target, Kind: req.Record.Kind, Of: req.Record.Of,
+	g := Generation{N: n, Time: time.Now().UTC(), Target: hp.Target, Kind: req.Record.Kind, Of: req.Record.Of, Job: req.Record.Job,
 		Core: hp.Core, OS: hp.OS, Tags: req.Tags, Changes: res.Changed, Ops: res.Ops, Elapsed: res.Elapsed, Journal: jw.j.ID,
 		Snapshot: res.Snapshot}
 	g.Kind = cmp.Or(g.Kind, "apply")

@@ -57,7 +57,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	s := &Store{}
 	var err error
 	if IsPostgres(dsn) {
-		s.postgres, s.Where = true, redact(dsn)
+		s.postgres, s.Where = true, RedactDSN(dsn)
 		if s.db, err = sql.Open("pgx", dsn); err != nil {
 			return nil, fmt.Errorf("limani %s: %w", s.Where, err)
 		}
@@ -97,7 +97,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-func redact(dsn string) string {
+// RedactDSN hides the password of a DSN (URL or key=value), for messages.
+func RedactDSN(dsn string) string {
 	if i := strings.Index(dsn, "://"); i >= 0 {
 		if at := strings.Index(dsn[i+3:], "@"); at >= 0 {
 			cred := dsn[i+3 : i+3+at]
@@ -155,6 +156,11 @@ func (s *Store) q(query string) string {
 	if !s.postgres {
 		return query
 	}
+	return Numbered(query)
+}
+
+// Numbered rewrites the ? placeholders of a query to PostgreSQL's $1, $2, ...
+func Numbered(query string) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range query {

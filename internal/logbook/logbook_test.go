@@ -206,8 +206,8 @@ func TestRedact(t *testing.T) {
 		"postgres://chaos:s3cret@db:5432/limani": "postgres://chaos:***@db:5432/limani",
 		"host=/tmp dbname=x password=s3cret":     "host=/tmp dbname=x password=***",
 	} {
-		if got := redact(in); got != want || strings.Contains(got, "s3cret") {
-			t.Errorf("redact(%q) = %q", in, got)
+		if got := RedactDSN(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("RedactDSN(%q) = %q", in, got)
 		}
 	}
 }

@@ -2,15 +2,10 @@ package souls_test
 
 import (
 	"errors"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
@@ -79,53 +74,10 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	return p
 }
 
-func git(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org", "GIT_COMMITTER_NAME=t",
-		"GIT_COMMITTER_EMAIL=t@example.org", "GIT_CONFIG_GLOBAL=/dev/null")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// gitServer serves a bare repository dots.git holding files (path -> content) with `git daemon`
-// on 127.0.0.1 (reachable from a chroot, which shares this machine's network) and returns its
-// base URL, git://127.0.0.1:PORT/, and the work tree, to push more commits from.
+// gitServer serves a bare repository dots.git holding files with `git daemon` on 127.0.0.1
+// (reachable from a chroot, which shares this machine's network) and returns its base URL,
+// git://127.0.0.1:PORT/, and the work tree, to push more commits from.
 func gitServer(t *testing.T, files map[string]string) (string, string) {
 	t.Helper()
-	testenv.RequireTool(t, "git", "git")
-	dir := t.TempDir()
-	work := filepath.Join(dir, "work")
-	for p, c := range files {
-		writeFile(t, work, p, c)
-	}
-	git(t, work, "init", "-q", "-b", "main")
-	git(t, work, "add", ".")
-	git(t, work, "commit", "-q", "-m", "dots")
-	git(t, dir, "clone", "-q", "--bare", work, filepath.Join(dir, "base", "dots.git"))
-	git(t, work, "remote", "add", "origin", filepath.Join(dir, "base", "dots.git"))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("git", "daemon", "--listen=127.0.0.1", fmt.Sprintf("--port=%d", port), "--export-all",
-		"--reuseaddr", "--base-path="+filepath.Join(dir, "base"), filepath.Join(dir, "base"))
-	// its own process group: `git daemon` runs git-daemon as a child, which must end with it
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
-	for range 100 {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Sprintf("git://127.0.0.1:%d/", port), work
+	return testenv.GitServer(t, "dots", files)
 }

@@ -120,6 +120,13 @@ type ApplyRequest struct {
 	Events func(Event)
 	// Command names the run in the logbook ("apply", "rollback", ...; default "apply").
 	Command string
+	// Job names the server job this run belongs to (Capitain's job id; "" outside a server). The
+	// generation an apply records carries it, and an apply whose target already holds a
+	// generation of Job (a job retried after its server died mid-run) applies nothing: it reports
+	// that generation in a message and a generation event, and the target as changed. The check
+	// runs under the host lock, after an interrupted apply was rolled back, so each target is
+	// applied at most once per job.
+	Job string
 }
 
 // Run is the outcome of a run: one HostOutcome per target, in the order given (ApplyFleet: the
@@ -360,6 +367,7 @@ func (j *job) engineRequest() engine.Request {
 	ereq.Record.Keep = cmp.Or(r.Keep, j.c.opts.Keep)
 	ereq.Record.MaxBytes = cmp.Or(r.MaxBytes, j.c.opts.MaxBytes)
 	ereq.Record.Skip = j.noRecord
+	ereq.Record.Job = r.Job
 	ereq.Observe = j.send
 	ereq.Skip = j.skip
 	if c := r.Chobolo; c != nil {
@@ -420,6 +428,9 @@ func (j *job) apply(ctx context.Context) (*Plan, bool, error) {
 	}
 	release = sync.OnceFunc(release)
 	defer release()
+	if done, err := j.doneBefore(ctx, t); done || err != nil {
+		return nil, done, err
+	}
 	hp, err := j.plan(ctx, t, &ereq)
 	if err != nil {
 		return nil, false, err
@@ -487,6 +498,26 @@ func (j *job) apply(ctx context.Context) (*Plan, bool, error) {
 		return hp, true, j.confirmAccess(ctx, hp.Target, res.Watchdog)
 	}
 	return hp, true, nil
+}
+
+// doneBefore reports whether the target already holds a generation of the request's Job (the host
+// lock is held), announcing it.
+func (j *job) doneBefore(ctx context.Context, t transport.Transport) (bool, error) {
+	if j.req.Job == "" || j.req.Dry {
+		return false, nil
+	}
+	gens, err := engine.ReadGenerations(ctx, t)
+	if err != nil {
+		return false, err
+	}
+	for _, g := range gens {
+		if g.Job == j.req.Job {
+			j.message(t.Name(), "note", "job %s was applied here before (generation %d): nothing applied again", j.req.Job, g.N)
+			j.send(Event{Type: engine.EventGeneration, Target: t.Name(), Generation: g.N})
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // approve asks the approver about a non-empty plan.

@@ -259,3 +259,49 @@ func TestCancelledApplyUndoes(t *testing.T) {
 		t.Fatalf("the cancelled apply left changes:\n%s", diff)
 	}
 }
+
+// An apply with a Job records it in the generation; a second apply of the same job (a retry after
+// the server died) applies nothing, even with another Ch-obolo, and a third of another job does.
+func TestJobAppliedOnce(t *testing.T) {
+	root := testenv.DebianRoot(t)
+	target := "@chroot" + root
+	ctl := newController(t)
+	apply := func(job, content string) *chaos.Run {
+		t.Helper()
+		c := writeChobolo(t, "files:\n  - path: /etc/chaos-job\n    content: \""+content+"\\n\"\n")
+		run, err := ctl.Apply(context.Background(), chaos.ApplyRequest{Chobolo: c, Targets: []string{target}, Yes: true, Job: job})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run
+	}
+	if run := apply("job-1", "one"); run.Hosts[0].Status != chaos.StatusChanged {
+		t.Fatalf("first apply: %+v", run.Hosts)
+	}
+	if run := apply("job-1", "two"); run.Hosts[0].Status != chaos.StatusChanged || run.Hosts[0].Error != "" {
+		t.Fatalf("retried apply: %+v", run.Hosts)
+	}
+	if got := testenv.ReadFile(t, root, "/etc/chaos-job"); got != "one\n" {
+		t.Fatalf("a retry of job-1 applied again: %q", got)
+	}
+	apply("job-2", "two")
+	if got := testenv.ReadFile(t, root, "/etc/chaos-job"); got != "two\n" {
+		t.Fatalf("job-2 not applied: %q", got)
+	}
+	tr, err := chaos.Open(context.Background(), target, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	gens, err := chaos.Generations(context.Background(), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []string
+	for _, g := range gens {
+		jobs = append(jobs, g.Job)
+	}
+	if strings.Join(jobs, ",") != "job-1,job-2" {
+		t.Fatalf("generations' jobs: %v", jobs)
+	}
+}

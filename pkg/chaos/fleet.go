@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -144,4 +145,16 @@ func (c *Controller) ApplyFleet(ctx context.Context, req FleetRequest) (*Run, er
 
 func outcome(r fleet.Result) HostOutcome {
 	return HostOutcome{Name: r.Name, Status: string(r.Status), Changes: r.Changes, Elapsed: r.Elapsed, Error: r.Error}
+}
+
+// Host is one host of a Fleet (its name, connection, groups and variables).
+type Host = fleet.Host
+
+// SelectHosts picks the hosts of f that a --limit pattern selects (names, groups, globs,
+// ~regular expressions, !exclusions, &intersections), in inventory order, as ApplyFleet's Limit
+// does. The @FILE form is refused: a server must not read its own files for a client's pattern.
+func SelectHosts(f *Fleet, limit string) ([]*Host, error) {
+	return fleet.Limit(f, limit, func(name string) ([]byte, error) {
+		return nil, fmt.Errorf("--limit @%s: patterns from files are not accepted here", name)
+	})
 }

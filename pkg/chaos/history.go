@@ -147,7 +147,8 @@ func (c *Controller) planRollback(ctx context.Context, t transport.Transport, to
 		return nil, g, err
 	}
 	ereq.Chobolo, ereq.Tags, ereq.Source, ereq.SourceFunc = ch, g.Tags, src, nil
-	ereq.Record = engine.RecordOptions{Kind: "rollback", Of: g.N, Keep: ereq.Record.Keep, MaxBytes: ereq.Record.MaxBytes}
+	ereq.Record = engine.RecordOptions{Kind: "rollback", Of: g.N, Keep: ereq.Record.Keep, MaxBytes: ereq.Record.MaxBytes,
+		Job: ereq.Record.Job}
 	hp, err := eng.Plan(ctx, t, *ereq)
 	if err != nil {
 		return nil, g, err
