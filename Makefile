@@ -45,14 +45,15 @@ deps:
 # The cached Debian, Arch-flavoured and Fedora-flavoured roots (scripts/*-root.sh), built once up front
 # so that parallel test packages do not all wait on (or race to) the one-time builds. The three builds
 # are independent (each has its own lock) and mostly wait on the mirror, so they run side by side,
-# with the outside tools the secrets tests run (the upstream sops CLIs and local-kms, built from the
-# Go module proxy by internal/secrets/secretstest's TestToolsBuild, cached beside the roots).
+# with the outside tools the secrets tests run (the upstream sops CLIs, local-kms and a HashiCorp
+# Vault server, built from the Go module proxy by internal/secrets/secretstest's TestToolsBuild,
+# cached beside the roots; Vault's first build takes minutes, hence the timeout).
 fixture: deps
 	@start=$$SECONDS; pids=(); \
 	for s in debian arch fedora; do \
 	  ( bash scripts/$$s-root.sh >/tmp/chaos-fixture-$$s.log 2>&1 || { echo "fixture $$s failed:"; tail -n 40 /tmp/chaos-fixture-$$s.log; exit 1; } ) & pids+=($$!); \
 	done; \
-	( $(GO) test -count=1 -run '^TestToolsBuild$$' ./internal/secrets/secretstest/ >/tmp/chaos-fixture-tools.log 2>&1 || { echo "fixture tools failed:"; tail -n 40 /tmp/chaos-fixture-tools.log; exit 1; } ) & pids+=($$!); \
+	( $(GO) test -count=1 -timeout 60m -run '^TestToolsBuild$$' ./internal/secrets/secretstest/ >/tmp/chaos-fixture-tools.log 2>&1 || { echo "fixture tools failed:"; tail -n 40 /tmp/chaos-fixture-tools.log; exit 1; } ) & pids+=($$!); \
 	rc=0; for p in "$${pids[@]}"; do wait $$p || rc=1; done; \
 	[ $$rc -eq 0 ] && echo "fixture: Debian, Arch and Fedora roots and the secrets tests' tools ready ($$((SECONDS - start)) s)"; exit $$rc
 

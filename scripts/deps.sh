@@ -45,7 +45,7 @@ PKGS=(
                       # Debian root, no registry) and the Docker-compatible API the docker CLI talks to
     runc              # the OCI runtime the tests' containers run with (testenv.StartContainer)
     docker.io         # the docker CLI of @docker/NAME and @dockerssh/HOST/NAME (against podman's API)
-    chromium          # headless, through chromedp: the Styx site's client-side search (internal/styx)
+    chromium          # headless, through chromedp: the Styx site's search (internal/styx) and the Capitain web UI (internal/capitain/web)
     fonts-dejavu-core # a font for headless Chromium
     buildah           # builds Capitain's image from deploy/Dockerfile (deploy/image.sh, deploy's TestImage)
 )

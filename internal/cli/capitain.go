@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/server"
+	"github.com/ch-aos-ch/chaos/internal/capitain/web"
 )
 
 func (a *app) capitainCmd() *cobra.Command {
@@ -91,6 +92,11 @@ node_timeout, max_body, read_timeout, trusted_proxies, session_ttl); flags overr
 			if err != nil {
 				return err
 			}
+			ui, err := web.New(srv, log)
+			if err != nil {
+				return err
+			}
+			srv.SetUI(ui)
 			return srv.Serve(ctx, a.stdout)
 		},
 	}

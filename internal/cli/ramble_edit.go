@@ -7,14 +7,25 @@ import (
 )
 
 func (a *app) rambleEditCmd(f *rambleFlags) *cobra.Command {
-	return &cobra.Command{
+	var sopsConfig bool
+	cmd := &cobra.Command{
 		Use:   "edit JOURNAL.PAGE",
 		Short: "Edit a page in $EDITOR; an encrypted page is decrypted into a private tmpfs file and re-encrypted",
-		Args:  cobra.ExactArgs(1),
+		Long: `Edit opens a page in $EDITOR; an encrypted page is decrypted into a private tmpfs file and
+re-encrypted with its data key. With -s (--sops), edit the sops configuration the notebook's pages
+use instead, checked before it is saved (as chaos secrets edit -s).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, n, err := a.notebookPage(cmd.Context(), *f, args[0])
 			if err != nil {
 				return err
+			}
+			if sopsConfig {
+				path, err := n.Path(r)
+				if err != nil {
+					return err
+				}
+				return a.editSopsConfig(path, n.Sops)
 			}
 			p, err := n.Open(r)
 			if err != nil {
@@ -30,4 +41,6 @@ func (a *app) rambleEditCmd(f *rambleFlags) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVarP(&sopsConfig, "sops", "s", false, "edit the sops configuration of the pages instead")
+	return cmd
 }

@@ -34,18 +34,65 @@ user_secrets: {}
 const editPrefix = "chaos-edit-"
 
 func (a *app) secretsEditCmd(f *secretFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "edit",
+	var sopsConfig bool
+	cmd := &cobra.Command{
+		Use:   "edit [-s]",
 		Short: "Decrypt into a private temp file, open $EDITOR, re-encrypt on save",
 		Long: `Edit decrypts the secrets file into a 0600 file in a 0700 directory on a RAM disk (/dev/shm when it
 is a tmpfs; otherwise $TMPDIR, with a warning), runs $EDITOR on it and re-encrypts the result with
 the same data key and recipients, as sops edit does. The plaintext is overwritten and removed in
 every case: success, editor failure, parse error, Ctrl-C, SIGTERM or SIGHUP. If the editor fails or
 the result does not parse, the encrypted file is left as it was. A missing file is created from a
-template with the creation rule of the sops configuration.`,
+template with the creation rule of the sops configuration.
+
+With -s (--sops), edit the sops configuration the secrets file uses instead (the original's
+secrets edit -s): the result is checked (YAML, path_regex, every age/PGP/Vault key, the Shamir
+threshold) before it replaces the file, and can be edited again when it does not pass. Files
+already encrypted keep their keys until rotate-add/rotate-rm or ramble update re-key them.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.secretsEdit(cmd.Context(), *f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if sopsConfig {
+				src, err := a.secretsFile(*f, nil)
+				if err != nil {
+					return err
+				}
+				return a.editSopsConfig(src.File, src.Sops)
+			}
+			return a.secretsEdit(cmd.Context(), *f)
+		},
 	}
+	cmd.Flags().BoolVarP(&sopsConfig, "sops", "s", false, "edit the sops configuration (creation rules) instead of the secrets")
+	return cmd
+}
+
+// editSopsConfig runs $EDITOR on the sops configuration that file uses (explicit, else the nearest
+// one), and replaces it atomically with the result once secrets.ParseSopsConfig accepts it.
+func (a *app) editSopsConfig(file, explicit string) error {
+	path, err := secrets.FindSopsConfig(file, explicit)
+	if err != nil {
+		return err
+	}
+	if path == "" {
+		return fmt.Errorf("no sops configuration found for %s (chaos secrets init writes one)", file)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("edit: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("edit: %w", err)
+	}
+	return a.editPrivately(path, data, func(edited []byte) error {
+		if _, err := secrets.ParseSopsConfig(path, edited); err != nil {
+			return err
+		}
+		if err := secrets.WriteFileAtomic(path, edited, fi.Mode().Perm()); err != nil {
+			return errWrite{err}
+		}
+		fmt.Fprintf(a.stdout, "%s saved\n", path)
+		return nil
+	})
 }
 
 func (a *app) secretsEdit(ctx context.Context, f secretFlags) error {

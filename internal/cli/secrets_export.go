@@ -11,16 +11,22 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/secrets"
 	"github.com/ch-aos-ch/chaos/internal/secrets/providers"
+	"github.com/ch-aos-ch/chaos/internal/secrets/vault"
 )
 
 func (a *app) secretsExportCmd(f *secretFlags) *cobra.Command {
-	var keyFile string
+	var keyFile, keyType, vaultAddr string
+	var fingerprints []string
 	var noImport bool
 	cmd := &cobra.Command{
 		Use:   "export PROVIDER",
-		Short: "Store the age private key in a provider (Bitwarden, 1Password, a command, a file)",
-		Long: `Export reads an age key file (--key-file, default: every key in the chaos keys directory) and stores
-it with the provider's store operation; the key goes to the provider's CLI on stdin, never in argv.
+		Short: "Store a private key (age, PGP) or Vault credentials in a provider",
+		Long: `Export stores key material with the provider's store operation; it goes to the provider's CLI on
+stdin (or to Vault's HTTP API in a request body), never in argv. --key-type says what:
+  age    an age key file (--key-file, default: every key in the chaos keys directory)
+  pgp    GnuPG's secret keys of --fingerprints, armored (they must have no passphrase)
+  vault  a Vault address (--vault-addr, else $VAULT_ADDR) and token ($VAULT_TOKEN, else
+         ~/.vault-token), for the file keys of type hc_vault
 --no-import prefixes "# NO-IMPORT": chaos then refuses to import that key to disk, so it is only
 ever used ephemerally with -p.`,
 		Args: cobra.ExactArgs(1),
@@ -37,7 +43,17 @@ ever used ephemerally with -p.`,
 			if err != nil {
 				return err
 			}
-			data, err := exportKeys(cfg.Dir, keyFile)
+			var data []byte
+			switch keyType {
+			case "age":
+				data, err = exportKeys(cfg.Dir, keyFile)
+			case "pgp", "gpg":
+				data, err = secrets.ExportPGP(cmd.Context(), fingerprints)
+			case "vault":
+				data, err = exportVault(vaultAddr)
+			default:
+				err = fmt.Errorf("export: --key-type %q: want age, pgp or vault", keyType)
+			}
 			if err != nil {
 				return err
 			}
@@ -56,6 +72,9 @@ ever used ephemerally with -p.`,
 	}
 	cmd.Flags().StringVarP(&keyFile, "key-file", "k", "", "age key file to export (default: the chaos keys directory)")
 	cmd.Flags().BoolVarP(&noImport, "no-import", "N", false, "mark the stored key so that `chaos secrets import` refuses it")
+	cmd.Flags().StringVar(&keyType, "key-type", "age", "what to store: age, pgp or vault")
+	cmd.Flags().StringSliceVarP(&fingerprints, "fingerprints", "f", nil, "PGP fingerprints to export (--key-type pgp)")
+	cmd.Flags().StringVarP(&vaultAddr, "vault-addr", "a", "", "Vault address (--key-type vault; default $VAULT_ADDR)")
 	return cmd
 }
 
@@ -106,4 +125,13 @@ func exportKeys(dir, keyFile string) ([]byte, error) {
 		return nil, errors.New("export: no key files found")
 	}
 	return out, nil
+}
+
+// exportVault is the original Ch-aOS's Vault item: the address and the token vault would use.
+func exportVault(addr string) ([]byte, error) {
+	c, err := vault.New(addr, "")
+	if err != nil {
+		return nil, fmt.Errorf("export vault: %w", err)
+	}
+	return vault.Credentials{Addr: c.Addr, Token: c.Token}.Format(), nil
 }

@@ -18,10 +18,11 @@ func (a *app) secretsImportCmd(f *secretFlags) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "import PROVIDER",
-		Short: "Fetch an age private key from a provider into the chaos keys directory",
-		Long: `Import fetches the key from the provider and writes it (mode 0600) into the chaos keys directory,
-or --to FILE. A key exported with --no-import ("# NO-IMPORT") is refused: use it with -p instead.
-An existing file is not overwritten without --force.`,
+		Short: "Fetch a key from a provider into the chaos keys directory (age, Vault) or GnuPG (PGP)",
+		Long: `Import fetches the provider's item. Age keys and Vault credentials are written (mode 0600) into
+the chaos keys directory, or --to FILE; an existing file is not overwritten without --force. PGP
+private keys go to GnuPG (gpg --import, on its stdin). A key exported with --no-import
+("# NO-IMPORT") is refused: use it with -p instead.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.config()
@@ -44,9 +45,24 @@ An existing file is not overwritten without --force.`,
 			if providers.HasNoImport(data) {
 				return fmt.Errorf("import: the key in provider %s is marked %s; use it ephemerally with -p %s", p.Name(), providers.NoImportMarker, args[0])
 			}
-			n, err := secrets.NewKeyring().AddAgeKeys("provider "+p.Name(), data)
+			m, err := secrets.NewKeyring().AddKeyMaterial("provider "+p.Name(), data)
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
+			}
+			if m.PGP > 0 {
+				n, err := secrets.ImportPGP(cmd.Context(), data)
+				if err != nil {
+					return fmt.Errorf("import: %w", err)
+				}
+				fmt.Fprintf(a.stdout, "imported %d PGP key block(s) into GnuPG\n", n)
+			}
+			if m.Age == 0 && !m.Vault {
+				return nil
+			}
+			blocks, data := secrets.SplitMaterial(data)
+			defer secrets.Wipe(data)
+			for _, b := range blocks {
+				secrets.Wipe(b)
 			}
 			if to == "" {
 				to = filepath.Join(cfg.Dir, secrets.KeysDir, "imported-"+p.Name()+".txt")
@@ -74,7 +90,7 @@ An existing file is not overwritten without --force.`,
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "imported %d age key(s) into %s\n", n, to)
+			fmt.Fprintf(a.stdout, "imported %s into %s\n", secrets.Material{Age: m.Age, Vault: m.Vault}, to)
 			return nil
 		},
 	}

@@ -12,13 +12,13 @@ import (
 func (a *app) secretsListCmd(f *secretFlags) *cobra.Command {
 	var paths bool
 	cmd := &cobra.Command{
-		Use:   "list [age|pgp]",
+		Use:   "list [age|pgp|vault]",
 		Short: "List the file's recipients by key group (or, with --paths, its key paths)",
 		Long: `List shows the master keys of the secrets file by key group, the Shamir threshold, and whether
 chaos holds the private key of each age recipient. --paths lists the dotted key paths of the secrets
 instead; sops keeps keys in clear, so this needs no private key.`,
 		Args:      cobra.MaximumNArgs(1),
-		ValidArgs: []string{"age", "pgp"},
+		ValidArgs: []string{"age", "pgp", "vault"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rf, err := a.secretsFile(*f, nil)
 			if err != nil {
@@ -26,12 +26,9 @@ instead; sops keeps keys in clear, so this needs no private key.`,
 			}
 			kind := ""
 			if len(args) == 1 {
-				kind = args[0]
-				if kind == "gpg" {
-					kind = "pgp"
-				}
+				kind = secrets.KindName(args[0])
 				if !slices.Contains(secrets.KeyKinds, kind) {
-					return fmt.Errorf("list: unknown key type %q (age, pgp)", args[0])
+					return fmt.Errorf("list: unknown key type %q (age, pgp, vault)", args[0])
 				}
 			}
 			info, err := secrets.Inspect(rf.File, rf.Sops)

@@ -16,14 +16,15 @@ func (a *app) secretsRotateCmd(f *secretFlags, add bool) *cobra.Command {
 	shamir := -1
 	use, short := "rotate-rm KEY...", "Remove recipients and re-encrypt with a new data key"
 	if add {
-		use, short = "rotate-add age|pgp KEY...", "Add recipients and re-encrypt with a new data key"
+		use, short = "rotate-add age|pgp|vault KEY...", "Add recipients and re-encrypt with a new data key"
 	}
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Long: short + `.
 
-The keys (age recipients age1..., PGP fingerprints) are changed in the sops configuration's creation
+The keys (age recipients age1..., PGP fingerprints, Vault transit key URIs
+https://VAULT:8200/v1/ENGINE/keys/KEY) are changed in the sops configuration's creation
 rule that matches the secrets file (comments kept) and in the file itself, and the file gets a new
 data key wrapped for the new set of recipients: a removed recipient cannot read later changes. The
 file must be readable with a key chaos can use now.`,
@@ -31,7 +32,7 @@ file must be readable with a key chaos can use now.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if add {
 				if len(args) < 2 {
-					return errors.New("rotate-add: give the key type (age or pgp) and at least one key")
+					return errors.New("rotate-add: give the key type (age, pgp or vault) and at least one key")
 				}
 				return a.secretsRotate(cmd.Context(), *f, secrets.Rotation{Add: true, Kind: args[0], Keys: args[1:],
 					Group: group, Rule: rule, Shamir: shamir, Force: force})

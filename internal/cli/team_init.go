@@ -19,12 +19,14 @@ func (a *app) teamInitCmd() *cobra.Command {
 records the team and person in REPO/.chaos.yml and links the team into the teams directory.
 
 The creation rules (secrets/dev, secrets/prod, ramblings) encrypt for the team's key group (--age,
---pgp; default: your chaos age keys) and an optional backup group (--backup-age, --backup-pgp),
-with a Shamir threshold of --shamir groups (default: every group). Unlike the original, the keys
+--pgp; default: your chaos age keys), an optional backup group (--backup-age, --backup-pgp) and
+an optional HashiCorp Vault group (--vault: transit keys, the original's hc_vault groups), with a
+Shamir threshold of --shamir groups (default: every group). Unlike the original, the keys
 are real (no placeholders) and the threshold is one sops accepts. An existing sops-config.yml is
 kept, so init also adds a person to an existing team.`,
 		Example: `  chaos team init acme.ops.alice ~/src/infra --git
-  chaos team init acme.ops.bob --age age1... --backup-pgp 0123...CDEF --shamir 2`,
+  chaos team init acme.ops.bob --age age1... --backup-pgp 0123...CDEF --shamir 2
+  chaos team init acme.ops.carol --age age1... --vault https://vault.acme:8200/v1/transit/keys/ops --shamir 2`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := team.ParseRef(args[0])
@@ -67,6 +69,7 @@ kept, so init also adds a person to an existing team.`,
 	f.StringSliceVar(&k.PGP, "pgp", nil, "PGP fingerprints of the team's key group")
 	f.StringSliceVar(&k.BackupAge, "backup-age", nil, "age recipients of a backup key group")
 	f.StringSliceVar(&k.BackupPGP, "backup-pgp", nil, "PGP fingerprints of a backup key group")
+	f.StringSliceVar(&k.Vault, "vault", nil, "HashiCorp Vault transit key URIs (https://VAULT:8200/v1/ENGINE/keys/KEY), a key group of their own")
 	f.IntVar(&k.Shamir, "shamir", 0, "key groups needed to decrypt (2..groups; 0: all)")
 	f.BoolVar(&gitInit, "git", false, "run git init in REPO when it is not a repository")
 	return cmd

@@ -269,3 +269,28 @@ func TestProbeSectionsNative(t *testing.T) {
 		t.Errorf("failing native answer: err = %v", err)
 	}
 }
+
+type treeSecrets map[string]any
+
+func (m treeSecrets) Get(p string) (string, bool) { v, ok := m[p].(string); return v, ok }
+func (m treeSecrets) Lookup(p string) (any, bool) { v, ok := m[p]; return v, ok }
+
+// A role hands out subtrees (SecretTree) only within its scope, and only when the store can.
+func TestScopedSecretTree(t *testing.T) {
+	env := &Env{Secrets: treeSecrets{"db": map[string]any{"user": "u"}, "netrc": []any{"x"}}}
+	files := roleEnv(env, pathsRole{metaRole{Meta{Name: "files"}}, []string{"db"}}, nil)
+	tree, ok := files.Secrets.(SecretTree)
+	if !ok {
+		t.Fatal("the scoped store is no SecretTree")
+	}
+	if v, ok := tree.Lookup("db"); !ok || v.(map[string]any)["user"] != "u" {
+		t.Errorf("Lookup(db) = %v %v", v, ok)
+	}
+	if _, ok := tree.Lookup("netrc"); ok {
+		t.Error("an undeclared subtree is visible")
+	}
+	plain := roleEnv(&Env{Secrets: mapSecrets{"db": "x"}}, pathsRole{metaRole{Meta{Name: "files"}}, []string{"db"}}, nil)
+	if _, ok := plain.Secrets.(SecretTree).Lookup("db"); ok {
+		t.Error("Lookup through a store without subtrees")
+	}
+}

@@ -19,12 +19,34 @@ type scopedSecrets struct {
 }
 
 func (s scopedSecrets) Get(path string) (string, bool) {
+	if !s.allowed(path) {
+		return "", false
+	}
+	return s.store.Get(path)
+}
+
+// Lookup implements SecretTree when the store does, within the same scope.
+func (s scopedSecrets) Lookup(path string) (any, bool) {
+	t, ok := s.store.(SecretTree)
+	if !ok || !s.allowed(path) {
+		return nil, false
+	}
+	return t.Lookup(path)
+}
+
+func (s scopedSecrets) allowed(path string) bool {
 	for _, k := range s.keys {
 		if path == k || strings.HasPrefix(path, k+".") {
-			return s.store.Get(path)
+			return true
 		}
 	}
-	return "", false
+	return false
+}
+
+// SecretTree is a SecretStore that also hands out subtrees: a map[string]any, []any or scalar at a
+// dotted path (secrets.Values does). The files role's Jinja2 templates loop over them.
+type SecretTree interface {
+	Lookup(path string) (any, bool)
 }
 
 // roleEnv is env as role sees it for c: secrets limited to the paths the role declares, none when

@@ -10,11 +10,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
+	"github.com/ProtonMail/go-crypto/openpgp"
 	sopsage "github.com/getsops/sops/v3/age"
 	"github.com/getsops/sops/v3/keyservice"
 	"google.golang.org/grpc"
+
+	"github.com/ch-aos-ch/chaos/internal/secrets/vault"
 )
 
 // KeysDir is the directory, under chaos's config directory, that holds chaos's own age keys.
@@ -33,6 +37,14 @@ type Keyring struct {
 	places []string
 	// providers are the configured secret providers' names; nil when the caller did not say.
 	providers []string
+	// pgp are PGP private keys a provider handed over, used in-process (AddKeyMaterial).
+	pgp openpgp.EntityList
+	// vault are Vault credentials a provider handed over, for hc_vault keys.
+	vault *vault.Credentials
+	// vaultErrs are why hc_vault keys failed, for noKeyError; Decrypt runs concurrently (ramble
+	// find), hence mu.
+	mu        sync.Mutex
+	vaultErrs []string
 }
 
 // SetProviders records the configured secret providers, named when no key fits a file.
@@ -115,7 +127,8 @@ func (k *Keyring) LoadDir(dir string) error {
 	return nil
 }
 
-// LoadFile adds the age identities of one key file, refusing a file that others can read.
+// LoadFile adds the keys of one key file (age identities, and what `chaos secrets import` writes
+// there: Vault credentials), refusing a file that others can read.
 func (k *Keyring) LoadFile(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -130,7 +143,7 @@ func (k *Keyring) LoadFile(path string) error {
 		return fmt.Errorf("age keys: %w", err)
 	}
 	defer Wipe(data)
-	_, err = k.AddAgeKeys(path, data)
+	_, err = k.AddKeyMaterial(path, data)
 	return err
 }
 
@@ -169,15 +182,41 @@ func placeState(label, path string, n int) string {
 }
 
 // Encrypt wraps a data key for a master key. Encryption needs only public keys, so sops's local
-// service does it for every key type.
+// service does it for age and PGP; hc_vault keys are wrapped by Vault's Transit engine.
 func (k *Keyring) Encrypt(ctx context.Context, req *keyservice.EncryptRequest, opts ...grpc.CallOption) (*keyservice.EncryptResponse, error) {
+	if vk := req.GetKey().GetVaultKey(); vk != nil {
+		ct, err := k.vaultEncrypt(ctx, vk, req.GetPlaintext())
+		if err != nil {
+			return nil, err
+		}
+		return &keyservice.EncryptResponse{Ciphertext: ct}, nil
+	}
 	return k.local.Encrypt(ctx, req, opts...)
 }
 
 // Decrypt unwraps a data key: with chaos's own identities first for age keys, then through sops's
 // discovery (which also covers PGP through gpg).
 func (k *Keyring) Decrypt(ctx context.Context, req *keyservice.DecryptRequest, opts ...grpc.CallOption) (*keyservice.DecryptResponse, error) {
+	if vk := req.GetKey().GetVaultKey(); vk != nil {
+		pt, err := k.vaultDecrypt(ctx, vk, req.GetCiphertext())
+		if err != nil {
+			k.mu.Lock()
+			if !slices.Contains(k.vaultErrs, err.Error()) {
+				k.vaultErrs = append(k.vaultErrs, err.Error())
+			}
+			k.mu.Unlock()
+			return nil, err
+		}
+		return &keyservice.DecryptResponse{Plaintext: pt}, nil
+	}
 	var ownErr error
+	if req.GetKey().GetPgpKey() != nil && len(k.pgp) > 0 {
+		pt, err := k.decryptPGP(req.GetCiphertext())
+		if err == nil {
+			return &keyservice.DecryptResponse{Plaintext: pt}, nil
+		}
+		ownErr = err
+	}
 	if ak := req.GetKey().GetAgeKey(); ak != nil && len(k.ids) > 0 {
 		mk, err := sopsage.MasterKeyFromRecipient(ak.GetRecipient())
 		if err == nil {
@@ -187,15 +226,12 @@ func (k *Keyring) Decrypt(ctx context.Context, req *keyservice.DecryptRequest, o
 			if err == nil {
 				return &keyservice.DecryptResponse{Plaintext: pt}, nil
 			}
-			ownErr = err
-		} else {
-			ownErr = err
 		}
+		ownErr = fmt.Errorf("none of the %d chaos age key(s) from %s fits", len(k.ids), strings.Join(k.sources, ", "))
 	}
 	rsp, err := k.local.Decrypt(ctx, req, opts...)
 	if err != nil && ownErr != nil {
-		return nil, fmt.Errorf("none of the %d chaos age key(s) from %s fits, nor do sops's: %w",
-			len(k.ids), strings.Join(k.sources, ", "), err)
+		return nil, fmt.Errorf("%v, nor do sops's: %w", ownErr, err)
 	}
 	return rsp, err
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/getsops/sops/v3"
@@ -51,6 +52,16 @@ func noKeyError(path string, md sops.Metadata, k *Keyring, cause error) error {
 	}
 	if hasPGP {
 		fmt.Fprintf(&b, "  pgp keys were asked of gpg (%s): it holds no secret key of a pgp recipient, or gpg-agent could not unlock it\n", gnupgHome())
+		if fprs := k.PGPFingerprints(); len(fprs) > 0 {
+			fmt.Fprintf(&b, "  and of the PGP keys from %s (%s): none fits\n", strings.Join(k.sources, ", "), strings.Join(fprs, ", "))
+		}
+	}
+	k.mu.Lock()
+	vaultErrs := slices.Clone(k.vaultErrs)
+	k.mu.Unlock()
+	for _, e := range vaultErrs {
+		// Vault's own refusal, or why no request was made (no token); never the token.
+		fmt.Fprintf(&b, "  %s\n", e)
 	}
 	if k.providers != nil {
 		if len(k.providers) == 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/getsops/sops/v3"
 	sopsage "github.com/getsops/sops/v3/age"
 	"github.com/getsops/sops/v3/config"
+	"github.com/getsops/sops/v3/hcvault"
 	"github.com/getsops/sops/v3/keys"
 	"github.com/getsops/sops/v3/pgp"
 )
@@ -118,7 +119,7 @@ func ChangeKeys(ctx context.Context, f *File, src Sources, k *Keyring, ch KeyCha
 // rotate-rm).
 type Rotation struct {
 	Add  bool     // add the keys; false removes them
-	Kind string   // age or pgp (or gpg), for Add
+	Kind string   // age, pgp (gpg) or hc_vault (vault), for Add
 	Keys []string // age recipients (age1...) or PGP fingerprints
 	// Group is the key group to add to; the number of groups starts a new group.
 	Group int
@@ -152,9 +153,7 @@ func (r Rotation) Validate() error {
 
 // Rotate makes the rotation r in f and its sops configuration with ChangeKeys.
 func Rotate(ctx context.Context, f *File, src Sources, k *Keyring, r Rotation) (KeyChangeResult, error) {
-	if r.Kind == "gpg" {
-		r.Kind = "pgp"
-	}
+	r.Kind = KindName(r.Kind)
 	newKeys, err := r.masterKeys()
 	if err != nil {
 		return KeyChangeResult{}, err
@@ -237,8 +236,20 @@ func SetShamir(ctx context.Context, f *File, src Sources, k *Keyring, n, rule in
 
 var pgpFingerprint = regexp.MustCompile(`^[0-9A-Fa-f]{40}$`)
 
-// MasterKey parses a recipient: kind age (age1...) or pgp/gpg (a 40-hex-digit fingerprint, spaces
-// allowed).
+// KindName is the key_groups name of a key type as the commands take it: gpg is pgp, vault is
+// hc_vault (the original's rotate-add vault wrote "vault:", which sops ignores).
+func KindName(kind string) string {
+	switch kind {
+	case "gpg":
+		return "pgp"
+	case "vault":
+		return "hc_vault"
+	}
+	return kind
+}
+
+// MasterKey parses a recipient: kind age (age1...), pgp/gpg (a 40-hex-digit fingerprint, spaces
+// allowed) or vault/hc_vault (a transit key URI, https://VAULT:8200/v1/ENGINE/keys/KEY).
 func MasterKey(kind, key string) (keys.MasterKey, error) {
 	switch kind {
 	case "age":
@@ -253,8 +264,14 @@ func MasterKey(kind, key string) (keys.MasterKey, error) {
 			return nil, fmt.Errorf("%q is not a 40-hex-digit PGP fingerprint", key)
 		}
 		return pgp.NewMasterKeyFromFingerprint(strings.ToUpper(fp)), nil
+	case "hc_vault", "vault":
+		k, err := hcvault.NewMasterKeyFromURI(key)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a Vault transit key URI (https://VAULT:8200/v1/ENGINE/keys/KEY): %w", key, err)
+		}
+		return k, nil
 	}
-	return nil, fmt.Errorf("unknown key type %q (age or pgp)", kind)
+	return nil, fmt.Errorf("unknown key type %q (age, pgp or vault)", kind)
 }
 
 // UpdateKeys gives f the key groups and Shamir threshold of the creation rule that matches it in

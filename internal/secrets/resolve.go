@@ -154,7 +154,7 @@ func LoadKeyring(ctx context.Context, o KeyringOptions) (*Keyring, error) {
 		return nil, err
 	}
 	defer Wipe(data)
-	if _, err := k.AddAgeKeys("provider "+p.Name(), data); err != nil {
+	if _, err := k.AddKeyMaterial("provider "+p.Name(), data); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -115,3 +115,31 @@ func TestLoadKeyring(t *testing.T) {
 		t.Errorf("LoadValues: %q %v", got, ok)
 	}
 }
+
+// ParseSopsConfig (chaos secrets edit -s) accepts what sops accepts, flat and grouped, with cloud
+// keys it leaves to sops, and refuses rules that could never encrypt or decrypt a file.
+func TestParseSopsConfig(t *testing.T) {
+	age := "age1uh8jr85z2jupfa9vut3altedz4t6x7kd55wcwdhs72ulwdklp5rquqhevv"
+	vault := "https://vault.example:8200/v1/transit/keys/ops"
+	for _, ok := range []string{
+		"creation_rules:\n  - age: " + age + "\n",
+		"creation_rules:\n  - path_regex: \\.ya?ml$\n    hc_vault_transit_uri: " + vault + "\n",
+		"creation_rules:\n  - kms: arn:aws:kms:eu-west-2:111122223333:key/x\n",
+		"creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [" + age + "]\n      - hc_vault: [" + vault + "]\n",
+	} {
+		if _, err := secrets.ParseSopsConfig("s.yaml", []byte(ok)); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for bad, want := range map[string]string{
+		"creation_rules: {}\n":                                             "want a list of rules",
+		"creation_rules:\n  - path_regex: x\n":                             "no keys",
+		"creation_rules:\n  - hc_vault_transit_uri: x\n":                   "not a Vault transit key URI",
+		"creation_rules:\n  - pgp: 1234\n":                                 "40-hex-digit",
+		"creation_rules:\n  - age: " + age + "\n    shamir_threshold: 2\n": "shamir_threshold 2",
+	} {
+		if _, err := secrets.ParseSopsConfig("s.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", bad, err, want)
+		}
+	}
+}

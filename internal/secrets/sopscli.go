@@ -15,6 +15,7 @@ import (
 
 	"github.com/getsops/sops/v3"
 	sopsage "github.com/getsops/sops/v3/age"
+	"github.com/getsops/sops/v3/hcvault"
 	"github.com/getsops/sops/v3/keyservice"
 	"github.com/getsops/sops/v3/pgp"
 	"google.golang.org/grpc"
@@ -22,10 +23,11 @@ import (
 )
 
 // chaos links a copy of sops without the cloud SDKs (third_party/sops): AWS KMS, GCP KMS, Azure Key
-// Vault, HashiCorp Vault and HuaweiCloud KMS keys are kept as data but cannot wrap or unwrap a data
-// key here. For those keys chaos runs the installed sops CLI as a key service (`sops keyservice` on a
-// unix socket in a private directory, the protocol of `sops --keyservice`): only the wrapped data key
-// goes to sops and comes back unwrapped, on that socket; the file and its values stay in chaos.
+// Vault and HuaweiCloud KMS keys are kept as data but cannot wrap or unwrap a data key here (hc_vault
+// keys can: the Keyring speaks Vault's Transit HTTP API itself). For those keys chaos runs the
+// installed sops CLI as a key service (`sops keyservice` on a unix socket in a private directory, the
+// protocol of `sops --keyservice`): only the wrapped data key goes to sops and comes back unwrapped,
+// on that socket; the file and its values stay in chaos.
 
 // SopsCLIEnv names the sops binary to use for cloud keys; default: `sops` on $PATH.
 const SopsCLIEnv = "CHAOS_SOPS"
@@ -36,7 +38,8 @@ func cloudKeys(groups []sops.KeyGroup) []string {
 	for _, g := range groups {
 		for _, mk := range g {
 			switch mk.(type) {
-			case *sopsage.MasterKey, *pgp.MasterKey:
+			case *sopsage.MasterKey, *pgp.MasterKey, *hcvault.MasterKey:
+				// age and PGP in-process; hc_vault over Vault's HTTP API (Keyring).
 			default:
 				if id := mk.TypeToIdentifier(); !slices.Contains(kinds, id) {
 					kinds = append(kinds, id)

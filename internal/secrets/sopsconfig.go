@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/getsops/sops/v3/config"
@@ -60,8 +61,20 @@ type SopsConfig struct {
 	doc  yaml.Node
 }
 
-// KeyKinds are the master key types chaos manages in creation rules.
-var KeyKinds = []string{"age", "pgp"}
+// KeyKinds are the master key types chaos manages in creation rules, as named in key_groups.
+var KeyKinds = []string{"age", "pgp", "hc_vault"}
+
+// flatName is a key type's name on a rule without key_groups: sops spells Vault keys
+// hc_vault_transit_uri there.
+func flatName(kind string) string {
+	if kind == "hc_vault" {
+		return "hc_vault_transit_uri"
+	}
+	return kind
+}
+
+// keyNames are every name a managed key type has, in key groups and on rules.
+var keyNames = []string{"age", "pgp", "hc_vault", "hc_vault_transit_uri"}
 
 // LoadSopsConfig reads a .sops.yaml for editing.
 func LoadSopsConfig(path string) (*SopsConfig, error) {
@@ -188,11 +201,11 @@ func (c *SopsConfig) AddKey(i, g int, kind, key string) error {
 		// Move the rule's own keys into key_groups[0] so that a second group can exist.
 		first := &yaml.Node{Kind: yaml.MappingNode}
 		for _, k := range KeyKinds {
-			if v := getKey(rule, k); v != nil {
+			if v := getKey(rule, flatName(k)); v != nil {
 				if l := keyList(v); len(l) > 0 {
 					setKey(first, k, seqOf(l))
 				}
-				delKey(rule, k)
+				delKey(rule, flatName(k))
 			}
 		}
 		kg = &yaml.Node{Kind: yaml.SequenceNode}
@@ -205,11 +218,11 @@ func (c *SopsConfig) AddKey(i, g int, kind, key string) error {
 	case g == len(groups):
 		kg.Content = append(kg.Content, &yaml.Node{Kind: yaml.MappingNode})
 	}
-	target := rule
+	target, name := rule, flatName(kind)
 	if kg := getKey(rule, "key_groups"); kg != nil && len(kg.Content) > 0 {
-		target = kg.Content[g]
+		target, name = kg.Content[g], kind
 	}
-	cur := getKey(target, kind)
+	cur := getKey(target, name)
 	list := keyList(cur)
 	if slices.Contains(list, key) {
 		return nil
@@ -225,7 +238,7 @@ func (c *SopsConfig) AddKey(i, g int, kind, key string) error {
 	}
 	if cur == nil {
 		cur = &yaml.Node{Kind: yaml.SequenceNode}
-		setKey(target, kind, cur)
+		setKey(target, name, cur)
 	}
 	cur.Content = append(cur.Content, scalar(key))
 	return nil
@@ -240,7 +253,7 @@ func (c *SopsConfig) RemoveKey(i int, key string) int {
 			continue
 		}
 		for _, g := range ruleGroups(r) {
-			for _, kind := range KeyKinds {
+			for _, kind := range keyNames {
 				v := getKey(g, kind)
 				l := keyList(v)
 				if !slices.Contains(l, key) {
@@ -265,7 +278,7 @@ func (c *SopsConfig) RemoveKey(i int, key string) int {
 						return false
 					}
 				}
-				// A group with other key types (kms, hc_vault, ...) is not empty.
+				// A group with other key types (kms, gcp_kms, ...) is not empty.
 				for k := 0; k+1 < len(g.Content); k += 2 {
 					if !slices.Contains(KeyKinds, g.Content[k].Value) {
 						return false
@@ -431,4 +444,63 @@ func keyList(n *yaml.Node) []string {
 		}
 	}
 	return out
+}
+
+// ParseSopsConfig reads a sops configuration from data (for `chaos secrets edit -s`) and checks
+// what sops would otherwise only find when a file is encrypted: every path_regex compiles, every
+// age, PGP and Vault key parses, every rule has a key, and shamir_threshold is one a set of key
+// groups can meet. Key types chaos does not manage (kms, gcp_kms, ...) are left to sops.
+func ParseSopsConfig(path string, data []byte) (*SopsConfig, error) {
+	c := &SopsConfig{Path: path}
+	if err := yaml.Unmarshal(data, &c.doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.doc.Kind == 0 || c.root().Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: not a mapping with creation_rules", path)
+	}
+	if cr := getKey(c.root(), "creation_rules"); cr == nil || cr.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s: creation_rules: want a list of rules", path)
+	}
+	for i, r := range c.rules() {
+		at := func(n *yaml.Node) string { return fmt.Sprintf("%s:%d: creation rule %d", path, n.Line, i) }
+		if r.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: not a mapping", at(r))
+		}
+		if re := getKey(r, "path_regex"); re != nil {
+			if _, err := regexp.Compile(re.Value); err != nil {
+				return nil, fmt.Errorf("%s: path_regex: %w", at(re), err)
+			}
+		}
+		groups := ruleGroups(r)
+		n := 0
+		for _, g := range groups {
+			for _, kind := range KeyKinds {
+				name := kind
+				if g == r {
+					name = flatName(kind)
+				}
+				for _, k := range keyList(getKey(g, name)) {
+					if _, err := MasterKey(kind, k); err != nil {
+						return nil, fmt.Errorf("%s: %w", at(g), err)
+					}
+					n++
+				}
+			}
+			for _, name := range []string{"kms", "gcp_kms", "azure_keyvault", "hckms"} {
+				if v := getKey(g, name); v != nil && (v.Value != "" || len(v.Content) > 0) {
+					n++ // a cloud key: sops checks it itself
+				}
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s: no keys (age, pgp, hc_vault, kms, ...): nothing could encrypt a file it matches", at(r))
+		}
+		if st := getKey(r, "shamir_threshold"); st != nil {
+			t, err := strconv.Atoi(st.Value)
+			if err != nil || t < 0 || t == 1 || t > len(groups) {
+				return nil, fmt.Errorf("%s: shamir_threshold %s: want 0 (all groups) or 2..%d", at(st), st.Value, len(groups))
+			}
+		}
+	}
+	return c, nil
 }

@@ -27,6 +27,9 @@ var Groups = []string{"dev", "prod"}
 type Keys struct {
 	Age, PGP             []string
 	BackupAge, BackupPGP []string
+	// Vault are HashiCorp Vault transit key URIs (https://VAULT:8200/v1/ENGINE/keys/KEY), a key
+	// group of their own (hc_vault), as the original's optional Vault groups.
+	Vault []string
 	// Shamir, when >= 2, is the number of key groups needed to decrypt (at most the number of
 	// groups). 0 needs every group, sops's default. The original wrote 3 and 4 for two groups,
 	// which sops rejects.
@@ -47,6 +50,9 @@ func (k Keys) groups() []map[string][]string {
 			gs = append(gs, m)
 		}
 	}
+	if len(k.Vault) > 0 {
+		gs = append(gs, map[string][]string{"hc_vault": k.Vault})
+	}
 	return gs
 }
 
@@ -59,6 +65,11 @@ func (k Keys) Validate() error {
 	}
 	for _, p := range append(append([]string{}, k.PGP...), k.BackupPGP...) {
 		if _, err := secrets.MasterKey("pgp", p); err != nil {
+			return err
+		}
+	}
+	for _, v := range k.Vault {
+		if _, err := secrets.MasterKey("hc_vault", v); err != nil {
 			return err
 		}
 	}

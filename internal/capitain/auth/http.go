@@ -303,8 +303,7 @@ func (s *Store) LoginHandler() http.Handler {
 			WriteError(w, err)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: resp.Token, Path: "/", Expires: resp.Expires,
-			HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		SetSessionCookie(w, r, resp.Token, resp.Expires)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		_ = json.NewEncoder(w).Encode(resp)
@@ -320,18 +319,33 @@ func (s *Store) LogoutHandler() http.Handler {
 			WriteError(w, &statusError{http.StatusMethodNotAllowed, "POST"})
 			return
 		}
-		p := FromContext(r.Context())
-		if p == nil || p.Kind != KindSession {
-			WriteError(w, fmt.Errorf("%w: no session", ErrUnauthenticated))
-			return
-		}
-		if err := s.revokeSession(r.Context(), p); err != nil {
+		if err := s.Logout(w, r); err != nil {
 			WriteError(w, err)
 			return
 		}
-		clearCookie(w, r)
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// Logout revokes the session of r's principal (inside Middleware) and clears its cookie;
+// ErrUnauthenticated when r has no session.
+func (s *Store) Logout(w http.ResponseWriter, r *http.Request) error {
+	p := FromContext(r.Context())
+	if p == nil || p.Kind != KindSession {
+		return fmt.Errorf("%w: no session", ErrUnauthenticated)
+	}
+	if err := s.revokeSession(r.Context(), p); err != nil {
+		return err
+	}
+	clearCookie(w, r)
+	return nil
+}
+
+// SetSessionCookie gives the browser the session token tok: HttpOnly, SameSite=Strict, Secure
+// when r came over TLS.
+func SetSessionCookie(w http.ResponseWriter, r *http.Request, tok string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: tok, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 }
 
 func clearCookie(w http.ResponseWriter, r *http.Request) {

@@ -73,7 +73,7 @@ func (s *store) host(ctx context.Context, project, name string) (*Host, error) {
 
 // hostFilter selects and orders a page of hosts.
 type hostFilter struct {
-	Project, Status, Label string
+	Project, Status, Label, Core string
 	// Name is a glob (* and ?) on the host's name.
 	Name string
 	// Sort is name (default), status or probed; Desc reverses it.
@@ -154,6 +154,9 @@ func (s *store) hosts(ctx context.Context, f hostFilter) ([]*Host, string, error
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, f.Status)
 	}
+	if f.Core != "" {
+		where, args = append(where, "core = ?"), append(args, f.Core)
+	}
 	if f.Label != "" {
 		// groups_json is a JSON array of strings; a quoted match is exact.
 		lbl, _ := json.Marshal(f.Label)
@@ -230,4 +233,29 @@ func (s *store) hosts(ctx context.Context, f hostFilter) ([]*Host, string, error
 		next = encodeCursor(c)
 	}
 	return out, next, nil
+}
+
+// hostCounts is the number of hosts by sync status, of every project (all) or of readable ones.
+func (s *store) hostCounts(ctx context.Context, all bool, readable []string) (map[string]int, error) {
+	q, args := `SELECT status, COUNT(*) FROM capitain_hosts`, []any(nil)
+	if !all {
+		var cond string
+		cond, args = inList("project", readable)
+		q += " WHERE " + cond
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(q+" GROUP BY status"), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
 }

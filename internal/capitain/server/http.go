@@ -125,6 +125,9 @@ func (srv *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", srv.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", srv.readyz)
+	if srv.ui != nil {
+		mux.Handle("/", srv.instrument("ui", srv.auth.Middleware(srv.ui)))
+	}
 	mux.Handle("/api/", srv.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path, "")
 	})))
@@ -273,25 +276,17 @@ func (srv *Server) listHosts(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		srv.fail(w, r, err)
 		return
 	}
-	f := hostFilter{Project: q.Get("project"), Status: q.Get("status"), Label: q.Get("label"), Name: q.Get("name"),
-		Sort: q.Get("sort"), Cursor: q.Get("cursor"), Limit: limit}
+	hq := HostQuery{Project: q.Get("project"), Status: q.Get("status"), Label: q.Get("label"), Core: q.Get("core"),
+		Name: q.Get("name"), Sort: q.Get("sort"), Cursor: q.Get("cursor"), Limit: limit}
 	switch q.Get("order") {
 	case "", "asc":
 	case "desc":
-		f.Desc = true
+		hq.Desc = true
 	default:
 		srv.fail(w, r, &fieldError{"order", "asc or desc"})
 		return
 	}
-	if f.Status != "" && !validStatus[f.Status] {
-		srv.fail(w, r, &fieldError{"status", "Synced, OutOfSync, Failed, Unreachable or Unknown"})
-		return
-	}
-	if f.Project != "" && !allowed(w, p, auth.ActionReadProject, f.Project) {
-		return
-	}
-	f.ReadAll, f.Readable = p.Visible()
-	hs, next, err := srv.store.hosts(r.Context(), f)
+	hs, next, err := srv.Hosts(r.Context(), p, hq)
 	if err != nil {
 		srv.fail(w, r, err)
 		return
@@ -317,7 +312,8 @@ func (srv *Server) listJobs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		srv.fail(w, r, err)
 		return
 	}
-	f := jobFilter{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"), Cursor: q.Get("cursor"), Limit: limit}
+	f := jobFilter{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"), Trigger: q.Get("trigger"),
+		Cursor: q.Get("cursor"), Limit: limit}
 	if f.Project != "" && !allowed(w, p, auth.ActionReadProject, f.Project) {
 		return
 	}
@@ -339,18 +335,7 @@ func (srv *Server) createJob(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	if !srv.decode(w, r, &req) {
 		return
 	}
-	action, ok := jobActions[req.Kind]
-	switch {
-	case !ok:
-		srv.fail(w, r, &fieldError{"kind", "plan, apply, rollback or drift-check"})
-		return
-	case req.Project == "":
-		srv.fail(w, r, &fieldError{"project", "a project is required"})
-		return
-	case !allowed(w, p, action, req.Project):
-		return
-	}
-	j, err := srv.CreateJob(r.Context(), req, p.User)
+	j, err := srv.StartJob(r.Context(), p, req)
 	if err != nil {
 		srv.fail(w, r, err)
 		return

@@ -169,7 +169,7 @@ func (s *store) countHosts(ctx context.Context, j *Job) error {
 
 // jobFilter selects a page of jobs, newest first.
 type jobFilter struct {
-	Project, State, Kind string
+	Project, State, Kind, Trigger string
 	// Cursor is the previous page's Next; Limit the page size.
 	Cursor string
 	Limit  int
@@ -185,7 +185,7 @@ func (s *store) jobs(ctx context.Context, f jobFilter) ([]*Job, string, error) {
 		cond, a := inList("project", f.Readable)
 		where, args = append(where, cond), append(args, a...)
 	}
-	for _, c := range []struct{ col, v string }{{"project", f.Project}, {"state", f.State}, {"kind", f.Kind}} {
+	for _, c := range []struct{ col, v string }{{"project", f.Project}, {"state", f.State}, {"kind", f.Kind}, {"trigger", f.Trigger}} {
 		if c.v != "" {
 			where, args = append(where, c.col+" = ?"), append(args, c.v)
 		}

@@ -78,15 +78,10 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		rows.Close()
 	}
-	if rows, err := db.QueryContext(ctx, `SELECT status, COUNT(*) FROM capitain_hosts GROUP BY status`); err == nil {
-		for rows.Next() {
-			var s string
-			var n float64
-			if rows.Scan(&s, &n) == nil {
-				ch <- prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, n, s)
-			}
+	if counts, err := c.srv.store.hostCounts(ctx, true, nil); err == nil {
+		for s, n := range counts {
+			ch <- prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, float64(n), s)
 		}
-		rows.Close()
 	}
 	var n float64
 	if db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = 'capitain_host' AND state IN ('available', 'scheduled', 'retryable')`).Scan(&n) == nil {

@@ -125,6 +125,7 @@ type Server struct {
 	instance string // this installation's id (in the generations its jobs make)
 
 	stopping chan struct{} // closed when the server stops: event streams end
+	ui       http.Handler  // the web UI (SetUI), served at "/"
 
 	cacheMu sync.Mutex
 	cache   map[string]*loadedProject

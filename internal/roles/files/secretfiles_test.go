@@ -95,7 +95,7 @@ secrets:
 }
 
 // The original's defaults and refusals for secrets.templates: escape defaults to html (Jinja2
-// autoescape), statements and filters are refused with their position, an undeclared owner too.
+// autoescape); a name not in vars is refused with its position, an undeclared owner too.
 func TestSecretTemplatesOriginalShape(t *testing.T) {
 	c, err := loadWith(t, `users: [{name: alice}]
 secrets:
@@ -110,9 +110,8 @@ secrets:
 		t.Fatalf("%v %+v", err, d)
 	}
 	for tmpl, want := range map[string]string{
-		"{% if tok %}x{% endif %}": "/tpl/a.j2:1:1: Jinja2 statements",
-		"a\n  {{ tok | upper }}":   "/tpl/a.j2:2:3: {{ tok | upper }}: chaos renders {{ VAR }} and {{ VAR.KEY }} only",
-		"{{ other }}":              "/tpl/a.j2:1:1: other is not in this template's vars",
+		"{% if tok %}x{% endfor %}": "/tpl/a.j2: Jinja2: ",
+		"{{ other }}":               "/tpl/a.j2:1:1: other is not in this template's vars",
 	} {
 		c, err := loadWith(t, "users: [{name: alice}]\nsecrets: {templates: [{from: a.j2, to: a, owner: alice, mode: \"0600\", vars: [tok]}]}\n",
 			map[string]string{"/tpl/a.j2": tmpl})
@@ -174,6 +173,70 @@ func TestSecretKeysShape(t *testing.T) {
 		_, err := loadWith(t, src+"\n", map[string]string{"t": "x"})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: want %q, got %v", src, want, err)
+		}
+	}
+}
+
+type treeStore map[string]any
+
+func (m treeStore) Get(p string) (string, bool) { v, ok := m[p].(string); return v, ok }
+
+func (m treeStore) Lookup(p string) (any, bool) { v, ok := m[p]; return v, ok }
+
+// Templates with statements and filters (the original rendered them with Jinja2) render with the
+// secrets named in vars, maps and lists included; every string in them is escaped for the file's
+// format before rendering, numbers and booleans stay typed; an unknown filter is an error, and one
+// that would quote a secret is withheld.
+func TestSecretTemplatesJinjaStatements(t *testing.T) {
+	store := treeStore{
+		"netrc": []any{
+			map[string]any{"machine": "git.example", "login": "alice", "password": `pa"ss word`},
+			map[string]any{"machine": "ci.example", "login": "bot", "password": "t0k'en"},
+		},
+		"db":    map[string]any{"user": "app", "port": 5432, "tls": false},
+		"token": "s3cr3t",
+	}
+	for _, c := range []struct{ tmpl, escape, vars, want string }{
+		{"{% for m in netrc %}machine {{ m.machine }} login {{ m.login }} password {{ m.password }}\n{% endfor %}\n",
+			"shell", "[netrc]", "machine git.example login alice password 'pa\"ss word'\nmachine ci.example login bot password 't0k'\\''en'\n"},
+		{"user={{ db.user }}\nport={{ db.port + 1 }}\n{% if not db.tls %}sslmode=disable{% endif %}\n", "none", "[db]",
+			"user=app\nport=5433\nsslmode=disable"},
+		{"{%- set n = netrc | length -%}\n{{ n }} hosts: {{ netrc | map(attribute='machine') | join(', ') }} {{ token | upper }}", "none", "[netrc, token]",
+			"2 hosts: git.example, ci.example S3CR3T"},
+		{`{"user": {{ db.user }}, "pw": {{ netrc[0].password }}}`, "json", "[db, netrc]", `{"user": "app", "pw": "pa\"ss word"}`},
+	} {
+		c2, err := loadWith(t, "users: [{name: alice}]\nsecrets: {templates: [{from: a.j2, to: a, owner: alice, mode: \"0600\", escape: "+c.escape+", vars: "+c.vars+"}]}\n",
+			map[string]string{"/tpl/a.j2": c.tmpl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := ValidateWith(c2, "debian", store)
+		if err != nil {
+			t.Errorf("%q: %v", c.tmpl, err)
+			continue
+		}
+		if string(d[0].Content) != c.want {
+			t.Errorf("%q:\n got %q\nwant %q", c.tmpl, d[0].Content, c.want)
+		}
+	}
+	// A missing var, and an engine error that would quote a secret.
+	for tmpl, want := range map[string]string{
+		"{% if x %}{% endif %}{{ nope }}": `secret "nope" is not in the secrets file`,
+		"{{ token() }}":                   "Jinja2: (the engine's message is withheld",
+		"{{ token | nosuchfilter }}":      "Jinja2: unknown filter",
+	} {
+		vars := "[nope]"
+		if strings.Contains(tmpl, "token") {
+			vars = "[token]"
+		}
+		c2, err := loadWith(t, "users: [{name: alice}]\nsecrets: {templates: [{from: a.j2, to: a, owner: alice, mode: \"0600\", vars: "+vars+"}]}\n",
+			map[string]string{"/tpl/a.j2": tmpl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ValidateWith(c2, "debian", store)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%q: want %q, got %v", tmpl, want, err)
 		}
 	}
 }

@@ -9,7 +9,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ardanlabs/jinja"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
 )
 
 // The original Ch-aOS's secrets.templates (its chaos-secrets plugin): a template in the templates
@@ -88,7 +91,7 @@ func validateTemplate(c *chobolo.Chobolo, i int, t chobolo.SecretTemplate, seen 
 	if sm.store == nil {
 		return fail(at(".vars"), "%s reads secrets (%s): %v; nothing was changed", p, strings.Join(t.Vars, ", "), errNoSecrets)
 	}
-	out, err := renderJinja(name, t.Text, t.Vars, sm.store.Get, t.Escape)
+	out, err := renderJinja(name, t.Text, t.Vars, sm.store, t.Escape)
 	if err != nil {
 		return fail(at(".from"), "%v", err)
 	}
@@ -103,13 +106,22 @@ var jinjaTag = regexp.MustCompile(`(?s)\{\{-?(.*?)-?\}\}|\{#.*?#\}|\{%-?.*?-?%\}
 // jinjaVar is the expression chaos renders: a variable, or a key below it (a.b).
 var jinjaVar = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_-]*)*)\s*$`)
 
-// renderJinja renders the subset of Jinja2 the original's secret templates use: {{ VAR }} and
-// {{ VAR.KEY }} substitutions of the secrets named in vars, comments, and the whitespace control
-// of both. A statement ({% if %}, {% for %}, ...) or a filter is refused with its position, never
-// rendered wrong. get nil only checks the template (errNoSecrets when it reads a secret).
-func renderJinja(name, text string, vars []string, get func(string) (string, bool), escape string) ([]byte, error) {
+// renderJinja renders a secrets.templates template. The original's documented templates use
+// {{ VAR }} and {{ VAR.KEY }} substitutions of the secrets named in vars (with comments and
+// whitespace control): chaos renders those itself, strictly (a name not in vars or a missing secret
+// is an error at its position, where Jinja2 printed nothing). A template with statements ({% if %},
+// {% for %}, {% set %}, macros) or filters goes to a Jinja engine (renderFullJinja). store nil only
+// checks the template (errNoSecrets when it reads a secret).
+func renderJinja(name, text string, vars []string, store engine.SecretStore, escape string) ([]byte, error) {
 	// Jinja2 drops one trailing newline of the template (keep_trailing_newline=False).
 	text = strings.TrimSuffix(text, "\n")
+	if !simpleJinja(text) {
+		return renderFullJinja(name, text, vars, store, escape)
+	}
+	var get func(string) (string, bool)
+	if store != nil {
+		get = store.Get
+	}
 	var out limitedBuffer
 	last := 0
 	for _, m := range jinjaTag.FindAllStringSubmatchIndex(text, -1) {
@@ -129,17 +141,10 @@ func renderJinja(name, text string, vars []string, get func(string) (string, boo
 		line := 1 + strings.Count(text[:m[0]], "\n")
 		col := m[0] - strings.LastIndexByte(text[:m[0]], '\n')
 		loc := fmt.Sprintf("%s:%d:%d", name, line, col)
-		switch {
-		case strings.HasPrefix(tag, "{#"):
+		if strings.HasPrefix(tag, "{#") {
 			continue
-		case strings.HasPrefix(tag, "{%"):
-			return nil, fmt.Errorf("%s: Jinja2 statements ({%% ... %%}) are not supported; chaos renders {{ VAR }} and {{ VAR.KEY }} (or use files: with a Go template)", loc)
 		}
-		expr := text[m[2]:m[3]]
-		v := jinjaVar.FindStringSubmatch(expr)
-		if v == nil {
-			return nil, fmt.Errorf("%s: {{%s}}: chaos renders {{ VAR }} and {{ VAR.KEY }} only (no filters or expressions)", loc, expr)
-		}
+		v := jinjaVar.FindStringSubmatch(text[m[2]:m[3]])
 		if !slices.Contains(vars, v[1]) {
 			return nil, fmt.Errorf("%s: %s is not in this template's vars: %v", loc, v[1], vars)
 		}
@@ -170,4 +175,108 @@ func renderJinja(name, text string, vars []string, get func(string) (string, boo
 		}
 	}
 	return out.Bytes(), nil
+}
+
+// simpleJinja reports whether text uses only comments and {{ VAR[.KEY] }} tags.
+func simpleJinja(text string) bool {
+	for _, m := range jinjaTag.FindAllStringSubmatchIndex(text, -1) {
+		tag := text[m[0]:m[1]]
+		switch {
+		case strings.HasPrefix(tag, "{#"):
+		case strings.HasPrefix(tag, "{%") || !jinjaVar.MatchString(text[m[2]:m[3]]):
+			return false
+		}
+	}
+	return true
+}
+
+// renderFullJinja renders a template with statements or filters with github.com/ardanlabs/jinja (a
+// pure-Go Jinja engine: if/elif/else, for with loop.*, set, macros, Jinja2's filters and tests; not
+// include/import/extends, which the original's templates directory never needed). Its context is
+// what the original gave Jinja2: the secrets named in vars, whole (maps and lists too). escape is
+// applied to every string inside them before rendering, so filters and comparisons see escaped
+// values (Jinja2's autoescape escaped on output); numbers and booleans stay as they are. An
+// undefined name prints nothing, as in Jinja2. Errors never quote a secret value.
+func renderFullJinja(name, text string, vars []string, store engine.SecretStore, escape string) ([]byte, error) {
+	tmpl, err := jinja.Compile(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: Jinja2: %v", name, err)
+	}
+	if store == nil {
+		if len(vars) > 0 {
+			return nil, errNoSecrets
+		}
+		store = noSecrets{}
+	}
+	tree, _ := store.(engine.SecretTree)
+	data := make(map[string]any, len(vars))
+	var leaves []string
+	for _, v := range vars {
+		var val any
+		var ok bool
+		if tree != nil {
+			val, ok = tree.Lookup(v)
+		} else {
+			val, ok = store.Get(v)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: secret %q is not in the secrets file", name, v)
+		}
+		if data[v], err = escapeTree(escape, val, &leaves); err != nil {
+			return nil, fmt.Errorf("%s: secret %q %v", name, v, err)
+		}
+	}
+	out, err := tmpl.Render(data)
+	if err != nil {
+		msg := err.Error()
+		for _, l := range leaves {
+			if len(l) >= 4 && strings.Contains(msg, l) {
+				msg = "(the engine's message is withheld: it quotes a secret)"
+				break
+			}
+		}
+		return nil, fmt.Errorf("%s: Jinja2: %s", name, msg)
+	}
+	var b limitedBuffer
+	if _, err := b.WriteString(out); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+type noSecrets struct{}
+
+func (noSecrets) Get(string) (string, bool) { return "", false }
+
+// escapeTree copies a secrets subtree with every string escaped for format, collecting the strings
+// (raw and escaped) so that error messages can be checked for them.
+func escapeTree(format string, v any, leaves *[]string) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			var err error
+			if out[k], err = escapeTree(format, e, leaves); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			var err error
+			if out[i], err = escapeTree(format, e, leaves); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case string:
+		e, err := Escape(format, x)
+		if err != nil {
+			return nil, err
+		}
+		*leaves = append(*leaves, x, e)
+		return e, nil
+	}
+	return v, nil
 }

@@ -55,3 +55,41 @@ func TestSoulProviderNeedsTheSoul(t *testing.T) {
 		t.Errorf("not installed: %v", err)
 	}
 }
+
+// The original Ch-aOS's secret_providers shape: entries named after the provider, without type,
+// with one item per key type, picked with NAME.TYPE (and default: NAME.TYPE).
+func TestOriginalShape(t *testing.T) {
+	set := Set{Default: "bw.gpg", Providers: map[string]Config{
+		"bw":  {AgeID: "age-item", GpgID: "gpg-item"},
+		"op":  {AgeURL: "op://Private/chaos", Field: "notesPlain"},
+		"dp":  {VaultID: "VAULT_CREDS:infra:prd"},
+		"in":  {AgeID: "CHAOS_AGE:6f1c:prod:/keys"},
+		"bws": {AgeID: "be8e0ad8", ProjectID: "p1"},
+		"new": {Type: "env", Var: "X"},
+	}}
+	for name, want := range map[string]Provider{
+		"bw":       bitwarden{name: "bw", item: "age-item", bin: "bw"},
+		"bw.age":   bitwarden{name: "bw.age", item: "age-item", bin: "bw"},
+		"default":  bitwarden{name: "bw.gpg", item: "gpg-item", bin: "bw"},
+		"op.age":   onePassword{name: "op.age", ref: "op://Private/chaos/notesPlain", bin: "op"},
+		"dp.vault": doppler{name: "dp.vault", secret: "VAULT_CREDS", project: "infra", config: "prd", bin: "doppler"},
+		"in":       infisical{name: "in", secret: "CHAOS_AGE", project: "6f1c", env: "prod", path: "/keys", bin: "infisical"},
+		"bws.age":  bws{name: "bws.age", id: "be8e0ad8", bin: "bws"},
+		"new":      envProvider{"new", "X"},
+	} {
+		got, err := set.Get(name)
+		if err != nil || got != want {
+			t.Errorf("Get(%q) = %#v, %v; want %#v", name, got, err, want)
+		}
+	}
+	for name, msg := range map[string]string{
+		"bw.vault": "bw has no vault_id",
+		"bw.ssh":   `key type "ssh" is not age, gpg or vault`,
+		"new.age":  "new has no age_id",
+		"nope.age": "not configured",
+	} {
+		if _, err := set.Get(name); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("Get(%q): %v, want %q", name, err, msg)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,6 +114,18 @@ func cachedBuild(t testing.TB, name string, build func(out string) *exec.Cmd) st
 		cache = os.TempDir()
 	}
 	bin := filepath.Join(cache, name)
+	if _, err := os.Stat(bin); err != nil {
+		// Test packages run in parallel processes: one builds, the others wait for it (the Vault
+		// build also needs its fixed source directory to itself).
+		lock, err := os.OpenFile(bin+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			t.Fatalf("secretstest: %v", err)
+		}
+		defer lock.Close()
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatalf("secretstest: %v", err)
+		}
+	}
 	if _, err := os.Stat(bin); err != nil {
 		tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
 		cmd := build(tmp)

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
+)
+
+// This file is what the web UI (internal/capitain/web) reads the server through: the same store
+// queries and authorization as the API's handlers, for a principal the UI authenticated.
+
+// SetUI serves h for every path the API, metrics and probes do not own ("/"), behind the same
+// authentication middleware (h finds the principal with auth.FromContext). Call it before Serve.
+func (srv *Server) SetUI(h http.Handler) { srv.ui = h }
+
+// Auth is the server's users, sessions and audit log.
+func (srv *Server) Auth() *auth.Store { return srv.auth }
+
+// HostQuery selects and orders a page of hosts (GET /api/v1/hosts's parameters).
+type HostQuery struct {
+	Project, Status, Label, Core string
+	// Name is a glob (* and ?) on the host's name.
+	Name string
+	// Sort is name (default), status or probed; Desc reverses it.
+	Sort string
+	Desc bool
+	// Cursor is the page's start (the previous page's next); Limit its size (1..1000).
+	Cursor string
+	Limit  int
+}
+
+// Hosts is a page of the hosts p may read and the cursor of the next page ("" at the end).
+// A bad parameter is an error naming its field.
+func (srv *Server) Hosts(ctx context.Context, p *auth.Principal, q HostQuery) ([]*Host, string, error) {
+	if q.Status != "" && !validStatus[q.Status] {
+		return nil, "", &fieldError{"status", "Synced, OutOfSync, Failed, Unreachable or Unknown"}
+	}
+	if q.Limit < 1 || q.Limit > 1000 {
+		return nil, "", &fieldError{"limit", "a number from 1 to 1000"}
+	}
+	if q.Project != "" {
+		if err := auth.Authorize(p, auth.ActionReadProject, q.Project); err != nil {
+			return nil, "", err
+		}
+	}
+	f := hostFilter{Project: q.Project, Status: q.Status, Label: q.Label, Core: q.Core, Name: q.Name, Sort: q.Sort,
+		Desc: q.Desc, Cursor: q.Cursor, Limit: q.Limit}
+	f.ReadAll, f.Readable = p.Visible()
+	return srv.store.hosts(ctx, f)
+}
+
+// Host is one host with its pending plan, when p may read its project.
+func (srv *Server) Host(ctx context.Context, p *auth.Principal, project, name string) (*Host, error) {
+	if err := auth.Authorize(p, auth.ActionReadProject, project); err != nil {
+		return nil, err
+	}
+	return srv.store.host(ctx, project, name)
+}
+
+// FieldOf is the request field a Hosts (or other read) error is about, and its message; ok is
+// false for errors that are not about a field.
+func FieldOf(err error) (field, msg string, ok bool) {
+	fe, ok := err.(*fieldError)
+	if !ok {
+		return "", "", false
+	}
+	return fe.field, fe.msg, true
+}
+
+// IsNotFound tells whether err is a read function's "no such project, host or job".
+func IsNotFound(err error) bool { return errors.Is(err, errNotFound) }
+
+// JobQuery selects a page of jobs, newest first (GET /api/v1/jobs's parameters).
+type JobQuery struct {
+	Project, State, Kind, Trigger string
+	Cursor                        string
+	Limit                         int
+}
+
+// Jobs is a page of the jobs p may read and the cursor of the next (older) page.
+func (srv *Server) Jobs(ctx context.Context, p *auth.Principal, q JobQuery) ([]*Job, string, error) {
+	if q.Limit < 1 || q.Limit > 1000 {
+		return nil, "", &fieldError{"limit", "a number from 1 to 1000"}
+	}
+	if q.Project != "" {
+		if err := auth.Authorize(p, auth.ActionReadProject, q.Project); err != nil {
+			return nil, "", err
+		}
+	}
+	f := jobFilter{Project: q.Project, State: q.State, Kind: q.Kind, Trigger: q.Trigger, Cursor: q.Cursor, Limit: q.Limit}
+	f.ReadAll, f.Readable = p.Visible()
+	return srv.store.jobs(ctx, f)
+}
+
+// Job is job id with its hosts' results, when p may read its project (else not found, as the
+// API answers).
+func (srv *Server) Job(ctx context.Context, p *auth.Principal, id int64) (*Job, []*JobHost, error) {
+	j, err := srv.store.job(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if auth.Authorize(p, auth.ActionReadProject, j.Project) != nil {
+		return nil, nil, errNotFound
+	}
+	hs, err := srv.store.jobHosts(ctx, id)
+	return j, hs, err
+}
+
+// Events is up to limit stored events of job j (read through Job) after sequence number after.
+func (srv *Server) Events(ctx context.Context, j *Job, after int64, limit int) ([]*Event, error) {
+	return srv.store.events(ctx, j.ID, after, limit)
+}
+
+// JobAction is the action a job of kind needs on its project ("" for an unknown kind).
+func JobAction(kind string) auth.Action { return jobActions[kind] }
+
+// StartJob queues the job req asks for, on behalf of p (POST /api/v1/jobs): the kind's action
+// is checked on the project first.
+func (srv *Server) StartJob(ctx context.Context, p *auth.Principal, req JobRequest) (*Job, error) {
+	action, ok := jobActions[req.Kind]
+	switch {
+	case !ok:
+		return nil, &fieldError{"kind", "plan, apply, rollback or drift-check"}
+	case req.Project == "":
+		return nil, &fieldError{"project", "a project is required"}
+	}
+	if err := auth.Authorize(p, action, req.Project); err != nil {
+		return nil, err
+	}
+	return srv.CreateJob(ctx, req, p.User)
+}
+
+// HostCounts is the number of hosts p may read, by sync status.
+func (srv *Server) HostCounts(ctx context.Context, p *auth.Principal) (map[string]int, error) {
+	all, readable := p.Visible()
+	return srv.store.hostCounts(ctx, all, readable)
+}
+
+// Projects is a page of the projects p may read, by name, after the name after.
+func (srv *Server) Projects(ctx context.Context, p *auth.Principal, after string, limit int) ([]*Project, error) {
+	all, readable := p.Visible()
+	return srv.store.projects(ctx, after, limit, all, readable)
+}
+
+// Sync refreshes project name from its repository and queues an apply of all its hosts, on
+// behalf of p (chaos capitain sync).
+func (srv *Server) Sync(ctx context.Context, p *auth.Principal, name string) (*Job, error) {
+	if err := auth.Authorize(p, auth.ActionApply, name); err != nil {
+		return nil, err
+	}
+	if _, err := srv.Refresh(ctx, name); err != nil {
+		return nil, err
+	}
+	return srv.StartJob(ctx, p, JobRequest{Project: name, Kind: KindApply})
+}
