@@ -53,7 +53,7 @@ func bigServer(b *testing.B, dsn string) (string, func(path string, body, out an
 // projects (name: its Ch-obolo, in one git repository served by git daemon), each refreshed;
 // project "big" must have launchHosts hosts. It returns the base URL, a POST helper and the admin
 // token; the server stops with the benchmark.
-func capitainServer(b *testing.B, cfg server.Config, projects map[string]string) (string, func(path string, body, out any), string) {
+func capitainServer(b testing.TB, cfg server.Config, projects map[string]string) (string, func(path string, body, out any), string) {
 	b.Helper()
 	files := map[string]string{}
 	for name, yml := range projects {
