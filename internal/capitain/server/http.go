@@ -108,9 +108,11 @@ func (srv *Server) Handler() http.Handler {
 		"GET /api/v1/jobs/{id}/hosts":          {ActionRead, nil, srv.getJobHosts},
 		"GET /api/v1/jobs/{id}/events":         {ActionRead, nil, srv.getJobEvents},
 	}
+	srv.gitopsRoutes(api, pathProject)
 	for pattern, rt := range api {
 		mux.Handle(pattern, srv.instrument(pattern, srv.authenticated(rt)))
 	}
+	mux.Handle("POST /api/v1/webhooks/{project}", srv.instrument("POST /api/v1/webhooks/{project}", http.HandlerFunc(srv.webhook)))
 	mux.Handle("GET /api/v1/openapi.json", srv.instrument("GET /api/v1/openapi.json", http.HandlerFunc(srv.openapi)))
 	mux.Handle("GET /metrics", srv.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })

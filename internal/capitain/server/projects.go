@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
@@ -38,6 +39,8 @@ type Project struct {
 	Problems []Problem `json:"problems"`
 	Hosts    int       `json:"hosts"`
 	Created  time.Time `json:"created"`
+	// The GitOps settings (gitops.go): credentials, webhook secret, sync windows, retention.
+	ProjectSettings
 }
 
 // Problem is one error shown on a project.
@@ -84,20 +87,23 @@ func (p *Project) validate() error {
 		}
 		p.PollInterval = d.String()
 	}
-	return nil
+	return p.ProjectSettings.validate()
 }
 
-const projectColumns = `name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, commit_sha, refreshed, problems, created,
+const projectColumns = `name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, commit_sha, refreshed, problems, created, settings,
 	(SELECT COUNT(*) FROM capitain_hosts h WHERE h.project = capitain_projects.name)`
 
 func scanProject(sc interface{ Scan(...any) error }) (*Project, error) {
 	var p Project
 	var poll, refreshed, created int64
 	var prune, heal int
-	var problems string
+	var problems, settings string
 	if err := sc.Scan(&p.Name, &p.Repo, &p.Ref, &p.Path, &poll, &p.SyncPolicy, &prune, &heal, &p.Commit, &refreshed,
-		&problems, &created, &p.Hosts); err != nil {
+		&problems, &created, &settings, &p.Hosts); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal([]byte(settings), &p.ProjectSettings); err != nil {
+		return nil, fmt.Errorf("project %s: settings: %w", p.Name, err)
 	}
 	p.PollInterval = (time.Duration(poll) * time.Second).String()
 	p.Prune, p.SelfHeal = prune != 0, heal != 0
@@ -115,19 +121,26 @@ func scanProject(sc interface{ Scan(...any) error }) (*Project, error) {
 var errNotFound = errors.New("not found")
 
 func (s *store) createProject(ctx context.Context, p *Project) error {
-	var poll int64
-	if p.PollInterval != "" {
-		d, _ := time.ParseDuration(p.PollInterval)
-		poll = int64(d / time.Second)
-	}
+	poll := pollSeconds(p.PollInterval)
 	p.Created = time.Now().UTC()
 	p.Problems = []Problem{}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO capitain_projects (name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), p.Name, p.Repo, p.Ref, p.Path, poll, p.SyncPolicy, b2i(p.Prune), b2i(p.SelfHeal), p.Created.UnixNano())
+	settings, err := json.Marshal(p.ProjectSettings)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO capitain_projects (name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, created, settings)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), p.Name, p.Repo, p.Ref, p.Path, poll, p.SyncPolicy, b2i(p.Prune), b2i(p.SelfHeal), p.Created.UnixNano(),
+		string(settings))
 	if err != nil && (strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "duplicate key")) {
 		return &fieldError{"name", "a project " + p.Name + " exists already"}
 	}
 	return err
+}
+
+// pollSeconds is a validated poll interval in seconds ("" is 0: never).
+func pollSeconds(interval string) int64 {
+	d, _ := time.ParseDuration(interval)
+	return int64(d / time.Second)
 }
 
 func b2i(b bool) int {
@@ -226,18 +239,18 @@ type loadedProject struct {
 	tree string
 }
 
-// load reads the Ch-obolo at path inside tree and its fleet. Problems name files relative to
-// the repository.
-func (srv *Server) load(ctx context.Context, tree, chPath string) (*loadedProject, []Problem) {
-	c, err := chaos.Load(tree+"/"+chPath, chaos.LoadOptions{})
+// load reads the Ch-obolo of a checkout (its imports and templates from the checkout only) and
+// its fleet. Problems name files relative to the repository.
+func (srv *Server) load(ctx context.Context, co *gitsync.Checkout) (*loadedProject, []Problem) {
+	c, err := chaos.Load(co.Chobolo, chaos.LoadOptions{ReadFile: co.ReadFile})
 	if err != nil {
-		return nil, problems(tree, err)
+		return nil, problems(co.Dir, err)
 	}
 	f, _, _, err := srv.ctl.LoadInventory(ctx, c, chaos.InventoryOptions{Boats: true})
 	if err != nil {
-		return nil, problems(tree, err)
+		return nil, problems(co.Dir, err)
 	}
-	return &loadedProject{chobolo: c, fleet: f, tree: tree}, nil
+	return &loadedProject{chobolo: c, fleet: f, tree: co.Dir}, nil
 }
 
 // problems splits an error into its lines, with FILE:LINE:COL parsed and FILE made relative to
@@ -264,76 +277,102 @@ func problems(tree string, err error) []Problem {
 // valid, replaces the project's hosts with its fleet (hosts another project owns are refused and
 // shown on both). An invalid Ch-obolo is stored as the project's problems; nothing is applied.
 func (srv *Server) Refresh(ctx context.Context, name string) (*Project, error) {
-	p, err := srv.store.project(ctx, name)
-	if err != nil {
-		return nil, err
+	p, _, err := srv.refresh(ctx, name, "")
+	return p, err
+}
+
+// refresh is Refresh at commit ("": the commit the project's ref names now). moved reports that
+// the project is now at a commit it was not at before, with a valid Ch-obolo: of replicas refreshing
+// to one commit at once, exactly one sees moved.
+func (srv *Server) refresh(ctx context.Context, name, commit string) (p *Project, moved bool, err error) {
+	if p, err = srv.store.project(ctx, name); err != nil {
+		return nil, false, err
 	}
-	commit, err := srv.repos.fetch(ctx, p.Name, p.Repo, p.Ref)
+	src, err := p.source(commit)
 	if err != nil {
-		return p, srv.store.setRefresh(ctx, p.Name, p.Commit, []Problem{{Message: err.Error()}}, nil)
+		return p, false, srv.store.setProblems(ctx, p.Name, []Problem{{Message: err.Error()}})
 	}
-	tree, err := srv.repos.tree(ctx, p.Name, p.Repo, commit)
+	co, err := srv.git.Sync(ctx, p.Name, src)
 	if err != nil {
-		return p, srv.store.setRefresh(ctx, p.Name, p.Commit, []Problem{{Message: err.Error()}}, nil)
+		return p, false, srv.store.setProblems(ctx, p.Name, []Problem{{Message: err.Error()}})
 	}
-	lp, probs := srv.load(ctx, tree, p.Path)
+	lp, probs := srv.load(ctx, co)
 	var hosts []*chaos.Host
 	if lp != nil {
 		hosts = lp.fleet.Hosts
 	}
-	if err := srv.store.setRefresh(ctx, p.Name, commit, probs, hosts); err != nil {
-		return nil, err
+	moved, err = srv.store.setRefresh(ctx, p.Name, co.Commit, probs, hosts)
+	if err != nil {
+		return nil, false, err
 	}
 	srv.metrics.refreshes.Inc()
-	return srv.store.project(ctx, name)
+	p, err = srv.store.project(ctx, name)
+	return p, moved && lp != nil, err
+}
+
+// setProblems records a refresh that got no commit (a fetch or credentials error).
+func (s *store) setProblems(ctx context.Context, project string, probs []Problem) error {
+	pj, err := json.Marshal(probs)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.q(`UPDATE capitain_projects SET problems = ?, refreshed = ? WHERE name = ?`), string(pj), time.Now().UnixNano(), project)
+	return err
 }
 
 // setRefresh records a refresh: the commit and problems, and (hosts != nil) the project's hosts.
-func (s *store) setRefresh(ctx context.Context, project, commit string, probs []Problem, hosts []*chaos.Host) error {
+// It reports whether the project's commit changed.
+func (s *store) setRefresh(ctx context.Context, project, commit string, probs []Problem, hosts []*chaos.Host) (moved bool, err error) {
 	if probs == nil {
 		probs = []Problem{}
 	}
 	pj, err := json.Marshal(probs)
 	if err != nil {
-		return err
+		return false, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	if s.postgres {
 		// Two refreshes claiming one host at once: one after the other.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock+1); err != nil {
-			return err
+			return false, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_projects SET commit_sha = ?, problems = ?, refreshed = ? WHERE name = ?`),
-		commit, string(pj), time.Now().UnixNano(), project); err != nil {
-		return err
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_projects SET commit_sha = ? WHERE name = ? AND commit_sha <> ?`), commit, project, commit)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	moved = n == 1
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_projects SET problems = ?, refreshed = ? WHERE name = ?`),
+		string(pj), time.Now().UnixNano(), project); err != nil {
+		return false, err
 	}
 	if hosts == nil {
-		return tx.Commit()
+		return moved, tx.Commit()
 	}
 	owned := map[string][2]string{} // address -> project, host of the other projects
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT project, name, address FROM capitain_hosts WHERE project <> ?`), project)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for rows.Next() {
 		var p, n, a string
 		if err := rows.Scan(&p, &n, &a); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		owned[a] = [2]string{p, n}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM capitain_claims WHERE project = ?`), project); err != nil {
-		return err
+		return false, err
 	}
 	keep := map[string]bool{}
 	for _, h := range hosts {
@@ -341,7 +380,7 @@ func (s *store) setRefresh(ctx context.Context, project, commit string, probs []
 		if o, ok := owned[addr]; ok {
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO capitain_claims (project, host, address, owner, owner_host) VALUES (?, ?, ?, ?, ?)`),
 				project, h.Name, addr, o[0], o[1]); err != nil {
-				return err
+				return false, err
 			}
 			continue
 		}
@@ -350,20 +389,20 @@ func (s *store) setRefresh(ctx context.Context, project, commit string, probs []
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO capitain_hosts (project, name, address, groups_json) VALUES (?, ?, ?, ?)
 			ON CONFLICT (project, name) DO UPDATE SET address = excluded.address, groups_json = excluded.groups_json`),
 			project, h.Name, addr, string(groups)); err != nil {
-			return err
+			return false, err
 		}
 	}
 	// Hosts that left the fleet leave the project.
 	rows, err = tx.QueryContext(ctx, s.q(`SELECT name FROM capitain_hosts WHERE project = ?`), project)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var gone []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		if !keep[n] {
 			gone = append(gone, n)
@@ -372,8 +411,8 @@ func (s *store) setRefresh(ctx context.Context, project, commit string, probs []
 	rows.Close()
 	for _, n := range gone {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM capitain_hosts WHERE project = ? AND name = ?`), project, n); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return tx.Commit()
+	return moved, tx.Commit()
 }

@@ -4,8 +4,8 @@
 // live events over SSE, and Prometheus metrics. Its database is SQLite (default) or PostgreSQL.
 //
 // Other parts plug in through small surfaces: an Authenticator decides who may do what (the
-// server ships AdminToken); Server.Refresh, Server.CreateJob and Server.CancelJob are what
-// schedules, webhooks and notifications call.
+// server ships AdminToken); Server.Refresh, Server.Sync, Server.CreateJob and Server.CancelJob
+// are what the poller, schedules and webhooks (gitops.go) call.
 package server
 
 import (
@@ -27,6 +27,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
+	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
 	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
@@ -51,6 +53,8 @@ type Config struct {
 	MaxBody int64 `yaml:"max_body"`
 	// ReadTimeout bounds reading a request (default 30s; event streams are exempt).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// Notifications are the channels and rules of notifications (docs/capitain.md); none: off.
+	Notifications notify.Config `yaml:"notifications"`
 }
 
 // LoadConfig reads a YAML config file (unknown keys are an error).
@@ -107,7 +111,11 @@ type Server struct {
 	cfg      Config
 	store    *store
 	queue    queue
-	repos    *repos
+	git      *gitsync.Cache // DATA/git: each project's bare clone and read-only checkouts
+	notifier *notify.Dispatcher
+	// poller and scheduler run while the server serves (woken when the API changes their input).
+	poller    *gitsync.Poller
+	scheduler *gitsync.Scheduler
 	ctl      *chaos.Controller
 	auth     Authenticator
 	hub      hub
@@ -136,11 +144,22 @@ func New(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Ser
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, store: st, stopping: make(chan struct{}), repos: &repos{dir: cfg.Data}, log: log, cache: map[string]*loadedProject{},
+	srv := &Server{cfg: cfg, store: st, stopping: make(chan struct{}), log: log, cache: map[string]*loadedProject{},
 		metrics: newMetrics()}
 	fail := func(err error) (*Server, error) {
 		st.close()
+		if srv.notifier != nil {
+			_ = srv.notifier.Close(context.Background())
+		}
 		return nil, err
+	}
+	if srv.git, err = gitsync.NewCache(filepath.Join(cfg.Data, "git")); err != nil {
+		return fail(err)
+	}
+	if len(cfg.Notifications.Channels) > 0 {
+		if srv.notifier, err = notify.New(cfg.Notifications, notify.Hooks{Logger: log}); err != nil {
+			return fail(err)
+		}
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -232,6 +251,7 @@ func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
 		return ignoreStopped(ctx, err)
 	}
 	go srv.heartbeat(ctx)
+	go srv.runGitOps(ctx)
 	if srv.store.postgres {
 		go srv.listen(ctx)
 	}
@@ -254,6 +274,10 @@ func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
 	_ = hs.Shutdown(sctx)
 	if err := srv.queue.stop(sctx); err != nil && !strings.Contains(err.Error(), "not started") {
 		return err
+	}
+	if srv.notifier != nil {
+		// What is still queued is delivered, or logged as not delivered, before the server ends.
+		_ = srv.notifier.Close(sctx)
 	}
 	return nil
 }
