@@ -204,8 +204,8 @@ func (srv *Server) followUp(ctx context.Context, j *Job) error {
 	return nil
 }
 
-// runGitOps polls the projects, fires their schedules and applies retention until ctx ends.
-func (srv *Server) runGitOps(ctx context.Context) {
+// newGitOps makes the poller and the scheduler (before the server serves: handlers wake them).
+func (srv *Server) newGitOps() {
 	srv.poller = &gitsync.Poller{Cache: srv.git, Refresh: 30 * time.Second,
 		Targets: srv.pollTargets,
 		OnCommit: func(ctx context.Context, t gitsync.PollTarget, commit string) {
@@ -217,6 +217,10 @@ func (srv *Server) runGitOps(ctx context.Context) {
 	}
 	srv.scheduler = &gitsync.Scheduler{Store: scheduleStore{srv.store}, Fire: srv.fire, Refresh: 30 * time.Second,
 		OnError: func(err error) { srv.log.Warn("schedule", "error", err) }}
+}
+
+// runGitOps polls the projects, fires their schedules and applies retention until ctx ends.
+func (srv *Server) runGitOps(ctx context.Context) {
 	go func() { _ = srv.poller.Run(ctx) }()
 	go func() { _ = srv.scheduler.Run(ctx) }()
 	t := time.NewTicker(time.Hour)
@@ -392,9 +396,7 @@ func (srv *Server) createSchedule(w http.ResponseWriter, r *http.Request, _ *Pri
 		return
 	}
 	s.ID = strconv.FormatInt(id, 10)
-	if srv.scheduler != nil {
-		srv.scheduler.Wake()
-	}
+	srv.scheduler.Wake()
 	writeJSON(w, http.StatusCreated, apiSchedule(s))
 }
 
@@ -547,9 +549,7 @@ func (srv *Server) updateProject(w http.ResponseWriter, r *http.Request, _ *Prin
 		srv.fail(w, r, errNotFound)
 		return
 	}
-	if srv.poller != nil {
-		srv.poller.Wake()
-	}
+	srv.poller.Wake()
 	got, err := srv.store.project(r.Context(), p.Name)
 	if err != nil {
 		srv.fail(w, r, err)

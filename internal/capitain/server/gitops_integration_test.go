@@ -55,7 +55,9 @@ func newReceiver(t *testing.T, secret string) (*receiver, string) {
 
 // find returns the first notification of event ev whose job matches kind ("" any), if any.
 func (r *receiver) find(ev notify.Event, kind string) *notify.Payload {
-	return r.findFunc(func(p *notify.Payload) bool { return p.Event == ev && (kind == "" || p.Job != nil && p.Job.Kind == kind) })
+	return r.findFunc(func(p *notify.Payload) bool {
+		return p.Event == ev && (kind == "" || p.Job != nil && p.Job.Kind == kind)
+	})
 }
 
 func (r *receiver) findFunc(match func(*notify.Payload) bool) *notify.Payload {
@@ -256,7 +258,9 @@ func testGitOps(t *testing.T, dsn string) {
 	}
 	var drift *notify.Payload
 	eventually(t, "the drift notification of the scheduled check", func() bool {
-		drift = siteRecv.findFunc(func(p *notify.Payload) bool { return p.Event == notify.DriftDetected && p.Job.Trigger == server.TriggerSchedule })
+		drift = siteRecv.findFunc(func(p *notify.Payload) bool {
+			return p.Event == notify.DriftDetected && p.Job.Trigger == server.TriggerSchedule
+		})
 		return drift != nil
 	})
 	if len(drift.Hosts) != 1 || drift.Hosts[0].Name != "one" || drift.Hosts[0].Status != server.StatusOutOfSync {
@@ -362,4 +366,113 @@ func testGitOps(t *testing.T, dsn string) {
 	}
 	var ev struct{ Items []server.Event }
 	a.must(404, "GET", fmt.Sprintf("/api/v1/jobs/%d/events", dc.ID), nil, &ev)
+}
+
+// A project's HTTPS token is read from the server's environment (or a file) at each fetch: the
+// repository served by the real git-http-backend behind basic auth is fetched with it, a wrong or
+// missing token is a problem on the project that does not show the token, and neither the API nor
+// the database file holds the token.
+func TestProjectCredentials(t *testing.T) {
+	_, work := testenv.GitServer(t, "fleet", map[string]string{"empty.yml": "files:\n  - path: /etc/motd\n    content: x\n"})
+	origin, err := exec.Command("git", "-C", work, "remote", "get-url", "origin").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "tok-3f9a7c1e5d"
+	gh := testenv.GitHTTPServer(t, filepath.Dir(strings.TrimSpace(string(origin))), "ci", token)
+	t.Setenv("CAPITAIN_TEST_GIT_TOKEN", token)
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrong, []byte("tok-wrong-0000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "capitain.db")
+	a := startConfig(t, server.Config{DB: db, Workers: 1}, "")
+
+	repo := gh.URL + "fleet.git"
+	var p server.Project
+	a.must(201, "POST", "/api/v1/projects", map[string]any{"name": "private", "repo": repo, "path": "empty.yml",
+		"credentials": map[string]any{"username": "ci", "token": map[string]string{"env": "CAPITAIN_TEST_GIT_TOKEN"}}}, nil)
+	a.must(200, "POST", "/api/v1/projects/private/refresh", nil, &p)
+	if len(p.Commit) != 40 || len(p.Problems) != 0 || p.Credentials.Token.Env != "CAPITAIN_TEST_GIT_TOKEN" {
+		t.Fatalf("with the token: %+v", p)
+	}
+	if reqs := strings.Join(gh.Requests(), " "); !strings.Contains(reqs, "POST /fleet.git/git-upload-pack") {
+		t.Fatalf("no fetch over HTTP: %s", reqs)
+	}
+	for name, creds := range map[string]any{"wrong": map[string]any{"username": "ci", "token": map[string]string{"file": wrong}}, "anonymous": nil} {
+		body := map[string]any{"name": name, "repo": repo, "path": "empty.yml"}
+		if creds != nil {
+			body["credentials"] = creds
+		}
+		a.must(201, "POST", "/api/v1/projects", body, nil)
+		a.must(200, "POST", "/api/v1/projects/"+name+"/refresh", nil, &p)
+		if p.Commit != "" || len(p.Problems) != 1 || !strings.Contains(p.Problems[0].Message, "authentication") ||
+			strings.Contains(p.Problems[0].Message, "tok-") {
+			t.Fatalf("%s: %+v", name, p)
+		}
+	}
+	var e struct{ Error struct{ Field string } }
+	for field, creds := range map[string]any{
+		"credentials.known_hosts": map[string]any{"ssh_key": map[string]string{"file": "/k"}},
+		"credentials.token":       map[string]any{"token": map[string]string{"file": "/t", "env": "T"}},
+	} {
+		if st := a.do("POST", "/api/v1/projects", map[string]any{"name": "x", "repo": repo, "path": "p", "credentials": creds}, &e); st != 400 || e.Error.Field != field {
+			t.Fatalf("%s: %d %+v", field, st, e)
+		}
+	}
+	var raw json.RawMessage
+	a.must(200, "GET", "/api/v1/projects", nil, &raw)
+	if bytes.Contains(raw, []byte(token)) {
+		t.Fatal("the API shows the token")
+	}
+	for _, f := range []string{db, db + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(token)) || bytes.Contains(b, []byte("tok-wrong")) {
+			t.Fatalf("%s holds a token", f)
+		}
+	}
+}
+
+// With the auto policy and no prune, a commit that removes something is planned and left
+// OutOfSync with its plan for a human: the automatic apply does not remove; a person's apply does.
+func TestAutoSyncWaitsForRemovals(t *testing.T) {
+	hs := testenv.StartSSHHosts(t, 1)
+	withExtra := strings.Replace(fleetChobolo(hs, "v1\n"), "fleet:\n", "  - path: /etc/extra\n    content: \"x\\n\"\nfleet:\n", 1)
+	url, work := testenv.GitServer(t, "fleet", map[string]string{"site/chobolo.yml": withExtra})
+	hook := filepath.Join(t.TempDir(), "hook")
+	if err := os.WriteFile(hook, []byte("s"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startServer(t, "", 2)
+	a.must(201, "POST", "/api/v1/projects", map[string]any{"name": "site", "repo": url + "fleet.git", "ref": "main", "path": "site/chobolo.yml",
+		"sync_policy": "auto", "webhook_secret": map[string]string{"file": hook}}, nil)
+	a.must(200, "POST", "/api/v1/projects/site/refresh", nil, nil)
+	var j server.Job
+	a.must(201, "POST", "/api/v1/jobs", server.JobRequest{Project: "site", Kind: server.KindApply}, &j)
+	if f := a.waitJob(j.ID); f.State != server.StateSucceeded || testenv.ReadFile(t, hs.Hosts[0].Root, "/etc/extra") != "x\n" {
+		t.Fatalf("first apply: %+v", f)
+	}
+	c2 := push(t, work, map[string]string{"site/chobolo.yml": fleetChobolo(hs, "v2\n")})
+	if st := a.githubPush("site", url+"fleet.git", c2, "s"); st != 202 {
+		t.Fatalf("push: %d", st)
+	}
+	dc := a.waitNewJob(t, "site", server.KindDriftCheck, server.TriggerWebhook, j.ID)
+	ap := a.waitNewJob(t, "site", server.KindApply, server.TriggerAutoSync, dc.ID)
+	var h server.Host
+	a.must(200, "GET", "/api/v1/hosts/site/one", nil, &h)
+	if ap.State != server.StateSucceeded || ap.Counts["pending"] != 1 || h.Status != server.StatusOutOfSync ||
+		!strings.Contains(string(h.PendingPlan), "/etc/extra") || testenv.ReadFile(t, hs.Hosts[0].Root, "/etc/extra") != "x\n" {
+		t.Fatalf("the automatic apply of a removal: job %+v host %+v", ap, h)
+	}
+	a.must(201, "POST", "/api/v1/jobs", server.JobRequest{Project: "site", Kind: server.KindApply}, &j)
+	a.must(200, "GET", "/api/v1/hosts/site/one", nil, &h)
+	if f := a.waitJob(j.ID); f.State != server.StateSucceeded || f.Counts["changed"] != 1 {
+		t.Fatalf("a person's apply: %+v", f)
+	}
+	if _, err := os.Stat(filepath.Join(hs.Hosts[0].Root, "etc/extra")); !os.IsNotExist(err) {
+		t.Fatalf("/etc/extra after a person's apply: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
@@ -93,4 +94,16 @@ func (s *store) jobHostsNotified(ctx context.Context, id int64) ([]notifiedHost,
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// deadLetters keeps the notifications the dispatcher gave up on in the database.
+type deadLetters struct{ s *store }
+
+func (d deadLetters) Record(ctx context.Context, dl notify.DeadLetter) error {
+	b, err := json.Marshal(dl)
+	if err != nil {
+		return err
+	}
+	_, err = d.s.db.ExecContext(ctx, d.s.q(`INSERT INTO capitain_dead_letters (at, data) VALUES (?, ?)`), dl.Time.UnixNano(), string(b))
+	return err
 }

@@ -111,11 +111,6 @@ type Server struct {
 	cfg      Config
 	store    *store
 	queue    queue
-	git      *gitsync.Cache // DATA/git: each project's bare clone and read-only checkouts
-	notifier *notify.Dispatcher
-	// poller and scheduler run while the server serves (woken when the API changes their input).
-	poller    *gitsync.Poller
-	scheduler *gitsync.Scheduler
 	ctl      *chaos.Controller
 	auth     Authenticator
 	hub      hub
@@ -123,6 +118,12 @@ type Server struct {
 	log      *slog.Logger
 	node     string // this process's id (River's client id, the heartbeat's row)
 	instance string // this installation's id (in the generations its jobs make)
+
+	git      *gitsync.Cache // DATA/git: each project's bare clone and read-only checkouts
+	notifier *notify.Dispatcher
+	// poller and scheduler run while the server serves (woken when the API changes their input).
+	poller    *gitsync.Poller
+	scheduler *gitsync.Scheduler
 
 	stopping chan struct{} // closed when the server stops: event streams end
 
@@ -156,8 +157,12 @@ func New(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Ser
 	if srv.git, err = gitsync.NewCache(filepath.Join(cfg.Data, "git")); err != nil {
 		return fail(err)
 	}
+	srv.newGitOps()
 	if len(cfg.Notifications.Channels) > 0 {
-		if srv.notifier, err = notify.New(cfg.Notifications, notify.Hooks{Logger: log}); err != nil {
+		if srv.notifier, err = notify.New(cfg.Notifications, notify.Hooks{Logger: log, DeadLetters: deadLetters{st},
+			Metrics: func(o notify.Observation) {
+				srv.metrics.notifications.WithLabelValues(o.Channel, string(o.Event), string(o.Outcome)).Inc()
+			}}); err != nil {
 			return fail(err)
 		}
 	}

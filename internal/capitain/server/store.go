@@ -189,6 +189,8 @@ var migrations = []string{
 	)`,
 	`ALTER TABLE capitain_jobs ADD COLUMN to_commit TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE capitain_job_hosts ADD COLUMN new_drift INTEGER NOT NULL DEFAULT 0`,
+	// Notifications the dispatcher gave up on (notify.DeadLetter as JSON).
+	`CREATE TABLE capitain_dead_letters (id {{SERIAL}}, at BIGINT NOT NULL, data TEXT NOT NULL)`,
 }
 
 // migrationLock is the PostgreSQL advisory lock key that serializes migrations ("capit" in ASCII).
