@@ -405,6 +405,7 @@ func TestProjectCredentials(t *testing.T) {
 			body["credentials"] = creds
 		}
 		a.must(201, "POST", "/api/v1/projects", body, nil)
+		p = server.Project{}
 		a.must(200, "POST", "/api/v1/projects/"+name+"/refresh", nil, &p)
 		if p.Commit != "" || len(p.Problems) != 1 || !strings.Contains(p.Problems[0].Message, "authentication") ||
 			strings.Contains(p.Problems[0].Message, "tok-") {

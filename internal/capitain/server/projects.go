@@ -288,13 +288,20 @@ func (srv *Server) refresh(ctx context.Context, name, commit string) (p *Project
 	if p, err = srv.store.project(ctx, name); err != nil {
 		return nil, false, err
 	}
+	unfetched := func(cause error) (*Project, bool, error) {
+		if err := srv.store.setProblems(ctx, name, []Problem{{Message: cause.Error()}}); err != nil {
+			return nil, false, err
+		}
+		p, err := srv.store.project(ctx, name)
+		return p, false, err
+	}
 	src, err := p.source(commit)
 	if err != nil {
-		return p, false, srv.store.setProblems(ctx, p.Name, []Problem{{Message: err.Error()}})
+		return unfetched(err)
 	}
 	co, err := srv.git.Sync(ctx, p.Name, src)
 	if err != nil {
-		return p, false, srv.store.setProblems(ctx, p.Name, []Problem{{Message: err.Error()}})
+		return unfetched(err)
 	}
 	lp, probs := srv.load(ctx, co)
 	var hosts []*chaos.Host
