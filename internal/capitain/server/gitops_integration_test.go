@@ -340,6 +340,16 @@ func testGitOps(t *testing.T, dsn string) {
 	if ev := otherRecv.events(); len(ev) != 0 {
 		t.Fatalf("another project's rule received %v", ev)
 	}
+	resp, err := http.Get(a.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(metrics, []byte(`capitain_notifications_total{channel="ops",event="host.drift",outcome="delivered"}`)) ||
+		!bytes.Contains(metrics, []byte("capitain_notifications_pending ")) {
+		t.Fatalf("/metrics lacks the notifications:\n%s", metrics)
+	}
 
 	// Polling: a project polled every second follows a push without any webhook.
 	var polled server.Project

@@ -48,7 +48,14 @@ func newMetrics() *metrics {
 func (m *metrics) register(srv *Server) {
 	m.reg.MustRegister(m.jobsCreated, m.jobDuration, m.hostDuration, m.api, m.refreshes, m.notifications,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&dbCollector{srv: srv})
+		&dbCollector{srv: srv},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "capitain_notifications_pending",
+			Help: "Notification deliveries queued, waiting to retry or being sent."}, func() float64 {
+			if srv.notifier == nil {
+				return 0
+			}
+			return float64(srv.notifier.Pending())
+		}))
 }
 
 func (m *metrics) handler() http.Handler {
