@@ -267,7 +267,7 @@ func (srv *Server) pollTargets(ctx context.Context) ([]gitsync.PollTarget, error
 // The kinds of schedules.
 const (
 	ScheduleDriftCheck = "drift-check" // a drift-check job on every host
-	ScheduleSync       = "sync"        // a sync to the ref's commit, then an apply of every host (within the windows)
+	ScheduleSync       = "sync"        // a refresh to the ref's commit, then an apply of every host (within the windows)
 )
 
 // fire starts a schedule's run.
@@ -277,9 +277,11 @@ func (srv *Server) fire(ctx context.Context, s gitsync.Schedule, due time.Time) 
 	case ScheduleDriftCheck:
 		_, err = srv.CreateJob(ctx, JobRequest{Project: s.Project, Kind: KindDriftCheck, Trigger: TriggerSchedule}, TriggerSchedule)
 	case ScheduleSync:
+		// The ref's commit, then an apply of every host (which plans each first): no drift check
+		// before it, whose end would start a second, automatic apply.
 		var p *Project
 		if p, err = srv.store.project(ctx, s.Project); err == nil && p.maySync(due) {
-			if _, err = srv.Sync(ctx, s.Project, "", TriggerSchedule); err == nil {
+			if _, _, err = srv.refresh(ctx, s.Project, ""); err == nil {
 				var j *Job
 				if j, err = srv.CreateJob(ctx, JobRequest{Project: s.Project, Kind: KindApply, Trigger: TriggerSchedule}, TriggerSchedule); err == nil {
 					srv.notifySync(j, notify.SyncStarted)
