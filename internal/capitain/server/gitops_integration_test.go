@@ -487,3 +487,37 @@ func TestAutoSyncWaitsForRemovals(t *testing.T) {
 		t.Fatalf("/etc/extra after a person's apply: %v", err)
 	}
 }
+
+// A sync schedule of a manual project, inside its allow window: the pushed commit is applied by
+// the schedule (trigger schedule), and sync.started / sync.finished are notified.
+func TestSyncSchedule(t *testing.T) {
+	hs := testenv.StartSSHHosts(t, 1)
+	url, work := testenv.GitServer(t, "fleet", map[string]string{"site/chobolo.yml": fleetChobolo(hs, "v1\n")})
+	secret := filepath.Join(t.TempDir(), "notify")
+	if err := os.WriteFile(secret, []byte("n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recv, recvURL := newReceiver(t, "n")
+	a := startConfig(t, server.Config{Workers: 2, Notifications: notify.Config{
+		Channels: []notify.ChannelConfig{{Name: "hook", Type: "webhook", URL: recvURL, Secret: notify.Secret{File: secret}}},
+		Rules:    []notify.Rule{{Name: "syncs", Events: []notify.Event{notify.SyncStarted, notify.SyncFinished}, Channels: []string{"hook"}}}}}, "")
+	a.must(201, "POST", "/api/v1/projects", map[string]any{"name": "site", "repo": url + "fleet.git", "ref": "main", "path": "site/chobolo.yml",
+		"windows": []map[string]any{{"kind": "allow", "schedule": "* * * * *", "duration": "2m"}}}, nil)
+	a.must(200, "POST", "/api/v1/projects/site/refresh", nil, nil)
+	c2 := push(t, work, map[string]string{"site/chobolo.yml": fleetChobolo(hs, "v2\n")})
+	var sched server.Schedule
+	a.must(201, "POST", "/api/v1/projects/site/schedules", map[string]string{"kind": "sync", "cron": "@every 1s"}, &sched)
+	if sched.Next == nil || sched.Kind != "sync" {
+		t.Fatalf("schedule: %+v", sched)
+	}
+	j := a.waitNewJob(t, "site", server.KindApply, server.TriggerSchedule, 0)
+	if j.State != server.StateSucceeded || j.Commit != c2 || testenv.ReadFile(t, hs.Hosts[0].Root, "/etc/motd") != "v2\n" {
+		t.Fatalf("scheduled sync: %+v", j)
+	}
+	if st := a.do("DELETE", fmt.Sprintf("/api/v1/projects/site/schedules/%d", sched.ID), nil, nil); st != 204 {
+		t.Fatalf("delete: %d", st)
+	}
+	eventually(t, "sync.started and sync.finished", func() bool {
+		return recv.find(notify.SyncStarted, server.KindApply) != nil && recv.find(notify.SyncFinished, server.KindApply) != nil
+	})
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
 )
@@ -59,6 +60,30 @@ func TestProjectSettingsValidate(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		case tc.field != "" && (fe == nil || fe.field != tc.field):
 			t.Errorf("%s: %v, want a problem with %s", tc.name, err, tc.field)
+		}
+	}
+}
+
+// An automatic sync asks the project's windows (gitsync.MaySync with manual false).
+func TestProjectMaySync(t *testing.T) {
+	at := time.Date(2026, 12, 4, 16, 30, 0, 0, time.UTC) // a Friday
+	night := SyncWindow{Kind: "allow", Schedule: "0 22 * * *", Duration: "6h"}
+	friday := SyncWindow{Kind: "deny", Schedule: "0 15 * * 5", Duration: "64h", ManualSync: true}
+	for _, tc := range []struct {
+		name    string
+		windows []SyncWindow
+		at      time.Time
+		want    bool
+	}{
+		{"no windows", nil, at, true},
+		{"outside the allow window", []SyncWindow{night}, at, false},
+		{"inside the allow window", []SyncWindow{night}, at.Add(6 * time.Hour), true},
+		{"deny window active, manual_sync does not let an automatic sync through", []SyncWindow{friday}, at, false},
+		{"deny window over", []SyncWindow{friday}, at.Add(72 * time.Hour), true},
+	} {
+		p := &Project{ProjectSettings: ProjectSettings{Windows: tc.windows}}
+		if got := p.maySync(tc.at); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
