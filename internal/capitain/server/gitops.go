@@ -15,6 +15,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
 	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 // ProjectSettings are a project's GitOps settings beside its repository. Credentials and the
@@ -146,13 +147,15 @@ func (srv *Server) Sync(ctx context.Context, project, commit, trigger string) (*
 
 // autoApply picks the hosts that a finished drift check hands to an automatic apply: with the
 // auto policy, those whose plan comes from a new commit (last synced at another commit, or never);
-// with selfHeal, those changed by hand (last synced at this very commit). Pure: the caller checks
-// the windows and that the job ran at the project's commit.
-func autoApply(p *Project, drifted []*Host, commit string) []string {
+// with selfHeal, those changed by hand (last synced at this very commit). Hosts an automatic apply
+// of this commit left waiting for a person (waiting: its plan removes things, and no prune) are not
+// tried again at each check. Pure: the caller checks the windows and that the job ran at the
+// project's commit.
+func autoApply(p *Project, drifted []*Host, commit string, waiting map[string]bool) []string {
 	var out []string
 	for _, h := range drifted {
 		byHand := h.SyncedCommit == commit
-		if h.Status == StatusOutOfSync && (p.SyncPolicy == "auto" && !byHand || p.SelfHeal && byHand) {
+		if h.Status == StatusOutOfSync && !waiting[h.Name] && (p.SyncPolicy == "auto" && !byHand || p.SelfHeal && byHand) {
 			out = append(out, h.Name)
 		}
 	}
@@ -187,7 +190,11 @@ func (srv *Server) followUp(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	names := autoApply(p, hs, j.Commit)
+	waiting, err := srv.store.waitingHosts(ctx, p.Name, j.Commit)
+	if err != nil {
+		return err
+	}
+	names := autoApply(p, hs, j.Commit, waiting)
 	if len(names) == 0 {
 		return nil
 	}
@@ -217,6 +224,26 @@ func (srv *Server) newGitOps() {
 	}
 	srv.scheduler = &gitsync.Scheduler{Store: scheduleStore{srv.store}, Fire: srv.fire, Refresh: 30 * time.Second,
 		OnError: func(err error) { srv.log.Warn("schedule", "error", err) }}
+}
+
+// waitingHosts are the hosts of a project that an automatic apply at commit left pending (waiting
+// for a person).
+func (s *store) waitingHosts(ctx context.Context, project, commit string) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT jh.host FROM capitain_job_hosts jh JOIN capitain_jobs j ON j.id = jh.job_id
+		WHERE j.project = ? AND j.commit_sha = ? AND j.trigger = ? AND j.kind = ? AND jh.state = ?`), project, commit, TriggerAutoSync, KindApply, chaos.StatusPending)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out[h] = true
+	}
+	return out, rows.Err()
 }
 
 // runGitOps polls the projects, fires their schedules and applies retention until ctx ends.

@@ -27,9 +27,14 @@ func TestAutoApply(t *testing.T) {
 		{"auto", true, []string{"new-commit", "never-synced", "by-hand"}},
 	} {
 		p := &Project{SyncPolicy: tc.policy, SelfHeal: tc.heal}
-		if got := autoApply(p, hosts, now); !slices.Equal(got, tc.want) {
+		if got := autoApply(p, hosts, now, nil); !slices.Equal(got, tc.want) {
 			t.Errorf("policy %s selfHeal %v: %v, want %v", tc.policy, tc.heal, got, tc.want)
 		}
+	}
+	// A host an automatic apply of this commit left waiting for a person is not tried again.
+	p := &Project{SyncPolicy: "auto", SelfHeal: true}
+	if got := autoApply(p, hosts, now, map[string]bool{"new-commit": true}); !slices.Equal(got, []string{"never-synced", "by-hand"}) {
+		t.Errorf("with a waiting host: %v", got)
 	}
 }
 
