@@ -21,7 +21,7 @@ import (
 	"sync"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/souls"
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // Version is written into every generated file's header and into chimera.json.
@@ -37,6 +37,8 @@ type Options struct {
 	// Hashes are users' password hashes (crypt format) by user name, read from the secrets by the
 	// caller when InlineHashes is set. Back ends never see plaintext passwords.
 	Hashes map[string]string
+	// Souls provide the back ends that are not built in (chaos's Soul runtime); nil: none.
+	Souls soul.Kinds
 }
 
 // Input is what a back end compiles.
@@ -78,19 +80,23 @@ func Backends() []string {
 	return slices.Sorted(maps.Keys(backends))
 }
 
-// Lookup returns the back end registered under name, else the one an installed Soul provides.
-func Lookup(name string) (Backend, error) {
+// Lookup returns the back end registered under name, else the one an installed Soul provides
+// (souls may be nil: none).
+func Lookup(name string, souls soul.Kinds) (Backend, error) {
 	mu.RLock()
 	b, ok := backends[name]
 	mu.RUnlock()
 	if ok {
 		return b, nil
 	}
-	s, _, err := souls.Find(souls.KindChimera, name)
+	if souls == nil {
+		return nil, fmt.Errorf("chimera: unknown target %q (built in: %s; no Souls are loaded)", name, strings.Join(Backends(), ", "))
+	}
+	s, _, err := souls.Lookup(soul.KindChimera, name)
 	if err != nil {
 		return nil, fmt.Errorf("chimera: unknown target %q (built in: %s); %v", name, strings.Join(Backends(), ", "), err)
 	}
-	return soulBackend{name: name, s: s}, nil
+	return soulBackend{name: name, soul: s, souls: souls}, nil
 }
 
 // Result is a compilation's outcome. Files is empty when the compilation has errors.
@@ -107,7 +113,7 @@ func (r *Result) Failed() bool { return r.Diagnostics.Errors() > 0 }
 // Compile compiles c for the named target. Errors in the input are diagnostics in the result, not
 // a returned error; the returned error is for internal failures.
 func Compile(ctx context.Context, c *chobolo.Chobolo, target string, opts Options) (*Result, error) {
-	b, err := Lookup(target)
+	b, err := Lookup(target, opts.Souls)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ch-aos-ch/chaos/internal/souls"
 	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
@@ -20,8 +19,9 @@ const CodeSoul = "CHI900"
 // entry). Its process gets the System as JSON and returns files, diagnostics and, optionally,
 // the source map; chaos checks them and writes them like a built-in back end's.
 type soulBackend struct {
-	name string
-	s    *souls.Soul
+	name  string
+	soul  string // the Soul's name
+	souls soul.Kinds
 }
 
 func (b soulBackend) Name() string { return b.name }
@@ -34,12 +34,12 @@ func (b soulBackend) Compile(ctx context.Context, in Input, ds *Diagnostics) ([]
 	params := soul.CompileParams{Backend: b.name, System: sys, Options: map[string]any{
 		"source_sha256": in.SourceHash, "strict": in.Options.Strict, "state_version": in.Options.StateVersion}}
 	var res soul.CompileResult
-	if err := b.s.Once(ctx, soul.MethodChimeraCompile, params, &res); err != nil {
+	if err := b.souls.Call(ctx, soul.KindChimera, b.name, soul.MethodChimeraCompile, params, &res); err != nil {
 		return nil, err
 	}
 	src := in.System.Source
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("soul %s: %s: malformed result: %s", b.s.Manifest.Name, soul.MethodChimeraCompile, fmt.Sprintf(format, args...))
+		return fmt.Errorf("soul %s: %s: malformed result: %s", b.soul, soul.MethodChimeraCompile, fmt.Sprintf(format, args...))
 	}
 	var diags []Diagnostic
 	for _, d := range res.Diagnostics {

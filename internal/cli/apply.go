@@ -115,7 +115,7 @@ func (a *app) controller(lb *logbook.Store) (*chaos.Controller, error) {
 		return nil, err
 	}
 	return chaos.New(chaos.Options{Roles: a.registry.All(), Logbook: lb, Aliases: aliases, AliasPos: aliasPos,
-		Keep: cfg.Retention.Keep, MaxBytes: cfg.Retention.MaxBytes, Limanis: cfg.Limanis})
+		Keep: cfg.Retention.Keep, MaxBytes: cfg.Retention.MaxBytes, Limanis: cfg.Limanis, Souls: a.souls})
 }
 
 func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {

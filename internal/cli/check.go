@@ -156,7 +156,7 @@ func (a *app) checkStatic(c *chobolo.Chobolo, core string, allCores bool) error 
 		}
 		all = append(all, ds...)
 	}
-	if _, err := fleet.Decode(c, a.registry.Canonical); err != nil {
+	if _, err := fleet.Decode(c, a.registry.Canonical, a.souls); err != nil {
 		var fe fleet.Errors
 		if !errors.As(err, &fe) {
 			return err

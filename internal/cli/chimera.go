@@ -86,7 +86,7 @@ func (a *app) chimeraCompile(ctx context.Context, o chimeraOpts) error {
 	case o.out == "":
 		return a.usageError("-o DIR is required")
 	}
-	if _, err := chimera.Lookup(o.to); err != nil {
+	if _, err := chimera.Lookup(o.to, a.souls); err != nil {
 		return a.usageError("%v", err)
 	}
 	for _, c := range append(append([]string{}, o.allow...), o.deny...) {
@@ -114,7 +114,7 @@ func (a *app) chimeraCompile(ctx context.Context, o chimeraOpts) error {
 		return a.usageError("%v", err)
 	}
 	opts := chimera.Options{Strict: o.strict, Allow: o.allow, Deny: o.deny, InlineHashes: o.inlineHashes,
-		Disko: o.disko, StateVersion: o.stateVersion}
+		Disko: o.disko, StateVersion: o.stateVersion, Souls: a.souls}
 	if o.inlineHashes {
 		hashes, err := a.passwordHashes(ctx, o.secrets, c)
 		if err != nil {

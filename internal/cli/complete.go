@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"os"
@@ -128,6 +129,11 @@ func (a *app) completeTarget(_ *cobra.Command, _ []string, toComplete string) ([
 		cobra.CompletionWithDesc("@vagrant/", "a Vagrant machine (vagrant ssh-config), over SSH"),
 		cobra.CompletionWithDesc("@terraform/", "the hosts of a terraform output: @terraform/DIR[:OUTPUT]"),
 	}
+	for _, s := range a.souls.List() {
+		for _, c := range s.Manifest.Connectors {
+			out = append(out, cobra.CompletionWithDesc("@"+c.Name+"/", cmp.Or(c.Summary, "a connector of the Soul "+s.Manifest.Name)))
+		}
+	}
 	for _, engine := range []string{"podman", "docker"} {
 		if strings.HasPrefix(toComplete, "@"+engine+"/") {
 			out = append(out, runningContainers(engine)...)
@@ -225,7 +231,7 @@ func (a *app) completionFleet() *fleet.Fleet {
 	if err != nil {
 		return nil
 	}
-	inv, err := fleet.Decode(c, a.registry.Canonical)
+	inv, err := fleet.Decode(c, a.registry.Canonical, a.souls)
 	if err != nil {
 		return nil
 	}

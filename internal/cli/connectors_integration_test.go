@@ -28,8 +28,8 @@ files:
 
 // TestContainerApply applies a small Ch-obolo into a running podman container through @podman/NAME:
 // plan, apply, a no-change rerun, a failing apply undone, a rollback, the same container through
-// the docker CLI (podman's Docker API), and a fleet with a container host and a missing one
-// (unreachable).
+// the docker CLI (podman's Docker API) as --target and as a fleet host, and a fleet with a
+// container host and a missing one (unreachable).
 func TestContainerApply(t *testing.T) {
 	isolate(t)
 	c := testenv.StartContainer(t)
@@ -91,6 +91,10 @@ func TestContainerApply(t *testing.T) {
 	t.Setenv("DOCKER_HOST", testenv.PodmanService(t))
 	if r := run(t, "", "apply", "-c", fileA, "--target", "@docker/"+c.Name, "--dry"); r.code != 0 {
 		t.Fatalf("apply --dry through docker:\n%s", r)
+	}
+	dockerFleet := writeChobolo(t, containerA+fmt.Sprintf("fleet:\n  hosts:\n    %q: {}\n", "@docker/"+c.Name))
+	if r := run(t, "", "apply", "-c", dockerFleet, "--fleet", "--dry"); r.code != 0 || !strings.Contains(r.stdout, "1 hosts: 1 unchanged") {
+		t.Fatalf("@docker/NAME as a fleet host:\n%s", r)
 	}
 
 	// A fleet of a container host and a missing container: the missing one is unreachable.

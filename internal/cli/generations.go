@@ -24,11 +24,15 @@ type genOpts struct {
 	json   bool
 }
 
-// openTarget opens --target for generations, rollback, recover and init --from: @local (default),
-// @chroot/PATH, @pid/N or [user@]host[:port] over SSH (strict known_hosts). readOnly is for runs
-// that write nothing to the target.
+// openTarget opens --target for generations and init --from: @local (default), @chroot/PATH,
+// @pid/N, a container, tool or Soul connector, or [user@]host[:port] over SSH (strict
+// known_hosts). readOnly is for runs that write nothing to the target.
 func (a *app) openTarget(ctx context.Context, spec string, readOnly bool) (transport.Transport, error) {
-	return chaos.Open(ctx, spec, readOnly)
+	ctl, err := chaos.New(chaos.Options{Roles: a.registry.All(), Souls: a.souls})
+	if err != nil {
+		return nil, err
+	}
+	return ctl.Open(ctx, spec, readOnly)
 }
 
 func (a *app) generationsCmd() *cobra.Command {

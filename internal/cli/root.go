@@ -18,6 +18,7 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/printable"
 	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
 	"github.com/ch-aos-ch/chaos/internal/souls"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 // Version, when set at build time with -ldflags "-X .../internal/cli.Version=...", overrides the
@@ -37,10 +38,10 @@ type app struct {
 	noColor        bool
 	verbose        int // -v, counted: one meaning on every command
 	registry       *engine.Registry
-	// souls are the installed Souls (souls.Paths); soulRun runs their processes for this command:
-	// one process per Soul, serving every host, ended when the command ends.
-	souls   []*souls.Soul
-	soulRun *souls.Runtime
+	// souls are the installed Souls (chaos.SoulPaths) and their processes for this command: one
+	// per Soul, serving every host and every kind it provides, ended when the command ends. The
+	// library owns it; every Controller of the command shares it.
+	souls *chaos.Souls
 	// loadConfig reads config.yml once, on first use (config); the copies of the app that fleet
 	// hosts get share it.
 	loadConfig func() (*config.Config, error)
@@ -52,7 +53,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a.loadSouls()
 	// Souls run on this machine, never on a managed host; whatever way the command ends (an error,
 	// an interrupt), their processes end with it.
-	defer a.soulRun.Close()
+	defer func() {
+		if err := a.souls.Close(); err != nil {
+			fmt.Fprintln(stderr, "chaos: warning: "+printable.Text(err.Error()))
+		}
+	}()
 	root := a.rootCmd()
 	root.SetArgs(LegacyFlags(args))
 	root.SetIn(stdin)
@@ -102,15 +107,11 @@ computes the difference locally, shows the exact plan and applies it, with undo 
 // Souls' roles. A Soul that cannot load (a bad manifest, a role taking a built-in's name or key) is
 // reported on stderr and left out; the others load.
 func (a *app) loadSouls() {
-	found, errs := souls.Discover(souls.Paths())
-	a.souls = found
-	a.soulRun = souls.NewRuntime(found)
-	builtins := builtin.Roles()
-	roles, rerrs := souls.Roles(a.soulRun, found, builtins)
-	for _, err := range append(errs, rerrs...) {
+	a.souls = chaos.LoadSouls()
+	for _, err := range a.souls.Errors() {
 		fmt.Fprintln(a.stderr, "chaos: warning: "+printable.Text(err.Error()))
 	}
-	a.registry = engine.NewRegistry(append(builtins, roles...)...)
+	a.registry = engine.NewRegistry(append(builtin.Roles(), a.souls.Roles()...)...)
 }
 
 // loadOptions are the loader's options for this command: the Souls' keys are known keys.
@@ -145,7 +146,11 @@ func (a *app) config() (*config.Config, error) {
 	if a.loadConfig == nil { // an app built by a test without Main
 		a.loadConfig = sync.OnceValues(config.Load)
 	}
-	return a.loadConfig()
+	cfg, err := a.loadConfig()
+	if cfg != nil && cfg.Souls == nil && a.souls != nil {
+		cfg.Souls = a.souls // the Souls' secret providers run in the command's one process per Soul
+	}
+	return cfg, err
 }
 
 // choboloPath is -c, else the configured default.

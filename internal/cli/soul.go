@@ -73,7 +73,7 @@ func (a *app) soulListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			entries := []soulEntry{}
-			for _, s := range a.souls {
+			for _, s := range a.souls.List() {
 				entries = append(entries, entryOf(s))
 			}
 			return a.reporter(asJSON).Show(entries, func(w io.Writer) error {
@@ -99,15 +99,15 @@ func (a *app) soulInfoCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: a.completeSouls,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			i := slices.IndexFunc(a.souls, func(s *souls.Soul) bool { return s.Manifest.Name == args[0] })
+			i := slices.IndexFunc(a.souls.List(), func(s *souls.Soul) bool { return s.Manifest.Name == args[0] })
 			if i < 0 {
 				var known []string
-				for _, s := range a.souls {
+				for _, s := range a.souls.List() {
 					known = append(known, s.Manifest.Name)
 				}
 				return fmt.Errorf("no Soul named %q is installed%s (see `chaos soul list`)", args[0], chobolo.DidYouMean(args[0], known))
 			}
-			s := a.souls[i]
+			s := a.souls.List()[i]
 			info := struct {
 				soulEntry
 				File     string `json:"file"`
@@ -217,7 +217,7 @@ that the plan's ops are valid; and that one process served the whole run. Needs 
 // keeps chaos's text.
 func (a *app) soulExplanations() map[string]string {
 	out := map[string]string{}
-	for _, s := range a.souls {
+	for _, s := range a.souls.List() {
 		ex, err := s.Explanations()
 		if err != nil {
 			fmt.Fprintln(a.stderr, "chaos: warning: "+err.Error())
@@ -231,7 +231,7 @@ func (a *app) soulExplanations() map[string]string {
 // soulBoilerplate is what `init chobolo` adds for the installed Souls.
 func (a *app) soulBoilerplate() string {
 	var b strings.Builder
-	for _, s := range a.souls {
+	for _, s := range a.souls.List() {
 		text, err := s.Boilerplate()
 		if err != nil {
 			fmt.Fprintln(a.stderr, "chaos: warning: "+err.Error())
@@ -281,14 +281,7 @@ func (a *app) tagAliases() (map[string]string, map[string]chobolo.Pos, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	al, pos := map[string]string{}, map[string]chobolo.Pos{}
-	for _, s := range a.souls {
-		for k, v := range s.Manifest.Aliases {
-			if _, taken := al[k]; !taken {
-				al[k], pos[k] = v, s.Pos["aliases."+k]
-			}
-		}
-	}
+	al, pos := a.souls.Aliases()
 	maps.Copy(al, cfg.Aliases)
 	maps.Copy(pos, cfg.AliasPos)
 	return al, pos, nil
@@ -298,7 +291,7 @@ func (a *app) tagAliases() (map[string]string, map[string]chobolo.Pos, error) {
 func (a *app) completeSouls(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	var out []cobra.Completion
 	if len(args) == 0 {
-		for _, s := range a.souls {
+		for _, s := range a.souls.List() {
 			out = append(out, cobra.CompletionWithDesc(s.Manifest.Name, s.Manifest.About))
 		}
 	}

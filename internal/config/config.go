@@ -10,6 +10,8 @@
 package config
 
 import (
+	"github.com/ch-aos-ch/chaos/pkg/soul"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -58,6 +60,8 @@ type Config struct {
 
 	// file is where Save writes: the path given to LoadFile.
 	file string
+	// Souls provide the `type: soul` secret providers (the command's Soul runtime); nil: none.
+	Souls soul.Kinds
 	// providers is secret_providers, decoded by Providers.
 	providers *yaml.Node
 	// rest is the whole file as read, so that Save keeps keys this version does not know.
@@ -247,7 +251,7 @@ func (c *Config) bad(n *yaml.Node, format string, args ...any) error {
 
 // Providers decodes `secret_providers:`: named providers of private keys, and `default: NAME`.
 func (c *Config) Providers() (providers.Set, error) {
-	set := providers.Set{Providers: map[string]providers.Config{}}
+	set := providers.Set{Providers: map[string]providers.Config{}, Souls: c.Souls}
 	if c.providers == nil || c.providers.ShortTag() == "!!null" {
 		return set, nil
 	}

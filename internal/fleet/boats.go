@@ -24,8 +24,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/souls"
 	"github.com/ch-aos-ch/chaos/internal/transport"
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // A Boat is a dynamic inventory: it returns hosts (and groups) at run time. Boats are the first kind
@@ -103,16 +103,13 @@ func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResul
 		elapsed time.Duration
 	}
 	outs := make([]out, len(f.Boats))
-	// One process per Soul serves all of its boats; they end with the loading.
-	rt := soulRuntime(f.Boats)
-	defer rt.Close()
 	var wg sync.WaitGroup
 	for i, b := range f.Boats {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			sub, warns, err := runBoat(ctx, b, env, rt)
+			sub, warns, err := runBoat(ctx, b, env, f.Souls)
 			outs[i] = out{sub, warns, err, time.Since(t0)}
 		}()
 	}
@@ -169,10 +166,11 @@ func (f *Fleet) LoadBoats(ctx context.Context, env BoatEnv) (results []BoatResul
 // boatWarner is a boat with something to say even when it works (a risky setting the user chose).
 type boatWarner interface{ Warnings() []string }
 
-func runBoat(ctx context.Context, b BoatSpec, env BoatEnv, rt *souls.Runtime) (*Fleet, []string, error) {
+// runBoat runs one boat; souls serve the Souls' boats (the run's one process per Soul).
+func runBoat(ctx context.Context, b BoatSpec, env BoatEnv, souls soul.Kinds) (*Fleet, []string, error) {
 	var boat Boat
-	if b.Soul != nil {
-		boat = &soulBoat{spec: b, env: env, rt: rt}
+	if b.Soul != "" {
+		boat = &soulBoat{spec: b, env: env, souls: souls}
 	} else {
 		boatMu.RLock()
 		factory := providers[b.Provider]

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/ch-aos-ch/chaos/internal/transport"
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // ConnectOptions are command-line connection settings that apply to every host.
@@ -51,8 +52,11 @@ func (f *Fleet) Open(ctx context.Context, h *Host, o ConnectOptions) (transport.
 			return nil, err
 		}
 	}
-	if h.Connector == "podman" || h.Connector == "docker" {
+	switch h.Connector {
+	case "podman", "docker":
 		return openContainer(ctx, transport.ContainerConfig{Name: h.Name, Engine: h.Connector, Container: s.Container, ReadOnly: o.ReadOnly})
+	case transport.KindSoul:
+		return f.openSoul(ctx, h, s, o)
 	}
 	cfg := f.SSHConfig(h, o)
 	if p := f.BecomeSecret(h); p != "" && h.Become {
@@ -85,6 +89,39 @@ func (f *Fleet) Open(ctx context.Context, h *Host, o ConnectOptions) (transport.
 		sshLeg(&cfg, h, hosts[0].Spec)
 	}
 	return transport.DialSSH(ctx, cfg)
+}
+
+// openSoul asks the Soul that provides the host's connector how to reach it (connector.open):
+// an argv run here that gives the worker a stream into the target (as podman exec does), or an
+// SSH address. What it answers is checked like any input: an argv, never a shell string.
+func (f *Fleet) openSoul(ctx context.Context, h *Host, s transport.Spec, o ConnectOptions) (transport.Transport, error) {
+	souls := f.Souls
+	if souls == nil {
+		souls = noSouls{}
+	}
+	if _, _, err := souls.Lookup(soul.KindConnector, s.Connector); err != nil {
+		return nil, transport.UnknownConnector(s.String(), err.Error())
+	}
+	var res soul.ConnectResult
+	params := soul.ConnectParams{Connector: s.Connector, Arg: s.Arg, Target: s.String(), ReadOnly: o.ReadOnly}
+	if err := souls.Call(ctx, soul.KindConnector, s.Connector, soul.MethodConnectorOpen, params, &res); err != nil {
+		return nil, &transport.UnreachableError{Host: h.Name, Err: err}
+	}
+	if err := res.Check(); err != nil {
+		return nil, fmt.Errorf("%s: connector %s: malformed %s result: %w", h.Name, s.Connector, soul.MethodConnectorOpen, err)
+	}
+	if a := res.SSH; a != nil {
+		if a.User != "" && !transport.ValidUser(a.User) {
+			return nil, fmt.Errorf("%s: connector %s: malformed %s result: ssh: invalid user name %q", h.Name, s.Connector, soul.MethodConnectorOpen, a.User)
+		}
+		cfg := f.SSHConfig(h, o)
+		cfg.Host, cfg.User, cfg.Port, cfg.Become = a.Host, a.User, a.Port, a.Become
+		if a.Key != "" {
+			cfg.KeyFiles = []string{a.Key}
+		}
+		return transport.DialSSH(ctx, cfg)
+	}
+	return openContainer(ctx, transport.ContainerConfig{Name: h.Name, Argv: res.Argv, ReadOnly: o.ReadOnly})
 }
 
 // openContainer is transport.OpenContainer as a Transport (a nil one on error).
@@ -141,7 +178,7 @@ func ParseTarget(spec string) (*Host, error) {
 		h.Connector, h.Path = "chroot", s.Path
 	case transport.KindSSH:
 		h.Connector, h.User, h.Address, h.Port = "ssh", s.User, s.Host, s.Port
-	case transport.KindPodman, transport.KindDocker, transport.KindDockerSSH, transport.KindVagrant, transport.KindTerraform:
+	case transport.KindPodman, transport.KindDocker, transport.KindDockerSSH, transport.KindVagrant, transport.KindTerraform, transport.KindSoul:
 		h.Connector, h.Target = s.Kind, s.String()
 	default:
 		return nil, fmt.Errorf("target %q: %s targets are not fleet hosts", spec, s.Kind)

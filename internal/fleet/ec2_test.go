@@ -31,7 +31,7 @@ var ec2Instances = []fleettest.Instance{
 func ec2Fleet(t *testing.T, config string, env BoatEnv) (*Fleet, []BoatResult, []string, error) {
 	t.Helper()
 	c := load(t, "fleet:\n  hosts:\n    static1: {}\n  boats:\n    - provider: ec2\n      name: aws\n"+config)
-	f, err := Decode(c, canonical)
+	f, err := Decode(c, canonical, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestBoatsMergeWithEC2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Decode(c, canonical)
+	f, err := Decode(c, canonical, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

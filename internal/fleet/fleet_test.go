@@ -39,7 +39,7 @@ func canonical(s string) string { return roleNames[s] }
 
 func decode(t *testing.T, text string) *Fleet {
 	t.Helper()
-	f, err := Decode(load(t, text), canonical)
+	f, err := Decode(load(t, text), canonical, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestDecodeErrorsHavePositions(t *testing.T) {
 		{"fleet:\n  hosts: {web1: {}}\n  groups:\n    web: [web9]\n", `host "web9" is not in the fleet`},
 	} {
 		c := load(t, tc.text)
-		f, err := Decode(c, canonical)
+		f, err := Decode(c, canonical, nil)
 		if err == nil {
 			err = f.Resolve()
 		}
@@ -300,7 +300,7 @@ fleet:
           - path: /etc/b
             content: "b\n"
 `)
-	f, err := Decode(c, canonical)
+	f, err := Decode(c, canonical, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ fleet:
 		t.Fatal("a host without vars must share the Ch-obolo")
 	}
 	bad := load(t, "fleet:\n  hosts:\n    web1:\n      vars: {hostname: \"bad name!\"}\n")
-	bf, _ := Decode(bad, canonical)
+	bf, _ := Decode(bad, canonical, nil)
 	if _, err := ChoboloFor(bad, bf, bf.Hosts[0]); err == nil || !strings.Contains(err.Error(), "fleet vars of host web1") {
 		t.Fatalf("invalid vars: %v", err)
 	}
@@ -402,7 +402,7 @@ func TestBoats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Decode(c, canonical)
+	f, err := Decode(c, canonical, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package fleet
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
-	"github.com/ch-aos-ch/chaos/internal/souls"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
@@ -29,7 +29,7 @@ type Host struct {
 	// Name is the host's label (its key under fleet.hosts): what --limit, restrictions and output use.
 	Name string `json:"name"`
 	// Connector is "ssh", "local", "chroot", or the kind of Target: "podman", "docker", "dockerssh",
-	// "vagrant", "terraform".
+	// "vagrant", "terraform", "soul" (a Soul's connector).
 	Connector string `json:"connector"`
 	// Target is the connector spec of a container or tool host ("@podman/web1"): the host's name,
 	// or its `connector:` setting.
@@ -99,9 +99,9 @@ type BoatSpec struct {
 	Timeout  time.Duration
 	Config   *yaml.Node
 	Pos      chobolo.Pos
-	// Soul is the installed Soul that provides the boat named by `soul: NAME` (nil for built-in
+	// Soul is the installed Soul that provides the boat named by `soul: NAME` ("" for built-in
 	// providers); SoulBoat is its manifest entry.
-	Soul     *souls.Soul
+	Soul     string
 	SoulBoat soul.KindSpec
 }
 
@@ -117,6 +117,9 @@ type Fleet struct {
 	Boats             []BoatSpec
 	// Dir is the Ch-obolo's directory: vagrant and terraform of fleet hosts run relative to it.
 	Dir string
+	// Souls provide the boats of `soul: NAME` and the connectors of @NAME/ARG hosts (the run's Soul
+	// runtime); nil: none.
+	Souls soul.Kinds
 }
 
 // Error is a problem in the fleet section, with its position.
@@ -141,6 +144,9 @@ func (es Errors) Error() string {
 type decoder struct {
 	c    *chobolo.Chobolo
 	errs Errors
+	// souls, when set, are asked whether the Soul connectors and boats named exist (a boat's
+	// document is checked when its hosts are opened instead).
+	souls soul.Kinds
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -149,10 +155,14 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 
 // Decode reads fleet (and a top-level `restrictions`, the original's spelling) from the Ch-obolo.
 // A Ch-obolo without fleet decodes to an empty Fleet. canonical maps role tags and aliases to role
-// names ("" for unknown); restrictions naming unknown roles are errors.
-func Decode(c *chobolo.Chobolo, canonical func(string) string) (*Fleet, error) {
-	d := &decoder{c: c}
-	f := &Fleet{Parallelism: DefaultParallelism, MaxFailPercentage: 100}
+// names ("" for unknown); restrictions naming unknown roles are errors. souls provide the boats
+// and connectors of installed Souls (nil: none).
+func Decode(c *chobolo.Chobolo, canonical func(string) string, souls soul.Kinds) (*Fleet, error) {
+	if souls == nil {
+		souls = noSouls{}
+	}
+	d := &decoder{c: c, souls: souls}
+	f := &Fleet{Parallelism: DefaultParallelism, MaxFailPercentage: 100, Souls: souls}
 	if c.File != "" {
 		f.Dir = filepath.Dir(c.File)
 	}
@@ -319,6 +329,10 @@ func (d *decoder) host(k, v *yaml.Node, where string) *Host {
 		d.errorf(k, "%s: %v", where, err)
 		return nil
 	}
+	if err := d.soulConnector(h); err != nil {
+		d.errorf(k, "%s: host %v", where, err)
+		return nil
+	}
 	if v == nil || (v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
 		return h
 	}
@@ -337,6 +351,8 @@ func (d *decoder) host(k, v *yaml.Node, where string) *Host {
 				d.errorf(vv, "%s: host %s is already named as a connector; give the host a plain name to use connector:", what, name)
 			default:
 				if err := setConnector(h, spec); err != nil {
+					d.errorf(vv, "%s: %v", what, err)
+				} else if err := d.soulConnector(h); err != nil {
 					d.errorf(vv, "%s: %v", what, err)
 				}
 			}
@@ -420,7 +436,32 @@ func setConnector(h *Host, spec string) error {
 	return nil
 }
 
-const fleetConnectors = "@local, @chroot/PATH, @podman/NAME, @docker/NAME, @dockerssh/HOST/NAME, @vagrant/BOX, @terraform/DIR[:OUTPUT]; plain names are SSH hosts"
+// soulConnector checks that a Soul provides the connector of an @NAME/ARG host (when the decoder
+// knows the Souls).
+func (d *decoder) soulConnector(h *Host) error {
+	if h.Connector != transport.KindSoul || d.souls == nil {
+		return nil
+	}
+	s, _ := transport.ParseSpec(h.Target)
+	if _, _, err := d.souls.Lookup(soul.KindConnector, s.Connector); err != nil {
+		return transport.UnknownConnector(h.Target, err.Error())
+	}
+	return nil
+}
+
+// noSouls is the Souls of a run that loaded none.
+type noSouls struct{}
+
+func (noSouls) Lookup(kind, name string) (string, soul.KindSpec, error) {
+	return "", soul.KindSpec{}, fmt.Errorf("no installed Soul provides the %s %q (no Souls are loaded)", kind, name)
+}
+
+func (n noSouls) Call(_ context.Context, kind, name, _ string, _, _ any) error {
+	_, _, err := n.Lookup(kind, name)
+	return err
+}
+
+const fleetConnectors = "@local, @chroot/PATH, @podman/NAME, @docker/NAME, @dockerssh/HOST/NAME, @vagrant/BOX, @terraform/DIR[:OUTPUT], a Soul's @NAME/ARG; plain names are SSH hosts"
 
 // OverSSH reports whether the host is reached over SSH (its ssh_* settings and become apply): SSH
 // hosts, @dockerssh's host, and the hosts vagrant and terraform name.
@@ -557,7 +598,7 @@ func (d *decoder) boats(f *Fleet, n *yaml.Node) {
 			if name == "" {
 				continue
 			}
-			s, spec, err := souls.Find(souls.KindBoat, name)
+			s, spec, err := d.souls.Lookup(soul.KindBoat, name)
 			if err != nil {
 				d.errorf(soulNode, "fleet.boats[%d]: %v", i, err)
 				continue

@@ -5,30 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/ch-aos-ch/chaos/internal/souls"
 	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
-
-// soulRuntime is the Runtime of the Souls whose boats the fleet uses.
-func soulRuntime(boats []BoatSpec) *souls.Runtime {
-	var list []*souls.Soul
-	seen := map[*souls.Soul]bool{}
-	for _, b := range boats {
-		if b.Soul != nil && !seen[b.Soul] {
-			seen[b.Soul] = true
-			list = append(list, b.Soul)
-		}
-	}
-	return souls.NewRuntime(list)
-}
 
 // soulBoat is a boat an installed Soul provides (`soul: NAME`): chaos sends it boat.hosts with the
 // entry's config and the secrets its manifest declares, nothing else, and reads the hosts back
 // in the fleet.hosts shape, checked like any boat's document.
 type soulBoat struct {
-	spec BoatSpec
-	env  BoatEnv
-	rt   *souls.Runtime
+	spec  BoatSpec
+	env   BoatEnv
+	souls soul.Kinds
 }
 
 // soulHost is a host of a Soul boat in the fleet.hosts settings' spelling.
@@ -57,7 +43,7 @@ func (b *soulBoat) Fetch(ctx context.Context) ([]byte, string, error) {
 		params.Config = data
 	}
 	for _, key := range b.spec.SoulBoat.Secrets {
-		v, err := b.env.secret(fmt.Sprintf("soul %s (declared in its %s)", b.spec.Soul.Manifest.Name, souls.ManifestFile), key)
+		v, err := b.env.secret(fmt.Sprintf("soul %s (declared in its %s)", b.spec.Soul, "soul.yaml"), key)
 		if err != nil {
 			return nil, "", err
 		}
@@ -66,12 +52,8 @@ func (b *soulBoat) Fetch(ctx context.Context) ([]byte, string, error) {
 		}
 		params.Secrets[key] = v
 	}
-	p, err := b.rt.Process(ctx, b.spec.Soul.Manifest.Name)
-	if err != nil {
-		return nil, "", err
-	}
 	var res soul.BoatResult
-	if err := p.Call(ctx, soul.MethodBoatHosts, params, &res); err != nil {
+	if err := b.souls.Call(ctx, soul.KindBoat, name, soul.MethodBoatHosts, params, &res); err != nil {
 		return nil, "", err
 	}
 	// A list of one-key mappings keeps the Soul's order of hosts.

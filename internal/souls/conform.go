@@ -2,6 +2,7 @@ package souls
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -88,7 +89,8 @@ type Check struct {
 }
 
 // Conformance runs a Soul against the protocol: its manifest loads, its roles take no built-in
-// name or key, the boilerplate's keys pass its schemas, and for every role the process answers
+// name or key, the process answers for every other kind it declares (kindChecks), the
+// boilerplate's keys pass its schemas, and for every role the process answers
 // role.probe and role.plan with the boilerplate's keys against the real root under root, whose
 // probe runs on a read-only overlay of it (a write by a probe fragment fails the test). builtins
 // are the roles a Soul may not shadow. Checks stop at the first failure that makes the next ones
@@ -120,7 +122,15 @@ func Conformance(ctx context.Context, dir, root string, builtins []engine.Role) 
 		return fail("roles", errors.Join(errs...))
 	}
 	ok("roles", fmt.Sprintf("%d role(s), no clash with the built-in roles", len(roles)))
+	if err := kindChecks(ctx, rt, s, ok); err != nil {
+		return fail(err.name, err.err)
+	}
 	if len(roles) == 0 {
+		if rt.Started() > 0 { // it had kinds to answer
+			if err := oneProcess(rt, ok); err != nil {
+				return fail("one process", err)
+			}
+		}
 		return checks, nil
 	}
 	bp, err := s.Boilerplate()
@@ -178,11 +188,93 @@ func Conformance(ctx context.Context, dir, root string, builtins []engine.Role) 
 		return fail("read-only probe", fmt.Errorf("the probe wrote to the host: %s", strings.Join(gained, ", ")))
 	}
 	ok("read-only probe", "the probe wrote nothing to "+root)
+	if err := oneProcess(rt, ok); err != nil {
+		return fail("one process", err)
+	}
+	return checks, nil
+}
+
+// oneProcess checks that one process served the whole run.
+func oneProcess(rt *Runtime, ok func(name, detail string)) error {
 	if n := rt.Started(); n != 1 {
-		return fail("one process", fmt.Errorf("%d processes started for one run", n))
+		return fmt.Errorf("%d processes started for one run", n)
 	}
 	ok("one process", "one process served every request")
-	return checks, nil
+	return nil
+}
+
+// kindCheckError is the check that failed, and why.
+type kindCheckError struct {
+	name string
+	err  error
+}
+
+// kindChecks asks the Soul's process once for each kind its manifest declares besides roles, with
+// empty settings: any answer counts (a refusal of the empty config is an answer), but not "no
+// such method or name", a crash, a timeout or malformed output. A connector's argv or address
+// must pass chaos's checks; a logbook sink gets one event, and the process must still answer after
+// it.
+func kindChecks(ctx context.Context, rt *Runtime, s *Soul, ok func(name, detail string)) *kindCheckError {
+	answered := func(err error) error {
+		var ce *CallError
+		if err == nil || errors.As(err, &ce) && ce.Err.Code != soul.CodeMethodNotFound {
+			return nil
+		}
+		return err
+	}
+	for _, k := range []struct {
+		kind, method string
+		params       func(name string) any
+		result       func() any
+	}{
+		{soul.KindBoat, soul.MethodBoatHosts, func(n string) any { return soul.BoatParams{Boat: n, Config: json.RawMessage("{}")} },
+			func() any { return &soul.BoatResult{} }},
+		{soul.KindProvider, soul.MethodProviderKey, func(n string) any { return soul.KeyParams{Provider: n, Config: json.RawMessage("{}")} },
+			func() any { return &soul.KeyResult{} }},
+		{soul.KindChimera, soul.MethodChimeraCompile, func(n string) any {
+			return soul.CompileParams{Backend: n, System: json.RawMessage("{}"), Options: map[string]any{}}
+		}, func() any { return &soul.CompileResult{} }},
+		{soul.KindConnector, soul.MethodConnectorOpen, func(n string) any {
+			return soul.ConnectParams{Connector: n, Arg: "chaos-soul-test", Target: "@" + n + "/chaos-soul-test", ReadOnly: true}
+		}, func() any { return &soul.ConnectResult{} }},
+	} {
+		for _, sp := range s.specs(k.kind) {
+			name := k.kind + " " + sp.Name
+			res := k.result()
+			err := rt.Call(ctx, k.kind, sp.Name, k.method, k.params(sp.Name), res)
+			if err := answered(err); err != nil {
+				return &kindCheckError{name, err}
+			}
+			if cr, isConn := res.(*soul.ConnectResult); isConn && err == nil {
+				if err := cr.Check(); err != nil {
+					return &kindCheckError{name, fmt.Errorf("%s: %w", k.method, err)}
+				}
+			}
+			detail := "answered " + k.method
+			if err != nil {
+				detail += ", refusing the empty settings: " + err.Error()
+			}
+			ok(name, detail)
+		}
+	}
+	for _, sp := range s.Manifest.Limanis {
+		name := soul.KindSink + " " + sp.Name
+		p, err := rt.Process(ctx, s.Manifest.Name)
+		if err == nil {
+			err = p.Notify(soul.MethodLogbookEvent, sinkEvent{Sink: sp.Name, Event: map[string]any{"v": 1, "type": "run.start"}})
+		}
+		if err == nil { // still reading: a method it does not know gets its answer all the same
+			var ce *CallError
+			if err = p.Call(ctx, soul.MethodPing, nil, nil); errors.As(err, &ce) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return &kindCheckError{name, err}
+		}
+		ok(name, "took a logbook.event and still answers")
+	}
+	return nil
 }
 
 // readOnlyOverlay mounts an overlay of root whose writes go to a fresh upper directory, so that a

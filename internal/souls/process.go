@@ -275,6 +275,13 @@ func (b *tailBuffer) quoted() string {
 	return "; its stderr ends with:\n" + string(s)
 }
 
+// deadErr is why the process can no longer answer, nil while it runs.
+func (p *Process) deadErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dead
+}
+
 // Kill ends the process (and what it started) at once: a Soul that stopped reading must not hold
 // chaos up; requests in flight fail.
 func (p *Process) Kill() {

@@ -85,6 +85,8 @@ func (demoRole) Plan(_ context.Context, p soul.PlanParams) (soul.PlanResult, err
 		os.Exit(3)
 	case "hang":
 		time.Sleep(time.Minute)
+	case "garbage": // a line that is not JSON-RPC before a good answer: the answer must not count
+		fmt.Println("this is not JSON")
 	case "refuse":
 		return soul.PlanResult{}, soul.Invalid("demo.plan", "plan: not today")
 	case "shell-string":
@@ -243,6 +245,23 @@ func TestDiscover(t *testing.T) {
 	}
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "broken") {
 		t.Fatalf("errors: %v", errs)
+	}
+}
+
+// Paths is the discovery order of docs/souls.md: each directory of $CHAOS_SOUL_PATH, then the
+// data directory's souls ($XDG_DATA_HOME, else ~/.local/share), then /usr/share/chaos/souls.
+func TestPaths(t *testing.T) {
+	for _, c := range []struct{ soulPath, xdg, want string }{
+		{"", "", "/home/alice/.local/share/chaos/souls /usr/share/chaos/souls"},
+		{"/a::/b", "", "/a /b /home/alice/.local/share/chaos/souls /usr/share/chaos/souls"},
+		{"/a", "/xdg", "/a /xdg/chaos/souls /usr/share/chaos/souls"},
+	} {
+		t.Setenv("HOME", "/home/alice")
+		t.Setenv("CHAOS_SOUL_PATH", c.soulPath)
+		t.Setenv("XDG_DATA_HOME", c.xdg)
+		if got := strings.Join(Paths(), " "); got != c.want {
+			t.Errorf("CHAOS_SOUL_PATH=%q XDG_DATA_HOME=%q: %s, want %s", c.soulPath, c.xdg, got, c.want)
+		}
 	}
 }
 

@@ -266,7 +266,7 @@ func (r *Role) convert(env *engine.Env, c *chobolo.Chobolo, secrets map[string]s
 			if err != nil {
 				return nil, fmt.Errorf("steps[%d].ops[%d]: %w", i, j, err)
 			}
-			if op.Kind == engine.OpExec && isShell(op.Argv) {
+			if op.Kind == engine.OpExec && soul.HandsToShell(op.Argv) {
 				rp.Warnings = append(rp.Warnings, fmt.Sprintf("the Soul %s runs a shell command: %s", r.soul.Manifest.Name, op.String()))
 			}
 			step.Ops = append(step.Ops, op)
@@ -293,16 +293,6 @@ func (r *Role) convert(env *engine.Env, c *chobolo.Chobolo, secrets map[string]s
 	return rp, nil
 }
 
-// isShell reports an argv that hands a string to a shell: allowed, as the Soul's explicit choice,
-// and shown with the plan.
-func isShell(argv []string) bool {
-	switch filepath.Base(argv[0]) {
-	case "sh", "bash", "dash", "zsh", "ksh":
-		return slices.Contains(argv[1:], "-c")
-	}
-	return false
-}
-
 // userTools are the programs that remove or lock an account: a Soul op naming a protected user
 // with one of them is refused, as the users role refuses it.
 var userTools = []string{"userdel", "deluser", "usermod", "passwd", "chage", "gpasswd"}
@@ -314,11 +304,8 @@ func (r *Role) op(env *engine.Env, secrets map[string]string, claims []engine.Ow
 	fileOp := false
 	switch op.Kind {
 	case engine.OpExec:
-		if len(o.Argv) == 0 || o.Argv[0] == "" {
-			return op, fmt.Errorf("exec: empty argv")
-		}
-		if len(o.Argv) == 1 && strings.ContainsAny(o.Argv[0], " \t|;&$<>`") {
-			return op, fmt.Errorf("exec: %q is a shell string; give an argv (or [\"sh\", \"-c\", ...] explicitly)", o.Argv[0])
+		if err := soul.CheckArgv(o.Argv); err != nil {
+			return op, fmt.Errorf("exec: %w (or [\"sh\", \"-c\", ...] explicitly)", err)
 		}
 		for _, e := range o.Env {
 			if k, _, ok := strings.Cut(e, "="); !ok || k == "" {

@@ -14,7 +14,7 @@ import (
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
-// A Soul that crashes, hangs or returns a plan chaos refuses fails the apply before anything is
+// A Soul that crashes, hangs, writes a line that is not JSON-RPC or returns a plan chaos refuses fails the apply before anything is
 // applied (the hostname the same Ch-obolo declares stays as it was), with an error naming the
 // Soul; a plan that follows the rules applies like a built-in role's.
 func TestSoulRoleFailuresApplyNothing(t *testing.T) {
@@ -24,6 +24,7 @@ func TestSoulRoleFailuresApplyNothing(t *testing.T) {
 	for _, c := range []struct{ mode, want string }{
 		{"crash", "soul demo exited (exit status 3); its stderr ends with:\npanic: the demo Soul fell over while planning (during role.plan)"},
 		{"hang", "soul demo: role.plan: no answer within 2s"},
+		{"garbage", `soul demo: malformed output (want one JSON-RPC 2.0 response per line): "this is not JSON"`},
 		{"refuse", "demo.yml:2:14: error: plan: not today (Soul demo)"},
 		{"shell-string", `soul demo: malformed plan, nothing applied: steps[0].ops[0]: exec: "rm -rf /tmp/x" is a shell string`},
 		{"relative", `soul demo: malformed plan, nothing applied: steps[0].ops[0]: write: invalid path "etc/demo.conf": is not absolute`},

@@ -114,3 +114,31 @@ func TestPythonSoulApplies(t *testing.T) {
 		t.Fatalf("explain (exit %d):\n%s", code, out)
 	}
 }
+
+// `chaos soul test` asks a Soul for every kind its manifest declares: the allkinds Soul (a role, a
+// boat, a connector and a logbook sink in one python3 process) passes, each kind answered by the
+// one process; a Ch-imera back end its process does not serve fails the test, naming it.
+func TestSoulTestEveryKind(t *testing.T) {
+	testenv.RequireRoot(t)
+	isolate(t)
+	base := testenv.BaseRoot(t)
+	_, dir := testenv.AllKindsSoul(t, t.TempDir())
+	out, code := chaosRun(t, "soul", "test", dir, "--root", base)
+	for _, want := range []string{"ok   boat here: answered boat.hosts", "ok   connector here: answered connector.open",
+		"ok   logbook sink tape: took a logbook.event and still answers", "ok   role stamp: ", "ok   one process: ", dir + " passes"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("soul test (exit %d) lacks %q:\n%s", code, want, out)
+		}
+	}
+	if n, pids := testenv.SoulStarts(t, dir); n != 1 {
+		t.Fatalf("soul test started the Soul %d times (pids %s)", n, pids)
+	}
+	manifest := testenv.ReadFile(t, dir, "soul.yaml")
+	if err := os.WriteFile(filepath.Join(dir, "soul.yaml"), []byte(manifest+"chimera:\n  - name: ghost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := chaosRun(t, "soul", "test", dir, "--root", base); code != 1 ||
+		!strings.Contains(out, "FAIL Ch-imera back end ghost: soul allkinds: chimera.compile: unknown method chimera.compile") {
+		t.Fatalf("a back end the process does not serve: exit %d\n%s", code, out)
+	}
+}

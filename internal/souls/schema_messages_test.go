@@ -140,6 +140,8 @@ func TestMessageSchemas(t *testing.T) {
 		"chimera.compile.params.schema.json": soul.CompileParams{Backend: "nix", System: json.RawMessage(`{"hostname":"h"}`), Options: map[string]any{"x": 1}},
 		"chimera.compile.result.schema.json": soul.CompileResult{Files: map[string]string{"configuration.nix": "{}"}, Diagnostics: []soul.Diagnostic{{Severity: "warning", Message: "m", Key: "k"}}},
 		"logbook.event.params.schema.json":   map[string]any{"sink": "s", "event": map[string]any{"v": 1, "type": "run-started"}},
+		"connector.open.params.schema.json":  soul.ConnectParams{Connector: "machines", Arg: "web1", Target: "@machines/web1", ReadOnly: true},
+		"connector.open.result.schema.json":  soul.ConnectResult{Argv: []string{"chroot", "/var/lib/machines/web1"}},
 	} {
 		data, err := json.Marshal(v)
 		if err != nil {
@@ -149,8 +151,9 @@ func TestMessageSchemas(t *testing.T) {
 	}
 	// and the schemas are no rubber stamp
 	for name, bad := range map[string]string{
-		"role.plan.result.schema.json": `{"steps":[{"changes":[],"ops":[{"kind":"shell","cmd":"rm -rf /"}]}]}`,
-		"request.schema.json":          `{"jsonrpc":"1.0","method":"role.probe"}`,
+		"role.plan.result.schema.json":      `{"steps":[{"changes":[],"ops":[{"kind":"shell","cmd":"rm -rf /"}]}]}`,
+		"request.schema.json":               `{"jsonrpc":"1.0","method":"role.probe"}`,
+		"connector.open.result.schema.json": `{"argv":["chroot","/m"],"ssh":{"host":"h"}}`,
 	} {
 		v, _ := jsonschema.UnmarshalJSON(strings.NewReader(bad))
 		if schemas[name].Validate(v) == nil {

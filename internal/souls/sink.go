@@ -30,13 +30,14 @@ type Sink struct {
 	failed  error // the first send that failed: nothing more is sent
 }
 
-// StartSink starts the Soul that provides the logbook sink name.
-func StartSink(ctx context.Context, name string) (*Sink, error) {
-	s, _, err := Find(KindSink, name)
+// Sink starts sending events to the logbook sink name, through the run's process of the Soul
+// that provides it (shared with the Soul's other kinds).
+func (r *Runtime) Sink(ctx context.Context, name string) (*Sink, error) {
+	s, _, err := r.find(soul.KindSink, name)
 	if err != nil {
 		return nil, fmt.Errorf("logbook sink %s: %w", name, err)
 	}
-	p, err := s.Start(ctx)
+	p, err := r.Process(ctx, s.Manifest.Name)
 	if err != nil {
 		return nil, fmt.Errorf("logbook sink %s: %w", name, err)
 	}
@@ -90,8 +91,10 @@ func (k *Sink) send() {
 	}
 }
 
-// Close lets the sink take what is queued (for at most a short while), ends its process and
-// reports, once, what it lost: events dropped because it was slow, or that it failed.
+// Close lets the sink take what is queued (for at most SinkDrain) and reports, once, what it lost:
+// events dropped because it was slow, or that its Soul failed. The process is the run's (the
+// Runtime ends it), unless it stopped reading: then it is killed, since it would hold up
+// everything else it serves.
 func (k *Sink) Close() error {
 	k.mu.Lock()
 	if k.closed {
@@ -101,23 +104,26 @@ func (k *Sink) Close() error {
 	k.closed = true
 	close(k.queue)
 	k.mu.Unlock()
-	deadline := time.Now().Add(SinkDrain)
 	select {
 	case <-k.done:
 	case <-time.After(SinkDrain):
 		k.p.Kill() // it stopped reading: its pending write fails and the queue empties as drops
 		<-k.done
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return fmt.Errorf("logbook sink %s: soul %s: still running but not reading after %s; killed, %d events not delivered",
+			k.name, k.p.soul.Manifest.Name, SinkDrain, k.dropped)
 	}
-	serr := k.p.Shutdown(max(time.Until(deadline), 100*time.Millisecond))
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.failed == nil {
+		k.failed = k.p.deadErr() // it may have died after taking the last line into its pipe
+	}
 	switch {
 	case k.failed != nil:
 		return fmt.Errorf("logbook sink %s: %v; %d events not delivered", k.name, k.failed, k.dropped)
 	case k.dropped > 0:
 		return fmt.Errorf("logbook sink %s: too slow; %d events dropped", k.name, k.dropped)
-	case serr != nil:
-		return fmt.Errorf("logbook sink %s: %v (it may not have taken every event)", k.name, serr)
 	}
 	return nil
 }

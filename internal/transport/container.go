@@ -37,14 +37,22 @@ type ContainerConfig struct {
 	Via *SSHConfig
 	// ReadOnly: see SSHConfig.ReadOnly.
 	ReadOnly bool
+	// Argv, when set, replaces `ENGINE exec -i -u 0 CONTAINER` (Engine and Container unused): a
+	// Soul connector's command, run on this machine, that gives the worker's stdin and stdout
+	// inside the target as root.
+	Argv []string
 }
 
 // OpenContainer starts the worker in a running container. A missing engine binary, a missing or
 // stopped container, or an unreachable SSH host is an *UnreachableError naming the target.
 func OpenContainer(ctx context.Context, cfg ContainerConfig) (Container, error) {
 	prefix := []string{cfg.Engine, "exec", "-i", "-u", "0", cfg.Container}
+	container := cfg.Container
+	if len(cfg.Argv) > 0 {
+		prefix, container, cfg.Engine = cfg.Argv, cfg.Name, cfg.Argv[0]
+	}
 	setup := func(s *SSH) {
-		s.name, s.prefix, s.container, s.root = cfg.Name, prefix, cfg.Container, true
+		s.name, s.prefix, s.container, s.root = cfg.Name, prefix, container, true
 	}
 	if cfg.Via != nil {
 		via := *cfg.Via
@@ -60,6 +68,9 @@ func OpenContainer(ctx context.Context, cfg ContainerConfig) (Container, error) 
 	w, err := s.startWorker(ctx)
 	if err != nil {
 		_ = s.Close()
+		if len(cfg.Argv) > 0 { // no engine to ask why
+			return Container{}, &UnreachableError{Host: cfg.Name, Err: err}
+		}
 		return Container{}, s.containerError(ctx, err)
 	}
 	s.w = w

@@ -22,6 +22,9 @@ const (
 	// SSH hosts found by a tool: `vagrant ssh-config BOX`, `terraform output -json` in a directory.
 	KindVagrant   = "vagrant"
 	KindTerraform = "terraform"
+	// A connector an installed Soul provides: @NAME/ARG (Spec.Connector, Spec.Arg). Parsing
+	// accepts any such NAME; whether a Soul provides it is known where the Souls are.
+	KindSoul = "soul"
 )
 
 // Spec is a parsed target spec: what --target (apply, generations, rollback, recover), init --from
@@ -38,6 +41,9 @@ type Spec struct {
 	Container string
 	// Box is the Vagrant machine of @vagrant.
 	Box string
+	// Connector and Arg are a Soul connector's name and what follows it (@NAME/ARG).
+	Connector string
+	Arg       string
 	// PID is the process of an @pid/N target.
 	PID int
 	// User, Host and Port are an SSH target's [user@]host[:port] (User and Port may be empty); for
@@ -62,6 +68,8 @@ func (s Spec) String() string {
 		return "@dockerssh/" + s.sshAddr() + "/" + s.Container
 	case KindVagrant:
 		return "@vagrant/" + s.Box
+	case KindSoul:
+		return "@" + s.Connector + "/" + s.Arg
 	case KindTerraform:
 		if s.Output != "" {
 			return "@terraform/" + s.Path + ":" + s.Output
@@ -96,6 +104,48 @@ const connectors = "@local, @chroot/PATH, @pid/N, @podman/NAME, @docker/NAME, @d
 
 // Connectors are the target prefixes, for completion and messages.
 var Connectors = []string{"@local", "@chroot/", "@pid/", "@podman/", "@docker/", "@dockerssh/", "@vagrant/", "@terraform/"}
+
+// UnknownConnector is the error for @NAME/... when no Soul provides NAME; why says what the Souls
+// offer.
+func UnknownConnector(spec, why string) error {
+	return fmt.Errorf("target %q: unknown connector (known: %s); %s", spec, connectors, why)
+}
+
+// BuiltinConnector reports whether name is a built-in connector's (no Soul may provide it).
+func BuiltinConnector(name string) bool {
+	switch name {
+	case KindLocal, KindChroot, KindPID, KindSSH, KindPodman, KindDocker, KindDockerSSH, KindVagrant, KindTerraform, KindSoul:
+		return true
+	}
+	return false
+}
+
+// connectorName is a Soul connector's name: what soul.yaml accepts for any kind.
+func connectorName(n string) bool {
+	if n == "" || n[0] == '-' {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validArg reports whether a is a Soul connector's argument: letters, digits and "_.:@/-", not
+// starting with "-" (it reaches the Soul as JSON, never a shell, but it names things in argv).
+func validArg(a string) bool {
+	if a == "" || len(a) > 1024 || a[0] == '-' {
+		return false
+	}
+	for _, r := range a {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.:@/-", r)) {
+			return false
+		}
+	}
+	return true
+}
 
 // validName reports whether n is a plausible container, Vagrant machine or terraform output
 // name: letters, digits and "_.-", not starting with "-" or ".".
@@ -180,7 +230,14 @@ func ParseSpec(spec string) (Spec, error) {
 		}
 		return Spec{Kind: KindTerraform, Path: dir, Output: out}, nil
 	case strings.HasPrefix(spec, "@"):
-		return bad("unknown connector (known: %s)", connectors)
+		name, arg, ok := strings.Cut(spec[1:], "/")
+		if !ok || !connectorName(name) || BuiltinConnector(name) {
+			return bad("unknown connector (known: %s)", connectors)
+		}
+		if !validArg(arg) {
+			return bad("@%s/ARG needs an argument (letters, digits, '_', '.', ':', '@', '/', '-'; not starting with '-')", name)
+		}
+		return Spec{Kind: KindSoul, Connector: name, Arg: arg}, nil
 	case strings.ContainsAny(spec, "/~") || spec == "." || spec == "..":
 		// No host name or address has a slash: this is a directory.
 		dir := spec

@@ -41,6 +41,9 @@ func TestParseSpec(t *testing.T) {
 		{spec: "[::1]:22", want: Spec{Kind: KindSSH, Host: "::1", Port: 22}},
 		{spec: "[::1]", want: Spec{Kind: KindSSH, Host: "::1"}},
 		{spec: "fe80::1", want: Spec{Kind: KindSSH, Host: "fe80::1"}},
+		// A Soul's connector: any other @NAME/ARG (whether a Soul provides it is checked where Souls are).
+		{spec: "@machines/web1", want: Spec{Kind: KindSoul, Connector: "machines", Arg: "web1"}},
+		{spec: "@lxc/host:ct/x", want: Spec{Kind: KindSoul, Connector: "lxc", Arg: "host:ct/x"}},
 
 		// Every spelling that used to fall back to this machine is an error.
 		{spec: "", err: "empty target"},
@@ -53,7 +56,11 @@ func TestParseSpec(t *testing.T) {
 		{spec: "@localhost", err: `target "@localhost": unknown connector`},
 		{spec: "@local/", err: "unknown connector"},
 		{spec: "@LOCAL", err: "unknown connector"},
-		{spec: "@lxc/x", err: "unknown connector (known: @local, @chroot/PATH, @pid/N, @podman/NAME, @docker/NAME, @dockerssh/HOST/NAME, @vagrant/BOX, @terraform/DIR[:OUTPUT], or [user@]host[:port] for SSH)"},
+		{spec: "@LXC/x", err: "unknown connector (known: @local, @chroot/PATH, @pid/N, @podman/NAME, @docker/NAME, @dockerssh/HOST/NAME, @vagrant/BOX, @terraform/DIR[:OUTPUT], or [user@]host[:port] for SSH)"},
+		{spec: "@local/x", err: "unknown connector"},
+		{spec: "@lxc/", err: "@lxc/ARG needs an argument"},
+		{spec: "@lxc/-rf", err: "@lxc/ARG needs an argument"},
+		{spec: "@lxc/a;b", err: "@lxc/ARG needs an argument"},
 
 		// Containers and the hosts of tools.
 		{spec: "@podman/web1", want: Spec{Kind: KindPodman, Container: "web1"}},

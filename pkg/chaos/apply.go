@@ -245,7 +245,7 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (*Run, error) 
 	r := c.startRun(ctx, &req, len(targets))
 	for _, spec := range targets {
 		j := c.job(req, spec, func(ctx context.Context, readOnly bool) (transport.Transport, error) {
-			return openSpec(ctx, spec, req.Inventory, req.Connect, readOnly)
+			return c.openSpec(ctx, spec, req.Inventory, req.Connect, readOnly)
 		})
 		j.emit = r.emit
 		out, hp := j.run(ctx)
@@ -254,8 +254,9 @@ func (c *Controller) Apply(ctx context.Context, req ApplyRequest) (*Run, error) 
 	return r.finish(), nil
 }
 
-// openSpec opens one target: a connector, a fleet host by name, or [user@]host[:port] over SSH.
-func openSpec(ctx context.Context, spec string, inv *fleet.Fleet, co fleet.ConnectOptions, readOnly bool) (transport.Transport, error) {
+// openSpec opens one target: a connector (built in, or a Soul's), a fleet host by name, or
+// [user@]host[:port] over SSH.
+func (c *Controller) openSpec(ctx context.Context, spec string, inv *fleet.Fleet, co fleet.ConnectOptions, readOnly bool) (transport.Transport, error) {
 	s, err := transport.ParseSpec(spec)
 	if err != nil {
 		return nil, err
@@ -264,7 +265,7 @@ func openSpec(ctx context.Context, spec string, inv *fleet.Fleet, co fleet.Conne
 		return s.Open()
 	}
 	if inv == nil {
-		inv = &fleet.Fleet{}
+		inv = &fleet.Fleet{Souls: c.kinds()}
 	}
 	co.ReadOnly = readOnly
 	for _, h := range inv.Hosts {

@@ -3,7 +3,9 @@
 // so they share every step and every safety rule.
 //
 // A [Controller] holds what a run needs besides its request: the roles, the user's aliases and
-// retention settings, and the logbook. Load a Ch-obolo with [Load], then:
+// retention settings, the logbook and the installed Souls ([LoadSouls], one process per Soul for
+// everything it provides). Load a Ch-obolo with [Load] (or [Controller.Load], which knows the
+// Souls' keys), then:
 //
 //   - [Controller.Apply] plans and applies it to targets (or, with Dry, plans only) and streams
 //     typed [Event]s while it runs; [Controller.Plan] is the same without changes.
@@ -20,10 +22,15 @@
 package chaos
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/logbook"
 	"github.com/ch-aos-ch/chaos/internal/roles/builtin"
+	"github.com/ch-aos-ch/chaos/internal/souls"
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // The types a caller names. They are aliases of the engine's own, so values flow through
@@ -59,6 +66,13 @@ func Load(path string, opts LoadOptions) (*Chobolo, error) {
 	return chobolo.Load(path, opts)
 }
 
+// Load is the package's Load knowing the controller's roles: the keys of its Souls' roles are
+// Ch-obolo keys (and checked against their schemas, FILE:LINE:COL).
+func (c *Controller) Load(path string, opts LoadOptions) (*Chobolo, error) {
+	opts.ExtraKeys = append(slices.Clone(opts.ExtraKeys), souls.Keys(c.registry.All())...)
+	return chobolo.Load(path, opts)
+}
+
 // Options configure a Controller.
 type Options struct {
 	// Roles are the roles a run may use; nil means the built-in roles.
@@ -75,6 +89,30 @@ type Options struct {
 	// Limanis are logbook sinks installed Souls provide (config.yml `limanis:`): each gets every
 	// event of a run. A slow, dead or missing sink is a warning; it never slows or fails a run.
 	Limanis []string
+	// Souls are the installed Souls (LoadSouls): their roles join the built-in ones (when Roles is
+	// nil) and their aliases sit under Aliases; their boats, connectors, logbook sinks, secrets
+	// providers and Ch-imera back ends are found there. Every kind of a Soul is served by its one
+	// process, started on first use and ended by Souls.Close. nil: no Souls.
+	Souls *Souls
+}
+
+// Souls are the installed Souls of a run and their processes (one per Soul, shared by everything
+// the Soul provides, for every host). Close ends them.
+type Souls = souls.Runtime
+
+// SoulPaths are the standard directories Souls are installed in, first wins for a name:
+// $CHAOS_SOUL_PATH (colon-separated), ~/.local/share/chaos/souls, /usr/share/chaos/souls.
+func SoulPaths() []string { return souls.Paths() }
+
+// LoadSouls reads the Souls installed under paths (each a directory of Soul directories; nil means
+// SoulPaths). Nothing starts until a run uses a Soul. A Soul that cannot load (a bad soul.yaml, a
+// role taking a built-in role's name, alias or key) is left out, and Errors says why with
+// FILE:LINE:COL; the others load.
+func LoadSouls(paths ...string) *Souls {
+	if paths == nil {
+		paths = SoulPaths()
+	}
+	return souls.Open(paths, builtin.Roles())
 }
 
 // Controller runs Ch-obolos against targets. It holds no global state: two Controllers in one
@@ -88,7 +126,16 @@ type Controller struct {
 func New(opts Options) (*Controller, error) {
 	roles := opts.Roles
 	if roles == nil {
-		roles = builtin.Roles()
+		roles = append(builtin.Roles(), opts.Souls.Roles()...)
+	}
+	if opts.Souls != nil {
+		// The user's aliases win over the Souls'.
+		al, pos := opts.Souls.Aliases()
+		maps.Copy(al, opts.Aliases)
+		if opts.AliasPos != nil {
+			maps.Copy(pos, opts.AliasPos)
+		}
+		opts.Aliases, opts.AliasPos = al, pos
 	}
 	return &Controller{opts: opts, registry: engine.NewRegistry(roles...)}, nil
 }
@@ -106,3 +153,11 @@ func (c *Controller) roleKeys() []string {
 }
 
 func (c *Controller) engine() *engine.Engine { return &engine.Engine{Registry: c.registry} }
+
+// kinds are the Souls' kinds for the packages that use them (nil when none are loaded).
+func (c *Controller) kinds() soul.Kinds {
+	if c.opts.Souls == nil {
+		return nil
+	}
+	return c.opts.Souls
+}

@@ -19,6 +19,29 @@ func ExampleLoad() {
 	// Output: forge 1 1
 }
 
+// Load the Souls installed in a directory (LoadSouls() reads the standard ones): their roles and
+// aliases join the controller's, and their boats, connectors, sinks and back ends are found there.
+// Nothing starts until a run uses a Soul; then each is one process for all it provides.
+func ExampleLoadSouls() {
+	souls := chaos.LoadSouls("../../examples/souls")
+	defer souls.Close()
+	ctl, err := chaos.New(chaos.Options{Souls: souls})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range souls.List() {
+		fmt.Println(s.Manifest.Name)
+	}
+	tags, err := ctl.ResolveTags([]string{"home"}) // an alias in the dotfiles Soul's soul.yaml
+	fmt.Println(tags, err, len(souls.Errors()), souls.Started())
+	// Output:
+	// cmdb
+	// dotfiles
+	// keyfile
+	// machines
+	// [dotfiles] <nil> 0 0
+}
+
 // Resolve role names and aliases before anything is contacted: a typo is refused with a
 // suggestion.
 func ExampleController_ResolveTags() {

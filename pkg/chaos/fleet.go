@@ -29,7 +29,7 @@ type InventoryOptions struct {
 // LoadInventory decodes the fleet of c, runs its boats (when asked) and resolves its groups.
 // Boat warnings (a boat that failed without `required: true`) come back as warnings.
 func (c *Controller) LoadInventory(ctx context.Context, ch *Chobolo, o InventoryOptions) (*Fleet, []BoatResult, []string, error) {
-	inv, err := fleet.Decode(ch, c.registry.Canonical)
+	inv, err := fleet.Decode(ch, c.registry.Canonical, c.kinds())
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -19,10 +19,16 @@ type Generation = engine.Generation
 // Recovery says how an interrupted apply was handled.
 type Recovery = engine.Recovery
 
-// Open opens a target spec (@local, @chroot/PATH, @pid/N or [user@]host[:port] with strict
-// known_hosts) outside a run, e.g. to read its generations. readOnly connects for reading only.
+// Open opens a target spec (@local, @chroot/PATH, @pid/N, a container or tool connector, or
+// [user@]host[:port] with strict known_hosts) outside a run, e.g. to read its generations.
+// readOnly connects for reading only. Controller.Open also reaches the Souls' connectors.
 func Open(ctx context.Context, spec string, readOnly bool) (Target, error) {
-	return openSpec(ctx, cmp.Or(spec, "@local"), nil, fleet.ConnectOptions{}, readOnly)
+	return (&Controller{}).Open(ctx, spec, readOnly)
+}
+
+// Open is the package's Open with the controller's Souls' connectors.
+func (c *Controller) Open(ctx context.Context, spec string, readOnly bool) (Target, error) {
+	return c.openSpec(ctx, cmp.Or(spec, "@local"), nil, fleet.ConnectOptions{}, readOnly)
 }
 
 // Generations lists the generations recorded on t, oldest first.
@@ -67,7 +73,7 @@ func (c *Controller) Rollback(ctx context.Context, req RollbackRequest) (*Run, e
 	req.Chobolo = nil
 	r := c.startRun(ctx, &req.ApplyRequest, 1)
 	j := c.job(req.ApplyRequest, spec, func(ctx context.Context, readOnly bool) (transport.Transport, error) {
-		return openSpec(ctx, spec, req.Inventory, req.Connect, readOnly)
+		return c.openSpec(ctx, spec, req.Inventory, req.Connect, readOnly)
 	})
 	j.emit = r.emit
 	var g Generation
@@ -215,7 +221,7 @@ type RecoverRequest struct {
 func (c *Controller) Recover(ctx context.Context, req RecoverRequest) (*Recovery, *Run, error) {
 	spec := cmp.Or(req.Target, "@local")
 	open := func(ctx context.Context, readOnly bool) (transport.Transport, error) {
-		return openSpec(ctx, spec, req.Apply.Inventory, req.Apply.Connect, readOnly)
+		return c.openSpec(ctx, spec, req.Apply.Inventory, req.Apply.Connect, readOnly)
 	}
 	t, err := open(ctx, false)
 	if err != nil {

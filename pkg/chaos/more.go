@@ -38,7 +38,16 @@ type (
 )
 
 // Compile compiles c for a Ch-imera back end: "nixos" (a flake and modules) or "guix" (a Guix
-// System config.scm and channels.scm).
+// System config.scm and channels.scm), or one an installed Soul provides when opts.Souls is set
+// (Controller.Compile sets it).
 func Compile(ctx context.Context, c *Chobolo, backend string, opts ChimeraOptions) (*ChimeraResult, error) {
 	return chimera.Compile(ctx, c, backend, opts)
+}
+
+// Compile is the package's Compile with the controller's Souls' back ends.
+func (c *Controller) Compile(ctx context.Context, ch *Chobolo, backend string, opts ChimeraOptions) (*ChimeraResult, error) {
+	if opts.Souls == nil {
+		opts.Souls = c.kinds()
+	}
+	return chimera.Compile(ctx, ch, backend, opts)
 }

@@ -49,7 +49,7 @@ func (c *Controller) startRun(ctx context.Context, req *ApplyRequest, count int)
 	}
 	var sinkErrs []string
 	for _, name := range c.opts.Limanis {
-		k, err := souls.StartSink(ctx, name)
+		k, err := c.opts.Souls.Sink(ctx, name)
 		if err != nil {
 			sinkErrs = append(sinkErrs, err.Error())
 			continue

@@ -1,5 +1,7 @@
 package soul
 
+import "context"
+
 // Manifest is soul.yaml: who the Soul is and everything it provides. chaos reads it without
 // starting the Soul: listing, key validation, explanations and boilerplate come from here.
 type Manifest struct {
@@ -32,7 +34,18 @@ type Manifest struct {
 	Limanis []KindSpec `yaml:"limanis,omitempty" json:"limanis,omitempty"`
 	// Chimera are Ch-imera back ends (`chaos chimera compile --to NAME`).
 	Chimera []KindSpec `yaml:"chimera,omitempty" json:"chimera,omitempty"`
+	// Connectors are target connectors (`--target @NAME/ARG`, a fleet host named so).
+	Connectors []KindSpec `yaml:"connectors,omitempty" json:"connectors,omitempty"`
 }
+
+// The kinds a Soul provides besides roles, as chaos names them in messages.
+const (
+	KindBoat      = "boat"
+	KindProvider  = "secrets provider"
+	KindSink      = "logbook sink"
+	KindChimera   = "Ch-imera back end"
+	KindConnector = "connector"
+)
 
 // RoleSpec declares a role: exactly what a built-in role's Meta says.
 type RoleSpec struct {
@@ -54,10 +67,21 @@ type RoleSpec struct {
 	Schema string `yaml:"schema,omitempty" json:"schema,omitempty"`
 }
 
-// KindSpec declares a boat, a secrets provider, a logbook sink or a Ch-imera back end.
+// KindSpec declares a boat, a secrets provider, a logbook sink, a Ch-imera back end or a connector.
 type KindSpec struct {
 	Name    string `yaml:"name" json:"name"`
 	Summary string `yaml:"summary,omitempty" json:"summary,omitempty"`
 	// Secrets are the top-level keys of the secrets file it may read (boats).
 	Secrets []string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+}
+
+// Kinds reaches what installed Souls provide besides roles (boats, connectors, secrets providers,
+// Ch-imera back ends): chaos's Soul runtime implements it, one process per Soul for all of them,
+// and the packages that use a kind take it, so they need not know how Souls are found and run.
+type Kinds interface {
+	// Lookup names the Soul that provides the kind (KindBoat, ...) called name, with its
+	// manifest entry, or says that none does and what is installed.
+	Lookup(kind, name string) (soulName string, spec KindSpec, err error)
+	// Call sends method to that Soul and decodes its answer into result.
+	Call(ctx context.Context, kind, name, method string, params, result any) error
 }

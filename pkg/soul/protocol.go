@@ -27,7 +27,14 @@
 //	}
 package soul
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+)
 
 // ProtocolVersion is the version of this protocol. It changes only when a message changes meaning
 // or a field goes away; new methods and optional fields keep it.
@@ -41,7 +48,11 @@ const (
 	MethodProviderKey    = "provider.key"
 	MethodLogbookEvent   = "logbook.event"
 	MethodChimeraCompile = "chimera.compile"
-	MethodShutdown       = "shutdown"
+	MethodConnectorOpen  = "connector.open"
+	// MethodPing is sent by `chaos soul test` only, to see that a Soul still reads (after a logbook
+	// event, which has no answer): any answer will do, the -32601 error included.
+	MethodPing     = "rpc.ping"
+	MethodShutdown = "shutdown"
 )
 
 // Request is one JSON-RPC 2.0 request (or, without ID, a notification).
@@ -273,4 +284,86 @@ type Diagnostic struct {
 	Code     string `json:"code,omitempty"`
 	Message  string `json:"message"`
 	Key      string `json:"key,omitempty"`
+}
+
+// ConnectParams ask a connector how to reach the target @CONNECTOR/ARG: Arg is what follows the
+// slash (letters, digits and "_.:@/-", never starting with "-"), Target the whole spec.
+type ConnectParams struct {
+	Connector string `json:"connector"`
+	Arg       string `json:"arg"`
+	Target    string `json:"target"`
+	// ReadOnly: the run writes nothing to the target (a dry run, a capture).
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// ConnectResult says how to reach a target: exactly one of Argv and SSH. Argv is run on the
+// controller (no shell) followed by chaos's worker command, and must give the worker's stdin
+// and stdout inside the target as root, as `podman exec -i -u 0 NAME` does; SSH is an address
+// chaos connects to as to any SSH host.
+type ConnectResult struct {
+	Argv []string `json:"argv,omitempty"`
+	SSH  *SSHAddr `json:"ssh,omitempty"`
+}
+
+// SSHAddr is an SSH host a connector names.
+type SSHAddr struct {
+	Host string `json:"host"`
+	Port int    `json:"port,omitempty"`
+	User string `json:"user,omitempty"`
+	// Key is a private key file on the controller.
+	Key    string `json:"key,omitempty"`
+	Become bool   `json:"become,omitempty"`
+}
+
+// CheckArgv refuses what is not an argv: an empty one, an empty program, a NUL in an argument,
+// and one string with shell syntax (a command line pasted where an argv is wanted). chaos applies
+// it to every exec op and connector argv a Soul returns.
+func CheckArgv(argv []string) error {
+	if len(argv) == 0 || argv[0] == "" {
+		return errors.New("empty argv")
+	}
+	if len(argv) == 1 && strings.ContainsAny(argv[0], " \t|;&$<>`") {
+		return fmt.Errorf("%q is a shell string; give an argv", argv[0])
+	}
+	for _, a := range argv {
+		if strings.ContainsRune(a, 0) {
+			return fmt.Errorf("argument %q holds a NUL", a)
+		}
+	}
+	return nil
+}
+
+// HandsToShell reports an argv that hands a string to a shell (sh -c ...).
+func HandsToShell(argv []string) bool {
+	if len(argv) == 0 {
+		return false
+	}
+	switch path.Base(argv[0]) {
+	case "sh", "bash", "dash", "zsh", "ksh":
+		return slices.Contains(argv[1:], "-c")
+	}
+	return false
+}
+
+// Check is what chaos checks of a connector's answer: exactly one of argv and ssh; an argv (never
+// a shell string, no `sh -c`, since chaos's worker command follows it); an SSH host and user
+// without spaces or shell syntax.
+func (r ConnectResult) Check() error {
+	switch {
+	case (len(r.Argv) > 0) == (r.SSH != nil):
+		return errors.New("want exactly one of argv and ssh")
+	case r.SSH != nil:
+		a := r.SSH
+		if a.Host == "" || strings.ContainsAny(a.Host, " \t\n/'\"`$;|&<>()") || strings.ContainsAny(a.User, " \t\n/'\"`$;|&<>():@") || a.Port < 0 || a.Port > 65535 {
+			return fmt.Errorf("ssh: host %q, user %q, port %d is not an SSH address", a.Host, a.User, a.Port)
+		}
+		return nil
+	}
+	if err := CheckArgv(r.Argv); err != nil {
+		return fmt.Errorf("argv: %w", err)
+	}
+	if HandsToShell(r.Argv) {
+		return fmt.Errorf("argv %q hands a string to a shell; give the program and its arguments", r.Argv)
+	}
+	return nil
 }

@@ -38,6 +38,11 @@ type CompilerHandler interface {
 	Compile(ctx context.Context, p CompileParams) (CompileResult, error)
 }
 
+// ConnectorHandler says how to reach a target (a connector).
+type ConnectorHandler interface {
+	Connect(ctx context.Context, p ConnectParams) (ConnectResult, error)
+}
+
 // Server answers chaos's requests with the handlers registered on it. The package-level
 // functions (Role, Boat, ..., Serve) use a default Server, which is what a Soul's main needs.
 type Server struct {
@@ -48,12 +53,14 @@ type Server struct {
 	providers map[string]ProviderHandler
 	sinks     map[string]SinkHandler
 	compilers map[string]CompilerHandler
+	conns     map[string]ConnectorHandler
 }
 
 // NewServer returns a Server with nothing registered.
 func NewServer() *Server {
 	return &Server{roles: map[string]RoleHandler{}, boats: map[string]BoatHandler{},
-		providers: map[string]ProviderHandler{}, sinks: map[string]SinkHandler{}, compilers: map[string]CompilerHandler{}}
+		providers: map[string]ProviderHandler{}, sinks: map[string]SinkHandler{}, compilers: map[string]CompilerHandler{},
+		conns: map[string]ConnectorHandler{}}
 }
 
 // Role registers a role under the name its soul.yaml declares.
@@ -79,6 +86,13 @@ func (s *Server) Compiler(name string, h CompilerHandler) {
 	s.mu.Unlock()
 }
 
+// Connector registers a connector.
+func (s *Server) Connector(name string, h ConnectorHandler) {
+	s.mu.Lock()
+	s.conns[name] = h
+	s.mu.Unlock()
+}
+
 var defaultServer = NewServer()
 
 // Role registers a role on the default server.
@@ -95,6 +109,9 @@ func Sink(name string, h SinkHandler) { defaultServer.Sink(name, h) }
 
 // Compiler registers a Ch-imera back end on the default server.
 func Compiler(name string, h CompilerHandler) { defaultServer.Compiler(name, h) }
+
+// Connector registers a connector on the default server.
+func Connector(name string, h ConnectorHandler) { defaultServer.Connector(name, h) }
 
 // Serve answers requests on stdin and stdout until chaos sends shutdown or closes stdin, then
 // exits the process (status 1 when the stream broke).
@@ -248,6 +265,16 @@ func (s *Server) handle(ctx context.Context, req Request) (any, error) {
 			return nil, missing("Ch-imera back end", p.Backend)
 		}
 		return h.Compile(ctx, p)
+	case MethodConnectorOpen:
+		var p ConnectParams
+		if err := decode(&p); err != nil {
+			return nil, err
+		}
+		h, ok := s.conns[p.Connector]
+		if !ok {
+			return nil, missing("connector", p.Connector)
+		}
+		return h.Connect(ctx, p)
 	}
 	return nil, &Error{Code: CodeMethodNotFound, Message: "unknown method " + req.Method}
 }

@@ -18,6 +18,8 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+
+	"github.com/ch-aos-ch/chaos/pkg/soul"
 )
 
 // NoImportMarker is the line `export --no-import` prefixes to a stored key: `import` refuses such a
@@ -65,6 +67,8 @@ type Config struct {
 type Set struct {
 	Default   string
 	Providers map[string]Config
+	// Souls provide the `type: soul` providers (chaos's Soul runtime); nil: none.
+	Souls soul.Kinds
 }
 
 // Names lists the configured providers, sorted.
@@ -84,11 +88,11 @@ func (s Set) Get(name string) (Provider, error) {
 		}
 		return nil, fmt.Errorf("provider %q is not configured (secret_providers has: %s)", name, strings.Join(s.Names(), ", "))
 	}
-	return New(name, c)
+	return New(name, c, s.Souls)
 }
 
-// New builds a provider from its configuration.
-func New(name string, c Config) (Provider, error) {
+// New builds a provider from its configuration; souls provide the `type: soul` ones.
+func New(name string, c Config, souls soul.Kinds) (Provider, error) {
 	bad := func(field string) error {
 		return fmt.Errorf("provider %s (%s): %s is required", name, c.Type, field)
 	}
@@ -122,7 +126,7 @@ func New(name string, c Config) (Provider, error) {
 		if c.Soul == "" {
 			return nil, bad("soul")
 		}
-		return newSoulProvider(name, c)
+		return newSoulProvider(name, c, souls)
 	case "":
 		return nil, fmt.Errorf("provider %s: type is required (env, file, command, bitwarden, 1password, soul)", name)
 	}
