@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +19,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
 	"github.com/ch-aos-ch/chaos/internal/capitain/server"
@@ -521,4 +526,43 @@ func TestSyncSchedule(t *testing.T) {
 	eventually(t, "sync.started and sync.finished", func() bool {
 		return recv.find(notify.SyncStarted, server.KindApply) != nil && recv.find(notify.SyncFinished, server.KindApply) != nil
 	})
+}
+
+// A project fetched over SSH with a deploy key and known_hosts named by files: a real sshd in a
+// network namespace running Debian's git-upload-pack; a known_hosts with another key is the
+// project's problem.
+func TestProjectSSHDeployKey(t *testing.T) {
+	hs := testenv.StartSSHHostsFrom(t, testenv.BaseRootWith(t, "git"), 1)
+	h := hs.Hosts[0]
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "empty.yml"), []byte("files:\n  - path: /etc/motd\n    content: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, work, "init", "-q", "-b", "main")
+	testenv.Git(t, work, "add", ".")
+	testenv.Git(t, work, "commit", "-q", "-m", "one")
+	testenv.Git(t, t.TempDir(), "clone", "-q", "--bare", work, filepath.Join(h.Root, "srv/fleet.git"))
+	wrong := filepath.Join(t.TempDir(), "known_hosts")
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := ssh.NewPublicKey(pub)
+	if err := os.WriteFile(wrong, []byte(knownhosts.Line([]string{knownhosts.Normalize(h.Addr + ":22")}, other)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startServer(t, "", 1)
+	for name, kh := range map[string]string{"good": hs.KnownHosts, "wrong": wrong} {
+		a.must(201, "POST", "/api/v1/projects", map[string]any{"name": name, "repo": "ssh://root@" + h.Addr + "/srv/fleet.git", "ref": "main",
+			"path": "empty.yml", "credentials": map[string]any{"ssh_key": map[string]string{"file": hs.KeyFile},
+				"known_hosts": map[string]string{"file": kh}}}, nil)
+		var p server.Project
+		a.must(200, "POST", "/api/v1/projects/"+name+"/refresh", nil, &p)
+		switch {
+		case name == "good" && (p.Commit != headCommit(t, work) || len(p.Problems) != 0):
+			t.Fatalf("deploy key: %+v", p)
+		case name == "wrong" && (p.Commit != "" || len(p.Problems) != 1 || !strings.Contains(p.Problems[0].Message, "knownhosts")):
+			t.Fatalf("another host key: %+v", p)
+		}
+	}
 }
