@@ -566,3 +566,64 @@ func TestProjectSSHDeployKey(t *testing.T) {
 		}
 	}
 }
+
+// GitLab's and Gitea's pushes through the server's webhook route: a wrong token or signature is
+// 401 and leaves the project; the right one moves it to the pushed commit.
+func TestWebhookForges(t *testing.T) {
+	url, work := testenv.GitServer(t, "fleet", map[string]string{"empty.yml": "files:\n  - path: /etc/motd\n    content: x\n"})
+	repo := url + "fleet.git"
+	hook := filepath.Join(t.TempDir(), "hook")
+	if err := os.WriteFile(hook, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startServer(t, "", 1)
+	a.must(201, "POST", "/api/v1/projects", map[string]any{"name": "p", "repo": repo, "ref": "main", "path": "empty.yml",
+		"webhook_secret": map[string]string{"file": hook}}, nil)
+	a.must(200, "POST", "/api/v1/projects/p/refresh", nil, nil)
+	send := func(body []byte, hdr ...string) int {
+		req, _ := http.NewRequest("POST", a.base+"/api/v1/webhooks/p", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := a.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	sign := func(body []byte, key string) string {
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write(body)
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	for i, forge := range []string{"gitlab", "gitea"} {
+		c := push(t, work, map[string]string{"empty.yml": fmt.Sprintf("files:\n  - path: /etc/motd\n    content: %d\n", i)})
+		var body []byte
+		var good, bad []string
+		if forge == "gitlab" {
+			body = fmt.Appendf(nil, `{"object_kind":"push","ref":"refs/heads/main","after":%q,"checkout_sha":%q,"project":{"git_http_url":%q,"default_branch":"main"}}`, c, c, repo)
+			good = []string{"X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "s3cret"}
+			bad = []string{"X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "s3cre"}
+		} else {
+			body = fmt.Appendf(nil, `{"ref":"refs/heads/main","after":%q,"repository":{"clone_url":%q,"default_branch":"main"}}`, c, repo)
+			good = []string{"X-Gitea-Event", "push", "X-Gitea-Signature", sign(body, "s3cret")}
+			bad = []string{"X-Gitea-Event", "push", "X-Gitea-Signature", sign(body, "other")}
+		}
+		var p server.Project
+		if st := send(body, bad...); st != 401 {
+			t.Fatalf("%s, bad secret: %d", forge, st)
+		}
+		if a.must(200, "GET", "/api/v1/projects/p", nil, &p); p.Commit == c {
+			t.Fatalf("%s: a refused push moved the project", forge)
+		}
+		if st := send(body, good...); st != 202 {
+			t.Fatalf("%s: %d", forge, st)
+		}
+		eventually(t, forge+"'s push to move the project", func() bool {
+			a.must(200, "GET", "/api/v1/projects/p", nil, &p)
+			return p.Commit == c
+		})
+	}
+}
