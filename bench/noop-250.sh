@@ -15,7 +15,8 @@
 # Environment: CHAOS_BIN (default bin/chaos), CHAOS_BENCH_ROOT (default /var/tmp/chaos-bench-noop-250),
 # CHAOS_BENCH_RUNS (default 20), CHAOS_BENCH_PKGS (default 250), CHAOS_BENCH_STRICT=1 (exit 1 when the
 # ratio misses the target), CHAOS_BENCH_REBUILD=1 (rebuild the cached root), CHAOS_BENCH_BASELINE (another
-# chaos binary, timed in the same rounds: before/after comparisons).
+# chaos binary, timed in the same rounds: before/after comparisons). Each binary records its runs in
+# its own copy of the default logbook.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,7 +90,17 @@ CHAOS_DEBUG_PROBE=$probe "${dry[@]}" >/dev/null
 log "probe script: $(grep -c '' "$probe") lines, $(grep -c ' begin ' "$probe") sections; sections:" \
     "$(grep -o ' begin %s\\n'"'"' [^ ]* [^ ]*' "$probe" | awk '{print $NF}' | tr '\n' ' ')"
 raw="chroot $ROOT /bin/sh -s < $probe > /dev/null"
-chaos_cmd="${dry[*]} > /dev/null"
+# Each binary records in a logbook of its own, a copy of the default one (its size is the user's):
+# a dry run leaves its WAL to the next run (logbook.Store.Leave), which another binary's close
+# would checkpoint.
+limanis=$(mktemp -d)
+trap 'rm -f "$probe"; rm -rf "$limanis"' EXIT
+limani() { # NAME: a logbook for one binary
+    local src=${XDG_DATA_HOME:-$HOME/.local/share}/chaos/limani.db
+    if [[ -f $src ]]; then cp "$src" "$limanis/$1.db"; fi
+    echo "$limanis/$1.db"
+}
+chaos_cmd="CHAOS_LIMANI=$(limani chaos) ${dry[*]} > /dev/null"
 
 # interleaved CMD...: the median wall time in seconds of RUNS runs of each command, the commands in
 # turns (one run of each per round, each through bash -c, after 3 warm-up rounds), one per line.
@@ -112,7 +123,7 @@ interleaved() {
 cmds=("$chaos_cmd" "$raw")
 if [[ -n ${CHAOS_BENCH_BASELINE:-} ]]; then # another chaos (e.g. main's), timed in the same rounds
     base=("$(readlink -f "$CHAOS_BENCH_BASELINE")" "${dry[@]:1}")
-    cmds+=("${base[*]} > /dev/null")
+    cmds+=("CHAOS_LIMANI=$(limani baseline) ${base[*]} > /dev/null")
 fi
 mapfile -t med < <(interleaved "${cmds[@]}")
 t_chaos=${med[0]} t_raw=${med[1]}

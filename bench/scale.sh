@@ -16,7 +16,8 @@
 # exits 1 when missed).
 #
 # CHAOS_BENCH_BASELINE=OTHER_CHAOS also times OTHER_CHAOS's no-change run in the same rounds
-# (interleaved with CHAOS_BIN's, on the same roots), for a before/after under the same load.
+# (interleaved with CHAOS_BIN's, on the same roots), for a before/after under the same load. Each
+# binary's no-change runs are recorded in its own copy of the default logbook.
 #
 # Run as root from the repository (make bench builds bin/chaos and the base root first). The
 # overlays live under CHAOS_BENCH_DIR (default /var/tmp/chaos-bench-scale) and are unmounted and
@@ -47,6 +48,12 @@ cleanup() {
 trap cleanup EXIT
 rm -rf "$DIR"
 mkdir -p "$DIR"
+# Each binary records in a logbook of its own, a copy of the default one: a dry run leaves its WAL
+# to the next run (logbook.Store.Leave), which another binary's close would checkpoint.
+limani_src=${XDG_DATA_HOME:-$HOME/.local/share}/chaos/limani.db
+for b in chaos baseline; do
+    if [[ -f $limani_src ]]; then cp "$limani_src" "$DIR/limani-$b.db"; fi
+done
 
 chobolo() { # DOMAIN N: a Ch-obolo declaring N resources of DOMAIN
     local i
@@ -93,7 +100,7 @@ done
 baseline() { # one timed no-change run of the baseline on root $r ($d, $n)
     [[ -n $BASELINE ]] || return 0
     local s e
-    s=$(now); "$BASELINE" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
+    s=$(now); CHAOS_LIMANI=$DIR/limani-baseline.db "$BASELINE" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
     tb[$d-$n]+="$((e - s)) "
 }
 
@@ -106,7 +113,7 @@ for ((k = 0; k < RUNS; k++)); do
             # The baseline goes first in every other round, so that neither binary always follows
             # the other.
             ((k % 2 == 0)) || baseline
-            s=$(now); "$CHAOS" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
+            s=$(now); CHAOS_LIMANI=$DIR/limani-chaos.db "$CHAOS" apply -c "$r.yml" --target "@chroot$r" --dry --no-color > /dev/null; e=$(now)
             tn[$d-$n]+="$((e - s)) "
             ((k % 2 == 1)) || baseline
             s=$(now); chroot "$r" /bin/sh -s < "$r.probe.sh" > /dev/null 2>&1; e=$(now)

@@ -41,6 +41,8 @@ PKGS=(
                       # Debian root, no registry) and the Docker-compatible API the docker CLI talks to
     runc              # the OCI runtime the tests' containers run with (testenv.StartContainer)
     docker.io         # the docker CLI of @docker/NAME and @dockerssh/HOST/NAME (against podman's API)
+    chromium          # headless, through chromedp: the Styx site's client-side search (internal/styx)
+    fonts-dejavu-core # a font for headless Chromium
 )
 
 if [[ $(id -u) != 0 ]]; then

@@ -33,10 +33,10 @@ func main() {
 			fmt.Fprintf(os.Stderr, "chaos: %s: %v\n", cpuProfileEnv, err)
 			os.Exit(1)
 		}
-		code := cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		code := cli.Process(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 		pprof.StopCPUProfile()
 		_ = f.Close()
 		os.Exit(code)
 	}
-	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Process(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

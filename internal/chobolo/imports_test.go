@@ -1,6 +1,7 @@
 package chobolo
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,7 +164,7 @@ func TestImportErrors(t *testing.T) {
 		{"syntax error in an import", memFS{"a.yml": "users:\n  - name: a\n  bad\n"}, "imports: [a.yml]\n",
 			[]string{`a.yml:3:3: error: invalid YAML: could not find expected ':'`}},
 		{"bad import entry", nil, "imports: [{strategy: combine}, 3]\n",
-			[]string{`c.yml:1:11: error: imports[0]: missing required key "file"`,
+			[]string{`c.yml:1:11: error: imports[0]: missing required key "file" (a path) or "styx" (NAME@VERSION of a bundle)`,
 				`c.yml:1:32: error: cannot import 3: open: file does not exist`}},
 	}
 	for _, tc := range cases {
@@ -182,5 +183,45 @@ func TestImportDepth(t *testing.T) {
 	_, got := loadString(t, "imports: [d/f.yml]\n", fs)
 	if len(got) != 1 || !strings.Contains(got[0], "imports are nested more than 32 deep") {
 		t.Errorf("errors = %v", got)
+	}
+}
+
+// imports: [{styx: NAME@VERSION}] reads the bundle chaos styx invoke installed.
+func TestImportStyxBundle(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	root, err := StyxBundleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(root, StyxBundleName("alice/base", "1.0.0"))
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(bundle, StyxBundleEntry), []byte("imports: [pkgs.yml]\nhostname: base\n"), 0o644)
+	os.WriteFile(filepath.Join(bundle, "pkgs.yml"), []byte("packages: [git]\n"), 0o644)
+	dir := t.TempDir()
+	main := filepath.Join(dir, "m.yml")
+	for _, ref := range []string{"alice/base@1.0.0", "alice/base"} {
+		os.WriteFile(main, []byte("imports: [{styx: "+ref+"}]\npackages: [htop]\n"), 0o644)
+		c, err := Load(main, LoadOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		if c.Hostname != "base" || len(c.Packages) != 2 {
+			t.Fatalf("%s: hostname %q packages %v", ref, c.Hostname, c.Packages)
+		}
+	}
+	for src, want := range map[string]string{
+		"imports: [{styx: alice/base@2.0.0}]\n":        "m.yml:1:18: error: imports: the Styx bundle alice/base@2.0.0 is not installed (chaos styx invoke alice/base@2.0.0)",
+		"imports: [{styx: bob/x}]\n":                   "m.yml:1:18: error: imports: the Styx bundle bob/x is not installed",
+		"imports: [{styx: alice/base, file: a.yml}]\n": "m.yml:1:18: error: imports: an entry imports a file or a Styx bundle, not both",
+		"imports: [{styx: \"../../etc@1\"}]\n":         "invalid Styx reference",
+	} {
+		os.WriteFile(main, []byte(src), 0o644)
+		_, err := Load(main, LoadOptions{})
+		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(want, "m.yml")) {
+			t.Errorf("%s: got %v, want %s", src, err, want)
+		}
 	}
 }

@@ -105,10 +105,11 @@ func packageList(name, doc string) *key {
 var topKeys = []*key{
 	enum(str("core", "force a core instead of detecting it from /etc/os-release", "debian"), coreNames),
 	str("hostname", "the machine's hostname (RFC 1123; a dotted FQDN is accepted)", "forge-01"),
-	{name: "imports", kind: kindList, doc: "other Ch-obolos to merge, relative to this file",
+	{name: "imports", kind: kindList, doc: "other Ch-obolos to merge, relative to this file, or Styx bundles",
 		item: &key{kind: kindMap, shorthand: "file", doc: "a path, or a map with a merge strategy", example: "common.yml",
 			fields: []*key{
-				required(str("file", "path of the Ch-obolo to import", "base.yml")),
+				str("file", "path of the Ch-obolo to import", "base.yml"),
+				hidden(str("styx", "a Ch-obolo bundle installed by chaos styx invoke: NAME@VERSION (instead of file)", "alice/base@1.0.0")),
 				enum(str("strategy", "combine: deep merge (default); override: this file's top-level keys replace the import's", "combine"), importStrategy),
 			}}},
 	{name: "users", kind: kindList, doc: "accounts; undeclared users with uid >= 1000 are removed", mergeKey: "name",

@@ -122,10 +122,26 @@ func (l *loader) file(name string, data []byte, chain []link) *yaml.Node {
 	}
 	chain = append(chain, link{abs: absPath(name), name: name})
 	var base *yaml.Node
-	for _, imp := range imports.Content {
-		fileNode, strategy := mapValue(imp, "file"), mapValue(imp, "strategy")
-		if fileNode == nil {
-			continue // reported by check
+	for i, imp := range imports.Content {
+		fileNode, styxNode, strategy := mapValue(imp, "file"), mapValue(imp, "styx"), mapValue(imp, "strategy")
+		switch {
+		case fileNode != nil && styxNode != nil:
+			l.d.errorf(l.pos(styxNode), "imports: an entry imports a file or a Styx bundle, not both")
+			continue
+		case styxNode != nil:
+			p, err := styxImport(styxNode.Value)
+			if err != nil {
+				l.d.errorf(l.pos(styxNode), "imports: %v", err)
+				continue
+			}
+			// The bundle's file, named by its absolute path, at the position of the reference.
+			fileNode = &yaml.Node{Kind: yaml.ScalarNode, Value: p, Line: styxNode.Line, Column: styxNode.Column}
+			l.files[fileNode] = l.files[styxNode]
+		case fileNode == nil:
+			if imp.Kind == yaml.MappingNode {
+				l.d.errorf(l.pos(imp), "imports[%d]: missing required key \"file\" (a path) or \"styx\" (NAME@VERSION of a bundle)", i)
+			}
+			continue
 		}
 		if strategy != nil && !slices.Contains(importStrategy, strategy.Value) {
 			l.d.errorf(l.pos(strategy), "imports: invalid strategy %q: expected combine or override%s",

@@ -73,6 +73,10 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`c.yml:3:5: error: duplicate key "name" (first at line 2, column 5)`}},
 		{"duplicate key in extra section", "fleet:\n  hosts: {}\n  hosts: {}\n",
 			[]string{`c.yml:3:3: error: duplicate key "hosts" (first at line 2, column 3)`}},
+		// more than 16 keys: the duplicate is found through a map, not by comparing pairs
+		{"duplicate key in a large mapping", "x-big:\n" +
+			"  k01: 1\n  k02: 1\n  k03: 1\n  k04: 1\n  k05: 1\n  k06: 1\n  k07: 1\n  k08: 1\n  k09: 1\n  k10: 1\n  k11: 1\n  k12: 1\n  k13: 1\n  k14: 1\n  k15: 1\n  k16: 1\n  k17: 1\n  k03: 2\n",
+			[]string{`c.yml:19:3: error: duplicate key "k03" (first at line 4, column 3)`}},
 		{"duplicate users", "users:\n  - name: a\n  - name: b\n  - name: a\n",
 			[]string{`c.yml:4:11: error: users[2].name: user "a" is declared twice (first at c.yml:2:11)`}},
 		{"duplicate uids", "users:\n  - {name: a, uid: 1000}\n  - {name: b, uid: 1000}\n",

@@ -53,6 +53,12 @@ func (l *loader) parse(file string, data []byte) *yaml.Node {
 		return nil // a document holding only "---" or "~"
 	}
 	l.checkDuplicates(file, root)
+	if plain(root) {
+		// No alias and no merge key, as in most Ch-obolos: nothing to expand or to count, so the
+		// parsed tree (the loader's own) is kept and only registered, not copied node by node.
+		l.register(file, root)
+		return root
+	}
 	if n := expandedSize(root, map[*yaml.Node]int{}); n > 4*countNodes(root)+maxAliasNodes {
 		l.d.errorf(Pos{File: file, Line: root.Line, Col: root.Column},
 			"aliases expand to %d nodes; refusing a document this large (alias bomb?)", n)
@@ -222,7 +228,7 @@ func parseAll(data []byte) error {
 // them in the node tree (and a decode would silently keep the last), so they are caught here.
 // Aliases are not followed: the anchored node is checked where it is written.
 func (l *loader) checkDuplicates(file string, n *yaml.Node) {
-	if n.Kind == yaml.MappingNode {
+	if n.Kind == yaml.MappingNode && hasDuplicateKeys(n.Content) {
 		seen := map[string]*yaml.Node{}
 		out := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -241,6 +247,57 @@ func (l *loader) checkDuplicates(file string, n *yaml.Node) {
 	}
 	for _, c := range n.Content {
 		l.checkDuplicates(file, c)
+	}
+}
+
+// hasDuplicateKeys reports whether a mapping's content repeats a scalar key (merge keys aside),
+// comparing the keys of small mappings, most of a Ch-obolo's, without building a map.
+func hasDuplicateKeys(content []*yaml.Node) bool {
+	isKey := func(k *yaml.Node) bool { return k.Kind == yaml.ScalarNode && !isMergeKey(k) }
+	if len(content) > 32 {
+		seen := make(map[string]bool, len(content)/2)
+		for i := 0; i+1 < len(content); i += 2 {
+			if k := content[i]; isKey(k) {
+				if seen[k.Value] {
+					return true
+				}
+				seen[k.Value] = true
+			}
+		}
+		return false
+	}
+	for i := 0; i+1 < len(content); i += 2 {
+		if a := content[i]; isKey(a) {
+			for j := i + 2; j+1 < len(content); j += 2 {
+				if b := content[j]; isKey(b) && b.Value == a.Value {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// plain reports whether n holds no alias and no merge key ("<<"), when expanding it changes nothing.
+func plain(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode {
+		return false
+	}
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 && isMergeKey(c) || !plain(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// register is expand for a plain tree, in place: every node is registered as declared in file and
+// loses its anchor, as expand's copies do.
+func (l *loader) register(file string, n *yaml.Node) {
+	n.Anchor = ""
+	l.node(file, n)
+	for _, c := range n.Content {
+		l.register(file, c)
 	}
 }
 

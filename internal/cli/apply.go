@@ -137,6 +137,9 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkStyxLock(); err != nil {
+		return err
+	}
 	// What no host can make valid (two roles managing one path, a reserved path, a fleet host
 	// chaos cannot connect to, ...): refused before any target is touched, with every problem. The
 	// roles' checks need the core: without one the engine runs them as soon as the probe tells it.
@@ -188,7 +191,7 @@ func (a *app) apply(ctx context.Context, args []string, o applyOpts) error {
 		run, err = ctl.Apply(ctx, req)
 	}
 	if run != nil {
-		o.log.finish(a, run.LogbookID, o.json)
+		o.log.finish(a, run.LogbookID, o.json, o.dry)
 	}
 	if err != nil {
 		return err

@@ -74,12 +74,17 @@ func (l *logFlags) open(ctx context.Context, a *app, cfg *config.Config) *logboo
 	return s
 }
 
-// finish prints the run's report (--logbook) and closes the logbook.
-func (l *logFlags) finish(a *app, runID string, asJSON bool) {
+// finish prints the run's report (--logbook) and closes the logbook, or leaves it to the process's
+// exit after a dry run (Process).
+func (l *logFlags) finish(a *app, runID string, asJSON, dry bool) {
 	if l.store == nil {
 		return
 	}
-	defer l.store.Close()
+	if a.exits && dry {
+		defer l.store.Leave()
+	} else {
+		defer l.store.Close()
+	}
 	if !l.report || runID == "" {
 		return
 	}

@@ -79,7 +79,7 @@ func (a *app) rollback(ctx context.Context, o rollbackOpts) error {
 	}
 	run, err := ctl.Rollback(ctx, chaos.RollbackRequest{ApplyRequest: areq, Target: o.target, To: o.to, UseSnapshot: o.snapshot})
 	if run != nil {
-		o.log.finish(a, run.LogbookID, o.json)
+		o.log.finish(a, run.LogbookID, o.json, o.dry)
 	}
 	if err != nil {
 		return err

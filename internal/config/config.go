@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -57,6 +58,8 @@ type Config struct {
 	// Retention is generations: how many generations, and how many bytes of them, each host keeps
 	// (zero values: the engine's defaults).
 	Retention Retention
+	// Styx is styx: the registry's settings and the publisher keys pinned on first use.
+	Styx Styx
 
 	// file is where Save writes: the path given to LoadFile.
 	file string
@@ -68,6 +71,17 @@ type Config struct {
 	rest map[string]any
 	// loaded is Retention as read, so that Save rewrites generations only when it changed.
 	loaded Retention
+}
+
+// Styx is the `styx:` section: {registry: URL, index_keys: [KEY], publishers: {NAME: KEY}}.
+type Styx struct {
+	// Registry is the index URL ($CHAOS_STYX_REGISTRY and --registry win over it).
+	Registry string `yaml:"registry,omitempty"`
+	// IndexKeys are public keys trusted to sign an index besides the shipped maintainers' key
+	// (a company's own index).
+	IndexKeys []string `yaml:"index_keys,omitempty"`
+	// Publishers are the publisher keys pinned on first use: publisher -> authorized_keys line.
+	Publishers map[string]string `yaml:"publishers,omitempty"`
 }
 
 // Retention is the `generations:` section: {keep: N, max_size: SIZE}.
@@ -163,6 +177,21 @@ func (c *Config) decode(k, v *yaml.Node) error {
 		return c.decodeRetention(v)
 	case "secret_providers":
 		c.providers = v
+	case "styx":
+		if v.ShortTag() == "!!null" {
+			return nil
+		}
+		if v.Kind != yaml.MappingNode {
+			return c.bad(v, "styx: want a mapping (registry, index_keys, publishers)")
+		}
+		for j := 0; j+1 < len(v.Content); j += 2 {
+			if k := v.Content[j].Value; k != "registry" && k != "index_keys" && k != "publishers" {
+				return c.bad(v.Content[j], "styx: unknown key %q (known: registry, index_keys, publishers)", k)
+			}
+		}
+		if err := v.Decode(&c.Styx); err != nil {
+			return c.bad(v, "styx: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
 	}
 	return nil
 }
@@ -309,6 +338,11 @@ func (c *Config) Save() error {
 		all["aliases"] = c.Aliases
 	} else {
 		delete(all, "aliases")
+	}
+	if c.Styx.Registry != "" || len(c.Styx.IndexKeys) > 0 || len(c.Styx.Publishers) > 0 {
+		all["styx"] = c.Styx
+	} else {
+		delete(all, "styx")
 	}
 	if c.Retention != c.loaded {
 		g := map[string]any{}

@@ -190,3 +190,28 @@ func yamlEqual(a, b any) bool {
 	y, err2 := yaml.Marshal(b)
 	return err1 == nil && err2 == nil && string(x) == string(y)
 }
+
+func TestStyxSection(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, config.FileName)
+	os.WriteFile(p, []byte("chobolo_file: /m.yml\nstyx:\n  registry: file:///srv/styx\n  index_keys: [\"ssh-ed25519 AAAA k\"]\n"), 0o600)
+	c, err := config.LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Styx.Registry != "file:///srv/styx" || len(c.Styx.IndexKeys) != 1 {
+		t.Fatalf("styx = %+v", c.Styx)
+	}
+	c.Styx.Publishers = map[string]string{"alice": "ssh-ed25519 AAAA alice"}
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = config.LoadFile(p)
+	if err != nil || c.Styx.Publishers["alice"] != "ssh-ed25519 AAAA alice" || c.ChoboloFile != "/m.yml" || c.Styx.Registry == "" {
+		t.Fatalf("after save: %+v %v", c, err)
+	}
+	os.WriteFile(p, []byte("styx:\n  registy: x\n"), 0o600)
+	if _, err := config.LoadFile(p); err == nil || !strings.Contains(err.Error(), ":2:3: styx: unknown key \"registy\"") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}

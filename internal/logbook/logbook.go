@@ -126,6 +126,31 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// walLeaveLimit is the largest SQLite WAL that Leave leaves behind. The next process to open the
+// limani reads all of it back (SQLite's WAL recovery: ~10 µs per 4 KiB page on the development
+// VM, in Open's background work), and never restarts it (the recovery forgets what a checkpoint
+// copied), so Leave closes the store, which checkpoints and removes the WAL, once it passes 1 MiB:
+// every 20 or so no-change dry runs.
+const walLeaveLimit = 1 << 20
+
+// Leave ends the store's use in a process that exits right after, as the CLI does after a dry run:
+// it waits for Open's work and, for a SQLite limani whose WAL is small, leaves the connection to
+// the process's exit instead of closing it. Closing SQLite's last connection checkpoints the WAL
+// into the database and removes it: two fsyncs, and the next run's first commit creates the WAL
+// again and syncs its header and directory, 2-12 ms per run on a shared disk (docs/performance.md).
+// What was committed stays in the WAL, which SQLite reads back when the limani is next opened (the
+// WAL keeps the database consistent through a process exit, as through a crash). Elsewhere (a
+// large WAL, PostgreSQL) Leave is Close.
+func (s *Store) Leave() error {
+	if err := s.opened(); err != nil || s.postgres {
+		return s.Close()
+	}
+	if fi, err := os.Stat(s.Where + "-wal"); err != nil || fi.Size() > walLeaveLimit {
+		return s.Close()
+	}
+	return nil
+}
+
 // q rewrites ? placeholders to $N for PostgreSQL.
 func (s *Store) q(query string) string {
 	if !s.postgres {

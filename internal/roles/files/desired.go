@@ -280,13 +280,13 @@ func undeletable(p string) bool { return pathrules.Undeletable(p) }
 // Entries that read secrets (files[].secrets, secrets.templates) are only checked here (every
 // secret they name is declared); ValidateWith renders them.
 func Validate(c *chobolo.Chobolo, core string) ([]Desired, error) {
-	return validate(c, core, secretsMode{})
+	return own(validate(c, core, secretsMode{}))
 }
 
 // ValidateWith is Validate that also renders the entries that read secrets, from sec (the secrets
 // the entries declare; nil when the run has none, which refuses those entries).
 func ValidateWith(c *chobolo.Chobolo, core string, sec engine.SecretStore) ([]Desired, error) {
-	return validate(c, core, secretsMode{render: true, store: sec})
+	return own(validate(c, core, secretsMode{render: true, store: sec}))
 }
 
 // secretsMode says whether entries that read secrets are rendered, and from what.
@@ -295,7 +295,30 @@ type secretsMode struct {
 	store  engine.SecretStore
 }
 
-func validate(c *chobolo.Chobolo, core string, sm secretsMode) ([]Desired, error) {
+// validated remembers the last successful validation of plain entries.
+var validated entriesMemo[[]Desired]
+
+// validate validates c's entries; shared says that out is the memo's, which the caller must not
+// change (own copies it; CheckStatic only needs the error, and copying 1,000 entries cost as much
+// as validating them).
+func validate(c *chobolo.Chobolo, core string, sm secretsMode) (out []Desired, shared bool, err error) {
+	if !plainEntries(c) {
+		out, err = validateAll(c, core, sm)
+		return out, false, err
+	}
+	out, err = validated.do(c, func() ([]Desired, error) { return validateAll(c, core, sm) })
+	return out, err == nil, err
+}
+
+// own returns validate's entries as the caller's own.
+func own(out []Desired, shared bool, err error) ([]Desired, error) {
+	if shared {
+		out = slices.Clone(out)
+	}
+	return out, err
+}
+
+func validateAll(c *chobolo.Chobolo, core string, sm secretsMode) ([]Desired, error) {
 	out := make([]Desired, 0, len(c.Files)+len(c.SecretTemplates))
 	var errs chobolo.Errors
 	seen := make(map[string]int, len(c.Files))

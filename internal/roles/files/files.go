@@ -87,9 +87,21 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 
 var _ engine.Owner = Role{}
 
+// claimed remembers the claims of the last plain entries (the static check asks for them once per
+// core).
+var claimed entriesMemo[[]engine.Claim]
+
 // Owns implements engine.Owner: every declared path; a path declared absent with everything below
 // it (a directory is removed whole).
 func (Role) Owns(_ string, c *chobolo.Chobolo) []engine.Claim {
+	if plainEntries(c) {
+		out, _ := claimed.do(c, func() ([]engine.Claim, error) { return owns(c), nil })
+		return out
+	}
+	return owns(c)
+}
+
+func owns(c *chobolo.Chobolo) []engine.Claim {
 	var out []engine.Claim
 	for i, f := range c.Files {
 		cl := engine.Claim{Path: f.Path, Pos: c.Pos("files[" + strconv.Itoa(i) + "].path"), Why: "declared under files"}
@@ -209,6 +221,6 @@ var _ engine.StaticChecker = Role{}
 
 // CheckStatic implements engine.StaticChecker: Validate, which Plan runs first.
 func (Role) CheckStatic(core string, c *chobolo.Chobolo) []chobolo.Diagnostic {
-	_, err := Validate(c, core)
+	_, _, err := validate(c, core, secretsMode{})
 	return engine.StaticDiagnostics(err)
 }
