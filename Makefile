@@ -13,7 +13,7 @@ TEST_FLAGS   ?=
 TEST_PKGS    ?= ./...
 LDFLAGS   := -s -w
 
-.PHONY: all build man workers deps fixture test demo bench bench-fleet fmt vet clean
+.PHONY: all build man workers release deps fixture test demo bench bench-fleet fmt vet clean
 
 all: build
 
@@ -29,6 +29,15 @@ build: workers
 man: build
 	rm -rf bin/man
 	$(BIN) man -o bin/man
+
+# A release into dist/VERSION (docs/release.md): static amd64 and arm64 binaries stamped with VERSION
+# and the commit, tarballs, .deb, .rpm and Arch packages, the PKGBUILD, and SHA256SUMS signed with
+# KEY (an unencrypted minisign secret key file; default: $CHAOS_SIGNING_KEY's content).
+# UNSIGNED=1: a trial build without the signature.
+release:
+	@[[ -n "$(VERSION)" ]] || { echo "usage: make release VERSION=x.y.z [KEY=FILE | UNSIGNED=1]" >&2; exit 2; }
+	$(GO) run ./internal/release/cmd/chaos-release -version '$(VERSION)' -out 'dist/$(VERSION)' \
+	  $(if $(KEY),-key '$(KEY)') $(if $(UNSIGNED),-unsigned)
 
 deps:
 	@bash scripts/deps.sh

@@ -27,6 +27,7 @@ PKGS=(
     postgresql        # the logbook's PostgreSQL tests start a private server from it (initdb, pg_ctl)
     btrfs-progs       # mkfs.btrfs, btrfs: the --snapshot tests on a loop-mounted btrfs image
     openssl           # the webhook-verification recipe of docs/capitain.md, run by internal/capitain/notify's tests
+    minisign          # verifies the release's signed SHA256SUMS (internal/minisign, internal/release: interop)
     gnupg             # gpg: a throwaway PGP key for the sops interop test (internal/secrets)
     openssh-client    # ssh-agent, ssh-add: the transport's agent and ProxyJump test (a real agent)
     python3           # crypt(3) check of the hashes chpasswd wrote (cli secrets tests); Ansible's runtime; the cmdb example Soul (a boat in Python)

@@ -96,18 +96,24 @@ func TestXFormatVersion(t *testing.T) {
 		{Key: "vcs.time", Value: "2026-12-06T22:29:46Z"},
 		{Key: "vcs.modified", Value: "true"},
 	}}
+	stamped := "chaos 1.2.0 (commit 0123456789abcdef0123456789abcdef01234567, 2026-12-07T05:00:00Z)"
 	for _, tc := range []struct {
 		override string
+		stamp    [3]string // the -ldflags Commit, CommitTime, Modified of a release build
 		bi       *debug.BuildInfo
 		want     string
 	}{
-		{"", vcs, "chaos v0.0.0-20261206222946-62e9b92e0a98 (commit 62e9b92e0a9830b432f611658794f6c79e2b4e78, modified, 2026-12-06T22:29:46Z)"},
-		{"1.2.0", vcs, "chaos 1.2.0 (commit 62e9b92e0a9830b432f611658794f6c79e2b4e78, modified, 2026-12-06T22:29:46Z)"},
-		{"", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "chaos (devel) (no commit recorded: built outside a git checkout or with -buildvcs=false)"},
-		{"", nil, "chaos (devel) (no commit recorded: built outside a git checkout or with -buildvcs=false)"},
+		{"", [3]string{}, vcs, "chaos v0.0.0-20261206222946-62e9b92e0a98 (commit 62e9b92e0a9830b432f611658794f6c79e2b4e78, modified, 2026-12-06T22:29:46Z)"},
+		{"1.2.0", [3]string{}, vcs, "chaos 1.2.0 (commit 62e9b92e0a9830b432f611658794f6c79e2b4e78, modified, 2026-12-06T22:29:46Z)"},
+		{"", [3]string{}, &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "chaos (devel) (no commit recorded: built outside a git checkout or with -buildvcs=false)"},
+		{"", [3]string{}, nil, "chaos (devel) (no commit recorded: built outside a git checkout or with -buildvcs=false)"},
+		// a release's stamps win over whatever the toolchain recorded, "modified" included
+		{"1.2.0", [3]string{"0123456789abcdef0123456789abcdef01234567", "2026-12-07T05:00:00Z", ""}, vcs, stamped},
+		{"1.2.0", [3]string{"0123456789abcdef0123456789abcdef01234567", "2026-12-07T05:00:00Z", ""}, nil, stamped},
 	} {
-		if got := formatVersion(tc.override, tc.bi); got != tc.want {
-			t.Errorf("formatVersion(%q, %+v) = %q, want %q", tc.override, tc.bi, got, tc.want)
+		v := readVersion(tc.override, tc.stamp[0], tc.stamp[1], tc.stamp[2], tc.bi)
+		if got := formatVersion(v); got != tc.want {
+			t.Errorf("formatVersion(%q, %q, %+v) = %q, want %q", tc.override, tc.stamp, tc.bi, got, tc.want)
 		}
 	}
 }

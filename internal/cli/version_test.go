@@ -2,7 +2,9 @@ package cli_test
 
 import (
 	"debug/buildinfo"
+	"encoding/json"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -43,6 +45,20 @@ func TestXVersion(t *testing.T) {
 		}
 	} else if !strings.Contains(got, "no commit recorded") || strings.Contains(got, "(commit ") {
 		t.Errorf("chaos version = %q for a build without vcs info, want it to say no commit is recorded", got)
+	}
+	// --json says the same, field by field.
+	js, err := exec.Command(bin, "version", "--json").Output()
+	var v struct {
+		Version, Commit string
+		Modified        bool
+		OS, Arch        string
+	}
+	if err != nil || json.Unmarshal(js, &v) != nil {
+		t.Fatalf("chaos version --json: %v\n%s", err, js)
+	}
+	if v.Version != bi.Main.Version || v.Commit != settings["vcs.revision"] || v.Modified != (settings["vcs.modified"] == "true") ||
+		v.OS != "linux" || v.Arch != runtime.GOARCH {
+		t.Errorf("chaos version --json = %s, want version %s, commit %q", js, bi.Main.Version, settings["vcs.revision"])
 	}
 	t.Logf("%s", got)
 }

@@ -60,6 +60,8 @@ type Config struct {
 	Retention Retention
 	// Styx is styx: the registry's settings and the publisher keys pinned on first use.
 	Styx Styx
+	// SelfUpdate is self_update: whether `chaos self-update` may run, and from where.
+	SelfUpdate SelfUpdate
 
 	// file is where Save writes: the path given to LoadFile.
 	file string
@@ -88,6 +90,15 @@ type Styx struct {
 type Retention struct {
 	Keep     int   // generations kept on each host, the newest always among them (0: engine.DefaultKeep)
 	MaxBytes int64 // their total size (0: engine.DefaultMaxBytes)
+}
+
+// SelfUpdate is the `self_update:` section: {enabled: BOOL, url: URL, public_key: KEY}. Self-update
+// is off unless enabled is true (or `chaos self-update --enable`); url and public_key replace the
+// official release directory and key (a fork's or a mirror's).
+type SelfUpdate struct {
+	Enabled   bool
+	URL       string
+	PublicKey string
 }
 
 // Dir is $CHAOS_CONFIG_DIR, else $XDG_CONFIG_HOME/chaos, else ~/.config/chaos.
@@ -175,6 +186,8 @@ func (c *Config) decode(k, v *yaml.Node) error {
 		return c.decodeAliases(v)
 	case "generations":
 		return c.decodeRetention(v)
+	case "self_update":
+		return c.decodeSelfUpdate(v)
 	case "secret_providers":
 		c.providers = v
 	case "styx":
@@ -256,6 +269,34 @@ func (c *Config) decodeRetention(g *yaml.Node) error {
 			c.Retention.MaxBytes = n
 		default:
 			return c.bad(k, "generations: unknown key %q (known: keep, max_size)", k.Value)
+		}
+	}
+	return nil
+}
+
+// decodeSelfUpdate reads `self_update: {enabled: BOOL, url: URL, public_key: KEY}`.
+func (c *Config) decodeSelfUpdate(m *yaml.Node) error {
+	if m.Kind != yaml.MappingNode {
+		return c.bad(m, "self_update: want a mapping with enabled, url and public_key")
+	}
+	for j := 0; j+1 < len(m.Content); j += 2 {
+		k, v := m.Content[j], m.Content[j+1]
+		if v.Kind != yaml.ScalarNode {
+			return c.bad(v, "self_update.%s: want a single value", k.Value)
+		}
+		switch k.Value {
+		case "enabled":
+			b, err := strconv.ParseBool(v.Value)
+			if err != nil {
+				return c.bad(v, "self_update.enabled: want true or false (got %q)", v.Value)
+			}
+			c.SelfUpdate.Enabled = b
+		case "url":
+			c.SelfUpdate.URL = scalar(v)
+		case "public_key":
+			c.SelfUpdate.PublicKey = scalar(v)
+		default:
+			return c.bad(k, "self_update: unknown key %q (known: enabled, url, public_key)", k.Value)
 		}
 	}
 	return nil

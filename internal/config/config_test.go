@@ -65,6 +65,7 @@ generations:
 secret_providers:
   default: vault
   vault: {type: file, path: /keys/age.txt}
+self_update: {enabled: true, url: "https://mirror.example/chaos/latest", public_key: RWQkey}
 `)
 	c, err = config.Load()
 	if err != nil {
@@ -76,6 +77,9 @@ secret_providers:
 	}
 	if c.Aliases["web"] != "users packages" || c.Aliases["all"] != "web services" {
 		t.Errorf("aliases = %v", c.Aliases)
+	}
+	if c.SelfUpdate != (config.SelfUpdate{Enabled: true, URL: "https://mirror.example/chaos/latest", PublicKey: "RWQkey"}) {
+		t.Errorf("self_update = %+v", c.SelfUpdate)
 	}
 	if !reflect.DeepEqual(c.Limanis, []string{"audit", "chat"}) {
 		t.Errorf("limanis = %v", c.Limanis)
@@ -104,6 +108,9 @@ func TestBadConfig(t *testing.T) {
 		{"generations:\n  max_size: lots\n", ":2:13: generations.max_size"},
 		{"generations:\n  kept: 3\n", `:2:3: generations: unknown key "kept"`},
 		{"generations: 3\n", ":1:14: generations: want a mapping"},
+		{"self_update:\n  enabled: sure\n", ":2:12: self_update.enabled: want true or false"},
+		{"self_update:\n  enable: true\n", `:2:3: self_update: unknown key "enable"`},
+		{"self_update: true\n", ":1:14: self_update: want a mapping"},
 		{"limanis: audit\n", ":1:10: limanis: want a list of logbook sink names"},
 		{"limanis: [[a]]\n", ":1:11: limanis: want a logbook sink's name"},
 		{"chobolo_file: [a, b]\n", ":1:15: chobolo_file: want a string"},
