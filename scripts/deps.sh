@@ -44,6 +44,7 @@ PKGS=(
     docker.io         # the docker CLI of @docker/NAME and @dockerssh/HOST/NAME (against podman's API)
     chromium          # headless, through chromedp: the Styx site's client-side search (internal/styx)
     fonts-dejavu-core # a font for headless Chromium
+    buildah           # builds Capitain's image from deploy/Dockerfile (deploy/image.sh, deploy's TestImage)
 )
 
 if [[ $(id -u) != 0 ]]; then
@@ -73,3 +74,4 @@ if ! command -v go >/dev/null; then
     exit 1
 fi
 go mod download
+(cd deploy/helmtest && go mod download) # the Helm chart's tests: a module of their own

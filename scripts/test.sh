@@ -1,5 +1,5 @@
 #!/bin/bash
-# test.sh — go vet + go test over the whole module, then a summary: tests run, failed and skipped per
+# test.sh — go vet + go test over the whole module (and the deploy/helmtest module), then a summary: tests run, failed and skipped per
 # package (scripts/testsummary reads `go test -json`). Called by `make test` (after scripts/deps.sh
 # and the fixture build). Extra arguments go to `go test`; TEST_PKGS (default ./...) and TEST_TIMEOUT
 # (default 20m) narrow or stretch the run.
@@ -32,6 +32,17 @@ echo "== go test -json -count=1 -timeout $TIMEOUT $* ${PKGS[*]} (CHAOS_REQUIRE_A
 go test -json -count=1 -timeout "$TIMEOUT" "$@" "${PKGS[@]}" 2>&1 | "$tmp/testsummary" -allow scripts/skips.allow
 codes=("${PIPESTATUS[@]}")
 test=${codes[0]} summary=${codes[1]}
+
+# deploy/helmtest is a module of its own (the Helm SDK and k8s.io/api stay out of chaos's module):
+# the whole run includes it.
+if [[ -z ${TEST_PKGS:-} ]]; then
+    echo "== deploy/helmtest (its own module): go vet, go test -json"
+    (cd deploy/helmtest && go vet ./...) || vet=1
+    (cd deploy/helmtest && go test -json -count=1 -timeout "$TIMEOUT" "$@" ./...) 2>&1 | "$tmp/testsummary" -allow scripts/skips.allow
+    codes=("${PIPESTATUS[@]}")
+    ((codes[0] == 0)) || test=${codes[0]}
+    ((codes[1] == 0)) || summary=${codes[1]}
+fi
 
 echo
 echo "== $((SECONDS - start)) s"

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,39 +18,9 @@ import (
 // The client commands of `chaos capitain`: they talk to the server `login` saved.
 
 func (a *app) capitainClientCmds() []*cobra.Command {
-	return []*cobra.Command{a.capitainLoginCmd(), a.capitainProjectsCmd(), a.capitainHostsCmd(), a.capitainJobsCmd(),
-		a.capitainSyncCmd(), a.capitainLogsCmd(), a.capitainRollbackCmd()}
-}
-
-func (a *app) capitainLoginCmd() *cobra.Command {
-	var token string
-	cmd := &cobra.Command{
-		Use:   "login URL",
-		Short: "Save a Capitain server and its token (read from stdin without --token) for the other commands",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if token == "" {
-				fmt.Fprint(a.stderr, "token: ")
-				line, err := bufio.NewReader(a.stdin).ReadString('\n')
-				if err != nil && line == "" {
-					return fmt.Errorf("reading the token: %w", err)
-				}
-				token = strings.TrimSpace(line)
-			}
-			c := client.New(args[0], token)
-			if err := c.Do(cmd.Context(), "GET", "/api/v1/projects?limit=1", nil, nil); err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			p, err := c.Save()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "logged in to %s (saved in %s)\n", c.URL, p)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&token, "token", "", "API token (default: read a line from stdin)")
-	return cmd
+	return []*cobra.Command{a.capitainLoginCmd(), a.capitainLogoutCmd(), a.capitainWhoamiCmd(), a.capitainUsersCmd(),
+		a.capitainTokensCmd(), a.capitainMembersCmd(), a.capitainAuditCmd(), a.capitainProjectsCmd(), a.capitainHostsCmd(),
+		a.capitainJobsCmd(), a.capitainSyncCmd(), a.capitainLogsCmd(), a.capitainRollbackCmd()}
 }
 
 // capitainClient is the saved client.

@@ -137,15 +137,24 @@ func (a *app) loadInventory(ctx context.Context, ctl *chaos.Controller, c *chobo
 }
 
 func (a *app) readBecomePass() ([]byte, error) {
+	p, err := a.readSecret("BECOME (sudo) password: ")
+	if err != nil {
+		return nil, fmt.Errorf("--ask-become-pass: %w", err)
+	}
+	return p, nil
+}
+
+// readSecret reads a password: without echo after prompt on a terminal, else a line of stdin.
+func (a *app) readSecret(prompt string) ([]byte, error) {
 	if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(a.stderr, "BECOME (sudo) password: ")
+		fmt.Fprint(a.stderr, prompt)
 		p, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(a.stderr)
 		return p, err
 	}
 	line, err := bufio.NewReader(a.stdin).ReadString('\n')
 	if err != nil && line == "" {
-		return nil, errors.New("--ask-become-pass: no password on stdin")
+		return nil, errors.New("no password on stdin")
 	}
 	return []byte(strings.TrimRight(line, "\r\n")), nil
 }

@@ -30,26 +30,15 @@ var (
 // PodmanImage returns a local podman image of the cached Debian base root (BaseRoot), so the
 // container has sh, coreutils and util-linux. It is imported once per machine and recipe (the tag
 // is the base root's cache key; no registry is involved), under a lock in the cache directory that
-// parallel test packages share. It needs root and podman (with runc); it writes containersConf
-// when it is missing.
+// parallel test packages share (RequirePodman first).
 func PodmanImage(t testing.TB) string {
 	t.Helper()
-	RequireRoot(t)
-	RequireTool(t, "podman", "podman")
-	RequireTool(t, "runc", "runc")
+	RequirePodman(t)
 	base := BaseRoot(t)
 	imageMu.Lock()
 	defer imageMu.Unlock()
 	if imageName != "" {
 		return imageName
-	}
-	if _, err := os.Stat(containersConf); os.IsNotExist(err) {
-		if err := os.MkdirAll(filepath.Dir(containersConf), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(containersConf, []byte(containersConfText), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	name := "localhost/chaos-test-" + filepath.Base(base) + ":1"
 	lock, err := os.OpenFile(base+".podman.lock", os.O_CREATE|os.O_RDWR, 0o600)
@@ -69,6 +58,22 @@ func PodmanImage(t testing.TB) string {
 	}
 	imageName = name
 	return name
+}
+
+// RequirePodman needs root, podman and runc, and writes containersConf when it is missing.
+func RequirePodman(t testing.TB) {
+	t.Helper()
+	RequireRoot(t)
+	RequireTool(t, "podman", "podman")
+	RequireTool(t, "runc", "runc")
+	if _, err := os.Stat(containersConf); os.IsNotExist(err) {
+		if err := os.MkdirAll(filepath.Dir(containersConf), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(containersConf, []byte(containersConfText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Container is a running podman container of PodmanImage.
@@ -97,7 +102,7 @@ func StartContainer(t testing.TB) *Container {
 
 // Remove removes the container and kills its conmon processes.
 func (c *Container) Remove() {
-	_ = exec.Command("podman", "rm", "-f", "-t", "0", c.Name).Run()
+	_ = exec.Command("podman", "rm", "-f", "-v", "-t", "0", c.Name).Run() // -v: its anonymous volumes
 	killConmon(c.ID)
 }
 

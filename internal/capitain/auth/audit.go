@@ -30,8 +30,27 @@ type Entry struct {
 // non-nil tx the entry is written in that transaction, so that it exists exactly when the change
 // does; with nil it is written on its own.
 func (s *Store) Record(ctx context.Context, tx *sql.Tx, p *Principal, e Entry) error {
+	q, args, err := s.AuditStatement(p, e)
+	if err != nil {
+		return err
+	}
+	if tx != nil {
+		_, err = tx.ExecContext(ctx, q, args...)
+	} else {
+		_, err = s.db.ExecContext(ctx, q, args...)
+	}
+	if err != nil {
+		return fmt.Errorf("auth: audit %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// AuditStatement is the INSERT (with $N placeholders) and its arguments that Record runs, for a
+// caller whose transaction is not a *sql.Tx (the server queues jobs in a pgx transaction on
+// PostgreSQL) and must still write the entry in it.
+func (s *Store) AuditStatement(p *Principal, e Entry) (string, []any, error) {
 	if e.Action == "" {
-		return invalid("action", "an audit entry needs an action")
+		return "", nil, invalid("action", "an audit entry needs an action")
 	}
 	actor, actorID, tokenID, addr := "anonymous", "", "", ""
 	if p != nil {
@@ -42,20 +61,10 @@ func (s *Store) Record(ctx context.Context, tx *sql.Tx, p *Principal, e Entry) e
 	}
 	detail := string(e.Detail)
 	if detail != "" && !json.Valid(e.Detail) {
-		return invalid("detail", "not JSON")
+		return "", nil, invalid("detail", "not JSON")
 	}
 	const q = `INSERT INTO auth_audit (at, actor, actor_id, token_id, addr, action, project, target, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	args := []any{s.now().UnixNano(), actor, actorID, tokenID, addr, e.Action, e.Project, e.Target, detail}
-	var err error
-	if tx != nil {
-		_, err = tx.ExecContext(ctx, q, args...)
-	} else {
-		_, err = s.db.ExecContext(ctx, q, args...)
-	}
-	if err != nil {
-		return fmt.Errorf("auth: audit %s: %w", e.Action, err)
-	}
-	return nil
+	return q, []any{s.now().UnixNano(), actor, actorID, tokenID, addr, e.Action, e.Project, e.Target, detail}, nil
 }
 
 // detail marshals v for Entry.Detail.

@@ -281,8 +281,17 @@ func (s *Store) LoginHandler() http.Handler {
 		var req LoginRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			WriteError(w, invalid("body", "a JSON object {\"user\", \"password\"} of at most 4 KiB: %v", err))
+		derr := dec.Decode(&req)
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(derr, &mbe):
+			WriteError(w, &statusError{http.StatusRequestEntityTooLarge, "the body is larger than 4 KiB"})
+			return
+		case derr == nil && dec.More():
+			derr = errors.New("one JSON value expected")
+		}
+		if derr != nil {
+			WriteError(w, invalid("body", "a JSON object {\"user\", \"password\"} of at most 4 KiB: %v", derr))
 			return
 		}
 		_, resp, err := s.Login(r.Context(), req.User, req.Password, s.ClientAddr(r))

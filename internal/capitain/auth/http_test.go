@@ -195,15 +195,16 @@ func TestHTTP(t *testing.T) {
 			t.Errorf("logout without a session: %d", st)
 		}
 		// Bad login bodies.
-		for _, body := range []string{`{"user": "olga"`, `{"user": "olga", "password": "x", "otp": 1}`, `{"user": "` + strings.Repeat("a", 5000) + `"}`} {
+		for body, want := range map[string]int{`{"user": "olga"`: 400, `{"user": "olga", "password": "x", "otp": 1}`: 400,
+			`{"user": "olga", "password": "x"} {}`: 400, `{"user": "` + strings.Repeat("a", 5000) + `"}`: 413} {
 			req, _ := http.NewRequest("POST", srv.URL+"/api/v1/login", strings.NewReader(body))
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != 400 {
-				t.Errorf("login body %.40q: %d", body, resp.StatusCode)
+			if resp.StatusCode != want {
+				t.Errorf("login body %.40q: %d, want %d", body, resp.StatusCode, want)
 			}
 		}
 		if st, _, _ := c.do("GET", "/api/v1/login", "", nil); st != http.StatusMethodNotAllowed {

@@ -231,3 +231,15 @@ func (c *Client) stream(ctx context.Context, job int64, after *int64, fn func(Ev
 	}
 	return false, fmt.Errorf("the event stream ended early: %v", sc.Err())
 }
+
+// Forget removes what login saved.
+func Forget() error {
+	p, err := configPath()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

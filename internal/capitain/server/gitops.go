@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
 	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
 	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
@@ -268,7 +269,7 @@ func (srv *Server) pollTargets(ctx context.Context) ([]gitsync.PollTarget, error
 	var out []gitsync.PollTarget
 	after := ""
 	for {
-		ps, err := srv.store.projects(ctx, after, 500)
+		ps, err := srv.store.projects(ctx, after, 500, true, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -364,7 +365,7 @@ func (ss scheduleStore) Claim(ctx context.Context, id string, due time.Time) (bo
 	return n == 1, err
 }
 
-func (srv *Server) listSchedules(w http.ResponseWriter, r *http.Request, _ *Principal) {
+func (srv *Server) listSchedules(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
 	name := r.PathValue("name")
 	if _, err := srv.store.project(r.Context(), name); err != nil {
 		srv.fail(w, r, err)
@@ -394,7 +395,7 @@ func apiSchedule(s gitsync.Schedule) *Schedule {
 	return out
 }
 
-func (srv *Server) createSchedule(w http.ResponseWriter, r *http.Request, _ *Principal) {
+func (srv *Server) createSchedule(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
 	var in struct {
 		Kind     string `json:"kind"`
 		Cron     string `json:"cron"`
@@ -429,7 +430,7 @@ func (srv *Server) createSchedule(w http.ResponseWriter, r *http.Request, _ *Pri
 	writeJSON(w, http.StatusCreated, apiSchedule(s))
 }
 
-func (srv *Server) deleteSchedule(w http.ResponseWriter, r *http.Request, _ *Principal) {
+func (srv *Server) deleteSchedule(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
 	res, err := srv.store.db.ExecContext(r.Context(), srv.store.q(`DELETE FROM capitain_schedules WHERE project = ? AND id = ?`),
 		r.PathValue("name"), r.PathValue("id"))
 	if err != nil {
@@ -446,11 +447,11 @@ func (srv *Server) deleteSchedule(w http.ResponseWriter, r *http.Request, _ *Pri
 // gitopsRoutes adds the GitOps routes to the API's table (the webhook route is signed, not
 // authenticated: Handler adds it apart).
 func (srv *Server) gitopsRoutes(api map[string]route, pathProject func(*http.Request) string) {
-	api["PUT /api/v1/projects/{name}"] = route{ActionAdmin, pathProject, srv.updateProject}
-	api["POST /api/v1/projects/{name}/rollback"] = route{ActionApply, pathProject, srv.rollbackProject}
-	api["GET /api/v1/projects/{name}/schedules"] = route{ActionRead, pathProject, srv.listSchedules}
-	api["POST /api/v1/projects/{name}/schedules"] = route{ActionAdmin, pathProject, srv.createSchedule}
-	api["DELETE /api/v1/projects/{name}/schedules/{id}"] = route{ActionAdmin, pathProject, srv.deleteSchedule}
+	api["PUT /api/v1/projects/{name}"] = route{auth.ActionUpdateProject, pathProject, srv.updateProject}
+	api["POST /api/v1/projects/{name}/rollback"] = route{auth.ActionRollback, pathProject, srv.rollbackProject}
+	api["GET /api/v1/projects/{name}/schedules"] = route{auth.ActionReadProject, pathProject, srv.listSchedules}
+	api["POST /api/v1/projects/{name}/schedules"] = route{auth.ActionManageSchedules, pathProject, srv.createSchedule}
+	api["DELETE /api/v1/projects/{name}/schedules/{id}"] = route{auth.ActionManageSchedules, pathProject, srv.deleteSchedule}
 }
 
 // webhook receives a forge's push: verified with the project's secret (a bad signature is 401 and
@@ -499,7 +500,7 @@ var commitRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
 // rollbackProject pins the project to an earlier commit (its ref becomes that commit, so that
 // polls, webhooks, auto sync and selfHeal hold the fleet there) and applies it: one call.
 // Following a branch again is a PUT of the project with that ref.
-func (srv *Server) rollbackProject(w http.ResponseWriter, r *http.Request, p *Principal) {
+func (srv *Server) rollbackProject(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	var in struct {
 		Commit string `json:"commit"`
 		Limit  string `json:"limit"`
@@ -540,7 +541,7 @@ func (srv *Server) rollbackProject(w http.ResponseWriter, r *http.Request, p *Pr
 		srv.fail(w, r, &fieldError{"commit", "the Ch-obolo at this commit does not load: see the project's problems"})
 		return
 	}
-	j, err := srv.CreateJob(r.Context(), JobRequest{Project: name, Kind: KindRollback, ToCommit: in.Commit, Limit: in.Limit}, p.Name)
+	j, err := srv.CreateJob(r.Context(), JobRequest{Project: name, Kind: KindRollback, ToCommit: in.Commit, Limit: in.Limit}, p.User)
 	if err != nil {
 		srv.fail(w, r, err)
 		return
@@ -549,7 +550,7 @@ func (srv *Server) rollbackProject(w http.ResponseWriter, r *http.Request, p *Pr
 }
 
 // updateProject replaces a project's settings (the body is a whole project, as at creation).
-func (srv *Server) updateProject(w http.ResponseWriter, r *http.Request, _ *Principal) {
+func (srv *Server) updateProject(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
 	var p Project
 	if !srv.decode(w, r, &p) {
 		return

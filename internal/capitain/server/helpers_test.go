@@ -188,7 +188,7 @@ func (a *api) do(method, path string, body any, out any, hdr ...string) int {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if out != nil {
+	if out != nil && len(data) > 0 { // a 204 has no body
 		if err := json.Unmarshal(data, out); err != nil {
 			a.t.Fatalf("%s %s: %v\n%s", method, path, err, data)
 		}
@@ -203,7 +203,7 @@ func (a *api) must(want int, method, path string, body any, out any) {
 	if got := a.do(method, path, body, &raw); got != want {
 		a.t.Fatalf("%s %s: status %d, want %d: %s", method, path, got, want, raw)
 	}
-	if out != nil {
+	if out != nil && raw != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
 			a.t.Fatal(err)
 		}
@@ -269,7 +269,7 @@ func (a *api) readStream(job int64, lastID string) []sse {
 	return nil
 }
 
-var tokenRE = regexp.MustCompile(`admin token \(shown once[^)]*\): (chaos_\S+)`)
+var tokenRE = regexp.MustCompile(`admin token .*\(shown once[^)]*\): (chaos_pat_\S+)`)
 
 // freeAddr is a loopback address nobody listens on right now.
 func freeAddr(t testing.TB) string {

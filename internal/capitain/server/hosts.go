@@ -82,6 +82,9 @@ type hostFilter struct {
 	// Cursor is the page's start (the previous page's Next); Limit its size.
 	Cursor string
 	Limit  int
+	// Readable limits the hosts to those of these projects unless ReadAll.
+	Readable []string
+	ReadAll  bool
 }
 
 // hostSorts are the sortable columns and whether they hold numbers.
@@ -111,6 +114,18 @@ func decodeCursor(s string) (cursor, error) {
 	return c, nil
 }
 
+// inList is "column IN (?, ...)" of values, and its arguments ("1 = 0" when values is empty).
+func inList(column string, values []string) (string, []any) {
+	if len(values) == 0 {
+		return "1 = 0", nil
+	}
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = v
+	}
+	return column + " IN (?" + strings.Repeat(", ?", len(values)-1) + ")", args
+}
+
 // globToLike turns a glob into a LIKE pattern (escape character \).
 func globToLike(g string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `*`, `%`, `?`, `_`)
@@ -129,6 +144,10 @@ func (s *store) hosts(ctx context.Context, f hostFilter) ([]*Host, string, error
 	}
 	var where []string
 	var args []any
+	if !f.ReadAll {
+		cond, a := inList("project", f.Readable)
+		where, args = append(where, cond), append(args, a...)
+	}
 	if f.Project != "" {
 		where, args = append(where, "project = ?"), append(args, f.Project)
 	}

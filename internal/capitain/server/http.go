@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
 )
 
 //go:embed openapi.yaml
@@ -49,6 +52,8 @@ func (srv *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, "invalid", fe.msg, fe.field)
 	case errors.Is(err, errNotFound):
 		writeError(w, http.StatusNotFound, "not_found", "not found", "")
+	case auth.HTTPStatus(err) != http.StatusInternalServerError:
+		authError(w, err)
 	default:
 		srv.log.Error("request", "method", r.Method, "path", r.URL.Path, "error", err)
 		writeError(w, http.StatusInternalServerError, "internal", "internal error (logged by the server)", "")
@@ -83,11 +88,13 @@ func (srv *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// route is one API operation: its action and how the project it concerns is found.
+// route is one API operation: the action it needs on the project project(r) names (nil: none,
+// or a list filtered per project); action "" is authorized by the handler (the action depends on
+// what the body or the path's job names, or internal/capitain/auth checks it).
 type route struct {
-	action  Action
-	project func(*http.Request) string // nil: no project
-	handle  func(http.ResponseWriter, *http.Request, *Principal)
+	action  auth.Action
+	project func(*http.Request) string
+	handle  func(http.ResponseWriter, *http.Request, *auth.Principal)
 }
 
 // Handler is the server's HTTP handler: /api/v1, /metrics, /healthz, /readyz.
@@ -95,24 +102,27 @@ func (srv *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	pathProject := func(r *http.Request) string { return r.PathValue("name") }
 	api := map[string]route{
-		"GET /api/v1/projects":                 {ActionRead, nil, srv.listProjects},
-		"POST /api/v1/projects":                {ActionAdmin, nil, srv.createProject},
-		"GET /api/v1/projects/{name}":          {ActionRead, pathProject, srv.getProject},
-		"POST /api/v1/projects/{name}/refresh": {ActionRefresh, pathProject, srv.refreshProject},
-		"GET /api/v1/hosts":                    {ActionRead, nil, srv.listHosts},
-		"GET /api/v1/hosts/{project}/{name}":   {ActionRead, func(r *http.Request) string { return r.PathValue("project") }, srv.getHost},
-		"GET /api/v1/jobs":                     {ActionRead, nil, srv.listJobs},
-		"POST /api/v1/jobs":                    {"", nil, srv.createJob}, // the action depends on the kind
-		"GET /api/v1/jobs/{id}":                {ActionRead, nil, srv.getJob},
-		"POST /api/v1/jobs/{id}/cancel":        {ActionApply, nil, srv.cancelJob},
-		"GET /api/v1/jobs/{id}/hosts":          {ActionRead, nil, srv.getJobHosts},
-		"GET /api/v1/jobs/{id}/events":         {ActionRead, nil, srv.getJobEvents},
+		"GET /api/v1/projects":                 {auth.ActionReadProject, nil, srv.listProjects},
+		"POST /api/v1/projects":                {auth.ActionCreateProject, nil, srv.createProject},
+		"GET /api/v1/projects/{name}":          {auth.ActionReadProject, pathProject, srv.getProject},
+		"POST /api/v1/projects/{name}/refresh": {auth.ActionPlan, pathProject, srv.refreshProject},
+		"GET /api/v1/hosts":                    {auth.ActionReadProject, nil, srv.listHosts},
+		"GET /api/v1/hosts/{project}/{name}":   {auth.ActionReadProject, func(r *http.Request) string { return r.PathValue("project") }, srv.getHost},
+		"GET /api/v1/jobs":                     {auth.ActionReadProject, nil, srv.listJobs},
+		"POST /api/v1/jobs":                    {"", nil, srv.createJob},
+		"GET /api/v1/jobs/{id}":                {"", nil, srv.getJob},
+		"POST /api/v1/jobs/{id}/cancel":        {"", nil, srv.cancelJob},
+		"GET /api/v1/jobs/{id}/hosts":          {"", nil, srv.getJobHosts},
+		"GET /api/v1/jobs/{id}/events":         {"", nil, srv.getJobEvents},
 	}
 	srv.gitopsRoutes(api, pathProject)
+	maps.Copy(api, srv.authRoutes())
 	for pattern, rt := range api {
-		mux.Handle(pattern, srv.instrument(pattern, srv.authenticated(rt)))
+		mux.Handle(pattern, srv.instrument(pattern, srv.auth.Middleware(srv.authenticated(rt))))
 	}
 	mux.Handle("POST /api/v1/webhooks/{project}", srv.instrument("POST /api/v1/webhooks/{project}", http.HandlerFunc(srv.webhook)))
+	mux.Handle("POST /api/v1/login", srv.instrument("POST /api/v1/login", srv.auth.LoginHandler()))
+	mux.Handle("POST /api/v1/logout", srv.instrument("POST /api/v1/logout", srv.auth.Middleware(srv.auth.LogoutHandler())))
 	mux.Handle("GET /api/v1/openapi.json", srv.instrument("GET /api/v1/openapi.json", http.HandlerFunc(srv.openapi)))
 	mux.Handle("GET /metrics", srv.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -123,34 +133,32 @@ func (srv *Server) Handler() http.Handler {
 	return mux
 }
 
-// authenticated asks the Authenticator who the request is and whether they may do the route's
-// action on its project.
+// authenticated runs the route for the request's principal (auth.Middleware found it) when it
+// may do the route's action; without credentials it is a 401 whatever the action.
 func (srv *Server) authenticated(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := srv.auth.Authenticate(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="capitain"`)
-			writeError(w, http.StatusUnauthorized, "unauthenticated", err.Error(), "")
-			return
+		p := auth.FromContext(r.Context())
+		var err error
+		switch {
+		case p == nil:
+			err = fmt.Errorf("%w: no credentials", auth.ErrUnauthenticated)
+		case rt.action != "" && rt.project != nil:
+			err = auth.Authorize(p, rt.action, rt.project(r))
+		case rt.action != "":
+			err = auth.Authorize(p, rt.action, "")
 		}
-		if rt.action != "" {
-			project := ""
-			if rt.project != nil {
-				project = rt.project(r)
-			}
-			if err := srv.auth.Authorize(r.Context(), p, rt.action, project); err != nil {
-				writeError(w, http.StatusForbidden, "forbidden", err.Error(), "")
-				return
-			}
+		if err != nil {
+			authError(w, err)
+			return
 		}
 		rt.handle(w, r, p)
 	})
 }
 
 // allowed checks an action on a project found in the request's data (a job's project).
-func (srv *Server) allowed(w http.ResponseWriter, r *http.Request, p *Principal, a Action, project string) bool {
-	if err := srv.auth.Authorize(r.Context(), p, a, project); err != nil {
-		writeError(w, http.StatusForbidden, "forbidden", err.Error(), "")
+func allowed(w http.ResponseWriter, p *auth.Principal, a auth.Action, project string) bool {
+	if err := auth.Authorize(p, a, project); err != nil {
+		authError(w, err)
 		return false
 	}
 	return true
@@ -192,7 +200,7 @@ type page[T any] struct {
 	Next  string `json:"next,omitempty"`
 }
 
-func (srv *Server) listProjects(w http.ResponseWriter, r *http.Request, p *Principal) {
+func (srv *Server) listProjects(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	limit, err := pageLimit(r)
 	if err != nil {
 		srv.fail(w, r, err)
@@ -207,25 +215,21 @@ func (srv *Server) listProjects(w http.ResponseWriter, r *http.Request, p *Princ
 		}
 		after = cur.N
 	}
-	ps, err := srv.store.projects(r.Context(), after, limit+1)
+	all, readable := p.Visible()
+	ps, err := srv.store.projects(r.Context(), after, limit+1, all, readable)
 	if err != nil {
 		srv.fail(w, r, err)
 		return
 	}
-	out := page[*Project]{Items: []*Project{}}
-	for _, pr := range ps {
-		if srv.auth.Authorize(r.Context(), p, ActionRead, pr.Name) == nil {
-			out.Items = append(out.Items, pr)
-		}
-	}
+	out := page[*Project]{Items: append([]*Project{}, ps...)}
 	if len(ps) > limit {
-		out.Items = out.Items[:min(limit, len(out.Items))]
+		out.Items = out.Items[:limit]
 		out.Next = encodeCursor(cursor{N: ps[limit-1].Name})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (srv *Server) createProject(w http.ResponseWriter, r *http.Request, _ *Principal) {
+func (srv *Server) createProject(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
 	var p Project
 	if !srv.decode(w, r, &p) {
 		return
@@ -234,7 +238,7 @@ func (srv *Server) createProject(w http.ResponseWriter, r *http.Request, _ *Prin
 		srv.fail(w, r, err)
 		return
 	}
-	if err := srv.store.createProject(r.Context(), &p); err != nil {
+	if err := srv.createProjectTx(r.Context(), &p); err != nil {
 		srv.fail(w, r, err)
 		return
 	}
@@ -246,7 +250,7 @@ func (srv *Server) createProject(w http.ResponseWriter, r *http.Request, _ *Prin
 	writeJSON(w, http.StatusCreated, got)
 }
 
-func (srv *Server) getProject(w http.ResponseWriter, r *http.Request, _ *Principal) {
+func (srv *Server) getProject(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
 	p, err := srv.store.project(r.Context(), r.PathValue("name"))
 	if err != nil {
 		srv.fail(w, r, err)
@@ -255,7 +259,7 @@ func (srv *Server) getProject(w http.ResponseWriter, r *http.Request, _ *Princip
 	writeJSON(w, http.StatusOK, p)
 }
 
-func (srv *Server) refreshProject(w http.ResponseWriter, r *http.Request, _ *Principal) {
+func (srv *Server) refreshProject(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
 	p, err := srv.Refresh(r.Context(), r.PathValue("name"))
 	if err != nil {
 		srv.fail(w, r, err)
@@ -264,7 +268,7 @@ func (srv *Server) refreshProject(w http.ResponseWriter, r *http.Request, _ *Pri
 	writeJSON(w, http.StatusOK, p)
 }
 
-func (srv *Server) listHosts(w http.ResponseWriter, r *http.Request, p *Principal) {
+func (srv *Server) listHosts(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	q := r.URL.Query()
 	limit, err := pageLimit(r)
 	if err != nil {
@@ -285,26 +289,21 @@ func (srv *Server) listHosts(w http.ResponseWriter, r *http.Request, p *Principa
 		srv.fail(w, r, &fieldError{"status", "Synced, OutOfSync, Failed, Unreachable or Unknown"})
 		return
 	}
-	if f.Project != "" && !srv.allowed(w, r, p, ActionRead, f.Project) {
+	if f.Project != "" && !allowed(w, p, auth.ActionReadProject, f.Project) {
 		return
 	}
+	f.ReadAll, f.Readable = p.Visible()
 	hs, next, err := srv.store.hosts(r.Context(), f)
 	if err != nil {
 		srv.fail(w, r, err)
 		return
 	}
-	out := page[*Host]{Items: []*Host{}, Next: next}
-	for _, h := range hs {
-		if srv.auth.Authorize(r.Context(), p, ActionRead, h.Project) == nil {
-			out.Items = append(out.Items, h)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, page[*Host]{Items: append([]*Host{}, hs...), Next: next})
 }
 
 var validStatus = map[string]bool{StatusSynced: true, StatusOutOfSync: true, StatusFailed: true, StatusUnreachable: true, StatusUnknown: true}
 
-func (srv *Server) getHost(w http.ResponseWriter, r *http.Request, _ *Principal) {
+func (srv *Server) getHost(w http.ResponseWriter, r *http.Request, _ *auth.Principal) {
 	h, err := srv.store.host(r.Context(), r.PathValue("project"), r.PathValue("name"))
 	if err != nil {
 		srv.fail(w, r, err)
@@ -313,7 +312,7 @@ func (srv *Server) getHost(w http.ResponseWriter, r *http.Request, _ *Principal)
 	writeJSON(w, http.StatusOK, h)
 }
 
-func (srv *Server) listJobs(w http.ResponseWriter, r *http.Request, p *Principal) {
+func (srv *Server) listJobs(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	q := r.URL.Query()
 	limit, err := pageLimit(r)
 	if err != nil {
@@ -321,36 +320,39 @@ func (srv *Server) listJobs(w http.ResponseWriter, r *http.Request, p *Principal
 		return
 	}
 	f := jobFilter{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"), Cursor: q.Get("cursor"), Limit: limit}
-	if f.Project != "" && !srv.allowed(w, r, p, ActionRead, f.Project) {
+	if f.Project != "" && !allowed(w, p, auth.ActionReadProject, f.Project) {
 		return
 	}
+	f.ReadAll, f.Readable = p.Visible()
 	js, next, err := srv.store.jobs(r.Context(), f)
 	if err != nil {
 		srv.fail(w, r, err)
 		return
 	}
-	out := page[*Job]{Items: []*Job{}, Next: next}
-	for _, j := range js {
-		if srv.auth.Authorize(r.Context(), p, ActionRead, j.Project) == nil {
-			out.Items = append(out.Items, j)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, page[*Job]{Items: append([]*Job{}, js...), Next: next})
 }
 
-func (srv *Server) createJob(w http.ResponseWriter, r *http.Request, p *Principal) {
+// jobActions is the action each kind of job needs.
+var jobActions = map[string]auth.Action{KindPlan: auth.ActionPlan, KindDriftCheck: auth.ActionPlan, KindApply: auth.ActionApply,
+	KindRollback: auth.ActionRollback}
+
+func (srv *Server) createJob(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	var req JobRequest
 	if !srv.decode(w, r, &req) {
 		return
 	}
-	action := ActionApply
-	if req.Kind == KindPlan || req.Kind == KindDriftCheck {
-		action = ActionPlan
-	}
-	if !srv.allowed(w, r, p, action, req.Project) {
+	action, ok := jobActions[req.Kind]
+	switch {
+	case !ok:
+		srv.fail(w, r, &fieldError{"kind", "plan, apply, rollback or drift-check"})
+		return
+	case req.Project == "":
+		srv.fail(w, r, &fieldError{"project", "a project is required"})
+		return
+	case !allowed(w, p, action, req.Project):
 		return
 	}
-	j, err := srv.CreateJob(r.Context(), req, p.Name)
+	j, err := srv.CreateJob(r.Context(), req, p.User)
 	if err != nil {
 		srv.fail(w, r, err)
 		return
@@ -358,8 +360,9 @@ func (srv *Server) createJob(w http.ResponseWriter, r *http.Request, p *Principa
 	writeJSON(w, http.StatusCreated, j)
 }
 
-// pathJob reads the job of {id} and checks the action on its project.
-func (srv *Server) pathJob(w http.ResponseWriter, r *http.Request, p *Principal, a Action) *Job {
+// pathJob reads the job of {id} and checks the action on its project: the job of a project the
+// principal may not read is not found, as if it did not exist.
+func (srv *Server) pathJob(w http.ResponseWriter, r *http.Request, p *auth.Principal, a auth.Action) *Job {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found", "not found", "")
@@ -370,20 +373,24 @@ func (srv *Server) pathJob(w http.ResponseWriter, r *http.Request, p *Principal,
 		srv.fail(w, r, err)
 		return nil
 	}
-	if !srv.allowed(w, r, p, a, j.Project) {
+	if auth.Authorize(p, auth.ActionReadProject, j.Project) != nil {
+		srv.fail(w, r, errNotFound)
+		return nil
+	}
+	if !allowed(w, p, a, j.Project) {
 		return nil
 	}
 	return j
 }
 
-func (srv *Server) getJob(w http.ResponseWriter, r *http.Request, p *Principal) {
-	if j := srv.pathJob(w, r, p, ActionRead); j != nil {
+func (srv *Server) getJob(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	if j := srv.pathJob(w, r, p, auth.ActionReadProject); j != nil {
 		writeJSON(w, http.StatusOK, j)
 	}
 }
 
-func (srv *Server) cancelJob(w http.ResponseWriter, r *http.Request, p *Principal) {
-	j := srv.pathJob(w, r, p, ActionApply)
+func (srv *Server) cancelJob(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	j := srv.pathJob(w, r, p, auth.ActionCancelJob)
 	if j == nil {
 		return
 	}
@@ -395,8 +402,8 @@ func (srv *Server) cancelJob(w http.ResponseWriter, r *http.Request, p *Principa
 	writeJSON(w, http.StatusOK, j)
 }
 
-func (srv *Server) getJobHosts(w http.ResponseWriter, r *http.Request, p *Principal) {
-	j := srv.pathJob(w, r, p, ActionRead)
+func (srv *Server) getJobHosts(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	j := srv.pathJob(w, r, p, auth.ActionReadProject)
 	if j == nil {
 		return
 	}
@@ -411,8 +418,8 @@ func (srv *Server) getJobHosts(w http.ResponseWriter, r *http.Request, p *Princi
 // getJobEvents lists a job's events after ?after= (JSON), or streams them as server-sent events
 // (Accept: text/event-stream), resuming after Last-Event-ID, until the job has finished and every
 // event is sent.
-func (srv *Server) getJobEvents(w http.ResponseWriter, r *http.Request, p *Principal) {
-	j := srv.pathJob(w, r, p, ActionRead)
+func (srv *Server) getJobEvents(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	j := srv.pathJob(w, r, p, auth.ActionReadProject)
 	if j == nil {
 		return
 	}

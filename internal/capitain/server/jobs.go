@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
@@ -177,11 +178,18 @@ type jobFilter struct {
 	// Cursor is the previous page's Next; Limit the page size.
 	Cursor string
 	Limit  int
+	// Readable limits the jobs to those of these projects unless ReadAll.
+	Readable []string
+	ReadAll  bool
 }
 
 func (s *store) jobs(ctx context.Context, f jobFilter) ([]*Job, string, error) {
 	var where []string
 	var args []any
+	if !f.ReadAll {
+		cond, a := inList("project", f.Readable)
+		where, args = append(where, cond), append(args, a...)
+	}
 	for _, c := range []struct{ col, v string }{{"project", f.Project}, {"state", f.State}, {"kind", f.Kind}} {
 		if c.v != "" {
 			where, args = append(where, c.col+" = ?"), append(args, c.v)
@@ -341,6 +349,15 @@ func (srv *Server) insertJob(ctx context.Context, req JobRequest, actor, commit 
 		if err != nil {
 			return nil, err
 		}
+		q, args, err := srv.auth.AuditStatement(principal(ctx), auth.Entry{Action: "job." + req.Kind, Project: req.Project,
+			Target: fmt.Sprintf("job:%d", id), Detail: mustJSON(map[string]any{"limit": req.Limit, "hosts": len(hosts), "commit": commit,
+				"trigger": req.Trigger, "to_generation": req.ToGeneration})})
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.exec(ctx, q, args...); err != nil {
+			return nil, err
+		}
 		const chunk = 500
 		for i := 0; i < len(hosts); i += chunk {
 			part := hosts[i:min(i+chunk, len(hosts))]
@@ -374,14 +391,27 @@ func (srv *Server) insertJob(ctx context.Context, req JobRequest, actor, commit 
 // ops and undo what they did (their context is cancelled within a second).
 func (srv *Server) CancelJob(ctx context.Context, id int64) (*Job, error) {
 	s := srv.store
-	if _, err := s.job(ctx, id); err != nil {
+	j, err := s.job(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE capitain_jobs SET cancel = 1 WHERE id = ? AND state IN ('queued', 'running')`), id); err != nil {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE capitain_job_hosts SET state = 'cancelled', finished = ? WHERE job_id = ? AND state = 'queued'`),
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_jobs SET cancel = 1 WHERE id = ? AND state IN ('queued', 'running')`), id); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_job_hosts SET state = 'cancelled', finished = ? WHERE job_id = ? AND state = 'queued'`),
 		time.Now().UnixNano(), id); err != nil {
+		return nil, err
+	}
+	if err := srv.audit(ctx, tx, auth.Entry{Action: "job.cancel", Project: j.Project, Target: fmt.Sprintf("job:%d", id),
+		Detail: mustJSON(map[string]any{"state": j.State})}); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	if err := srv.finishJob(ctx, id); err != nil {

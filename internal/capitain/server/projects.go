@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
 	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
@@ -120,7 +121,9 @@ func scanProject(sc interface{ Scan(...any) error }) (*Project, error) {
 
 var errNotFound = errors.New("not found")
 
-func (s *store) createProject(ctx context.Context, p *Project) error {
+// createProjectTx creates a project and audits it, in one transaction.
+func (srv *Server) createProjectTx(ctx context.Context, p *Project) error {
+	s := srv.store
 	poll := pollSeconds(p.PollInterval)
 	p.Created = time.Now().UTC()
 	p.Problems = []Problem{}
@@ -128,13 +131,25 @@ func (s *store) createProject(ctx context.Context, p *Project) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO capitain_projects (name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, created, settings)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO capitain_projects (name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, created, settings)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), p.Name, p.Repo, p.Ref, p.Path, poll, p.SyncPolicy, b2i(p.Prune), b2i(p.SelfHeal), p.Created.UnixNano(),
 		string(settings))
 	if err != nil && (strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "duplicate key")) {
 		return &fieldError{"name", "a project " + p.Name + " exists already"}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if err := srv.audit(ctx, tx, auth.Entry{Action: "project.create", Project: p.Name, Target: "project:" + p.Name,
+		Detail: mustJSON(map[string]any{"repo": p.Repo, "ref": p.Ref, "path": p.Path, "sync_policy": p.SyncPolicy})}); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // pollSeconds is a validated poll interval in seconds ("" is 0: never).
@@ -162,9 +177,16 @@ func (s *store) project(ctx context.Context, name string) (*Project, error) {
 	return p, s.addClaims(ctx, []*Project{p})
 }
 
-// projects lists projects by name after cursor (a name), at most limit.
-func (s *store) projects(ctx context.Context, after string, limit int) ([]*Project, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+projectColumns+` FROM capitain_projects WHERE name > ? ORDER BY name LIMIT ?`), after, limit)
+// projects lists projects by name after cursor (a name), at most limit, only those of readable
+// unless readAll.
+func (s *store) projects(ctx context.Context, after string, limit int, readAll bool, readable []string) ([]*Project, error) {
+	cond, args := "1 = 1", []any{after}
+	if !readAll {
+		var a []any
+		cond, a = inList("name", readable)
+		args = append(args, a...)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+projectColumns+` FROM capitain_projects WHERE name > ? AND `+cond+` ORDER BY name LIMIT ?`), append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +330,7 @@ func (srv *Server) refresh(ctx context.Context, name, commit string) (p *Project
 	if lp != nil {
 		hosts = lp.fleet.Hosts
 	}
-	moved, err = srv.store.setRefresh(ctx, p.Name, co.Commit, probs, hosts)
+	moved, err = srv.setRefresh(ctx, p, co.Commit, probs, hosts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -327,9 +349,11 @@ func (s *store) setProblems(ctx context.Context, project string, probs []Problem
 	return err
 }
 
-// setRefresh records a refresh: the commit and problems, and (hosts != nil) the project's hosts.
-// It reports whether the project's commit changed.
-func (s *store) setRefresh(ctx context.Context, project, commit string, probs []Problem, hosts []*chaos.Host) (moved bool, err error) {
+// setRefresh records a refresh of p: the commit and problems, and (hosts != nil) the project's
+// hosts. It reports whether the project's commit changed. The audit log has it when a user asked
+// for it or the commit changed (a poll that finds nothing new is not a change worth a line).
+func (srv *Server) setRefresh(ctx context.Context, p *Project, commit string, probs []Problem, hosts []*chaos.Host) (moved bool, err error) {
+	s, project := srv.store, p.Name
 	if probs == nil {
 		probs = []Problem{}
 	}
@@ -357,6 +381,12 @@ func (s *store) setRefresh(ctx context.Context, project, commit string, probs []
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_projects SET problems = ?, refreshed = ? WHERE name = ?`),
 		string(pj), time.Now().UnixNano(), project); err != nil {
 		return false, err
+	}
+	if auth.FromContext(ctx) != nil || moved {
+		if err := srv.audit(ctx, tx, auth.Entry{Action: "project.refresh", Project: project, Target: "project:" + project,
+			Detail: mustJSON(map[string]any{"from": p.Commit, "commit": commit, "problems": len(probs), "hosts": len(hosts)})}); err != nil {
+			return false, err
+		}
 	}
 	if hosts == nil {
 		return moved, tx.Commit()

@@ -185,9 +185,16 @@ func (srv *Server) heartbeat(ctx context.Context) {
 	every := srv.cfg.NodeTimeout / 3
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var purged time.Time
 	for {
 		if err := srv.beat(ctx); err != nil && ctx.Err() == nil {
 			srv.log.Warn("heartbeat", "error", err)
+		}
+		if time.Since(purged) > time.Hour { // sessions long expired or revoked: rows nobody needs
+			purged = time.Now()
+			if _, err := srv.auth.PurgeSessions(ctx); err != nil && ctx.Err() == nil {
+				srv.log.Warn("purge sessions", "error", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -55,7 +55,7 @@ func benchRetention(b *testing.B, dsn string) {
 	if err := p.validate(); err != nil {
 		b.Fatal(err)
 	}
-	if err := srv.store.createProject(ctx, p); err != nil {
+	if err := srv.createProjectTx(ctx, p); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := srv.Refresh(ctx, "p"); err != nil {

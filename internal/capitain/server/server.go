@@ -3,9 +3,10 @@
 // pkg/chaos, one River queue job per host and job, over a REST API with an OpenAPI document,
 // live events over SSE, and Prometheus metrics. Its database is SQLite (default) or PostgreSQL.
 //
-// Other parts plug in through small surfaces: an Authenticator decides who may do what (the
-// server ships AdminToken); Server.Refresh, Server.Sync, Server.CreateJob and Server.CancelJob
-// are what the poller, schedules and webhooks (gitops.go) call.
+// Users, API tokens, per-project roles and the audit log are internal/capitain/auth, on the same
+// database. Other parts plug in through small surfaces: Server.Refresh, Server.Sync, Server.CreateJob
+// and Server.CancelJob are what the poller, schedules and webhooks (gitops.go) call (as the context's
+// auth.Principal, or as the system when it has none).
 package server
 
 import (
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +31,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
 	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
 	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
@@ -55,6 +58,11 @@ type Config struct {
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// Notifications are the channels and rules of notifications (docs/capitain.md); none: off.
 	Notifications notify.Config `yaml:"notifications"`
+	// TrustedProxies are the addresses (CIDR prefixes) of reverse proxies whose X-Forwarded-For
+	// names the client in the audit log; none by default.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// SessionTTL is how long a login lasts (default 12h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // LoadConfig reads a YAML config file (unknown keys are an error).
@@ -112,7 +120,7 @@ type Server struct {
 	store    *store
 	queue    queue
 	ctl      *chaos.Controller
-	auth     Authenticator
+	auth     *auth.Store
 	hub      hub
 	metrics  *metrics
 	log      *slog.Logger
@@ -132,8 +140,8 @@ type Server struct {
 	ready   atomic.Bool
 }
 
-// New opens the database (migrating it), and on the first start of a database creates the admin
-// token and writes it to out with the URL. log receives the server's own messages.
+// New opens the database (migrating it), and on the first start of a database creates the global
+// admin "admin" and writes its one-time token to out. log receives the server's own messages.
 func New(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -173,14 +181,21 @@ func New(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Ser
 	if srv.ctl, err = chaos.New(chaos.Options{}); err != nil {
 		return fail(err)
 	}
+	if err := auth.Migrate(ctx, st.db, st.dialect()); err != nil {
+		return fail(err)
+	}
+	srv.auth = auth.New(st.db, st.dialect())
+	srv.auth.SessionTTL = cfg.SessionTTL
+	for _, s := range cfg.TrustedProxies {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fail(fmt.Errorf("trusted_proxies: %w", err))
+		}
+		srv.auth.TrustedProxies = append(srv.auth.TrustedProxies, pfx)
+	}
 	if err := srv.firstStart(ctx, out); err != nil {
 		return fail(err)
 	}
-	hash, err := st.setting(ctx, "admin_token_sha256")
-	if err != nil {
-		return fail(err)
-	}
-	srv.auth = AdminToken{Hash: hash}
 	if !st.postgres {
 		// The database file is locked by this process: no other server runs its jobs.
 		if _, err := st.db.ExecContext(ctx, `DELETE FROM capitain_nodes`); err != nil {
@@ -194,8 +209,8 @@ func New(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Ser
 	return srv, nil
 }
 
-// firstStart creates the installation's id and, once per database, the admin token (printed,
-// stored hashed).
+// firstStart creates the installation's id and, once per database, the global admin and its
+// token (printed, stored hashed; it expires after auth.BootstrapTokenTTL).
 func (srv *Server) firstStart(ctx context.Context, out io.Writer) error {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -207,27 +222,15 @@ func (srv *Server) firstStart(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	srv.instance = inst
-	tok, hash, err := newToken()
+	tok, err := srv.auth.Bootstrap(ctx)
 	if err != nil {
 		return err
 	}
-	created, err := srv.store.setSettingOnce(ctx, "admin_token_sha256", hash)
-	if err != nil {
-		return err
-	}
-	if created && out != nil {
-		fmt.Fprintf(out, "Capitain's admin token (shown once, stored hashed; keep it): %s\n", tok)
+	if tok != "" && out != nil {
+		fmt.Fprintf(out, "Capitain's admin token for user %s (shown once, stored hashed, valid %d days: log in with it, then create users and tokens): %s\n",
+			auth.BootstrapUser, int(auth.BootstrapTokenTTL.Hours()/24), tok)
 	}
 	return nil
-}
-
-// SetAuthenticator replaces the admin-token authenticator (users, tokens and roles plug in here).
-func (srv *Server) SetAuthenticator(a Authenticator) { srv.auth = a }
-
-// AdminTokenHash is the stored SHA-256 of the admin token, for an Authenticator that keeps
-// accepting it.
-func (srv *Server) AdminTokenHash(ctx context.Context) (string, error) {
-	return srv.store.setting(ctx, "admin_token_sha256")
 }
 
 // Serve listens on the configured address and serves until ctx ends, then stops gracefully:

@@ -51,7 +51,13 @@ func startReplica(t *testing.T, dsn string, workers int, token string) *api {
 // startConfig is startReplica with a whole configuration (Data is set here).
 func startConfig(t *testing.T, cfg server.Config, token string) *api {
 	t.Helper()
-	cfg.Data = t.TempDir()
+	return startConfigIn(t, cfg, t.TempDir(), token)
+}
+
+// startConfigIn is startConfig in the data directory data.
+func startConfigIn(t *testing.T, cfg server.Config, data, token string) *api {
+	t.Helper()
+	cfg.Data = data
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, &out, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
