@@ -29,9 +29,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
 	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
 	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
-	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
 	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
