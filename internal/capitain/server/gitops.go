@@ -187,7 +187,7 @@ func (srv *Server) followUp(ctx context.Context, j *Job) error {
 	if p.Commit != j.Commit || p.SyncPolicy != "auto" && !p.SelfHeal {
 		return nil // the project moved on since: its own drift check decides
 	}
-	hs, _, err := srv.store.hosts(ctx, hostFilter{Project: p.Name, Status: StatusOutOfSync, Limit: 1 << 30})
+	hs, _, err := srv.store.hosts(ctx, hostFilter{Project: p.Name, Status: StatusOutOfSync, Limit: 1 << 30, ReadAll: true})
 	if err != nil {
 		return err
 	}
