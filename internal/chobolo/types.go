@@ -281,6 +281,10 @@ type SecretTemplate struct {
 	// path it was read from (for positions in it).
 	Text   string
 	Source string
+	// Includes are the files the template includes ({% include "NAME" %}, NAME relative to the
+	// including template), and theirs, read by the loader: their text by path relative to the
+	// templates directory, as From is.
+	Includes map[string]string
 }
 
 // Severity of a Diagnostic.

@@ -2,6 +2,7 @@ package files
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -324,5 +325,71 @@ func TestSecretTemplateHomeFromTarget(t *testing.T) {
 				t.Errorf("Owns %v: a path only the probe locates is claimed by the plan alone", owns)
 			}
 		})
+	}
+}
+
+// {% include "NAME" %} in a secrets.templates template: NAME relative to the including template,
+// nested, spliced with the including template's variables, without one trailing newline and with
+// the tag's whitespace control, as Jinja2 renders it; kept by a recorded Ch-obolo (a generation's)
+// and rendered the same from it. Refused at the entry's from, naming the tag's FILE:LINE:COL: a
+// name that leaves the templates directory (.., absolute), a name that is not one quoted literal,
+// a cycle, a missing file.
+func TestSecretTemplatesInclude(t *testing.T) {
+	src := "users: [{name: alice}]\nsecrets: {templates: [{from: app/main.j2, to: a, owner: alice, mode: \"0600\", escape: shell, vars: [db]}]}\n"
+	tpl := map[string]string{
+		"/tpl/app/main.j2":         "[main]\n{% include \"parts/db.j2\" %}\n{%- include 'parts/tail.j2' -%}\n\nend\n",
+		"/tpl/app/parts/db.j2":     "user={{ db.user }}\n{% include \"pw.j2\" %}\n",
+		"/tpl/app/parts/pw.j2":     "password={{ db.password }}\n",
+		"/tpl/app/parts/tail.j2":   "  tail  \n",
+		"/tpl/app/parts/unused.j2": "{{ nope }}",
+	}
+	store := treeStore{"db": map[string]any{"user": "app", "password": `p'w $(x)`}}
+	want := "[main]\nuser=app\npassword='p'\\''w $(x)'  tail  end"
+	c, err := loadWith(t, src, tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(c.SecretTemplates[0].Includes)); !slices.Equal(got, []string{"app/parts/db.j2", "app/parts/pw.j2", "app/parts/tail.j2"}) {
+		t.Fatalf("includes read: %v", got)
+	}
+	d, err := ValidateWith(c, "debian", store)
+	if err != nil || string(d[0].Content) != want {
+		t.Fatalf("%v:\n got %q\nwant %q", err, d[0].Content, want)
+	}
+	rec, err := chobolo.Recorded(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := chobolo.LoadRecorded("generation 1", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := ValidateWith(again, "debian", store); err != nil || string(d[0].Content) != want {
+		t.Fatalf("from the recorded Ch-obolo: %v %q", err, d[0].Content)
+	}
+
+	for main, want := range map[string]string{
+		`{% include "../outside.j2" %}`:           `m.yml:2:30: error: secrets.templates[0].from: app/main.j2:1:1: include "../outside.j2": want a path relative to its directory, without ..`,
+		"x\n  {% include \"/etc/passwd\" %}":      `app/main.j2:2:3: include "/etc/passwd": want a path relative`,
+		`{% include "parts/../../x.j2" %}`:        `include "parts/../../x.j2": want a path relative`,
+		`{% include name %}`:                      `app/main.j2:1:1: include takes one quoted file name ({% include "part.j2" %}), not "name"`,
+		`{% include "a.j2" ignore missing %}`:     `include takes one quoted file name`,
+		`{% include "loop.j2" %}`:                 `app/loop.j2:1:1: include "main.j2": app/main.j2 includes itself (app/main.j2 -> app/loop.j2 -> app/main.j2)`,
+		`{% include "missing.j2" %}`:              `app/main.j2:1:1: include "missing.j2": cannot read /tpl/app/missing.j2`,
+		`{# {% include "../x" %} #}{{ db.user }}`: "",
+	} {
+		files := maps.Clone(tpl)
+		files["/tpl/app/main.j2"] = main
+		files["/tpl/app/loop.j2"] = `{% include "main.j2" %}`
+		_, err := loadWith(t, src, files)
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", main, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\nwant %q\n got %v", main, want, err)
+		}
 	}
 }

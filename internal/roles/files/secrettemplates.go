@@ -165,7 +165,14 @@ func validateTemplate(c *chobolo.Chobolo, i int, t chobolo.SecretTemplate, seen 
 		d.HomeByUsers = true
 	}
 	name := cmp.Or(t.Source, t.From)
-	if _, err := renderJinja(name, t.Text, t.Vars, nil, ""); err != nil && !errors.Is(err, errNoSecrets) {
+	text, err := expandIncludes(t.From, t.Text, t.Includes, nil)
+	if err != nil {
+		return fail(at(".from"), "%s: %v", name, err)
+	}
+	// An included template goes to the Jinja engine: chaos's strict renderer would give positions
+	// in the spliced text, not in the files the user wrote.
+	full := len(t.Includes) > 0
+	if _, err := renderJinja(name, text, t.Vars, nil, "", full); err != nil && !errors.Is(err, errNoSecrets) {
 		return fail(at(".from"), "%v", err)
 	}
 	if !sm.render {
@@ -174,7 +181,7 @@ func validateTemplate(c *chobolo.Chobolo, i int, t chobolo.SecretTemplate, seen 
 	if sm.store == nil {
 		return fail(at(".vars"), "%s reads secrets (%s): %v; nothing was changed", p, strings.Join(t.Vars, ", "), errNoSecrets)
 	}
-	out, err := renderJinja(name, t.Text, t.Vars, sm.store, t.Escape)
+	out, err := renderJinja(name, text, t.Vars, sm.store, t.Escape, full)
 	if err != nil {
 		return fail(at(".from"), "%v", err)
 	}
@@ -195,10 +202,10 @@ var jinjaVar = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A
 // is an error at its position, where Jinja2 printed nothing). A template with statements ({% if %},
 // {% for %}, {% set %}, macros) or filters goes to a Jinja engine (renderFullJinja). store nil only
 // checks the template (errNoSecrets when it reads a secret).
-func renderJinja(name, text string, vars []string, store engine.SecretStore, escape string) ([]byte, error) {
+func renderJinja(name, text string, vars []string, store engine.SecretStore, escape string, full bool) ([]byte, error) {
 	// Jinja2 drops one trailing newline of the template (keep_trailing_newline=False).
 	text = strings.TrimSuffix(text, "\n")
-	if !simpleJinja(text) {
+	if full || !simpleJinja(text) {
 		return renderFullJinja(name, text, vars, store, escape)
 	}
 	var get func(string) (string, bool)
@@ -273,9 +280,52 @@ func simpleJinja(text string) bool {
 	return true
 }
 
+// expandIncludes splices into text (the template at rel) the files its {% include "NAME" %} tags
+// name, from includes (the loader read them; NAME is relative to the including template), as
+// Jinja2 renders an include with the including template's context: each included file without one
+// trailing newline (Jinja2's keep_trailing_newline=False), with the tag's whitespace control. chain
+// are the templates including this one.
+func expandIncludes(rel, text string, includes map[string]string, chain []string) (string, error) {
+	incs, err := chobolo.JinjaIncludes(text)
+	if err != nil || len(incs) == 0 {
+		return text, err
+	}
+	chain = append(chain, rel)
+	var b strings.Builder
+	last := 0
+	for _, inc := range incs {
+		target := path.Join(path.Dir(rel), inc.Name)
+		sub, ok := includes[target]
+		// The loader refused names that leave the templates directory; only what it read is here.
+		switch {
+		case slices.Contains(chain, target) || len(chain) > 16:
+			return "", fmt.Errorf("%s:%s: include %q: a cycle or more than 16 nested includes", rel, inc.Loc, inc.Name)
+		case !ok:
+			return "", fmt.Errorf("%s:%s: include %q: %s was not read with the Ch-obolo", rel, inc.Loc, inc.Name, target)
+		}
+		sub, err := expandIncludes(target, strings.TrimSuffix(sub, "\n"), includes, chain)
+		if err != nil {
+			return "", err
+		}
+		before := text[last:inc.Start]
+		if inc.TrimBefore {
+			before = strings.TrimRight(before, " \t\r\n")
+		}
+		b.WriteString(before)
+		b.WriteString(sub)
+		last = inc.End
+		if inc.TrimAfter {
+			last = len(text) - len(strings.TrimLeft(text[last:], " \t\r\n"))
+		}
+	}
+	b.WriteString(text[last:])
+	return b.String(), nil
+}
+
 // renderFullJinja renders a template with statements or filters with github.com/ardanlabs/jinja (a
 // pure-Go Jinja engine: if/elif/else, for with loop.*, set, macros, Jinja2's filters and tests; not
-// include/import/extends, which the original's templates directory never needed). Its context is
+// import/extends, which the original's templates directory never needed; includes are spliced in
+// before, expandIncludes). Its context is
 // what the original gave Jinja2: the secrets named in vars, whole (maps and lists too). escape is
 // applied to every string inside them before rendering, so filters and comparisons see escaped
 // values (Jinja2's autoescape escaped on output); numbers and booleans stay as they are. An
