@@ -20,7 +20,8 @@ import (
 // unknown owner is refused at its position; a path that the probe locates in another role's file
 // (an account whose home is /etc, `to: hostname`, with hostname: declared) is an ownership
 // conflict refused before anything is applied; the file is written 0600 and the account's; a
-// rerun changes nothing; removing the entry removes the file, and only it.
+// rerun changes nothing; removing the entry removes the file, and only it; `templates: []` alone
+// removes the last one.
 func TestApplySecretTemplateSystemOwner(t *testing.T) {
 	testenv.RequireRoot(t)
 	pw := `pg-"q'uo$(x)` + rand.Text()[:10]
@@ -94,6 +95,11 @@ func TestApplySecretTemplateSystemOwner(t *testing.T) {
 	apply(entry("root", ".pgpass"), false)
 	if testenv.Exists(t, root, p) || !testenv.Exists(t, root, "/var/lib/pgsim") || !testenv.Exists(t, root, "/root/.pgpass") {
 		t.Fatalf("after the removal: %s exists %v, its home %v", p, testenv.Exists(t, root, p), testenv.Exists(t, root, "/var/lib/pgsim"))
+	}
+	// The last entry removed, `templates: []` alone declares the ledger full state: its file goes.
+	apply("secrets:\n  templates: []\n", false)
+	if testenv.Exists(t, root, "/root/.pgpass") {
+		t.Error("/root/.pgpass left after the last entry was removed")
 	}
 	if strings.Contains(all.String(), pw) {
 		t.Errorf("chaos's output shows the secret:\n%s", all.String())

@@ -165,8 +165,8 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 	}
 	// Probe skipped invalid paths, so its indexes count valid ones only; Validate refused those, so
 	// here every path is valid and the indexes line up.
-	// secrets.templates share the files ledger: declaring either makes it full state.
-	rp, err := BuildPlan(desired, f, env.Ledger, c.Has("files") || len(c.SecretTemplates) > 0)
+	// secrets.templates share the files ledger: declaring either (even empty) makes it full state.
+	rp, err := BuildPlan(desired, f, env.Ledger, c.Has("files") || c.Declares("secrets.templates") || len(c.SecretTemplates) > 0)
 	if rp != nil {
 		rp.Warnings = append(rp.Warnings, warns...)
 		rp.Claims = claims
