@@ -48,7 +48,7 @@ func TestCapitainVsApply(t *testing.T) {
 	if err := os.WriteFile(chobolo, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base, post, token := capitainServer(t, server.Config{Workers: n}, map[string]string{"site": yml})
+	base, post, token := projectsServer(t, "", n, map[string]string{"site": yml})
 	load0 := loadavg()
 
 	viaChaos := func(want string) time.Duration {

@@ -57,7 +57,7 @@ func liveYML(hs *testenv.SSHHosts) string {
 
 func benchLoad(b *testing.B, dsn string) {
 	hs := testenv.StartSSHHosts(b, loadSSHHosts)
-	base, post, token := capitainServer(b, server.Config{DB: dsn}, map[string]string{"big": bigYML(), "live": liveYML(hs)})
+	base, post, token := projectsServer(b, dsn, 0, map[string]string{"big": bigYML(), "live": liveYML(hs)})
 	// Connections are kept and reused as a real client's would be (the default keeps 2 per host).
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: loadClients + loadSubscribers}}
 	get := func(ctx context.Context, path string, hdr ...string) (*http.Response, error) {

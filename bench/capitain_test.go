@@ -46,24 +46,39 @@ func bigYML() string {
 // "big", and returns its base URL, a POST helper and its admin token; it stops with the benchmark.
 func bigServer(b *testing.B, dsn string) (string, func(path string, body, out any), string) {
 	b.Helper()
-	return capitainServer(b, server.Config{DB: dsn, Workers: -1}, map[string]string{"big": bigYML()})
+	return projectsServer(b, dsn, -1, map[string]string{"big": bigYML()})
 }
 
-// capitainServer starts a server with cfg (Data is set here) and one project per entry of
-// projects (name: its Ch-obolo, in one git repository served by git daemon), each refreshed;
-// project "big" must have launchHosts hosts. It returns the base URL, a POST helper and the admin
-// token; the server stops with the benchmark.
-func capitainServer(b testing.TB, cfg server.Config, projects map[string]string) (string, func(path string, body, out any), string) {
+// projectsServer is benchServer with one project per entry of projects (name: its Ch-obolo, in
+// one git repository served by git daemon), each refreshed without problems; project "big" must
+// have launchHosts hosts.
+func projectsServer(b testing.TB, dsn string, workers int, projects map[string]string) (string, func(path string, body, out any), string) {
 	b.Helper()
 	files := map[string]string{}
 	for name, yml := range projects {
 		files[name+".yml"] = yml
 	}
 	url, _ := testenv.GitServer(b, "fleet", files)
+	base, post, token := benchServer(b, dsn, workers)
+	for name := range projects {
+		post("/api/v1/projects", map[string]any{"name": name, "repo": url + "fleet.git", "path": name + ".yml"}, nil)
+		var p server.Project
+		post("/api/v1/projects/"+name+"/refresh", nil, &p)
+		if len(p.Problems) > 0 || name == "big" && p.Hosts != launchHosts {
+			b.Fatalf("project %s: %d hosts, problems %+v", name, p.Hosts, p.Problems)
+		}
+	}
+	return base, post, token
+}
+
+// benchServer starts a server on dsn ("": SQLite in a temporary directory; else a postgres:// DSN
+// or a SQLite file) with workers, and returns its base URL, a POST helper and its admin token; it
+// stops with the benchmark.
+func benchServer(b testing.TB, dsn string, workers int) (string, func(path string, body, out any), string) {
+	b.Helper()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
-	cfg.Data = b.TempDir()
-	srv, err := server.New(ctx, cfg, &out, nil)
+	srv, err := server.New(ctx, server.Config{Data: b.TempDir(), DB: dsn, Workers: workers}, &out, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,31 +102,30 @@ func capitainServer(b testing.TB, cfg server.Config, projects map[string]string)
 		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(js))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			var e bytes.Buffer
-			_, _ = e.ReadFrom(resp.Body)
-			b.Fatalf("POST %s: %d %s", path, resp.StatusCode, e.String())
-		}
-		if out != nil {
-			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	for name := range projects {
-		post("/api/v1/projects", map[string]any{"name": name, "repo": url + "fleet.git", "path": name + ".yml"}, nil)
-		var p server.Project
-		post("/api/v1/projects/"+name+"/refresh", nil, &p)
-		if len(p.Problems) > 0 || name == "big" && p.Hosts != launchHosts {
-			b.Fatalf("project %s: %d hosts, problems %+v", name, p.Hosts, p.Problems)
+		if err := getJSON(req, out); err != nil {
+			b.Fatalf("POST %s: %v", path, err)
 		}
 	}
 	return base, post, token
+}
+
+// getJSON sends req and decodes its JSON answer into out (nil: ignored); a status >= 300 is an
+// error with the body.
+func getJSON(req *http.Request, out any) error {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e bytes.Buffer
+		_, _ = e.ReadFrom(resp.Body)
+		return fmt.Errorf("%d %s", resp.StatusCode, e.String())
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func benchLaunch(b *testing.B, dsn string) {
