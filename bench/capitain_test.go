@@ -32,22 +32,41 @@ func BenchmarkCapitainJobLaunch(b *testing.B) {
 	b.Run("postgres", func(b *testing.B) { benchLaunch(b, testenv.PostgreSQL(b)) })
 }
 
-// bigServer starts an API-only server on dsn ("": SQLite) with a refreshed 10,000-host project
-// "big", and returns its base URL, a POST helper and its admin token; it stops with the benchmark.
-func bigServer(b *testing.B, dsn string) (string, func(path string, body, out any), string) {
-	b.Helper()
+// bigYML is a Ch-obolo whose fleet is launchHosts addresses nobody answers on (groups g0..g9).
+func bigYML() string {
 	var yml strings.Builder
 	yml.WriteString("files:\n  - path: /etc/motd\n    content: \"x\\n\"\nfleet:\n  ssh: {config: none}\n  hosts:\n")
 	for i := range launchHosts {
 		fmt.Fprintf(&yml, "    h%05d: {ssh_hostname: 10.%d.%d.%d, groups: [g%d]}\n", i, 100+i/65536, i/256%256, i%256, i%10)
 	}
-	url, _ := testenv.GitServer(b, "fleet", map[string]string{"chobolo.yml": yml.String()})
-	base, post, token := benchServer(b, dsn, -1)
-	post("/api/v1/projects", map[string]any{"name": "big", "repo": url + "fleet.git", "path": "chobolo.yml"}, nil)
-	var p server.Project
-	post("/api/v1/projects/big/refresh", nil, &p)
-	if p.Hosts != launchHosts {
-		b.Fatalf("project: %d hosts, problems %+v", p.Hosts, p.Problems)
+	return yml.String()
+}
+
+// bigServer starts an API-only server on dsn ("": SQLite) with a refreshed 10,000-host project
+// "big", and returns its base URL, a POST helper and its admin token; it stops with the benchmark.
+func bigServer(b *testing.B, dsn string) (string, func(path string, body, out any), string) {
+	b.Helper()
+	return projectsServer(b, dsn, -1, map[string]string{"big": bigYML()})
+}
+
+// projectsServer is benchServer with one project per entry of projects (name: its Ch-obolo, in
+// one git repository served by git daemon), each refreshed without problems; project "big" must
+// have launchHosts hosts.
+func projectsServer(b testing.TB, dsn string, workers int, projects map[string]string) (string, func(path string, body, out any), string) {
+	b.Helper()
+	files := map[string]string{}
+	for name, yml := range projects {
+		files[name+".yml"] = yml
+	}
+	url, _ := testenv.GitServer(b, "fleet", files)
+	base, post, token := benchServer(b, dsn, workers)
+	for name := range projects {
+		post("/api/v1/projects", map[string]any{"name": name, "repo": url + "fleet.git", "path": name + ".yml"}, nil)
+		var p server.Project
+		post("/api/v1/projects/"+name+"/refresh", nil, &p)
+		if len(p.Problems) > 0 || name == "big" && p.Hosts != launchHosts {
+			b.Fatalf("project %s: %d hosts, problems %+v", name, p.Hosts, p.Problems)
+		}
 	}
 	return base, post, token
 }
@@ -55,7 +74,7 @@ func bigServer(b *testing.B, dsn string) (string, func(path string, body, out an
 // benchServer starts a server on dsn ("": SQLite in a temporary directory; else a postgres:// DSN
 // or a SQLite file) with workers, and returns its base URL, a POST helper and its admin token; it
 // stops with the benchmark.
-func benchServer(b *testing.B, dsn string, workers int) (string, func(path string, body, out any), string) {
+func benchServer(b testing.TB, dsn string, workers int) (string, func(path string, body, out any), string) {
 	b.Helper()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
