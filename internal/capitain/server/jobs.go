@@ -170,6 +170,8 @@ func (s *store) countHosts(ctx context.Context, j *Job) error {
 // jobFilter selects a page of jobs, newest first.
 type jobFilter struct {
 	Project, State, Kind, Trigger string
+	// Host keeps the jobs that ran on a host of this name.
+	Host string
 	// Cursor is the previous page's Next; Limit the page size.
 	Cursor string
 	Limit  int
@@ -189,6 +191,9 @@ func (s *store) jobs(ctx context.Context, f jobFilter) ([]*Job, string, error) {
 		if c.v != "" {
 			where, args = append(where, c.col+" = ?"), append(args, c.v)
 		}
+	}
+	if f.Host != "" {
+		where, args = append(where, "id IN (SELECT job_id FROM capitain_job_hosts WHERE host = ?)"), append(args, f.Host)
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)

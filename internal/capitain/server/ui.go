@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
 )
@@ -75,8 +78,10 @@ func IsNotFound(err error) bool { return errors.Is(err, errNotFound) }
 // JobQuery selects a page of jobs, newest first (GET /api/v1/jobs's parameters).
 type JobQuery struct {
 	Project, State, Kind, Trigger string
-	Cursor                        string
-	Limit                         int
+	// Host keeps the jobs that ran on a host of this name (in any project p may read).
+	Host   string
+	Cursor string
+	Limit  int
 }
 
 // Jobs is a page of the jobs p may read and the cursor of the next (older) page.
@@ -89,7 +94,7 @@ func (srv *Server) Jobs(ctx context.Context, p *auth.Principal, q JobQuery) ([]*
 			return nil, "", err
 		}
 	}
-	f := jobFilter{Project: q.Project, State: q.State, Kind: q.Kind, Trigger: q.Trigger, Cursor: q.Cursor, Limit: q.Limit}
+	f := jobFilter{Project: q.Project, State: q.State, Kind: q.Kind, Trigger: q.Trigger, Host: q.Host, Cursor: q.Cursor, Limit: q.Limit}
 	f.ReadAll, f.Readable = p.Visible()
 	return srv.store.jobs(ctx, f)
 }
@@ -107,6 +112,53 @@ func (srv *Server) Job(ctx context.Context, p *auth.Principal, id int64) (*Job, 
 	hs, err := srv.store.jobHosts(ctx, id)
 	return j, hs, err
 }
+
+// HostRun is one job's run on a host: the job and the host's result in it.
+type HostRun struct {
+	Job    *Job
+	Result *JobHost
+}
+
+// HostRuns is the last limit runs of host name of project, newest first, when p may read the
+// project.
+func (srv *Server) HostRuns(ctx context.Context, p *auth.Principal, project, name string, limit int) ([]HostRun, error) {
+	if err := auth.Authorize(p, auth.ActionReadProject, project); err != nil {
+		return nil, err
+	}
+	return srv.store.hostRuns(ctx, project, name, limit)
+}
+
+// hostRuns reads the job hosts by host (index capitain_job_hosts_host, newest job first), each
+// joined with its job; a host name is unique only within a project, hence the project's test.
+func (s *store) hostRuns(ctx context.Context, project, name string, limit int) ([]HostRun, error) {
+	cols := "j." + strings.ReplaceAll(jobColumns, ", ", ", j.")
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+cols+`, h.host, h.state, h.changes, h.ops, h.generation, h.duration_ns, h.error
+		FROM capitain_job_hosts h JOIN capitain_jobs j ON j.id = h.job_id
+		WHERE h.host = ? AND j.project = ? ORDER BY h.job_id DESC LIMIT ?`), name, project, limit)
+	if err != nil {
+		return nil, fmt.Errorf("runs of host %s/%s: %w", project, name, err)
+	}
+	defer rows.Close()
+	var out []HostRun
+	for rows.Next() {
+		var h JobHost
+		j, err := scanJob(scanThen{rows, []any{&h.Host, &h.State, &h.Changes, &h.Ops, &h.Generation, &h.DurationNS, &h.Error}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, HostRun{Job: j, Result: &h})
+	}
+	return out, rows.Err()
+}
+
+// scanThen scans a row into scanJob's destinations and then its own: a job's columns followed
+// by others.
+type scanThen struct {
+	rows *sql.Rows
+	then []any
+}
+
+func (s scanThen) Scan(dest ...any) error { return s.rows.Scan(append(dest, s.then...)...) }
 
 // Events is up to limit stored events of job j (read through Job) after sequence number after.
 func (srv *Server) Events(ctx context.Context, j *Job, after int64, limit int) ([]*Event, error) {

@@ -181,6 +181,28 @@ func TestEndToEnd(t *testing.T) {
 	if st := eval[string](b, `document.getElementById("status").textContent`); st != "OutOfSync" {
 		t.Fatalf("after the rollback: %s", st)
 	}
+	// The host's last runs, newest first, each linking its job; and the history filtered by host.
+	if kinds := eval[string](b, `[...document.querySelectorAll("#runs tbody tr")].map(r => r.cells[1].textContent + ":" + r.cells[2].textContent + ":" + r.cells[4].textContent).join(" ")`); kinds != "rollback:changed:3 apply:changed:2 apply:changed:1 plan:pending:0" {
+		t.Fatalf("host one's runs: %s", kinds)
+	}
+	if href := eval[string](b, `document.querySelector("#runs tbody tr:last-child a").href`); href != planJob {
+		t.Fatalf("host one's first run links %s, want %s", href, planJob)
+	}
+	b.shot("host-runs")
+	b.do("every job of host one", chromedp.Click(chromedp.CSS("#all-runs")), chromedp.WaitVisible(chromedp.CSS("#jobs")))
+	if n, host := b.rows("jobs"), eval[string](b, `document.getElementById("f-host").value`); n != 4 || host != "one" {
+		t.Fatalf("jobs of host one: %d (filter %q)", n, host)
+	}
+	for q, want := range map[string]int{"host=two": 0, "host=one&kind=apply": 2, "host=one&state=failed": 0} {
+		b.do("jobs "+q, chromedp.Navigate(f.base+"/jobs?"+q), chromedp.WaitVisible(chromedp.CSS("#jobs")))
+		if n := b.rows("jobs"); n != want {
+			t.Fatalf("jobs?%s: %d, want %d", q, n, want)
+		}
+	}
+	b.do("host two", chromedp.Navigate(f.base+"/hosts/site/two"), chromedp.WaitVisible(chromedp.CSS("#runs")))
+	if n := b.rows("runs"); n != 0 {
+		t.Fatalf("host two: %d runs, want none", n)
+	}
 
 	// A project whose Ch-obolo is wrong: its problems with file:line:col on the projects page.
 	badURL, _ := testenv.GitServer(t, "bad", map[string]string{"bad.yml": "files:\n  - path: /etc/motd\n    contnet: x\n"})

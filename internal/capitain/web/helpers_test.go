@@ -46,10 +46,16 @@ var tokenRE = regexp.MustCompile(`(chaos_pat_\S+)`)
 
 func start(t *testing.T, workers int) *fixture {
 	t.Helper()
+	return startDB(t, "", workers)
+}
+
+// startDB is start on the database dsn (a PostgreSQL DSN; "": SQLite in the data directory).
+func startDB(t *testing.T, dsn string, workers int) *fixture {
+	t.Helper()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	lg := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.New(ctx, server.Config{Data: t.TempDir(), Workers: workers}, &out, lg)
+	srv, err := server.New(ctx, server.Config{DB: dsn, Data: t.TempDir(), Workers: workers}, &out, lg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +289,8 @@ func shotDir() string {
 // shot writes a PNG screenshot of the page as NAME.png.
 func (b *browser) shot(name string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	// The whole page, not the window: a section below the fold is looked at too (100: PNG).
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -22,6 +22,10 @@ import (
 // hostsPageSize is the hosts page's length.
 const hostsPageSize = 100
 
+// hostRunsShown is how many of a host's last runs its page lists (the rest: the jobs history
+// filtered by the host).
+const hostRunsShown = 20
+
 var statuses = []string{server.StatusSynced, server.StatusOutOfSync, server.StatusFailed, server.StatusUnreachable, server.StatusUnknown}
 
 type hostsView struct {
@@ -107,6 +111,8 @@ type hostView struct {
 	// Plan is the pending plan as the CLI shows it, its ANSI colours as HTML; Summary its counts.
 	Plan    template.HTML
 	Summary string
+	// Runs are the host's last runs, newest first.
+	Runs []server.HostRun
 	// Can holds the job kinds the viewer may start on this host (the buttons shown; the server
 	// checks again when one is pressed).
 	Can map[string]bool
@@ -118,7 +124,12 @@ func (ui *UI) hostPage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		ui.fail(w, r, err)
 		return
 	}
-	v := hostView{Host: h, Can: map[string]bool{}}
+	runs, err := ui.srv.HostRuns(r.Context(), p, h.Project, h.Name, hostRunsShown)
+	if err != nil {
+		ui.fail(w, r, err)
+		return
+	}
+	v := hostView{Host: h, Runs: runs, Can: map[string]bool{}}
 	for _, k := range []string{server.KindPlan, server.KindApply, server.KindRollback} {
 		v.Can[k] = auth.Authorize(p, server.JobAction(k), h.Project) == nil
 	}

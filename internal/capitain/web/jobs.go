@@ -29,7 +29,7 @@ type jobsView struct {
 func (ui *UI) jobsPage(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	q := r.URL.Query()
 	js, next, err := ui.srv.Jobs(r.Context(), p, server.JobQuery{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"),
-		Trigger: q.Get("trigger"), Cursor: q.Get("cursor"), Limit: jobsPageSize})
+		Trigger: q.Get("trigger"), Host: q.Get("host"), Cursor: q.Get("cursor"), Limit: jobsPageSize})
 	if err != nil {
 		ui.fail(w, r, err)
 		return
@@ -40,7 +40,7 @@ func (ui *UI) jobsPage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		Triggers: []string{server.TriggerUser, server.TriggerSchedule, server.TriggerWebhook, server.TriggerAutoSync}}
 	if next != "" {
 		o := url.Values{}
-		for _, k := range []string{"project", "state", "kind", "trigger"} {
+		for _, k := range []string{"project", "host", "state", "kind", "trigger"} {
 			if s := q.Get(k); s != "" {
 				o.Set(k, s)
 			}
