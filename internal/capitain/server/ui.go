@@ -207,3 +207,12 @@ func (srv *Server) Sync(ctx context.Context, p *auth.Principal, name string) (*J
 	}
 	return srv.StartJob(ctx, p, JobRequest{Project: name, Kind: KindApply})
 }
+
+// SetRole gives user role on project, or removes them from it (role ""), on behalf of p (PUT and
+// DELETE /api/v1/projects/{name}/members/{user}): the project must exist; auth checks p.
+func (srv *Server) SetRole(ctx context.Context, p *auth.Principal, project, user string, role auth.Role) error {
+	if _, err := srv.store.project(ctx, project); err != nil {
+		return err
+	}
+	return srv.auth.SetRole(ctx, p, project, user, role)
+}

@@ -242,11 +242,7 @@ func TestEndToEnd(t *testing.T) {
 	b.noErrors()
 
 	// A viewer: no buttons, and a forged form is refused by the server.
-	c := f.client()
-	csrf := f.formCSRF(c, "/login")
-	if resp, _ := f.postForm(c, "/login", url.Values{"user": {"victor"}, "password": {password}, "csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("victor's login: %d", resp.StatusCode)
-	}
+	c := f.signIn("victor")
 	resp, err := c.Get(f.base + "/hosts/site/one")
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +270,7 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(string(projects), `id="p-site"`) || strings.Contains(string(projects), `id="sync-`) || strings.Contains(string(projects), `id="p-bad"`) {
 		t.Fatalf("viewer's projects page (site only, no sync button):\n%s", projects)
 	}
-	csrf = csrfRE.FindStringSubmatch(string(page))[1]
+	csrf := csrfRE.FindStringSubmatch(string(page))[1]
 	if resp, _ := f.postForm(c, "/projects/site/sync", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("viewer's forged sync: %d", resp.StatusCode)
 	}

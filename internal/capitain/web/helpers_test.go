@@ -157,6 +157,17 @@ func (f *fixture) formCSRF(c *http.Client, path string) string {
 	return string(m[1])
 }
 
+// signIn is a browser-less client signed in as user through the login form.
+func (f *fixture) signIn(user string) *http.Client {
+	f.t.Helper()
+	c := f.client()
+	csrf := f.formCSRF(c, "/login")
+	if resp, body := f.postForm(c, "/login", url.Values{"user": {user}, "password": {password}, "csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		f.t.Fatalf("%s's login: %d %s", user, resp.StatusCode, body)
+	}
+	return c
+}
+
 func (f *fixture) postForm(c *http.Client, path string, form url.Values) (*http.Response, string) {
 	f.t.Helper()
 	resp, err := c.PostForm(f.base+path, form)

@@ -9,14 +9,18 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
+// deadFleet is a Ch-obolo of two hosts, a and b, that refuse connections (a job on them ends at
+// once, unreachable).
+const deadFleet = "fleet:\n  ssh: {config: none, connect_timeout: 3s}\n  hosts:\n" +
+	"    a: {ssh_hostname: 127.0.0.1, ssh_port: 1, ssh_user: root}\n    b: {ssh_hostname: 127.0.0.1, ssh_port: 1, ssh_user: root}\n"
+
 // TestHostRunsPostgreSQL is a host's last runs and the jobs history filtered by host on
 // PostgreSQL (TestEndToEnd runs them on SQLite): two hosts that refuse connections, a plan of
 // one of them, then of both; each host's page lists its own runs, the history its own jobs.
 func TestHostRunsPostgreSQL(t *testing.T) {
 	f := startDB(t, testenv.PostgreSQL(t), 2)
 	f.user("alice", true)
-	f.project("dead", map[string]string{"chobolo.yml": "fleet:\n  ssh: {config: none, connect_timeout: 3s}\n  hosts:\n" +
-		"    a: {ssh_hostname: '127.0.0.1:1', ssh_user: root}\n    b: {ssh_hostname: '127.0.0.1:1', ssh_user: root}\n"}, "chobolo.yml")
+	f.project("dead", map[string]string{"chobolo.yml": deadFleet}, "chobolo.yml")
 	for _, limit := range []string{"a", ""} {
 		var j server.Job
 		f.api("POST", "/api/v1/jobs", server.JobRequest{Project: "dead", Kind: server.KindPlan, Limit: limit}, &j)

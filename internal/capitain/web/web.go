@@ -70,6 +70,13 @@ func New(srv *server.Server, log *slog.Logger) (*UI, error) {
 	ui.mux.HandleFunc("GET /jobs", ui.signedIn(ui.jobsPage))
 	ui.mux.HandleFunc("GET /jobs/{id}", ui.signedIn(ui.jobPage))
 	ui.mux.HandleFunc("GET /jobs/{id}/report/{format}", ui.signedIn(ui.jobReport))
+	ui.mux.HandleFunc("GET /users", ui.signedIn(ui.usersPage))
+	ui.mux.HandleFunc("POST /users", ui.signedIn(ui.createUser))
+	ui.mux.HandleFunc("POST /users/roles", ui.signedIn(ui.setRole))
+	ui.mux.HandleFunc("GET /tokens", ui.signedIn(ui.tokensPage))
+	ui.mux.HandleFunc("POST /tokens", ui.signedIn(ui.createToken))
+	ui.mux.HandleFunc("POST /tokens/{id}/revoke", ui.signedIn(ui.revokeToken))
+	ui.mux.HandleFunc("GET /audit", ui.signedIn(ui.auditPage))
 	return ui, nil
 }
 
@@ -116,13 +123,16 @@ type view struct {
 	Nav   string
 	User  *auth.Principal
 	CSRF  string
-	Page  any
+	// Manage shows the Users and Audit links (the pages check again).
+	Manage bool
+	Page   any
 }
 
 func (ui *UI) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
 	if v.User == nil {
 		v.User = auth.FromContext(r.Context())
 	}
+	v.Manage = manages(v.User)
 	if v.CSRF == "" && v.User != nil {
 		v.CSRF = sessionCSRF(r)
 	}
