@@ -244,4 +244,3 @@ func (a *app) diffGenerations(ctx context.Context, t transport.Transport, gens [
 	}
 	return nil
 }
-
