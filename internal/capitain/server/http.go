@@ -116,6 +116,7 @@ func (srv *Server) Handler() http.Handler {
 		"GET /api/v1/jobs/{id}/events":         {"", nil, srv.getJobEvents},
 	}
 	maps.Copy(api, srv.authRoutes())
+	maps.Copy(api, srv.generationRoutes())
 	for pattern, rt := range api {
 		mux.Handle(pattern, srv.instrument(pattern, srv.auth.Middleware(srv.authenticated(rt))))
 	}

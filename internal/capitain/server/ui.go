@@ -6,9 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
+	"github.com/ch-aos-ch/chaos/internal/fleet"
+	"github.com/ch-aos-ch/chaos/internal/transport"
+	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
 // This file is what the web UI (internal/capitain/web) reads the server through: the same store
@@ -215,4 +220,100 @@ func (srv *Server) SetRole(ctx context.Context, p *auth.Principal, project, user
 		return err
 	}
 	return srv.auth.SetRole(ctx, p, project, user, role)
+}
+
+// HostGenerations lists the generations recorded on host name of project, oldest first, read
+// over a read-only connection to the host, when p may read the project.
+func (srv *Server) HostGenerations(ctx context.Context, p *auth.Principal, project, name string) ([]chaos.Generation, error) {
+	t, err := srv.openHost(ctx, p, project, name)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return chaos.Generations(ctx, t)
+}
+
+// HostGenerationDiff is the difference between generations from and to of host name of project
+// (chaos generations diff), when p may read the project.
+func (srv *Server) HostGenerationDiff(ctx context.Context, p *auth.Principal, project, name string, from, to int) (*chaos.GenerationDiff, error) {
+	t, err := srv.openHost(ctx, p, project, name)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	gens, err := chaos.Generations(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []struct {
+		field string
+		n     int
+	}{{"from", from}, {"to", to}} {
+		if !slices.ContainsFunc(gens, func(g chaos.Generation) bool { return g.N == c.n }) {
+			return nil, &fieldError{c.field, fmt.Sprintf("generation %d is not recorded on %s", c.n, name)}
+		}
+	}
+	return chaos.DiffGenerations(ctx, t, gens, from, to)
+}
+
+// openHost connects read-only to host name of project as the project's fleet (at its current
+// commit) describes it.
+func (srv *Server) openHost(ctx context.Context, p *auth.Principal, project, name string) (transport.Transport, error) {
+	if err := auth.Authorize(p, auth.ActionReadProject, project); err != nil {
+		return nil, err
+	}
+	pr, err := srv.store.project(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	lp, err := srv.loaded(ctx, pr, pr.Commit)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range lp.fleet.Hosts {
+		if h.Name == name {
+			t, err := lp.fleet.Open(ctx, h, fleet.ConnectOptions{ReadOnly: true})
+			if err != nil {
+				return nil, fmt.Errorf("host %s/%s: %w", project, name, err)
+			}
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: host %s/%s", errNotFound, project, name)
+}
+
+// generationRoutes are the API routes of a host's generations (read from the host itself).
+func (srv *Server) generationRoutes() map[string]route {
+	project := func(r *http.Request) string { return r.PathValue("project") }
+	return map[string]route{
+		"GET /api/v1/hosts/{project}/{name}/generations":      {auth.ActionReadProject, project, srv.listGenerations},
+		"GET /api/v1/hosts/{project}/{name}/generations/diff": {auth.ActionReadProject, project, srv.diffGenerations},
+	}
+}
+
+func (srv *Server) listGenerations(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	gs, err := srv.HostGenerations(r.Context(), p, r.PathValue("project"), r.PathValue("name"))
+	if err != nil {
+		srv.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[chaos.Generation]{Items: gs})
+}
+
+func (srv *Server) diffGenerations(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	var n [2]int
+	for i, f := range []string{"from", "to"} {
+		v, err := strconv.Atoi(r.URL.Query().Get(f))
+		if err != nil || v < 1 {
+			srv.fail(w, r, &fieldError{f, "a generation number"})
+			return
+		}
+		n[i] = v
+	}
+	d, err := srv.HostGenerationDiff(r.Context(), p, r.PathValue("project"), r.PathValue("name"), n[0], n[1])
+	if err != nil {
+		srv.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
 }

@@ -204,6 +204,32 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("host two: %d runs, want none", n)
 	}
 
+	// Generations, read from host one: 1 and 2 (the two commits) and 3 (the rollback to 1);
+	// compare 1 with 2, then roll back to 2 (the second commit's motd again).
+	b.do("generations", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#generations-link")),
+		chromedp.Click(chromedp.CSS("#generations-link")), chromedp.WaitVisible(chromedp.CSS("#generations")))
+	if gens := eval[string](b, `[...document.querySelectorAll("#generations tbody tr")].map(r => r.cells[0].textContent + ":" + r.cells[1].textContent).join(" ")`); gens != "3:rollback to 1 2:apply 1:apply" {
+		t.Fatalf("generations: %s", gens)
+	}
+	b.do("compare 1 2", chromedp.Click(chromedp.CSS("#from-1")), chromedp.Click(chromedp.CSS("#to-2")), chromedp.Click(chromedp.CSS("#do-compare")),
+		chromedp.WaitVisible(chromedp.CSS("#diff")))
+	if del, add := eval[string](b, `[...document.querySelectorAll("#diff .diff-del")].map(e => e.textContent).join("\n")`),
+		eval[string](b, `[...document.querySelectorAll("#diff .diff-add")].map(e => e.textContent).join("\n")`); !strings.Contains(del, "managed by capitain") || !strings.Contains(add, "second commit") {
+		t.Fatalf("diff 1 2: removed %q, added %q", del, add)
+	}
+	if files := eval[string](b, `document.getElementById("diff-files").textContent`); !strings.Contains(files, "/etc/motd") {
+		t.Fatalf("diff 1 2, files: %s", files)
+	}
+	b.shot("generations-diff")
+	b.do("roll back to 2", chromedp.Click(chromedp.CSS("#rollback-2")), chromedp.WaitVisible(chromedp.CSS("#log-state")))
+	b.wait("the rollback to 2", `document.getElementById("log-state").textContent === "Done: succeeded."`)
+	if got, _ := os.ReadFile(motd); string(got) != "second commit\n" {
+		t.Fatalf("motd after the rollback to 2: %q", got)
+	}
+	if to := eval[string](b, `document.querySelector("h1").textContent`); !strings.Contains(to, "rollback") {
+		t.Fatalf("the rollback job: %s", to)
+	}
+
 	// A project whose Ch-obolo is wrong: its problems with file:line:col on the projects page.
 	badURL, _ := testenv.GitServer(t, "bad", map[string]string{"bad.yml": "files:\n  - path: /etc/motd\n    contnet: x\n"})
 	f.api("POST", "/api/v1/projects", map[string]any{"name": "bad", "repo": badURL + "bad.git", "path": "bad.yml"}, nil)
@@ -216,7 +242,9 @@ func TestEndToEnd(t *testing.T) {
 	// Sync the whole project from its page: both hosts applied.
 	b.do("sync", chromedp.Click(chromedp.CSS("#sync-site")), chromedp.WaitVisible(chromedp.CSS("#log-state")))
 	b.wait("the sync's end", `document.getElementById("log-state").textContent === "Done: succeeded."`)
-	b.wait("the sync's results", `document.querySelectorAll("#job-hosts .h-changed").length === 2`)
+	// Host two changed; host one is already at the second commit (rolled back to generation 2).
+	b.wait("the sync's results", `document.querySelectorAll("#job-hosts .h-changed").length === 1 && document.querySelectorAll("#job-hosts .h-unchanged").length === 1 &&
+		document.querySelector("#job-hosts .h-changed").closest("tr").cells[0].textContent === "two"`)
 
 	// Bulk: both hosts selected on the hosts page, planned in one job (nothing pending after the sync).
 	b.do("bulk plan", chromedp.Navigate(f.base+"/hosts"), chromedp.WaitVisible(chromedp.CSS("#bulk-plan")),
@@ -232,8 +260,8 @@ func TestEndToEnd(t *testing.T) {
 		eval[string](b, `document.querySelector("#status-counts tbody tr td:nth-child(2)").textContent`); total != "2" || synced != "2" {
 		t.Fatalf("dashboard: %s hosts, %s Synced", total, synced)
 	}
-	if n := b.rows("recent-jobs"); n != 6 {
-		t.Fatalf("dashboard: %d recent jobs, want 6", n)
+	if n := b.rows("recent-jobs"); n != 7 {
+		t.Fatalf("dashboard: %d recent jobs, want 7", n)
 	}
 	if l := eval[[]string](b, lowContrast); len(l) > 0 {
 		t.Fatalf("dashboard, low contrast: %v", l)

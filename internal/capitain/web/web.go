@@ -66,6 +66,7 @@ func New(srv *server.Server, log *slog.Logger) (*UI, error) {
 	ui.mux.HandleFunc("GET /hosts", ui.signedIn(ui.hostsPage))
 	ui.mux.HandleFunc("GET /hosts/{project}/{name}", ui.signedIn(ui.hostPage))
 	ui.mux.HandleFunc("POST /hosts/{project}/{name}/jobs", ui.signedIn(ui.hostJob))
+	ui.mux.HandleFunc("GET /hosts/{project}/{name}/generations", ui.signedIn(ui.generationsPage))
 	ui.mux.HandleFunc("POST /hosts/jobs", ui.signedIn(ui.bulkJob))
 	ui.mux.HandleFunc("GET /jobs", ui.signedIn(ui.jobsPage))
 	ui.mux.HandleFunc("GET /jobs/{id}", ui.signedIn(ui.jobPage))
