@@ -46,16 +46,23 @@ var tokenRE = regexp.MustCompile(`(chaos_pat_\S+)`)
 
 func start(t *testing.T, workers int) *fixture {
 	t.Helper()
-	return startDB(t, "", workers)
+	return startConfig(t, server.Config{Workers: workers})
 }
 
 // startDB is start on the database dsn (a PostgreSQL DSN; "": SQLite in the data directory).
 func startDB(t *testing.T, dsn string, workers int) *fixture {
 	t.Helper()
+	return startConfig(t, server.Config{DB: dsn, Workers: workers})
+}
+
+// startConfig is start with the configuration cfg (its data directory set here).
+func startConfig(t *testing.T, cfg server.Config) *fixture {
+	t.Helper()
+	cfg.Data = t.TempDir()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	lg := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.New(ctx, server.Config{DB: dsn, Data: t.TempDir(), Workers: workers}, &out, lg)
+	srv, err := server.New(ctx, cfg, &out, lg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -187,14 +187,14 @@ func (ui *UI) validCSRF(r *http.Request) bool {
 }
 
 // loginCSRF is the login form's token: the csrf cookie's value, set when missing.
-func loginCSRF(w http.ResponseWriter, r *http.Request) string {
+func (ui *UI) loginCSRF(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	v := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/login", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/login", HttpOnly: true, Secure: ui.srv.Auth().Secure(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: int((12 * time.Hour).Seconds())})
 	return v
 }
@@ -216,7 +216,7 @@ func (ui *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	ui.render(w, r, http.StatusOK, "login", view{Title: "Sign in", CSRF: loginCSRF(w, r),
+	ui.render(w, r, http.StatusOK, "login", view{Title: "Sign in", CSRF: ui.loginCSRF(w, r),
 		Page: loginView{Next: next(r.URL.Query().Get("next"))}})
 }
 
@@ -225,7 +225,7 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 	user, pw, nxt := r.PostFormValue("user"), r.PostFormValue("password"), next(r.PostFormValue("next"))
 	c, err := r.Cookie(csrfCookie)
 	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
-		ui.render(w, r, http.StatusForbidden, "login", view{Title: "Sign in", CSRF: loginCSRF(w, r),
+		ui.render(w, r, http.StatusForbidden, "login", view{Title: "Sign in", CSRF: ui.loginCSRF(w, r),
 			Page: loginView{User: user, Next: nxt, Error: "The form expired: sign in again."}})
 		return
 	}
@@ -245,7 +245,7 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 		ui.render(w, r, status, "login", view{Title: "Sign in", CSRF: c.Value, Page: loginView{User: user, Next: nxt, Error: msg}})
 		return
 	}
-	auth.SetSessionCookie(w, r, tok, resp.Expires)
+	a.SetSessionCookie(w, r, tok, resp.Expires)
 	http.Redirect(w, r, nxt, http.StatusSeeOther)
 }
 
