@@ -391,7 +391,7 @@ func (srv *Server) getJobHosts(w http.ResponseWriter, r *http.Request, p *auth.P
 	if j == nil {
 		return
 	}
-	hs, err := srv.store.jobHosts(r.Context(), j.ID)
+	hs, err := srv.store.jobHosts(r.Context(), j.ID, "", 0)
 	if err != nil {
 		srv.fail(w, r, err)
 		return

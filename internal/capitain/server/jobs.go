@@ -241,8 +241,14 @@ func (s *store) jobs(ctx context.Context, f jobFilter) ([]*Job, string, error) {
 	return out, next, nil
 }
 
-func (s *store) jobHosts(ctx context.Context, id int64) ([]*JobHost, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT host, state, changes, ops, generation, duration_ns, error FROM capitain_job_hosts WHERE job_id = ? ORDER BY host`), id)
+// jobHosts is job id's hosts by name: those after the name after ("": from the first), at most
+// limit of them (0: all).
+func (s *store) jobHosts(ctx context.Context, id int64, after string, limit int) ([]*JobHost, error) {
+	q, args := `SELECT host, state, changes, ops, generation, duration_ns, error FROM capitain_job_hosts WHERE job_id = ? AND host > ? ORDER BY host`, []any{id, after}
+	if limit > 0 {
+		q, args = q+" LIMIT ?", append(args, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -107,15 +107,34 @@ func (srv *Server) Jobs(ctx context.Context, p *auth.Principal, q JobQuery) ([]*
 // Job is job id with its hosts' results, when p may read its project (else not found, as the
 // API answers).
 func (srv *Server) Job(ctx context.Context, p *auth.Principal, id int64) (*Job, []*JobHost, error) {
-	j, err := srv.store.job(ctx, id)
+	j, err := srv.JobInfo(ctx, p, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	if auth.Authorize(p, auth.ActionReadProject, j.Project) != nil {
-		return nil, nil, errNotFound
-	}
-	hs, err := srv.store.jobHosts(ctx, id)
+	hs, err := srv.store.jobHosts(ctx, id, "", 0)
 	return j, hs, err
+}
+
+// JobInfo is job id without its hosts, when p may read its project (else not found).
+func (srv *Server) JobInfo(ctx context.Context, p *auth.Principal, id int64) (*Job, error) {
+	j, err := srv.store.job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if auth.Authorize(p, auth.ActionReadProject, j.Project) != nil {
+		return nil, errNotFound
+	}
+	return j, nil
+}
+
+// JobHosts is a page of job j's hosts (j read through JobInfo), by name, after the name after,
+// and the name to start the next page after ("" on the last page).
+func (srv *Server) JobHosts(ctx context.Context, j *Job, after string, limit int) ([]*JobHost, string, error) {
+	hs, err := srv.store.jobHosts(ctx, j.ID, after, limit+1)
+	if err != nil || len(hs) <= limit {
+		return hs, "", err
+	}
+	return hs[:limit], hs[limit-1].Host, nil
 }
 
 // HostRun is one job's run on a host: the job and the host's result in it.

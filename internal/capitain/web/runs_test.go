@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -9,13 +11,13 @@ import (
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
-// deadFleet is a Ch-obolo of two hosts, a and b, that refuse connections (a job on them ends at
+// deadFleet is a Ch-obolo of two hosts, a and b, that cannot be reached (no SSH key, port 1: a job on them ends at
 // once, unreachable).
 const deadFleet = "fleet:\n  ssh: {config: none, connect_timeout: 3s}\n  hosts:\n" +
 	"    a: {ssh_hostname: 127.0.0.1, ssh_port: 1, ssh_user: root}\n    b: {ssh_hostname: 127.0.0.1, ssh_port: 1, ssh_user: root}\n"
 
 // TestHostRunsPostgreSQL is a host's last runs and the jobs history filtered by host on
-// PostgreSQL (TestEndToEnd runs them on SQLite): two hosts that refuse connections, a plan of
+// PostgreSQL (TestEndToEnd runs them on SQLite): two hosts that cannot be reached, a plan of
 // one of them, then of both; each host's page lists its own runs, the history its own jobs.
 func TestHostRunsPostgreSQL(t *testing.T) {
 	f := startDB(t, testenv.PostgreSQL(t), 2)
@@ -40,5 +42,44 @@ func TestHostRunsPostgreSQL(t *testing.T) {
 		}
 	}
 	b.shot("host-runs-unreachable")
+	b.noErrors()
+}
+
+// TestJobHostsPages: a job over 205 hosts (that cannot be reached) shows its hosts 100 a page,
+// by name, with links to the next and the first page.
+func TestJobHostsPages(t *testing.T) {
+	f := start(t, 4)
+	f.user("alice", true)
+	var yml strings.Builder
+	yml.WriteString("fleet:\n  ssh: {config: none, connect_timeout: 3s}\n  hosts:\n")
+	for i := range 205 {
+		fmt.Fprintf(&yml, "    h%03d: {ssh_hostname: 127.0.0.1, ssh_port: 1, ssh_user: root}\n", i)
+	}
+	f.project("many", map[string]string{"chobolo.yml": yml.String()}, "chobolo.yml")
+	var j server.Job
+	f.api("POST", "/api/v1/jobs", server.JobRequest{Project: "many", Kind: server.KindPlan}, &j)
+	f.waitJob(j.ID)
+
+	b := newBrowser(t)
+	b.login(f.base, "alice")
+	b.do("job", chromedp.Navigate(fmt.Sprintf("%s/jobs/%d", f.base, j.ID)), chromedp.WaitVisible(chromedp.CSS("#hosts-next")))
+	b.wait("the log's end", `document.getElementById("log-state").textContent.startsWith("Done")`)
+	first := func() string { return eval[string](b, `document.querySelector("#job-hosts tbody tr td").textContent`) }
+	if n, h := b.rows("job-hosts"), first(); n != 100 || h != "h000" {
+		t.Fatalf("page 1: %d hosts from %s", n, h)
+	}
+	b.do("page 2", chromedp.Click(chromedp.CSS("#hosts-next")), chromedp.WaitVisible(chromedp.CSS("#hosts-first")))
+	if n, h := b.rows("job-hosts"), first(); n != 100 || h != "h100" {
+		t.Fatalf("page 2: %d hosts from %s", n, h)
+	}
+	b.do("page 3", chromedp.Click(chromedp.CSS("#hosts-next")), chromedp.WaitNotPresent(chromedp.CSS("#hosts-next")))
+	if n, h := b.rows("job-hosts"), first(); n != 5 || h != "h200" {
+		t.Fatalf("page 3: %d hosts from %s", n, h)
+	}
+	b.shot("job-hosts-page3")
+	b.do("first page", chromedp.Click(chromedp.CSS("#hosts-first")), chromedp.WaitNotPresent(chromedp.CSS("#hosts-first")))
+	if h := first(); h != "h000" {
+		t.Fatalf("first page again from %s", h)
+	}
 	b.noErrors()
 }
