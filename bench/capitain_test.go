@@ -42,9 +42,24 @@ func bigServer(b *testing.B, dsn string) (string, func(path string, body, out an
 		fmt.Fprintf(&yml, "    h%05d: {ssh_hostname: 10.%d.%d.%d, groups: [g%d]}\n", i, 100+i/65536, i/256%256, i%256, i%10)
 	}
 	url, _ := testenv.GitServer(b, "fleet", map[string]string{"chobolo.yml": yml.String()})
+	base, post, token := benchServer(b, dsn, -1)
+	post("/api/v1/projects", map[string]any{"name": "big", "repo": url + "fleet.git", "path": "chobolo.yml"}, nil)
+	var p server.Project
+	post("/api/v1/projects/big/refresh", nil, &p)
+	if p.Hosts != launchHosts {
+		b.Fatalf("project: %d hosts, problems %+v", p.Hosts, p.Problems)
+	}
+	return base, post, token
+}
+
+// benchServer starts a server on dsn ("": SQLite in a temporary directory; else a postgres:// DSN
+// or a SQLite file) with workers, and returns its base URL, a POST helper and its admin token; it
+// stops with the benchmark.
+func benchServer(b *testing.B, dsn string, workers int) (string, func(path string, body, out any), string) {
+	b.Helper()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Config{Data: b.TempDir(), DB: dsn, Workers: -1}, &out, nil)
+	srv, err := server.New(ctx, server.Config{Data: b.TempDir(), DB: dsn, Workers: workers}, &out, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,29 +83,30 @@ func bigServer(b *testing.B, dsn string) (string, func(path string, body, out an
 		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(js))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
+		if err := getJSON(req, out); err != nil {
+			b.Fatalf("POST %s: %v", path, err)
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			var e bytes.Buffer
-			_, _ = e.ReadFrom(resp.Body)
-			b.Fatalf("POST %s: %d %s", path, resp.StatusCode, e.String())
-		}
-		if out != nil {
-			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	post("/api/v1/projects", map[string]any{"name": "big", "repo": url + "fleet.git", "path": "chobolo.yml"}, nil)
-	var p server.Project
-	post("/api/v1/projects/big/refresh", nil, &p)
-	if p.Hosts != launchHosts {
-		b.Fatalf("project: %d hosts, problems %+v", p.Hosts, p.Problems)
 	}
 	return base, post, token
+}
+
+// getJSON sends req and decodes its JSON answer into out (nil: ignored); a status >= 300 is an
+// error with the body.
+func getJSON(req *http.Request, out any) error {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e bytes.Buffer
+		_, _ = e.ReadFrom(resp.Body)
+		return fmt.Errorf("%d %s", resp.StatusCode, e.String())
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func benchLaunch(b *testing.B, dsn string) {

@@ -3,6 +3,11 @@
 #
 #   deploy/image.sh [TAG]          default TAG localhost/capitain:$VERSION
 #   VERSION=1.2.3 deploy/image.sh  version of the binary (-X internal/cli.Version) and of the labels
+#   CHAOS_BIN=FILE                 put this chaos binary in the image instead of building one (make
+#                                  release passes its own amd64 binary, stamped with VERSION and REVISION)
+#   REVISION=COMMIT                the revision label (default: git rev-parse HEAD)
+#   SOURCE_DATE_EPOCH=SECONDS      the created label, and buildah's --timestamp: every file and the
+#                                  image's creation time (default: the commit's time)
 #
 # Why the build context is prepared here and not in a Go builder stage: there is no container
 # registry on the machines this project builds on, so `FROM golang` cannot be pulled. The static
@@ -12,23 +17,28 @@
 # wget) and ca-certificates (the CA bundle for https:// repositories). The Dockerfile's first stage
 # assembles the root file system from them; its last stage is FROM scratch.
 #
-# Needs: go, buildah, apt-get, dpkg-deb. Prints the image's tag and size.
+# Needs: go (unless CHAOS_BIN), buildah, apt-get, dpkg-deb. Prints the image's tag, id and size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
-REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-CREATED=$(date -u -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}" +%Y-%m-%dT%H:%M:%SZ)
+REVISION=${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+CREATED=$(date -u -d "@$EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 TAG=${1:-localhost/capitain:$VERSION}
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 
-go generate ./internal/transport/workerbin
-CGO_ENABLED=0 go build -trimpath \
-    -ldflags "-s -w -X github.com/ch-aos-ch/chaos/internal/cli.Version=$VERSION" \
-    -o "$ctx/chaos" ./cmd/chaos
+if [[ -n ${CHAOS_BIN:-} ]]; then
+    cp "$CHAOS_BIN" "$ctx/chaos"
+else
+    go generate ./internal/transport/workerbin
+    CGO_ENABLED=0 go build -trimpath \
+        -ldflags "-s -w -X github.com/ch-aos-ch/chaos/internal/cli.Version=$VERSION" \
+        -o "$ctx/chaos" ./cmd/chaos
+fi
 
 mkdir -p "$ctx/debs" "$ctx/dl"
 # APT::Sandbox::User: the _apt user cannot write into a mktemp directory (a warning otherwise)
@@ -39,7 +49,7 @@ done
 rm -rf "$ctx/dl"
 cp deploy/Dockerfile deploy/capitain.yml "$ctx/"
 
-buildah bud --quiet --format docker --layers=false \
+buildah bud --quiet --format docker --layers=false --timestamp "$EPOCH" \
     --build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" --build-arg "CREATED=$CREATED" \
     -t "$TAG" "$ctx" >/dev/null
-podman image inspect --format "$TAG {{.Id}} {{.Size}} bytes" "$TAG"
+buildah images --format "{{.Name}}:{{.Tag}} {{.ID}} {{.Size}}" "$TAG"

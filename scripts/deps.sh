@@ -38,6 +38,9 @@ PKGS=(
     dosfstools        # mkfs.vfat: the boot-disk image's ESP
     fdisk             # sfdisk: the boot-disk image's partition table
     fusefat           # mounts the image's FAT ESP (this kernel may lack vfat)
+    qemu-system-x86   # qemu-system-x86_64: the installer test boots the installed image (TCG, serial console)
+    ovmf              # OVMF.fd: the UEFI firmware the installer's UEFI test boots its image with
+    xfsprogs          # mkfs.xfs: the installer's UEFI test formats an xfs /srv
     podman            # @podman/NAME targets: the tests' containers (an image imported from the cached
                       # Debian root, no registry) and the Docker-compatible API the docker CLI talks to
     runc              # the OCI runtime the tests' containers run with (testenv.StartContainer)

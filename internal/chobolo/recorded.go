@@ -74,6 +74,7 @@ func Recorded(c *Chobolo) ([]byte, error) {
 		if t.From != "" {
 			embed[t.From] = t.Text
 		}
+		maps.Copy(embed, t.Includes) // by path relative to the templates directory, as From
 	}
 	for _, r := range c.Repos.Apt {
 		if r.KeyFile != "" {

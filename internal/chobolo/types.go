@@ -79,6 +79,16 @@ func (c *Chobolo) NodePos(n *yaml.Node) Pos {
 // Has reports whether the top-level key was declared (after imports and legacy aliases).
 func (c *Chobolo) Has(key string) bool { return c != nil && c.keys[key] }
 
+// Declares reports whether the loaded YAML holds a value at path ("secrets.templates"), even an
+// empty one: a key below the top level, which Has does not track.
+func (c *Chobolo) Declares(path string) bool {
+	if c == nil {
+		return false
+	}
+	_, ok := c.pos[path]
+	return ok
+}
+
 // Pos returns the source position of the value at path, e.g. "users[0].name" or "packages[3]". When
 // the exact path is unknown it falls back to the closest recorded ancestor, then to the file itself.
 func (c *Chobolo) Pos(path string) Pos {
@@ -281,6 +291,10 @@ type SecretTemplate struct {
 	// path it was read from (for positions in it).
 	Text   string
 	Source string
+	// Includes are the files the template includes ({% include "NAME" %}, NAME relative to the
+	// including template), and theirs, read by the loader: their text by path relative to the
+	// templates directory, as From is.
+	Includes map[string]string
 }
 
 // Severity of a Diagnostic.

@@ -325,20 +325,31 @@ func (a *app) capitainSyncCmd() *cobra.Command {
 }
 
 func (a *app) capitainRollbackCmd() *cobra.Command {
-	var limit string
+	var limit, commit string
 	var to int
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "rollback PROJECT [--limit HOSTS] [--to N]",
-		Short: "Roll a project's hosts back to a generation (default: each host's previous one)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "rollback PROJECT [--limit HOSTS] [--to N | --commit SHA]",
+		Short: "Roll a project's hosts back to a generation (default: each host's previous one), or the project to an earlier commit",
+		Long: `Roll hosts back to a generation (--to; default: the one before each host's latest), or, with
+--commit, pin the project to an earlier commit of its ref and apply it: polls, webhooks, auto sync
+and self-heal then hold the fleet at that commit until the project's ref is set back.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := capitainClient()
 			if err != nil {
 				return err
 			}
 			var j server.Job
-			if err := c.Do(cmd.Context(), "POST", "/api/v1/jobs", server.JobRequest{Project: args[0], Kind: server.KindRollback, Limit: limit, ToGeneration: to}, &j); err != nil {
+			if commit != "" {
+				if to != 0 {
+					return fmt.Errorf("--to and --commit: one or the other")
+				}
+				err = c.Do(cmd.Context(), "POST", "/api/v1/projects/"+url.PathEscape(args[0])+"/rollback", map[string]string{"commit": commit, "limit": limit}, &j)
+			} else {
+				err = c.Do(cmd.Context(), "POST", "/api/v1/jobs", server.JobRequest{Project: args[0], Kind: server.KindRollback, Limit: limit, ToGeneration: to}, &j)
+			}
+			if err != nil {
 				return err
 			}
 			return a.printJob(&j, asJSON)
@@ -347,6 +358,7 @@ func (a *app) capitainRollbackCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&limit, "limit", "", "hosts, groups or patterns")
 	f.IntVar(&to, "to", 0, "the generation to go back to (default: the one before each host's latest)")
+	f.StringVar(&commit, "commit", "", "the project's earlier commit (full id) to pin and apply")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

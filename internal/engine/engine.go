@@ -295,6 +295,11 @@ func (e *Engine) Plan(ctx context.Context, t transport.Transport, req Request) (
 	if len(failed.Roles) > 0 {
 		return nil, &failed
 	}
+	// Paths only the probe could locate are checked against every role's claims here, before the
+	// plan is returned (and so before anything is applied).
+	if err := CheckPlannedClaims(roles, hp.Roles, c, env.Core); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name(), err)
+	}
 	// the restart phase runs after every role: daemon-reload, units written by this apply, restarts
 	if ph := RestartPhase(hp.Roles, env.Systemd && !env.Chroot); ph != nil {
 		for _, rp := range hp.Roles {

@@ -80,3 +80,40 @@ func TestConflictsListsEveryPair(t *testing.T) {
 		t.Errorf("no shared path, got %v", got)
 	}
 }
+
+// ownerRole is a role with fixed up-front claims.
+type ownerRole struct {
+	metaRole
+	claims []Claim
+}
+
+func (r ownerRole) Owns(string, *chobolo.Chobolo) []Claim { return r.claims }
+
+// TestCheckPlannedClaims: the claims a plan makes after the probe are checked against every other
+// role's up-front claims and plan claims, never against the same role's; no plan claim, no check.
+func TestCheckPlannedClaims(t *testing.T) {
+	pos := func(l int) chobolo.Pos { return chobolo.Pos{File: "c.yml", Line: l, Col: 3} }
+	host := ownerRole{metaRole{Meta{Name: "hostname"}}, []Claim{{Path: "/etc/hostname", Pos: pos(1)}}}
+	files := ownerRole{metaRole{Meta{Name: "files"}}, []Claim{{Path: "/etc/motd", Pos: pos(5)}}}
+	soul := metaRole{Meta{Name: "soul"}} // no Owner: its plan claims only
+	roles := []Role{host, files, soul}
+	c := &chobolo.Chobolo{}
+	for _, tc := range []struct {
+		name  string
+		plans []*RolePlan
+		want  string
+	}{
+		{"none", []*RolePlan{{Role: "hostname"}, {Role: "files"}}, ""},
+		{"elsewhere", []*RolePlan{{Role: "files", Claims: []Claim{{Path: "/var/lib/pg/.pgpass", Pos: pos(7)}}}}, ""},
+		{"own up-front claim", []*RolePlan{{Role: "files", Claims: []Claim{{Path: "/etc/motd", Pos: pos(7)}}}}, ""},
+		{"another role's", []*RolePlan{{Role: "files", Claims: []Claim{{Path: "/etc/hostname", Pos: pos(7), Why: "in etcsvc's home"}}}},
+			"c.yml:7:3: role files and role hostname both manage /etc/hostname"},
+		{"two plans", []*RolePlan{{Role: "files", Claims: []Claim{{Path: "/srv/x", Pos: pos(7)}}}, {Role: "soul", Claims: []Claim{{Path: "/srv", Tree: true, Pos: pos(9)}}}},
+			"c.yml:9:3: role soul and role files both manage /srv/x"},
+	} {
+		err := CheckPlannedClaims(roles, tc.plans, c, "debian")
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

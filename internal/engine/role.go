@@ -203,6 +203,10 @@ type RolePlan struct {
 	// Deferred steps run in the restart phase, after the daemon-reload and before the restarts:
 	// enabling and starting a unit whose unit file a later role (files) writes in the same apply.
 	Deferred []Step `json:"deferred,omitempty"`
+	// Claims are paths this plan manages that the role's Owns could not name, because only the
+	// probe locates them (a file under a home read from the target's passwd). The engine checks
+	// them against every role's claims once all roles have planned, before anything is applied.
+	Claims []Claim `json:"-"`
 }
 
 // Unit states for the restart phase (UnitTriggers.State).

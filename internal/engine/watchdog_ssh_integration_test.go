@@ -145,7 +145,8 @@ func TestWatchdogOverSSH(t *testing.T) {
 	before = state(t, h.Root) // with the generations recorded so far
 
 	// applyCut applies req over a new connection that dies as the second op starts: the first op
-	// ran, the journal is open.
+	// ran (ops run one after the other), the journal is open. The host's files are not looked at
+	// here: under load the 2 s watchdog may already have undone them when Apply returns.
 	applyCut := func() {
 		t.Helper()
 		tr := dial()
@@ -161,13 +162,13 @@ func TestWatchdogOverSSH(t *testing.T) {
 		if _, err := e.Apply(ctx, tr, mustPlan(t, e, tr, req), r); err == nil {
 			t.Fatal("the apply over a closed connection succeeded")
 		}
+		if starts < 2 {
+			t.Fatalf("the test did not cut the connection after the first op (%d op started)", starts)
+		}
 	}
 
 	// 3. The connection dies right before the second op: the first one ran, the journal is open.
 	applyCut()
-	if !exists("/etc/ssh/sshd_config.d/70-watchdog.conf") || !exists(engine.JournalFile) {
-		t.Fatal("the test did not cut the connection after the first op")
-	}
 	waitDone()
 	log, _ := os.ReadFile(filepath.Join(h.Root, "var/lib/chaos/watchdog/rollback.log"))
 	if strings.Contains(string(log), "FAILED") {

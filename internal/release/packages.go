@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/goreleaser/nfpm/v2"
@@ -124,6 +125,17 @@ func writePackage(o Options, arch, format string, fs []file) (string, error) {
 // the /usr tree, to unpack into /usr/local or run in place), entries in a fixed order, owned by
 // root, dated mtime.
 func writeTarball(out, top string, fs []file, mtime time.Time) error {
+	var entries []tarEntry
+	for _, e := range fs {
+		if !e.in("tar") {
+			continue
+		}
+		rel, err := filepath.Rel("/usr", e.dst)
+		if err != nil {
+			return fmt.Errorf("release: %w", err)
+		}
+		entries = append(entries, tarEntry{name: path.Join(top, rel), src: e.src, mode: e.mode})
+	}
 	f, err := os.Create(out)
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
@@ -133,22 +145,27 @@ func writeTarball(out, top string, fs []file, mtime time.Time) error {
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(gz)
-	var entries []file
-	for _, e := range fs {
-		if e.in("tar") {
-			entries = append(entries, e)
-		}
+	if err := writeTar(gz, entries, mtime); err != nil {
+		return err
 	}
-	slices.SortFunc(entries, func(a, b file) int {
-		switch {
-		case a.dst < b.dst:
-			return -1
-		case a.dst > b.dst:
-			return 1
-		}
-		return 0
-	})
+	if err := gz.Close(); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return f.Close()
+}
+
+// tarEntry is one regular file of a tar: its name in the archive, where it is here, its mode.
+type tarEntry struct {
+	name, src string
+	mode      os.FileMode
+}
+
+// writeTar writes a reproducible tar of entries to w: sorted by name, each parent directory once
+// before its files, everything owned by root and dated mtime.
+func writeTar(w io.Writer, entries []tarEntry, mtime time.Time) error {
+	entries = slices.Clone(entries)
+	slices.SortFunc(entries, func(a, b tarEntry) int { return strings.Compare(a.name, b.name) })
+	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
 	hdr := func(name string, mode int64, typ byte, size int64) *tar.Header {
 		return &tar.Header{Name: name, Mode: mode, Typeflag: typ, Size: size, ModTime: mtime, Uname: "root", Gname: "root"}
@@ -165,25 +182,17 @@ func writeTarball(out, top string, fs []file, mtime time.Time) error {
 		return tw.WriteHeader(hdr(dir+"/", 0o755, tar.TypeDir, 0))
 	}
 	for _, e := range entries {
-		rel, err := filepath.Rel("/usr", e.dst)
-		if err != nil {
+		if err := mkdirs(path.Dir(e.name)); err != nil {
 			return fmt.Errorf("release: %w", err)
 		}
-		name := path.Join(top, rel)
-		if err := mkdirs(path.Dir(name)); err != nil {
-			return fmt.Errorf("release: %w", err)
-		}
-		if err := copyIntoTar(tw, hdr(name, int64(e.mode), tar.TypeReg, 0), e.src); err != nil {
+		if err := copyIntoTar(tw, hdr(e.name, int64(e.mode), tar.TypeReg, 0), e.src); err != nil {
 			return err
 		}
 	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
-	if err := gz.Close(); err != nil {
-		return fmt.Errorf("release: %w", err)
-	}
-	return f.Close()
+	return nil
 }
 
 func copyIntoTar(tw *tar.Writer, h *tar.Header, src string) error {

@@ -1,7 +1,8 @@
 // Package release builds chaos's release artifacts (`make release VERSION=x.y.z`, docs/release.md):
 // static binaries for each architecture, stamped with the version and the commit, tarballs, .deb,
 // .rpm and Arch packages (nfpm, as a library), the PKGBUILD that builds the Arch package from the
-// tarballs, and SHA256SUMS signed with minisign's format.
+// tarballs, Capitain's container image around the release's binary (an OCI archive, built with
+// buildah from deploy/), and SHA256SUMS signed with minisign's format.
 //
 // Everything is a function of the commit and the version: paths are trimmed, the Go toolchain's own
 // VCS probe is off (the commit is stamped with -ldflags instead), every timestamp is the commit's
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +85,7 @@ type Artifacts struct {
 	Binaries map[string]string            // arch -> chaos_VERSION_linux_ARCH
 	Tarballs map[string]string            // arch -> chaos_VERSION_linux_ARCH.tar.gz
 	Packages map[string]map[string]string // format (deb, rpm, archlinux) -> arch -> file
+	Images   map[string]string            // arch -> capitain_VERSION_linux_ARCH.oci.tar (ImageArches only)
 	PKGBUILD string                       // PKGBUILD (chaos.install beside it)
 	Sums     string                       // SHA256SUMS
 	Sig      string                       // SHA256SUMS.minisig ("" when unsigned)
@@ -95,6 +98,9 @@ func Run(ctx context.Context, o Options) (*Artifacts, error) {
 	}
 	if len(o.Arches) == 0 {
 		o.Arches = Arches
+	}
+	if err := checkImageTools(); err != nil {
+		return nil, err
 	}
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
@@ -118,7 +124,8 @@ func Run(ctx context.Context, o Options) (*Artifacts, error) {
 	if err := generateWorkers(ctx, o.Repo); err != nil {
 		return nil, err
 	}
-	a := &Artifacts{Binaries: map[string]string{}, Tarballs: map[string]string{}, Packages: map[string]map[string]string{}}
+	a := &Artifacts{Binaries: map[string]string{}, Tarballs: map[string]string{}, Packages: map[string]map[string]string{},
+		Images: map[string]string{}}
 	for _, arch := range o.Arches {
 		o.Log("build %s", arch)
 		bin := filepath.Join(o.Out, selfupdate.BinaryName(o.Version, arch))
@@ -160,6 +167,16 @@ func Run(ctx context.Context, o Options) (*Artifacts, error) {
 				a.Packages[format] = map[string]string{}
 			}
 			a.Packages[format][arch] = p
+		}
+	}
+	for _, arch := range o.Arches {
+		if !slices.Contains(ImageArches, arch) {
+			o.Log("warning: no Capitain image for %s (only %v: docs/release.md)", arch, ImageArches)
+			continue
+		}
+		o.Log("Capitain image %s", arch)
+		if a.Images[arch], err = writeImage(ctx, o, arch, a.Binaries[arch]); err != nil {
+			return nil, err
 		}
 	}
 	o.Log("PKGBUILD")

@@ -3,13 +3,18 @@ package release_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/minisign"
 	"github.com/ch-aos-ch/chaos/internal/release"
@@ -33,6 +38,7 @@ var full struct {
 func fullRelease(t *testing.T) (string, *release.Artifacts, minisign.PrivateKey) {
 	t.Helper()
 	repo := testenv.RepoRoot(t)
+	testenv.RequireTool(t, "buildah", "buildah") // the Capitain image
 	full.once.Do(func() {
 		full.key, full.err = minisign.GenerateKey()
 		if full.err != nil {
@@ -65,7 +71,7 @@ func TestMain(m *testing.M) {
 }
 
 // TestReproducible: a second build of the same commit, into another directory, writes the same
-// bytes for every amd64 artifact (binary, tarball, .deb, .rpm, Arch package, chaos.install) and the
+// bytes for every amd64 artifact (binary, tarball, .deb, .rpm, Arch package, Capitain image archive) and the
 // same SHA256SUMS lines for them. The second build is amd64 only: arm64 goes through the same flags, and
 // building it twice would double the test's minutes.
 func TestReproducible(t *testing.T) {
@@ -76,7 +82,8 @@ func TestReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs := [][2]string{{a.Binaries["amd64"], b.Binaries["amd64"]}, {a.Tarballs["amd64"], b.Tarballs["amd64"]}}
+	pairs := [][2]string{{a.Binaries["amd64"], b.Binaries["amd64"]}, {a.Tarballs["amd64"], b.Tarballs["amd64"]},
+		{a.Images["amd64"], b.Images["amd64"]}}
 	for _, f := range release.Formats {
 		pairs = append(pairs, [2]string{a.Packages[f]["amd64"], b.Packages[f]["amd64"]})
 	}
@@ -149,12 +156,80 @@ func TestArtifacts(t *testing.T) {
 	sha := testenv.RequireTool(t, "coreutils", "sha256sum")
 	cmd := exec.Command(sha, "--strict", "-c", selfupdate.SumsName)
 	cmd.Dir = dist
-	if out, err := cmd.CombinedOutput(); err != nil || strings.Count(string(out), ": OK") != 2*(2+len(release.Formats))+2 /* PKGBUILD, chaos.install */ {
+	if out, err := cmd.CombinedOutput(); err != nil || strings.Count(string(out), ": OK") != 2*(2+len(release.Formats))+len(release.ImageArches)+2 /* PKGBUILD, chaos.install */ {
 		t.Errorf("sha256sum -c: %v\n%s", err, out)
 	}
 	ms := testenv.RequireTool(t, "minisign", "minisign")
 	out, err := exec.Command(ms, "-V", "-P", key.Public().String(), "-m", filepath.Join(dist, selfupdate.SumsName)).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Trusted comment: chaos "+testVersion) {
 		t.Errorf("minisign -V: %v\n%s", err, out)
+	}
+}
+
+// TestImage: the release's Capitain image archive loads with podman as localhost/capitain:VERSION,
+// its labels carry the release's version and commit, and the chaos inside it is the release's own
+// binary, reporting the release's version and commit.
+func TestImage(t *testing.T) {
+	testenv.RequirePodman(t)
+	dist, a, _ := fullRelease(t)
+	archive := a.Images["amd64"]
+	if archive != filepath.Join(dist, release.ImageFile(testVersion, "amd64")) {
+		t.Fatalf("image archive %q", archive)
+	}
+	sums, err := os.ReadFile(filepath.Join(dist, selfupdate.SumsName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := release.FileSHA256(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sums), sum+"  "+filepath.Base(archive)+"\n") {
+		t.Errorf("SHA256SUMS does not list %s with its hash %s", filepath.Base(archive), sum)
+	}
+	tag := "localhost/" + release.ImageName + ":" + testVersion
+	out, err := exec.Command("podman", "load", "-i", archive).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Loaded image: "+tag) {
+		t.Fatalf("podman load -i %s: %v\n%s", archive, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("podman", "rmi", "-f", tag).Run() })
+	out, err = exec.Command("podman", "image", "inspect", "--format", "{{.Architecture}} {{json .Labels}}", tag).Output()
+	if err != nil {
+		t.Fatalf("podman image inspect: %v", err)
+	}
+	arch, labels, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	var l map[string]string
+	if err := json.Unmarshal([]byte(labels), &l); err != nil {
+		t.Fatalf("labels %s: %v", labels, err)
+	}
+	if l["org.opencontainers.image.version"] != testVersion || l["org.opencontainers.image.revision"] != full.stamp.Commit ||
+		l["org.opencontainers.image.created"] != full.stamp.Time.Format(time.RFC3339) || arch != "amd64" {
+		t.Errorf("image labels %v, architecture %s; want version %s, revision %s, created %s, amd64",
+			l, arch, testVersion, full.stamp.Commit, full.stamp.Time.Format(time.RFC3339))
+	}
+	out, err = exec.Command("podman", "run", "--rm", "--runtime", "runc", "--network", "none",
+		"--entrypoint", "/usr/local/bin/chaos", tag, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "chaos "+testVersion+" (commit "+full.stamp.Commit) {
+		t.Errorf("chaos version in the image = %q, %v; want chaos %s (commit %s...", out, err, testVersion, full.stamp.Commit)
+	}
+	data, _ := os.ReadFile(a.Binaries["amd64"])
+	out, err = exec.Command("podman", "run", "--rm", "--runtime", "runc", "--network", "none",
+		"--entrypoint", "/bin/busybox", tag, "sha256sum", "/usr/local/bin/chaos").CombinedOutput()
+	if bin := sha256.Sum256(data); err != nil || !strings.HasPrefix(string(out), hex.EncodeToString(bin[:])) {
+		t.Errorf("the image's chaos is not the release's binary: %q, %v", out, err)
+	}
+}
+
+// TestNoBuildah: without buildah a release stops before building anything, saying what is missing.
+func TestNoBuildah(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // go, git, buildah: none
+	out := filepath.Join(t.TempDir(), "dist")
+	_, err := release.Run(context.Background(), release.Options{Repo: testenv.RepoRoot(t), Out: out, Version: testVersion,
+		Stamp: release.Stamp{Commit: "0123456789abcdef0123456789abcdef01234567", Time: time.Unix(1700000000, 0)}})
+	if !errors.Is(err, release.ErrNoBuildah) || !strings.Contains(err.Error(), "scripts/deps.sh") {
+		t.Fatalf("release without buildah: %v, want %v", err, release.ErrNoBuildah)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed release created %s (%v)", out, err)
 	}
 }

@@ -19,13 +19,13 @@ func TestDotfilesBranchPullOpenPrune(t *testing.T) {
 	isolate(t)
 	installSoul(t, filepath.Join(testenv.RepoRoot(t), "examples/souls/dotfiles"), "./examples/souls/dotfiles", "dotfiles")
 	url, work := gitServer(t, map[string]string{"bashrc": "# main\n"})
-	git(t, work, "checkout", "-q", "-b", "laptop")
+	testenv.Git(t, work, "checkout", "-q", "-b", "laptop")
 	writeFile(t, work, "bashrc", "# laptop\n")
 	writeFile(t, work, "bin/a", "a\n")
 	writeFile(t, work, "bin/b", "b\n")
-	git(t, work, "add", ".")
-	git(t, work, "commit", "-q", "-m", "laptop")
-	git(t, work, "push", "-q", "origin", "laptop")
+	testenv.Git(t, work, "add", ".")
+	testenv.Git(t, work, "commit", "-q", "-m", "laptop")
+	testenv.Git(t, work, "push", "-q", "origin", "laptop")
 
 	root := testenv.DebianRootWith(t, "git")
 	testenv.Chroot(t, root, "useradd", "-m", "-s", "/bin/bash", "alice")
@@ -74,9 +74,9 @@ func TestDotfilesBranchPullOpenPrune(t *testing.T) {
 	// a commit pushed to laptop: the dry run plans the pull
 	before := asAlice("git", "-C", clone, "rev-parse", "HEAD")
 	writeFile(t, work, "bin/c", "c\n")
-	git(t, work, "add", ".")
-	git(t, work, "commit", "-q", "-m", "c")
-	git(t, work, "push", "-q", "origin", "laptop")
+	testenv.Git(t, work, "add", ".")
+	testenv.Git(t, work, "commit", "-q", "-m", "c")
+	testenv.Git(t, work, "push", "-q", "origin", "laptop")
 	if out, code := apply(full, "--dry"); code != 2 || !strings.Contains(out, "~ pull "+clone) {
 		t.Fatalf("--dry after a push (exit %d) does not plan the pull:\n%s", code, out)
 	}

@@ -300,6 +300,9 @@ type job struct {
 	skip func(role string) string
 	// unreachable is set when opening the target failed to reach it.
 	unreachable bool
+	// noRecord records no generation (the installer's disk phases: the installing machine's
+	// system did not change).
+	noRecord bool
 }
 
 func (c *Controller) job(req ApplyRequest, spec string, open func(context.Context, bool) (transport.Transport, error)) *job {
@@ -363,6 +366,7 @@ func (j *job) engineRequest() engine.Request {
 		MaxTreeBackup: r.MaxTreeBackup, ForceRemove: r.ForceRemove}
 	ereq.Record.Keep = cmp.Or(r.Keep, j.c.opts.Keep)
 	ereq.Record.MaxBytes = cmp.Or(r.MaxBytes, j.c.opts.MaxBytes)
+	ereq.Record.Skip = j.noRecord
 	ereq.Record.Job = r.Job
 	ereq.Observe = j.send
 	ereq.Skip = j.skip

@@ -3,16 +3,11 @@ package gitsync
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -125,50 +120,6 @@ func waitPort(t testing.TB, addr string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s never listened", addr)
-}
-
-// httpGit serves base over git's smart HTTP protocol with the real git-http-backend (through
-// net/http/cgi) behind basic auth (user, token) on loopback. It records every request, so a test
-// can tell a ref listing (GET info/refs) from a fetch (POST git-upload-pack).
-type httpGit struct {
-	URL string
-	mu  sync.Mutex
-	log []string
-}
-
-func newHTTPGit(t *testing.T, base, user, token string) *httpGit {
-	t.Helper()
-	backend := "/usr/lib/git-core/git-http-backend"
-	if _, err := os.Stat(backend); err != nil {
-		testenv.Missing(t, "%s is not installed (scripts/deps.sh installs git)", backend)
-	}
-	h := &httpGit{}
-	cgiHandler := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + base, "GIT_HTTP_EXPORT_ALL=1",
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1"}, Stderr: io.Discard}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.mu.Lock()
-		h.log = append(h.log, r.Method+" "+r.URL.Path)
-		h.mu.Unlock()
-		u, p, ok := r.BasicAuth()
-		if !ok || u != user || p != token {
-			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		cgiHandler.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	h.URL = srv.URL + "/"
-	return h
-}
-
-// requests returns and forgets the requests seen so far.
-func (h *httpGit) requests() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	l := h.log
-	h.log = nil
-	return l
 }
 
 func readFile(t *testing.T, path string) string {

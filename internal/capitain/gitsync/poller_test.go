@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 type commits struct {
@@ -45,7 +47,7 @@ func TestPoller(t *testing.T) {
 	base := t.TempDir()
 	web := newUpstream(t, filepath.Join(base, "web.git"), map[string]string{"chobolo.yml": "a: 1\n"})
 	db := newUpstream(t, filepath.Join(base, "db.git"), map[string]string{"chobolo.yml": "b: 1\n"})
-	srv := newHTTPGit(t, base, "x-access-token", "tok")
+	srv := testenv.GitHTTPServer(t, base, "x-access-token", "tok")
 	auth := Credentials{Username: "x-access-token", Password: "tok"}
 	webTip := web.git(web.work, "rev-parse", "HEAD")
 	dbTip := db.git(db.work, "rev-parse", "HEAD")
@@ -76,7 +78,7 @@ func TestPoller(t *testing.T) {
 		// with basic auth go-git may list twice per poll (a 401, then with credentials): count
 		// projects listed in this step
 		listed := map[string]bool{}
-		for _, r := range srv.requests() {
+		for _, r := range srv.Requests() {
 			if strings.HasPrefix(r, "POST") {
 				t.Fatalf("a poll with nothing new fetched: %s", r)
 			}
@@ -115,7 +117,7 @@ func TestPoller(t *testing.T) {
 	if r := got.take(); r != "web@"+c2[:7] {
 		t.Fatalf("after a push: reported %q", r)
 	}
-	if n := countPrefix(srv.requests(), "POST"); n != 0 {
+	if n := countPrefix(srv.Requests(), "POST"); n != 0 {
 		t.Fatalf("%d fetches while polling", n)
 	}
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
 
 var firstFiles = map[string]string{
@@ -185,7 +187,7 @@ func TestSyncHTTPToken(t *testing.T) {
 	base := t.TempDir()
 	up := newUpstream(t, filepath.Join(base, "dots.git"), map[string]string{"chobolo.yml": "x: 1\n"})
 	const token = "glpat-s3cr3t-t0ken"
-	srv := newHTTPGit(t, base, "oauth2", token)
+	srv := testenv.GitHTTPServer(t, base, "oauth2", token)
 	url := srv.URL + "dots.git"
 	cache := newCache(t)
 	ctx := context.Background()
@@ -206,7 +208,7 @@ func TestSyncHTTPToken(t *testing.T) {
 	if readFile(t, co.Chobolo) != "x: 1\n" {
 		t.Fatal("wrong content")
 	}
-	srv.requests()
+	srv.Requests()
 	if got, err := cache.Resolve(ctx, "p", src); err != nil || got != co.Commit {
 		t.Fatalf("Resolve = %s, %v", got, err)
 	}
@@ -214,7 +216,7 @@ func TestSyncHTTPToken(t *testing.T) {
 	if again := mustSync(t, cache, "p", src); again.Dir != co.Dir {
 		t.Fatalf("second sync moved to %s", again.Dir)
 	}
-	for _, r := range srv.requests() {
+	for _, r := range srv.Requests() {
 		if strings.HasPrefix(r, "POST") {
 			t.Fatalf("a sync with nothing new fetched: %s", r)
 		}

@@ -28,6 +28,13 @@ func (s Secret) String() string {
 	return "no secret"
 }
 
+// Read returns the secret's value, for the server's other secrets named the same way (a project's
+// git credentials and webhook secret): the caller must keep it out of logs and errors.
+func (s Secret) Read() ([]byte, error) {
+	v, err := s.read()
+	return []byte(v), err
+}
+
 // read returns the secret's value, without the trailing newline a file usually ends with.
 func (s Secret) read() (secretValue, error) {
 	var v string

@@ -14,7 +14,7 @@ import (
 
 // The CLI client against a server: login (token on stdin, saved 0600), projects add, sync --dry,
 // logs, sync, hosts and jobs as tables and JSON, a second commit synced, then a rollback of one
-// host to the first commit's generation.
+// host to the first commit's generation, and of the project to the first commit.
 func TestCLIClient(t *testing.T) {
 	hs := testenv.StartSSHHosts(t, 2)
 	url, work := testenv.GitServer(t, "fleet", map[string]string{"chobolo.yml": fleetChobolo(hs, "first\n")})
@@ -95,5 +95,20 @@ func TestCLIClient(t *testing.T) {
 	var jobs []struct{ Kind, State string }
 	if err := json.Unmarshal([]byte(chaosCmd("", "capitain", "jobs", "--json")), &jobs); err != nil || len(jobs) != 4 || jobs[0].Kind != "rollback" {
 		t.Fatalf("jobs --json: %+v %v", jobs, err)
+	}
+	// The project back to the first commit in one command: both hosts have its file.
+	first, err := exec.Command("git", "-C", work, "rev-parse", "HEAD~1").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = jobID.FindStringSubmatch(chaosCmd("", "capitain", "rollback", "site", "--commit", strings.TrimSpace(string(first))))
+	if m == nil {
+		t.Fatal("rollback --commit printed no job")
+	}
+	chaosCmd("", "capitain", "logs", m[1], "-f")
+	for i, h := range hs.Hosts {
+		if got := testenv.ReadFile(t, h.Root, "/etc/motd"); got != "first\n" {
+			t.Fatalf("host %d after rollback --commit: %q", i, got)
+		}
 	}
 }

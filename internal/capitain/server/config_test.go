@@ -67,13 +67,19 @@ func TestDefaultsAndLock(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "c.yml")
-	if err := os.WriteFile(p, []byte("listen: 0.0.0.0:9000\nworkers: 3\nnode_timeout: 5s\ntrusted_proxies: [10.0.0.0/8]\nsession_ttl: 1h\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("listen: 0.0.0.0:9000\nworkers: 3\nnode_timeout: 5s\ntrusted_proxies: [10.0.0.0/8]\nsession_ttl: 1h\n"+
+		"notifications:\n  channels:\n    - {name: hook, type: webhook, url: https://h.example/x, secret: {file: /run/s}}\n"+
+		"  rules:\n    - {name: web, projects: [web], events: [job.failed], channels: [hook]}\n  delivery: {backoff: 3s}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := server.LoadConfig(p)
 	if err != nil || c.Listen != "0.0.0.0:9000" || c.Workers != 3 || c.NodeTimeout != 5*time.Second ||
 		len(c.TrustedProxies) != 1 || c.TrustedProxies[0] != "10.0.0.0/8" || c.SessionTTL != time.Hour {
 		t.Fatalf("%+v %v", c, err)
+	}
+	if n := c.Notifications; len(n.Channels) != 1 || n.Channels[0].Secret.File != "/run/s" || n.Rules[0].Projects[0] != "web" ||
+		n.Delivery.Backoff != 3*time.Second {
+		t.Fatalf("notifications: %+v", n)
 	}
 	if err := os.WriteFile(p, []byte("listen: x\nlisten_addr: y\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -115,11 +115,13 @@ func (srv *Server) Handler() http.Handler {
 		"GET /api/v1/jobs/{id}/hosts":          {"", nil, srv.getJobHosts},
 		"GET /api/v1/jobs/{id}/events":         {"", nil, srv.getJobEvents},
 	}
+	srv.gitopsRoutes(api, pathProject)
 	maps.Copy(api, srv.authRoutes())
 	maps.Copy(api, srv.generationRoutes())
 	for pattern, rt := range api {
 		mux.Handle(pattern, srv.instrument(pattern, srv.auth.Middleware(srv.authenticated(rt))))
 	}
+	mux.Handle("POST /api/v1/webhooks/{project}", srv.instrument("POST /api/v1/webhooks/{project}", http.HandlerFunc(srv.webhook)))
 	mux.Handle("POST /api/v1/login", srv.instrument("POST /api/v1/login", srv.auth.LoginHandler()))
 	mux.Handle("POST /api/v1/logout", srv.instrument("POST /api/v1/logout", srv.auth.Middleware(srv.auth.LogoutHandler())))
 	mux.Handle("GET /api/v1/openapi.json", srv.instrument("GET /api/v1/openapi.json", http.HandlerFunc(srv.openapi)))

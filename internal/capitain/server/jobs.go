@@ -27,6 +27,7 @@ const (
 	TriggerSchedule = "schedule"
 	TriggerWebhook  = "webhook"
 	TriggerAutoSync = "auto-sync"
+	TriggerPoll     = "poll"
 
 	StateQueued    = "queued"
 	StateRunning   = "running"
@@ -37,7 +38,7 @@ const (
 
 var (
 	jobKinds    = map[string]bool{KindPlan: true, KindApply: true, KindRollback: true, KindDriftCheck: true}
-	jobTriggers = map[string]bool{TriggerUser: true, TriggerSchedule: true, TriggerWebhook: true, TriggerAutoSync: true}
+	jobTriggers = map[string]bool{TriggerUser: true, TriggerSchedule: true, TriggerWebhook: true, TriggerAutoSync: true, TriggerPoll: true}
 )
 
 // JobRequest asks for a job on a project's hosts.
@@ -49,7 +50,10 @@ type JobRequest struct {
 	Limit string `json:"limit"`
 	// ToGeneration is a rollback's generation (0: the one before each host's latest).
 	ToGeneration int `json:"to_generation"`
-	// Trigger is user (default), schedule, webhook or auto-sync.
+	// ToCommit is a rollback's commit instead: the hosts are applied at that earlier commit of the
+	// project (POST /api/v1/projects/{name}/rollback also pins the project there).
+	ToCommit string `json:"to_commit,omitempty"`
+	// Trigger is user (default), schedule, webhook, poll or auto-sync.
 	Trigger string `json:"trigger"`
 }
 
@@ -63,6 +67,7 @@ type Job struct {
 	Actor        string `json:"actor"`
 	Commit       string `json:"commit"`
 	ToGeneration int    `json:"to_generation"`
+	ToCommit     string `json:"to_commit,omitempty"`
 	// State is queued, running, succeeded, failed or cancelled; CancelRequested is set by a cancel
 	// until the running hosts have stopped.
 	State           string         `json:"state"`
@@ -123,14 +128,14 @@ func tptr(ns int64) *time.Time {
 	return &t
 }
 
-const jobColumns = `id, project, kind, limit_pattern, trigger, actor, commit_sha, to_generation, state, cancel, hosts, created, started, finished`
+const jobColumns = `id, project, kind, limit_pattern, trigger, actor, commit_sha, to_generation, state, cancel, hosts, created, started, finished, to_commit`
 
 func scanJob(sc interface{ Scan(...any) error }) (*Job, error) {
 	var j Job
 	var cancel int
 	var created, started, finished int64
 	if err := sc.Scan(&j.ID, &j.Project, &j.Kind, &j.Limit, &j.Trigger, &j.Actor, &j.Commit, &j.ToGeneration, &j.State, &cancel,
-		&j.Hosts, &created, &started, &finished); err != nil {
+		&j.Hosts, &created, &started, &finished, &j.ToCommit); err != nil {
 		return nil, err
 	}
 	j.CancelRequested = cancel != 0
@@ -274,9 +279,11 @@ func (srv *Server) CreateJob(ctx context.Context, req JobRequest, actor string) 
 	case !jobKinds[req.Kind]:
 		return nil, &fieldError{"kind", "plan, apply, rollback or drift-check"}
 	case !jobTriggers[req.Trigger]:
-		return nil, &fieldError{"trigger", "user, schedule, webhook or auto-sync"}
+		return nil, &fieldError{"trigger", "user, schedule, webhook, poll or auto-sync"}
 	case req.ToGeneration < 0 || req.ToGeneration != 0 && req.Kind != KindRollback:
 		return nil, &fieldError{"to_generation", "a generation number, for a rollback only"}
+	case req.ToCommit != "" && (req.Kind != KindRollback || req.ToGeneration != 0 || !commitRE.MatchString(req.ToCommit)):
+		return nil, &fieldError{"to_commit", "a full commit id, for a rollback without to_generation only"}
 	case len(req.Limit) > 4096:
 		return nil, &fieldError{"limit", "too long"}
 	}
@@ -290,7 +297,8 @@ func (srv *Server) CreateJob(ctx context.Context, req JobRequest, actor string) 
 	if p.Commit == "" {
 		return nil, &fieldError{"project", "project " + p.Name + " has not been refreshed yet"}
 	}
-	lp, err := srv.loaded(ctx, p, p.Commit)
+	commit := cmpOr(req.ToCommit, p.Commit)
+	lp, err := srv.loaded(ctx, p, commit)
 	if err != nil {
 		return nil, &fieldError{"project", err.Error()}
 	}
@@ -315,7 +323,7 @@ func (srv *Server) CreateJob(ctx context.Context, req JobRequest, actor string) 
 	if len(hosts) == 0 {
 		return nil, &fieldError{"limit", "selects no host of project " + p.Name}
 	}
-	id, err := srv.insertJob(ctx, req, actor, p.Commit, hosts)
+	id, err := srv.insertJob(ctx, req, actor, commit, hosts)
 	if err != nil {
 		return nil, err
 	}
@@ -346,9 +354,9 @@ func (srv *Server) insertJob(ctx context.Context, req JobRequest, actor, commit 
 	var id int64
 	err := srv.queue.transact(ctx, func(tx txExec) ([]river.InsertManyParams, error) {
 		var err error
-		id, err = tx.queryInt(ctx, `INSERT INTO capitain_jobs (project, kind, limit_pattern, trigger, actor, commit_sha, to_generation, hosts, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, req.Project, req.Kind, req.Limit, req.Trigger, actor, commit, req.ToGeneration,
-			len(hosts), time.Now().UnixNano())
+		id, err = tx.queryInt(ctx, `INSERT INTO capitain_jobs (project, kind, limit_pattern, trigger, actor, commit_sha, to_generation, hosts, created, to_commit)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, req.Project, req.Kind, req.Limit, req.Trigger, actor, commit, req.ToGeneration,
+			len(hosts), time.Now().UnixNano(), req.ToCommit)
 		if err != nil {
 			return nil, err
 		}
@@ -444,6 +452,7 @@ func (srv *Server) finishJob(ctx context.Context, id int64) error {
 		start := j.Created
 		srv.metrics.jobDuration.WithLabelValues(j.Kind, j.State).Observe(time.Duration(now - start.UnixNano()).Seconds())
 		srv.hub.signal(id)
+		srv.afterJob(context.WithoutCancel(ctx), j)
 	}
 	return nil
 }
@@ -457,11 +466,15 @@ func (srv *Server) loaded(ctx context.Context, p *Project, commit string) (*load
 	if lp != nil {
 		return lp, nil
 	}
-	tree, err := srv.repos.tree(ctx, p.Name, p.Repo, commit)
+	src, err := p.source(commit)
 	if err != nil {
 		return nil, err
 	}
-	lp, probs := srv.load(ctx, tree, p.Path)
+	co, err := srv.git.Sync(ctx, p.Name, src)
+	if err != nil {
+		return nil, err
+	}
+	lp, probs := srv.load(ctx, co)
 	if lp == nil {
 		msgs := make([]string, len(probs))
 		for i, pr := range probs {
@@ -577,8 +590,17 @@ func (srv *Server) runChaos(ctx context.Context, j *Job, host string) (hostOutco
 		Dry: j.Kind == KindPlan || j.Kind == KindDriftCheck,
 		// A person asked (user), or the project allows removals without one (prune).
 		Yes: j.Trigger == TriggerUser || p.Prune, LockWait: 10 * time.Second}
+	var awaiting bool
+	if !areq.Yes {
+		// Removals without prune wait for a human: the host stays OutOfSync with its plan.
+		areq.Approve = func(ctx context.Context, pl *chaos.Plan) (chaos.Approval, error) {
+			a, err := chaos.Unattended(false, false)(ctx, pl)
+			awaiting = err != nil
+			return a, err
+		}
+	}
 	var run *chaos.Run
-	if j.Kind == KindRollback {
+	if j.Kind == KindRollback && j.ToCommit == "" {
 		areq.Command = "rollback"
 		run, err = srv.ctl.Rollback(ctx, chaos.RollbackRequest{ApplyRequest: areq, Target: host, To: j.ToGeneration})
 	} else {
@@ -595,8 +617,11 @@ func (srv *Server) runChaos(ctx context.Context, j *Job, host string) (hostOutco
 	}
 	o := run.Hosts[0]
 	out.state, out.err, out.changes = o.Status, o.Error, o.Changes
-	if out.state == chaos.StatusFailed && cancelledJob(ctx) {
+	switch {
+	case out.state == chaos.StatusFailed && cancelledJob(ctx):
 		out.state = StateCancelled
+	case out.state == chaos.StatusFailed && awaiting:
+		out.state = chaos.StatusPending
 	}
 	return out, nil
 }
@@ -652,9 +677,19 @@ func (srv *Server) recordHost(ctx context.Context, j *Job, host string, o hostOu
 		if j.Kind == KindApply || j.Kind == KindPlan || j.Kind == KindDriftCheck {
 			commit = j.Commit
 		}
-		if j.Kind == KindRollback {
+		if j.Kind == KindRollback && j.ToCommit != "" {
+			commit = j.Commit // applied at the commit the project was rolled back (pinned) to
+		} else if j.Kind == KindRollback {
 			// Back at an earlier generation: no longer what the project's commit says.
 			status = StatusOutOfSync
+		}
+	}
+	if status == StatusOutOfSync && o.state == chaos.StatusPending {
+		// A host that was not OutOfSync before is new drift: notified once, when the job ends.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_job_hosts SET new_drift = 1 WHERE job_id = ? AND host = ?
+			AND EXISTS (SELECT 1 FROM capitain_hosts WHERE project = ? AND name = ? AND status <> ?)`),
+			j.ID, host, j.Project, host, StatusOutOfSync); err != nil {
+			return err
 		}
 	}
 	if status != "" {

@@ -19,6 +19,8 @@ type metrics struct {
 	hostDuration *prometheus.HistogramVec
 	api          *prometheus.HistogramVec
 	refreshes    prometheus.Counter
+
+	notifications *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -35,15 +37,25 @@ func newMetrics() *metrics {
 		Help: "API latency by route and status.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)},
 		[]string{"route", "code"})
 	m.refreshes = prometheus.NewCounter(prometheus.CounterOpts{Name: "capitain_project_refreshes_total", Help: "Project refreshes."})
+	m.notifications = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "capitain_notifications_total",
+		Help: "Notification delivery attempts and drops, by channel, event and outcome (delivered, retried, failed, dropped)."},
+		[]string{"channel", "event", "outcome"})
 	return m
 }
 
 // register adds the collectors, the ones read from the database included (jobs by kind and
 // state, hosts by sync status, queue depth: every replica reports the shared numbers).
 func (m *metrics) register(srv *Server) {
-	m.reg.MustRegister(m.jobsCreated, m.jobDuration, m.hostDuration, m.api, m.refreshes,
+	m.reg.MustRegister(m.jobsCreated, m.jobDuration, m.hostDuration, m.api, m.refreshes, m.notifications,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&dbCollector{srv: srv})
+		&dbCollector{srv: srv},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "capitain_notifications_pending",
+			Help: "Notification deliveries queued, waiting to retry or being sent."}, func() float64 {
+			if srv.notifier == nil {
+				return 0
+			}
+			return float64(srv.notifier.Pending())
+		}))
 }
 
 func (m *metrics) handler() http.Handler {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
+	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
 
@@ -39,6 +40,8 @@ type Project struct {
 	Problems []Problem `json:"problems"`
 	Hosts    int       `json:"hosts"`
 	Created  time.Time `json:"created"`
+	// The GitOps settings (gitops.go): credentials, webhook secret, sync windows, retention.
+	ProjectSettings
 }
 
 // Problem is one error shown on a project.
@@ -85,20 +88,23 @@ func (p *Project) validate() error {
 		}
 		p.PollInterval = d.String()
 	}
-	return nil
+	return p.ProjectSettings.validate()
 }
 
-const projectColumns = `name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, commit_sha, refreshed, problems, created,
+const projectColumns = `name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, commit_sha, refreshed, problems, created, settings,
 	(SELECT COUNT(*) FROM capitain_hosts h WHERE h.project = capitain_projects.name)`
 
 func scanProject(sc interface{ Scan(...any) error }) (*Project, error) {
 	var p Project
 	var poll, refreshed, created int64
 	var prune, heal int
-	var problems string
+	var problems, settings string
 	if err := sc.Scan(&p.Name, &p.Repo, &p.Ref, &p.Path, &poll, &p.SyncPolicy, &prune, &heal, &p.Commit, &refreshed,
-		&problems, &created, &p.Hosts); err != nil {
+		&problems, &created, &settings, &p.Hosts); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal([]byte(settings), &p.ProjectSettings); err != nil {
+		return nil, fmt.Errorf("project %s: settings: %w", p.Name, err)
 	}
 	p.PollInterval = (time.Duration(poll) * time.Second).String()
 	p.Prune, p.SelfHeal = prune != 0, heal != 0
@@ -118,20 +124,21 @@ var errNotFound = errors.New("not found")
 // createProjectTx creates a project and audits it, in one transaction.
 func (srv *Server) createProjectTx(ctx context.Context, p *Project) error {
 	s := srv.store
-	var poll int64
-	if p.PollInterval != "" {
-		d, _ := time.ParseDuration(p.PollInterval)
-		poll = int64(d / time.Second)
-	}
+	poll := pollSeconds(p.PollInterval)
 	p.Created = time.Now().UTC()
 	p.Problems = []Problem{}
+	settings, err := json.Marshal(p.ProjectSettings)
+	if err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO capitain_projects (name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), p.Name, p.Repo, p.Ref, p.Path, poll, p.SyncPolicy, b2i(p.Prune), b2i(p.SelfHeal), p.Created.UnixNano())
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO capitain_projects (name, repo, ref, path, poll_interval_s, sync_policy, prune, self_heal, created, settings)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), p.Name, p.Repo, p.Ref, p.Path, poll, p.SyncPolicy, b2i(p.Prune), b2i(p.SelfHeal), p.Created.UnixNano(),
+		string(settings))
 	if err != nil && (strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "duplicate key")) {
 		return &fieldError{"name", "a project " + p.Name + " exists already"}
 	}
@@ -143,6 +150,12 @@ func (srv *Server) createProjectTx(ctx context.Context, p *Project) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// pollSeconds is a validated poll interval in seconds ("" is 0: never).
+func pollSeconds(interval string) int64 {
+	d, _ := time.ParseDuration(interval)
+	return int64(d / time.Second)
 }
 
 func b2i(b bool) int {
@@ -248,18 +261,18 @@ type loadedProject struct {
 	tree string
 }
 
-// load reads the Ch-obolo at path inside tree and its fleet. Problems name files relative to
-// the repository.
-func (srv *Server) load(ctx context.Context, tree, chPath string) (*loadedProject, []Problem) {
-	c, err := chaos.Load(tree+"/"+chPath, chaos.LoadOptions{})
+// load reads the Ch-obolo of a checkout (its imports and templates from the checkout only) and
+// its fleet. Problems name files relative to the repository.
+func (srv *Server) load(ctx context.Context, co *gitsync.Checkout) (*loadedProject, []Problem) {
+	c, err := chaos.Load(co.Chobolo, chaos.LoadOptions{ReadFile: co.ReadFile})
 	if err != nil {
-		return nil, problems(tree, err)
+		return nil, problems(co.Dir, err)
 	}
 	f, _, _, err := srv.ctl.LoadInventory(ctx, c, chaos.InventoryOptions{Boats: true})
 	if err != nil {
-		return nil, problems(tree, err)
+		return nil, problems(co.Dir, err)
 	}
-	return &loadedProject{chobolo: c, fleet: f, tree: tree}, nil
+	return &loadedProject{chobolo: c, fleet: f, tree: co.Dir}, nil
 }
 
 // problems splits an error into its lines, with FILE:LINE:COL parsed and FILE made relative to
@@ -286,85 +299,117 @@ func problems(tree string, err error) []Problem {
 // valid, replaces the project's hosts with its fleet (hosts another project owns are refused and
 // shown on both). An invalid Ch-obolo is stored as the project's problems; nothing is applied.
 func (srv *Server) Refresh(ctx context.Context, name string) (*Project, error) {
-	p, err := srv.store.project(ctx, name)
-	if err != nil {
-		return nil, err
+	p, _, err := srv.refresh(ctx, name, "")
+	return p, err
+}
+
+// refresh is Refresh at commit ("": the commit the project's ref names now). moved reports that
+// the project is now at a commit it was not at before, with a valid Ch-obolo: of replicas refreshing
+// to one commit at once, exactly one sees moved.
+func (srv *Server) refresh(ctx context.Context, name, commit string) (p *Project, moved bool, err error) {
+	if p, err = srv.store.project(ctx, name); err != nil {
+		return nil, false, err
 	}
-	commit, err := srv.repos.fetch(ctx, p.Name, p.Repo, p.Ref)
-	if err != nil {
-		return p, srv.setRefresh(ctx, p, p.Commit, []Problem{{Message: err.Error()}}, nil)
+	unfetched := func(cause error) (*Project, bool, error) {
+		if err := srv.store.setProblems(ctx, name, []Problem{{Message: cause.Error()}}); err != nil {
+			return nil, false, err
+		}
+		p, err := srv.store.project(ctx, name)
+		return p, false, err
 	}
-	tree, err := srv.repos.tree(ctx, p.Name, p.Repo, commit)
+	src, err := p.source(commit)
 	if err != nil {
-		return p, srv.setRefresh(ctx, p, p.Commit, []Problem{{Message: err.Error()}}, nil)
+		return unfetched(err)
 	}
-	lp, probs := srv.load(ctx, tree, p.Path)
+	co, err := srv.git.Sync(ctx, p.Name, src)
+	if err != nil {
+		return unfetched(err)
+	}
+	lp, probs := srv.load(ctx, co)
 	var hosts []*chaos.Host
 	if lp != nil {
 		hosts = lp.fleet.Hosts
 	}
-	if err := srv.setRefresh(ctx, p, commit, probs, hosts); err != nil {
-		return nil, err
+	moved, err = srv.setRefresh(ctx, p, co.Commit, probs, hosts)
+	if err != nil {
+		return nil, false, err
 	}
 	srv.metrics.refreshes.Inc()
-	return srv.store.project(ctx, name)
+	p, err = srv.store.project(ctx, name)
+	return p, moved && lp != nil, err
+}
+
+// setProblems records a refresh that got no commit (a fetch or credentials error).
+func (s *store) setProblems(ctx context.Context, project string, probs []Problem) error {
+	pj, err := json.Marshal(probs)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.q(`UPDATE capitain_projects SET problems = ?, refreshed = ? WHERE name = ?`), string(pj), time.Now().UnixNano(), project)
+	return err
 }
 
 // setRefresh records a refresh of p: the commit and problems, and (hosts != nil) the project's
-// hosts. The audit log has it when a user asked for it or the commit changed (a poll that finds
-// nothing new is not a change worth a line).
-func (srv *Server) setRefresh(ctx context.Context, p *Project, commit string, probs []Problem, hosts []*chaos.Host) error {
+// hosts. It reports whether the project's commit changed. The audit log has it when a user asked
+// for it or the commit changed (a poll that finds nothing new is not a change worth a line).
+func (srv *Server) setRefresh(ctx context.Context, p *Project, commit string, probs []Problem, hosts []*chaos.Host) (moved bool, err error) {
 	s, project := srv.store, p.Name
 	if probs == nil {
 		probs = []Problem{}
 	}
 	pj, err := json.Marshal(probs)
 	if err != nil {
-		return err
+		return false, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	if s.postgres {
 		// Two refreshes claiming one host at once: one after the other.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock+1); err != nil {
-			return err
+			return false, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_projects SET commit_sha = ?, problems = ?, refreshed = ? WHERE name = ?`),
-		commit, string(pj), time.Now().UnixNano(), project); err != nil {
-		return err
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_projects SET commit_sha = ? WHERE name = ? AND commit_sha <> ?`), commit, project, commit)
+	if err != nil {
+		return false, err
 	}
-	if auth.FromContext(ctx) != nil || commit != p.Commit {
+	n, _ := res.RowsAffected()
+	moved = n == 1
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_projects SET problems = ?, refreshed = ? WHERE name = ?`),
+		string(pj), time.Now().UnixNano(), project); err != nil {
+		return false, err
+	}
+	if auth.FromContext(ctx) != nil || moved {
 		if err := srv.audit(ctx, tx, auth.Entry{Action: "project.refresh", Project: project, Target: "project:" + project,
 			Detail: mustJSON(map[string]any{"from": p.Commit, "commit": commit, "problems": len(probs), "hosts": len(hosts)})}); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if hosts == nil {
-		return tx.Commit()
+		return moved, tx.Commit()
 	}
 	owned := map[string][2]string{} // address -> project, host of the other projects
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT project, name, address FROM capitain_hosts WHERE project <> ?`), project)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for rows.Next() {
 		var p, n, a string
 		if err := rows.Scan(&p, &n, &a); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		owned[a] = [2]string{p, n}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM capitain_claims WHERE project = ?`), project); err != nil {
-		return err
+		return false, err
 	}
 	keep := map[string]bool{}
 	for _, h := range hosts {
@@ -372,7 +417,7 @@ func (srv *Server) setRefresh(ctx context.Context, p *Project, commit string, pr
 		if o, ok := owned[addr]; ok {
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO capitain_claims (project, host, address, owner, owner_host) VALUES (?, ?, ?, ?, ?)`),
 				project, h.Name, addr, o[0], o[1]); err != nil {
-				return err
+				return false, err
 			}
 			continue
 		}
@@ -381,20 +426,20 @@ func (srv *Server) setRefresh(ctx context.Context, p *Project, commit string, pr
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO capitain_hosts (project, name, address, groups_json) VALUES (?, ?, ?, ?)
 			ON CONFLICT (project, name) DO UPDATE SET address = excluded.address, groups_json = excluded.groups_json`),
 			project, h.Name, addr, string(groups)); err != nil {
-			return err
+			return false, err
 		}
 	}
 	// Hosts that left the fleet leave the project.
 	rows, err = tx.QueryContext(ctx, s.q(`SELECT name FROM capitain_hosts WHERE project = ?`), project)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var gone []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		if !keep[n] {
 			gone = append(gone, n)
@@ -403,8 +448,8 @@ func (srv *Server) setRefresh(ctx context.Context, p *Project, commit string, pr
 	rows.Close()
 	for _, n := range gone {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM capitain_hosts WHERE project = ? AND name = ?`), project, n); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return tx.Commit()
+	return moved, tx.Commit()
 }

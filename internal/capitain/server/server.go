@@ -4,8 +4,8 @@
 // live events over SSE, and Prometheus metrics. Its database is SQLite (default) or PostgreSQL.
 //
 // Users, API tokens, per-project roles and the audit log are internal/capitain/auth, on the same
-// database. Other parts plug in through small surfaces: Server.Refresh, Server.CreateJob and
-// Server.CancelJob are what schedules, webhooks and notifications call (as the context's
+// database. Other parts plug in through small surfaces: Server.Refresh, Server.Sync, Server.CreateJob
+// and Server.CancelJob are what the poller, schedules and webhooks (gitops.go) call (as the context's
 // auth.Principal, or as the system when it has none).
 package server
 
@@ -30,6 +30,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ch-aos-ch/chaos/internal/capitain/auth"
+	"github.com/ch-aos-ch/chaos/internal/capitain/gitsync"
+	"github.com/ch-aos-ch/chaos/internal/capitain/notify"
 	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
@@ -54,6 +56,8 @@ type Config struct {
 	MaxBody int64 `yaml:"max_body"`
 	// ReadTimeout bounds reading a request (default 30s; event streams are exempt).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// Notifications are the channels and rules of notifications (docs/capitain.md); none: off.
+	Notifications notify.Config `yaml:"notifications"`
 	// TrustedProxies are the addresses (CIDR prefixes) of reverse proxies whose X-Forwarded-For
 	// names the client in the audit log; none by default.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -115,7 +119,6 @@ type Server struct {
 	cfg      Config
 	store    *store
 	queue    queue
-	repos    *repos
 	ctl      *chaos.Controller
 	auth     *auth.Store
 	hub      hub
@@ -123,6 +126,12 @@ type Server struct {
 	log      *slog.Logger
 	node     string // this process's id (River's client id, the heartbeat's row)
 	instance string // this installation's id (in the generations its jobs make)
+
+	git      *gitsync.Cache // DATA/git: each project's bare clone and read-only checkouts
+	notifier *notify.Dispatcher
+	// poller and scheduler run while the server serves (woken when the API changes their input).
+	poller    *gitsync.Poller
+	scheduler *gitsync.Scheduler
 
 	stopping chan struct{} // closed when the server stops: event streams end
 	ui       http.Handler  // the web UI (SetUI), served at "/"
@@ -145,11 +154,26 @@ func New(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Ser
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, store: st, stopping: make(chan struct{}), repos: &repos{dir: cfg.Data}, log: log, cache: map[string]*loadedProject{},
+	srv := &Server{cfg: cfg, store: st, stopping: make(chan struct{}), log: log, cache: map[string]*loadedProject{},
 		metrics: newMetrics()}
 	fail := func(err error) (*Server, error) {
 		st.close()
+		if srv.notifier != nil {
+			_ = srv.notifier.Close(context.Background())
+		}
 		return nil, err
+	}
+	if srv.git, err = gitsync.NewCache(filepath.Join(cfg.Data, "git")); err != nil {
+		return fail(err)
+	}
+	srv.newGitOps()
+	if len(cfg.Notifications.Channels) > 0 {
+		if srv.notifier, err = notify.New(cfg.Notifications, notify.Hooks{Logger: log, DeadLetters: deadLetters{st},
+			Metrics: func(o notify.Observation) {
+				srv.metrics.notifications.WithLabelValues(o.Channel, string(o.Event), string(o.Outcome)).Inc()
+			}}); err != nil {
+			return fail(err)
+		}
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -236,6 +260,7 @@ func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
 		return ignoreStopped(ctx, err)
 	}
 	go srv.heartbeat(ctx)
+	go srv.runGitOps(ctx)
 	if srv.store.postgres {
 		go srv.listen(ctx)
 	}
@@ -258,6 +283,10 @@ func (srv *Server) ServeListener(ctx context.Context, l net.Listener) error {
 	_ = hs.Shutdown(sctx)
 	if err := srv.queue.stop(sctx); err != nil && !strings.Contains(err.Error(), "not started") {
 		return err
+	}
+	if srv.notifier != nil {
+		// What is still queued is delivered, or logged as not delivered, before the server ends.
+		_ = srv.notifier.Close(sctx)
 	}
 	return nil
 }

@@ -175,6 +175,22 @@ var migrations = []string{
 	)`,
 	// Host lists are sorted by name across projects.
 	`CREATE INDEX capitain_hosts_name ON capitain_hosts (name, project)`,
+	// GitOps (gitops.go): a project's settings (credentials named, never stored; windows;
+	// retention), cron schedules, a rollback's commit, and the hosts a drift check found newly
+	// drifted (notified once, when the job ends).
+	`ALTER TABLE capitain_projects ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'`,
+	`CREATE TABLE capitain_schedules (
+		id {{SERIAL}},
+		project TEXT NOT NULL REFERENCES capitain_projects(name) ON DELETE CASCADE,
+		kind TEXT NOT NULL,
+		cron TEXT NOT NULL,
+		time_zone TEXT NOT NULL DEFAULT '',
+		last BIGINT NOT NULL
+	)`,
+	`ALTER TABLE capitain_jobs ADD COLUMN to_commit TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE capitain_job_hosts ADD COLUMN new_drift INTEGER NOT NULL DEFAULT 0`,
+	// Notifications the dispatcher gave up on (notify.DeadLetter as JSON).
+	`CREATE TABLE capitain_dead_letters (id {{SERIAL}}, at BIGINT NOT NULL, data TEXT NOT NULL)`,
 }
 
 // migrationLock is the PostgreSQL advisory lock key that serializes migrations ("capit" in ASCII).

@@ -220,9 +220,9 @@ func (srv *Server) Projects(ctx context.Context, p *auth.Principal, after string
 	return srv.store.projects(ctx, after, limit, all, readable)
 }
 
-// Sync refreshes project name from its repository and queues an apply of all its hosts, on
+// SyncNow refreshes project name from its repository and queues an apply of all its hosts, on
 // behalf of p (chaos capitain sync).
-func (srv *Server) Sync(ctx context.Context, p *auth.Principal, name string) (*Job, error) {
+func (srv *Server) SyncNow(ctx context.Context, p *auth.Principal, name string) (*Job, error) {
 	if err := auth.Authorize(p, auth.ActionApply, name); err != nil {
 		return nil, err
 	}

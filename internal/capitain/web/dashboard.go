@@ -83,7 +83,7 @@ func (ui *UI) projectsPage(w http.ResponseWriter, r *http.Request, p *auth.Princ
 
 // syncProject refreshes a project and applies it to every host (the Sync button).
 func (ui *UI) syncProject(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	j, err := ui.srv.Sync(r.Context(), p, r.PathValue("name"))
+	j, err := ui.srv.SyncNow(r.Context(), p, r.PathValue("name"))
 	if err != nil {
 		ui.fail(w, r, err)
 		return

@@ -40,7 +40,11 @@ type Desired struct {
 	// HomeByUsers: the parent is the home of a user declared under users, which the users role
 	// (order 50) creates with the account in the same apply.
 	HomeByUsers bool
-	Pos         chobolo.Pos
+	// HomeRel, for a secrets.templates entry whose owner the Ch-obolo does not declare, is `to`
+	// relative to the owner's home: Path is empty until Plan reads the home from the probe
+	// (resolveHomes).
+	HomeRel string
+	Pos     chobolo.Pos
 	// Check, when set, runs on the new content before it replaces the file.
 	Check *Check
 	// Notify are the units (files[].notify, .service added) restarted when this file changes.

@@ -3,6 +3,7 @@ package files
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,9 @@ type Facts struct {
 	Ledger   map[string]Stat
 	// Tools says, for each program a check needs, whether the target has it.
 	Tools map[string]bool
+	// Homes are the paths the probe located under an owner's home read from the target's passwd
+	// (homeKey), by index; "" when the target does not know the owner or it has no home.
+	Homes map[int]string
 }
 
 // The probe costs the same handful of processes whatever the number of paths, and no shell work per
@@ -120,19 +124,47 @@ END {
   for (i = 1; i <= nx; i++) print x[i]
 }'`
 
+// homeAwk prints the home (passwd's sixth field) of the user named by the variable n from the
+// first passwd line naming it, and fails when there is none or it is empty.
+const homeAwk = `awk -F: -v n="$1" '$1 == n { if ($6 != "") { print $6; f = 1 }; exit } END { exit !f }'`
+
+// homesScript locates the paths of homes (homeKey): the owner's home from the target's
+// /etc/passwd, else from getent (directory services), as the owners' names are read; an H line
+// per key, with the path (home/rel) or without one when the owner has no home there.
+func homesScript(homes []homeKey) string {
+	if len(homes) == 0 {
+		return "homes=\n"
+	}
+	var b strings.Builder
+	b.WriteString("home() { " + homeAwk + " /etc/passwd 2>/dev/null || getent passwd \"$1\" 2>/dev/null | " + homeAwk + "; }\nhomes=$(\n")
+	for _, h := range homes {
+		fmt.Fprintf(&b, "if h=$(home %s); then printf 'H\\t%%s\\t%%s/%%s\\n' %d \"$h\" %s; else printf 'H\\t%%s\\n' %d; fi\n",
+			shell.Quote(h.owner), h.index, shell.Quote(h.rel), h.index)
+	}
+	b.WriteString(")\n")
+	return b.String()
+}
+
 // probeScript builds the fragment for the declared paths (with the checksum each should have when
-// the role manages its content and may show a diff) and the ledger's paths.
-func probeScript(paths []string, wantSHA []string) string {
+// the role manages its content and may show a diff) and the ledger's paths. An empty path is a
+// placeholder for one of homes, located on the target first (its key follows the others).
+func probeScript(paths []string, wantSHA []string, homes []homeKey) string {
 	var b strings.Builder
 	b.WriteString("J() {\n" + probeAwk + "\n}\n")
+	b.WriteString(homesScript(homes))
 	// One printf (a builtin) writes the keys of every declared path.
 	b.WriteString("keys=$(")
-	if len(paths) > 0 {
+	if slices.ContainsFunc(paths, func(p string) bool { return p != "" }) {
 		b.WriteString(`printf 'D\t%s\t%s\t%s\n'`)
 		for i, p := range paths {
-			fmt.Fprintf(&b, " %d %s %s", i, shell.Quote(p), shell.Quote(wantSHA[i]))
+			if p != "" {
+				fmt.Fprintf(&b, " %d %s %s", i, shell.Quote(p), shell.Quote(wantSHA[i]))
+			}
 		}
 	}
+	// The located paths: their content is secret, so no checksum is wanted.
+	b.WriteString(`
+[ -z "$homes" ] || printf '%s\n' "$homes" | awk -F '\t' 'NF >= 3 { print "D\t" substr($0, 3) "\t" }'`)
 	b.WriteString(")\n")
 	b.WriteString(`nl='
 '
@@ -149,6 +181,7 @@ more=$(printf '%s\n%s\n' "$keys" "$st" | J more | {
 })
 out=$(printf '%s\n%s\n%s\n%s\n' "$keys" "$st" "$sums" "$more" | J)
 x=${out%%"$nl"*} out=${out#*"$nl"}
+[ -z "$homes" ] || printf '%s\n' "$homes"
 printf '%s\n' "$out"
 tab=$(printf '\t')
 [ "$x" = 0 ] || printf '%s\n' "$out" | grep '^X' | while IFS=$tab read -r tag key p; do
@@ -174,7 +207,7 @@ func toolsScript(tools []string) string {
 
 // ParseFacts reads the probe's output.
 func ParseFacts(out string) (*Facts, error) {
-	f := &Facts{Declared: map[int]Stat{}, Ledger: map[string]Stat{}, Tools: map[string]bool{}}
+	f := &Facts{Declared: map[int]Stat{}, Ledger: map[string]Stat{}, Tools: map[string]bool{}, Homes: map[int]string{}}
 	get := func(key string) Stat {
 		if p, ok := strings.CutPrefix(key, "L"); ok {
 			return f.Ledger[p]
@@ -244,6 +277,20 @@ func ParseFacts(out string) (*Facts, error) {
 				return nil, fmt.Errorf("bad probe line %q", lines[i])
 			}
 			same = append(same, alias{n, strings.Join(parts[2:], "\t")})
+		case "H":
+			// H INDEX [PATH]: a path located under an owner's home (homesScript).
+			if len(parts) < 2 {
+				return nil, fmt.Errorf("bad probe line %q", lines[i])
+			}
+			n, err := strconv.Atoi(parts[1])
+			if err != nil {
+				return nil, fmt.Errorf("bad probe line %q", lines[i])
+			}
+			if len(parts) >= 3 {
+				f.Homes[n] = strings.Join(parts[2:], "\t")
+			} else {
+				f.Homes[n] = ""
+			}
 		case "V":
 			if len(parts) == 3 {
 				f.Tools[parts[1]] = parts[2] == "1"
@@ -291,8 +338,8 @@ func splitTabs(parts []string, line string) []string {
 // probeSections are the role's sections for its files: the paths (answered in-process where the
 // controller reads the target's files itself, see native.go) and, when checks need programs, the
 // tools.
-func probeSections(paths, wantSHA, tools []string) []engine.ProbeSection {
-	secs := []engine.ProbeSection{{Name: secPaths, Script: probeScript(paths, wantSHA), Native: nativeProbe(paths, wantSHA)}}
+func probeSections(paths, wantSHA, tools []string, homes []homeKey) []engine.ProbeSection {
+	secs := []engine.ProbeSection{{Name: secPaths, Script: probeScript(paths, wantSHA, homes), Native: nativeProbe(paths, wantSHA, homes)}}
 	if len(tools) > 0 {
 		secs = append(secs, engine.ProbeSection{Name: secTools, Script: toolsScript(tools)})
 	}

@@ -75,7 +75,7 @@ func TestProbeFactsMatchLstat(t *testing.T) {
 	for i, c := range cases {
 		paths[i], want[i] = filepath.Join(dir, c.name), c.want
 	}
-	out, err := exec.CommandContext(context.Background(), "/bin/sh", "-c", probeScript(paths, want)).Output()
+	out, err := exec.CommandContext(context.Background(), "/bin/sh", "-c", probeScript(paths, want, nil)).Output()
 	if err != nil {
 		t.Fatalf("probe: %v", err)
 	}
@@ -180,7 +180,7 @@ func TestPathLessComparesComponents(t *testing.T) {
 // host's (which a test must not write).
 func probeWithLedger(t *testing.T, ledgerFile string, paths, want []string) (string, *Facts) {
 	t.Helper()
-	script := probeScript(paths, want)
+	script := probeScript(paths, want, nil)
 	q := shell.Quote(engine.LedgerPath)
 	if !strings.Contains(script, q) {
 		t.Fatalf("the probe no longer reads %s", q)

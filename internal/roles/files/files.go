@@ -72,13 +72,24 @@ func (Role) Probe(env *engine.Env, c *chobolo.Chobolo) []engine.ProbeSection {
 			tools = append(tools, ck.Tool)
 		}
 	}
+	// The entries whose owner's home is read on the target keep their index among the paths: a
+	// placeholder here, their path found by the probe itself (homeKey).
+	var homes []homeKey
 	for _, t := range c.SecretTemplates {
-		if p, err := templatePath(c, t); err == nil {
+		switch p, rel, err := templatePath(c, t); {
+		case err != nil:
+		case rel != "":
+			if chobolo.ValidUserName(t.Owner) == nil {
+				homes = append(homes, homeKey{index: len(paths), owner: t.Owner, rel: rel})
+				paths = append(paths, "")
+				want = append(want, "")
+			}
+		default:
 			paths = append(paths, p)
 			want = append(want, "") // secret: the probe sends no content back
 		}
 	}
-	secs := probeSections(paths, want, tools)
+	secs := probeSections(paths, want, tools, homes)
 	if s, ok := ownersProbe(c); ok {
 		secs = append(secs, s)
 	}
@@ -110,8 +121,11 @@ func owns(c *chobolo.Chobolo) []engine.Claim {
 		}
 		out = append(out, cl)
 	}
+	// A template whose owner's home is on the target only (not root, not declared under users) is
+	// claimed by Plan once the probe has read that home (RolePlan.Claims), and the engine checks it
+	// against the other roles' claims before anything is applied.
 	for i, t := range c.SecretTemplates {
-		if p, err := templatePath(c, t); err == nil {
+		if p, _, err := templatePath(c, t); err == nil && p != "" {
 			out = append(out, engine.Claim{Path: p, Pos: c.Pos(fmt.Sprintf("secrets.templates[%d].to", i)), Why: "declared under secrets.templates"})
 		}
 	}
@@ -144,15 +158,18 @@ func (Role) Plan(env *engine.Env, c *chobolo.Chobolo, facts engine.Facts) (*engi
 		return nil, err
 	}
 	errs, warns := checkOwners(c, parseOwners(facts[secOwners].Stdout), env.Installing)
+	claims, herrs := resolveHomes(c, desired, f, env.Installing)
+	errs = append(errs, herrs...)
 	if len(errs) > 0 {
 		return nil, chobolo.Errors(errs)
 	}
 	// Probe skipped invalid paths, so its indexes count valid ones only; Validate refused those, so
 	// here every path is valid and the indexes line up.
-	// secrets.templates share the files ledger: declaring either makes it full state.
-	rp, err := BuildPlan(desired, f, env.Ledger, c.Has("files") || len(c.SecretTemplates) > 0)
+	// secrets.templates share the files ledger: declaring either (even empty) makes it full state.
+	rp, err := BuildPlan(desired, f, env.Ledger, c.Has("files") || c.Declares("secrets.templates") || len(c.SecretTemplates) > 0)
 	if rp != nil {
 		rp.Warnings = append(rp.Warnings, warns...)
+		rp.Claims = claims
 	}
 	return rp, err
 }

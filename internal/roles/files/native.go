@@ -26,11 +26,56 @@ import (
 // passes and the shell glue between them. Each step below names the script's step it stands for;
 // TestNativeProbeMatchesScript runs both on the same trees and compares their outputs byte for byte.
 
-// nativeProbe returns the native answer for the declared paths and the checksums they should have.
-func nativeProbe(paths, wantSHA []string) *engine.NativeProbe {
+// nativeProbe returns the native answer for the declared paths and the checksums they should have
+// (an empty path is a placeholder for one of homes, as in probeScript).
+func nativeProbe(paths, wantSHA []string, homes []homeKey) *engine.NativeProbe {
 	return &engine.NativeProbe{Answer: func(ctx context.Context, t transport.Transport, tree *transport.Tree) (string, error) {
-		return nativeAnswer(ctx, t, tree, paths, wantSHA)
+		return nativeAnswer(ctx, t, tree, paths, wantSHA, homes)
 	}}
+}
+
+// nativeHomes is homesScript's work: the H lines, and the located paths as declared keys. A home
+// comes from the first /etc/passwd line naming the owner, else from getent, and counts when it is
+// not empty.
+func nativeHomes(ctx context.Context, t transport.Transport, tree *transport.Tree, homes []homeKey) (string, []nativeKey, error) {
+	if len(homes) == 0 {
+		return "", nil, nil
+	}
+	passwd, _ := tree.ReadFile("/etc/passwd")
+	var b strings.Builder
+	var keys []nativeKey
+	for _, h := range homes {
+		home := passwdHome(passwd, h.owner)
+		if home == "" {
+			res, err := t.Run(ctx, transport.Cmd{Argv: []string{"getent", "passwd", h.owner}})
+			if err != nil && ctx.Err() != nil {
+				return "", nil, fmt.Errorf("getent passwd: %w", err)
+			}
+			home = passwdHome(res.Stdout, h.owner)
+		}
+		if home == "" {
+			fmt.Fprintf(&b, "H\t%d\n", h.index)
+			continue
+		}
+		p := home + "/" + h.rel
+		fmt.Fprintf(&b, "H\t%d\t%s\n", h.index, p)
+		keys = append(keys, nativeKey{strconv.Itoa(h.index), p, ""})
+	}
+	return b.String(), keys, nil
+}
+
+// passwdHome is the sixth field of the first line of passwd naming user ("" when none).
+func passwdHome(passwd []byte, user string) string {
+	for _, l := range awkLines(passwd) {
+		f := strings.Split(l, ":")
+		if f[0] == user {
+			if len(f) >= 6 {
+				return f[5]
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // nativeKey is one R line to print: a declared path (key "INDEX") or a ledger path ("LPATH").
@@ -49,16 +94,25 @@ type nativeFact struct {
 // maxDiff is the largest file whose content comes back for a diff (the script's 32768).
 const maxDiff = 32768
 
-func nativeAnswer(ctx context.Context, t transport.Transport, tree *transport.Tree, paths, wantSHA []string) (string, error) {
-	// The keys, as awk's key() and its END read them: declared paths in order, then the ledger's
-	// "files" lines in the ledger's order, a ledger path that is also declared as an S line (once).
+func nativeAnswer(ctx context.Context, t transport.Transport, tree *transport.Tree, paths, wantSHA []string, homes []homeKey) (string, error) {
+	hlines, located, err := nativeHomes(ctx, t, tree, homes)
+	if err != nil {
+		return "", err
+	}
+	// The keys, as awk's key() and its END read them: declared paths in order, the located ones
+	// after them, then the ledger's "files" lines in the ledger's order, a ledger path that is also
+	// declared as an S line (once).
 	var keys []nativeKey
-	decl := map[string]string{}
 	for i, p := range paths {
-		k := strconv.Itoa(i)
-		keys = append(keys, nativeKey{k, p, wantSHA[i]})
-		if _, ok := decl[p]; !ok {
-			decl[p] = k
+		if p != "" {
+			keys = append(keys, nativeKey{strconv.Itoa(i), p, wantSHA[i]})
+		}
+	}
+	keys = append(keys, located...)
+	decl := map[string]string{}
+	for _, k := range keys {
+		if _, ok := decl[k.path]; !ok {
+			decl[k.path] = k.key
 		}
 	}
 	var same []string
@@ -202,14 +256,14 @@ func nativeAnswer(ctx context.Context, t transport.Transport, tree *transport.Tr
 	body.WriteString(xs.String())
 	if body.Len() == 0 {
 		// The script prints the first line of awk's output when there is no other (no key at all).
-		return "0\n", nil
+		return hlines + "0\n", nil
 	}
 	for _, k := range xkeys {
 		fmt.Fprintf(&body, "C\t%s\n", k.key)
 		writeBase64(&body, facts[index[k.path]].content)
 		body.WriteString("E\n")
 	}
-	return body.String(), nil
+	return hlines + body.String(), nil
 }
 
 // splitDir splits p after its last slash: "/srv/a" is "/srv/" and "a".

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,7 +36,47 @@ func TestNativeProbeMatchesScript(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, engine.LedgerPath), []byte(ledger), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	compareNative(t, tr, paths, want, probeScript(paths, want))
+	compareNative(t, tr, paths, want, nil)
+
+	// Paths under owners' homes read from the target's passwd: a system account, one whose home
+	// is the fixture's directory (its paths alias declared ones and the ledger's), one without a
+	// home, a name only its second passwd line gives a home, and names the target does not know.
+	pw, err := os.OpenFile(filepath.Join(root, "etc/passwd"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pw.WriteString("svc:x:990:990::/srv/t:/usr/sbin/nologin\nnohome:x:991:991::\nnohome:x:992:992::/srv/t:/bin/sh\nshort:x:993\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hpaths := append(slices.Clone(paths), "", "", "", "", "", "", "")
+	hwant := append(slices.Clone(want), "", "", "", "", "", "", "")
+	n := len(paths)
+	homes := []homeKey{{n, "www-data", ".pgpass"}, {n + 1, "svc", "edit"}, {n + 2, "svc", "dir/a"}, {n + 3, "nohome", "x"},
+		{n + 4, "nosuch", ".netrc"}, {n + 5, "short", "x"}, {n + 6, "root", "missing/dir"}}
+	got := compareNative(t, tr, hpaths, hwant, homes)
+	var own []string // the declared keys' lines (ParseFacts does not read the fixture's ledger path with a tab)
+	for l := range strings.SplitSeq(got, "\n") {
+		if !strings.HasPrefix(l, "R\tL") && !strings.HasPrefix(l, "T\tL") {
+			own = append(own, l)
+		}
+	}
+	f, err := ParseFacts(strings.Join(own, "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHomes := map[int]string{n: "/var/www/.pgpass", n + 1: "/srv/t/edit", n + 2: "/srv/t/dir/a", n + 3: "", n + 4: "", n + 5: "", n + 6: "/root/missing/dir"}
+	if !maps.Equal(f.Homes, wantHomes) {
+		t.Errorf("homes %v, want %v", f.Homes, wantHomes)
+	}
+	if s := f.Declared[n+1]; s.Type != "file" || s.SHA256 != f.Declared[1].SHA256 {
+		t.Errorf("svc's edit: %+v, want the facts of /srv/t/edit %+v", s, f.Declared[1])
+	}
+	if s := f.Declared[n]; !s.Known || s.Type != "none" || s.Parent {
+		t.Errorf("www-data's .pgpass: %+v, want missing, /var/www too (a minbase root has none)", s)
+	}
 
 	// With verified checksums recorded for every file (as an apply leaves them), the same answer:
 	// those whose checksum is the one wanted are not read, the others are.
@@ -71,7 +113,7 @@ func TestNativeProbeMatchesScript(t *testing.T) {
 	if len(readVerified(tree)) != len(entries) {
 		t.Fatalf("the record reads back %d entries of %d", len(readVerified(tree)), len(entries))
 	}
-	compareNative(t, tr, paths, want, probeScript(paths, want))
+	compareNative(t, tr, paths, want, nil)
 	if err := os.Remove(filepath.Join(root, verifiedPath)); err != nil {
 		t.Fatal(err)
 	}
@@ -80,20 +122,22 @@ func TestNativeProbeMatchesScript(t *testing.T) {
 	local := transport.NewLocal()
 	dir := t.TempDir()
 	paths, want, _ = nativeFixture(t, "/", dir)
-	compareNative(t, local, paths, want, probeScript(paths, want))
+	compareNative(t, local, paths, want, []homeKey{{len(paths), "root", "no/such/file"}, {len(paths) + 1, "no-such-user-chaos", "x"}})
 
 	// Nothing declared and no ledger: the script's lone "0".
 	if err := os.Remove(filepath.Join(root, engine.LedgerPath)); err != nil {
 		t.Fatal(err)
 	}
-	compareNative(t, tr, nil, nil, probeScript(nil, nil))
+	compareNative(t, tr, nil, nil, nil)
+	// Only located paths, one of them unknown.
+	compareNative(t, tr, []string{"", ""}, []string{"", ""}, []homeKey{{0, "svc", "same"}, {1, "nosuch", "x"}})
 }
 
-// compareNative runs the script on t and the native answer, and fails on any difference.
-func compareNative(t *testing.T, h *transport.Host, paths, want []string, script string) {
+// compareNative runs the probe script on t and the native answer, and fails on any difference.
+func compareNative(t *testing.T, h *transport.Host, paths, want []string, homes []homeKey) string {
 	t.Helper()
 	ctx := context.Background()
-	res, err := h.Run(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(script)})
+	res, err := h.Run(ctx, transport.Cmd{Argv: []string{"/bin/sh", "-s"}, Stdin: []byte(probeScript(paths, want, homes))})
 	if err != nil || res.Code != 0 {
 		t.Fatalf("%s: script: %v, exit %d: %s", h.Name(), err, res.Code, res.Stderr)
 	}
@@ -101,7 +145,7 @@ func compareNative(t *testing.T, h *transport.Host, paths, want []string, script
 	if !ok {
 		t.Fatalf("%s: no tree", h.Name())
 	}
-	got, err := nativeAnswer(ctx, h, tree, paths, want)
+	got, err := nativeAnswer(ctx, h, tree, paths, want, homes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,9 +165,13 @@ func compareNative(t *testing.T, h *transport.Host, paths, want []string, script
 		}
 		t.FailNow()
 	}
-	if n := strings.Count("\n"+got, "\nR\t"); n < len(paths) {
+	if n := strings.Count("\n"+got, "\nR\t"); n < len(paths)-len(homes) {
 		t.Errorf("%s: %d R lines for %d paths:\n%s", h.Name(), n, len(paths), got)
 	}
+	if n := strings.Count("\n"+got, "\nH\t"); n != len(homes) {
+		t.Errorf("%s: %d H lines for %d homes:\n%s", h.Name(), n, len(homes), got)
+	}
+	return got
 }
 
 // nativeFixture makes every kind of path under dir inside root ("/" for the local machine) and

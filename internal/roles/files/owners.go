@@ -29,11 +29,8 @@ func ownerNames(c *chobolo.Chobolo) (users, groups []string) {
 			groups = append(groups, f.Group)
 		}
 	}
-	for _, t := range c.SecretTemplates {
-		if chobolo.ValidUserName(t.Owner) == nil && !slices.Contains(users, t.Owner) {
-			users = append(users, t.Owner)
-		}
-	}
+	// secrets.templates owners are not here: their homes are read with the paths (homesScript),
+	// which tells whether the target knows them.
 	return users, groups
 }
 

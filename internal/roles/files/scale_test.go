@@ -37,7 +37,7 @@ func BenchmarkProbe1000(b *testing.B) {
 		if err := os.WriteFile(ledgerFile, []byte(ledger.String()), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		script := strings.ReplaceAll(probeScript(paths, want), shell.Quote(engine.LedgerPath), shell.Quote(ledgerFile))
+		script := strings.ReplaceAll(probeScript(paths, want, nil), shell.Quote(engine.LedgerPath), shell.Quote(ledgerFile))
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
 				cmd := exec.Command("/bin/sh", "-s")
@@ -72,7 +72,7 @@ func BenchmarkNativeProbe1000(b *testing.B) {
 		}
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := nativeAnswer(context.Background(), h, tree, paths, want); err != nil {
+				if _, err := nativeAnswer(context.Background(), h, tree, paths, want, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -2,12 +2,16 @@ package files
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
+	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/engine/enginetest"
 )
 
 // loadWith loads a Ch-obolo from memory: the file m.yml and its templates (tmpl/NAME, and the
@@ -123,7 +127,6 @@ secrets:
 		}
 	}
 	for src, want := range map[string]string{
-		"secrets: {templates: [{from: a.j2, to: a, owner: carol, mode: \"0600\", vars: []}]}":             `owner "carol" is not declared under users`,
 		"secrets: {templates: [{from: ../a.j2, to: a, owner: root, mode: \"0600\", vars: []}]}":           `from: "../a.j2": want a path relative`,
 		"secrets: {templates: [{from: a.j2, to: /etc/a, owner: root, mode: \"0600\", vars: []}]}":         `to "/etc/a": want a path relative`,
 		"secrets: {templates: [{from: a.j2, to: a, owner: root, vars: []}]}":                              "mode is required",
@@ -237,6 +240,156 @@ func TestSecretTemplatesJinjaStatements(t *testing.T) {
 		_, err = ValidateWith(c2, "debian", store)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("%q: want %q, got %v", tmpl, want, err)
+		}
+	}
+}
+
+// A secrets.templates owner the Ch-obolo does not declare (a system account): Validate accepts it
+// without a path; Plan takes the path from the probe's H line (the owner's home in the target's
+// passwd), claims it for the engine's ownership check, and refuses, at the entry's position, an
+// owner the target does not know, a home chaos does not manage, a path declared twice or below a
+// path declared absent.
+func TestSecretTemplateHomeFromTarget(t *testing.T) {
+	const head = "users: [{name: alice}]\nfiles:\n  - {path: /etc/absent, state: absent}\n  - {path: /var/lib/pg/.pgpass, content: x}\nsecrets:\n  templates:\n"
+	entry := func(owner, to string) string {
+		return "    - {from: a.j2, to: " + to + ", owner: " + owner + ", mode: \"0600\", vars: [tok]}\n"
+	}
+	for _, tc := range []struct {
+		name, templates string
+		probe           string   // the paths section's output
+		installing      []string // Env.Installing
+		want            string   // error substring ("" = plan)
+		path            string   // the file the plan writes
+		claims          []string
+	}{
+		{name: "system account", templates: entry("postgres", ".pgpass2"), probe: "H\t2\t/var/lib/pg/.pgpass2\nR\t2\tnone\t1\n",
+			path: "/var/lib/pg/.pgpass2", claims: []string{"/var/lib/pg/.pgpass2"}},
+		{name: "subdirectory", templates: entry("postgres", "./conf/x"), probe: "H\t2\t/var/lib/pg/conf/x\nR\t2\tnone\t1\n",
+			path: "/var/lib/pg/conf/x", claims: []string{"/var/lib/pg/conf/x"}},
+		{name: "declared user: the Ch-obolo's home, no late claim", templates: entry("alice", ".netrc"), probe: "R\t2\tnone\t1\n",
+			path: "/home/alice/.netrc"},
+		{name: "unknown owner", templates: entry("postgres", ".pgpass2"), probe: "H\t2\n",
+			want: "m.yml:7:41: error: user postgres is not in the target's user database, or has no home there"},
+		{name: "unknown owner, packages installed", templates: entry("postgres", ".pgpass2"), probe: "H\t2\n", installing: []string{"postgresql"},
+			want: "(a package this plan installs (postgresql) may create it: apply again once it exists)"},
+		{name: "not probed", templates: entry("postgres", ".pgpass2"), probe: "",
+			want: "m.yml:7:41: error: the probe did not read the home of postgres"},
+		{name: "home under /proc", templates: entry("weird", "x"), probe: "H\t2\t/proc/x\n",
+			want: "m.yml:7:24: error: refusing to manage /proc/x"},
+		{name: "home not clean", templates: entry("weird", "x"), probe: "H\t2\t//x\n",
+			want: `weird's home on the target gives the path "//x"`},
+		{name: "declared twice", templates: entry("postgres", ".pgpass"), probe: "H\t2\t/var/lib/pg/.pgpass\n",
+			want: "m.yml:7:24: error: /var/lib/pg/.pgpass (in postgres's home on the target) is declared twice (also files[1])"},
+		{name: "below absent", templates: entry("etc", "absent/x"), probe: "H\t2\t/etc/absent/x\n",
+			want: "m.yml:7:7: error: /etc/absent/x is declared below /etc/absent, which is declared absent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := loadWith(t, head+tc.templates, map[string]string{"/tpl/a.j2": "t={{ tok }}"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Validate(c, "debian"); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			probe := "R\t0\tnone\t1\nR\t1\tnone\t1\n" + tc.probe
+			env := &engine.Env{Core: "debian", Secrets: mapStore{"tok": "s3"}, Installing: tc.installing}
+			rp, err := Role{}.Plan(env, c, engine.Facts{secPaths: {Stdout: probe}})
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("want %q, got %v", tc.want, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, cl := range rp.Claims {
+				got = append(got, cl.Path)
+				if cl.Pos.Line != 7 {
+					t.Errorf("claim %s at %s, want the entry's to", cl.Path, cl.Pos)
+				}
+			}
+			if !slices.Equal(got, tc.claims) {
+				t.Errorf("claims %v, want %v", got, tc.claims)
+			}
+			out := enginetest.RenderRole(rp)
+			if !strings.Contains(out, tc.path) || strings.Contains(out, "s3") || !slices.Contains(rp.Ledger[DomainCreated], tc.path) {
+				t.Errorf("plan does not write %s (or shows the secret):\n%s\nledger %v", tc.path, out, rp.Ledger)
+			}
+			var owns []string
+			for _, cl := range (Role{}).Owns("debian", c) {
+				owns = append(owns, cl.Path)
+			}
+			if slices.Contains(owns, tc.path) == (len(tc.claims) > 0) {
+				t.Errorf("Owns %v: a path only the probe locates is claimed by the plan alone", owns)
+			}
+		})
+	}
+}
+
+// {% include "NAME" %} in a secrets.templates template: NAME relative to the including template,
+// nested, spliced with the including template's variables, without one trailing newline and with
+// the tag's whitespace control, as Jinja2 renders it; kept by a recorded Ch-obolo (a generation's)
+// and rendered the same from it. Refused at the entry's from, naming the tag's FILE:LINE:COL: a
+// name that leaves the templates directory (.., absolute), a name that is not one quoted literal,
+// a cycle, a missing file.
+func TestSecretTemplatesInclude(t *testing.T) {
+	src := "users: [{name: alice}]\nsecrets: {templates: [{from: app/main.j2, to: a, owner: alice, mode: \"0600\", escape: shell, vars: [db]}]}\n"
+	tpl := map[string]string{
+		"/tpl/app/main.j2":         "[main]\n{% include \"parts/db.j2\" %}\n{%- include 'parts/tail.j2' -%}\n\nend\n",
+		"/tpl/app/parts/db.j2":     "user={{ db.user }}\n{% include \"pw.j2\" %}\n",
+		"/tpl/app/parts/pw.j2":     "password={{ db.password }}\n",
+		"/tpl/app/parts/tail.j2":   "  tail  \n",
+		"/tpl/app/parts/unused.j2": "{{ nope }}",
+	}
+	store := treeStore{"db": map[string]any{"user": "app", "password": `p'w $(x)`}}
+	want := "[main]\nuser=app\npassword='p'\\''w $(x)'  tail  end"
+	c, err := loadWith(t, src, tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(c.SecretTemplates[0].Includes)); !slices.Equal(got, []string{"app/parts/db.j2", "app/parts/pw.j2", "app/parts/tail.j2"}) {
+		t.Fatalf("includes read: %v", got)
+	}
+	d, err := ValidateWith(c, "debian", store)
+	if err != nil || string(d[0].Content) != want {
+		t.Fatalf("%v:\n got %q\nwant %q", err, d[0].Content, want)
+	}
+	rec, err := chobolo.Recorded(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := chobolo.LoadRecorded("generation 1", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := ValidateWith(again, "debian", store); err != nil || string(d[0].Content) != want {
+		t.Fatalf("from the recorded Ch-obolo: %v %q", err, d[0].Content)
+	}
+
+	for main, want := range map[string]string{
+		`{% include "../outside.j2" %}`:           `m.yml:2:30: error: secrets.templates[0].from: app/main.j2:1:1: include "../outside.j2": want a path relative to its directory, without ..`,
+		"x\n  {% include \"/etc/passwd\" %}":      `app/main.j2:2:3: include "/etc/passwd": want a path relative`,
+		`{% include "parts/../../x.j2" %}`:        `include "parts/../../x.j2": want a path relative`,
+		`{% include name %}`:                      `app/main.j2:1:1: include takes one quoted file name ({% include "part.j2" %}), not "name"`,
+		`{% include "a.j2" ignore missing %}`:     `include takes one quoted file name`,
+		`{% include "loop.j2" %}`:                 `app/loop.j2:1:1: include "main.j2": app/main.j2 includes itself (app/main.j2 -> app/loop.j2 -> app/main.j2)`,
+		`{% include "missing.j2" %}`:              `app/main.j2:1:1: include "missing.j2": cannot read /tpl/app/missing.j2`,
+		`{# {% include "../x" %} #}{{ db.user }}`: "",
+	} {
+		files := maps.Clone(tpl)
+		files["/tpl/app/main.j2"] = main
+		files["/tpl/app/loop.j2"] = `{% include "main.j2" %}`
+		_, err := loadWith(t, src, files)
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", main, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\nwant %q\n got %v", main, want, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/pathrules"
 )
 
 // The original Ch-aOS's secrets.templates (its chaos-secrets plugin): a template in the templates
@@ -20,8 +21,10 @@ import (
 // owner's home. Each entry becomes one more secret file of this role, after files[] (its Index is
 // len(c.Files)+i), in the same ledger.
 
-// ownerHome is the home of a template's owner: root's, or a user the Ch-obolo declares (the
-// original read it from the target's passwd; every account it managed was declared).
+// ownerHome is the home of a template's owner when the Ch-obolo tells it: root's, or a user the
+// Ch-obolo declares (the users role may create the account in the same apply, so the target cannot
+// tell it yet). Any other owner's home is read from the target's passwd by the probe
+// (templateHomes), as the original's ~owner did.
 func ownerHome(c *chobolo.Chobolo, owner string) (string, bool) {
 	if owner == "root" {
 		return "/root", true
@@ -37,21 +40,99 @@ func ownerHome(c *chobolo.Chobolo, owner string) (string, bool) {
 	return "", false
 }
 
-// templatePath is where secrets.templates entry t lands, or an error.
-func templatePath(c *chobolo.Chobolo, t chobolo.SecretTemplate) (string, error) {
-	to := strings.TrimPrefix(t.To, "./")
-	if to == "" || path.IsAbs(to) || slices.Contains(strings.Split(to, "/"), "..") {
-		return "", fmt.Errorf("to %q: want a path relative to the owner's home, without ..", t.To)
+// templatePath is where secrets.templates entry t lands: p when the Ch-obolo tells the owner's
+// home, else "" and rel, the cleaned `to` the probe joins to the home it reads on the target.
+func templatePath(c *chobolo.Chobolo, t chobolo.SecretTemplate) (p, rel string, err error) {
+	rel = strings.TrimPrefix(t.To, "./")
+	if rel == "" || path.IsAbs(rel) || slices.Contains(strings.Split(rel, "/"), "..") {
+		return "", "", fmt.Errorf("to %q: want a path relative to the owner's home, without ..", t.To)
 	}
+	rel = path.Clean(rel)
 	home, ok := ownerHome(c, t.Owner)
 	if !ok {
-		return "", fmt.Errorf("owner %q is not declared under users (its home is where to is written), nor root", t.Owner)
+		if err := chobolo.ValidAbsPath("/" + rel); err != nil {
+			return "", "", fmt.Errorf("to %q: %v", t.To, err)
+		}
+		return "", rel, nil
 	}
-	p := path.Join(home, to)
+	p = path.Join(home, rel)
 	if err := chobolo.ValidAbsPath(p); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return p, nil
+	return p, "", nil
+}
+
+// homeKey is a declared path the probe locates: rel under the home of owner, reported under index.
+type homeKey struct {
+	index      int
+	owner, rel string
+}
+
+// resolveHomes puts the paths the probe located (f.Homes) into the entries waiting for them
+// (HomeRel), with the checks Validate makes of every other path: valid, not forbidden, declared
+// once, not below a path declared absent. An owner the target does not know is an error at the
+// entry's owner (installing: the packages this plan installs, one of which may create the
+// account). claims are the paths the role now manages that Owns could not name: the engine checks
+// them against the other roles' claims before anything is applied.
+func resolveHomes(c *chobolo.Chobolo, desired []Desired, f *Facts, installing []string) (claims []engine.Claim, errs []chobolo.Diagnostic) {
+	byPath := map[string]int{}
+	for _, d := range desired {
+		if d.HomeRel == "" {
+			byPath[d.Path] = d.Index
+		}
+	}
+	name := func(i int) string {
+		if i < len(c.Files) {
+			return fmt.Sprintf("files[%d]", i)
+		}
+		return fmt.Sprintf("secrets.templates[%d]", i-len(c.Files))
+	}
+	for k := range desired {
+		d := &desired[k]
+		if d.HomeRel == "" {
+			continue
+		}
+		at := func(key string) chobolo.Pos { return c.Pos(name(d.Index) + key) }
+		p, ok := f.Homes[d.Index]
+		switch {
+		case !ok:
+			errs = append(errs, diag(at(".owner"), "the probe did not read the home of %s", d.Owner))
+			continue
+		case p == "":
+			msg := fmt.Sprintf("user %s is not in the target's user database, or has no home there: its home is where `to` is written; declare it under users, or create it first", d.Owner)
+			if len(installing) > 0 {
+				msg += fmt.Sprintf(" (a package this plan installs (%s) may create it: apply again once it exists)", strings.Join(installing, ", "))
+			}
+			errs = append(errs, diag(at(".owner"), "%s", msg))
+			continue
+		}
+		if err := chobolo.ValidAbsPath(p); err != nil || path.Clean(p) != p {
+			errs = append(errs, diag(at(".to"), "%s's home on the target gives the path %q, which chaos does not manage (not a clean absolute path)", d.Owner, p))
+			continue
+		}
+		if pathrules.UnderAny(p, forbidden) {
+			errs = append(errs, diag(at(".to"), "refusing to manage %s (%s's home on the target is under a path chaos never manages)", p, d.Owner))
+			continue
+		}
+		if j, dup := byPath[p]; dup {
+			errs = append(errs, diag(at(".to"), "%s (in %s's home on the target) is declared twice (also %s)", p, d.Owner, name(j)))
+			continue
+		}
+		byPath[p] = d.Index
+		d.Path = p
+		claims = append(claims, engine.Claim{Path: p, Pos: at(".to"), Why: "declared under secrets.templates, in " + d.Owner + "'s home on the target"})
+	}
+	for _, a := range desired {
+		if a.State != "absent" {
+			continue
+		}
+		for _, d := range desired {
+			if d.HomeRel != "" && d.Path != "" && strings.HasPrefix(d.Path, a.Path+"/") {
+				errs = append(errs, diag(d.Pos, "%s is declared below %s, which is declared absent", d.Path, a.Path))
+			}
+		}
+	}
+	return claims, errs
 }
 
 // validateTemplate turns secrets.templates[i] into a Desired entry, rendered when sm says so.
@@ -61,28 +142,37 @@ func validateTemplate(c *chobolo.Chobolo, i int, t chobolo.SecretTemplate, seen 
 		d := diag(pos, format, args...)
 		return Desired{}, &d
 	}
-	p, err := templatePath(c, t)
+	p, rel, err := templatePath(c, t)
 	if err != nil {
 		return fail(at(".to"), "%v", err)
 	}
 	if err := chobolo.ValidUserName(t.Owner); err != nil && t.Owner != "root" {
 		return fail(at(".owner"), "%v", err)
 	}
-	if j, dup := seen[p]; dup {
+	if j, dup := seen[p]; dup && p != "" {
 		return fail(at(".to"), "%s is declared twice (also files[%d])", p, j)
 	}
-	seen[p] = len(c.Files) + i
+	if p != "" {
+		seen[p] = len(c.Files) + i
+	}
 	mode, err := ParseMode(t.Mode)
 	if err != nil {
 		return fail(at(".mode"), "%v", err)
 	}
-	d := Desired{Index: len(c.Files) + i, Path: p, State: "present", Owner: t.Owner, Mode: mode, ModeSet: true,
+	d := Desired{Index: len(c.Files) + i, Path: p, HomeRel: rel, State: "present", Owner: t.Owner, Mode: mode, ModeSet: true,
 		Secret: true, SecretSource: true, ManageContent: true, Pos: at("")}
-	if home, _ := ownerHome(c, t.Owner); t.Owner != "root" && path.Dir(p) == home {
+	if home, _ := ownerHome(c, t.Owner); p != "" && t.Owner != "root" && path.Dir(p) == home {
 		d.HomeByUsers = true
 	}
 	name := cmp.Or(t.Source, t.From)
-	if _, err := renderJinja(name, t.Text, t.Vars, nil, ""); err != nil && !errors.Is(err, errNoSecrets) {
+	text, err := expandIncludes(t.From, t.Text, t.Includes, nil)
+	if err != nil {
+		return fail(at(".from"), "%s: %v", name, err)
+	}
+	// An included template goes to the Jinja engine: chaos's strict renderer would give positions
+	// in the spliced text, not in the files the user wrote.
+	full := len(t.Includes) > 0
+	if _, err := renderJinja(name, text, t.Vars, nil, "", full); err != nil && !errors.Is(err, errNoSecrets) {
 		return fail(at(".from"), "%v", err)
 	}
 	if !sm.render {
@@ -91,7 +181,7 @@ func validateTemplate(c *chobolo.Chobolo, i int, t chobolo.SecretTemplate, seen 
 	if sm.store == nil {
 		return fail(at(".vars"), "%s reads secrets (%s): %v; nothing was changed", p, strings.Join(t.Vars, ", "), errNoSecrets)
 	}
-	out, err := renderJinja(name, t.Text, t.Vars, sm.store, t.Escape)
+	out, err := renderJinja(name, text, t.Vars, sm.store, t.Escape, full)
 	if err != nil {
 		return fail(at(".from"), "%v", err)
 	}
@@ -112,10 +202,10 @@ var jinjaVar = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A
 // is an error at its position, where Jinja2 printed nothing). A template with statements ({% if %},
 // {% for %}, {% set %}, macros) or filters goes to a Jinja engine (renderFullJinja). store nil only
 // checks the template (errNoSecrets when it reads a secret).
-func renderJinja(name, text string, vars []string, store engine.SecretStore, escape string) ([]byte, error) {
+func renderJinja(name, text string, vars []string, store engine.SecretStore, escape string, full bool) ([]byte, error) {
 	// Jinja2 drops one trailing newline of the template (keep_trailing_newline=False).
 	text = strings.TrimSuffix(text, "\n")
-	if !simpleJinja(text) {
+	if full || !simpleJinja(text) {
 		return renderFullJinja(name, text, vars, store, escape)
 	}
 	var get func(string) (string, bool)
@@ -190,9 +280,52 @@ func simpleJinja(text string) bool {
 	return true
 }
 
+// expandIncludes splices into text (the template at rel) the files its {% include "NAME" %} tags
+// name, from includes (the loader read them; NAME is relative to the including template), as
+// Jinja2 renders an include with the including template's context: each included file without one
+// trailing newline (Jinja2's keep_trailing_newline=False), with the tag's whitespace control. chain
+// are the templates including this one.
+func expandIncludes(rel, text string, includes map[string]string, chain []string) (string, error) {
+	incs, err := chobolo.JinjaIncludes(text)
+	if err != nil || len(incs) == 0 {
+		return text, err
+	}
+	chain = append(chain, rel)
+	var b strings.Builder
+	last := 0
+	for _, inc := range incs {
+		target := path.Join(path.Dir(rel), inc.Name)
+		sub, ok := includes[target]
+		// The loader refused names that leave the templates directory; only what it read is here.
+		switch {
+		case slices.Contains(chain, target) || len(chain) > 16:
+			return "", fmt.Errorf("%s:%s: include %q: a cycle or more than 16 nested includes", rel, inc.Loc, inc.Name)
+		case !ok:
+			return "", fmt.Errorf("%s:%s: include %q: %s was not read with the Ch-obolo", rel, inc.Loc, inc.Name, target)
+		}
+		sub, err := expandIncludes(target, strings.TrimSuffix(sub, "\n"), includes, chain)
+		if err != nil {
+			return "", err
+		}
+		before := text[last:inc.Start]
+		if inc.TrimBefore {
+			before = strings.TrimRight(before, " \t\r\n")
+		}
+		b.WriteString(before)
+		b.WriteString(sub)
+		last = inc.End
+		if inc.TrimAfter {
+			last = len(text) - len(strings.TrimLeft(text[last:], " \t\r\n"))
+		}
+	}
+	b.WriteString(text[last:])
+	return b.String(), nil
+}
+
 // renderFullJinja renders a template with statements or filters with github.com/ardanlabs/jinja (a
 // pure-Go Jinja engine: if/elif/else, for with loop.*, set, macros, Jinja2's filters and tests; not
-// include/import/extends, which the original's templates directory never needed). Its context is
+// import/extends, which the original's templates directory never needed; includes are spliced in
+// before, expandIncludes). Its context is
 // what the original gave Jinja2: the secrets named in vars, whole (maps and lists too). escape is
 // applied to every string inside them before rendering, so filters and comparisons see escaped
 // values (Jinja2's autoescape escaped on output); numbers and booleans stay as they are. An

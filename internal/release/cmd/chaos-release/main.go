@@ -1,5 +1,6 @@
 // Command chaos-release builds a release into a directory (`make release VERSION=x.y.z`;
-// docs/release.md): binaries, tarballs, .deb, .rpm, Arch packages and a signed SHA256SUMS.
+// docs/release.md): binaries, tarballs, .deb, .rpm, Arch packages, the Capitain image (OCI archive)
+// and a signed SHA256SUMS.
 package main
 
 import (
