@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ch-aos-ch/chaos/internal/engine"
-	"github.com/ch-aos-ch/chaos/internal/textdiff"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 	"github.com/ch-aos-ch/chaos/pkg/chaos"
 )
@@ -100,7 +98,7 @@ the previous content of every file it replaced. ` + "`chaos rollback --to N`" + 
 				if err != nil {
 					return err
 				}
-				return a.diffGenerations(ctx, t, g[0], g[1], o)
+				return a.diffGenerations(ctx, t, gens, g[0], g[1], o)
 			}
 			return fmt.Errorf("unknown generations command %q (list, show N, diff N M)", args[0])
 		},
@@ -214,46 +212,21 @@ func orNone(s string) string {
 	return s
 }
 
-func (a *app) diffGenerations(ctx context.Context, t transport.Transport, g1, g2 engine.Generation, o genOpts) error {
-	s1, err := chaos.GenerationFile(ctx, t, g1.N, "chobolo.yml")
+func (a *app) diffGenerations(ctx context.Context, t transport.Transport, gens []engine.Generation, g1, g2 engine.Generation, o genOpts) error {
+	d, err := chaos.DiffGenerations(ctx, t, gens, g1.N, g2.N)
 	if err != nil {
 		return err
 	}
-	s2, err := chaos.GenerationFile(ctx, t, g2.N, "chobolo.yml")
-	if err != nil {
-		return err
-	}
-	lines := textdiff.Lines(splitLines(string(s1)), splitLines(string(s2)))
-	// The files touched by the generations in between (after g1 up to g2).
-	lo, hi := min(g1.N, g2.N), max(g1.N, g2.N)
-	gens, err := chaos.Generations(ctx, t)
-	if err != nil {
-		return err
-	}
-	var files []string
-	var between []int
-	for _, g := range gens {
-		if g.N > lo && g.N <= hi {
-			between = append(between, g.N)
-			for _, f := range g.Files {
-				if !slices.Contains(files, f) {
-					files = append(files, f)
-				}
-			}
-		}
-	}
-	slices.Sort(files)
 	if o.json {
-		return a.printJSON(map[string]any{"from": g1.N, "to": g2.N, "chobolo": lines,
-			"generations_between": between, "files": files, "identical": !hasChange(lines)})
+		return a.printJSON(d)
 	}
 	st := engine.Style{Color: a.color(a.stdout)}
 	fmt.Fprintf(a.stdout, "--- generation %d (%s)\n+++ generation %d (%s)\n", g1.N, g1.Time.Local().Format(time.DateTime),
 		g2.N, g2.Time.Local().Format(time.DateTime))
-	if !hasChange(lines) {
+	if d.Identical {
 		fmt.Fprintln(a.stdout, "the Ch-obolos are identical")
 	}
-	for _, l := range lines {
+	for _, l := range d.Chobolo {
 		switch l[0] {
 		case '+':
 			fmt.Fprintln(a.stdout, st.Paint("32", l))
@@ -263,23 +236,11 @@ func (a *app) diffGenerations(ctx context.Context, t transport.Transport, g1, g2
 			fmt.Fprintln(a.stdout, l)
 		}
 	}
-	if len(files) > 0 {
-		fmt.Fprintf(a.stdout, "files changed by generations %d..%d:\n", lo+1, hi)
-		for _, f := range files {
+	if len(d.Files) > 0 {
+		fmt.Fprintf(a.stdout, "files changed by generations %d..%d:\n", min(g1.N, g2.N)+1, max(g1.N, g2.N))
+		for _, f := range d.Files {
 			fmt.Fprintf(a.stdout, "  %s\n", f)
 		}
 	}
 	return nil
-}
-
-func splitLines(s string) []string {
-	s = strings.TrimRight(s, "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-func hasChange(lines []string) bool {
-	return slices.ContainsFunc(lines, func(l string) bool { return l[0] == '+' || l[0] == '-' })
 }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ch-aos-ch/chaos/internal/chobolo"
 	"github.com/ch-aos-ch/chaos/internal/engine"
 	"github.com/ch-aos-ch/chaos/internal/fleet"
+	"github.com/ch-aos-ch/chaos/internal/textdiff"
 	"github.com/ch-aos-ch/chaos/internal/transport"
 )
 
@@ -40,6 +43,47 @@ func Generations(ctx context.Context, t transport.Transport) ([]Generation, erro
 // resolved Ch-obolo), "facts.json", "plan.json" or "journal.json".
 func GenerationFile(ctx context.Context, t transport.Transport, n int, name string) ([]byte, error) {
 	return engine.ReadGenerationFile(ctx, t, n, name)
+}
+
+// GenerationDiff is what changed from generation From to generation To of a target: their
+// recorded Ch-obolos line by line (textdiff: " ", "-" or "+" and the line), and the files the
+// generations after the lower one up to the higher one touched.
+type GenerationDiff struct {
+	From      int      `json:"from"`
+	To        int      `json:"to"`
+	Chobolo   []string `json:"chobolo"`
+	Between   []int    `json:"generations_between"`
+	Files     []string `json:"files"`
+	Identical bool     `json:"identical"`
+}
+
+// DiffGenerations compares generations from and to recorded on t (gens: Generations(t)).
+func DiffGenerations(ctx context.Context, t transport.Transport, gens []Generation, from, to int) (*GenerationDiff, error) {
+	src := [2][]string{}
+	for i, n := range []int{from, to} {
+		b, err := engine.ReadGenerationFile(ctx, t, n, "chobolo.yml")
+		if err != nil {
+			return nil, err
+		}
+		if s := strings.TrimRight(string(b), "\n"); s != "" {
+			src[i] = strings.Split(s, "\n")
+		}
+	}
+	d := &GenerationDiff{From: from, To: to, Chobolo: textdiff.Lines(src[0], src[1]), Between: []int{}, Files: []string{}}
+	d.Identical = !slices.ContainsFunc(d.Chobolo, func(l string) bool { return l[0] == '+' || l[0] == '-' })
+	lo, hi := min(from, to), max(from, to)
+	for _, g := range gens {
+		if g.N > lo && g.N <= hi {
+			d.Between = append(d.Between, g.N)
+			for _, f := range g.Files {
+				if !slices.Contains(d.Files, f) {
+					d.Files = append(d.Files, f)
+				}
+			}
+		}
+	}
+	slices.Sort(d.Files)
+	return d, nil
 }
 
 // Capture probes t once with every role that can describe it and returns a Ch-obolo of the

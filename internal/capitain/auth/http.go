@@ -153,7 +153,7 @@ func (s *Store) Middleware(next http.Handler) http.Handler {
 				WriteError(w, err)
 				return
 			}
-			clearCookie(w, r)
+			s.clearCookie(w, r)
 		}
 		if p != nil {
 			r = r.WithContext(WithPrincipal(r.Context(), p))
@@ -303,7 +303,7 @@ func (s *Store) LoginHandler() http.Handler {
 			WriteError(w, err)
 			return
 		}
-		SetSessionCookie(w, r, resp.Token, resp.Expires)
+		s.SetSessionCookie(w, r, resp.Token, resp.Expires)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		_ = json.NewEncoder(w).Encode(resp)
@@ -337,20 +337,39 @@ func (s *Store) Logout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.revokeSession(r.Context(), p); err != nil {
 		return err
 	}
-	clearCookie(w, r)
+	s.clearCookie(w, r)
 	return nil
 }
 
 // SetSessionCookie gives the browser the session token tok: HttpOnly, SameSite=Strict, Secure
-// when r came over TLS.
-func SetSessionCookie(w http.ResponseWriter, r *http.Request, tok string, expires time.Time) {
+// when the browser reached us over TLS (Secure).
+func (s *Store) SetSessionCookie(w http.ResponseWriter, r *http.Request, tok string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: tok, Path: "/", Expires: expires,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: s.Secure(r), SameSite: http.SameSiteStrictMode})
 }
 
-func clearCookie(w http.ResponseWriter, r *http.Request) {
+func (s *Store) clearCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		Secure: s.Secure(r), SameSite: http.SameSiteStrictMode})
+}
+
+// Secure tells whether the browser reached us over TLS: r came over TLS, or from one of
+// TrustedProxies saying so in X-Forwarded-Proto (its first value: the scheme the proxy nearest
+// the browser saw). A forged header can only make a cookie Secure, never the reverse.
+func (s *Store) Secure(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(addr) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
 func (s *Store) revokeSession(ctx context.Context, p *Principal) error {

@@ -117,6 +117,7 @@ func (srv *Server) Handler() http.Handler {
 	}
 	srv.gitopsRoutes(api, pathProject)
 	maps.Copy(api, srv.authRoutes())
+	maps.Copy(api, srv.generationRoutes())
 	for pattern, rt := range api {
 		mux.Handle(pattern, srv.instrument(pattern, srv.auth.Middleware(srv.authenticated(rt))))
 	}
@@ -392,7 +393,7 @@ func (srv *Server) getJobHosts(w http.ResponseWriter, r *http.Request, p *auth.P
 	if j == nil {
 		return
 	}
-	hs, err := srv.store.jobHosts(r.Context(), j.ID)
+	hs, err := srv.store.jobHosts(r.Context(), j.ID, "", 0)
 	if err != nil {
 		srv.fail(w, r, err)
 		return

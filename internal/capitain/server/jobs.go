@@ -175,6 +175,8 @@ func (s *store) countHosts(ctx context.Context, j *Job) error {
 // jobFilter selects a page of jobs, newest first.
 type jobFilter struct {
 	Project, State, Kind, Trigger string
+	// Host keeps the jobs that ran on a host of this name.
+	Host string
 	// Cursor is the previous page's Next; Limit the page size.
 	Cursor string
 	Limit  int
@@ -194,6 +196,9 @@ func (s *store) jobs(ctx context.Context, f jobFilter) ([]*Job, string, error) {
 		if c.v != "" {
 			where, args = append(where, c.col+" = ?"), append(args, c.v)
 		}
+	}
+	if f.Host != "" {
+		where, args = append(where, "id IN (SELECT job_id FROM capitain_job_hosts WHERE host = ?)"), append(args, f.Host)
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)
@@ -241,8 +246,14 @@ func (s *store) jobs(ctx context.Context, f jobFilter) ([]*Job, string, error) {
 	return out, next, nil
 }
 
-func (s *store) jobHosts(ctx context.Context, id int64) ([]*JobHost, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT host, state, changes, ops, generation, duration_ns, error FROM capitain_job_hosts WHERE job_id = ? ORDER BY host`), id)
+// jobHosts is job id's hosts by name: those after the name after ("": from the first), at most
+// limit of them (0: all).
+func (s *store) jobHosts(ctx context.Context, id int64, after string, limit int) ([]*JobHost, error) {
+	q, args := `SELECT host, state, changes, ops, generation, duration_ns, error FROM capitain_job_hosts WHERE job_id = ? AND host > ? ORDER BY host`, []any{id, after}
+	if limit > 0 {
+		q, args = q+" LIMIT ?", append(args, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, err
 	}

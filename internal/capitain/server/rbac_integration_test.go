@@ -173,6 +173,10 @@ func testRBAC(t *testing.T, dsn string) {
 		{op: "GET /api/v1/hosts", call: path("/api/v1/hosts?project=beta"), ok: 200, allow: []string{"gadmin", "operator"}},
 		{op: "GET /api/v1/hosts/{project}/{name}", call: path("/api/v1/hosts/alpha/a1"), ok: 200, allow: alphaReaders},
 		{op: "GET /api/v1/hosts/{project}/{name}", call: path("/api/v1/hosts/beta/b1"), ok: 200, allow: []string{"gadmin", "operator"}},
+		// The generations are read from the host itself (these hosts do not exist): a host the
+		// fleet does not name is a 404 for readers, a missing generation number a 400.
+		{op: "GET /api/v1/hosts/{project}/{name}/generations", call: path("/api/v1/hosts/alpha/nohost/generations"), ok: 404, allow: alphaReaders},
+		{op: "GET /api/v1/hosts/{project}/{name}/generations/diff", call: path("/api/v1/hosts/alpha/a1/generations/diff?from=1"), ok: 400, allow: alphaReaders},
 		{op: "GET /api/v1/jobs", call: path("/api/v1/jobs"), ok: 200, allow: live},
 		{op: "GET /api/v1/jobs", call: path("/api/v1/jobs?project=beta"), ok: 200, allow: []string{"gadmin", "operator"}},
 		{op: "POST /api/v1/jobs", call: with("/api/v1/jobs", map[string]any{"project": "alpha", "kind": "apply"}), ok: 201, allow: alphaRunners},

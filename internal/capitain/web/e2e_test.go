@@ -181,6 +181,54 @@ func TestEndToEnd(t *testing.T) {
 	if st := eval[string](b, `document.getElementById("status").textContent`); st != "OutOfSync" {
 		t.Fatalf("after the rollback: %s", st)
 	}
+	// The host's last runs, newest first, each linking its job; and the history filtered by host.
+	if kinds := eval[string](b, `[...document.querySelectorAll("#runs tbody tr")].map(r => r.cells[1].textContent + ":" + r.cells[2].textContent + ":" + r.cells[4].textContent).join(" ")`); kinds != "rollback:changed:3 apply:changed:2 apply:changed:1 plan:pending:0" {
+		t.Fatalf("host one's runs: %s", kinds)
+	}
+	if href := eval[string](b, `document.querySelector("#runs tbody tr:last-child a").href`); href != planJob {
+		t.Fatalf("host one's first run links %s, want %s", href, planJob)
+	}
+	b.shot("host-runs")
+	b.do("every job of host one", chromedp.Click(chromedp.CSS("#all-runs")), chromedp.WaitVisible(chromedp.CSS("#jobs")))
+	if n, host := b.rows("jobs"), eval[string](b, `document.getElementById("f-host").value`); n != 4 || host != "one" {
+		t.Fatalf("jobs of host one: %d (filter %q)", n, host)
+	}
+	for q, want := range map[string]int{"host=two": 0, "host=one&kind=apply": 2, "host=one&state=failed": 0} {
+		b.do("jobs "+q, chromedp.Navigate(f.base+"/jobs?"+q), chromedp.WaitVisible(chromedp.CSS("#jobs")))
+		if n := b.rows("jobs"); n != want {
+			t.Fatalf("jobs?%s: %d, want %d", q, n, want)
+		}
+	}
+	b.do("host two", chromedp.Navigate(f.base+"/hosts/site/two"), chromedp.WaitVisible(chromedp.CSS("#runs")))
+	if n := b.rows("runs"); n != 0 {
+		t.Fatalf("host two: %d runs, want none", n)
+	}
+
+	// Generations, read from host one: 1 and 2 (the two commits) and 3 (the rollback to 1);
+	// compare 1 with 2, then roll back to 2 (the second commit's motd again).
+	b.do("generations", chromedp.Navigate(f.base+"/hosts/site/one"), chromedp.WaitVisible(chromedp.CSS("#generations-link")),
+		chromedp.Click(chromedp.CSS("#generations-link")), chromedp.WaitVisible(chromedp.CSS("#generations")))
+	if gens := eval[string](b, `[...document.querySelectorAll("#generations tbody tr")].map(r => r.cells[0].textContent + ":" + r.cells[1].textContent).join(" ")`); gens != "3:rollback to 1 2:apply 1:apply" {
+		t.Fatalf("generations: %s", gens)
+	}
+	b.do("compare 1 2", chromedp.Click(chromedp.CSS("#from-1")), chromedp.Click(chromedp.CSS("#to-2")), chromedp.Click(chromedp.CSS("#do-compare")),
+		chromedp.WaitVisible(chromedp.CSS("#diff")))
+	if del, add := eval[string](b, `[...document.querySelectorAll("#diff .diff-del")].map(e => e.textContent).join("\n")`),
+		eval[string](b, `[...document.querySelectorAll("#diff .diff-add")].map(e => e.textContent).join("\n")`); !strings.Contains(del, "managed by capitain") || !strings.Contains(add, "second commit") {
+		t.Fatalf("diff 1 2: removed %q, added %q", del, add)
+	}
+	if files := eval[string](b, `document.getElementById("diff-files").textContent`); !strings.Contains(files, "/etc/motd") {
+		t.Fatalf("diff 1 2, files: %s", files)
+	}
+	b.shot("generations-diff")
+	b.do("roll back to 2", chromedp.Click(chromedp.CSS("#rollback-2")), chromedp.WaitVisible(chromedp.CSS("#log-state")))
+	b.wait("the rollback to 2", `document.getElementById("log-state").textContent === "Done: succeeded."`)
+	if got, _ := os.ReadFile(motd); string(got) != "second commit\n" {
+		t.Fatalf("motd after the rollback to 2: %q", got)
+	}
+	if to := eval[string](b, `document.querySelector("h1").textContent`); !strings.Contains(to, "rollback") {
+		t.Fatalf("the rollback job: %s", to)
+	}
 
 	// A project whose Ch-obolo is wrong: its problems with file:line:col on the projects page.
 	badURL, _ := testenv.GitServer(t, "bad", map[string]string{"bad.yml": "files:\n  - path: /etc/motd\n    contnet: x\n"})
@@ -194,7 +242,9 @@ func TestEndToEnd(t *testing.T) {
 	// Sync the whole project from its page: both hosts applied.
 	b.do("sync", chromedp.Click(chromedp.CSS("#sync-site")), chromedp.WaitVisible(chromedp.CSS("#log-state")))
 	b.wait("the sync's end", `document.getElementById("log-state").textContent === "Done: succeeded."`)
-	b.wait("the sync's results", `document.querySelectorAll("#job-hosts .h-changed").length === 2`)
+	// Host two changed; host one is already at the second commit (rolled back to generation 2).
+	b.wait("the sync's results", `document.querySelectorAll("#job-hosts .h-changed").length === 1 && document.querySelectorAll("#job-hosts .h-unchanged").length === 1 &&
+		document.querySelector("#job-hosts .h-changed").closest("tr").cells[0].textContent === "two"`)
 
 	// Bulk: both hosts selected on the hosts page, planned in one job (nothing pending after the sync).
 	b.do("bulk plan", chromedp.Navigate(f.base+"/hosts"), chromedp.WaitVisible(chromedp.CSS("#bulk-plan")),
@@ -210,8 +260,8 @@ func TestEndToEnd(t *testing.T) {
 		eval[string](b, `document.querySelector("#status-counts tbody tr td:nth-child(2)").textContent`); total != "2" || synced != "2" {
 		t.Fatalf("dashboard: %s hosts, %s Synced", total, synced)
 	}
-	if n := b.rows("recent-jobs"); n != 6 {
-		t.Fatalf("dashboard: %d recent jobs, want 6", n)
+	if n := b.rows("recent-jobs"); n != 7 {
+		t.Fatalf("dashboard: %d recent jobs, want 7", n)
 	}
 	if l := eval[[]string](b, lowContrast); len(l) > 0 {
 		t.Fatalf("dashboard, low contrast: %v", l)
@@ -220,11 +270,7 @@ func TestEndToEnd(t *testing.T) {
 	b.noErrors()
 
 	// A viewer: no buttons, and a forged form is refused by the server.
-	c := f.client()
-	csrf := f.formCSRF(c, "/login")
-	if resp, _ := f.postForm(c, "/login", url.Values{"user": {"victor"}, "password": {password}, "csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("victor's login: %d", resp.StatusCode)
-	}
+	c := f.signIn("victor")
 	resp, err := c.Get(f.base + "/hosts/site/one")
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +298,7 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(string(projects), `id="p-site"`) || strings.Contains(string(projects), `id="sync-`) || strings.Contains(string(projects), `id="p-bad"`) {
 		t.Fatalf("viewer's projects page (site only, no sync button):\n%s", projects)
 	}
-	csrf = csrfRE.FindStringSubmatch(string(page))[1]
+	csrf := csrfRE.FindStringSubmatch(string(page))[1]
 	if resp, _ := f.postForm(c, "/projects/site/sync", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("viewer's forged sync: %d", resp.StatusCode)
 	}

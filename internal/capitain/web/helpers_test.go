@@ -46,10 +46,23 @@ var tokenRE = regexp.MustCompile(`(chaos_pat_\S+)`)
 
 func start(t *testing.T, workers int) *fixture {
 	t.Helper()
+	return startConfig(t, server.Config{Workers: workers})
+}
+
+// startDB is start on the database dsn (a PostgreSQL DSN; "": SQLite in the data directory).
+func startDB(t *testing.T, dsn string, workers int) *fixture {
+	t.Helper()
+	return startConfig(t, server.Config{DB: dsn, Workers: workers})
+}
+
+// startConfig is start with the configuration cfg (its data directory set here).
+func startConfig(t *testing.T, cfg server.Config) *fixture {
+	t.Helper()
+	cfg.Data = t.TempDir()
 	var out bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	lg := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.New(ctx, server.Config{Data: t.TempDir(), Workers: workers}, &out, lg)
+	srv, err := server.New(ctx, cfg, &out, lg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +162,17 @@ func (f *fixture) formCSRF(c *http.Client, path string) string {
 		f.t.Fatalf("GET %s: %d, no CSRF token in %s", path, resp.StatusCode, b)
 	}
 	return string(m[1])
+}
+
+// signIn is a browser-less client signed in as user through the login form.
+func (f *fixture) signIn(user string) *http.Client {
+	f.t.Helper()
+	c := f.client()
+	csrf := f.formCSRF(c, "/login")
+	if resp, body := f.postForm(c, "/login", url.Values{"user": {user}, "password": {password}, "csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		f.t.Fatalf("%s's login: %d %s", user, resp.StatusCode, body)
+	}
+	return c
 }
 
 func (f *fixture) postForm(c *http.Client, path string, form url.Values) (*http.Response, string) {
@@ -283,7 +307,8 @@ func shotDir() string {
 // shot writes a PNG screenshot of the page as NAME.png.
 func (b *browser) shot(name string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	// The whole page, not the window: a section below the fold is looked at too (100: PNG).
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,10 @@ import (
 
 // hostsPageSize is the hosts page's length.
 const hostsPageSize = 100
+
+// hostRunsShown is how many of a host's last runs its page lists (the rest: the jobs history
+// filtered by the host).
+const hostRunsShown = 20
 
 var statuses = []string{server.StatusSynced, server.StatusOutOfSync, server.StatusFailed, server.StatusUnreachable, server.StatusUnknown}
 
@@ -107,6 +112,8 @@ type hostView struct {
 	// Plan is the pending plan as the CLI shows it, its ANSI colours as HTML; Summary its counts.
 	Plan    template.HTML
 	Summary string
+	// Runs are the host's last runs, newest first.
+	Runs []server.HostRun
 	// Can holds the job kinds the viewer may start on this host (the buttons shown; the server
 	// checks again when one is pressed).
 	Can map[string]bool
@@ -118,7 +125,12 @@ func (ui *UI) hostPage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		ui.fail(w, r, err)
 		return
 	}
-	v := hostView{Host: h, Can: map[string]bool{}}
+	runs, err := ui.srv.HostRuns(r.Context(), p, h.Project, h.Name, hostRunsShown)
+	if err != nil {
+		ui.fail(w, r, err)
+		return
+	}
+	v := hostView{Host: h, Runs: runs, Can: map[string]bool{}}
 	for _, k := range []string{server.KindPlan, server.KindApply, server.KindRollback} {
 		v.Can[k] = auth.Authorize(p, server.JobAction(k), h.Project) == nil
 	}
@@ -206,8 +218,17 @@ var funcs = template.FuncMap{
 
 // hostJob starts a plan, apply (sync) or rollback of one host and shows its job.
 func (ui *UI) hostJob(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	to := 0
+	if s := r.PostFormValue("to_generation"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			ui.fail(w, r, &auth.FieldError{Field: "to_generation", Message: "a generation number"})
+			return
+		}
+		to = n
+	}
 	j, err := ui.srv.StartJob(r.Context(), p, server.JobRequest{Project: r.PathValue("project"), Kind: r.PostFormValue("kind"),
-		Limit: r.PathValue("name")})
+		Limit: r.PathValue("name"), ToGeneration: to})
 	if err != nil {
 		ui.fail(w, r, err)
 		return
@@ -254,4 +275,50 @@ func (ui *UI) bulkJob(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/jobs/%d", last.ID), http.StatusSeeOther)
+}
+
+type generationsView struct {
+	Project, Host string
+	// Generations are newest first.
+	Generations []chaos.Generation
+	// From and To are the generations compared (0: none yet); Diff their diff.
+	From, To    int
+	Diff        *chaos.GenerationDiff
+	CanRollback bool
+}
+
+// generationsPage lists the generations recorded on a host (read from the host), compares two
+// of them (?from=&to=) and offers a rollback to each.
+func (ui *UI) generationsPage(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
+	project, name := r.PathValue("project"), r.PathValue("name")
+	gens, err := ui.srv.HostGenerations(r.Context(), p, project, name)
+	if err != nil {
+		ui.fail(w, r, err)
+		return
+	}
+	v := generationsView{Project: project, Host: name, CanRollback: auth.Authorize(p, auth.ActionRollback, project) == nil}
+	for i := len(gens) - 1; i >= 0; i-- {
+		v.Generations = append(v.Generations, gens[i])
+	}
+	q := r.URL.Query()
+	if q.Get("from") != "" || q.Get("to") != "" {
+		for _, c := range []struct {
+			field string
+			to    *int
+		}{{"from", &v.From}, {"to", &v.To}} {
+			n, err := strconv.Atoi(q.Get(c.field))
+			if err != nil {
+				ui.fail(w, r, &auth.FieldError{Field: c.field, Message: "a generation number"})
+				return
+			}
+			*c.to = n
+		}
+		if v.Diff, err = ui.srv.HostGenerationDiff(r.Context(), p, project, name, v.From, v.To); err != nil {
+			ui.fail(w, r, err)
+			return
+		}
+	} else if len(gens) >= 2 {
+		v.From, v.To = gens[len(gens)-2].N, gens[len(gens)-1].N
+	}
+	ui.render(w, r, http.StatusOK, "generations", view{Title: name + " generations", Nav: "hosts", Page: v})
 }

@@ -29,7 +29,7 @@ type jobsView struct {
 func (ui *UI) jobsPage(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
 	q := r.URL.Query()
 	js, next, err := ui.srv.Jobs(r.Context(), p, server.JobQuery{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"),
-		Trigger: q.Get("trigger"), Cursor: q.Get("cursor"), Limit: jobsPageSize})
+		Trigger: q.Get("trigger"), Host: q.Get("host"), Cursor: q.Get("cursor"), Limit: jobsPageSize})
 	if err != nil {
 		ui.fail(w, r, err)
 		return
@@ -40,7 +40,7 @@ func (ui *UI) jobsPage(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		Triggers: []string{server.TriggerUser, server.TriggerSchedule, server.TriggerWebhook, server.TriggerAutoSync}}
 	if next != "" {
 		o := url.Values{}
-		for _, k := range []string{"project", "state", "kind", "trigger"} {
+		for _, k := range []string{"project", "host", "state", "kind", "trigger"} {
 			if s := q.Get(k); s != "" {
 				o.Set(k, s)
 			}
@@ -60,18 +60,42 @@ func (ui *UI) pathJob(r *http.Request, p *auth.Principal) (*server.Job, []*serve
 	return ui.srv.Job(r.Context(), p, id)
 }
 
+// jobHostsPageSize is the job page's hosts table length.
+const jobHostsPageSize = 100
+
 type jobView struct {
 	Job   *server.Job
 	Hosts []*server.JobHost
+	// Next is the link of the hosts table's next page ("" on the last one); First that of the
+	// first page when this one is not it.
+	Next, First template.URL
 }
 
 func (ui *UI) jobPage(w http.ResponseWriter, r *http.Request, p *auth.Principal) {
-	j, hs, err := ui.pathJob(r, p)
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		ui.fail(w, r, fmt.Errorf("%w: job %q", auth.ErrNotFound, r.PathValue("id")))
+		return
+	}
+	j, err := ui.srv.JobInfo(r.Context(), p, id)
 	if err != nil {
 		ui.fail(w, r, err)
 		return
 	}
-	ui.render(w, r, http.StatusOK, "job", view{Title: fmt.Sprintf("Job %d", j.ID), Nav: "jobs", Page: jobView{Job: j, Hosts: hs}})
+	after := r.URL.Query().Get("after")
+	hs, next, err := ui.srv.JobHosts(r.Context(), j, after, jobHostsPageSize)
+	if err != nil {
+		ui.fail(w, r, err)
+		return
+	}
+	v := jobView{Job: j, Hosts: hs}
+	if next != "" {
+		v.Next = template.URL(fmt.Sprintf("/jobs/%d?after=%s", j.ID, url.QueryEscape(next)))
+	}
+	if after != "" {
+		v.First = template.URL(fmt.Sprintf("/jobs/%d", j.ID))
+	}
+	ui.render(w, r, http.StatusOK, "job", view{Title: fmt.Sprintf("Job %d", j.ID), Nav: "jobs", Page: v})
 }
 
 // report is a job's export: the job and each host's result.

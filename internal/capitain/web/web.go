@@ -66,10 +66,18 @@ func New(srv *server.Server, log *slog.Logger) (*UI, error) {
 	ui.mux.HandleFunc("GET /hosts", ui.signedIn(ui.hostsPage))
 	ui.mux.HandleFunc("GET /hosts/{project}/{name}", ui.signedIn(ui.hostPage))
 	ui.mux.HandleFunc("POST /hosts/{project}/{name}/jobs", ui.signedIn(ui.hostJob))
+	ui.mux.HandleFunc("GET /hosts/{project}/{name}/generations", ui.signedIn(ui.generationsPage))
 	ui.mux.HandleFunc("POST /hosts/jobs", ui.signedIn(ui.bulkJob))
 	ui.mux.HandleFunc("GET /jobs", ui.signedIn(ui.jobsPage))
 	ui.mux.HandleFunc("GET /jobs/{id}", ui.signedIn(ui.jobPage))
 	ui.mux.HandleFunc("GET /jobs/{id}/report/{format}", ui.signedIn(ui.jobReport))
+	ui.mux.HandleFunc("GET /users", ui.signedIn(ui.usersPage))
+	ui.mux.HandleFunc("POST /users", ui.signedIn(ui.createUser))
+	ui.mux.HandleFunc("POST /users/roles", ui.signedIn(ui.setRole))
+	ui.mux.HandleFunc("GET /tokens", ui.signedIn(ui.tokensPage))
+	ui.mux.HandleFunc("POST /tokens", ui.signedIn(ui.createToken))
+	ui.mux.HandleFunc("POST /tokens/{id}/revoke", ui.signedIn(ui.revokeToken))
+	ui.mux.HandleFunc("GET /audit", ui.signedIn(ui.auditPage))
 	return ui, nil
 }
 
@@ -116,13 +124,16 @@ type view struct {
 	Nav   string
 	User  *auth.Principal
 	CSRF  string
-	Page  any
+	// Manage shows the Users and Audit links (the pages check again).
+	Manage bool
+	Page   any
 }
 
 func (ui *UI) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
 	if v.User == nil {
 		v.User = auth.FromContext(r.Context())
 	}
+	v.Manage = manages(v.User)
 	if v.CSRF == "" && v.User != nil {
 		v.CSRF = sessionCSRF(r)
 	}
@@ -176,14 +187,14 @@ func (ui *UI) validCSRF(r *http.Request) bool {
 }
 
 // loginCSRF is the login form's token: the csrf cookie's value, set when missing.
-func loginCSRF(w http.ResponseWriter, r *http.Request) string {
+func (ui *UI) loginCSRF(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	v := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/login", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/login", HttpOnly: true, Secure: ui.srv.Auth().Secure(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: int((12 * time.Hour).Seconds())})
 	return v
 }
@@ -205,7 +216,7 @@ func (ui *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	ui.render(w, r, http.StatusOK, "login", view{Title: "Sign in", CSRF: loginCSRF(w, r),
+	ui.render(w, r, http.StatusOK, "login", view{Title: "Sign in", CSRF: ui.loginCSRF(w, r),
 		Page: loginView{Next: next(r.URL.Query().Get("next"))}})
 }
 
@@ -214,7 +225,7 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 	user, pw, nxt := r.PostFormValue("user"), r.PostFormValue("password"), next(r.PostFormValue("next"))
 	c, err := r.Cookie(csrfCookie)
 	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
-		ui.render(w, r, http.StatusForbidden, "login", view{Title: "Sign in", CSRF: loginCSRF(w, r),
+		ui.render(w, r, http.StatusForbidden, "login", view{Title: "Sign in", CSRF: ui.loginCSRF(w, r),
 			Page: loginView{User: user, Next: nxt, Error: "The form expired: sign in again."}})
 		return
 	}
@@ -234,7 +245,7 @@ func (ui *UI) login(w http.ResponseWriter, r *http.Request) {
 		ui.render(w, r, status, "login", view{Title: "Sign in", CSRF: c.Value, Page: loginView{User: user, Next: nxt, Error: msg}})
 		return
 	}
-	auth.SetSessionCookie(w, r, tok, resp.Expires)
+	a.SetSessionCookie(w, r, tok, resp.Expires)
 	http.Redirect(w, r, nxt, http.StatusSeeOther)
 }
 

@@ -55,7 +55,7 @@ src.addEventListener("end", (ev) => {
   st.textContent = j.state;
   st.className = "state j-" + j.state;
   if (window.htmx) {
-    htmx.ajax("GET", location.pathname, { target: "#results", select: "#results", swap: "outerHTML" });
+    htmx.ajax("GET", location.pathname + location.search, { target: "#results", select: "#results", swap: "outerHTML" });
   }
 });
 src.onerror = () => { if (src.readyState === EventSource.CONNECTING) status.textContent = "Reconnecting…"; };
