@@ -13,7 +13,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/ch-aos-ch/chaos/internal/datadir"
 	"github.com/ch-aos-ch/chaos/internal/engine"
+	"github.com/ch-aos-ch/chaos/internal/sqlmigrate"
 )
 
 // Store is an open Limani.
@@ -225,50 +225,7 @@ var migrations = []string{
 const migrationLock = 0x6368616f73
 
 func (s *Store) migrate(ctx context.Context) error {
-	// The common case, a current schema, is one read: no write transaction (and so nothing for
-	// the WAL or the checkpoint when the store is closed) on every run. Anything else (no table
-	// yet, an older or newer version) takes the locked path below, which re-reads the version.
-	var cur int
-	if err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur); err == nil && cur == len(migrations) {
-		return nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if s.postgres {
-		// Two chaos processes migrating one server at once: the second waits, from before the
-		// CREATE TABLE (PostgreSQL's IF NOT EXISTS is not safe against a concurrent create).
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	var v int
-	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("the schema is version %d, newer than this chaos knows (%d): upgrade chaos", v, len(migrations))
-	}
-	for i := v; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE schema_version SET version = ?`), len(migrations)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return sqlmigrate.Schema{Table: "schema_version", Steps: migrations, Postgres: s.postgres, Lock: migrationLock}.Migrate(ctx, s.db)
 }
 
 // SchemaVersion is the number of migrations applied.

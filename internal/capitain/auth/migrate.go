@@ -3,8 +3,9 @@ package auth
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+
+	"github.com/ch-aos-ch/chaos/internal/sqlmigrate"
 )
 
 // migration is one schema step; postgres is its PostgreSQL spelling when that differs.
@@ -92,49 +93,15 @@ func Migrate(ctx context.Context, db *sql.DB, dialect Dialect) error {
 	if dialect != SQLite && dialect != Postgres {
 		return fmt.Errorf("auth: unknown dialect %q", dialect)
 	}
-	// The common case, a current schema, is one read and no write transaction.
-	var cur int
-	if err := db.QueryRowContext(ctx, `SELECT version FROM auth_schema_version`).Scan(&cur); err == nil && cur == len(migrations) {
-		return nil
+	steps := make([]string, len(migrations))
+	for i, m := range migrations {
+		steps[i] = m.sqlite
+		if dialect == Postgres && m.postgres != "" {
+			steps[i] = m.postgres
+		}
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	err := sqlmigrate.Schema{Table: "auth_schema_version", Steps: steps, Postgres: dialect == Postgres, Lock: migrationLock}.Migrate(ctx, db)
 	if err != nil {
-		return fmt.Errorf("auth: migrate: %w", err)
-	}
-	defer tx.Rollback()
-	if dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
-			return fmt.Errorf("auth: migrate: lock: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS auth_schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("auth: migrate: %w", err)
-	}
-	var v int
-	switch err := tx.QueryRowContext(ctx, `SELECT version FROM auth_schema_version`).Scan(&v); {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO auth_schema_version (version) VALUES (0)`); err != nil {
-			return fmt.Errorf("auth: migrate: %w", err)
-		}
-	case err != nil:
-		return fmt.Errorf("auth: migrate: %w", err)
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("auth: the schema is version %d, newer than this chaos knows (%d): upgrade chaos", v, len(migrations))
-	}
-	for i := v; i < len(migrations); i++ {
-		q := migrations[i].sqlite
-		if dialect == Postgres && migrations[i].postgres != "" {
-			q = migrations[i].postgres
-		}
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("auth: migration %d: %w", i+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE auth_schema_version SET version = $1`, len(migrations)); err != nil {
-		return fmt.Errorf("auth: migrate: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("auth: migrate: %w", err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/ch-aos-ch/chaos/internal/logbook"
+	"github.com/ch-aos-ch/chaos/internal/sqlmigrate"
 )
 
 // store is Capitain's database: its own tables and River's, in one SQLite file or one
@@ -197,47 +198,15 @@ var migrations = []string{
 const migrationLock = 0x6361706974
 
 func (s *store) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if s.postgres {
-		// Two replicas starting at once on a new database: the second waits, from before the
-		// CREATE TABLE (IF NOT EXISTS is not safe against a concurrent create).
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS capitain_schema (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	var v int
-	err = tx.QueryRowContext(ctx, `SELECT version FROM capitain_schema`).Scan(&v)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO capitain_schema (version) VALUES (0)`); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("the schema is version %d, newer than this chaos knows (%d): upgrade chaos", v, len(migrations))
-	}
 	serial := "INTEGER PRIMARY KEY AUTOINCREMENT"
 	if s.postgres {
 		serial = "BIGSERIAL PRIMARY KEY"
 	}
-	for i := v; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, strings.ReplaceAll(migrations[i], "{{SERIAL}}", serial)); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
+	steps := make([]string, len(migrations))
+	for i, m := range migrations {
+		steps[i] = strings.ReplaceAll(m, "{{SERIAL}}", serial)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE capitain_schema SET version = ?`), len(migrations)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return sqlmigrate.Schema{Table: "capitain_schema", Steps: steps, Postgres: s.postgres, Lock: migrationLock}.Migrate(ctx, s.db)
 }
 
 // setting reads a value of capitain_settings ("" when absent).
