@@ -118,14 +118,7 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// nanos and fromNanos store times as Unix nanoseconds (0 is "never"), as internal/logbook does.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
+// fromNanos reads a time stored as Unix nanoseconds (0 is "never"), as internal/logbook stores them.
 func fromNanos(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
