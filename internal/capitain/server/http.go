@@ -316,7 +316,7 @@ func (srv *Server) listJobs(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		return
 	}
 	f := jobFilter{Project: q.Get("project"), State: q.Get("state"), Kind: q.Get("kind"), Trigger: q.Get("trigger"),
-		Cursor: q.Get("cursor"), Limit: limit}
+		Host: q.Get("host"), Cursor: q.Get("cursor"), Limit: limit}
 	if f.Project != "" && !allowed(w, p, auth.ActionReadProject, f.Project) {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -273,6 +274,16 @@ func testServer(t *testing.T, dsn string) {
 	a.must(200, "GET", "/api/v1/jobs?project=site&kind=apply&limit=1", nil, &jobs)
 	if len(jobs.Items) != 1 || jobs.Items[0].ID != j.ID || jobs.Next == "" {
 		t.Fatalf("jobs page: %+v", jobs)
+	}
+	jobs.Items, jobs.Next = nil, ""
+	a.must(200, "GET", "/api/v1/jobs?host=one&limit=1000", nil, &jobs)
+	if !slices.ContainsFunc(jobs.Items, func(x server.Job) bool { return x.ID == j.ID }) {
+		t.Fatalf("the jobs of host one lack job %d: %+v", j.ID, jobs)
+	}
+	jobs.Items, jobs.Next = nil, ""
+	a.must(200, "GET", "/api/v1/jobs?host=nosuchhost", nil, &jobs)
+	if len(jobs.Items) != 0 {
+		t.Fatalf("jobs of a host that never ran one: %+v", jobs)
 	}
 
 	// Errors: one JSON shape, the field named.
