@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ch-aos-ch/chaos/bench/fleet"
 	"github.com/ch-aos-ch/chaos/internal/capitain/server"
 	"github.com/ch-aos-ch/chaos/internal/testenv"
 )
@@ -42,7 +43,7 @@ func TestCapitainVsApply(t *testing.T) {
 		chaosBin = testenv.ChaosBinary(t)
 	}
 	hs := testenv.StartSSHHosts(t, n)
-	yml := applyYML(hs)
+	yml := fleet.Workload(hs, "capt", "capitain")
 	dir := t.TempDir()
 	chobolo := filepath.Join(dir, "bench.yml")
 	if err := os.WriteFile(chobolo, []byte(yml), 0o644); err != nil {
@@ -195,24 +196,4 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// applyYML is the Ch-obolo of TestCapitainVsApply on the hosts hs (bench/fleet's work: a
-// directory, 20 files, 5 users, a configuration file).
-func applyYML(hs *testenv.SSHHosts) string {
-	var b strings.Builder
-	b.WriteString("users:\n")
-	for i := range 5 {
-		fmt.Fprintf(&b, "  - name: capt%d\n    shell: /bin/bash\n", i)
-	}
-	b.WriteString("files:\n  - path: /srv/bench-capitain\n    state: directory\n    mode: \"0755\"\n")
-	for i := range 20 {
-		fmt.Fprintf(&b, "  - path: /srv/bench-capitain/f%02d\n    content: \"content %d\\n\"\n    mode: \"0644\"\n", i, i)
-	}
-	b.WriteString("  - path: /etc/bench-capitain.conf\n    content: \"bench=1\\n\"\n")
-	fmt.Fprintf(&b, "fleet:\n  parallelism: 0\n  ssh: {known_hosts: %s, config: none}\n  hosts:\n", hs.KnownHosts)
-	for _, h := range hs.Hosts {
-		fmt.Fprintf(&b, "    %s: {ssh_hostname: %s, ssh_user: root, ssh_key: %s}\n", h.Name, h.Addr, hs.KeyFile)
-	}
-	return b.String()
 }

@@ -151,7 +151,7 @@ func benchHosts(t *testing.T, chaos, lower string, n, runs, ansibleRuns int) row
 
 	// chaos
 	chobolo := filepath.Join(dir, "bench.yml")
-	write(t, chobolo, choboloText(hs))
+	write(t, chobolo, Workload(hs, "chaos", "chaos"))
 	probe := filepath.Join(dir, "probe.sh")
 	chaosRun := func(want string, debugProbe bool) time.Duration {
 		cmd := exec.Command(chaos, "apply", "-c", chobolo, "-f", "-y", "--json")
@@ -242,25 +242,6 @@ func tail(s string) string {
 		return "..." + s[len(s)-3000:]
 	}
 	return s
-}
-
-func choboloText(hs *testenv.SSHHosts) string {
-	var b strings.Builder
-	b.WriteString("users:\n")
-	for i := range 5 {
-		fmt.Fprintf(&b, "  - name: chaos%d\n    shell: /bin/bash\n", i)
-	}
-	b.WriteString("files:\n  - path: /srv/bench-chaos\n    state: directory\n    mode: \"0755\"\n")
-	for i := range 20 {
-		fmt.Fprintf(&b, "  - path: /srv/bench-chaos/f%02d\n    content: \"content %d\\n\"\n    mode: \"0644\"\n", i, i)
-	}
-	// chaos manages whole files: the "line in a file" is a file holding that line.
-	b.WriteString("  - path: /etc/bench-chaos.conf\n    content: \"bench=1\\n\"\n")
-	fmt.Fprintf(&b, "fleet:\n  parallelism: 0\n  ssh: {known_hosts: %s, config: none}\n  hosts:\n", hs.KnownHosts)
-	for _, h := range hs.Hosts {
-		fmt.Fprintf(&b, "    %s: {ssh_hostname: %s, ssh_user: root, ssh_key: %s}\n", h.Name, h.Addr, hs.KeyFile)
-	}
-	return b.String()
 }
 
 // checkSummary checks chaos's --json fleet summary (run.done; fleet.summary before the event
